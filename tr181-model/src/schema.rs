@@ -14,7 +14,7 @@
 use core::cmp::Ordering;
 use std::string::String;
 
-use crate::generated::{GROUPS, LISTS, STRINGS, SYNTAXES};
+use crate::generated::{GROUPS, LISTS, RANGES, SIZES, STRINGS, SYNTAXES};
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -488,6 +488,87 @@ impl Str {
     }
 }
 
+/// A range `start..start + len` of a generated table (a group's parameters, the size facets,
+/// ...): like [`Str`], no pointer for a position-independent executable to relocate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u16,
+    len: u16,
+}
+
+impl Span {
+    /// The empty range.
+    pub(crate) const EMPTY: Self = Self::new(0, 0);
+
+    /// The range `start..start + len`.
+    pub(crate) const fn new(start: u16, len: u16) -> Self {
+        Self { start, len }
+    }
+
+    /// The entries of `table` in this range (none if the range is not in the table, which
+    /// the generator rules out).
+    fn of<T>(self, table: &'static [T]) -> &'static [T] {
+        let start = usize::from(self.start);
+        table
+            .get(start..start + usize::from(self.len))
+            .unwrap_or(&[])
+    }
+}
+
+/// The size or range facets of a syntax: a range of the generated facet table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Facets<T: 'static> {
+    /// A range of [`SIZES`] or [`RANGES`] (the `PhantomData` says which).
+    Table(Span, core::marker::PhantomData<T>),
+    /// Facets written by a unit test.
+    #[cfg(test)]
+    Static(&'static [T]),
+}
+
+impl<T> Facets<T> {
+    /// No facets.
+    pub(crate) const EMPTY: Self = Self::new(0, 0);
+
+    /// The facets `start..start + len` of the table.
+    pub(crate) const fn new(start: u16, len: u16) -> Self {
+        Self::Table(Span::new(start, len), core::marker::PhantomData)
+    }
+
+    /// Facets outside the tables, for unit tests.
+    #[cfg(test)]
+    pub(crate) const fn of(facets: &'static [T]) -> Self {
+        Self::Static(facets)
+    }
+
+    /// The facets, from `table` unless a test wrote them.
+    fn get(self, table: &'static [T]) -> &'static [T] {
+        match self {
+            Self::Table(span, _) => span.of(table),
+            #[cfg(test)]
+            Self::Static(facets) => facets,
+        }
+    }
+}
+
+/// The group an object, command or event is in: the one whose tables its [`Span`]s index.
+#[derive(Clone, Copy)]
+pub(crate) struct GroupRef(pub(crate) &'static Group);
+
+impl PartialEq for GroupRef {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for GroupRef {}
+
+impl core::fmt::Debug for GroupRef {
+    /// The group's name only: its objects point back to it.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Group").field(&self.0.name).finish()
+    }
+}
+
 /// The syntax at `index` of the generated syntax table.
 fn syntax_at(index: u16) -> &'static Syntax {
     /// Stands in for an index outside the table, which the generator rules out.
@@ -501,8 +582,8 @@ pub struct Syntax {
     pub(crate) base: BaseType,
     pub(crate) data_type: Option<Str>,
     pub(crate) list: Option<ListFacet>,
-    pub(crate) sizes: &'static [SizeFacet],
-    pub(crate) ranges: &'static [RangeFacet],
+    pub(crate) sizes: Facets<SizeFacet>,
+    pub(crate) ranges: Facets<RangeFacet>,
     pub(crate) enumerations: StrList,
     pub(crate) patterns: StrList,
     pub(crate) reference: Option<Reference>,
@@ -521,8 +602,8 @@ impl Syntax {
             base,
             data_type: None,
             list: None,
-            sizes: &[],
-            ranges: &[],
+            sizes: Facets::EMPTY,
+            ranges: Facets::EMPTY,
             enumerations: StrList::EMPTY,
             patterns: StrList::EMPTY,
             reference: None,
@@ -558,13 +639,13 @@ impl Syntax {
     }
 
     /// Size limits; a value must satisfy one of them when any are given.
-    pub const fn sizes(&self) -> &'static [SizeFacet] {
-        self.sizes
+    pub fn sizes(&self) -> &'static [SizeFacet] {
+        self.sizes.get(&SIZES)
     }
 
     /// Numeric ranges; a value must be in one of them when any are given.
-    pub const fn ranges(&self) -> &'static [RangeFacet] {
-        self.ranges
+    pub fn ranges(&self) -> &'static [RangeFacet] {
+        self.ranges.get(&RANGES)
     }
 
     /// Allowed values; empty for no restriction.
@@ -715,8 +796,10 @@ impl UniqueKey {
 pub struct Command {
     pub(crate) name: Str,
     pub(crate) is_async: bool,
-    pub(crate) input: &'static [Parameter],
-    pub(crate) output: &'static [Parameter],
+    pub(crate) group: GroupRef,
+    /// Ranges of the group's parameter table.
+    pub(crate) input: Span,
+    pub(crate) output: Span,
     pub(crate) status: Status,
     pub(crate) version: Version,
     pub(crate) protocols: Protocols,
@@ -734,13 +817,13 @@ impl Command {
     }
 
     /// Input arguments, sorted by relative path.
-    pub const fn input(&self) -> &'static [Parameter] {
-        self.input
+    pub fn input(&self) -> &'static [Parameter] {
+        self.input.of(self.group.0.parameters)
     }
 
     /// Output arguments, sorted by relative path.
-    pub const fn output(&self) -> &'static [Parameter] {
-        self.output
+    pub fn output(&self) -> &'static [Parameter] {
+        self.output.of(self.group.0.parameters)
     }
 
     lifecycle_accessors!();
@@ -750,7 +833,9 @@ impl Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
     pub(crate) name: Str,
-    pub(crate) arguments: &'static [Parameter],
+    pub(crate) group: GroupRef,
+    /// A range of the group's parameter table.
+    pub(crate) arguments: Span,
     pub(crate) status: Status,
     pub(crate) version: Version,
     pub(crate) protocols: Protocols,
@@ -763,8 +848,8 @@ impl Event {
     }
 
     /// Arguments, sorted by relative path.
-    pub const fn arguments(&self) -> &'static [Parameter] {
-        self.arguments
+    pub fn arguments(&self) -> &'static [Parameter] {
+        self.arguments.of(self.group.0.parameters)
     }
 
     lifecycle_accessors!();
@@ -779,13 +864,15 @@ pub struct Object {
     pub(crate) max_entries: Option<u32>,
     pub(crate) num_entries_parameter: Option<Str>,
     pub(crate) enable_parameter: Option<Str>,
-    pub(crate) unique_keys: &'static [UniqueKey],
     pub(crate) status: Status,
     pub(crate) version: Version,
     pub(crate) protocols: Protocols,
-    pub(crate) parameters: &'static [Parameter],
-    pub(crate) commands: &'static [Command],
-    pub(crate) events: &'static [Event],
+    pub(crate) group: GroupRef,
+    /// Ranges of the group's tables: one pointer per object instead of four slices.
+    pub(crate) unique_keys: Span,
+    pub(crate) parameters: Span,
+    pub(crate) commands: Span,
+    pub(crate) events: Span,
 }
 
 /// All objects whose path starts with `Device.<name>`, or the root object itself.
@@ -793,6 +880,11 @@ pub struct Object {
 pub struct Group {
     pub(crate) name: &'static str,
     pub(crate) objects: &'static [Object],
+    /// The parameters of its objects, then the arguments of their commands and events.
+    pub(crate) parameters: &'static [Parameter],
+    pub(crate) commands: &'static [Command],
+    pub(crate) events: &'static [Event],
+    pub(crate) unique_keys: &'static [UniqueKey],
 }
 
 impl Group {
@@ -807,7 +899,42 @@ impl Group {
     }
 }
 
+/// A group without tables, for objects that stand in for missing ones.
+pub(crate) static NO_GROUP: Group = Group {
+    name: "",
+    objects: &[],
+    parameters: &[],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
+};
+
 impl Object {
+    /// The object at `path` in `group`, single-instance, read-only, current since 2.0, in both
+    /// variants and with nothing in it: the starting point of the generated tables.
+    pub(crate) const fn of(path: Str, group: &'static Group) -> Self {
+        Self {
+            path,
+            access: Access::ReadOnly,
+            min_entries: 1,
+            max_entries: Some(1),
+            num_entries_parameter: None,
+            enable_parameter: None,
+            status: Status::Current,
+            version: Version {
+                major: 2,
+                minor: 0,
+                patch: 0,
+            },
+            protocols: Protocols::BOTH,
+            group: GroupRef(group),
+            unique_keys: Span::EMPTY,
+            parameters: Span::EMPTY,
+            commands: Span::EMPTY,
+            events: Span::EMPTY,
+        }
+    }
+
     /// Schema path with trailing dot and `{i}` for instance slots.
     pub fn path(&self) -> &'static str {
         self.path.get()
@@ -839,8 +966,8 @@ impl Object {
     }
 
     /// For tables: the unique keys.
-    pub const fn unique_keys(&self) -> &'static [UniqueKey] {
-        self.unique_keys
+    pub fn unique_keys(&self) -> &'static [UniqueKey] {
+        self.unique_keys.of(self.group.0.unique_keys)
     }
 
     lifecycle_accessors!();
@@ -852,38 +979,59 @@ impl Object {
 
     /// The parameter `name` of this object in `protocol`'s model.
     pub fn parameter(&self, name: &str, protocol: Protocol) -> Option<&'static Parameter> {
-        find_named(self.parameters, name, protocol, |p| (p.name(), p.protocols))
+        find_named(self.all_parameters(), name, protocol, |p| {
+            (p.name(), p.protocols)
+        })
     }
 
     /// The command `name` (with `()`) of this object in `protocol`'s model.
     pub fn command(&self, name: &str, protocol: Protocol) -> Option<&'static Command> {
-        find_named(self.commands, name, protocol, |c| (c.name(), c.protocols))
+        find_named(self.all_commands(), name, protocol, |c| {
+            (c.name(), c.protocols)
+        })
     }
 
     /// The event `name` (with `!`) of this object in `protocol`'s model.
     pub fn event(&self, name: &str, protocol: Protocol) -> Option<&'static Event> {
-        find_named(self.events, name, protocol, |e| (e.name(), e.protocols))
+        find_named(self.all_events(), name, protocol, |e| {
+            (e.name(), e.protocols)
+        })
     }
 
     /// The parameters of this object in `protocol`'s model, sorted by name.
     pub fn parameters(&self, protocol: Protocol) -> impl Iterator<Item = &'static Parameter> {
-        self.parameters
+        self.all_parameters()
             .iter()
             .filter(move |p| p.protocols.contains(protocol))
     }
 
     /// The commands of this object in `protocol`'s model, sorted by name.
     pub fn commands(&self, protocol: Protocol) -> impl Iterator<Item = &'static Command> {
-        self.commands
+        self.all_commands()
             .iter()
             .filter(move |c| c.protocols.contains(protocol))
     }
 
     /// The events of this object in `protocol`'s model, sorted by name.
     pub fn events(&self, protocol: Protocol) -> impl Iterator<Item = &'static Event> {
-        self.events
+        self.all_events()
             .iter()
             .filter(move |e| e.protocols.contains(protocol))
+    }
+
+    /// The parameters of both variants, sorted by name.
+    fn all_parameters(&self) -> &'static [Parameter] {
+        self.parameters.of(self.group.0.parameters)
+    }
+
+    /// The commands of both variants, sorted by name.
+    fn all_commands(&self) -> &'static [Command] {
+        self.commands.of(self.group.0.commands)
+    }
+
+    /// The events of both variants, sorted by name.
+    fn all_events(&self) -> &'static [Event] {
+        self.events.of(self.group.0.events)
     }
 
     /// The objects directly below this one (one name, plus `{i}` for tables) in `protocol`'s

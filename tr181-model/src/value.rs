@@ -1257,7 +1257,7 @@ decimal_from_integer!(i32, u32, i64, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{DefaultKind, DefaultValue, ListFacet, Protocol, Str, StrList};
+    use crate::schema::{DefaultKind, DefaultValue, Facets, ListFacet, Protocol, Str, StrList};
     use proptest::prelude::*;
 
     const fn syntax(base: BaseType) -> Syntax {
@@ -1831,10 +1831,10 @@ mod tests {
         // Device.DHCPv4.Server.Pool.{i}.DNSServers: list (maxItems 4) of IPv4Address.
         static DNS_SERVERS: Syntax = Syntax {
             data_type: Some(Str::Static("IPv4Address")),
-            sizes: &[SizeFacet {
+            sizes: Facets::of(&[SizeFacet {
                 min_length: None,
                 max_length: Some(15),
-            }],
+            }]),
             patterns: StrList::of(&[
                 "",
                 "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
@@ -1894,11 +1894,11 @@ mod tests {
     fn range_rule() {
         // Device.WiFi.Radio.{i}.Channel: unsignedInt 1..255.
         let channel = Syntax {
-            ranges: &[RangeFacet {
+            ranges: Facets::of(&[RangeFacet {
                 min: Some(1),
                 max: Some(255),
                 step: None,
-            }],
+            }]),
             ..syntax(BaseType::UnsignedInt)
         };
         assert_eq!(validate(&Value::UnsignedInt(1), &channel), Ok(()));
@@ -1918,7 +1918,7 @@ mod tests {
 
         // Device.Ethernet.Interface.{i}.MaxBitRate: int, -1 or 0.. (any of two ranges).
         let bit_rate = Syntax {
-            ranges: &[
+            ranges: Facets::of(&[
                 RangeFacet {
                     min: Some(-1),
                     max: Some(-1),
@@ -1929,7 +1929,7 @@ mod tests {
                     max: None,
                     step: None,
                 },
-            ],
+            ]),
             ..syntax(BaseType::Int)
         };
         assert_eq!(validate(&Value::Int(-1), &bit_rate), Ok(()));
@@ -1942,11 +1942,11 @@ mod tests {
 
         // A step from min: 100..1000 in steps of 50.
         let stepped = Syntax {
-            ranges: &[RangeFacet {
+            ranges: Facets::of(&[RangeFacet {
                 min: Some(100),
                 max: Some(1000),
                 step: Some(50),
-            }],
+            }]),
             ..syntax(BaseType::UnsignedLong)
         };
         assert_eq!(validate(&Value::UnsignedLong(150), &stepped), Ok(()));
@@ -1962,11 +1962,11 @@ mod tests {
 
         // Decimals against integer bounds; a step without min counts from 0.
         let latitude = Syntax {
-            ranges: &[RangeFacet {
+            ranges: Facets::of(&[RangeFacet {
                 min: Some(-90),
                 max: Some(90),
                 step: None,
-            }],
+            }]),
             ..syntax(BaseType::Decimal)
         };
         assert_eq!(validate(&Value::Decimal(dec("-90")), &latitude), Ok(()));
@@ -1979,11 +1979,11 @@ mod tests {
             Err(ValueRule::Range)
         );
         let even = Syntax {
-            ranges: &[RangeFacet {
+            ranges: Facets::of(&[RangeFacet {
                 min: None,
                 max: None,
                 step: Some(2),
-            }],
+            }]),
             ..syntax(BaseType::Decimal)
         };
         assert_eq!(validate(&Value::Decimal(dec("-4")), &even), Ok(()));
@@ -2001,10 +2001,10 @@ mod tests {
     fn size_rule() {
         // Device.DeviceInfo.SoftwareVersion: string(64).
         let version = Syntax {
-            sizes: &[SizeFacet {
+            sizes: Facets::of(&[SizeFacet {
                 min_length: None,
                 max_length: Some(64),
-            }],
+            }]),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("x".repeat(64)), &version), Ok(()));
@@ -2017,7 +2017,7 @@ mod tests {
 
         // Any of several sizes: hexBinary of exactly 0 or 6 bytes.
         let mac = Syntax {
-            sizes: &[
+            sizes: Facets::of(&[
                 SizeFacet {
                     min_length: Some(0),
                     max_length: Some(0),
@@ -2026,7 +2026,7 @@ mod tests {
                     min_length: Some(6),
                     max_length: Some(6),
                 },
-            ],
+            ]),
             ..syntax(BaseType::HexBinary)
         };
         assert_eq!(validate(&Value::HexBinary(Vec::new()), &mac), Ok(()));
@@ -2038,10 +2038,10 @@ mod tests {
 
         // base64 sizes count decoded bytes.
         let key = Syntax {
-            sizes: &[SizeFacet {
+            sizes: Facets::of(&[SizeFacet {
                 min_length: Some(2),
                 max_length: Some(3),
-            }],
+            }]),
             ..syntax(BaseType::Base64)
         };
         assert_eq!(validate(&Value::parse("Zm9v", &key).unwrap(), &key), Ok(()));
@@ -2308,11 +2308,11 @@ mod tests {
                 kind: DefaultKind::Factory,
                 value: Str::Static("300"),
             }),
-            ranges: &[RangeFacet {
+            ranges: Facets::of(&[RangeFacet {
                 min: Some(0),
                 max: Some(10),
                 step: None,
-            }],
+            }]),
             ..syntax(BaseType::Int)
         };
         assert_eq!(Value::schema_default(&broken_default), None);
@@ -2322,11 +2322,11 @@ mod tests {
                 kind: DefaultKind::Object,
                 value: Str::Static("[0,1,2,3,4,5,6,7]"),
             }),
-            ranges: &[RangeFacet {
+            ranges: Facets::of(&[RangeFacet {
                 min: Some(0),
                 max: Some(7),
                 step: None,
-            }],
+            }]),
             ..list_of(BaseType::UnsignedInt, 8, Some(8), None)
         };
         assert_eq!(

@@ -59,9 +59,9 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
     let mut mod_rs = String::from(HEADER);
     mod_rs.push_str(
         "//! The generated schema tables, one module per top-level object group.\n\n\
-         use crate::schema::{\n    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, StrList, Syntax,\n    Version,\n};\n\n\
+         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Span, Status,\n    Str, StrList, Syntax, Version,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
-         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::SYNTAXES;\n",
+         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{RANGES, SIZES, SYNTAXES};\n",
     );
     let mut group_list = String::new();
     let mut key_exports = String::new();
@@ -107,7 +107,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
         strings.at("Device.")
     );
     mod_rs.push_str(DEFAULTS);
-    files.push(("syntax.rs".into(), syntaxes.render(&mut strings)));
+    files.push(("syntax.rs".into(), syntaxes.render(&mut strings)?));
     files.push(("strings.rs".into(), strings.render()));
     files.push(("mod.rs".into(), mod_rs));
     Ok(Output { files, features })
@@ -127,6 +127,14 @@ const fn l(start: u32, len: u32) -> StrList {
     StrList::new(start, len)
 }
 
+const fn p(start: u16, len: u16) -> Span {
+    Span::new(start, len)
+}
+
+const fn f<T>(start: u16, len: u16) -> Facets<T> {
+    Facets::new(start, len)
+}
+
 const SYNTAX: Syntax = Syntax::of(BaseType::String);
 
 const PARAM: Parameter = Parameter {
@@ -141,21 +149,10 @@ const PARAM: Parameter = Parameter {
     mandatory: false,
 };
 
-const OBJECT: Object = Object {
-    path: s(0, 0),
-    access: Access::ReadOnly,
-    min_entries: 1,
-    max_entries: Some(1),
-    num_entries_parameter: None,
-    enable_parameter: None,
-    unique_keys: &[],
-    status: Status::Current,
-    version: v(2, 0, 0),
-    protocols: Protocols::BOTH,
-    parameters: &[],
-    commands: &[],
-    events: &[],
-};
+/// The fallback object of `group`, whose tables the object's ranges index.
+const fn object(group: &'static Group) -> Object {
+    Object::of(s(0, 0), group)
+}
 ";
 
 fn merge<'m>(cwmp: &'m Model, usp: &'m Model) -> Vec<MergedObject<'m>> {
@@ -259,15 +256,23 @@ fn render_group(
     syntaxes: &mut Interner,
     strings: &mut Strings,
 ) -> Result<(String, Vec<String>), String> {
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "pub(crate) static GROUP: Group = Group {{\n    name: {name:?},\n    objects: &[\n"
-    );
+    let mut tables = GroupTables::default();
     for object in objects {
-        render_object(&mut body, object, syntaxes, strings);
+        render_object(&mut tables, object, syntaxes, strings)?;
     }
-    body.push_str("    ],\n};\n");
+    let mut body = format!(
+        "pub(crate) static GROUP: Group = Group {{\n    name: {name:?},\n    objects: &[\n{}],\n",
+        tables.objects
+    );
+    for (field, entries) in [
+        ("parameters", &tables.parameters),
+        ("commands", &tables.commands),
+        ("events", &tables.events),
+        ("unique_keys", &tables.unique_keys),
+    ] {
+        let _ = writeln!(body, "{field}: &[{}],", entries.join(",\n"));
+    }
+    body.push_str("};\n");
     let key_types = render_keys(&mut body, objects)?;
     let title = if name.is_empty() {
         "The root object `Device.`".to_owned()
@@ -288,13 +293,49 @@ fn render_group(
     Ok((out, key_types))
 }
 
+/// The tables of one group, rendered: objects (and commands and events) hold ranges of the
+/// others, and all point to the group.
+#[derive(Default)]
+struct GroupTables {
+    objects: String,
+    /// The parameters of the objects, then the arguments of commands and events.
+    parameters: Vec<String>,
+    commands: Vec<String>,
+    events: Vec<String>,
+    unique_keys: Vec<String>,
+}
+
+/// Appends `entries` to `table` and returns their range, `start` and `len`.
+fn append(table: &mut Vec<String>, entries: Vec<String>) -> Result<(u16, u16), String> {
+    let start = table.len();
+    let len = entries.len();
+    let (Ok(start16), Ok(len16), Ok(_)) = (
+        u16::try_from(start),
+        u16::try_from(len),
+        u16::try_from(start + len),
+    ) else {
+        return Err(format!(
+            "a group table outgrows u16 ranges ({start} + {len})"
+        ));
+    };
+    table.extend(entries);
+    Ok((start16, len16))
+}
+
+/// Appends `entries` to a group's `table` and returns the `p(start, len)` expression for them.
+fn span(table: &mut Vec<String>, entries: Vec<String>) -> Result<String, String> {
+    let (start, len) = append(table, entries)?;
+    Ok(format!("p({start}, {len})"))
+}
+
 fn render_object(
-    out: &mut String,
+    tables: &mut GroupTables,
     object: &MergedObject<'_>,
     syntaxes: &mut Interner,
     strings: &mut Strings,
-) {
+) -> Result<(), String> {
     let info = object.info;
+    let mut out = String::new();
     let _ = write!(out, "Object {{ path: {},", strings.at(object.path));
     if info.access != "readOnly" {
         let _ = write!(out, "access: {},", access(&info.access));
@@ -312,59 +353,78 @@ fn render_object(
         let _ = write!(out, "enable_parameter: Some({}),", strings.at(p));
     }
     if !info.unique_keys.is_empty() {
-        out.push_str("unique_keys: &[");
-        for (functional, params) in &info.unique_keys {
-            let _ = write!(
-                out,
-                "UniqueKey {{ functional: {functional}, parameters: {} }},",
-                strings.list(params)
-            );
-        }
-        out.push_str("],");
+        let keys = info
+            .unique_keys
+            .iter()
+            .map(|(functional, params)| {
+                format!(
+                    "UniqueKey {{ functional: {functional}, parameters: {} }}",
+                    strings.list(params)
+                )
+            })
+            .collect();
+        let span = span(&mut tables.unique_keys, keys)?;
+        let _ = write!(out, "unique_keys: {span},");
     }
-    common_fields(out, &info.status, info.version, object.protocols);
+    common_fields(&mut out, &info.status, info.version, object.protocols);
+    let params = |args: Vec<(&str, Protocols, &Param)>,
+                  tables: &mut GroupTables,
+                  syntaxes: &mut Interner,
+                  strings: &mut Strings| {
+        let rendered = args
+            .into_iter()
+            .map(|(name, protocols, param)| {
+                render_param(object.path, name, protocols, param, syntaxes, strings)
+            })
+            .collect();
+        span(&mut tables.parameters, rendered)
+    };
     if !object.params.is_empty() {
-        out.push_str("parameters: &[");
-        for (name, protocols, param) in &object.params {
-            render_param(out, object.path, name, *protocols, param, syntaxes, strings);
-        }
-        out.push_str("],");
+        let span = params(object.params.clone(), tables, syntaxes, strings)?;
+        let _ = write!(out, "parameters: {span},");
     }
     if !object.commands.is_empty() {
-        out.push_str("commands: &[");
+        let mut commands = Vec::new();
         for (name, protocols, command) in &object.commands {
-            let _ = write!(
-                out,
-                "Command {{ name: {}, is_async: {},",
+            let mut entry = format!(
+                "Command {{ name: {}, is_async: {}, group: GroupRef(&GROUP),",
                 strings.at(name),
                 command.is_async
             );
             for (field, args) in [("input", &command.input), ("output", &command.output)] {
-                let _ = write!(out, "{field}: &[");
-                for (arg, param) in args {
-                    render_param(out, object.path, arg, *protocols, param, syntaxes, strings);
-                }
-                out.push_str("],");
+                let args = args
+                    .iter()
+                    .map(|(arg, param)| (arg.as_str(), *protocols, param));
+                let span = params(args.collect(), tables, syntaxes, strings)?;
+                let _ = write!(entry, "{field}: {span},");
             }
-            status_version_protocols(out, &command.status, command.version, *protocols);
-            out.push_str("},");
+            status_version_protocols(&mut entry, &command.status, command.version, *protocols);
+            entry.push('}');
+            commands.push(entry);
         }
-        out.push_str("],");
+        let span = span(&mut tables.commands, commands)?;
+        let _ = write!(out, "commands: {span},");
     }
     if !object.events.is_empty() {
-        out.push_str("events: &[");
+        let mut events = Vec::new();
         for (name, protocols, event) in &object.events {
-            let _ = write!(out, "Event {{ name: {}, arguments: &[", strings.at(name));
-            for (arg, param) in &event.arguments {
-                render_param(out, object.path, arg, *protocols, param, syntaxes, strings);
-            }
-            out.push_str("],");
-            status_version_protocols(out, &event.status, event.version, *protocols);
-            out.push_str("},");
+            let args = event.arguments.iter();
+            let args = args.map(|(arg, param)| (arg.as_str(), *protocols, param));
+            let span = params(args.collect(), tables, syntaxes, strings)?;
+            let mut entry = format!(
+                "Event {{ name: {}, group: GroupRef(&GROUP), arguments: {span},",
+                strings.at(name)
+            );
+            status_version_protocols(&mut entry, &event.status, event.version, *protocols);
+            entry.push('}');
+            events.push(entry);
         }
-        out.push_str("],");
+        let span = span(&mut tables.events, events)?;
+        let _ = write!(out, "events: {span},");
     }
-    out.push_str("..OBJECT },\n");
+    out.push_str("..object(&GROUP) },\n");
+    tables.objects.push_str(&out);
+    Ok(())
 }
 
 /// Status, version and protocols where they differ from the `OBJECT`/`PARAM` defaults.
@@ -403,14 +463,14 @@ fn status_version_protocols(
 }
 
 fn render_param(
-    out: &mut String,
     object: &str,
     name: &str,
     protocols: Protocols,
     param: &Param,
     syntaxes: &mut Interner,
     strings: &mut Strings,
-) {
+) -> String {
+    let mut out = String::new();
     let mut resolved = param.syntax.clone();
     if let Some(Reference::Path { target_parents, .. }) = &mut resolved.reference {
         for parent in target_parents {
@@ -426,7 +486,7 @@ fn render_param(
     if param.access != "readOnly" {
         let _ = write!(out, "access: {},", access(&param.access));
     }
-    common_fields(out, &param.status, param.version, protocols);
+    common_fields(&mut out, &param.status, param.version, protocols);
     if param.forced_inform {
         out.push_str("forced_inform: true,");
     }
@@ -441,7 +501,8 @@ fn render_param(
     if param.mandatory {
         out.push_str("mandatory: true,");
     }
-    out.push_str("..PARAM },");
+    out.push_str("..PARAM }");
+    out
 }
 
 /// Resolves a TR-106 relative path against the object that holds the parameter: a leading `.`
@@ -700,18 +761,36 @@ impl Interner {
         i
     }
 
-    fn render(&self, strings: &mut Strings) -> String {
+    fn render(&self, strings: &mut Strings) -> Result<String, String> {
         let mut body = format!(
             "/// Indexed by `Parameter::syntax`.\n\
              pub(crate) static SYNTAXES: [Syntax; {}] = [\n",
             self.order.len()
         );
+        let mut sizes = FacetTable::default();
+        let mut ranges = FacetTable::default();
         for (i, syntax) in self.order.iter().enumerate() {
             let _ = writeln!(body, "// {i}");
-            render_syntax(&mut body, syntax, strings);
+            render_syntax(&mut body, syntax, strings, &mut sizes, &mut ranges)?;
             body.push_str(",\n");
         }
         body.push_str("];\n");
+        for (name, kind, table) in [
+            ("SIZES", "SizeFacet", &sizes),
+            ("RANGES", "RangeFacet", &ranges),
+        ] {
+            let _ = write!(
+                body,
+                "\n/// The `{kind}`s that every `Syntax` indexes.\n\
+                 pub(crate) static {name}: [{kind}; {}] = [\n{}];\n",
+                table.entries.len(),
+                table
+                    .entries
+                    .iter()
+                    .map(|e| format!("{e},\n"))
+                    .collect::<String>()
+            );
+        }
         let mut out = String::from(HEADER);
         out.push_str(
             "//! Every distinct parameter syntax of the model, shared by the parameters that have it.\n\
@@ -734,11 +813,39 @@ impl Interner {
         out.push_str(&schema_imports(&body, &used));
         out.push('\n');
         out.push_str(&body);
-        out
+        Ok(out)
     }
 }
 
-fn render_syntax(out: &mut String, s: &Syntax, strings: &mut Strings) {
+/// The size or the range facets of the syntaxes, each distinct list once.
+#[derive(Default)]
+struct FacetTable {
+    entries: Vec<String>,
+    index: BTreeMap<Vec<String>, (u16, u16)>,
+}
+
+impl FacetTable {
+    /// The `f(start, len)` expression for `facets` (rendered entries).
+    fn span(&mut self, facets: Vec<String>) -> Result<String, String> {
+        let (start, len) = match self.index.get(&facets) {
+            Some(&range) => range,
+            None => {
+                let range = append(&mut self.entries, facets.clone())?;
+                self.index.insert(facets, range);
+                range
+            }
+        };
+        Ok(format!("f({start}, {len})"))
+    }
+}
+
+fn render_syntax(
+    out: &mut String,
+    s: &Syntax,
+    strings: &mut Strings,
+    sizes: &mut FacetTable,
+    ranges: &mut FacetTable,
+) -> Result<(), String> {
     let base = match s.base.as_str() {
         "string" => "String",
         "boolean" => "Boolean",
@@ -763,26 +870,22 @@ fn render_syntax(out: &mut String, s: &Syntax, strings: &mut Strings) {
         );
     }
     if !s.sizes.is_empty() {
-        out.push_str("sizes: &[");
-        for z in &s.sizes {
-            let _ = write!(
-                out,
-                "SizeFacet {{ min_length: {:?}, max_length: {:?} }},",
+        let facets = s.sizes.iter().map(|z| {
+            format!(
+                "SizeFacet {{ min_length: {:?}, max_length: {:?} }}",
                 z.min, z.max
-            );
-        }
-        out.push_str("],");
+            )
+        });
+        let _ = write!(out, "sizes: {},", sizes.span(facets.collect())?);
     }
     if !s.ranges.is_empty() {
-        out.push_str("ranges: &[");
-        for r in &s.ranges {
-            let _ = write!(
-                out,
-                "RangeFacet {{ min: {:?}, max: {:?}, step: {:?} }},",
+        let facets = s.ranges.iter().map(|r| {
+            format!(
+                "RangeFacet {{ min: {:?}, max: {:?}, step: {:?} }}",
                 r.min, r.max, r.step
-            );
-        }
-        out.push_str("],");
+            )
+        });
+        let _ = write!(out, "ranges: {},", ranges.span(facets.collect())?);
     }
     if !s.enumerations.is_empty() {
         let _ = write!(out, "enumerations: {},", strings.list(&s.enumerations));
@@ -855,6 +958,7 @@ fn render_syntax(out: &mut String, s: &Syntax, strings: &mut Strings) {
         }
     }
     out.push_str("..SYNTAX }");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,172 +11,19 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(538, 11), /* Device.ATM. */
-            parameters: &[Parameter {
-                name: s(549, 19), /* LinkNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(568, 23), /* Device.ATM.Diagnostics. */
-            commands: &[Command {
-                name: s(591, 12), /* F5Loopback() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(262, 9), /* Interface */
-                        syntax: 18,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(603, 19), /* NumberOfRepetitions */
-                        syntax: 19,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(622, 7), /* Timeout */
-                        syntax: 20,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(629, 19), /* AverageResponseTime */
-                        syntax: 21,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(648, 12), /* FailureCount */
-                        syntax: 0,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(660, 19), /* MaximumResponseTime */
-                        syntax: 21,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(679, 19), /* MinimumResponseTime */
-                        syntax: 21,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 11,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(698, 12), /* SuccessCount */
-                        syntax: 0,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(710, 34), /* Device.ATM.Diagnostics.F5Loopback. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(629, 19), /* AverageResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 22,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 18,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(660, 19), /* MaximumResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(679, 19), /* MinimumResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(603, 19), /* NumberOfRepetitions */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(698, 12), /* SuccessCount */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 20,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(10, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(760, 20), /* Device.ATM.Link.{i}. */
@@ -185,268 +32,426 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(549, 19) /* LinkNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(795, 3), /* AAL */
-                    syntax: 23,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(798, 10), /* AutoConfig */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(808, 18), /* DestinationAddress */
-                    syntax: 25,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(826, 13), /* Encapsulation */
-                    syntax: 27,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(839, 12), /* FCSPreserved */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(861, 8), /* LinkType */
-                    syntax: 29,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 30,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 32,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(880, 12), /* VCSearchList */
-                    syntax: 33,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(19, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(892, 24), /* Device.ATM.Link.{i}.QoS. */
-            parameters: &[
-                Parameter {
-                    name: s(916, 16), /* MaximumBurstSize */
-                    syntax: 34,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(932, 12), /* PeakCellRate */
-                    syntax: 35,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(944, 8), /* QoSClass */
-                    syntax: 36,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(952, 19), /* SustainableCellRate */
-                    syntax: 35,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(971, 26), /* Device.ATM.Link.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1063, 9), /* CRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1136, 9), /* HECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1215, 14), /* ReceivedBlocks */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1234, 17), /* TransmittedBlocks */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(37, 20),
+            commands: p(1, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(549, 19), /* LinkNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 18,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 11,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 22,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 18,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(795, 3), /* AAL */
+            syntax: 23,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(798, 10), /* AutoConfig */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(808, 18), /* DestinationAddress */
+            syntax: 25,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(826, 13), /* Encapsulation */
+            syntax: 27,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(839, 12), /* FCSPreserved */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(861, 8), /* LinkType */
+            syntax: 29,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 30,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 32,
+            ..PARAM
+        },
+        Parameter {
+            name: s(880, 12), /* VCSearchList */
+            syntax: 33,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(916, 16), /* MaximumBurstSize */
+            syntax: 34,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(932, 12), /* PeakCellRate */
+            syntax: 35,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(944, 8), /* QoSClass */
+            syntax: 36,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(952, 19), /* SustainableCellRate */
+            syntax: 35,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1063, 9), /* CRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1136, 9), /* HECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1215, 14), /* ReceivedBlocks */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1234, 17), /* TransmittedBlocks */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(591, 12), /* F5Loopback() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1, 3),
+            output: p(4, 6),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(57, 0),
+            output: p(57, 0),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
         },
     ],
 };

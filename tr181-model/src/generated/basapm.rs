@@ -12,13 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(1325, 14), /* Device.BASAPM. */
             version: v(2, 12, 0),
-            parameters: &[Parameter {
-                name: s(1339, 34), /* MeasurementEndpointNumberOfEntries */
-                syntax: 0,
-                version: v(2, 12, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(1373, 38), /* Device.BASAPM.MeasurementEndpoint.{i}. */
@@ -27,120 +22,128 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(1339, 34) /* MeasurementEndpointNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(2, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1427, 15), /* DeviceOwnership */
-                    syntax: 41,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1442, 14), /* InternetDomain */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1411, 16), /* MeasurementAgent */
-                    syntax: 42,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1456, 17), /* OperationalDomain */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1473, 31), /* UseMeasurementEndpointInReports */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(1504, 53), /* Device.BASAPM.MeasurementEndpoint.{i}.CustomerDevice. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1557, 18), /* CustomerIdentifier */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1575, 19), /* EquipmentIdentifier */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(9, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(1594, 48), /* Device.BASAPM.MeasurementEndpoint.{i}.ISPDevice. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1642, 20), /* GeographicalLocation */
-                    syntax: 43,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1662, 14), /* ReferencePoint */
-                    syntax: 44,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 2),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(1339, 34), /* MeasurementEndpointNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1427, 15), /* DeviceOwnership */
+            syntax: 41,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1442, 14), /* InternetDomain */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1411, 16), /* MeasurementAgent */
+            syntax: 42,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1456, 17), /* OperationalDomain */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1473, 31), /* UseMeasurementEndpointInReports */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1557, 18), /* CustomerIdentifier */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1575, 19), /* EquipmentIdentifier */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1642, 20), /* GeographicalLocation */
+            syntax: 43,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1662, 14), /* ReferencePoint */
+            syntax: 44,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(2, 1),
         },
     ],
 };

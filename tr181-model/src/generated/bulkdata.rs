@@ -12,80 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(3485, 16), /* Device.BulkData. */
             version: v(2, 5, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3501, 13), /* EncodingTypes */
-                    syntax: 87,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3501, 13), /* EncodingTypes */
-                    syntax: 88,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3514, 30), /* MaxNumberOfParameterReferences */
-                    syntax: 89,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3544, 19), /* MaxNumberOfProfiles */
-                    syntax: 89,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3563, 20), /* MinReportingInterval */
-                    syntax: 28,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3583, 26), /* ParameterWildCardSupported */
-                    syntax: 16,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3609, 22), /* ProfileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3631, 9), /* Protocols */
-                    syntax: 90,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3631, 9), /* Protocols */
-                    syntax: 91,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 92,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(3640, 28), /* Device.BulkData.Profile.{i}. */
@@ -94,307 +22,24 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 5, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3668, 17), /* ControlFileFormat */
-                    syntax: 93,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3685, 10), /* Controller */
-                    syntax: 94,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3695, 12), /* EncodingType */
-                    syntax: 95,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3707, 20), /* FileTransferPassword */
-                    syntax: 96,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3727, 15), /* FileTransferURL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3742, 20), /* FileTransferUsername */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 97,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3762, 29), /* NumberOfRetainedFailedReports */
-                    syntax: 98,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3791, 24), /* ParameterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 99,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3815, 17), /* ReportingInterval */
-                    syntax: 100,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3832, 13), /* StreamingHost */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3845, 13), /* StreamingPort */
-                    syntax: 101,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3858, 18), /* StreamingSessionID */
-                    syntax: 102,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3876, 13), /* TimeReference */
-                    syntax: 103,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(3889, 17), /* ForceCollection() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            events: &[Event {
-                name: s(3906, 5), /* Push! */
-                arguments: &[Parameter {
-                    name: s(3911, 4), /* Data */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(11, 18),
+            commands: p(0, 1),
+            events: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(3915, 40), /* Device.BulkData.Profile.{i}.CSVEncoding. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(3955, 15), /* EscapeCharacter */
-                    syntax: 104,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3970, 14), /* FieldSeparator */
-                    syntax: 105,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3984, 12), /* ReportFormat */
-                    syntax: 106,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3996, 12), /* RowSeparator */
-                    syntax: 107,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4008, 12), /* RowTimestamp */
-                    syntax: 108,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(30, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(4020, 33), /* Device.BulkData.Profile.{i}.HTTP. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4053, 11), /* Compression */
-                    syntax: 109,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4064, 21), /* CompressionsSupported */
-                    syntax: 110,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4085, 6), /* Method */
-                    syntax: 111,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4091, 16), /* MethodsSupported */
-                    syntax: 112,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4107, 19), /* PersistAcrossReboot */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4126, 34), /* RequestURIParameterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4160, 11), /* RetryEnable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4171, 23), /* RetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4194, 24), /* RetryMinimumWaitInterval */
-                    syntax: 114,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4221, 13), /* UseDateHeader */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(35, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(4234, 57), /* Device.BulkData.Profile.{i}.HTTP.RequestURIParameter.{i}. */
@@ -403,79 +48,20 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(4126, 34) /* RequestURIParameterNumberOfEntries */),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(48, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(4300, 41), /* Device.BulkData.Profile.{i}.JSONEncoding. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(3984, 12), /* ReportFormat */
-                    syntax: 116,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4341, 15), /* ReportTimestamp */
-                    syntax: 108,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(4356, 33), /* Device.BulkData.Profile.{i}.MQTT. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4389, 10), /* PublishQoS */
-                    syntax: 117,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4399, 13), /* PublishRetain */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4412, 12), /* PublishTopic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 119,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(52, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(4424, 42), /* Device.BulkData.Profile.{i}.Parameter.{i}. */
@@ -484,32 +70,446 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(3791, 24) /* ParameterNumberOfEntries */),
             version: v(2, 5, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4466, 7), /* Exclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(56, 3),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3501, 13), /* EncodingTypes */
+            syntax: 87,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3501, 13), /* EncodingTypes */
+            syntax: 88,
+            version: v(2, 5, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3514, 30), /* MaxNumberOfParameterReferences */
+            syntax: 89,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3544, 19), /* MaxNumberOfProfiles */
+            syntax: 89,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3563, 20), /* MinReportingInterval */
+            syntax: 28,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3583, 26), /* ParameterWildCardSupported */
+            syntax: 16,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3609, 22), /* ProfileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3631, 9), /* Protocols */
+            syntax: 90,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3631, 9), /* Protocols */
+            syntax: 91,
+            version: v(2, 5, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 92,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 5, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3668, 17), /* ControlFileFormat */
+            syntax: 93,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3685, 10), /* Controller */
+            syntax: 94,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3695, 12), /* EncodingType */
+            syntax: 95,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3707, 20), /* FileTransferPassword */
+            syntax: 96,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3727, 15), /* FileTransferURL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3742, 20), /* FileTransferUsername */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 97,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3762, 29), /* NumberOfRetainedFailedReports */
+            syntax: 98,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3791, 24), /* ParameterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 99,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3815, 17), /* ReportingInterval */
+            syntax: 100,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3832, 13), /* StreamingHost */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3845, 13), /* StreamingPort */
+            syntax: 101,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3858, 18), /* StreamingSessionID */
+            syntax: 102,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3876, 13), /* TimeReference */
+            syntax: 103,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3906, 4), /* Data */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3955, 15), /* EscapeCharacter */
+            syntax: 104,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3970, 14), /* FieldSeparator */
+            syntax: 105,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3984, 12), /* ReportFormat */
+            syntax: 106,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3996, 12), /* RowSeparator */
+            syntax: 107,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4008, 12), /* RowTimestamp */
+            syntax: 108,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4053, 11), /* Compression */
+            syntax: 109,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4064, 21), /* CompressionsSupported */
+            syntax: 110,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4085, 6), /* Method */
+            syntax: 111,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4091, 16), /* MethodsSupported */
+            syntax: 112,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4107, 19), /* PersistAcrossReboot */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4126, 34), /* RequestURIParameterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4160, 11), /* RetryEnable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4171, 23), /* RetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4194, 24), /* RetryMinimumWaitInterval */
+            syntax: 114,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4221, 13), /* UseDateHeader */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 115,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3984, 12), /* ReportFormat */
+            syntax: 116,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4341, 15), /* ReportTimestamp */
+            syntax: 108,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4389, 10), /* PublishQoS */
+            syntax: 117,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4399, 13), /* PublishRetain */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4412, 12), /* PublishTopic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 119,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4466, 7), /* Exclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 115,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(3889, 17), /* ForceCollection() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(29, 0),
+        output: p(29, 0),
+        status: Status::Current,
+        version: v(2, 15, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[Event {
+        name: s(3910, 5), /* Push! */
+        group: GroupRef(&GROUP),
+        arguments: p(29, 1),
+        status: Status::Current,
+        version: v(2, 13, 0),
+        protocols: Protocols::USP,
+    }],
+    unique_keys: &[UniqueKey {
+        functional: false,
+        parameters: l(0, 1),
+    }],
 };
 
 /// Typed keys of the parameters of `Device.BulkData.`.

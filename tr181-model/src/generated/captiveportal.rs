@@ -9,33 +9,37 @@ pub(crate) static GROUP: Group = Group {
     name: "CaptivePortal",
     objects: &[Object {
         path: s(4511, 21), /* Device.CaptivePortal. */
-        parameters: &[
-            Parameter {
-                name: s(4532, 11), /* AllowedList */
-                syntax: 121,
-                access: Access::ReadWrite,
-                ..PARAM
-            },
-            Parameter {
-                name: s(780, 6), /* Enable */
-                syntax: 16,
-                access: Access::ReadWrite,
-                ..PARAM
-            },
-            Parameter {
-                name: s(427, 6), /* Status */
-                syntax: 122,
-                ..PARAM
-            },
-            Parameter {
-                name: s(4218, 3), /* URL */
-                syntax: 5,
-                access: Access::ReadWrite,
-                ..PARAM
-            },
-        ],
-        ..OBJECT
+        parameters: p(0, 4),
+        ..object(&GROUP)
     }],
+    parameters: &[
+        Parameter {
+            name: s(4532, 11), /* AllowedList */
+            syntax: 121,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 122,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.CaptivePortal.`.

@@ -12,34 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(4543, 16), /* Device.Cellular. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4559, 26), /* AccessPointNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4609, 14), /* RoamingEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4623, 13), /* RoamingStatus */
-                    syntax: 123,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(4636, 32), /* Device.Cellular.AccessPoint.{i}. */
@@ -48,299 +22,32 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(4559, 26) /* AccessPointNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(6, 2),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4668, 3), /* APN */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4671, 9), /* IPVersion */
-                    syntax: 124,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 125,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4680, 5), /* Proxy */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4685, 9), /* ProxyPort */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(4, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(4694, 30), /* Device.Cellular.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4724, 17), /* AvailableNetworks */
-                    syntax: 129,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4741, 23), /* CurrentAccessTechnology */
-                    syntax: 130,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4764, 20), /* DownstreamMaxBitRate */
-                    syntax: 131,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4784, 4), /* IMEI */
-                    syntax: 132,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4788, 12), /* NetworkInUse */
-                    syntax: 134,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4800, 16), /* NetworkRequested */
-                    syntax: 135,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4816, 25), /* PreferredAccessTechnology */
-                    syntax: 136,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4841, 4), /* RSRP */
-                    syntax: 137,
-                    version: v(2, 14, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4845, 4), /* RSRQ */
-                    syntax: 137,
-                    version: v(2, 14, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4849, 4), /* RSSI */
-                    syntax: 137,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4853, 16), /* SIMReferenceList */
-                    syntax: 138,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4869, 27), /* SupportedAccessTechnologies */
-                    syntax: 140,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4904, 18), /* UpstreamMaxBitRate */
-                    syntax: 131,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(15, 21),
+            ..object(&GROUP)
         },
         Object {
             path: s(4922, 34), /* Device.Cellular.Interface.{i}.SMS. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4956, 22), /* MessageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4978, 22), /* StorageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(36, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(5000, 43), /* Device.Cellular.Interface.{i}.SMS.Incoming. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5043, 13), /* CapacityLimit */
-                    syntax: 89,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5056, 10), /* StorageRef */
-                    syntax: 141,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(38, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(5066, 46), /* Device.Cellular.Interface.{i}.SMS.Message.{i}. */
@@ -348,323 +55,613 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4956, 22) /* MessageNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5112, 8), /* Receiver */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5120, 6), /* Sender */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 142,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5056, 10), /* StorageRef */
-                    syntax: 141,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5126, 4), /* Text */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 143,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(40, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(5139, 43), /* Device.Cellular.Interface.{i}.SMS.Outgoing. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5043, 13), /* CapacityLimit */
-                    syntax: 89,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5056, 10), /* StorageRef */
-                    syntax: 141,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(49, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(5182, 46), /* Device.Cellular.Interface.{i}.SMS.Storage.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4978, 22) /* StorageNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5228, 17), /* AvailableCapacity */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5245, 8), /* Capacity */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5253, 8), /* Location */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5261, 16), /* StorageAvailable */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(51, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(5277, 36), /* Device.Cellular.Interface.{i}.Stats. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(57, 16),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(5313, 35), /* Device.Cellular.Interface.{i}.USIM. */
             status: Status::Deprecated,
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5348, 5), /* ICCID */
-                    syntax: 145,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5353, 4), /* IMSI */
-                    syntax: 146,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5357, 6), /* MSISDN */
-                    syntax: 146,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5363, 3), /* PIN */
-                    syntax: 147,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5366, 8), /* PINCheck */
-                    syntax: 148,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 149,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(73, 6),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4559, 26), /* AccessPointNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4609, 14), /* RoamingEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4623, 13), /* RoamingStatus */
+            syntax: 123,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4668, 3), /* APN */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4671, 9), /* IPVersion */
+            syntax: 124,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 125,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4680, 5), /* Proxy */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4685, 9), /* ProxyPort */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4724, 17), /* AvailableNetworks */
+            syntax: 129,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4741, 23), /* CurrentAccessTechnology */
+            syntax: 130,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4764, 20), /* DownstreamMaxBitRate */
+            syntax: 131,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4784, 4), /* IMEI */
+            syntax: 132,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4788, 12), /* NetworkInUse */
+            syntax: 134,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4800, 16), /* NetworkRequested */
+            syntax: 135,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4816, 25), /* PreferredAccessTechnology */
+            syntax: 136,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4841, 4), /* RSRP */
+            syntax: 137,
+            version: v(2, 14, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4845, 4), /* RSRQ */
+            syntax: 137,
+            version: v(2, 14, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4849, 4), /* RSSI */
+            syntax: 137,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4853, 16), /* SIMReferenceList */
+            syntax: 138,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4869, 27), /* SupportedAccessTechnologies */
+            syntax: 140,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4904, 18), /* UpstreamMaxBitRate */
+            syntax: 131,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4956, 22), /* MessageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4978, 22), /* StorageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5043, 13), /* CapacityLimit */
+            syntax: 89,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5056, 10), /* StorageRef */
+            syntax: 141,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5112, 8), /* Receiver */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5120, 6), /* Sender */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 142,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5056, 10), /* StorageRef */
+            syntax: 141,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5126, 4), /* Text */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 143,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5043, 13), /* CapacityLimit */
+            syntax: 89,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5056, 10), /* StorageRef */
+            syntax: 141,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5228, 17), /* AvailableCapacity */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5245, 8), /* Capacity */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5253, 8), /* Location */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5261, 16), /* StorageAvailable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5348, 5), /* ICCID */
+            syntax: 145,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5353, 4), /* IMSI */
+            syntax: 146,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5357, 6), /* MSISDN */
+            syntax: 146,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5363, 3), /* PIN */
+            syntax: 147,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5366, 8), /* PINCheck */
+            syntax: 148,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 149,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(1318, 7), /* Reset() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(73, 0),
+        output: p(73, 0),
+        status: Status::Current,
+        version: v(2, 19, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(6, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -14,249 +14,255 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(7, 31) /* CollectionDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 19, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5402, 21), /* DataElementsDeviceRef */
-                    syntax: 150,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5423, 22), /* GhnAssociatedDeviceRef */
-                    syntax: 151,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5445, 23), /* HPNAAssociatedDeviceRef */
-                    syntax: 152,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
-                    syntax: 153,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5495, 13), /* HostDeviceRef */
-                    syntax: 154,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5508, 17), /* IEEE1905DeviceRef */
-                    syntax: 155,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5525, 14), /* IsNativeDevice */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5539, 13), /* LLDPDeviceRef */
-                    syntax: 156,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5552, 23), /* MoCAAssociatedDeviceRef */
-                    syntax: 157,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5575, 23), /* ThreadAssociatedNodeRef */
-                    syntax: 158,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5598, 22), /* UPAAssociatedDeviceRef */
-                    syntax: 159,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5620, 13), /* UPnPDeviceRef */
-                    syntax: 160,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5633, 23), /* WiFiAssociatedDeviceRef */
-                    syntax: 161,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
-                    syntax: 162,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 15),
+            ..object(&GROUP)
         },
         Object {
             path: s(5374, 28), /* Device.CollectionDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(7, 31) /* CollectionDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5402, 21), /* DataElementsDeviceRef */
-                    syntax: 150,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5423, 22), /* GhnAssociatedDeviceRef */
-                    syntax: 151,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5445, 23), /* HPNAAssociatedDeviceRef */
-                    syntax: 152,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
-                    syntax: 153,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5495, 13), /* HostDeviceRef */
-                    syntax: 154,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5508, 17), /* IEEE1905DeviceRef */
-                    syntax: 155,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5525, 14), /* IsNativeDevice */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5539, 13), /* LLDPDeviceRef */
-                    syntax: 156,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5552, 23), /* MoCAAssociatedDeviceRef */
-                    syntax: 157,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5681, 16), /* ProxiedDeviceRef */
-                    syntax: 163,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5575, 23), /* ThreadAssociatedNodeRef */
-                    syntax: 158,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5598, 22), /* UPAAssociatedDeviceRef */
-                    syntax: 159,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5620, 13), /* UPnPDeviceRef */
-                    syntax: 160,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5633, 23), /* WiFiAssociatedDeviceRef */
-                    syntax: 161,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
-                    syntax: 162,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(15, 16),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5402, 21), /* DataElementsDeviceRef */
+            syntax: 150,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5423, 22), /* GhnAssociatedDeviceRef */
+            syntax: 151,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5445, 23), /* HPNAAssociatedDeviceRef */
+            syntax: 152,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
+            syntax: 153,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5495, 13), /* HostDeviceRef */
+            syntax: 154,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5508, 17), /* IEEE1905DeviceRef */
+            syntax: 155,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5525, 14), /* IsNativeDevice */
+            syntax: 16,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5539, 13), /* LLDPDeviceRef */
+            syntax: 156,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5552, 23), /* MoCAAssociatedDeviceRef */
+            syntax: 157,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5575, 23), /* ThreadAssociatedNodeRef */
+            syntax: 158,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5598, 22), /* UPAAssociatedDeviceRef */
+            syntax: 159,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5620, 13), /* UPnPDeviceRef */
+            syntax: 160,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5633, 23), /* WiFiAssociatedDeviceRef */
+            syntax: 161,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
+            syntax: 162,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5402, 21), /* DataElementsDeviceRef */
+            syntax: 150,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5423, 22), /* GhnAssociatedDeviceRef */
+            syntax: 151,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5445, 23), /* HPNAAssociatedDeviceRef */
+            syntax: 152,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
+            syntax: 153,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5495, 13), /* HostDeviceRef */
+            syntax: 154,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5508, 17), /* IEEE1905DeviceRef */
+            syntax: 155,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5525, 14), /* IsNativeDevice */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5539, 13), /* LLDPDeviceRef */
+            syntax: 156,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5552, 23), /* MoCAAssociatedDeviceRef */
+            syntax: 157,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5681, 16), /* ProxiedDeviceRef */
+            syntax: 163,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5575, 23), /* ThreadAssociatedNodeRef */
+            syntax: 158,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5598, 22), /* UPAAssociatedDeviceRef */
+            syntax: 159,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5620, 13), /* UPnPDeviceRef */
+            syntax: 160,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5633, 23), /* WiFiAssociatedDeviceRef */
+            syntax: 161,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
+            syntax: 162,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -11,16 +11,20 @@ pub(crate) static GROUP: Group = Group {
         path: s(4473, 28), /* Device.CWMPManagementServer. */
         version: v(2, 15, 0),
         protocols: Protocols::USP,
-        parameters: &[Parameter {
-            name: s(4501, 10), /* EnableCWMP */
-            syntax: 120,
-            access: Access::ReadWrite,
-            version: v(2, 15, 0),
-            protocols: Protocols::USP,
-            ..PARAM
-        }],
-        ..OBJECT
+        parameters: p(0, 1),
+        ..object(&GROUP)
     }],
+    parameters: &[Parameter {
+        name: s(4501, 10), /* EnableCWMP */
+        syntax: 120,
+        access: Access::ReadWrite,
+        version: v(2, 15, 0),
+        protocols: Protocols::USP,
+        ..PARAM
+    }],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.CWMPManagementServer.`.

@@ -11,579 +11,47 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(15354, 18), /* Device.DeviceInfo. */
-            parameters: &[
-                Parameter {
-                    name: s(15372, 19), /* ActiveFirmwareImage */
-                    syntax: 347,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15391, 25), /* AdditionalHardwareVersion */
-                    syntax: 348,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15416, 25), /* AdditionalSoftwareVersion */
-                    syntax: 348,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15441, 17), /* BootFirmwareImage */
-                    syntax: 347,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15458, 3), /* CID */
-                    syntax: 349,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15472, 14), /* DeviceCategory */
-                    syntax: 128,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15486, 26), /* DeviceImageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15512, 28), /* FirmwareImageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15540, 12), /* FirstUseDate */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15552, 12), /* FriendlyName */
-                    syntax: 335,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15564, 15), /* HardwareVersion */
-                    syntax: 31,
-                    forced_inform: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8997, 8), /* HostName */
-                    syntax: 97,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15579, 23), /* LocationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15602, 24), /* LogRotateNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15626, 12), /* Manufacturer */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 349,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15653, 30), /* MaxNumberOfActivateTimeWindows */
-                    syntax: 350,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15683, 9), /* ModelName */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15692, 11), /* ModelNumber */
-                    syntax: 31,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15703, 3), /* PEN */
-                    syntax: 351,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15706, 24), /* ProcessorNumberOfEntries */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15742, 16), /* ProvisioningCode */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    forced_inform: true,
-                    active_notify: ActiveNotify::ForceEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15770, 15), /* SoftwareVersion */
-                    syntax: 31,
-                    forced_inform: true,
-                    active_notify: ActiveNotify::ForceEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15785, 33), /* SupportedDataModelNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15818, 6), /* UpTime */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15824, 31), /* VendorConfigFileNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15855, 28), /* VendorLogFileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 30),
+            ..object(&GROUP)
         },
         Object {
             path: s(15883, 38), /* Device.DeviceInfo.DeviceImageFile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15486, 26) /* DeviceImageNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(23, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 11, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15921, 5), /* Image */
-                    syntax: 352,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5253, 8), /* Location */
-                    syntax: 353,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(30, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(15926, 36), /* Device.DeviceInfo.FirmwareImage.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15512, 28) /* FirmwareImageNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15962, 9), /* Available */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15971, 14), /* BootFailureLog */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 354,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 31,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(15992, 10), /* Activate() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(16002, 18), /* TimeWindow.{i}.End */
-                            syntax: 28,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16020, 25), /* TimeWindow.{i}.MaxRetries */
-                            syntax: 355,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16045, 19), /* TimeWindow.{i}.Mode */
-                            syntax: 356,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16064, 20), /* TimeWindow.{i}.Start */
-                            syntax: 28,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16084, 26), /* TimeWindow.{i}.UserMessage */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(16110, 10), /* Download() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(16120, 12), /* AutoActivate */
-                            syntax: 16,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16132, 8), /* CheckSum */
-                            syntax: 357,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16140, 17), /* CheckSumAlgorithm */
-                            syntax: 358,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16157, 8), /* FileSize */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(282, 8), /* Password */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(4218, 3), /* URL */
-                            syntax: 5,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(290, 8), /* Username */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(34, 7),
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(16165, 31), /* Device.DeviceInfo.KernelFaults. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(16196, 26), /* KernelFaultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16222, 16), /* LastUpgradeCount */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16238, 21), /* MaxKernelFaultEntries */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16259, 12), /* MinFreeSpace */
-                    syntax: 359,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16271, 17), /* PreviousBootCount */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16288, 24), /* RotateKernelFaultEntries */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16312, 11), /* StoragePath */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(16323, 23), /* RemoveAllKernelFaults() */
-                is_async: true,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 17, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(53, 7),
+            commands: p(2, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(16346, 47), /* Device.DeviceInfo.KernelFaults.KernelFault.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(16196, 26) /* KernelFaultNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(3, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16393, 13), /* FaultLocation */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16406, 15), /* LastInstruction */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16421, 11), /* ProcessName */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(181, 6), /* Reason */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(16432, 8), /* Remove() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(16440, 8), /* Upload() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(282, 8), /* Password */
-                            syntax: 6,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(4218, 3), /* URL */
-                            syntax: 5,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(290, 8), /* Username */
-                            syntax: 6,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(60, 8),
+            commands: p(3, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(16448, 31), /* Device.DeviceInfo.Location.{i}. */
@@ -591,45 +59,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15579, 23) /* LocationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(24, 2),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(16499, 12), /* AcquiredTime */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16511, 10), /* DataObject */
-                    syntax: 360,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16521, 16), /* ExternalProtocol */
-                    syntax: 361,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16485, 14), /* ExternalSource */
-                    syntax: 3,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16479, 6), /* Source */
-                    syntax: 362,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(71, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(16537, 32), /* Device.DeviceInfo.LogRotate.{i}. */
@@ -638,1427 +71,1988 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(15602, 24) /* LogRotateNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(5, 2),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4053, 11), /* Compression */
-                    syntax: 363,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16569, 22), /* LogFileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16591, 11), /* MaxFileSize */
-                    syntax: 359,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16602, 13), /* NumberOfFiles */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16615, 9), /* Retention */
-                    syntax: 364,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16624, 8), /* RollOver */
-                    syntax: 364,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(76, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(16632, 44), /* Device.DeviceInfo.LogRotate.{i}.LogFile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(16569, 22) /* LogFileNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 17, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16676, 4), /* Size */
-                    syntax: 365,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(86, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(16680, 31), /* Device.DeviceInfo.MemoryStatus. */
-            parameters: &[
-                Parameter {
-                    name: s(16711, 4), /* Free */
-                    syntax: 359,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16715, 14), /* FreePersistent */
-                    syntax: 359,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16729, 5), /* Total */
-                    syntax: 359,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16734, 15), /* TotalPersistent */
-                    syntax: 359,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(16749, 45), /* Device.DeviceInfo.MemoryStatus.MemoryMonitor. */
             version: v(2, 18, 0),
-            parameters: &[
-                Parameter {
-                    name: s(16794, 21), /* CriticalFallThreshold */
-                    syntax: 366,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16815, 21), /* CriticalFallTimeStamp */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16836, 21), /* CriticalRiseThreshold */
-                    syntax: 367,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16857, 21), /* CriticalRiseTimeStamp */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 368,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16878, 17), /* EnableCriticalLog */
-                    syntax: 368,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16895, 8), /* FilePath */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16903, 14), /* MemUtilization */
-                    syntax: 369,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16917, 15), /* PollingInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16932, 16), /* VendorLogFileRef */
-                    syntax: 370,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-            ],
-            events: &[Event {
-                name: s(16948, 20), /* MemoryCriticalState! */
-                arguments: &[Parameter {
-                    name: s(16903, 14), /* MemUtilization */
-                    syntax: 369,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(95, 10),
+            events: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(16968, 36), /* Device.DeviceInfo.NetworkProperties. */
-            parameters: &[
-                Parameter {
-                    name: s(17004, 16), /* MaxTCPWindowSize */
-                    syntax: 365,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17020, 17), /* TCPImplementation */
-                    syntax: 371,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(106, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(17037, 30), /* Device.DeviceInfo.PowerStatus. */
             version: v(2, 19, 0),
-            parameters: &[Parameter {
-                name: s(17067, 26), /* PowerSensorNumberOfEntries */
-                syntax: 0,
-                version: v(2, 19, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(108, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(17093, 46), /* Device.DeviceInfo.PowerStatus.PowerSensor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(17067, 26) /* PowerSensorNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17139, 7), /* Current */
-                    syntax: 372,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10233, 5), /* Power */
-                    syntax: 373,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17146, 7), /* Voltage */
-                    syntax: 374,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(109, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(17153, 32), /* Device.DeviceInfo.ProcessFaults. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(16222, 16), /* LastUpgradeCount */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17185, 22), /* MaxProcessFaultEntries */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16259, 12), /* MinFreeSpace */
-                    syntax: 359,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16271, 17), /* PreviousBootCount */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17207, 27), /* ProcessFaultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17234, 25), /* RotateProcessFaultEntries */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16312, 11), /* StoragePath */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(17259, 24), /* RemoveAllProcessFaults() */
-                is_async: true,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 17, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(118, 7),
+            commands: p(5, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(17283, 49), /* Device.DeviceInfo.ProcessFaults.ProcessFault.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(17207, 27) /* ProcessFaultNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(11, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17332, 9), /* Arguments */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16393, 13), /* FaultLocation */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17341, 9), /* ProcessID */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16421, 11), /* ProcessName */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(181, 6), /* Reason */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(16432, 8), /* Remove() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(16440, 8), /* Upload() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(282, 8), /* Password */
-                            syntax: 6,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(4218, 3), /* URL */
-                            syntax: 5,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(290, 8), /* Username */
-                            syntax: 6,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(125, 9),
+            commands: p(6, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(17350, 32), /* Device.DeviceInfo.ProcessStatus. */
-            parameters: &[
-                Parameter {
-                    name: s(17382, 18), /* CPUNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17400, 8), /* CPUUsage */
-                    syntax: 369,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17408, 22), /* ProcessNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(137, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(17430, 40), /* Device.DeviceInfo.ProcessStatus.CPU.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(17382, 18) /* CPUNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(12, 2),
             version: v(2, 18, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17470, 14), /* CPUUtilization */
-                    syntax: 369,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16794, 21), /* CriticalFallThreshold */
-                    syntax: 366,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16815, 21), /* CriticalFallTimeStamp */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16836, 21), /* CriticalRiseThreshold */
-                    syntax: 367,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16857, 21), /* CriticalRiseTimeStamp */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 368,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16878, 17), /* EnableCriticalLog */
-                    syntax: 368,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16895, 8), /* FilePath */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17484, 19), /* IdleModeUtilization */
-                    syntax: 369,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17503, 10), /* NumSamples */
-                    syntax: 375,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17513, 12), /* PollInterval */
-                    syntax: 376,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17525, 21), /* SystemModeUtilization */
-                    syntax: 369,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15818, 6), /* UpTime */
-                    syntax: 28,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17546, 19), /* UserModeUtilization */
-                    syntax: 369,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16932, 16), /* VendorLogFileRef */
-                    syntax: 370,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-            ],
-            events: &[Event {
-                name: s(17565, 17), /* CPUCriticalState! */
-                arguments: &[
-                    Parameter {
-                        name: s(17470, 14), /* CPUUtilization */
-                        syntax: 369,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(791, 4), /* Name */
-                        syntax: 6,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(140, 18),
+            events: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(17582, 44), /* Device.DeviceInfo.ProcessStatus.Process.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(17408, 22) /* ProcessNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(26, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(17629, 7), /* CPUTime */
-                    syntax: 21,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17636, 7), /* Command */
-                    syntax: 6,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17626, 3), /* PID */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2098, 8), /* Priority */
-                    syntax: 377,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16676, 4), /* Size */
-                    syntax: 359,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17643, 5), /* State */
-                    syntax: 378,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(14, 1),
+            parameters: p(160, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(17648, 32), /* Device.DeviceInfo.Processor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15706, 24) /* ProcessorNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(15, 1),
             status: Status::Deprecated,
             version: v(2, 1, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17680, 12), /* Architecture */
-                    syntax: 379,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(166, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(17692, 30), /* Device.DeviceInfo.ProxierInfo. */
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 349,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17722, 13), /* ProxyProtocol */
-                    syntax: 380,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(169, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(17735, 26), /* Device.DeviceInfo.Reboots. */
             version: v(2, 18, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(17761, 9), /* BootCount */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17770, 13), /* ColdBootCount */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17783, 23), /* CurrentVersionBootCount */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17806, 16), /* MaxRebootEntries */
-                    syntax: 89,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17822, 21), /* RebootNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17843, 13), /* WarmBootCount */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17856, 17), /* WatchdogBootCount */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(17873, 18), /* RemoveAllReboots() */
-                is_async: true,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(173, 7),
+            commands: p(8, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(17891, 37), /* Device.DeviceInfo.Reboots.Reboot.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(17822, 21) /* RebootNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(27, 1),
-                },
-            ],
+            unique_keys: p(16, 2),
             version: v(2, 18, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(176, 5), /* Cause */
-                    syntax: 15,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(511, 15), /* FirmwareUpdated */
-                    syntax: 16,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(181, 6), /* Reason */
-                    syntax: 381,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(16432, 8), /* Remove() */
-                is_async: true,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(180, 5),
+            commands: p(9, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(17928, 41), /* Device.DeviceInfo.SupportedDataModel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15785, 33) /* SupportedDataModelNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(28, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(29, 1),
-                },
-            ],
+            unique_keys: p(18, 3),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17973, 8), /* Features */
-                    syntax: 128,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17981, 3), /* URN */
-                    syntax: 6,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17969, 4), /* UUID */
-                    syntax: 382,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(185, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(17984, 36), /* Device.DeviceInfo.TemperatureStatus. */
-            parameters: &[Parameter {
-                name: s(18020, 32), /* TemperatureSensorNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(190, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(18052, 58), /* Device.DeviceInfo.TemperatureStatus.TemperatureSensor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(18020, 32) /* TemperatureSensorNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18110, 13), /* HighAlarmTime */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18123, 14), /* HighAlarmValue */
-                    syntax: 383,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18137, 12), /* LowAlarmTime */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18149, 13), /* LowAlarmValue */
-                    syntax: 383,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18162, 7), /* MaxTime */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18169, 8), /* MaxValue */
-                    syntax: 383,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18177, 7), /* MinTime */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18184, 8), /* MinValue */
-                    syntax: 383,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16917, 15), /* PollingInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18192, 9), /* ResetTime */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 383,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            unique_keys: p(21, 2),
+            parameters: p(191, 18),
+            commands: p(10, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(18201, 39), /* Device.DeviceInfo.VendorConfigFile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15824, 31) /* VendorConfigFileNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18240, 4), /* Date */
-                    syntax: 10,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18244, 19), /* UseForBackupRestore */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 338,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(18263, 8), /* Backup() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(282, 8), /* Password */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(4218, 3), /* URL */
-                            syntax: 5,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(290, 8), /* Username */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(18271, 9), /* Restore() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(16132, 8), /* CheckSum */
-                            syntax: 357,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16140, 17), /* CheckSumAlgorithm */
-                            syntax: 358,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16157, 8), /* FileSize */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(282, 8), /* Password */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(18280, 14), /* TargetFileName */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(4218, 3), /* URL */
-                            syntax: 5,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(290, 8), /* Username */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(23, 2),
+            parameters: p(209, 7),
+            commands: p(11, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(18294, 36), /* Device.DeviceInfo.VendorLogFile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15855, 28) /* VendorLogFileNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(25, 2),
             version: v(2, 1, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18330, 11), /* MaximumSize */
-                    syntax: 365,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18341, 10), /* Persistent */
-                    syntax: 16,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(16440, 8), /* Upload() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(282, 8), /* Password */
-                        syntax: 6,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(4218, 3), /* URL */
-                        syntax: 5,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(290, 8), /* Username */
-                        syntax: 6,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(226, 5),
+            commands: p(13, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(15372, 19), /* ActiveFirmwareImage */
+            syntax: 347,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15391, 25), /* AdditionalHardwareVersion */
+            syntax: 348,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15416, 25), /* AdditionalSoftwareVersion */
+            syntax: 348,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15441, 17), /* BootFirmwareImage */
+            syntax: 347,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15458, 3), /* CID */
+            syntax: 349,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15472, 14), /* DeviceCategory */
+            syntax: 128,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15486, 26), /* DeviceImageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15512, 28), /* FirmwareImageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15540, 12), /* FirstUseDate */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15552, 12), /* FriendlyName */
+            syntax: 335,
+            access: Access::ReadWrite,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15564, 15), /* HardwareVersion */
+            syntax: 31,
+            forced_inform: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8997, 8), /* HostName */
+            syntax: 97,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15579, 23), /* LocationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15602, 24), /* LogRotateNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15626, 12), /* Manufacturer */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 349,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15653, 30), /* MaxNumberOfActivateTimeWindows */
+            syntax: 350,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15683, 9), /* ModelName */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15692, 11), /* ModelNumber */
+            syntax: 31,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15703, 3), /* PEN */
+            syntax: 351,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15706, 24), /* ProcessorNumberOfEntries */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15742, 16), /* ProvisioningCode */
+            syntax: 31,
+            access: Access::ReadWrite,
+            forced_inform: true,
+            active_notify: ActiveNotify::ForceEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15770, 15), /* SoftwareVersion */
+            syntax: 31,
+            forced_inform: true,
+            active_notify: ActiveNotify::ForceEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15785, 33), /* SupportedDataModelNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15818, 6), /* UpTime */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15824, 31), /* VendorConfigFileNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15855, 28), /* VendorLogFileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 11, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15921, 5), /* Image */
+            syntax: 352,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5253, 8), /* Location */
+            syntax: 353,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15962, 9), /* Available */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15971, 14), /* BootFailureLog */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 354,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 31,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16002, 18), /* TimeWindow.{i}.End */
+            syntax: 28,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16020, 25), /* TimeWindow.{i}.MaxRetries */
+            syntax: 355,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16045, 19), /* TimeWindow.{i}.Mode */
+            syntax: 356,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16064, 20), /* TimeWindow.{i}.Start */
+            syntax: 28,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16084, 26), /* TimeWindow.{i}.UserMessage */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16120, 12), /* AutoActivate */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16132, 8), /* CheckSum */
+            syntax: 357,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16140, 17), /* CheckSumAlgorithm */
+            syntax: 358,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16157, 8), /* FileSize */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16196, 26), /* KernelFaultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16222, 16), /* LastUpgradeCount */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16238, 21), /* MaxKernelFaultEntries */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16259, 12), /* MinFreeSpace */
+            syntax: 359,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16271, 17), /* PreviousBootCount */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16288, 24), /* RotateKernelFaultEntries */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16312, 11), /* StoragePath */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16393, 13), /* FaultLocation */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16406, 15), /* LastInstruction */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16421, 11), /* ProcessName */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 6,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16499, 12), /* AcquiredTime */
+            syntax: 10,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16511, 10), /* DataObject */
+            syntax: 360,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16521, 16), /* ExternalProtocol */
+            syntax: 361,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16485, 14), /* ExternalSource */
+            syntax: 3,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16479, 6), /* Source */
+            syntax: 362,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4053, 11), /* Compression */
+            syntax: 363,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16569, 22), /* LogFileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16591, 11), /* MaxFileSize */
+            syntax: 359,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16602, 13), /* NumberOfFiles */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16615, 9), /* Retention */
+            syntax: 364,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16624, 8), /* RollOver */
+            syntax: 364,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 17, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16676, 4), /* Size */
+            syntax: 365,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16711, 4), /* Free */
+            syntax: 359,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16715, 14), /* FreePersistent */
+            syntax: 359,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16729, 5), /* Total */
+            syntax: 359,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16734, 15), /* TotalPersistent */
+            syntax: 359,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16794, 21), /* CriticalFallThreshold */
+            syntax: 366,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16815, 21), /* CriticalFallTimeStamp */
+            syntax: 10,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16836, 21), /* CriticalRiseThreshold */
+            syntax: 367,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16857, 21), /* CriticalRiseTimeStamp */
+            syntax: 10,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16878, 17), /* EnableCriticalLog */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16895, 8), /* FilePath */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16903, 14), /* MemUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16917, 15), /* PollingInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16932, 16), /* VendorLogFileRef */
+            syntax: 370,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16903, 14), /* MemUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17004, 16), /* MaxTCPWindowSize */
+            syntax: 365,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17020, 17), /* TCPImplementation */
+            syntax: 371,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17067, 26), /* PowerSensorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17139, 7), /* Current */
+            syntax: 372,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10233, 5), /* Power */
+            syntax: 373,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17146, 7), /* Voltage */
+            syntax: 374,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16222, 16), /* LastUpgradeCount */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17185, 22), /* MaxProcessFaultEntries */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16259, 12), /* MinFreeSpace */
+            syntax: 359,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16271, 17), /* PreviousBootCount */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17207, 27), /* ProcessFaultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17234, 25), /* RotateProcessFaultEntries */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16312, 11), /* StoragePath */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17332, 9), /* Arguments */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16393, 13), /* FaultLocation */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17341, 9), /* ProcessID */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16421, 11), /* ProcessName */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 6,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17382, 18), /* CPUNumberOfEntries */
+            syntax: 0,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17400, 8), /* CPUUsage */
+            syntax: 369,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17408, 22), /* ProcessNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17470, 14), /* CPUUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16794, 21), /* CriticalFallThreshold */
+            syntax: 366,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16815, 21), /* CriticalFallTimeStamp */
+            syntax: 10,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16836, 21), /* CriticalRiseThreshold */
+            syntax: 367,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16857, 21), /* CriticalRiseTimeStamp */
+            syntax: 10,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16878, 17), /* EnableCriticalLog */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16895, 8), /* FilePath */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17484, 19), /* IdleModeUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17503, 10), /* NumSamples */
+            syntax: 375,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17513, 12), /* PollInterval */
+            syntax: 376,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17525, 21), /* SystemModeUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15818, 6), /* UpTime */
+            syntax: 28,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17546, 19), /* UserModeUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16932, 16), /* VendorLogFileRef */
+            syntax: 370,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17470, 14), /* CPUUtilization */
+            syntax: 369,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17629, 7), /* CPUTime */
+            syntax: 21,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17636, 7), /* Command */
+            syntax: 6,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17626, 3), /* PID */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2098, 8), /* Priority */
+            syntax: 377,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16676, 4), /* Size */
+            syntax: 359,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17643, 5), /* State */
+            syntax: 378,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 3, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17680, 12), /* Architecture */
+            syntax: 379,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 349,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17722, 13), /* ProxyProtocol */
+            syntax: 380,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17761, 9), /* BootCount */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17770, 13), /* ColdBootCount */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17783, 23), /* CurrentVersionBootCount */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17806, 16), /* MaxRebootEntries */
+            syntax: 89,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17822, 21), /* RebootNumberOfEntries */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17843, 13), /* WarmBootCount */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17856, 17), /* WatchdogBootCount */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(176, 5), /* Cause */
+            syntax: 15,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(506, 15), /* FirmwareUpdated */
+            syntax: 16,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 381,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17973, 8), /* Features */
+            syntax: 128,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17981, 3), /* URN */
+            syntax: 6,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17969, 4), /* UUID */
+            syntax: 382,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18020, 32), /* TemperatureSensorNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 3, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18110, 13), /* HighAlarmTime */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18123, 14), /* HighAlarmValue */
+            syntax: 383,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18137, 12), /* LowAlarmTime */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18149, 13), /* LowAlarmValue */
+            syntax: 383,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18162, 7), /* MaxTime */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18169, 8), /* MaxValue */
+            syntax: 383,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18177, 7), /* MinTime */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18184, 8), /* MinValue */
+            syntax: 383,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16917, 15), /* PollingInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18192, 9), /* ResetTime */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 383,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18240, 4), /* Date */
+            syntax: 10,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18244, 19), /* UseForBackupRestore */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 338,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16132, 8), /* CheckSum */
+            syntax: 357,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16140, 17), /* CheckSumAlgorithm */
+            syntax: 358,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16157, 8), /* FileSize */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18280, 14), /* TargetFileName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18330, 11), /* MaximumSize */
+            syntax: 365,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18341, 10), /* Persistent */
+            syntax: 16,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(15992, 10), /* Activate() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(41, 5),
+            output: p(46, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16110, 10), /* Download() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(46, 7),
+            output: p(53, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16323, 23), /* RemoveAllKernelFaults() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(60, 0),
+            output: p(60, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16432, 8), /* Remove() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(68, 0),
+            output: p(68, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16440, 8), /* Upload() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(68, 3),
+            output: p(71, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(17259, 24), /* RemoveAllProcessFaults() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(125, 0),
+            output: p(125, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16432, 8), /* Remove() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(134, 0),
+            output: p(134, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16440, 8), /* Upload() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(134, 3),
+            output: p(137, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(17873, 18), /* RemoveAllReboots() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(180, 0),
+            output: p(180, 0),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16432, 8), /* Remove() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(185, 0),
+            output: p(185, 0),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(209, 0),
+            output: p(209, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(18263, 8), /* Backup() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(216, 3),
+            output: p(219, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(18271, 9), /* Restore() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(219, 7),
+            output: p(226, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16440, 8), /* Upload() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(231, 3),
+            output: p(234, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[
+        Event {
+            name: s(16948, 20), /* MemoryCriticalState! */
+            group: GroupRef(&GROUP),
+            arguments: p(105, 1),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(17565, 17), /* CPUCriticalState! */
+            group: GroupRef(&GROUP),
+            arguments: p(158, 2),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(23, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(24, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(26, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(27, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(28, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(29, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
         },
     ],
 };

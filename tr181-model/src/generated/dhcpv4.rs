@@ -11,12 +11,8 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(5697, 14), /* Device.DHCPv4. */
-            parameters: &[Parameter {
-                name: s(5711, 21), /* ClientNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(5732, 25), /* Device.DHCPv4.Client.{i}. */
@@ -24,138 +20,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(8, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5757, 22), /* AuthenticationProtocol */
-                    syntax: 164,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5779, 10), /* DHCPServer */
-                    syntax: 165,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5789, 10), /* DHCPStatus */
-                    syntax: 166,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5799, 10), /* DNSServers */
-                    syntax: 167,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5809, 8), /* DSCPMark */
-                    syntax: 168,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 165,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5826, 9), /* IPRouters */
-                    syntax: 167,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5835, 18), /* LeaseTimeRemaining */
-                    syntax: 170,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5853, 19), /* PassthroughDHCPPool */
-                    syntax: 171,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5872, 17), /* PassthroughEnable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5889, 5), /* Renew */
-                    syntax: 172,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5894, 24), /* ReqOptionNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5918, 25), /* SentOptionNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5943, 10), /* SubnetMask */
-                    syntax: 165,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(5953, 7), /* Renew() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(1, 19),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(5960, 39), /* Device.DHCPv4.Client.{i}.ReqOption.{i}. */
@@ -164,112 +32,15 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5894, 24) /* ReqOptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(9, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 173,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 174,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(2, 2),
+            parameters: p(20, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(6007, 40), /* Device.DHCPv4.Client.{i}.Retransmission. */
             version: v(2, 18, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6047, 22), /* DiscoverInitialTimeout */
-                    syntax: 175,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6069, 19), /* DiscoverMaxDuration */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6088, 18), /* DiscoverMaxTimeout */
-                    syntax: 177,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6106, 21), /* RequestInitialTimeout */
-                    syntax: 175,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6127, 18), /* RequestMaxDuration */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6145, 17), /* RequestMaxTimeout */
-                    syntax: 177,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6162, 16), /* TimeoutRandomize */
-                    syntax: 178,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(26, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(6178, 40), /* Device.DHCPv4.Client.{i}.SentOption.{i}. */
@@ -278,163 +49,21 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5918, 25) /* SentOptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(9, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 173,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 174,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(4, 2),
+            parameters: p(33, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(6218, 31), /* Device.DHCPv4.Client.{i}.Stats. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6249, 3), /* ACK */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6252, 7), /* Decline */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6259, 16), /* DiscardedPackets */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6275, 8), /* Discover */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6283, 10), /* ForceRenew */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6293, 6), /* Inform */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6299, 4), /* NACK */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6303, 5), /* Offer */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6308, 7), /* Release */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6315, 7), /* Request */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6322, 15), /* TransmitFailure */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(38, 12),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(6337, 20), /* Device.DHCPv4.Relay. */
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6357, 25), /* ForwardingNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(6382, 35), /* Device.DHCPv4.Relay.Forwarding.{i}. */
@@ -443,139 +72,14 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6357, 25) /* ForwardingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6417, 6), /* Chaddr */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6423, 13), /* ChaddrExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6436, 10), /* ChaddrMask */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6446, 8), /* ClientID */
-                    syntax: 181,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6454, 15), /* ClientIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6469, 19), /* DHCPServerIPAddress */
-                    syntax: 182,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6488, 13), /* LocallyServed */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6501, 11), /* UserClassID */
-                    syntax: 181,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6512, 18), /* UserClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6530, 13), /* VendorClassID */
-                    syntax: 76,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6543, 20), /* VendorClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6563, 17), /* VendorClassIDMode */
-                    syntax: 77,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(6, 1),
+            parameters: p(53, 18),
+            ..object(&GROUP)
         },
         Object {
             path: s(6580, 21), /* Device.DHCPv4.Server. */
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6601, 19), /* PoolNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(71, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(6620, 30), /* Device.DHCPv4.Server.Pool.{i}. */
@@ -584,287 +88,29 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6601, 19) /* PoolNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(10, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6650, 14), /* AllowedDevices */
-                    syntax: 183,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6417, 6), /* Chaddr */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6423, 13), /* ChaddrExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6436, 10), /* ChaddrMask */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6446, 8), /* ClientID */
-                    syntax: 181,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6454, 15), /* ClientIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5711, 21), /* ClientNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5799, 10), /* DNSServers */
-                    syntax: 184,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5809, 8), /* DSCPMark */
-                    syntax: 168,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6664, 10), /* DomainName */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5826, 9), /* IPRouters */
-                    syntax: 184,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6674, 9), /* LeaseTime */
-                    syntax: 185,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6683, 10), /* MaxAddress */
-                    syntax: 182,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6693, 10), /* MinAddress */
-                    syntax: 182,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6724, 17), /* ReservedAddresses */
-                    syntax: 186,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6741, 28), /* StaticAddressNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5943, 10), /* SubnetMask */
-                    syntax: 182,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6501, 11), /* UserClassID */
-                    syntax: 181,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6512, 18), /* UserClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6530, 13), /* VendorClassID */
-                    syntax: 76,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6543, 20), /* VendorClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6563, 17), /* VendorClassIDMode */
-                    syntax: 77,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6769, 11), /* WINSServers */
-                    syntax: 187,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(7, 2),
+            parameters: p(73, 30),
+            ..object(&GROUP)
         },
         Object {
             path: s(6780, 41), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(11, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6417, 6), /* Chaddr */
-                    syntax: 188,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6827, 26), /* IPv4AddressNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(103, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(6853, 57), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(12, 1),
-            }],
+            unique_keys: p(11, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 182,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5835, 18), /* LeaseTimeRemaining */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(109, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(6910, 52), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.Option.{i}. */
@@ -872,21 +118,8 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 189,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 190,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(111, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(6962, 41), /* Device.DHCPv4.Server.Pool.{i}.Option.{i}. */
@@ -895,51 +128,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(9, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 173,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 174,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(12, 2),
+            parameters: p(113, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(7003, 48), /* Device.DHCPv4.Server.Pool.{i}.StaticAddress.{i}. */
@@ -948,153 +139,956 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6741, 28) /* StaticAddressNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(11, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6417, 6), /* Chaddr */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7051, 6), /* Yiaddr */
-                    syntax: 165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(14, 2),
+            parameters: p(118, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(7057, 27), /* Device.DHCPv4.Server.Stats. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6249, 3), /* ACK */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6252, 7), /* Decline */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6259, 16), /* DiscardedPackets */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6275, 8), /* Discover */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6283, 10), /* ForceRenew */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6293, 6), /* Inform */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6299, 4), /* NACK */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6303, 5), /* Offer */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7084, 18), /* RelayOptionDropped */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6308, 7), /* Release */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6315, 7), /* Request */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7102, 20), /* SecondServerDetected */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6322, 15), /* TransmitFailure */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(123, 14),
+            commands: p(2, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5757, 22), /* AuthenticationProtocol */
+            syntax: 164,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5779, 10), /* DHCPServer */
+            syntax: 165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5789, 10), /* DHCPStatus */
+            syntax: 166,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5799, 10), /* DNSServers */
+            syntax: 167,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5809, 8), /* DSCPMark */
+            syntax: 168,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5826, 9), /* IPRouters */
+            syntax: 167,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5835, 18), /* LeaseTimeRemaining */
+            syntax: 170,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5853, 19), /* PassthroughDHCPPool */
+            syntax: 171,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5872, 17), /* PassthroughEnable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5889, 5), /* Renew */
+            syntax: 172,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5894, 24), /* ReqOptionNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5918, 25), /* SentOptionNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5943, 10), /* SubnetMask */
+            syntax: 165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 173,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 174,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6047, 22), /* DiscoverInitialTimeout */
+            syntax: 175,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6069, 19), /* DiscoverMaxDuration */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6088, 18), /* DiscoverMaxTimeout */
+            syntax: 177,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6106, 21), /* RequestInitialTimeout */
+            syntax: 175,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6127, 18), /* RequestMaxDuration */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6145, 17), /* RequestMaxTimeout */
+            syntax: 177,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6162, 16), /* TimeoutRandomize */
+            syntax: 178,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 173,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 174,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6249, 3), /* ACK */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6252, 7), /* Decline */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6259, 16), /* DiscardedPackets */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6275, 8), /* Discover */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6283, 10), /* ForceRenew */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6293, 6), /* Inform */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6299, 4), /* NACK */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6303, 5), /* Offer */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6308, 7), /* Release */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6315, 7), /* Request */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6322, 15), /* TransmitFailure */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6357, 25), /* ForwardingNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6417, 6), /* Chaddr */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6423, 13), /* ChaddrExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6436, 10), /* ChaddrMask */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6446, 8), /* ClientID */
+            syntax: 181,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6454, 15), /* ClientIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6469, 19), /* DHCPServerIPAddress */
+            syntax: 182,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6488, 13), /* LocallyServed */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6501, 11), /* UserClassID */
+            syntax: 181,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6512, 18), /* UserClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6530, 13), /* VendorClassID */
+            syntax: 76,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6543, 20), /* VendorClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6563, 17), /* VendorClassIDMode */
+            syntax: 77,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6601, 19), /* PoolNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6650, 14), /* AllowedDevices */
+            syntax: 183,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6417, 6), /* Chaddr */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6423, 13), /* ChaddrExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6436, 10), /* ChaddrMask */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6446, 8), /* ClientID */
+            syntax: 181,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6454, 15), /* ClientIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5799, 10), /* DNSServers */
+            syntax: 184,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5809, 8), /* DSCPMark */
+            syntax: 168,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6664, 10), /* DomainName */
+            syntax: 31,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5826, 9), /* IPRouters */
+            syntax: 184,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6674, 9), /* LeaseTime */
+            syntax: 185,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6683, 10), /* MaxAddress */
+            syntax: 182,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6693, 10), /* MinAddress */
+            syntax: 182,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6724, 17), /* ReservedAddresses */
+            syntax: 186,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6741, 28), /* StaticAddressNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5943, 10), /* SubnetMask */
+            syntax: 182,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6501, 11), /* UserClassID */
+            syntax: 181,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6512, 18), /* UserClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6530, 13), /* VendorClassID */
+            syntax: 76,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6543, 20), /* VendorClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6563, 17), /* VendorClassIDMode */
+            syntax: 77,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6769, 11), /* WINSServers */
+            syntax: 187,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6417, 6), /* Chaddr */
+            syntax: 188,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6827, 26), /* IPv4AddressNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 182,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5835, 18), /* LeaseTimeRemaining */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 189,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 190,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 173,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 174,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6417, 6), /* Chaddr */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(7051, 6), /* Yiaddr */
+            syntax: 165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6249, 3), /* ACK */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6252, 7), /* Decline */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6259, 16), /* DiscardedPackets */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6275, 8), /* Discover */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6283, 10), /* ForceRenew */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6293, 6), /* Inform */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6299, 4), /* NACK */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6303, 5), /* Offer */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7084, 18), /* RelayOptionDropped */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6308, 7), /* Release */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6315, 7), /* Request */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(7102, 20), /* SecondServerDetected */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6322, 15), /* TransmitFailure */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(5953, 7), /* Renew() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(20, 0),
+            output: p(20, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(50, 0),
+            output: p(50, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(137, 0),
+            output: p(137, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(9, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(9, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(10, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(11, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(12, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(9, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(11, 1),
         },
     ],
 };

@@ -12,13 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(7122, 14), /* Device.DHCPv6. */
             version: v(2, 2, 0),
-            parameters: &[Parameter {
-                name: s(5711, 21), /* ClientNumberOfEntries */
-                syntax: 0,
-                version: v(2, 2, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(7136, 25), /* Device.DHCPv6.Client.{i}. */
@@ -26,159 +21,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(8, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5757, 22), /* AuthenticationProtocol */
-                    syntax: 191,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5809, 8), /* DSCPMark */
-                    syntax: 168,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7161, 4), /* DUID */
-                    syntax: 192,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7165, 11), /* RapidCommit */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7176, 29), /* ReceivedOptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5889, 5), /* Renew */
-                    syntax: 172,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7205, 16), /* RequestAddresses */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7221, 15), /* RequestPrefixes */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7236, 16), /* RequestedOptions */
-                    syntax: 193,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5918, 25), /* SentOptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7252, 21), /* ServerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7273, 11), /* SuggestedT1 */
-                    syntax: 194,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7284, 11), /* SuggestedT2 */
-                    syntax: 194,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7295, 16), /* SupportedOptions */
-                    syntax: 193,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(5953, 7), /* Renew() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(1, 19),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(7311, 44), /* Device.DHCPv6.Client.{i}.ReceivedOption.{i}. */
@@ -186,230 +33,14 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(7176, 29) /* ReceivedOptionNumberOfEntries */),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(7355, 6), /* Server */
-                    syntax: 195,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 51,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 196,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(20, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(7361, 40), /* Device.DHCPv6.Client.{i}.Retransmission. */
             version: v(2, 18, 0),
-            parameters: &[
-                Parameter {
-                    name: s(7401, 21), /* ConfirmInitialTimeout */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7422, 15), /* ConfirmMaxDelay */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7437, 18), /* ConfirmMaxDuration */
-                    syntax: 198,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7455, 17), /* ConfirmMaxTimeout */
-                    syntax: 175,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7472, 21), /* DeclineInitialTimeout */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7493, 18), /* DeclineMaxAttempts */
-                    syntax: 199,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7511, 13), /* HopCountLimit */
-                    syntax: 200,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7524, 22), /* InformationRefreshTime */
-                    syntax: 201,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7546, 32), /* InformationRequestInitialTimeout */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7578, 26), /* InformationRequestMaxDelay */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7604, 28), /* InformationRequestMaxTimeout */
-                    syntax: 202,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7632, 11), /* MaxWaitTime */
-                    syntax: 203,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7643, 25), /* MinInformationRefreshTime */
-                    syntax: 204,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7668, 20), /* RebindInitialTimeout */
-                    syntax: 198,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7688, 16), /* RebindMaxTimeout */
-                    syntax: 204,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7704, 25), /* ReconfigureInitialTimeout */
-                    syntax: 205,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7729, 22), /* ReconfigureMaxAttempts */
-                    syntax: 206,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7751, 21), /* ReleaseInitialTimeout */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7772, 18), /* ReleaseMaxAttempts */
-                    syntax: 199,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7790, 19), /* RenewInitialTimeout */
-                    syntax: 198,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7809, 15), /* RenewMaxTimeout */
-                    syntax: 204,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6106, 21), /* RequestInitialTimeout */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7824, 15), /* RequestMaxRetry */
-                    syntax: 207,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6145, 17), /* RequestMaxTimeout */
-                    syntax: 208,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7839, 21), /* SolicitInitialTimeout */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7860, 15), /* SolicitMaxDelay */
-                    syntax: 197,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7875, 17), /* SolicitMaxTimeout */
-                    syntax: 202,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6162, 16), /* TimeoutRandomize */
-                    syntax: 209,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(23, 28),
+            ..object(&GROUP)
         },
         Object {
             path: s(7892, 40), /* Device.DHCPv6.Client.{i}.SentOption.{i}. */
@@ -418,211 +49,33 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5918, 25) /* SentOptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(9, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 210,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(51, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(7932, 36), /* Device.DHCPv6.Client.{i}.Server.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(13, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(7161, 4), /* DUID */
-                    syntax: 192,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7524, 22), /* InformationRefreshTime */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7968, 13), /* SourceAddress */
-                    syntax: 211,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(56, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(7981, 31), /* Device.DHCPv6.Client.{i}.Stats. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(8012, 9), /* Advertise */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8021, 7), /* Confirm */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6252, 7), /* Decline */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6259, 16), /* DiscardedPackets */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8028, 18), /* InformationRequest */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8046, 6), /* Rebind */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8052, 11), /* Reconfigure */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6308, 7), /* Release */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5889, 5), /* Renew */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8063, 5), /* Reply */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6315, 7), /* Request */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8068, 7), /* Solicit */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6322, 15), /* TransmitFailure */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(59, 14),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(8075, 21), /* Device.DHCPv6.Server. */
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6601, 19), /* PoolNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(73, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(8096, 30), /* Device.DHCPv6.Server.Pool.{i}. */
@@ -631,322 +84,40 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6601, 19) /* PoolNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(10, 1),
-                },
-            ],
+            unique_keys: p(5, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5711, 21), /* ClientNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5809, 8), /* DSCPMark */
-                    syntax: 168,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7161, 4), /* DUID */
-                    syntax: 212,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8126, 11), /* DUIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8137, 10), /* IANAEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8147, 18), /* IANAManualPrefixes */
-                    syntax: 213,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8165, 12), /* IANAPrefixes */
-                    syntax: 214,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8177, 13), /* IAPDAddLength */
-                    syntax: 215,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8190, 10), /* IAPDEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8200, 18), /* IAPDManualPrefixes */
-                    syntax: 213,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8218, 12), /* IAPDPrefixes */
-                    syntax: 214,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7968, 13), /* SourceAddress */
-                    syntax: 216,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8230, 20), /* SourceAddressExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8250, 17), /* SourceAddressMask */
-                    syntax: 216,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6501, 11), /* UserClassID */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6512, 18), /* UserClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6530, 13), /* VendorClassID */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6543, 20), /* VendorClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(75, 25),
+            ..object(&GROUP)
         },
         Object {
             path: s(8267, 41), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(13, 1),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7968, 13), /* SourceAddress */
-                    syntax: 211,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(100, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(8359, 57), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(12, 1),
-            }],
+            unique_keys: p(9, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 211,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8416, 17), /* PreferredLifetime */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8433, 13), /* ValidLifetime */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(107, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(8446, 56), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Prefix.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(8334, 25) /* IPv6PrefixNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(14, 1),
-            }],
+            unique_keys: p(10, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(8416, 17), /* PreferredLifetime */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8502, 6), /* Prefix */
-                    syntax: 217,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8433, 13), /* ValidLifetime */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(110, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(8508, 52), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.Option.{i}. */
@@ -954,21 +125,8 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 51,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 196,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(113, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(8560, 41), /* Device.DHCPv6.Server.Pool.{i}.Option.{i}. */
@@ -977,178 +135,1018 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(9, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8601, 17), /* PassthroughClient */
-                    syntax: 218,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 210,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(115, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(8618, 27), /* Device.DHCPv6.Server.Stats. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(8012, 9), /* Advertise */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8021, 7), /* Confirm */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6252, 7), /* Decline */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6259, 16), /* DiscardedPackets */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8028, 18), /* InformationRequest */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8046, 6), /* Rebind */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8052, 11), /* Reconfigure */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8645, 12), /* RelayForward */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8657, 10), /* RelayReply */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6308, 7), /* Release */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5889, 5), /* Renew */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8063, 5), /* Reply */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6315, 7), /* Request */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8068, 7), /* Solicit */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6322, 15), /* TransmitFailure */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(121, 16),
+            commands: p(2, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5757, 22), /* AuthenticationProtocol */
+            syntax: 191,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5809, 8), /* DSCPMark */
+            syntax: 168,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7161, 4), /* DUID */
+            syntax: 192,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7165, 11), /* RapidCommit */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7176, 29), /* ReceivedOptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5889, 5), /* Renew */
+            syntax: 172,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(7205, 16), /* RequestAddresses */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7221, 15), /* RequestPrefixes */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7236, 16), /* RequestedOptions */
+            syntax: 193,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5918, 25), /* SentOptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7252, 21), /* ServerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7273, 11), /* SuggestedT1 */
+            syntax: 194,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7284, 11), /* SuggestedT2 */
+            syntax: 194,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7295, 16), /* SupportedOptions */
+            syntax: 193,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7355, 6), /* Server */
+            syntax: 195,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 51,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 196,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7401, 21), /* ConfirmInitialTimeout */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7422, 15), /* ConfirmMaxDelay */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7437, 18), /* ConfirmMaxDuration */
+            syntax: 198,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7455, 17), /* ConfirmMaxTimeout */
+            syntax: 175,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7472, 21), /* DeclineInitialTimeout */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7493, 18), /* DeclineMaxAttempts */
+            syntax: 199,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7511, 13), /* HopCountLimit */
+            syntax: 200,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7524, 22), /* InformationRefreshTime */
+            syntax: 201,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7546, 32), /* InformationRequestInitialTimeout */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7578, 26), /* InformationRequestMaxDelay */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7604, 28), /* InformationRequestMaxTimeout */
+            syntax: 202,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7632, 11), /* MaxWaitTime */
+            syntax: 203,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7643, 25), /* MinInformationRefreshTime */
+            syntax: 204,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7668, 20), /* RebindInitialTimeout */
+            syntax: 198,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7688, 16), /* RebindMaxTimeout */
+            syntax: 204,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7704, 25), /* ReconfigureInitialTimeout */
+            syntax: 205,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7729, 22), /* ReconfigureMaxAttempts */
+            syntax: 206,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7751, 21), /* ReleaseInitialTimeout */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7772, 18), /* ReleaseMaxAttempts */
+            syntax: 199,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7790, 19), /* RenewInitialTimeout */
+            syntax: 198,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7809, 15), /* RenewMaxTimeout */
+            syntax: 204,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6106, 21), /* RequestInitialTimeout */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7824, 15), /* RequestMaxRetry */
+            syntax: 207,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6145, 17), /* RequestMaxTimeout */
+            syntax: 208,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7839, 21), /* SolicitInitialTimeout */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7860, 15), /* SolicitMaxDelay */
+            syntax: 197,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7875, 17), /* SolicitMaxTimeout */
+            syntax: 202,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6162, 16), /* TimeoutRandomize */
+            syntax: 209,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 210,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7161, 4), /* DUID */
+            syntax: 192,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7524, 22), /* InformationRefreshTime */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7968, 13), /* SourceAddress */
+            syntax: 211,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8012, 9), /* Advertise */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8021, 7), /* Confirm */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6252, 7), /* Decline */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6259, 16), /* DiscardedPackets */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8028, 18), /* InformationRequest */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8046, 6), /* Rebind */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8052, 11), /* Reconfigure */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6308, 7), /* Release */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5889, 5), /* Renew */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8063, 5), /* Reply */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6315, 7), /* Request */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8068, 7), /* Solicit */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6322, 15), /* TransmitFailure */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6601, 19), /* PoolNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5809, 8), /* DSCPMark */
+            syntax: 168,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7161, 4), /* DUID */
+            syntax: 212,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8126, 11), /* DUIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8137, 10), /* IANAEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8147, 18), /* IANAManualPrefixes */
+            syntax: 213,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8165, 12), /* IANAPrefixes */
+            syntax: 214,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8177, 13), /* IAPDAddLength */
+            syntax: 215,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8190, 10), /* IAPDEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8200, 18), /* IAPDManualPrefixes */
+            syntax: 213,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8218, 12), /* IAPDPrefixes */
+            syntax: 214,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7968, 13), /* SourceAddress */
+            syntax: 216,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8230, 20), /* SourceAddressExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8250, 17), /* SourceAddressMask */
+            syntax: 216,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6501, 11), /* UserClassID */
+            syntax: 75,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6512, 18), /* UserClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6530, 13), /* VendorClassID */
+            syntax: 75,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6543, 20), /* VendorClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7968, 13), /* SourceAddress */
+            syntax: 211,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 211,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8416, 17), /* PreferredLifetime */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8433, 13), /* ValidLifetime */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8416, 17), /* PreferredLifetime */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8502, 6), /* Prefix */
+            syntax: 217,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8433, 13), /* ValidLifetime */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 51,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 196,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8601, 17), /* PassthroughClient */
+            syntax: 218,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 210,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8012, 9), /* Advertise */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8021, 7), /* Confirm */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6252, 7), /* Decline */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6259, 16), /* DiscardedPackets */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8028, 18), /* InformationRequest */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8046, 6), /* Rebind */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8052, 11), /* Reconfigure */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8645, 12), /* RelayForward */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8657, 10), /* RelayReply */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6308, 7), /* Release */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5889, 5), /* Renew */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8063, 5), /* Reply */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6315, 7), /* Request */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8068, 7), /* Solicit */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6322, 15), /* TransmitFailure */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(5953, 7), /* Renew() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(20, 0),
+            output: p(20, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(73, 0),
+            output: p(73, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(137, 0),
+            output: p(137, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(9, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(13, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(10, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(13, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(12, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(14, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(9, 1),
         },
     ],
 };

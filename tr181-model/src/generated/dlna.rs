@@ -10,55 +10,59 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(8667, 12), /* Device.DLNA. */
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(8679, 25), /* Device.DLNA.Capabilities. */
-            parameters: &[
-                Parameter {
-                    name: s(8704, 16), /* AVClassProfileID */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8720, 19), /* AudioClassProfileID */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8739, 16), /* DeviceCapability */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8755, 14), /* HIDDeviceClass */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8769, 14), /* HNDDeviceClass */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8783, 19), /* ImageClassProfileID */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8802, 24), /* MediaCollectionProfileID */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8826, 21), /* PrinterClassProfileID */
-                    syntax: 219,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 8),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(8704, 16), /* AVClassProfileID */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8720, 19), /* AudioClassProfileID */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8739, 16), /* DeviceCapability */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8755, 14), /* HIDDeviceClass */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8769, 14), /* HNDDeviceClass */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8783, 19), /* ImageClassProfileID */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8802, 24), /* MediaCollectionProfileID */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8826, 21), /* PrinterClassProfileID */
+            syntax: 219,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.DLNA.`.

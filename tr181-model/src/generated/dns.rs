@@ -11,43 +11,13 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(8847, 11), /* Device.DNS. */
-            parameters: &[
-                Parameter {
-                    name: s(8858, 20), /* SupportedRecordTypes */
-                    syntax: 220,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8878, 19), /* ZoneNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(8897, 18), /* Device.DNS.Client. */
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7252, 21), /* ServerNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(8915, 29), /* Device.DNS.Client.Server.{i}. */
@@ -56,248 +26,20 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(15, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8944, 9), /* DNSServer */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 221,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(5, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(8953, 23), /* Device.DNS.Diagnostics. */
-            commands: &[Command {
-                name: s(8976, 21), /* NSLookupDiagnostics() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(8944, 9), /* DNSServer */
-                        syntax: 6,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(8997, 8), /* HostName */
-                        syntax: 6,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(262, 9), /* Interface */
-                        syntax: 8,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(603, 19), /* NumberOfRepetitions */
-                        syntax: 0,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(622, 7), /* Timeout */
-                        syntax: 21,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(9005, 21), /* Result.{i}.AnswerType */
-                        syntax: 222,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(9026, 22), /* Result.{i}.DNSServerIP */
-                        syntax: 126,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(9048, 27), /* Result.{i}.HostNameReturned */
-                        syntax: 6,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(9075, 22), /* Result.{i}.IPAddresses */
-                        syntax: 223,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(9097, 23), /* Result.{i}.ResponseTime */
-                        syntax: 21,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(9120, 17), /* Result.{i}.Status */
-                        syntax: 224,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 225,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(698, 12), /* SuccessCount */
-                        syntax: 0,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(9137, 43), /* Device.DNS.Diagnostics.NSLookupDiagnostics. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(8944, 9), /* DNSServer */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 226,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8997, 8), /* HostName */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(603, 19), /* NumberOfRepetitions */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9180, 21), /* ResultNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(698, 12), /* SuccessCount */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(25, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(9201, 54), /* Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}. */
@@ -305,78 +47,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(9255, 10), /* AnswerType */
-                    syntax: 222,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9265, 11), /* DNSServerIP */
-                    syntax: 126,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9276, 16), /* HostNameReturned */
-                    syntax: 6,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9292, 11), /* IPAddresses */
-                    syntax: 223,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9303, 12), /* ResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 224,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(9315, 17), /* Device.DNS.Relay. */
-            parameters: &[
-                Parameter {
-                    name: s(9332, 21), /* ConfigNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9353, 22), /* ForwardNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(39, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(9375, 28), /* Device.DNS.Relay.Config.{i}. */
@@ -384,71 +61,11 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9332, 21) /* ConfigNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9403, 11), /* CacheMaxTTL */
-                    syntax: 201,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9414, 11), /* CacheMinTTL */
-                    syntax: 176,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9425, 9), /* CacheSize */
-                    syntax: 227,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9434, 10), /* Forwarders */
-                    syntax: 228,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(9444, 12), /* FlushCache() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 17, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(43, 7),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(9456, 32), /* Device.DNS.Relay.Forwarding.{i}. */
@@ -457,101 +74,15 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(9353, 22) /* ForwardNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(15, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8944, 9), /* DNSServer */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 221,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(3, 2),
+            parameters: p(50, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(9488, 14), /* Device.DNS.SD. */
             version: v(2, 6, 0),
-            parameters: &[
-                Parameter {
-                    name: s(9502, 24), /* AdvertiseNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9526, 20), /* AdvertisedInterfaces */
-                    syntax: 229,
-                    access: Access::ReadWrite,
-                    status: Status::Obsoleted,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9546, 22), /* ServiceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(57, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(9568, 28), /* Device.DNS.SD.Advertise.{i}. */
@@ -560,91 +91,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(9502, 24) /* AdvertiseNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9596, 19), /* ApplicationProtocol */
-                    syntax: 230,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9615, 6), /* Domain */
-                    syntax: 231,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9621, 12), /* InstanceName */
-                    syntax: 232,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9633, 25), /* TextRecordNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9658, 17), /* TransportProtocol */
-                    syntax: 235,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(62, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(9675, 43), /* Device.DNS.SD.Advertise.{i}.TextRecord.{i}. */
@@ -653,115 +103,18 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(9633, 25) /* TextRecordNumberOfEntries */),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(9718, 3), /* Key */
-                    syntax: 97,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 97,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(73, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(9721, 26), /* Device.DNS.SD.Service.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9546, 22) /* ServiceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(16, 4),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 6, 0),
-            parameters: &[
-                Parameter {
-                    name: s(9596, 19), /* ApplicationProtocol */
-                    syntax: 230,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9615, 6), /* Domain */
-                    syntax: 6,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 236,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9621, 12), /* InstanceName */
-                    syntax: 232,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 234,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2098, 8), /* Priority */
-                    syntax: 234,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 237,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9761, 6), /* Target */
-                    syntax: 6,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9633, 25), /* TextRecordNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9767, 10), /* TimeToLive */
-                    syntax: 238,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9658, 17), /* TransportProtocol */
-                    syntax: 235,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9777, 6), /* Weight */
-                    syntax: 234,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(75, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(9783, 41), /* Device.DNS.SD.Service.{i}.TextRecord.{i}. */
@@ -769,21 +122,8 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(9633, 25) /* TextRecordNumberOfEntries */),
             version: v(2, 6, 0),
-            parameters: &[
-                Parameter {
-                    name: s(9718, 3), /* Key */
-                    syntax: 97,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 97,
-                    version: v(2, 6, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(88, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(9824, 20), /* Device.DNS.Zone.{i}. */
@@ -791,72 +131,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(8878, 19) /* ZoneNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(7, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9844, 19), /* HostNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 93,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 239,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 239,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(90, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(9869, 29), /* Device.DNS.Zone.{i}.Host.{i}. */
@@ -864,72 +142,791 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 240,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 241,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 239,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 239,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(98, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(8858, 20), /* SupportedRecordTypes */
+            syntax: 220,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8878, 19), /* ZoneNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(7252, 21), /* ServerNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8944, 9), /* DNSServer */
+            syntax: 126,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 221,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8944, 9), /* DNSServer */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8997, 8), /* HostName */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9005, 21), /* Result.{i}.AnswerType */
+            syntax: 222,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9026, 22), /* Result.{i}.DNSServerIP */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9048, 27), /* Result.{i}.HostNameReturned */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9075, 22), /* Result.{i}.IPAddresses */
+            syntax: 223,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9097, 23), /* Result.{i}.ResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9120, 17), /* Result.{i}.Status */
+            syntax: 224,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 225,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8944, 9), /* DNSServer */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 226,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8997, 8), /* HostName */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 0,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9180, 21), /* ResultNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 21,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9255, 10), /* AnswerType */
+            syntax: 222,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9265, 11), /* DNSServerIP */
+            syntax: 126,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9276, 16), /* HostNameReturned */
+            syntax: 6,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9292, 11), /* IPAddresses */
+            syntax: 223,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9303, 12), /* ResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 224,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9332, 21), /* ConfigNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9353, 22), /* ForwardNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9403, 11), /* CacheMaxTTL */
+            syntax: 201,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9414, 11), /* CacheMinTTL */
+            syntax: 176,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9425, 9), /* CacheSize */
+            syntax: 227,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9434, 10), /* Forwarders */
+            syntax: 228,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(8944, 9), /* DNSServer */
+            syntax: 126,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 221,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9502, 24), /* AdvertiseNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9526, 20), /* AdvertisedInterfaces */
+            syntax: 229,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9546, 22), /* ServiceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9596, 19), /* ApplicationProtocol */
+            syntax: 230,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9615, 6), /* Domain */
+            syntax: 231,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9621, 12), /* InstanceName */
+            syntax: 232,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9633, 25), /* TextRecordNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9658, 17), /* TransportProtocol */
+            syntax: 235,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9718, 3), /* Key */
+            syntax: 97,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 97,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9596, 19), /* ApplicationProtocol */
+            syntax: 230,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9615, 6), /* Domain */
+            syntax: 6,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 236,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9621, 12), /* InstanceName */
+            syntax: 232,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 234,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2098, 8), /* Priority */
+            syntax: 234,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 237,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9761, 6), /* Target */
+            syntax: 6,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9633, 25), /* TextRecordNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9767, 10), /* TimeToLive */
+            syntax: 238,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9658, 17), /* TransportProtocol */
+            syntax: 235,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9777, 6), /* Weight */
+            syntax: 234,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9718, 3), /* Key */
+            syntax: 97,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 97,
+            version: v(2, 6, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9844, 19), /* HostNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 93,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 239,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 239,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 240,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 241,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 239,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 239,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(8976, 21), /* NSLookupDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(12, 5),
+            output: p(17, 8),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(9444, 12), /* FlushCache() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(50, 0),
+            output: p(50, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(15, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(15, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(16, 4),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -12,1050 +12,103 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(9898, 14), /* Device.DOCSIS. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(9912, 15), /* CapabilitiesReq */
-                    syntax: 242,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9927, 15), /* CapabilitiesRsp */
-                    syntax: 242,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9942, 32), /* DownstreamChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9974, 25), /* DownstreamNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9999, 30), /* UpstreamChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10029, 23), /* UpstreamNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(10052, 29), /* Device.DOCSIS.Downstream.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9974, 25) /* DownstreamNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10081, 14), /* CurrentBitRate */
-                    syntax: 243,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10095, 21), /* DownstreamChannelList */
-                    syntax: 244,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 245,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(7, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(10126, 35), /* Device.DOCSIS.Downstream.{i}.Stats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(18, 16),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(10161, 36), /* Device.DOCSIS.DownstreamChannel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9942, 32) /* DownstreamChannelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10197, 5), /* Annex */
-                    syntax: 246,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10202, 9), /* Frequency */
-                    syntax: 247,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 189,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10213, 10), /* Interleave */
-                    syntax: 248,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10223, 10), /* Modulation */
-                    syntax: 249,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10233, 5), /* Power */
-                    syntax: 250,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10238, 5), /* Width */
-                    syntax: 251,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(34, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(10243, 50), /* Device.DOCSIS.DownstreamChannel.{i}.SignalQuality. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(10293, 16), /* EqualizationData */
-                    syntax: 252,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10309, 13), /* ExtCorrecteds */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10322, 17), /* ExtUncorrectables */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10339, 13), /* ExtUnerroreds */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10352, 16), /* Microreflections */
-                    syntax: 253,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10368, 11), /* SignalNoise */
-                    syntax: 254,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(43, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(10379, 53), /* Device.DOCSIS.DownstreamChannel.{i}.SignalQualityExt. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(10432, 27), /* FbeNormalizationCoefficient */
-                    syntax: 255,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10459, 5), /* RxMER */
-                    syntax: 254,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10464, 12), /* RxMerSamples */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(49, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(10476, 28), /* Device.DOCSIS.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(3, 2),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10504, 11), /* CMTSAddress */
-                    syntax: 188,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10515, 12), /* Capabilities */
-                    syntax: 256,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10527, 13), /* DOCSISVersion */
-                    syntax: 257,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10565, 15), /* MdCfgIpProvMode */
-                    syntax: 258,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(52, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(10580, 47), /* Device.DOCSIS.Interface.{i}.ConnectivityStatus. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(10627, 11), /* InvalidMaps */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10638, 18), /* InvalidRangingRsps */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10656, 14), /* InvalidRegRsps */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10670, 11), /* InvalidUcds */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10681, 9), /* LostSyncs */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10690, 6), /* Resets */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10696, 10), /* StatusCode */
-                    syntax: 260,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10706, 10), /* T1Timeouts */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10716, 10), /* T2Timeouts */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 261,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(65, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(10726, 34), /* Device.DOCSIS.Interface.{i}.Stats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(75, 16),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(10760, 31), /* Device.DOCSIS.SpectrumAnalysis. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10791, 24), /* EquivalentNoiseBandwidth */
-                    syntax: 263,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10815, 27), /* FirstSegmentCenterFrequency */
-                    syntax: 264,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10842, 17), /* InactivityTimeout */
-                    syntax: 265,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10859, 26), /* LastSegmentCenterFrequency */
-                    syntax: 266,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10885, 17), /* NumBinsPerSegment */
-                    syntax: 267,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10902, 16), /* NumberOfAverages */
-                    syntax: 268,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9180, 21), /* ResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10918, 20), /* SegmentFrequencySpan */
-                    syntax: 269,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10938, 14), /* WindowFunction */
-                    syntax: 270,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(10952, 42), /* Device.DOCSIS.SpectrumAnalysis.Result.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(20, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(10994, 13), /* AmplitudeData */
-                    syntax: 271,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10202, 9), /* Frequency */
-                    syntax: 272,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11007, 17), /* TotalSegmentPower */
-                    syntax: 254,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(101, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(11024, 27), /* Device.DOCSIS.Upstream.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(10029, 23) /* UpstreamNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(6, 2),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10081, 14), /* CurrentBitRate */
-                    syntax: 243,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 245,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11051, 19), /* UpstreamChannelList */
-                    syntax: 273,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(104, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(11070, 33), /* Device.DOCSIS.Upstream.{i}.Stats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 15, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(115, 16),
+            commands: p(2, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(11103, 34), /* Device.DOCSIS.UpstreamChannel.{i}. */
@@ -1063,145 +116,1090 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9999, 30) /* UpstreamChannelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10202, 9), /* Frequency */
-                    syntax: 247,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 274,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11137, 17), /* RangingBackoffEnd */
-                    syntax: 275,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11154, 19), /* RangingBackoffStart */
-                    syntax: 275,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11173, 8), /* SlotSize */
-                    syntax: 276,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11181, 12), /* TxBackoffEnd */
-                    syntax: 275,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11193, 14), /* TxBackoffStart */
-                    syntax: 275,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11207, 14), /* TxTimingOffset */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10238, 5), /* Width */
-                    syntax: 277,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(131, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(11221, 41), /* Device.DOCSIS.UpstreamChannel.{i}.Status. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11262, 6), /* EqData */
-                    syntax: 252,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11268, 7), /* IsMuted */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11275, 14), /* ModulationType */
-                    syntax: 278,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11289, 15), /* RangingAborteds */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11304, 13), /* RangingStatus */
-                    syntax: 279,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11317, 11), /* T3Exceededs */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11328, 10), /* T3Timeouts */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11338, 10), /* T4Timeouts */
-                    syntax: 259,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11348, 7), /* TxPower */
-                    syntax: 280,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(142, 9),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(9912, 15), /* CapabilitiesReq */
+            syntax: 242,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9927, 15), /* CapabilitiesRsp */
+            syntax: 242,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9942, 32), /* DownstreamChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9974, 25), /* DownstreamNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9999, 30), /* UpstreamChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10029, 23), /* UpstreamNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10081, 14), /* CurrentBitRate */
+            syntax: 243,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10095, 21), /* DownstreamChannelList */
+            syntax: 244,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 245,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10197, 5), /* Annex */
+            syntax: 246,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 247,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 189,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10213, 10), /* Interleave */
+            syntax: 248,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10223, 10), /* Modulation */
+            syntax: 249,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10233, 5), /* Power */
+            syntax: 250,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10238, 5), /* Width */
+            syntax: 251,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10293, 16), /* EqualizationData */
+            syntax: 252,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10309, 13), /* ExtCorrecteds */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10322, 17), /* ExtUncorrectables */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10339, 13), /* ExtUnerroreds */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10352, 16), /* Microreflections */
+            syntax: 253,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10368, 11), /* SignalNoise */
+            syntax: 254,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10432, 27), /* FbeNormalizationCoefficient */
+            syntax: 255,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10459, 5), /* RxMER */
+            syntax: 254,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10464, 12), /* RxMerSamples */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10504, 11), /* CMTSAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10515, 12), /* Capabilities */
+            syntax: 256,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10527, 13), /* DOCSISVersion */
+            syntax: 257,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 3,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10565, 15), /* MdCfgIpProvMode */
+            syntax: 258,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10627, 11), /* InvalidMaps */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10638, 18), /* InvalidRangingRsps */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10656, 14), /* InvalidRegRsps */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10670, 11), /* InvalidUcds */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10681, 9), /* LostSyncs */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10690, 6), /* Resets */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 260,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10706, 10), /* T1Timeouts */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10716, 10), /* T2Timeouts */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 261,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 144,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10791, 24), /* EquivalentNoiseBandwidth */
+            syntax: 263,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10815, 27), /* FirstSegmentCenterFrequency */
+            syntax: 264,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10842, 17), /* InactivityTimeout */
+            syntax: 265,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10859, 26), /* LastSegmentCenterFrequency */
+            syntax: 266,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10885, 17), /* NumBinsPerSegment */
+            syntax: 267,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10902, 16), /* NumberOfAverages */
+            syntax: 268,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9180, 21), /* ResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10918, 20), /* SegmentFrequencySpan */
+            syntax: 269,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10938, 14), /* WindowFunction */
+            syntax: 270,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10994, 13), /* AmplitudeData */
+            syntax: 271,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 272,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11007, 17), /* TotalSegmentPower */
+            syntax: 254,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10081, 14), /* CurrentBitRate */
+            syntax: 243,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 245,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11051, 19), /* UpstreamChannelList */
+            syntax: 273,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 15, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 247,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 274,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11137, 17), /* RangingBackoffEnd */
+            syntax: 275,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11154, 19), /* RangingBackoffStart */
+            syntax: 275,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11173, 8), /* SlotSize */
+            syntax: 276,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11181, 12), /* TxBackoffEnd */
+            syntax: 275,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11193, 14), /* TxBackoffStart */
+            syntax: 275,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11207, 14), /* TxTimingOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10238, 5), /* Width */
+            syntax: 277,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11262, 6), /* EqData */
+            syntax: 252,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11268, 7), /* IsMuted */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11275, 14), /* ModulationType */
+            syntax: 278,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11289, 15), /* RangingAborteds */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11304, 13), /* RangingStatus */
+            syntax: 279,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11317, 11), /* T3Exceededs */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11328, 10), /* T3Timeouts */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11338, 10), /* T4Timeouts */
+            syntax: 259,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11348, 7), /* TxPower */
+            syntax: 280,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(34, 0),
+            output: p(34, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(91, 0),
+            output: p(91, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(131, 0),
+            output: p(131, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(20, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

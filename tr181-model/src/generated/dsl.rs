@@ -11,2912 +11,2889 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(11355, 11), /* Device.DSL. */
-            parameters: &[
-                Parameter {
-                    name: s(11366, 27), /* BondingGroupNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11393, 22), /* ChannelNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11415, 19), /* LineNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(11434, 28), /* Device.DSL.BondingGroup.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(11366, 27) /* BondingGroupNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(21, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11469, 10), /* BondScheme */
-                    syntax: 281,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11479, 20), /* BondSchemesSupported */
-                    syntax: 282,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11499, 28), /* BondedChannelNumberOfEntries */
-                    syntax: 283,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11527, 36), /* DownstreamDifferentialDelayTolerance */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11563, 13), /* GroupCapacity */
-                    syntax: 283,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11462, 7), /* GroupID */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11576, 11), /* GroupStatus */
-                    syntax: 284,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11587, 11), /* RunningTime */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11598, 14), /* TargetDownRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11612, 12), /* TargetUpRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11624, 17), /* ThreshLowDownRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11641, 15), /* ThreshLowUpRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11656, 34), /* UpstreamDifferentialDelayTolerance */
-                    syntax: 21,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 3),
+            parameters: p(3, 20),
+            ..object(&GROUP)
         },
         Object {
             path: s(11690, 46), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(11499, 28) /* BondedChannelNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(22, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 286,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(3, 2),
+            parameters: p(23, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(11743, 55), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet. */
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(11798, 61), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(11859, 23), /* AlignmentErrorsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11882, 17), /* CRCErrorsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11899, 13), /* FramesDropped */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11912, 19), /* LongPacketsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11931, 22), /* OverflowErrorsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11953, 19), /* PauseFramesReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11972, 20), /* ShortPacketsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11992, 19), /* UnderflowErrorsSent */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(26, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(12011, 37), /* Device.DSL.BondingGroup.{i}.Ethernet. */
             min_entries: 0,
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(12048, 43), /* Device.DSL.BondingGroup.{i}.Ethernet.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(11859, 23), /* AlignmentErrorsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11882, 17), /* CRCErrorsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11899, 13), /* FramesDropped */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11912, 19), /* LongPacketsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11931, 22), /* OverflowErrorsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12091, 15), /* PAFBadFragments */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12106, 9), /* PAFErrors */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12115, 17), /* PAFLargeFragments */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12132, 16), /* PAFLateFragments */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12148, 11), /* PAFLostEnds */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12159, 16), /* PAFLostFragments */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12175, 13), /* PAFLostStarts */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12188, 12), /* PAFOverflows */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12200, 17), /* PAFSmallFragments */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12217, 15), /* PauseFramesSent */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11972, 20), /* ShortPacketsReceived */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(34, 16),
+            ..object(&GROUP)
         },
         Object {
             path: s(12232, 34), /* Device.DSL.BondingGroup.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12266, 15), /* CurrentDayStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12281, 16), /* QuarterHourStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12297, 10), /* TotalStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(50, 19),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(12307, 45), /* Device.DSL.BondingGroup.{i}.Stats.CurrentDay. */
-            parameters: &[
-                Parameter {
-                    name: s(12352, 27), /* DownstreamDifferentialDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12379, 20), /* DownstreamPacketLoss */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12399, 14), /* DownstreamRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12413, 14), /* ErroredSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12427, 14), /* FailureReasons */
-                    syntax: 287,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12441, 22), /* SeverelyErroredSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12463, 18), /* UnavailableSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12481, 25), /* UpstreamDifferentialDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12506, 18), /* UpstreamPacketLoss */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12524, 12), /* UpstreamRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(69, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(12536, 46), /* Device.DSL.BondingGroup.{i}.Stats.QuarterHour. */
-            parameters: &[
-                Parameter {
-                    name: s(12352, 27), /* DownstreamDifferentialDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12379, 20), /* DownstreamPacketLoss */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12399, 14), /* DownstreamRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12413, 14), /* ErroredSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12427, 14), /* FailureReasons */
-                    syntax: 287,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12441, 22), /* SeverelyErroredSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12463, 18), /* UnavailableSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12481, 25), /* UpstreamDifferentialDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12506, 18), /* UpstreamPacketLoss */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12524, 12), /* UpstreamRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(80, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(12582, 40), /* Device.DSL.BondingGroup.{i}.Stats.Total. */
-            parameters: &[
-                Parameter {
-                    name: s(12352, 27), /* DownstreamDifferentialDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12379, 20), /* DownstreamPacketLoss */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12399, 14), /* DownstreamRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12413, 14), /* ErroredSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12427, 14), /* FailureReasons */
-                    syntax: 287,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12441, 22), /* SeverelyErroredSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12463, 18), /* UnavailableSeconds */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12481, 25), /* UpstreamDifferentialDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12506, 18), /* UpstreamPacketLoss */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12524, 12), /* UpstreamRate */
-                    syntax: 285,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(12622, 23), /* Device.DSL.Channel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(11393, 22) /* ChannelNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(12645, 6), /* ACTINP */
-                    syntax: 255,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12651, 10), /* ACTINPREIN */
-                    syntax: 288,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12661, 6), /* ACTNDR */
-                    syntax: 131,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12667, 23), /* ActualInterleavingDelay */
-                    syntax: 21,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12690, 18), /* DownstreamCurrRate */
-                    syntax: 131,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12708, 9), /* INPREPORT */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12717, 10), /* INTLVBLOCK */
-                    syntax: 255,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12727, 10), /* INTLVDEPTH */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12737, 5), /* LPATH */
-                    syntax: 289,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12742, 5), /* LSYMB */
-                    syntax: 255,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12747, 26), /* LinkEncapsulationSupported */
-                    syntax: 290,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12773, 21), /* LinkEncapsulationUsed */
-                    syntax: 291,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12794, 4), /* NFEC */
-                    syntax: 292,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12798, 4), /* RFEC */
-                    syntax: 255,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12802, 16), /* UpstreamCurrRate */
-                    syntax: 131,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(5, 2),
+            parameters: p(102, 22),
+            ..object(&GROUP)
         },
         Object {
             path: s(12818, 29), /* Device.DSL.Channel.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12266, 15), /* CurrentDayStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12847, 17), /* LastShowtimeStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12281, 16), /* QuarterHourStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12864, 13), /* ShowtimeStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12297, 10), /* TotalStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(124, 14),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(12877, 40), /* Device.DSL.Channel.{i}.Stats.CurrentDay. */
-            parameters: &[
-                Parameter {
-                    name: s(12917, 13), /* XTUCCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12930, 13), /* XTUCFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12943, 13), /* XTUCHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12956, 13), /* XTURCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12969, 13), /* XTURFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12982, 13), /* XTURHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(138, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(12995, 42), /* Device.DSL.Channel.{i}.Stats.LastShowtime. */
-            parameters: &[
-                Parameter {
-                    name: s(12917, 13), /* XTUCCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12930, 13), /* XTUCFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12943, 13), /* XTUCHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12956, 13), /* XTURCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12969, 13), /* XTURFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12982, 13), /* XTURHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(144, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(13037, 41), /* Device.DSL.Channel.{i}.Stats.QuarterHour. */
-            parameters: &[
-                Parameter {
-                    name: s(12917, 13), /* XTUCCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12930, 13), /* XTUCFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12943, 13), /* XTUCHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12956, 13), /* XTURCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12969, 13), /* XTURFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12982, 13), /* XTURHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(150, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(13078, 38), /* Device.DSL.Channel.{i}.Stats.Showtime. */
-            parameters: &[
-                Parameter {
-                    name: s(12917, 13), /* XTUCCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12930, 13), /* XTUCFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12943, 13), /* XTUCHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12956, 13), /* XTURCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12969, 13), /* XTURFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12982, 13), /* XTURHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(156, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(13116, 35), /* Device.DSL.Channel.{i}.Stats.Total. */
-            parameters: &[
-                Parameter {
-                    name: s(12917, 13), /* XTUCCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12930, 13), /* XTUCFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12943, 13), /* XTUCHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12956, 13), /* XTURCRCErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12969, 13), /* XTURFECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12982, 13), /* XTURHECErrors */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(162, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(13151, 23), /* Device.DSL.Diagnostics. */
-            commands: &[
-                Command {
-                    name: s(13174, 14), /* ADSLLineTest() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(262, 9), /* Interface */
-                        syntax: 293,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[
-                        Parameter {
-                            name: s(13188, 8), /* ACTATPds */
-                            syntax: 255,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13196, 8), /* ACTATPus */
-                            syntax: 255,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13204, 8), /* ACTPSDds */
-                            syntax: 255,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13212, 8), /* ACTPSDus */
-                            syntax: 255,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13220, 8), /* BITSpsds */
-                            syntax: 294,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13228, 8), /* BITSpsus */
-                            syntax: 295,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13236, 7), /* HLINGds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13243, 7), /* HLINGus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13250, 8), /* HLINSCds */
-                            syntax: 255,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13258, 8), /* HLINSCus */
-                            syntax: 255,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13266, 8), /* HLINpsds */
-                            syntax: 294,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13274, 8), /* HLINpsus */
-                            syntax: 295,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13282, 7), /* HLOGGds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13289, 7), /* HLOGGus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13296, 8), /* HLOGMTds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13304, 8), /* HLOGMTus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13312, 8), /* HLOGpsds */
-                            syntax: 296,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13320, 8), /* HLOGpsus */
-                            syntax: 296,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13328, 8), /* LATNpbds */
-                            syntax: 297,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13336, 8), /* LATNpbus */
-                            syntax: 297,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13344, 6), /* QLNGds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13350, 6), /* QLNGus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13356, 7), /* QLNMTds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13363, 7), /* QLNMTus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13370, 7), /* QLNpsds */
-                            syntax: 294,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13377, 7), /* QLNpsus */
-                            syntax: 295,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13384, 6), /* SATNds */
-                            syntax: 297,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13390, 6), /* SATNus */
-                            syntax: 297,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13396, 6), /* SNRGds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13402, 6), /* SNRGus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13408, 7), /* SNRMTds */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13415, 7), /* SNRMTus */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13422, 7), /* SNRpsds */
-                            syntax: 294,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13429, 7), /* SNRpsus */
-                            syntax: 295,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 11,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(13436, 7), /* SELTP() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(13443, 24), /* CapacityEstimateEnabling */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13467, 16), /* CapacityNoisePSD */
-                            syntax: 298,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13483, 17), /* CapacitySignalPSD */
-                            syntax: 298,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13500, 20), /* CapacityTargetMargin */
-                            syntax: 299,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 300,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(13520, 26), /* AttenuationCharacteristics */
-                            syntax: 301,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13546, 16), /* CapacityEstimate */
-                            syntax: 302,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13562, 10), /* LoopLength */
-                            syntax: 303,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13572, 15), /* LoopTermination */
-                            syntax: 304,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13587, 12), /* LoopTopology */
-                            syntax: 219,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13599, 13), /* MissingFilter */
-                            syntax: 16,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 305,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13612, 14), /* TFlogGroupSize */
-                            syntax: 306,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(13626, 9), /* SELTQLN() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 300,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13635, 25), /* QLNMaxMeasurementDuration */
-                            syntax: 307,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(13660, 26), /* ExtendedBandwidthOperation */
-                            syntax: 16,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13686, 3), /* QLN */
-                            syntax: 294,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13689, 12), /* QLNGroupSize */
-                            syntax: 306,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 305,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(13701, 9), /* SELTUER() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 300,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13710, 25), /* UERMaxMeasurementDuration */
-                            syntax: 308,
-                            access: Access::ReadWrite,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(13660, 26), /* ExtendedBandwidthOperation */
-                            syntax: 16,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 305,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13735, 3), /* UER */
-                            syntax: 309,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13738, 12), /* UERGroupSize */
-                            syntax: 306,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13750, 14), /* UERScaleFactor */
-                            syntax: 0,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(13764, 6), /* UERVar */
-                            syntax: 310,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            commands: p(2, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(13770, 36), /* Device.DSL.Diagnostics.ADSLLineTest. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(13188, 8), /* ACTATPds */
-                    syntax: 255,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13196, 8), /* ACTATPus */
-                    syntax: 255,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13204, 8), /* ACTPSDds */
-                    syntax: 255,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13212, 8), /* ACTPSDus */
-                    syntax: 255,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13220, 8), /* BITSpsds */
-                    syntax: 294,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13228, 8), /* BITSpsus */
-                    syntax: 295,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 22,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13236, 7), /* HLINGds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13243, 7), /* HLINGus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13250, 8), /* HLINSCds */
-                    syntax: 255,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13258, 8), /* HLINSCus */
-                    syntax: 255,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13266, 8), /* HLINpsds */
-                    syntax: 294,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13274, 8), /* HLINpsus */
-                    syntax: 295,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13282, 7), /* HLOGGds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13289, 7), /* HLOGGus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13296, 8), /* HLOGMTds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13304, 8), /* HLOGMTus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13312, 8), /* HLOGpsds */
-                    syntax: 296,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13320, 8), /* HLOGpsus */
-                    syntax: 296,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 293,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13328, 8), /* LATNpbds */
-                    syntax: 297,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13336, 8), /* LATNpbus */
-                    syntax: 297,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13344, 6), /* QLNGds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13350, 6), /* QLNGus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13356, 7), /* QLNMTds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13363, 7), /* QLNMTus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13370, 7), /* QLNpsds */
-                    syntax: 294,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13377, 7), /* QLNpsus */
-                    syntax: 295,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13384, 6), /* SATNds */
-                    syntax: 297,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13390, 6), /* SATNus */
-                    syntax: 297,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13396, 6), /* SNRGds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13402, 6), /* SNRGus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13408, 7), /* SNRMTds */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13415, 7), /* SNRMTus */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13422, 7), /* SNRpsds */
-                    syntax: 294,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13429, 7), /* SNRpsus */
-                    syntax: 295,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(231, 36),
+            ..object(&GROUP)
         },
         Object {
             path: s(13806, 29), /* Device.DSL.Diagnostics.SELTP. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(13520, 26), /* AttenuationCharacteristics */
-                    syntax: 301,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13546, 16), /* CapacityEstimate */
-                    syntax: 302,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13443, 24), /* CapacityEstimateEnabling */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13467, 16), /* CapacityNoisePSD */
-                    syntax: 298,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13483, 17), /* CapacitySignalPSD */
-                    syntax: 298,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13500, 20), /* CapacityTargetMargin */
-                    syntax: 299,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 300,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13562, 10), /* LoopLength */
-                    syntax: 303,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13572, 15), /* LoopTermination */
-                    syntax: 304,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13587, 12), /* LoopTopology */
-                    syntax: 219,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13599, 13), /* MissingFilter */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13612, 14), /* TFlogGroupSize */
-                    syntax: 306,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(267, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(13835, 31), /* Device.DSL.Diagnostics.SELTQLN. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13660, 26), /* ExtendedBandwidthOperation */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 300,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13686, 3), /* QLN */
-                    syntax: 294,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13689, 12), /* QLNGroupSize */
-                    syntax: 306,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13635, 25), /* QLNMaxMeasurementDuration */
-                    syntax: 307,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(280, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(13866, 31), /* Device.DSL.Diagnostics.SELTUER. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13660, 26), /* ExtendedBandwidthOperation */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 300,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13735, 3), /* UER */
-                    syntax: 309,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13738, 12), /* UERGroupSize */
-                    syntax: 306,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13710, 25), /* UERMaxMeasurementDuration */
-                    syntax: 308,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13750, 14), /* UERScaleFactor */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13764, 6), /* UERVar */
-                    syntax: 310,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(286, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(13897, 20), /* Device.DSL.Line.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(11415, 19) /* LineNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(13917, 11), /* ACTINPROCds */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13928, 11), /* ACTINPROCus */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13939, 11), /* ACTRAMODEds */
-                    syntax: 312,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13950, 11), /* ACTRAMODEus */
-                    syntax: 312,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13961, 12), /* ACTSNRMODEds */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13973, 12), /* ACTSNRMODEus */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13985, 8), /* ACTUALCE */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13993, 15), /* AllowedProfiles */
-                    syntax: 313,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14008, 14), /* CurrentProfile */
-                    syntax: 314,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14022, 21), /* DownstreamAttenuation */
-                    syntax: 315,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4764, 20), /* DownstreamMaxBitRate */
-                    syntax: 131,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14043, 21), /* DownstreamNoiseMargin */
-                    syntax: 315,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14064, 15), /* DownstreamPower */
-                    syntax: 316,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14079, 19), /* EnableDataGathering */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14098, 7), /* INMCCds */
-                    syntax: 317,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14105, 9), /* INMIATOds */
-                    syntax: 318,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14114, 9), /* INMIATSds */
-                    syntax: 49,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14123, 14), /* INMINPEQMODEds */
-                    syntax: 319,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14137, 9), /* LIMITMASK */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14146, 30), /* LastStateTransmittedDownstream */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14176, 28), /* LastStateTransmittedUpstream */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14204, 12), /* LineEncoding */
-                    syntax: 320,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14216, 10), /* LineNumber */
-                    syntax: 321,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14226, 10), /* LinkStatus */
-                    syntax: 322,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14236, 9), /* MREFPSDds */
-                    syntax: 323,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14245, 9), /* MREFPSDus */
-                    syntax: 323,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14254, 20), /* PowerManagementState */
-                    syntax: 324,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14274, 9), /* RXTHRSHds */
-                    syntax: 325,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14283, 9), /* SNRMROCds */
-                    syntax: 326,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14292, 9), /* SNRMROCus */
-                    syntax: 326,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14301, 8), /* SNRMpbds */
-                    syntax: 297,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14309, 8), /* SNRMpbus */
-                    syntax: 297,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14317, 19), /* SuccessFailureCause */
-                    syntax: 327,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14336, 9), /* TRELLISds */
-                    syntax: 255,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14345, 9), /* TRELLISus */
-                    syntax: 255,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14354, 7), /* UPBOKLE */
-                    syntax: 328,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14361, 9), /* UPBOKLEPb */
-                    syntax: 329,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14370, 8), /* UPBOKLER */
-                    syntax: 330,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14378, 10), /* UPBOKLERPb */
-                    syntax: 329,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14388, 7), /* US0MASK */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14395, 19), /* UpstreamAttenuation */
-                    syntax: 315,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4904, 18), /* UpstreamMaxBitRate */
-                    syntax: 131,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14414, 19), /* UpstreamNoiseMargin */
-                    syntax: 315,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14433, 13), /* UpstreamPower */
-                    syntax: 316,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14446, 17), /* VirtualNoisePSDds */
-                    syntax: 331,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14463, 17), /* VirtualNoisePSDus */
-                    syntax: 332,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14480, 4), /* XTSE */
-                    syntax: 333,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14484, 7), /* XTSUsed */
-                    syntax: 333,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14491, 11), /* XTUCANSIRev */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14502, 11), /* XTUCANSIStd */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14513, 11), /* XTUCCountry */
-                    syntax: 334,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14524, 10), /* XTUCSerial */
-                    syntax: 335,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14534, 17), /* XTUCSystemCountry */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14551, 16), /* XTUCSystemVendor */
-                    syntax: 336,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14567, 24), /* XTUCSystemVendorSpecific */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14591, 10), /* XTUCVendor */
-                    syntax: 336,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14601, 18), /* XTUCVendorSpecific */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14619, 11), /* XTUCVersion */
-                    syntax: 337,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14630, 11), /* XTURANSIRev */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14641, 11), /* XTURANSIStd */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14652, 11), /* XTURCountry */
-                    syntax: 334,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14663, 10), /* XTURSerial */
-                    syntax: 335,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14673, 17), /* XTURSystemCountry */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14690, 16), /* XTURSystemVendor */
-                    syntax: 336,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14706, 24), /* XTURSystemVendorSpecific */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14730, 10), /* XTURVendor */
-                    syntax: 336,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14740, 18), /* XTURVendorSpecific */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14758, 11), /* XTURVersion */
-                    syntax: 338,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(7, 2),
+            parameters: p(294, 77),
+            ..object(&GROUP)
         },
         Object {
             path: s(14769, 34), /* Device.DSL.Line.{i}.DataGathering. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(14803, 25), /* ActLoggingDepthReportingR */
-                    syntax: 339,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14828, 17), /* EventTraceBufferR */
-                    syntax: 340,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14845, 13), /* LoggingDepthR */
-                    syntax: 339,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(371, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(14858, 26), /* Device.DSL.Line.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12266, 15), /* CurrentDayStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12847, 17), /* LastShowtimeStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12281, 16), /* QuarterHourStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12864, 13), /* ShowtimeStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(12297, 10), /* TotalStart */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(374, 14),
+            commands: p(6, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(14884, 37), /* Device.DSL.Line.{i}.Stats.CurrentDay. */
-            parameters: &[
-                Parameter {
-                    name: s(14921, 11), /* ErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14932, 19), /* SeverelyErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(388, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(14951, 39), /* Device.DSL.Line.{i}.Stats.LastShowtime. */
-            parameters: &[
-                Parameter {
-                    name: s(14921, 11), /* ErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14932, 19), /* SeverelyErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(390, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(14990, 38), /* Device.DSL.Line.{i}.Stats.QuarterHour. */
-            parameters: &[
-                Parameter {
-                    name: s(14921, 11), /* ErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14932, 19), /* SeverelyErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(392, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(15028, 35), /* Device.DSL.Line.{i}.Stats.Showtime. */
-            parameters: &[
-                Parameter {
-                    name: s(14921, 11), /* ErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14932, 19), /* SeverelyErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(394, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(15063, 32), /* Device.DSL.Line.{i}.Stats.Total. */
-            parameters: &[
-                Parameter {
-                    name: s(14921, 11), /* ErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(14932, 19), /* SeverelyErroredSecs */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(396, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(15095, 31), /* Device.DSL.Line.{i}.TestParams. */
-            parameters: &[
-                Parameter {
-                    name: s(13282, 7), /* HLOGGds */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13289, 7), /* HLOGGus */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13296, 8), /* HLOGMTds */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13304, 8), /* HLOGMTus */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13312, 8), /* HLOGpsds */
-                    syntax: 296,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13320, 8), /* HLOGpsus */
-                    syntax: 296,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15126, 6), /* LATNds */
-                    syntax: 341,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15132, 6), /* LATNus */
-                    syntax: 341,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13344, 6), /* QLNGds */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13350, 6), /* QLNGus */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13356, 7), /* QLNMTds */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13363, 7), /* QLNMTus */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13370, 7), /* QLNpsds */
-                    syntax: 342,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13377, 7), /* QLNpsus */
-                    syntax: 343,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13384, 6), /* SATNds */
-                    syntax: 341,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13390, 6), /* SATNus */
-                    syntax: 341,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13396, 6), /* SNRGds */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13402, 6), /* SNRGus */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13408, 7), /* SNRMTds */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13415, 7), /* SNRMTus */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13422, 7), /* SNRpsds */
-                    syntax: 342,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(13429, 7), /* SNRpsus */
-                    syntax: 343,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(398, 22),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(11366, 27), /* BondingGroupNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11393, 22), /* ChannelNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11415, 19), /* LineNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11469, 10), /* BondScheme */
+            syntax: 281,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11479, 20), /* BondSchemesSupported */
+            syntax: 282,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11499, 28), /* BondedChannelNumberOfEntries */
+            syntax: 283,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11527, 36), /* DownstreamDifferentialDelayTolerance */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11563, 13), /* GroupCapacity */
+            syntax: 283,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11462, 7), /* GroupID */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11576, 11), /* GroupStatus */
+            syntax: 284,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11587, 11), /* RunningTime */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11598, 14), /* TargetDownRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11612, 12), /* TargetUpRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11624, 17), /* ThreshLowDownRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11641, 15), /* ThreshLowUpRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11656, 34), /* UpstreamDifferentialDelayTolerance */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 286,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11859, 23), /* AlignmentErrorsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11882, 17), /* CRCErrorsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11899, 13), /* FramesDropped */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11912, 19), /* LongPacketsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11931, 22), /* OverflowErrorsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11953, 19), /* PauseFramesReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11972, 20), /* ShortPacketsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11992, 19), /* UnderflowErrorsSent */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11859, 23), /* AlignmentErrorsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11882, 17), /* CRCErrorsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11899, 13), /* FramesDropped */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11912, 19), /* LongPacketsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11931, 22), /* OverflowErrorsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12091, 15), /* PAFBadFragments */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12106, 9), /* PAFErrors */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12115, 17), /* PAFLargeFragments */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12132, 16), /* PAFLateFragments */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12148, 11), /* PAFLostEnds */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12159, 16), /* PAFLostFragments */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12175, 13), /* PAFLostStarts */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12188, 12), /* PAFOverflows */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12200, 17), /* PAFSmallFragments */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12217, 15), /* PauseFramesSent */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11972, 20), /* ShortPacketsReceived */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12266, 15), /* CurrentDayStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12281, 16), /* QuarterHourStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12297, 10), /* TotalStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12352, 27), /* DownstreamDifferentialDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12379, 20), /* DownstreamPacketLoss */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12399, 14), /* DownstreamRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12413, 14), /* ErroredSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12427, 14), /* FailureReasons */
+            syntax: 287,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12441, 22), /* SeverelyErroredSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12463, 18), /* UnavailableSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12481, 25), /* UpstreamDifferentialDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12506, 18), /* UpstreamPacketLoss */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12524, 12), /* UpstreamRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12352, 27), /* DownstreamDifferentialDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12379, 20), /* DownstreamPacketLoss */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12399, 14), /* DownstreamRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12413, 14), /* ErroredSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12427, 14), /* FailureReasons */
+            syntax: 287,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12441, 22), /* SeverelyErroredSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12463, 18), /* UnavailableSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12481, 25), /* UpstreamDifferentialDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12506, 18), /* UpstreamPacketLoss */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12524, 12), /* UpstreamRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12352, 27), /* DownstreamDifferentialDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12379, 20), /* DownstreamPacketLoss */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12399, 14), /* DownstreamRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12413, 14), /* ErroredSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12427, 14), /* FailureReasons */
+            syntax: 287,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12441, 22), /* SeverelyErroredSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12463, 18), /* UnavailableSeconds */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12481, 25), /* UpstreamDifferentialDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12506, 18), /* UpstreamPacketLoss */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12524, 12), /* UpstreamRate */
+            syntax: 285,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12645, 6), /* ACTINP */
+            syntax: 255,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12651, 10), /* ACTINPREIN */
+            syntax: 288,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(12661, 6), /* ACTNDR */
+            syntax: 131,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(12667, 23), /* ActualInterleavingDelay */
+            syntax: 21,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12690, 18), /* DownstreamCurrRate */
+            syntax: 131,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12708, 9), /* INPREPORT */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12717, 10), /* INTLVBLOCK */
+            syntax: 255,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12727, 10), /* INTLVDEPTH */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12737, 5), /* LPATH */
+            syntax: 289,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12742, 5), /* LSYMB */
+            syntax: 255,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12747, 26), /* LinkEncapsulationSupported */
+            syntax: 290,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12773, 21), /* LinkEncapsulationUsed */
+            syntax: 291,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12794, 4), /* NFEC */
+            syntax: 292,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12798, 4), /* RFEC */
+            syntax: 255,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12802, 16), /* UpstreamCurrRate */
+            syntax: 131,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12266, 15), /* CurrentDayStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12847, 17), /* LastShowtimeStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12281, 16), /* QuarterHourStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12864, 13), /* ShowtimeStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12297, 10), /* TotalStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12917, 13), /* XTUCCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12930, 13), /* XTUCFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12943, 13), /* XTUCHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12956, 13), /* XTURCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12969, 13), /* XTURFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12982, 13), /* XTURHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12917, 13), /* XTUCCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12930, 13), /* XTUCFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12943, 13), /* XTUCHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12956, 13), /* XTURCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12969, 13), /* XTURFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12982, 13), /* XTURHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12917, 13), /* XTUCCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12930, 13), /* XTUCFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12943, 13), /* XTUCHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12956, 13), /* XTURCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12969, 13), /* XTURFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12982, 13), /* XTURHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12917, 13), /* XTUCCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12930, 13), /* XTUCFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12943, 13), /* XTUCHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12956, 13), /* XTURCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12969, 13), /* XTURFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12982, 13), /* XTURHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12917, 13), /* XTUCCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12930, 13), /* XTUCFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12943, 13), /* XTUCHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12956, 13), /* XTURCRCErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12969, 13), /* XTURFECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12982, 13), /* XTURHECErrors */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 293,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13188, 8), /* ACTATPds */
+            syntax: 255,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13196, 8), /* ACTATPus */
+            syntax: 255,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13204, 8), /* ACTPSDds */
+            syntax: 255,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13212, 8), /* ACTPSDus */
+            syntax: 255,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13220, 8), /* BITSpsds */
+            syntax: 294,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13228, 8), /* BITSpsus */
+            syntax: 295,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13236, 7), /* HLINGds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13243, 7), /* HLINGus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13250, 8), /* HLINSCds */
+            syntax: 255,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13258, 8), /* HLINSCus */
+            syntax: 255,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13266, 8), /* HLINpsds */
+            syntax: 294,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13274, 8), /* HLINpsus */
+            syntax: 295,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13282, 7), /* HLOGGds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13289, 7), /* HLOGGus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13296, 8), /* HLOGMTds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13304, 8), /* HLOGMTus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13312, 8), /* HLOGpsds */
+            syntax: 296,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13320, 8), /* HLOGpsus */
+            syntax: 296,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13328, 8), /* LATNpbds */
+            syntax: 297,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13336, 8), /* LATNpbus */
+            syntax: 297,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13344, 6), /* QLNGds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13350, 6), /* QLNGus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13356, 7), /* QLNMTds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13363, 7), /* QLNMTus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13370, 7), /* QLNpsds */
+            syntax: 294,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13377, 7), /* QLNpsus */
+            syntax: 295,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13384, 6), /* SATNds */
+            syntax: 297,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13390, 6), /* SATNus */
+            syntax: 297,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13396, 6), /* SNRGds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13402, 6), /* SNRGus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13408, 7), /* SNRMTds */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13415, 7), /* SNRMTus */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13422, 7), /* SNRpsds */
+            syntax: 294,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13429, 7), /* SNRpsus */
+            syntax: 295,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 11,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13443, 24), /* CapacityEstimateEnabling */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13467, 16), /* CapacityNoisePSD */
+            syntax: 298,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13483, 17), /* CapacitySignalPSD */
+            syntax: 298,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13500, 20), /* CapacityTargetMargin */
+            syntax: 299,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 300,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13520, 26), /* AttenuationCharacteristics */
+            syntax: 301,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13546, 16), /* CapacityEstimate */
+            syntax: 302,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13562, 10), /* LoopLength */
+            syntax: 303,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13572, 15), /* LoopTermination */
+            syntax: 304,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13587, 12), /* LoopTopology */
+            syntax: 219,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13599, 13), /* MissingFilter */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 305,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13612, 14), /* TFlogGroupSize */
+            syntax: 306,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 300,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13635, 25), /* QLNMaxMeasurementDuration */
+            syntax: 307,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13686, 3), /* QLN */
+            syntax: 294,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13689, 12), /* QLNGroupSize */
+            syntax: 306,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 305,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 300,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13710, 25), /* UERMaxMeasurementDuration */
+            syntax: 308,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 305,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13735, 3), /* UER */
+            syntax: 309,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13738, 12), /* UERGroupSize */
+            syntax: 306,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13750, 14), /* UERScaleFactor */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13764, 6), /* UERVar */
+            syntax: 310,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13188, 8), /* ACTATPds */
+            syntax: 255,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13196, 8), /* ACTATPus */
+            syntax: 255,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13204, 8), /* ACTPSDds */
+            syntax: 255,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13212, 8), /* ACTPSDus */
+            syntax: 255,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13220, 8), /* BITSpsds */
+            syntax: 294,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13228, 8), /* BITSpsus */
+            syntax: 295,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 22,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13236, 7), /* HLINGds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13243, 7), /* HLINGus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13250, 8), /* HLINSCds */
+            syntax: 255,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13258, 8), /* HLINSCus */
+            syntax: 255,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13266, 8), /* HLINpsds */
+            syntax: 294,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13274, 8), /* HLINpsus */
+            syntax: 295,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13282, 7), /* HLOGGds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13289, 7), /* HLOGGus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13296, 8), /* HLOGMTds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13304, 8), /* HLOGMTus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13312, 8), /* HLOGpsds */
+            syntax: 296,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13320, 8), /* HLOGpsus */
+            syntax: 296,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 293,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13328, 8), /* LATNpbds */
+            syntax: 297,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13336, 8), /* LATNpbus */
+            syntax: 297,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13344, 6), /* QLNGds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13350, 6), /* QLNGus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13356, 7), /* QLNMTds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13363, 7), /* QLNMTus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13370, 7), /* QLNpsds */
+            syntax: 294,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13377, 7), /* QLNpsus */
+            syntax: 295,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13384, 6), /* SATNds */
+            syntax: 297,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13390, 6), /* SATNus */
+            syntax: 297,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13396, 6), /* SNRGds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13402, 6), /* SNRGus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13408, 7), /* SNRMTds */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13415, 7), /* SNRMTus */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13422, 7), /* SNRpsds */
+            syntax: 294,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13429, 7), /* SNRpsus */
+            syntax: 295,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13520, 26), /* AttenuationCharacteristics */
+            syntax: 301,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13546, 16), /* CapacityEstimate */
+            syntax: 302,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13443, 24), /* CapacityEstimateEnabling */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13467, 16), /* CapacityNoisePSD */
+            syntax: 298,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13483, 17), /* CapacitySignalPSD */
+            syntax: 298,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13500, 20), /* CapacityTargetMargin */
+            syntax: 299,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 300,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13562, 10), /* LoopLength */
+            syntax: 303,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13572, 15), /* LoopTermination */
+            syntax: 304,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13587, 12), /* LoopTopology */
+            syntax: 219,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13599, 13), /* MissingFilter */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13612, 14), /* TFlogGroupSize */
+            syntax: 306,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 300,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13686, 3), /* QLN */
+            syntax: 294,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13689, 12), /* QLNGroupSize */
+            syntax: 306,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13635, 25), /* QLNMaxMeasurementDuration */
+            syntax: 307,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 300,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13735, 3), /* UER */
+            syntax: 309,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13738, 12), /* UERGroupSize */
+            syntax: 306,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13710, 25), /* UERMaxMeasurementDuration */
+            syntax: 308,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13750, 14), /* UERScaleFactor */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13764, 6), /* UERVar */
+            syntax: 310,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13917, 11), /* ACTINPROCds */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(13928, 11), /* ACTINPROCus */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(13939, 11), /* ACTRAMODEds */
+            syntax: 312,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(13950, 11), /* ACTRAMODEus */
+            syntax: 312,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(13961, 12), /* ACTSNRMODEds */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13973, 12), /* ACTSNRMODEus */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13985, 8), /* ACTUALCE */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13993, 15), /* AllowedProfiles */
+            syntax: 313,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14008, 14), /* CurrentProfile */
+            syntax: 314,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14022, 21), /* DownstreamAttenuation */
+            syntax: 315,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4764, 20), /* DownstreamMaxBitRate */
+            syntax: 131,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14043, 21), /* DownstreamNoiseMargin */
+            syntax: 315,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14064, 15), /* DownstreamPower */
+            syntax: 316,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14079, 19), /* EnableDataGathering */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14098, 7), /* INMCCds */
+            syntax: 317,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14105, 9), /* INMIATOds */
+            syntax: 318,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14114, 9), /* INMIATSds */
+            syntax: 49,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14123, 14), /* INMINPEQMODEds */
+            syntax: 319,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14137, 9), /* LIMITMASK */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14146, 30), /* LastStateTransmittedDownstream */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14176, 28), /* LastStateTransmittedUpstream */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14204, 12), /* LineEncoding */
+            syntax: 320,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14216, 10), /* LineNumber */
+            syntax: 321,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14226, 10), /* LinkStatus */
+            syntax: 322,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14236, 9), /* MREFPSDds */
+            syntax: 323,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14245, 9), /* MREFPSDus */
+            syntax: 323,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14254, 20), /* PowerManagementState */
+            syntax: 324,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14274, 9), /* RXTHRSHds */
+            syntax: 325,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14283, 9), /* SNRMROCds */
+            syntax: 326,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14292, 9), /* SNRMROCus */
+            syntax: 326,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14301, 8), /* SNRMpbds */
+            syntax: 297,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14309, 8), /* SNRMpbus */
+            syntax: 297,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14317, 19), /* SuccessFailureCause */
+            syntax: 327,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14336, 9), /* TRELLISds */
+            syntax: 255,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14345, 9), /* TRELLISus */
+            syntax: 255,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14354, 7), /* UPBOKLE */
+            syntax: 328,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14361, 9), /* UPBOKLEPb */
+            syntax: 329,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14370, 8), /* UPBOKLER */
+            syntax: 330,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14378, 10), /* UPBOKLERPb */
+            syntax: 329,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14388, 7), /* US0MASK */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14395, 19), /* UpstreamAttenuation */
+            syntax: 315,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4904, 18), /* UpstreamMaxBitRate */
+            syntax: 131,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14414, 19), /* UpstreamNoiseMargin */
+            syntax: 315,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14433, 13), /* UpstreamPower */
+            syntax: 316,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14446, 17), /* VirtualNoisePSDds */
+            syntax: 331,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14463, 17), /* VirtualNoisePSDus */
+            syntax: 332,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14480, 4), /* XTSE */
+            syntax: 333,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14484, 7), /* XTSUsed */
+            syntax: 333,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14491, 11), /* XTUCANSIRev */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14502, 11), /* XTUCANSIStd */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14513, 11), /* XTUCCountry */
+            syntax: 334,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14524, 10), /* XTUCSerial */
+            syntax: 335,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14534, 17), /* XTUCSystemCountry */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14551, 16), /* XTUCSystemVendor */
+            syntax: 336,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14567, 24), /* XTUCSystemVendorSpecific */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14591, 10), /* XTUCVendor */
+            syntax: 336,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14601, 18), /* XTUCVendorSpecific */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14619, 11), /* XTUCVersion */
+            syntax: 337,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14630, 11), /* XTURANSIRev */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14641, 11), /* XTURANSIStd */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14652, 11), /* XTURCountry */
+            syntax: 334,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14663, 10), /* XTURSerial */
+            syntax: 335,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14673, 17), /* XTURSystemCountry */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14690, 16), /* XTURSystemVendor */
+            syntax: 336,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14706, 24), /* XTURSystemVendorSpecific */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14730, 10), /* XTURVendor */
+            syntax: 336,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14740, 18), /* XTURVendorSpecific */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14758, 11), /* XTURVersion */
+            syntax: 338,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14803, 25), /* ActLoggingDepthReportingR */
+            syntax: 339,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14828, 17), /* EventTraceBufferR */
+            syntax: 340,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(14845, 13), /* LoggingDepthR */
+            syntax: 339,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12266, 15), /* CurrentDayStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12847, 17), /* LastShowtimeStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12281, 16), /* QuarterHourStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12864, 13), /* ShowtimeStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(12297, 10), /* TotalStart */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14921, 11), /* ErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14932, 19), /* SeverelyErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14921, 11), /* ErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14932, 19), /* SeverelyErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14921, 11), /* ErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14932, 19), /* SeverelyErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14921, 11), /* ErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14932, 19), /* SeverelyErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14921, 11), /* ErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(14932, 19), /* SeverelyErroredSecs */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13282, 7), /* HLOGGds */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13289, 7), /* HLOGGus */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13296, 8), /* HLOGMTds */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13304, 8), /* HLOGMTus */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13312, 8), /* HLOGpsds */
+            syntax: 296,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13320, 8), /* HLOGpsus */
+            syntax: 296,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15126, 6), /* LATNds */
+            syntax: 341,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15132, 6), /* LATNus */
+            syntax: 341,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13344, 6), /* QLNGds */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13350, 6), /* QLNGus */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13356, 7), /* QLNMTds */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13363, 7), /* QLNMTus */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13370, 7), /* QLNpsds */
+            syntax: 342,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13377, 7), /* QLNpsus */
+            syntax: 343,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13384, 6), /* SATNds */
+            syntax: 341,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13390, 6), /* SATNus */
+            syntax: 341,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13396, 6), /* SNRGds */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13402, 6), /* SNRGus */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13408, 7), /* SNRMTds */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13415, 7), /* SNRMTus */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13422, 7), /* SNRpsds */
+            syntax: 342,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(13429, 7), /* SNRpsus */
+            syntax: 343,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(69, 0),
+            output: p(69, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(138, 0),
+            output: p(138, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(13174, 14), /* ADSLLineTest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(168, 1),
+            output: p(169, 35),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(13436, 7), /* SELTP() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(204, 5),
+            output: p(209, 8),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(13626, 9), /* SELTQLN() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(217, 2),
+            output: p(219, 4),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(13701, 9), /* SELTUER() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(223, 2),
+            output: p(225, 6),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(388, 0),
+            output: p(388, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(21, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(22, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
         },
     ],
 };

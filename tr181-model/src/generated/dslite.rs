@@ -12,119 +12,122 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(15138, 14), /* Device.DSLite. */
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(15183, 35), /* Device.DSLite.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15218, 15), /* EndpointAddress */
-                    syntax: 211,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15233, 20), /* EndpointAddressInUse */
-                    syntax: 211,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15253, 29), /* EndpointAddressTypePrecedence */
-                    syntax: 344,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15282, 28), /* EndpointAssignmentPrecedence */
-                    syntax: 345,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15310, 12), /* EndpointName */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 346,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15322, 15), /* TunnelInterface */
-                    syntax: 233,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15337, 17), /* TunneledInterface */
-                    syntax: 233,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 12),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15218, 15), /* EndpointAddress */
+            syntax: 211,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15233, 20), /* EndpointAddressInUse */
+            syntax: 211,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15253, 29), /* EndpointAddressTypePrecedence */
+            syntax: 344,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15282, 28), /* EndpointAssignmentPrecedence */
+            syntax: 345,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15310, 12), /* EndpointName */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 346,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15322, 15), /* TunnelInterface */
+            syntax: 233,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15337, 17), /* TunneledInterface */
+            syntax: 233,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[UniqueKey {
+        functional: false,
+        parameters: l(0, 1),
+    }],
 };
 
 /// Typed keys of the parameters of `Device.DSLite.`.

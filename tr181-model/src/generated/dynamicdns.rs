@@ -12,27 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(18351, 18), /* Device.DynamicDNS. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5711, 21), /* ClientNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7252, 21), /* ServerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18369, 17), /* SupportedServices */
-                    syntax: 384,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(18386, 29), /* Device.DynamicDNS.Client.{i}. */
@@ -41,89 +22,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(30, 2),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18415, 23), /* HostnameNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18438, 9), /* LastError */
-                    syntax: 385,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7355, 6), /* Server */
-                    syntax: 386,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 387,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(3, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(18447, 42), /* Device.DynamicDNS.Client.{i}.Hostname.{i}. */
@@ -132,40 +34,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(18415, 23) /* HostnameNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(1, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 388,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(13, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(18489, 29), /* Device.DynamicDNS.Server.{i}. */
@@ -174,105 +46,234 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(3, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18518, 13), /* CheckInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18531, 10), /* MaxRetries */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 389,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18541, 13), /* RetryInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18554, 13), /* ServerAddress */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18567, 10), /* ServerPort */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18577, 11), /* ServiceName */
-                    syntax: 390,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18588, 18), /* SupportedProtocols */
-                    syntax: 391,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(17, 12),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7252, 21), /* ServerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18369, 17), /* SupportedServices */
+            syntax: 384,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18415, 23), /* HostnameNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18438, 9), /* LastError */
+            syntax: 385,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7355, 6), /* Server */
+            syntax: 386,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 387,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 388,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18518, 13), /* CheckInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18531, 10), /* MaxRetries */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 389,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18541, 13), /* RetryInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18554, 13), /* ServerAddress */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18567, 10), /* ServerPort */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18577, 11), /* ServiceName */
+            syntax: 390,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18588, 18), /* SupportedProtocols */
+            syntax: 391,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(30, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

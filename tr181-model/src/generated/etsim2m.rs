@@ -13,14 +13,8 @@ pub(crate) static GROUP: Group = Group {
             path: s(18606, 15), /* Device.ETSIM2M. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[Parameter {
-                name: s(18621, 18), /* SCLNumberOfEntries */
-                syntax: 0,
-                version: v(2, 6, 0),
-                protocols: Protocols::CWMP,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(18639, 23), /* Device.ETSIM2M.SCL.{i}. */
@@ -29,60 +23,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(18621, 18) /* SCLNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18662, 18), /* AnnouncedToSCLList */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18720, 30), /* AreaNwkInstanceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18750, 27), /* SAFPolicySetNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(18777, 53), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}. */
@@ -93,74 +38,8 @@ pub(crate) static GROUP: Group = Group {
             ),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18830, 15), /* AreaNwkInstance */
-                    syntax: 392,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 154,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18845, 24), /* ListOfDeviceApplications */
-                    syntax: 128,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18869, 21), /* ListOfDeviceNeighbors */
-                    syntax: 154,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18890, 23), /* PropertyNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18913, 13), /* SleepDuration */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18926, 13), /* SleepInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 393,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(7, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(18939, 66), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}.Property.{i}. */
@@ -169,66 +48,19 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(18890, 23) /* PropertyNumberOfEntries */),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(16, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(19005, 43), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(18720, 30) /* AreaNwkInstanceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19048, 11), /* AreaNwkType */
-                    syntax: 3,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 3,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19059, 13), /* ListOfDevices */
-                    syntax: 394,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18890, 23), /* PropertyNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(18, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(19072, 56), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}.Property.{i}. */
@@ -237,118 +69,29 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(18890, 23) /* PropertyNumberOfEntries */),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(22, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(19128, 33), /* Device.ETSIM2M.SCL.{i}.Discovery. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19161, 24), /* MaxNumberOfDiscovRecords */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19185, 21), /* MaxSizeOfDiscovAnswer */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(24, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(19206, 38), /* Device.ETSIM2M.SCL.{i}.Reregistration. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19244, 16), /* RegAccessRightID */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19260, 21), /* RegExpirationDuration */
-                    syntax: 395,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19281, 16), /* RegSearchStrings */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19297, 17), /* RegTargetNSCLList */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19314, 14), /* Reregistration */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(26, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(19328, 51), /* Device.ETSIM2M.SCL.{i}.Reregistration.ActionStatus. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19379, 11), /* FinalStatus */
-                    syntax: 396,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19390, 8), /* Progress */
-                    syntax: 397,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(31, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(19398, 40), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}. */
@@ -357,46 +100,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(18750, 27) /* SAFPolicySetNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19438, 24), /* ANPPolicyNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19462, 11), /* PolicyScope */
-                    syntax: 398,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(19473, 54), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}. */
@@ -405,59 +113,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19438, 24) /* ANPPolicyNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(33, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(3, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19527, 6), /* ANName */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19533, 26), /* BlockPeriodNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19559, 30), /* RequestCategoryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(37, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(19589, 70), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.BlockPeriod.{i}. */
@@ -466,53 +126,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19533, 26) /* BlockPeriodNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(34, 1),
-                },
-            ],
+            unique_keys: p(5, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19673, 13), /* BlockDuration */
-                    syntax: 400,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19659, 14), /* FailedAttempts */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(42, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(19686, 74), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}. */
@@ -521,52 +139,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19559, 30) /* RequestCategoryNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(35, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19760, 4), /* RCAT */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19764, 23), /* ScheduleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(46, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(19787, 87), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}. */
@@ -575,46 +152,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(9, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(19874, 26), /* AbsTimeSpanNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19900, 9), /* Schedules */
-                    syntax: 398,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(19909, 103), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}.AbsTimeSpan.{i}. */
@@ -623,70 +165,18 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19874, 26) /* AbsTimeSpanNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(10, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 103,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 103,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(54, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(20028, 52), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(20080, 16), /* DefaultRCATValue */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19559, 30), /* RequestCategoryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(58, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(20096, 72), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy.RequestCategory.{i}. */
@@ -695,77 +185,579 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19559, 30) /* RequestCategoryNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(35, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20168, 3), /* Mem */
-                    syntax: 401,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19760, 4), /* RCAT */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20171, 12), /* RankedANList */
-                    syntax: 402,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20183, 6), /* Thresh */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20189, 14), /* TolerableDelay */
-                    syntax: 170,
-                    access: Access::ReadWrite,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(60, 7),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(18621, 18), /* SCLNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18662, 18), /* AnnouncedToSCLList */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18720, 30), /* AreaNwkInstanceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18750, 27), /* SAFPolicySetNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18830, 15), /* AreaNwkInstance */
+            syntax: 392,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 154,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18845, 24), /* ListOfDeviceApplications */
+            syntax: 128,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18869, 21), /* ListOfDeviceNeighbors */
+            syntax: 154,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18890, 23), /* PropertyNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18913, 13), /* SleepDuration */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18926, 13), /* SleepInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 393,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19048, 11), /* AreaNwkType */
+            syntax: 3,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 3,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19059, 13), /* ListOfDevices */
+            syntax: 394,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18890, 23), /* PropertyNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19161, 24), /* MaxNumberOfDiscovRecords */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19185, 21), /* MaxSizeOfDiscovAnswer */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19244, 16), /* RegAccessRightID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19260, 21), /* RegExpirationDuration */
+            syntax: 395,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19281, 16), /* RegSearchStrings */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19297, 17), /* RegTargetNSCLList */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19314, 14), /* Reregistration */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19379, 11), /* FinalStatus */
+            syntax: 396,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19390, 8), /* Progress */
+            syntax: 397,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19438, 24), /* ANPPolicyNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19462, 11), /* PolicyScope */
+            syntax: 398,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19527, 6), /* ANName */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19533, 26), /* BlockPeriodNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19559, 30), /* RequestCategoryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19673, 13), /* BlockDuration */
+            syntax: 400,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19659, 14), /* FailedAttempts */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19760, 4), /* RCAT */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19874, 26), /* AbsTimeSpanNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19900, 9), /* Schedules */
+            syntax: 398,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 103,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 103,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20080, 16), /* DefaultRCATValue */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19559, 30), /* RequestCategoryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20168, 3), /* Mem */
+            syntax: 401,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19760, 4), /* RCAT */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20171, 12), /* RankedANList */
+            syntax: 402,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20183, 6), /* Thresh */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20189, 14), /* TolerableDelay */
+            syntax: 170,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(33, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(34, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(35, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(35, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

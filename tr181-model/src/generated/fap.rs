@@ -12,885 +12,104 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(21158, 11), /* Device.FAP. */
             version: v(2, 4, 0),
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(21169, 31), /* Device.FAP.ApplicationPlatform. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21200, 27), /* CurrentNumberofApplications */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21227, 23), /* MaxNumberOfApplications */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 417,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 31,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(21250, 44), /* Device.FAP.ApplicationPlatform.Capabilities. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21294, 21), /* AccessLevelsSupported */
-                    syntax: 418,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21315, 30), /* AuthenticationMethodsSupported */
-                    syntax: 419,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21345, 24), /* FemtoAwarenessAPISupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21369, 13), /* MMSAPISupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21382, 26), /* PresenceApplicationSupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21408, 29), /* QueryMMSDeliveryStatusSupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21437, 29), /* QuerySMSDeliveryStatusSupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21466, 13), /* SMSAPISupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21479, 24), /* SendMMSTargetAddressType */
-                    syntax: 420,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21503, 24), /* SendSMSTargetAddressType */
-                    syntax: 420,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21527, 53), /* SubscribeToNotificationsOfMMSSentToApplicationSupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21580, 53), /* SubscribeToNotificationsOfSMSSentToApplicationSupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21633, 26), /* TerminalLocationAPISupport */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(5, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(21659, 39), /* Device.FAP.ApplicationPlatform.Control. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21698, 20), /* AuthenticationMethod */
-                    syntax: 421,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21718, 10), /* TunnelInst */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(18, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(21728, 54), /* Device.FAP.ApplicationPlatform.Control.FemtoAwareness. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21782, 9), /* APIEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21791, 11), /* FemtozoneID */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21802, 17), /* MaxAPIUsersNumber */
-                    syntax: 189,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21819, 33), /* NotificationsUserIdentifierMSISDN */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21852, 30), /* QueryFemtocellResponseTimezone */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21882, 11), /* QueueEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21893, 8), /* Queueing */
-                    syntax: 422,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21901, 44), /* SubscribeToNotificationsResponseCallbackData */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(20, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(21945, 43), /* Device.FAP.ApplicationPlatform.Control.MMS. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21782, 9), /* APIEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21988, 28), /* EnableQueryMMSDeliveryStatus */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21802, 17), /* MaxAPIUsersNumber */
-                    syntax: 189,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22072, 22), /* MinSendMMSTimeInterval */
-                    syntax: 423,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21882, 11), /* QueueEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21893, 8), /* Queueing */
-                    syntax: 422,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(28, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(22094, 43), /* Device.FAP.ApplicationPlatform.Control.SMS. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21782, 9), /* APIEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22137, 28), /* EnableQuerySMSDeliveryStatus */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21802, 17), /* MaxAPIUsersNumber */
-                    syntax: 189,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22165, 22), /* MinSendSMSTimeInterval */
-                    syntax: 423,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21882, 11), /* QueueEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21893, 8), /* Queueing */
-                    syntax: 422,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(35, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(22187, 56), /* Device.FAP.ApplicationPlatform.Control.TerminalLocation. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(21782, 9), /* APIEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21802, 17), /* MaxAPIUsersNumber */
-                    syntax: 189,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22243, 34), /* QueryMobileLocationResponseAddress */
-                    syntax: 424,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22277, 35), /* QueryMobileLocationResponseAltitude */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22312, 44), /* QueryMobileLocationResponseLongitudeLatitude */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22356, 36), /* QueryMobileLocationResponseTimestamp */
-                    syntax: 425,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21882, 11), /* QueueEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21893, 8), /* Queueing */
-                    syntax: 422,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(42, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(22392, 42), /* Device.FAP.ApplicationPlatform.Monitoring. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(22434, 30), /* AuthenticationRequestsReceived */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22464, 30), /* AuthenticationRequestsRejected */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22494, 18), /* MonitoringInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(22512, 57), /* Device.FAP.ApplicationPlatform.Monitoring.FemtoAwareness. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(22569, 12), /* APIAvailable */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22581, 8), /* APIUsers */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22589, 14), /* QueueDiscarded */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22603, 8), /* QueueNum */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22611, 13), /* QueueReceived */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22624, 10), /* QueueState */
-                    syntax: 426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(54, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(22634, 46), /* Device.FAP.ApplicationPlatform.Monitoring.MMS. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(22569, 12), /* APIAvailable */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22581, 8), /* APIUsers */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22589, 14), /* QueueDiscarded */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22603, 8), /* QueueNum */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22611, 13), /* QueueReceived */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22624, 10), /* QueueState */
-                    syntax: 426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(60, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(22680, 46), /* Device.FAP.ApplicationPlatform.Monitoring.SMS. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(22569, 12), /* APIAvailable */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22581, 8), /* APIUsers */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22589, 14), /* QueueDiscarded */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22603, 8), /* QueueNum */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22611, 13), /* QueueReceived */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22624, 10), /* QueueState */
-                    syntax: 426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(66, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(22726, 59), /* Device.FAP.ApplicationPlatform.Monitoring.TerminalLocation. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(22569, 12), /* APIAvailable */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22581, 8), /* APIUsers */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22589, 14), /* QueueDiscarded */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22603, 8), /* QueueNum */
-                    syntax: 189,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22611, 13), /* QueueReceived */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22624, 10), /* QueueState */
-                    syntax: 426,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(72, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(22785, 15), /* Device.FAP.GPS. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(22800, 13), /* ContinuousGPS */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22813, 12), /* ErrorDetails */
-                    syntax: 6,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22825, 8), /* GPSReset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22833, 12), /* LastScanTime */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22845, 22), /* LastSuccessfulScanTime */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22867, 14), /* LockedLatitude */
-                    syntax: 427,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22881, 15), /* LockedLongitude */
-                    syntax: 428,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22896, 18), /* NumberOfSatellites */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22914, 16), /* PeriodicInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22930, 12), /* PeriodicTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22942, 10), /* ScanOnBoot */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22952, 16), /* ScanPeriodically */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22968, 10), /* ScanStatus */
-                    syntax: 429,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22978, 11), /* ScanTimeout */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(22989, 10), /* GPSReset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(78, 14),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(22999, 32), /* Device.FAP.GPS.AGPSServerConfig. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 430,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23031, 17), /* ReferenceLatitude */
-                    syntax: 427,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23048, 18), /* ReferenceLongitude */
-                    syntax: 428,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23066, 11), /* ServerInUse */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18567, 10), /* ServerPort */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23077, 9), /* ServerURL */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(92, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(23086, 35), /* Device.FAP.GPS.ContinuousGPSStatus. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(23121, 10), /* CurrentFix */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23131, 9), /* Elevation */
-                    syntax: 431,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23140, 15), /* FirstFixTimeout */
-                    syntax: 194,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23155, 6), /* GotFix */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23161, 15), /* LastFixDuration */
-                    syntax: 28,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23176, 11), /* LastFixTime */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23187, 8), /* Latitude */
-                    syntax: 427,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23195, 12), /* LocationType */
-                    syntax: 432,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23207, 19), /* LockTimeOutDuration */
-                    syntax: 433,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23226, 9), /* Longitude */
-                    syntax: 428,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23235, 14), /* ReceiverStatus */
-                    syntax: 6,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23249, 25), /* SatelliteTrackingInterval */
-                    syntax: 434,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23274, 17), /* SatellitesTracked */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23291, 10), /* TimingGood */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(100, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(23301, 20), /* Device.FAP.PerfMgmt. */
             version: v(2, 4, 0),
-            parameters: &[Parameter {
-                name: s(9332, 21), /* ConfigNumberOfEntries */
-                syntax: 0,
-                version: v(2, 4, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(114, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(23321, 31), /* Device.FAP.PerfMgmt.Config.{i}. */
@@ -899,78 +118,850 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(9332, 21) /* ConfigNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(40, 3),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 4, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23352, 22), /* PeriodicUploadInterval */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(23374, 18), /* PeriodicUploadTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(115, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(21200, 27), /* CurrentNumberofApplications */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21227, 23), /* MaxNumberOfApplications */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 417,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 31,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21294, 21), /* AccessLevelsSupported */
+            syntax: 418,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21315, 30), /* AuthenticationMethodsSupported */
+            syntax: 419,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21345, 24), /* FemtoAwarenessAPISupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21369, 13), /* MMSAPISupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21382, 26), /* PresenceApplicationSupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21408, 29), /* QueryMMSDeliveryStatusSupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21437, 29), /* QuerySMSDeliveryStatusSupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21466, 13), /* SMSAPISupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21479, 24), /* SendMMSTargetAddressType */
+            syntax: 420,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21503, 24), /* SendSMSTargetAddressType */
+            syntax: 420,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21527, 53), /* SubscribeToNotificationsOfMMSSentToApplicationSupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21580, 53), /* SubscribeToNotificationsOfSMSSentToApplicationSupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21633, 26), /* TerminalLocationAPISupport */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21698, 20), /* AuthenticationMethod */
+            syntax: 421,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21718, 10), /* TunnelInst */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21782, 9), /* APIEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21791, 11), /* FemtozoneID */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21802, 17), /* MaxAPIUsersNumber */
+            syntax: 189,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21819, 33), /* NotificationsUserIdentifierMSISDN */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21852, 30), /* QueryFemtocellResponseTimezone */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21882, 11), /* QueueEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21893, 8), /* Queueing */
+            syntax: 422,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21901, 44), /* SubscribeToNotificationsResponseCallbackData */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21782, 9), /* APIEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21988, 28), /* EnableQueryMMSDeliveryStatus */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21802, 17), /* MaxAPIUsersNumber */
+            syntax: 189,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22072, 22), /* MinSendMMSTimeInterval */
+            syntax: 423,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21882, 11), /* QueueEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21893, 8), /* Queueing */
+            syntax: 422,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21782, 9), /* APIEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22137, 28), /* EnableQuerySMSDeliveryStatus */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21802, 17), /* MaxAPIUsersNumber */
+            syntax: 189,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22165, 22), /* MinSendSMSTimeInterval */
+            syntax: 423,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21882, 11), /* QueueEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21893, 8), /* Queueing */
+            syntax: 422,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21782, 9), /* APIEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21802, 17), /* MaxAPIUsersNumber */
+            syntax: 189,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22243, 34), /* QueryMobileLocationResponseAddress */
+            syntax: 424,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22277, 35), /* QueryMobileLocationResponseAltitude */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22312, 44), /* QueryMobileLocationResponseLongitudeLatitude */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22356, 36), /* QueryMobileLocationResponseTimestamp */
+            syntax: 425,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21882, 11), /* QueueEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(21893, 8), /* Queueing */
+            syntax: 422,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22434, 30), /* AuthenticationRequestsReceived */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22464, 30), /* AuthenticationRequestsRejected */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22494, 18), /* MonitoringInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22569, 12), /* APIAvailable */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22581, 8), /* APIUsers */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22589, 14), /* QueueDiscarded */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22603, 8), /* QueueNum */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22611, 13), /* QueueReceived */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22624, 10), /* QueueState */
+            syntax: 426,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22569, 12), /* APIAvailable */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22581, 8), /* APIUsers */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22589, 14), /* QueueDiscarded */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22603, 8), /* QueueNum */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22611, 13), /* QueueReceived */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22624, 10), /* QueueState */
+            syntax: 426,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22569, 12), /* APIAvailable */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22581, 8), /* APIUsers */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22589, 14), /* QueueDiscarded */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22603, 8), /* QueueNum */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22611, 13), /* QueueReceived */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22624, 10), /* QueueState */
+            syntax: 426,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22569, 12), /* APIAvailable */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22581, 8), /* APIUsers */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22589, 14), /* QueueDiscarded */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22603, 8), /* QueueNum */
+            syntax: 189,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22611, 13), /* QueueReceived */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22624, 10), /* QueueState */
+            syntax: 426,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22800, 13), /* ContinuousGPS */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22813, 12), /* ErrorDetails */
+            syntax: 6,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22825, 8), /* GPSReset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(22833, 12), /* LastScanTime */
+            syntax: 10,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(22845, 22), /* LastSuccessfulScanTime */
+            syntax: 10,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(22867, 14), /* LockedLatitude */
+            syntax: 427,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(22881, 15), /* LockedLongitude */
+            syntax: 428,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(22896, 18), /* NumberOfSatellites */
+            syntax: 0,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(22914, 16), /* PeriodicInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22930, 12), /* PeriodicTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22942, 10), /* ScanOnBoot */
+            syntax: 120,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22952, 16), /* ScanPeriodically */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22968, 10), /* ScanStatus */
+            syntax: 429,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22978, 11), /* ScanTimeout */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 430,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23031, 17), /* ReferenceLatitude */
+            syntax: 427,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23048, 18), /* ReferenceLongitude */
+            syntax: 428,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23066, 11), /* ServerInUse */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18567, 10), /* ServerPort */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23077, 9), /* ServerURL */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23121, 10), /* CurrentFix */
+            syntax: 16,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23131, 9), /* Elevation */
+            syntax: 431,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23140, 15), /* FirstFixTimeout */
+            syntax: 194,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23155, 6), /* GotFix */
+            syntax: 16,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23161, 15), /* LastFixDuration */
+            syntax: 28,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23176, 11), /* LastFixTime */
+            syntax: 10,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23187, 8), /* Latitude */
+            syntax: 427,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23195, 12), /* LocationType */
+            syntax: 432,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23207, 19), /* LockTimeOutDuration */
+            syntax: 433,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23226, 9), /* Longitude */
+            syntax: 428,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23235, 14), /* ReceiverStatus */
+            syntax: 6,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23249, 25), /* SatelliteTrackingInterval */
+            syntax: 434,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23274, 17), /* SatellitesTracked */
+            syntax: 0,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(23291, 10), /* TimingGood */
+            syntax: 16,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9332, 21), /* ConfigNumberOfEntries */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 4, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23352, 22), /* PeriodicUploadInterval */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(23374, 18), /* PeriodicUploadTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(22989, 10), /* GPSReset() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(92, 0),
+        output: p(92, 0),
+        status: Status::Current,
+        version: v(2, 12, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(40, 3),
         },
     ],
 };

@@ -12,139 +12,146 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(26646, 19), /* Device.GatewayInfo. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 490,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(26646, 19), /* Device.GatewayInfo. */
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 3,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26675, 18), /* ManagementProtocol */
-                    syntax: 491,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 490,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            events: &[
-                Event {
-                    name: s(26693, 22), /* CWMPGatewayDiscovered! */
-                    arguments: &[
-                        Parameter {
-                            name: s(15638, 15), /* ManufacturerOUI */
-                            syntax: 490,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(15730, 12), /* ProductClass */
-                            syntax: 31,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(15758, 12), /* SerialNumber */
-                            syntax: 31,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(26715, 21), /* USPGatewayDiscovered! */
-                    arguments: &[Parameter {
-                        name: s(26665, 10), /* EndpointID */
-                        syntax: 3,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(26736, 25), /* UnknownGatewayDiscovered! */
-                    arguments: &[Parameter {
-                        name: s(10555, 10), /* MACAddress */
-                        syntax: 188,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(3, 6),
+            events: p(0, 3),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 490,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 3,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26675, 18), /* ManagementProtocol */
+            syntax: 491,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 490,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 490,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 3,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[
+        Event {
+            name: s(26693, 22), /* CWMPGatewayDiscovered! */
+            group: GroupRef(&GROUP),
+            arguments: p(9, 3),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(26715, 21), /* USPGatewayDiscovered! */
+            group: GroupRef(&GROUP),
+            arguments: p(12, 1),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(26736, 25), /* UnknownGatewayDiscovered! */
+            group: GroupRef(&GROUP),
+            arguments: p(13, 1),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.GatewayInfo.`.

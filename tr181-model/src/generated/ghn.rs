@@ -12,1122 +12,95 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(26761, 11), /* Device.Ghn. */
             version: v(2, 4, 0),
-            parameters: &[Parameter {
-                name: s(4585, 24), /* InterfaceNumberOfEntries */
-                syntax: 0,
-                version: v(2, 4, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(26772, 23), /* Device.Ghn.Diagnostics. */
             version: v(2, 8, 0),
-            commands: &[
-                Command {
-                    name: s(26795, 15), /* PHYThroughput() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(26810, 18), /* DiagnoseMACAddress */
-                            syntax: 188,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 492,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(26828, 32), /* Result.{i}.DestinationMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(26860, 20), /* Result.{i}.LinkState */
-                            syntax: 493,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(26880, 20), /* Result.{i}.RxPhyRate */
-                            syntax: 243,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(26900, 20), /* Result.{i}.TxPhyRate */
-                            syntax: 243,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 305,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(26920, 23), /* PerformanceMonitoring() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(26810, 18), /* DiagnoseMACAddress */
-                            syntax: 188,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 492,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(26943, 14), /* SNRGroupLength */
-                            syntax: 494,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(26957, 14), /* SampleInterval */
-                            syntax: 28,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(26971, 42), /* Channels.Channel.{i}.DestinationMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27013, 24), /* Channels.Channel.{i}.SNR */
-                            syntax: 495,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27037, 18), /* Channels.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27055, 16), /* Nodes.CurrentEnd */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27071, 18), /* Nodes.CurrentStart */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27089, 35), /* Nodes.Node.{i}.BlocksErrorsReceived */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27124, 29), /* Nodes.Node.{i}.BlocksReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27153, 27), /* Nodes.Node.{i}.BlocksResent */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27180, 25), /* Nodes.Node.{i}.BlocksSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27205, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27244, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27279, 28), /* Nodes.Node.{i}.BytesReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27307, 24), /* Nodes.Node.{i}.BytesSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27331, 36), /* Nodes.Node.{i}.DestinationMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27367, 37), /* Nodes.Node.{i}.DiscardPacketsReceived */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27404, 33), /* Nodes.Node.{i}.DiscardPacketsSent */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27437, 29), /* Nodes.Node.{i}.ErrorsReceived */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27466, 25), /* Nodes.Node.{i}.ErrorsSent */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27491, 32), /* Nodes.Node.{i}.MgmtBytesReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27523, 28), /* Nodes.Node.{i}.MgmtBytesSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27551, 34), /* Nodes.Node.{i}.MgmtPacketsReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27585, 30), /* Nodes.Node.{i}.MgmtPacketsSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27615, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27654, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27689, 30), /* Nodes.Node.{i}.PacketsReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27719, 26), /* Nodes.Node.{i}.PacketsSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27745, 37), /* Nodes.Node.{i}.UnicastPacketsReceived */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27782, 33), /* Nodes.Node.{i}.UnicastPacketsSent */
-                            syntax: 144,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27815, 42), /* Nodes.Node.{i}.UnknownProtoPacketsReceived */
-                            syntax: 259,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 305,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(27857, 37), /* Device.Ghn.Diagnostics.PHYThroughput. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[Parameter {
-                name: s(744, 16), /* DiagnosticsState */
-                syntax: 311,
-                access: Access::ReadWrite,
-                version: v(2, 8, 0),
-                protocols: Protocols::CWMP,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(42, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(27894, 45), /* Device.Ghn.Diagnostics.PerformanceMonitoring. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(26810, 18), /* DiagnoseMACAddress */
-                    syntax: 188,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 492,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26943, 14), /* SNRGroupLength */
-                    syntax: 494,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26957, 14), /* SampleInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(43, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(27939, 54), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(11393, 22), /* ChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(48, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(27993, 66), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(11393, 22) /* ChannelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(59, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(28059, 21), /* DestinationMACAddress */
-                    syntax: 188,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28080, 3), /* SNR */
-                    syntax: 495,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(28083, 51), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(28134, 10), /* CurrentEnd */
-                    syntax: 10,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28144, 12), /* CurrentStart */
-                    syntax: 10,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95, 19), /* NodeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(52, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(28156, 60), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(59, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(28216, 20), /* BlocksErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28236, 14), /* BlocksReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28250, 12), /* BlocksResent */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28262, 10), /* BlocksSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28059, 21), /* DestinationMACAddress */
-                    syntax: 188,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28272, 17), /* MgmtBytesReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28289, 13), /* MgmtBytesSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28302, 19), /* MgmtPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28321, 15), /* MgmtPacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(55, 24),
+            ..object(&GROUP)
         },
         Object {
             path: s(28336, 25), /* Device.Ghn.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 4, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28392, 11), /* DMRequested */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28403, 8), /* DeviceId */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28411, 8), /* DomainId */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6664, 10), /* DomainName */
-                    syntax: 335,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28419, 20), /* DomainNameIdentifier */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28439, 4), /* IsDM */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28443, 4), /* IsSC */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28447, 11), /* MaxBandPlan */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28458, 15), /* MaxTransmitRate */
-                    syntax: 243,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28473, 10), /* MediumType */
-                    syntax: 496,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28483, 17), /* NodeTypeDMCapable */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28500, 16), /* NodeTypeDMConfig */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28516, 16), /* NodeTypeDMStatus */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28532, 17), /* NodeTypeSCCapable */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28549, 16), /* NodeTypeSCStatus */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28565, 24), /* NotchedAmateurRadioBands */
-                    syntax: 497,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28589, 30), /* PHYThroughputDiagnosticsEnable */
-                    syntax: 193,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28619, 3), /* PSM */
-                    syntax: 498,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28622, 38), /* PerformanceMonitoringDiagnosticsEnable */
-                    syntax: 193,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28660, 11), /* SCRequested */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28671, 27), /* SMMaskedBandNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28698, 16), /* StandardVersions */
-                    syntax: 128,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28714, 5), /* TAIFG */
-                    syntax: 499,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28719, 17), /* TargetDomainNames */
-                    syntax: 500,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(79, 36),
+            ..object(&GROUP)
         },
         Object {
             path: s(28736, 46), /* Device.Ghn.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28403, 8), /* DeviceId */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28782, 9), /* RxPhyRate */
-                    syntax: 243,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28791, 9), /* TxPhyRate */
-                    syntax: 243,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(115, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(28800, 32), /* Device.Ghn.Interface.{i}.DMInfo. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(28411, 8), /* DomainId */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6664, 10), /* DomainName */
-                    syntax: 501,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28419, 20), /* DomainNameIdentifier */
-                    syntax: 497,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28832, 16), /* MACCycleDuration */
-                    syntax: 502,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28848, 20), /* MaxSupportedBandplan */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28868, 20), /* MinSupportedBandplan */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28888, 24), /* ReregistrationTimePeriod */
-                    syntax: 503,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28912, 10), /* SCDeviceId */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28922, 12), /* SCMACAddress */
-                    syntax: 188,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28934, 24), /* TopologyPeriodicInterval */
-                    syntax: 504,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(120, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(28958, 32), /* Device.Ghn.Interface.{i}.SCInfo. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5253, 8), /* Location */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28990, 7), /* MICSize */
-                    syntax: 505,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28997, 11), /* ModeEnabled */
-                    syntax: 506,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29008, 14), /* ModesSupported */
-                    syntax: 507,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(130, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(29022, 42), /* Device.Ghn.Interface.{i}.SMMaskedBand.{i}. */
@@ -1136,227 +109,1254 @@ pub(crate) static GROUP: Group = Group {
             max_entries: Some(32),
             num_entries_parameter: Some(s(28671, 27) /* SMMaskedBandNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(60, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(29064, 10), /* BandNumber */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29074, 15), /* StartSubCarrier */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29089, 14), /* StopSubCarrier */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(134, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(29103, 31), /* Device.Ghn.Interface.{i}.Stats. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(28216, 20), /* BlocksErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28236, 14), /* BlocksReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28250, 12), /* BlocksResent */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28262, 10), /* BlocksSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28272, 17), /* MgmtBytesReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28289, 13), /* MgmtBytesSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28302, 19), /* MgmtPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28321, 15), /* MgmtPacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 4, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(138, 24),
+            commands: p(2, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26810, 18), /* DiagnoseMACAddress */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 492,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26828, 32), /* Result.{i}.DestinationMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26860, 20), /* Result.{i}.LinkState */
+            syntax: 493,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26880, 20), /* Result.{i}.RxPhyRate */
+            syntax: 243,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26900, 20), /* Result.{i}.TxPhyRate */
+            syntax: 243,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 305,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26810, 18), /* DiagnoseMACAddress */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 492,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26943, 14), /* SNRGroupLength */
+            syntax: 494,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26957, 14), /* SampleInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26971, 42), /* Channels.Channel.{i}.DestinationMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27013, 24), /* Channels.Channel.{i}.SNR */
+            syntax: 495,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27037, 18), /* Channels.TimeStamp */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27055, 16), /* Nodes.CurrentEnd */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27071, 18), /* Nodes.CurrentStart */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27089, 35), /* Nodes.Node.{i}.BlocksErrorsReceived */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27124, 29), /* Nodes.Node.{i}.BlocksReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27153, 27), /* Nodes.Node.{i}.BlocksResent */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27180, 25), /* Nodes.Node.{i}.BlocksSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27205, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27244, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27279, 28), /* Nodes.Node.{i}.BytesReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27307, 24), /* Nodes.Node.{i}.BytesSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27331, 36), /* Nodes.Node.{i}.DestinationMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27367, 37), /* Nodes.Node.{i}.DiscardPacketsReceived */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27404, 33), /* Nodes.Node.{i}.DiscardPacketsSent */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27437, 29), /* Nodes.Node.{i}.ErrorsReceived */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27466, 25), /* Nodes.Node.{i}.ErrorsSent */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27491, 32), /* Nodes.Node.{i}.MgmtBytesReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27523, 28), /* Nodes.Node.{i}.MgmtBytesSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27551, 34), /* Nodes.Node.{i}.MgmtPacketsReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27585, 30), /* Nodes.Node.{i}.MgmtPacketsSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27615, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27654, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27689, 30), /* Nodes.Node.{i}.PacketsReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27719, 26), /* Nodes.Node.{i}.PacketsSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27745, 37), /* Nodes.Node.{i}.UnicastPacketsReceived */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27782, 33), /* Nodes.Node.{i}.UnicastPacketsSent */
+            syntax: 144,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27815, 42), /* Nodes.Node.{i}.UnknownProtoPacketsReceived */
+            syntax: 259,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 305,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26810, 18), /* DiagnoseMACAddress */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 492,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26943, 14), /* SNRGroupLength */
+            syntax: 494,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26957, 14), /* SampleInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11393, 22), /* ChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28059, 21), /* DestinationMACAddress */
+            syntax: 188,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28080, 3), /* SNR */
+            syntax: 495,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28134, 10), /* CurrentEnd */
+            syntax: 10,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28144, 12), /* CurrentStart */
+            syntax: 10,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(95, 19), /* NodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28216, 20), /* BlocksErrorsReceived */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28236, 14), /* BlocksReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28250, 12), /* BlocksResent */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28262, 10), /* BlocksSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28059, 21), /* DestinationMACAddress */
+            syntax: 188,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28272, 17), /* MgmtBytesReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28289, 13), /* MgmtBytesSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28302, 19), /* MgmtPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28321, 15), /* MgmtPacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 259,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 4, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28392, 11), /* DMRequested */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28403, 8), /* DeviceId */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28411, 8), /* DomainId */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6664, 10), /* DomainName */
+            syntax: 335,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28419, 20), /* DomainNameIdentifier */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28439, 4), /* IsDM */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28443, 4), /* IsSC */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28447, 11), /* MaxBandPlan */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28458, 15), /* MaxTransmitRate */
+            syntax: 243,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28473, 10), /* MediumType */
+            syntax: 496,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28483, 17), /* NodeTypeDMCapable */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28500, 16), /* NodeTypeDMConfig */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28516, 16), /* NodeTypeDMStatus */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28532, 17), /* NodeTypeSCCapable */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28549, 16), /* NodeTypeSCStatus */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28565, 24), /* NotchedAmateurRadioBands */
+            syntax: 497,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28589, 30), /* PHYThroughputDiagnosticsEnable */
+            syntax: 193,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28619, 3), /* PSM */
+            syntax: 498,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28622, 38), /* PerformanceMonitoringDiagnosticsEnable */
+            syntax: 193,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28660, 11), /* SCRequested */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28671, 27), /* SMMaskedBandNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28698, 16), /* StandardVersions */
+            syntax: 128,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28714, 5), /* TAIFG */
+            syntax: 499,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28719, 17), /* TargetDomainNames */
+            syntax: 500,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28403, 8), /* DeviceId */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28782, 9), /* RxPhyRate */
+            syntax: 243,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28791, 9), /* TxPhyRate */
+            syntax: 243,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28411, 8), /* DomainId */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6664, 10), /* DomainName */
+            syntax: 501,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28419, 20), /* DomainNameIdentifier */
+            syntax: 497,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28832, 16), /* MACCycleDuration */
+            syntax: 502,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28848, 20), /* MaxSupportedBandplan */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28868, 20), /* MinSupportedBandplan */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28888, 24), /* ReregistrationTimePeriod */
+            syntax: 503,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28912, 10), /* SCDeviceId */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28922, 12), /* SCMACAddress */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28934, 24), /* TopologyPeriodicInterval */
+            syntax: 504,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5253, 8), /* Location */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28990, 7), /* MICSize */
+            syntax: 505,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28997, 11), /* ModeEnabled */
+            syntax: 506,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(29008, 14), /* ModesSupported */
+            syntax: 507,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(29064, 10), /* BandNumber */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(29074, 15), /* StartSubCarrier */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(29089, 14), /* StopSubCarrier */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28216, 20), /* BlocksErrorsReceived */
+            syntax: 259,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28236, 14), /* BlocksReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28250, 12), /* BlocksResent */
+            syntax: 259,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28262, 10), /* BlocksSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28272, 17), /* MgmtBytesReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28289, 13), /* MgmtBytesSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28302, 19), /* MgmtPacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28321, 15), /* MgmtPacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 4, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(26795, 15), /* PHYThroughput() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1, 2),
+            output: p(3, 5),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(26920, 23), /* PerformanceMonitoring() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(8, 4),
+            output: p(12, 30),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(162, 0),
+            output: p(162, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(59, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(59, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(60, 1),
         },
     ],
 };

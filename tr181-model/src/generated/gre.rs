@@ -12,21 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(26119, 11), /* Device.GRE. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1713, 21), /* FilterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26130, 21), /* TunnelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(26151, 22), /* Device.GRE.Filter.{i}. */
@@ -35,85 +22,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26173, 13), /* AllInterfaces */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26186, 14), /* DSCPMarkPolicy */
-                    syntax: 481,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 482,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26200, 11), /* VLANIDCheck */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26211, 13), /* VLANIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(26224, 22), /* Device.GRE.Tunnel.{i}. */
@@ -121,97 +33,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(26130, 21) /* TunnelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26246, 23), /* ConnectedRemoteEndpoint */
-                    syntax: 6,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26269, 15), /* DefaultDSCPMark */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26284, 22), /* DeliveryHeaderProtocol */
-                    syntax: 484,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26306, 15), /* KeepAlivePolicy */
-                    syntax: 485,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26321, 18), /* KeepAliveThreshold */
-                    syntax: 486,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26339, 16), /* KeepAliveTimeout */
-                    syntax: 198,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26355, 15), /* RemoteEndpoints */
-                    syntax: 487,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(12, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(26370, 36), /* Device.GRE.Tunnel.{i}.Interface.{i}. */
@@ -220,300 +45,477 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26406, 13), /* KeyIdentifier */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26419, 29), /* KeyIdentifierGenerationPolicy */
-                    syntax: 488,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 30,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26448, 18), /* ProtocolIdOverride */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 32,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26466, 11), /* UseChecksum */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26477, 17), /* UseSequenceNumber */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(24, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(26494, 42), /* Device.GRE.Tunnel.{i}.Interface.{i}.Stats. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26536, 23), /* DiscardChecksumReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26559, 29), /* DiscardSequenceNumberReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(36, 18),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(26588, 28), /* Device.GRE.Tunnel.{i}.Stats. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26616, 17), /* KeepAliveReceived */
-                    syntax: 489,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26633, 13), /* KeepAliveSent */
-                    syntax: 489,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(54, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(1713, 21), /* FilterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26130, 21), /* TunnelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26173, 13), /* AllInterfaces */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26186, 14), /* DSCPMarkPolicy */
+            syntax: 481,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 482,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26200, 11), /* VLANIDCheck */
+            syntax: 483,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26211, 13), /* VLANIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26246, 23), /* ConnectedRemoteEndpoint */
+            syntax: 6,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26269, 15), /* DefaultDSCPMark */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26284, 22), /* DeliveryHeaderProtocol */
+            syntax: 484,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26306, 15), /* KeepAlivePolicy */
+            syntax: 485,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26321, 18), /* KeepAliveThreshold */
+            syntax: 486,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26339, 16), /* KeepAliveTimeout */
+            syntax: 198,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26355, 15), /* RemoteEndpoints */
+            syntax: 487,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26406, 13), /* KeyIdentifier */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26419, 29), /* KeyIdentifierGenerationPolicy */
+            syntax: 488,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 30,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26448, 18), /* ProtocolIdOverride */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 32,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26466, 11), /* UseChecksum */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26477, 17), /* UseSequenceNumber */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26536, 23), /* DiscardChecksumReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26559, 29), /* DiscardSequenceNumberReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26616, 17), /* KeepAliveReceived */
+            syntax: 489,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26633, 13), /* KeepAliveSent */
+            syntax: 489,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(1318, 7), /* Reset() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(54, 0),
+        output: p(54, 0),
+        status: Status::Current,
+        version: v(2, 19, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
         },
     ],
 };

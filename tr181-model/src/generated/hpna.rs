@@ -11,1188 +11,89 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(29134, 12), /* Device.HPNA. */
-            parameters: &[Parameter {
-                name: s(4585, 24), /* InterfaceNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(29146, 24), /* Device.HPNA.Diagnostics. */
-            commands: &[
-                Command {
-                    name: s(26795, 15), /* PHYThroughput() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(29170, 13), /* BurstInterval */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 508,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29183, 17), /* NumPacketsInBurst */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29200, 14), /* PayloadDataGen */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29214, 15), /* PayloadEncoding */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29229, 11), /* PayloadType */
-                            syntax: 509,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29240, 13), /* PriorityLevel */
-                            syntax: 49,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29253, 23), /* TestPacketPayloadLength */
-                            syntax: 510,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(29276, 22), /* Result.{i}.Attenuation */
-                            syntax: 511,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29298, 19), /* Result.{i}.BaudRate */
-                            syntax: 512,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29317, 25), /* Result.{i}.DestMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29342, 18), /* Result.{i}.PHYRate */
-                            syntax: 243,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29360, 26), /* Result.{i}.PacketsReceived */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29386, 14), /* Result.{i}.SNR */
-                            syntax: 511,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29400, 24), /* Result.{i}.SrcMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 513,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(26920, 23), /* PerformanceMonitoring() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 508,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(26957, 14), /* SampleInterval */
-                            syntax: 28,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(29424, 29), /* Channels.Channel.{i}.BaudRate */
-                            syntax: 512,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29453, 29), /* Channels.Channel.{i}.FlowSpec */
-                            syntax: 514,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29482, 39), /* Channels.Channel.{i}.HPNADestMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29521, 38), /* Channels.Channel.{i}.HPNASrcMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29559, 39), /* Channels.Channel.{i}.HostDestMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29598, 38), /* Channels.Channel.{i}.HostSrcMACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29636, 40), /* Channels.Channel.{i}.LARQPacketsReceived */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29676, 28), /* Channels.Channel.{i}.PHYRate */
-                            syntax: 243,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29704, 36), /* Channels.Channel.{i}.PacketsReceived */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29740, 32), /* Channels.Channel.{i}.PacketsSent */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27013, 24), /* Channels.Channel.{i}.SNR */
-                            syntax: 511,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27037, 18), /* Channels.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27055, 16), /* Nodes.CurrentEnd */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27071, 18), /* Nodes.CurrentStart */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29772, 46), /* Nodes.Node.{i}.BroadcastPacketsInternalControl */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27205, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27244, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29818, 39), /* Nodes.Node.{i}.BroadcastPacketsSentWire */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27279, 28), /* Nodes.Node.{i}.BytesReceived */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27307, 24), /* Nodes.Node.{i}.BytesSent */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29857, 32), /* Nodes.Node.{i}.ControlReplyLocal */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29889, 33), /* Nodes.Node.{i}.ControlReplyRemote */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29922, 34), /* Nodes.Node.{i}.ControlRequestLocal */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29956, 35), /* Nodes.Node.{i}.ControlRequestRemote */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(29991, 25), /* Nodes.Node.{i}.MACAddress */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27615, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27654, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30016, 39), /* Nodes.Node.{i}.MulticastPacketsSentWire */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30055, 30), /* Nodes.Node.{i}.NodeUtilization */
-                            syntax: 516,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30085, 32), /* Nodes.Node.{i}.PacketsCrcErrored */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30117, 36), /* Nodes.Node.{i}.PacketsCrcErroredHost */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30153, 37), /* Nodes.Node.{i}.PacketsInternalControl */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27689, 30), /* Nodes.Node.{i}.PacketsReceived */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30190, 44), /* Nodes.Node.{i}.PacketsReceivedForwardUnknown */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30234, 36), /* Nodes.Node.{i}.PacketsReceivedQueued */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(27719, 26), /* Nodes.Node.{i}.PacketsSent */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30270, 30), /* Nodes.Node.{i}.PacketsSentWire */
-                            syntax: 515,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30300, 34), /* Nodes.Node.{i}.PacketsShortErrored */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30334, 38), /* Nodes.Node.{i}.PacketsShortErroredHost */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30372, 31), /* Nodes.Node.{i}.RxPacketsDropped */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(30403, 31), /* Nodes.Node.{i}.TxPacketsDropped */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 517,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(30434, 38), /* Device.HPNA.Diagnostics.PHYThroughput. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(29170, 13), /* BurstInterval */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 518,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 508,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29183, 17), /* NumPacketsInBurst */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29200, 14), /* PayloadDataGen */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29214, 15), /* PayloadEncoding */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29229, 11), /* PayloadType */
-                    syntax: 509,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29240, 13), /* PriorityLevel */
-                    syntax: 49,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9180, 21), /* ResultNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29253, 23), /* TestPacketPayloadLength */
-                    syntax: 510,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(61, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(30472, 49), /* Device.HPNA.Diagnostics.PHYThroughput.Result.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(61, 2),
-            }],
+            unique_keys: p(0, 1),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(30534, 11), /* Attenuation */
-                    syntax: 511,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30545, 8), /* BaudRate */
-                    syntax: 512,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25889, 14), /* DestMACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30553, 7), /* PHYRate */
-                    syntax: 243,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28080, 3), /* SNR */
-                    syntax: 511,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30521, 13), /* SrcMACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(71, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(30560, 46), /* Device.HPNA.Diagnostics.PerformanceMonitoring. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 519,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 508,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26957, 14), /* SampleInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(78, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(30606, 55), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Channels. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(11393, 22), /* ChannelNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(81, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(30661, 67), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(11393, 22) /* ChannelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(63, 2),
-            }],
+            unique_keys: p(1, 1),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(30545, 8), /* BaudRate */
-                    syntax: 512,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30763, 8), /* FlowSpec */
-                    syntax: 514,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30771, 18), /* HPNADestMACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30789, 17), /* HPNASrcMACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30745, 18), /* HostDestMACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30728, 17), /* HostSrcMACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30806, 19), /* LARQPacketsReceived */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30553, 7), /* PHYRate */
-                    syntax: 243,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28080, 3), /* SNR */
-                    syntax: 511,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(83, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(30825, 52), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(28134, 10), /* CurrentEnd */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28144, 12), /* CurrentStart */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95, 19), /* NodeNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(94, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(30877, 61), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(2, 1),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(30938, 31), /* BroadcastPacketsInternalControl */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30969, 24), /* BroadcastPacketsSentWire */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(30993, 17), /* ControlReplyLocal */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31010, 18), /* ControlReplyRemote */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31028, 19), /* ControlRequestLocal */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31047, 20), /* ControlRequestRemote */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31067, 24), /* MulticastPacketsSentWire */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31091, 15), /* NodeUtilization */
-                    syntax: 516,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31106, 17), /* PacketsCrcErrored */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31123, 21), /* PacketsCrcErroredHost */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31144, 22), /* PacketsInternalControl */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31166, 29), /* PacketsReceivedForwardUnknown */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31195, 21), /* PacketsReceivedQueued */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31216, 15), /* PacketsSentWire */
-                    syntax: 515,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31231, 19), /* PacketsShortErrored */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31250, 23), /* PacketsShortErroredHost */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31273, 16), /* RxPacketsDropped */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31289, 16), /* TxPacketsDropped */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(97, 27),
+            ..object(&GROUP)
         },
         Object {
             path: s(31305, 26), /* Device.HPNA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31331, 14), /* ConnectionType */
-                    syntax: 520,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31345, 17), /* DefaultNonLARQPER */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31362, 8), /* IsMaster */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31370, 10), /* LARQEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20679, 3), /* MTU */
-                    syntax: 365,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31380, 19), /* MasterSelectionMode */
-                    syntax: 521,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31399, 16), /* MinMulticastRate */
-                    syntax: 243,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31415, 16), /* NegMulticastRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31431, 18), /* NetworkUtilization */
-                    syntax: 516,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31449, 6), /* NodeID */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31455, 11), /* NoiseMargin */
-                    syntax: 511,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31466, 23), /* PossibleConnectionTypes */
-                    syntax: 522,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31489, 21), /* PossibleSpectralModes */
-                    syntax: 523,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31510, 12), /* SpectralMode */
-                    syntax: 524,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31522, 6), /* Synced */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31528, 13), /* TotalSyncTime */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(3, 2),
+            parameters: p(124, 28),
+            ..object(&GROUP)
         },
         Object {
             path: s(31541, 47), /* Device.HPNA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31362, 8), /* IsMaster */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31449, 6), /* NodeID */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31588, 20), /* PHYDiagnosticsEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31522, 6), /* Synced */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31528, 13), /* TotalSyncTime */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(5, 1),
+            parameters: p(152, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(31608, 30), /* Device.HPNA.Interface.{i}.QoS. */
-            parameters: &[Parameter {
-                name: s(31638, 23), /* FlowSpecNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(160, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(31661, 43), /* Device.HPNA.Interface.{i}.QoS.FlowSpec.{i}. */
@@ -1201,217 +102,1317 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(31638, 23) /* FlowSpecNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31704, 7), /* AvgRate */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31711, 8), /* FlowType */
-                    syntax: 525,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31719, 6), /* Jitter */
-                    syntax: 526,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31725, 7), /* Latency */
-                    syntax: 526,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31732, 7), /* MaxRate */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31739, 7), /* MinRate */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31746, 3), /* PER */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31749, 10), /* PacketSize */
-                    syntax: 527,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2098, 8), /* Priority */
-                    syntax: 528,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 529,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31759, 14), /* TrafficClasses */
-                    syntax: 80,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(6, 1),
+            parameters: p(161, 15),
+            ..object(&GROUP)
         },
         Object {
             path: s(31773, 32), /* Device.HPNA.Interface.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(176, 16),
+            commands: p(2, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29170, 13), /* BurstInterval */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 508,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29183, 17), /* NumPacketsInBurst */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29200, 14), /* PayloadDataGen */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29214, 15), /* PayloadEncoding */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29229, 11), /* PayloadType */
+            syntax: 509,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29240, 13), /* PriorityLevel */
+            syntax: 49,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29253, 23), /* TestPacketPayloadLength */
+            syntax: 510,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29276, 22), /* Result.{i}.Attenuation */
+            syntax: 511,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29298, 19), /* Result.{i}.BaudRate */
+            syntax: 512,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29317, 25), /* Result.{i}.DestMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29342, 18), /* Result.{i}.PHYRate */
+            syntax: 243,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29360, 26), /* Result.{i}.PacketsReceived */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29386, 14), /* Result.{i}.SNR */
+            syntax: 511,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29400, 24), /* Result.{i}.SrcMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 513,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 508,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26957, 14), /* SampleInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29424, 29), /* Channels.Channel.{i}.BaudRate */
+            syntax: 512,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29453, 29), /* Channels.Channel.{i}.FlowSpec */
+            syntax: 514,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29482, 39), /* Channels.Channel.{i}.HPNADestMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29521, 38), /* Channels.Channel.{i}.HPNASrcMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29559, 39), /* Channels.Channel.{i}.HostDestMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29598, 38), /* Channels.Channel.{i}.HostSrcMACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29636, 40), /* Channels.Channel.{i}.LARQPacketsReceived */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29676, 28), /* Channels.Channel.{i}.PHYRate */
+            syntax: 243,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29704, 36), /* Channels.Channel.{i}.PacketsReceived */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29740, 32), /* Channels.Channel.{i}.PacketsSent */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27013, 24), /* Channels.Channel.{i}.SNR */
+            syntax: 511,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27037, 18), /* Channels.TimeStamp */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27055, 16), /* Nodes.CurrentEnd */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27071, 18), /* Nodes.CurrentStart */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29772, 46), /* Nodes.Node.{i}.BroadcastPacketsInternalControl */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27205, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27244, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29818, 39), /* Nodes.Node.{i}.BroadcastPacketsSentWire */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27279, 28), /* Nodes.Node.{i}.BytesReceived */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27307, 24), /* Nodes.Node.{i}.BytesSent */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29857, 32), /* Nodes.Node.{i}.ControlReplyLocal */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29889, 33), /* Nodes.Node.{i}.ControlReplyRemote */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29922, 34), /* Nodes.Node.{i}.ControlRequestLocal */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29956, 35), /* Nodes.Node.{i}.ControlRequestRemote */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29991, 25), /* Nodes.Node.{i}.MACAddress */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27615, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27654, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30016, 39), /* Nodes.Node.{i}.MulticastPacketsSentWire */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30055, 30), /* Nodes.Node.{i}.NodeUtilization */
+            syntax: 516,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30085, 32), /* Nodes.Node.{i}.PacketsCrcErrored */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30117, 36), /* Nodes.Node.{i}.PacketsCrcErroredHost */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30153, 37), /* Nodes.Node.{i}.PacketsInternalControl */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27689, 30), /* Nodes.Node.{i}.PacketsReceived */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30190, 44), /* Nodes.Node.{i}.PacketsReceivedForwardUnknown */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30234, 36), /* Nodes.Node.{i}.PacketsReceivedQueued */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(27719, 26), /* Nodes.Node.{i}.PacketsSent */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30270, 30), /* Nodes.Node.{i}.PacketsSentWire */
+            syntax: 515,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30300, 34), /* Nodes.Node.{i}.PacketsShortErrored */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30334, 38), /* Nodes.Node.{i}.PacketsShortErroredHost */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30372, 31), /* Nodes.Node.{i}.RxPacketsDropped */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30403, 31), /* Nodes.Node.{i}.TxPacketsDropped */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 517,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29170, 13), /* BurstInterval */
+            syntax: 21,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 518,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 508,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29183, 17), /* NumPacketsInBurst */
+            syntax: 0,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29200, 14), /* PayloadDataGen */
+            syntax: 0,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29214, 15), /* PayloadEncoding */
+            syntax: 0,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29229, 11), /* PayloadType */
+            syntax: 509,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29240, 13), /* PriorityLevel */
+            syntax: 49,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9180, 21), /* ResultNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29253, 23), /* TestPacketPayloadLength */
+            syntax: 510,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30534, 11), /* Attenuation */
+            syntax: 511,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30545, 8), /* BaudRate */
+            syntax: 512,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(25889, 14), /* DestMACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30553, 7), /* PHYRate */
+            syntax: 243,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28080, 3), /* SNR */
+            syntax: 511,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30521, 13), /* SrcMACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 519,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 508,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26957, 14), /* SampleInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11393, 22), /* ChannelNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30545, 8), /* BaudRate */
+            syntax: 512,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30763, 8), /* FlowSpec */
+            syntax: 514,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30771, 18), /* HPNADestMACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30789, 17), /* HPNASrcMACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30745, 18), /* HostDestMACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30728, 17), /* HostSrcMACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30806, 19), /* LARQPacketsReceived */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30553, 7), /* PHYRate */
+            syntax: 243,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28080, 3), /* SNR */
+            syntax: 511,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28134, 10), /* CurrentEnd */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28144, 12), /* CurrentStart */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(95, 19), /* NodeNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30938, 31), /* BroadcastPacketsInternalControl */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30969, 24), /* BroadcastPacketsSentWire */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(30993, 17), /* ControlReplyLocal */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31010, 18), /* ControlReplyRemote */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31028, 19), /* ControlRequestLocal */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31047, 20), /* ControlRequestRemote */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31067, 24), /* MulticastPacketsSentWire */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31091, 15), /* NodeUtilization */
+            syntax: 516,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31106, 17), /* PacketsCrcErrored */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31123, 21), /* PacketsCrcErroredHost */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31144, 22), /* PacketsInternalControl */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31166, 29), /* PacketsReceivedForwardUnknown */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31195, 21), /* PacketsReceivedQueued */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31216, 15), /* PacketsSentWire */
+            syntax: 515,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31231, 19), /* PacketsShortErrored */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31250, 23), /* PacketsShortErroredHost */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31273, 16), /* RxPacketsDropped */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31289, 16), /* TxPacketsDropped */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31331, 14), /* ConnectionType */
+            syntax: 520,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31345, 17), /* DefaultNonLARQPER */
+            syntax: 0,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31362, 8), /* IsMaster */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31370, 10), /* LARQEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20679, 3), /* MTU */
+            syntax: 365,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31380, 19), /* MasterSelectionMode */
+            syntax: 521,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31399, 16), /* MinMulticastRate */
+            syntax: 243,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31415, 16), /* NegMulticastRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31431, 18), /* NetworkUtilization */
+            syntax: 516,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31449, 6), /* NodeID */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31455, 11), /* NoiseMargin */
+            syntax: 511,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31466, 23), /* PossibleConnectionTypes */
+            syntax: 522,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31489, 21), /* PossibleSpectralModes */
+            syntax: 523,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31510, 12), /* SpectralMode */
+            syntax: 524,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31522, 6), /* Synced */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31528, 13), /* TotalSyncTime */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31362, 8), /* IsMaster */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31449, 6), /* NodeID */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31588, 20), /* PHYDiagnosticsEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31522, 6), /* Synced */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31528, 13), /* TotalSyncTime */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31638, 23), /* FlowSpecNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31704, 7), /* AvgRate */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31711, 8), /* FlowType */
+            syntax: 525,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31719, 6), /* Jitter */
+            syntax: 526,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31725, 7), /* Latency */
+            syntax: 526,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31732, 7), /* MaxRate */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31739, 7), /* MinRate */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31746, 3), /* PER */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31749, 10), /* PacketSize */
+            syntax: 527,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2098, 8), /* Priority */
+            syntax: 528,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 529,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31759, 14), /* TrafficClasses */
+            syntax: 80,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(26795, 15), /* PHYThroughput() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1, 8),
+            output: p(9, 8),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(26920, 23), /* PerformanceMonitoring() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(17, 2),
+            output: p(19, 42),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(192, 0),
+            output: p(192, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(61, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(63, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -11,12 +11,8 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(34730, 17), /* Device.IEEE8021x. */
-            parameters: &[Parameter {
-                name: s(34747, 25), /* SupplicantNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(34772, 32), /* Device.IEEE8021x.Supplicant.{i}. */
@@ -24,281 +20,291 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(34747, 25) /* SupplicantNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(8, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34804, 10), /* AuthPeriod */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34814, 26), /* AuthenticationCapabilities */
-                    syntax: 564,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34840, 27), /* AuthenticationSuccessPolicy */
-                    syntax: 565,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34867, 10), /* Disconnect */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34877, 11), /* EAPIdentity */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34888, 10), /* HeldPeriod */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34898, 8), /* MaxStart */
-                    syntax: 566,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34906, 8), /* PAEState */
-                    syntax: 567,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34914, 18), /* StartFailurePolicy */
-                    syntax: 568,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34932, 11), /* StartPeriod */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(34943, 12), /* Disconnect() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(1318, 7), /* Reset() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(1, 16),
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(34955, 39), /* Device.IEEE8021x.Supplicant.{i}.EAPMD5. */
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34994, 12), /* SharedSecret */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(17, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(35006, 39), /* Device.IEEE8021x.Supplicant.{i}.EAPTLS. */
-            parameters: &[
-                Parameter {
-                    name: s(35045, 8), /* CABundle */
-                    syntax: 569,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35053, 11), /* Certificate */
-                    syntax: 570,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35064, 26), /* MutualAuthenticationEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(19, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(35090, 38), /* Device.IEEE8021x.Supplicant.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 259,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35128, 25), /* LastFrameSourceMACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35153, 16), /* LastFrameVersion */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35169, 14), /* ReceivedFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35183, 21), /* ReceivedInvalidFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35204, 25), /* ReceivedLengthErrorFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35229, 21), /* ReceivedRequestFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35250, 23), /* ReceivedRequestIdFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(698, 12), /* SuccessCount */
-                    syntax: 259,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35273, 17), /* TransmittedFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35290, 23), /* TransmittedLogoffFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35313, 25), /* TransmittedResponseFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35338, 27), /* TransmittedResponseIdFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35365, 22), /* TransmittedStartFrames */
-                    syntax: 227,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(23, 15),
+            commands: p(2, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(34747, 25), /* SupplicantNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34804, 10), /* AuthPeriod */
+            syntax: 28,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34814, 26), /* AuthenticationCapabilities */
+            syntax: 564,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34840, 27), /* AuthenticationSuccessPolicy */
+            syntax: 565,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34867, 10), /* Disconnect */
+            syntax: 40,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34877, 11), /* EAPIdentity */
+            syntax: 6,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34888, 10), /* HeldPeriod */
+            syntax: 4,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34898, 8), /* MaxStart */
+            syntax: 566,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34906, 8), /* PAEState */
+            syntax: 567,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34914, 18), /* StartFailurePolicy */
+            syntax: 568,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34932, 11), /* StartPeriod */
+            syntax: 4,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34994, 12), /* SharedSecret */
+            syntax: 9,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35045, 8), /* CABundle */
+            syntax: 569,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35053, 11), /* Certificate */
+            syntax: 570,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35064, 26), /* MutualAuthenticationEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 259,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35128, 25), /* LastFrameSourceMACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35153, 16), /* LastFrameVersion */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35169, 14), /* ReceivedFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35183, 21), /* ReceivedInvalidFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35204, 25), /* ReceivedLengthErrorFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35229, 21), /* ReceivedRequestFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35250, 23), /* ReceivedRequestIdFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 259,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35273, 17), /* TransmittedFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35290, 23), /* TransmittedLogoffFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35313, 25), /* TransmittedResponseFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35338, 27), /* TransmittedResponseIdFrames */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35365, 22), /* TransmittedStartFrames */
+            syntax: 227,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(34943, 12), /* Disconnect() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(17, 0),
+            output: p(17, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(17, 0),
+            output: p(17, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(38, 0),
+            output: p(38, 0),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
         },
     ],
 };

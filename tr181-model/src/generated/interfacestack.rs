@@ -13,56 +13,60 @@ pub(crate) static GROUP: Group = Group {
         min_entries: 0,
         max_entries: None,
         num_entries_parameter: Some(s(38, 29) /* InterfaceStackNumberOfEntries */),
-        unique_keys: &[
-            UniqueKey {
-                functional: true,
-                parameters: l(92, 2),
-            },
-            UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            },
-        ],
-        parameters: &[
-            Parameter {
-                name: s(786, 5), /* Alias */
-                syntax: 24,
-                access: Access::ReadWrite,
-                version: v(2, 3, 0),
-                protocols: Protocols::CWMP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(786, 5), /* Alias */
-                syntax: 24,
-                access: Access::WriteOnceReadOnly,
-                version: v(2, 3, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(43499, 11), /* HigherAlias */
-                syntax: 31,
-                ..PARAM
-            },
-            Parameter {
-                name: s(43478, 11), /* HigherLayer */
-                syntax: 536,
-                ..PARAM
-            },
-            Parameter {
-                name: s(43510, 10), /* LowerAlias */
-                syntax: 31,
-                ..PARAM
-            },
-            Parameter {
-                name: s(43489, 10), /* LowerLayer */
-                syntax: 536,
-                ..PARAM
-            },
-        ],
-        ..OBJECT
+        unique_keys: p(0, 2),
+        parameters: p(0, 6),
+        ..object(&GROUP)
     }],
+    parameters: &[
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 3, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43499, 11), /* HigherAlias */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43478, 11), /* HigherLayer */
+            syntax: 536,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43510, 10), /* LowerAlias */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43489, 10), /* LowerLayer */
+            syntax: 536,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(92, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+    ],
 };
 
 /// Typed keys of the parameters of `Device.InterfaceStack.{i}.`.

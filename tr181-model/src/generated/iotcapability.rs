@@ -14,524 +14,525 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(67, 28) /* IoTCapabilityNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43545, 5), /* Class */
-                    syntax: 670,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(43550, 39), /* Device.IoTCapability.{i}.BinaryControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 671,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(43589, 8), /* Toggle() */
-                is_async: true,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(3, 3),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(43597, 38), /* Device.IoTCapability.{i}.BinarySensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43635, 8), /* HoldTime */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43658, 8), /* RestTime */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43666, 11), /* Sensitivity */
-                    syntax: 672,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 673,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(6, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(43677, 36), /* Device.IoTCapability.{i}.BlobSensor. */
             min_entries: 0,
             version: v(2, 19, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 674,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 352,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(14, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(43713, 37), /* Device.IoTCapability.{i}.EnumControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 675,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43750, 11), /* ValidValues */
-                    syntax: 129,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(43761, 10), /* StepDown() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(43771, 8), /* StepUp() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(19, 4),
+            commands: p(1, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(43779, 36), /* Device.IoTCapability.{i}.EnumSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 676,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43750, 11), /* ValidValues */
-                    syntax: 129,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(23, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(43815, 38), /* Device.IoTCapability.{i}.LevelControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18169, 8), /* MaxValue */
-                    syntax: 605,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18184, 8), /* MinValue */
-                    syntax: 605,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43853, 9), /* StepValue */
-                    syntax: 605,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 677,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43862, 4), /* Unit */
-                    syntax: 678,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 605,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(43761, 10), /* StepDown() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(43771, 8), /* StepUp() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(29, 7),
+            commands: p(3, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(43866, 37), /* Device.IoTCapability.{i}.LevelSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43903, 9), /* HighLevel */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43912, 18), /* HighLevelThreshold */
-                    syntax: 605,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43930, 8), /* LowLevel */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43938, 17), /* LowLevelThreshold */
-                    syntax: 605,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 677,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43862, 4), /* Unit */
-                    syntax: 678,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 605,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(36, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(43955, 42), /* Device.IoTCapability.{i}.MultiLevelSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 679,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43862, 4), /* Unit */
-                    syntax: 678,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43997, 10), /* ValueNames */
-                    syntax: 680,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44007, 6), /* Values */
-                    syntax: 681,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(46, 7),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43545, 5), /* Class */
+            syntax: 670,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 671,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43635, 8), /* HoldTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43658, 8), /* RestTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43666, 11), /* Sensitivity */
+            syntax: 672,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 673,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 674,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 352,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 675,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43750, 11), /* ValidValues */
+            syntax: 129,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 676,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43750, 11), /* ValidValues */
+            syntax: 129,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18169, 8), /* MaxValue */
+            syntax: 605,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18184, 8), /* MinValue */
+            syntax: 605,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43853, 9), /* StepValue */
+            syntax: 605,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 677,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43862, 4), /* Unit */
+            syntax: 678,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 605,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43903, 9), /* HighLevel */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43912, 18), /* HighLevelThreshold */
+            syntax: 605,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43930, 8), /* LowLevel */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43938, 17), /* LowLevelThreshold */
+            syntax: 605,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 677,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43862, 4), /* Unit */
+            syntax: 678,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 605,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 679,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43862, 4), /* Unit */
+            syntax: 678,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43997, 10), /* ValueNames */
+            syntax: 680,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44007, 6), /* Values */
+            syntax: 681,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(43589, 8), /* Toggle() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(6, 0),
+            output: p(6, 0),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(43761, 10), /* StepDown() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(23, 0),
+            output: p(23, 0),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(43771, 8), /* StepUp() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(23, 0),
+            output: p(23, 0),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(43761, 10), /* StepDown() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(36, 0),
+            output: p(36, 0),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(43771, 8), /* StepUp() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(36, 0),
+            output: p(36, 0),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
         },
     ],
 };

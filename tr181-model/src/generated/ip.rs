@@ -11,2495 +11,29 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(35387, 10), /* Device.IP. */
-            parameters: &[
-                Parameter {
-                    name: s(35397, 25), /* ActivePortNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35422, 11), /* IPv4Capable */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35433, 10), /* IPv4Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35443, 10), /* IPv4Status */
-                    syntax: 179,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35453, 11), /* IPv6Capable */
-                    syntax: 16,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35464, 10), /* IPv6Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35474, 10), /* IPv6Status */
-                    syntax: 179,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35484, 9), /* ULAPrefix */
-                    syntax: 217,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(35493, 25), /* Device.IP.ActivePort.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(35397, 25) /* ActivePortNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(79, 4),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(35518, 14), /* LocalIPAddress */
-                    syntax: 126,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35532, 9), /* LocalPort */
-                    syntax: 51,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35541, 15), /* RemoteIPAddress */
-                    syntax: 126,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35556, 10), /* RemotePort */
-                    syntax: 51,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 571,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 1),
+            parameters: p(9, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(35566, 22), /* Device.IP.Diagnostics. */
-            parameters: &[
-                Parameter {
-                    name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35659, 18), /* DownloadTransports */
-                    syntax: 572,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35718, 26), /* IPLayerCapSupportedMetrics */
-                    syntax: 573,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35816, 24), /* IPLayerCapacitySupported */
-                    syntax: 16,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35840, 21), /* IPLayerMaxConnections */
-                    syntax: 19,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35861, 27), /* IPLayerMaxIncrementalResult */
-                    syntax: 19,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35888, 32), /* IPv4DownloadDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35920, 17), /* IPv4PingSupported */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35937, 39), /* IPv4ServerSelectionDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35976, 23), /* IPv4TraceRouteSupported */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35999, 31), /* IPv4UDPEchoDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36030, 30), /* IPv4UploadDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36060, 32), /* IPv6DownloadDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36092, 17), /* IPv6PingSupported */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36109, 39), /* IPv6ServerSelectionDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36148, 23), /* IPv6TraceRouteSupported */
-                    syntax: 16,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36171, 31), /* IPv6UDPEchoDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36202, 30), /* IPv6UploadDiagnosticsSupported */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36328, 16), /* UploadTransports */
-                    syntax: 572,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(36344, 21), /* DownloadDiagnostics() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(24802, 4), /* DSCP */
-                            syntax: 574,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36365, 11), /* DownloadURL */
-                            syntax: 5,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36376, 26), /* EnablePerConnectionResults */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36402, 16), /* EthernetPriority */
-                            syntax: 49,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 8,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36418, 19), /* NumberOfConnections */
-                            syntax: 19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 575,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36452, 21), /* TimeBasedTestDuration */
-                            syntax: 576,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
-                            syntax: 576,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
-                            syntax: 577,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(36535, 7), /* BOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36542, 7), /* EOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36549, 13), /* IPAddressUsed */
-                            syntax: 126,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36622, 39), /* IncrementalResult.{i}.TestBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36915, 41), /* PerConnectionResult.{i}.TestBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37036, 19), /* PeriodOfFullLoading */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37055, 7), /* ROMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 579,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37062, 18), /* TCPOpenRequestTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37080, 19), /* TCPOpenResponseTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37099, 17), /* TestBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37149, 18), /* TotalBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37201, 14), /* TotalBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(37245, 17), /* IPLayerCapacity() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(37262, 19), /* AuthenticationAlias */
-                            syntax: 3,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37281, 18), /* AuthenticationCode */
-                            syntax: 562,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37299, 21), /* AuthenticationEnabled */
-                            syntax: 368,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37320, 29), /* AuthenticationKeyFileLocation */
-                            syntax: 3,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(24802, 4), /* DSCP */
-                            syntax: 574,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36402, 16), /* EthernetPriority */
-                            syntax: 49,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37349, 9), /* FlowCount */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37358, 12), /* HSpeedThresh */
-                            syntax: 580,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37370, 14), /* HighSpeedDelta */
-                            syntax: 581,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(9747, 4), /* Host */
-                            syntax: 6,
-                            access: Access::ReadWrite,
-                            status: Status::Obsoleted,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37384, 10), /* IPDVEnable */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37394, 10), /* IPRREnable */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 8,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37404, 20), /* JumboFramesPermitted */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37424, 26), /* LocalInterfaceRateIncluded */
-                            syntax: 460,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37450, 11), /* LowerThresh */
-                            syntax: 582,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(20679, 3), /* MTU */
-                            syntax: 583,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37461, 12), /* MaximumFlows */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37473, 20), /* MaximumTestBandwidth */
-                            syntax: 584,
-                            access: Access::ReadWrite,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
-                            syntax: 585,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36418, 19), /* NumberOfConnections */
-                            syntax: 19,
-                            access: Access::ReadWrite,
-                            status: Status::Obsoleted,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37524, 22), /* NumberTestSubIntervals */
-                            syntax: 586,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(2535, 4), /* Port */
-                            syntax: 127,
-                            access: Access::ReadWrite,
-                            status: Status::Obsoleted,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37546, 7), /* PortMax */
-                            syntax: 587,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37553, 7), /* PortMin */
-                            syntax: 587,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37560, 15), /* PortOptionalMax */
-                            syntax: 588,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37575, 15), /* PortOptionalMin */
-                            syntax: 588,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37590, 16), /* PreambleDuration */
-                            syntax: 589,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 575,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37606, 10), /* RIPREnable */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37616, 16), /* RateAdjAlgorithm */
-                            syntax: 590,
-                            access: Access::ReadWrite,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37632, 20), /* ReordDupIgnoreEnable */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37652, 11), /* RetryThresh */
-                            syntax: 591,
-                            access: Access::ReadWrite,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(34343, 4), /* Role */
-                            syntax: 592,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37663, 12), /* SeqErrThresh */
-                            syntax: 585,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37675, 10), /* ServerList */
-                            syntax: 593,
-                            access: Access::ReadWrite,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37685, 13), /* SlowAdjThresh */
-                            syntax: 581,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37698, 16), /* StartSendingRate */
-                            syntax: 594,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37714, 21), /* StartSendingRateIndex */
-                            syntax: 595,
-                            access: Access::ReadWrite,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37735, 22), /* StatusFeedbackInterval */
-                            syntax: 582,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37757, 15), /* TestSubInterval */
-                            syntax: 596,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37772, 8), /* TestType */
-                            syntax: 597,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37780, 22), /* TimeoutNoStatusMessage */
-                            syntax: 598,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37802, 20), /* TimeoutNoTestTraffic */
-                            syntax: 598,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37822, 19), /* TimestampResolution */
-                            syntax: 599,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37841, 4), /* Tmax */
-                            syntax: 600,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37845, 7), /* TmaxRTT */
-                            syntax: 600,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37852, 17), /* UDPPayloadContent */
-                            syntax: 601,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37869, 13), /* UDPPayloadMax */
-                            syntax: 602,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37882, 13), /* UDPPayloadMin */
-                            syntax: 602,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37895, 11), /* UpperThresh */
-                            syntax: 582,
-                            access: Access::ReadWrite,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(37906, 11), /* ActiveFlows */
-                            syntax: 603,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36535, 7), /* BOMTime */
-                            syntax: 10,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36542, 7), /* EOMTime */
-                            syntax: 10,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37917, 22), /* IPLayerCapacitySummary */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37939, 37), /* IncrementalResult.{i}.IPLayerCapacity */
-                            syntax: 604,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37976, 38), /* IncrementalResult.{i}.InterfaceEthMbps */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38014, 31), /* IncrementalResult.{i}.LossRatio */
-                            syntax: 605,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38045, 36), /* IncrementalResult.{i}.MinOnewayDelay */
-                            syntax: 606,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38081, 30), /* IncrementalResult.{i}.PDVRange */
-                            syntax: 606,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38111, 30), /* IncrementalResult.{i}.RTTRange */
-                            syntax: 606,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38141, 36), /* IncrementalResult.{i}.ReorderedRatio */
-                            syntax: 605,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38177, 37), /* IncrementalResult.{i}.ReplicatedRatio */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38214, 39), /* IncrementalResult.{i}.TimeOfSubInterval */
-                            syntax: 10,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38274, 23), /* InterfaceEthMbpsSummary */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38297, 14), /* LossRatioAtMax */
-                            syntax: 605,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38311, 16), /* LossRatioSummary */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38327, 19), /* MaxETHCapacityNoFCS */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38346, 21), /* MaxETHCapacityWithFCS */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38392, 18), /* MaxIPLayerCapacity */
-                            syntax: 604,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38410, 19), /* MinOnewayDelayAtMax */
-                            syntax: 606,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38429, 21), /* MinOnewayDelaySummary */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38450, 13), /* MinRTTSummary */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38463, 37), /* ModalResult.{i}.InterfaceEthMbpsAtMax */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38500, 30), /* ModalResult.{i}.LossRatioAtMax */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38530, 35), /* ModalResult.{i}.MaxETHCapacityNoFCS */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38565, 37), /* ModalResult.{i}.MaxETHCapacityWithFCS */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38602, 41), /* ModalResult.{i}.MaxETHCapacityWithFCSVLAN */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38643, 34), /* ModalResult.{i}.MaxIPLayerCapacity */
-                            syntax: 604,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38677, 35), /* ModalResult.{i}.MinOnewayDelayAtMax */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38712, 29), /* ModalResult.{i}.PDVRangeAtMax */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38741, 29), /* ModalResult.{i}.RTTRangeAtMax */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38770, 35), /* ModalResult.{i}.ReorderedRatioAtMax */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38805, 36), /* ModalResult.{i}.ReplicatedRatioAtMax */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38841, 25), /* ModalResult.{i}.TimeOfMax */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38866, 13), /* PDVRangeAtMax */
-                            syntax: 606,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38879, 15), /* PDVRangeSummary */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38894, 11), /* RTTMaxAtMax */
-                            syntax: 605,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38905, 11), /* RTTMinAtMax */
-                            syntax: 605,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38916, 13), /* RTTRangeAtMax */
-                            syntax: 606,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38929, 15), /* RTTRangeSummary */
-                            syntax: 606,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38944, 19), /* ReorderedRatioAtMax */
-                            syntax: 605,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38963, 21), /* ReorderedRatioSummary */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(38984, 20), /* ReplicatedRatioAtMax */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39004, 22), /* ReplicatedRatioSummary */
-                            syntax: 605,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 607,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(10696, 10), /* StatusCode */
-                            syntax: 0,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39026, 13), /* StatusMessage */
-                            syntax: 3,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39039, 12), /* TestInterval */
-                            syntax: 28,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39051, 9), /* TimeOfMax */
-                            syntax: 10,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39060, 23), /* TimestampResolutionUsed */
-                            syntax: 578,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39083, 11), /* TmaxRTTUsed */
-                            syntax: 21,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39094, 8), /* TmaxUsed */
-                            syntax: 21,
-                            version: v(2, 14, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(39102, 8), /* IPPing() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(24802, 4), /* DSCP */
-                            syntax: 574,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39110, 13), /* DataBlockSize */
-                            syntax: 127,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(9747, 4), /* Host */
-                            syntax: 6,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 8,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(603, 19), /* NumberOfRepetitions */
-                            syntax: 19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 575,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(622, 7), /* Timeout */
-                            syntax: 20,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(629, 19), /* AverageResponseTime */
-                            syntax: 21,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39123, 27), /* AverageResponseTimeDetailed */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(648, 12), /* FailureCount */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36549, 13), /* IPAddressUsed */
-                            syntax: 126,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(660, 19), /* MaximumResponseTime */
-                            syntax: 21,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39150, 27), /* MaximumResponseTimeDetailed */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(679, 19), /* MinimumResponseTime */
-                            syntax: 21,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39177, 27), /* MinimumResponseTimeDetailed */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 608,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(698, 12), /* SuccessCount */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(39204, 28), /* ServerSelectionDiagnostics() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(39232, 8), /* HostList */
-                            syntax: 609,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 233,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(603, 19), /* NumberOfRepetitions */
-                            syntax: 19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(2441, 8), /* Protocol */
-                            syntax: 610,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 611,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(622, 7), /* Timeout */
-                            syntax: 20,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(629, 19), /* AverageResponseTime */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39240, 11), /* FastestHost */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36549, 13), /* IPAddressUsed */
-                            syntax: 126,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(660, 19), /* MaximumResponseTime */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(679, 19), /* MinimumResponseTime */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 612,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(39251, 12), /* TraceRoute() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(24802, 4), /* DSCP */
-                            syntax: 574,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39110, 13), /* DataBlockSize */
-                            syntax: 127,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(9747, 4), /* Host */
-                            syntax: 6,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 8,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39263, 11), /* MaxHopCount */
-                            syntax: 613,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39274, 13), /* NumberOfTries */
-                            syntax: 614,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 575,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(622, 7), /* Timeout */
-                            syntax: 20,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(36549, 13), /* IPAddressUsed */
-                            syntax: 126,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(9303, 12), /* ResponseTime */
-                            syntax: 21,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39287, 23), /* RouteHops.{i}.ErrorCode */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39310, 18), /* RouteHops.{i}.Host */
-                            syntax: 6,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39328, 25), /* RouteHops.{i}.HostAddress */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39353, 21), /* RouteHops.{i}.RTTimes */
-                            syntax: 615,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 616,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(39374, 20), /* UDPEchoDiagnostics() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(24802, 4), /* DSCP */
-                            syntax: 574,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39110, 13), /* DataBlockSize */
-                            syntax: 617,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39394, 29), /* EnableIndividualPacketResults */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(9747, 4), /* Host */
-                            syntax: 6,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39423, 21), /* InterTransmissionTime */
-                            syntax: 618,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 233,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(603, 19), /* NumberOfRepetitions */
-                            syntax: 19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(2535, 4), /* Port */
-                            syntax: 619,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 575,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(622, 7), /* Timeout */
-                            syntax: 20,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(629, 19), /* AverageResponseTime */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(648, 12), /* FailureCount */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36549, 13), /* IPAddressUsed */
-                            syntax: 126,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39444, 44), /* IndividualPacketResult.{i}.PacketReceiveTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39488, 41), /* IndividualPacketResult.{i}.PacketSendTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39529, 40), /* IndividualPacketResult.{i}.PacketSuccess */
-                            syntax: 16,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39569, 36), /* IndividualPacketResult.{i}.TestGenSN */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39605, 47), /* IndividualPacketResult.{i}.TestRespRcvTimeStamp */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39652, 52), /* IndividualPacketResult.{i}.TestRespReplyFailureCount */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39704, 49), /* IndividualPacketResult.{i}.TestRespReplyTimeStamp */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39753, 37), /* IndividualPacketResult.{i}.TestRespSN */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(660, 19), /* MaximumResponseTime */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(679, 19), /* MinimumResponseTime */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 612,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(698, 12), /* SuccessCount */
-                            syntax: 0,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(39790, 19), /* UploadDiagnostics() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(24802, 4), /* DSCP */
-                            syntax: 574,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36376, 26), /* EnablePerConnectionResults */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36402, 16), /* EthernetPriority */
-                            syntax: 49,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(262, 9), /* Interface */
-                            syntax: 8,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36418, 19), /* NumberOfConnections */
-                            syntax: 19,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36437, 15), /* ProtocolVersion */
-                            syntax: 575,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39809, 14), /* TestFileLength */
-                            syntax: 620,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36452, 21), /* TimeBasedTestDuration */
-                            syntax: 576,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
-                            syntax: 576,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
-                            syntax: 577,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39823, 9), /* UploadURL */
-                            syntax: 5,
-                            access: Access::ReadWrite,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(36535, 7), /* BOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36542, 7), /* EOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36549, 13), /* IPAddressUsed */
-                            syntax: 126,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39832, 35), /* IncrementalResult.{i}.TestBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39867, 37), /* PerConnectionResult.{i}.TestBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37036, 19), /* PeriodOfFullLoading */
-                            syntax: 578,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37055, 7), /* ROMTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 621,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37062, 18), /* TCPOpenRequestTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37080, 19), /* TCPOpenResponseTime */
-                            syntax: 10,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            active_notify: ActiveNotify::CanDeny,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39904, 13), /* TestBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(39917, 29), /* TestBytesSentUnderFullLoading */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37149, 18), /* TotalBytesReceived */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37201, 14), /* TotalBytesSent */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
-                            syntax: 38,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(14, 26),
+            commands: p(0, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(39946, 42), /* Device.IP.Diagnostics.DownloadDiagnostics. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(36535, 7), /* BOMTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24802, 4), /* DSCP */
-                    syntax: 574,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 622,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35659, 18), /* DownloadTransports */
-                    syntax: 572,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36365, 11), /* DownloadURL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36542, 7), /* EOMTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36376, 26), /* EnablePerConnectionResults */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36402, 16), /* EthernetPriority */
-                    syntax: 49,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36549, 13), /* IPAddressUsed */
-                    syntax: 126,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39988, 32), /* IncrementalResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36418, 19), /* NumberOfConnections */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37036, 19), /* PeriodOfFullLoading */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 575,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37055, 7), /* ROMTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37062, 18), /* TCPOpenRequestTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37080, 19), /* TCPOpenResponseTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37099, 17), /* TestBytesReceived */
-                    syntax: 38,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36452, 21), /* TimeBasedTestDuration */
-                    syntax: 576,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
-                    syntax: 576,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
-                    syntax: 577,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37149, 18), /* TotalBytesReceived */
-                    syntax: 38,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14), /* TotalBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(289, 29),
+            ..object(&GROUP)
         },
         Object {
             path: s(40054, 64), /* Device.IP.Diagnostics.DownloadDiagnostics.IncrementalResult.{i}. */
@@ -2508,47 +42,8 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37099, 17), /* TestBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37149, 18), /* TotalBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14), /* TotalBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(318, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(40118, 66), /* Device.IP.Diagnostics.DownloadDiagnostics.PerConnectionResult.{i}. */
@@ -2557,73 +52,8 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(40020, 34) /* PerConnectionResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(36535, 7), /* BOMTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36542, 7), /* EOMTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37055, 7), /* ROMTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37062, 18), /* TCPOpenRequestTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37080, 19), /* TCPOpenResponseTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37099, 17), /* TestBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37149, 18), /* TotalBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14), /* TotalBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(323, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(40184, 50), /* Device.IP.Diagnostics.IPLayerCapacityAuthCode.{i}. */
@@ -2632,743 +62,18 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 19, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40234, 17), /* AuthenticationKey */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(331, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(40251, 45), /* Device.IP.Diagnostics.IPLayerCapacityMetrics. */
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(37906, 11), /* ActiveFlows */
-                    syntax: 603,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37262, 19), /* AuthenticationAlias */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37281, 18), /* AuthenticationCode */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37299, 21), /* AuthenticationEnabled */
-                    syntax: 368,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37320, 29), /* AuthenticationKeyFileLocation */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36535, 7), /* BOMTime */
-                    syntax: 10,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24802, 4), /* DSCP */
-                    syntax: 574,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 623,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36542, 7), /* EOMTime */
-                    syntax: 10,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36402, 16), /* EthernetPriority */
-                    syntax: 49,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37349, 9), /* FlowCount */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37358, 12), /* HSpeedThresh */
-                    syntax: 580,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37370, 14), /* HighSpeedDelta */
-                    syntax: 581,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    status: Status::Obsoleted,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37384, 10), /* IPDVEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35718, 26), /* IPLayerCapSupportedMetrics */
-                    syntax: 573,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37917, 22), /* IPLayerCapacitySummary */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35840, 21), /* IPLayerMaxConnections */
-                    syntax: 19,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35861, 27), /* IPLayerMaxIncrementalResult */
-                    syntax: 19,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37394, 10), /* IPRREnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39988, 32), /* IncrementalResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38253, 21), /* InterfaceEthMbpsAtMax */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38274, 23), /* InterfaceEthMbpsSummary */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37404, 20), /* JumboFramesPermitted */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37424, 26), /* LocalInterfaceRateIncluded */
-                    syntax: 460,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38297, 14), /* LossRatioAtMax */
-                    syntax: 605,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38311, 16), /* LossRatioSummary */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37450, 11), /* LowerThresh */
-                    syntax: 582,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20679, 3), /* MTU */
-                    syntax: 583,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38327, 19), /* MaxETHCapacityNoFCS */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38346, 21), /* MaxETHCapacityWithFCS */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38392, 18), /* MaxIPLayerCapacity */
-                    syntax: 604,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37461, 12), /* MaximumFlows */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37473, 20), /* MaximumTestBandwidth */
-                    syntax: 584,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38410, 19), /* MinOnewayDelayAtMax */
-                    syntax: 606,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38429, 21), /* MinOnewayDelaySummary */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38450, 13), /* MinRTTSummary */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40296, 26), /* ModalResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
-                    syntax: 585,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36418, 19), /* NumberOfConnections */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    status: Status::Obsoleted,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37524, 22), /* NumberTestSubIntervals */
-                    syntax: 586,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38866, 13), /* PDVRangeAtMax */
-                    syntax: 606,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38879, 15), /* PDVRangeSummary */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    status: Status::Obsoleted,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37546, 7), /* PortMax */
-                    syntax: 587,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37553, 7), /* PortMin */
-                    syntax: 587,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37560, 15), /* PortOptionalMax */
-                    syntax: 588,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37575, 15), /* PortOptionalMin */
-                    syntax: 588,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37590, 16), /* PreambleDuration */
-                    syntax: 589,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 575,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37606, 10), /* RIPREnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38894, 11), /* RTTMaxAtMax */
-                    syntax: 605,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38905, 11), /* RTTMinAtMax */
-                    syntax: 605,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38916, 13), /* RTTRangeAtMax */
-                    syntax: 606,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38929, 15), /* RTTRangeSummary */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37616, 16), /* RateAdjAlgorithm */
-                    syntax: 590,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37632, 20), /* ReordDupIgnoreEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38944, 19), /* ReorderedRatioAtMax */
-                    syntax: 605,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38963, 21), /* ReorderedRatioSummary */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38984, 20), /* ReplicatedRatioAtMax */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39004, 22), /* ReplicatedRatioSummary */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37652, 11), /* RetryThresh */
-                    syntax: 591,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34343, 4), /* Role */
-                    syntax: 592,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37663, 12), /* SeqErrThresh */
-                    syntax: 585,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37675, 10), /* ServerList */
-                    syntax: 593,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37685, 13), /* SlowAdjThresh */
-                    syntax: 581,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37698, 16), /* StartSendingRate */
-                    syntax: 594,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37714, 21), /* StartSendingRateIndex */
-                    syntax: 595,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10696, 10), /* StatusCode */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37735, 22), /* StatusFeedbackInterval */
-                    syntax: 582,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39026, 13), /* StatusMessage */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39039, 12), /* TestInterval */
-                    syntax: 28,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37757, 15), /* TestSubInterval */
-                    syntax: 596,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37772, 8), /* TestType */
-                    syntax: 597,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39051, 9), /* TimeOfMax */
-                    syntax: 10,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37780, 22), /* TimeoutNoStatusMessage */
-                    syntax: 598,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37802, 20), /* TimeoutNoTestTraffic */
-                    syntax: 598,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37822, 19), /* TimestampResolution */
-                    syntax: 599,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39060, 23), /* TimestampResolutionUsed */
-                    syntax: 578,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37841, 4), /* Tmax */
-                    syntax: 600,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37845, 7), /* TmaxRTT */
-                    syntax: 600,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39083, 11), /* TmaxRTTUsed */
-                    syntax: 21,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39094, 8), /* TmaxUsed */
-                    syntax: 21,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37852, 17), /* UDPPayloadContent */
-                    syntax: 601,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37869, 13), /* UDPPayloadMax */
-                    syntax: 602,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37882, 13), /* UDPPayloadMin */
-                    syntax: 602,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37895, 11), /* UpperThresh */
-                    syntax: 582,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(333, 92),
+            ..object(&GROUP)
         },
         Object {
             path: s(40322, 73), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IPLayerCapacityAuthCode.{i}. */
@@ -3377,31 +82,11 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 19, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40234, 17), /* AuthenticationKey */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(425, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(40395, 67), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IncrementalResult.{i}. */
@@ -3410,73 +95,8 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(40462, 15), /* IPLayerCapacity */
-                    syntax: 604,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40477, 16), /* InterfaceEthMbps */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40493, 9), /* LossRatio */
-                    syntax: 605,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40502, 14), /* MinOnewayDelay */
-                    syntax: 606,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40516, 8), /* PDVRange */
-                    syntax: 606,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40524, 8), /* RTTRange */
-                    syntax: 606,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40532, 14), /* ReorderedRatio */
-                    syntax: 605,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40546, 15), /* ReplicatedRatio */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40561, 17), /* TimeOfSubInterval */
-                    syntax: 10,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(427, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(40578, 61), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.ModalResult.{i}. */
@@ -3484,428 +104,27 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(40296, 26) /* ModalResultNumberOfEntries */),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(38253, 21), /* InterfaceEthMbpsAtMax */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38297, 14), /* LossRatioAtMax */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38327, 19), /* MaxETHCapacityNoFCS */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38346, 21), /* MaxETHCapacityWithFCS */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38392, 18), /* MaxIPLayerCapacity */
-                    syntax: 604,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38410, 19), /* MinOnewayDelayAtMax */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38866, 13), /* PDVRangeAtMax */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38916, 13), /* RTTRangeAtMax */
-                    syntax: 606,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38944, 19), /* ReorderedRatioAtMax */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(38984, 20), /* ReplicatedRatioAtMax */
-                    syntax: 605,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39051, 9), /* TimeOfMax */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(436, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(40639, 29), /* Device.IP.Diagnostics.IPPing. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(629, 19), /* AverageResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39123, 27), /* AverageResponseTimeDetailed */
-                    syntax: 578,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24802, 4), /* DSCP */
-                    syntax: 574,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39110, 13), /* DataBlockSize */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 624,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36549, 13), /* IPAddressUsed */
-                    syntax: 126,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(660, 19), /* MaximumResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39150, 27), /* MaximumResponseTimeDetailed */
-                    syntax: 578,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(679, 19), /* MinimumResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39177, 27), /* MinimumResponseTimeDetailed */
-                    syntax: 578,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(603, 19), /* NumberOfRepetitions */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 575,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(698, 12), /* SuccessCount */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 20,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(448, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(40668, 49), /* Device.IP.Diagnostics.ServerSelectionDiagnostics. */
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(629, 19), /* AverageResponseTime */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 625,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39240, 11), /* FastestHost */
-                    syntax: 3,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39232, 8), /* HostList */
-                    syntax: 609,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36549, 13), /* IPAddressUsed */
-                    syntax: 126,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(660, 19), /* MaximumResponseTime */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(679, 19), /* MinimumResponseTime */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(603, 19), /* NumberOfRepetitions */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 610,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 611,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 20,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(465, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(40717, 33), /* Device.IP.Diagnostics.TraceRoute. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(24802, 4), /* DSCP */
-                    syntax: 574,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39110, 13), /* DataBlockSize */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 626,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36549, 13), /* IPAddressUsed */
-                    syntax: 126,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39263, 11), /* MaxHopCount */
-                    syntax: 613,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39274, 13), /* NumberOfTries */
-                    syntax: 614,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 575,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9303, 12), /* ResponseTime */
-                    syntax: 21,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40750, 24), /* RouteHopsNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 20,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(477, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(40774, 47), /* Device.IP.Diagnostics.TraceRoute.RouteHops.{i}. */
@@ -3913,277 +132,20 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(40750, 24) /* RouteHopsNumberOfEntries */),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(40821, 9), /* ErrorCode */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40830, 11), /* HostAddress */
-                    syntax: 3,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40841, 7), /* RTTimes */
-                    syntax: 615,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(489, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(40848, 36), /* Device.IP.Diagnostics.UDPEchoConfig. */
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40884, 14), /* BytesResponded */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40898, 15), /* EchoPlusEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40913, 17), /* EchoPlusSupported */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40930, 16), /* PacketsResponded */
-                    syntax: 0,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40946, 15), /* SourceIPAddress */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40961, 23), /* TimeFirstPacketReceived */
-                    syntax: 10,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40984, 22), /* TimeLastPacketReceived */
-                    syntax: 10,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41006, 7), /* UDPPort */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(493, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(41013, 41), /* Device.IP.Diagnostics.UDPEchoDiagnostics. */
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(629, 19), /* AverageResponseTime */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24802, 4), /* DSCP */
-                    syntax: 574,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39110, 13), /* DataBlockSize */
-                    syntax: 617,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 625,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39394, 29), /* EnableIndividualPacketResults */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(648, 12), /* FailureCount */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36549, 13), /* IPAddressUsed */
-                    syntax: 126,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41054, 37), /* IndividualPacketResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39423, 21), /* InterTransmissionTime */
-                    syntax: 618,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(660, 19), /* MaximumResponseTime */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(679, 19), /* MinimumResponseTime */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(603, 19), /* NumberOfRepetitions */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 619,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 575,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(698, 12), /* SuccessCount */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 20,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(505, 19),
+            ..object(&GROUP)
         },
         Object {
             path: s(41091, 68), /* Device.IP.Diagnostics.UDPEchoDiagnostics.IndividualPacketResult.{i}. */
@@ -4194,288 +156,14 @@ pub(crate) static GROUP: Group = Group {
             ),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(41159, 17), /* PacketReceiveTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41176, 14), /* PacketSendTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41190, 13), /* PacketSuccess */
-                    syntax: 16,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41203, 9), /* TestGenSN */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41212, 20), /* TestRespRcvTimeStamp */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41232, 25), /* TestRespReplyFailureCount */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41257, 22), /* TestRespReplyTimeStamp */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41279, 10), /* TestRespSN */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(524, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(41289, 40), /* Device.IP.Diagnostics.UploadDiagnostics. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(36535, 7), /* BOMTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24802, 4), /* DSCP */
-                    syntax: 574,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 627,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36542, 7), /* EOMTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36376, 26), /* EnablePerConnectionResults */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36402, 16), /* EthernetPriority */
-                    syntax: 49,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36549, 13), /* IPAddressUsed */
-                    syntax: 126,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39988, 32), /* IncrementalResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36418, 19), /* NumberOfConnections */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37036, 19), /* PeriodOfFullLoading */
-                    syntax: 578,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 575,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37055, 7), /* ROMTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37062, 18), /* TCPOpenRequestTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37080, 19), /* TCPOpenResponseTime */
-                    syntax: 10,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39904, 13), /* TestBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39917, 29), /* TestBytesSentUnderFullLoading */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39809, 14), /* TestFileLength */
-                    syntax: 620,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36452, 21), /* TimeBasedTestDuration */
-                    syntax: 576,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
-                    syntax: 576,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
-                    syntax: 577,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37149, 18), /* TotalBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14), /* TotalBytesSent */
-                    syntax: 38,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
-                    syntax: 19,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36328, 16), /* UploadTransports */
-                    syntax: 572,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39823, 9), /* UploadURL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(532, 30),
+            ..object(&GROUP)
         },
         Object {
             path: s(41329, 62), /* Device.IP.Diagnostics.UploadDiagnostics.IncrementalResult.{i}. */
@@ -4484,46 +172,8 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39904, 13), /* TestBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37149, 18), /* TotalBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14), /* TotalBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(562, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(41391, 64), /* Device.IP.Diagnostics.UploadDiagnostics.PerConnectionResult.{i}. */
@@ -4532,72 +182,8 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(40020, 34) /* PerConnectionResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(36535, 7), /* BOMTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36542, 7), /* EOMTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37055, 7), /* ROMTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37062, 18), /* TCPOpenRequestTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37080, 19), /* TCPOpenResponseTime */
-                    syntax: 10,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39904, 13), /* TestBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37149, 18), /* TotalBytesReceived */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(37201, 14), /* TotalBytesSent */
-                    syntax: 38,
-                    version: v(2, 9, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(567, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(41455, 24), /* Device.IP.Interface.{i}. */
@@ -4606,150 +192,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41479, 12), /* AutoIPEnable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6827, 26), /* IPv4AddressNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35433, 10), /* IPv4Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35464, 10), /* IPv6Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41491, 8), /* Loopback */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 30,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41499, 10), /* MaxMTUSize */
-                    syntax: 628,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 172,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41509, 6), /* Router */
-                    syntax: 629,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 32,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41515, 29), /* TWAMPReflectorNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 630,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41544, 9), /* ULAEnable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            unique_keys: p(3, 2),
+            parameters: p(575, 20),
+            commands: p(7, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(41553, 40), /* Device.IP.Interface.{i}.IPv4Address.{i}. */
@@ -4758,62 +204,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(83, 2),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(41593, 14), /* AddressingType */
-                    syntax: 631,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 182,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5943, 10), /* SubnetMask */
-                    syntax: 165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(5, 2),
+            parameters: p(595, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(41607, 40), /* Device.IP.Interface.{i}.IPv6Address.{i}. */
@@ -4822,96 +215,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(12, 1),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41647, 7), /* Anycast */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 216,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41654, 15), /* IPAddressStatus */
-                    syntax: 632,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 633,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8416, 17), /* PreferredLifetime */
-                    syntax: 454,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8502, 6), /* Prefix */
-                    syntax: 634,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8433, 13), /* ValidLifetime */
-                    syntax: 454,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(602, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(41669, 39), /* Device.IP.Interface.{i}.IPv6Prefix.{i}. */
@@ -4920,230 +227,16 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(8334, 25) /* IPv6PrefixNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(14, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41708, 10), /* Autonomous */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41718, 15), /* ChildPrefixBits */
-                    syntax: 635,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41733, 6), /* OnLink */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 636,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41739, 12), /* ParentPrefix */
-                    syntax: 637,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8416, 17), /* PreferredLifetime */
-                    syntax: 454,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8502, 6), /* Prefix */
-                    syntax: 635,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41751, 12), /* PrefixStatus */
-                    syntax: 638,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41763, 10), /* StaticType */
-                    syntax: 639,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8433, 13), /* ValidLifetime */
-                    syntax: 454,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(613, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(41773, 30), /* Device.IP.Interface.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(627, 16),
+            commands: p(8, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(41803, 43), /* Device.IP.Interface.{i}.TWAMPReflector.{i}. */
@@ -5152,77 +245,4958 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41515, 29) /* TWAMPReflectorNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(85, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41846, 13), /* IPAllowedList */
-                    syntax: 640,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41859, 10), /* MaximumTTL */
-                    syntax: 641,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 642,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41869, 15), /* PortAllowedList */
-                    syntax: 640,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 643,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(643, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(35397, 25), /* ActivePortNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35422, 11), /* IPv4Capable */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35433, 10), /* IPv4Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35443, 10), /* IPv4Status */
+            syntax: 179,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35453, 11), /* IPv6Capable */
+            syntax: 16,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35464, 10), /* IPv6Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35474, 10), /* IPv6Status */
+            syntax: 179,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35484, 9), /* ULAPrefix */
+            syntax: 217,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35518, 14), /* LocalIPAddress */
+            syntax: 126,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35532, 9), /* LocalPort */
+            syntax: 51,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35541, 15), /* RemoteIPAddress */
+            syntax: 126,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35556, 10), /* RemotePort */
+            syntax: 51,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 571,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35659, 18), /* DownloadTransports */
+            syntax: 572,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
+            syntax: 31,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35718, 26), /* IPLayerCapSupportedMetrics */
+            syntax: 573,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
+            syntax: 31,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35816, 24), /* IPLayerCapacitySupported */
+            syntax: 16,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35840, 21), /* IPLayerMaxConnections */
+            syntax: 19,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35861, 27), /* IPLayerMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35888, 32), /* IPv4DownloadDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35920, 17), /* IPv4PingSupported */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35937, 39), /* IPv4ServerSelectionDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35976, 23), /* IPv4TraceRouteSupported */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35999, 31), /* IPv4UDPEchoDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36030, 30), /* IPv4UploadDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36060, 32), /* IPv6DownloadDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36092, 17), /* IPv6PingSupported */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36109, 39), /* IPv6ServerSelectionDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36148, 23), /* IPv6TraceRouteSupported */
+            syntax: 16,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36171, 31), /* IPv6UDPEchoDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36202, 30), /* IPv6UploadDiagnosticsSupported */
+            syntax: 16,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36328, 16), /* UploadTransports */
+            syntax: 572,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36365, 11), /* DownloadURL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36376, 26), /* EnablePerConnectionResults */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36402, 16), /* EthernetPriority */
+            syntax: 49,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36418, 19), /* NumberOfConnections */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36452, 21), /* TimeBasedTestDuration */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            syntax: 577,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36622, 39), /* IncrementalResult.{i}.TestBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36915, 41), /* PerConnectionResult.{i}.TestBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37036, 19), /* PeriodOfFullLoading */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37055, 7), /* ROMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 579,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37062, 18), /* TCPOpenRequestTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37080, 19), /* TCPOpenResponseTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37099, 17), /* TestBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37262, 19), /* AuthenticationAlias */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37281, 18), /* AuthenticationCode */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37299, 21), /* AuthenticationEnabled */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37320, 29), /* AuthenticationKeyFileLocation */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36402, 16), /* EthernetPriority */
+            syntax: 49,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37349, 9), /* FlowCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37358, 12), /* HSpeedThresh */
+            syntax: 580,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37370, 14), /* HighSpeedDelta */
+            syntax: 581,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37384, 10), /* IPDVEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37394, 10), /* IPRREnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37404, 20), /* JumboFramesPermitted */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37424, 26), /* LocalInterfaceRateIncluded */
+            syntax: 460,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37450, 11), /* LowerThresh */
+            syntax: 582,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20679, 3), /* MTU */
+            syntax: 583,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37461, 12), /* MaximumFlows */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37473, 20), /* MaximumTestBandwidth */
+            syntax: 584,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
+            syntax: 585,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36418, 19), /* NumberOfConnections */
+            syntax: 19,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37524, 22), /* NumberTestSubIntervals */
+            syntax: 586,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 127,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37546, 7), /* PortMax */
+            syntax: 587,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37553, 7), /* PortMin */
+            syntax: 587,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37560, 15), /* PortOptionalMax */
+            syntax: 588,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37575, 15), /* PortOptionalMin */
+            syntax: 588,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37590, 16), /* PreambleDuration */
+            syntax: 589,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37606, 10), /* RIPREnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37616, 16), /* RateAdjAlgorithm */
+            syntax: 590,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37632, 20), /* ReordDupIgnoreEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37652, 11), /* RetryThresh */
+            syntax: 591,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34343, 4), /* Role */
+            syntax: 592,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37663, 12), /* SeqErrThresh */
+            syntax: 585,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37675, 10), /* ServerList */
+            syntax: 593,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37685, 13), /* SlowAdjThresh */
+            syntax: 581,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37698, 16), /* StartSendingRate */
+            syntax: 594,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37714, 21), /* StartSendingRateIndex */
+            syntax: 595,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37735, 22), /* StatusFeedbackInterval */
+            syntax: 582,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37757, 15), /* TestSubInterval */
+            syntax: 596,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37772, 8), /* TestType */
+            syntax: 597,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37780, 22), /* TimeoutNoStatusMessage */
+            syntax: 598,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37802, 20), /* TimeoutNoTestTraffic */
+            syntax: 598,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37822, 19), /* TimestampResolution */
+            syntax: 599,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37841, 4), /* Tmax */
+            syntax: 600,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37845, 7), /* TmaxRTT */
+            syntax: 600,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37852, 17), /* UDPPayloadContent */
+            syntax: 601,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37869, 13), /* UDPPayloadMax */
+            syntax: 602,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37882, 13), /* UDPPayloadMin */
+            syntax: 602,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37895, 11), /* UpperThresh */
+            syntax: 582,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37906, 11), /* ActiveFlows */
+            syntax: 603,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37917, 22), /* IPLayerCapacitySummary */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37939, 37), /* IncrementalResult.{i}.IPLayerCapacity */
+            syntax: 604,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37976, 38), /* IncrementalResult.{i}.InterfaceEthMbps */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38014, 31), /* IncrementalResult.{i}.LossRatio */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38045, 36), /* IncrementalResult.{i}.MinOnewayDelay */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38081, 30), /* IncrementalResult.{i}.PDVRange */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38111, 30), /* IncrementalResult.{i}.RTTRange */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38141, 36), /* IncrementalResult.{i}.ReorderedRatio */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38177, 37), /* IncrementalResult.{i}.ReplicatedRatio */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38214, 39), /* IncrementalResult.{i}.TimeOfSubInterval */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38274, 23), /* InterfaceEthMbpsSummary */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38297, 14), /* LossRatioAtMax */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38311, 16), /* LossRatioSummary */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38327, 19), /* MaxETHCapacityNoFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38346, 21), /* MaxETHCapacityWithFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38392, 18), /* MaxIPLayerCapacity */
+            syntax: 604,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38410, 19), /* MinOnewayDelayAtMax */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38429, 21), /* MinOnewayDelaySummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38450, 13), /* MinRTTSummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38463, 37), /* ModalResult.{i}.InterfaceEthMbpsAtMax */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38500, 30), /* ModalResult.{i}.LossRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38530, 35), /* ModalResult.{i}.MaxETHCapacityNoFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38565, 37), /* ModalResult.{i}.MaxETHCapacityWithFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38602, 41), /* ModalResult.{i}.MaxETHCapacityWithFCSVLAN */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38643, 34), /* ModalResult.{i}.MaxIPLayerCapacity */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38677, 35), /* ModalResult.{i}.MinOnewayDelayAtMax */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38712, 29), /* ModalResult.{i}.PDVRangeAtMax */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38741, 29), /* ModalResult.{i}.RTTRangeAtMax */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38770, 35), /* ModalResult.{i}.ReorderedRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38805, 36), /* ModalResult.{i}.ReplicatedRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38841, 25), /* ModalResult.{i}.TimeOfMax */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38866, 13), /* PDVRangeAtMax */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38879, 15), /* PDVRangeSummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38894, 11), /* RTTMaxAtMax */
+            syntax: 605,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38905, 11), /* RTTMinAtMax */
+            syntax: 605,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38916, 13), /* RTTRangeAtMax */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38929, 15), /* RTTRangeSummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38944, 19), /* ReorderedRatioAtMax */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38963, 21), /* ReorderedRatioSummary */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38984, 20), /* ReplicatedRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39004, 22), /* ReplicatedRatioSummary */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 607,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39026, 13), /* StatusMessage */
+            syntax: 3,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39039, 12), /* TestInterval */
+            syntax: 28,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39051, 9), /* TimeOfMax */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39060, 23), /* TimestampResolutionUsed */
+            syntax: 578,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39083, 11), /* TmaxRTTUsed */
+            syntax: 21,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39094, 8), /* TmaxUsed */
+            syntax: 21,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39123, 27), /* AverageResponseTimeDetailed */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39150, 27), /* MaximumResponseTimeDetailed */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39177, 27), /* MinimumResponseTimeDetailed */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 608,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39232, 8), /* HostList */
+            syntax: 609,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 610,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 611,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39240, 11), /* FastestHost */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 612,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39263, 11), /* MaxHopCount */
+            syntax: 613,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39274, 13), /* NumberOfTries */
+            syntax: 614,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9303, 12), /* ResponseTime */
+            syntax: 21,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39287, 23), /* RouteHops.{i}.ErrorCode */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39310, 18), /* RouteHops.{i}.Host */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39328, 25), /* RouteHops.{i}.HostAddress */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39353, 21), /* RouteHops.{i}.RTTimes */
+            syntax: 615,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 616,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 617,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39394, 29), /* EnableIndividualPacketResults */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39423, 21), /* InterTransmissionTime */
+            syntax: 618,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 619,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39444, 44), /* IndividualPacketResult.{i}.PacketReceiveTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39488, 41), /* IndividualPacketResult.{i}.PacketSendTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39529, 40), /* IndividualPacketResult.{i}.PacketSuccess */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39569, 36), /* IndividualPacketResult.{i}.TestGenSN */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39605, 47), /* IndividualPacketResult.{i}.TestRespRcvTimeStamp */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39652, 52), /* IndividualPacketResult.{i}.TestRespReplyFailureCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39704, 49), /* IndividualPacketResult.{i}.TestRespReplyTimeStamp */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39753, 37), /* IndividualPacketResult.{i}.TestRespSN */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 612,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36376, 26), /* EnablePerConnectionResults */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36402, 16), /* EthernetPriority */
+            syntax: 49,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36418, 19), /* NumberOfConnections */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39809, 14), /* TestFileLength */
+            syntax: 620,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36452, 21), /* TimeBasedTestDuration */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            syntax: 577,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39823, 9), /* UploadURL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39832, 35), /* IncrementalResult.{i}.TestBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39867, 37), /* PerConnectionResult.{i}.TestBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37036, 19), /* PeriodOfFullLoading */
+            syntax: 578,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37055, 7), /* ROMTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 621,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37062, 18), /* TCPOpenRequestTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37080, 19), /* TCPOpenResponseTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39904, 13), /* TestBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39917, 29), /* TestBytesSentUnderFullLoading */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            syntax: 38,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 622,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35659, 18), /* DownloadTransports */
+            syntax: 572,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36365, 11), /* DownloadURL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36376, 26), /* EnablePerConnectionResults */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36402, 16), /* EthernetPriority */
+            syntax: 49,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39988, 32), /* IncrementalResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36418, 19), /* NumberOfConnections */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37036, 19), /* PeriodOfFullLoading */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37055, 7), /* ROMTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37062, 18), /* TCPOpenRequestTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37080, 19), /* TCPOpenResponseTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37099, 17), /* TestBytesReceived */
+            syntax: 38,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36452, 21), /* TimeBasedTestDuration */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            syntax: 577,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37099, 17), /* TestBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37055, 7), /* ROMTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37062, 18), /* TCPOpenRequestTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37080, 19), /* TCPOpenResponseTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37099, 17), /* TestBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40234, 17), /* AuthenticationKey */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37906, 11), /* ActiveFlows */
+            syntax: 603,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37262, 19), /* AuthenticationAlias */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37281, 18), /* AuthenticationCode */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37299, 21), /* AuthenticationEnabled */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37320, 29), /* AuthenticationKeyFileLocation */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 623,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36402, 16), /* EthernetPriority */
+            syntax: 49,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37349, 9), /* FlowCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37358, 12), /* HSpeedThresh */
+            syntax: 580,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37370, 14), /* HighSpeedDelta */
+            syntax: 581,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37384, 10), /* IPDVEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
+            syntax: 31,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35718, 26), /* IPLayerCapSupportedMetrics */
+            syntax: 573,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
+            syntax: 31,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37917, 22), /* IPLayerCapacitySummary */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35840, 21), /* IPLayerMaxConnections */
+            syntax: 19,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35861, 27), /* IPLayerMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37394, 10), /* IPRREnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39988, 32), /* IncrementalResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38274, 23), /* InterfaceEthMbpsSummary */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37404, 20), /* JumboFramesPermitted */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37424, 26), /* LocalInterfaceRateIncluded */
+            syntax: 460,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38297, 14), /* LossRatioAtMax */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38311, 16), /* LossRatioSummary */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37450, 11), /* LowerThresh */
+            syntax: 582,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20679, 3), /* MTU */
+            syntax: 583,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38327, 19), /* MaxETHCapacityNoFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38346, 21), /* MaxETHCapacityWithFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38392, 18), /* MaxIPLayerCapacity */
+            syntax: 604,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37461, 12), /* MaximumFlows */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37473, 20), /* MaximumTestBandwidth */
+            syntax: 584,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38410, 19), /* MinOnewayDelayAtMax */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38429, 21), /* MinOnewayDelaySummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38450, 13), /* MinRTTSummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40296, 26), /* ModalResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
+            syntax: 585,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36418, 19), /* NumberOfConnections */
+            syntax: 19,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37524, 22), /* NumberTestSubIntervals */
+            syntax: 586,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38866, 13), /* PDVRangeAtMax */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38879, 15), /* PDVRangeSummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 127,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37546, 7), /* PortMax */
+            syntax: 587,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37553, 7), /* PortMin */
+            syntax: 587,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37560, 15), /* PortOptionalMax */
+            syntax: 588,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37575, 15), /* PortOptionalMin */
+            syntax: 588,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37590, 16), /* PreambleDuration */
+            syntax: 589,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37606, 10), /* RIPREnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38894, 11), /* RTTMaxAtMax */
+            syntax: 605,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38905, 11), /* RTTMinAtMax */
+            syntax: 605,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38916, 13), /* RTTRangeAtMax */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38929, 15), /* RTTRangeSummary */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37616, 16), /* RateAdjAlgorithm */
+            syntax: 590,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37632, 20), /* ReordDupIgnoreEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38944, 19), /* ReorderedRatioAtMax */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38963, 21), /* ReorderedRatioSummary */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38984, 20), /* ReplicatedRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39004, 22), /* ReplicatedRatioSummary */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37652, 11), /* RetryThresh */
+            syntax: 591,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34343, 4), /* Role */
+            syntax: 592,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37663, 12), /* SeqErrThresh */
+            syntax: 585,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37675, 10), /* ServerList */
+            syntax: 593,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37685, 13), /* SlowAdjThresh */
+            syntax: 581,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37698, 16), /* StartSendingRate */
+            syntax: 594,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37714, 21), /* StartSendingRateIndex */
+            syntax: 595,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37735, 22), /* StatusFeedbackInterval */
+            syntax: 582,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39026, 13), /* StatusMessage */
+            syntax: 3,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39039, 12), /* TestInterval */
+            syntax: 28,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37757, 15), /* TestSubInterval */
+            syntax: 596,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37772, 8), /* TestType */
+            syntax: 597,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39051, 9), /* TimeOfMax */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37780, 22), /* TimeoutNoStatusMessage */
+            syntax: 598,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37802, 20), /* TimeoutNoTestTraffic */
+            syntax: 598,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37822, 19), /* TimestampResolution */
+            syntax: 599,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39060, 23), /* TimestampResolutionUsed */
+            syntax: 578,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37841, 4), /* Tmax */
+            syntax: 600,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37845, 7), /* TmaxRTT */
+            syntax: 600,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39083, 11), /* TmaxRTTUsed */
+            syntax: 21,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39094, 8), /* TmaxUsed */
+            syntax: 21,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37852, 17), /* UDPPayloadContent */
+            syntax: 601,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37869, 13), /* UDPPayloadMax */
+            syntax: 602,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37882, 13), /* UDPPayloadMin */
+            syntax: 602,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37895, 11), /* UpperThresh */
+            syntax: 582,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40234, 17), /* AuthenticationKey */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40462, 15), /* IPLayerCapacity */
+            syntax: 604,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40477, 16), /* InterfaceEthMbps */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40493, 9), /* LossRatio */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40502, 14), /* MinOnewayDelay */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40516, 8), /* PDVRange */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40524, 8), /* RTTRange */
+            syntax: 606,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40532, 14), /* ReorderedRatio */
+            syntax: 605,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40546, 15), /* ReplicatedRatio */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40561, 17), /* TimeOfSubInterval */
+            syntax: 10,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38297, 14), /* LossRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38327, 19), /* MaxETHCapacityNoFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38346, 21), /* MaxETHCapacityWithFCS */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38392, 18), /* MaxIPLayerCapacity */
+            syntax: 604,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38410, 19), /* MinOnewayDelayAtMax */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38866, 13), /* PDVRangeAtMax */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38916, 13), /* RTTRangeAtMax */
+            syntax: 606,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38944, 19), /* ReorderedRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38984, 20), /* ReplicatedRatioAtMax */
+            syntax: 605,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39051, 9), /* TimeOfMax */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39123, 27), /* AverageResponseTimeDetailed */
+            syntax: 578,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 127,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 624,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39150, 27), /* MaximumResponseTimeDetailed */
+            syntax: 578,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39177, 27), /* MinimumResponseTimeDetailed */
+            syntax: 578,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 625,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39240, 11), /* FastestHost */
+            syntax: 3,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39232, 8), /* HostList */
+            syntax: 609,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 610,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 611,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 127,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 626,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39263, 11), /* MaxHopCount */
+            syntax: 613,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39274, 13), /* NumberOfTries */
+            syntax: 614,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9303, 12), /* ResponseTime */
+            syntax: 21,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40750, 24), /* RouteHopsNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40821, 9), /* ErrorCode */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40830, 11), /* HostAddress */
+            syntax: 3,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40841, 7), /* RTTimes */
+            syntax: 615,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40884, 14), /* BytesResponded */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40898, 15), /* EchoPlusEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40913, 17), /* EchoPlusSupported */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40930, 16), /* PacketsResponded */
+            syntax: 0,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40946, 15), /* SourceIPAddress */
+            syntax: 126,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40961, 23), /* TimeFirstPacketReceived */
+            syntax: 10,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40984, 22), /* TimeLastPacketReceived */
+            syntax: 10,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41006, 7), /* UDPPort */
+            syntax: 0,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 617,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 625,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39394, 29), /* EnableIndividualPacketResults */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(648, 12), /* FailureCount */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41054, 37), /* IndividualPacketResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39423, 21), /* InterTransmissionTime */
+            syntax: 618,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 619,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 20,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41159, 17), /* PacketReceiveTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41176, 14), /* PacketSendTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41190, 13), /* PacketSuccess */
+            syntax: 16,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41203, 9), /* TestGenSN */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41212, 20), /* TestRespRcvTimeStamp */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41232, 25), /* TestRespReplyFailureCount */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41257, 22), /* TestRespReplyTimeStamp */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41279, 10), /* TestRespSN */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24802, 4), /* DSCP */
+            syntax: 574,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 627,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36376, 26), /* EnablePerConnectionResults */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36402, 16), /* EthernetPriority */
+            syntax: 49,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36549, 13), /* IPAddressUsed */
+            syntax: 126,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39988, 32), /* IncrementalResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36418, 19), /* NumberOfConnections */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37036, 19), /* PeriodOfFullLoading */
+            syntax: 578,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 575,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37055, 7), /* ROMTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37062, 18), /* TCPOpenRequestTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37080, 19), /* TCPOpenResponseTime */
+            syntax: 10,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39904, 13), /* TestBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39917, 29), /* TestBytesSentUnderFullLoading */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39809, 14), /* TestFileLength */
+            syntax: 620,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36452, 21), /* TimeBasedTestDuration */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            syntax: 576,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            syntax: 577,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36328, 16), /* UploadTransports */
+            syntax: 572,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39823, 9), /* UploadURL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39904, 13), /* TestBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36535, 7), /* BOMTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(36542, 7), /* EOMTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37055, 7), /* ROMTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37062, 18), /* TCPOpenRequestTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37080, 19), /* TCPOpenResponseTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39904, 13), /* TestBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37149, 18), /* TotalBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(37201, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41479, 12), /* AutoIPEnable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6827, 26), /* IPv4AddressNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35433, 10), /* IPv4Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35464, 10), /* IPv6Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41491, 8), /* Loopback */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 30,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41499, 10), /* MaxMTUSize */
+            syntax: 628,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 172,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41509, 6), /* Router */
+            syntax: 629,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 32,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41515, 29), /* TWAMPReflectorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 630,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41544, 9), /* ULAEnable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41593, 14), /* AddressingType */
+            syntax: 631,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 182,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5943, 10), /* SubnetMask */
+            syntax: 165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41647, 7), /* Anycast */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 216,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41654, 15), /* IPAddressStatus */
+            syntax: 632,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 633,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8416, 17), /* PreferredLifetime */
+            syntax: 454,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8502, 6), /* Prefix */
+            syntax: 634,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8433, 13), /* ValidLifetime */
+            syntax: 454,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(41708, 10), /* Autonomous */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41718, 15), /* ChildPrefixBits */
+            syntax: 635,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41733, 6), /* OnLink */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 636,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41739, 12), /* ParentPrefix */
+            syntax: 637,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8416, 17), /* PreferredLifetime */
+            syntax: 454,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8502, 6), /* Prefix */
+            syntax: 635,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41751, 12), /* PrefixStatus */
+            syntax: 638,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41763, 10), /* StaticType */
+            syntax: 639,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8433, 13), /* ValidLifetime */
+            syntax: 454,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41846, 13), /* IPAllowedList */
+            syntax: 640,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41859, 10), /* MaximumTTL */
+            syntax: 641,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 642,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41869, 15), /* PortAllowedList */
+            syntax: 640,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 643,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(36344, 21), /* DownloadDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(40, 10),
+            output: p(50, 27),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(37245, 17), /* IPLayerCapacity() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(77, 51),
+            output: p(128, 54),
+            status: Status::Current,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(39102, 8), /* IPPing() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(182, 7),
+            output: p(189, 10),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(39204, 28), /* ServerSelectionDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(199, 6),
+            output: p(205, 6),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(39251, 12), /* TraceRoute() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(211, 8),
+            output: p(219, 7),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(39374, 20), /* UDPEchoDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(226, 10),
+            output: p(236, 15),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(39790, 19), /* UploadDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(251, 11),
+            output: p(262, 27),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(595, 0),
+            output: p(595, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(643, 0),
+            output: p(643, 0),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(79, 4),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(83, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(12, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(14, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(85, 1),
         },
     ],
 };

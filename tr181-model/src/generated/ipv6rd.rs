@@ -12,114 +12,117 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(43317, 14), /* Device.IPv6rd. */
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(43331, 35), /* Device.IPv6rd.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(43366, 13), /* AddressSource */
-                    syntax: 668,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43379, 23), /* AllTrafficToBorderRelay */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43402, 24), /* BorderRelayIPv4Addresses */
-                    syntax: 184,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43426, 14), /* IPv4MaskLength */
-                    syntax: 669,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43440, 12), /* SPIPv6Prefix */
-                    syntax: 217,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15322, 15), /* TunnelInterface */
-                    syntax: 233,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15337, 17), /* TunneledInterface */
-                    syntax: 233,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 11),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43366, 13), /* AddressSource */
+            syntax: 668,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(43379, 23), /* AllTrafficToBorderRelay */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43402, 24), /* BorderRelayIPv4Addresses */
+            syntax: 184,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43426, 14), /* IPv4MaskLength */
+            syntax: 669,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43440, 12), /* SPIPv6Prefix */
+            syntax: 217,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15322, 15), /* TunnelInterface */
+            syntax: 233,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15337, 17), /* TunneledInterface */
+            syntax: 233,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[UniqueKey {
+        functional: false,
+        parameters: l(0, 1),
+    }],
 };
 
 /// Typed keys of the parameters of `Device.IPv6rd.`.

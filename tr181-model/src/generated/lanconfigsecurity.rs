@@ -9,14 +9,18 @@ pub(crate) static GROUP: Group = Group {
     name: "LANConfigSecurity",
     objects: &[Object {
         path: s(44281, 25), /* Device.LANConfigSecurity. */
-        parameters: &[Parameter {
-            name: s(44306, 14), /* ConfigPassword */
-            syntax: 430,
-            access: Access::ReadWrite,
-            ..PARAM
-        }],
-        ..OBJECT
+        parameters: p(0, 1),
+        ..object(&GROUP)
     }],
+    parameters: &[Parameter {
+        name: s(44306, 14), /* ConfigPassword */
+        syntax: 430,
+        access: Access::ReadWrite,
+        ..PARAM
+    }],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.LANConfigSecurity.`.

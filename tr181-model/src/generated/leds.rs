@@ -12,141 +12,24 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(44320, 12), /* Device.LEDs. */
             version: v(2, 11, 0),
-            parameters: &[Parameter {
-                name: s(44332, 18), /* LEDNumberOfEntries */
-                syntax: 0,
-                version: v(2, 11, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(44350, 20), /* Device.LEDs.LED.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(44332, 18) /* LEDNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 11, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44370, 27), /* CycleElementNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44397, 22), /* CyclePeriodRepetitions */
-                    syntax: 89,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5253, 8), /* Location */
-                    syntax: 353,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44419, 13), /* MaxBrightness */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(181, 6), /* Reason */
-                    syntax: 3,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44432, 17), /* RelativeXPosition */
-                    syntax: 0,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44449, 17), /* RelativeYPosition */
-                    syntax: 0,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 687,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(44466, 40), /* Device.LEDs.LED.{i}.CurrentCycleElement. */
             version: v(2, 11, 0),
-            parameters: &[
-                Parameter {
-                    name: s(44506, 5), /* Color */
-                    syntax: 688,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44511, 21), /* CycleElementReference */
-                    syntax: 689,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(222, 8), /* Duration */
-                    syntax: 21,
-                    version: v(2, 11, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(13, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(44532, 37), /* Device.LEDs.LED.{i}.CycleElement.{i}. */
@@ -155,78 +38,197 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44370, 27) /* CycleElementNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(10, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 11, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44569, 10), /* Brightness */
-                    syntax: 690,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44506, 5), /* Color */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(222, 8), /* Duration */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44579, 12), /* FadeInterval */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(16, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(44332, 18), /* LEDNumberOfEntries */
+            syntax: 0,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 11, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44370, 27), /* CycleElementNumberOfEntries */
+            syntax: 0,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44397, 22), /* CyclePeriodRepetitions */
+            syntax: 89,
+            version: v(2, 11, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5253, 8), /* Location */
+            syntax: 353,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44419, 13), /* MaxBrightness */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 3,
+            version: v(2, 11, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44432, 17), /* RelativeXPosition */
+            syntax: 0,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44449, 17), /* RelativeYPosition */
+            syntax: 0,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 687,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44506, 5), /* Color */
+            syntax: 688,
+            version: v(2, 11, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44511, 21), /* CycleElementReference */
+            syntax: 689,
+            version: v(2, 11, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 21,
+            version: v(2, 11, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 11, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44569, 10), /* Brightness */
+            syntax: 690,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44506, 5), /* Color */
+            syntax: 688,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44579, 12), /* FadeInterval */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(10, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -12,200 +12,205 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(44591, 12), /* Device.LLDP. */
             version: v(2, 8, 0),
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(44603, 22), /* Device.LLDP.Discovery. */
             version: v(2, 8, 0),
-            parameters: &[Parameter {
-                name: s(44625, 21), /* DeviceNumberOfEntries */
-                syntax: 0,
-                version: v(2, 8, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(44646, 33), /* Device.LLDP.Discovery.Device.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(94, 2),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(44695, 9), /* ChassisID */
-                    syntax: 691,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44679, 16), /* ChassisIDSubtype */
-                    syntax: 692,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 693,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 694,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1903, 19), /* PortNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(44704, 51), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(15472, 14), /* DeviceCategory */
-                    syntax: 128,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 695,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15683, 9), /* ModelName */
-                    syntax: 477,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15692, 11), /* ModelNumber */
-                    syntax: 477,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44755, 29), /* VendorSpecificNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(6, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(44784, 70), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation.VendorSpecific.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(44755, 29) /* VendorSpecificNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(96, 2),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(33237, 11), /* Information */
-                    syntax: 696,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44870, 15), /* InformationType */
-                    syntax: 692,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44854, 16), /* OrganizationCode */
-                    syntax: 349,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(44885, 42), /* Device.LLDP.Discovery.Device.{i}.Port.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(98, 2),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26097, 14), /* MACAddressList */
-                    syntax: 697,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44946, 15), /* PortDescription */
-                    syntax: 97,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44940, 6), /* PortID */
-                    syntax: 691,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44927, 13), /* PortIDSubtype */
-                    syntax: 692,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44961, 3), /* TTL */
-                    syntax: 698,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(14, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(44964, 58), /* Device.LLDP.Discovery.Device.{i}.Port.{i}.LinkInformation. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(32305, 13), /* InterfaceType */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45022, 18), /* MACForwardingTable */
-                    syntax: 697,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(20, 2),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(44625, 21), /* DeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44695, 9), /* ChassisID */
+            syntax: 691,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44679, 16), /* ChassisIDSubtype */
+            syntax: 692,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 693,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 694,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1903, 19), /* PortNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15472, 14), /* DeviceCategory */
+            syntax: 128,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 695,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15683, 9), /* ModelName */
+            syntax: 477,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15692, 11), /* ModelNumber */
+            syntax: 477,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44755, 29), /* VendorSpecificNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(33237, 11), /* Information */
+            syntax: 696,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44870, 15), /* InformationType */
+            syntax: 692,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44854, 16), /* OrganizationCode */
+            syntax: 349,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26097, 14), /* MACAddressList */
+            syntax: 697,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44946, 15), /* PortDescription */
+            syntax: 97,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44940, 6), /* PortID */
+            syntax: 691,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44927, 13), /* PortIDSubtype */
+            syntax: 692,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44961, 3), /* TTL */
+            syntax: 698,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32305, 13), /* InterfaceType */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45022, 18), /* MACForwardingTable */
+            syntax: 697,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(94, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(96, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(98, 2),
         },
     ],
 };

@@ -12,27 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(45040, 12), /* Device.LMAP. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(45052, 20), /* EventNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45072, 31), /* MeasurementAgentNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45103, 21), /* ReportNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(45124, 22), /* Device.LMAP.Event.{i}. */
@@ -41,188 +22,28 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45052, 20) /* EventNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45146, 13), /* CycleInterval */
-                    syntax: 699,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45159, 16), /* RandomnessSpread */
-                    syntax: 699,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 700,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(3, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(45175, 36), /* Device.LMAP.Event.{i}.CalendarTimer. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(45211, 28), /* EnableScheduleTimezoneOffset */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45239, 19), /* ScheduleDaysOfMonth */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45258, 18), /* ScheduleDaysOfWeek */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45276, 18), /* ScheduleHoursOfDay */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45294, 21), /* ScheduleMinutesOfHour */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45315, 14), /* ScheduleMonths */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45329, 23), /* ScheduleSecondsOfMinute */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45352, 22), /* ScheduleTimezoneOffset */
-                    syntax: 701,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(10, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(45374, 29), /* Device.LMAP.Event.{i}.OneOff. */
             version: v(2, 12, 0),
-            parameters: &[Parameter {
-                name: s(20019, 9), /* StartTime */
-                syntax: 10,
-                access: Access::ReadWrite,
-                version: v(2, 12, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(20, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(45403, 36), /* Device.LMAP.Event.{i}.PeriodicTimer. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45439, 8), /* Interval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(21, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(45447, 33), /* Device.LMAP.MeasurementAgent.{i}. */
@@ -231,153 +52,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45072, 31) /* MeasurementAgentNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(100, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45490, 14), /* CapabilityTags */
-                    syntax: 128,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45504, 35), /* CommunicationChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45539, 8), /* EventLog */
-                    syntax: 370,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45547, 15), /* GroupIdentifier */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45480, 10), /* Identifier */
-                    syntax: 382,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45562, 26), /* InstructionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45588, 11), /* LastStarted */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45599, 16), /* MeasurementPoint */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45615, 17), /* PrivateCredential */
-                    syntax: 702,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45632, 16), /* PublicCredential */
-                    syntax: 702,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19764, 23), /* ScheduleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45648, 29), /* TaskCapabilityNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45677, 19), /* TaskNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45696, 27), /* UseAgentIdentifierInReports */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45723, 27), /* UseGroupIdentifierInReports */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45750, 28), /* UseMeasurementPointInReports */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(24, 20),
+            ..object(&GROUP)
         },
         Object {
             path: s(45778, 58), /* Device.LMAP.MeasurementAgent.{i}.CommunicationChannel.{i}. */
@@ -388,120 +66,16 @@ pub(crate) static GROUP: Group = Group {
                 s(45504, 35), /* CommunicationChannelNumberOfEntries */
             ),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45836, 15), /* BulkDataProfile */
-                    syntax: 703,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 694,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9761, 6), /* Target */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45851, 22), /* TargetPublicCredential */
-                    syntax: 702,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45873, 18), /* UseBulkDataProfile */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(44, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(45891, 44), /* Device.LMAP.MeasurementAgent.{i}.Controller. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(45935, 15), /* ControlChannels */
-                    syntax: 704,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45950, 16), /* ControlSchedules */
-                    syntax: 705,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45966, 12), /* ControlTasks */
-                    syntax: 706,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45978, 17), /* ControllerTimeout */
-                    syntax: 707,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(53, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(45995, 49), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}. */
@@ -510,70 +84,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45562, 26) /* InstructionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46044, 20), /* InstructionSchedules */
-                    syntax: 705,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46064, 16), /* InstructionTasks */
-                    syntax: 706,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46117, 14), /* ReportChannels */
-                    syntax: 704,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(57, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(46131, 76), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}.MeasurementSuppression.{i}. */
@@ -584,84 +98,10 @@ pub(crate) static GROUP: Group = Group {
                 s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
             ),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46207, 3), /* End */
-                    syntax: 708,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46210, 5), /* Start */
-                    syntax: 708,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17643, 5), /* State */
-                    syntax: 709,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46215, 11), /* StopRunning */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46226, 16), /* SuppressionMatch */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(65, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(46242, 46), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}. */
@@ -670,117 +110,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(46288, 21), /* ActionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(222, 8), /* Duration */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46207, 3), /* End */
-                    syntax: 708,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46309, 13), /* ExecutionMode */
-                    syntax: 710,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46322, 14), /* LastInvocation */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46210, 5), /* Start */
-                    syntax: 711,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17643, 5), /* State */
-                    syntax: 712,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46336, 7), /* Storage */
-                    syntax: 620,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46343, 15), /* SuppressionTags */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46358, 4), /* Tags */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(74, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(46362, 57), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}. */
@@ -789,133 +122,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(46288, 21) /* ActionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(11, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46419, 20), /* LastFailedCompletion */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46439, 17), /* LastFailedMessage */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46456, 20), /* LastFailedStatusCode */
-                    syntax: 255,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46322, 14), /* LastInvocation */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46476, 24), /* LastSuccessfulCompletion */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46500, 21), /* LastSuccessfulMessage */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46521, 24), /* LastSuccessfulStatusCode */
-                    syntax: 255,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46545, 17), /* OutputDestination */
-                    syntax: 705,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17643, 5), /* State */
-                    syntax: 712,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46336, 7), /* Storage */
-                    syntax: 620,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46343, 15), /* SuppressionTags */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46358, 4), /* Tags */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46562, 4), /* Task */
-                    syntax: 713,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(88, 18),
+            ..object(&GROUP)
         },
         Object {
             path: s(46566, 68), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Option.{i}. */
@@ -924,134 +134,22 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(12, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(106, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(46634, 63), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Stats. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(46697, 8), /* Failures */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46705, 11), /* Invocations */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46716, 8), /* Overlaps */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46724, 12), /* Suppressions */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(112, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(46736, 52), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Stats. */
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(46697, 8), /* Failures */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46705, 11), /* Invocations */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46716, 8), /* Overlaps */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46724, 12), /* Suppressions */
-                    syntax: 515,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(116, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(46788, 42), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}. */
@@ -1060,69 +158,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45677, 19) /* TaskNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(14, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46830, 23), /* RegistryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46358, 4), /* Tags */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(120, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(46853, 53), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Option.{i}. */
@@ -1131,64 +170,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(16, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(127, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(46906, 55), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Registry.{i}. */
@@ -1197,89 +182,20 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(46830, 23) /* RegistryNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(101, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(18, 2),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46961, 13), /* RegistryEntry */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46974, 5), /* Roles */
-                    syntax: 714,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(133, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(46979, 52), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(45648, 29) /* TaskCapabilityNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(1, 1),
-            }],
+            unique_keys: p(20, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(138, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(47068, 65), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}.Registry.{i}. */
@@ -1288,26 +204,10 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(101, 1),
-            }],
+            unique_keys: p(21, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(46961, 13), /* RegistryEntry */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46974, 5), /* Roles */
-                    syntax: 714,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(141, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(47133, 23), /* Device.LMAP.Report.{i}. */
@@ -1315,189 +215,38 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45103, 21) /* ReportNumberOfEntries */),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(47156, 15), /* AgentIdentifier */
-                    syntax: 382,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45547, 15), /* GroupIdentifier */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45599, 16), /* MeasurementPoint */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47171, 10), /* ReportDate */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9180, 21), /* ResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(143, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(47181, 34), /* Device.LMAP.Report.{i}.Result.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(102, 3),
-            }],
+            unique_keys: p(22, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(47227, 10), /* ActionName */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47237, 11), /* CycleNumber */
-                    syntax: 715,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24359, 9), /* EventTime */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47248, 29), /* ResultConflictNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47277, 32), /* ResultReportTableNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47215, 12), /* ScheduleName */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 255,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46358, 4), /* Tags */
-                    syntax: 128,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47309, 8), /* TaskName */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(148, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(47317, 47), /* Device.LMAP.Report.{i}.Result.{i}.Conflict.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47248, 29) /* ResultConflictNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(105, 3),
-            }],
+            unique_keys: p(23, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(47227, 10), /* ActionName */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47215, 12), /* ScheduleName */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47309, 8), /* TaskName */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(160, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(47364, 45), /* Device.LMAP.Report.{i}.Result.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(1, 1),
-            }],
+            unique_keys: p(24, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 255,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(163, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(47409, 50), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}. */
@@ -1505,53 +254,18 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47277, 32) /* ResultReportTableNumberOfEntries */),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(47459, 12), /* ColumnLabels */
-                    syntax: 128,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46830, 23), /* RegistryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47471, 30), /* ResultReportRowNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(166, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(47501, 63), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.Registry.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(46830, 23) /* RegistryNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(101, 1),
-            }],
+            unique_keys: p(25, 1),
             version: v(2, 12, 0),
-            parameters: &[
-                Parameter {
-                    name: s(46961, 13), /* RegistryEntry */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46974, 5), /* Roles */
-                    syntax: 714,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(169, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(47564, 64), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.ResultRow.{i}. */
@@ -1559,13 +273,1281 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47471, 30) /* ResultReportRowNumberOfEntries */),
             version: v(2, 12, 0),
-            parameters: &[Parameter {
-                name: s(44007, 6), /* Values */
-                syntax: 128,
-                version: v(2, 12, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(171, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(45052, 20), /* EventNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45072, 31), /* MeasurementAgentNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45103, 21), /* ReportNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(45146, 13), /* CycleInterval */
+            syntax: 699,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45159, 16), /* RandomnessSpread */
+            syntax: 699,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 700,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45211, 28), /* EnableScheduleTimezoneOffset */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45239, 19), /* ScheduleDaysOfMonth */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45258, 18), /* ScheduleDaysOfWeek */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45276, 18), /* ScheduleHoursOfDay */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45294, 21), /* ScheduleMinutesOfHour */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45315, 14), /* ScheduleMonths */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45329, 23), /* ScheduleSecondsOfMinute */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45352, 22), /* ScheduleTimezoneOffset */
+            syntax: 701,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45439, 8), /* Interval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(45490, 14), /* CapabilityTags */
+            syntax: 128,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45504, 35), /* CommunicationChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45539, 8), /* EventLog */
+            syntax: 370,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45547, 15), /* GroupIdentifier */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45480, 10), /* Identifier */
+            syntax: 382,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45562, 26), /* InstructionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45588, 11), /* LastStarted */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45599, 16), /* MeasurementPoint */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45615, 17), /* PrivateCredential */
+            syntax: 702,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45632, 16), /* PublicCredential */
+            syntax: 702,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45648, 29), /* TaskCapabilityNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45677, 19), /* TaskNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45696, 27), /* UseAgentIdentifierInReports */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45723, 27), /* UseGroupIdentifierInReports */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45750, 28), /* UseMeasurementPointInReports */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(45836, 15), /* BulkDataProfile */
+            syntax: 703,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 694,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9761, 6), /* Target */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45851, 22), /* TargetPublicCredential */
+            syntax: 702,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45873, 18), /* UseBulkDataProfile */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45935, 15), /* ControlChannels */
+            syntax: 704,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45950, 16), /* ControlSchedules */
+            syntax: 705,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45966, 12), /* ControlTasks */
+            syntax: 706,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45978, 17), /* ControllerTimeout */
+            syntax: 707,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46044, 20), /* InstructionSchedules */
+            syntax: 705,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46064, 16), /* InstructionTasks */
+            syntax: 706,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46117, 14), /* ReportChannels */
+            syntax: 704,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46207, 3), /* End */
+            syntax: 708,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46210, 5), /* Start */
+            syntax: 708,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17643, 5), /* State */
+            syntax: 709,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46215, 11), /* StopRunning */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46226, 16), /* SuppressionMatch */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46288, 21), /* ActionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46207, 3), /* End */
+            syntax: 708,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46309, 13), /* ExecutionMode */
+            syntax: 710,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46322, 14), /* LastInvocation */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46210, 5), /* Start */
+            syntax: 711,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17643, 5), /* State */
+            syntax: 712,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46336, 7), /* Storage */
+            syntax: 620,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46343, 15), /* SuppressionTags */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46358, 4), /* Tags */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46419, 20), /* LastFailedCompletion */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46439, 17), /* LastFailedMessage */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46456, 20), /* LastFailedStatusCode */
+            syntax: 255,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46322, 14), /* LastInvocation */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46476, 24), /* LastSuccessfulCompletion */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46500, 21), /* LastSuccessfulMessage */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46521, 24), /* LastSuccessfulStatusCode */
+            syntax: 255,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46545, 17), /* OutputDestination */
+            syntax: 705,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17643, 5), /* State */
+            syntax: 712,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46336, 7), /* Storage */
+            syntax: 620,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46343, 15), /* SuppressionTags */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46358, 4), /* Tags */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46562, 4), /* Task */
+            syntax: 713,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46697, 8), /* Failures */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46705, 11), /* Invocations */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46716, 8), /* Overlaps */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46724, 12), /* Suppressions */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46697, 8), /* Failures */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46705, 11), /* Invocations */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46716, 8), /* Overlaps */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46724, 12), /* Suppressions */
+            syntax: 515,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46830, 23), /* RegistryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46358, 4), /* Tags */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46961, 13), /* RegistryEntry */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46974, 5), /* Roles */
+            syntax: 714,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46961, 13), /* RegistryEntry */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46974, 5), /* Roles */
+            syntax: 714,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47156, 15), /* AgentIdentifier */
+            syntax: 382,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45547, 15), /* GroupIdentifier */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45599, 16), /* MeasurementPoint */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47171, 10), /* ReportDate */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9180, 21), /* ResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47227, 10), /* ActionName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47237, 11), /* CycleNumber */
+            syntax: 715,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(24359, 9), /* EventTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47248, 29), /* ResultConflictNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47277, 32), /* ResultReportTableNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47215, 12), /* ScheduleName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 255,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46358, 4), /* Tags */
+            syntax: 128,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47309, 8), /* TaskName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47227, 10), /* ActionName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47215, 12), /* ScheduleName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47309, 8), /* TaskName */
+            syntax: 6,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 255,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47459, 12), /* ColumnLabels */
+            syntax: 128,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46830, 23), /* RegistryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47471, 30), /* ResultReportRowNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46961, 13), /* RegistryEntry */
+            syntax: 3,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(46974, 5), /* Roles */
+            syntax: 714,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44007, 6), /* Values */
+            syntax: 128,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(100, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(101, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(101, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(102, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(105, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(101, 1),
         },
     ],
 };

@@ -13,348 +13,22 @@ pub(crate) static GROUP: Group = Group {
             path: s(47628, 18), /* Device.LocalAgent. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(47646, 24), /* AdvertisedDeviceSubtypes */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47670, 26), /* CertificateNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47696, 25), /* ControllerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47721, 18), /* MTPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
-                    syntax: 716,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47772, 22), /* MonitorNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47794, 22), /* RequestNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15770, 15), /* SoftwareVersion */
-                    syntax: 31,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47816, 27), /* SubscriptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47843, 30), /* SupportedFingerprintAlgorithms */
-                    syntax: 717,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47873, 30), /* SupportedNumberOfSubscriptions */
-                    syntax: 718,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18588, 18), /* SupportedProtocols */
-                    syntax: 719,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47903, 26), /* SupportedThresholdOperator */
-                    syntax: 720,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47929, 24), /* ThresholdNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15818, 6), /* UpTime */
-                    syntax: 28,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47953, 23), /* WatchdogNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(47976, 16), /* AddCertificate() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(786, 5), /* Alias */
-                        syntax: 24,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(35053, 11), /* Certificate */
-                        syntax: 118,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            events: &[
-                Event {
-                    name: s(47992, 9), /* Periodic! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(48001, 17), /* TransferComplete! */
-                    arguments: &[
-                        Parameter {
-                            name: s(48018, 8), /* Affected */
-                            syntax: 721,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16132, 8), /* CheckSum */
-                            syntax: 357,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(16140, 17), /* CheckSumAlgorithm */
-                            syntax: 722,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(17636, 7), /* Command */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(501, 10), /* CommandKey */
-                            syntax: 721,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(48026, 12), /* CompleteTime */
-                            syntax: 723,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(48038, 9), /* FaultCode */
-                            syntax: 724,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(48047, 11), /* FaultString */
-                            syntax: 725,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(48058, 9), /* Requestor */
-                            syntax: 721,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(20019, 9), /* StartTime */
-                            syntax: 723,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(48067, 12), /* TransferType */
-                            syntax: 726,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(48079, 11), /* TransferURL */
-                            syntax: 5,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(48090, 7), /* WakeUp! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 17),
+            commands: p(0, 1),
+            events: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(48097, 34), /* Device.LocalAgent.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(108, 2),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48131, 6), /* Issuer */
-                    syntax: 6,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(48137, 8), /* Delete() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(48145, 16), /* GetFingerprint() */
-                    is_async: false,
-                    input: &[Parameter {
-                        name: s(48161, 20), /* FingerprintAlgorithm */
-                        syntax: 358,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(48181, 11), /* Fingerprint */
-                        syntax: 727,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(31, 4),
+            commands: p(1, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(48192, 33), /* Device.LocalAgent.Controller.{i}. */
@@ -363,182 +37,12 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47696, 25) /* ControllerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(110, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48225, 12), /* AssignedRole */
-                    syntax: 728,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48237, 28), /* BootParameterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48265, 14), /* ControllerCode */
-                    syntax: 729,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48279, 10), /* Credential */
-                    syntax: 730,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48289, 13), /* InheritedRole */
-                    syntax: 728,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47721, 18), /* MTPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48302, 18), /* OnBoardingComplete */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48320, 21), /* OnBoardingRestartTime */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48341, 21), /* PeriodicNotifInterval */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48362, 17), /* PeriodicNotifTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15742, 16), /* ProvisioningCode */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
-                    syntax: 731,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(48442, 18), /* AddMyCertificate() */
-                    is_async: false,
-                    input: &[
-                        Parameter {
-                            name: s(786, 5), /* Alias */
-                            syntax: 24,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(35053, 11), /* Certificate */
-                            syntax: 118,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(48460, 20), /* SendOnBoardRequest() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(37, 16),
+            commands: p(3, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(48480, 51), /* Device.LocalAgent.Controller.{i}.BootParameter.{i}. */
@@ -547,132 +51,19 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(48237, 28) /* BootParameterNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(111, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48531, 13), /* ParameterName */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(55, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(48544, 44), /* Device.LocalAgent.Controller.{i}.E2ESession. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(48588, 17), /* CurrentRetryCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48605, 18), /* MaxRetransmitTries */
-                    syntax: 732,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48623, 16), /* MaxUSPRecordSize */
-                    syntax: 733,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48639, 15), /* PayloadSecurity */
-                    syntax: 734,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48654, 17), /* SessionExpiration */
-                    syntax: 735,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48671, 11), /* SessionMode */
-                    syntax: 736,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48682, 30), /* SessionRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
-                    syntax: 731,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 737,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(58, 9),
+            commands: p(5, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(48743, 41), /* Device.LocalAgent.Controller.{i}.MTP.{i}. */
@@ -681,410 +72,59 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(112, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(6, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 738,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(67, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(48784, 46), /* Device.LocalAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(48830, 17), /* AgentMTPReference */
-                    syntax: 739,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48847, 19), /* PublishRetainNotify */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48866, 21), /* PublishRetainResponse */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48887, 5), /* Topic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(71, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(48905, 47), /* Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(48952, 11), /* Destination */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 741,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(76, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(48963, 45), /* Device.LocalAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49008, 19), /* UnixDomainSocketRef */
-                    syntax: 742,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(79, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(49027, 51), /* Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(48588, 17), /* CurrentRetryCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49078, 16), /* EnableEncryption */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49094, 17), /* KeepAliveInterval */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49111, 4), /* Path */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48682, 30), /* SessionRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
-                    syntax: 731,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(81, 9),
+            commands: p(6, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(49115, 56), /* Device.LocalAgent.Controller.{i}.TransferCompletePolicy. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[Parameter {
-                name: s(49171, 16), /* ResultTypeFilter */
-                syntax: 743,
-                access: Access::ReadWrite,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(90, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(49187, 34), /* Device.LocalAgent.ControllerTrust. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(49221, 10), /* BannedRole */
-                    syntax: 744,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49231, 24), /* ChallengeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49255, 25), /* CredentialNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49280, 19), /* RoleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49299, 12), /* SecuredRoles */
-                    syntax: 728,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49311, 11), /* TOFUAllowed */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49322, 19), /* TOFUInactivityTimer */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49341, 13), /* UntrustedRole */
-                    syntax: 745,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(49354, 19), /* ChallengeResponse() */
-                    is_async: false,
-                    input: &[
-                        Parameter {
-                            name: s(49373, 11), /* ChallengeID */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(6002, 5), /* Value */
-                            syntax: 352,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(49384, 18), /* RequestChallenge() */
-                    is_async: false,
-                    input: &[
-                        Parameter {
-                            name: s(49402, 12), /* ChallengeRef */
-                            syntax: 746,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(49414, 17), /* RequestExpiration */
-                            syntax: 707,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(49373, 11), /* ChallengeID */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(49431, 11), /* Instruction */
-                            syntax: 352,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(49442, 15), /* InstructionType */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(49457, 9), /* ValueType */
-                            syntax: 3,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 8),
+            commands: p(7, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(49466, 48), /* Device.LocalAgent.ControllerTrust.Challenge.{i}. */
@@ -1093,103 +133,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49231, 24) /* ChallengeNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49431, 11), /* Instruction */
-                    syntax: 352,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49442, 15), /* InstructionType */
-                    syntax: 747,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49514, 13), /* LockoutPeriod */
-                    syntax: 748,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49527, 7), /* Retries */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34343, 4), /* Role */
-                    syntax: 728,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 749,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 750,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49457, 9), /* ValueType */
-                    syntax: 751,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(107, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(49534, 49), /* Device.LocalAgent.ControllerTrust.Credential.{i}. */
@@ -1198,61 +146,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49255, 25) /* CredentialNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(113, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49583, 11), /* AllowedUses */
-                    syntax: 752,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48279, 10), /* Credential */
-                    syntax: 753,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34343, 4), /* Role */
-                    syntax: 728,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(118, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(49594, 43), /* Device.LocalAgent.ControllerTrust.Role.{i}. */
@@ -1261,52 +159,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49637, 25), /* PermissionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(123, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(49662, 58), /* Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}. */
@@ -1315,85 +172,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49637, 25) /* PermissionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(10, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(13, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49720, 12), /* CommandEvent */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49732, 15), /* InstantiatedObj */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49747, 3), /* Obj */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49750, 5), /* Param */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49755, 7), /* Targets */
-                    syntax: 398,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(127, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(49762, 26), /* Device.LocalAgent.MTP.{i}. */
@@ -1402,190 +185,43 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(15, 1),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49788, 10), /* EnableMDNS */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 755,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 756,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(135, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(49798, 31), /* Device.LocalAgent.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(4389, 10), /* PublishQoS */
-                    syntax: 117,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 119,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49829, 23), /* ResponseTopicConfigured */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49852, 23), /* ResponseTopicDiscovered */
-                    syntax: 118,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(140, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(49875, 32), /* Device.LocalAgent.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(48952, 11), /* Destination */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49907, 21), /* DestinationFromServer */
-                    syntax: 399,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 741,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(144, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(49928, 30), /* Device.LocalAgent.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            parameters: &[Parameter {
-                name: s(49008, 19), /* UnixDomainSocketRef */
-                syntax: 742,
-                access: Access::ReadWrite,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(147, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(49958, 36), /* Device.LocalAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(49078, 16), /* EnableEncryption */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49994, 10), /* Interfaces */
-                    syntax: 229,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49094, 17), /* KeepAliveInterval */
-                    syntax: 757,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49111, 4), /* Path */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 758,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(148, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(50004, 30), /* Device.LocalAgent.Monitor.{i}. */
@@ -1594,163 +230,24 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47772, 22) /* MonitorNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(16, 1),
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3685, 10), /* Controller */
-                    syntax: 94,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45439, 8), /* Interval */
-                    syntax: 578,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50034, 13), /* ReferenceList */
-                    syntax: 714,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            events: &[Event {
-                name: s(50047, 9), /* OnChange! */
-                arguments: &[
-                    Parameter {
-                        name: s(50056, 24), /* ChangeSet.{i}.ObjectPath */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50080, 38), /* ChangeSet.{i}.Parameter.{i}.ChangeTime */
-                        syntax: 10,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50118, 32), /* ChangeSet.{i}.Parameter.{i}.Name */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50150, 36), /* ChangeSet.{i}.Parameter.{i}.OldValue */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50186, 33), /* ChangeSet.{i}.Parameter.{i}.Value */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(153, 5),
+            events: p(3, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(50219, 30), /* Device.LocalAgent.Request.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47794, 22) /* RequestNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(114, 3),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(17, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17636, 7), /* Command */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(501, 10), /* CommandKey */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50249, 10), /* Originator */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 759,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(50259, 8), /* Cancel() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(163, 5),
+            commands: p(9, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(50267, 35), /* Device.LocalAgent.Subscription.{i}. */
@@ -1759,123 +256,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(117, 2),
-                },
-            ],
+            unique_keys: p(19, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24790, 12), /* CreationDate */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 760,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50311, 15), /* NotifExpiration */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50326, 10), /* NotifRetry */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50336, 9), /* NotifType */
-                    syntax: 761,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18341, 10), /* Persistent */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50302, 9), /* Recipient */
-                    syntax: 94,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50034, 13), /* ReferenceList */
-                    syntax: 714,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9767, 10), /* TimeToLive */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50345, 13), /* TriggerAction */
-                    syntax: 762,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50358, 21), /* TriggerConfigSettings */
-                    syntax: 763,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(168, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(50379, 32), /* Device.LocalAgent.Threshold.{i}. */
@@ -1884,100 +269,12 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47929, 24) /* ThresholdNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(21, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3685, 10), /* Controller */
-                    syntax: 94,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50411, 13), /* OperatingMode */
-                    syntax: 764,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50424, 13), /* ReferencePath */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50437, 17), /* ThresholdOperator */
-                    syntax: 765,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50454, 14), /* ThresholdParam */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50468, 14), /* ThresholdValue */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            events: &[Event {
-                name: s(50482, 10), /* Triggered! */
-                arguments: &[
-                    Parameter {
-                        name: s(50492, 9), /* ParamPath */
-                        syntax: 3,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50501, 10), /* ParamValue */
-                        syntax: 3,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(181, 8),
+            events: p(4, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(50511, 31), /* Device.LocalAgent.Watchdog.{i}. */
@@ -1986,115 +283,1814 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47953, 23) /* WatchdogNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(22, 1),
             version: v(2, 18, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3685, 10), /* Controller */
-                    syntax: 94,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50542, 16), /* ReloadTimerValue */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50558, 19), /* RemainingTimerValue */
-                    syntax: 28,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50577, 18), /* SeverityIndication */
-                    syntax: 766,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 767,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            events: &[Event {
-                name: s(50595, 9), /* Watchdog! */
-                arguments: &[
-                    Parameter {
-                        name: s(4291, 9), /* Reference */
-                        syntax: 3,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50542, 16), /* ReloadTimerValue */
-                        syntax: 28,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(50577, 18), /* SeverityIndication */
-                        syntax: 3,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 18, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(191, 8),
+            commands: p(10, 1),
+            events: p(5, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(47646, 24), /* AdvertisedDeviceSubtypes */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47670, 26), /* CertificateNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47696, 25), /* ControllerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47721, 18), /* MTPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
+            syntax: 716,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47772, 22), /* MonitorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47794, 22), /* RequestNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15770, 15), /* SoftwareVersion */
+            syntax: 31,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47816, 27), /* SubscriptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47843, 30), /* SupportedFingerprintAlgorithms */
+            syntax: 717,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47873, 30), /* SupportedNumberOfSubscriptions */
+            syntax: 718,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18588, 18), /* SupportedProtocols */
+            syntax: 719,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47903, 26), /* SupportedThresholdOperator */
+            syntax: 720,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47929, 24), /* ThresholdNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15818, 6), /* UpTime */
+            syntax: 28,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47953, 23), /* WatchdogNumberOfEntries */
+            syntax: 0,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35053, 11), /* Certificate */
+            syntax: 118,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48001, 8), /* Affected */
+            syntax: 721,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16132, 8), /* CheckSum */
+            syntax: 357,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(16140, 17), /* CheckSumAlgorithm */
+            syntax: 722,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17636, 7), /* Command */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(496, 10), /* CommandKey */
+            syntax: 721,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48009, 12), /* CompleteTime */
+            syntax: 723,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48021, 9), /* FaultCode */
+            syntax: 724,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48030, 11), /* FaultString */
+            syntax: 725,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48041, 9), /* Requestor */
+            syntax: 721,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 723,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48050, 12), /* TransferType */
+            syntax: 726,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48062, 11), /* TransferURL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48131, 6), /* Issuer */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48161, 20), /* FingerprintAlgorithm */
+            syntax: 358,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48181, 11), /* Fingerprint */
+            syntax: 727,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48225, 12), /* AssignedRole */
+            syntax: 728,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48237, 28), /* BootParameterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48265, 14), /* ControllerCode */
+            syntax: 729,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48279, 10), /* Credential */
+            syntax: 730,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48289, 13), /* InheritedRole */
+            syntax: 728,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47721, 18), /* MTPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48302, 18), /* OnBoardingComplete */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48320, 21), /* OnBoardingRestartTime */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48341, 21), /* PeriodicNotifInterval */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48362, 17), /* PeriodicNotifTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15742, 16), /* ProvisioningCode */
+            syntax: 66,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
+            syntax: 731,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35053, 11), /* Certificate */
+            syntax: 118,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48531, 13), /* ParameterName */
+            syntax: 115,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48588, 17), /* CurrentRetryCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48605, 18), /* MaxRetransmitTries */
+            syntax: 732,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48623, 16), /* MaxUSPRecordSize */
+            syntax: 733,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48639, 15), /* PayloadSecurity */
+            syntax: 734,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48654, 17), /* SessionExpiration */
+            syntax: 735,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48671, 11), /* SessionMode */
+            syntax: 736,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48682, 30), /* SessionRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
+            syntax: 731,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 737,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 738,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48830, 17), /* AgentMTPReference */
+            syntax: 739,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48847, 19), /* PublishRetainNotify */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48866, 21), /* PublishRetainResponse */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48887, 5), /* Topic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48952, 11), /* Destination */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 741,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49008, 19), /* UnixDomainSocketRef */
+            syntax: 742,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48588, 17), /* CurrentRetryCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49078, 16), /* EnableEncryption */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49094, 17), /* KeepAliveInterval */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49111, 4), /* Path */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48682, 30), /* SessionRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
+            syntax: 731,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49171, 16), /* ResultTypeFilter */
+            syntax: 743,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49221, 10), /* BannedRole */
+            syntax: 744,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49231, 24), /* ChallengeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49255, 25), /* CredentialNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49280, 19), /* RoleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49299, 12), /* SecuredRoles */
+            syntax: 728,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49311, 11), /* TOFUAllowed */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49322, 19), /* TOFUInactivityTimer */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49341, 13), /* UntrustedRole */
+            syntax: 745,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49373, 11), /* ChallengeID */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 352,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49402, 12), /* ChallengeRef */
+            syntax: 746,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49414, 17), /* RequestExpiration */
+            syntax: 707,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49373, 11), /* ChallengeID */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49431, 11), /* Instruction */
+            syntax: 352,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49442, 15), /* InstructionType */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49457, 9), /* ValueType */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49431, 11), /* Instruction */
+            syntax: 352,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49442, 15), /* InstructionType */
+            syntax: 747,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49514, 13), /* LockoutPeriod */
+            syntax: 748,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49527, 7), /* Retries */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34343, 4), /* Role */
+            syntax: 728,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 749,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 750,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49457, 9), /* ValueType */
+            syntax: 751,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49583, 11), /* AllowedUses */
+            syntax: 752,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48279, 10), /* Credential */
+            syntax: 753,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34343, 4), /* Role */
+            syntax: 728,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49637, 25), /* PermissionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49720, 12), /* CommandEvent */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49732, 15), /* InstantiatedObj */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49747, 3), /* Obj */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49750, 5), /* Param */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49755, 7), /* Targets */
+            syntax: 398,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49788, 10), /* EnableMDNS */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 755,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 756,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4389, 10), /* PublishQoS */
+            syntax: 117,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 119,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49829, 23), /* ResponseTopicConfigured */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49852, 23), /* ResponseTopicDiscovered */
+            syntax: 118,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48952, 11), /* Destination */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49907, 21), /* DestinationFromServer */
+            syntax: 399,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 741,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49008, 19), /* UnixDomainSocketRef */
+            syntax: 742,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49078, 16), /* EnableEncryption */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49994, 10), /* Interfaces */
+            syntax: 229,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49094, 17), /* KeepAliveInterval */
+            syntax: 757,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49111, 4), /* Path */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 758,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3685, 10), /* Controller */
+            syntax: 94,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(45439, 8), /* Interval */
+            syntax: 578,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50034, 13), /* ReferenceList */
+            syntax: 714,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50047, 24), /* ChangeSet.{i}.ObjectPath */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50071, 38), /* ChangeSet.{i}.Parameter.{i}.ChangeTime */
+            syntax: 10,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50109, 32), /* ChangeSet.{i}.Parameter.{i}.Name */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50141, 36), /* ChangeSet.{i}.Parameter.{i}.OldValue */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50177, 33), /* ChangeSet.{i}.Parameter.{i}.Value */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17636, 7), /* Command */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(496, 10), /* CommandKey */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50249, 10), /* Originator */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 759,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24790, 12), /* CreationDate */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 760,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50311, 15), /* NotifExpiration */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50326, 10), /* NotifRetry */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50336, 9), /* NotifType */
+            syntax: 761,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18341, 10), /* Persistent */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50302, 9), /* Recipient */
+            syntax: 94,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50034, 13), /* ReferenceList */
+            syntax: 714,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9767, 10), /* TimeToLive */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50345, 13), /* TriggerAction */
+            syntax: 762,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50358, 21), /* TriggerConfigSettings */
+            syntax: 763,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3685, 10), /* Controller */
+            syntax: 94,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50411, 13), /* OperatingMode */
+            syntax: 764,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50424, 13), /* ReferencePath */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50437, 17), /* ThresholdOperator */
+            syntax: 765,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50454, 14), /* ThresholdParam */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50468, 14), /* ThresholdValue */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50482, 9), /* ParamPath */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50491, 10), /* ParamValue */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3685, 10), /* Controller */
+            syntax: 94,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50542, 16), /* ReloadTimerValue */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50558, 19), /* RemainingTimerValue */
+            syntax: 28,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50577, 18), /* SeverityIndication */
+            syntax: 766,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 767,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 3,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50542, 16), /* ReloadTimerValue */
+            syntax: 28,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50577, 18), /* SeverityIndication */
+            syntax: 3,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(47976, 16), /* AddCertificate() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(17, 2),
+            output: p(19, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(48137, 8), /* Delete() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(35, 0),
+            output: p(35, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(48145, 16), /* GetFingerprint() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(35, 1),
+            output: p(36, 1),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(48442, 18), /* AddMyCertificate() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(53, 2),
+            output: p(55, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(48460, 20), /* SendOnBoardRequest() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(55, 0),
+            output: p(55, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(67, 0),
+            output: p(67, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(90, 0),
+            output: p(90, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(49354, 19), /* ChallengeResponse() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(99, 2),
+            output: p(101, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(49384, 18), /* RequestChallenge() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(101, 2),
+            output: p(103, 4),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(50259, 8), /* Cancel() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(168, 0),
+            output: p(168, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(199, 0),
+            output: p(199, 0),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[
+        Event {
+            name: s(47992, 9), /* Periodic! */
+            group: GroupRef(&GROUP),
+            arguments: p(19, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(48073, 17), /* TransferComplete! */
+            group: GroupRef(&GROUP),
+            arguments: p(19, 12),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(48090, 7), /* WakeUp! */
+            group: GroupRef(&GROUP),
+            arguments: p(31, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(50210, 9), /* OnChange! */
+            group: GroupRef(&GROUP),
+            arguments: p(158, 5),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(50501, 10), /* Triggered! */
+            group: GroupRef(&GROUP),
+            arguments: p(189, 2),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(50595, 9), /* Watchdog! */
+            group: GroupRef(&GROUP),
+            arguments: p(199, 3),
+            status: Status::Current,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(108, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(110, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(111, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(112, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(113, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(10, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(114, 3),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(117, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

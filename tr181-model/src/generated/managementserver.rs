@@ -12,478 +12,32 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(52306, 24), /* Device.ManagementServer. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(52330, 20), /* AliasBasedAddressing */
-                    syntax: 16,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    forced_inform: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52350, 19), /* AutoCreateInstances */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52369, 27), /* CWMPRetryIntervalMultiplier */
-                    syntax: 801,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52396, 28), /* CWMPRetryMinimumWaitInterval */
-                    syntax: 802,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52424, 23), /* ConnReqAllowedJabberIDs */
-                    syntax: 803,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52447, 15), /* ConnReqJabberID */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52462, 21), /* ConnReqXMPPConnection */
-                    syntax: 804,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52483, 25), /* ConnectionRequestPassword */
-                    syntax: 805,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52508, 20), /* ConnectionRequestURL */
-                    syntax: 5,
-                    protocols: Protocols::CWMP,
-                    forced_inform: true,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52528, 25), /* ConnectionRequestUsername */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52553, 33), /* DefaultActiveNotificationThrottle */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52586, 11), /* DelayReboot */
-                    syntax: 194,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52597, 19), /* DownloadProgressURL */
-                    syntax: 5,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52616, 29), /* EmbeddedDeviceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4501, 10), /* EnableCWMP */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52645, 15), /* HTTPCompression */
-                    syntax: 806,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52660, 24), /* HTTPCompressionSupported */
-                    syntax: 110,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52684, 27), /* HTTPConnectionRequestEnable */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52711, 30), /* InformParameterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52741, 12), /* InstanceMode */
-                    syntax: 807,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52753, 26), /* InstanceWildcardsSupported */
-                    syntax: 16,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52779, 7), /* KickURL */
-                    syntax: 5,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52786, 41), /* LightweightNotificationProtocolsSupported */
-                    syntax: 808,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52827, 36), /* LightweightNotificationProtocolsUsed */
-                    syntax: 809,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52863, 38), /* LightweightNotificationTriggerInterval */
-                    syntax: 810,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52901, 34), /* LightweightNotificationTriggerTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52935, 33), /* ManageableDeviceNotificationLimit */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52968, 31), /* ManageableDeviceNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42320, 11), /* NATDetected */
-                    syntax: 16,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52999, 12), /* ParameterKey */
-                    syntax: 335,
-                    protocols: Protocols::CWMP,
-                    forced_inform: true,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 805,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53011, 20), /* PeriodicInformEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53031, 22), /* PeriodicInformInterval */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53053, 18), /* PeriodicInformTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53071, 10), /* STUNEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53081, 26), /* STUNMaximumKeepAlivePeriod */
-                    syntax: 194,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53107, 26), /* STUNMinimumKeepAlivePeriod */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53133, 12), /* STUNPassword */
-                    syntax: 805,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53145, 17), /* STUNServerAddress */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53162, 14), /* STUNServerPort */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53176, 12), /* STUNUsername */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53188, 14), /* ScheduleReboot */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53202, 23), /* SupportedConnReqMethods */
-                    syntax: 811,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53225, 27), /* UDPConnectionRequestAddress */
-                    syntax: 6,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53252, 30), /* UDPLightweightNotificationHost */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53282, 30), /* UDPLightweightNotificationPort */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53312, 15), /* UpgradesManaged */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53327, 28), /* VirtualDeviceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 50),
+            ..object(&GROUP)
         },
         Object {
             path: s(53355, 57), /* Device.ManagementServer.AutonomousTransferCompletePolicy. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53412, 14), /* FileTypeFilter */
-                    syntax: 812,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49171, 16), /* ResultTypeFilter */
-                    syntax: 743,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53426, 18), /* TransferTypeFilter */
-                    syntax: 813,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(53444, 49), /* Device.ManagementServer.DUStateChangeComplPolicy. */
             version: v(2, 1, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53493, 15), /* FaultCodeFilter */
-                    syntax: 814,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53508, 19), /* OperationTypeFilter */
-                    syntax: 815,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49171, 16), /* ResultTypeFilter */
-                    syntax: 743,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(54, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(53527, 45), /* Device.ManagementServer.DownloadAvailability. */
             protocols: Protocols::CWMP,
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(53572, 58), /* Device.ManagementServer.DownloadAvailability.Announcement. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53630, 20), /* GroupNumberOfEntries */
-                    syntax: 0,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(58, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(53650, 68), /* Device.ManagementServer.DownloadAvailability.Announcement.Group.{i}. */
@@ -492,206 +46,34 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(28, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(61, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(53718, 51), /* Device.ManagementServer.DownloadAvailability.Query. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(65, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(53769, 43), /* Device.ManagementServer.EmbeddedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(52616, 29) /* EmbeddedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(128, 2),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(53839, 16), /* CommandProcessed */
-                    syntax: 816,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53855, 23), /* CommandProcessingErrMsg */
-                    syntax: 13,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53812, 12), /* ControllerID */
-                    syntax: 6,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53878, 17), /* DiscoveryProtocol */
-                    syntax: 817,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53895, 26), /* DiscoveryProtocolReference */
-                    syntax: 465,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 818,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53921, 12), /* LastSyncTime */
-                    syntax: 10,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53824, 15), /* ProxiedDeviceID */
-                    syntax: 6,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17722, 13), /* ProxyProtocol */
-                    syntax: 380,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53933, 22), /* ProxyProtocolReference */
-                    syntax: 694,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 694,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53955, 18), /* SupportedDataModel */
-                    syntax: 819,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(68, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(53973, 40), /* Device.ManagementServer.HeartbeatPolicy. */
             version: v(2, 12, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54013, 14), /* InitiationTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3815, 17), /* ReportingInterval */
-                    syntax: 820,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(80, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(54027, 44), /* Device.ManagementServer.InformParameter.{i}. */
@@ -700,235 +82,848 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(52711, 30) /* InformParameterNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(111, 1),
-                },
-            ],
+            unique_keys: p(3, 2),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54071, 9), /* EventList */
-                    syntax: 398,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48531, 13), /* ParameterName */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(83, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(54080, 45), /* Device.ManagementServer.ManageableDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(52968, 31) /* ManageableDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(130, 3),
-            }],
+            unique_keys: p(5, 1),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 821,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 349,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(87, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(54125, 38), /* Device.ManagementServer.StandbyPolicy. */
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(54163, 20), /* CRAwarenessRequested */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54183, 24), /* CRUnawarenessMaxDuration */
-                    syntax: 822,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54207, 17), /* MaxMissedPeriodic */
-                    syntax: 823,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54224, 23), /* NetworkAwarenessCapable */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54247, 21), /* NotifyMissedScheduled */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54268, 26), /* PeriodicAwarenessRequested */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54294, 27), /* ScheduledAwarenessRequested */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54321, 16), /* SelfTimerCapable */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(54337, 42), /* Device.ManagementServer.VirtualDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(53327, 28) /* VirtualDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(133, 3),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(53878, 17), /* DiscoveryProtocol */
-                    syntax: 817,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53895, 26), /* DiscoveryProtocolReference */
-                    syntax: 465,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 818,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 349,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17722, 13), /* ProxyProtocol */
-                    syntax: 380,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53933, 22), /* ProxyProtocolReference */
-                    syntax: 694,
-                    version: v(2, 6, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(99, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(52330, 20), /* AliasBasedAddressing */
+            syntax: 16,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            forced_inform: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52350, 19), /* AutoCreateInstances */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52369, 27), /* CWMPRetryIntervalMultiplier */
+            syntax: 801,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52396, 28), /* CWMPRetryMinimumWaitInterval */
+            syntax: 802,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52424, 23), /* ConnReqAllowedJabberIDs */
+            syntax: 803,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52447, 15), /* ConnReqJabberID */
+            syntax: 3,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52462, 21), /* ConnReqXMPPConnection */
+            syntax: 804,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52483, 25), /* ConnectionRequestPassword */
+            syntax: 805,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52508, 20), /* ConnectionRequestURL */
+            syntax: 5,
+            protocols: Protocols::CWMP,
+            forced_inform: true,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52528, 25), /* ConnectionRequestUsername */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52553, 33), /* DefaultActiveNotificationThrottle */
+            syntax: 28,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52586, 11), /* DelayReboot */
+            syntax: 194,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52597, 19), /* DownloadProgressURL */
+            syntax: 5,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52616, 29), /* EmbeddedDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4501, 10), /* EnableCWMP */
+            syntax: 120,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52645, 15), /* HTTPCompression */
+            syntax: 806,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52660, 24), /* HTTPCompressionSupported */
+            syntax: 110,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52684, 27), /* HTTPConnectionRequestEnable */
+            syntax: 120,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52711, 30), /* InformParameterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52741, 12), /* InstanceMode */
+            syntax: 807,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52753, 26), /* InstanceWildcardsSupported */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52779, 7), /* KickURL */
+            syntax: 5,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52786, 41), /* LightweightNotificationProtocolsSupported */
+            syntax: 808,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52827, 36), /* LightweightNotificationProtocolsUsed */
+            syntax: 809,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52863, 38), /* LightweightNotificationTriggerInterval */
+            syntax: 810,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52901, 34), /* LightweightNotificationTriggerTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52935, 33), /* ManageableDeviceNotificationLimit */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52968, 31), /* ManageableDeviceNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(42320, 11), /* NATDetected */
+            syntax: 16,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52999, 12), /* ParameterKey */
+            syntax: 335,
+            protocols: Protocols::CWMP,
+            forced_inform: true,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 805,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53011, 20), /* PeriodicInformEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53031, 22), /* PeriodicInformInterval */
+            syntax: 4,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53053, 18), /* PeriodicInformTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53071, 10), /* STUNEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53081, 26), /* STUNMaximumKeepAlivePeriod */
+            syntax: 194,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53107, 26), /* STUNMinimumKeepAlivePeriod */
+            syntax: 28,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53133, 12), /* STUNPassword */
+            syntax: 805,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53145, 17), /* STUNServerAddress */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53162, 14), /* STUNServerPort */
+            syntax: 51,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53176, 12), /* STUNUsername */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53188, 14), /* ScheduleReboot */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53202, 23), /* SupportedConnReqMethods */
+            syntax: 811,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53225, 27), /* UDPConnectionRequestAddress */
+            syntax: 6,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53252, 30), /* UDPLightweightNotificationHost */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53282, 30), /* UDPLightweightNotificationPort */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53312, 15), /* UpgradesManaged */
+            syntax: 16,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53327, 28), /* VirtualDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53412, 14), /* FileTypeFilter */
+            syntax: 812,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49171, 16), /* ResultTypeFilter */
+            syntax: 743,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53426, 18), /* TransferTypeFilter */
+            syntax: 813,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53493, 15), /* FaultCodeFilter */
+            syntax: 814,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53508, 19), /* OperationTypeFilter */
+            syntax: 815,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49171, 16), /* ResultTypeFilter */
+            syntax: 743,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53630, 20), /* GroupNumberOfEntries */
+            syntax: 0,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53839, 16), /* CommandProcessed */
+            syntax: 816,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53855, 23), /* CommandProcessingErrMsg */
+            syntax: 13,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53812, 12), /* ControllerID */
+            syntax: 6,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53878, 17), /* DiscoveryProtocol */
+            syntax: 817,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53895, 26), /* DiscoveryProtocolReference */
+            syntax: 465,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 818,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53921, 12), /* LastSyncTime */
+            syntax: 10,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53824, 15), /* ProxiedDeviceID */
+            syntax: 6,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17722, 13), /* ProxyProtocol */
+            syntax: 380,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53933, 22), /* ProxyProtocolReference */
+            syntax: 694,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 694,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53955, 18), /* SupportedDataModel */
+            syntax: 819,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54013, 14), /* InitiationTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3815, 17), /* ReportingInterval */
+            syntax: 820,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54071, 9), /* EventList */
+            syntax: 398,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48531, 13), /* ParameterName */
+            syntax: 115,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 821,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 349,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54163, 20), /* CRAwarenessRequested */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54183, 24), /* CRUnawarenessMaxDuration */
+            syntax: 822,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54207, 17), /* MaxMissedPeriodic */
+            syntax: 823,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54224, 23), /* NetworkAwarenessCapable */
+            syntax: 16,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54247, 21), /* NotifyMissedScheduled */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54268, 26), /* PeriodicAwarenessRequested */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54294, 27), /* ScheduledAwarenessRequested */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54321, 16), /* SelfTimerCapable */
+            syntax: 16,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53878, 17), /* DiscoveryProtocol */
+            syntax: 817,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53895, 26), /* DiscoveryProtocolReference */
+            syntax: 465,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 818,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 349,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17722, 13), /* ProxyProtocol */
+            syntax: 380,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(53933, 22), /* ProxyProtocolReference */
+            syntax: 694,
+            version: v(2, 6, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(28, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(128, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(111, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(130, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(133, 3),
         },
     ],
 };

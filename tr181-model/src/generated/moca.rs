@@ -11,1395 +11,25 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(54379, 12), /* Device.MoCA. */
-            parameters: &[Parameter {
-                name: s(4585, 24), /* InterfaceNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(54391, 26), /* Device.MoCA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(54417, 21), /* AbovePhyThresholdTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54438, 19), /* AccessControlEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32097, 28), /* AccessControlNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54457, 8), /* AeNumber */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54465, 15), /* AggregationSize */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54480, 10), /* AvbSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54490, 8), /* BackupNC */
-                    syntax: 824,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54498, 4), /* Band */
-                    syntax: 825,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54502, 22), /* BeaconPowerDistributed */
-                    syntax: 826,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54524, 16), /* BeaconPowerLimit */
-                    syntax: 827,
-                    access: Access::ReadWrite,
-                    status: Status::Obsoleted,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54540, 16), /* BeaconPowerLocal */
-                    syntax: 828,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54556, 16), /* BeaconPowerMePie */
-                    syntax: 336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54572, 20), /* BeaconPowerMePieSend */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54592, 20), /* BeaconPowerNetConfig */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54612, 21), /* BelowPhyThresholdTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1692, 21), /* BridgeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54633, 24), /* ConnectedNodesChangeTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54657, 26), /* ConnectedNodesChangeTrapEn */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54683, 24), /* ConnectedNodesDropReason */
-                    syntax: 357,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54707, 18), /* ConnectedNodesInfo */
-                    syntax: 829,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54725, 15), /* CurrentOperFreq */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54740, 14), /* CurrentVersion */
-                    syntax: 830,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54754, 16), /* EnhancedPassword */
-                    syntax: 831,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54770, 11), /* FirstOffset */
-                    syntax: 832,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54781, 18), /* FreqCapabilityMask */
-                    syntax: 833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54799, 15), /* FreqCurrentMask */
-                    syntax: 833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54814, 22), /* FreqCurrentMaskSetting */
-                    syntax: 833,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54836, 27), /* HandoffToLowerVersionEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54863, 14), /* HighestVersion */
-                    syntax: 830,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54877, 13), /* KeyPassphrase */
-                    syntax: 834,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54890, 12), /* LastOperFreq */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54902, 24), /* LastOperFreqUpdateEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54926, 13), /* LinkDownCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54939, 15), /* LinkFailureTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54954, 9), /* LinkState */
-                    syntax: 688,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54963, 9), /* LmoNodeID */
-                    syntax: 824,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54972, 13), /* LmoStatusTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54985, 13), /* LmoTrapEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54998, 11), /* MaxEgressBW */
-                    syntax: 835,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55009, 12), /* MaxIngressBW */
-                    syntax: 835,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55021, 8), /* MaxNodes */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55029, 19), /* MeshNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55048, 24), /* MeshScModNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55072, 33), /* MgntEntityNetIePayloadRespTimeout */
-                    syntax: 836,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55105, 24), /* MgntEntityNetIePayloadRx */
-                    syntax: 837,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55129, 24), /* MgntEntityNetIePayloadTx */
-                    syntax: 837,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55153, 30), /* MgntEntityNetwIePayloadRecTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55183, 32), /* MgntEntityNetwIePayloadRecTrapEn */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55215, 16), /* Moca25PhyCapable */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55231, 18), /* MpsInitScanPayload */
-                    syntax: 336,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55249, 18), /* MpsInitScanRecTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55267, 15), /* MpsPairFailTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55282, 21), /* MpsPrivacyChangedTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55303, 14), /* MpsPrivacyDown */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55317, 17), /* MpsPrivacyReceive */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55334, 8), /* MpsReset */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55342, 8), /* MpsState */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55350, 9), /* MpsTrapEn */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55359, 12), /* MpsTriggered */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55371, 15), /* MpsUnpairedTime */
-                    syntax: 838,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55386, 11), /* MpsWalkTime */
-                    syntax: 839,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55397, 17), /* MrNetworkFailTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55414, 20), /* MrNetworkSuccessTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55434, 13), /* MrRstFailTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55447, 16), /* MrRstSuccessTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55463, 24), /* NcPrivSupportedRecTrapEn */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55487, 25), /* NcPrivacySupportedRecTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55512, 9), /* NcVersion */
-                    syntax: 840,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55521, 18), /* NetworkCoordinator */
-                    syntax: 824,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55539, 11), /* NetworkJoin */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55550, 24), /* NetworkNameAdmissionRule */
-                    syntax: 841,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55574, 15), /* NetworkNameNcNn */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55589, 18), /* NetworkNamePayload */
-                    syntax: 842,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55607, 18), /* NetworkNameRecTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55625, 20), /* NetworkNameRecTrapEn */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55645, 12), /* NetworkState */
-                    syntax: 843,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55657, 16), /* NetworkTabooMask */
-                    syntax: 833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55673, 22), /* NodeDropAdmFailureTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55695, 24), /* NodeDropMpsTriggeredTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55719, 17), /* NodeDropNcChgTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55736, 14), /* NodeDropNcTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55750, 14), /* NodeDropTrapEn */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31449, 6), /* NodeID */
-                    syntax: 824,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55764, 13), /* NodeTabooMask */
-                    syntax: 833,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55777, 11), /* NumChannels */
-                    syntax: 844,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55788, 8), /* NumNodes */
-                    syntax: 845,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55796, 20), /* NumNodesChangeEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55816, 18), /* NumNodesChangeTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55834, 27), /* PacketAggregationCapability */
-                    syntax: 846,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55861, 12), /* PasswordHash */
-                    syntax: 334,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55873, 9), /* Per25Mode */
-                    syntax: 847,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55882, 7), /* PerMode */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55889, 12), /* PhyThreshold */
-                    syntax: 848,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55901, 22), /* PhyThresholdTrapEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55923, 14), /* PolicingEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55937, 18), /* PowerCntlPhyTarget */
-                    syntax: 849,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55955, 21), /* PowerStateBcstRecTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55976, 13), /* PowerStateCap */
-                    syntax: 850,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55989, 18), /* PowerStateM0NcTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56007, 18), /* PowerStateNc1xTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56025, 20), /* PowerStateNetVerTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56045, 17), /* PowerStateRequest */
-                    syntax: 851,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56062, 14), /* PowerStateResp */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56076, 18), /* PowerStateRespTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56094, 16), /* PowerStateStatus */
-                    syntax: 850,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56110, 20), /* PowerStateTrapEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56130, 21), /* PowerStateTrnsReqTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56151, 21), /* PowerStateUcstPenTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56172, 19), /* PowerStateWupUrTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56191, 11), /* PreferredNC */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56202, 20), /* PrimaryChannelOffset */
-                    syntax: 255,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56222, 13), /* PrimaryOffset */
-                    syntax: 852,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56235, 14), /* PrivacyEnabled */
-                    syntax: 16,
-                    status: Status::Obsoleted,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56249, 21), /* PrivacyEnabledSetting */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56270, 9), /* PrivacyNc */
-                    syntax: 853,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56279, 16), /* PrivacySupported */
-                    syntax: 854,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56295, 13), /* QAM256Capable */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56308, 10), /* ResetCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56318, 11), /* ResetReason */
-                    syntax: 855,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56329, 11), /* RlapmEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56340, 20), /* RlapmNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56360, 18), /* RlapmProfileSelect */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56378, 10), /* SapmEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56388, 19), /* SapmNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56407, 17), /* SapmProfileSelect */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56424, 22), /* SecondaryChannelOffset */
-                    syntax: 255,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56446, 15), /* SecondaryOffset */
-                    syntax: 856,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56461, 8), /* SeqNumMr */
-                    syntax: 857,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56469, 18), /* StatusChangeEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56487, 16), /* StatusChangeTrap */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56503, 14), /* SupportedBands */
-                    syntax: 825,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56517, 24), /* SupportedEgressPqosFlows */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56541, 25), /* SupportedIngressPqosFlows */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56566, 6), /* TlpMax */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56572, 6), /* TlpMin */
-                    syntax: 847,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56578, 9), /* TpcEnable */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56587, 17), /* TpcTargetRateNper */
-                    syntax: 858,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56604, 26), /* TrafficPermissionEthertype */
-                    syntax: 859,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56630, 21), /* TrafficPermissionLink */
-                    syntax: 357,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56651, 15), /* TurboModeEnable */
-                    syntax: 262,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56666, 21), /* TxBcastPowerReduction */
-                    syntax: 860,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56687, 11), /* TxBcastRate */
-                    syntax: 858,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56698, 12), /* TxPowerLimit */
-                    syntax: 827,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    ..PARAM
-                },
-            ],
-            events: &[
-                Event {
-                    name: s(56710, 22), /* AbovePhyThresholdTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56732, 22), /* BelowPhyThresholdTrap! */
-                    arguments: &[Parameter {
-                        name: s(56754, 13), /* LowestPhyRate */
-                        syntax: 861,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56767, 25), /* ConnectedNodesChangeTrap! */
-                    arguments: &[Parameter {
-                        name: s(54707, 18), /* ConnectedNodesInfo */
-                        syntax: 829,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56792, 16), /* LinkFailureTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56808, 14), /* LmoStatusTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56822, 31), /* MgntEntityNetwIePayloadRecTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56853, 19), /* MpsInitScanRecTrap! */
-                    arguments: &[Parameter {
-                        name: s(55231, 18), /* MpsInitScanPayload */
-                        syntax: 336,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56872, 16), /* MpsPairFailTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56888, 22), /* MpsPrivacyChangedTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56910, 18), /* MrNetworkFailTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56928, 21), /* MrNetworkSuccessTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56949, 14), /* MrRstFailTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56963, 17), /* MrRstSuccessTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(56980, 26), /* NcPrivacySupportedRecTrap! */
-                    arguments: &[Parameter {
-                        name: s(56270, 9), /* PrivacyNc */
-                        syntax: 3,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57006, 19), /* NetworkNameRecTrap! */
-                    arguments: &[Parameter {
-                        name: s(55589, 18), /* NetworkNamePayload */
-                        syntax: 842,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57025, 23), /* NodeDropAdmFailureTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57048, 25), /* NodeDropMpsTriggeredTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57073, 18), /* NodeDropNcChgTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57091, 15), /* NodeDropNcTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57106, 19), /* NumNodesChangeTrap! */
-                    arguments: &[Parameter {
-                        name: s(55788, 8), /* NumNodes */
-                        syntax: 845,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57125, 22), /* PowerStateBcstRecTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57147, 19), /* PowerStateM0NcTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57166, 19), /* PowerStateNc1xTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57185, 21), /* PowerStateNetVerTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57206, 19), /* PowerStateRespTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57225, 22), /* PowerStateTrnsReqTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57247, 22), /* PowerStateUcstPenTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57269, 20), /* PowerStateWupUrTrap! */
-                    arguments: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(57289, 17), /* StatusChangeTrap! */
-                    arguments: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 3,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(1, 155),
+            events: p(0, 29),
+            ..object(&GROUP)
         },
         Object {
             path: s(57306, 30), /* Device.MoCA.Interface.{i}.Aca. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 862,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31449, 6), /* NodeID */
-                    syntax: 824,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57336, 12), /* PowerProfile */
-                    syntax: 357,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57348, 14), /* ReportNodeMask */
-                    syntax: 334,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57362, 12), /* TotalRxPower */
-                    syntax: 863,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 864,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(57374, 5), /* Aca() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(11736, 7), /* Channel */
-                        syntax: 0,
-                        access: Access::ReadWrite,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(31449, 6), /* NodeID */
-                        syntax: 824,
-                        access: Access::ReadWrite,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(57348, 14), /* ReportNodeMask */
-                        syntax: 334,
-                        access: Access::ReadWrite,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(2207, 4), /* Type */
-                        syntax: 864,
-                        access: Access::ReadWrite,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(57336, 12), /* PowerProfile */
-                        syntax: 357,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 865,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(57362, 12), /* TotalRxPower */
-                        syntax: 863,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 17, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(163, 7),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(57379, 44), /* Device.MoCA.Interface.{i}.AccessControl.{i}. */
@@ -1408,563 +38,69 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32097, 28) /* AccessControlNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(177, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(57423, 47), /* Device.MoCA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54457, 8), /* AeNumber */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54465, 15), /* AggregationSize */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57470, 14), /* BondingCapable */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57484, 18), /* EgressNodeNumFlows */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57502, 22), /* EnhancedPrivacyCapable */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54863, 14), /* HighestVersion */
-                    syntax: 830,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57524, 19), /* IngressNodeNumFlows */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(861, 8), /* LinkType */
-                    syntax: 866,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55215, 16), /* Moca25PhyCapable */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31449, 6), /* NodeID */
-                    syntax: 824,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57543, 6), /* PDelay */
-                    syntax: 255,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57549, 9), /* PHYRxRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57558, 9), /* PHYTxRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(55834, 27), /* PacketAggregationCapability */
-                    syntax: 846,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32923, 10), /* PowerState */
-                    syntax: 850,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57567, 20), /* PowerStateCapability */
-                    syntax: 850,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56191, 11), /* PreferredNC */
-                    syntax: 262,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56295, 13), /* QAM256Capable */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57587, 17), /* RxBcastPowerLevel */
-                    syntax: 863,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57604, 11), /* RxCorrected */
-                    syntax: 144,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57615, 25), /* RxErroredAndMissedPackets */
-                    syntax: 259,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57640, 9), /* RxPackets */
-                    syntax: 144,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57649, 12), /* RxPowerLevel */
-                    syntax: 867,
-                    status: Status::Obsoleted,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57661, 9), /* RxPwrList */
-                    syntax: 868,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57670, 5), /* RxSNR */
-                    syntax: 860,
-                    status: Status::Obsoleted,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57675, 9), /* RxSNRList */
-                    syntax: 868,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56517, 24), /* SupportedEgressPqosFlows */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56541, 25), /* SupportedIngressPqosFlows */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(56687, 11), /* TxBcastRate */
-                    syntax: 858,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57684, 7), /* TxDrops */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57691, 9), /* TxPackets */
-                    syntax: 144,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57700, 23), /* TxPowerControlReduction */
-                    syntax: 860,
-                    status: Status::Obsoleted,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57723, 9), /* TxPwrList */
-                    syntax: 868,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57732, 18), /* TxPwrReductionList */
-                    syntax: 868,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(3, 1),
+            parameters: p(179, 36),
+            ..object(&GROUP)
         },
         Object {
             path: s(57750, 37), /* Device.MoCA.Interface.{i}.Bridge.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(136, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(57796, 12), /* MACAddresses */
-                    syntax: 869,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57787, 9), /* NodeIndex */
-                    syntax: 824,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(215, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(57808, 35), /* Device.MoCA.Interface.{i}.Mesh.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(55029, 19) /* MeshNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(137, 2),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(861, 8), /* LinkType */
-                    syntax: 870,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10233, 5), /* Power */
-                    syntax: 871,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57865, 14), /* PowerReduction */
-                    syntax: 871,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57854, 11), /* RxNodeIndex */
-                    syntax: 824,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57670, 5), /* RxSNR */
-                    syntax: 871,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57843, 11), /* TxNodeIndex */
-                    syntax: 824,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57879, 6), /* TxRate */
-                    syntax: 858,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57885, 10), /* TxRateNper */
-                    syntax: 858,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57895, 11), /* TxRateVlper */
-                    syntax: 858,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(217, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(57906, 40), /* Device.MoCA.Interface.{i}.MeshScMod.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(55048, 24) /* MeshScModNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(139, 3),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(57946, 12), /* ChannelIndex */
-                    syntax: 872,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57958, 3), /* Mod */
-                    syntax: 873,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57961, 6), /* ModM25 */
-                    syntax: 873,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57967, 4), /* Nper */
-                    syntax: 873,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57854, 11), /* RxNodeIndex */
-                    syntax: 824,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57843, 11), /* TxNodeIndex */
-                    syntax: 824,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(57971, 5), /* Vlper */
-                    syntax: 873,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(226, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(57976, 30), /* Device.MoCA.Interface.{i}.QoS. */
-            parameters: &[
-                Parameter {
-                    name: s(58006, 14), /* EgressNumFlows */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58020, 24), /* FlowStatsNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58044, 15), /* IngressNumFlows */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(233, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(58059, 44), /* Device.MoCA.Interface.{i}.QoS.FlowStats.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(58020, 24) /* FlowStatsNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(142, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(58109, 4), /* Dfid */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58113, 8), /* DscpMoca */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58121, 10), /* EgressGuid */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58103, 6), /* FlowID */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58131, 11), /* FlowPackets */
-                    syntax: 259,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58142, 7), /* FlowPer */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58149, 15), /* IngressClassify */
-                    syntax: 874,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58164, 11), /* IngressGuid */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6674, 9), /* LeaseTime */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58175, 13), /* LeaseTimeLeft */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58188, 12), /* MaxBurstSize */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31732, 7), /* MaxRate */
-                    syntax: 131,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58200, 14), /* MaximumLatency */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58214, 8), /* PacketDA */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58222, 17), /* ShortTermAvgRatio */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58239, 7), /* VlanTag */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(7, 1),
+            parameters: p(236, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(58246, 32), /* Device.MoCA.Interface.{i}.Reset. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(58278, 17), /* NetworkTrapEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58295, 8), /* NodeMask */
-                    syntax: 334,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 875,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58303, 16), /* StatusTrapEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(253, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(58319, 36), /* Device.MoCA.Interface.{i}.Rlapm.{i}. */
@@ -1973,55 +109,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(56340, 20) /* RlapmNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(143, 3),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10202, 9), /* Frequency */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58355, 20), /* GlobalAggrRxPwrLevel */
-                    syntax: 876,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58375, 9), /* PhyMargin */
-                    syntax: 877,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42153, 7), /* Profile */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 878,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(257, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(58384, 35), /* Device.MoCA.Interface.{i}.Sapm.{i}. */
@@ -2030,175 +121,2124 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(56388, 19) /* SapmNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(146, 2),
-            }],
+            unique_keys: p(9, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(58419, 23), /* AggrRxPwrLevelThreshold */
-                    syntax: 876,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10202, 9), /* Frequency */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58375, 9), /* PhyMargin */
-                    syntax: 879,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42153, 7), /* Profile */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 878,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(263, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(58442, 32), /* Device.MoCA.Interface.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58474, 17), /* RxCorrectedErrors */
-                    syntax: 144,
-                    version: v(2, 17, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(269, 17),
+            commands: p(1, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54417, 21), /* AbovePhyThresholdTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54438, 19), /* AccessControlEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32097, 28), /* AccessControlNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54457, 8), /* AeNumber */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54465, 15), /* AggregationSize */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54480, 10), /* AvbSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54490, 8), /* BackupNC */
+            syntax: 824,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54498, 4), /* Band */
+            syntax: 825,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54502, 22), /* BeaconPowerDistributed */
+            syntax: 826,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54524, 16), /* BeaconPowerLimit */
+            syntax: 827,
+            access: Access::ReadWrite,
+            status: Status::Obsoleted,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54540, 16), /* BeaconPowerLocal */
+            syntax: 828,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54556, 16), /* BeaconPowerMePie */
+            syntax: 336,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54572, 20), /* BeaconPowerMePieSend */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54592, 20), /* BeaconPowerNetConfig */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54612, 21), /* BelowPhyThresholdTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1692, 21), /* BridgeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54633, 24), /* ConnectedNodesChangeTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54657, 26), /* ConnectedNodesChangeTrapEn */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54683, 24), /* ConnectedNodesDropReason */
+            syntax: 357,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54707, 18), /* ConnectedNodesInfo */
+            syntax: 829,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54725, 15), /* CurrentOperFreq */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54740, 14), /* CurrentVersion */
+            syntax: 830,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 120,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54754, 16), /* EnhancedPassword */
+            syntax: 831,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54770, 11), /* FirstOffset */
+            syntax: 832,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54781, 18), /* FreqCapabilityMask */
+            syntax: 833,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54799, 15), /* FreqCurrentMask */
+            syntax: 833,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54814, 22), /* FreqCurrentMaskSetting */
+            syntax: 833,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54836, 27), /* HandoffToLowerVersionEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54863, 14), /* HighestVersion */
+            syntax: 830,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54877, 13), /* KeyPassphrase */
+            syntax: 834,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54890, 12), /* LastOperFreq */
+            syntax: 0,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54902, 24), /* LastOperFreqUpdateEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54926, 13), /* LinkDownCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54939, 15), /* LinkFailureTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54954, 9), /* LinkState */
+            syntax: 688,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54963, 9), /* LmoNodeID */
+            syntax: 824,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54972, 13), /* LmoStatusTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54985, 13), /* LmoTrapEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54998, 11), /* MaxEgressBW */
+            syntax: 835,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55009, 12), /* MaxIngressBW */
+            syntax: 835,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55021, 8), /* MaxNodes */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55029, 19), /* MeshNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55048, 24), /* MeshScModNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55072, 33), /* MgntEntityNetIePayloadRespTimeout */
+            syntax: 836,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55105, 24), /* MgntEntityNetIePayloadRx */
+            syntax: 837,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55129, 24), /* MgntEntityNetIePayloadTx */
+            syntax: 837,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55153, 30), /* MgntEntityNetwIePayloadRecTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55183, 32), /* MgntEntityNetwIePayloadRecTrapEn */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55215, 16), /* Moca25PhyCapable */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55231, 18), /* MpsInitScanPayload */
+            syntax: 336,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55249, 18), /* MpsInitScanRecTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55267, 15), /* MpsPairFailTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55282, 21), /* MpsPrivacyChangedTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55303, 14), /* MpsPrivacyDown */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55317, 17), /* MpsPrivacyReceive */
+            syntax: 120,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55334, 8), /* MpsReset */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55342, 8), /* MpsState */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55350, 9), /* MpsTrapEn */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55359, 12), /* MpsTriggered */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55371, 15), /* MpsUnpairedTime */
+            syntax: 838,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55386, 11), /* MpsWalkTime */
+            syntax: 839,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55397, 17), /* MrNetworkFailTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55414, 20), /* MrNetworkSuccessTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55434, 13), /* MrRstFailTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55447, 16), /* MrRstSuccessTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55463, 24), /* NcPrivSupportedRecTrapEn */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55487, 25), /* NcPrivacySupportedRecTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55512, 9), /* NcVersion */
+            syntax: 840,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55521, 18), /* NetworkCoordinator */
+            syntax: 824,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55539, 11), /* NetworkJoin */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55550, 24), /* NetworkNameAdmissionRule */
+            syntax: 841,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55574, 15), /* NetworkNameNcNn */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55589, 18), /* NetworkNamePayload */
+            syntax: 842,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55607, 18), /* NetworkNameRecTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55625, 20), /* NetworkNameRecTrapEn */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55645, 12), /* NetworkState */
+            syntax: 843,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55657, 16), /* NetworkTabooMask */
+            syntax: 833,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55673, 22), /* NodeDropAdmFailureTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55695, 24), /* NodeDropMpsTriggeredTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55719, 17), /* NodeDropNcChgTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55736, 14), /* NodeDropNcTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55750, 14), /* NodeDropTrapEn */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(31449, 6), /* NodeID */
+            syntax: 824,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55764, 13), /* NodeTabooMask */
+            syntax: 833,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55777, 11), /* NumChannels */
+            syntax: 844,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55788, 8), /* NumNodes */
+            syntax: 845,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55796, 20), /* NumNodesChangeEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55816, 18), /* NumNodesChangeTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55834, 27), /* PacketAggregationCapability */
+            syntax: 846,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55861, 12), /* PasswordHash */
+            syntax: 334,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55873, 9), /* Per25Mode */
+            syntax: 847,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55882, 7), /* PerMode */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55889, 12), /* PhyThreshold */
+            syntax: 848,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55901, 22), /* PhyThresholdTrapEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55923, 14), /* PolicingEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55937, 18), /* PowerCntlPhyTarget */
+            syntax: 849,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55955, 21), /* PowerStateBcstRecTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55976, 13), /* PowerStateCap */
+            syntax: 850,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(55989, 18), /* PowerStateM0NcTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56007, 18), /* PowerStateNc1xTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56025, 20), /* PowerStateNetVerTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56045, 17), /* PowerStateRequest */
+            syntax: 851,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56062, 14), /* PowerStateResp */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56076, 18), /* PowerStateRespTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56094, 16), /* PowerStateStatus */
+            syntax: 850,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56110, 20), /* PowerStateTrapEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56130, 21), /* PowerStateTrnsReqTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56151, 21), /* PowerStateUcstPenTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56172, 19), /* PowerStateWupUrTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56191, 11), /* PreferredNC */
+            syntax: 262,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56202, 20), /* PrimaryChannelOffset */
+            syntax: 255,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56222, 13), /* PrimaryOffset */
+            syntax: 852,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56235, 14), /* PrivacyEnabled */
+            syntax: 16,
+            status: Status::Obsoleted,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56249, 21), /* PrivacyEnabledSetting */
+            syntax: 262,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56270, 9), /* PrivacyNc */
+            syntax: 853,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56279, 16), /* PrivacySupported */
+            syntax: 854,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56295, 13), /* QAM256Capable */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56308, 10), /* ResetCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56318, 11), /* ResetReason */
+            syntax: 855,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56329, 11), /* RlapmEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56340, 20), /* RlapmNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56360, 18), /* RlapmProfileSelect */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56378, 10), /* SapmEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56388, 19), /* SapmNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56407, 17), /* SapmProfileSelect */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56424, 22), /* SecondaryChannelOffset */
+            syntax: 255,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56446, 15), /* SecondaryOffset */
+            syntax: 856,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56461, 8), /* SeqNumMr */
+            syntax: 857,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56469, 18), /* StatusChangeEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56487, 16), /* StatusChangeTrap */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56503, 14), /* SupportedBands */
+            syntax: 825,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56517, 24), /* SupportedEgressPqosFlows */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56541, 25), /* SupportedIngressPqosFlows */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56566, 6), /* TlpMax */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56572, 6), /* TlpMin */
+            syntax: 847,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56578, 9), /* TpcEnable */
+            syntax: 120,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56587, 17), /* TpcTargetRateNper */
+            syntax: 858,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56604, 26), /* TrafficPermissionEthertype */
+            syntax: 859,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56630, 21), /* TrafficPermissionLink */
+            syntax: 357,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56651, 15), /* TurboModeEnable */
+            syntax: 262,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56666, 21), /* TxBcastPowerReduction */
+            syntax: 860,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56687, 11), /* TxBcastRate */
+            syntax: 858,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56698, 12), /* TxPowerLimit */
+            syntax: 827,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56732, 13), /* LowestPhyRate */
+            syntax: 861,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54707, 18), /* ConnectedNodesInfo */
+            syntax: 829,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55231, 18), /* MpsInitScanPayload */
+            syntax: 336,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56270, 9), /* PrivacyNc */
+            syntax: 3,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55589, 18), /* NetworkNamePayload */
+            syntax: 842,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55788, 8), /* NumNodes */
+            syntax: 845,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 3,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 862,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31449, 6), /* NodeID */
+            syntax: 824,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57336, 12), /* PowerProfile */
+            syntax: 357,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57348, 14), /* ReportNodeMask */
+            syntax: 334,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57362, 12), /* TotalRxPower */
+            syntax: 863,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 864,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31449, 6), /* NodeID */
+            syntax: 824,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57348, 14), /* ReportNodeMask */
+            syntax: 334,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 864,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57336, 12), /* PowerProfile */
+            syntax: 357,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 865,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57362, 12), /* TotalRxPower */
+            syntax: 863,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54457, 8), /* AeNumber */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54465, 15), /* AggregationSize */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57470, 14), /* BondingCapable */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57484, 18), /* EgressNodeNumFlows */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57502, 22), /* EnhancedPrivacyCapable */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54863, 14), /* HighestVersion */
+            syntax: 830,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57524, 19), /* IngressNodeNumFlows */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(861, 8), /* LinkType */
+            syntax: 866,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55215, 16), /* Moca25PhyCapable */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(31449, 6), /* NodeID */
+            syntax: 824,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57543, 6), /* PDelay */
+            syntax: 255,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57549, 9), /* PHYRxRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57558, 9), /* PHYTxRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(55834, 27), /* PacketAggregationCapability */
+            syntax: 846,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32923, 10), /* PowerState */
+            syntax: 850,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57567, 20), /* PowerStateCapability */
+            syntax: 850,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56191, 11), /* PreferredNC */
+            syntax: 262,
+            ..PARAM
+        },
+        Parameter {
+            name: s(56295, 13), /* QAM256Capable */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57587, 17), /* RxBcastPowerLevel */
+            syntax: 863,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57604, 11), /* RxCorrected */
+            syntax: 144,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57615, 25), /* RxErroredAndMissedPackets */
+            syntax: 259,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57640, 9), /* RxPackets */
+            syntax: 144,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57649, 12), /* RxPowerLevel */
+            syntax: 867,
+            status: Status::Obsoleted,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57661, 9), /* RxPwrList */
+            syntax: 868,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57670, 5), /* RxSNR */
+            syntax: 860,
+            status: Status::Obsoleted,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57675, 9), /* RxSNRList */
+            syntax: 868,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56517, 24), /* SupportedEgressPqosFlows */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56541, 25), /* SupportedIngressPqosFlows */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(56687, 11), /* TxBcastRate */
+            syntax: 858,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57684, 7), /* TxDrops */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57691, 9), /* TxPackets */
+            syntax: 144,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57700, 23), /* TxPowerControlReduction */
+            syntax: 860,
+            status: Status::Obsoleted,
+            ..PARAM
+        },
+        Parameter {
+            name: s(57723, 9), /* TxPwrList */
+            syntax: 868,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57732, 18), /* TxPwrReductionList */
+            syntax: 868,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57796, 12), /* MACAddresses */
+            syntax: 869,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57787, 9), /* NodeIndex */
+            syntax: 824,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(861, 8), /* LinkType */
+            syntax: 870,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10233, 5), /* Power */
+            syntax: 871,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57865, 14), /* PowerReduction */
+            syntax: 871,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57854, 11), /* RxNodeIndex */
+            syntax: 824,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57670, 5), /* RxSNR */
+            syntax: 871,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57843, 11), /* TxNodeIndex */
+            syntax: 824,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57879, 6), /* TxRate */
+            syntax: 858,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57885, 10), /* TxRateNper */
+            syntax: 858,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57895, 11), /* TxRateVlper */
+            syntax: 858,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57946, 12), /* ChannelIndex */
+            syntax: 872,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57958, 3), /* Mod */
+            syntax: 873,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57961, 6), /* ModM25 */
+            syntax: 873,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57967, 4), /* Nper */
+            syntax: 873,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57854, 11), /* RxNodeIndex */
+            syntax: 824,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57843, 11), /* TxNodeIndex */
+            syntax: 824,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57971, 5), /* Vlper */
+            syntax: 873,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58006, 14), /* EgressNumFlows */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58020, 24), /* FlowStatsNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58044, 15), /* IngressNumFlows */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58109, 4), /* Dfid */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58113, 8), /* DscpMoca */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58121, 10), /* EgressGuid */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58103, 6), /* FlowID */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58131, 11), /* FlowPackets */
+            syntax: 259,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58142, 7), /* FlowPer */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58149, 15), /* IngressClassify */
+            syntax: 874,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58164, 11), /* IngressGuid */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6674, 9), /* LeaseTime */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58175, 13), /* LeaseTimeLeft */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58188, 12), /* MaxBurstSize */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31732, 7), /* MaxRate */
+            syntax: 131,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58200, 14), /* MaximumLatency */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58214, 8), /* PacketDA */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58222, 17), /* ShortTermAvgRatio */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58239, 7), /* VlanTag */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58278, 17), /* NetworkTrapEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58295, 8), /* NodeMask */
+            syntax: 334,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 875,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58303, 16), /* StatusTrapEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58355, 20), /* GlobalAggrRxPwrLevel */
+            syntax: 876,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58375, 9), /* PhyMargin */
+            syntax: 877,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(42153, 7), /* Profile */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 878,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58419, 23), /* AggrRxPwrLevelThreshold */
+            syntax: 876,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58375, 9), /* PhyMargin */
+            syntax: 879,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(42153, 7), /* Profile */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 878,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58474, 17), /* RxCorrectedErrors */
+            syntax: 144,
+            version: v(2, 17, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(57374, 5), /* Aca() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(170, 4),
+            output: p(174, 3),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(286, 0),
+            output: p(286, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[
+        Event {
+            name: s(56710, 22), /* AbovePhyThresholdTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(156, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56745, 22), /* BelowPhyThresholdTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(156, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56767, 25), /* ConnectedNodesChangeTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(157, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56792, 16), /* LinkFailureTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(158, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56808, 14), /* LmoStatusTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(158, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56822, 31), /* MgntEntityNetwIePayloadRecTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(158, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56853, 19), /* MpsInitScanRecTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(158, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56872, 16), /* MpsPairFailTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56888, 22), /* MpsPrivacyChangedTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56910, 18), /* MrNetworkFailTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56928, 21), /* MrNetworkSuccessTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56949, 14), /* MrRstFailTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56963, 17), /* MrRstSuccessTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(56980, 26), /* NcPrivacySupportedRecTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(159, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57006, 19), /* NetworkNameRecTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(160, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57025, 23), /* NodeDropAdmFailureTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(161, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57048, 25), /* NodeDropMpsTriggeredTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(161, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57073, 18), /* NodeDropNcChgTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(161, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57091, 15), /* NodeDropNcTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(161, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57106, 19), /* NumNodesChangeTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(161, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57125, 22), /* PowerStateBcstRecTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57147, 19), /* PowerStateM0NcTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57166, 19), /* PowerStateNc1xTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57185, 21), /* PowerStateNetVerTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57206, 19), /* PowerStateRespTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57225, 22), /* PowerStateTrnsReqTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57247, 22), /* PowerStateUcstPenTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57269, 20), /* PowerStateWupUrTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(57289, 17), /* StatusChangeTrap! */
+            group: GroupRef(&GROUP),
+            arguments: p(162, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(136, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(137, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(139, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(142, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(143, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(146, 2),
         },
     ],
 };

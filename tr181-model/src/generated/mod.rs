@@ -2,15 +2,15 @@
 //! The generated schema tables, one module per top-level object group.
 
 use crate::schema::{
-    Access, ActiveNotify, BaseType, Group, Object, Parameter, Protocols, Status, Str, StrList,
-    Syntax, Version,
+    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Span,
+    Status, Str, StrList, Syntax, Version,
 };
 
 mod strings;
 mod syntax;
 
 pub(crate) use strings::{LISTS, STRINGS};
-pub(crate) use syntax::SYNTAXES;
+pub(crate) use syntax::{RANGES, SIZES, SYNTAXES};
 #[cfg(feature = "atm")]
 mod atm;
 #[cfg(feature = "basapm")]
@@ -1100,6 +1100,14 @@ const fn l(start: u32, len: u32) -> StrList {
     StrList::new(start, len)
 }
 
+const fn p(start: u16, len: u16) -> Span {
+    Span::new(start, len)
+}
+
+const fn f<T>(start: u16, len: u16) -> Facets<T> {
+    Facets::new(start, len)
+}
+
 const SYNTAX: Syntax = Syntax::of(BaseType::String);
 
 const PARAM: Parameter = Parameter {
@@ -1114,18 +1122,7 @@ const PARAM: Parameter = Parameter {
     mandatory: false,
 };
 
-const OBJECT: Object = Object {
-    path: s(0, 0),
-    access: Access::ReadOnly,
-    min_entries: 1,
-    max_entries: Some(1),
-    num_entries_parameter: None,
-    enable_parameter: None,
-    unique_keys: &[],
-    status: Status::Current,
-    version: v(2, 0, 0),
-    protocols: Protocols::BOTH,
-    parameters: &[],
-    commands: &[],
-    events: &[],
-};
+/// The fallback object of `group`, whose tables the object's ranges index.
+const fn object(group: &'static Group) -> Object {
+    Object::of(s(0, 0), group)
+}

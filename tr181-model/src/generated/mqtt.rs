@@ -12,21 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(50954, 12), /* Device.MQTT. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(50966, 21), /* BrokerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5711, 21), /* ClientNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(50987, 23), /* Device.MQTT.Broker.{i}. */
@@ -35,90 +22,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(50966, 21) /* BrokerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1692, 21), /* BridgeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 778,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 769,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(51010, 34), /* Device.MQTT.Broker.{i}.Bridge.{i}. */
@@ -127,168 +34,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51044, 12), /* CleanSession */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51056, 10), /* CleanStart */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6446, 8), /* ClientID */
-                    syntax: 779,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51066, 16), /* ConnectRetryTime */
-                    syntax: 780,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51082, 14), /* ForceReconnect */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51096, 13), /* KeepAliveTime */
-                    syntax: 781,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51109, 16), /* MessageRetryTime */
-                    syntax: 782,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 783,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51125, 16), /* ServerConnection */
-                    syntax: 784,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7252, 21), /* ServerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51141, 24), /* ServerSelectionAlgorithm */
-                    syntax: 785,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 786,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47816, 27), /* SubscriptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9658, 17), /* TransportProtocol */
-                    syntax: 787,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(51165, 16), /* ForceReconnect() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(12, 20),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(51181, 45), /* Device.MQTT.Broker.{i}.Bridge.{i}.Server.{i}. */
@@ -297,71 +47,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(123, 2),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51226, 7), /* Address */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 778,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2098, 8), /* Priority */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9777, 6), /* Weight */
-                    syntax: 788,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(32, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(51233, 51), /* Device.MQTT.Broker.{i}.Bridge.{i}.Subscription.{i}. */
@@ -370,194 +59,22 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(125, 2),
-                },
-            ],
+            unique_keys: p(6, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 789,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51293, 11), /* LocalPrefix */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51304, 3), /* QoS */
-                    syntax: 117,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51307, 12), /* RemotePrefix */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 92,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48887, 5), /* Topic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(39, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(51319, 29), /* Device.MQTT.Broker.{i}.Stats. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51348, 16), /* ConnectionErrors */
-                    syntax: 259,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51364, 20), /* MQTTMessagesReceived */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51384, 16), /* MQTTMessagesSent */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51400, 21), /* NumberOfActiveClients */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51421, 23), /* NumberOfInactiveClients */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51444, 13), /* PublishErrors */
-                    syntax: 259,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51457, 15), /* PublishReceived */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51472, 11), /* PublishSent */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51483, 13), /* Subscriptions */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51496, 20), /* TotalNumberOfClients */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(48, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(51516, 25), /* Device.MQTT.Capabilities. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51541, 36), /* MaxNumberOfBrokerBridgeSubscriptions */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51577, 24), /* MaxNumberOfBrokerBridges */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51601, 30), /* MaxNumberOfClientSubscriptions */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51631, 25), /* ProtocolVersionsSupported */
-                    syntax: 790,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51656, 26), /* TransportProtocolSupported */
-                    syntax: 791,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(58, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(51682, 23), /* Device.MQTT.Client.{i}. */
@@ -566,405 +83,17 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(8, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51705, 4), /* ALPN */
-                    syntax: 792,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(21698, 20), /* AuthenticationMethod */
-                    syntax: 793,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51709, 13), /* BrokerAddress */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51722, 10), /* BrokerPort */
-                    syntax: 778,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51044, 12), /* CleanSession */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51056, 10), /* CleanStart */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6446, 8), /* ClientID */
-                    syntax: 779,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51732, 30), /* ConnectRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51762, 23), /* ConnectRetryMaxInterval */
-                    syntax: 794,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51066, 16), /* ConnectRetryTime */
-                    syntax: 782,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51082, 14), /* ForceReconnect */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51096, 13), /* KeepAliveTime */
-                    syntax: 781,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51785, 17), /* MaximumPacketSize */
-                    syntax: 795,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51109, 16), /* MessageRetryTime */
-                    syntax: 782,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(36437, 15), /* ProtocolVersion */
-                    syntax: 796,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51802, 28), /* PublishMessageExpiryInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51830, 14), /* ReceiveMaximum */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51844, 18), /* RequestProblemInfo */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51862, 19), /* RequestResponseInfo */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51881, 19), /* ResponseInformation */
-                    syntax: 118,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51900, 21), /* SessionExpiryInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 786,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47816, 27), /* SubscriptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51921, 17), /* TopicAliasMaximum */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9658, 17), /* TransportProtocol */
-                    syntax: 797,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51938, 27), /* UserPropertyNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51965, 15), /* WillContentType */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51980, 17), /* WillDelayInterval */
-                    syntax: 798,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51997, 10), /* WillEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52007, 25), /* WillMessageExpiryInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52032, 7), /* WillQoS */
-                    syntax: 117,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52039, 17), /* WillResponseTopic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52056, 10), /* WillRetain */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52066, 9), /* WillTopic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52075, 9), /* WillValue */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(51165, 16), /* ForceReconnect() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(63, 42),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(52084, 29), /* Device.MQTT.Client.{i}.Stats. */
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(52113, 27), /* BrokerConnectionEstablished */
-                    syntax: 10,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51348, 16), /* ConnectionErrors */
-                    syntax: 259,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52140, 26), /* LastPublishMessageReceived */
-                    syntax: 10,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52166, 22), /* LastPublishMessageSent */
-                    syntax: 10,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51364, 20), /* MQTTMessagesReceived */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51384, 16), /* MQTTMessagesSent */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51444, 13), /* PublishErrors */
-                    syntax: 259,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51457, 15), /* PublishReceived */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51472, 11), /* PublishSent */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52188, 13), /* SubscribeSent */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52201, 15), /* UnSubscribeSent */
-                    syntax: 144,
-                    version: v(2, 10, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(105, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(52216, 40), /* Device.MQTT.Client.{i}.Subscription.{i}. */
@@ -973,63 +102,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(127, 1),
-                },
-            ],
+            unique_keys: p(10, 2),
             version: v(2, 10, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 10, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51304, 3), /* QoS */
-                    syntax: 117,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 799,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48887, 5), /* Topic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(116, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(52256, 40), /* Device.MQTT.Client.{i}.UserProperty.{i}. */
@@ -1038,64 +114,981 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(51938, 27) /* UserPropertyNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(12, 2),
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(52296, 10), /* PacketType */
-                    syntax: 800,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(122, 6),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(50966, 21), /* BrokerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1692, 21), /* BridgeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 778,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 769,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51044, 12), /* CleanSession */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51056, 10), /* CleanStart */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6446, 8), /* ClientID */
+            syntax: 779,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51066, 16), /* ConnectRetryTime */
+            syntax: 780,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51082, 14), /* ForceReconnect */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51096, 13), /* KeepAliveTime */
+            syntax: 781,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51109, 16), /* MessageRetryTime */
+            syntax: 782,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 783,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51125, 16), /* ServerConnection */
+            syntax: 784,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7252, 21), /* ServerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51141, 24), /* ServerSelectionAlgorithm */
+            syntax: 785,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 786,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47816, 27), /* SubscriptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9658, 17), /* TransportProtocol */
+            syntax: 787,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51226, 7), /* Address */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 778,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2098, 8), /* Priority */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9777, 6), /* Weight */
+            syntax: 788,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 789,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51293, 11), /* LocalPrefix */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51304, 3), /* QoS */
+            syntax: 117,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51307, 12), /* RemotePrefix */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 92,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(48887, 5), /* Topic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51348, 16), /* ConnectionErrors */
+            syntax: 259,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51364, 20), /* MQTTMessagesReceived */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51384, 16), /* MQTTMessagesSent */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51400, 21), /* NumberOfActiveClients */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51421, 23), /* NumberOfInactiveClients */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51444, 13), /* PublishErrors */
+            syntax: 259,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51457, 15), /* PublishReceived */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51472, 11), /* PublishSent */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51483, 13), /* Subscriptions */
+            syntax: 0,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51496, 20), /* TotalNumberOfClients */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51541, 36), /* MaxNumberOfBrokerBridgeSubscriptions */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51577, 24), /* MaxNumberOfBrokerBridges */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51601, 30), /* MaxNumberOfClientSubscriptions */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51631, 25), /* ProtocolVersionsSupported */
+            syntax: 790,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51656, 26), /* TransportProtocolSupported */
+            syntax: 791,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51705, 4), /* ALPN */
+            syntax: 792,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(21698, 20), /* AuthenticationMethod */
+            syntax: 793,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51709, 13), /* BrokerAddress */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51722, 10), /* BrokerPort */
+            syntax: 778,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51044, 12), /* CleanSession */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51056, 10), /* CleanStart */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6446, 8), /* ClientID */
+            syntax: 779,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51732, 30), /* ConnectRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51762, 23), /* ConnectRetryMaxInterval */
+            syntax: 794,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51066, 16), /* ConnectRetryTime */
+            syntax: 782,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51082, 14), /* ForceReconnect */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51096, 13), /* KeepAliveTime */
+            syntax: 781,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51785, 17), /* MaximumPacketSize */
+            syntax: 795,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51109, 16), /* MessageRetryTime */
+            syntax: 782,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(36437, 15), /* ProtocolVersion */
+            syntax: 796,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51802, 28), /* PublishMessageExpiryInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51830, 14), /* ReceiveMaximum */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51844, 18), /* RequestProblemInfo */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51862, 19), /* RequestResponseInfo */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51881, 19), /* ResponseInformation */
+            syntax: 118,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51900, 21), /* SessionExpiryInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 786,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47816, 27), /* SubscriptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51921, 17), /* TopicAliasMaximum */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9658, 17), /* TransportProtocol */
+            syntax: 797,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51938, 27), /* UserPropertyNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51965, 15), /* WillContentType */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51980, 17), /* WillDelayInterval */
+            syntax: 798,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51997, 10), /* WillEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52007, 25), /* WillMessageExpiryInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52032, 7), /* WillQoS */
+            syntax: 117,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52039, 17), /* WillResponseTopic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52056, 10), /* WillRetain */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52066, 9), /* WillTopic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52075, 9), /* WillValue */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52113, 27), /* BrokerConnectionEstablished */
+            syntax: 10,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51348, 16), /* ConnectionErrors */
+            syntax: 259,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52140, 26), /* LastPublishMessageReceived */
+            syntax: 10,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52166, 22), /* LastPublishMessageSent */
+            syntax: 10,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51364, 20), /* MQTTMessagesReceived */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51384, 16), /* MQTTMessagesSent */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51444, 13), /* PublishErrors */
+            syntax: 259,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51457, 15), /* PublishReceived */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51472, 11), /* PublishSent */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52188, 13), /* SubscribeSent */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(52201, 15), /* UnSubscribeSent */
+            syntax: 144,
+            version: v(2, 10, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 10, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51304, 3), /* QoS */
+            syntax: 117,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 799,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(48887, 5), /* Topic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(52296, 10), /* PacketType */
+            syntax: 800,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(51165, 16), /* ForceReconnect() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(32, 0),
+            output: p(32, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(51165, 16), /* ForceReconnect() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(105, 0),
+            output: p(105, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(123, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(125, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(127, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
         },
     ],
 };

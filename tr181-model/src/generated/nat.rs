@@ -11,37 +11,8 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(58491, 11), /* Device.NAT. */
-            parameters: &[
-                Parameter {
-                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58502, 23), /* MaxNumberOfPortMappings */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58525, 23), /* MaxNumberOfPortTriggers */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58548, 26), /* PortMappingNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58574, 26), /* PortTriggerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(58600, 32), /* Device.NAT.InterfaceSetting.{i}. */
@@ -50,71 +21,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(8, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58632, 13), /* SourceNetwork */
-                    syntax: 880,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 881,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58645, 21), /* TCPTranslationTimeout */
-                    syntax: 882,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58666, 21), /* UDPTranslationTimeout */
-                    syntax: 883,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(5, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(58687, 27), /* Device.NAT.PortMapping.{i}. */
@@ -123,148 +32,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(58548, 26) /* PortMappingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(148, 3),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26173, 13), /* AllInterfaces */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58724, 12), /* ExternalPort */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58736, 20), /* ExternalPortEndRange */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58756, 14), /* InternalClient */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58770, 12), /* InternalPort */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25483, 13), /* LeaseDuration */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24908, 3), /* Log */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24911, 6), /* LogRef */
-                    syntax: 455,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 468,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 468,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 235,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25496, 18), /* RemainingLeaseTime */
-                    syntax: 28,
-                    version: v(2, 18, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58714, 10), /* RemoteHost */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25903, 11), /* ScheduleRef */
-                    syntax: 470,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 472,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(2, 2),
+            parameters: p(13, 20),
+            ..object(&GROUP)
         },
         Object {
             path: s(58782, 27), /* Device.NAT.PortTrigger.{i}. */
@@ -272,133 +42,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(58574, 26) /* PortTriggerNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(58809, 14), /* ActivationDate */
-                    syntax: 103,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58823, 19), /* AutoDisableDuration */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24908, 3), /* Log */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24911, 6), /* LogRef */
-                    syntax: 455,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 461,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 461,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58842, 12), /* PortEndRange */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 235,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24721, 19), /* RuleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25903, 11), /* ScheduleRef */
-                    syntax: 470,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 472,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(58854, 36), /* Device.NAT.PortTrigger.{i}.Rule.{i}. */
@@ -406,51 +53,405 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(24721, 19) /* RuleNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58842, 12), /* PortEndRange */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 235,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 5),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58502, 23), /* MaxNumberOfPortMappings */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58525, 23), /* MaxNumberOfPortTriggers */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58548, 26), /* PortMappingNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58574, 26), /* PortTriggerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58632, 13), /* SourceNetwork */
+            syntax: 880,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 881,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58645, 21), /* TCPTranslationTimeout */
+            syntax: 882,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58666, 21), /* UDPTranslationTimeout */
+            syntax: 883,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26173, 13), /* AllInterfaces */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 115,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58724, 12), /* ExternalPort */
+            syntax: 51,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58736, 20), /* ExternalPortEndRange */
+            syntax: 775,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58756, 14), /* InternalClient */
+            syntax: 115,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58770, 12), /* InternalPort */
+            syntax: 51,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(25483, 13), /* LeaseDuration */
+            syntax: 28,
+            access: Access::ReadWrite,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24908, 3), /* Log */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(24911, 6), /* LogRef */
+            syntax: 455,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 468,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 468,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 235,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(25496, 18), /* RemainingLeaseTime */
+            syntax: 28,
+            version: v(2, 18, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58714, 10), /* RemoteHost */
+            syntax: 399,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(25903, 11), /* ScheduleRef */
+            syntax: 470,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 472,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58809, 14), /* ActivationDate */
+            syntax: 103,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58823, 19), /* AutoDisableDuration */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(24908, 3), /* Log */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(24911, 6), /* LogRef */
+            syntax: 455,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 461,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 461,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58842, 12), /* PortEndRange */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 235,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(24721, 19), /* RuleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(25903, 11), /* ScheduleRef */
+            syntax: 470,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 472,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58842, 12), /* PortEndRange */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 235,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(148, 3),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -13,37 +13,41 @@ pub(crate) static GROUP: Group = Group {
         min_entries: 0,
         max_entries: None,
         num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
-        unique_keys: &[UniqueKey {
-            functional: false,
-            parameters: l(0, 1),
-        }],
+        unique_keys: p(0, 1),
         version: v(2, 13, 0),
         protocols: Protocols::USP,
-        parameters: &[
-            Parameter {
-                name: s(786, 5), /* Alias */
-                syntax: 24,
-                access: Access::WriteOnceReadOnly,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(15461, 11), /* Description */
-                syntax: 6,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(2207, 4), /* Type */
-                syntax: 888,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-        ],
-        ..OBJECT
+        parameters: p(0, 3),
+        ..object(&GROUP)
+    }],
+    parameters: &[
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 888,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[UniqueKey {
+        functional: false,
+        parameters: l(0, 1),
     }],
 };
 

@@ -12,95 +12,8 @@ pub(crate) static GROUP: Group = Group {
             path: s(61062, 32), /* Device.PacketCaptureDiagnostics. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(213, 9), /* ByteCount */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 22,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(222, 8), /* Duration */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(230, 10), /* FileTarget */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(240, 16), /* FilterExpression */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(256, 6), /* Format */
-                    syntax: 7,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 8,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61094, 34), /* PacketCaptureResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(271, 11), /* PacketCount */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(61128, 56), /* Device.PacketCaptureDiagnostics.PacketCaptureResult.{i}. */
@@ -109,39 +22,129 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(61094, 34) /* PacketCaptureResultNumberOfEntries */),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(61184, 5), /* Count */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20012, 7), /* EndTime */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61189, 12), /* FileLocation */
-                    syntax: 5,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 4),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(213, 9), /* ByteCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 22,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(230, 10), /* FileTarget */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(240, 16), /* FilterExpression */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(256, 6), /* Format */
+            syntax: 7,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61094, 34), /* PacketCaptureResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(271, 11), /* PacketCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61184, 5), /* Count */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20012, 7), /* EndTime */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61189, 12), /* FileLocation */
+            syntax: 5,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.PacketCaptureDiagnostics.`.

@@ -12,41 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(59177, 11), /* Device.PCP. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5711, 21), /* ClientNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59188, 10), /* OptionList */
-                    syntax: 890,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59198, 16), /* PreferredVersion */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59214, 17), /* SupportedVersions */
-                    syntax: 891,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(59231, 22), /* Device.PCP.Client.{i}. */
@@ -55,128 +22,16 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(151, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(59253, 14), /* ANNOUNCEEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59267, 12), /* FILTEREnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59279, 9), /* MAPEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59288, 10), /* PEEREnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7252, 21), /* ServerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 892,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59298, 16), /* THIRDPARTYEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59314, 16), /* THIRDPARTYStatus */
-                    syntax: 179,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(50737, 12), /* WANInterface */
-                    syntax: 667,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(5, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(59330, 31), /* Device.PCP.Client.{i}.PCPProxy. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54863, 14), /* HighestVersion */
-                    syntax: 51,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(17, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(59361, 33), /* Device.PCP.Client.{i}.Server.{i}. */
@@ -185,125 +40,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(152, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(59413, 25), /* AdditionalServerAddresses */
-                    syntax: 893,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10515, 12), /* Capabilities */
-                    syntax: 894,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54740, 14), /* CurrentVersion */
-                    syntax: 51,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59438, 17), /* ExternalIPAddress */
-                    syntax: 126,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59455, 29), /* InboundMappingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59484, 14), /* MaximumFilters */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 895,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59498, 30), /* OutboundMappingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59528, 9), /* PortQuota */
-                    syntax: 896,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8416, 17), /* PreferredLifetime */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59537, 18), /* ServerAddressInUse */
-                    syntax: 126,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59394, 19), /* ServerNameOrAddress */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 897,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(20, 16),
+            ..object(&GROUP)
         },
         Object {
             path: s(59555, 52), /* Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}. */
@@ -312,142 +52,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(59455, 29) /* InboundMappingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(153, 3),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59638, 25), /* AssignedExternalIPAddress */
-                    syntax: 72,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59663, 20), /* AssignedExternalPort */
-                    syntax: 51,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59683, 28), /* AssignedExternalPortEndRange */
-                    syntax: 775,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40821, 9), /* ErrorCode */
-                    syntax: 898,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1713, 21), /* FilterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58770, 12), /* InternalPort */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59711, 8), /* Lifetime */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 899,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59607, 14), /* ProtocolNumber */
-                    syntax: 900,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 901,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59719, 26), /* SuggestedExternalIPAddress */
-                    syntax: 72,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59745, 21), /* SuggestedExternalPort */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59766, 29), /* SuggestedExternalPortEndRange */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59621, 17), /* ThirdPartyAddress */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(36, 18),
+            ..object(&GROUP)
         },
         Object {
             path: s(59795, 63), /* Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}.Filter.{i}. */
@@ -455,58 +63,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59858, 12), /* PrefixLength */
-                    syntax: 902,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59870, 19), /* RemoteHostIPAddress */
-                    syntax: 72,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35556, 10), /* RemotePort */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59889, 18), /* RemotePortEndRange */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(54, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(59907, 53), /* Device.PCP.Client.{i}.Server.{i}.OutboundMapping.{i}. */
@@ -515,156 +75,591 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(59498, 30) /* OutboundMappingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(156, 5),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59638, 25), /* AssignedExternalIPAddress */
-                    syntax: 72,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59663, 20), /* AssignedExternalPort */
-                    syntax: 51,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(40821, 9), /* ErrorCode */
-                    syntax: 898,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58770, 12), /* InternalPort */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59711, 8), /* Lifetime */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 899,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59607, 14), /* ProtocolNumber */
-                    syntax: 900,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59870, 19), /* RemoteHostIPAddress */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35556, 10), /* RemotePort */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 901,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59719, 26), /* SuggestedExternalIPAddress */
-                    syntax: 72,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59745, 21), /* SuggestedExternalPort */
-                    syntax: 775,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59621, 17), /* ThirdPartyAddress */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(60, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(59960, 30), /* Device.PCP.Client.{i}.UPnPIWF. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(77, 2),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(5711, 21), /* ClientNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59188, 10), /* OptionList */
+            syntax: 890,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59198, 16), /* PreferredVersion */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59214, 17), /* SupportedVersions */
+            syntax: 891,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59253, 14), /* ANNOUNCEEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59267, 12), /* FILTEREnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59279, 9), /* MAPEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59288, 10), /* PEEREnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7252, 21), /* ServerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 892,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59298, 16), /* THIRDPARTYEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59314, 16), /* THIRDPARTYStatus */
+            syntax: 179,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(50737, 12), /* WANInterface */
+            syntax: 667,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54863, 14), /* HighestVersion */
+            syntax: 51,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59413, 25), /* AdditionalServerAddresses */
+            syntax: 893,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10515, 12), /* Capabilities */
+            syntax: 894,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54740, 14), /* CurrentVersion */
+            syntax: 51,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59438, 17), /* ExternalIPAddress */
+            syntax: 126,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59455, 29), /* InboundMappingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59484, 14), /* MaximumFilters */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 895,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59498, 30), /* OutboundMappingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59528, 9), /* PortQuota */
+            syntax: 896,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8416, 17), /* PreferredLifetime */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59537, 18), /* ServerAddressInUse */
+            syntax: 126,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59394, 19), /* ServerNameOrAddress */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 897,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(59638, 25), /* AssignedExternalIPAddress */
+            syntax: 72,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59663, 20), /* AssignedExternalPort */
+            syntax: 51,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59683, 28), /* AssignedExternalPortEndRange */
+            syntax: 775,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 115,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(40821, 9), /* ErrorCode */
+            syntax: 898,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1713, 21), /* FilterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58770, 12), /* InternalPort */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59711, 8), /* Lifetime */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 899,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59607, 14), /* ProtocolNumber */
+            syntax: 900,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 901,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59719, 26), /* SuggestedExternalIPAddress */
+            syntax: 72,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59745, 21), /* SuggestedExternalPort */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59766, 29), /* SuggestedExternalPortEndRange */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59621, 17), /* ThirdPartyAddress */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(59858, 12), /* PrefixLength */
+            syntax: 902,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59870, 19), /* RemoteHostIPAddress */
+            syntax: 72,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35556, 10), /* RemotePort */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59889, 18), /* RemotePortEndRange */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(59638, 25), /* AssignedExternalIPAddress */
+            syntax: 72,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59663, 20), /* AssignedExternalPort */
+            syntax: 51,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 115,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(40821, 9), /* ErrorCode */
+            syntax: 898,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58770, 12), /* InternalPort */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59711, 8), /* Lifetime */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 899,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59607, 14), /* ProtocolNumber */
+            syntax: 900,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59870, 19), /* RemoteHostIPAddress */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35556, 10), /* RemotePort */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 901,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59719, 26), /* SuggestedExternalIPAddress */
+            syntax: 72,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59745, 21), /* SuggestedExternalPort */
+            syntax: 775,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59621, 17), /* ThirdPartyAddress */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(151, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(152, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(153, 3),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(156, 5),
         },
     ],
 };

@@ -13,432 +13,433 @@ pub(crate) static GROUP: Group = Group {
             path: s(59990, 11), /* Device.PDU. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[Parameter {
-                name: s(60001, 22), /* SessionNumberOfEntries */
-                syntax: 0,
-                status: Status::Deprecated,
-                version: v(2, 14, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(60023, 23), /* Device.PDU.Session.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60046, 8), /* AlwaysOn */
-                    syntax: 16,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60054, 3), /* DNN */
-                    syntax: 903,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18438, 9), /* LastError */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60057, 14), /* PDUIPv4Address */
-                    syntax: 182,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60071, 26), /* PDUIPv6InterfaceIdentifier */
-                    syntax: 3,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60097, 3), /* PTI */
-                    syntax: 173,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60100, 22), /* QoSFlowNumberOfEntries */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60122, 22), /* QoSRuleNumberOfEntries */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60144, 12), /* RQTimerValue */
-                    syntax: 28,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60156, 3), /* SSC */
-                    syntax: 614,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60159, 19), /* SessionAMBRDownlink */
-                    syntax: 904,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60178, 17), /* SessionAMBRUplink */
-                    syntax: 904,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44153, 9), /* SessionID */
-                    syntax: 905,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60195, 11), /* SessionType */
-                    syntax: 906,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(60206, 36), /* Device.PDU.Session.{i}.NetworkSlice. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(60242, 19), /* SliceDifferentiator */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60261, 16), /* SliceServiceType */
-                    syntax: 907,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(18, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(60277, 27), /* Device.PDU.Session.{i}.PCO. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(60304, 7), /* IPv4DNS */
-                    syntax: 714,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60311, 9), /* IPv4PCSCF */
-                    syntax: 182,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60320, 7), /* IPv6DNS */
-                    syntax: 714,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60327, 9), /* IPv6PCSCF */
-                    syntax: 211,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(20, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(60336, 35), /* Device.PDU.Session.{i}.QoSFlow.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60100, 22) /* QoSFlowNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(161, 1),
-                },
-            ],
+            unique_keys: p(1, 2),
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60374, 15), /* AveragingWindow */
-                    syntax: 21,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60389, 9), /* EPSBearer */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60398, 6), /* FiveQI */
-                    syntax: 898,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60404, 12), /* GFBRDownlink */
-                    syntax: 904,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60416, 10), /* GFBRUplink */
-                    syntax: 904,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60426, 12), /* MFBRDownlink */
-                    syntax: 904,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60438, 10), /* MFBRUplink */
-                    syntax: 904,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60371, 3), /* QFI */
-                    syntax: 908,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(24, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(60448, 35), /* Device.PDU.Session.{i}.QoSRule.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60122, 22) /* QoSRuleNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(100, 1),
-                },
-            ],
+            unique_keys: p(3, 2),
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60483, 3), /* DQR */
-                    syntax: 16,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1713, 21), /* FilterNumberOfEntries */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45480, 10), /* Identifier */
-                    syntax: 898,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60486, 10), /* Precedence */
-                    syntax: 189,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60371, 3), /* QFI */
-                    syntax: 908,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60496, 11), /* Segregation */
-                    syntax: 16,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(34, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(60507, 46), /* Device.PDU.Session.{i}.QoSRule.{i}.Filter.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(5, 1),
             status: Status::Deprecated,
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 909,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 0,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 13,
-                    status: Status::Deprecated,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(42, 5),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(60001, 22), /* SessionNumberOfEntries */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60046, 8), /* AlwaysOn */
+            syntax: 16,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60054, 3), /* DNN */
+            syntax: 903,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18438, 9), /* LastError */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60057, 14), /* PDUIPv4Address */
+            syntax: 182,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60071, 26), /* PDUIPv6InterfaceIdentifier */
+            syntax: 3,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60097, 3), /* PTI */
+            syntax: 173,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60100, 22), /* QoSFlowNumberOfEntries */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60122, 22), /* QoSRuleNumberOfEntries */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60144, 12), /* RQTimerValue */
+            syntax: 28,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60156, 3), /* SSC */
+            syntax: 614,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60159, 19), /* SessionAMBRDownlink */
+            syntax: 904,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60178, 17), /* SessionAMBRUplink */
+            syntax: 904,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44153, 9), /* SessionID */
+            syntax: 905,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60195, 11), /* SessionType */
+            syntax: 906,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60242, 19), /* SliceDifferentiator */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60261, 16), /* SliceServiceType */
+            syntax: 907,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60304, 7), /* IPv4DNS */
+            syntax: 714,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60311, 9), /* IPv4PCSCF */
+            syntax: 182,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60320, 7), /* IPv6DNS */
+            syntax: 714,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60327, 9), /* IPv6PCSCF */
+            syntax: 211,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60374, 15), /* AveragingWindow */
+            syntax: 21,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60389, 9), /* EPSBearer */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60398, 6), /* FiveQI */
+            syntax: 898,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60404, 12), /* GFBRDownlink */
+            syntax: 904,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60416, 10), /* GFBRUplink */
+            syntax: 904,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60426, 12), /* MFBRDownlink */
+            syntax: 904,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60438, 10), /* MFBRUplink */
+            syntax: 904,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60371, 3), /* QFI */
+            syntax: 908,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60483, 3), /* DQR */
+            syntax: 16,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1713, 21), /* FilterNumberOfEntries */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45480, 10), /* Identifier */
+            syntax: 898,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60486, 10), /* Precedence */
+            syntax: 189,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60371, 3), /* QFI */
+            syntax: 908,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60496, 11), /* Segregation */
+            syntax: 16,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 909,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 0,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 13,
+            status: Status::Deprecated,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(161, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(100, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

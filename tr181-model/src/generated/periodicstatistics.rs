@@ -11,24 +11,8 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(61201, 26), /* Device.PeriodicStatistics. */
-            parameters: &[
-                Parameter {
-                    name: s(61227, 16), /* MaxReportSamples */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61243, 17), /* MinSampleInterval */
-                    syntax: 28,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61260, 24), /* SampleSetNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(61284, 40), /* Device.PeriodicStatistics.SampleSet.{i}. */
@@ -37,183 +21,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(61260, 24) /* SampleSetNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3685, 10), /* Controller */
-                    syntax: 94,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61324, 12), /* FetchSamples */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61324, 12), /* FetchSamples */
-                    syntax: 919,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61336, 11), /* ForceSample */
-                    syntax: 172,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 729,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3791, 24), /* ParameterNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61347, 13), /* ReportEndTime */
-                    syntax: 103,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61360, 13), /* ReportSamples */
-                    syntax: 920,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61373, 15), /* ReportStartTime */
-                    syntax: 103,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26957, 14), /* SampleInterval */
-                    syntax: 921,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61388, 13), /* SampleSeconds */
-                    syntax: 922,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 923,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3876, 13), /* TimeReference */
-                    syntax: 103,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(3889, 17), /* ForceCollection() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(61401, 13), /* ForceSample() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            events: &[Event {
-                name: s(3906, 5), /* Push! */
-                arguments: &[
-                    Parameter {
-                        name: s(61414, 22), /* Parameter.{i}.Failures */
-                        syntax: 0,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(61436, 23), /* Parameter.{i}.Reference */
-                        syntax: 924,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(61459, 27), /* Parameter.{i}.SampleSeconds */
-                        syntax: 925,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(61486, 25), /* Parameter.{i}.SuspectData */
-                        syntax: 926,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(61511, 20), /* Parameter.{i}.Values */
-                        syntax: 128,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(3, 16),
+            commands: p(0, 2),
+            events: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(61531, 54), /* Device.PeriodicStatistics.SampleSet.{i}.Parameter.{i}. */
@@ -222,108 +34,299 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(3791, 24) /* ParameterNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(162, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61585, 15), /* CalculationMode */
-                    syntax: 927,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(46697, 8), /* Failures */
-                    syntax: 227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61600, 13), /* HighThreshold */
-                    syntax: 928,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61613, 22), /* HistogramBinBoundaries */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61635, 12), /* LowThreshold */
-                    syntax: 928,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 929,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61647, 10), /* SampleMode */
-                    syntax: 930,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61388, 13), /* SampleSeconds */
-                    syntax: 922,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61657, 11), /* SuspectData */
-                    syntax: 931,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44007, 6), /* Values */
-                    syntax: 398,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61668, 17), /* ValuesIfHistogram */
-                    syntax: 398,
-                    version: v(2, 18, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(2, 2),
+            parameters: p(24, 14),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(61227, 16), /* MaxReportSamples */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61243, 17), /* MinSampleInterval */
+            syntax: 28,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61260, 24), /* SampleSetNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 3, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3685, 10), /* Controller */
+            syntax: 94,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61324, 12), /* FetchSamples */
+            syntax: 227,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61324, 12), /* FetchSamples */
+            syntax: 919,
+            access: Access::ReadWrite,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61336, 11), /* ForceSample */
+            syntax: 172,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 729,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3791, 24), /* ParameterNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61347, 13), /* ReportEndTime */
+            syntax: 103,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61360, 13), /* ReportSamples */
+            syntax: 920,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61373, 15), /* ReportStartTime */
+            syntax: 103,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26957, 14), /* SampleInterval */
+            syntax: 921,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61388, 13), /* SampleSeconds */
+            syntax: 922,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 923,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3876, 13), /* TimeReference */
+            syntax: 103,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61414, 22), /* Parameter.{i}.Failures */
+            syntax: 0,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61436, 23), /* Parameter.{i}.Reference */
+            syntax: 924,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61459, 27), /* Parameter.{i}.SampleSeconds */
+            syntax: 925,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61486, 25), /* Parameter.{i}.SuspectData */
+            syntax: 926,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61511, 20), /* Parameter.{i}.Values */
+            syntax: 128,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 3, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61585, 15), /* CalculationMode */
+            syntax: 927,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(46697, 8), /* Failures */
+            syntax: 227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61600, 13), /* HighThreshold */
+            syntax: 928,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61613, 22), /* HistogramBinBoundaries */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(61635, 12), /* LowThreshold */
+            syntax: 928,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 929,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61647, 10), /* SampleMode */
+            syntax: 930,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61388, 13), /* SampleSeconds */
+            syntax: 922,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61657, 11), /* SuspectData */
+            syntax: 931,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44007, 6), /* Values */
+            syntax: 398,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61668, 17), /* ValuesIfHistogram */
+            syntax: 398,
+            version: v(2, 18, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(3889, 17), /* ForceCollection() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(19, 0),
+            output: p(19, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(61401, 13), /* ForceSample() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(19, 0),
+            output: p(19, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[Event {
+        name: s(3910, 5), /* Push! */
+        group: GroupRef(&GROUP),
+        arguments: p(19, 5),
+        status: Status::Current,
+        version: v(2, 16, 0),
+        protocols: Protocols::USP,
+    }],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(162, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

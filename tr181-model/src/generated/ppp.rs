@@ -11,20 +11,8 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(60553, 11), /* Device.PPP. */
-            parameters: &[
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60564, 13), /* SupportedNCPs */
-                    syntax: 910,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(60577, 25), /* Device.PPP.Interface.{i}. */
@@ -33,371 +21,387 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5757, 22), /* AuthenticationProtocol */
-                    syntax: 911,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60602, 18), /* AutoDisconnectTime */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60620, 19), /* CompressionProtocol */
-                    syntax: 912,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60639, 16), /* ConnectionStatus */
-                    syntax: 913,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60655, 17), /* ConnectionTrigger */
-                    syntax: 914,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60672, 14), /* CurrentMRUSize */
-                    syntax: 628,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60686, 18), /* EncryptionProtocol */
-                    syntax: 915,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60704, 10), /* IPCPEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60714, 12), /* IPv6CPEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60726, 18), /* IdleDisconnectTime */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60744, 7), /* LCPEcho */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60751, 15), /* LCPEchoAdaptive */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60766, 12), /* LCPEchoRetry */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60778, 19), /* LastConnectionError */
-                    syntax: 916,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 30,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60797, 10), /* MaxMRUSize */
-                    syntax: 917,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 430,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 172,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 32,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60807, 19), /* WarnDisconnectDelay */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(2, 26),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(60826, 30), /* Device.PPP.Interface.{i}.IPCP. */
-            parameters: &[
-                Parameter {
-                    name: s(5799, 10), /* DNSServers */
-                    syntax: 918,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35518, 14), /* LocalIPAddress */
-                    syntax: 165,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5853, 19), /* PassthroughDHCPPool */
-                    syntax: 171,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5872, 17), /* PassthroughEnable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35541, 15), /* RemoteIPAddress */
-                    syntax: 165,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(28, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(60856, 32), /* Device.PPP.Interface.{i}.IPv6CP. */
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(60888, 24), /* LocalInterfaceIdentifier */
-                    syntax: 211,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60912, 25), /* RemoteInterfaceIdentifier */
-                    syntax: 211,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(60937, 31), /* Device.PPP.Interface.{i}.PPPoE. */
             min_entries: 0,
-            parameters: &[
-                Parameter {
-                    name: s(60968, 6), /* ACName */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18577, 11), /* ServiceName */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44153, 9), /* SessionID */
-                    syntax: 19,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(35, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(60974, 31), /* Device.PPP.Interface.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(38, 16),
+            commands: p(1, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60564, 13), /* SupportedNCPs */
+            syntax: 910,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5757, 22), /* AuthenticationProtocol */
+            syntax: 911,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60602, 18), /* AutoDisconnectTime */
+            syntax: 28,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60620, 19), /* CompressionProtocol */
+            syntax: 912,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60639, 16), /* ConnectionStatus */
+            syntax: 913,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60655, 17), /* ConnectionTrigger */
+            syntax: 914,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60672, 14), /* CurrentMRUSize */
+            syntax: 628,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60686, 18), /* EncryptionProtocol */
+            syntax: 915,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60704, 10), /* IPCPEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60714, 12), /* IPv6CPEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60726, 18), /* IdleDisconnectTime */
+            syntax: 28,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60744, 7), /* LCPEcho */
+            syntax: 28,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60751, 15), /* LCPEchoAdaptive */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60766, 12), /* LCPEchoRetry */
+            syntax: 0,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60778, 19), /* LastConnectionError */
+            syntax: 916,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 30,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60797, 10), /* MaxMRUSize */
+            syntax: 917,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 430,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 172,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 32,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 31,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60807, 19), /* WarnDisconnectDelay */
+            syntax: 28,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5799, 10), /* DNSServers */
+            syntax: 918,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35518, 14), /* LocalIPAddress */
+            syntax: 165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5853, 19), /* PassthroughDHCPPool */
+            syntax: 171,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5872, 17), /* PassthroughEnable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(35541, 15), /* RemoteIPAddress */
+            syntax: 165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60888, 24), /* LocalInterfaceIdentifier */
+            syntax: 211,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60912, 25), /* RemoteInterfaceIdentifier */
+            syntax: 211,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60968, 6), /* ACName */
+            syntax: 6,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18577, 11), /* ServiceName */
+            syntax: 6,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44153, 9), /* SessionID */
+            syntax: 19,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(28, 0),
+            output: p(28, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(54, 0),
+            output: p(54, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
         },
     ],
 };

@@ -11,134 +11,8 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(61785, 11), /* Device.QoS. */
-            parameters: &[
-                Parameter {
-                    name: s(61796, 18), /* AppNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61814, 16), /* AvailableAppList */
-                    syntax: 384,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61830, 29), /* ClassificationNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26269, 15), /* DefaultDSCPMark */
-                    syntax: 933,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61859, 27), /* DefaultEthernetPriorityMark */
-                    syntax: 933,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61886, 23), /* DefaultForwardingPolicy */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61909, 32), /* DefaultInnerEthernetPriorityMark */
-                    syntax: 933,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61941, 14), /* DefaultPolicer */
-                    syntax: 934,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61955, 12), /* DefaultQueue */
-                    syntax: 935,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61967, 19), /* DefaultTrafficClass */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61986, 19), /* FlowNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62005, 13), /* MaxAppEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62018, 24), /* MaxClassificationEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62042, 14), /* MaxFlowEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62056, 17), /* MaxPolicerEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62073, 15), /* MaxQueueEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62088, 19), /* MaxSchedulerEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62107, 16), /* MaxShaperEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62123, 22), /* PolicerNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62145, 20), /* QueueNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62165, 25), /* QueueStatsNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62190, 24), /* SchedulerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62214, 21), /* ShaperNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 23),
+            ..object(&GROUP)
         },
         Object {
             path: s(62235, 19), /* Device.QoS.App.{i}. */
@@ -147,87 +21,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(61796, 18) /* AppNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26269, 15), /* DefaultDSCPMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61859, 27), /* DefaultEthernetPriorityMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61886, 23), /* DefaultForwardingPolicy */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61909, 32), /* DefaultInnerEthernetPriorityMark */
-                    syntax: 933,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61941, 14), /* DefaultPolicer */
-                    syntax: 937,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61967, 19), /* DefaultTrafficClass */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62254, 18), /* ProtocolIdentifier */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 1),
+            parameters: p(23, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(62272, 30), /* Device.QoS.Classification.{i}. */
@@ -236,539 +32,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(61830, 29) /* ClassificationNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26173, 13), /* AllInterfaces */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62302, 3), /* App */
-                    syntax: 938,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2580, 8), /* DHCPType */
-                    syntax: 71,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62305, 4), /* DSAP */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62309, 11), /* DSAPExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62320, 9), /* DSCPCheck */
-                    syntax: 451,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24806, 11), /* DSCPExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5809, 8), /* DSCPMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62329, 12), /* DestClientID */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62341, 19), /* DestClientIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2588, 6), /* DestIP */
-                    syntax: 72,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2594, 13), /* DestIPExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25889, 14), /* DestMACAddress */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62360, 14), /* DestMACExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62374, 11), /* DestMACMask */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2905, 8), /* DestMask */
-                    syntax: 78,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2913, 8), /* DestPort */
-                    syntax: 79,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2921, 15), /* DestPortExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2936, 16), /* DestPortRangeMax */
-                    syntax: 79,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62385, 15), /* DestUserClassID */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62400, 22), /* DestUserClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62422, 17), /* DestVendorClassID */
-                    syntax: 76,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62439, 24), /* DestVendorClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62463, 21), /* DestVendorClassIDMode */
-                    syntax: 77,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62484, 19), /* DestVendorClassIDv6 */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62503, 22), /* DestVendorSpecificInfo */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62525, 32), /* DestVendorSpecificInfoEnterprise */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62557, 29), /* DestVendorSpecificInfoExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62586, 31), /* DestVendorSpecificInfoSubOption */
-                    syntax: 939,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62617, 16), /* EthernetDEICheck */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62633, 18), /* EthernetDEIExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62651, 21), /* EthernetPriorityCheck */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62672, 23), /* EthernetPriorityExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62695, 20), /* EthernetPriorityMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62715, 9), /* Ethertype */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62724, 16), /* EthertypeExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42841, 16), /* ForwardingPolicy */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62740, 15), /* IPLengthExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62755, 11), /* IPLengthMax */
-                    syntax: 940,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62766, 11), /* IPLengthMin */
-                    syntax: 940,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4671, 9), /* IPVersion */
-                    syntax: 124,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62777, 26), /* InnerEthernetPriorityCheck */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62803, 28), /* InnerEthernetPriorityExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62831, 25), /* InnerEthernetPriorityMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62856, 10), /* LLCControl */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62866, 17), /* LLCControlExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62883, 13), /* OutOfBandInfo */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62896, 7), /* Policer */
-                    syntax: 937,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 82,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2998, 15), /* ProtocolExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62903, 7), /* SNAPOUI */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62910, 14), /* SNAPOUIExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62924, 4), /* SSAP */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62928, 11), /* SSAPExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62939, 14), /* SourceClientID */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62953, 21), /* SourceClientIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3013, 8), /* SourceIP */
-                    syntax: 72,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3021, 15), /* SourceIPExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62974, 16), /* SourceMACAddress */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(24982, 16), /* SourceMACExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62990, 13), /* SourceMACMask */
-                    syntax: 180,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3354, 10), /* SourceMask */
-                    syntax: 78,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3364, 10), /* SourcePort */
-                    syntax: 79,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3374, 17), /* SourcePortExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3391, 18), /* SourcePortRangeMax */
-                    syntax: 79,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63003, 17), /* SourceUserClassID */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63020, 24), /* SourceUserClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63044, 19), /* SourceVendorClassID */
-                    syntax: 76,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63063, 26), /* SourceVendorClassIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63089, 23), /* SourceVendorClassIDMode */
-                    syntax: 77,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63112, 21), /* SourceVendorClassIDv6 */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63133, 24), /* SourceVendorSpecificInfo */
-                    syntax: 75,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63157, 34), /* SourceVendorSpecificInfoEnterprise */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63191, 31), /* SourceVendorSpecificInfoExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63222, 33), /* SourceVendorSpecificInfoSubOption */
-                    syntax: 939,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63255, 6), /* TCPACK */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63261, 13), /* TCPACKExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63274, 12), /* TrafficClass */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26200, 11), /* VLANIDCheck */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26211, 13), /* VLANIDExclude */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(1, 1),
+            parameters: p(35, 86),
+            ..object(&GROUP)
         },
         Object {
             path: s(63286, 20), /* Device.QoS.Flow.{i}. */
@@ -777,99 +43,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(61986, 19) /* FlowNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62302, 3), /* App */
-                    syntax: 938,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5809, 8), /* DSCPMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62695, 20), /* EthernetPriorityMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42841, 16), /* ForwardingPolicy */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62831, 25), /* InnerEthernetPriorityMark */
-                    syntax: 936,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(62896, 7), /* Policer */
-                    syntax: 937,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63274, 12), /* TrafficClass */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 115,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63306, 14), /* TypeParameters */
-                    syntax: 880,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(2, 1),
+            parameters: p(121, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(63320, 23), /* Device.QoS.Policer.{i}. */
@@ -878,145 +54,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62123, 22) /* PolicerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63343, 18), /* CommittedBurstSize */
-                    syntax: 940,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63361, 13), /* CommittedRate */
-                    syntax: 941,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63374, 16), /* ConformingAction */
-                    syntax: 942,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63390, 22), /* ConformingCountedBytes */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63412, 24), /* ConformingCountedPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63436, 15), /* ExcessBurstSize */
-                    syntax: 940,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63451, 9), /* MeterType */
-                    syntax: 943,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63460, 19), /* NonConformingAction */
-                    syntax: 944,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63479, 25), /* NonConformingCountedBytes */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63504, 27), /* NonConformingCountedPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63531, 23), /* PartialConformingAction */
-                    syntax: 944,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63554, 31), /* PartiallyConformingCountedBytes */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63585, 33), /* PartiallyConformingCountedPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63618, 13), /* PeakBurstSize */
-                    syntax: 940,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63631, 8), /* PeakRate */
-                    syntax: 941,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63639, 18), /* PossibleMeterTypes */
-                    syntax: 945,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63657, 17), /* TotalCountedBytes */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63674, 19), /* TotalCountedPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(3, 1),
+            parameters: p(135, 22),
+            ..object(&GROUP)
         },
         Object {
             path: s(63693, 21), /* Device.QoS.Queue.{i}. */
@@ -1025,140 +65,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62145, 20) /* QueueNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26173, 13), /* AllInterfaces */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63714, 11), /* AssuredRate */
-                    syntax: 946,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63725, 12), /* BufferLength */
-                    syntax: 365,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63737, 8), /* Children */
-                    syntax: 465,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63745, 18), /* CurrentAssuredRate */
-                    syntax: 946,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63763, 18), /* CurrentShapingRate */
-                    syntax: 947,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63781, 13), /* DropAlgorithm */
-                    syntax: 948,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63794, 16), /* HardwareAssisted */
-                    syntax: 26,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60486, 10), /* Precedence */
-                    syntax: 919,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63810, 13), /* REDPercentage */
-                    syntax: 949,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63823, 12), /* REDThreshold */
-                    syntax: 949,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63835, 18), /* SchedulerAlgorithm */
-                    syntax: 950,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63853, 16), /* ShapingBurstSize */
-                    syntax: 365,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63869, 11), /* ShapingRate */
-                    syntax: 946,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31759, 14), /* TrafficClasses */
-                    syntax: 80,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9777, 6), /* Weight */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(4, 1),
+            parameters: p(157, 21),
+            ..object(&GROUP)
         },
         Object {
             path: s(63880, 26), /* Device.QoS.QueueStats.{i}. */
@@ -1167,92 +76,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62165, 25) /* QueueStatsNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(163, 2),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63906, 12), /* DroppedBytes */
-                    syntax: 940,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63918, 14), /* DroppedPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63932, 11), /* OutputBytes */
-                    syntax: 940,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63943, 13), /* OutputPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20784, 5), /* Queue */
-                    syntax: 951,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63956, 21), /* QueueOccupancyPackets */
-                    syntax: 227,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63977, 24), /* QueueOccupancyPercentage */
-                    syntax: 952,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(5, 2),
+            parameters: p(178, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(64001, 25), /* Device.QoS.Scheduler.{i}. */
@@ -1261,85 +87,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62190, 24) /* SchedulerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(7, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63714, 11), /* AssuredRate */
-                    syntax: 946,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63737, 8), /* Children */
-                    syntax: 465,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61955, 12), /* DefaultQueue */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63835, 18), /* SchedulerAlgorithm */
-                    syntax: 950,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63869, 11), /* ShapingRate */
-                    syntax: 946,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(190, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(64026, 22), /* Device.QoS.Shaper.{i}. */
@@ -1348,69 +99,1319 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62214, 21) /* ShaperNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(8, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63737, 8), /* Children */
-                    syntax: 465,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63853, 16), /* ShapingBurstSize */
-                    syntax: 365,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63869, 11), /* ShapingRate */
-                    syntax: 946,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(8, 2),
+            parameters: p(200, 8),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(61796, 18), /* AppNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61814, 16), /* AvailableAppList */
+            syntax: 384,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61830, 29), /* ClassificationNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26269, 15), /* DefaultDSCPMark */
+            syntax: 933,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61859, 27), /* DefaultEthernetPriorityMark */
+            syntax: 933,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61886, 23), /* DefaultForwardingPolicy */
+            syntax: 0,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61909, 32), /* DefaultInnerEthernetPriorityMark */
+            syntax: 933,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(61941, 14), /* DefaultPolicer */
+            syntax: 934,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61955, 12), /* DefaultQueue */
+            syntax: 935,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61967, 19), /* DefaultTrafficClass */
+            syntax: 0,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61986, 19), /* FlowNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62005, 13), /* MaxAppEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62018, 24), /* MaxClassificationEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62042, 14), /* MaxFlowEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62056, 17), /* MaxPolicerEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62073, 15), /* MaxQueueEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62088, 19), /* MaxSchedulerEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62107, 16), /* MaxShaperEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62123, 22), /* PolicerNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62145, 20), /* QueueNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62165, 25), /* QueueStatsNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62190, 24), /* SchedulerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62214, 21), /* ShaperNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26269, 15), /* DefaultDSCPMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61859, 27), /* DefaultEthernetPriorityMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61886, 23), /* DefaultForwardingPolicy */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61909, 32), /* DefaultInnerEthernetPriorityMark */
+            syntax: 933,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(61941, 14), /* DefaultPolicer */
+            syntax: 937,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(61967, 19), /* DefaultTrafficClass */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 66,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62254, 18), /* ProtocolIdentifier */
+            syntax: 115,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26173, 13), /* AllInterfaces */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62302, 3), /* App */
+            syntax: 938,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2580, 8), /* DHCPType */
+            syntax: 71,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62305, 4), /* DSAP */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62309, 11), /* DSAPExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62320, 9), /* DSCPCheck */
+            syntax: 451,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24806, 11), /* DSCPExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5809, 8), /* DSCPMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62329, 12), /* DestClientID */
+            syntax: 75,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62341, 19), /* DestClientIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2588, 6), /* DestIP */
+            syntax: 72,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2594, 13), /* DestIPExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(25889, 14), /* DestMACAddress */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62360, 14), /* DestMACExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62374, 11), /* DestMACMask */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2905, 8), /* DestMask */
+            syntax: 78,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2913, 8), /* DestPort */
+            syntax: 79,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2921, 15), /* DestPortExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2936, 16), /* DestPortRangeMax */
+            syntax: 79,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62385, 15), /* DestUserClassID */
+            syntax: 75,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62400, 22), /* DestUserClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62422, 17), /* DestVendorClassID */
+            syntax: 76,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62439, 24), /* DestVendorClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62463, 21), /* DestVendorClassIDMode */
+            syntax: 77,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62484, 19), /* DestVendorClassIDv6 */
+            syntax: 75,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62503, 22), /* DestVendorSpecificInfo */
+            syntax: 75,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62525, 32), /* DestVendorSpecificInfoEnterprise */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62557, 29), /* DestVendorSpecificInfoExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62586, 31), /* DestVendorSpecificInfoSubOption */
+            syntax: 939,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62617, 16), /* EthernetDEICheck */
+            syntax: 483,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62633, 18), /* EthernetDEIExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62651, 21), /* EthernetPriorityCheck */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62672, 23), /* EthernetPriorityExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62695, 20), /* EthernetPriorityMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62715, 9), /* Ethertype */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62724, 16), /* EthertypeExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(42841, 16), /* ForwardingPolicy */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62740, 15), /* IPLengthExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62755, 11), /* IPLengthMax */
+            syntax: 940,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62766, 11), /* IPLengthMin */
+            syntax: 940,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4671, 9), /* IPVersion */
+            syntax: 124,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62777, 26), /* InnerEthernetPriorityCheck */
+            syntax: 483,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62803, 28), /* InnerEthernetPriorityExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(62831, 25), /* InnerEthernetPriorityMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62856, 10), /* LLCControl */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62866, 17), /* LLCControlExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62883, 13), /* OutOfBandInfo */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62896, 7), /* Policer */
+            syntax: 937,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 82,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2998, 15), /* ProtocolExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62903, 7), /* SNAPOUI */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62910, 14), /* SNAPOUIExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62924, 4), /* SSAP */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62928, 11), /* SSAPExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62939, 14), /* SourceClientID */
+            syntax: 75,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62953, 21), /* SourceClientIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3013, 8), /* SourceIP */
+            syntax: 72,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3021, 15), /* SourceIPExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62974, 16), /* SourceMACAddress */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(24982, 16), /* SourceMACExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62990, 13), /* SourceMACMask */
+            syntax: 180,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3354, 10), /* SourceMask */
+            syntax: 78,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3364, 10), /* SourcePort */
+            syntax: 79,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3374, 17), /* SourcePortExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3391, 18), /* SourcePortRangeMax */
+            syntax: 79,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63003, 17), /* SourceUserClassID */
+            syntax: 75,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63020, 24), /* SourceUserClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63044, 19), /* SourceVendorClassID */
+            syntax: 76,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63063, 26), /* SourceVendorClassIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63089, 23), /* SourceVendorClassIDMode */
+            syntax: 77,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63112, 21), /* SourceVendorClassIDv6 */
+            syntax: 75,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63133, 24), /* SourceVendorSpecificInfo */
+            syntax: 75,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63157, 34), /* SourceVendorSpecificInfoEnterprise */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63191, 31), /* SourceVendorSpecificInfoExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63222, 33), /* SourceVendorSpecificInfoSubOption */
+            syntax: 939,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63255, 6), /* TCPACK */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63261, 13), /* TCPACKExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63274, 12), /* TrafficClass */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26200, 11), /* VLANIDCheck */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26211, 13), /* VLANIDExclude */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62302, 3), /* App */
+            syntax: 938,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5809, 8), /* DSCPMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62695, 20), /* EthernetPriorityMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(42841, 16), /* ForwardingPolicy */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62831, 25), /* InnerEthernetPriorityMark */
+            syntax: 936,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 66,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(62896, 7), /* Policer */
+            syntax: 937,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63274, 12), /* TrafficClass */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 115,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63306, 14), /* TypeParameters */
+            syntax: 880,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63343, 18), /* CommittedBurstSize */
+            syntax: 940,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63361, 13), /* CommittedRate */
+            syntax: 941,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63374, 16), /* ConformingAction */
+            syntax: 942,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63390, 22), /* ConformingCountedBytes */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63412, 24), /* ConformingCountedPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63436, 15), /* ExcessBurstSize */
+            syntax: 940,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63451, 9), /* MeterType */
+            syntax: 943,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63460, 19), /* NonConformingAction */
+            syntax: 944,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63479, 25), /* NonConformingCountedBytes */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63504, 27), /* NonConformingCountedPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63531, 23), /* PartialConformingAction */
+            syntax: 944,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63554, 31), /* PartiallyConformingCountedBytes */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63585, 33), /* PartiallyConformingCountedPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63618, 13), /* PeakBurstSize */
+            syntax: 940,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63631, 8), /* PeakRate */
+            syntax: 941,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63639, 18), /* PossibleMeterTypes */
+            syntax: 945,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63657, 17), /* TotalCountedBytes */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63674, 19), /* TotalCountedPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26173, 13), /* AllInterfaces */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63714, 11), /* AssuredRate */
+            syntax: 946,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63725, 12), /* BufferLength */
+            syntax: 365,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63737, 8), /* Children */
+            syntax: 465,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63745, 18), /* CurrentAssuredRate */
+            syntax: 946,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63763, 18), /* CurrentShapingRate */
+            syntax: 947,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63781, 13), /* DropAlgorithm */
+            syntax: 948,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63794, 16), /* HardwareAssisted */
+            syntax: 26,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60486, 10), /* Precedence */
+            syntax: 919,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63810, 13), /* REDPercentage */
+            syntax: 949,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63823, 12), /* REDThreshold */
+            syntax: 949,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63835, 18), /* SchedulerAlgorithm */
+            syntax: 950,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63853, 16), /* ShapingBurstSize */
+            syntax: 365,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63869, 11), /* ShapingRate */
+            syntax: 946,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31759, 14), /* TrafficClasses */
+            syntax: 80,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9777, 6), /* Weight */
+            syntax: 227,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63906, 12), /* DroppedBytes */
+            syntax: 940,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63918, 14), /* DroppedPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63932, 11), /* OutputBytes */
+            syntax: 940,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63943, 13), /* OutputPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20784, 5), /* Queue */
+            syntax: 951,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63956, 21), /* QueueOccupancyPackets */
+            syntax: 227,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63977, 24), /* QueueOccupancyPercentage */
+            syntax: 952,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63714, 11), /* AssuredRate */
+            syntax: 946,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63737, 8), /* Children */
+            syntax: 465,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(61955, 12), /* DefaultQueue */
+            syntax: 452,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63835, 18), /* SchedulerAlgorithm */
+            syntax: 950,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63869, 11), /* ShapingRate */
+            syntax: 946,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63737, 8), /* Children */
+            syntax: 465,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63853, 16), /* ShapingBurstSize */
+            syntax: 365,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(63869, 11), /* ShapingRate */
+            syntax: 946,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(163, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
         },
     ],
 };

@@ -10,308 +10,313 @@ pub(crate) static GROUP: Group = Group {
     name: "",
     objects: &[Object {
         path: s(0, 7), /* Device. */
-        parameters: &[
-            Parameter {
-                name: s(7, 31), /* CollectionDeviceNumberOfEntries */
-                syntax: 0,
-                version: v(2, 19, 0),
-                protocols: Protocols::CWMP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(7, 31), /* CollectionDeviceNumberOfEntries */
-                syntax: 0,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(38, 29), /* InterfaceStackNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            },
-            Parameter {
-                name: s(67, 28), /* IoTCapabilityNumberOfEntries */
-                syntax: 0,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(95, 19), /* NodeNumberOfEntries */
-                syntax: 0,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(114, 28), /* ProxiedDeviceNumberOfEntries */
-                syntax: 0,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(142, 20), /* RootDataModelVersion */
-                syntax: 1,
-                version: v(2, 4, 0),
-                forced_inform: true,
-                ..PARAM
-            },
-        ],
-        commands: &[
-            Command {
-                name: s(162, 14), /* FactoryReset() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(176, 5), /* Cause */
-                        syntax: 2,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(181, 6), /* Reason */
-                        syntax: 3,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 0, 0),
-                protocols: Protocols::USP,
-            },
-            Command {
-                name: s(187, 26), /* PacketCaptureDiagnostics() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(213, 9), /* ByteCount */
-                        syntax: 0,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(222, 8), /* Duration */
-                        syntax: 4,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(230, 10), /* FileTarget */
-                        syntax: 5,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(240, 16), /* FilterExpression */
-                        syntax: 6,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(256, 6), /* Format */
-                        syntax: 7,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(262, 9), /* Interface */
-                        syntax: 8,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(271, 11), /* PacketCount */
-                        syntax: 0,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(282, 8), /* Password */
-                        syntax: 9,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(290, 8), /* Username */
-                        syntax: 6,
-                        access: Access::ReadWrite,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(298, 29), /* PacketCaptureResult.{i}.Count */
-                        syntax: 0,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(327, 31), /* PacketCaptureResult.{i}.EndTime */
-                        syntax: 10,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(358, 36), /* PacketCaptureResult.{i}.FileLocation */
-                        syntax: 5,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(394, 33), /* PacketCaptureResult.{i}.StartTime */
-                        syntax: 10,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 11,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 13, 0),
-                protocols: Protocols::USP,
-            },
-            Command {
-                name: s(433, 8), /* Reboot() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(176, 5), /* Cause */
-                        syntax: 12,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(181, 6), /* Reason */
-                        syntax: 3,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            },
-            Command {
-                name: s(441, 15), /* ScheduleTimer() */
-                is_async: true,
-                input: &[Parameter {
-                    name: s(456, 12), /* DelaySeconds */
-                    syntax: 4,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    mandatory: true,
-                    ..PARAM
-                }],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            },
-            Command {
-                name: s(468, 21), /* SelfTestDiagnostics() */
-                is_async: true,
-                input: &[],
-                output: &[
-                    Parameter {
-                        name: s(489, 7), /* Results */
-                        syntax: 13,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        active_notify: ActiveNotify::CanDeny,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 14,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            },
-        ],
-        events: &[Event {
-            name: s(496, 5), /* Boot! */
-            arguments: &[
-                Parameter {
-                    name: s(176, 5), /* Cause */
-                    syntax: 15,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(501, 10), /* CommandKey */
-                    syntax: 3,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(511, 15), /* FirmwareUpdated */
-                    syntax: 16,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(526, 12), /* ParameterMap */
-                    syntax: 17,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(181, 6), /* Reason */
-                    syntax: 3,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
+        parameters: p(0, 7),
+        commands: p(0, 5),
+        events: p(0, 1),
+        ..object(&GROUP)
+    }],
+    parameters: &[
+        Parameter {
+            name: s(7, 31), /* CollectionDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(7, 31), /* CollectionDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38, 29), /* InterfaceStackNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(67, 28), /* IoTCapabilityNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(95, 19), /* NodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(114, 28), /* ProxiedDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(142, 20), /* RootDataModelVersion */
+            syntax: 1,
+            version: v(2, 4, 0),
+            forced_inform: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(176, 5), /* Cause */
+            syntax: 2,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 3,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(213, 9), /* ByteCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(230, 10), /* FileTarget */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(240, 16), /* FilterExpression */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(256, 6), /* Format */
+            syntax: 7,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 8,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(271, 11), /* PacketCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(298, 29), /* PacketCaptureResult.{i}.Count */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(327, 31), /* PacketCaptureResult.{i}.EndTime */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(358, 36), /* PacketCaptureResult.{i}.FileLocation */
+            syntax: 5,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(394, 33), /* PacketCaptureResult.{i}.StartTime */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 11,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(176, 5), /* Cause */
+            syntax: 12,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 3,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(456, 12), /* DelaySeconds */
+            syntax: 4,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(489, 7), /* Results */
+            syntax: 13,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 14,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(176, 5), /* Cause */
+            syntax: 15,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(496, 10), /* CommandKey */
+            syntax: 3,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(506, 15), /* FirmwareUpdated */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(521, 12), /* ParameterMap */
+            syntax: 17,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 3,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(162, 14), /* FactoryReset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(7, 2),
+            output: p(9, 0),
+            status: Status::Current,
+            version: v(2, 0, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(187, 26), /* PacketCaptureDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(9, 9),
+            output: p(18, 5),
+            status: Status::Current,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(433, 8), /* Reboot() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(23, 2),
+            output: p(25, 0),
             status: Status::Current,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-        }],
-        ..OBJECT
+        },
+        Command {
+            name: s(441, 15), /* ScheduleTimer() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(25, 1),
+            output: p(26, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(468, 21), /* SelfTestDiagnostics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(26, 0),
+            output: p(26, 2),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[Event {
+        name: s(533, 5), /* Boot! */
+        group: GroupRef(&GROUP),
+        arguments: p(28, 5),
+        status: Status::Current,
+        version: v(2, 12, 0),
+        protocols: Protocols::USP,
     }],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.`.

@@ -11,143 +11,21 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(64807, 15), /* Device.Routing. */
-            parameters: &[Parameter {
-                name: s(64822, 21), /* RouterNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(64843, 21), /* Device.Routing.Babel. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(64864, 26), /* DTLSCertSetNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64890, 21), /* ImplementationVersion */
-                    syntax: 335,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64911, 24), /* MACKeySetNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64935, 20), /* RouteNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64955, 12), /* SelfRouterID */
-                    syntax: 357,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64967, 9), /* SelfSeqno */
-                    syntax: 234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64976, 11), /* StatsEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64987, 10), /* StatsReset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 769,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64997, 22), /* SupportedDTLSCertTypes */
-                    syntax: 966,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65019, 22), /* SupportedMACAlgorithms */
-                    syntax: 967,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65041, 29), /* SupportedMetricCompAlgorithms */
-                    syntax: 968,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65070, 27), /* SupportedSecurityMechanisms */
-                    syntax: 969,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(65097, 12), /* StatsReset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(1, 15),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(65109, 31), /* Device.Routing.Babel.Constants. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(65140, 14), /* MulticastGroup */
-                    syntax: 211,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(41006, 7), /* UDPPort */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(16, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(65154, 37), /* Device.Routing.Babel.DTLSCertSet.{i}. */
@@ -155,43 +33,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(64864, 26) /* DTLSCertSetNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65191, 23), /* DTLSCertNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65214, 12), /* DefaultApply */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(18, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(65226, 50), /* Device.Routing.Babel.DTLSCertSet.{i}.DTLSCert.{i}. */
@@ -199,69 +44,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(65191, 23) /* DTLSCertNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65276, 14), /* CertPrivateKey */
-                    syntax: 970,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65276, 14), /* CertPrivateKey */
-                    syntax: 970,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65290, 8), /* CertType */
-                    syntax: 971,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65298, 9), /* CertValue */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65298, 9), /* CertValue */
-                    syntax: 6,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(22, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(65307, 42), /* Device.Routing.Babel.InterfaceSetting.{i}. */
@@ -270,265 +56,26 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65349, 17), /* CachedInfoEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65366, 14), /* DTLSCertPrefer */
-                    syntax: 972,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65380, 11), /* DTLSEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65391, 21), /* InterfaceDTLSCertSets */
-                    syntax: 973,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65412, 19), /* InterfaceMACKeySets */
-                    syntax: 974,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65431, 24), /* InterfaceMetricAlgorithm */
-                    syntax: 975,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(61710, 18), /* InterfaceReference */
-                    syntax: 667,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65455, 10), /* MACEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65465, 9), /* MACVerify */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65474, 18), /* McastHelloInterval */
-                    syntax: 976,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65492, 15), /* McastHelloSeqno */
-                    syntax: 234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65507, 23), /* NeighborNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65530, 9), /* PacketLog */
-                    syntax: 370,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65539, 15), /* PacketLogEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65554, 19), /* SplitHorizonEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65573, 14), /* UpdateInterval */
-                    syntax: 976,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(29, 20),
+            ..object(&GROUP)
         },
         Object {
             path: s(65587, 55), /* Device.Routing.Babel.InterfaceSetting.{i}.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(167, 1),
-            }],
+            unique_keys: p(3, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(65657, 4), /* Cost */
-                    syntax: 234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65661, 23), /* ExpectedMCastHelloSeqno */
-                    syntax: 977,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65684, 23), /* ExpectedUCastHelloSeqno */
-                    syntax: 977,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65707, 17), /* HelloMCastHistory */
-                    syntax: 357,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65724, 17), /* HelloUCastHistory */
-                    syntax: 357,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65642, 15), /* NeighborAddress */
-                    syntax: 126,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65741, 6), /* RXCost */
-                    syntax: 234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65747, 6), /* TXCost */
-                    syntax: 234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65753, 20), /* UnicastHelloInterval */
-                    syntax: 976,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65773, 17), /* UnicastHelloSeqno */
-                    syntax: 977,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(49, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(65790, 48), /* Device.Routing.Babel.InterfaceSetting.{i}.Stats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(65838, 15), /* ReceivedPackets */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65853, 7), /* SentIHU */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65860, 14), /* SentMcastHello */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65874, 15), /* SentMcastUpdate */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65889, 14), /* SentUcastHello */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65903, 15), /* SentUcastUpdate */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(59, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(65918, 35), /* Device.Routing.Babel.MACKeySet.{i}. */
@@ -536,43 +83,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(64911, 24) /* MACKeySetNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65214, 12), /* DefaultApply */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65953, 21), /* MACKeyNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(65, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(65974, 46), /* Device.Routing.Babel.MACKeySet.{i}.MACKey.{i}. */
@@ -580,220 +94,26 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(65953, 21) /* MACKeyNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66020, 8), /* InputMAC */
-                    syntax: 357,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66028, 11), /* InputString */
-                    syntax: 357,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66039, 10), /* KeyUseSend */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66049, 12), /* KeyUseVerify */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66061, 8), /* KeyValue */
-                    syntax: 970,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66061, 8), /* KeyValue */
-                    syntax: 970,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66069, 15), /* MACKeyAlgorithm */
-                    syntax: 978,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66084, 12), /* MACTestState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66096, 5), /* Match */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(66101, 9), /* MACTest() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(66020, 8), /* InputMAC */
-                        syntax: 357,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(66028, 11), /* InputString */
-                        syntax: 357,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[Parameter {
-                    name: s(66096, 5), /* Match */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(69, 11),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(66110, 31), /* Device.Routing.Babel.Route.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(64935, 20) /* RouteNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(168, 2),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(66166, 16), /* CalculatedMetric */
-                    syntax: 977,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66182, 8), /* Neighbor */
-                    syntax: 979,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66190, 7), /* NextHop */
-                    syntax: 126,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66197, 14), /* ReceivedMetric */
-                    syntax: 977,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66211, 13), /* RouteFeasible */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66141, 11), /* RoutePrefix */
-                    syntax: 980,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66224, 13), /* RouteSelected */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66237, 10), /* RouteSeqno */
-                    syntax: 234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66152, 14), /* SourceRouterID */
-                    syntax: 357,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(83, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(66247, 19), /* Device.Routing.RIP. */
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66266, 14), /* SupportedModes */
-                    syntax: 981,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(92, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(66280, 40), /* Device.Routing.RIP.InterfaceSetting.{i}. */
@@ -802,216 +122,35 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(8, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(66320, 8), /* AcceptRA */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66328, 6), /* SendRA */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(7, 2),
+            parameters: p(95, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(66334, 32), /* Device.Routing.RouteInformation. */
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(102, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(66366, 53), /* Device.Routing.RouteInformation.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(8, 1),
-            }],
+            unique_keys: p(9, 1),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(66419, 9), /* HomeAgent */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66428, 27), /* ManagedAddressConfiguration */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6703, 21), /* OptionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66455, 18), /* OtherConfiguration */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66473, 18), /* PreferredRouteFlag */
-                    syntax: 982,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8502, 6), /* Prefix */
-                    syntax: 217,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66491, 13), /* ReachableTime */
-                    syntax: 983,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(59009, 12), /* RetransTimer */
-                    syntax: 21,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66504, 13), /* RouteLifetime */
-                    syntax: 10,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66517, 12), /* SourceRouter */
-                    syntax: 211,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 984,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(104, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(66529, 64), /* Device.Routing.RouteInformation.InterfaceSetting.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(9, 1),
-                },
-            ],
+            unique_keys: p(10, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5999, 3), /* Tag */
-                    syntax: 51,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 196,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(116, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(66593, 26), /* Device.Routing.Router.{i}. */
@@ -1020,49 +159,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(64822, 21) /* RouterNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66619, 29), /* IPv4ForwardingNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66648, 29), /* IPv6ForwardingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 47,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(12, 1),
+            parameters: p(120, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(66677, 45), /* Device.Routing.Router.{i}.IPv4Forwarding.{i}. */
@@ -1071,98 +170,9 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(66619, 29) /* IPv4ForwardingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(170, 6),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66722, 13), /* DestIPAddress */
-                    syntax: 165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66735, 14), /* DestSubnetMask */
-                    syntax: 165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66765, 16), /* ForwardingMetric */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42841, 16), /* ForwardingPolicy */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66749, 16), /* GatewayIPAddress */
-                    syntax: 165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 985,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66781, 11), /* StaticRoute */
-                    syntax: 73,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 986,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(13, 2),
+            parameters: p(126, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(66792, 45), /* Device.Routing.Router.{i}.IPv6Forwarding.{i}. */
@@ -1171,103 +181,1092 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(66648, 29) /* IPv6ForwardingNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(176, 5),
-                },
-            ],
+            unique_keys: p(15, 2),
             version: v(2, 2, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 2, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66837, 12), /* DestIPPrefix */
-                    syntax: 635,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66849, 14), /* ExpirationTime */
-                    syntax: 454,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66765, 16), /* ForwardingMetric */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42841, 16), /* ForwardingPolicy */
-                    syntax: 483,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 169,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66190, 7), /* NextHop */
-                    syntax: 216,
-                    access: Access::ReadWrite,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9863, 6), /* Origin */
-                    syntax: 987,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    version: v(2, 2, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 986,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(139, 12),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(64822, 21), /* RouterNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(64864, 26), /* DTLSCertSetNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64890, 21), /* ImplementationVersion */
+            syntax: 335,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64911, 24), /* MACKeySetNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64935, 20), /* RouteNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64955, 12), /* SelfRouterID */
+            syntax: 357,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64967, 9), /* SelfSeqno */
+            syntax: 234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64976, 11), /* StatsEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64987, 10), /* StatsReset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 769,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64997, 22), /* SupportedDTLSCertTypes */
+            syntax: 966,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65019, 22), /* SupportedMACAlgorithms */
+            syntax: 967,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65041, 29), /* SupportedMetricCompAlgorithms */
+            syntax: 968,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65070, 27), /* SupportedSecurityMechanisms */
+            syntax: 969,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65140, 14), /* MulticastGroup */
+            syntax: 211,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(41006, 7), /* UDPPort */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65191, 23), /* DTLSCertNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65214, 12), /* DefaultApply */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65276, 14), /* CertPrivateKey */
+            syntax: 970,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65276, 14), /* CertPrivateKey */
+            syntax: 970,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65290, 8), /* CertType */
+            syntax: 971,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65298, 9), /* CertValue */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65298, 9), /* CertValue */
+            syntax: 6,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65349, 17), /* CachedInfoEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65366, 14), /* DTLSCertPrefer */
+            syntax: 972,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65380, 11), /* DTLSEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65391, 21), /* InterfaceDTLSCertSets */
+            syntax: 973,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65412, 19), /* InterfaceMACKeySets */
+            syntax: 974,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65431, 24), /* InterfaceMetricAlgorithm */
+            syntax: 975,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(61710, 18), /* InterfaceReference */
+            syntax: 667,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65455, 10), /* MACEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65465, 9), /* MACVerify */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65474, 18), /* McastHelloInterval */
+            syntax: 976,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65492, 15), /* McastHelloSeqno */
+            syntax: 234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65507, 23), /* NeighborNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65530, 9), /* PacketLog */
+            syntax: 370,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65539, 15), /* PacketLogEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65554, 19), /* SplitHorizonEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65573, 14), /* UpdateInterval */
+            syntax: 976,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65657, 4), /* Cost */
+            syntax: 234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65661, 23), /* ExpectedMCastHelloSeqno */
+            syntax: 977,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65684, 23), /* ExpectedUCastHelloSeqno */
+            syntax: 977,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65707, 17), /* HelloMCastHistory */
+            syntax: 357,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65724, 17), /* HelloUCastHistory */
+            syntax: 357,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65642, 15), /* NeighborAddress */
+            syntax: 126,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65741, 6), /* RXCost */
+            syntax: 234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65747, 6), /* TXCost */
+            syntax: 234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65753, 20), /* UnicastHelloInterval */
+            syntax: 976,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65773, 17), /* UnicastHelloSeqno */
+            syntax: 977,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65838, 15), /* ReceivedPackets */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65853, 7), /* SentIHU */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65860, 14), /* SentMcastHello */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65874, 15), /* SentMcastUpdate */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65889, 14), /* SentUcastHello */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65903, 15), /* SentUcastUpdate */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(65214, 12), /* DefaultApply */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65953, 21), /* MACKeyNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66020, 8), /* InputMAC */
+            syntax: 357,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66028, 11), /* InputString */
+            syntax: 357,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66039, 10), /* KeyUseSend */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66049, 12), /* KeyUseVerify */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66061, 8), /* KeyValue */
+            syntax: 970,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66061, 8), /* KeyValue */
+            syntax: 970,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66069, 15), /* MACKeyAlgorithm */
+            syntax: 978,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66084, 12), /* MACTestState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66096, 5), /* Match */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66020, 8), /* InputMAC */
+            syntax: 357,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66028, 11), /* InputString */
+            syntax: 357,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66096, 5), /* Match */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66166, 16), /* CalculatedMetric */
+            syntax: 977,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66182, 8), /* Neighbor */
+            syntax: 979,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66190, 7), /* NextHop */
+            syntax: 126,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66197, 14), /* ReceivedMetric */
+            syntax: 977,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66211, 13), /* RouteFeasible */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66141, 11), /* RoutePrefix */
+            syntax: 980,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66224, 13), /* RouteSelected */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66237, 10), /* RouteSeqno */
+            syntax: 234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66152, 14), /* SourceRouterID */
+            syntax: 357,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66266, 14), /* SupportedModes */
+            syntax: 981,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66320, 8), /* AcceptRA */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66328, 6), /* SendRA */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66419, 9), /* HomeAgent */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66428, 27), /* ManagedAddressConfiguration */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6703, 21), /* OptionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66455, 18), /* OtherConfiguration */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66473, 18), /* PreferredRouteFlag */
+            syntax: 982,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8502, 6), /* Prefix */
+            syntax: 217,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66491, 13), /* ReachableTime */
+            syntax: 983,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(59009, 12), /* RetransTimer */
+            syntax: 21,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66504, 13), /* RouteLifetime */
+            syntax: 10,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66517, 12), /* SourceRouter */
+            syntax: 211,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 984,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5999, 3), /* Tag */
+            syntax: 51,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 196,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66619, 29), /* IPv4ForwardingNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66648, 29), /* IPv6ForwardingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 47,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66722, 13), /* DestIPAddress */
+            syntax: 165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66735, 14), /* DestSubnetMask */
+            syntax: 165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66765, 16), /* ForwardingMetric */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(42841, 16), /* ForwardingPolicy */
+            syntax: 483,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66749, 16), /* GatewayIPAddress */
+            syntax: 165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 985,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66781, 11), /* StaticRoute */
+            syntax: 73,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 986,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 2, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66837, 12), /* DestIPPrefix */
+            syntax: 635,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66849, 14), /* ExpirationTime */
+            syntax: 454,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66765, 16), /* ForwardingMetric */
+            syntax: 483,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(42841, 16), /* ForwardingPolicy */
+            syntax: 483,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 169,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(66190, 7), /* NextHop */
+            syntax: 216,
+            access: Access::ReadWrite,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9863, 6), /* Origin */
+            syntax: 987,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            version: v(2, 2, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 986,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(65097, 12), /* StatsReset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(16, 0),
+            output: p(16, 0),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(66101, 9), /* MACTest() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(80, 2),
+            output: p(82, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(167, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(168, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(8, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(9, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(170, 6),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(176, 5),
         },
     ],
 };

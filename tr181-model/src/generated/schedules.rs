@@ -12,22 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(69073, 17), /* Device.Schedules. */
             version: v(2, 18, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 460,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19764, 23), /* ScheduleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(69090, 30), /* Device.Schedules.Schedule.{i}. */
@@ -36,87 +22,104 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 18, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32238, 3), /* Day */
-                    syntax: 534,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(222, 8), /* Duration */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69120, 11), /* InverseMode */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 535,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1013,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69131, 8), /* TimeLeft */
-                    syntax: 28,
-                    version: v(2, 18, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 10),
+            ..object(&GROUP)
         },
     ],
+    parameters: &[
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 460,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32238, 3), /* Day */
+            syntax: 534,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69120, 11), /* InverseMode */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 535,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1013,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69131, 8), /* TimeLeft */
+            syntax: 28,
+            version: v(2, 18, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[UniqueKey {
+        functional: false,
+        parameters: l(0, 1),
+    }],
 };
 
 /// Typed keys of the parameters of `Device.Schedules.`.

@@ -12,156 +12,165 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(69139, 16), /* Device.Security. */
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(69155, 23), /* CABundleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47670, 26), /* CertificateNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(69178, 29), /* Device.Security.CABundle.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(69155, 23) /* CABundleNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(1, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(69207, 14), /* CACertificates */
-                    syntax: 1014,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(69221, 7), /* CADir() */
-                    is_async: false,
-                    input: &[],
-                    output: &[Parameter {
-                        name: s(69228, 5), /* CADir */
-                        syntax: 3,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(69233, 8), /* CAFile() */
-                    is_async: false,
-                    input: &[],
-                    output: &[Parameter {
-                        name: s(69241, 6), /* CAFile */
-                        syntax: 3,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 3),
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(69247, 32), /* Device.Security.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(108, 2),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 4, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48131, 6), /* Issuer */
-                    syntax: 6,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69279, 9), /* LastModif */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69288, 8), /* NotAfter */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69296, 9), /* NotBefore */
-                    syntax: 10,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69305, 18), /* SignatureAlgorithm */
-                    syntax: 6,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69323, 7), /* Subject */
-                    syntax: 6,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69330, 10), /* SubjectAlt */
-                    syntax: 219,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(7, 9),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(69155, 23), /* CABundleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(47670, 26), /* CertificateNumberOfEntries */
+            syntax: 0,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69207, 14), /* CACertificates */
+            syntax: 1014,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69228, 5), /* CADir */
+            syntax: 3,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(69241, 6), /* CAFile */
+            syntax: 3,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(48131, 6), /* Issuer */
+            syntax: 6,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69279, 9), /* LastModif */
+            syntax: 10,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69288, 8), /* NotAfter */
+            syntax: 10,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69296, 9), /* NotBefore */
+            syntax: 10,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69305, 18), /* SignatureAlgorithm */
+            syntax: 6,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69323, 7), /* Subject */
+            syntax: 6,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69330, 10), /* SubjectAlt */
+            syntax: 219,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(69221, 7), /* CADir() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(5, 0),
+            output: p(5, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(69233, 8), /* CAFile() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(6, 0),
+            output: p(6, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(108, 2),
         },
     ],
 };

@@ -10,25 +10,29 @@ pub(crate) static GROUP: Group = Group {
     objects: &[Object {
         path: s(69340, 27), /* Device.SelfTestDiagnostics. */
         protocols: Protocols::CWMP,
-        parameters: &[
-            Parameter {
-                name: s(744, 16), /* DiagnosticsState */
-                syntax: 1015,
-                access: Access::ReadWrite,
-                protocols: Protocols::CWMP,
-                active_notify: ActiveNotify::CanDeny,
-                ..PARAM
-            },
-            Parameter {
-                name: s(489, 7), /* Results */
-                syntax: 13,
-                protocols: Protocols::CWMP,
-                active_notify: ActiveNotify::CanDeny,
-                ..PARAM
-            },
-        ],
-        ..OBJECT
+        parameters: p(0, 2),
+        ..object(&GROUP)
     }],
+    parameters: &[
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 1015,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(489, 7), /* Results */
+            syntax: 13,
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.SelfTestDiagnostics.`.

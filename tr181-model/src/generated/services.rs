@@ -8,8 +8,12 @@ pub(crate) static GROUP: Group = Group {
     name: "Services",
     objects: &[Object {
         path: s(69367, 16), /* Device.Services. */
-        ..OBJECT
+        ..object(&GROUP)
     }],
+    parameters: &[],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.Services.`.

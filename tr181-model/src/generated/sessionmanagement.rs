@@ -12,599 +12,596 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(69383, 25), /* Device.SessionManagement. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(69408, 18), /* PDNNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69426, 18), /* PDPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69444, 18), /* PDUNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60001, 22), /* SessionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(69462, 33), /* Device.SessionManagement.PDN.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(69408, 18) /* PDNNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69495, 26), /* DownstreamAggregateBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69521, 27), /* DownstreamGuaranteedBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4764, 20), /* DownstreamMaxBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69548, 3), /* QCI */
-                    syntax: 1017,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69551, 24), /* UpstreamAggregateBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69575, 25), /* UpstreamGuaranteedBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4904, 18), /* UpstreamMaxBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(4, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(69600, 33), /* Device.SessionManagement.PDP.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(69426, 18) /* PDPNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69633, 23), /* DeliveryOfErroneousSDUs */
-                    syntax: 1018,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69656, 13), /* DeliveryOrder */
-                    syntax: 1019,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69521, 27), /* DownstreamGuaranteedBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4764, 20), /* DownstreamMaxBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69669, 14), /* MaximumSDUSize */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69683, 21), /* ResidualBitErrorRatio */
-                    syntax: 351,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69704, 13), /* SDUErrorRatio */
-                    syntax: 351,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(63274, 12), /* TrafficClass */
-                    syntax: 1020,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69717, 13), /* TransferDelay */
-                    syntax: 1021,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69575, 25), /* UpstreamGuaranteedBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4904, 18), /* UpstreamMaxBitRate */
-                    syntax: 1016,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(13, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(69730, 33), /* Device.SessionManagement.PDU.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(69444, 18) /* PDUNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60046, 8), /* AlwaysOn */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60097, 3), /* PTI */
-                    syntax: 173,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60100, 22), /* QoSFlowNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60122, 22), /* QoSRuleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60144, 12), /* RQTimerValue */
-                    syntax: 28,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60156, 3), /* SSC */
-                    syntax: 614,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60159, 19), /* SessionAMBRDownlink */
-                    syntax: 904,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60178, 17), /* SessionAMBRUplink */
-                    syntax: 904,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(26, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(69763, 46), /* Device.SessionManagement.PDU.{i}.NetworkSlice. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(60242, 19), /* SliceDifferentiator */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60261, 16), /* SliceServiceType */
-                    syntax: 907,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(36, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(69809, 45), /* Device.SessionManagement.PDU.{i}.QoSFlow.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60100, 22) /* QoSFlowNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(161, 1),
-                },
-            ],
+            unique_keys: p(3, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60374, 15), /* AveragingWindow */
-                    syntax: 21,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60389, 9), /* EPSBearer */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60398, 6), /* FiveQI */
-                    syntax: 898,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60404, 12), /* GFBRDownlink */
-                    syntax: 904,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60416, 10), /* GFBRUplink */
-                    syntax: 904,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60426, 12), /* MFBRDownlink */
-                    syntax: 904,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60438, 10), /* MFBRUplink */
-                    syntax: 904,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60371, 3), /* QFI */
-                    syntax: 908,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(38, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(69854, 45), /* Device.SessionManagement.PDU.{i}.QoSRule.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60122, 22) /* QoSRuleNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(100, 1),
-                },
-            ],
+            unique_keys: p(5, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60483, 3), /* DQR */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1713, 21), /* FilterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45480, 10), /* Identifier */
-                    syntax: 898,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60486, 10), /* Precedence */
-                    syntax: 189,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60371, 3), /* QFI */
-                    syntax: 908,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60496, 11), /* Segregation */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(48, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(69899, 56), /* Device.SessionManagement.PDU.{i}.QoSRule.{i}.Filter.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(7, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 909,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 13,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(56, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(69955, 37), /* Device.SessionManagement.Session.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(184, 1),
-                },
-            ],
+            unique_keys: p(8, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4668, 3), /* APN */
-                    syntax: 903,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 233,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 1022,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44153, 9), /* SessionID */
-                    syntax: 905,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60195, 11), /* SessionType */
-                    syntax: 906,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(61, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(69992, 41), /* Device.SessionManagement.Session.{i}.PCO. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(60304, 7), /* IPv4DNS */
-                    syntax: 714,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60311, 9), /* IPv4PCSCF */
-                    syntax: 182,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60320, 7), /* IPv6DNS */
-                    syntax: 714,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60327, 9), /* IPv6PCSCF */
-                    syntax: 211,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(68, 4),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(69408, 18), /* PDNNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69426, 18), /* PDPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69444, 18), /* PDUNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60001, 22), /* SessionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(69495, 26), /* DownstreamAggregateBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69521, 27), /* DownstreamGuaranteedBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4764, 20), /* DownstreamMaxBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69548, 3), /* QCI */
+            syntax: 1017,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69551, 24), /* UpstreamAggregateBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69575, 25), /* UpstreamGuaranteedBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4904, 18), /* UpstreamMaxBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(69633, 23), /* DeliveryOfErroneousSDUs */
+            syntax: 1018,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69656, 13), /* DeliveryOrder */
+            syntax: 1019,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69521, 27), /* DownstreamGuaranteedBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4764, 20), /* DownstreamMaxBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69669, 14), /* MaximumSDUSize */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69683, 21), /* ResidualBitErrorRatio */
+            syntax: 351,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69704, 13), /* SDUErrorRatio */
+            syntax: 351,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(63274, 12), /* TrafficClass */
+            syntax: 1020,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69717, 13), /* TransferDelay */
+            syntax: 1021,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69575, 25), /* UpstreamGuaranteedBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4904, 18), /* UpstreamMaxBitRate */
+            syntax: 1016,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60046, 8), /* AlwaysOn */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60097, 3), /* PTI */
+            syntax: 173,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60100, 22), /* QoSFlowNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60122, 22), /* QoSRuleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60144, 12), /* RQTimerValue */
+            syntax: 28,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60156, 3), /* SSC */
+            syntax: 614,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60159, 19), /* SessionAMBRDownlink */
+            syntax: 904,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60178, 17), /* SessionAMBRUplink */
+            syntax: 904,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60242, 19), /* SliceDifferentiator */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60261, 16), /* SliceServiceType */
+            syntax: 907,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60374, 15), /* AveragingWindow */
+            syntax: 21,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60389, 9), /* EPSBearer */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60398, 6), /* FiveQI */
+            syntax: 898,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60404, 12), /* GFBRDownlink */
+            syntax: 904,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60416, 10), /* GFBRUplink */
+            syntax: 904,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60426, 12), /* MFBRDownlink */
+            syntax: 904,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60438, 10), /* MFBRUplink */
+            syntax: 904,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60371, 3), /* QFI */
+            syntax: 908,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60483, 3), /* DQR */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1713, 21), /* FilterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45480, 10), /* Identifier */
+            syntax: 898,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60486, 10), /* Precedence */
+            syntax: 189,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60371, 3), /* QFI */
+            syntax: 908,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60496, 11), /* Segregation */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 909,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 13,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4668, 3), /* APN */
+            syntax: 903,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 233,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 1022,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44153, 9), /* SessionID */
+            syntax: 905,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60195, 11), /* SessionType */
+            syntax: 906,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60304, 7), /* IPv4DNS */
+            syntax: 714,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60311, 9), /* IPv4PCSCF */
+            syntax: 182,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60320, 7), /* IPv6DNS */
+            syntax: 714,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60327, 9), /* IPv6PCSCF */
+            syntax: 211,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(161, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(100, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(184, 1),
         },
     ],
 };

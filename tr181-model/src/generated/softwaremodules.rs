@@ -12,1993 +12,1999 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(70250, 23), /* Device.SoftwareModules. */
             version: v(2, 1, 0),
-            parameters: &[
-                Parameter {
-                    name: s(70273, 29), /* DeploymentUnitNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(70302, 27), /* ExecEnvClassNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(70329, 22), /* ExecEnvNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(70351, 28), /* ExecutionUnitNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(70379, 11), /* InstallDU() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70420, 28), /* ApplicationData.{i}.Capacity */
-                        syntax: 1026,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
-                        syntax: 1027,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70477, 24), /* ApplicationData.{i}.Name */
-                        syntax: 31,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70501, 26), /* ApplicationData.{i}.Retain */
-                        syntax: 1028,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70527, 18), /* AutoRestart.Enable */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70545, 29), /* AutoRestart.MaximumRetryCount */
-                        syntax: 1029,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70574, 23), /* AutoRestart.ResetPeriod */
-                        syntax: 1030,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70597, 35), /* AutoRestart.RetryIntervalMultiplier */
-                        syntax: 0,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70632, 36), /* AutoRestart.RetryMaximumWaitInterval */
-                        syntax: 28,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70668, 36), /* AutoRestart.RetryMinimumWaitInterval */
-                        syntax: 28,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70704, 19), /* EnvVariable.{i}.Key */
-                        syntax: 1031,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70723, 21), /* EnvVariable.{i}.Value */
-                        syntax: 1031,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70744, 15), /* ExecutionEnvRef */
-                        syntax: 1032,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70759, 26), /* HostObject.{i}.Destination */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70785, 22), /* HostObject.{i}.Options */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70807, 21), /* HostObject.{i}.Source */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70828, 13), /* ModuleVersion */
-                        syntax: 335,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
-                        syntax: 714,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
-                        syntax: 51,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
-                        syntax: 6,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
-                        syntax: 51,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
-                        syntax: 235,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71032, 15), /* NumRequiredUIDs */
-                        syntax: 1033,
-                        status: Status::Deprecated,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71047, 13), /* OptionalRoles */
-                        syntax: 714,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(282, 8), /* Password */
-                        syntax: 725,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71060, 10), /* Privileged */
-                        syntax: 1034,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71070, 18), /* RegisterTrustPaths */
-                        syntax: 714,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71088, 13), /* RequiredRoles */
-                        syntax: 714,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71101, 17), /* RequiredUserRoles */
-                        syntax: 714,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71118, 29), /* Resources.AllocatedCPUPercent */
-                        syntax: 1035,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71147, 28), /* Resources.AllocatedDiskSpace */
-                        syntax: 1036,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71175, 25), /* Resources.AllocatedMemory */
-                        syntax: 1036,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71200, 13), /* ShutdownDelay */
-                        syntax: 1037,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71213, 9), /* Signature */
-                        syntax: 5,
-                        access: Access::ReadWrite,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(4218, 3), /* URL */
-                        syntax: 5,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(17969, 4), /* UUID */
-                        syntax: 382,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(290, 8), /* Username */
-                        syntax: 725,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(71222, 10), /* ExecEnvRef */
-                        syntax: 1038,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(17969, 4), /* UUID */
-                        syntax: 382,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(15985, 7), /* Version */
-                        syntax: 335,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            events: &[Event {
-                name: s(71232, 14), /* DUStateChange! */
-                arguments: &[
-                    Parameter {
-                        name: s(48026, 12), /* CompleteTime */
-                        syntax: 10,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71246, 12), /* CurrentState */
-                        syntax: 1039,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71258, 17), /* DeploymentUnitRef */
-                        syntax: 1040,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71275, 20), /* ExecutionUnitRefList */
-                        syntax: 1041,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71295, 15), /* Fault.FaultCode */
-                        syntax: 0,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71310, 17), /* Fault.FaultString */
-                        syntax: 6,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71327, 18), /* OperationPerformed */
-                        syntax: 1042,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71345, 8), /* Resolved */
-                        syntax: 16,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(20019, 9), /* StartTime */
-                        syntax: 10,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(17969, 4), /* UUID */
-                        syntax: 382,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(15985, 7), /* Version */
-                        syntax: 335,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(0, 4),
+            commands: p(0, 1),
+            events: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(71353, 42), /* Device.SoftwareModules.DeploymentUnit.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(70273, 29) /* DeploymentUnitNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(185, 3),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 1, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7161, 4), /* DUID */
-                    syntax: 31,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(70744, 15), /* ExecutionEnvRef */
-                    syntax: 1043,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71395, 17), /* ExecutionUnitList */
-                    syntax: 1044,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71412, 9), /* Installed */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71421, 18), /* InternalController */
-                    syntax: 94,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(70828, 13), /* ModuleVersion */
-                    syntax: 335,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71345, 8), /* Resolved */
-                    syntax: 16,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1045,
-                    version: v(2, 1, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4218, 3), /* URL */
-                    syntax: 5,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17969, 4), /* UUID */
-                    syntax: 382,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71439, 6), /* Vendor */
-                    syntax: 93,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71445, 16), /* VendorConfigList */
-                    syntax: 1046,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71461, 13), /* VendorLogList */
-                    syntax: 1047,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 335,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(71474, 11), /* Uninstall() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(71485, 10), /* RetainData */
-                        syntax: 368,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(71495, 8), /* Update() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
-                            syntax: 6,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70420, 28), /* ApplicationData.{i}.Capacity */
-                            syntax: 1026,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
-                            syntax: 1027,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70477, 24), /* ApplicationData.{i}.Name */
-                            syntax: 31,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70501, 26), /* ApplicationData.{i}.Retain */
-                            syntax: 1028,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70704, 19), /* EnvVariable.{i}.Key */
-                            syntax: 1031,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70723, 21), /* EnvVariable.{i}.Value */
-                            syntax: 1031,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70759, 26), /* HostObject.{i}.Destination */
-                            syntax: 6,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70785, 22), /* HostObject.{i}.Options */
-                            syntax: 6,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70807, 21), /* HostObject.{i}.Source */
-                            syntax: 6,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70828, 13), /* ModuleVersion */
-                            syntax: 335,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
-                            syntax: 714,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
-                            syntax: 51,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
-                            syntax: 6,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
-                            syntax: 51,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
-                            syntax: 235,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71032, 15), /* NumRequiredUIDs */
-                            syntax: 1033,
-                            status: Status::Deprecated,
-                            version: v(2, 18, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71047, 13), /* OptionalRoles */
-                            syntax: 714,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(282, 8), /* Password */
-                            syntax: 725,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71060, 10), /* Privileged */
-                            syntax: 1034,
-                            version: v(2, 18, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71070, 18), /* RegisterTrustPaths */
-                            syntax: 714,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71088, 13), /* RequiredRoles */
-                            syntax: 714,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71101, 17), /* RequiredUserRoles */
-                            syntax: 714,
-                            version: v(2, 18, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71118, 29), /* Resources.AllocatedCPUPercent */
-                            syntax: 1048,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71147, 28), /* Resources.AllocatedDiskSpace */
-                            syntax: 1049,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71175, 25), /* Resources.AllocatedMemory */
-                            syntax: 1049,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71485, 10), /* RetainData */
-                            syntax: 368,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71213, 9), /* Signature */
-                            syntax: 5,
-                            access: Access::ReadWrite,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(4218, 3), /* URL */
-                            syntax: 5,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(290, 8), /* Username */
-                            syntax: 725,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(56, 19),
+            commands: p(1, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(71503, 35), /* Device.SoftwareModules.ExecEnv.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(70329, 22) /* ExecEnvNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 1, 0),
-            parameters: &[
-                Parameter {
-                    name: s(71538, 20), /* ActiveExecutionUnits */
-                    syntax: 1044,
-                    version: v(2, 1, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71558, 19), /* AllocatedCPUPercent */
-                    syntax: 1050,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71577, 18), /* AllocatedDiskSpace */
-                    syntax: 1051,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71595, 15), /* AllocatedMemory */
-                    syntax: 1051,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71610, 30), /* ApplicationDataNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71640, 25), /* AvailableAccessInterfaces */
-                    syntax: 229,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71665, 19), /* AvailableCPUPercent */
-                    syntax: 1048,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71684, 18), /* AvailableDiskSpace */
-                    syntax: 1049,
-                    version: v(2, 1, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71702, 15), /* AvailableMemory */
-                    syntax: 1049,
-                    version: v(2, 1, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71717, 14), /* AvailableRoles */
-                    syntax: 728,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71731, 18), /* AvailableUserRoles */
-                    syntax: 1052,
-                    version: v(2, 18, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71749, 9), /* CreatedAt */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71758, 15), /* CurrentRunLevel */
-                    syntax: 977,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71773, 15), /* ExecEnvClassRef */
-                    syntax: 1053,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71788, 28), /* InitialExecutionUnitRunLevel */
-                    syntax: 977,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71816, 15), /* InitialRunLevel */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71831, 13), /* LastRestarted */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71844, 13), /* ParentExecEnv */
-                    syntax: 1043,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71857, 16), /* ProcessorRefList */
-                    syntax: 1054,
-                    status: Status::Deprecated,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71873, 17), /* RequestedRunLevel */
-                    syntax: 1055,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71890, 12), /* RestartCount */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71902, 13), /* RestartReason */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71915, 7), /* Signers */
-                    syntax: 1014,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1056,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1057,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 31,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71439, 6), /* Vendor */
-                    syntax: 93,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 335,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(71922, 33), /* ModifyAvailableAccessInterfaces() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(71955, 16), /* AccessInterfaces */
-                        syntax: 714,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(71971, 22), /* ModifyAvailableRoles() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(71717, 14), /* AvailableRoles */
-                            syntax: 714,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71731, 18), /* AvailableUserRoles */
-                            syntax: 714,
-                            version: v(2, 18, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(71993, 19), /* ModifyConstraints() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(71558, 19), /* AllocatedCPUPercent */
-                            syntax: 1050,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71577, 18), /* AllocatedDiskSpace */
-                            syntax: 1051,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(71595, 15), /* AllocatedMemory */
-                            syntax: 1051,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(72012, 5), /* Force */
-                            syntax: 1034,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(16432, 8), /* Remove() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(72012, 5), /* Force */
-                        syntax: 1034,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(1318, 7), /* Reset() */
-                    is_async: true,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(72017, 9), /* Restart() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(72012, 5), /* Force */
-                            syntax: 1034,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(181, 6), /* Reason */
-                            syntax: 6,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(72026, 13), /* SetRunLevel() */
-                    is_async: false,
-                    input: &[Parameter {
-                        name: s(71873, 17), /* RequestedRunLevel */
-                        syntax: 977,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            events: &[Event {
-                name: s(72039, 10), /* Restarted! */
-                arguments: &[
-                    Parameter {
-                        name: s(71902, 13), /* RestartReason */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(72049, 11), /* RestartTime */
-                        syntax: 10,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(106, 33),
+            commands: p(3, 7),
+            events: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(72060, 55), /* Device.SoftwareModules.ExecEnv.{i}.ApplicationData.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(71610, 30) /* ApplicationDataNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(188, 2),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(72130, 10), /* AccessPath */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72115, 15), /* ApplicationUUID */
-                    syntax: 382,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5245, 8), /* Capacity */
-                    syntax: 1026,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72140, 9), /* Encrypted */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72149, 6), /* Retain */
-                    syntax: 1028,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72155, 11), /* Utilization */
-                    syntax: 1026,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(16432, 8), /* Remove() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(152, 9),
+            commands: p(10, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(72166, 40), /* Device.SoftwareModules.ExecEnvClass.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(70302, 27) /* ExecEnvClassNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(190, 3),
-                },
-            ],
+            unique_keys: p(6, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72206, 25), /* CapabilityNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71258, 17), /* DeploymentUnitRef */
-                    syntax: 1058,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71439, 6), /* Vendor */
-                    syntax: 93,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 335,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(72231, 12), /* AddExecEnv() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(786, 5), /* Alias */
-                        syntax: 24,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71558, 19), /* AllocatedCPUPercent */
-                        syntax: 1050,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71577, 18), /* AllocatedDiskSpace */
-                        syntax: 1051,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71595, 15), /* AllocatedMemory */
-                        syntax: 1051,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71717, 14), /* AvailableRoles */
-                        syntax: 714,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71731, 18), /* AvailableUserRoles */
-                        syntax: 714,
-                        version: v(2, 18, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(780, 6), /* Enable */
-                        syntax: 1027,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(791, 4), /* Name */
-                        syntax: 6,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(71844, 13), /* ParentExecEnv */
-                        syntax: 1032,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[Parameter {
-                    name: s(71222, 10), /* ExecEnvRef */
-                    syntax: 1059,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(161, 7),
+            commands: p(11, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(72243, 55), /* Device.SoftwareModules.ExecEnvClass.{i}.Capability.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(72206, 25) /* CapabilityNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(193, 2),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(72298, 13), /* Specification */
-                    syntax: 1060,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72331, 16), /* SpecificationURI */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72311, 20), /* SpecificationVersion */
-                    syntax: 335,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(178, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(72347, 41), /* Device.SoftwareModules.ExecutionUnit.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(70351, 28) /* ExecutionUnitNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(195, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 1, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71558, 19), /* AllocatedCPUPercent */
-                    syntax: 1048,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71577, 18), /* AllocatedDiskSpace */
-                    syntax: 1049,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72392, 14), /* AllocatedEUGID */
-                    syntax: 3,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72406, 14), /* AllocatedEUUID */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72420, 16), /* AllocatedHostGID */
-                    syntax: 3,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72436, 16), /* AllocatedHostUID */
-                    syntax: 0,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71595, 15), /* AllocatedMemory */
-                    syntax: 1049,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72452, 19), /* ApplicationDataList */
-                    syntax: 1061,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72471, 21), /* AssociatedProcessList */
-                    syntax: 1062,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72492, 9), /* AutoStart */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72501, 15), /* CPUPercentInUse */
-                    syntax: 1048,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42213, 12), /* CreationTime */
-                    syntax: 10,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 6,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72516, 14), /* DiskSpaceInUse */
-                    syntax: 1049,
-                    version: v(2, 1, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72388, 4), /* EUID */
-                    syntax: 31,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72530, 26), /* EnvVariableNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72556, 12), /* ExecEnvLabel */
-                    syntax: 31,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(70744, 15), /* ExecutionEnvRef */
-                    syntax: 1043,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72568, 18), /* ExecutionFaultCode */
-                    syntax: 1063,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72586, 21), /* ExecutionFaultMessage */
-                    syntax: 6,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72607, 25), /* HostObjectNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72632, 11), /* MemoryInUse */
-                    syntax: 1049,
-                    version: v(2, 1, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 6,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71060, 10), /* Privileged */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72643, 10), /* References */
-                    syntax: 465,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72653, 14), /* RequestedState */
-                    syntax: 1064,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72667, 8), /* RunLevel */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71200, 13), /* ShutdownDelay */
-                    syntax: 1065,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1066,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1067,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72675, 22), /* SupportedDataModelList */
-                    syntax: 819,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72697, 6), /* Uptime */
-                    syntax: 28,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71439, 6), /* Vendor */
-                    syntax: 93,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71445, 16), /* VendorConfigList */
-                    syntax: 1046,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71461, 13), /* VendorLogList */
-                    syntax: 1047,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 335,
-                    version: v(2, 1, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(72017, 9), /* Restart() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(72703, 19), /* SetRequestedState() */
-                    is_async: false,
-                    input: &[Parameter {
-                        name: s(72653, 14), /* RequestedState */
-                        syntax: 1068,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 1, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(181, 38),
+            commands: p(12, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(72722, 53), /* Device.SoftwareModules.ExecutionUnit.{i}.AutoRestart. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 368,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71831, 13), /* LastRestarted */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72775, 17), /* MaximumRetryCount */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72792, 11), /* NextRestart */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72803, 11), /* ResetPeriod */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72814, 10), /* RetryCount */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4171, 23), /* RetryIntervalMultiplier */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72824, 24), /* RetryMaximumWaitInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4194, 24), /* RetryMinimumWaitInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(220, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(72848, 57), /* Device.SoftwareModules.ExecutionUnit.{i}.EnvVariable.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(72530, 26) /* EnvVariableNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(196, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9718, 3), /* Key */
-                    syntax: 1031,
-                    version: v(2, 17, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 1031,
-                    version: v(2, 17, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(229, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(72905, 52), /* Device.SoftwareModules.ExecutionUnit.{i}.Extensions. */
             version: v(2, 1, 0),
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(72957, 56), /* Device.SoftwareModules.ExecutionUnit.{i}.HostObject.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(72607, 25) /* HostObjectNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(197, 1),
-                },
-            ],
+            unique_keys: p(13, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48952, 11), /* Destination */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73013, 7), /* Options */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16479, 6), /* Source */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(233, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(73020, 55), /* Device.SoftwareModules.ExecutionUnit.{i}.NetworkConfig. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(73075, 22), /* AccessInterfaceRefList */
-                    syntax: 229,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73097, 18), /* PortMappingRefList */
-                    syntax: 1069,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(238, 2),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(70273, 29), /* DeploymentUnitNumberOfEntries */
+            syntax: 0,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70302, 27), /* ExecEnvClassNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70329, 22), /* ExecEnvNumberOfEntries */
+            syntax: 0,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70351, 28), /* ExecutionUnitNumberOfEntries */
+            syntax: 0,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70420, 28), /* ApplicationData.{i}.Capacity */
+            syntax: 1026,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
+            syntax: 1027,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70477, 24), /* ApplicationData.{i}.Name */
+            syntax: 31,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70501, 26), /* ApplicationData.{i}.Retain */
+            syntax: 1028,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70527, 18), /* AutoRestart.Enable */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70545, 29), /* AutoRestart.MaximumRetryCount */
+            syntax: 1029,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70574, 23), /* AutoRestart.ResetPeriod */
+            syntax: 1030,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70597, 35), /* AutoRestart.RetryIntervalMultiplier */
+            syntax: 0,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70632, 36), /* AutoRestart.RetryMaximumWaitInterval */
+            syntax: 28,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70668, 36), /* AutoRestart.RetryMinimumWaitInterval */
+            syntax: 28,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70704, 19), /* EnvVariable.{i}.Key */
+            syntax: 1031,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70723, 21), /* EnvVariable.{i}.Value */
+            syntax: 1031,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70744, 15), /* ExecutionEnvRef */
+            syntax: 1032,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70759, 26), /* HostObject.{i}.Destination */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70785, 22), /* HostObject.{i}.Options */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70807, 21), /* HostObject.{i}.Source */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70828, 13), /* ModuleVersion */
+            syntax: 335,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
+            syntax: 714,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
+            syntax: 51,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
+            syntax: 6,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
+            syntax: 51,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
+            syntax: 235,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71032, 15), /* NumRequiredUIDs */
+            syntax: 1033,
+            status: Status::Deprecated,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71047, 13), /* OptionalRoles */
+            syntax: 714,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 725,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71060, 10), /* Privileged */
+            syntax: 1034,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71070, 18), /* RegisterTrustPaths */
+            syntax: 714,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71088, 13), /* RequiredRoles */
+            syntax: 714,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71101, 17), /* RequiredUserRoles */
+            syntax: 714,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71118, 29), /* Resources.AllocatedCPUPercent */
+            syntax: 1035,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71147, 28), /* Resources.AllocatedDiskSpace */
+            syntax: 1036,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71175, 25), /* Resources.AllocatedMemory */
+            syntax: 1036,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71200, 13), /* ShutdownDelay */
+            syntax: 1037,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71213, 9), /* Signature */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17969, 4), /* UUID */
+            syntax: 382,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 725,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71222, 10), /* ExecEnvRef */
+            syntax: 1038,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17969, 4), /* UUID */
+            syntax: 382,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 335,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48009, 12), /* CompleteTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71232, 12), /* CurrentState */
+            syntax: 1039,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71244, 17), /* DeploymentUnitRef */
+            syntax: 1040,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71261, 20), /* ExecutionUnitRefList */
+            syntax: 1041,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71281, 15), /* Fault.FaultCode */
+            syntax: 0,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71296, 17), /* Fault.FaultString */
+            syntax: 6,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71313, 18), /* OperationPerformed */
+            syntax: 1042,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71331, 8), /* Resolved */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(17969, 4), /* UUID */
+            syntax: 382,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 335,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(7161, 4), /* DUID */
+            syntax: 31,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70744, 15), /* ExecutionEnvRef */
+            syntax: 1043,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71395, 17), /* ExecutionUnitList */
+            syntax: 1044,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71412, 9), /* Installed */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71421, 18), /* InternalController */
+            syntax: 94,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70828, 13), /* ModuleVersion */
+            syntax: 335,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71331, 8), /* Resolved */
+            syntax: 16,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1045,
+            version: v(2, 1, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17969, 4), /* UUID */
+            syntax: 382,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71439, 6), /* Vendor */
+            syntax: 93,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71445, 16), /* VendorConfigList */
+            syntax: 1046,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71461, 13), /* VendorLogList */
+            syntax: 1047,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 335,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71485, 10), /* RetainData */
+            syntax: 368,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70420, 28), /* ApplicationData.{i}.Capacity */
+            syntax: 1026,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
+            syntax: 1027,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70477, 24), /* ApplicationData.{i}.Name */
+            syntax: 31,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70501, 26), /* ApplicationData.{i}.Retain */
+            syntax: 1028,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70704, 19), /* EnvVariable.{i}.Key */
+            syntax: 1031,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70723, 21), /* EnvVariable.{i}.Value */
+            syntax: 1031,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70759, 26), /* HostObject.{i}.Destination */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70785, 22), /* HostObject.{i}.Options */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70807, 21), /* HostObject.{i}.Source */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70828, 13), /* ModuleVersion */
+            syntax: 335,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
+            syntax: 714,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
+            syntax: 51,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
+            syntax: 6,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
+            syntax: 51,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
+            syntax: 235,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71032, 15), /* NumRequiredUIDs */
+            syntax: 1033,
+            status: Status::Deprecated,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71047, 13), /* OptionalRoles */
+            syntax: 714,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 725,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71060, 10), /* Privileged */
+            syntax: 1034,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71070, 18), /* RegisterTrustPaths */
+            syntax: 714,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71088, 13), /* RequiredRoles */
+            syntax: 714,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71101, 17), /* RequiredUserRoles */
+            syntax: 714,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71118, 29), /* Resources.AllocatedCPUPercent */
+            syntax: 1048,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71147, 28), /* Resources.AllocatedDiskSpace */
+            syntax: 1049,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71175, 25), /* Resources.AllocatedMemory */
+            syntax: 1049,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71485, 10), /* RetainData */
+            syntax: 368,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71213, 9), /* Signature */
+            syntax: 5,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4218, 3), /* URL */
+            syntax: 5,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 725,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71538, 20), /* ActiveExecutionUnits */
+            syntax: 1044,
+            version: v(2, 1, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71558, 19), /* AllocatedCPUPercent */
+            syntax: 1050,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71577, 18), /* AllocatedDiskSpace */
+            syntax: 1051,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71595, 15), /* AllocatedMemory */
+            syntax: 1051,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71610, 30), /* ApplicationDataNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71640, 25), /* AvailableAccessInterfaces */
+            syntax: 229,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71665, 19), /* AvailableCPUPercent */
+            syntax: 1048,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71684, 18), /* AvailableDiskSpace */
+            syntax: 1049,
+            version: v(2, 1, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71702, 15), /* AvailableMemory */
+            syntax: 1049,
+            version: v(2, 1, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71717, 14), /* AvailableRoles */
+            syntax: 728,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71731, 18), /* AvailableUserRoles */
+            syntax: 1052,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71749, 9), /* CreatedAt */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71758, 15), /* CurrentRunLevel */
+            syntax: 977,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71773, 15), /* ExecEnvClassRef */
+            syntax: 1053,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71788, 28), /* InitialExecutionUnitRunLevel */
+            syntax: 977,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71816, 15), /* InitialRunLevel */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71831, 13), /* LastRestarted */
+            syntax: 10,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71844, 13), /* ParentExecEnv */
+            syntax: 1043,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71857, 16), /* ProcessorRefList */
+            syntax: 1054,
+            status: Status::Deprecated,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71873, 17), /* RequestedRunLevel */
+            syntax: 1055,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71890, 12), /* RestartCount */
+            syntax: 0,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71902, 13), /* RestartReason */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71915, 7), /* Signers */
+            syntax: 1014,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1056,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1057,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 31,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71439, 6), /* Vendor */
+            syntax: 93,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 335,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71955, 16), /* AccessInterfaces */
+            syntax: 714,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71717, 14), /* AvailableRoles */
+            syntax: 714,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71731, 18), /* AvailableUserRoles */
+            syntax: 714,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71558, 19), /* AllocatedCPUPercent */
+            syntax: 1050,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71577, 18), /* AllocatedDiskSpace */
+            syntax: 1051,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71595, 15), /* AllocatedMemory */
+            syntax: 1051,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72012, 5), /* Force */
+            syntax: 1034,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72012, 5), /* Force */
+            syntax: 1034,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72012, 5), /* Force */
+            syntax: 1034,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(181, 6), /* Reason */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71873, 17), /* RequestedRunLevel */
+            syntax: 977,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71902, 13), /* RestartReason */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72039, 11), /* RestartTime */
+            syntax: 10,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72130, 10), /* AccessPath */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72115, 15), /* ApplicationUUID */
+            syntax: 382,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5245, 8), /* Capacity */
+            syntax: 1026,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72140, 9), /* Encrypted */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72149, 6), /* Retain */
+            syntax: 1028,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72155, 11), /* Utilization */
+            syntax: 1026,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72206, 25), /* CapabilityNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71244, 17), /* DeploymentUnitRef */
+            syntax: 1058,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71439, 6), /* Vendor */
+            syntax: 93,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 335,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71558, 19), /* AllocatedCPUPercent */
+            syntax: 1050,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71577, 18), /* AllocatedDiskSpace */
+            syntax: 1051,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71595, 15), /* AllocatedMemory */
+            syntax: 1051,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71717, 14), /* AvailableRoles */
+            syntax: 714,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71731, 18), /* AvailableUserRoles */
+            syntax: 714,
+            version: v(2, 18, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 1027,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71844, 13), /* ParentExecEnv */
+            syntax: 1032,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71222, 10), /* ExecEnvRef */
+            syntax: 1059,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72298, 13), /* Specification */
+            syntax: 1060,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72331, 16), /* SpecificationURI */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72311, 20), /* SpecificationVersion */
+            syntax: 335,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(71558, 19), /* AllocatedCPUPercent */
+            syntax: 1048,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71577, 18), /* AllocatedDiskSpace */
+            syntax: 1049,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72392, 14), /* AllocatedEUGID */
+            syntax: 3,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72406, 14), /* AllocatedEUUID */
+            syntax: 0,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72420, 16), /* AllocatedHostGID */
+            syntax: 3,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72436, 16), /* AllocatedHostUID */
+            syntax: 0,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71595, 15), /* AllocatedMemory */
+            syntax: 1049,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72452, 19), /* ApplicationDataList */
+            syntax: 1061,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72471, 21), /* AssociatedProcessList */
+            syntax: 1062,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72492, 9), /* AutoStart */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72501, 15), /* CPUPercentInUse */
+            syntax: 1048,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(42213, 12), /* CreationTime */
+            syntax: 10,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 6,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72516, 14), /* DiskSpaceInUse */
+            syntax: 1049,
+            version: v(2, 1, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72388, 4), /* EUID */
+            syntax: 31,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72530, 26), /* EnvVariableNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72556, 12), /* ExecEnvLabel */
+            syntax: 31,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(70744, 15), /* ExecutionEnvRef */
+            syntax: 1043,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72568, 18), /* ExecutionFaultCode */
+            syntax: 1063,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72586, 21), /* ExecutionFaultMessage */
+            syntax: 6,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72607, 25), /* HostObjectNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72632, 11), /* MemoryInUse */
+            syntax: 1049,
+            version: v(2, 1, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 6,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71060, 10), /* Privileged */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72643, 10), /* References */
+            syntax: 465,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72653, 14), /* RequestedState */
+            syntax: 1064,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72667, 8), /* RunLevel */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71200, 13), /* ShutdownDelay */
+            syntax: 1065,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1066,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1067,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72675, 22), /* SupportedDataModelList */
+            syntax: 819,
+            version: v(2, 1, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72697, 6), /* Uptime */
+            syntax: 28,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71439, 6), /* Vendor */
+            syntax: 93,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71445, 16), /* VendorConfigList */
+            syntax: 1046,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71461, 13), /* VendorLogList */
+            syntax: 1047,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 335,
+            version: v(2, 1, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72653, 14), /* RequestedState */
+            syntax: 1068,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 368,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71831, 13), /* LastRestarted */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72775, 17), /* MaximumRetryCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72792, 11), /* NextRestart */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72803, 11), /* ResetPeriod */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72814, 10), /* RetryCount */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4171, 23), /* RetryIntervalMultiplier */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72824, 24), /* RetryMaximumWaitInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4194, 24), /* RetryMinimumWaitInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9718, 3), /* Key */
+            syntax: 1031,
+            version: v(2, 17, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 1031,
+            version: v(2, 17, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48952, 11), /* Destination */
+            syntax: 6,
+            version: v(2, 16, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73013, 7), /* Options */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16479, 6), /* Source */
+            syntax: 6,
+            version: v(2, 16, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73075, 22), /* AccessInterfaceRefList */
+            syntax: 229,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73097, 18), /* PortMappingRefList */
+            syntax: 1069,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(70379, 11), /* InstallDU() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(4, 38),
+            output: p(42, 3),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(71474, 11), /* Uninstall() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(75, 1),
+            output: p(76, 0),
+            status: Status::Current,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(71495, 8), /* Update() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(76, 30),
+            output: p(106, 0),
+            status: Status::Current,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(71922, 33), /* ModifyAvailableAccessInterfaces() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(139, 1),
+            output: p(140, 0),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(71971, 22), /* ModifyAvailableRoles() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(140, 2),
+            output: p(142, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(71993, 19), /* ModifyConstraints() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(142, 4),
+            output: p(146, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16432, 8), /* Remove() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(146, 1),
+            output: p(147, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(147, 0),
+            output: p(147, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(72017, 9), /* Restart() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(147, 2),
+            output: p(149, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(72026, 13), /* SetRunLevel() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(149, 1),
+            output: p(150, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(16432, 8), /* Remove() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(161, 0),
+            output: p(161, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(72231, 12), /* AddExecEnv() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(168, 9),
+            output: p(177, 1),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(72017, 9), /* Restart() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(219, 0),
+            output: p(219, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(72703, 19), /* SetRequestedState() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(219, 1),
+            output: p(220, 0),
+            status: Status::Current,
+            version: v(2, 1, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[
+        Event {
+            name: s(71339, 14), /* DUStateChange! */
+            group: GroupRef(&GROUP),
+            arguments: p(45, 11),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(72050, 10), /* Restarted! */
+            group: GroupRef(&GROUP),
+            arguments: p(150, 2),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(185, 3),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(188, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(190, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(193, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(195, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(196, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(197, 1),
         },
     ],
 };

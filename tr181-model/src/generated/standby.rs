@@ -11,24 +11,28 @@ pub(crate) static GROUP: Group = Group {
         path: s(73115, 15), /* Device.Standby. */
         version: v(2, 12, 0),
         protocols: Protocols::USP,
-        parameters: &[
-            Parameter {
-                name: s(73130, 12), /* NetworkAware */
-                syntax: 16,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-            Parameter {
-                name: s(73142, 10), /* TimerAware */
-                syntax: 16,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-                ..PARAM
-            },
-        ],
-        ..OBJECT
+        parameters: p(0, 2),
+        ..object(&GROUP)
     }],
+    parameters: &[
+        Parameter {
+            name: s(73130, 12), /* NetworkAware */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73142, 10), /* TimerAware */
+            syntax: 16,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[],
 };
 
 /// Typed keys of the parameters of `Device.Standby.`.

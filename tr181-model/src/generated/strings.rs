@@ -11,7 +11,7 @@ pub(crate) static STRINGS: &str = concat!(
     "eReasonPacketCaptureDiagnostics()ByteCountDurationFileTargetFilterExpressionFormatInterfac",
     "ePacketCountPasswordUsernamePacketCaptureResult.{i}.CountPacketCaptureResult.{i}.EndTimePa",
     "cketCaptureResult.{i}.FileLocationPacketCaptureResult.{i}.StartTimeStatusReboot()ScheduleT",
-    "imer()DelaySecondsSelfTestDiagnostics()ResultsBoot!CommandKeyFirmwareUpdatedParameterMapDe",
+    "imer()DelaySecondsSelfTestDiagnostics()ResultsCommandKeyFirmwareUpdatedParameterMapBoot!De",
     "vice.ATM.LinkNumberOfEntriesDevice.ATM.Diagnostics.F5Loopback()NumberOfRepetitionsTimeoutA",
     "verageResponseTimeFailureCountMaximumResponseTimeMinimumResponseTimeSuccessCountDevice.ATM",
     ".Diagnostics.F5Loopback.DiagnosticsStateDevice.ATM.Link.{i}.EnableAliasNameAALAutoConfigDe",
@@ -49,7 +49,7 @@ pub(crate) static STRINGS: &str = concat!(
     "SupportedProfileNumberOfEntriesProtocolsDevice.BulkData.Profile.{i}.ControlFileFormatContr",
     "ollerEncodingTypeFileTransferPasswordFileTransferURLFileTransferUsernameNumberOfRetainedFa",
     "iledReportsParameterNumberOfEntriesReportingIntervalStreamingHostStreamingPortStreamingSes",
-    "sionIDTimeReferenceForceCollection()Push!DataDevice.BulkData.Profile.{i}.CSVEncoding.Escap",
+    "sionIDTimeReferenceForceCollection()DataPush!Device.BulkData.Profile.{i}.CSVEncoding.Escap",
     "eCharacterFieldSeparatorReportFormatRowSeparatorRowTimestampDevice.BulkData.Profile.{i}.HT",
     "TP.CompressionCompressionsSupportedMethodMethodsSupportedPersistAcrossRebootRequestURIPara",
     "meterNumberOfEntriesRetryEnableRetryIntervalMultiplierRetryMinimumWaitIntervalURLUseDateHe",
@@ -539,8 +539,8 @@ pub(crate) static STRINGS: &str = concat!(
     "rollerNumberOfEntriesMTPNumberOfEntriesMaxSubscriptionChangeAdoptionTimeMonitorNumberOfEnt",
     "riesRequestNumberOfEntriesSubscriptionNumberOfEntriesSupportedFingerprintAlgorithmsSupport",
     "edNumberOfSubscriptionsSupportedThresholdOperatorThresholdNumberOfEntriesWatchdogNumberOfE",
-    "ntriesAddCertificate()Periodic!TransferComplete!AffectedCompleteTimeFaultCodeFaultStringRe",
-    "questorTransferTypeTransferURLWakeUp!Device.LocalAgent.Certificate.{i}.IssuerDelete()GetFi",
+    "ntriesAddCertificate()Periodic!AffectedCompleteTimeFaultCodeFaultStringRequestorTransferTy",
+    "peTransferURLTransferComplete!WakeUp!Device.LocalAgent.Certificate.{i}.IssuerDelete()GetFi",
     "ngerprint()FingerprintAlgorithmFingerprintDevice.LocalAgent.Controller.{i}.AssignedRoleBoo",
     "tParameterNumberOfEntriesControllerCodeCredentialInheritedRoleOnBoardingCompleteOnBoarding",
     "RestartTimePeriodicNotifIntervalPeriodicNotifTimeUSPNotifRetryIntervalMultiplierUSPNotifRe",
@@ -562,12 +562,12 @@ pub(crate) static STRINGS: &str = concat!(
     "ocalAgent.MTP.{i}.EnableMDNSDevice.LocalAgent.MTP.{i}.MQTT.ResponseTopicConfiguredResponse",
     "TopicDiscoveredDevice.LocalAgent.MTP.{i}.STOMP.DestinationFromServerDevice.LocalAgent.MTP.",
     "{i}.UDS.Device.LocalAgent.MTP.{i}.WebSocket.InterfacesDevice.LocalAgent.Monitor.{i}.Refere",
-    "nceListOnChange!ChangeSet.{i}.ObjectPathChangeSet.{i}.Parameter.{i}.ChangeTimeChangeSet.{i",
-    "}.Parameter.{i}.NameChangeSet.{i}.Parameter.{i}.OldValueChangeSet.{i}.Parameter.{i}.ValueD",
+    "nceListChangeSet.{i}.ObjectPathChangeSet.{i}.Parameter.{i}.ChangeTimeChangeSet.{i}.Paramet",
+    "er.{i}.NameChangeSet.{i}.Parameter.{i}.OldValueChangeSet.{i}.Parameter.{i}.ValueOnChange!D",
     "evice.LocalAgent.Request.{i}.OriginatorCancel()Device.LocalAgent.Subscription.{i}.Recipien",
     "tNotifExpirationNotifRetryNotifTypeTriggerActionTriggerConfigSettingsDevice.LocalAgent.Thr",
-    "eshold.{i}.OperatingModeReferencePathThresholdOperatorThresholdParamThresholdValueTriggere",
-    "d!ParamPathParamValueDevice.LocalAgent.Watchdog.{i}.ReloadTimerValueRemainingTimerValueSev",
+    "eshold.{i}.OperatingModeReferencePathThresholdOperatorThresholdParamThresholdValueParamPat",
+    "hParamValueTriggered!Device.LocalAgent.Watchdog.{i}.ReloadTimerValueRemainingTimerValueSev",
     "erityIndicationWatchdog!Device.Logical.Device.Logical.Interface.{i}.Device.Logical.Interfa",
     "ce.{i}.Stats.Device.MAP.DomainNumberOfEntriesDevice.MAP.Domain.{i}.WANInterfaceIPv6PrefixB",
     "RIPv6PrefixTransportModeDevice.MAP.Domain.{i}.Interface.Device.MAP.Domain.{i}.Interface.St",
@@ -636,7 +636,7 @@ pub(crate) static STRINGS: &str = concat!(
     "aryChannelOffsetSecondaryOffsetSeqNumMrStatusChangeEnableStatusChangeTrapSupportedBandsSup",
     "portedEgressPqosFlowsSupportedIngressPqosFlowsTlpMaxTlpMinTpcEnableTpcTargetRateNperTraffi",
     "cPermissionEthertypeTrafficPermissionLinkTurboModeEnableTxBcastPowerReductionTxBcastRateTx",
-    "PowerLimitAbovePhyThresholdTrap!BelowPhyThresholdTrap!LowestPhyRateConnectedNodesChangeTra",
+    "PowerLimitAbovePhyThresholdTrap!LowestPhyRateBelowPhyThresholdTrap!ConnectedNodesChangeTra",
     "p!LinkFailureTrap!LmoStatusTrap!MgntEntityNetwIePayloadRecTrap!MpsInitScanRecTrap!MpsPairF",
     "ailTrap!MpsPrivacyChangedTrap!MrNetworkFailTrap!MrNetworkSuccessTrap!MrRstFailTrap!MrRstSu",
     "ccessTrap!NcPrivacySupportedRecTrap!NetworkNameRecTrap!NodeDropAdmFailureTrap!NodeDropMpsT",
@@ -797,8 +797,8 @@ pub(crate) static STRINGS: &str = concat!(
     "Config.PortMapping.{i}.InterfaceNetworkConfig.PortMapping.{i}.InternalPortNetworkConfig.Po",
     "rtMapping.{i}.ProtocolNumRequiredUIDsOptionalRolesPrivilegedRegisterTrustPathsRequiredRole",
     "sRequiredUserRolesResources.AllocatedCPUPercentResources.AllocatedDiskSpaceResources.Alloc",
-    "atedMemoryShutdownDelaySignatureExecEnvRefDUStateChange!CurrentStateDeploymentUnitRefExecu",
-    "tionUnitRefListFault.FaultCodeFault.FaultStringOperationPerformedResolvedDevice.SoftwareMo",
+    "atedMemoryShutdownDelaySignatureExecEnvRefCurrentStateDeploymentUnitRefExecutionUnitRefLis",
+    "tFault.FaultCodeFault.FaultStringOperationPerformedResolvedDUStateChange!Device.SoftwareMo",
     "dules.DeploymentUnit.{i}.ExecutionUnitListInstalledInternalControllerVendorVendorConfigLis",
     "tVendorLogListUninstall()RetainDataUpdate()Device.SoftwareModules.ExecEnv.{i}.ActiveExecut",
     "ionUnitsAllocatedCPUPercentAllocatedDiskSpaceAllocatedMemoryApplicationDataNumberOfEntries",
@@ -806,7 +806,7 @@ pub(crate) static STRINGS: &str = concat!(
     "sAvailableUserRolesCreatedAtCurrentRunLevelExecEnvClassRefInitialExecutionUnitRunLevelInit",
     "ialRunLevelLastRestartedParentExecEnvProcessorRefListRequestedRunLevelRestartCountRestartR",
     "easonSignersModifyAvailableAccessInterfaces()AccessInterfacesModifyAvailableRoles()ModifyC",
-    "onstraints()ForceRestart()SetRunLevel()Restarted!RestartTimeDevice.SoftwareModules.ExecEnv",
+    "onstraints()ForceRestart()SetRunLevel()RestartTimeRestarted!Device.SoftwareModules.ExecEnv",
     ".{i}.ApplicationData.{i}.ApplicationUUIDAccessPathEncryptedRetainUtilizationDevice.Softwar",
     "eModules.ExecEnvClass.{i}.CapabilityNumberOfEntriesAddExecEnv()Device.SoftwareModules.Exec",
     "EnvClass.{i}.Capability.{i}.SpecificationSpecificationVersionSpecificationURIDevice.Softwa",
@@ -820,7 +820,7 @@ pub(crate) static STRINGS: &str = concat!(
     "nit.{i}.HostObject.{i}.OptionsDevice.SoftwareModules.ExecutionUnit.{i}.NetworkConfig.Acces",
     "sInterfaceRefListPortMappingRefListDevice.Standby.NetworkAwareTimerAwareDevice.Syslog.Sour",
     "ceNumberOfEntriesTemplateNumberOfEntriesDevice.Syslog.Action.{i}.FilterRefSourceRefStructu",
-    "redDataTemplateRefLogEvent!LogLineDevice.Syslog.Action.{i}.LogFile.Device.Syslog.Action.{i",
+    "redDataTemplateRefLogLineLogEvent!Device.Syslog.Action.{i}.LogFile.Device.Syslog.Action.{i",
     "}.LogRemote.PeerVerifyDevice.Syslog.Filter.{i}.FacilityLevelPatternMatchSeverityCompareSev",
     "erityCompareActionDevice.Syslog.Source.{i}.KernelMessagesSystemMessagesDevice.Syslog.Sourc",
     "e.{i}.Network.Device.Syslog.Template.{i}.EscapeMessageExpressionDevice.Thread.BorderRouter",
@@ -923,24 +923,24 @@ pub(crate) static STRINGS: &str = concat!(
     "diusServerIPAddrSecondaryRadiusServerPortTransitionDisableIndicationWEPKeyDevice.WiFi.Acce",
     "ssPoint.{i}.WPS.ConfigMethodsEnabledConfigMethodsSupportedInitiateWPSPBC()Device.WiFi.CCAM",
     "easurementDiagnostic.CCAReportDwellTimeDevice.WiFi.DataElements.Device.WiFi.DataElements.A",
-    "ssociationEvent.AssociationEventDataNumberOfEntriesAssociated!BSSIDClientCapabilitiesHTCap",
-    "abilitiesOpClassVHTCapabilitiesWiFi6Capabilities.AnticipatedChannelUsageWiFi6Capabilities.",
-    "Beamformee80orLessWiFi6Capabilities.BeamformeeAbove80WiFi6Capabilities.DLOFDMAWiFi6Capabil",
-    "ities.HE160WiFi6Capabilities.HE8080WiFi6Capabilities.MCSNSSWiFi6Capabilities.MUBeamformerW",
-    "iFi6Capabilities.MUEDCAWiFi6Capabilities.MURTSWiFi6Capabilities.MaxDLMUMIMOWiFi6Capabiliti",
-    "es.MaxDLOFDMAWiFi6Capabilities.MaxULMUMIMOWiFi6Capabilities.MaxULOFDMAWiFi6Capabilities.Mu",
-    "ltiBSSIDWiFi6Capabilities.RTSWiFi6Capabilities.SUBeamformeeWiFi6Capabilities.SUBeamformerW",
-    "iFi6Capabilities.SpatialReuseWiFi6Capabilities.TWTRequestorWiFi6Capabilities.TWTResponderW",
-    "iFi6Capabilities.ULMUMIMOWiFi6Capabilities.ULOFDMADevice.WiFi.DataElements.AssociationEven",
+    "ssociationEvent.AssociationEventDataNumberOfEntriesBSSIDClientCapabilitiesHTCapabilitiesOp",
+    "ClassVHTCapabilitiesWiFi6Capabilities.AnticipatedChannelUsageWiFi6Capabilities.Beamformee8",
+    "0orLessWiFi6Capabilities.BeamformeeAbove80WiFi6Capabilities.DLOFDMAWiFi6Capabilities.HE160",
+    "WiFi6Capabilities.HE8080WiFi6Capabilities.MCSNSSWiFi6Capabilities.MUBeamformerWiFi6Capabil",
+    "ities.MUEDCAWiFi6Capabilities.MURTSWiFi6Capabilities.MaxDLMUMIMOWiFi6Capabilities.MaxDLOFD",
+    "MAWiFi6Capabilities.MaxULMUMIMOWiFi6Capabilities.MaxULOFDMAWiFi6Capabilities.MultiBSSIDWiF",
+    "i6Capabilities.RTSWiFi6Capabilities.SUBeamformeeWiFi6Capabilities.SUBeamformerWiFi6Capabil",
+    "ities.SpatialReuseWiFi6Capabilities.TWTRequestorWiFi6Capabilities.TWTResponderWiFi6Capabil",
+    "ities.ULMUMIMOWiFi6Capabilities.ULOFDMAAssociated!Device.WiFi.DataElements.AssociationEven",
     "t.AssociationEventData.{i}.Device.WiFi.DataElements.AssociationEvent.AssociationEventData.",
     "{i}.WiFi6Capabilities.AnticipatedChannelUsageBeamformee80orLessBeamformeeAbove80DLOFDMAHE1",
     "60HE8080MCSNSSMUBeamformerMUEDCAMURTSMaxDLMUMIMOMaxDLOFDMAMaxULMUMIMOMaxULOFDMAMultiBSSIDR",
     "TSSUBeamformeeSUBeamformerSpatialReuseTWTRequestorTWTResponderULMUMIMOULOFDMADevice.WiFi.D",
-    "ataElements.DisassociationEvent.DisassociationEventDataNumberOfEntriesDisassociated!Disass",
-    "ociationLinkStats.{i}.BytesReceivedDisassociationLinkStats.{i}.BytesSentDisassociationLink",
-    "Stats.{i}.ErrorsSentDisassociationLinkStats.{i}.MACAddressDisassociationLinkStats.{i}.Pack",
-    "etsReceivedDisassociationLinkStats.{i}.PacketsSentEstMACDataRateDownlinkEstMACDataRateUpli",
-    "nkInitiatedByLastConnectTimeReasonCodeUtilizationReceiveUtilizationTransmitDevice.WiFi.Dat",
+    "ataElements.DisassociationEvent.DisassociationEventDataNumberOfEntriesDisassociationLinkSt",
+    "ats.{i}.BytesReceivedDisassociationLinkStats.{i}.BytesSentDisassociationLinkStats.{i}.Erro",
+    "rsSentDisassociationLinkStats.{i}.MACAddressDisassociationLinkStats.{i}.PacketsReceivedDis",
+    "associationLinkStats.{i}.PacketsSentEstMACDataRateDownlinkEstMACDataRateUplinkInitiatedByL",
+    "astConnectTimeReasonCodeUtilizationReceiveUtilizationTransmitDisassociated!Device.WiFi.Dat",
     "aElements.DisassociationEvent.DisassociationEventData.{i}.Device.WiFi.DataElements.FailedC",
     "onnectionEvent.FailedConnectionEventDataNumberOfEntriesFailedConnection!Device.WiFi.DataEl",
     "ements.FailedConnectionEvent.FailedConnectionEventData.{i}.Device.WiFi.DataElements.Networ",
@@ -950,8 +950,8 @@ pub(crate) static STRINGS: &str = concat!(
     "redBackhauls.{i}.bSTAMACAddressSetSCSDisallowed()SetSSID()AKMsAllowedAddRemoveChangeAdvert",
     "isementEnabledHaulTypeMobilityDomainPassPhraseSuiteSelectorSetServicePrioritization()DSCPM",
     "apSPRule.{i}.AlwaysMatchSPRule.{i}.IDSPRule.{i}.OutputSPRule.{i}.PrecedenceSetTrafficSepar",
-    "ation()SSIDtoVIDMapping.{i}.SSIDSSIDtoVIDMapping.{i}.VIDAgentOnboard!BackhaulALIDBackhaulM",
-    "ACAddressBackhaulStaDeviceIDControllerBTMSteer!BTMStatusCodeSTAMACDevice.WiFi.DataElements",
+    "ation()SSIDtoVIDMapping.{i}.SSIDSSIDtoVIDMapping.{i}.VIDBackhaulALIDBackhaulMACAddressBack",
+    "haulStaDeviceIDAgentOnboard!BTMStatusCodeSTAMACControllerBTMSteer!Device.WiFi.DataElements",
     ".Network.Device.{i}.APMLDMaxLinksAPMLDNumberOfEntriesAPMetricsReportingIntervalAnticipated",
     "ChannelUsageNumberOfEntriesAnticipatedChannelsNumberOfEntriesAssociatedSTAReportingInterva",
     "lBTMSteeringDisallowedSTAListBackhaulDownMACAddressBackhaulDownNumberOfEntriesBackhaulMedi",
@@ -963,7 +963,7 @@ pub(crate) static STRINGS: &str = concat!(
     "riesSSIDtoVIDMappingNumberOfEntriesSTASteeringStateServicePrioritizationAllowedTIDLinkMapC",
     "apabilityTestCapabilitiesTrafficSeparationAllowedTrafficSeparationCapabilitybSTAMLDMaxLink",
     "sRefreshAPMetrics()RUIDSetAnticipatedChannelPreference()ChannelListSetDFSState()SetSTAStee",
-    "ringState()DisallowedBackhaulChange!ResultCodeTargetBSSIDDevice.WiFi.DataElements.Network.",
+    "ringState()DisallowedResultCodeTargetBSSIDBackhaulChange!Device.WiFi.DataElements.Network.",
     "Device.{i}.AFCAvailableSpectrum.AFCAvailableSpectrumInquiryRequestAFCAvailableSpectrumInqu",
     "iryResponseDevice.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.MLDMACAddressAffiliatedAP",
     "NumberOfEntriesLinkToOpClassMapNumberOfEntriesSTAMLDNumberOfEntriesTIDLinkMapNumberOfEntri",
@@ -1535,7 +1535,7 @@ pub(crate) static LISTS: [Str; 2863] = [
     s(48279, 10),   /* Credential */
     s(50249, 10),   /* Originator */
     s(17636, 7),    /* Command */
-    s(501, 10),     /* CommandKey */
+    s(496, 10),     /* CommandKey */
     s(50302, 9),    /* Recipient */
     s(10211, 2),    /* ID */
     s(50737, 12),   /* WANInterface */
@@ -1643,13 +1643,13 @@ pub(crate) static LISTS: [Str; 2863] = [
     s(86375, 13),   /* MLDMACAddress */
     s(86746, 3),    /* TID */
     s(51284, 9),    /* Direction */
-    s(82592, 5),    /* BSSID */
+    s(82581, 5),    /* BSSID */
     s(86967, 6),    /* LinkID */
     s(86746, 3),    /* TID */
-    s(82629, 7),    /* OpClass */
+    s(82618, 7),    /* OpClass */
     s(87928, 14),   /* BurstStartTime */
     s(88151, 16),   /* BackhaulDownALID */
-    s(82629, 7),    /* OpClass */
+    s(82618, 7),    /* OpClass */
     s(11736, 7),    /* Channel */
     s(88657, 10),   /* PrimaryVID */
     s(88742, 18),   /* OnboardingProtocol */
@@ -1661,7 +1661,7 @@ pub(crate) static LISTS: [Str; 2863] = [
     s(4085, 6),     /* Method */
     s(33248, 3),    /* OUI */
     s(86059, 4),    /* RUID */
-    s(82629, 7),    /* OpClass */
+    s(82618, 7),    /* OpClass */
     s(98476, 10),   /* Preference */
     s(90200, 14),   /* OperatingClass */
     s(82040, 4),    /* SSID */

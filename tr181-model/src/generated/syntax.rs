@@ -20,10 +20,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(32),
-        }],
+        sizes: f(0, 1),
         patterns: l(265, 1),
         ..SYNTAX
     },
@@ -41,11 +38,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 4
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -53,19 +46,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(4218, 3) /* URL */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(2048),
-        }],
+        sizes: f(1, 1),
         ..SYNTAX
     },
     // 6
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         ..SYNTAX
     },
     // 7
@@ -77,10 +64,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 8
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -91,10 +75,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 9
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         secured: true,
         ..SYNTAX
     },
@@ -118,10 +99,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 13
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(1024),
-        }],
+        sizes: f(3, 1),
         ..SYNTAX
     },
     // 14
@@ -150,10 +128,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 18
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -164,21 +139,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 19
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         ..SYNTAX
     },
     // 20
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
@@ -205,19 +172,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(786, 5) /* Alias */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         ..SYNTAX
     },
     // 25
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         patterns: l(298, 1),
         ..SYNTAX
     },
@@ -270,10 +231,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 31
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         ..SYNTAX
     },
     // 32
@@ -377,11 +335,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 45
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(10),
-            max: Some(1000000),
-            step: None,
-        }],
+        ranges: f(1, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -418,21 +372,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 49
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(7),
-            step: None,
-        }],
+        ranges: f(2, 1),
         ..SYNTAX
     },
     // 50
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(4094),
-            step: None,
-        }],
+        ranges: f(3, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105945, 1), /* 1 */
@@ -442,11 +388,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 51
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         ..SYNTAX
     },
     // 52
@@ -462,11 +404,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 53
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(240),
-            step: Some(16),
-        }],
+        ranges: f(5, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105987, 3), /* 128 */
@@ -481,11 +419,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(8),
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(7),
-            step: None,
-        }],
+        ranges: f(2, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105990, 17), /* [0,1,2,3,4,5,6,7] */
@@ -515,10 +449,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(4),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: Some(15),
-            max_length: Some(15),
-        }],
+        sizes: f(5, 1),
         patterns: l(352, 1),
         ..SYNTAX
     },
@@ -530,21 +461,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(4),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: Some(31),
-            max_length: Some(31),
-        }],
+        sizes: f(6, 1),
         patterns: l(353, 1),
         ..SYNTAX
     },
     // 59
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(4),
-            step: None,
-        }],
+        ranges: f(6, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105945, 1), /* 1 */
@@ -554,11 +478,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 60
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(61440),
-            step: Some(4096),
-        }],
+        ranges: f(7, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106142, 5), /* 32768 */
@@ -568,11 +488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 61
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(4),
-            max: Some(30),
-            step: None,
-        }],
+        ranges: f(8, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -583,11 +499,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 62
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(100),
-            max: Some(1000),
-            step: None,
-        }],
+        ranges: f(9, 1),
         units: Some(s(106149, 12) /* centiseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -598,11 +510,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 63
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(600),
-            max: Some(4000),
-            step: None,
-        }],
+        ranges: f(10, 1),
         units: Some(s(106149, 12) /* centiseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -629,10 +537,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 66
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -642,20 +547,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 67
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(4094),
-            step: None,
-        }],
+        ranges: f(3, 1),
         ..SYNTAX
     },
     // 68
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -670,10 +568,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 69
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -688,10 +583,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 70
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -717,10 +609,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(5817, 9) /* IPAddress */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -753,10 +642,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 75
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(65535),
-        }],
+        sizes: f(8, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -766,10 +652,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 76
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(255),
-        }],
+        sizes: f(9, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -790,10 +673,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(106314, 8) /* IPPrefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -803,11 +683,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 79
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(11, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -832,21 +708,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: Some(s(2993, 5) /* Order */),
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         ..SYNTAX
     },
     // 82
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(12, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -856,11 +724,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 83
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(4094),
-            step: None,
-        }],
+        ranges: f(13, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -875,10 +739,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -893,10 +754,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 85
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -939,11 +797,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 89
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         ..SYNTAX
     },
     // 90
@@ -977,10 +831,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 93
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(128),
-        }],
+        sizes: f(11, 1),
         ..SYNTAX
     },
     // 94
@@ -1005,30 +856,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 96
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         hidden: true,
         ..SYNTAX
     },
     // 97
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(255),
-        }],
+        sizes: f(9, 1),
         ..SYNTAX
     },
     // 98
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -1047,11 +888,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 100
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -1062,11 +899,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 101
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106440, 4), /* 4737 */
@@ -1076,18 +909,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 102
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(48),
-                max: Some(57),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(65),
-                max: Some(90),
-                step: None,
-            },
-        ],
+        ranges: f(15, 2),
         ..SYNTAX
     },
     // 103
@@ -1197,11 +1019,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 113
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1000),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(17, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106164, 4), /* 2000 */
@@ -1211,11 +1029,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 114
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106544, 1), /* 5 */
@@ -1225,10 +1039,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 115
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -1248,20 +1059,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 117
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(2),
-            step: None,
-        }],
+        ranges: f(19, 1),
         ..SYNTAX
     },
     // 118
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(65535),
-        }],
+        sizes: f(8, 1),
         ..SYNTAX
     },
     // 119
@@ -1312,23 +1116,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 124
     Syntax {
         base: BaseType::Int,
-        ranges: &[
-            RangeFacet {
-                min: Some(4),
-                max: Some(4),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(6),
-                max: Some(6),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(-1),
-                max: Some(-1),
-                step: None,
-            },
-        ],
+        ranges: f(20, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -1349,20 +1137,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(5817, 9) /* IPAddress */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         ..SYNTAX
     },
     // 127
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         ..SYNTAX
     },
     // 128
@@ -1383,10 +1164,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         ..SYNTAX
     },
     // 130
@@ -1407,10 +1185,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 132
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(15),
-            max_length: Some(15),
-        }],
+        sizes: f(5, 1),
         patterns: l(410, 1),
         ..SYNTAX
     },
@@ -1432,10 +1207,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 134
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         reference: Some(Reference::Enumeration(EnumerationReference {
             target_param: s(4724, 17), /* AvailableNetworks */
             null_value: Some(s(106191, 0) /*  */),
@@ -1445,10 +1217,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 135
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(106191, 0), /*  */
@@ -1537,30 +1306,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 145
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(6),
-            max_length: Some(20),
-        }],
+        sizes: f(12, 1),
         patterns: l(429, 1),
         ..SYNTAX
     },
     // 146
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(14),
-            max_length: Some(15),
-        }],
+        sizes: f(13, 1),
         patterns: l(430, 1),
         ..SYNTAX
     },
     // 147
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(4),
-        }],
+        sizes: f(14, 1),
         secured: true,
         ..SYNTAX
     },
@@ -1740,10 +1500,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(34076, 11) /* IPv4Address */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -1766,10 +1523,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(256),
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -1780,11 +1534,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 168
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(23, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(107607, 2), /* 48 */
@@ -1794,10 +1544,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 169
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -1812,11 +1559,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 170
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -1827,10 +1570,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 171
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -1855,20 +1595,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 173
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(254),
-            step: None,
-        }],
+        ranges: f(24, 1),
         ..SYNTAX
     },
     // 174
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(255),
-        }],
+        sizes: f(16, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -1925,10 +1658,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(10555, 10) /* MACAddress */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -1939,10 +1669,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 181
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(255),
-        }],
+        sizes: f(9, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -1953,10 +1680,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(34076, 11) /* IPv4Address */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         ..SYNTAX
     },
@@ -1975,21 +1699,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(4),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         ..SYNTAX
     },
     // 185
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -2006,10 +1723,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(32),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -2026,10 +1740,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -2041,30 +1752,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(10555, 10) /* MACAddress */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         ..SYNTAX
     },
     // 189
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         ..SYNTAX
     },
     // 190
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(255),
-        }],
+        sizes: f(16, 1),
         ..SYNTAX
     },
     // 191
@@ -2080,10 +1781,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 192
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(130),
-        }],
+        sizes: f(18, 1),
         ..SYNTAX
     },
     // 193
@@ -2099,11 +1797,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 194
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -2120,10 +1814,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 196
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(65535),
-        }],
+        sizes: f(19, 1),
         ..SYNTAX
     },
     // 197
@@ -2255,10 +1946,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 210
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(65535),
-        }],
+        sizes: f(19, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -2269,19 +1957,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(34172, 11) /* IPv6Address */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         ..SYNTAX
     },
     // 212
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(130),
-        }],
+        sizes: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -2325,21 +2007,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 215
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(64),
-            step: None,
-        }],
+        ranges: f(26, 1),
         ..SYNTAX
     },
     // 216
     Syntax {
         base: BaseType::String,
         data_type: Some(s(34172, 11) /* IPv6Address */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -2350,19 +2025,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(50749, 10) /* IPv6Prefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         ..SYNTAX
     },
     // 218
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -2420,10 +2089,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(10),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         ..SYNTAX
     },
     // 224
@@ -2462,10 +2128,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -2495,19 +2158,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 230
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         ..SYNTAX
     },
     // 231
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(108063, 5), /* local */
@@ -2517,19 +2174,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 232
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(63),
-        }],
+        sizes: f(20, 1),
         ..SYNTAX
     },
     // 233
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -2540,11 +2191,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 234
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         ..SYNTAX
     },
     // 235
@@ -2561,10 +2208,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -2581,11 +2225,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 238
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(2147483647),
-            step: None,
-        }],
+        ranges: f(28, 1),
         ..SYNTAX
     },
     // 239
@@ -2601,10 +2241,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 240
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -2620,26 +2257,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(128),
-        }],
+        sizes: f(11, 1),
         ..SYNTAX
     },
     // 242
     Syntax {
         base: BaseType::HexBinary,
         data_type: Some(s(108118, 4) /* TLV8 */),
-        sizes: &[
-            SizeFacet {
-                min_length: Some(0),
-                max_length: Some(0),
-            },
-            SizeFacet {
-                min_length: Some(2),
-                max_length: Some(255),
-            },
-        ],
+        sizes: f(21, 2),
         ..SYNTAX
     },
     // 243
@@ -2666,11 +2291,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 245
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(108122, 4) /* Mbps */),
         ..SYNTAX
     },
@@ -2683,11 +2304,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 247
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1000000000),
-            step: None,
-        }],
+        ranges: f(29, 1),
         units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
@@ -2712,11 +2329,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 251
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(16000000),
-            step: None,
-        }],
+        ranges: f(30, 1),
         units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
@@ -2724,26 +2337,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::HexBinary,
         data_type: Some(s(108301, 17) /* DocsEqualizerData */),
-        sizes: &[
-            SizeFacet {
-                min_length: Some(0),
-                max_length: Some(0),
-            },
-            SizeFacet {
-                min_length: Some(36),
-                max_length: Some(260),
-            },
-        ],
+        sizes: f(23, 2),
         ..SYNTAX
     },
     // 253
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(108318, 4) /* -dBc */),
         ..SYNTAX
     },
@@ -2791,16 +2391,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 260
     Syntax {
         base: BaseType::String,
-        sizes: &[
-            SizeFacet {
-                min_length: Some(0),
-                max_length: Some(0),
-            },
-            SizeFacet {
-                min_length: Some(5),
-                max_length: Some(7),
-            },
-        ],
+        sizes: f(25, 2),
         ..SYNTAX
     },
     // 261
@@ -2822,11 +2413,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 263
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(50),
-            max: Some(500),
-            step: None,
-        }],
+        ranges: f(31, 1),
         units: Some(s(108775, 13) /* hundredthsbin */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
@@ -2847,11 +2434,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 265
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(86400),
-            step: None,
-        }],
+        ranges: f(32, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
@@ -2872,11 +2455,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 267
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(2),
-            max: Some(2048),
-            step: None,
-        }],
+        ranges: f(33, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(108808, 3), /* 256 */
@@ -2886,11 +2465,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 268
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(1000),
-            step: None,
-        }],
+        ranges: f(34, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(105945, 1), /* 1 */
@@ -2900,11 +2475,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 269
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1000000),
-            max: Some(900000000),
-            step: None,
-        }],
+        ranges: f(35, 1),
         units: Some(s(108181, 2) /* Hz */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
@@ -2923,26 +2494,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::HexBinary,
         data_type: Some(s(10994, 13) /* AmplitudeData */),
-        sizes: &[
-            SizeFacet {
-                min_length: Some(0),
-                max_length: Some(0),
-            },
-            SizeFacet {
-                min_length: Some(2),
-                max_length: Some(4116),
-            },
-        ],
+        sizes: f(27, 2),
         ..SYNTAX
     },
     // 272
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-2147483648),
-            max: Some(2147483647),
-            step: None,
-        }],
+        ranges: f(36, 1),
         units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
@@ -2964,21 +2522,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 274
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         ..SYNTAX
     },
     // 275
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(16),
-            step: None,
-        }],
+        ranges: f(37, 1),
         ..SYNTAX
     },
     // 276
@@ -2990,11 +2540,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 277
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(64000000),
-            step: None,
-        }],
+        ranges: f(38, 1),
         units: Some(s(108181, 2) /* Hz */),
         ..SYNTAX
     },
@@ -3042,11 +2588,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 283
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(32),
-            step: None,
-        }],
+        ranges: f(39, 1),
         ..SYNTAX
     },
     // 284
@@ -3069,10 +2611,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 286
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -3094,22 +2633,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 288
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(109196, 15) /* 0.1 DMT symbols */),
         ..SYNTAX
     },
     // 289
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(3),
-            step: None,
-        }],
+        ranges: f(40, 1),
         ..SYNTAX
     },
     // 290
@@ -3138,10 +2669,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 293
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -3203,21 +2731,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 299
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(310),
-            step: None,
-        }],
+        ranges: f(41, 1),
         units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 300
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -3252,11 +2773,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 303
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(16383),
-            step: None,
-        }],
+        ranges: f(42, 1),
         units: Some(s(109398, 6) /* meters */),
         ..SYNTAX
     },
@@ -3275,40 +2792,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 306
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(1),
-                max: Some(2),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(12),
-                max: Some(12),
-                step: None,
-            },
-        ],
+        ranges: f(43, 2),
         units: Some(s(109427, 11) /* subcarriers */),
         ..SYNTAX
     },
     // 307
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(240),
-            step: None,
-        }],
+        ranges: f(45, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 308
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(5),
-            max: Some(240),
-            step: None,
-        }],
+        ranges: f(46, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -3343,11 +2841,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 312
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(4),
-            step: None,
-        }],
+        ranges: f(6, 1),
         ..SYNTAX
     },
     // 313
@@ -3385,31 +2879,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 317
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(64),
-            step: None,
-        }],
+        ranges: f(47, 1),
         ..SYNTAX
     },
     // 318
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(3),
-            max: Some(511),
-            step: None,
-        }],
+        ranges: f(48, 1),
         ..SYNTAX
     },
     // 319
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(3),
-            step: None,
-        }],
+        ranges: f(49, 1),
         ..SYNTAX
     },
     // 320
@@ -3421,11 +2903,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 321
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         ..SYNTAX
     },
     // 322
@@ -3437,10 +2915,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 323
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(145),
-        }],
+        sizes: f(29, 1),
         ..SYNTAX
     },
     // 324
@@ -3452,11 +2927,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 325
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-640),
-            max: Some(0),
-            step: None,
-        }],
+        ranges: f(50, 1),
         units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
@@ -3469,21 +2940,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 327
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(6),
-            step: None,
-        }],
+        ranges: f(51, 1),
         ..SYNTAX
     },
     // 328
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1280),
-            step: None,
-        }],
+        ranges: f(52, 1),
         units: Some(s(109471, 5) /* 0.1dB */),
         ..SYNTAX
     },
@@ -3495,102 +2958,63 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[
-            RangeFacet {
-                min: Some(0),
-                max: Some(1280),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(2047),
-                max: Some(2047),
-                step: None,
-            },
-        ],
+        ranges: f(53, 2),
         units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 330
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1280),
-            step: None,
-        }],
+        ranges: f(52, 1),
         units: Some(s(109326, 6) /* 0.1 dB */),
         ..SYNTAX
     },
     // 331
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(97),
-        }],
+        sizes: f(30, 1),
         ..SYNTAX
     },
     // 332
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(49),
-        }],
+        sizes: f(31, 1),
         ..SYNTAX
     },
     // 333
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(8),
-            max_length: Some(8),
-        }],
+        sizes: f(32, 1),
         ..SYNTAX
     },
     // 334
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(2),
-        }],
+        sizes: f(33, 1),
         ..SYNTAX
     },
     // 335
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(32),
-        }],
+        sizes: f(0, 1),
         ..SYNTAX
     },
     // 336
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(4),
-            max_length: Some(4),
-        }],
+        sizes: f(34, 1),
         ..SYNTAX
     },
     // 337
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(16),
-            max_length: Some(16),
-        }],
+        sizes: f(35, 1),
         ..SYNTAX
     },
     // 338
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(16),
-        }],
+        sizes: f(36, 1),
         ..SYNTAX
     },
     // 339
@@ -3602,10 +3026,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 340
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -3688,30 +3109,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 349
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(6),
-            max_length: Some(6),
-        }],
+        sizes: f(37, 1),
         patterns: l(656, 1),
         ..SYNTAX
     },
     // 350
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(5),
-            step: None,
-        }],
+        ranges: f(55, 1),
         ..SYNTAX
     },
     // 351
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(10),
-        }],
+        sizes: f(38, 1),
         ..SYNTAX
     },
     // 352
@@ -3734,11 +3145,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 355
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(10),
-            step: None,
-        }],
+        ranges: f(56, 1),
         ..SYNTAX
     },
     // 356
@@ -3767,10 +3174,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 360
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(1200),
-        }],
+        sizes: f(39, 1),
         ..SYNTAX
     },
     // 361
@@ -3818,11 +3222,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 366
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(57, 1),
         units: Some(s(109912, 7) /* percent */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
@@ -3833,11 +3233,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 367
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(57, 1),
         units: Some(s(109912, 7) /* percent */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
@@ -3857,11 +3253,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 369
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(57, 1),
         units: Some(s(109912, 7) /* percent */),
         ..SYNTAX
     },
@@ -3907,11 +3299,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 375
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(300),
-            step: None,
-        }],
+        ranges: f(58, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
             value: s(107799, 2), /* 30 */
@@ -3931,11 +3319,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 377
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(99),
-            step: None,
-        }],
+        ranges: f(59, 1),
         ..SYNTAX
     },
     // 378
@@ -3969,21 +3353,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(17969, 4) /* UUID */),
-        sizes: &[SizeFacet {
-            min_length: Some(36),
-            max_length: Some(36),
-        }],
+        sizes: f(40, 1),
         patterns: l(727, 1),
         ..SYNTAX
     },
     // 383
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-274),
-            max: None,
-            step: None,
-        }],
+        ranges: f(60, 1),
         units: Some(s(110150, 15) /* degrees celsius */),
         ..SYNTAX
     },
@@ -4006,10 +3383,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 386
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -4041,10 +3415,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 390
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Enumeration(EnumerationReference {
             target_param: s(110353, 35), /* Device.DynamicDNS.SupportedServices */
             null_value: None,
@@ -4112,11 +3483,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 397
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(61, 1),
         units: Some(s(109912, 7) /* percent */),
         ..SYNTAX
     },
@@ -4226,10 +3593,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -4298,21 +3662,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 415
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(4094),
-            step: None,
-        }],
+        ranges: f(3, 1),
         ..SYNTAX
     },
     // 416
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(7),
-            step: None,
-        }],
+        ranges: f(62, 1),
         ..SYNTAX
     },
     // 417
@@ -4357,10 +3713,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 421
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Enumeration(EnumerationReference {
             target_param: s(110727, 45), /* #.Capabilities.AuthenticationMethodsSupported */
             null_value: None,
@@ -4376,11 +3729,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 423
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(3599),
-            step: None,
-        }],
+        ranges: f(63, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -4393,11 +3742,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 425
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(86399),
-            step: None,
-        }],
+        ranges: f(64, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -4410,21 +3755,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 427
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-90000000),
-            max: Some(90000000),
-            step: None,
-        }],
+        ranges: f(65, 1),
         ..SYNTAX
     },
     // 428
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-180000000),
-            max: Some(180000000),
-            step: None,
-        }],
+        ranges: f(66, 1),
         ..SYNTAX
     },
     // 429
@@ -4436,21 +3773,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 430
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         secured: true,
         ..SYNTAX
     },
     // 431
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-5000000),
-            max: Some(25000000),
-            step: None,
-        }],
+        ranges: f(67, 1),
         units: Some(s(110824, 11) /* millimeters */),
         ..SYNTAX
     },
@@ -4463,22 +3793,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 433
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(120),
-            max: Some(86400),
-            step: None,
-        }],
+        ranges: f(68, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 434
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(60),
-            max: Some(3600),
-            step: None,
-        }],
+        ranges: f(69, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -4506,11 +3828,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 437
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(21),
-            step: None,
-        }],
+        ranges: f(70, 1),
         ..SYNTAX
     },
     // 438
@@ -4522,20 +3840,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 439
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(5),
-            step: None,
-        }],
+        ranges: f(71, 1),
         ..SYNTAX
     },
     // 440
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(512),
-        }],
+        sizes: f(41, 1),
         ..SYNTAX
     },
     // 441
@@ -4614,11 +3925,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 451
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(72, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -4628,10 +3935,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 452
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -4717,11 +4021,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(8),
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         ..SYNTAX
     },
     // 459
@@ -4732,11 +4032,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         ..SYNTAX
     },
     // 460
@@ -4762,10 +4058,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(50885, 10) /* IPv4Prefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(18),
-        }],
+        sizes: f(42, 1),
         patterns: l(866, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -4846,11 +4139,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(12, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(111358, 4), /* [-1] */
@@ -4885,10 +4174,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         ..SYNTAX
     },
     // 472
@@ -4929,11 +4215,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(11, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(111358, 4), /* [-1] */
@@ -4949,10 +4231,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -4962,10 +4241,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 477
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(31),
-        }],
+        sizes: f(43, 1),
         ..SYNTAX
     },
     // 478
@@ -4987,10 +4263,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -5006,10 +4279,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -5020,20 +4290,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 481
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-2),
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(73, 1),
         ..SYNTAX
     },
     // 482
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5048,11 +4311,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 483
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -5092,10 +4351,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(4),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         ..SYNTAX
     },
     // 488
@@ -5118,10 +4374,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 490
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(6),
-        }],
+        sizes: f(44, 1),
         patterns: l(909, 2),
         ..SYNTAX
     },
@@ -5150,53 +4403,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 494
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(1),
-                max: Some(1),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(2),
-                max: Some(2),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(4),
-                max: Some(4),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(8),
-                max: Some(8),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(16),
-                max: Some(16),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(32),
-                max: Some(32),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(64),
-                max: Some(64),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(128),
-                max: Some(128),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(256),
-                max: Some(256),
-                step: None,
-            },
-        ],
+        ranges: f(74, 9),
         ..SYNTAX
     },
     // 495
@@ -5219,10 +4426,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 497
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(2),
-        }],
+        sizes: f(45, 1),
         ..SYNTAX
     },
     // 498
@@ -5250,58 +4454,33 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(32),
-        }],
+        sizes: f(0, 1),
         ..SYNTAX
     },
     // 501
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(32),
-        }],
+        sizes: f(0, 1),
         ..SYNTAX
     },
     // 502
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(0),
-                max: Some(0),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(10),
-                max: Some(200),
-                step: None,
-            },
-        ],
+        ranges: f(83, 2),
         units: Some(s(111633, 8) /* 0.5 msec */),
         ..SYNTAX
     },
     // 503
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(5),
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(85, 1),
         units: Some(s(111641, 9) /* 2 seconds */),
         ..SYNTAX
     },
     // 504
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(111650, 7) /* 0.1 sec */),
         ..SYNTAX
     },
@@ -5334,10 +4513,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 508
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -5354,11 +4530,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 510
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1480),
-            step: None,
-        }],
+        ranges: f(86, 1),
         ..SYNTAX
     },
     // 511
@@ -5382,10 +4554,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 514
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5401,11 +4570,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 516
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1000),
-            step: None,
-        }],
+        ranges: f(87, 1),
         units: Some(s(111979, 4) /* 0.1% */),
         ..SYNTAX
     },
@@ -5493,11 +4658,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 526
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(999),
-            step: None,
-        }],
+        ranges: f(88, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -5508,11 +4669,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 527
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: None,
-            step: None,
-        }],
+        ranges: f(89, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -5522,11 +4679,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 528
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(7),
-            step: None,
-        }],
+        ranges: f(2, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -5546,10 +4699,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 530
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(32),
-        }],
+        sizes: f(0, 1),
         secured: true,
         ..SYNTAX
     },
@@ -5562,10 +4712,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(16),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         ..SYNTAX
     },
@@ -5604,20 +4751,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 535
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(5),
-        }],
+        sizes: f(46, 1),
         patterns: l(992, 2),
         ..SYNTAX
     },
     // 536
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5692,10 +4833,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5710,20 +4848,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 544
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(4095),
-            step: None,
-        }],
+        ranges: f(90, 1),
         ..SYNTAX
     },
     // 545
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(1),
-            max_length: Some(1),
-        }],
+        sizes: f(47, 1),
         ..SYNTAX
     },
     // 546
@@ -5754,30 +4885,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 550
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(112532, 2) /* dB */),
         ..SYNTAX
     },
     // 551
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(65535),
-        }],
+        sizes: f(8, 1),
         ..SYNTAX
     },
     // 552
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5811,10 +4932,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5825,10 +4943,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 557
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -5863,10 +4978,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         ..SYNTAX
     },
@@ -5907,11 +5019,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 566
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(10),
-            step: None,
-        }],
+        ranges: f(91, 1),
         ..SYNTAX
     },
     // 567
@@ -5985,11 +5093,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 574
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(23, 1),
         ..SYNTAX
     },
     // 575
@@ -6001,22 +5105,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 576
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(999),
-            step: None,
-        }],
+        ranges: f(88, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
     // 577
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -6035,32 +5131,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 580
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(113245, 4) /* Gbps */),
         ..SYNTAX
     },
     // 581
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(2),
-            max: None,
-            step: None,
-        }],
+        ranges: f(92, 1),
         ..SYNTAX
     },
     // 582
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(5),
-            max: Some(250),
-            step: None,
-        }],
+        ranges: f(93, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
@@ -6076,11 +5160,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 584
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(32767),
-            step: None,
-        }],
+        ranges: f(94, 1),
         units: Some(s(108122, 4) /* Mbps */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
@@ -6091,58 +5171,31 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 585
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(61, 1),
         ..SYNTAX
     },
     // 586
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(95, 1),
         ..SYNTAX
     },
     // 587
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(49152),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(96, 1),
         ..SYNTAX
     },
     // 588
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(0),
-                max: Some(0),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(1024),
-                max: Some(49151),
-                step: None,
-            },
-        ],
+        ranges: f(97, 2),
         ..SYNTAX
     },
     // 589
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(5),
-            step: None,
-        }],
+        ranges: f(71, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -6155,11 +5208,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 591
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(3000),
-            step: None,
-        }],
+        ranges: f(99, 1),
         ..SYNTAX
     },
     // 592
@@ -6176,41 +5225,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(100),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         ..SYNTAX
     },
     // 594
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(500),
-            max: Some(40000000),
-            step: None,
-        }],
+        ranges: f(100, 1),
         units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 595
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(11108),
-            step: None,
-        }],
+        ranges: f(101, 1),
         ..SYNTAX
     },
     // 596
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(100),
-            max: Some(6000),
-            step: None,
-        }],
+        ranges: f(102, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
@@ -6223,33 +5257,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 598
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(500),
-            max: Some(1000),
-            step: None,
-        }],
+        ranges: f(103, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 599
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(1000),
-            step: None,
-        }],
+        ranges: f(34, 1),
         units: Some(s(113030, 12) /* microseconds */),
         ..SYNTAX
     },
     // 600
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(50),
-            max: Some(3000),
-            step: None,
-        }],
+        ranges: f(104, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
@@ -6262,22 +5284,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 602
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(35),
-            max: Some(8972),
-            step: None,
-        }],
+        ranges: f(105, 1),
         units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 603
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: None,
-            step: None,
-        }],
+        ranges: f(89, 1),
         ..SYNTAX
     },
     // 604
@@ -6317,10 +5331,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(10),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         ..SYNTAX
     },
     // 610
@@ -6348,21 +5359,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 613
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(64),
-            step: None,
-        }],
+        ranges: f(106, 1),
         ..SYNTAX
     },
     // 614
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(3),
-            step: None,
-        }],
+        ranges: f(107, 1),
         ..SYNTAX
     },
     // 615
@@ -6385,33 +5388,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 617
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 618
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 619
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(113354, 1), /* 7 */
@@ -6475,20 +5466,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 628
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(64),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(108, 1),
         ..SYNTAX
     },
     // 629
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -6558,10 +5542,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(50749, 10) /* IPv6Prefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6625,11 +5606,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 641
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(109, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105945, 1), /* 1 */
@@ -6639,11 +5616,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 642
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(113574, 3), /* 862 */
@@ -6762,11 +5735,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 655
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(32767),
-            step: None,
-        }],
+        ranges: f(110, 1),
         ..SYNTAX
     },
     // 656
@@ -6887,10 +5856,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(4),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         ..SYNTAX
     },
     // 666
@@ -6921,10 +5887,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 668
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -6935,11 +5898,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 669
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(32),
-            step: None,
-        }],
+        ranges: f(111, 1),
         units: Some(s(114256, 4) /* bits */),
         ..SYNTAX
     },
@@ -6958,11 +5917,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 672
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(57, 1),
         ..SYNTAX
     },
     // 673
@@ -7035,10 +5990,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 682
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -7073,18 +6025,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 685
     Syntax {
         base: BaseType::Int,
-        ranges: &[
-            RangeFacet {
-                min: Some(-1),
-                max: Some(-1),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(1),
-                max: Some(65535),
-                step: None,
-            },
-        ],
+        ranges: f(112, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105945, 1), /* 1 */
@@ -7094,11 +6035,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 686
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(115423, 4), /* 1701 */
@@ -7114,10 +6051,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 688
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(3),
-            max_length: Some(3),
-        }],
+        sizes: f(48, 1),
         ..SYNTAX
     },
     // 689
@@ -7133,31 +6067,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 690
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(61, 1),
         units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
     // 691
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(1),
-            max_length: Some(255),
-        }],
+        sizes: f(49, 1),
         ..SYNTAX
     },
     // 692
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(114, 1),
         ..SYNTAX
     },
     // 693
@@ -7168,10 +6091,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -7192,20 +6112,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 695
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(6),
-        }],
+        sizes: f(50, 1),
         patterns: l(909, 2),
         ..SYNTAX
     },
     // 696
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(248),
-        }],
+        sizes: f(51, 1),
         ..SYNTAX
     },
     // 697
@@ -7217,21 +6131,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(255),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         ..SYNTAX
     },
     // 698
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -7254,11 +6161,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 701
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-23),
-            max: Some(23),
-            step: None,
-        }],
+        ranges: f(115, 1),
         units: Some(s(115574, 5) /* hours */),
         ..SYNTAX
     },
@@ -7330,11 +6233,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 707
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: None,
-            step: None,
-        }],
+        ranges: f(89, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -7402,10 +6301,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         ..SYNTAX
     },
     // 715
@@ -7417,11 +6313,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 716
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(5),
-            max: None,
-            step: None,
-        }],
+        ranges: f(116, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -7503,10 +6395,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 725
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
             value: s(106191, 0), /*  */
@@ -7526,10 +6415,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 727
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(128),
-        }],
+        sizes: f(11, 1),
         ..SYNTAX
     },
     // 728
@@ -7550,10 +6436,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 729
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(128),
-        }],
+        sizes: f(11, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -7578,11 +6461,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 731
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -7593,11 +6472,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 732
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(10),
-            step: None,
-        }],
+        ranges: f(56, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -7607,18 +6482,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 733
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(0),
-                max: Some(0),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(512),
-                max: None,
-                step: None,
-            },
-        ],
+        ranges: f(117, 2),
         units: Some(s(105735, 5) /* bytes */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -7639,11 +6503,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 735
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: None,
-            step: None,
-        }],
+        ranges: f(89, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -7778,11 +6638,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 748
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: None,
-            step: None,
-        }],
+        ranges: f(89, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -7827,10 +6683,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 754
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(4),
-            max_length: Some(4),
-        }],
+        sizes: f(34, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(116210, 4), /* ---- */
@@ -7855,11 +6708,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 757
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -7870,11 +6719,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 758
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(116234, 4), /* 8443 */
@@ -7890,10 +6735,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 760
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(1),
-            max_length: Some(64),
-        }],
+        sizes: f(52, 1),
         ..SYNTAX
     },
     // 761
@@ -7994,11 +6836,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 771
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(48),
-            step: None,
-        }],
+        ranges: f(119, 1),
         units: Some(s(114256, 4) /* bits */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8010,10 +6848,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(50885, 10) /* IPv4Prefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(18),
-        }],
+        sizes: f(42, 1),
         patterns: l(866, 3),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8025,10 +6860,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(50749, 10) /* IPv6Prefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(116401, 2), /* /0 */
@@ -8048,11 +6880,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 775
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -8062,11 +6890,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 776
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(16),
-            step: None,
-        }],
+        ranges: f(37, 1),
         units: Some(s(114256, 4) /* bits */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8077,11 +6901,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 777
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(15),
-            step: None,
-        }],
+        ranges: f(120, 1),
         units: Some(s(114256, 4) /* bits */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8092,11 +6912,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 778
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(116404, 4), /* 1883 */
@@ -8106,20 +6922,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 779
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(65535),
-        }],
+        sizes: f(19, 1),
         ..SYNTAX
     },
     // 780
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8130,11 +6939,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 781
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8145,11 +6950,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 782
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8204,11 +7005,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 788
     Syntax {
         base: BaseType::Long,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(11, 1),
         ..SYNTAX
     },
     // 789
@@ -8247,10 +7044,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(256),
-        }],
+        sizes: f(53, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -8260,20 +7054,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 793
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(256),
-        }],
+        sizes: f(53, 1),
         ..SYNTAX
     },
     // 794
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -8339,21 +7126,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 801
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1000),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(17, 1),
         ..SYNTAX
     },
     // 802
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -8365,10 +7144,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(32),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         ..SYNTAX
     },
     // 804
@@ -8384,10 +7160,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 805
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         hidden: true,
         ..SYNTAX
     },
@@ -8442,11 +7215,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 810
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: None,
-            step: None,
-        }],
+        ranges: f(89, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -8550,11 +7319,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 820
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(30),
-            max: None,
-            step: None,
-        }],
+        ranges: f(121, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -8576,11 +7341,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 822
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
@@ -8591,11 +7352,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 823
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(106322, 2), /* -1 */
@@ -8606,11 +7363,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: Some(s(117127, 10) /* MocaNodeID */),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(15),
-            step: None,
-        }],
+        ranges: f(120, 1),
         ..SYNTAX
     },
     // 825
@@ -8628,18 +7381,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 826
     Syntax {
         base: BaseType::Int,
-        ranges: &[
-            RangeFacet {
-                min: Some(-10),
-                max: Some(7),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(255),
-                max: Some(255),
-                step: None,
-            },
-        ],
+        ranges: f(122, 2),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
@@ -8656,46 +7398,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 828
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-10),
-            max: Some(7),
-            step: None,
-        }],
+        ranges: f(124, 1),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 829
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(12),
-            max_length: Some(156),
-        }],
+        sizes: f(54, 1),
         ..SYNTAX
     },
     // 830
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         patterns: l(1720, 1),
         ..SYNTAX
     },
     // 831
     Syntax {
         base: BaseType::String,
-        sizes: &[
-            SizeFacet {
-                min_length: Some(12),
-                max_length: Some(64),
-            },
-            SizeFacet {
-                min_length: Some(0),
-                max_length: Some(0),
-            },
-        ],
+        sizes: f(55, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(106191, 0), /*  */
@@ -8706,30 +7429,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 832
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-4),
-            max: Some(0),
-            step: None,
-        }],
+        ranges: f(125, 1),
         ..SYNTAX
     },
     // 833
     Syntax {
         base: BaseType::HexBinary,
         data_type: Some(s(117216, 15) /* MocaChannelMask */),
-        sizes: &[SizeFacet {
-            min_length: Some(8),
-            max_length: Some(8),
-        }],
+        sizes: f(32, 1),
         ..SYNTAX
     },
     // 834
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(12),
-            max_length: Some(17),
-        }],
+        sizes: f(57, 1),
         patterns: l(1721, 1),
         secured: true,
         ..SYNTAX
@@ -8752,10 +7465,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 837
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(62),
-        }],
+        sizes: f(58, 1),
         ..SYNTAX
     },
     // 838
@@ -8771,11 +7481,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 839
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(12),
-            max: Some(1200),
-            step: None,
-        }],
+        ranges: f(126, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
@@ -8786,10 +7492,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 840
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(64),
-        }],
+        sizes: f(59, 1),
         ..SYNTAX
     },
     // 841
@@ -8805,10 +7508,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 842
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(32),
-        }],
+        sizes: f(60, 1),
         ..SYNTAX
     },
     // 843
@@ -8820,11 +7520,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 844
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(5),
-            step: None,
-        }],
+        ranges: f(55, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(106544, 1), /* 5 */
@@ -8834,11 +7530,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 845
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(16),
-            step: None,
-        }],
+        ranges: f(37, 1),
         ..SYNTAX
     },
     // 846
@@ -8860,11 +7552,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: Some(s(117662, 11) /* MocaPhyRate */),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(2048),
-            step: None,
-        }],
+        ranges: f(127, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(117673, 3), /* 123 */
@@ -8875,11 +7563,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: Some(s(117662, 11) /* MocaPhyRate */),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(2048),
-            step: None,
-        }],
+        ranges: f(127, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(117676, 3), /* 630 */
@@ -8907,11 +7591,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 852
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-25),
-            max: Some(25),
-            step: Some(25),
-        }],
+        ranges: f(128, 1),
         units: Some(s(117731, 3) /* MHz */),
         ..SYNTAX
     },
@@ -8946,31 +7626,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 855
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(80),
-        }],
+        sizes: f(61, 1),
         ..SYNTAX
     },
     // 856
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-125),
-            max: Some(125),
-            step: Some(125),
-        }],
+        ranges: f(129, 1),
         units: Some(s(117731, 3) /* MHz */),
         ..SYNTAX
     },
     // 857
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(106324, 1), /* 0 */
@@ -8981,20 +7650,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: Some(s(117662, 11) /* MocaPhyRate */),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(2048),
-            step: None,
-        }],
+        ranges: f(127, 1),
         ..SYNTAX
     },
     // 859
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(2),
-        }],
+        sizes: f(33, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(117904, 4), /* 888E */
@@ -9010,10 +7672,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 861
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(13),
-            max_length: Some(13),
-        }],
+        sizes: f(62, 1),
         ..SYNTAX
     },
     // 862
@@ -9056,10 +7715,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 868
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(6),
-        }],
+        sizes: f(63, 1),
         ..SYNTAX
     },
     // 869
@@ -9071,10 +7727,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(17),
-        }],
+        sizes: f(17, 1),
         patterns: l(466, 2),
         ..SYNTAX
     },
@@ -9087,10 +7740,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 871
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(3),
-        }],
+        sizes: f(64, 1),
         ..SYNTAX
     },
     // 872
@@ -9122,21 +7772,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 876
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65),
-            step: None,
-        }],
+        ranges: f(130, 1),
         ..SYNTAX
     },
     // 877
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(60),
-            step: None,
-        }],
+        ranges: f(131, 1),
         ..SYNTAX
     },
     // 878
@@ -9154,11 +7796,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(120),
-            step: None,
-        }],
+        ranges: f(132, 1),
         ..SYNTAX
     },
     // 880
@@ -9169,10 +7807,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -9192,11 +7827,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 882
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9207,11 +7838,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 883
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9245,11 +7872,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 886
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9260,11 +7883,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 887
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(4000),
-            max: None,
-            step: None,
-        }],
+        ranges: f(133, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9283,11 +7902,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         data_type: Some(s(118476, 7) /* Dbm1000 */),
-        ranges: &[RangeFacet {
-            min: Some(-65536),
-            max: Some(65534),
-            step: Some(2),
-        }],
+        ranges: f(134, 1),
         ..SYNTAX
     },
     // 890
@@ -9298,11 +7913,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(254),
-            step: None,
-        }],
+        ranges: f(135, 1),
         ..SYNTAX
     },
     // 891
@@ -9313,11 +7924,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         ..SYNTAX
     },
     // 892
@@ -9335,10 +7942,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         ..SYNTAX
     },
     // 894
@@ -9365,11 +7969,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 896
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -9389,11 +7989,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 898
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(109, 1),
         ..SYNTAX
     },
     // 899
@@ -9405,11 +8001,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 900
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(12, 1),
         ..SYNTAX
     },
     // 901
@@ -9425,11 +8017,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 902
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(128),
-            step: None,
-        }],
+        ranges: f(136, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105987, 3), /* 128 */
@@ -9439,10 +8027,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 903
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(100),
-        }],
+        sizes: f(65, 1),
         ..SYNTAX
     },
     // 904
@@ -9454,11 +8039,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 905
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(15),
-            step: None,
-        }],
+        ranges: f(137, 1),
         ..SYNTAX
     },
     // 906
@@ -9477,11 +8058,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 908
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(138, 1),
         ..SYNTAX
     },
     // 909
@@ -9540,11 +8117,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 917
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(64),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(108, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(113249, 4), /* 1500 */
@@ -9560,10 +8133,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(2),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(15),
-        }],
+        sizes: f(15, 1),
         patterns: l(456, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9574,11 +8144,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 919
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105945, 1), /* 1 */
@@ -9588,11 +8154,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 920
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(119410, 2), /* 24 */
@@ -9602,11 +8164,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 921
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(0, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9642,10 +8200,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 924
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Parameter,
@@ -9672,11 +8227,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(1),
-            step: None,
-        }],
+        ranges: f(139, 1),
         ..SYNTAX
     },
     // 927
@@ -9701,10 +8252,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 929
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Parameter,
@@ -9734,11 +8282,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(1),
-            step: None,
-        }],
+        ranges: f(139, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -9754,20 +8298,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 933
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-2),
-            max: None,
-            step: None,
-        }],
+        ranges: f(140, 1),
         ..SYNTAX
     },
     // 934
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -9778,10 +8315,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 935
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -9792,11 +8326,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 936
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-2),
-            max: None,
-            step: None,
-        }],
+        ranges: f(140, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -9806,10 +8336,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 937
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -9824,10 +8351,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 938
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -9842,11 +8366,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 939
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -9920,11 +8440,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 946
     Syntax {
         base: BaseType::Long,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -9934,11 +8450,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 947
     Syntax {
         base: BaseType::Long,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(109112, 15) /* bits per second */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -9959,11 +8471,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 949
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(57, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -9983,10 +8491,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 951
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -10001,11 +8506,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 952
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(61, 1),
         units: Some(s(109912, 7) /* percent */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10022,10 +8523,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 954
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -10036,10 +8534,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 955
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -10056,11 +8551,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 957
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(114, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106324, 1), /* 0 */
@@ -10070,11 +8561,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 958
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(4294967295),
-            step: None,
-        }],
+        ranges: f(141, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10085,11 +8572,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 959
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10110,11 +8593,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 961
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(3600000),
-            step: None,
-        }],
+        ranges: f(142, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10125,11 +8604,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 962
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(4),
-            max: Some(1800),
-            step: None,
-        }],
+        ranges: f(143, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10140,11 +8615,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 963
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(3),
-            max: Some(1350),
-            step: None,
-        }],
+        ranges: f(144, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10161,10 +8632,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(45),
-        }],
+        sizes: f(7, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -10291,22 +8759,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 976
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(106149, 12) /* centiseconds */),
         ..SYNTAX
     },
     // 977
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(11, 1),
         ..SYNTAX
     },
     // 978
@@ -10332,10 +8792,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(106314, 8) /* IPPrefix */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(49),
-        }],
+        sizes: f(10, 1),
         ..SYNTAX
     },
     // 981
@@ -10353,11 +8810,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 983
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(3600000),
-            step: None,
-        }],
+        ranges: f(142, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
@@ -10406,61 +8859,40 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 989
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(8),
-        }],
+        sizes: f(66, 1),
         patterns: l(2003, 1),
         ..SYNTAX
     },
     // 990
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(120297, 9) /* 10 meters */),
         ..SYNTAX
     },
     // 991
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(25, 1),
         units: Some(s(120306, 10) /* kilometers */),
         ..SYNTAX
     },
     // 992
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(9),
-            max_length: Some(9),
-        }],
+        sizes: f(67, 1),
         ..SYNTAX
     },
     // 993
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(4),
-        }],
+        sizes: f(14, 1),
         ..SYNTAX
     },
     // 994
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         units: Some(s(120316, 10) /* nanometers */),
         ..SYNTAX
     },
@@ -10479,11 +8911,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 997
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         units: Some(s(109947, 2) /* mV */),
         ..SYNTAX
     },
@@ -10512,10 +8940,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1001
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -10560,11 +8985,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1005
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(120454, 2), /* 22 */
@@ -10600,10 +9021,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1009
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -10614,11 +9032,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1010
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(120501, 5), /* 61613 */
@@ -10628,11 +9042,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1011
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -10683,11 +9093,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1017
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(254),
-            step: None,
-        }],
+        ranges: f(135, 1),
         ..SYNTAX
     },
     // 1018
@@ -10717,10 +9123,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1022
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -10794,19 +9197,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1031
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(2048),
-        }],
+        sizes: f(1, 1),
         ..SYNTAX
     },
     // 1032
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -10835,11 +9232,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1035
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(145, 1),
         units: Some(s(115230, 1) /* % */),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
@@ -10850,11 +9243,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1036
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(109831, 3) /* KiB */),
         default: Some(DefaultValue {
             kind: DefaultKind::Parameter,
@@ -10983,33 +9372,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1048
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(145, 1),
         units: Some(s(115230, 1) /* % */),
         ..SYNTAX
     },
     // 1049
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(109831, 3) /* KiB */),
         ..SYNTAX
     },
     // 1050
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(145, 1),
         units: Some(s(115230, 1) /* % */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
@@ -11020,11 +9397,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1051
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(109831, 3) /* KiB */),
         default: Some(DefaultValue {
             kind: DefaultKind::Implementation,
@@ -11075,11 +9448,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1055
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(11, 1),
         command: true,
         ..SYNTAX
     },
@@ -11215,10 +9584,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11238,10 +9604,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11256,10 +9619,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1072
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11274,11 +9634,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1073
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(121421, 3), /* 514 */
@@ -11355,11 +9711,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1081
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(121588, 4), /* 1099 */
@@ -11438,11 +9790,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: Some(s(121698, 17) /* ThreadLinkQuality */),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(3),
-            step: None,
-        }],
+        ranges: f(49, 1),
         ..SYNTAX
     },
     // 1091
@@ -11465,11 +9813,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1093
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(145, 1),
         units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
@@ -11481,32 +9825,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(145, 1),
         units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
     // 1095
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(11),
-            max: Some(26),
-            step: None,
-        }],
+        ranges: f(146, 1),
         ..SYNTAX
     },
     // 1096
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-128),
-            max: Some(0),
-            step: None,
-        }],
+        ranges: f(147, 1),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
@@ -11541,11 +9873,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1101
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(117673, 3), /* 123 */
@@ -11570,11 +9898,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1104
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(4),
-            step: None,
-        }],
+        ranges: f(6, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(107655, 1), /* 4 */
@@ -11584,11 +9908,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1105
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(121810, 4), /* 4460 */
@@ -11598,11 +9918,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1106
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(109, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(121814, 3), /* 255 */
@@ -11622,21 +9938,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1108
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(15),
-            step: None,
-        }],
+        ranges: f(120, 1),
         ..SYNTAX
     },
     // 1109
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(9999),
-            step: None,
-        }],
+        ranges: f(148, 1),
         ..SYNTAX
     },
     // 1110
@@ -11666,10 +9974,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1114
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Weak,
             target_type: TargetType::Row,
@@ -11716,30 +10021,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1120
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(36),
-        }],
+        sizes: f(68, 1),
         secured: true,
         ..SYNTAX
     },
     // 1121
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(6),
-        }],
+        sizes: f(44, 1),
         enumerations: l(2240, 5),
         ..SYNTAX
     },
     // 1122
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(20),
-        }],
+        sizes: f(69, 1),
         ..SYNTAX
     },
     // 1123
@@ -11768,10 +10064,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1024),
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11782,20 +10075,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1127
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         patterns: l(2247, 1),
         ..SYNTAX
     },
     // 1128
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11806,10 +10093,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1129
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11820,19 +10104,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1130
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(12),
-        }],
+        sizes: f(70, 1),
         ..SYNTAX
     },
     // 1131
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11849,20 +10127,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1133
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(36),
-        }],
+        sizes: f(68, 1),
         patterns: l(2255, 1),
         ..SYNTAX
     },
     // 1134
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11873,10 +10145,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1135
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -11917,10 +10186,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1141
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(1),
-        }],
+        sizes: f(71, 1),
         ..SYNTAX
     },
     // 1142
@@ -11952,10 +10218,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1145
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(65535),
-        }],
+        sizes: f(8, 1),
         command: true,
         ..SYNTAX
     },
@@ -12088,19 +10351,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1157
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(4096),
-        }],
+        sizes: f(72, 1),
         ..SYNTAX
     },
     // 1158
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(4095),
-        }],
+        sizes: f(73, 1),
         ..SYNTAX
     },
     // 1159
@@ -12135,10 +10392,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -12153,11 +10407,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1162
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(18, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(122362, 3), /* 443 */
@@ -12279,10 +10529,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1174
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(16),
-        }],
+        sizes: f(36, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -12306,10 +10553,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1176
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -12324,11 +10568,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1177
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(123340, 4), /* 4789 */
@@ -12338,18 +10578,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1178
     Syntax {
         base: BaseType::Int,
-        ranges: &[
-            RangeFacet {
-                min: Some(-1),
-                max: Some(-1),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(0),
-                max: Some(16777215),
-                step: None,
-            },
-        ],
+        ranges: f(149, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105945, 1), /* 1 */
@@ -12450,11 +10679,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1191
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-200),
-            max: Some(0),
-            step: None,
-        }],
+        ranges: f(151, 1),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
@@ -12524,10 +10749,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1199
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -12593,27 +10815,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1206
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(252),
-        }],
+        sizes: f(74, 1),
         ..SYNTAX
     },
     // 1207
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[
-            RangeFacet {
-                min: Some(0),
-                max: Some(0),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(60),
-                max: None,
-                step: None,
-            },
-        ],
+        ranges: f(152, 2),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -12633,11 +10841,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1209
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1000),
-            max: None,
-            step: None,
-        }],
+        ranges: f(154, 1),
         units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
@@ -12656,11 +10860,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1212
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(61, 1),
         units: Some(s(105728, 7) /* packets */),
         ..SYNTAX
     },
@@ -12690,10 +10890,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(252),
-        }],
+        sizes: f(74, 1),
         ..SYNTAX
     },
     // 1217
@@ -12710,10 +10907,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1218
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(8),
-            max_length: Some(63),
-        }],
+        sizes: f(75, 1),
         secured: true,
         ..SYNTAX
     },
@@ -12750,10 +10944,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1222
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(32),
-        }],
+        sizes: f(0, 1),
         secured: true,
         ..SYNTAX
     },
@@ -12775,16 +10966,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1225
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[
-            SizeFacet {
-                min_length: Some(5),
-                max_length: Some(5),
-            },
-            SizeFacet {
-                min_length: Some(13),
-                max_length: Some(13),
-            },
-        ],
+        sizes: f(76, 2),
         secured: true,
         ..SYNTAX
     },
@@ -12816,10 +10998,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1228
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(8),
-        }],
+        sizes: f(66, 1),
         patterns: l(2506, 1),
         secured: true,
         ..SYNTAX
@@ -12839,37 +11018,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1231
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(12),
-            max_length: Some(12),
-        }],
+        sizes: f(78, 1),
         ..SYNTAX
     },
     // 1232
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(1),
-            max_length: Some(1),
-        }],
+        sizes: f(47, 1),
         ..SYNTAX
     },
     // 1233
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(6),
-        }],
+        sizes: f(63, 1),
         ..SYNTAX
     },
     // 1234
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(4),
-            max_length: Some(12),
-        }],
+        sizes: f(79, 1),
         ..SYNTAX
     },
     // 1235
@@ -12887,11 +11054,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1237
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(114, 1),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
@@ -12955,40 +11118,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1245
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(64),
-        }],
+        sizes: f(4, 1),
         ..SYNTAX
     },
     // 1246
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(9),
-            step: None,
-        }],
+        ranges: f(155, 1),
         ..SYNTAX
     },
     // 1247
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(254),
-            step: None,
-        }],
+        ranges: f(156, 1),
         ..SYNTAX
     },
     // 1248
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(4095),
-            step: None,
-        }],
+        ranges: f(157, 1),
         ..SYNTAX
     },
     // 1249
@@ -13000,11 +11148,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1250
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(114, 1),
         units: Some(s(105399, 7) /* seconds */),
         ..SYNTAX
     },
@@ -13023,10 +11167,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1253
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(2),
-        }],
+        sizes: f(33, 1),
         ..SYNTAX
     },
     // 1254
@@ -13049,11 +11190,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(255),
-            step: None,
-        }],
+        ranges: f(114, 1),
         ..SYNTAX
     },
     // 1257
@@ -13077,10 +11214,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1260
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(0),
-            max_length: Some(3),
-        }],
+        sizes: f(80, 1),
         ..SYNTAX
     },
     // 1261
@@ -13091,11 +11225,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(15),
-            step: None,
-        }],
+        ranges: f(120, 1),
         ..SYNTAX
     },
     // 1262
@@ -13107,10 +11237,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1263
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(2),
-            max_length: Some(10),
-        }],
+        sizes: f(81, 1),
         ..SYNTAX
     },
     // 1264
@@ -13122,33 +11249,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1265
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(88497, 7) /* Minutes */),
         ..SYNTAX
     },
     // 1266
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(88589, 7) /* Seconds */),
         ..SYNTAX
     },
     // 1267
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(7),
-            step: None,
-        }],
+        ranges: f(158, 1),
         ..SYNTAX
     },
     // 1268
@@ -13166,42 +11281,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1270
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-127),
-            max: Some(127),
-            step: None,
-        }],
+        ranges: f(159, 1),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1271
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(57, 1),
         units: Some(s(115230, 1) /* % */),
         ..SYNTAX
     },
     // 1272
     Syntax {
         base: BaseType::Base64,
-        sizes: &[SizeFacet {
-            min_length: Some(6),
-            max_length: Some(6),
-        }],
+        sizes: f(37, 1),
         ..SYNTAX
     },
     // 1273
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(220),
-            step: None,
-        }],
+        ranges: f(160, 1),
         ..SYNTAX
     },
     // 1274
@@ -13213,11 +11313,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1275
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(2),
-            step: None,
-        }],
+        ranges: f(161, 1),
         ..SYNTAX
     },
     // 1276
@@ -13229,32 +11325,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1277
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(15),
-            step: None,
-        }],
+        ranges: f(162, 1),
         ..SYNTAX
     },
     // 1278
     Syntax {
         base: BaseType::Int,
-        ranges: &[RangeFacet {
-            min: Some(-128),
-            max: Some(127),
-            step: None,
-        }],
+        ranges: f(163, 1),
         units: Some(s(106663, 3) /* dBm */),
         ..SYNTAX
     },
     // 1279
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1),
-            step: None,
-        }],
+        ranges: f(164, 1),
         ..SYNTAX
     },
     // 1280
@@ -13271,63 +11355,39 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1281
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1),
-            max: Some(2),
-            step: None,
-        }],
+        ranges: f(165, 1),
         ..SYNTAX
     },
     // 1282
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(105735, 5) /* bytes */),
         ..SYNTAX
     },
     // 1283
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         units: Some(s(105526, 12) /* milliseconds */),
         ..SYNTAX
     },
     // 1284
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(8),
-            step: None,
-        }],
+        ranges: f(166, 1),
         ..SYNTAX
     },
     // 1285
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(1),
-            step: None,
-        }],
+        ranges: f(139, 1),
         ..SYNTAX
     },
     // 1286
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(4),
-            step: None,
-        }],
+        ranges: f(167, 1),
         ..SYNTAX
     },
     // 1287
@@ -13339,11 +11399,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1288
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(8),
-            step: None,
-        }],
+        ranges: f(168, 1),
         ..SYNTAX
     },
     // 1289
@@ -13447,11 +11503,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1304
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(63),
-            step: None,
-        }],
+        ranges: f(169, 1),
         ..SYNTAX
     },
     // 1305
@@ -13476,10 +11528,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(125680, 3) /* URI */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(2048),
-        }],
+        sizes: f(1, 1),
         ..SYNTAX
     },
     // 1309
@@ -13496,10 +11545,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1310
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -13533,22 +11579,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1313
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(1000),
-            max: Some(600000),
-            step: None,
-        }],
+        ranges: f(170, 1),
         units: Some(s(113253, 4) /* kbps */),
         ..SYNTAX
     },
     // 1314
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(61, 1),
         units: Some(s(105728, 7) /* packets */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -13565,10 +11603,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1316
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(11),
-            max_length: Some(11),
-        }],
+        sizes: f(82, 1),
         ..SYNTAX
     },
     // 1317
@@ -13604,18 +11639,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1322
     Syntax {
         base: BaseType::Int,
-        ranges: &[
-            RangeFacet {
-                min: Some(-1),
-                max: Some(15),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(16),
-                max: Some(31),
-                step: None,
-            },
-        ],
+        ranges: f(171, 2),
         ..SYNTAX
     },
     // 1323
@@ -13645,19 +11669,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1326
     Syntax {
         base: BaseType::HexBinary,
-        sizes: &[SizeFacet {
-            min_length: Some(19),
-            max_length: Some(19),
-        }],
+        sizes: f(83, 1),
         ..SYNTAX
     },
     // 1327
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: Some(3),
-            max_length: Some(3),
-        }],
+        sizes: f(48, 1),
         patterns: l(2735, 1),
         ..SYNTAX
     },
@@ -13691,11 +11709,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(64),
         }),
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: Some(100),
-            step: None,
-        }],
+        ranges: f(145, 1),
         units: Some(s(115475, 10) /* percentage */),
         ..SYNTAX
     },
@@ -13708,18 +11722,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1332
     Syntax {
         base: BaseType::Int,
-        ranges: &[
-            RangeFacet {
-                min: Some(-1),
-                max: Some(-1),
-                step: None,
-            },
-            RangeFacet {
-                min: Some(0),
-                max: Some(24),
-                step: None,
-            },
-        ],
+        ranges: f(173, 2),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106322, 2), /* -1 */
@@ -13740,11 +11743,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1334
     Syntax {
         base: BaseType::Long,
-        ranges: &[RangeFacet {
-            min: Some(-1),
-            max: None,
-            step: None,
-        }],
+        ranges: f(14, 1),
         units: Some(s(105399, 7) /* seconds */),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
@@ -13783,11 +11782,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1338
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(4, 1),
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(126035, 4), /* 5222 */
@@ -13797,10 +11792,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1339
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(14),
-        }],
+        sizes: f(84, 1),
         ..SYNTAX
     },
     // 1340
@@ -13818,10 +11810,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1342
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(72),
-        }],
+        sizes: f(85, 1),
         secured: true,
         ..SYNTAX
     },
@@ -13834,11 +11823,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1344
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(65534),
-            step: None,
-        }],
+        ranges: f(175, 1),
         ..SYNTAX
     },
     // 1345
@@ -13850,11 +11835,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1346
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(0),
-            max: Some(1022),
-            step: None,
-        }],
+        ranges: f(176, 1),
         ..SYNTAX
     },
     // 1347
@@ -13866,21 +11847,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1348
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(4),
-            max: Some(10),
-            step: None,
-        }],
+        ranges: f(177, 1),
         ..SYNTAX
     },
     // 1349
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: Some(3),
-            max: Some(8),
-            step: None,
-        }],
+        ranges: f(178, 1),
         ..SYNTAX
     },
     // 1350
@@ -13913,10 +11886,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1353
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(25),
-        }],
+        sizes: f(86, 1),
         ..SYNTAX
     },
     // 1354
@@ -13933,10 +11903,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -13947,10 +11914,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1356
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -13962,10 +11926,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(126161, 10) /* IEEE_EUI64 */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(23),
-        }],
+        sizes: f(87, 1),
         patterns: l(2804, 2),
         ..SYNTAX
     },
@@ -13973,10 +11934,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: Some(s(126223, 20) /* ZigBeeNetworkAddress */),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(4),
-        }],
+        sizes: f(14, 1),
         patterns: l(2806, 2),
         ..SYNTAX
     },
@@ -13990,11 +11948,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1360
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(240),
-            step: None,
-        }],
+        ranges: f(179, 1),
         ..SYNTAX
     },
     // 1361
@@ -14005,11 +11959,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(65535),
-            step: None,
-        }],
+        ranges: f(27, 1),
         ..SYNTAX
     },
     // 1362
@@ -14026,10 +11976,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(256),
-        }],
+        sizes: f(2, 1),
         reference: Some(Reference::Path(PathReference {
             ref_type: RefType::Strong,
             target_type: TargetType::Row,
@@ -14101,22 +12048,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1371
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(128),
-            step: None,
-        }],
+        ranges: f(180, 1),
         units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
     // 1372
     Syntax {
         base: BaseType::UnsignedInt,
-        ranges: &[RangeFacet {
-            min: None,
-            max: Some(32768),
-            step: None,
-        }],
+        ranges: f(181, 1),
         units: Some(s(109294, 6) /* octets */),
         ..SYNTAX
     },
@@ -14134,10 +12073,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1374
     Syntax {
         base: BaseType::String,
-        sizes: &[SizeFacet {
-            min_length: None,
-            max_length: Some(4),
-        }],
+        sizes: f(14, 1),
         patterns: l(2839, 1),
         ..SYNTAX
     },
@@ -14181,5 +12117,1275 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
         base: BaseType::String,
         enumerations: l(2855, 8),
         ..SYNTAX
+    },
+];
+
+/// The `SizeFacet`s that every `Syntax` indexes.
+pub(crate) static SIZES: [SizeFacet; 88] = [
+    SizeFacet {
+        min_length: None,
+        max_length: Some(32),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(2048),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(256),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(1024),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(64),
+    },
+    SizeFacet {
+        min_length: Some(15),
+        max_length: Some(15),
+    },
+    SizeFacet {
+        min_length: Some(31),
+        max_length: Some(31),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(45),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(65535),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(255),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(49),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(128),
+    },
+    SizeFacet {
+        min_length: Some(6),
+        max_length: Some(20),
+    },
+    SizeFacet {
+        min_length: Some(14),
+        max_length: Some(15),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(4),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(15),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(255),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(17),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(130),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(65535),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(63),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(0),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(255),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(0),
+    },
+    SizeFacet {
+        min_length: Some(36),
+        max_length: Some(260),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(0),
+    },
+    SizeFacet {
+        min_length: Some(5),
+        max_length: Some(7),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(0),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(4116),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(145),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(97),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(49),
+    },
+    SizeFacet {
+        min_length: Some(8),
+        max_length: Some(8),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(2),
+    },
+    SizeFacet {
+        min_length: Some(4),
+        max_length: Some(4),
+    },
+    SizeFacet {
+        min_length: Some(16),
+        max_length: Some(16),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(16),
+    },
+    SizeFacet {
+        min_length: Some(6),
+        max_length: Some(6),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(10),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(1200),
+    },
+    SizeFacet {
+        min_length: Some(36),
+        max_length: Some(36),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(512),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(18),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(31),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(6),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(2),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(5),
+    },
+    SizeFacet {
+        min_length: Some(1),
+        max_length: Some(1),
+    },
+    SizeFacet {
+        min_length: Some(3),
+        max_length: Some(3),
+    },
+    SizeFacet {
+        min_length: Some(1),
+        max_length: Some(255),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(6),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(248),
+    },
+    SizeFacet {
+        min_length: Some(1),
+        max_length: Some(64),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(256),
+    },
+    SizeFacet {
+        min_length: Some(12),
+        max_length: Some(156),
+    },
+    SizeFacet {
+        min_length: Some(12),
+        max_length: Some(64),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(0),
+    },
+    SizeFacet {
+        min_length: Some(12),
+        max_length: Some(17),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(62),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(64),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(32),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(80),
+    },
+    SizeFacet {
+        min_length: Some(13),
+        max_length: Some(13),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(6),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(3),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(100),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(8),
+    },
+    SizeFacet {
+        min_length: Some(9),
+        max_length: Some(9),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(36),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(20),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(12),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(1),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(4096),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(4095),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(252),
+    },
+    SizeFacet {
+        min_length: Some(8),
+        max_length: Some(63),
+    },
+    SizeFacet {
+        min_length: Some(5),
+        max_length: Some(5),
+    },
+    SizeFacet {
+        min_length: Some(13),
+        max_length: Some(13),
+    },
+    SizeFacet {
+        min_length: Some(12),
+        max_length: Some(12),
+    },
+    SizeFacet {
+        min_length: Some(4),
+        max_length: Some(12),
+    },
+    SizeFacet {
+        min_length: Some(0),
+        max_length: Some(3),
+    },
+    SizeFacet {
+        min_length: Some(2),
+        max_length: Some(10),
+    },
+    SizeFacet {
+        min_length: Some(11),
+        max_length: Some(11),
+    },
+    SizeFacet {
+        min_length: Some(19),
+        max_length: Some(19),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(14),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(72),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(25),
+    },
+    SizeFacet {
+        min_length: None,
+        max_length: Some(23),
+    },
+];
+
+/// The `RangeFacet`s that every `Syntax` indexes.
+pub(crate) static RANGES: [RangeFacet; 182] = [
+    RangeFacet {
+        min: Some(1),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(10),
+        max: Some(1000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(7),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(4094),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(240),
+        step: Some(16),
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(4),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(61440),
+        step: Some(4096),
+    },
+    RangeFacet {
+        min: Some(4),
+        max: Some(30),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(100),
+        max: Some(1000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(600),
+        max: Some(4000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(255),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(4094),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(48),
+        max: Some(57),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(65),
+        max: Some(90),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1000),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(2),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(4),
+        max: Some(4),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(6),
+        max: Some(6),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(-1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(63),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(254),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(255),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(64),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(2147483647),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1000000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(16000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(50),
+        max: Some(500),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(86400),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(2),
+        max: Some(2048),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(1000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1000000),
+        max: Some(900000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-2147483648),
+        max: Some(2147483647),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(16),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(64000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(32),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(3),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(310),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(16383),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(2),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(12),
+        max: Some(12),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(240),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(5),
+        max: Some(240),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(64),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(3),
+        max: Some(511),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(3),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-640),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(6),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1280),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1280),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(2047),
+        max: Some(2047),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(5),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(10),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(100),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(300),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(99),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-274),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(100),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(7),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(3599),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(86399),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-90000000),
+        max: Some(90000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-180000000),
+        max: Some(180000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-5000000),
+        max: Some(25000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(120),
+        max: Some(86400),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(60),
+        max: Some(3600),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(21),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(5),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(63),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-2),
+        max: Some(63),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(2),
+        max: Some(2),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(4),
+        max: Some(4),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(8),
+        max: Some(8),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(16),
+        max: Some(16),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(32),
+        max: Some(32),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(64),
+        max: Some(64),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(128),
+        max: Some(128),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(256),
+        max: Some(256),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(10),
+        max: Some(200),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(5),
+        max: Some(63),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1480),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(999),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(4095),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(10),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(2),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(5),
+        max: Some(250),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(32767),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(100),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(49152),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1024),
+        max: Some(49151),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(3000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(500),
+        max: Some(40000000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(11108),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(100),
+        max: Some(6000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(500),
+        max: Some(1000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(50),
+        max: Some(3000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(35),
+        max: Some(8972),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(64),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(3),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(64),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(255),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(32767),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(32),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(-1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(65535),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(255),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-23),
+        max: Some(23),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(5),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(512),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(48),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(15),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(30),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-10),
+        max: Some(7),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(255),
+        max: Some(255),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-10),
+        max: Some(7),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-4),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(12),
+        max: Some(1200),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(2048),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-25),
+        max: Some(25),
+        step: Some(25),
+    },
+    RangeFacet {
+        min: Some(-125),
+        max: Some(125),
+        step: Some(125),
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(65),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(60),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(120),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(4000),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-65536),
+        max: Some(65534),
+        step: Some(2),
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(254),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(128),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(15),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(63),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-2),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(4294967295),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(3600000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(4),
+        max: Some(1800),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(3),
+        max: Some(1350),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(100),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(11),
+        max: Some(26),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-128),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(9999),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(-1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(16777215),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-200),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(0),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(60),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1000),
+        max: None,
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(9),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(254),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(4095),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(7),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-127),
+        max: Some(127),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(220),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(2),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(15),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-128),
+        max: Some(127),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1),
+        max: Some(2),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(8),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(4),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(8),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(63),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(1000),
+        max: Some(600000),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(15),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(16),
+        max: Some(31),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(-1),
+        max: Some(-1),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(24),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(65534),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(0),
+        max: Some(1022),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(4),
+        max: Some(10),
+        step: None,
+    },
+    RangeFacet {
+        min: Some(3),
+        max: Some(8),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(240),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(128),
+        step: None,
+    },
+    RangeFacet {
+        min: None,
+        max: Some(32768),
+        step: None,
     },
 ];

@@ -12,46 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(73152, 14), /* Device.Syslog. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(46288, 21), /* ActionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1713, 21), /* FilterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73166, 21), /* SourceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 179,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73187, 23), /* TemplateNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(73210, 25), /* Device.Syslog.Action.{i}. */
@@ -59,160 +21,23 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(46288, 21) /* ActionNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73235, 9), /* FilterRef */
-                    syntax: 1070,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73244, 9), /* SourceRef */
-                    syntax: 1071,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73253, 14), /* StructuredData */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73267, 11), /* TemplateRef */
-                    syntax: 1072,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            events: &[Event {
-                name: s(73278, 9), /* LogEvent! */
-                arguments: &[Parameter {
-                    name: s(73287, 7), /* LogLine */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 17, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(6, 6),
+            events: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(73294, 33), /* Device.Syslog.Action.{i}.LogFile. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16895, 8), /* FilePath */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(16932, 16), /* VendorLogFileRef */
-                    syntax: 370,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(13, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(73327, 35), /* Device.Syslog.Action.{i}.LogRemote. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51226, 7), /* Address */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35045, 8), /* CABundle */
-                    syntax: 569,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35053, 11), /* Certificate */
-                    syntax: 570,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73362, 10), /* PeerVerify */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 1073,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 1074,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1075,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(16, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(73372, 25), /* Device.Syslog.Filter.{i}. */
@@ -220,65 +45,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73397, 13), /* FacilityLevel */
-                    syntax: 1076,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73410, 12), /* PatternMatch */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25796, 8), /* Severity */
-                    syntax: 1077,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73422, 15), /* SeverityCompare */
-                    syntax: 1078,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73437, 21), /* SeverityCompareAction */
-                    syntax: 1079,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(24, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(73458, 25), /* Device.Syslog.Source.{i}. */
@@ -286,114 +56,16 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73166, 21) /* SourceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(2, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73397, 13), /* FacilityLevel */
-                    syntax: 1080,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73483, 14), /* KernelMessages */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(25796, 8), /* Severity */
-                    syntax: 1077,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73497, 14), /* SystemMessages */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(31, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(73511, 33), /* Device.Syslog.Source.{i}.Network. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(35045, 8), /* CABundle */
-                    syntax: 569,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35053, 11), /* Certificate */
-                    syntax: 570,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73362, 10), /* PeerVerify */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 1081,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 1082,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(37, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(73544, 27), /* Device.Syslog.Template.{i}. */
@@ -401,44 +73,376 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73187, 23) /* TemplateNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(3, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73571, 13), /* EscapeMessage */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73584, 10), /* Expression */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(44, 4),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(46288, 21), /* ActionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1713, 21), /* FilterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73166, 21), /* SourceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 179,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73187, 23), /* TemplateNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73235, 9), /* FilterRef */
+            syntax: 1070,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73244, 9), /* SourceRef */
+            syntax: 1071,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73253, 14), /* StructuredData */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73267, 11), /* TemplateRef */
+            syntax: 1072,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73278, 7), /* LogLine */
+            syntax: 3,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16895, 8), /* FilePath */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16932, 16), /* VendorLogFileRef */
+            syntax: 370,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51226, 7), /* Address */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35045, 8), /* CABundle */
+            syntax: 569,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35053, 11), /* Certificate */
+            syntax: 570,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73362, 10), /* PeerVerify */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 1073,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 1074,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1075,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73397, 13), /* FacilityLevel */
+            syntax: 1076,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73410, 12), /* PatternMatch */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(25796, 8), /* Severity */
+            syntax: 1077,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73422, 15), /* SeverityCompare */
+            syntax: 1078,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73437, 21), /* SeverityCompareAction */
+            syntax: 1079,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73397, 13), /* FacilityLevel */
+            syntax: 1080,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73483, 14), /* KernelMessages */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(25796, 8), /* Severity */
+            syntax: 1077,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73497, 14), /* SystemMessages */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35045, 8), /* CABundle */
+            syntax: 569,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35053, 11), /* Certificate */
+            syntax: 570,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73362, 10), /* PeerVerify */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 1081,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 1082,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73571, 13), /* EscapeMessage */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73584, 10), /* Expression */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[Event {
+        name: s(73285, 9), /* LogEvent! */
+        group: GroupRef(&GROUP),
+        arguments: p(12, 1),
+        status: Status::Current,
+        version: v(2, 17, 0),
+        protocols: Protocols::USP,
+    }],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

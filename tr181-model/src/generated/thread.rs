@@ -12,121 +12,19 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(73594, 14), /* Device.Thread. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(73608, 27), /* BorderRouterNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73635, 18), /* MLENumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95, 19), /* NodeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73653, 20), /* RadioNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(73673, 31), /* Device.Thread.BorderRouter.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73608, 27) /* BorderRouterNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(198, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73704, 13), /* BorderAgentID */
-                    syntax: 337,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73717, 12), /* MLEReference */
-                    syntax: 1083,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73729, 10), /* RoutingRef */
-                    syntax: 1084,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1085,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(73739, 7), /* Start() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(73746, 6), /* Stop() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(4, 7),
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(73752, 22), /* Device.Thread.MLE.{i}. */
@@ -134,922 +32,1027 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73635, 18) /* MLENumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73774, 29), /* AssociatedNodeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73803, 22), /* DatasetNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 30,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73825, 17), /* OperatingStandard */
-                    syntax: 1086,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 32,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73842, 18), /* SupportedStandards */
-                    syntax: 1087,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(73860, 18), /* GetActiveDataset() */
-                    is_async: false,
-                    input: &[],
-                    output: &[Parameter {
-                        name: s(73878, 4), /* TLVs */
-                        syntax: 357,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(73882, 19), /* GetPendingDataset() */
-                    is_async: false,
-                    input: &[],
-                    output: &[Parameter {
-                        name: s(73878, 4), /* TLVs */
-                        syntax: 357,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(73901, 18), /* SetActiveDataset() */
-                    is_async: false,
-                    input: &[Parameter {
-                        name: s(73878, 4), /* TLVs */
-                        syntax: 357,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(73919, 19), /* SetPendingDataset() */
-                    is_async: false,
-                    input: &[Parameter {
-                        name: s(73878, 4), /* TLVs */
-                        syntax: 357,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 11),
+            commands: p(2, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(73938, 41), /* Device.Thread.MLE.{i}.AssociatedNode.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73774, 29) /* AssociatedNodeNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(199, 1),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73979, 11), /* ExtendedMAC */
-                    syntax: 337,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(8308, 26), /* IPv6AddressNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73990, 4), /* Mode */
-                    syntax: 1088,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(65507, 23), /* NeighborNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73994, 6), /* Rloc16 */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64935, 20), /* RouteNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74000, 11), /* RoutingRole */
-                    syntax: 1089,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(26, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(74011, 57), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(200, 2),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 211,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(36, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(74068, 54), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(202, 1),
-            }],
+            unique_keys: p(7, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(74135, 7), /* AvgRSSI */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74122, 13), /* NodeReference */
-                    syntax: 158,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(40, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(74142, 51), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Route.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(64935, 20) /* RouteNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74193, 4), /* LQIn */
-                    syntax: 1090,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74197, 5), /* LQOut */
-                    syntax: 1090,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2081, 8), /* PathCost */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(42, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(74202, 34), /* Device.Thread.MLE.{i}.Dataset.{i}. */
             min_entries: 0,
             max_entries: Some(2),
             num_entries_parameter: Some(s(73803, 22) /* DatasetNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(203, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 189,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74236, 11), /* ChannelMask */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74247, 10), /* DelayTimer */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74257, 13), /* ExtendedPanID */
-                    syntax: 333,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74270, 15), /* MeshLocalPrefix */
-                    syntax: 217,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74285, 10), /* NetworkKey */
-                    syntax: 337,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74295, 11), /* NetworkName */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74306, 4), /* PSKc */
-                    syntax: 337,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74310, 5), /* PanID */
-                    syntax: 334,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1091,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(46, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(74315, 49), /* Device.Thread.MLE.{i}.Dataset.{i}.SecurityPolicy. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(74364, 5), /* Flags */
-                    syntax: 1092,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74369, 12), /* RotationTime */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(59, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(74381, 33), /* Device.Thread.MLE.{i}.LeaderData. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(74414, 11), /* DataVersion */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74425, 14), /* LeaderRouterID */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74439, 11), /* PartitionID */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74450, 17), /* StableDataVersion */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74467, 9), /* Weighting */
-                    syntax: 51,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(61, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(74476, 28), /* Device.Thread.MLE.{i}.Stats. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(66, 16),
+            commands: p(6, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(74504, 23), /* Device.Thread.Node.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(199, 1),
-            }],
+            unique_keys: p(11, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(74527, 9), /* Connected */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73979, 11), /* ExtendedMAC */
-                    syntax: 337,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73717, 12), /* MLEReference */
-                    syntax: 1083,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(82, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(74536, 24), /* Device.Thread.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(12, 2),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15564, 15), /* HardwareVersion */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74560, 13), /* TransmitPower */
-                    syntax: 1093,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74573, 22), /* TransmitPowerSupported */
-                    syntax: 1094,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(74595, 12), /* EnergyScan() */
-                    is_async: false,
-                    input: &[],
-                    output: &[
-                        Parameter {
-                            name: s(74607, 23), /* ChannelScan.{i}.Channel */
-                            syntax: 1095,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(74630, 20), /* ChannelScan.{i}.RSSI */
-                            syntax: 1096,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(74650, 6), /* Scan() */
-                    is_async: false,
-                    input: &[],
-                    output: &[
-                        Parameter {
-                            name: s(74656, 19), /* PanScan.{i}.Channel */
-                            syntax: 1095,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(74675, 15), /* PanScan.{i}.LQI */
-                            syntax: 1090,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(74690, 22), /* PanScan.{i}.MACAddress */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(74712, 17), /* PanScan.{i}.PanID */
-                            syntax: 334,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(74729, 16), /* PanScan.{i}.RSSI */
-                            syntax: 1096,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(85, 13),
+            commands: p(7, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(74745, 30), /* Device.Thread.Radio.{i}.Stats. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(105, 9),
+            commands: p(9, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(73608, 27), /* BorderRouterNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73635, 18), /* MLENumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95, 19), /* NodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73653, 20), /* RadioNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73704, 13), /* BorderAgentID */
+            syntax: 337,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73717, 12), /* MLEReference */
+            syntax: 1083,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73729, 10), /* RoutingRef */
+            syntax: 1084,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1085,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73774, 29), /* AssociatedNodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73803, 22), /* DatasetNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 30,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73825, 17), /* OperatingStandard */
+            syntax: 1086,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 32,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73842, 18), /* SupportedStandards */
+            syntax: 1087,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73878, 4), /* TLVs */
+            syntax: 357,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73878, 4), /* TLVs */
+            syntax: 357,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73878, 4), /* TLVs */
+            syntax: 357,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73878, 4), /* TLVs */
+            syntax: 357,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73979, 11), /* ExtendedMAC */
+            syntax: 337,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73990, 4), /* Mode */
+            syntax: 1088,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65507, 23), /* NeighborNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73994, 6), /* Rloc16 */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64935, 20), /* RouteNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74000, 11), /* RoutingRole */
+            syntax: 1089,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 211,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74135, 7), /* AvgRSSI */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74122, 13), /* NodeReference */
+            syntax: 158,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74193, 4), /* LQIn */
+            syntax: 1090,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74197, 5), /* LQOut */
+            syntax: 1090,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2081, 8), /* PathCost */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 189,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74236, 11), /* ChannelMask */
+            syntax: 336,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74247, 10), /* DelayTimer */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74257, 13), /* ExtendedPanID */
+            syntax: 333,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74270, 15), /* MeshLocalPrefix */
+            syntax: 217,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74285, 10), /* NetworkKey */
+            syntax: 337,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74295, 11), /* NetworkName */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74306, 4), /* PSKc */
+            syntax: 337,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74310, 5), /* PanID */
+            syntax: 334,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1091,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74364, 5), /* Flags */
+            syntax: 1092,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74369, 12), /* RotationTime */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74414, 11), /* DataVersion */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74425, 14), /* LeaderRouterID */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74439, 11), /* PartitionID */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74450, 17), /* StableDataVersion */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74467, 9), /* Weighting */
+            syntax: 51,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74527, 9), /* Connected */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73979, 11), /* ExtendedMAC */
+            syntax: 337,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73717, 12), /* MLEReference */
+            syntax: 1083,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15564, 15), /* HardwareVersion */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74560, 13), /* TransmitPower */
+            syntax: 1093,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74573, 22), /* TransmitPowerSupported */
+            syntax: 1094,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(74607, 23), /* ChannelScan.{i}.Channel */
+            syntax: 1095,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74630, 20), /* ChannelScan.{i}.RSSI */
+            syntax: 1096,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74656, 19), /* PanScan.{i}.Channel */
+            syntax: 1095,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74675, 15), /* PanScan.{i}.LQI */
+            syntax: 1090,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74690, 22), /* PanScan.{i}.MACAddress */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74712, 17), /* PanScan.{i}.PanID */
+            syntax: 334,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74729, 16), /* PanScan.{i}.RSSI */
+            syntax: 1096,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(73739, 7), /* Start() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(11, 0),
+            output: p(11, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(73746, 6), /* Stop() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(11, 0),
+            output: p(11, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(73860, 18), /* GetActiveDataset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(22, 0),
+            output: p(22, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(73882, 19), /* GetPendingDataset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(23, 0),
+            output: p(23, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(73901, 18), /* SetActiveDataset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(24, 1),
+            output: p(25, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(73919, 19), /* SetPendingDataset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(25, 1),
+            output: p(26, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(82, 0),
+            output: p(82, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(74595, 12), /* EnergyScan() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(98, 0),
+            output: p(98, 2),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(74650, 6), /* Scan() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(100, 0),
+            output: p(100, 5),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(114, 0),
+            output: p(114, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(198, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(199, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(200, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(202, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(203, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(199, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
         },
     ],
 };

@@ -12,61 +12,66 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(78281, 25), /* Device.UnixDomainSockets. */
             version: v(2, 16, 0),
-            parameters: &[Parameter {
-                name: s(78306, 31), /* UnixDomainSocketNumberOfEntries */
-                syntax: 0,
-                version: v(2, 16, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(78337, 46), /* Device.UnixDomainSockets.UnixDomainSocket.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(78306, 31) /* UnixDomainSocketNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(212, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73990, 4), /* Mode */
-                    syntax: 1156,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49111, 4), /* Path */
-                    syntax: 1157,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 4),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(78306, 31), /* UnixDomainSocketNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73990, 4), /* Mode */
+            syntax: 1156,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(49111, 4), /* Path */
+            syntax: 1157,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(212, 1),
         },
     ],
 };

@@ -11,267 +11,28 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(75365, 11), /* Device.UPA. */
-            parameters: &[Parameter {
-                name: s(4585, 24), /* InterfaceNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(75376, 23), /* Device.UPA.Diagnostics. */
-            commands: &[Command {
-                name: s(75399, 22), /* InterfaceMeasurement() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(262, 9), /* Interface */
-                        syntax: 1114,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(2535, 4), /* Port */
-                        syntax: 51,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(2207, 4), /* Type */
-                        syntax: 1115,
-                        access: Access::ReadWrite,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(75421, 12), /* Measurements */
-                        syntax: 1116,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(75433, 6), /* RxGain */
-                        syntax: 1117,
-                        version: v(2, 12, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1118,
-                        version: v(2, 13, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(75439, 44), /* Device.UPA.Diagnostics.InterfaceMeasurement. */
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 1119,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 1114,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75421, 12), /* Measurements */
-                    syntax: 1116,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75433, 6), /* RxGain */
-                    syntax: 1117,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 1115,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(7, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(75483, 25), /* Device.UPA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(75508, 17), /* ActiveNotchEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75525, 26), /* ActiveNotchNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75551, 24), /* BridgeForNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75575, 13), /* EncryptionKey */
-                    syntax: 1120,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75588, 16), /* EncryptionMethod */
-                    syntax: 1121,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75604, 24), /* EstApplicationThroughput */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31859, 14), /* LogicalNetwork */
-                    syntax: 1122,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75628, 8), /* NodeType */
-                    syntax: 1123,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75636, 19), /* PowerBackoffEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75655, 27), /* PowerBackoffMechanismActive */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(13, 22),
+            ..object(&GROUP)
         },
         Object {
             path: s(75682, 41), /* Device.UPA.Interface.{i}.ActiveNotch.{i}. */
@@ -280,275 +41,518 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(75525, 26) /* ActiveNotchNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75723, 5), /* Depth */
-                    syntax: 1124,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75728, 9), /* StartFreq */
-                    syntax: 1125,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75737, 8), /* StopFreq */
-                    syntax: 1125,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(2, 1),
+            parameters: p(35, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(75745, 46), /* Device.UPA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75791, 11), /* DirectRoute */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75802, 12), /* EstimatedPLR */
-                    syntax: 397,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(31859, 14), /* LogicalNetwork */
-                    syntax: 1122,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75814, 16), /* MeanEstimatedAtt */
-                    syntax: 1124,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75830, 15), /* PhyRxThroughput */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75845, 15), /* PhyTxThroughput */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 51,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75860, 19), /* RealPhyRxThroughput */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(75879, 28), /* SmartRouteIntermediatePLCMAC */
-                    syntax: 188,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(3, 1),
+            parameters: p(41, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(75907, 39), /* Device.UPA.Interface.{i}.BridgeFor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(75551, 24) /* BridgeForNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(36, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 51,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(4, 2),
+            parameters: p(52, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(75946, 31), /* Device.UPA.Interface.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(56, 16),
+            commands: p(1, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 1114,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 1115,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75421, 12), /* Measurements */
+            syntax: 1116,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75433, 6), /* RxGain */
+            syntax: 1117,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1118,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 1119,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 1114,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75421, 12), /* Measurements */
+            syntax: 1116,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 51,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75433, 6), /* RxGain */
+            syntax: 1117,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 1115,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75508, 17), /* ActiveNotchEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75525, 26), /* ActiveNotchNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75551, 24), /* BridgeForNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75575, 13), /* EncryptionKey */
+            syntax: 1120,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75588, 16), /* EncryptionMethod */
+            syntax: 1121,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75604, 24), /* EstApplicationThroughput */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31859, 14), /* LogicalNetwork */
+            syntax: 1122,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75628, 8), /* NodeType */
+            syntax: 1123,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75636, 19), /* PowerBackoffEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75655, 27), /* PowerBackoffMechanismActive */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75723, 5), /* Depth */
+            syntax: 1124,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75728, 9), /* StartFreq */
+            syntax: 1125,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75737, 8), /* StopFreq */
+            syntax: 1125,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75791, 11), /* DirectRoute */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75802, 12), /* EstimatedPLR */
+            syntax: 397,
+            ..PARAM
+        },
+        Parameter {
+            name: s(31859, 14), /* LogicalNetwork */
+            syntax: 1122,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75814, 16), /* MeanEstimatedAtt */
+            syntax: 1124,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75830, 15), /* PhyRxThroughput */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75845, 15), /* PhyTxThroughput */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 51,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75860, 19), /* RealPhyRxThroughput */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(75879, 28), /* SmartRouteIntermediatePLCMAC */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 51,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(75399, 22), /* InterfaceMeasurement() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1, 3),
+            output: p(4, 3),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(72, 0),
+            output: p(72, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
         },
     ],
 };

@@ -11,532 +11,536 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(76812, 11), /* Device.USB. */
-            parameters: &[
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1903, 19), /* PortNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(76823, 25), /* Device.USB.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 1135,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(2, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(76848, 31), /* Device.USB.Interface.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(13, 16),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(76879, 20), /* Device.USB.Port.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10233, 5), /* Power */
-                    syntax: 1136,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(76899, 4), /* Rate */
-                    syntax: 1137,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(76903, 10), /* Receptacle */
-                    syntax: 1138,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1922, 8), /* Standard */
-                    syntax: 993,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 1139,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(2, 2),
+            parameters: p(29, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(76913, 20), /* Device.USB.USBHosts. */
-            parameters: &[Parameter {
-                name: s(9844, 19), /* HostNumberOfEntries */
-                syntax: 0,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(37, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(76933, 29), /* Device.USB.USBHosts.Host.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 3, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44625, 21), /* DeviceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(76962, 21), /* PowerManagementEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 1140,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(76983, 10), /* USBVersion */
-                    syntax: 993,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            unique_keys: p(4, 2),
+            parameters: p(38, 9),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(76993, 40), /* Device.USB.USBHosts.Host.{i}.Device.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(209, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(77045, 28), /* ConfigurationNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77073, 11), /* DeviceClass */
-                    syntax: 1141,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77033, 12), /* DeviceNumber */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77084, 14), /* DeviceProtocol */
-                    syntax: 1141,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77098, 14), /* DeviceSubClass */
-                    syntax: 1141,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77112, 13), /* DeviceVersion */
-                    syntax: 234,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77125, 13), /* IsSelfPowered */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77138, 11), /* IsSuspended */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15626, 12), /* Manufacturer */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77149, 11), /* MaxChildren */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77160, 6), /* Parent */
-                    syntax: 1142,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 692,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15730, 12), /* ProductClass */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77166, 9), /* ProductID */
-                    syntax: 234,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(76899, 4), /* Rate */
-                    syntax: 1143,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77175, 7), /* USBPort */
-                    syntax: 1144,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(76983, 10), /* USBVersion */
-                    syntax: 993,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77182, 8), /* VendorID */
-                    syntax: 234,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(6, 1),
+            parameters: p(47, 19),
+            ..object(&GROUP)
         },
         Object {
             path: s(77190, 58), /* Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(77045, 28) /* ConfigurationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(210, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(77248, 19), /* ConfigurationNumber */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(7, 1),
+            parameters: p(66, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(77267, 72), /* Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(211, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(77354, 14), /* InterfaceClass */
-                    syntax: 1141,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77339, 15), /* InterfaceNumber */
-                    syntax: 692,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77368, 17), /* InterfaceProtocol */
-                    syntax: 1141,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77385, 17), /* InterfaceSubClass */
-                    syntax: 1141,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(8, 1),
+            parameters: p(68, 4),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1903, 19), /* PortNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 1135,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10233, 5), /* Power */
+            syntax: 1136,
+            ..PARAM
+        },
+        Parameter {
+            name: s(76899, 4), /* Rate */
+            syntax: 1137,
+            ..PARAM
+        },
+        Parameter {
+            name: s(76903, 10), /* Receptacle */
+            syntax: 1138,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1922, 8), /* Standard */
+            syntax: 993,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 1139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9844, 19), /* HostNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 3, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 3, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44625, 21), /* DeviceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(76962, 21), /* PowerManagementEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 1140,
+            ..PARAM
+        },
+        Parameter {
+            name: s(76983, 10), /* USBVersion */
+            syntax: 993,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77045, 28), /* ConfigurationNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77073, 11), /* DeviceClass */
+            syntax: 1141,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77033, 12), /* DeviceNumber */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77084, 14), /* DeviceProtocol */
+            syntax: 1141,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77098, 14), /* DeviceSubClass */
+            syntax: 1141,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77112, 13), /* DeviceVersion */
+            syntax: 234,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77125, 13), /* IsSelfPowered */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77138, 11), /* IsSuspended */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15626, 12), /* Manufacturer */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77149, 11), /* MaxChildren */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77160, 6), /* Parent */
+            syntax: 1142,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 692,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15730, 12), /* ProductClass */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77166, 9), /* ProductID */
+            syntax: 234,
+            ..PARAM
+        },
+        Parameter {
+            name: s(76899, 4), /* Rate */
+            syntax: 1143,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77175, 7), /* USBPort */
+            syntax: 1144,
+            ..PARAM
+        },
+        Parameter {
+            name: s(76983, 10), /* USBVersion */
+            syntax: 993,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77182, 8), /* VendorID */
+            syntax: 234,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77248, 19), /* ConfigurationNumber */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77354, 14), /* InterfaceClass */
+            syntax: 1141,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77339, 15), /* InterfaceNumber */
+            syntax: 692,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77368, 17), /* InterfaceProtocol */
+            syntax: 1141,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77385, 17), /* InterfaceSubClass */
+            syntax: 1141,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(29, 0),
+            output: p(29, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(47, 0),
+            output: p(47, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(209, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(210, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(211, 1),
         },
     ],
 };

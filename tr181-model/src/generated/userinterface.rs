@@ -11,163 +11,9 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(78383, 21), /* Device.UserInterface. */
-            parameters: &[
-                Parameter {
-                    name: s(78404, 16), /* AutoUpdateServer */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78420, 18), /* AvailableLanguages */
-                    syntax: 219,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78438, 15), /* BackgroundColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78453, 11), /* ButtonColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78464, 15), /* ButtonTextColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78479, 15), /* CurrentLanguage */
-                    syntax: 338,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78494, 25), /* HTTPAccessNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78519, 28), /* HTTPAccessSupportedProtocols */
-                    syntax: 391,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78547, 11), /* ISPHelpDesk */
-                    syntax: 335,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78558, 11), /* ISPHelpPage */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78569, 11), /* ISPHomePage */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78580, 7), /* ISPLogo */
-                    syntax: 1158,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78587, 11), /* ISPLogoSize */
-                    syntax: 544,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78598, 13), /* ISPMailServer */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78611, 7), /* ISPName */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78618, 13), /* ISPNewsServer */
-                    syntax: 5,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78631, 16), /* PasswordRequired */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78647, 13), /* PasswordReset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78660, 22), /* PasswordUserSelectable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78682, 9), /* TextColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78691, 16), /* UpgradeAvailable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78707, 16), /* UserUpdateServer */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78723, 12), /* WarrantyDate */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(78735, 15), /* PasswordReset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(0, 24),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(78750, 36), /* Device.UserInterface.HTTPAccess.{i}. */
@@ -176,409 +22,571 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(78494, 25) /* HTTPAccessNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(78786, 10), /* AccessType */
-                    syntax: 1159,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58809, 14), /* ActivationDate */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68441, 12), /* AllowAllIPv4 */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68453, 12), /* AllowAllIPv6 */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78796, 12), /* AllowedHosts */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78808, 19), /* AllowedPathPrefixes */
-                    syntax: 1160,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78827, 12), /* AllowedRoles */
-                    syntax: 1161,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(58823, 19), /* AutoDisableDuration */
-                    syntax: 176,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35045, 8), /* CABundle */
-                    syntax: 569,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78839, 13), /* CACertificate */
-                    syntax: 570,
-                    access: Access::ReadWrite,
-                    status: Status::Deprecated,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(35053, 11), /* Certificate */
-                    syntax: 570,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68519, 23), /* IPv4AllowedSourcePrefix */
-                    syntax: 384,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68542, 23), /* IPv6AllowedSourcePrefix */
-                    syntax: 384,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 452,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 81,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 1162,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 1163,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60001, 22), /* SessionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 756,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69131, 8), /* TimeLeft */
-                    syntax: 28,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(78852, 18), /* CreateWebSession() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(78870, 15), /* AbsoluteTimeout */
-                        syntax: 28,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(68565, 11), /* IdleTimeout */
-                        syntax: 28,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[
-                    Parameter {
-                        name: s(49111, 4), /* Path */
-                        syntax: 3,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(44153, 9), /* SessionID */
-                        syntax: 1157,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(24, 23),
+            commands: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(78885, 48), /* Device.UserInterface.HTTPAccess.{i}.Session.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(184, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(5817, 9), /* IPAddress */
-                    syntax: 126,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 127,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 1164,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44153, 9), /* SessionID */
-                    syntax: 1157,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78933, 9), /* StartDate */
-                    syntax: 10,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68391, 4), /* User */
-                    syntax: 1009,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(48137, 8), /* Delete() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 16, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(51, 6),
+            commands: p(2, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(78942, 34), /* Device.UserInterface.LocalDisplay. */
-            parameters: &[
-                Parameter {
-                    name: s(78976, 13), /* DisplayHeight */
-                    syntax: 1165,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78989, 12), /* DisplayWidth */
-                    syntax: 1165,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79001, 6), /* Height */
-                    syntax: 1165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79007, 7), /* Movable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79014, 4), /* PosX */
-                    syntax: 1166,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79018, 4), /* PosY */
-                    syntax: 1166,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79022, 9), /* Resizable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10238, 5), /* Width */
-                    syntax: 1165,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(57, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(79031, 30), /* Device.UserInterface.Messages. */
             version: v(2, 11, 0),
-            parameters: &[
-                Parameter {
-                    name: s(78438, 15), /* BackgroundColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 120,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79061, 27), /* ExecutedNumberOfRepetitions */
-                    syntax: 0,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79088, 8), /* IconType */
-                    syntax: 1167,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79096, 12), /* MessageColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79108, 28), /* RequestedNumberOfRepetitions */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79136, 8), /* SubTitle */
-                    syntax: 93,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79144, 13), /* SubTitleColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5126, 4), /* Text */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79157, 5), /* Title */
-                    syntax: 93,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79162, 10), /* TitleColor */
-                    syntax: 688,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(65, 11),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(78404, 16), /* AutoUpdateServer */
+            syntax: 6,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78420, 18), /* AvailableLanguages */
+            syntax: 219,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78438, 15), /* BackgroundColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78453, 11), /* ButtonColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78464, 15), /* ButtonTextColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78479, 15), /* CurrentLanguage */
+            syntax: 338,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 120,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78494, 25), /* HTTPAccessNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78519, 28), /* HTTPAccessSupportedProtocols */
+            syntax: 391,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78547, 11), /* ISPHelpDesk */
+            syntax: 335,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78558, 11), /* ISPHelpPage */
+            syntax: 5,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78569, 11), /* ISPHomePage */
+            syntax: 5,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78580, 7), /* ISPLogo */
+            syntax: 1158,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78587, 11), /* ISPLogoSize */
+            syntax: 544,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78598, 13), /* ISPMailServer */
+            syntax: 5,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78611, 7), /* ISPName */
+            syntax: 31,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78618, 13), /* ISPNewsServer */
+            syntax: 5,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78631, 16), /* PasswordRequired */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78647, 13), /* PasswordReset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78660, 22), /* PasswordUserSelectable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78682, 9), /* TextColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78691, 16), /* UpgradeAvailable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78707, 16), /* UserUpdateServer */
+            syntax: 6,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78723, 12), /* WarrantyDate */
+            syntax: 10,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78786, 10), /* AccessType */
+            syntax: 1159,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58809, 14), /* ActivationDate */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(68441, 12), /* AllowAllIPv4 */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(68453, 12), /* AllowAllIPv6 */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78796, 12), /* AllowedHosts */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78808, 19), /* AllowedPathPrefixes */
+            syntax: 1160,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78827, 12), /* AllowedRoles */
+            syntax: 1161,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58823, 19), /* AutoDisableDuration */
+            syntax: 176,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35045, 8), /* CABundle */
+            syntax: 569,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78839, 13), /* CACertificate */
+            syntax: 570,
+            access: Access::ReadWrite,
+            status: Status::Deprecated,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(35053, 11), /* Certificate */
+            syntax: 570,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(68519, 23), /* IPv4AllowedSourcePrefix */
+            syntax: 384,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(68542, 23), /* IPv6AllowedSourcePrefix */
+            syntax: 384,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 452,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 81,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 1162,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 1163,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60001, 22), /* SessionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 756,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69131, 8), /* TimeLeft */
+            syntax: 28,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78870, 15), /* AbsoluteTimeout */
+            syntax: 28,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(68565, 11), /* IdleTimeout */
+            syntax: 28,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49111, 4), /* Path */
+            syntax: 3,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(44153, 9), /* SessionID */
+            syntax: 1157,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5817, 9), /* IPAddress */
+            syntax: 126,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 127,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 1164,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44153, 9), /* SessionID */
+            syntax: 1157,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78933, 9), /* StartDate */
+            syntax: 10,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(68391, 4), /* User */
+            syntax: 1009,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78976, 13), /* DisplayHeight */
+            syntax: 1165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78989, 12), /* DisplayWidth */
+            syntax: 1165,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79001, 6), /* Height */
+            syntax: 1165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79007, 7), /* Movable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79014, 4), /* PosX */
+            syntax: 1166,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79018, 4), /* PosY */
+            syntax: 1166,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79022, 9), /* Resizable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10238, 5), /* Width */
+            syntax: 1165,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78438, 15), /* BackgroundColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 120,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79061, 27), /* ExecutedNumberOfRepetitions */
+            syntax: 0,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79088, 8), /* IconType */
+            syntax: 1167,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79096, 12), /* MessageColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79108, 28), /* RequestedNumberOfRepetitions */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79136, 8), /* SubTitle */
+            syntax: 93,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79144, 13), /* SubTitleColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5126, 4), /* Text */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79157, 5), /* Title */
+            syntax: 93,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79162, 10), /* TitleColor */
+            syntax: 688,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(78735, 15), /* PasswordReset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(24, 0),
+            output: p(24, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(78852, 18), /* CreateWebSession() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(47, 2),
+            output: p(49, 2),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(48137, 8), /* Delete() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(57, 0),
+            output: p(57, 0),
+            status: Status::Current,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(184, 1),
         },
     ],
 };

@@ -11,102 +11,16 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(79172, 13), /* Device.Users. */
-            parameters: &[
-                Parameter {
-                    name: s(53630, 20), /* GroupNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49280, 19), /* RoleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79185, 21), /* SupportedCapabilities */
-                    syntax: 1168,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79206, 29), /* SupportedShellNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79235, 19), /* UserNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(79254, 29), /* CheckCredentialsDiagnostics() */
-                is_async: false,
-                input: &[
-                    Parameter {
-                        name: s(282, 8), /* Password */
-                        syntax: 3,
-                        access: Access::ReadWrite,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(290, 8), /* Username */
-                        syntax: 3,
-                        access: Access::ReadWrite,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1169,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(0, 5),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(79283, 41), /* Device.Users.CheckCredentialsDiagnostics. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 1170,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(8, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(79324, 23), /* Device.Users.Group.{i}. */
@@ -115,74 +29,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(213, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(21, 1),
-                },
-            ],
+            unique_keys: p(0, 3),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11462, 7), /* GroupID */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79347, 9), /* Groupname */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79356, 17), /* RoleParticipation */
-                    syntax: 1171,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79373, 11), /* StaticGroup */
-                    syntax: 26,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(79384, 22), /* Device.Users.Role.{i}. */
@@ -191,74 +41,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(214, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(215, 1),
-                },
-            ],
+            unique_keys: p(3, 3),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79420, 20), /* RequiredCapabilities */
-                    syntax: 1172,
-                    access: Access::ReadWrite,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79414, 6), /* RoleID */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79406, 8), /* RoleName */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79440, 10), /* StaticRole */
-                    syntax: 26,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(18, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(79450, 32), /* Device.Users.SupportedShell.{i}. */
@@ -267,49 +53,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(79206, 29) /* SupportedShellNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(6, 2),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(25, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(79482, 22), /* Device.Users.User.{i}. */
@@ -318,91 +65,341 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(79235, 19) /* UserNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(216, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(217, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79510, 18), /* GroupParticipation */
-                    syntax: 1173,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79528, 8), /* Language */
-                    syntax: 1174,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 430,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79356, 17), /* RoleParticipation */
-                    syntax: 1171,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79536, 5), /* Shell */
-                    syntax: 1175,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79541, 10), /* StaticUser */
-                    syntax: 26,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79504, 6), /* UserID */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(8, 3),
+            parameters: p(29, 11),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(53630, 20), /* GroupNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(49280, 19), /* RoleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79185, 21), /* SupportedCapabilities */
+            syntax: 1168,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79206, 29), /* SupportedShellNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79235, 19), /* UserNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1169,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 1170,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11462, 7), /* GroupID */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79347, 9), /* Groupname */
+            syntax: 66,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79356, 17), /* RoleParticipation */
+            syntax: 1171,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79373, 11), /* StaticGroup */
+            syntax: 26,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79420, 20), /* RequiredCapabilities */
+            syntax: 1172,
+            access: Access::ReadWrite,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79414, 6), /* RoleID */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79406, 8), /* RoleName */
+            syntax: 66,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79440, 10), /* StaticRole */
+            syntax: 26,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79510, 18), /* GroupParticipation */
+            syntax: 1173,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79528, 8), /* Language */
+            syntax: 1174,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 430,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79356, 17), /* RoleParticipation */
+            syntax: 1171,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79536, 5), /* Shell */
+            syntax: 1175,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79541, 10), /* StaticUser */
+            syntax: 26,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79504, 6), /* UserID */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 66,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(79254, 29), /* CheckCredentialsDiagnostics() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(5, 2),
+        output: p(7, 1),
+        status: Status::Current,
+        version: v(2, 15, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(213, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(21, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(214, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(215, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(216, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(217, 1),
         },
     ],
 };

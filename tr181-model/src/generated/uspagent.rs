@@ -13,141 +13,19 @@ pub(crate) static GROUP: Group = Group {
             path: s(77402, 16), /* Device.USPAgent. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(77418, 14), /* AddCertificate */
-                    syntax: 1145,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47646, 24), /* AdvertisedDeviceSubtypes */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47670, 26), /* CertificateNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47696, 25), /* ControllerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47721, 18), /* MTPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
-                    syntax: 716,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15770, 15), /* SoftwareVersion */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47843, 30), /* SupportedFingerprintAlgorithms */
-                    syntax: 717,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18588, 18), /* SupportedProtocols */
-                    syntax: 719,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15818, 6), /* UpTime */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(77432, 32), /* Device.USPAgent.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(108, 2),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48131, 6), /* Issuer */
-                    syntax: 6,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(77464, 31), /* Device.USPAgent.Controller.{i}. */
@@ -156,131 +34,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47696, 25) /* ControllerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(110, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48225, 12), /* AssignedRole */
-                    syntax: 1146,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48265, 14), /* ControllerCode */
-                    syntax: 729,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48279, 10), /* Credential */
-                    syntax: 1147,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48289, 13), /* InheritedRole */
-                    syntax: 1146,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(47721, 18), /* MTPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48341, 21), /* PeriodicNotifInterval */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48362, 17), /* PeriodicNotifTime */
-                    syntax: 10,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15742, 16), /* ProvisioningCode */
-                    syntax: 66,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77495, 18), /* SendOnBoardRequest */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
-                    syntax: 731,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(15, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(77513, 39), /* Device.USPAgent.Controller.{i}.MTP.{i}. */
@@ -289,305 +47,50 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(112, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(4, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 19,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 738,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(29, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(77552, 44), /* Device.USPAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(48830, 17), /* AgentMTPReference */
-                    syntax: 1148,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48847, 19), /* PublishRetainNotify */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48866, 21), /* PublishRetainResponse */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48887, 5), /* Topic */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(77596, 45), /* Device.USPAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(48952, 11), /* Destination */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 741,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(38, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(77641, 43), /* Device.USPAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49008, 19), /* UnixDomainSocketRef */
-                    syntax: 742,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(41, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(77684, 49), /* Device.USPAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(48588, 17), /* CurrentRetryCount */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49078, 16), /* EnableEncryption */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9747, 4), /* Host */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49094, 17), /* KeepAliveInterval */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49111, 4), /* Path */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 127,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48682, 30), /* SessionRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
-                    syntax: 731,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48892, 13), /* USPServiceRef */
-                    syntax: 740,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(43, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(77733, 32), /* Device.USPAgent.ControllerTrust. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(49221, 10), /* BannedRole */
-                    syntax: 1149,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49231, 24), /* ChallengeNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49255, 25), /* CredentialNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49280, 19), /* RoleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49299, 12), /* SecuredRoles */
-                    syntax: 1146,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49311, 11), /* TOFUAllowed */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49322, 19), /* TOFUInactivityTimer */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49341, 13), /* UntrustedRole */
-                    syntax: 1150,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(52, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(77765, 46), /* Device.USPAgent.ControllerTrust.Challenge.{i}. */
@@ -596,103 +99,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49231, 24) /* ChallengeNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49431, 11), /* Instruction */
-                    syntax: 352,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49442, 15), /* InstructionType */
-                    syntax: 747,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49514, 13), /* LockoutPeriod */
-                    syntax: 748,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49527, 7), /* Retries */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34343, 4), /* Role */
-                    syntax: 1146,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 749,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 750,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49457, 9), /* ValueType */
-                    syntax: 751,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(60, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(77811, 47), /* Device.USPAgent.ControllerTrust.Credential.{i}. */
@@ -701,61 +112,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49255, 25) /* CredentialNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(113, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(7, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49583, 11), /* AllowedUses */
-                    syntax: 752,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(48279, 10), /* Credential */
-                    syntax: 1151,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34343, 4), /* Role */
-                    syntax: 1146,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(71, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(77858, 41), /* Device.USPAgent.ControllerTrust.Role.{i}. */
@@ -764,52 +125,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(9, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49637, 25), /* PermissionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(76, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(77899, 56), /* Device.USPAgent.ControllerTrust.Role.{i}.Permission.{i}. */
@@ -818,85 +138,11 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49637, 25) /* PermissionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(10, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49720, 12), /* CommandEvent */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49732, 15), /* InstantiatedObj */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49747, 3), /* Obj */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2993, 5), /* Order */
-                    syntax: 227,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49750, 5), /* Param */
-                    syntax: 754,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49755, 7), /* Targets */
-                    syntax: 398,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(80, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(77955, 24), /* Device.USPAgent.MTP.{i}. */
@@ -905,190 +151,930 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(13, 1),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49788, 10), /* EnableMDNS */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 755,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 756,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(88, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(77979, 29), /* Device.USPAgent.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(4389, 10), /* PublishQoS */
-                    syntax: 117,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 119,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49829, 23), /* ResponseTopicConfigured */
-                    syntax: 118,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49852, 23), /* ResponseTopicDiscovered */
-                    syntax: 118,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(93, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(78008, 30), /* Device.USPAgent.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(48952, 11), /* Destination */
-                    syntax: 399,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49907, 21), /* DestinationFromServer */
-                    syntax: 399,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4291, 9), /* Reference */
-                    syntax: 741,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(97, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(78038, 28), /* Device.USPAgent.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
-            parameters: &[Parameter {
-                name: s(49008, 19), /* UnixDomainSocketRef */
-                syntax: 742,
-                access: Access::ReadWrite,
-                version: v(2, 16, 0),
-                protocols: Protocols::CWMP,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(100, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(78066, 34), /* Device.USPAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(49078, 16), /* EnableEncryption */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49994, 10), /* Interfaces */
-                    syntax: 229,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49094, 17), /* KeepAliveInterval */
-                    syntax: 757,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49111, 4), /* Path */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 758,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(101, 5),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(77418, 14), /* AddCertificate */
+            syntax: 1145,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47646, 24), /* AdvertisedDeviceSubtypes */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47670, 26), /* CertificateNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47696, 25), /* ControllerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47721, 18), /* MTPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
+            syntax: 716,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15770, 15), /* SoftwareVersion */
+            syntax: 31,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47843, 30), /* SupportedFingerprintAlgorithms */
+            syntax: 717,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(18588, 18), /* SupportedProtocols */
+            syntax: 719,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15818, 6), /* UpTime */
+            syntax: 28,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48131, 6), /* Issuer */
+            syntax: 6,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 31,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48225, 12), /* AssignedRole */
+            syntax: 1146,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48265, 14), /* ControllerCode */
+            syntax: 729,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48279, 10), /* Credential */
+            syntax: 1147,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48289, 13), /* InheritedRole */
+            syntax: 1146,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47721, 18), /* MTPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48341, 21), /* PeriodicNotifInterval */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48362, 17), /* PeriodicNotifTime */
+            syntax: 10,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15742, 16), /* ProvisioningCode */
+            syntax: 66,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(77495, 18), /* SendOnBoardRequest */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
+            syntax: 731,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 19,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 738,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48830, 17), /* AgentMTPReference */
+            syntax: 1148,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48847, 19), /* PublishRetainNotify */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48866, 21), /* PublishRetainResponse */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48887, 5), /* Topic */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48952, 11), /* Destination */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 741,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49008, 19), /* UnixDomainSocketRef */
+            syntax: 742,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48588, 17), /* CurrentRetryCount */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49078, 16), /* EnableEncryption */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9747, 4), /* Host */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49094, 17), /* KeepAliveInterval */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49111, 4), /* Path */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 127,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48682, 30), /* SessionRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
+            syntax: 731,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48892, 13), /* USPServiceRef */
+            syntax: 740,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49221, 10), /* BannedRole */
+            syntax: 1149,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49231, 24), /* ChallengeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49255, 25), /* CredentialNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49280, 19), /* RoleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49299, 12), /* SecuredRoles */
+            syntax: 1146,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49311, 11), /* TOFUAllowed */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49322, 19), /* TOFUInactivityTimer */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49341, 13), /* UntrustedRole */
+            syntax: 1150,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49431, 11), /* Instruction */
+            syntax: 352,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49442, 15), /* InstructionType */
+            syntax: 747,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49514, 13), /* LockoutPeriod */
+            syntax: 748,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49527, 7), /* Retries */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34343, 4), /* Role */
+            syntax: 1146,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 749,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 750,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49457, 9), /* ValueType */
+            syntax: 751,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49583, 11), /* AllowedUses */
+            syntax: 752,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48279, 10), /* Credential */
+            syntax: 1151,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(34343, 4), /* Role */
+            syntax: 1146,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49637, 25), /* PermissionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49720, 12), /* CommandEvent */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49732, 15), /* InstantiatedObj */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49747, 3), /* Obj */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2993, 5), /* Order */
+            syntax: 227,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49750, 5), /* Param */
+            syntax: 754,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49755, 7), /* Targets */
+            syntax: 398,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49788, 10), /* EnableMDNS */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 755,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 756,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4389, 10), /* PublishQoS */
+            syntax: 117,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 119,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49829, 23), /* ResponseTopicConfigured */
+            syntax: 118,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49852, 23), /* ResponseTopicDiscovered */
+            syntax: 118,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(48952, 11), /* Destination */
+            syntax: 399,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49907, 21), /* DestinationFromServer */
+            syntax: 399,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4291, 9), /* Reference */
+            syntax: 741,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49008, 19), /* UnixDomainSocketRef */
+            syntax: 742,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49078, 16), /* EnableEncryption */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49994, 10), /* Interfaces */
+            syntax: 229,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49094, 17), /* KeepAliveInterval */
+            syntax: 757,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(49111, 4), /* Path */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 758,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: true,
+            parameters: l(108, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(110, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(112, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(113, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(10, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
         },
     ],
 };

@@ -12,21 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(78100, 19), /* Device.USPServices. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(78119, 20), /* TrustNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78139, 25), /* USPServiceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(78164, 29), /* Device.USPServices.Trust.{i}. */
@@ -34,78 +21,96 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(78119, 20) /* TrustNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(110, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78193, 11), /* TargetPaths */
-                    syntax: 1152,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(78204, 34), /* Device.USPServices.USPService.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(78139, 25) /* USPServiceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(110, 1),
-            }],
+            unique_keys: p(1, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(78238, 14), /* DataModelPaths */
-                    syntax: 1153,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(71258, 17), /* DeploymentUnitRef */
-                    syntax: 1154,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(26665, 10), /* EndpointID */
-                    syntax: 3,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78252, 16), /* ExecutionUnitRef */
-                    syntax: 1044,
-                    version: v(2, 18, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(78268, 13), /* HasController */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2441, 8), /* Protocol */
-                    syntax: 1155,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(4, 6),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(78119, 20), /* TrustNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78139, 25), /* USPServiceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78193, 11), /* TargetPaths */
+            syntax: 1152,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78238, 14), /* DataModelPaths */
+            syntax: 1153,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(71244, 17), /* DeploymentUnitRef */
+            syntax: 1154,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(26665, 10), /* EndpointID */
+            syntax: 3,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78252, 16), /* ExecutionUnitRef */
+            syntax: 1044,
+            version: v(2, 18, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78268, 13), /* HasController */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2441, 8), /* Protocol */
+            syntax: 1155,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(110, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(110, 1),
         },
     ],
 };

@@ -11,196 +11,9 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(80226, 12), /* Device.WiFi. */
-            parameters: &[
-                Parameter {
-                    name: s(4559, 26), /* AccessPointNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80238, 23), /* EndPointNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73653, 20), /* RadioNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80261, 10), /* ResetCause */
-                    syntax: 1187,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80271, 12), /* ResetCounter */
-                    syntax: 259,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80283, 19), /* SSIDNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(80302, 27), /* NeighboringWiFiDiagnostic() */
-                    is_async: true,
-                    input: &[],
-                    output: &[
-                        Parameter {
-                            name: s(80329, 16), /* Result.{i}.BSSID */
-                            syntax: 188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80345, 33), /* Result.{i}.BasicDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80378, 23), /* Result.{i}.BeaconPeriod */
-                            syntax: 1188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80401, 18), /* Result.{i}.Channel */
-                            syntax: 898,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80419, 21), /* Result.{i}.DTIMPeriod */
-                            syntax: 1188,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80440, 25), /* Result.{i}.EncryptionMode */
-                            syntax: 1189,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80465, 15), /* Result.{i}.Mode */
-                            syntax: 1190,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80480, 16), /* Result.{i}.Noise */
-                            syntax: 1191,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80496, 36), /* Result.{i}.OperatingChannelBandwidth */
-                            syntax: 1192,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80532, 33), /* Result.{i}.OperatingFrequencyBand */
-                            syntax: 1193,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80565, 29), /* Result.{i}.OperatingStandards */
-                            syntax: 1194,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80594, 16), /* Result.{i}.Radio */
-                            syntax: 1195,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80610, 15), /* Result.{i}.SSID */
-                            syntax: 335,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80625, 30), /* Result.{i}.SecurityModeEnabled */
-                            syntax: 1196,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80655, 25), /* Result.{i}.SignalStrength */
-                            syntax: 1191,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80680, 37), /* Result.{i}.SupportedDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(80717, 29), /* Result.{i}.SupportedStandards */
-                            syntax: 1197,
-                            version: v(2, 12, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 305,
-                            version: v(2, 13, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(1318, 7), /* Reset() */
-                    is_async: false,
-                    input: &[],
-                    output: &[],
-                    status: Status::Current,
-                    version: v(2, 12, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 7),
+            commands: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(80746, 28), /* Device.WiFi.AccessPoint.{i}. */
@@ -209,1207 +22,100 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(4559, 26) /* AccessPointNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(219, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80787, 17), /* AllowedMACAddress */
-                    syntax: 869,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80804, 16), /* CpeOperationMode */
-                    syntax: 1198,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80820, 15), /* IsolationEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80835, 24), /* MACAddressControlEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 9, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80859, 22), /* MaxAllowedAssociations */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80881, 24), /* SSIDAdvertisementEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80774, 13), /* SSIDReference */
-                    syntax: 1199,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80905, 15), /* UAPSDCapability */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80920, 11), /* UAPSDEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80931, 13), /* WMMCapability */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80944, 9), /* WMMEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(0, 2),
+            parameters: p(25, 16),
+            ..object(&GROUP)
         },
         Object {
             path: s(80953, 35), /* Device.WiFi.AccessPoint.{i}.AC.{i}. */
             min_entries: 4,
             max_entries: Some(4),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(220, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(80988, 14), /* AccessCategory */
-                    syntax: 1200,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81002, 9), /* AckPolicy */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81011, 25), /* OutQLenHistogramIntervals */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81036, 30), /* OutQLenHistogramSampleInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(41, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(81066, 41), /* Device.WiFi.AccessPoint.{i}.AC.{i}.Stats. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81107, 16), /* OutQLenHistogram */
-                    syntax: 128,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(47, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(81123, 33), /* Device.WiFi.AccessPoint.{i}.ANQP. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(81156, 15), /* AdviceOfCharges */
-                    syntax: 1201,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81171, 23), /* Cellular3GPPNetworkInfo */
-                    syntax: 1202,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81194, 7), /* Domains */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81201, 23), /* IPv4AddressAvailability */
-                    syntax: 1203,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81224, 23), /* IPv6AddressAvailability */
-                    syntax: 1204,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81247, 9), /* NAIRealms */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81256, 16), /* NetworkAuthTypes */
-                    syntax: 1205,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81272, 20), /* RoamingConsortiumOIs */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81292, 9), /* VenueName */
-                    syntax: 1206,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(57, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(81301, 39), /* Device.WiFi.AccessPoint.{i}.Accounting. */
             version: v(2, 5, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81340, 15), /* InterimInterval */
-                    syntax: 1207,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81355, 15), /* SecondarySecret */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81370, 21), /* SecondaryServerIPAddr */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81391, 19), /* SecondaryServerPort */
-                    syntax: 1208,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(64189, 6), /* Secret */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81410, 12), /* ServerIPAddr */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18567, 10), /* ServerPort */
-                    syntax: 1208,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(67, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(81422, 49), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81471, 15), /* AssociationTime */
-                    syntax: 10,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81486, 19), /* AuthenticationState */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1209,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1209,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81543, 21), /* MaxSupportedBandwidth */
-                    syntax: 1210,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81564, 28), /* MaxSupportedDataDownlinkRate */
-                    syntax: 1209,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81592, 26), /* MaxSupportedDataUplinkRate */
-                    syntax: 1209,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 1191,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73825, 17), /* OperatingStandard */
-                    syntax: 1211,
-                    version: v(2, 10, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81623, 15), /* Retransmissions */
-                    syntax: 1212,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28080, 3), /* SNR */
-                    syntax: 1124,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81638, 9), /* SetStaATF */
-                    syntax: 397,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1191,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 3,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(4, 1),
+            parameters: p(75, 16),
+            ..object(&GROUP)
         },
         Object {
             path: s(81661, 55), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.Stats. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81716, 18), /* FailedRetransCount */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81734, 18), /* MultipleRetryCount */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72814, 10), /* RetryCount */
-                    syntax: 259,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(81752, 41), /* Device.WiFi.AccessPoint.{i}.Interworking. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(81793, 4), /* ASRA */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79842, 17), /* AccessNetworkType */
-                    syntax: 1213,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81797, 25), /* EmergencyServiceReachable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81822, 6), /* HESSID */
-                    syntax: 188,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81828, 17), /* InternetAvailable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81845, 40), /* UnauthenticatedEmergencyServiceAvailable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81885, 10), /* VenueGroup */
-                    syntax: 1214,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81895, 9), /* VenueType */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(101, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(81904, 38), /* Device.WiFi.AccessPoint.{i}.Passpoint. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(81942, 11), /* DGAFDisable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81953, 20), /* OperatorFriendlyName */
-                    syntax: 1206,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 1215,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(110, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(81973, 42), /* Device.WiFi.AccessPoint.{i}.Passpoint.OSU. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82015, 13), /* FriendlyNames */
-                    syntax: 1216,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4085, 6), /* Method */
-                    syntax: 1217,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82028, 12), /* ProviderNAIs */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82044, 10), /* ServerURIs */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82054, 19), /* ServiceDescriptions */
-                    syntax: 1216,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(114, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(82073, 37), /* Device.WiFi.AccessPoint.{i}.Security. */
-            parameters: &[
-                Parameter {
-                    name: s(82110, 14), /* EncryptionMode */
-                    syntax: 1189,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54877, 13), /* KeyPassphrase */
-                    syntax: 1218,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82124, 9), /* MFPConfig */
-                    syntax: 1219,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28997, 11), /* ModeEnabled */
-                    syntax: 1220,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(29008, 14), /* ModesSupported */
-                    syntax: 1221,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82133, 12), /* PreSharedKey */
-                    syntax: 1222,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82145, 12), /* RadiusSecret */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82157, 18), /* RadiusServerIPAddr */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82175, 16), /* RadiusServerPort */
-                    syntax: 1223,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82191, 16), /* RekeyingInterval */
-                    syntax: 202,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 4, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82207, 13), /* SAEPassphrase */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82220, 8), /* SPPAMSDU */
-                    syntax: 1224,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82228, 21), /* SecondaryRadiusSecret */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82249, 27), /* SecondaryRadiusServerIPAddr */
-                    syntax: 126,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82276, 25), /* SecondaryRadiusServerPort */
-                    syntax: 1223,
-                    access: Access::ReadWrite,
-                    version: v(2, 5, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82301, 27), /* TransitionDisableIndication */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82328, 6), /* WEPKey */
-                    syntax: 1225,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 12, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(121, 18),
+            commands: p(2, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(82334, 32), /* Device.WiFi.AccessPoint.{i}.WPS. */
-            parameters: &[
-                Parameter {
-                    name: s(82366, 20), /* ConfigMethodsEnabled */
-                    syntax: 1226,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82386, 22), /* ConfigMethodsSupported */
-                    syntax: 1227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5363, 3), /* PIN */
-                    syntax: 1228,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1229,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 3,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(82408, 16), /* InitiateWPSPBC() */
-                is_async: true,
-                input: &[],
-                output: &[Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1230,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(139, 6),
+            commands: p(3, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(82424, 37), /* Device.WiFi.CCAMeasurementDiagnostic. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(82461, 9), /* CCAReport */
-                    syntax: 1231,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82470, 9), /* DwellTime */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10202, 9), /* Frequency */
-                    syntax: 1193,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(146, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(82479, 25), /* Device.WiFi.DataElements. */
             version: v(2, 13, 0),
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(82504, 42), /* Device.WiFi.DataElements.AssociationEvent. */
             version: v(2, 13, 0),
-            parameters: &[Parameter {
-                name: s(82546, 35), /* AssociationEventDataNumberOfEntries */
-                syntax: 0,
-                status: Status::Obsoleted,
-                version: v(2, 13, 0),
-                ..PARAM
-            }],
-            events: &[Event {
-                name: s(82581, 11), /* Associated! */
-                arguments: &[
-                    Parameter {
-                        name: s(82592, 5), /* BSSID */
-                        syntax: 188,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(11736, 7), /* Channel */
-                        syntax: 692,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82597, 18), /* ClientCapabilities */
-                        syntax: 352,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82615, 14), /* HTCapabilities */
-                        syntax: 1232,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(10555, 10), /* MACAddress */
-                        syntax: 188,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82629, 7), /* OpClass */
-                        syntax: 692,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(10696, 10), /* StatusCode */
-                        syntax: 0,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(5130, 9), /* TimeStamp */
-                        syntax: 10,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82636, 15), /* VHTCapabilities */
-                        syntax: 1233,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82651, 41), /* WiFi6Capabilities.AnticipatedChannelUsage */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82692, 36), /* WiFi6Capabilities.Beamformee80orLess */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82728, 35), /* WiFi6Capabilities.BeamformeeAbove80 */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82763, 25), /* WiFi6Capabilities.DLOFDMA */
-                        syntax: 16,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82788, 23), /* WiFi6Capabilities.HE160 */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82811, 24), /* WiFi6Capabilities.HE8080 */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82835, 24), /* WiFi6Capabilities.MCSNSS */
-                        syntax: 1234,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82859, 30), /* WiFi6Capabilities.MUBeamformer */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82889, 24), /* WiFi6Capabilities.MUEDCA */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82913, 23), /* WiFi6Capabilities.MURTS */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82936, 29), /* WiFi6Capabilities.MaxDLMUMIMO */
-                        syntax: 692,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82965, 28), /* WiFi6Capabilities.MaxDLOFDMA */
-                        syntax: 692,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82993, 29), /* WiFi6Capabilities.MaxULMUMIMO */
-                        syntax: 692,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83022, 28), /* WiFi6Capabilities.MaxULOFDMA */
-                        syntax: 692,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83050, 28), /* WiFi6Capabilities.MultiBSSID */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83078, 21), /* WiFi6Capabilities.RTS */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83099, 30), /* WiFi6Capabilities.SUBeamformee */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83129, 30), /* WiFi6Capabilities.SUBeamformer */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83159, 30), /* WiFi6Capabilities.SpatialReuse */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83189, 30), /* WiFi6Capabilities.TWTRequestor */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83219, 30), /* WiFi6Capabilities.TWTResponder */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83249, 26), /* WiFi6Capabilities.ULMUMIMO */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83275, 25), /* WiFi6Capabilities.ULOFDMA */
-                        syntax: 16,
-                        version: v(2, 16, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(151, 1),
+            events: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(83300, 67), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}. */
@@ -1420,432 +126,22 @@ pub(crate) static GROUP: Group = Group {
             ),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82597, 18), /* ClientCapabilities */
-                    syntax: 352,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82615, 14), /* HTCapabilities */
-                    syntax: 1232,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10696, 10), /* StatusCode */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82636, 15), /* VHTCapabilities */
-                    syntax: 1233,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(184, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(83367, 85), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.WiFi6Capabilities. */
             status: Status::Obsoleted,
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(83452, 23), /* AnticipatedChannelUsage */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83475, 18), /* Beamformee80orLess */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83493, 17), /* BeamformeeAbove80 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83510, 7), /* DLOFDMA */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83517, 5), /* HE160 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83522, 6), /* HE8080 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83528, 6), /* MCSNSS */
-                    syntax: 1234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83534, 12), /* MUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83546, 6), /* MUEDCA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83552, 5), /* MURTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83557, 11), /* MaxDLMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83568, 10), /* MaxDLOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83578, 11), /* MaxULMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83589, 10), /* MaxULOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83609, 3), /* RTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83612, 12), /* SUBeamformee */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83624, 12), /* SUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83636, 12), /* SpatialReuse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83648, 12), /* TWTRequestor */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83660, 12), /* TWTResponder */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83672, 8), /* ULMUMIMO */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83680, 7), /* ULOFDMA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(193, 23),
+            ..object(&GROUP)
         },
         Object {
             path: s(83687, 45), /* Device.WiFi.DataElements.DisassociationEvent. */
             version: v(2, 13, 0),
-            parameters: &[Parameter {
-                name: s(83732, 38), /* DisassociationEventDataNumberOfEntries */
-                syntax: 0,
-                status: Status::Obsoleted,
-                version: v(2, 13, 0),
-                ..PARAM
-            }],
-            events: &[Event {
-                name: s(83770, 14), /* Disassociated! */
-                arguments: &[
-                    Parameter {
-                        name: s(82592, 5), /* BSSID */
-                        syntax: 188,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(1041, 13), /* BytesReceived */
-                        syntax: 144,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(1054, 9), /* BytesSent */
-                        syntax: 144,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(11736, 7), /* Channel */
-                        syntax: 692,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83784, 41), /* DisassociationLinkStats.{i}.BytesReceived */
-                        syntax: 144,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83825, 37), /* DisassociationLinkStats.{i}.BytesSent */
-                        syntax: 144,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83862, 38), /* DisassociationLinkStats.{i}.ErrorsSent */
-                        syntax: 144,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83900, 38), /* DisassociationLinkStats.{i}.MACAddress */
-                        syntax: 188,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83938, 43), /* DisassociationLinkStats.{i}.PacketsReceived */
-                        syntax: 144,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(83981, 39), /* DisassociationLinkStats.{i}.PacketsSent */
-                        syntax: 144,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(1112, 14), /* ErrorsReceived */
-                        syntax: 259,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(1126, 10), /* ErrorsSent */
-                        syntax: 259,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84020, 22), /* EstMACDataRateDownlink */
-                        syntax: 243,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84042, 20), /* EstMACDataRateUplink */
-                        syntax: 243,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84062, 11), /* InitiatedBy */
-                        syntax: 1235,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84073, 15), /* LastConnectTime */
-                        syntax: 28,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(81505, 20), /* LastDataDownlinkRate */
-                        syntax: 1236,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(81525, 18), /* LastDataUplinkRate */
-                        syntax: 1236,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(10555, 10), /* MACAddress */
-                        syntax: 188,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(81618, 5), /* Noise */
-                        syntax: 692,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(82629, 7), /* OpClass */
-                        syntax: 692,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(1189, 15), /* PacketsReceived */
-                        syntax: 144,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(1204, 11), /* PacketsSent */
-                        syntax: 144,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84088, 10), /* ReasonCode */
-                        syntax: 0,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(32455, 12), /* RetransCount */
-                        syntax: 259,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(81647, 14), /* SignalStrength */
-                        syntax: 1237,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(5130, 9), /* TimeStamp */
-                        syntax: 10,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84098, 18), /* UtilizationReceive */
-                        syntax: 1238,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84116, 19), /* UtilizationTransmit */
-                        syntax: 1238,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(216, 1),
+            events: p(1, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(84135, 73), /* Device.WiFi.DataElements.DisassociationEvent.DisassociationEventData.{i}. */
@@ -1856,202 +152,15 @@ pub(crate) static GROUP: Group = Group {
             ),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84020, 22), /* EstMACDataRateDownlink */
-                    syntax: 243,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84042, 20), /* EstMACDataRateUplink */
-                    syntax: 243,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84062, 11), /* InitiatedBy */
-                    syntax: 1235,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84073, 15), /* LastConnectTime */
-                    syntax: 28,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1236,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1236,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 692,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84088, 10), /* ReasonCode */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 259,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84098, 18), /* UtilizationReceive */
-                    syntax: 1238,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84116, 19), /* UtilizationTransmit */
-                    syntax: 1238,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(246, 23),
+            ..object(&GROUP)
         },
         Object {
             path: s(84208, 47), /* Device.WiFi.DataElements.FailedConnectionEvent. */
             version: v(2, 15, 0),
-            parameters: &[Parameter {
-                name: s(84255, 40), /* FailedConnectionEventDataNumberOfEntries */
-                syntax: 0,
-                status: Status::Obsoleted,
-                version: v(2, 15, 0),
-                ..PARAM
-            }],
-            events: &[Event {
-                name: s(84295, 17), /* FailedConnection! */
-                arguments: &[
-                    Parameter {
-                        name: s(82592, 5), /* BSSID */
-                        syntax: 188,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(10555, 10), /* MACAddress */
-                        syntax: 188,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84088, 10), /* ReasonCode */
-                        syntax: 0,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(10696, 10), /* StatusCode */
-                        syntax: 0,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(5130, 9), /* TimeStamp */
-                        syntax: 10,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(269, 1),
+            events: p(2, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(84312, 77), /* Device.WiFi.DataElements.FailedConnectionEvent.FailedConnectionEventData.{i}. */
@@ -2062,1465 +171,61 @@ pub(crate) static GROUP: Group = Group {
             ),
             status: Status::Obsoleted,
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84088, 10), /* ReasonCode */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10696, 10), /* StatusCode */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(275, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(84389, 33), /* Device.WiFi.DataElements.Network. */
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(84422, 16), /* ColocatedAgentID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53812, 12), /* ControllerID */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44625, 21), /* DeviceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84438, 21), /* MSCSDisallowedStaList */
-                    syntax: 869,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84459, 33), /* PreferredBackhaulsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84492, 29), /* ProvisionedDPPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84521, 20), /* SCSDisallowedStaList */
-                    syntax: 869,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80283, 19), /* SSIDNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84541, 23), /* STABlockNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84564, 16), /* SteeringMandates */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84580, 21), /* SteeringOpportunities */
-                    syntax: 144,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(84601, 19), /* SetMSCSDisallowed() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(84438, 21), /* MSCSDisallowedStaList */
-                        syntax: 869,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(84620, 23), /* SetPreferredBackhauls() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(84643, 41), /* PreferredBackhauls.{i}.BackhaulMACAddress */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84684, 37), /* PreferredBackhauls.{i}.bSTAMACAddress */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(84721, 18), /* SetSCSDisallowed() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(84521, 20), /* SCSDisallowedStaList */
-                        syntax: 869,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(84739, 9), /* SetSSID() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(84748, 11), /* AKMsAllowed */
-                            syntax: 1240,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84759, 15), /* AddRemoveChange */
-                            syntax: 1241,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84774, 20), /* AdvertisementEnabled */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(54498, 4), /* Band */
-                            syntax: 1242,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(780, 6), /* Enable */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84794, 8), /* HaulType */
-                            syntax: 1243,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82124, 9), /* MFPConfig */
-                            syntax: 1244,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84802, 14), /* MobilityDomain */
-                            syntax: 869,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84816, 10), /* PassPhrase */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82040, 4), /* SSID */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84826, 13), /* SuiteSelector */
-                            syntax: 336,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(2207, 4), /* Type */
-                            syntax: 3,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(84839, 26), /* SetServicePrioritization() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(84865, 7), /* DSCPMap */
-                            syntax: 1245,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(780, 6), /* Enable */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84872, 22), /* SPRule.{i}.AlwaysMatch */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84894, 13), /* SPRule.{i}.ID */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84907, 17), /* SPRule.{i}.Output */
-                            syntax: 1246,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84924, 21), /* SPRule.{i}.Precedence */
-                            syntax: 1247,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(84945, 22), /* SetTrafficSeparation() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(780, 6), /* Enable */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84967, 25), /* SSIDtoVIDMapping.{i}.SSID */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84992, 24), /* SSIDtoVIDMapping.{i}.VID */
-                            syntax: 1248,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            events: &[
-                Event {
-                    name: s(85016, 13), /* AgentOnboard! */
-                    arguments: &[
-                        Parameter {
-                            name: s(85029, 12), /* BackhaulALID */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(85041, 18), /* BackhaulMACAddress */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(85059, 11), /* BackhaulSta */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(85070, 8), /* DeviceID */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Event {
-                    name: s(85078, 19), /* ControllerBTMSteer! */
-                    arguments: &[
-                        Parameter {
-                            name: s(82592, 5), /* BSSID */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(85097, 13), /* BTMStatusCode */
-                            syntax: 1249,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(85110, 6), /* STAMAC */
-                            syntax: 188,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(280, 13),
+            commands: p(4, 6),
+            events: p(3, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(85116, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(85160, 13), /* APMLDMaxLinks */
-                    syntax: 1108,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85173, 20), /* APMLDNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85193, 26), /* APMetricsReportingInterval */
-                    syntax: 1250,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85291, 30), /* AssociatedSTAReportingInterval */
-                    syntax: 1250,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
-                    syntax: 869,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85029, 12), /* BackhaulALID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85349, 22), /* BackhaulDownMACAddress */
-                    syntax: 869,
-                    status: Status::Deprecated,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85371, 27), /* BackhaulDownNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85041, 18), /* BackhaulMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85398, 17), /* BackhaulMediaType */
-                    syntax: 1251,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85415, 15), /* BackhaulPHYRate */
-                    syntax: 548,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85430, 24), /* CACStatusNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85454, 18), /* CollectionInterval */
-                    syntax: 21,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85472, 23), /* ControllerOperationMode */
-                    syntax: 1252,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85495, 21), /* CoordinatedCACAllowed */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85516, 11), /* CountryCode */
-                    syntax: 1253,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85527, 9), /* DFSEnable */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84865, 7), /* DSCPMap */
-                    syntax: 1245,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85536, 27), /* Default8021QNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85563, 21), /* EasyConnectCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85584, 12), /* ExecutionEnv */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
-                    syntax: 869,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15626, 12), /* Manufacturer */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(33637, 17), /* ManufacturerModel */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85657, 10), /* MaxNumMLDs */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85667, 22), /* MaxPrioritizationRules */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85689, 16), /* MaxReportingRate */
-                    syntax: 1254,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
-                    syntax: 364,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85744, 7), /* MaxVIDs */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85751, 19), /* MultiAPCapabilities */
-                    syntax: 1232,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85770, 21), /* PrioritizationSupport */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73653, 20), /* RadioNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85791, 22), /* ReportIndependentScans */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85813, 30), /* ReportUnsuccessfulAssociations */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85843, 21), /* SPRuleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85895, 16), /* STASteeringState */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85911, 28), /* ServicePrioritizationAllowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15770, 15), /* SoftwareVersion */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85939, 20), /* TIDLinkMapCapability */
-                    syntax: 1255,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85959, 16), /* TestCapabilities */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85975, 24), /* TrafficSeparationAllowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85999, 27), /* TrafficSeparationCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86026, 15), /* bSTAMLDMaxLinks */
-                    syntax: 1108,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(331, 49),
+            ..object(&GROUP)
         },
         Object {
             path: s(85116, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(6, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(85160, 13), /* APMLDMaxLinks */
-                    syntax: 1108,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85173, 20), /* APMLDNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85193, 26), /* APMetricsReportingInterval */
-                    syntax: 1250,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85291, 30), /* AssociatedSTAReportingInterval */
-                    syntax: 1250,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
-                    syntax: 869,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85029, 12), /* BackhaulALID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85349, 22), /* BackhaulDownMACAddress */
-                    syntax: 869,
-                    status: Status::Deprecated,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85371, 27), /* BackhaulDownNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85041, 18), /* BackhaulMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85398, 17), /* BackhaulMediaType */
-                    syntax: 1251,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85415, 15), /* BackhaulPHYRate */
-                    syntax: 548,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85430, 24), /* CACStatusNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85454, 18), /* CollectionInterval */
-                    syntax: 21,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85472, 23), /* ControllerOperationMode */
-                    syntax: 1252,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85495, 21), /* CoordinatedCACAllowed */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85516, 11), /* CountryCode */
-                    syntax: 1253,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85527, 9), /* DFSEnable */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84865, 7), /* DSCPMap */
-                    syntax: 1245,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85536, 27), /* Default8021QNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85563, 21), /* EasyConnectCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85584, 12), /* ExecutionEnv */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
-                    syntax: 869,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15626, 12), /* Manufacturer */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(33637, 17), /* ManufacturerModel */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85657, 10), /* MaxNumMLDs */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85667, 22), /* MaxPrioritizationRules */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85689, 16), /* MaxReportingRate */
-                    syntax: 1254,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
-                    syntax: 364,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85744, 7), /* MaxVIDs */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85751, 19), /* MultiAPCapabilities */
-                    syntax: 1232,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85770, 21), /* PrioritizationSupport */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73653, 20), /* RadioNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85791, 22), /* ReportIndependentScans */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85813, 30), /* ReportUnsuccessfulAssociations */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85843, 21), /* SPRuleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85895, 16), /* STASteeringState */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85911, 28), /* ServicePrioritizationAllowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15770, 15), /* SoftwareVersion */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85939, 20), /* TIDLinkMapCapability */
-                    syntax: 1255,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85959, 16), /* TestCapabilities */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85975, 24), /* TrafficSeparationAllowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85999, 27), /* TrafficSeparationCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86026, 15), /* bSTAMLDMaxLinks */
-                    syntax: 1108,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(82408, 16), /* InitiateWPSPBC() */
-                    is_async: true,
-                    input: &[],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(86041, 18), /* RefreshAPMetrics() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(86059, 4), /* RUID */
-                        syntax: 352,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(86063, 33), /* SetAnticipatedChannelPreference() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(86096, 11), /* ChannelList */
-                            syntax: 1256,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82629, 7), /* OpClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(86107, 13), /* SetDFSState() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(85527, 9), /* DFSEnable */
-                        syntax: 16,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(86120, 21), /* SetSTASteeringState() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(86141, 10), /* Disallowed */
-                        syntax: 16,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            events: &[Event {
-                name: s(86151, 15), /* BackhaulChange! */
-                arguments: &[
-                    Parameter {
-                        name: s(10555, 10), /* MACAddress */
-                        syntax: 188,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(84088, 10), /* ReasonCode */
-                        syntax: 1257,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(86166, 10), /* ResultCode */
-                        syntax: 1258,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(86176, 11), /* TargetBSSID */
-                        syntax: 188,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(380, 49),
+            commands: p(10, 5),
+            events: p(5, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(86187, 65), /* Device.WiFi.DataElements.Network.Device.{i}.AFCAvailableSpectrum. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86252, 34), /* AFCAvailableSpectrumInquiryRequest */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86286, 35), /* AFCAvailableSpectrumInquiryResponse */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(443, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(86321, 54), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85173, 20) /* APMLDNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(221, 1),
-            }],
+            unique_keys: p(7, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86388, 27), /* AffiliatedAPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86415, 31), /* LinkToOpClassMapNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86375, 13), /* MLDMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86446, 21), /* STAMLDNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86467, 25), /* TIDLinkMapNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(445, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(86492, 66), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86558, 12), /* EMLMREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86570, 12), /* EMLSREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86582, 11), /* NSTREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86593, 10), /* STREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86603, 21), /* TIDLinkMapNegotiation */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86624, 33), /* TIDToOpClassPolicyNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(450, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(86657, 89), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig.TIDToOpClassPolicy.{i}. */
@@ -3529,554 +234,82 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(86624, 33) /* TIDToOpClassPolicyNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(222, 2),
-            }],
+            unique_keys: p(8, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 1259,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 1256,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86746, 3), /* TID */
-                    syntax: 189,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(456, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(86749, 71), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.AffiliatedAP.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(86388, 27) /* AffiliatedAPNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(224, 1),
-            }],
+            unique_keys: p(9, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86820, 22), /* BroadcastBytesReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86842, 18), /* BroadcastBytesSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86860, 19), /* DisabledSubChannels */
-                    syntax: 51,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86879, 22), /* EstServiceParametersBE */
-                    syntax: 1260,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86901, 22), /* EstServiceParametersBK */
-                    syntax: 1260,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86923, 22), /* EstServiceParametersVI */
-                    syntax: 1260,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86945, 22), /* EstServiceParametersVO */
-                    syntax: 1260,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86967, 6), /* LinkID */
-                    syntax: 1108,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86973, 22), /* MulticastBytesReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86995, 18), /* MulticastBytesSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87013, 20), /* UnicastBytesReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87033, 16), /* UnicastBytesSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(460, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(87049, 75), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.LinkToOpClassMap.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(86415, 31) /* LinkToOpClassMapNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(225, 1),
-            }],
+            unique_keys: p(10, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86967, 6), /* LinkID */
-                    syntax: 1108,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(477, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(87124, 65), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(86446, 21) /* STAMLDNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(221, 1),
-            }],
+            unique_keys: p(11, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(87189, 28), /* AffiliatedSTANumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87217, 8), /* Hostname */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34076, 11), /* IPv4Address */
-                    syntax: 182,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(34172, 11), /* IPv6Address */
-                    syntax: 211,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87225, 6), /* IsbSTA */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84073, 15), /* LastConnectTime */
-                    syntax: 28,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86375, 13), /* MLDMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87231, 11), /* PairwiseAKM */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87242, 14), /* PairwiseCipher */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87256, 15), /* RSNCapabilities */
-                    syntax: 234,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87271, 28), /* STATIDLinkMapNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(479, 18),
+            ..object(&GROUP)
         },
         Object {
             path: s(87299, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.AffiliatedSTA.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(87189, 28) /* AffiliatedSTANumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(12, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84020, 22), /* EstMACDataRateDownlink */
-                    syntax: 243,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84042, 20), /* EstMACDataRateUplink */
-                    syntax: 243,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1236,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1236,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84098, 18), /* UtilizationReceive */
-                    syntax: 1238,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84116, 19), /* UtilizationTransmit */
-                    syntax: 1238,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(497, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(87382, 78), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STAMLDConfig. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86558, 12), /* EMLMREnabled */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86570, 12), /* EMLSREnabled */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86582, 11), /* NSTREnabled */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86593, 10), /* STREnabled */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86603, 21), /* TIDLinkMapNegotiation */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(511, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(87460, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STATIDLinkMap.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(87271, 28) /* STATIDLinkMapNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(226, 1),
-            }],
+            unique_keys: p(13, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 1259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86967, 6), /* LinkID */
-                    syntax: 1261,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86746, 3), /* TID */
-                    syntax: 189,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(516, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(87543, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.WiFi7Capabilities. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(87626, 12), /* EMLMRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87638, 12), /* EMLSRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87650, 11), /* NSTRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87661, 10), /* STRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86603, 21), /* TIDLinkMapNegotiation */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(520, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(87671, 69), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.TIDLinkMap.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(86467, 25) /* TIDLinkMapNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(226, 1),
-            }],
+            unique_keys: p(14, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 1259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86967, 6), /* LinkID */
-                    syntax: 1261,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86746, 3), /* TID */
-                    syntax: 189,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(525, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(87740, 72), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}. */
@@ -4085,254 +318,70 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(227, 1),
-            }],
+            unique_keys: p(15, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87812, 20), /* EntryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87832, 14), /* ReferenceBSSID */
-                    syntax: 188,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(529, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(87846, 82), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}.Entry.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(87812, 20) /* EntryNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(228, 1),
-            }],
+            unique_keys: p(16, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(29170, 13), /* BurstInterval */
-                    syntax: 578,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87942, 11), /* BurstLength */
-                    syntax: 578,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87928, 14), /* BurstStartTime */
-                    syntax: 336,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87953, 18), /* ChannelUsageReason */
-                    syntax: 1262,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87971, 10), /* PowerLevel */
-                    syntax: 137,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87981, 9), /* RUBitmask */
-                    syntax: 1263,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87990, 11), /* Repetitions */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88001, 21), /* TransmitterIdentifier */
-                    syntax: 188,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(533, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(88022, 68), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannels.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85257, 34) /* AnticipatedChannelsNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(227, 1),
-            }],
+            unique_keys: p(17, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86096, 11), /* ChannelList */
-                    syntax: 1256,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(541, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(88090, 61), /* Device.WiFi.DataElements.Network.Device.{i}.BackhaulDown.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85371, 27) /* BackhaulDownNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(229, 1),
-            }],
+            unique_keys: p(18, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(88151, 16), /* BackhaulDownALID */
-                    syntax: 188,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85349, 22), /* BackhaulDownMACAddress */
-                    syntax: 188,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(543, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(88167, 58), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85430, 24) /* CACStatusNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(27, 1),
-            }],
+            unique_keys: p(19, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(88225, 31), /* CACActiveChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88256, 34), /* CACAvailableChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(545, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(88327, 79), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACActiveChannel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(88225, 31) /* CACActiveChannelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(230, 2),
-            }],
+            unique_keys: p(20, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88406, 9), /* Countdown */
-                    syntax: 1264,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(549, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(88415, 82), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACAvailableChannel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(88256, 34) /* CACAvailableChannelNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(230, 2),
-            }],
+            unique_keys: p(21, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88497, 7), /* Minutes */
-                    syntax: 1265,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(552, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(88504, 85), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACNonOccupancyChannel.{i}. */
@@ -4341,32 +390,10 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(230, 2),
-            }],
+            unique_keys: p(22, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88589, 7), /* Seconds */
-                    syntax: 1266,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(555, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(88596, 61), /* Device.WiFi.DataElements.Network.Device.{i}.Default8021Q.{i}. */
@@ -4375,189 +402,33 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(85536, 27) /* Default8021QNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(232, 1),
-            }],
+            unique_keys: p(23, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(88667, 10), /* DefaultPCP */
-                    syntax: 1267,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88657, 10), /* PrimaryVID */
-                    syntax: 1248,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(558, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(88677, 65), /* Device.WiFi.DataElements.Network.Device.{i}.IEEE1905Security.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85596, 31) /* IEEE1905SecurityNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(233, 1),
-            }],
+            unique_keys: p(24, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(42252, 19), /* EncryptionAlgorithm */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(42290, 18), /* IntegrityAlgorithm */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88742, 18), /* OnboardingProtocol */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(561, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(88760, 58), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(88818, 22), /* AssocIEEE1905DeviceRef */
-                    syntax: 155,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88840, 26), /* EasyMeshAgentOperationMode */
-                    syntax: 1252,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88866, 31), /* EasyMeshControllerOperationMode */
-                    syntax: 1252,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43643, 15), /* LastContactTime */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15638, 15), /* ManufacturerOUI */
-                    syntax: 349,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(564, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(88897, 67), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(88964, 16), /* BackhaulDeviceID */
-                    syntax: 188,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(85041, 18), /* BackhaulMACAddress */
-                    syntax: 188,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(861, 8), /* LinkType */
-                    syntax: 1268,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(89023, 19), /* SteerWiFiBackhaul() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(11736, 7), /* Channel */
-                        syntax: 0,
-                        access: Access::ReadWrite,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(89042, 9), /* TargetBSS */
-                        syntax: 188,
-                        access: Access::ReadWrite,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(25400, 7), /* TimeOut */
-                        syntax: 21,
-                        access: Access::ReadWrite,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    },
-                ],
-                output: &[Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1269,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 15, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(569, 5),
+            commands: p(15, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(89051, 100), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.CurrentOperatingClassProfile.{i}. */
@@ -4566,3362 +437,230 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(234, 1),
-            }],
+            unique_keys: p(25, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43545, 5), /* Class */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11348, 7), /* TxPower */
-                    syntax: 1270,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(578, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(89151, 73), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.Stats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1236,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1236,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89224, 15), /* LinkUtilization */
-                    syntax: 1271,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(582, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(89239, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(26, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(89293, 14), /* APMetricsWiFi6 */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89386, 18), /* BSSNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89440, 27), /* ChannelUtilizationThreshold */
-                    syntax: 692,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89467, 13), /* ChipsetVendor */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89520, 7), /* Enabled */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 1272,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89527, 6), /* MaxBSS */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89565, 21), /* RCPISteeringThreshold */
-                    syntax: 1273,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89586, 12), /* ReceiveOther */
-                    syntax: 189,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89598, 11), /* ReceiveSelf */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
-                    syntax: 1274,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89649, 25), /* STAReportingRCPIThreshold */
-                    syntax: 1273,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89674, 25), /* ScanResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89699, 14), /* SteeringPolicy */
-                    syntax: 1275,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89780, 8), /* Transmit */
-                    syntax: 189,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72155, 11), /* Utilization */
-                    syntax: 189,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(593, 26),
+            ..object(&GROUP)
         },
         Object {
             path: s(89239, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(27, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(89293, 14), /* APMetricsWiFi6 */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89386, 18), /* BSSNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89440, 27), /* ChannelUtilizationThreshold */
-                    syntax: 692,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89467, 13), /* ChipsetVendor */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89520, 7), /* Enabled */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 1272,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89527, 6), /* MaxBSS */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89565, 21), /* RCPISteeringThreshold */
-                    syntax: 1273,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89586, 12), /* ReceiveOther */
-                    syntax: 189,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89598, 11), /* ReceiveSelf */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
-                    syntax: 1274,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89649, 25), /* STAReportingRCPIThreshold */
-                    syntax: 1273,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89674, 25), /* ScanResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89699, 14), /* SteeringPolicy */
-                    syntax: 1275,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89780, 8), /* Transmit */
-                    syntax: 189,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72155, 11), /* Utilization */
-                    syntax: 189,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(89818, 20), /* ChannelScanRequest() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(86096, 11), /* ChannelList */
-                            syntax: 1256,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89838, 12), /* DFSDwellTime */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82470, 9), /* DwellTime */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89850, 8), /* HomeTime */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82629, 7), /* OpClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89858, 8), /* ScanType */
-                            syntax: 1276,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(89866, 25), /* ChannelSelectionRequest() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(89891, 29), /* Class.{i}.Channel.{i}.Channel */
-                            syntax: 1256,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89920, 32), /* Class.{i}.Channel.{i}.Preference */
-                            syntax: 1277,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89952, 17), /* Class.{i}.OpClass */
-                            syntax: 692,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(89969, 13), /* RadioEnable() */
-                    is_async: true,
-                    input: &[Parameter {
-                        name: s(780, 6), /* Enable */
-                        syntax: 16,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        mandatory: true,
-                        ..PARAM
-                    }],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(89982, 17), /* SetSpatialReuse() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(89999, 8), /* BSSColor */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90060, 17), /* NonSRGOffsetValid */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90077, 13), /* PSRDisallowed */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90090, 17), /* SRGBSSColorBitmap */
-                            syntax: 333,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90107, 19), /* SRGInformationValid */
-                            syntax: 16,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90126, 18), /* SRGOBSSPDMaxOffset */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90144, 18), /* SRGOBSSPDMinOffset */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90162, 21), /* SRGPartialBSSIDBitmap */
-                            syntax: 333,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(90183, 17), /* SetTxPowerLimit() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(90200, 14), /* OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90214, 18), /* TransmitPowerLimit */
-                            syntax: 1278,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(90232, 13), /* WiFiRestart() */
-                    is_async: true,
-                    input: &[],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(619, 26),
+            commands: p(16, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(90245, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(89386, 18) /* BSSNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(224, 1),
-            }],
+            unique_keys: p(28, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(90307, 26), /* AssociationAllowanceStatus */
-                    syntax: 1279,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90333, 19), /* BackhaulAKMsAllowed */
-                    syntax: 1240,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90352, 21), /* BackhaulSuiteSelector */
-                    syntax: 336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90373, 11), /* BackhaulUse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90384, 22), /* BasicDataTransmitRates */
-                    syntax: 1280,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86820, 22), /* BroadcastBytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86842, 18), /* BroadcastBytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90406, 16), /* ByteCounterUnits */
-                    syntax: 1281,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89520, 7), /* Enabled */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86879, 22), /* EstServiceParametersBE */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86901, 22), /* EstServiceParametersBK */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86923, 22), /* EstServiceParametersVI */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86945, 22), /* EstServiceParametersVO */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90422, 20), /* FronthaulAKMsAllowed */
-                    syntax: 1240,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90442, 22), /* FronthaulSuiteSelector */
-                    syntax: 336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90464, 12), /* FronthaulUse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86973, 22), /* MulticastBytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86995, 18), /* MulticastBytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90476, 23), /* Profile1bSTAsDisallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90499, 23), /* Profile2bSTAsDisallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90522, 27), /* QMDescriptorNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90549, 12), /* R1disallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90561, 12), /* R2disallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90573, 18), /* STANumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90591, 16), /* TransmittedBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87013, 20), /* UnicastBytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87033, 16), /* UnicastBytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(673, 32),
+            ..object(&GROUP)
         },
         Object {
             path: s(90245, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(89386, 18) /* BSSNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(224, 1),
-            }],
+            unique_keys: p(29, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(90307, 26), /* AssociationAllowanceStatus */
-                    syntax: 1279,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90333, 19), /* BackhaulAKMsAllowed */
-                    syntax: 1240,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90352, 21), /* BackhaulSuiteSelector */
-                    syntax: 336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90373, 11), /* BackhaulUse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90384, 22), /* BasicDataTransmitRates */
-                    syntax: 1280,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86820, 22), /* BroadcastBytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86842, 18), /* BroadcastBytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90406, 16), /* ByteCounterUnits */
-                    syntax: 1281,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89520, 7), /* Enabled */
-                    syntax: 16,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86879, 22), /* EstServiceParametersBE */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86901, 22), /* EstServiceParametersBK */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86923, 22), /* EstServiceParametersVI */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86945, 22), /* EstServiceParametersVO */
-                    syntax: 1260,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90422, 20), /* FronthaulAKMsAllowed */
-                    syntax: 1240,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90442, 22), /* FronthaulSuiteSelector */
-                    syntax: 336,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90464, 12), /* FronthaulUse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86973, 22), /* MulticastBytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86995, 18), /* MulticastBytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90476, 23), /* Profile1bSTAsDisallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90499, 23), /* Profile2bSTAsDisallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90522, 27), /* QMDescriptorNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90549, 12), /* R1disallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90561, 12), /* R2disallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90573, 18), /* STANumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90591, 16), /* TransmittedBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87013, 20), /* UnicastBytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87033, 16), /* UnicastBytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(90607, 13), /* LatencyTest() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(39110, 13), /* DataBlockSize */
-                            syntax: 1282,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(603, 19), /* NumberOfRepetitions */
-                            syntax: 234,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90620, 13), /* STAMACAddress */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(622, 7), /* Timeout */
-                            syntax: 1283,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90633, 3), /* VID */
-                            syntax: 1248,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90636, 5), /* WMMUP */
-                            syntax: 1284,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(90641, 18), /* SetEHTOperations() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(90659, 20), /* BasicEHTMCSAndNssSet */
-                            syntax: 336,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90679, 5), /* CCFS0 */
-                            syntax: 545,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90684, 5), /* CCFS1 */
-                            syntax: 545,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90689, 7), /* Control */
-                            syntax: 545,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90696, 24), /* DisabledSubchannelBitmap */
-                            syntax: 545,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90720, 20), /* EHTDefaultPEDuration */
-                            syntax: 1285,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90740, 34), /* GroupAddressedBUIndicationExponent */
-                            syntax: 1286,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90774, 31), /* GroupAddressedBUIndicationLimit */
-                            syntax: 1285,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(90805, 18), /* SetQMDescriptors() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(90823, 22), /* QMDescriptor.{i}.BSSID */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90845, 26), /* QMDescriptor.{i}.ClientMAC */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90871, 34), /* QMDescriptor.{i}.DescriptorElement */
-                            syntax: 357,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(90905, 18), /* SetQoSManagement() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(90923, 16), /* DSCPPolicyEnable */
-                            syntax: 16,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90939, 10), /* MSCSEnable */
-                            syntax: 16,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90949, 12), /* QosMapEnable */
-                            syntax: 16,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90961, 9), /* SCSEnable */
-                            syntax: 16,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90970, 27), /* SCSTrafficDescriptionEnable */
-                            syntax: 16,
-                            version: v(2, 19, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 19, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(90997, 16), /* ThroughputTest() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(90620, 13), /* STAMACAddress */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(91013, 13), /* TestDirection */
-                            syntax: 1287,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(91026, 12), /* TestDuration */
-                            syntax: 1283,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90633, 3), /* VID */
-                            syntax: 1248,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90636, 5), /* WMMUP */
-                            syntax: 1284,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1239,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Current,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(705, 32),
+            commands: p(22, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(91038, 80), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.LatencyTestResult. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(629, 19), /* AverageResponseTime */
-                    syntax: 21,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91118, 9), /* ClientMAC */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(39110, 13), /* DataBlockSize */
-                    syntax: 365,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91127, 9), /* LostCount */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(660, 19), /* MaximumResponseTime */
-                    syntax: 21,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(679, 19), /* MinimumResponseTime */
-                    syntax: 21,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(698, 12), /* SuccessCount */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91136, 13), /* TestAlgorithm */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91149, 9), /* TestLayer */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90633, 3), /* VID */
-                    syntax: 544,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90636, 5), /* WMMUP */
-                    syntax: 1288,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(769, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(91158, 71), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUConfig. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(91229, 14), /* DLMUMIMOEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91243, 13), /* DLOFDMAEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91256, 14), /* ULMUMIMOEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91270, 13), /* ULOFDMAEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(781, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(91283, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUStats. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(91353, 13), /* DLHEPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91366, 17), /* DLMUMIMOPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91383, 13), /* DLMUPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91396, 22), /* DLOFDMAMUMIMOPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91418, 16), /* DLOFDMAPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91434, 16), /* DLRU106PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91450, 17), /* DLRU1992PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91467, 16), /* DLRU242PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91483, 15), /* DLRU26PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91498, 16), /* DLRU484PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91514, 15), /* DLRU52PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91529, 16), /* DLRU996PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91545, 16), /* DLTotalPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91561, 13), /* ULHEPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91574, 17), /* ULMUMIMOPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91591, 13), /* ULMUPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91604, 22), /* ULOFDMAMUMIMOPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91626, 16), /* ULOFDMAPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91642, 16), /* ULRU106PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91658, 17), /* ULRU1992PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91675, 16), /* ULRU242PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91691, 15), /* ULRU26PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91706, 16), /* ULRU484PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91722, 15), /* ULRU52PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91737, 16), /* ULRU996PPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91753, 16), /* ULTotalPPDUCount */
-                    syntax: 259,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(785, 26),
+            ..object(&GROUP)
         },
         Object {
             path: s(91769, 78), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MultiAPSteering. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(91847, 11), /* BTMAttempts */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91858, 17), /* BTMQueryResponses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91875, 17), /* BlacklistAttempts */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(811, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(91892, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.QMDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(90522, 27) /* QMDescriptorNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(235, 1),
-            }],
+            unique_keys: p(30, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91118, 9), /* ClientMAC */
-                    syntax: 188,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91971, 17), /* DescriptorElement */
-                    syntax: 357,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(814, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(91988, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(90573, 18) /* STANumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(31, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92058, 22), /* CellularDataPreference */
-                    syntax: 1289,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82597, 18), /* ClientCapabilities */
-                    syntax: 352,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84020, 22), /* EstMACDataRateDownlink */
-                    syntax: 243,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84042, 20), /* EstMACDataRateUplink */
-                    syntax: 243,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82615, 14), /* HTCapabilities */
-                    syntax: 1232,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87217, 8), /* Hostname */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92080, 11), /* IPV4Address */
-                    syntax: 182,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92091, 11), /* IPV6Address */
-                    syntax: 211,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84073, 15), /* LastConnectTime */
-                    syntax: 28,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1236,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1236,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92102, 17), /* MeasurementReport */
-                    syntax: 1290,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92119, 22), /* NumberOfMeasureReports */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87231, 11), /* PairwiseAKM */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87242, 14), /* PairwiseCipher */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87256, 15), /* RSNCapabilities */
-                    syntax: 234,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92141, 18), /* ReAssociationDelay */
-                    syntax: 698,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92159, 19), /* SecurityAssociation */
-                    syntax: 1291,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92178, 9), /* SleepMode */
-                    syntax: 1292,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84098, 18), /* UtilizationReceive */
-                    syntax: 1238,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84116, 19), /* UtilizationTransmit */
-                    syntax: 1238,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82636, 15), /* VHTCapabilities */
-                    syntax: 1233,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(817, 33),
+            ..object(&GROUP)
         },
         Object {
             path: s(91988, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(90573, 18) /* STANumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(32, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92058, 22), /* CellularDataPreference */
-                    syntax: 1289,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82597, 18), /* ClientCapabilities */
-                    syntax: 352,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84020, 22), /* EstMACDataRateDownlink */
-                    syntax: 243,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84042, 20), /* EstMACDataRateUplink */
-                    syntax: 243,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82615, 14), /* HTCapabilities */
-                    syntax: 1232,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87217, 8), /* Hostname */
-                    syntax: 3,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92080, 11), /* IPV4Address */
-                    syntax: 182,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92091, 11), /* IPV6Address */
-                    syntax: 211,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84073, 15), /* LastConnectTime */
-                    syntax: 28,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1236,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1236,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92102, 17), /* MeasurementReport */
-                    syntax: 1290,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92119, 22), /* NumberOfMeasureReports */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87231, 11), /* PairwiseAKM */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87242, 14), /* PairwiseCipher */
-                    syntax: 336,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87256, 15), /* RSNCapabilities */
-                    syntax: 234,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92141, 18), /* ReAssociationDelay */
-                    syntax: 698,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 144,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92159, 19), /* SecurityAssociation */
-                    syntax: 1291,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92178, 9), /* SleepMode */
-                    syntax: 1292,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84098, 18), /* UtilizationReceive */
-                    syntax: 1238,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84116, 19), /* UtilizationTransmit */
-                    syntax: 1238,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82636, 15), /* VHTCapabilities */
-                    syntax: 1233,
-                    version: v(2, 13, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(92215, 13), /* ClientSteer() */
-                is_async: true,
-                input: &[
-                    Parameter {
-                        name: s(92228, 11), /* BTMAbridged */
-                        syntax: 16,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92239, 25), /* BTMDisassociationImminent */
-                        syntax: 16,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92264, 22), /* BTMDisassociationTimer */
-                        syntax: 1293,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92286, 19), /* LinkRemovalImminent */
-                        syntax: 16,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92305, 11), /* RequestMode */
-                        syntax: 1294,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92316, 25), /* SteeringOpportunityWindow */
-                        syntax: 28,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92341, 16), /* TargetBSSChannel */
-                        syntax: 692,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(86176, 11), /* TargetBSSID */
-                        syntax: 188,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                    Parameter {
-                        name: s(92357, 23), /* TargetBSSOperatingClass */
-                        syntax: 692,
-                        version: v(2, 17, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    },
-                ],
-                output: &[Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1239,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                }],
-                status: Status::Current,
-                version: v(2, 17, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(850, 33),
+            commands: p(27, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(92380, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.HaLowCapabilities. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(92468, 5), /* AMPDU */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92473, 5), /* AMSDU */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92478, 10), /* BATSupport */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92488, 7), /* BW16MHz */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92495, 14), /* BW16MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92509, 13), /* BW1MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92522, 13), /* BW2MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92535, 6), /* BW4MHz */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92541, 13), /* BW4MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92554, 6), /* BW8MHz */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92560, 13), /* BW8MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92573, 32), /* CentralizedAuthenticationControl */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92605, 32), /* DistributedAuthenticationControl */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92637, 10), /* DynamicAID */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20668, 11), /* FlowControl */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92647, 8), /* GroupAID */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92655, 14), /* IsSensorDevice */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92669, 12), /* MUBeamformee */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83534, 12), /* MUBeamformer */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92681, 10), /* MaxMPDULen */
-                    syntax: 1295,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92691, 10), /* NonTIMMode */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92701, 8), /* PV1Frame */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92709, 11), /* PageSlicing */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92720, 12), /* RAWOperation */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92732, 8), /* RxMCSNSS */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92740, 7), /* S1GLong */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83612, 12), /* SUBeamformee */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83624, 12), /* SUBeamformer */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92747, 11), /* TWTGrouping */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83648, 12), /* TWTRequestor */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83660, 12), /* TWTResponder */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92758, 14), /* TravelingPilot */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92772, 8), /* TxMCSNSS */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(893, 33),
+            ..object(&GROUP)
         },
         Object {
             path: s(92780, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(81471, 15), /* AssociationTime */
-                    syntax: 10,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 692,
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92861, 30), /* SteeringHistoryNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(92891, 12), /* BTMRequest() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(92903, 22), /* BSSTerminationDuration */
-                            syntax: 364,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(92925, 22), /* DisassociationImminent */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(92947, 19), /* DisassociationTimer */
-                            syntax: 1296,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(92966, 13), /* SteeringTimer */
-                            syntax: 1297,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89042, 9), /* TargetBSS */
-                            syntax: 188,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(92979, 16), /* ValidityInterval */
-                            syntax: 1297,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1298,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(92995, 14), /* Disassociate() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(92947, 19), /* DisassociationTimer */
-                            syntax: 364,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(84088, 10), /* ReasonCode */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(93009, 6), /* Silent */
-                            syntax: 16,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[Parameter {
-                        name: s(427, 6), /* Status */
-                        syntax: 1299,
-                        version: v(2, 15, 0),
-                        protocols: Protocols::USP,
-                        ..PARAM
-                    }],
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(926, 3),
+            commands: p(28, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(93015, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringHistory.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(92861, 30) /* SteeringHistoryNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(236, 3),
-            }],
+            unique_keys: p(33, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(93128, 13), /* APDestination */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93120, 8), /* APOrigin */
-                    syntax: 3,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93141, 16), /* SteeringApproach */
-                    syntax: 1300,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93157, 16), /* SteeringDuration */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93116, 4), /* Time */
-                    syntax: 10,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93173, 12), /* TriggerEvent */
-                    syntax: 1301,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(940, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(93185, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringSummaryStats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(91847, 11), /* BTMAttempts */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93287, 11), /* BTMFailures */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91858, 17), /* BTMQueryResponses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93298, 12), /* BTMSuccesses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91875, 17), /* BlacklistAttempts */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93310, 17), /* BlacklistFailures */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93327, 18), /* BlacklistSuccesses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93345, 13), /* LastSteerTime */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93358, 21), /* NoCandidateAPFailures */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(946, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(93379, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.TIDQueueSizes.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(92187, 28) /* TIDQueueSizesNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(226, 1),
-            }],
+            unique_keys: p(34, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(16676, 4), /* Size */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86746, 3), /* TID */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(955, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(93467, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.WiFi6Capabilities. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(83452, 23), /* AnticipatedChannelUsage */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83475, 18), /* Beamformee80orLess */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83493, 17), /* BeamformeeAbove80 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83510, 7), /* DLOFDMA */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83517, 5), /* HE160 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83522, 6), /* HE8080 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83528, 6), /* MCSNSS */
-                    syntax: 1234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83534, 12), /* MUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83546, 6), /* MUEDCA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83552, 5), /* MURTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83557, 11), /* MaxDLMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83568, 10), /* MaxDLOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83578, 11), /* MaxULMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83589, 10), /* MaxULOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83609, 3), /* RTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83612, 12), /* SUBeamformee */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83624, 12), /* SUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83636, 12), /* SpatialReuse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83648, 12), /* TWTRequestor */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83660, 12), /* TWTResponder */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83672, 8), /* ULMUMIMO */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83680, 7), /* ULOFDMA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(957, 23),
+            ..object(&GROUP)
         },
         Object {
             path: s(93555, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.SetQoSManagementInput. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(90923, 16), /* DSCPPolicyEnable */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90939, 10), /* MSCSEnable */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90949, 12), /* QosMapEnable */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90961, 9), /* SCSEnable */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90970, 27), /* SCSTrafficDescriptionEnable */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(980, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(93639, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.ThroughputTestResult. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(91118, 9), /* ClientMAC */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93722, 13), /* DownlinkSpeed */
-                    syntax: 1236,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91136, 13), /* TestAlgorithm */
-                    syntax: 3,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91026, 12), /* TestDuration */
-                    syntax: 21,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91149, 9), /* TestLayer */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93735, 11), /* UplinkSpeed */
-                    syntax: 1236,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90633, 3), /* VID */
-                    syntax: 544,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90636, 5), /* WMMUP */
-                    syntax: 1288,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(985, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(93746, 66), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BackhaulSta. */
             version: v(2, 13, 0),
-            parameters: &[Parameter {
-                name: s(10555, 10), /* MACAddress */
-                syntax: 188,
-                version: v(2, 13, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(994, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(93812, 68), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability. */
             version: v(2, 15, 0),
-            parameters: &[Parameter {
-                name: s(93880, 24), /* CACMethodNumberOfEntries */
-                syntax: 0,
-                version: v(2, 15, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(995, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(93904, 82), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}. */
             min_entries: 0,
             max_entries: Some(4),
             num_entries_parameter: Some(s(93880, 24) /* CACMethodNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(239, 1),
-            }],
+            unique_keys: p(35, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4085, 6), /* Method */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93986, 15), /* NumberOfSeconds */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(996, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(94031, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}.OpClassChannels.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(94001, 30) /* OpClassChannelsNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(227, 1),
-            }],
+            unique_keys: p(36, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86096, 11), /* ChannelList */
-                    syntax: 1256,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(999, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(94133, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities. */
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(94200, 26), /* AKMBackhaulNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94226, 27), /* AKMFrontHaulNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94296, 20), /* DSCPPolicyCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82615, 14), /* HTCapabilities */
-                    syntax: 1232,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94316, 14), /* MSCSCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94330, 16), /* QoSMapCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94346, 13), /* SCSCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94359, 31), /* SCSTrafficDescriptionCapability */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82636, 15), /* VHTCapabilities */
-                    syntax: 1233,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1001, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(94390, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMBackhaul.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(94200, 26) /* AKMBackhaulNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(240, 1),
-            }],
+            unique_keys: p(37, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(33248, 3), /* OUI */
-                    syntax: 352,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1011, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(94473, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMFrontHaul.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(94226, 27) /* AKMFrontHaulNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(240, 1),
-            }],
+            unique_keys: p(38, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(33248, 3), /* OUI */
-                    syntax: 352,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1013, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(94557, 100), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.CapableOperatingClassProfile.{i}. */
@@ -7930,869 +669,120 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(234, 1),
-            }],
+            unique_keys: p(39, 1),
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(43545, 5), /* Class */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94657, 10), /* MaxTxPower */
-                    syntax: 1270,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94667, 11), /* NonOperable */
-                    syntax: 1256,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94678, 19), /* NumberOfNonOperChan */
-                    syntax: 0,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1015, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(94697, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.HaLowCapabilities. */
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(92468, 5), /* AMPDU */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92473, 5), /* AMSDU */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94782, 22), /* AcceptNonSensorDevices */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94804, 19), /* AcceptSensorDevices */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92478, 10), /* BATSupport */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92488, 7), /* BW16MHz */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92495, 14), /* BW16MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92509, 13), /* BW1MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92522, 13), /* BW2MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92535, 6), /* BW4MHz */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92541, 13), /* BW4MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92554, 6), /* BW8MHz */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92560, 13), /* BW8MHzShortGI */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92573, 32), /* CentralizedAuthenticationControl */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92605, 32), /* DistributedAuthenticationControl */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92637, 10), /* DynamicAID */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20668, 11), /* FlowControl */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92647, 8), /* GroupAID */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92669, 12), /* MUBeamformee */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83534, 12), /* MUBeamformer */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92681, 10), /* MaxMPDULen */
-                    syntax: 1295,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92691, 10), /* NonTIMMode */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92701, 8), /* PV1Frame */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92709, 11), /* PageSlicing */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92720, 12), /* RAWOperation */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92732, 8), /* RxMCSNSS */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92740, 7), /* S1GLong */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83612, 12), /* SUBeamformee */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83624, 12), /* SUBeamformer */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92747, 11), /* TWTGrouping */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83648, 12), /* TWTRequestor */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83660, 12), /* TWTResponder */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92758, 14), /* TravelingPilot */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(92772, 8), /* TxMCSNSS */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1019, 34),
+            ..object(&GROUP)
         },
         Object {
             path: s(94823, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6APRole. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(83452, 23), /* AnticipatedChannelUsage */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83475, 18), /* Beamformee80orLess */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83493, 17), /* BeamformeeAbove80 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83510, 7), /* DLOFDMA */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83517, 5), /* HE160 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83522, 6), /* HE8080 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83528, 6), /* MCSNSS */
-                    syntax: 1234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83534, 12), /* MUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83546, 6), /* MUEDCA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83552, 5), /* MURTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83557, 11), /* MaxDLMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83568, 10), /* MaxDLOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83578, 11), /* MaxULMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83589, 10), /* MaxULOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83609, 3), /* RTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83612, 12), /* SUBeamformee */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83624, 12), /* SUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83636, 12), /* SpatialReuse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83648, 12), /* TWTRequestor */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83660, 12), /* TWTResponder */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83672, 8), /* ULMUMIMO */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83680, 7), /* ULOFDMA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1053, 23),
+            ..object(&GROUP)
         },
         Object {
             path: s(94902, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6bSTARole. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(83452, 23), /* AnticipatedChannelUsage */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83475, 18), /* Beamformee80orLess */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83493, 17), /* BeamformeeAbove80 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83510, 7), /* DLOFDMA */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83517, 5), /* HE160 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83522, 6), /* HE8080 */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83528, 6), /* MCSNSS */
-                    syntax: 1234,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83534, 12), /* MUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83546, 6), /* MUEDCA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83552, 5), /* MURTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83557, 11), /* MaxDLMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83568, 10), /* MaxDLOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83578, 11), /* MaxULMUMIMO */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83589, 10), /* MaxULOFDMA */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83609, 3), /* RTS */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83612, 12), /* SUBeamformee */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83624, 12), /* SUBeamformer */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83636, 12), /* SpatialReuse */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83648, 12), /* TWTRequestor */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83660, 12), /* TWTResponder */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83672, 8), /* ULMUMIMO */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83680, 7), /* ULOFDMA */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1076, 23),
+            ..object(&GROUP)
         },
         Object {
             path: s(94983, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87626, 12), /* EMLMRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87638, 12), /* EMLSRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87650, 11), /* NSTRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87661, 10), /* STRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86603, 21), /* TIDLinkMapNegotiation */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1099, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(95195, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLMRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95062, 34) /* EMLMRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(40, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1108, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(95312, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLSRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95096, 34) /* EMLSRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(41, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1110, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(95415, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.NSTRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95130, 33) /* NSTRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(42, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1112, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(95517, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.STRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95163, 32) /* STRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(43, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1114, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(95618, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87626, 12), /* EMLMRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87638, 12), /* EMLSRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87650, 11), /* NSTRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(87661, 10), /* STRSupport */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86603, 21), /* TIDLinkMapNegotiation */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1116, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(95699, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLMRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95062, 34) /* EMLMRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(44, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1125, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(95804, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLSRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95096, 34) /* EMLSRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(45, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1127, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(95909, 104), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.NSTRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95130, 33) /* NSTRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(46, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1129, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(96013, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.STRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(95163, 32) /* STRFreqSeparationNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(241, 1),
-            }],
+            unique_keys: p(47, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(95298, 14), /* FreqSeparation */
-                    syntax: 1302,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86059, 4), /* RUID */
-                    syntax: 352,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1131, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(96116, 87), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CurrentOperatingClassProfile.{i}. */
@@ -8801,44 +791,10 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             ),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(234, 1),
-            }],
+            unique_keys: p(48, 1),
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(43545, 5), /* Class */
-                    syntax: 692,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90214, 18), /* TransmitPowerLimit */
-                    syntax: 1278,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11348, 7), /* TxPower */
-                    syntax: 1270,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1133, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(96203, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.DisAllowedOpClassChannels.{i}. */
@@ -8849,669 +805,42 @@ pub(crate) static GROUP: Group = Group {
                 s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
             ),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(227, 1),
-            }],
+            unique_keys: p(49, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86096, 11), /* ChannelList */
-                    syntax: 1256,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1138, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(96287, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.MultiAPRadio. */
             version: v(2, 15, 0),
-            parameters: &[Parameter {
-                name: s(96354, 15), /* RadarDetections */
-                syntax: 1303,
-                status: Status::Deprecated,
-                version: v(2, 15, 0),
-                ..PARAM
-            }],
-            commands: &[
-                Command {
-                    name: s(96369, 13), /* ChannelScan() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(89838, 12), /* DFSDwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82470, 9), /* DwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89850, 8), /* HomeTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82040, 4), /* SSID */
-                            syntax: 3,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
-                            syntax: 1304,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
-                            syntax: 1189,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
-                            syntax: 1194,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
-                            syntax: 1196,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
-                            syntax: 1237,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
-                            syntax: 1197,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
-                            syntax: 1305,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 1306,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(98390, 10), /* FullScan() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(89838, 12), /* DFSDwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82470, 9), /* DwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89850, 8), /* HomeTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82040, 4), /* SSID */
-                            syntax: 3,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
-                            syntax: 1304,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
-                            syntax: 1189,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
-                            syntax: 1194,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
-                            syntax: 1196,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
-                            syntax: 1237,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
-                            syntax: 1197,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
-                            syntax: 1305,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 1269,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Deprecated,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            parameters: p(1141, 1),
+            commands: p(30, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(98400, 76), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.OpClassPreference.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(89533, 32) /* OpClassPreferenceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(242, 2),
-            }],
+            unique_keys: p(50, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86096, 11), /* ChannelList */
-                    syntax: 1256,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(98476, 10), /* Preference */
-                    syntax: 1277,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84088, 10), /* ReasonCode */
-                    syntax: 1277,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1212, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(98486, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(98555, 6), /* Impact */
-                    syntax: 312,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(98561, 15), /* MinimumInterval */
-                    syntax: 28,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(98576, 10), /* OnBootOnly */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1216, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(98586, 89), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability.OpClassChannels.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(94001, 30) /* OpClassChannelsNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(227, 1),
-            }],
+            unique_keys: p(51, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86096, 11), /* ChannelList */
-                    syntax: 1256,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82629, 7), /* OpClass */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1220, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(98675, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}. */
@@ -9519,543 +848,109 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(89674, 25) /* ScanResultNumberOfEntries */),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(98744, 21), /* AggregateScanDuration */
-                    syntax: 21,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(98765, 26), /* OpClassScanNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89858, 8), /* ScanType */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1222, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(98791, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(98765, 26) /* OpClassScanNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(244, 1),
-            }],
+            unique_keys: p(52, 1),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(98876, 26), /* ChannelScanNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90200, 14), /* OperatingClass */
-                    syntax: 692,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1226, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(98902, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(98876, 26) /* ChannelScanNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(22, 1),
-            }],
+            unique_keys: p(53, 1),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99003, 26), /* NeighborBSSNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 692,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(22968, 10), /* ScanStatus */
-                    syntax: 1305,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5130, 9), /* TimeStamp */
-                    syntax: 10,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72155, 11), /* Utilization */
-                    syntax: 692,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1228, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(99029, 117), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(99003, 26) /* NeighborBSSNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(224, 1),
-            }],
+            unique_keys: p(54, 1),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(89999, 8), /* BSSColor */
-                    syntax: 1304,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99146, 21), /* BSSLoadElementPresent */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99167, 16), /* ChannelBandwidth */
-                    syntax: 3,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99183, 18), /* ChannelUtilization */
-                    syntax: 692,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86375, 13), /* MLDMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(83599, 10), /* MultiBSSID */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99201, 14), /* ReportingBSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 3,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99215, 12), /* StationCount */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1234, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(99227, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.SpatialReuse. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(89999, 8), /* BSSColor */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99294, 27), /* NeighborBSSColorInUseBitmap */
-                    syntax: 333,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90060, 17), /* NonSRGOffsetValid */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90077, 13), /* PSRDisallowed */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99321, 15), /* PartialBSSColor */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90090, 17), /* SRGBSSColorBitmap */
-                    syntax: 333,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90107, 19), /* SRGInformationValid */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90126, 18), /* SRGOBSSPDMaxOffset */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90144, 18), /* SRGOBSSPDMinOffset */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90162, 21), /* SRGPartialBSSIDBitmap */
-                    syntax: 333,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1245, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(99336, 74), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.UnassociatedSTA.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(89788, 30) /* UnassociatedSTANumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(36, 1),
-            }],
+            unique_keys: p(55, 1),
             version: v(2, 13, 0),
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 692,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90200, 14), /* OperatingClass */
-                    syntax: 692,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1257, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(99410, 55), /* Device.WiFi.DataElements.Network.Device.{i}.SPRule.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85843, 21) /* SPRuleNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(56, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(99465, 11), /* AlwaysMatch */
-                    syntax: 16,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 0,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99476, 6), /* Output */
-                    syntax: 1246,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60486, 10), /* Precedence */
-                    syntax: 1247,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1261, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(99482, 65), /* Device.WiFi.DataElements.Network.Device.{i}.SSIDtoVIDMapping.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(85864, 31) /* SSIDtoVIDMappingNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(245, 1),
-            }],
+            unique_keys: p(57, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90633, 3), /* VID */
-                    syntax: 1248,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1265, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(99547, 48), /* Device.WiFi.DataElements.Network.Device.{i}.WPS. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1307,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1267, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(99595, 52), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(99647, 18), /* AffiliatedbSTAList */
-                    syntax: 869,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86375, 13), /* MLDMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1269, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(99665, 66), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.bSTAMLDConfig. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(86558, 12), /* EMLMREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86570, 12), /* EMLSREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86582, 11), /* NSTREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86593, 10), /* STREnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(86603, 21), /* TIDLinkMapNegotiation */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1272, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(99731, 61), /* Device.WiFi.DataElements.Network.MultiAPSteeringSummaryStats. */
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(91847, 11), /* BTMAttempts */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93287, 11), /* BTMFailures */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91858, 17), /* BTMQueryResponses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93298, 12), /* BTMSuccesses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(91875, 17), /* BlacklistAttempts */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93310, 17), /* BlacklistFailures */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93327, 18), /* BlacklistSuccesses */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(93358, 21), /* NoCandidateAPFailures */
-                    syntax: 144,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1277, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(99792, 56), /* Device.WiFi.DataElements.Network.PreferredBackhauls.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(84459, 33) /* PreferredBackhaulsNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(246, 1),
-            }],
+            unique_keys: p(58, 1),
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            parameters: &[
-                Parameter {
-                    name: s(85041, 18), /* BackhaulMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99848, 14), /* bSTAMACAddress */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1285, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(99862, 52), /* Device.WiFi.DataElements.Network.ProvisionedDPP.{i}. */
@@ -10063,127 +958,20 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(84492, 29) /* ProvisionedDPPNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(59, 1),
             version: v(2, 19, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(99914, 6), /* DPPURI */
-                    syntax: 1308,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1287, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(99920, 42), /* Device.WiFi.DataElements.Network.SSID.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(80283, 19) /* SSIDNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(60, 1),
             version: v(2, 15, 0),
-            parameters: &[
-                Parameter {
-                    name: s(84748, 11), /* AKMsAllowed */
-                    syntax: 1240,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84774, 20), /* AdvertisementEnabled */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(54498, 4), /* Band */
-                    syntax: 1309,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84794, 8), /* HaulType */
-                    syntax: 1243,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82124, 9), /* MFPConfig */
-                    syntax: 1244,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84802, 14), /* MobilityDomain */
-                    syntax: 188,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 31,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(84826, 13), /* SuiteSelector */
-                    syntax: 336,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 3,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1290, 12),
+            ..object(&GROUP)
         },
         Object {
             path: s(99962, 46), /* Device.WiFi.DataElements.Network.STABlock.{i}. */
@@ -10191,35 +979,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(84541, 23) /* STABlockNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(247, 1),
-            }],
+            unique_keys: p(61, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 869,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100008, 10), /* BlockedSTA */
-                    syntax: 188,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(19764, 23), /* ScheduleNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1302, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(100018, 59), /* Device.WiFi.DataElements.Network.STABlock.{i}.Schedule.{i}. */
@@ -10227,54 +990,10 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(62, 1),
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 17, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32238, 3), /* Day */
-                    syntax: 534,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(222, 8), /* Duration */
-                    syntax: 4,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20019, 9), /* StartTime */
-                    syntax: 535,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1305, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(100077, 25), /* Device.WiFi.EndPoint.{i}. */
@@ -10283,189 +1002,24 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(80238, 23) /* EndPointNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(219, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(3609, 22), /* ProfileNumberOfEntries */
-                    syntax: 0,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100102, 16), /* ProfileReference */
-                    syntax: 1310,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80774, 13), /* SSIDReference */
-                    syntax: 1199,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 65,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(63, 2),
+            parameters: p(1310, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(100118, 32), /* Device.WiFi.EndPoint.{i}.AC.{i}. */
             min_entries: 4,
             max_entries: Some(4),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(220, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(65, 2),
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(80988, 14), /* AccessCategory */
-                    syntax: 1200,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81002, 9), /* AckPolicy */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 8, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81011, 25), /* OutQLenHistogramIntervals */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81036, 30), /* OutQLenHistogramSampleInterval */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1317, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(100150, 38), /* Device.WiFi.EndPoint.{i}.AC.{i}.Stats. */
             version: v(2, 8, 0),
-            parameters: &[
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81107, 16), /* OutQLenHistogram */
-                    syntax: 128,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 39,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1323, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(100188, 37), /* Device.WiFi.EndPoint.{i}.Profile.{i}. */
@@ -10474,1605 +1028,70 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(248, 3),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5253, 8), /* Location */
-                    syntax: 3,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2098, 8), /* Priority */
-                    syntax: 957,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 335,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1311,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(67, 2),
+            parameters: p(1333, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(100225, 46), /* Device.WiFi.EndPoint.{i}.Profile.{i}.Security. */
-            parameters: &[
-                Parameter {
-                    name: s(54877, 13), /* KeyPassphrase */
-                    syntax: 1218,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82124, 9), /* MFPConfig */
-                    syntax: 1219,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28997, 11), /* ModeEnabled */
-                    syntax: 1312,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82133, 12), /* PreSharedKey */
-                    syntax: 1222,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82207, 13), /* SAEPassphrase */
-                    syntax: 562,
-                    access: Access::ReadWrite,
-                    version: v(2, 13, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82328, 6), /* WEPKey */
-                    syntax: 1225,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1340, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(100271, 34), /* Device.WiFi.EndPoint.{i}.Security. */
-            parameters: &[Parameter {
-                name: s(29008, 14), /* ModesSupported */
-                syntax: 1221,
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(1346, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(100305, 31), /* Device.WiFi.EndPoint.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(81505, 20), /* LastDataDownlinkRate */
-                    syntax: 1313,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81525, 18), /* LastDataUplinkRate */
-                    syntax: 1313,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81623, 15), /* Retransmissions */
-                    syntax: 1314,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1191,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1347, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(100336, 29), /* Device.WiFi.EndPoint.{i}.WPS. */
-            parameters: &[
-                Parameter {
-                    name: s(82366, 20), /* ConfigMethodsEnabled */
-                    syntax: 1226,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82386, 22), /* ConfigMethodsSupported */
-                    syntax: 1227,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 73,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(5363, 3), /* PIN */
-                    syntax: 1228,
-                    access: Access::ReadWrite,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1315,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 3,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1351, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(100365, 38), /* Device.WiFi.NeighboringWiFiDiagnostic. */
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9180, 21), /* ResultNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1357, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(100403, 49), /* Device.WiFi.NeighboringWiFiDiagnostic.Result.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(224, 1),
-            }],
+            unique_keys: p(69, 1),
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100452, 22), /* BasicDataTransferRates */
-                    syntax: 219,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100474, 12), /* BeaconPeriod */
-                    syntax: 1188,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 898,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100486, 10), /* DTIMPeriod */
-                    syntax: 1188,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82110, 14), /* EncryptionMode */
-                    syntax: 1189,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73990, 4), /* Mode */
-                    syntax: 1190,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 1191,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100496, 25), /* OperatingChannelBandwidth */
-                    syntax: 1192,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100521, 22), /* OperatingFrequencyBand */
-                    syntax: 1193,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100543, 18), /* OperatingStandards */
-                    syntax: 1194,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100561, 5), /* Radio */
-                    syntax: 1195,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 335,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100566, 19), /* SecurityModeEnabled */
-                    syntax: 1196,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1191,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100585, 26), /* SupportedDataTransferRates */
-                    syntax: 219,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73842, 18), /* SupportedStandards */
-                    syntax: 1197,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1359, 17),
+            ..object(&GROUP)
         },
         Object {
             path: s(100611, 22), /* Device.WiFi.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100633, 17), /* AutoChannelEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100650, 24), /* AutoChannelRefreshPeriod */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100674, 20), /* AutoChannelSupported */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90384, 22), /* BasicDataTransmitRates */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100474, 12), /* BeaconPeriod */
-                    syntax: 21,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82461, 9), /* CCAReport */
-                    syntax: 1231,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100694, 10), /* CCARequest */
-                    syntax: 1316,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100704, 23), /* CenterFrequencySegment0 */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100727, 23), /* CenterFrequencySegment1 */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 898,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100750, 17), /* ChannelLastChange */
-                    syntax: 28,
-                    version: v(2, 12, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100767, 26), /* ChannelLastSelectionReason */
-                    syntax: 1317,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100793, 13), /* ChannelsInUse */
-                    syntax: 384,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100806, 32), /* CurrentOperatingChannelBandwidth */
-                    syntax: 1318,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100486, 10), /* DTIMPeriod */
-                    syntax: 1188,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100838, 9), /* EnableRRM */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100847, 16), /* ExtensionChannel */
-                    syntax: 1319,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10540, 15), /* FirmwareVersion */
-                    syntax: 31,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100863, 22), /* FragmentationThreshold */
-                    syntax: 1320,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100885, 13), /* GuardInterval */
-                    syntax: 1321,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100898, 17), /* IEEE80211hEnabled */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100915, 19), /* IEEE80211hSupported */
-                    syntax: 16,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100934, 14), /* LongRetryLimit */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100948, 3), /* MCS */
-                    syntax: 1322,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100951, 20), /* ManagementPacketRate */
-                    syntax: 1236,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100971, 24), /* MaxSupportedAssociations */
-                    syntax: 19,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100995, 17), /* MaxSupportedSSIDs */
-                    syntax: 19,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100496, 25), /* OperatingChannelBandwidth */
-                    syntax: 1323,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100521, 22), /* OperatingFrequencyBand */
-                    syntax: 1324,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(100543, 18), /* OperatingStandards */
-                    syntax: 1194,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101012, 28), /* OperationalDataTransmitRates */
-                    syntax: 128,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101040, 23), /* PacketAggregationEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101063, 16), /* PossibleChannels */
-                    syntax: 384,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101079, 12), /* PreambleType */
-                    syntax: 1325,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101091, 18), /* RPIHistogramReport */
-                    syntax: 1326,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101109, 19), /* RPIHistogramRequest */
-                    syntax: 1316,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101128, 12), /* RTSThreshold */
-                    syntax: 1320,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101140, 16), /* RegulatoryDomain */
-                    syntax: 1327,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101156, 10), /* RetryLimit */
-                    syntax: 49,
-                    access: Access::ReadWrite,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101166, 26), /* SupportedDataTransmitRates */
-                    syntax: 128,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101192, 23), /* SupportedFrequencyBands */
-                    syntax: 1328,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101215, 35), /* SupportedOperatingChannelBandwidths */
-                    syntax: 1329,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73842, 18), /* SupportedStandards */
-                    syntax: 1197,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74560, 13), /* TransmitPower */
-                    syntax: 1093,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(74573, 22), /* TransmitPowerSupported */
-                    syntax: 1330,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    ..PARAM
-                },
-            ],
-            commands: &[
-                Command {
-                    name: s(96369, 13), /* ChannelScan() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(89838, 12), /* DFSDwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82470, 9), /* DwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89850, 8), /* HomeTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82040, 4), /* SSID */
-                            syntax: 3,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
-                            syntax: 1304,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
-                            syntax: 1189,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
-                            syntax: 1194,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
-                            syntax: 1196,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
-                            syntax: 1237,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
-                            syntax: 1197,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
-                            syntax: 1305,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 1306,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(98390, 10), /* FullScan() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(89838, 12), /* DFSDwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82470, 9), /* DwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89850, 8), /* HomeTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82040, 4), /* SSID */
-                            syntax: 3,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
-                            syntax: 21,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
-                            syntax: 1304,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
-                            syntax: 188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
-                            syntax: 1188,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
-                            syntax: 1189,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
-                            syntax: 1194,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
-                            syntax: 188,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
-                            syntax: 3,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
-                            syntax: 1196,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
-                            syntax: 1237,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
-                            syntax: 219,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
-                            syntax: 0,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
-                            syntax: 1197,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
-                            syntax: 1305,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98343, 23), /* ScanResult.{i}.ScanType */
-                            syntax: 16,
-                            version: v(2, 17, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
-                            syntax: 10,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 1269,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(101250, 24), /* InitiateCCAMeasurement() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(11736, 7), /* Channel */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(82470, 9), /* DwellTime */
-                            syntax: 21,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(10202, 9), /* Frequency */
-                            syntax: 1193,
-                            access: Access::ReadWrite,
-                            version: v(2, 16, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(82461, 9), /* CCAReport */
-                            syntax: 1231,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 1331,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-                Command {
-                    name: s(101274, 26), /* RemoteMeasurementRequest() */
-                    is_async: true,
-                    input: &[
-                        Parameter {
-                            name: s(11736, 7), /* Channel */
-                            syntax: 0,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(90200, 14), /* OperatingClass */
-                            syntax: 692,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(89042, 9), /* TargetBSS */
-                            syntax: 188,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(622, 7), /* Timeout */
-                            syntax: 28,
-                            access: Access::ReadWrite,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            mandatory: true,
-                            ..PARAM
-                        },
-                    ],
-                    output: &[
-                        Parameter {
-                            name: s(81618, 5), /* Noise */
-                            syntax: 692,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(81647, 14), /* SignalStrength */
-                            syntax: 1237,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                        Parameter {
-                            name: s(427, 6), /* Status */
-                            syntax: 1298,
-                            version: v(2, 15, 0),
-                            protocols: Protocols::USP,
-                            ..PARAM
-                        },
-                    ],
-                    status: Status::Current,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::USP,
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(70, 2),
+            parameters: p(1376, 54),
+            commands: p(32, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(101300, 28), /* Device.WiFi.Radio.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(101328, 25), /* AutoDFSChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101353, 29), /* AutoDynamicChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101382, 29), /* AutoRefreshChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101411, 29), /* AutoStartupChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101440, 26), /* AutoUserChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101466, 23), /* CPacketOtherMACReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101489, 19), /* CtsOtherMACReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101508, 11), /* CtsReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101519, 23), /* DPacketOtherMACReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101542, 13), /* FCSErrorCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101555, 16), /* FrameHeaderError */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101571, 16), /* GoodPLCPReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101587, 15), /* InvalidMACCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101602, 23), /* MPacketOtherMACReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101625, 24), /* ManualChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101649, 13), /* NoCtsReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 137,
-                    version: v(2, 8, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101662, 14), /* PLCPErrorCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101676, 20), /* PacketsOtherReceived */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101696, 19), /* RtsOtherMACReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101715, 23), /* TotalChannelChangeCount */
-                    syntax: 0,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(1512, 30),
+            commands: p(36, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(101738, 40), /* Device.WiFi.RemoteMeasurementDiagnostic. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            parameters: &[
-                Parameter {
-                    name: s(11736, 7), /* Channel */
-                    syntax: 0,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(744, 16), /* DiagnosticsState */
-                    syntax: 311,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81618, 5), /* Noise */
-                    syntax: 692,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(90200, 14), /* OperatingClass */
-                    syntax: 692,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81647, 14), /* SignalStrength */
-                    syntax: 1237,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(89042, 9), /* TargetBSS */
-                    syntax: 188,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(622, 7), /* Timeout */
-                    syntax: 28,
-                    access: Access::ReadWrite,
-                    version: v(2, 15, 0),
-                    protocols: Protocols::CWMP,
-                    mandatory: true,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1542, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(101778, 21), /* Device.WiFi.SSID.{i}. */
@@ -12081,312 +1100,11281 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(80283, 19) /* SSIDNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(224, 1),
-                },
-            ],
-            parameters: &[
-                Parameter {
-                    name: s(101799, 9), /* ATFEnable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82592, 5), /* BSSID */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101808, 13), /* FlushATFTable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 30,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10555, 10), /* MACAddress */
-                    syntax: 188,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101821, 7), /* MLDUnit */
-                    syntax: 1332,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(82040, 4), /* SSID */
-                    syntax: 335,
-                    access: Access::ReadWrite,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101828, 6), /* SetATF */
-                    syntax: 397,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 32,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 12, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            unique_keys: p(72, 3),
+            parameters: p(1549, 15),
+            ..object(&GROUP)
         },
         Object {
             path: s(101834, 27), /* Device.WiFi.SSID.{i}.Stats. */
-            parameters: &[
-                Parameter {
-                    name: s(101861, 15), /* ACKFailureCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101876, 16), /* AckUcastReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101892, 21), /* AggregatedPacketCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101913, 29), /* DiscardPacketsSentBufOverflow */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101942, 25), /* DiscardPacketsSentNoAssoc */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101967, 11), /* DupReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81716, 18), /* FailedRetransCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101978, 8), /* FragSent */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(81734, 18), /* MultipleRetryCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(32455, 12), /* RetransCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(72814, 10), /* RetryCount */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101986, 9), /* SentNoAck */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(101995, 15), /* TooLongReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102010, 16), /* TooShortReceived */
-                    syntax: 144,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(1564, 30),
+            commands: p(37, 1),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4559, 26), /* AccessPointNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80238, 23), /* EndPointNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73653, 20), /* RadioNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80261, 10), /* ResetCause */
+            syntax: 1187,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80271, 12), /* ResetCounter */
+            syntax: 259,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80283, 19), /* SSIDNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80329, 16), /* Result.{i}.BSSID */
+            syntax: 188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80345, 33), /* Result.{i}.BasicDataTransferRates */
+            syntax: 219,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80378, 23), /* Result.{i}.BeaconPeriod */
+            syntax: 1188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80401, 18), /* Result.{i}.Channel */
+            syntax: 898,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80419, 21), /* Result.{i}.DTIMPeriod */
+            syntax: 1188,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80440, 25), /* Result.{i}.EncryptionMode */
+            syntax: 1189,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80465, 15), /* Result.{i}.Mode */
+            syntax: 1190,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80480, 16), /* Result.{i}.Noise */
+            syntax: 1191,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80496, 36), /* Result.{i}.OperatingChannelBandwidth */
+            syntax: 1192,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80532, 33), /* Result.{i}.OperatingFrequencyBand */
+            syntax: 1193,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80565, 29), /* Result.{i}.OperatingStandards */
+            syntax: 1194,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80594, 16), /* Result.{i}.Radio */
+            syntax: 1195,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80610, 15), /* Result.{i}.SSID */
+            syntax: 335,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80625, 30), /* Result.{i}.SecurityModeEnabled */
+            syntax: 1196,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80655, 25), /* Result.{i}.SignalStrength */
+            syntax: 1191,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80680, 37), /* Result.{i}.SupportedDataTransferRates */
+            syntax: 219,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80717, 29), /* Result.{i}.SupportedStandards */
+            syntax: 1197,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 305,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80787, 17), /* AllowedMACAddress */
+            syntax: 869,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80804, 16), /* CpeOperationMode */
+            syntax: 1198,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80820, 15), /* IsolationEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80835, 24), /* MACAddressControlEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 9, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80859, 22), /* MaxAllowedAssociations */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80881, 24), /* SSIDAdvertisementEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80774, 13), /* SSIDReference */
+            syntax: 1199,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80905, 15), /* UAPSDCapability */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80920, 11), /* UAPSDEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80931, 13), /* WMMCapability */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80944, 9), /* WMMEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80988, 14), /* AccessCategory */
+            syntax: 1200,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81002, 9), /* AckPolicy */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81011, 25), /* OutQLenHistogramIntervals */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81036, 30), /* OutQLenHistogramSampleInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81107, 16), /* OutQLenHistogram */
+            syntax: 128,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81156, 15), /* AdviceOfCharges */
+            syntax: 1201,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81171, 23), /* Cellular3GPPNetworkInfo */
+            syntax: 1202,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81194, 7), /* Domains */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81201, 23), /* IPv4AddressAvailability */
+            syntax: 1203,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81224, 23), /* IPv6AddressAvailability */
+            syntax: 1204,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81247, 9), /* NAIRealms */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81256, 16), /* NetworkAuthTypes */
+            syntax: 1205,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81272, 20), /* RoamingConsortiumOIs */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81292, 9), /* VenueName */
+            syntax: 1206,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81340, 15), /* InterimInterval */
+            syntax: 1207,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81355, 15), /* SecondarySecret */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81370, 21), /* SecondaryServerIPAddr */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81391, 19), /* SecondaryServerPort */
+            syntax: 1208,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(64189, 6), /* Secret */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81410, 12), /* ServerIPAddr */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18567, 10), /* ServerPort */
+            syntax: 1208,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81471, 15), /* AssociationTime */
+            syntax: 10,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81486, 19), /* AuthenticationState */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1209,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1209,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81543, 21), /* MaxSupportedBandwidth */
+            syntax: 1210,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81564, 28), /* MaxSupportedDataDownlinkRate */
+            syntax: 1209,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81592, 26), /* MaxSupportedDataUplinkRate */
+            syntax: 1209,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 1191,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73825, 17), /* OperatingStandard */
+            syntax: 1211,
+            version: v(2, 10, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81623, 15), /* Retransmissions */
+            syntax: 1212,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28080, 3), /* SNR */
+            syntax: 1124,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81638, 9), /* SetStaATF */
+            syntax: 397,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1191,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 3,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 259,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81716, 18), /* FailedRetransCount */
+            syntax: 259,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81734, 18), /* MultipleRetryCount */
+            syntax: 259,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 259,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72814, 10), /* RetryCount */
+            syntax: 259,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81793, 4), /* ASRA */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79842, 17), /* AccessNetworkType */
+            syntax: 1213,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81797, 25), /* EmergencyServiceReachable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81822, 6), /* HESSID */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81828, 17), /* InternetAvailable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81845, 40), /* UnauthenticatedEmergencyServiceAvailable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81885, 10), /* VenueGroup */
+            syntax: 1214,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81895, 9), /* VenueType */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81942, 11), /* DGAFDisable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81953, 20), /* OperatorFriendlyName */
+            syntax: 1206,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 1215,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82015, 13), /* FriendlyNames */
+            syntax: 1216,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4085, 6), /* Method */
+            syntax: 1217,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82028, 12), /* ProviderNAIs */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82044, 10), /* ServerURIs */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82054, 19), /* ServiceDescriptions */
+            syntax: 1216,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82110, 14), /* EncryptionMode */
+            syntax: 1189,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(54877, 13), /* KeyPassphrase */
+            syntax: 1218,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82124, 9), /* MFPConfig */
+            syntax: 1219,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28997, 11), /* ModeEnabled */
+            syntax: 1220,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29008, 14), /* ModesSupported */
+            syntax: 1221,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82133, 12), /* PreSharedKey */
+            syntax: 1222,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82145, 12), /* RadiusSecret */
+            syntax: 562,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82157, 18), /* RadiusServerIPAddr */
+            syntax: 126,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82175, 16), /* RadiusServerPort */
+            syntax: 1223,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82191, 16), /* RekeyingInterval */
+            syntax: 202,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 4, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82207, 13), /* SAEPassphrase */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82220, 8), /* SPPAMSDU */
+            syntax: 1224,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82228, 21), /* SecondaryRadiusSecret */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82249, 27), /* SecondaryRadiusServerIPAddr */
+            syntax: 126,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82276, 25), /* SecondaryRadiusServerPort */
+            syntax: 1223,
+            access: Access::ReadWrite,
+            version: v(2, 5, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82301, 27), /* TransitionDisableIndication */
+            syntax: 73,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82328, 6), /* WEPKey */
+            syntax: 1225,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82366, 20), /* ConfigMethodsEnabled */
+            syntax: 1226,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82386, 22), /* ConfigMethodsSupported */
+            syntax: 1227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 73,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5363, 3), /* PIN */
+            syntax: 1228,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1229,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 3,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1230,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82461, 9), /* CCAReport */
+            syntax: 1231,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 1193,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82546, 35), /* AssociationEventDataNumberOfEntries */
+            syntax: 0,
+            status: Status::Obsoleted,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82586, 18), /* ClientCapabilities */
+            syntax: 352,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82604, 14), /* HTCapabilities */
+            syntax: 1232,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82625, 15), /* VHTCapabilities */
+            syntax: 1233,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82640, 41), /* WiFi6Capabilities.AnticipatedChannelUsage */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82681, 36), /* WiFi6Capabilities.Beamformee80orLess */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82717, 35), /* WiFi6Capabilities.BeamformeeAbove80 */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82752, 25), /* WiFi6Capabilities.DLOFDMA */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82777, 23), /* WiFi6Capabilities.HE160 */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82800, 24), /* WiFi6Capabilities.HE8080 */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82824, 24), /* WiFi6Capabilities.MCSNSS */
+            syntax: 1234,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82848, 30), /* WiFi6Capabilities.MUBeamformer */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82878, 24), /* WiFi6Capabilities.MUEDCA */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82902, 23), /* WiFi6Capabilities.MURTS */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82925, 29), /* WiFi6Capabilities.MaxDLMUMIMO */
+            syntax: 692,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82954, 28), /* WiFi6Capabilities.MaxDLOFDMA */
+            syntax: 692,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82982, 29), /* WiFi6Capabilities.MaxULMUMIMO */
+            syntax: 692,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83011, 28), /* WiFi6Capabilities.MaxULOFDMA */
+            syntax: 692,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83039, 28), /* WiFi6Capabilities.MultiBSSID */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83067, 21), /* WiFi6Capabilities.RTS */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83088, 30), /* WiFi6Capabilities.SUBeamformee */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83118, 30), /* WiFi6Capabilities.SUBeamformer */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83148, 30), /* WiFi6Capabilities.SpatialReuse */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83178, 30), /* WiFi6Capabilities.TWTRequestor */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83208, 30), /* WiFi6Capabilities.TWTResponder */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83238, 26), /* WiFi6Capabilities.ULMUMIMO */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83264, 25), /* WiFi6Capabilities.ULOFDMA */
+            syntax: 16,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82586, 18), /* ClientCapabilities */
+            syntax: 352,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82604, 14), /* HTCapabilities */
+            syntax: 1232,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 0,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82625, 15), /* VHTCapabilities */
+            syntax: 1233,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83452, 23), /* AnticipatedChannelUsage */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83475, 18), /* Beamformee80orLess */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83493, 17), /* BeamformeeAbove80 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83510, 7), /* DLOFDMA */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83517, 5), /* HE160 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83522, 6), /* HE8080 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83528, 6), /* MCSNSS */
+            syntax: 1234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83534, 12), /* MUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83546, 6), /* MUEDCA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83552, 5), /* MURTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83557, 11), /* MaxDLMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83568, 10), /* MaxDLOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83578, 11), /* MaxULMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83589, 10), /* MaxULOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83609, 3), /* RTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83612, 12), /* SUBeamformee */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83624, 12), /* SUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83636, 12), /* SpatialReuse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83648, 12), /* TWTRequestor */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83660, 12), /* TWTResponder */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83672, 8), /* ULMUMIMO */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83680, 7), /* ULOFDMA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83732, 38), /* DisassociationEventDataNumberOfEntries */
+            syntax: 0,
+            status: Status::Obsoleted,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83770, 41), /* DisassociationLinkStats.{i}.BytesReceived */
+            syntax: 144,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83811, 37), /* DisassociationLinkStats.{i}.BytesSent */
+            syntax: 144,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83848, 38), /* DisassociationLinkStats.{i}.ErrorsSent */
+            syntax: 144,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83886, 38), /* DisassociationLinkStats.{i}.MACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83924, 43), /* DisassociationLinkStats.{i}.PacketsReceived */
+            syntax: 144,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83967, 39), /* DisassociationLinkStats.{i}.PacketsSent */
+            syntax: 144,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 259,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84006, 22), /* EstMACDataRateDownlink */
+            syntax: 243,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84028, 20), /* EstMACDataRateUplink */
+            syntax: 243,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84048, 11), /* InitiatedBy */
+            syntax: 1235,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84059, 15), /* LastConnectTime */
+            syntax: 28,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 259,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84084, 18), /* UtilizationReceive */
+            syntax: 1238,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84102, 19), /* UtilizationTransmit */
+            syntax: 1238,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 259,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84006, 22), /* EstMACDataRateDownlink */
+            syntax: 243,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84028, 20), /* EstMACDataRateUplink */
+            syntax: 243,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84048, 11), /* InitiatedBy */
+            syntax: 1235,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84059, 15), /* LastConnectTime */
+            syntax: 28,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 0,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 259,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84084, 18), /* UtilizationReceive */
+            syntax: 1238,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84102, 19), /* UtilizationTransmit */
+            syntax: 1238,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84255, 40), /* FailedConnectionEventDataNumberOfEntries */
+            syntax: 0,
+            status: Status::Obsoleted,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10696, 10), /* StatusCode */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84422, 16), /* ColocatedAgentID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(53812, 12), /* ControllerID */
+            syntax: 3,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44625, 21), /* DeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 3,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84438, 21), /* MSCSDisallowedStaList */
+            syntax: 869,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84459, 33), /* PreferredBackhaulsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84492, 29), /* ProvisionedDPPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84521, 20), /* SCSDisallowedStaList */
+            syntax: 869,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80283, 19), /* SSIDNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84541, 23), /* STABlockNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84564, 16), /* SteeringMandates */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84580, 21), /* SteeringOpportunities */
+            syntax: 144,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84438, 21), /* MSCSDisallowedStaList */
+            syntax: 869,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84643, 41), /* PreferredBackhauls.{i}.BackhaulMACAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84684, 37), /* PreferredBackhauls.{i}.bSTAMACAddress */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84521, 20), /* SCSDisallowedStaList */
+            syntax: 869,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84748, 11), /* AKMsAllowed */
+            syntax: 1240,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84759, 15), /* AddRemoveChange */
+            syntax: 1241,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84774, 20), /* AdvertisementEnabled */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54498, 4), /* Band */
+            syntax: 1242,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84794, 8), /* HaulType */
+            syntax: 1243,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82124, 9), /* MFPConfig */
+            syntax: 1244,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84802, 14), /* MobilityDomain */
+            syntax: 869,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84816, 10), /* PassPhrase */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84826, 13), /* SuiteSelector */
+            syntax: 336,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 3,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84865, 7), /* DSCPMap */
+            syntax: 1245,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84872, 22), /* SPRule.{i}.AlwaysMatch */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84894, 13), /* SPRule.{i}.ID */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84907, 17), /* SPRule.{i}.Output */
+            syntax: 1246,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84924, 21), /* SPRule.{i}.Precedence */
+            syntax: 1247,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84967, 25), /* SSIDtoVIDMapping.{i}.SSID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84992, 24), /* SSIDtoVIDMapping.{i}.VID */
+            syntax: 1248,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85016, 12), /* BackhaulALID */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85028, 18), /* BackhaulMACAddress */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85046, 11), /* BackhaulSta */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85057, 8), /* DeviceID */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85078, 13), /* BTMStatusCode */
+            syntax: 1249,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85091, 6), /* STAMAC */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85160, 13), /* APMLDMaxLinks */
+            syntax: 1108,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85173, 20), /* APMLDNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85193, 26), /* APMetricsReportingInterval */
+            syntax: 1250,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85291, 30), /* AssociatedSTAReportingInterval */
+            syntax: 1250,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
+            syntax: 869,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85016, 12), /* BackhaulALID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85349, 22), /* BackhaulDownMACAddress */
+            syntax: 869,
+            status: Status::Deprecated,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85371, 27), /* BackhaulDownNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85028, 18), /* BackhaulMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85398, 17), /* BackhaulMediaType */
+            syntax: 1251,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85415, 15), /* BackhaulPHYRate */
+            syntax: 548,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85430, 24), /* CACStatusNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85454, 18), /* CollectionInterval */
+            syntax: 21,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85472, 23), /* ControllerOperationMode */
+            syntax: 1252,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85495, 21), /* CoordinatedCACAllowed */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85516, 11), /* CountryCode */
+            syntax: 1253,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85527, 9), /* DFSEnable */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84865, 7), /* DSCPMap */
+            syntax: 1245,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85536, 27), /* Default8021QNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85563, 21), /* EasyConnectCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85584, 12), /* ExecutionEnv */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 188,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
+            syntax: 869,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15626, 12), /* Manufacturer */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(33637, 17), /* ManufacturerModel */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85657, 10), /* MaxNumMLDs */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85667, 22), /* MaxPrioritizationRules */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85689, 16), /* MaxReportingRate */
+            syntax: 1254,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
+            syntax: 364,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85744, 7), /* MaxVIDs */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85751, 19), /* MultiAPCapabilities */
+            syntax: 1232,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85770, 21), /* PrioritizationSupport */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73653, 20), /* RadioNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85791, 22), /* ReportIndependentScans */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85813, 30), /* ReportUnsuccessfulAssociations */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85843, 21), /* SPRuleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85895, 16), /* STASteeringState */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85911, 28), /* ServicePrioritizationAllowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15770, 15), /* SoftwareVersion */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85939, 20), /* TIDLinkMapCapability */
+            syntax: 1255,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85959, 16), /* TestCapabilities */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85975, 24), /* TrafficSeparationAllowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85999, 27), /* TrafficSeparationCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86026, 15), /* bSTAMLDMaxLinks */
+            syntax: 1108,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85160, 13), /* APMLDMaxLinks */
+            syntax: 1108,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85173, 20), /* APMLDNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85193, 26), /* APMetricsReportingInterval */
+            syntax: 1250,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85291, 30), /* AssociatedSTAReportingInterval */
+            syntax: 1250,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
+            syntax: 869,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85016, 12), /* BackhaulALID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85349, 22), /* BackhaulDownMACAddress */
+            syntax: 869,
+            status: Status::Deprecated,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85371, 27), /* BackhaulDownNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85028, 18), /* BackhaulMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85398, 17), /* BackhaulMediaType */
+            syntax: 1251,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85415, 15), /* BackhaulPHYRate */
+            syntax: 548,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85430, 24), /* CACStatusNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85454, 18), /* CollectionInterval */
+            syntax: 21,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85472, 23), /* ControllerOperationMode */
+            syntax: 1252,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85495, 21), /* CoordinatedCACAllowed */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85516, 11), /* CountryCode */
+            syntax: 1253,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85527, 9), /* DFSEnable */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84865, 7), /* DSCPMap */
+            syntax: 1245,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85536, 27), /* Default8021QNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85563, 21), /* EasyConnectCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85584, 12), /* ExecutionEnv */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 188,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
+            syntax: 869,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15626, 12), /* Manufacturer */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(33637, 17), /* ManufacturerModel */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85657, 10), /* MaxNumMLDs */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85667, 22), /* MaxPrioritizationRules */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85689, 16), /* MaxReportingRate */
+            syntax: 1254,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
+            syntax: 364,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85744, 7), /* MaxVIDs */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85751, 19), /* MultiAPCapabilities */
+            syntax: 1232,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85770, 21), /* PrioritizationSupport */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73653, 20), /* RadioNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85791, 22), /* ReportIndependentScans */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85813, 30), /* ReportUnsuccessfulAssociations */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85843, 21), /* SPRuleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85895, 16), /* STASteeringState */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85911, 28), /* ServicePrioritizationAllowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(15770, 15), /* SoftwareVersion */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85939, 20), /* TIDLinkMapCapability */
+            syntax: 1255,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85959, 16), /* TestCapabilities */
+            syntax: 0,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85975, 24), /* TrafficSeparationAllowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85999, 27), /* TrafficSeparationCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86026, 15), /* bSTAMLDMaxLinks */
+            syntax: 1108,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(85527, 9), /* DFSEnable */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86141, 10), /* Disallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 1257,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86151, 10), /* ResultCode */
+            syntax: 1258,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86161, 11), /* TargetBSSID */
+            syntax: 188,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86252, 34), /* AFCAvailableSpectrumInquiryRequest */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86286, 35), /* AFCAvailableSpectrumInquiryResponse */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86388, 27), /* AffiliatedAPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86415, 31), /* LinkToOpClassMapNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86375, 13), /* MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86446, 21), /* STAMLDNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86467, 25), /* TIDLinkMapNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86558, 12), /* EMLMREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86570, 12), /* EMLSREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86582, 11), /* NSTREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86593, 10), /* STREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86624, 33), /* TIDToOpClassPolicyNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 1259,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 1256,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86746, 3), /* TID */
+            syntax: 189,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86820, 22), /* BroadcastBytesReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86842, 18), /* BroadcastBytesSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86860, 19), /* DisabledSubChannels */
+            syntax: 51,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86879, 22), /* EstServiceParametersBE */
+            syntax: 1260,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86901, 22), /* EstServiceParametersBK */
+            syntax: 1260,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86923, 22), /* EstServiceParametersVI */
+            syntax: 1260,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86945, 22), /* EstServiceParametersVO */
+            syntax: 1260,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86967, 6), /* LinkID */
+            syntax: 1108,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86973, 22), /* MulticastBytesReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86995, 18), /* MulticastBytesSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87013, 20), /* UnicastBytesReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87033, 16), /* UnicastBytesSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86967, 6), /* LinkID */
+            syntax: 1108,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87189, 28), /* AffiliatedSTANumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87217, 8), /* Hostname */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(34076, 11), /* IPv4Address */
+            syntax: 182,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(34172, 11), /* IPv6Address */
+            syntax: 211,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87225, 6), /* IsbSTA */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84059, 15), /* LastConnectTime */
+            syntax: 28,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86375, 13), /* MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87231, 11), /* PairwiseAKM */
+            syntax: 336,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87242, 14), /* PairwiseCipher */
+            syntax: 336,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87256, 15), /* RSNCapabilities */
+            syntax: 234,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87271, 28), /* STATIDLinkMapNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84006, 22), /* EstMACDataRateDownlink */
+            syntax: 243,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84028, 20), /* EstMACDataRateUplink */
+            syntax: 243,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84084, 18), /* UtilizationReceive */
+            syntax: 1238,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84102, 19), /* UtilizationTransmit */
+            syntax: 1238,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86558, 12), /* EMLMREnabled */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86570, 12), /* EMLSREnabled */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86582, 11), /* NSTREnabled */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86593, 10), /* STREnabled */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 1259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86967, 6), /* LinkID */
+            syntax: 1261,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86746, 3), /* TID */
+            syntax: 189,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87626, 12), /* EMLMRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87638, 12), /* EMLSRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87650, 11), /* NSTRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87661, 10), /* STRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 1259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86967, 6), /* LinkID */
+            syntax: 1261,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86746, 3), /* TID */
+            syntax: 189,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87812, 20), /* EntryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87832, 14), /* ReferenceBSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(29170, 13), /* BurstInterval */
+            syntax: 578,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87942, 11), /* BurstLength */
+            syntax: 578,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87928, 14), /* BurstStartTime */
+            syntax: 336,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87953, 18), /* ChannelUsageReason */
+            syntax: 1262,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87971, 10), /* PowerLevel */
+            syntax: 137,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87981, 9), /* RUBitmask */
+            syntax: 1263,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87990, 11), /* Repetitions */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88001, 21), /* TransmitterIdentifier */
+            syntax: 188,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88151, 16), /* BackhaulDownALID */
+            syntax: 188,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(85349, 22), /* BackhaulDownMACAddress */
+            syntax: 188,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88225, 31), /* CACActiveChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88256, 34), /* CACAvailableChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88406, 9), /* Countdown */
+            syntax: 1264,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88497, 7), /* Minutes */
+            syntax: 1265,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88589, 7), /* Seconds */
+            syntax: 1266,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88667, 10), /* DefaultPCP */
+            syntax: 1267,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88657, 10), /* PrimaryVID */
+            syntax: 1248,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(42252, 19), /* EncryptionAlgorithm */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(42290, 18), /* IntegrityAlgorithm */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88742, 18), /* OnboardingProtocol */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88818, 22), /* AssocIEEE1905DeviceRef */
+            syntax: 155,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88840, 26), /* EasyMeshAgentOperationMode */
+            syntax: 1252,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88866, 31), /* EasyMeshControllerOperationMode */
+            syntax: 1252,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43643, 15), /* LastContactTime */
+            syntax: 10,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15638, 15), /* ManufacturerOUI */
+            syntax: 349,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88964, 16), /* BackhaulDeviceID */
+            syntax: 188,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(85028, 18), /* BackhaulMACAddress */
+            syntax: 188,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(861, 8), /* LinkType */
+            syntax: 1268,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89042, 9), /* TargetBSS */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(25400, 7), /* TimeOut */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1269,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43545, 5), /* Class */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11348, 7), /* TxPower */
+            syntax: 1270,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1236,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1236,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(89224, 15), /* LinkUtilization */
+            syntax: 1271,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(89293, 14), /* APMetricsWiFi6 */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89386, 18), /* BSSNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89440, 27), /* ChannelUtilizationThreshold */
+            syntax: 692,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89467, 13), /* ChipsetVendor */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89520, 7), /* Enabled */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 1272,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89527, 6), /* MaxBSS */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89565, 21), /* RCPISteeringThreshold */
+            syntax: 1273,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89586, 12), /* ReceiveOther */
+            syntax: 189,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89598, 11), /* ReceiveSelf */
+            syntax: 692,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
+            syntax: 1274,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89649, 25), /* STAReportingRCPIThreshold */
+            syntax: 1273,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89674, 25), /* ScanResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89699, 14), /* SteeringPolicy */
+            syntax: 1275,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89780, 8), /* Transmit */
+            syntax: 189,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72155, 11), /* Utilization */
+            syntax: 189,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89293, 14), /* APMetricsWiFi6 */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89386, 18), /* BSSNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89440, 27), /* ChannelUtilizationThreshold */
+            syntax: 692,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89467, 13), /* ChipsetVendor */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89520, 7), /* Enabled */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 1272,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89527, 6), /* MaxBSS */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89565, 21), /* RCPISteeringThreshold */
+            syntax: 1273,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89586, 12), /* ReceiveOther */
+            syntax: 189,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89598, 11), /* ReceiveSelf */
+            syntax: 692,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
+            syntax: 1274,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89649, 25), /* STAReportingRCPIThreshold */
+            syntax: 1273,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89674, 25), /* ScanResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89699, 14), /* SteeringPolicy */
+            syntax: 1275,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89780, 8), /* Transmit */
+            syntax: 189,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(72155, 11), /* Utilization */
+            syntax: 189,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89838, 12), /* DFSDwellTime */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89850, 8), /* HomeTime */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89858, 8), /* ScanType */
+            syntax: 1276,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89891, 29), /* Class.{i}.Channel.{i}.Channel */
+            syntax: 1256,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89920, 32), /* Class.{i}.Channel.{i}.Preference */
+            syntax: 1277,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89952, 17), /* Class.{i}.OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89999, 8), /* BSSColor */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90060, 17), /* NonSRGOffsetValid */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90077, 13), /* PSRDisallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90090, 17), /* SRGBSSColorBitmap */
+            syntax: 333,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90107, 19), /* SRGInformationValid */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90126, 18), /* SRGOBSSPDMaxOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90144, 18), /* SRGOBSSPDMinOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90162, 21), /* SRGPartialBSSIDBitmap */
+            syntax: 333,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90200, 14), /* OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90214, 18), /* TransmitPowerLimit */
+            syntax: 1278,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90307, 26), /* AssociationAllowanceStatus */
+            syntax: 1279,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90333, 19), /* BackhaulAKMsAllowed */
+            syntax: 1240,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90352, 21), /* BackhaulSuiteSelector */
+            syntax: 336,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90373, 11), /* BackhaulUse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90384, 22), /* BasicDataTransmitRates */
+            syntax: 1280,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86820, 22), /* BroadcastBytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86842, 18), /* BroadcastBytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90406, 16), /* ByteCounterUnits */
+            syntax: 1281,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89520, 7), /* Enabled */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86879, 22), /* EstServiceParametersBE */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86901, 22), /* EstServiceParametersBK */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86923, 22), /* EstServiceParametersVI */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86945, 22), /* EstServiceParametersVO */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90422, 20), /* FronthaulAKMsAllowed */
+            syntax: 1240,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90442, 22), /* FronthaulSuiteSelector */
+            syntax: 336,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90464, 12), /* FronthaulUse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86973, 22), /* MulticastBytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86995, 18), /* MulticastBytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90476, 23), /* Profile1bSTAsDisallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90499, 23), /* Profile2bSTAsDisallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90522, 27), /* QMDescriptorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90549, 12), /* R1disallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90561, 12), /* R2disallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90573, 18), /* STANumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90591, 16), /* TransmittedBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87013, 20), /* UnicastBytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87033, 16), /* UnicastBytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90307, 26), /* AssociationAllowanceStatus */
+            syntax: 1279,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90333, 19), /* BackhaulAKMsAllowed */
+            syntax: 1240,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90352, 21), /* BackhaulSuiteSelector */
+            syntax: 336,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90373, 11), /* BackhaulUse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90384, 22), /* BasicDataTransmitRates */
+            syntax: 1280,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86820, 22), /* BroadcastBytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86842, 18), /* BroadcastBytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90406, 16), /* ByteCounterUnits */
+            syntax: 1281,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89520, 7), /* Enabled */
+            syntax: 16,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86879, 22), /* EstServiceParametersBE */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86901, 22), /* EstServiceParametersBK */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86923, 22), /* EstServiceParametersVI */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86945, 22), /* EstServiceParametersVO */
+            syntax: 1260,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90422, 20), /* FronthaulAKMsAllowed */
+            syntax: 1240,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90442, 22), /* FronthaulSuiteSelector */
+            syntax: 336,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90464, 12), /* FronthaulUse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86973, 22), /* MulticastBytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86995, 18), /* MulticastBytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90476, 23), /* Profile1bSTAsDisallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90499, 23), /* Profile2bSTAsDisallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90522, 27), /* QMDescriptorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90549, 12), /* R1disallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90561, 12), /* R2disallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90573, 18), /* STANumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90591, 16), /* TransmittedBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87013, 20), /* UnicastBytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87033, 16), /* UnicastBytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 1282,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(603, 19), /* NumberOfRepetitions */
+            syntax: 234,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90620, 13), /* STAMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 1283,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90633, 3), /* VID */
+            syntax: 1248,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90636, 5), /* WMMUP */
+            syntax: 1284,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90659, 20), /* BasicEHTMCSAndNssSet */
+            syntax: 336,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90679, 5), /* CCFS0 */
+            syntax: 545,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90684, 5), /* CCFS1 */
+            syntax: 545,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90689, 7), /* Control */
+            syntax: 545,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90696, 24), /* DisabledSubchannelBitmap */
+            syntax: 545,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90720, 20), /* EHTDefaultPEDuration */
+            syntax: 1285,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90740, 34), /* GroupAddressedBUIndicationExponent */
+            syntax: 1286,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90774, 31), /* GroupAddressedBUIndicationLimit */
+            syntax: 1285,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90823, 22), /* QMDescriptor.{i}.BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90845, 26), /* QMDescriptor.{i}.ClientMAC */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90871, 34), /* QMDescriptor.{i}.DescriptorElement */
+            syntax: 357,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90923, 16), /* DSCPPolicyEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90939, 10), /* MSCSEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90949, 12), /* QosMapEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90961, 9), /* SCSEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90970, 27), /* SCSTrafficDescriptionEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90620, 13), /* STAMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(91013, 13), /* TestDirection */
+            syntax: 1287,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(91026, 12), /* TestDuration */
+            syntax: 1283,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90633, 3), /* VID */
+            syntax: 1248,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90636, 5), /* WMMUP */
+            syntax: 1284,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(629, 19), /* AverageResponseTime */
+            syntax: 21,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91118, 9), /* ClientMAC */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(39110, 13), /* DataBlockSize */
+            syntax: 365,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91127, 9), /* LostCount */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(660, 19), /* MaximumResponseTime */
+            syntax: 21,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(679, 19), /* MinimumResponseTime */
+            syntax: 21,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(698, 12), /* SuccessCount */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91136, 13), /* TestAlgorithm */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91149, 9), /* TestLayer */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90633, 3), /* VID */
+            syntax: 544,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90636, 5), /* WMMUP */
+            syntax: 1288,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91229, 14), /* DLMUMIMOEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91243, 13), /* DLOFDMAEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91256, 14), /* ULMUMIMOEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91270, 13), /* ULOFDMAEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91353, 13), /* DLHEPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91366, 17), /* DLMUMIMOPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91383, 13), /* DLMUPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91396, 22), /* DLOFDMAMUMIMOPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91418, 16), /* DLOFDMAPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91434, 16), /* DLRU106PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91450, 17), /* DLRU1992PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91467, 16), /* DLRU242PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91483, 15), /* DLRU26PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91498, 16), /* DLRU484PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91514, 15), /* DLRU52PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91529, 16), /* DLRU996PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91545, 16), /* DLTotalPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91561, 13), /* ULHEPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91574, 17), /* ULMUMIMOPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91591, 13), /* ULMUPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91604, 22), /* ULOFDMAMUMIMOPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91626, 16), /* ULOFDMAPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91642, 16), /* ULRU106PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91658, 17), /* ULRU1992PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91675, 16), /* ULRU242PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91691, 15), /* ULRU26PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91706, 16), /* ULRU484PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91722, 15), /* ULRU52PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91737, 16), /* ULRU996PPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91753, 16), /* ULTotalPPDUCount */
+            syntax: 259,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91847, 11), /* BTMAttempts */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91858, 17), /* BTMQueryResponses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91875, 17), /* BlacklistAttempts */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91118, 9), /* ClientMAC */
+            syntax: 188,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91971, 17), /* DescriptorElement */
+            syntax: 357,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92058, 22), /* CellularDataPreference */
+            syntax: 1289,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82586, 18), /* ClientCapabilities */
+            syntax: 352,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84006, 22), /* EstMACDataRateDownlink */
+            syntax: 243,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84028, 20), /* EstMACDataRateUplink */
+            syntax: 243,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82604, 14), /* HTCapabilities */
+            syntax: 1232,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87217, 8), /* Hostname */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92080, 11), /* IPV4Address */
+            syntax: 182,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92091, 11), /* IPV6Address */
+            syntax: 211,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84059, 15), /* LastConnectTime */
+            syntax: 28,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1236,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1236,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92102, 17), /* MeasurementReport */
+            syntax: 1290,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92119, 22), /* NumberOfMeasureReports */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87231, 11), /* PairwiseAKM */
+            syntax: 336,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87242, 14), /* PairwiseCipher */
+            syntax: 336,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87256, 15), /* RSNCapabilities */
+            syntax: 234,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92141, 18), /* ReAssociationDelay */
+            syntax: 698,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92159, 19), /* SecurityAssociation */
+            syntax: 1291,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92178, 9), /* SleepMode */
+            syntax: 1292,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84084, 18), /* UtilizationReceive */
+            syntax: 1238,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84102, 19), /* UtilizationTransmit */
+            syntax: 1238,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82625, 15), /* VHTCapabilities */
+            syntax: 1233,
+            version: v(2, 13, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92058, 22), /* CellularDataPreference */
+            syntax: 1289,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82586, 18), /* ClientCapabilities */
+            syntax: 352,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84006, 22), /* EstMACDataRateDownlink */
+            syntax: 243,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84028, 20), /* EstMACDataRateUplink */
+            syntax: 243,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82604, 14), /* HTCapabilities */
+            syntax: 1232,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87217, 8), /* Hostname */
+            syntax: 3,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92080, 11), /* IPV4Address */
+            syntax: 182,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92091, 11), /* IPV6Address */
+            syntax: 211,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84059, 15), /* LastConnectTime */
+            syntax: 28,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1236,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1236,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92102, 17), /* MeasurementReport */
+            syntax: 1290,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92119, 22), /* NumberOfMeasureReports */
+            syntax: 0,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87231, 11), /* PairwiseAKM */
+            syntax: 336,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87242, 14), /* PairwiseCipher */
+            syntax: 336,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(87256, 15), /* RSNCapabilities */
+            syntax: 234,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92141, 18), /* ReAssociationDelay */
+            syntax: 698,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 144,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92159, 19), /* SecurityAssociation */
+            syntax: 1291,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92178, 9), /* SleepMode */
+            syntax: 1292,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84084, 18), /* UtilizationReceive */
+            syntax: 1238,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84102, 19), /* UtilizationTransmit */
+            syntax: 1238,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82625, 15), /* VHTCapabilities */
+            syntax: 1233,
+            version: v(2, 13, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92228, 11), /* BTMAbridged */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92239, 25), /* BTMDisassociationImminent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92264, 22), /* BTMDisassociationTimer */
+            syntax: 1293,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92286, 19), /* LinkRemovalImminent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92305, 11), /* RequestMode */
+            syntax: 1294,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92316, 25), /* SteeringOpportunityWindow */
+            syntax: 28,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92341, 16), /* TargetBSSChannel */
+            syntax: 692,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86161, 11), /* TargetBSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92357, 23), /* TargetBSSOperatingClass */
+            syntax: 692,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1239,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92468, 5), /* AMPDU */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92473, 5), /* AMSDU */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92478, 10), /* BATSupport */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92488, 7), /* BW16MHz */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92495, 14), /* BW16MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92509, 13), /* BW1MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92522, 13), /* BW2MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92535, 6), /* BW4MHz */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92541, 13), /* BW4MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92554, 6), /* BW8MHz */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92560, 13), /* BW8MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92573, 32), /* CentralizedAuthenticationControl */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92605, 32), /* DistributedAuthenticationControl */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92637, 10), /* DynamicAID */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20668, 11), /* FlowControl */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92647, 8), /* GroupAID */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92655, 14), /* IsSensorDevice */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92669, 12), /* MUBeamformee */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83534, 12), /* MUBeamformer */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92681, 10), /* MaxMPDULen */
+            syntax: 1295,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92691, 10), /* NonTIMMode */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92701, 8), /* PV1Frame */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92709, 11), /* PageSlicing */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92720, 12), /* RAWOperation */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92732, 8), /* RxMCSNSS */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92740, 7), /* S1GLong */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83612, 12), /* SUBeamformee */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83624, 12), /* SUBeamformer */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92747, 11), /* TWTGrouping */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83648, 12), /* TWTRequestor */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83660, 12), /* TWTResponder */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92758, 14), /* TravelingPilot */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92772, 8), /* TxMCSNSS */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81471, 15), /* AssociationTime */
+            syntax: 10,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92861, 30), /* SteeringHistoryNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92903, 22), /* BSSTerminationDuration */
+            syntax: 364,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92925, 22), /* DisassociationImminent */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92947, 19), /* DisassociationTimer */
+            syntax: 1296,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92966, 13), /* SteeringTimer */
+            syntax: 1297,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89042, 9), /* TargetBSS */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92979, 16), /* ValidityInterval */
+            syntax: 1297,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1298,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(92947, 19), /* DisassociationTimer */
+            syntax: 364,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(93009, 6), /* Silent */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1299,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(93128, 13), /* APDestination */
+            syntax: 3,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93120, 8), /* APOrigin */
+            syntax: 3,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93141, 16), /* SteeringApproach */
+            syntax: 1300,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93157, 16), /* SteeringDuration */
+            syntax: 28,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93116, 4), /* Time */
+            syntax: 10,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93173, 12), /* TriggerEvent */
+            syntax: 1301,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91847, 11), /* BTMAttempts */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93287, 11), /* BTMFailures */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91858, 17), /* BTMQueryResponses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93298, 12), /* BTMSuccesses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91875, 17), /* BlacklistAttempts */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93310, 17), /* BlacklistFailures */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93327, 18), /* BlacklistSuccesses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93345, 13), /* LastSteerTime */
+            syntax: 28,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93358, 21), /* NoCandidateAPFailures */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(16676, 4), /* Size */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86746, 3), /* TID */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83452, 23), /* AnticipatedChannelUsage */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83475, 18), /* Beamformee80orLess */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83493, 17), /* BeamformeeAbove80 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83510, 7), /* DLOFDMA */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83517, 5), /* HE160 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83522, 6), /* HE8080 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83528, 6), /* MCSNSS */
+            syntax: 1234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83534, 12), /* MUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83546, 6), /* MUEDCA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83552, 5), /* MURTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83557, 11), /* MaxDLMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83568, 10), /* MaxDLOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83578, 11), /* MaxULMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83589, 10), /* MaxULOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83609, 3), /* RTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83612, 12), /* SUBeamformee */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83624, 12), /* SUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83636, 12), /* SpatialReuse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83648, 12), /* TWTRequestor */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83660, 12), /* TWTResponder */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83672, 8), /* ULMUMIMO */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83680, 7), /* ULOFDMA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90923, 16), /* DSCPPolicyEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90939, 10), /* MSCSEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90949, 12), /* QosMapEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90961, 9), /* SCSEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90970, 27), /* SCSTrafficDescriptionEnable */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91118, 9), /* ClientMAC */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93722, 13), /* DownlinkSpeed */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91136, 13), /* TestAlgorithm */
+            syntax: 3,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91026, 12), /* TestDuration */
+            syntax: 21,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91149, 9), /* TestLayer */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93735, 11), /* UplinkSpeed */
+            syntax: 1236,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90633, 3), /* VID */
+            syntax: 544,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90636, 5), /* WMMUP */
+            syntax: 1288,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93880, 24), /* CACMethodNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4085, 6), /* Method */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93986, 15), /* NumberOfSeconds */
+            syntax: 28,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94200, 26), /* AKMBackhaulNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94226, 27), /* AKMFrontHaulNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94296, 20), /* DSCPPolicyCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82604, 14), /* HTCapabilities */
+            syntax: 1232,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94316, 14), /* MSCSCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94330, 16), /* QoSMapCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94346, 13), /* SCSCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94359, 31), /* SCSTrafficDescriptionCapability */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82625, 15), /* VHTCapabilities */
+            syntax: 1233,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(33248, 3), /* OUI */
+            syntax: 352,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(33248, 3), /* OUI */
+            syntax: 352,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43545, 5), /* Class */
+            syntax: 692,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94657, 10), /* MaxTxPower */
+            syntax: 1270,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94667, 11), /* NonOperable */
+            syntax: 1256,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94678, 19), /* NumberOfNonOperChan */
+            syntax: 0,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92468, 5), /* AMPDU */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92473, 5), /* AMSDU */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94782, 22), /* AcceptNonSensorDevices */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94804, 19), /* AcceptSensorDevices */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92478, 10), /* BATSupport */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92488, 7), /* BW16MHz */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92495, 14), /* BW16MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92509, 13), /* BW1MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92522, 13), /* BW2MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92535, 6), /* BW4MHz */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92541, 13), /* BW4MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92554, 6), /* BW8MHz */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92560, 13), /* BW8MHzShortGI */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92573, 32), /* CentralizedAuthenticationControl */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92605, 32), /* DistributedAuthenticationControl */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92637, 10), /* DynamicAID */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20668, 11), /* FlowControl */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92647, 8), /* GroupAID */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92669, 12), /* MUBeamformee */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83534, 12), /* MUBeamformer */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92681, 10), /* MaxMPDULen */
+            syntax: 1295,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92691, 10), /* NonTIMMode */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92701, 8), /* PV1Frame */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92709, 11), /* PageSlicing */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92720, 12), /* RAWOperation */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92732, 8), /* RxMCSNSS */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92740, 7), /* S1GLong */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83612, 12), /* SUBeamformee */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83624, 12), /* SUBeamformer */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92747, 11), /* TWTGrouping */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83648, 12), /* TWTRequestor */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83660, 12), /* TWTResponder */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92758, 14), /* TravelingPilot */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92772, 8), /* TxMCSNSS */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83452, 23), /* AnticipatedChannelUsage */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83475, 18), /* Beamformee80orLess */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83493, 17), /* BeamformeeAbove80 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83510, 7), /* DLOFDMA */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83517, 5), /* HE160 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83522, 6), /* HE8080 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83528, 6), /* MCSNSS */
+            syntax: 1234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83534, 12), /* MUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83546, 6), /* MUEDCA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83552, 5), /* MURTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83557, 11), /* MaxDLMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83568, 10), /* MaxDLOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83578, 11), /* MaxULMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83589, 10), /* MaxULOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83609, 3), /* RTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83612, 12), /* SUBeamformee */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83624, 12), /* SUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83636, 12), /* SpatialReuse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83648, 12), /* TWTRequestor */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83660, 12), /* TWTResponder */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83672, 8), /* ULMUMIMO */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83680, 7), /* ULOFDMA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83452, 23), /* AnticipatedChannelUsage */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83475, 18), /* Beamformee80orLess */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83493, 17), /* BeamformeeAbove80 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83510, 7), /* DLOFDMA */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83517, 5), /* HE160 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83522, 6), /* HE8080 */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83528, 6), /* MCSNSS */
+            syntax: 1234,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83534, 12), /* MUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83546, 6), /* MUEDCA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83552, 5), /* MURTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83557, 11), /* MaxDLMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83568, 10), /* MaxDLOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83578, 11), /* MaxULMUMIMO */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83589, 10), /* MaxULOFDMA */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83609, 3), /* RTS */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83612, 12), /* SUBeamformee */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83624, 12), /* SUBeamformer */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83636, 12), /* SpatialReuse */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83648, 12), /* TWTRequestor */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83660, 12), /* TWTResponder */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83672, 8), /* ULMUMIMO */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83680, 7), /* ULOFDMA */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87626, 12), /* EMLMRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87638, 12), /* EMLSRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87650, 11), /* NSTRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87661, 10), /* STRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87626, 12), /* EMLMRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87638, 12), /* EMLSRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87650, 11), /* NSTRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(87661, 10), /* STRSupport */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(95298, 14), /* FreqSeparation */
+            syntax: 1302,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86059, 4), /* RUID */
+            syntax: 352,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(43545, 5), /* Class */
+            syntax: 692,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90214, 18), /* TransmitPowerLimit */
+            syntax: 1278,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11348, 7), /* TxPower */
+            syntax: 1270,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(96354, 15), /* RadarDetections */
+            syntax: 1303,
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(89838, 12), /* DFSDwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89850, 8), /* HomeTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            syntax: 1304,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            syntax: 1189,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            syntax: 1194,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            syntax: 1196,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            syntax: 1197,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            syntax: 1305,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1306,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89838, 12), /* DFSDwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89850, 8), /* HomeTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            syntax: 1304,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            syntax: 1189,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            syntax: 1194,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            syntax: 1196,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            syntax: 1197,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            syntax: 1305,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1269,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98476, 10), /* Preference */
+            syntax: 1277,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84074, 10), /* ReasonCode */
+            syntax: 1277,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98555, 6), /* Impact */
+            syntax: 312,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98561, 15), /* MinimumInterval */
+            syntax: 28,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98576, 10), /* OnBootOnly */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86096, 11), /* ChannelList */
+            syntax: 1256,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82618, 7), /* OpClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98744, 21), /* AggregateScanDuration */
+            syntax: 21,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98765, 26), /* OpClassScanNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(89858, 8), /* ScanType */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(98876, 26), /* ChannelScanNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90200, 14), /* OperatingClass */
+            syntax: 692,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99003, 26), /* NeighborBSSNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(22968, 10), /* ScanStatus */
+            syntax: 1305,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(5130, 9), /* TimeStamp */
+            syntax: 10,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72155, 11), /* Utilization */
+            syntax: 692,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(89999, 8), /* BSSColor */
+            syntax: 1304,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99146, 21), /* BSSLoadElementPresent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99167, 16), /* ChannelBandwidth */
+            syntax: 3,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99183, 18), /* ChannelUtilization */
+            syntax: 692,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86375, 13), /* MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(83599, 10), /* MultiBSSID */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99201, 14), /* ReportingBSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99215, 12), /* StationCount */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(89999, 8), /* BSSColor */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99294, 27), /* NeighborBSSColorInUseBitmap */
+            syntax: 333,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90060, 17), /* NonSRGOffsetValid */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90077, 13), /* PSRDisallowed */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99321, 15), /* PartialBSSColor */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90090, 17), /* SRGBSSColorBitmap */
+            syntax: 333,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90107, 19), /* SRGInformationValid */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90126, 18), /* SRGOBSSPDMaxOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90144, 18), /* SRGOBSSPDMinOffset */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90162, 21), /* SRGPartialBSSIDBitmap */
+            syntax: 333,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 692,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90200, 14), /* OperatingClass */
+            syntax: 692,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99465, 11), /* AlwaysMatch */
+            syntax: 16,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 0,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99476, 6), /* Output */
+            syntax: 1246,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60486, 10), /* Precedence */
+            syntax: 1247,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90633, 3), /* VID */
+            syntax: 1248,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1307,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(99647, 18), /* AffiliatedbSTAList */
+            syntax: 869,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86375, 13), /* MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86558, 12), /* EMLMREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86570, 12), /* EMLSREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86582, 11), /* NSTREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86593, 10), /* STREnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91847, 11), /* BTMAttempts */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93287, 11), /* BTMFailures */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91858, 17), /* BTMQueryResponses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93298, 12), /* BTMSuccesses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(91875, 17), /* BlacklistAttempts */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93310, 17), /* BlacklistFailures */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93327, 18), /* BlacklistSuccesses */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(93358, 21), /* NoCandidateAPFailures */
+            syntax: 144,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(85028, 18), /* BackhaulMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(99848, 14), /* bSTAMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(99914, 6), /* DPPURI */
+            syntax: 1308,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84748, 11), /* AKMsAllowed */
+            syntax: 1240,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84774, 20), /* AdvertisementEnabled */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54498, 4), /* Band */
+            syntax: 1309,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84794, 8), /* HaulType */
+            syntax: 1243,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82124, 9), /* MFPConfig */
+            syntax: 1244,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84802, 14), /* MobilityDomain */
+            syntax: 188,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 31,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(84826, 13), /* SuiteSelector */
+            syntax: 336,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 3,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 869,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100008, 10), /* BlockedSTA */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32238, 3), /* Day */
+            syntax: 534,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(222, 8), /* Duration */
+            syntax: 4,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(20019, 9), /* StartTime */
+            syntax: 535,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(3609, 22), /* ProfileNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100102, 16), /* ProfileReference */
+            syntax: 1310,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80774, 13), /* SSIDReference */
+            syntax: 1199,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 65,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80988, 14), /* AccessCategory */
+            syntax: 1200,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81002, 9), /* AckPolicy */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 8, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81011, 25), /* OutQLenHistogramIntervals */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81036, 30), /* OutQLenHistogramSampleInterval */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81107, 16), /* OutQLenHistogram */
+            syntax: 128,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 39,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5253, 8), /* Location */
+            syntax: 3,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(2098, 8), /* Priority */
+            syntax: 957,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 335,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1311,
+            ..PARAM
+        },
+        Parameter {
+            name: s(54877, 13), /* KeyPassphrase */
+            syntax: 1218,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82124, 9), /* MFPConfig */
+            syntax: 1219,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28997, 11), /* ModeEnabled */
+            syntax: 1312,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82133, 12), /* PreSharedKey */
+            syntax: 1222,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82207, 13), /* SAEPassphrase */
+            syntax: 562,
+            access: Access::ReadWrite,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82328, 6), /* WEPKey */
+            syntax: 1225,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(29008, 14), /* ModesSupported */
+            syntax: 1221,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81505, 20), /* LastDataDownlinkRate */
+            syntax: 1313,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81525, 18), /* LastDataUplinkRate */
+            syntax: 1313,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81623, 15), /* Retransmissions */
+            syntax: 1314,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1191,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82366, 20), /* ConfigMethodsEnabled */
+            syntax: 1226,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82386, 22), /* ConfigMethodsSupported */
+            syntax: 1227,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 73,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(5363, 3), /* PIN */
+            syntax: 1228,
+            access: Access::ReadWrite,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1315,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 3,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9180, 21), /* ResultNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100452, 22), /* BasicDataTransferRates */
+            syntax: 219,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100474, 12), /* BeaconPeriod */
+            syntax: 1188,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 898,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100486, 10), /* DTIMPeriod */
+            syntax: 1188,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82110, 14), /* EncryptionMode */
+            syntax: 1189,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73990, 4), /* Mode */
+            syntax: 1190,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 1191,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100496, 25), /* OperatingChannelBandwidth */
+            syntax: 1192,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100521, 22), /* OperatingFrequencyBand */
+            syntax: 1193,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100543, 18), /* OperatingStandards */
+            syntax: 1194,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100561, 5), /* Radio */
+            syntax: 1195,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 335,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100566, 19), /* SecurityModeEnabled */
+            syntax: 1196,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1191,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100585, 26), /* SupportedDataTransferRates */
+            syntax: 219,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(73842, 18), /* SupportedStandards */
+            syntax: 1197,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100633, 17), /* AutoChannelEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100650, 24), /* AutoChannelRefreshPeriod */
+            syntax: 28,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100674, 20), /* AutoChannelSupported */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90384, 22), /* BasicDataTransmitRates */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100474, 12), /* BeaconPeriod */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(82461, 9), /* CCAReport */
+            syntax: 1231,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100694, 10), /* CCARequest */
+            syntax: 1316,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100704, 23), /* CenterFrequencySegment0 */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100727, 23), /* CenterFrequencySegment1 */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 898,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100750, 17), /* ChannelLastChange */
+            syntax: 28,
+            version: v(2, 12, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100767, 26), /* ChannelLastSelectionReason */
+            syntax: 1317,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100793, 13), /* ChannelsInUse */
+            syntax: 384,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100806, 32), /* CurrentOperatingChannelBandwidth */
+            syntax: 1318,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100486, 10), /* DTIMPeriod */
+            syntax: 1188,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100838, 9), /* EnableRRM */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100847, 16), /* ExtensionChannel */
+            syntax: 1319,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10540, 15), /* FirmwareVersion */
+            syntax: 31,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100863, 22), /* FragmentationThreshold */
+            syntax: 1320,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100885, 13), /* GuardInterval */
+            syntax: 1321,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100898, 17), /* IEEE80211hEnabled */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100915, 19), /* IEEE80211hSupported */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100934, 14), /* LongRetryLimit */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100948, 3), /* MCS */
+            syntax: 1322,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100951, 20), /* ManagementPacketRate */
+            syntax: 1236,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100971, 24), /* MaxSupportedAssociations */
+            syntax: 19,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(100995, 17), /* MaxSupportedSSIDs */
+            syntax: 19,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100496, 25), /* OperatingChannelBandwidth */
+            syntax: 1323,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100521, 22), /* OperatingFrequencyBand */
+            syntax: 1324,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(100543, 18), /* OperatingStandards */
+            syntax: 1194,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101012, 28), /* OperationalDataTransmitRates */
+            syntax: 128,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101040, 23), /* PacketAggregationEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101063, 16), /* PossibleChannels */
+            syntax: 384,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101079, 12), /* PreambleType */
+            syntax: 1325,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101091, 18), /* RPIHistogramReport */
+            syntax: 1326,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101109, 19), /* RPIHistogramRequest */
+            syntax: 1316,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101128, 12), /* RTSThreshold */
+            syntax: 1320,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101140, 16), /* RegulatoryDomain */
+            syntax: 1327,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101156, 10), /* RetryLimit */
+            syntax: 49,
+            access: Access::ReadWrite,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101166, 26), /* SupportedDataTransmitRates */
+            syntax: 128,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101192, 23), /* SupportedFrequencyBands */
+            syntax: 1328,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101215, 35), /* SupportedOperatingChannelBandwidths */
+            syntax: 1329,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73842, 18), /* SupportedStandards */
+            syntax: 1197,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74560, 13), /* TransmitPower */
+            syntax: 1093,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(74573, 22), /* TransmitPowerSupported */
+            syntax: 1330,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89838, 12), /* DFSDwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89850, 8), /* HomeTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            syntax: 1304,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            syntax: 1189,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            syntax: 1194,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            syntax: 1196,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            syntax: 1197,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            syntax: 1305,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1306,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89838, 12), /* DFSDwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89850, 8), /* HomeTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 3,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            syntax: 21,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            syntax: 1304,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            syntax: 188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            syntax: 1188,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            syntax: 1189,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            syntax: 1194,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            syntax: 188,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            syntax: 3,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            syntax: 1196,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            syntax: 219,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            syntax: 0,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            syntax: 1197,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            syntax: 1305,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            syntax: 16,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            syntax: 10,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1269,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82470, 9), /* DwellTime */
+            syntax: 21,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10202, 9), /* Frequency */
+            syntax: 1193,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82461, 9), /* CCAReport */
+            syntax: 1231,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1331,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90200, 14), /* OperatingClass */
+            syntax: 692,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89042, 9), /* TargetBSS */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1298,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101328, 25), /* AutoDFSChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101353, 29), /* AutoDynamicChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101382, 29), /* AutoRefreshChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101411, 29), /* AutoStartupChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101440, 26), /* AutoUserChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101466, 23), /* CPacketOtherMACReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101489, 19), /* CtsOtherMACReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101508, 11), /* CtsReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101519, 23), /* DPacketOtherMACReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101542, 13), /* FCSErrorCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101555, 16), /* FrameHeaderError */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101571, 16), /* GoodPLCPReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101587, 15), /* InvalidMACCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101602, 23), /* MPacketOtherMACReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101625, 24), /* ManualChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101649, 13), /* NoCtsReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 137,
+            version: v(2, 8, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101662, 14), /* PLCPErrorCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101676, 20), /* PacketsOtherReceived */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101696, 19), /* RtsOtherMACReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101715, 23), /* TotalChannelChangeCount */
+            syntax: 0,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11736, 7), /* Channel */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(744, 16), /* DiagnosticsState */
+            syntax: 311,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81618, 5), /* Noise */
+            syntax: 692,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(90200, 14), /* OperatingClass */
+            syntax: 692,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81647, 14), /* SignalStrength */
+            syntax: 1237,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(89042, 9), /* TargetBSS */
+            syntax: 188,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(622, 7), /* Timeout */
+            syntax: 28,
+            access: Access::ReadWrite,
+            version: v(2, 15, 0),
+            protocols: Protocols::CWMP,
+            mandatory: true,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101799, 9), /* ATFEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82581, 5), /* BSSID */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101808, 13), /* FlushATFTable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 30,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10555, 10), /* MACAddress */
+            syntax: 188,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101821, 7), /* MLDUnit */
+            syntax: 1332,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            ..PARAM
+        },
+        Parameter {
+            name: s(82040, 4), /* SSID */
+            syntax: 335,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101828, 6), /* SetATF */
+            syntax: 397,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 32,
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 12, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101861, 15), /* ACKFailureCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101876, 16), /* AckUcastReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101892, 21), /* AggregatedPacketCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(101913, 29), /* DiscardPacketsSentBufOverflow */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101942, 25), /* DiscardPacketsSentNoAssoc */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101967, 11), /* DupReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81716, 18), /* FailedRetransCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101978, 8), /* FragSent */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(81734, 18), /* MultipleRetryCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(32455, 12), /* RetransCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(72814, 10), /* RetryCount */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101986, 9), /* SentNoAck */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(101995, 15), /* TooLongReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102010, 16), /* TooShortReceived */
+            syntax: 144,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+    ],
+    commands: &[
+        Command {
+            name: s(80302, 27), /* NeighboringWiFiDiagnostic() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(7, 0),
+            output: p(7, 18),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(25, 0),
+            output: p(25, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(139, 0),
+            output: p(139, 0),
+            status: Status::Current,
+            version: v(2, 12, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(82408, 16), /* InitiateWPSPBC() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(145, 0),
+            output: p(145, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(84601, 19), /* SetMSCSDisallowed() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(293, 1),
+            output: p(294, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(84620, 23), /* SetPreferredBackhauls() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(295, 2),
+            output: p(297, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(84721, 18), /* SetSCSDisallowed() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(298, 1),
+            output: p(299, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(84739, 9), /* SetSSID() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(300, 12),
+            output: p(312, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(84839, 26), /* SetServicePrioritization() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(313, 6),
+            output: p(319, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(84945, 22), /* SetTrafficSeparation() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(320, 3),
+            output: p(323, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(82408, 16), /* InitiateWPSPBC() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(429, 0),
+            output: p(429, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(86041, 18), /* RefreshAPMetrics() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(430, 1),
+            output: p(431, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(86063, 33), /* SetAnticipatedChannelPreference() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(432, 2),
+            output: p(434, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(86107, 13), /* SetDFSState() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(435, 1),
+            output: p(436, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(86120, 21), /* SetSTASteeringState() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(437, 1),
+            output: p(438, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(89023, 19), /* SteerWiFiBackhaul() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(574, 3),
+            output: p(577, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(89818, 20), /* ChannelScanRequest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(645, 6),
+            output: p(651, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(89866, 25), /* ChannelSelectionRequest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(652, 3),
+            output: p(655, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(89969, 13), /* RadioEnable() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(656, 1),
+            output: p(657, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(89982, 17), /* SetSpatialReuse() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(658, 10),
+            output: p(668, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90183, 17), /* SetTxPowerLimit() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(669, 2),
+            output: p(671, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90232, 13), /* WiFiRestart() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(672, 0),
+            output: p(672, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90607, 13), /* LatencyTest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(737, 6),
+            output: p(743, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90641, 18), /* SetEHTOperations() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(744, 8),
+            output: p(752, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90805, 18), /* SetQMDescriptors() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(753, 3),
+            output: p(756, 1),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90905, 18), /* SetQoSManagement() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(757, 5),
+            output: p(762, 1),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(90997, 16), /* ThroughputTest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(763, 5),
+            output: p(768, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(92215, 13), /* ClientSteer() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(883, 9),
+            output: p(892, 1),
+            status: Status::Current,
+            version: v(2, 17, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(92891, 12), /* BTMRequest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(929, 6),
+            output: p(935, 1),
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(92995, 14), /* Disassociate() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(936, 3),
+            output: p(939, 1),
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(96369, 13), /* ChannelScan() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1142, 6),
+            output: p(1148, 30),
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(98390, 10), /* FullScan() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1178, 4),
+            output: p(1182, 30),
+            status: Status::Deprecated,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(96369, 13), /* ChannelScan() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1430, 6),
+            output: p(1436, 30),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(98390, 10), /* FullScan() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1466, 4),
+            output: p(1470, 30),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(101250, 24), /* InitiateCCAMeasurement() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1500, 3),
+            output: p(1503, 2),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(101274, 26), /* RemoteMeasurementRequest() */
+            is_async: true,
+            group: GroupRef(&GROUP),
+            input: p(1505, 4),
+            output: p(1509, 3),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(1542, 0),
+            output: p(1542, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Command {
+            name: s(1318, 7), /* Reset() */
+            is_async: false,
+            group: GroupRef(&GROUP),
+            input: p(1594, 0),
+            output: p(1594, 0),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    events: &[
+        Event {
+            name: s(83289, 11), /* Associated! */
+            group: GroupRef(&GROUP),
+            arguments: p(152, 32),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(84121, 14), /* Disassociated! */
+            group: GroupRef(&GROUP),
+            arguments: p(217, 29),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(84295, 17), /* FailedConnection! */
+            group: GroupRef(&GROUP),
+            arguments: p(270, 5),
+            status: Status::Current,
+            version: v(2, 15, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(85065, 13), /* AgentOnboard! */
+            group: GroupRef(&GROUP),
+            arguments: p(324, 4),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(85097, 19), /* ControllerBTMSteer! */
+            group: GroupRef(&GROUP),
+            arguments: p(328, 3),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+        Event {
+            name: s(86172, 15), /* BackhaulChange! */
+            group: GroupRef(&GROUP),
+            arguments: p(439, 4),
+            status: Status::Current,
+            version: v(2, 19, 0),
+            protocols: Protocols::USP,
+        },
+    ],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(219, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(220, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(221, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(222, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(224, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(225, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(221, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(226, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(226, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(227, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(228, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(227, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(229, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(27, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(230, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(230, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(230, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(232, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(233, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(234, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(224, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(224, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(235, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(236, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(226, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(239, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(227, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(240, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(240, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(234, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(241, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(234, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(227, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(242, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(227, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(244, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(22, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(224, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(36, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(245, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(246, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(247, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(219, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(220, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(248, 3),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(224, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(224, 1),
         },
     ],
 };

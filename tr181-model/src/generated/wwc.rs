@@ -12,240 +12,44 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(79727, 11), /* Device.WWC. */
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(79738, 28), /* AccessNetworkNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79766, 14), /* HwCapabilities */
-                    syntax: 1179,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(73990, 4), /* Mode */
-                    syntax: 1180,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1181,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79780, 14), /* SwCapabilities */
-                    syntax: 1182,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79794, 19), /* URSPNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(79813, 29), /* Device.WWC.AccessNetwork.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(79738, 28) /* AccessNetworkNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(79842, 17), /* AccessNetworkType */
-                    syntax: 1183,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60639, 16), /* ConnectionStatus */
-                    syntax: 1184,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(262, 9), /* Interface */
-                    syntax: 536,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18438, 9), /* LastError */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79859, 18), /* RegistrationStatus */
-                    syntax: 1185,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(6, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(79877, 34), /* Device.WWC.AccessNetwork.{i}.GUTI. */
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(79911, 5), /* AMFId */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79916, 4), /* PLMN */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79920, 4), /* TMSI */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(14, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(79924, 20), /* Device.WWC.URSP.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(79794, 19) /* URSPNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(218, 1),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60486, 10), /* Precedence */
-                    syntax: 189,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79944, 32), /* TrafficDescriptorNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(17, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(79976, 42), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(79944, 32) /* TrafficDescriptorNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2207, 4), /* Type */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(6002, 5), /* Value */
-                    syntax: 13,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(21, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(80057, 71), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}. */
@@ -254,85 +58,278 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
             ),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(218, 1),
-                },
-            ],
+            unique_keys: p(5, 2),
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(78786, 10), /* AccessType */
-                    syntax: 1186,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 14, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60054, 3), /* DNN */
-                    syntax: 903,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(80128, 14), /* PDUSessionType */
-                    syntax: 906,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60486, 10), /* Precedence */
-                    syntax: 189,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60156, 3), /* SSC */
-                    syntax: 614,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(26, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(80142, 84), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.NetworkSlice. */
             version: v(2, 14, 0),
-            parameters: &[
-                Parameter {
-                    name: s(60242, 19), /* SliceDifferentiator */
-                    syntax: 0,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(60261, 16), /* SliceServiceType */
-                    syntax: 907,
-                    version: v(2, 14, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(33, 2),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(79738, 28), /* AccessNetworkNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79766, 14), /* HwCapabilities */
+            syntax: 1179,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73990, 4), /* Mode */
+            syntax: 1180,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1181,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79780, 14), /* SwCapabilities */
+            syntax: 1182,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79794, 19), /* URSPNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79842, 17), /* AccessNetworkType */
+            syntax: 1183,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60639, 16), /* ConnectionStatus */
+            syntax: 1184,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(262, 9), /* Interface */
+            syntax: 536,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18438, 9), /* LastError */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79859, 18), /* RegistrationStatus */
+            syntax: 1185,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79911, 5), /* AMFId */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79916, 4), /* PLMN */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79920, 4), /* TMSI */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60486, 10), /* Precedence */
+            syntax: 189,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79944, 32), /* TrafficDescriptorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2207, 4), /* Type */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6002, 5), /* Value */
+            syntax: 13,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(78786, 10), /* AccessType */
+            syntax: 1186,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 14, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 14, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60054, 3), /* DNN */
+            syntax: 903,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(80128, 14), /* PDUSessionType */
+            syntax: 906,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60486, 10), /* Precedence */
+            syntax: 189,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60156, 3), /* SSC */
+            syntax: 614,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60242, 19), /* SliceDifferentiator */
+            syntax: 0,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(60261, 16), /* SliceServiceType */
+            syntax: 907,
+            version: v(2, 14, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(218, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(218, 1),
         },
     ],
 };

@@ -12,21 +12,8 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(102026, 12), /* Device.XMPP. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(68868, 25), /* ConnectionNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102038, 32), /* SupportedServerConnectAlgorithms */
-                    syntax: 1333,
-                    version: v(2, 11, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(102070, 27), /* Device.XMPP.Connection.{i}. */
@@ -35,150 +22,10 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(251, 3),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9615, 6), /* Domain */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102105, 8), /* JabberID */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(49094, 17), /* KeepAliveInterval */
-                    syntax: 1334,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68965, 14), /* LastChangeDate */
-                    syntax: 10,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 9,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102097, 8), /* Resource */
-                    syntax: 31,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102113, 22), /* ServerConnectAlgorithm */
-                    syntax: 1335,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102135, 21), /* ServerConnectAttempts */
-                    syntax: 1336,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7252, 21), /* ServerNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(68996, 26), /* ServerRetryInitialInterval */
-                    syntax: 1011,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69022, 29), /* ServerRetryIntervalMultiplier */
-                    syntax: 113,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(69051, 22), /* ServerRetryMaxInterval */
-                    syntax: 794,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1337,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102156, 14), /* TLSEstablished */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102170, 6), /* UseTLS */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(290, 8), /* Username */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(2, 19),
+            ..object(&GROUP)
         },
         Object {
             path: s(102176, 38), /* Device.XMPP.Connection.{i}.Server.{i}. */
@@ -187,102 +34,255 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(254, 2),
-                },
-            ],
+            unique_keys: p(2, 2),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 26,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2535, 4), /* Port */
-                    syntax: 1338,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(2098, 8), /* Priority */
-                    syntax: 51,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(18554, 13), /* ServerAddress */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9777, 6), /* Weight */
-                    syntax: 788,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(21, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(102214, 33), /* Device.XMPP.Connection.{i}.Stats. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(102247, 21), /* ReceivedErrorMessages */
-                    syntax: 227,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102268, 16), /* ReceivedMessages */
-                    syntax: 227,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102284, 24), /* TransmittedErrorMessages */
-                    syntax: 227,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102308, 19), /* TransmittedMessages */
-                    syntax: 227,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(28, 4),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(68868, 25), /* ConnectionNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102038, 32), /* SupportedServerConnectAlgorithms */
+            syntax: 1333,
+            version: v(2, 11, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(9615, 6), /* Domain */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102105, 8), /* JabberID */
+            syntax: 3,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(49094, 17), /* KeepAliveInterval */
+            syntax: 1334,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(68965, 14), /* LastChangeDate */
+            syntax: 10,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 9,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102097, 8), /* Resource */
+            syntax: 31,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102113, 22), /* ServerConnectAlgorithm */
+            syntax: 1335,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102135, 21), /* ServerConnectAttempts */
+            syntax: 1336,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7252, 21), /* ServerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(68996, 26), /* ServerRetryInitialInterval */
+            syntax: 1011,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69022, 29), /* ServerRetryIntervalMultiplier */
+            syntax: 113,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(69051, 22), /* ServerRetryMaxInterval */
+            syntax: 794,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1337,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102156, 14), /* TLSEstablished */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102170, 6), /* UseTLS */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(290, 8), /* Username */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 26,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2535, 4), /* Port */
+            syntax: 1338,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(2098, 8), /* Priority */
+            syntax: 51,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(18554, 13), /* ServerAddress */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9777, 6), /* Weight */
+            syntax: 788,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102247, 21), /* ReceivedErrorMessages */
+            syntax: 227,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102268, 16), /* ReceivedMessages */
+            syntax: 227,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102284, 24), /* TransmittedErrorMessages */
+            syntax: 227,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102308, 19), /* TransmittedMessages */
+            syntax: 227,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(251, 3),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(254, 2),
         },
     ],
 };

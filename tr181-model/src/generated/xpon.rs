@@ -12,1004 +12,998 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(102327, 12), /* Device.XPON. */
             version: v(2, 16, 0),
-            parameters: &[Parameter {
-                name: s(102339, 18), /* ONUNumberOfEntries */
-                syntax: 0,
-                version: v(2, 16, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(102357, 20), /* Device.XPON.ONU.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(102339, 18) /* ONUNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(1, 1),
-            }],
+            unique_keys: p(0, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(102377, 18), /* ANINumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102395, 11), /* EquipmentID */
-                    syntax: 1122,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102406, 26), /* EthernetUNINumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102432, 28), /* SoftwareImageNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 1339,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(1, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(102460, 28), /* Device.XPON.ONU.{i}.ANI.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(102377, 18) /* ANINumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(1, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102488, 7), /* PONMode */
-                    syntax: 1340,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(20509, 16), /* SFPReferenceList */
-                    syntax: 409,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1341,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102495, 26), /* TransceiverNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(8, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(102521, 34), /* Device.XPON.ONU.{i}.ANI.{i}.Stats. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(17, 15),
+            ..object(&GROUP)
         },
         Object {
             path: s(102555, 31), /* Device.XPON.ONU.{i}.ANI.{i}.TC. */
             version: v(2, 16, 0),
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(102586, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Alarms. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(102624, 4), /* DACT */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102628, 3), /* DIS */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102631, 4), /* LCDG */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102635, 4), /* LODS */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102639, 3), /* LOF */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102642, 3), /* LOS */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102645, 3), /* MEM */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102648, 3), /* MIS */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102651, 3), /* PEE */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102654, 3), /* RDI */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102657, 5), /* ROGUE */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102662, 2), /* SD */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102664, 2), /* SF */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102666, 3), /* SUF */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102669, 2), /* TF */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(32, 15),
+            ..object(&GROUP)
         },
         Object {
             path: s(102671, 46), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Authentication. */
             version: v(2, 17, 0),
-            parameters: &[
-                Parameter {
-                    name: s(102717, 19), /* HexadecimalPassword */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(282, 8), /* Password */
-                    syntax: 1342,
-                    access: Access::ReadWrite,
-                    version: v(2, 17, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(47, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(102736, 35), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM. */
             version: v(2, 16, 0),
-            parameters: &[Parameter {
-                name: s(1903, 19), /* PortNumberOfEntries */
-                syntax: 0,
-                version: v(2, 16, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(49, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(102771, 44), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(256, 1),
-            }],
+            unique_keys: p(3, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(51284, 9), /* Direction */
-                    syntax: 1343,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(44940, 6), /* PortID */
-                    syntax: 1344,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102815, 8), /* PortType */
-                    syntax: 1345,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(50, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(102823, 47), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}.PM. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(102870, 14), /* FramesReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102884, 10), /* FramesSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(53, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(102894, 45), /* Device.XPON.ONU.{i}.ANI.{i}.TC.ONUActivation. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(102939, 5), /* ONUID */
-                    syntax: 1346,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102944, 8), /* ONUState */
-                    syntax: 1347,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 1130,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77182, 8), /* VendorID */
-                    syntax: 993,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(55, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(102952, 34), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM. */
             version: v(2, 16, 0),
-            ..OBJECT
+            ..object(&GROUP)
         },
         Object {
             path: s(102986, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.GEM. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103024, 20), /* FrameHeaderHECErrors */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102870, 14), /* FramesReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102884, 10), /* FramesSent */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103044, 9), /* KeyErrors */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(59, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(103053, 39), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.OMCI. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103092, 24), /* BaselineMessagesReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103116, 24), /* ExtendedMessagesReceived */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103140, 9), /* MICErrors */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(63, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(103149, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PHY. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103187, 17), /* CorrectedFECBytes */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103204, 21), /* CorrectedFECCodewords */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103225, 19), /* HeaderHECErrorCount */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103244, 17), /* PSBdHECErrorCount */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103261, 17), /* TotalFECCodewords */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103278, 25), /* UncorrectableFECCodewords */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103303, 14), /* UnknownProfile */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(66, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(103317, 40), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PLOAM. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103357, 22), /* DownstreamMessageCount */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103140, 9), /* MICErrors */
-                    syntax: 259,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103379, 11), /* RangingTime */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103390, 20), /* UpstreamMessageCount */
-                    syntax: 144,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(73, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(103410, 53), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PerformanceThresholds. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103463, 13), /* SignalDegrade */
-                    syntax: 1348,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103476, 10), /* SignalFail */
-                    syntax: 1349,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(77, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(103486, 44), /* Device.XPON.ONU.{i}.ANI.{i}.Transceiver.{i}. */
             min_entries: 0,
             max_entries: Some(2),
             num_entries_parameter: Some(s(102495, 26) /* TransceiverNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(4, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103530, 4), /* Bias */
-                    syntax: 996,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(67025, 9), /* Connector */
-                    syntax: 1350,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 1279,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(45480, 10), /* Identifier */
-                    syntax: 189,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103534, 24), /* NominalBitRateDownstream */
-                    syntax: 1236,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103558, 22), /* NominalBitRateUpstream */
-                    syntax: 1236,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(102488, 7), /* PONMode */
-                    syntax: 1340,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(67748, 7), /* RxPower */
-                    syntax: 995,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(67806, 11), /* Temperature */
-                    syntax: 383,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(11348, 7), /* TxPower */
-                    syntax: 995,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(67432, 10), /* VendorName */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103580, 16), /* VendorPartNumber */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103596, 14), /* VendorRevision */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(17146, 7), /* Voltage */
-                    syntax: 1351,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(79, 14),
+            ..object(&GROUP)
         },
         Object {
             path: s(103610, 36), /* Device.XPON.ONU.{i}.EthernetUNI.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(102406, 26) /* EthernetUNINumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-            ],
+            unique_keys: p(5, 2),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(103646, 4), /* ANIs */
-                    syntax: 1352,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 16, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103650, 13), /* InterdomainID */
-                    syntax: 6,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103663, 15), /* InterdomainName */
-                    syntax: 1353,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(93, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(103678, 42), /* Device.XPON.ONU.{i}.EthernetUNI.{i}.Stats. */
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 16, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(104, 16),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(103720, 38), /* Device.XPON.ONU.{i}.SoftwareImage.{i}. */
             min_entries: 0,
             max_entries: Some(2),
             num_entries_parameter: Some(s(102432, 28) /* SoftwareImageNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(32, 1),
-            }],
+            unique_keys: p(7, 1),
             version: v(2, 16, 0),
-            parameters: &[
-                Parameter {
-                    name: s(10211, 2), /* ID */
-                    syntax: 1279,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103758, 8), /* IsActive */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103766, 11), /* IsCommitted */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103777, 7), /* IsValid */
-                    syntax: 16,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15985, 7), /* Version */
-                    syntax: 1339,
-                    version: v(2, 16, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(120, 5),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(102339, 18), /* ONUNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102377, 18), /* ANINumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102395, 11), /* EquipmentID */
+            syntax: 1122,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102406, 26), /* EthernetUNINumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102432, 28), /* SoftwareImageNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 1339,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102488, 7), /* PONMode */
+            syntax: 1340,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20509, 16), /* SFPReferenceList */
+            syntax: 409,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1341,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102495, 26), /* TransceiverNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 259,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 259,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 259,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 259,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 259,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(102624, 4), /* DACT */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102628, 3), /* DIS */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102631, 4), /* LCDG */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102635, 4), /* LODS */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102639, 3), /* LOF */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102642, 3), /* LOS */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102645, 3), /* MEM */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102648, 3), /* MIS */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102651, 3), /* PEE */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102654, 3), /* RDI */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102657, 5), /* ROGUE */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102662, 2), /* SD */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102664, 2), /* SF */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102666, 3), /* SUF */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102669, 2), /* TF */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102717, 19), /* HexadecimalPassword */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(282, 8), /* Password */
+            syntax: 1342,
+            access: Access::ReadWrite,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(1903, 19), /* PortNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(51284, 9), /* Direction */
+            syntax: 1343,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(44940, 6), /* PortID */
+            syntax: 1344,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102815, 8), /* PortType */
+            syntax: 1345,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102870, 14), /* FramesReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102884, 10), /* FramesSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102939, 5), /* ONUID */
+            syntax: 1346,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102944, 8), /* ONUState */
+            syntax: 1347,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 1130,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(77182, 8), /* VendorID */
+            syntax: 993,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103024, 20), /* FrameHeaderHECErrors */
+            syntax: 259,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102870, 14), /* FramesReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102884, 10), /* FramesSent */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103044, 9), /* KeyErrors */
+            syntax: 259,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103092, 24), /* BaselineMessagesReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(103116, 24), /* ExtendedMessagesReceived */
+            syntax: 144,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(103140, 9), /* MICErrors */
+            syntax: 259,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(103187, 17), /* CorrectedFECBytes */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103204, 21), /* CorrectedFECCodewords */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103225, 19), /* HeaderHECErrorCount */
+            syntax: 259,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103244, 17), /* PSBdHECErrorCount */
+            syntax: 259,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103261, 17), /* TotalFECCodewords */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103278, 25), /* UncorrectableFECCodewords */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103303, 14), /* UnknownProfile */
+            syntax: 259,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103357, 22), /* DownstreamMessageCount */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103140, 9), /* MICErrors */
+            syntax: 259,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103379, 11), /* RangingTime */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103390, 20), /* UpstreamMessageCount */
+            syntax: 144,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103463, 13), /* SignalDegrade */
+            syntax: 1348,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103476, 10), /* SignalFail */
+            syntax: 1349,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103530, 4), /* Bias */
+            syntax: 996,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(67025, 9), /* Connector */
+            syntax: 1350,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 1279,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45480, 10), /* Identifier */
+            syntax: 189,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103534, 24), /* NominalBitRateDownstream */
+            syntax: 1236,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103558, 22), /* NominalBitRateUpstream */
+            syntax: 1236,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(102488, 7), /* PONMode */
+            syntax: 1340,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(67748, 7), /* RxPower */
+            syntax: 995,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(67806, 11), /* Temperature */
+            syntax: 383,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(11348, 7), /* TxPower */
+            syntax: 995,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(67432, 10), /* VendorName */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103580, 16), /* VendorPartNumber */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103596, 14), /* VendorRevision */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(17146, 7), /* Voltage */
+            syntax: 1351,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103646, 4), /* ANIs */
+            syntax: 1352,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 16, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103650, 13), /* InterdomainID */
+            syntax: 6,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103663, 15), /* InterdomainName */
+            syntax: 1353,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 16, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(10211, 2), /* ID */
+            syntax: 1279,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103758, 8), /* IsActive */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103766, 11), /* IsCommitted */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103777, 7), /* IsValid */
+            syntax: 16,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15985, 7), /* Version */
+            syntax: 1339,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(1318, 7), /* Reset() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(120, 0),
+        output: p(120, 0),
+        status: Status::Current,
+        version: v(2, 19, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(256, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(32, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(32, 1),
         },
     ],
 };

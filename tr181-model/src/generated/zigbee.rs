@@ -12,32 +12,14 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(103784, 14), /* Device.ZigBee. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(4585, 24), /* InterfaceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103798, 18), /* ZDONumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(0, 2),
+            ..object(&GROUP)
         },
         Object {
             path: s(103816, 24), /* Device.ZigBee.Discovery. */
             version: v(2, 7, 0),
-            parameters: &[Parameter {
-                name: s(103840, 26), /* AreaNetworkNumberOfEntries */
-                syntax: 0,
-                version: v(2, 7, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(2, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(103866, 40), /* Device.ZigBee.Discovery.AreaNetwork.{i}. */
@@ -46,425 +28,47 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(103840, 26) /* AreaNetworkNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(257, 1),
-                },
-            ],
+            unique_keys: p(0, 2),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103906, 11), /* Coordinator */
-                    syntax: 6,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(9751, 10), /* LastUpdate */
-                    syntax: 10,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1354,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103917, 7), /* ZDOList */
-                    syntax: 1355,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103924, 12), /* ZDOReference */
-                    syntax: 1356,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(3, 8),
+            ..object(&GROUP)
         },
         Object {
             path: s(103936, 28), /* Device.ZigBee.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(1, 1),
-                },
-                UniqueKey {
-                    functional: true,
-                    parameters: l(258, 1),
-                },
-            ],
+            unique_keys: p(2, 3),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103964, 11), /* IEEEAddress */
-                    syntax: 1357,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::ForceDefaultEnabled,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(851, 10), /* LastChange */
-                    syntax: 28,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(869, 11), /* LowerLayers */
-                    syntax: 133,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(10116, 10), /* MaxBitRate */
-                    syntax: 243,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(791, 4), /* Name */
-                    syntax: 31,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103975, 14), /* NetworkAddress */
-                    syntax: 1358,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 139,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(4896, 8), /* Upstream */
-                    syntax: 16,
-                    version: v(2, 19, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103924, 12), /* ZDOReference */
-                    syntax: 1356,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(11, 13),
+            ..object(&GROUP)
         },
         Object {
             path: s(103989, 49), /* Device.ZigBee.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(259, 2),
-            }],
+            unique_keys: p(5, 1),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(6821, 6), /* Active */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103964, 11), /* IEEEAddress */
-                    syntax: 1357,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103975, 14), /* NetworkAddress */
-                    syntax: 1358,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103924, 12), /* ZDOReference */
-                    syntax: 1356,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(24, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(104038, 34), /* Device.ZigBee.Interface.{i}.Stats. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(997, 24), /* BroadcastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1021, 20), /* BroadcastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1041, 13), /* BytesReceived */
-                    syntax: 38,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1054, 9), /* BytesSent */
-                    syntax: 38,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1072, 22), /* DiscardPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1094, 18), /* DiscardPacketsSent */
-                    syntax: 39,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1112, 14), /* ErrorsReceived */
-                    syntax: 39,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1126, 10), /* ErrorsSent */
-                    syntax: 39,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1145, 24), /* MulticastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1169, 20), /* MulticastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1189, 15), /* PacketsReceived */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1204, 11), /* PacketsSent */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1229, 5), /* Reset */
-                    syntax: 40,
-                    access: Access::ReadWrite,
-                    version: v(2, 19, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1251, 22), /* UnicastPacketsReceived */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1273, 18), /* UnicastPacketsSent */
-                    syntax: 37,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104072, 22), /* UnknownPacketsReceived */
-                    syntax: 1359,
-                    status: Status::Deprecated,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(1291, 27), /* UnknownProtoPacketsReceived */
-                    syntax: 39,
-                    version: v(2, 19, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-            ],
-            commands: &[Command {
-                name: s(1318, 7), /* Reset() */
-                is_async: false,
-                input: &[],
-                output: &[],
-                status: Status::Current,
-                version: v(2, 19, 0),
-                protocols: Protocols::USP,
-            }],
-            ..OBJECT
+            parameters: p(28, 17),
+            commands: p(0, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(104094, 22), /* Device.ZigBee.ZDO.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(103798, 18) /* ZDONumberOfEntries */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(259, 2),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(6, 2),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104116, 34), /* ApplicationEndpointNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104150, 27), /* BindingTableNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(53630, 20), /* GroupNumberOfEntries */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103964, 11), /* IEEEAddress */
-                    syntax: 1357,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(103975, 14), /* NetworkAddress */
-                    syntax: 1358,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(45, 7),
+            ..object(&GROUP)
         },
         Object {
             path: s(104177, 46), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}. */
@@ -475,90 +79,16 @@ pub(crate) static GROUP: Group = Group {
                 s(104116, 34), /* ApplicationEndpointNumberOfEntries */
             ),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(261, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(8, 2),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104223, 10), /* EndpointId */
-                    syntax: 1360,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(52, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(104233, 63), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.SimpleDescriptor. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(28403, 8), /* DeviceId */
-                    syntax: 234,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(77112, 13), /* DeviceVersion */
-                    syntax: 1277,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104296, 16), /* InputClusterList */
-                    syntax: 1361,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104312, 17), /* OutputClusterList */
-                    syntax: 1361,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104329, 9), /* ProfileId */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(56, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(104338, 34), /* Device.ZigBee.ZDO.{i}.Binding.{i}. */
@@ -567,147 +97,16 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(104150, 27) /* BindingTableNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[UniqueKey {
-                functional: false,
-                parameters: l(0, 1),
-            }],
+            unique_keys: p(10, 1),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104372, 9), /* ClusterId */
-                    syntax: 234,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104381, 22), /* DestinationAddressMode */
-                    syntax: 1362,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104403, 19), /* DestinationEndpoint */
-                    syntax: 1360,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104422, 23), /* GroupDestinationAddress */
-                    syntax: 1358,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104445, 22), /* IEEEDestinationAddress */
-                    syntax: 1357,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(7968, 13), /* SourceAddress */
-                    syntax: 1357,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104467, 14), /* SourceEndpoint */
-                    syntax: 1360,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(61, 10),
+            ..object(&GROUP)
         },
         Object {
             path: s(104481, 40), /* Device.ZigBee.ZDO.{i}.ComplexDescriptor. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(104521, 12), /* CharacterSet */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104533, 19), /* DescriptorAvailable */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104552, 9), /* DeviceURL */
-                    syntax: 5,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104561, 4), /* Icon */
-                    syntax: 551,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104565, 7), /* IconURL */
-                    syntax: 5,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(79528, 8), /* Language */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(33654, 16), /* ManufacturerName */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15683, 9), /* ModelName */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(15758, 12), /* SerialNumber */
-                    syntax: 3,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(71, 9),
+            ..object(&GROUP)
         },
         Object {
             path: s(104572, 32), /* Device.ZigBee.ZDO.{i}.Group.{i}. */
@@ -716,323 +115,916 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
             enable_parameter: Some(s(780, 6) /* Enable */),
-            unique_keys: &[
-                UniqueKey {
-                    functional: true,
-                    parameters: l(262, 1),
-                },
-                UniqueKey {
-                    functional: false,
-                    parameters: l(0, 1),
-                },
-            ],
+            unique_keys: p(11, 2),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::CWMP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(786, 5), /* Alias */
-                    syntax: 24,
-                    access: Access::WriteOnceReadOnly,
-                    version: v(2, 7, 0),
-                    protocols: Protocols::USP,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(780, 6), /* Enable */
-                    syntax: 16,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104611, 12), /* EndpointList */
-                    syntax: 1363,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104604, 7), /* GroupId */
-                    syntax: 1358,
-                    access: Access::ReadWrite,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(80, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(104623, 30), /* Device.ZigBee.ZDO.{i}.Network. */
             version: v(2, 7, 0),
-            parameters: &[Parameter {
-                name: s(65507, 23), /* NeighborNumberOfEntries */
-                syntax: 0,
-                version: v(2, 7, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(85, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(104653, 43), /* Device.ZigBee.ZDO.{i}.Network.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(263, 1),
-            }],
+            unique_keys: p(13, 1),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(75723, 5), /* Depth */
-                    syntax: 0,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104696, 3), /* LQI */
-                    syntax: 692,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(66182, 8), /* Neighbor */
-                    syntax: 1364,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104699, 10), /* PermitJoin */
-                    syntax: 1365,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104709, 12), /* Relationship */
-                    syntax: 1366,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(86, 5),
+            ..object(&GROUP)
         },
         Object {
             path: s(104721, 37), /* Device.ZigBee.ZDO.{i}.NodeDescriptor. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(104758, 26), /* ComplexDescriptorSupported */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104784, 20), /* DescriptorCapability */
-                    syntax: 1367,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104804, 13), /* FrequencyBand */
-                    syntax: 1368,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104817, 11), /* LogicalType */
-                    syntax: 1369,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104828, 13), /* MACCapability */
-                    syntax: 1370,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104841, 15), /* ManufactureCode */
-                    syntax: 234,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104856, 17), /* MaximumBufferSize */
-                    syntax: 1371,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104873, 27), /* MaximumIncomingTransferSize */
-                    syntax: 1372,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104900, 27), /* MaximumOutgoingTransferSize */
-                    syntax: 1372,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104927, 10), /* ServerMask */
-                    syntax: 1373,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104937, 23), /* UserDescriptorSupported */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(91, 11),
+            ..object(&GROUP)
         },
         Object {
             path: s(104960, 34), /* Device.ZigBee.ZDO.{i}.NodeManager. */
             version: v(2, 7, 0),
-            parameters: &[Parameter {
-                name: s(104994, 27), /* RoutingTableNumberOfEntries */
-                syntax: 0,
-                version: v(2, 7, 0),
-                ..PARAM
-            }],
-            ..OBJECT
+            parameters: p(102, 1),
+            ..object(&GROUP)
         },
         Object {
             path: s(105021, 51), /* Device.ZigBee.ZDO.{i}.NodeManager.RoutingTable.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(104994, 27) /* RoutingTableNumberOfEntries */),
-            unique_keys: &[UniqueKey {
-                functional: true,
-                parameters: l(264, 1),
-            }],
+            unique_keys: p(14, 1),
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(808, 18), /* DestinationAddress */
-                    syntax: 1374,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105072, 9), /* ManyToOne */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105081, 17), /* MemoryConstrained */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105098, 14), /* NextHopAddress */
-                    syntax: 1358,
-                    version: v(2, 7, 0),
-                    active_notify: ActiveNotify::CanDeny,
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105112, 19), /* RouteRecordRequired */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(427, 6), /* Status */
-                    syntax: 1375,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(103, 6),
+            ..object(&GROUP)
         },
         Object {
             path: s(105131, 38), /* Device.ZigBee.ZDO.{i}.PowerDescriptor. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(105169, 20), /* AvailablePowerSource */
-                    syntax: 1376,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105189, 16), /* CurrentPowerMode */
-                    syntax: 1377,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105205, 18), /* CurrentPowerSource */
-                    syntax: 1378,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105223, 23), /* CurrentPowerSourceLevel */
-                    syntax: 1379,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(109, 4),
+            ..object(&GROUP)
         },
         Object {
             path: s(105246, 31), /* Device.ZigBee.ZDO.{i}.Security. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(105277, 13), /* SecurityLevel */
-                    syntax: 1380,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105290, 13), /* TimeOutPeriod */
-                    syntax: 1283,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(105303, 18), /* TrustCenterAddress */
-                    syntax: 1357,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(113, 3),
+            ..object(&GROUP)
         },
         Object {
             path: s(105321, 37), /* Device.ZigBee.ZDO.{i}.UserDescriptor. */
             version: v(2, 7, 0),
-            parameters: &[
-                Parameter {
-                    name: s(15461, 11), /* Description */
-                    syntax: 338,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-                Parameter {
-                    name: s(104533, 19), /* DescriptorAvailable */
-                    syntax: 16,
-                    version: v(2, 7, 0),
-                    ..PARAM
-                },
-            ],
-            ..OBJECT
+            parameters: p(116, 2),
+            ..object(&GROUP)
+        },
+    ],
+    parameters: &[
+        Parameter {
+            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103798, 18), /* ZDONumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103840, 26), /* AreaNetworkNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(103906, 11), /* Coordinator */
+            syntax: 6,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(9751, 10), /* LastUpdate */
+            syntax: 10,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1354,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103917, 7), /* ZDOList */
+            syntax: 1355,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103924, 12), /* ZDOReference */
+            syntax: 1356,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103964, 11), /* IEEEAddress */
+            syntax: 1357,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::ForceDefaultEnabled,
+            ..PARAM
+        },
+        Parameter {
+            name: s(851, 10), /* LastChange */
+            syntax: 28,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(869, 11), /* LowerLayers */
+            syntax: 133,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10116, 10), /* MaxBitRate */
+            syntax: 243,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(791, 4), /* Name */
+            syntax: 31,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103975, 14), /* NetworkAddress */
+            syntax: 1358,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 139,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(4896, 8), /* Upstream */
+            syntax: 16,
+            version: v(2, 19, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103924, 12), /* ZDOReference */
+            syntax: 1356,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(6821, 6), /* Active */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103964, 11), /* IEEEAddress */
+            syntax: 1357,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103975, 14), /* NetworkAddress */
+            syntax: 1358,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103924, 12), /* ZDOReference */
+            syntax: 1356,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(997, 24), /* BroadcastPacketsReceived */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1021, 20), /* BroadcastPacketsSent */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1041, 13), /* BytesReceived */
+            syntax: 38,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1054, 9), /* BytesSent */
+            syntax: 38,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1072, 22), /* DiscardPacketsReceived */
+            syntax: 39,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1094, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1112, 14), /* ErrorsReceived */
+            syntax: 39,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1126, 10), /* ErrorsSent */
+            syntax: 39,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1145, 24), /* MulticastPacketsReceived */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1169, 20), /* MulticastPacketsSent */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1189, 15), /* PacketsReceived */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1204, 11), /* PacketsSent */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1229, 5), /* Reset */
+            syntax: 40,
+            access: Access::ReadWrite,
+            version: v(2, 19, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1251, 22), /* UnicastPacketsReceived */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1273, 18), /* UnicastPacketsSent */
+            syntax: 37,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(104072, 22), /* UnknownPacketsReceived */
+            syntax: 1359,
+            status: Status::Deprecated,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            syntax: 39,
+            version: v(2, 19, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(104116, 34), /* ApplicationEndpointNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104150, 27), /* BindingTableNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(53630, 20), /* GroupNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103964, 11), /* IEEEAddress */
+            syntax: 1357,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(103975, 14), /* NetworkAddress */
+            syntax: 1358,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104223, 10), /* EndpointId */
+            syntax: 1360,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(28403, 8), /* DeviceId */
+            syntax: 234,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(77112, 13), /* DeviceVersion */
+            syntax: 1277,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104296, 16), /* InputClusterList */
+            syntax: 1361,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104312, 17), /* OutputClusterList */
+            syntax: 1361,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104329, 9), /* ProfileId */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(104372, 9), /* ClusterId */
+            syntax: 234,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104381, 22), /* DestinationAddressMode */
+            syntax: 1362,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104403, 19), /* DestinationEndpoint */
+            syntax: 1360,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104422, 23), /* GroupDestinationAddress */
+            syntax: 1358,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104445, 22), /* IEEEDestinationAddress */
+            syntax: 1357,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(7968, 13), /* SourceAddress */
+            syntax: 1357,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104467, 14), /* SourceEndpoint */
+            syntax: 1360,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104521, 12), /* CharacterSet */
+            syntax: 3,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104533, 19), /* DescriptorAvailable */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104552, 9), /* DeviceURL */
+            syntax: 5,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104561, 4), /* Icon */
+            syntax: 551,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104565, 7), /* IconURL */
+            syntax: 5,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(79528, 8), /* Language */
+            syntax: 3,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(33654, 16), /* ManufacturerName */
+            syntax: 3,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15683, 9), /* ModelName */
+            syntax: 3,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15758, 12), /* SerialNumber */
+            syntax: 3,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            protocols: Protocols::CWMP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(786, 5), /* Alias */
+            syntax: 24,
+            access: Access::WriteOnceReadOnly,
+            version: v(2, 7, 0),
+            protocols: Protocols::USP,
+            ..PARAM
+        },
+        Parameter {
+            name: s(780, 6), /* Enable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104611, 12), /* EndpointList */
+            syntax: 1363,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104604, 7), /* GroupId */
+            syntax: 1358,
+            access: Access::ReadWrite,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(65507, 23), /* NeighborNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(75723, 5), /* Depth */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104696, 3), /* LQI */
+            syntax: 692,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(66182, 8), /* Neighbor */
+            syntax: 1364,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104699, 10), /* PermitJoin */
+            syntax: 1365,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104709, 12), /* Relationship */
+            syntax: 1366,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104758, 26), /* ComplexDescriptorSupported */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104784, 20), /* DescriptorCapability */
+            syntax: 1367,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104804, 13), /* FrequencyBand */
+            syntax: 1368,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104817, 11), /* LogicalType */
+            syntax: 1369,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104828, 13), /* MACCapability */
+            syntax: 1370,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104841, 15), /* ManufactureCode */
+            syntax: 234,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104856, 17), /* MaximumBufferSize */
+            syntax: 1371,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104873, 27), /* MaximumIncomingTransferSize */
+            syntax: 1372,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104900, 27), /* MaximumOutgoingTransferSize */
+            syntax: 1372,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104927, 10), /* ServerMask */
+            syntax: 1373,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104937, 23), /* UserDescriptorSupported */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104994, 27), /* RoutingTableNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(808, 18), /* DestinationAddress */
+            syntax: 1374,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105072, 9), /* ManyToOne */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105081, 17), /* MemoryConstrained */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105098, 14), /* NextHopAddress */
+            syntax: 1358,
+            version: v(2, 7, 0),
+            active_notify: ActiveNotify::CanDeny,
+            ..PARAM
+        },
+        Parameter {
+            name: s(105112, 19), /* RouteRecordRequired */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(427, 6), /* Status */
+            syntax: 1375,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105169, 20), /* AvailablePowerSource */
+            syntax: 1376,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105189, 16), /* CurrentPowerMode */
+            syntax: 1377,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105205, 18), /* CurrentPowerSource */
+            syntax: 1378,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105223, 23), /* CurrentPowerSourceLevel */
+            syntax: 1379,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105277, 13), /* SecurityLevel */
+            syntax: 1380,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105290, 13), /* TimeOutPeriod */
+            syntax: 1283,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(105303, 18), /* TrustCenterAddress */
+            syntax: 1357,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(15461, 11), /* Description */
+            syntax: 338,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(104533, 19), /* DescriptorAvailable */
+            syntax: 16,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+    ],
+    commands: &[Command {
+        name: s(1318, 7), /* Reset() */
+        is_async: false,
+        group: GroupRef(&GROUP),
+        input: p(45, 0),
+        output: p(45, 0),
+        status: Status::Current,
+        version: v(2, 19, 0),
+        protocols: Protocols::USP,
+    }],
+    events: &[],
+    unique_keys: &[
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(257, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(1, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(258, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(259, 2),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(259, 2),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(261, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(262, 1),
+        },
+        UniqueKey {
+            functional: false,
+            parameters: l(0, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(263, 1),
+        },
+        UniqueKey {
+            functional: true,
+            parameters: l(264, 1),
         },
     ],
 };

@@ -15,8 +15,7 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::path::{InstancePath, InstanceSegment};
 use crate::schema::{
-    self, Access, BaseType, DefaultKind, Object, Parameter, Protocol, Protocols, RefType,
-    Reference, Status, Syntax, Version,
+    self, BaseType, DefaultKind, Object, Parameter, Protocol, RefType, Reference, Syntax,
 };
 use crate::value::Value;
 
@@ -30,25 +29,7 @@ pub(crate) enum View {
 }
 
 /// Stand-in root used while the generated schema has no `Device.` object.
-static EMPTY_ROOT: Object = Object {
-    path: crate::generated::DEVICE,
-    access: Access::ReadOnly,
-    min_entries: 1,
-    max_entries: Some(1),
-    num_entries_parameter: None,
-    enable_parameter: None,
-    unique_keys: &[],
-    status: Status::Current,
-    version: Version {
-        major: 2,
-        minor: 0,
-        patch: 0,
-    },
-    protocols: Protocols::BOTH,
-    parameters: &[],
-    commands: &[],
-    events: &[],
-};
+static EMPTY_ROOT: Object = Object::of(crate::generated::DEVICE, &schema::NO_GROUP);
 
 /// The schema of one object: its definition in each model variant.
 #[derive(Clone, Copy)]
