@@ -507,22 +507,29 @@ async fn forward(
     own_topic: String,
     mut stop: watch::Receiver<bool>,
 ) {
-    let publish = async |Outbound { reply_to, bytes }| {
+    let mut stopping = false;
+    loop {
+        let outbound = if stopping {
+            match rx.try_recv() {
+                Ok(outbound) => outbound,
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                _ = stop.changed() => {
+                    stopping = true;
+                    continue;
+                }
+                outbound = rx.recv() => match outbound {
+                    Some(outbound) => outbound,
+                    None => return,
+                },
+            }
+        };
+        let Outbound { reply_to, bytes } = outbound;
         if let Err(error) = client.publish(&reply_to, bytes, &own_topic).await {
             tracing::warn!(%error, topic = reply_to, "USP Record not published");
         }
-    };
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            outbound = rx.recv() => match outbound {
-                Some(outbound) => publish(outbound).await,
-                None => return,
-            },
-        }
-    }
-    while let Ok(outbound) = rx.try_recv() {
-        publish(outbound).await;
     }
 }
 

@@ -602,16 +602,29 @@ pub(crate) enum MqttStatus {
 impl Report {
     /// Sets the MTP row's `Status` (`Up`, `Down`, `Error`); true when it changed.
     pub(crate) async fn mtp(&self, status: &str) -> bool {
+        self.write(self.mtp_values(status)).await
+    }
+
+    /// The MTP row's `Status` (none for a controller's MTP row).
+    fn mtp_values(&self, status: &str) -> Vec<(String, String)> {
         if self.row.is_empty() {
-            return false;
+            return Vec::new();
         }
-        self.write(vec![(format!("{}Status", self.row), status.to_owned())])
-            .await
+        vec![(format!("{}Status", self.row), status.to_owned())]
     }
 
     /// Sets the MQTT client's and the MTP row's `Status`, and on a CONNACK the broker's
     /// Response Information (`ResponseTopicDiscovered`).
     pub(crate) async fn mqtt(&self, status: MqttStatus, response_information: Option<&str>) {
+        self.write(self.mqtt_values(status, response_information))
+            .await;
+    }
+
+    fn mqtt_values(
+        &self,
+        status: MqttStatus,
+        response_information: Option<&str>,
+    ) -> Vec<(String, String)> {
         let (client_status, mtp_status) = match status {
             MqttStatus::Connecting => ("Connecting", "Down"),
             MqttStatus::Connected => ("Connected", "Up"),
@@ -628,7 +641,7 @@ impl Report {
                 values.push((format!("{}MQTT.ResponseTopicDiscovered", self.row), info));
             }
         }
-        self.write(values).await;
+        values
     }
 
     async fn write(&self, values: Vec<(String, String)>) -> bool {
@@ -659,6 +672,9 @@ impl Report {
 
 // ---------------------------------------------------------------------------------------------
 // The supervisor
+
+/// An MTP's task, boxed: one spawn serves every transport.
+type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A running MTP: its spec (as started) and its stop switch.
 struct Running {
@@ -821,56 +837,48 @@ impl Supervisor {
         let (stop, stopped) = watch::channel(false);
         let eid = self.endpoint_id.clone();
         let mut spec = spec;
-        match &mut spec {
+        let mut report = self.report(&row, None);
+        // The status is written before the task runs, which may write a newer one.
+        let (status, task): (_, Option<Task>) = match &mut spec {
             Spec::WsServer(config) => {
                 if let Some(listen) = self.ws_listen.take() {
                     config.listen = listen;
                 }
-                let report = self.report(&row, None);
                 match ws::WsServer::bind(config, &eid).await {
                     Ok(server) => {
                         if let Ok(bound) = server.local_addr() {
                             config.listen = bound;
                         }
-                        let port = config.listen.port().to_string();
-                        report
-                            .write(vec![
-                                (format!("{row}WebSocket.Port"), port),
-                                (format!("{row}Status"), "Up".into()),
-                            ])
-                            .await;
                         tracing::info!("USP agent {eid} listening on {}", server.url());
-                        self.tasks.spawn(server.serve(self.agent.clone(), stopped));
+                        let mut status = report.mtp_values("Up");
+                        let port = config.listen.port().to_string();
+                        status.push((format!("{row}WebSocket.Port"), port));
+                        let task = server.serve(self.agent.clone(), stopped);
+                        (status, Some(Box::pin(task)))
                     }
                     Err(error) => {
                         tracing::error!(row, error, "USP WebSocket server MTP not started");
-                        report.mtp("Error").await;
+                        (report.mtp_values("Error"), None)
                     }
                 }
             }
             Spec::Mqtt(config, client) => {
-                let report = self.report(&row, Some(client.clone()));
+                report.client = Some(client.clone());
                 tracing::info!(
                     "USP agent {eid} connecting to the MQTT broker {}:{}",
                     config.host,
                     config.port
                 );
-                match MqttMtp::new(
-                    config,
-                    &eid,
-                    self.agent.clone(),
-                    self.network.clone(),
-                    stopped,
-                    self.trust.as_ref(),
-                    report.clone(),
-                ) {
-                    Ok(mtp) => {
-                        report.mqtt(MqttStatus::Connecting, None).await;
-                        self.tasks.spawn(mtp.run());
-                    }
+                let agent = self.agent.clone();
+                let (network, trust) = (self.network.clone(), self.trust.as_ref());
+                match MqttMtp::new(config, &eid, agent, network, stopped, trust, report.clone()) {
+                    Ok(mtp) => (
+                        report.mqtt_values(MqttStatus::Connecting, None),
+                        Some(Box::pin(mtp.run())),
+                    ),
                     Err(error) => {
                         tracing::error!(row, error, "USP MQTT MTP not started");
-                        report.mqtt(MqttStatus::Misconfigured, None).await;
+                        (report.mqtt_values(MqttStatus::Misconfigured, None), None)
                     }
                 }
             }
@@ -890,35 +898,37 @@ impl Supervisor {
                     stopped,
                     self.trust.clone(),
                 );
-                self.tasks.spawn(client.run());
+                (Vec::new(), Some(Box::pin(client.run())))
             }
             Spec::UdsListen(path) => {
-                let report = self.report(&row, None);
                 match uds::UdsServer::bind(path, &eid, self.agent.clone(), stopped) {
                     Ok(server) => {
                         tracing::info!("USP agent {eid} listening on the Unix socket {path}");
-                        report.mtp("Up").await;
-                        self.tasks.spawn(server.serve());
+                        (report.mtp_values("Up"), Some(Box::pin(server.serve())))
                     }
                     Err(error) => {
                         tracing::error!(row, %error, "cannot listen on the Unix socket {path}");
-                        report.mtp("Error").await;
+                        (report.mtp_values("Error"), None)
                     }
                 }
             }
             Spec::UdsConnect(path) => {
                 tracing::info!("USP agent {eid} connecting to the Unix socket {path}");
-                let report = self.report(&row, None);
-                report.mtp("Down").await;
-                self.tasks.spawn(uds::connect_loop(
+                // Down until the task connects (it writes Up then).
+                let task = uds::connect_loop(
                     path.clone(),
                     eid.clone(),
                     self.agent.clone(),
                     self.network.clone(),
                     stopped,
-                    report,
-                ));
+                    report.clone(),
+                );
+                (report.mtp_values("Down"), Some(Box::pin(task)))
             }
+        };
+        report.write(status).await;
+        if let Some(task) = task {
+            self.tasks.spawn(task);
         }
         self.running.insert(row, Running { spec, stop });
     }
