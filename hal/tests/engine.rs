@@ -61,7 +61,7 @@ async fn get_partial_path_with_depth_live_values_and_search() {
     );
     let objects = got.results[0].outcome.as_ref().unwrap();
     assert_eq!(objects[0].path, "Device.DeviceInfo.");
-    assert!(objects[0].params.iter().any(|p| p.name == "SerialNumber"));
+    assert!(objects[0].params.iter().any(|p| p.name() == "SerialNumber"));
 
     let deep = engine
         .get(

@@ -118,8 +118,13 @@ impl Engine {
                 &parsed,
                 protocol,
                 max_depth,
-                |path, _, parameter| {
-                    live.note(self.hal.parameters.as_ref(), &path, parameter.name());
+                |path, _, parameter, schema| {
+                    live.note(
+                        self.hal.parameters.as_ref(),
+                        &path,
+                        parameter.name(),
+                        schema,
+                    );
                     Ok(())
                 },
             );
@@ -226,8 +231,13 @@ impl Engine {
             &parsed,
             principal.protocol,
             max_depth,
-            |full, value, parameter| {
-                let is_live = live.note(self.hal.parameters.as_ref(), &full, parameter.name());
+            |full, value, parameter, schema| {
+                let is_live = live.note(
+                    self.hal.parameters.as_ref(),
+                    &full,
+                    parameter.name(),
+                    schema,
+                );
                 if !self
                     .permissions(store, principal, &full, Target::Parameter)
                     .read
@@ -246,15 +256,15 @@ impl Engine {
                 } else {
                     value.clone()
                 };
-                let (object, name) = full.split_at(object_of(&full).len());
-                let name = name.to_string();
+                let name_at = object_of(&full).len();
+                let object = full.get(..name_at).unwrap_or_default();
                 let new_object = match objects.last() {
                     Some(last) if last.path == object => None,
                     _ => Some(object.to_string()),
                 };
                 let got = GotParam {
                     path: full,
-                    name,
+                    name_at,
                     value,
                     parameter,
                 };
@@ -436,12 +446,20 @@ struct LiveParams {
 
 impl LiveParams {
     /// Notes parameter `name` at instance path `path` if the hardware provides it live;
-    /// returns whether it does.
-    fn note(&mut self, hal: &dyn Parameters, path: &str, name: &'static str) -> bool {
+    /// returns whether it does. `schema` is the schema path of its object if the caller knows
+    /// it (otherwise it is worked out from `path`).
+    fn note(
+        &mut self,
+        hal: &dyn Parameters,
+        path: &str,
+        name: &'static str,
+        schema: Option<&str>,
+    ) -> bool {
         let object = object_of(path);
-        let schema = match &self.last {
-            Some((last, schema)) if last == object => schema,
-            _ => {
+        let schema = match (schema, &self.last) {
+            (Some(schema), _) => schema,
+            (None, Some((last, schema))) if last == object => schema,
+            (None, _) => {
                 let (_, schema) = self
                     .last
                     .insert((object.to_string(), schema_path_of(object)));
@@ -474,27 +492,31 @@ fn per_path<T>(
         .collect()
 }
 
-/// Calls `f` with the full path, the value as the controller sees it and the definition of
-/// each parameter a requested path addresses, in path order; stops at `f`'s first error.
-/// Each path is written once, into the string `f` receives.
+/// Calls `f` with the full path, the value as the controller sees it, the definition and,
+/// when known without work, its object's schema path, of each parameter a requested path
+/// addresses, in path order; stops at `f`'s first error. Each path is written once, into the
+/// string `f` receives.
 fn each_param(
     store: &Store,
     parsed: &Path,
     protocol: Protocol,
     max_depth: Option<u32>,
-    mut f: impl FnMut(String, &Value, &'static Parameter) -> Result<(), EngineError>,
+    mut f: impl FnMut(String, &Value, &'static Parameter, Option<&str>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
     let found = store.resolve(parsed, protocol)?;
     for item in &found {
         match item {
             Resolved::Object { .. } | Resolved::Table { .. } => {
                 for p in store.parameters(&found.path(item), protocol, max_depth)? {
-                    f(p.path, &p.value, p.parameter)?;
+                    f(p.path, &p.value, p.parameter, None)?;
                 }
             }
             Resolved::Parameter {
-                value, parameter, ..
-            } => f(found.path(item), value, parameter)?,
+                value,
+                parameter,
+                object,
+                ..
+            } => f(found.path(item), value, parameter, Some(object.path()))?,
             _ => {}
         }
     }

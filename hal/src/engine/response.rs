@@ -92,13 +92,21 @@ impl<T> PathResult<T> {
 pub struct GotParam {
     /// The full instance path (CWMP `ParameterValueStruct.Name`).
     pub path: String,
-    /// The name relative to the [`ResolvedObject`] (USP `result_params` key).
-    pub name: String,
+    /// Where in `path` the name relative to the [`ResolvedObject`] starts.
+    pub(crate) name_at: usize,
     /// The value (hidden parameters, and secured ones unless the principal may read them,
     /// read as empty; see [`access`](super::access)).
     pub value: Value,
     /// The parameter's definition in the principal's model variant.
     pub parameter: &'static Parameter,
+}
+
+impl GotParam {
+    /// The name relative to the [`ResolvedObject`] (USP `result_params` key): the end of
+    /// [`GotParam::path`], so that a Get writes each path once.
+    pub fn name(&self) -> &str {
+        self.path.get(self.name_at..).unwrap_or_default()
+    }
 }
 
 /// The parameters of one resolved object instance (USP `ResolvedPathResult`).

@@ -62,6 +62,9 @@ pub enum Resolved<'a> {
         value: &'a Value,
         /// The parameter's definition in the protocol's model variant.
         parameter: &'static schema::Parameter,
+        /// The definition of its object in the protocol's model variant (its schema path,
+        /// `Device.WiFi.SSID.{i}.`, is [`Object::path`]).
+        object: &'static Object,
     },
     /// A command of an object instance.
     Command {
@@ -233,16 +236,18 @@ struct Found {
     index: usize,
     parameter: &'static schema::Parameter,
     masked: Option<&'static Value>,
+    object: &'static Object,
 }
 
 impl ParamCache {
-    /// The value as `view` sees it and the definition of parameter `name` of `node`.
+    /// The value as `view` sees it and the definitions of parameter `name` of `node` and of
+    /// `node`'s object.
     fn param<'a>(
         &mut self,
         node: &'a Node,
         name: &str,
         view: View,
-    ) -> Option<(&'a Value, &'static schema::Parameter)> {
+    ) -> Option<(&'a Value, &'static schema::Parameter, &'static Object)> {
         let found = match self.last {
             Some((shape, found)) if core::ptr::eq(shape, node.shape) => found,
             _ => {
@@ -252,6 +257,7 @@ impl ParamCache {
                         index,
                         parameter,
                         masked: tree::masked(parameter),
+                        object: node.def().object(view)?,
                     })
                 });
                 self.last = Some((node.shape, found));
@@ -260,7 +266,7 @@ impl ParamCache {
         };
         let found = found?;
         let value = found.masked.or_else(|| node.value_at(found.index))?;
-        Some((value, found.parameter))
+        Some((value, found.parameter, found.object))
     }
 }
 
@@ -431,11 +437,12 @@ impl Store {
                     }
                 }
                 (PathKind::Parameter(name), Cur::Node(node, route)) => {
-                    if let Some((value, parameter)) = params.param(node, name, view) {
+                    if let Some((value, parameter, object)) = params.param(node, name, view) {
                         out.push(Resolved::Parameter {
                             route: RouteId(route),
                             value,
                             parameter,
+                            object,
                         });
                     }
                 }

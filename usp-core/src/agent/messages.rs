@@ -300,7 +300,7 @@ pub(crate) fn get_resp(response: &GetResponse) -> RespType {
                         result_params: object
                             .params
                             .iter()
-                            .map(|p| (p.name.clone(), p.value.canonical_text()))
+                            .map(|p| (p.name().into(), p.value.canonical_text()))
                             .collect(),
                     })
                     .collect(),
