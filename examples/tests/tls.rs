@@ -7,9 +7,14 @@
 //!   signed by the trusted CA (TransferComplete with fault 0, the file on disk is the one
 //!   served) and one from a server signed by another CA (fault 9012, "File transfer server
 //!   authentication failure": the CPE could not authenticate the server).
-//! - The `wss://` WebSocket server: a controller trusting the agent's CA runs a Get.
+//! - The `wss://` WebSocket server requires a client certificate of the agent's CA (TR-369
+//!   R-MTP.1): without one, or with one of another CA, the handshake fails; one naming
+//!   another Endpoint ID (`urn:bbf:usp:id:`) than the `?eid=` is refused (403); with the
+//!   controller's own, a Record from another endpoint is ignored and a Get goes through; a
+//!   certificate naming no Endpoint ID leaves the `eid` free.
 //! - The `wss://` WebSocket client: the test's server first presents a certificate of another
-//!   CA (the agent refuses it and retries), then one of the trusted CA: a Get goes through.
+//!   CA (the agent refuses it and retries), then one of the trusted CA naming another
+//!   controller (refused too), then the controller's own: a Get goes through.
 //! - MQTT over TLS through a real mosquitto with a TLS listener that requires a client
 //!   certificate of the trusted CA: an agent trusting another CA refuses the broker, the
 //!   broker refuses an agent without a client certificate (`[tls] cert_file`), and one with
@@ -39,9 +44,9 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
-use common::tls::{acceptor, connector, make_certificates};
+use common::tls::{acceptor, acceptor_as, connector_as, make_certificates, make_leaf};
 use common::{
-    Acs, AgentProcess, Controller, Link, WAIT, download, download_pending, get, get_params,
+    Acs, AgentProcess, CTRL, Controller, Link, WAIT, download, download_pending, get, get_params,
 };
 
 /// The served file's size.
@@ -52,14 +57,22 @@ fn content() -> Vec<u8> {
     (0..SIZE).map(|i| (i % 253) as u8).collect()
 }
 
+/// A controller that is not the test's, known to the agent all the same.
+const OTHER: &str = "self::other";
+
 /// Two certificate directories in `dir`: `trusted/` (the agent's CA, `ca.pem`, and a server
-/// certificate it signed) and `rogue/` (another CA, `rogue-ca.pem`, and a server certificate
-/// it signed).
+/// certificate it signed, naming no Endpoint ID; `ctrl-cert.pem` naming [`CTRL`] and
+/// `other-cert.pem` naming [`OTHER`], both for `IP:127.0.0.1` too) and `rogue/` (another CA,
+/// `rogue-ca.pem`, and a server certificate it signed).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf) {
     let (trusted, rogue) = (dir.join("trusted"), dir.join("rogue"));
     for (certs, prefix) in [(&trusted, ""), (&rogue, "rogue-")] {
         std::fs::create_dir_all(certs).unwrap();
         make_certificates(certs, prefix, true);
+    }
+    for (name, eid) in [("ctrl-", CTRL), ("other-", OTHER)] {
+        let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{eid}");
+        make_leaf(&trusted, "", name, &san);
     }
     (trusted, rogue)
 }
@@ -173,28 +186,62 @@ async fn https_downloads() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_controller_reaches_the_wss_server() {
+async fn the_wss_server_authenticates_controllers_by_certificate() {
     common::within(Duration::from_secs(60), wss_server()).await;
 }
 
 async fn wss_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (trusted, _) = certificates(dir.path());
+    let (trusted, rogue) = certificates(dir.path());
     let config = dir.path().join("cpe-agent.toml");
     std::fs::write(
         &config,
         format!(
-            "[usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            "[tls]\nca_file = \"{}\"\n[usp]\ncontrollers = [\"{CTRL}\", \"{OTHER}\"]\n\
+             [usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            trusted.join("ca.pem").display(),
             trusted.join("cert.pem").display(),
             trusted.join("key.pem").display()
         ),
     )
     .unwrap();
     let state = dir.path().join("state");
-    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     assert!(agent.url.starts_with("wss://127.0.0.1:"), "{}", agent.url);
-    let tls = connector(&trusted.join("ca.pem"));
-    let mut ctrl = Controller::connect_with(&agent.url, Some(&tls)).await;
+    let ca = trusted.join("ca.pem");
+    let url = agent.url.clone();
+    let connect = |identity: Option<(&Path, &str)>| {
+        let tls = connector_as(&ca, identity);
+        let url = url.clone();
+        async move { Controller::try_connect_with(&url, Some(&tls)).await }
+    };
+
+    // No client certificate, or one of another CA: the agent ends the TLS handshake.
+    for identity in [None, Some((rogue.as_path(), ""))] {
+        let Err(error) = connect(identity).await else {
+            panic!("the agent accepted the client certificate {identity:?}");
+        };
+        assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+    }
+    // A certificate of another controller than the `eid` claims.
+    let Err(error) = connect(Some((&trusted, "other-"))).await else {
+        panic!("the agent accepted the certificate of {OTHER} for {CTRL}");
+    };
+    assert!(error.contains("403"), "{error}");
+
+    // The controller's own certificate binds the connection to its Endpoint ID: a Record
+    // from another (known) controller is ignored, its own are answered.
+    let mut ctrl = connect(Some((&trusted, "ctrl-"))).await.unwrap();
+    ctrl.send_from(OTHER, "spoofed", get(&[SERIAL])).await;
+    agent.wait_line("Record ignored: its from_id").await;
+    // An answer to the spoofed Get would come first, addressed to OTHER (which `request`
+    // refuses).
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    drop(ctrl);
+
+    // A certificate naming no Endpoint ID leaves the `eid` to the controller.
+    let mut ctrl = connect(Some((&trusted, ""))).await.unwrap();
     let body = ctrl.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
     agent.stop().await;
@@ -240,7 +287,21 @@ async fn wss_client() {
         .await;
     assert!(line.contains("server certificate refused"), "{line}");
 
-    let mut ctrl = accept_tls(&listener, &acceptor(&trusted))
+    // A server of the trusted CA, but another controller: no WebSocket handshake.
+    assert!(
+        accept_tls(&listener, &acceptor_as(&trusted, "other-"))
+            .await
+            .is_none()
+    );
+    let line = agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+    assert!(
+        line.contains(&format!("names the Endpoint IDs {OTHER}")),
+        "{line}"
+    );
+
+    let mut ctrl = accept_tls(&listener, &acceptor_as(&trusted, "ctrl-"))
         .await
         .expect("a USP session over TLS");
     let body = ctrl.request(get(&[SERIAL])).await;

@@ -328,6 +328,14 @@ impl Controller {
     /// A controller connected to the agent's server at `url`: `ws://`, or `wss://` through
     /// `tls`.
     pub(crate) async fn connect_with(url: &str, tls: Option<&TlsConnector>) -> Self {
+        Self::try_connect_with(url, tls).await.unwrap()
+    }
+
+    /// [`Self::connect_with`], the TLS or WebSocket handshake's failure being an error.
+    pub(crate) async fn try_connect_with(
+        url: &str,
+        tls: Option<&TlsConnector>,
+    ) -> Result<Self, String> {
         let addr = url
             .strip_prefix("ws://")
             .or_else(|| url.strip_prefix("wss://"))
@@ -337,7 +345,10 @@ impl Controller {
         let stream: Box<dyn Io> = match tls {
             Some(tls) => {
                 let name = ServerName::try_from("127.0.0.1").unwrap();
-                Box::new(tls.connect(name, stream).await.unwrap())
+                let stream = tokio::time::timeout(WAIT, tls.connect(name, stream))
+                    .await
+                    .expect("TLS handshake in time");
+                Box::new(stream.map_err(|e| format!("TLS: {e}"))?)
             }
             None => Box::new(stream),
         };
@@ -349,12 +360,12 @@ impl Controller {
             tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream))
                 .await
                 .expect("WebSocket handshake in time")
-                .unwrap();
+                .map_err(|e| format!("WebSocket: {e}"))?;
         assert_eq!(
             response.headers().get("Sec-WebSocket-Protocol").unwrap(),
             "v1.usp"
         );
-        Self::over(Link::WebSocket(Box::new(ws)))
+        Ok(Self::over(Link::WebSocket(Box::new(ws))))
     }
 
     /// A controller on `link`.
@@ -376,6 +387,11 @@ impl Controller {
     }
 
     pub(crate) async fn send(&mut self, msg_id: &str, body: Body) {
+        self.send_from(CTRL, msg_id, body).await;
+    }
+
+    /// Sends a request in a Record whose `from_id` is `from`.
+    pub(crate) async fn send_from(&mut self, from: &str, msg_id: &str, body: Body) {
         let msg = MsgBuilder::new()
             .with_msg_id(msg_id.to_owned())
             .with_body(body)
@@ -384,7 +400,7 @@ impl Controller {
         let record = RecordBuilder::new()
             .with_version("1.4".into())
             .with_to_id(AGENT.into())
-            .with_from_id(CTRL.into())
+            .with_from_id(from.into())
             .with_no_session_context_payload(&msg)
             .build()
             .unwrap();

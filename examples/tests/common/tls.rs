@@ -22,11 +22,12 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A TLS server presenting `dir`'s `cert.pem` (made by [`make_certificates`]).
 pub(crate) fn acceptor(dir: &Path) -> TlsAcceptor {
-    let chain = CertificateDer::pem_file_iter(dir.join("cert.pem"))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+    acceptor_as(dir, "")
+}
+
+/// A TLS server presenting `dir`'s `<name>cert.pem` (made by [`make_leaf`]).
+pub(crate) fn acceptor_as(dir: &Path, name: &str) -> TlsAcceptor {
+    let (chain, key) = read_identity(dir, name);
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -38,16 +39,38 @@ pub(crate) fn acceptor(dir: &Path) -> TlsAcceptor {
 
 /// A TLS client trusting the CA certificate `ca`.
 pub(crate) fn connector(ca: &Path) -> TlsConnector {
+    connector_as(ca, None)
+}
+
+/// A TLS client trusting the CA certificate `ca`, presenting the client certificate
+/// `<name>cert.pem` of `identity`'s directory (made by [`make_leaf`]) when it is given.
+pub(crate) fn connector_as(ca: &Path, identity: Option<(&Path, &str)>) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(ca).unwrap())
         .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((dir, name)) => {
+            let (chain, key) = read_identity(dir, name);
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
     TlsConnector::from(Arc::new(config))
+}
+
+/// The certificate chain `<name>cert.pem` of `dir` and its key `<name>key.pem`.
+fn read_identity(dir: &Path, name: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let chain = CertificateDer::pem_file_iter(dir.join(format!("{name}cert.pem")))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}key.pem"))).unwrap();
+    (chain, key)
 }
 
 /// Runs `openssl args` in `dir`, which must succeed.
@@ -64,34 +87,47 @@ pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// The `openssl req` arguments of a new P-256 key, unencrypted.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 /// Writes `<prefix>ca.pem` (a P-256 CA) and, when `server` is set, `key.pem` and `cert.pem`
 /// (for `IP:127.0.0.1`, signed by that CA, for servers and clients) into `dir`.
 pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
     let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
     let subject = format!("/CN=cpe-mgmt {prefix}test CA");
     let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
-    args.extend(ec);
+    args.extend(EC_KEY);
     args.extend(["-keyout", &ca_key, "-out", &ca]);
     args.extend(["-addext", "basicConstraints=critical,CA:true"]);
     args.extend(["-addext", "keyUsage=critical,keyCertSign"]);
     openssl(dir, &args);
-    if !server {
-        return;
+    if server {
+        make_leaf(dir, prefix, "", "IP:127.0.0.1");
     }
-    let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem"];
-    args.extend(ec);
-    args.extend(["-out", "cert.csr"]);
+}
+
+/// Writes `<name>key.pem` and `<name>cert.pem` into `dir`: a P-256 certificate with the
+/// subjectAltName `san` (e.g. `IP:127.0.0.1,URI:urn:bbf:usp:id:self::controller`), for
+/// servers and clients, signed by the CA `<prefix>ca.pem` [`make_certificates`] wrote there.
+pub(crate) fn make_leaf(dir: &Path, prefix: &str, name: &str, san: &str) {
+    let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
+    let (key, csr) = (format!("{name}key.pem"), format!("{name}cert.csr"));
+    let (cert, ext) = (format!("{name}cert.pem"), format!("{name}ext.cnf"));
+    let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", &key];
+    args.extend(EC_KEY);
+    args.extend(["-out", &csr]);
     openssl(dir, &args);
     std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:false\nextendedKeyUsage=serverAuth,clientAuth\n",
+        dir.join(&ext),
+        format!(
+            "subjectAltName={san}\nbasicConstraints=CA:false\nextendedKeyUsage=serverAuth,clientAuth\n"
+        ),
     )
     .unwrap();
     openssl(
@@ -102,16 +138,16 @@ pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
             "-days",
             "2",
             "-in",
-            "cert.csr",
+            &csr,
             "-CA",
             &ca,
             "-CAkey",
             &ca_key,
             "-CAcreateserial",
             "-out",
-            "cert.pem",
+            &cert,
             "-extfile",
-            "ext.cnf",
+            &ext,
         ],
     );
 }

@@ -133,7 +133,9 @@ impl Default for Config {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct TlsConfig {
-    /// PEM file of the trusted CA certificates (unset: none, so no TLS client connects).
+    /// PEM file of the trusted CA certificates, also those of the controllers' client
+    /// certificates on the `wss://` server (unset: none, so no TLS client connects and no
+    /// `wss://` server starts).
     pub(crate) ca_file: Option<PathBuf>,
     /// PEM file of the agent's client certificate chain, for servers that ask for one.
     pub(crate) cert_file: Option<PathBuf>,
@@ -231,7 +233,7 @@ pub(crate) struct WebSocketConfig {
     /// Seconds between the agent's WebSocket Pings (0: none).
     pub(crate) ping_interval_s: u64,
     /// PEM file of the server's certificate chain: with `key_file`, the server speaks TLS
-    /// (`wss://`).
+    /// (`wss://`) and requires client certificates of `[tls] ca_file`.
     pub(crate) cert_file: Option<PathBuf>,
     /// PEM file of the private key of `cert_file`.
     pub(crate) key_file: Option<PathBuf>,

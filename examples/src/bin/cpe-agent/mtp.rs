@@ -844,7 +844,7 @@ impl Supervisor {
                 if let Some(listen) = self.ws_listen.take() {
                     config.listen = listen;
                 }
-                match ws::WsServer::bind(config, &eid).await {
+                match ws::WsServer::bind(config, &eid, self.trust.as_ref()).await {
                     Ok(server) => {
                         if let Ok(bound) = server.local_addr() {
                             config.listen = bound;

@@ -3,7 +3,12 @@
 //! `https://` downloads, the `wss://` WebSocket client and MQTT over TLS — with the agent's
 //! client certificate for servers that ask for one (`[tls] cert_file` and `key_file`: an MQTT
 //! broker or a controller authenticating the agent), and the server certificate of the
-//! `wss://` WebSocket server ([`acceptor`]).
+//! `wss://` WebSocket server ([`acceptor`]), which requires a client certificate of that
+//! same trust store (TR-369 R-MTP.1: the agent requires the controller's certificate).
+//!
+//! A certificate names USP endpoints by `urn:bbf:usp:id:<endpoint id>` subjectAltName URIs
+//! (TR-369 "Endpoint Identifier"); [`PeerIds`] holds them, so that the MTP accepts from such a
+//! peer only Records whose `from_id` is one of them.
 //!
 //! A router has no system trust store to speak of and an operator's servers are usually
 //! signed by the operator's own CA, so only the configured CA certificates are trusted. Server
@@ -16,7 +21,8 @@ use std::sync::Arc;
 use hyper::Uri;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ServerConfig};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -30,6 +36,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 #[derive(Clone)]
 pub(crate) struct Trust {
     config: Arc<ClientConfig>,
+    /// The CA certificates, also the ones a client certificate of the `wss://` server must
+    /// chain to.
+    roots: Arc<RootCertStore>,
 }
 
 impl Trust {
@@ -37,7 +46,7 @@ impl Trust {
     /// client certificate chain and private key of `identity` (PEM files) to servers that ask.
     pub(crate) fn load(ca_file: &Path, identity: Option<(&Path, &Path)>) -> Result<Self, String> {
         let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
-        let mut roots = rustls::RootCertStore::empty();
+        let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
             let cert = cert.map_err(|e| context(&e))?;
             roots.add(cert).map_err(|e| context(&e))?;
@@ -45,10 +54,11 @@ impl Trust {
         if roots.is_empty() {
             return Err(context(&"no certificate in it"));
         }
+        let roots = Arc::new(roots);
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(roots);
+            .with_root_certificates(roots.clone());
         let config = match identity {
             None => builder.with_no_client_auth(),
             Some((cert_file, key_file)) => {
@@ -60,6 +70,7 @@ impl Trust {
         };
         Ok(Self {
             config: Arc::new(config),
+            roots,
         })
     }
 
@@ -98,9 +109,65 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+/// The USP Endpoint IDs a TLS peer may use: those its certificate names in
+/// `urn:bbf:usp:id:` subjectAltName URIs, or any when it names none (or the link is plain
+/// TCP, or the peer is not a USP endpoint: an MQTT broker).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerIds(Vec<String>);
+
+/// The URI prefix of an Endpoint ID in a certificate (TR-369 "Endpoint Identifier").
+const ENDPOINT_URN: &str = "urn:bbf:usp:id:";
+
+impl PeerIds {
+    /// The Endpoint IDs of the end-entity certificate of `chain` (the peer's, as rustls
+    /// verified it). A certificate that does not parse names nothing valid: an error, so that
+    /// no peer goes unchecked.
+    pub(crate) fn of(chain: Option<&[CertificateDer<'_>]>) -> Result<Self, String> {
+        let Some(cert) = chain.and_then(<[_]>::first) else {
+            return Ok(Self::default());
+        };
+        let cert = webpki::EndEntityCert::try_from(cert)
+            .map_err(|e| format!("peer certificate unreadable: {e}"))?;
+        let ids = cert
+            .valid_uri_names()
+            .filter_map(|uri| {
+                let (scheme, id) = uri.split_at_checked(ENDPOINT_URN.len())?;
+                scheme
+                    .eq_ignore_ascii_case(ENDPOINT_URN)
+                    .then(|| id.to_owned())
+            })
+            .collect();
+        Ok(Self(ids))
+    }
+
+    /// Whether the peer may speak as Endpoint `eid`.
+    pub(crate) fn allows(&self, eid: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|id| id == eid)
+    }
+
+    /// Whether any Endpoint ID is allowed (the peer named none).
+    pub(crate) fn is_open(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for PeerIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(", "))
+    }
+}
+
 /// Opens a TCP connection to the server of `url` (`http://`, `ws://`), then a TLS session
 /// on it (`https://`, `wss://`) checked against `trust`.
 pub(crate) async fn connect(url: &Uri, trust: Option<&Trust>) -> Result<Box<dyn Io>, ConnectError> {
+    connect_peer(url, trust).await.map(|(stream, _)| stream)
+}
+
+/// [`connect`], also giving the Endpoint IDs the server's certificate names.
+pub(crate) async fn connect_peer(
+    url: &Uri,
+    trust: Option<&Trust>,
+) -> Result<(Box<dyn Io>, PeerIds), ConnectError> {
     let (secure, default_port) = match url.scheme_str() {
         Some("http" | "ws") => (false, 80),
         Some("https" | "wss") => (true, 443),
@@ -123,7 +190,7 @@ pub(crate) async fn connect(url: &Uri, trust: Option<&Trust>) -> Result<Box<dyn 
         .map_err(ConnectError::Tcp)?;
     let _ = stream.set_nodelay(true);
     let Some(trust) = trust else {
-        return Ok(Box::new(stream));
+        return Ok((Box::new(stream), PeerIds::default()));
     };
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| ConnectError::Handshake(format!("invalid server name {host:?}: {e}")))?;
@@ -142,17 +209,27 @@ pub(crate) async fn connect(url: &Uri, trust: Option<&Trust>) -> Result<Box<dyn 
                 _ => ConnectError::Handshake(error.to_string()),
             }
         })?;
-    Ok(Box::new(stream))
+    let peer =
+        PeerIds::of(stream.get_ref().1.peer_certificates()).map_err(ConnectError::Certificate)?;
+    Ok((Box::new(stream), peer))
 }
 
 /// The TLS server settings of the certificate chain `cert_file` and its private key
-/// `key_file` (PEM files).
-pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, String> {
+/// `key_file` (PEM files), requiring of every client a certificate that chains to `trust`
+/// (checked by rustls's WebPKI verifier: chain, validity, client-auth usage).
+pub(crate) fn acceptor(
+    cert_file: &Path,
+    key_file: &Path,
+    trust: &Trust,
+) -> Result<TlsAcceptor, String> {
     let (chain, key) = load_identity(cert_file, key_file)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(trust.roots.clone(), provider())
+        .build()
+        .map_err(|e| format!("client certificate checks: {e}"))?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS settings: {e}"))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .map_err(|e| format!("{}: {e}", cert_file.display()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))

@@ -6,8 +6,12 @@
 //! (a text message closes with 1003), Pings from the agent, one task per connection.
 //!
 //! Both run over TLS too: the server (`wss://`) when `[usp.websocket]` names a certificate and
-//! its key, the client for `wss://` URLs, checking the server against the agent's CA
-//! certificates ([`Trust`]).
+//! its key, the client for `wss://` URLs, checking the peer against the agent's CA
+//! certificates ([`Trust`]). The `wss://` server requires a client certificate (TR-369
+//! R-MTP.1). A peer certificate that names Endpoint IDs (`urn:bbf:usp:id:`, [`PeerIds`])
+//! binds the connection to them: the server refuses a handshake whose `eid` is another, the
+//! client a server that is not the controller it wants, and either ignores a Record whose
+//! `from_id` is another (TR-369 R-MTP.5: a Record without a valid `from_id` is ignored).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,7 +38,7 @@ use usp_core::mtp::websocket::{
 };
 
 use crate::config;
-use crate::tls::{self, Io, Trust};
+use crate::tls::{self, Io, PeerIds, Trust};
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
 /// Records queued for one connection before the driver drops them.
@@ -56,14 +60,23 @@ pub(crate) struct WsServer {
 }
 
 impl WsServer {
-    /// Binds the listening socket of agent `endpoint_id`.
+    /// Binds the listening socket of agent `endpoint_id`; a `wss://` server checks client
+    /// certificates against `trust`.
     pub(crate) async fn bind(
         config: &config::WebSocketConfig,
         endpoint_id: &str,
+        trust: Option<&Trust>,
     ) -> Result<Self, String> {
-        let tls = match (&config.cert_file, &config.key_file) {
-            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
-            (None, None) => None,
+        let tls = match (&config.cert_file, &config.key_file, trust) {
+            (Some(cert), Some(key), Some(trust)) => Some(tls::acceptor(cert, key, trust)?),
+            (Some(_), Some(_), None) => {
+                return Err(
+                    "a wss:// server needs [tls] ca_file to check the controllers' \
+                            certificates with"
+                        .into(),
+                );
+            }
+            (None, None, _) => None,
             _ => return Err("[usp.websocket] needs both cert_file and key_file for TLS".into()),
         };
         let listener = TcpListener::bind(config.listen)
@@ -231,17 +244,33 @@ async fn accept(
     path: String,
     tls: Option<TlsAcceptor>,
 ) {
-    let stream: Box<dyn Io> = match tls {
-        None => Box::new(stream),
-        Some(tls) => match bounded(&peer, "TLS", tls.accept(stream)).await {
-            Some(stream) => Box::new(stream),
-            None => return,
-        },
+    let (stream, ids): (Box<dyn Io>, _) = match tls {
+        None => (Box::new(stream), PeerIds::default()),
+        Some(tls) => {
+            let Some(stream) = bounded(&peer, "TLS", tls.accept(stream)).await else {
+                return;
+            };
+            match PeerIds::of(stream.get_ref().1.peer_certificates()) {
+                Ok(ids) => (Box::new(stream), ids),
+                Err(error) => {
+                    tracing::info!(%peer, error, "TLS client refused");
+                    return;
+                }
+            }
+        }
     };
     let mut eid = None;
     #[allow(clippy::result_large_err)] // tungstenite's callback type.
     let callback = |request: &Request, response: Response| {
         let (response, found) = check_handshake(&path, request, response)?;
+        if let Some(found) = &found
+            && !ids.allows(found)
+        {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "the eid is not an Endpoint ID of the client certificate",
+            ));
+        }
         eid = found;
         Ok(response)
     };
@@ -255,7 +284,9 @@ async fn accept(
         controller = eid.as_deref().unwrap_or("(unnamed)"),
         "USP controller connected over WebSocket"
     );
-    session.run(ws, &peer.to_string(), eid.as_deref()).await;
+    session
+        .run(ws, &peer.to_string(), eid.as_deref(), &ids)
+        .await;
 }
 
 /// Runs the `what` handshake with `peer` within [`CONNECT_TIMEOUT`]; a failure is logged.
@@ -288,8 +319,15 @@ fn ws_config() -> WebSocketConfig {
 impl Session {
     /// Runs one USP session with controller `eid` (unnamed: a key of its own, no Connect
     /// Record) on an open WebSocket: the WebSocketConnect Record, the link to the driver, then
-    /// Records both ways until either side closes.
-    async fn run(&self, ws: WebSocketStream<Box<dyn Io>>, peer: &str, eid: Option<&str>) -> Ended {
+    /// Records both ways until either side closes. Records whose `from_id` `ids` does not
+    /// allow are ignored here.
+    async fn run(
+        &self,
+        ws: WebSocketStream<Box<dyn Io>>,
+        peer: &str,
+        eid: Option<&str>,
+        ids: &PeerIds,
+    ) -> Ended {
         let conn = next_conn();
         let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
         let (mut sink, mut stream) = ws.split();
@@ -331,6 +369,13 @@ impl Session {
                     break (Ended::Shutdown, "MTP stopped");
                 }
                 incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Binary(bytes))) if !from_allowed(ids, &bytes) => {
+                        tracing::warn!(
+                            peer,
+                            allowed = %ids,
+                            "Record ignored: its from_id is not an Endpoint ID of the peer's certificate"
+                        );
+                    }
                     Some(Ok(Message::Binary(bytes))) => {
                         let record = MtpInput::Record {
                             reply_to: key.clone(),
@@ -454,10 +499,10 @@ impl WsClient {
         loop {
             let connected = tokio::select! {
                 _ = self.session.shutdown.changed() => return,
-                connected = connect(&self.url, &self.session.endpoint_id, self.trust.as_ref()) => connected,
+                connected = connect(&self.url, &self.controller, &self.session.endpoint_id, self.trust.as_ref()) => connected,
             };
             match connected {
-                Ok(ws) => {
+                Ok((ws, ids)) => {
                     attempt = 0;
                     tracing::info!(
                         controller = %self.controller,
@@ -466,7 +511,7 @@ impl WsClient {
                     );
                     let ended = self
                         .session
-                        .run(ws, &self.url, Some(&self.controller))
+                        .run(ws, &self.url, Some(&self.controller), &ids)
                         .await;
                     if ended == Ended::Shutdown {
                         return;
@@ -496,14 +541,16 @@ impl WsClient {
     }
 }
 
-/// Opens a WebSocket to `url` (`ws://`, or `wss://` checked against `trust`) as agent
-/// `endpoint_id`: `?eid=` in the URL and the `bbf-usp-protocol` extension, the `v1.usp`
-/// subprotocol required in the answer.
+/// Opens a WebSocket to controller `controller` at `url` (`ws://`, or `wss://` checked
+/// against `trust`, whose certificate must allow `controller`) as agent `endpoint_id`:
+/// `?eid=` in the URL and the `bbf-usp-protocol` extension, the `v1.usp` subprotocol required
+/// in the answer.
 async fn connect(
     url: &str,
+    controller: &str,
     endpoint_id: &str,
     trust: Option<&Trust>,
-) -> Result<WebSocketStream<Box<dyn Io>>, String> {
+) -> Result<(WebSocketStream<Box<dyn Io>>, PeerIds), String> {
     let separator = if url.contains('?') { '&' } else { '?' };
     let full = format!(
         "{url}{separator}{EID_PARAM}={}",
@@ -520,12 +567,22 @@ async fn connect(
     headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extension);
     let uri = request.uri().clone();
     let handshake = async {
-        let stream = tls::connect(&uri, trust).await.map_err(|e| e.to_string())?;
+        let (stream, ids) = tls::connect_peer(&uri, trust)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Nothing, not even the agent's Endpoint ID, goes to a server that is another
+        // controller.
+        if !ids.allows(controller) {
+            return Err(format!(
+                "server certificate refused: it names the Endpoint IDs {ids}, not {controller}"
+            ));
+        }
         tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
             .await
+            .map(|(ws, response)| (ws, response, ids))
             .map_err(|e| e.to_string())
     };
-    let (ws, response) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+    let (ws, response, ids) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
         .await
         .map_err(|_| "timed out".to_owned())??;
     let accepted = response
@@ -536,7 +593,15 @@ async fn connect(
     if !accepted {
         return Err("the server did not accept the subprotocol v1.usp".into());
     }
-    Ok(ws)
+    Ok((ws, ids))
+}
+
+/// Whether `ids` allows the sender of the Record `bytes`. A Record that does not decode is let
+/// through: it names no sender, and the agent ignores it.
+fn from_allowed(ids: &PeerIds, bytes: &Bytes) -> bool {
+    ids.is_open()
+        || codec::decode_record_bytes(bytes.clone(), &Limits::default())
+            .map_or(true, |record| ids.allows(&record.from_id))
 }
 
 fn close(code: CloseCode, reason: &'static str) -> Message {
