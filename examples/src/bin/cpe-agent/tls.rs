@@ -130,12 +130,8 @@ impl PeerIds {
             .map_err(|e| format!("peer certificate unreadable: {e}"))?;
         let ids = cert
             .valid_uri_names()
-            .filter_map(|uri| {
-                let (scheme, id) = uri.split_at_checked(ENDPOINT_URN.len())?;
-                scheme
-                    .eq_ignore_ascii_case(ENDPOINT_URN)
-                    .then(|| id.to_owned())
-            })
+            .filter_map(endpoint_id)
+            .map(str::to_owned)
             .collect();
         Ok(Self(ids))
     }
@@ -155,6 +151,13 @@ impl std::fmt::Display for PeerIds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0.join(", "))
     }
+}
+
+/// The Endpoint ID a subjectAltName URI names, if it is a `urn:bbf:usp:id:` one (the URN's
+/// scheme and namespace are case-insensitive, RFC 8141; the ID is not).
+fn endpoint_id(uri: &str) -> Option<&str> {
+    let (urn, id) = uri.split_at_checked(ENDPOINT_URN.len())?;
+    (urn.eq_ignore_ascii_case(ENDPOINT_URN) && !id.is_empty()).then_some(id)
 }
 
 /// Opens a TCP connection to the server of `url` (`http://`, `ws://`), then a TLS session
@@ -252,4 +255,36 @@ fn load_identity(
 /// The one crypto provider of the agent (ring, as the binary must stay small).
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_ids_of_subject_alt_name_uris() {
+        assert_eq!(
+            endpoint_id("urn:bbf:usp:id:self::controller"),
+            Some("self::controller")
+        );
+        assert_eq!(
+            endpoint_id("URN:BBF:USP:ID:oui:00256D:Ctrl"),
+            Some("oui:00256D:Ctrl")
+        );
+        assert_eq!(endpoint_id("urn:bbf:usp:id:"), None);
+        assert_eq!(endpoint_id("https://controller.example/usp"), None);
+        assert_eq!(endpoint_id("urn:bbf:usp:"), None);
+    }
+
+    #[test]
+    fn a_peer_naming_endpoint_ids_may_use_only_those() {
+        let open = PeerIds::default();
+        assert!(open.is_open() && open.allows("self::anyone"));
+        let named = PeerIds(vec!["self::a".into(), "self::b".into()]);
+        assert!(!named.is_open());
+        assert!(named.allows("self::b"));
+        assert!(!named.allows("self::c"));
+        assert!(!named.allows("self::A"));
+        assert_eq!(named.to_string(), "self::a, self::b");
+    }
 }
