@@ -14,7 +14,7 @@
 use core::cmp::Ordering;
 use std::string::String;
 
-use crate::generated::{GROUPS, LISTS, RANGES, SIZES, STRINGS, SYNTAXES};
+use crate::generated::{GROUPS, LISTS, RANGES, REFERENCES, SIZES, STRINGS, SYNTAXES};
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -586,7 +586,9 @@ pub struct Syntax {
     pub(crate) ranges: Facets<RangeFacet>,
     pub(crate) enumerations: StrList,
     pub(crate) patterns: StrList,
-    pub(crate) reference: Option<Reference>,
+    /// One more than the index of its reference in [`REFERENCES`], 0 for none: most syntaxes
+    /// have none, and an `Option<Reference>` would take 24 bytes in each.
+    pub(crate) reference: u16,
     pub(crate) units: Option<Str>,
     pub(crate) default: Option<DefaultValue>,
     pub(crate) hidden: bool,
@@ -606,7 +608,7 @@ impl Syntax {
             ranges: Facets::EMPTY,
             enumerations: StrList::EMPTY,
             patterns: StrList::EMPTY,
-            reference: None,
+            reference: 0,
             units: None,
             default: None,
             hidden: false,
@@ -659,8 +661,9 @@ impl Syntax {
     }
 
     /// Set when the value refers to other items.
-    pub const fn reference(&self) -> Option<Reference> {
-        self.reference
+    pub fn reference(&self) -> Option<Reference> {
+        let index = usize::from(self.reference).checked_sub(1)?;
+        REFERENCES.get(index).copied()
     }
 
     /// Units, e.g. `seconds`.

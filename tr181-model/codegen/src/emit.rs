@@ -61,7 +61,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
         "//! The generated schema tables, one module per top-level object group.\n\n\
          use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Span, Status,\n    Str, StrList, Syntax, Version,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
-         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{RANGES, SIZES, SYNTAXES};\n",
+         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{RANGES, REFERENCES, SIZES, SYNTAXES};\n",
     );
     let mut group_list = String::new();
     let mut key_exports = String::new();
@@ -769,15 +769,24 @@ impl Interner {
         );
         let mut sizes = FacetTable::default();
         let mut ranges = FacetTable::default();
+        let mut references = FacetTable::default();
         for (i, syntax) in self.order.iter().enumerate() {
             let _ = writeln!(body, "// {i}");
-            render_syntax(&mut body, syntax, strings, &mut sizes, &mut ranges)?;
+            render_syntax(
+                &mut body,
+                syntax,
+                strings,
+                &mut sizes,
+                &mut ranges,
+                &mut references,
+            )?;
             body.push_str(",\n");
         }
         body.push_str("];\n");
         for (name, kind, table) in [
             ("SIZES", "SizeFacet", &sizes),
             ("RANGES", "RangeFacet", &ranges),
+            ("REFERENCES", "Reference", &references),
         ] {
             let _ = write!(
                 body,
@@ -817,7 +826,8 @@ impl Interner {
     }
 }
 
-/// The size or the range facets of the syntaxes, each distinct list once.
+/// A table beside the syntaxes (size facets, range facets, references), each distinct list
+/// of entries once.
 #[derive(Default)]
 struct FacetTable {
     entries: Vec<String>,
@@ -825,16 +835,19 @@ struct FacetTable {
 }
 
 impl FacetTable {
+    /// Where `entries` (rendered) are in the table: `start` and `len`.
+    fn add(&mut self, entries: Vec<String>) -> Result<(u16, u16), String> {
+        if let Some(&range) = self.index.get(&entries) {
+            return Ok(range);
+        }
+        let range = append(&mut self.entries, entries.clone())?;
+        self.index.insert(entries, range);
+        Ok(range)
+    }
+
     /// The `f(start, len)` expression for `facets` (rendered entries).
     fn span(&mut self, facets: Vec<String>) -> Result<String, String> {
-        let (start, len) = match self.index.get(&facets) {
-            Some(&range) => range,
-            None => {
-                let range = append(&mut self.entries, facets.clone())?;
-                self.index.insert(facets, range);
-                range
-            }
-        };
+        let (start, len) = self.add(facets)?;
         Ok(format!("f({start}, {len})"))
     }
 }
@@ -845,6 +858,7 @@ fn render_syntax(
     strings: &mut Strings,
     sizes: &mut FacetTable,
     ranges: &mut FacetTable,
+    references: &mut FacetTable,
 ) -> Result<(), String> {
     let base = match s.base.as_str() {
         "string" => "String",
@@ -893,7 +907,7 @@ fn render_syntax(
     if !s.patterns.is_empty() {
         let _ = write!(out, "patterns: {},", strings.list(&s.patterns));
     }
-    match &s.reference {
+    let reference = match &s.reference {
         Some(Reference::Path {
             ref_type,
             target_type,
@@ -911,26 +925,29 @@ fn render_syntax(
                 "row" => "Row",
                 _ => "Any",
             };
-            let _ = write!(
-                out,
-                "reference: Some(Reference::Path(PathReference {{ ref_type: RefType::{ref_type}, target_type: TargetType::{target_type}, target_parents: {} }})),",
+            Some(format!(
+                "Reference::Path(PathReference {{ ref_type: RefType::{ref_type}, target_type: TargetType::{target_type}, target_parents: {} }})",
                 strings.list(target_parents)
-            );
+            ))
         }
         Some(Reference::Enumeration {
             target_param,
             null_value,
-        }) => {
-            let _ = write!(
-                out,
-                "reference: Some(Reference::Enumeration(EnumerationReference {{ target_param: {}, null_value: {} }})),",
-                strings.at(target_param),
-                null_value
-                    .as_deref()
-                    .map_or_else(|| "None".to_owned(), |v| format!("Some({})", strings.at(v)))
-            );
-        }
-        None => {}
+        }) => Some(format!(
+            "Reference::Enumeration(EnumerationReference {{ target_param: {}, null_value: {} }})",
+            strings.at(target_param),
+            null_value
+                .as_deref()
+                .map_or_else(|| "None".to_owned(), |v| format!("Some({})", strings.at(v)))
+        )),
+        None => None,
+    };
+    if let Some(reference) = reference {
+        let (start, _) = references.add(vec![reference])?;
+        let number = start
+            .checked_add(1)
+            .ok_or("the reference table outgrows u16")?;
+        let _ = write!(out, "reference: {number},");
     }
     if let Some(u) = &s.units {
         let _ = write!(out, "units: Some({}),", strings.at(u));

@@ -10,7 +10,7 @@ mod strings;
 mod syntax;
 
 pub(crate) use strings::{LISTS, STRINGS};
-pub(crate) use syntax::{RANGES, SIZES, SYNTAXES};
+pub(crate) use syntax::{RANGES, REFERENCES, SIZES, SYNTAXES};
 #[cfg(feature = "atm")]
 mod atm;
 #[cfg(feature = "basapm")]

@@ -65,11 +65,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 1,
         ..SYNTAX
     },
     // 9
@@ -129,11 +125,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(285, 1),
-        })),
+        reference: 2,
         ..SYNTAX
     },
     // 19
@@ -217,11 +209,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -309,21 +297,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 42
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(322, 1),
-        })),
+        reference: 4,
         ..SYNTAX
     },
     // 43
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(323, 1),
-        })),
+        reference: 5,
         ..SYNTAX
     },
     // 44
@@ -554,11 +534,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(360, 1),
-        })),
+        reference: 6,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -569,11 +545,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(361, 1),
-        })),
+        reference: 7,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -584,11 +556,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(362, 2),
-        })),
+        reference: 8,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -740,11 +708,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(370, 1),
-        })),
+        reference: 9,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -755,11 +719,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(370, 1),
-        })),
+        reference: 9,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -837,20 +797,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 94
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(389, 1),
-        })),
+        reference: 10,
         ..SYNTAX
     },
     // 95
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(106409, 15), /* #.EncodingTypes */
-            null_value: None,
-        })),
+        reference: 11,
         ..SYNTAX
     },
     // 96
@@ -879,10 +832,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 99
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(106424, 11), /* #.Protocols */
-            null_value: None,
-        })),
+        reference: 12,
         ..SYNTAX
     },
     // 100
@@ -971,10 +921,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 109
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4064, 21), /* CompressionsSupported */
-            null_value: Some(s(105538, 4) /* None */),
-        })),
+        reference: 13,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105538, 4), /* None */
@@ -995,10 +942,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 111
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4091, 16), /* MethodsSupported */
-            null_value: None,
-        })),
+        reference: 14,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106537, 4), /* POST */
@@ -1071,11 +1015,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 119
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(402, 1),
-        })),
+        reference: 15,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -1126,11 +1066,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 125
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(409, 1),
-        })),
+        reference: 16,
         ..SYNTAX
     },
     // 126
@@ -1170,10 +1106,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 130
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4869, 27), /* SupportedAccessTechnologies */
-            null_value: None,
-        })),
+        reference: 17,
         ..SYNTAX
     },
     // 131
@@ -1197,21 +1130,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         ..SYNTAX
     },
     // 134
     Syntax {
         base: BaseType::String,
         sizes: f(4, 1),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4724, 17), /* AvailableNetworks */
-            null_value: Some(s(106191, 0) /*  */),
-        })),
+        reference: 18,
         ..SYNTAX
     },
     // 135
@@ -1227,10 +1153,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 136
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(4869, 27), /* SupportedAccessTechnologies */
-            null_value: Some(s(106659, 4) /* Auto */),
-        })),
+        reference: 19,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(106659, 4), /* Auto */
@@ -1251,11 +1174,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(411, 1),
-        })),
+        reference: 20,
         ..SYNTAX
     },
     // 139
@@ -1278,11 +1197,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 141
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(420, 1),
-        })),
+        reference: 21,
         ..SYNTAX
     },
     // 142
@@ -1339,41 +1254,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 150
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(439, 1),
-        })),
+        reference: 22,
         ..SYNTAX
     },
     // 151
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(440, 1),
-        })),
+        reference: 23,
         ..SYNTAX
     },
     // 152
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(441, 1),
-        })),
+        reference: 24,
         ..SYNTAX
     },
     // 153
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(442, 1),
-        })),
+        reference: 25,
         ..SYNTAX
     },
     // 154
@@ -1384,61 +1283,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 155
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(444, 1),
-        })),
+        reference: 27,
         ..SYNTAX
     },
     // 156
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(445, 1),
-        })),
+        reference: 28,
         ..SYNTAX
     },
     // 157
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(446, 1),
-        })),
+        reference: 29,
         ..SYNTAX
     },
     // 158
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(447, 1),
-        })),
+        reference: 30,
         ..SYNTAX
     },
     // 159
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(448, 1),
-        })),
+        reference: 31,
         ..SYNTAX
     },
     // 160
@@ -1449,41 +1324,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(449, 1),
-        })),
+        reference: 32,
         ..SYNTAX
     },
     // 161
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(450, 1),
-        })),
+        reference: 33,
         ..SYNTAX
     },
     // 162
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(451, 1),
-        })),
+        reference: 34,
         ..SYNTAX
     },
     // 163
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(452, 1),
-        })),
+        reference: 35,
         ..SYNTAX
     },
     // 164
@@ -1545,11 +1404,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(464, 1),
-        })),
+        reference: 36,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -1571,11 +1426,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(465, 1),
-        })),
+        reference: 37,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -1804,11 +1655,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 195
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(475, 1),
-        })),
+        reference: 38,
         ..SYNTAX
     },
     // 196
@@ -1978,11 +1825,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(8),
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(476, 1),
-        })),
+        reference: 39,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -1997,11 +1840,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(8),
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(476, 1),
-        })),
+        reference: 39,
         ..SYNTAX
     },
     // 215
@@ -2032,11 +1871,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(477, 1),
-        })),
+        reference: 40,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -2129,11 +1964,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(508, 1),
-        })),
+        reference: 41,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -2148,11 +1979,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(464, 1),
-        })),
+        reference: 36,
         ..SYNTAX
     },
     // 230
@@ -2181,11 +2008,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(464, 1),
-        })),
+        reference: 36,
         ..SYNTAX
     },
     // 234
@@ -2209,11 +2032,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 237
@@ -2242,11 +2061,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 241
@@ -2281,11 +2096,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(517, 1),
-        })),
+        reference: 42,
         ..SYNTAX
     },
     // 245
@@ -2512,11 +2323,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(576, 1),
-        })),
+        reference: 43,
         ..SYNTAX
     },
     // 274
@@ -2568,10 +2375,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 281
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(11479, 20), /* BondSchemesSupported */
-            null_value: None,
-        })),
+        reference: 44,
         ..SYNTAX
     },
     // 282
@@ -2612,11 +2416,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(595, 2),
-        })),
+        reference: 45,
         ..SYNTAX
     },
     // 287
@@ -2670,11 +2470,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(610, 1),
-        })),
+        reference: 46,
         ..SYNTAX
     },
     // 294
@@ -2739,11 +2535,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(611, 1),
-        })),
+        reference: 47,
         ..SYNTAX
     },
     // 301
@@ -2858,10 +2650,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 314
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(13993, 15), /* AllowedProfiles */
-            null_value: Some(s(106191, 0) /*  */),
-        })),
+        reference: 48,
         ..SYNTAX
     },
     // 315
@@ -3027,11 +2816,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(650, 1),
-        })),
+        reference: 49,
         ..SYNTAX
     },
     // 341
@@ -3089,11 +2874,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 347
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(655, 1),
-        })),
+        reference: 50,
         ..SYNTAX
     },
     // 348
@@ -3260,11 +3041,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 370
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(650, 1),
-        })),
+        reference: 49,
         ..SYNTAX
     },
     // 371
@@ -3384,11 +3161,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(735, 1),
-        })),
+        reference: 51,
         ..SYNTAX
     },
     // 387
@@ -3406,20 +3179,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 389
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(18588, 18), /* SupportedProtocols */
-            null_value: None,
-        })),
+        reference: 52,
         ..SYNTAX
     },
     // 390
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(110353, 35), /* Device.DynamicDNS.SupportedServices */
-            null_value: None,
-        })),
+        reference: 53,
         ..SYNTAX
     },
     // 391
@@ -3436,11 +3203,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 392
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(749, 1),
-        })),
+        reference: 54,
         ..SYNTAX
     },
     // 393
@@ -3457,11 +3220,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(752, 1),
-        })),
+        reference: 55,
         ..SYNTAX
     },
     // 395
@@ -3534,11 +3293,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(757, 1),
-        })),
+        reference: 56,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -3594,11 +3349,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(778, 1),
-        })),
+        reference: 57,
         ..SYNTAX
     },
     // 410
@@ -3634,11 +3385,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 413
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -3648,11 +3395,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 414
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(779, 1),
-        })),
+        reference: 58,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -3714,10 +3457,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(110727, 45), /* #.Capabilities.AuthenticationMethodsSupported */
-            null_value: None,
-        })),
+        reference: 59,
         ..SYNTAX
     },
     // 422
@@ -3882,11 +3622,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 446
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(841, 1),
-        })),
+        reference: 60,
         ..SYNTAX
     },
     // 447
@@ -3936,11 +3672,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -3950,11 +3682,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 453
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(858, 1),
-        })),
+        reference: 61,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -3978,11 +3706,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(859, 1),
-        })),
+        reference: 62,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -4002,11 +3726,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 457
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(865, 1),
-        })),
+        reference: 63,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -4069,11 +3789,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 463
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(869, 1),
-        })),
+        reference: 64,
         ..SYNTAX
     },
     // 464
@@ -4094,11 +3810,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         ..SYNTAX
     },
     // 466
@@ -4154,11 +3866,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(887, 1),
-        })),
+        reference: 65,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -4297,11 +4005,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(900, 2),
-        })),
+        reference: 66,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -4387,11 +4091,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 492
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(915, 1),
-        })),
+        reference: 67,
         ..SYNTAX
     },
     // 493
@@ -4493,10 +4193,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 506
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(29008, 14), /* ModesSupported */
-            null_value: Some(s(105889, 8) /* Disabled */),
-        })),
+        reference: 68,
         ..SYNTAX
     },
     // 507
@@ -4514,11 +4211,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(928, 1),
-        })),
+        reference: 69,
         ..SYNTAX
     },
     // 509
@@ -4555,11 +4248,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(944, 1),
-        })),
+        reference: 70,
         ..SYNTAX
     },
     // 515
@@ -4602,10 +4291,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(31466, 23), /* PossibleConnectionTypes */
-            null_value: None,
-        })),
+        reference: 71,
         ..SYNTAX
     },
     // 521
@@ -4639,10 +4325,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 524
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(31489, 21), /* PossibleSpectralModes */
-            null_value: None,
-        })),
+        reference: 72,
         ..SYNTAX
     },
     // 525
@@ -4759,11 +4442,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         ..SYNTAX
     },
     // 537
@@ -4774,11 +4453,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(2),
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(994, 2),
-        })),
+        reference: 73,
         ..SYNTAX
     },
     // 538
@@ -4801,11 +4476,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1006, 1),
-        })),
+        reference: 74,
         ..SYNTAX
     },
     // 541
@@ -4834,11 +4505,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1006, 1),
-        })),
+        reference: 74,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -4899,11 +4566,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1038, 1),
-        })),
+        reference: 75,
         ..SYNTAX
     },
     // 553
@@ -4933,22 +4596,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1046, 1),
-        })),
+        reference: 76,
         ..SYNTAX
     },
     // 557
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1046, 1),
-        })),
+        reference: 76,
         ..SYNTAX
     },
     // 558
@@ -5037,11 +4692,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 569
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1079, 1),
-        })),
+        reference: 77,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -5051,11 +4702,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 570
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1080, 1),
-        })),
+        reference: 78,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -5473,11 +5120,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1245, 1),
-        })),
+        reference: 79,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -5527,11 +5170,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 634
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(476, 1),
-        })),
+        reference: 39,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -5562,11 +5201,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 637
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1277, 1),
-        })),
+        reference: 80,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -5697,11 +5332,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 650
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1373, 1),
-        })),
+        reference: 81,
         ..SYNTAX
     },
     // 651
@@ -5725,11 +5356,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 654
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1383, 1),
-        })),
+        reference: 82,
         ..SYNTAX
     },
     // 655
@@ -5746,10 +5373,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114291, 35), /* .IPsec.SupportedIntegrityAlgorithms */
-            null_value: None,
-        })),
+        reference: 83,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -5776,10 +5400,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114355, 39), /* .IPsec.ESPSupportedEncryptionAlgorithms */
-            null_value: None,
-        })),
+        reference: 84,
         ..SYNTAX
     },
     // 660
@@ -5790,10 +5411,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114394, 44), /* .IPsec.SupportedDiffieHellmanGroupTransforms */
-            null_value: None,
-        })),
+        reference: 85,
         ..SYNTAX
     },
     // 661
@@ -5804,10 +5422,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114438, 41), /* .IPsec.IKEv2SupportedEncryptionAlgorithms */
-            null_value: None,
-        })),
+        reference: 86,
         ..SYNTAX
     },
     // 662
@@ -5818,10 +5433,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114291, 35), /* .IPsec.SupportedIntegrityAlgorithms */
-            null_value: None,
-        })),
+        reference: 83,
         ..SYNTAX
     },
     // 663
@@ -5832,10 +5444,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(114479, 42), /* .IPsec.IKEv2SupportedPseudoRandomFunctions */
-            null_value: None,
-        })),
+        reference: 87,
         ..SYNTAX
     },
     // 664
@@ -5867,32 +5476,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1391, 1),
-        })),
+        reference: 88,
         ..SYNTAX
     },
     // 667
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(464, 1),
-        })),
+        reference: 36,
         ..SYNTAX
     },
     // 668
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1392, 1),
-        })),
+        reference: 89,
         ..SYNTAX
     },
     // 669
@@ -5991,11 +5588,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1523, 2),
-        })),
+        reference: 90,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6057,11 +5650,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 689
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1534, 1),
-        })),
+        reference: 91,
         ..SYNTAX
     },
     // 690
@@ -6092,21 +5681,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(1024),
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 694
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(270, 0),
-        })),
+        reference: 3,
         ..SYNTAX
     },
     // 695
@@ -6168,21 +5749,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 702
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1080, 1),
-        })),
+        reference: 78,
         ..SYNTAX
     },
     // 703
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1542, 1),
-        })),
+        reference: 92,
         ..SYNTAX
     },
     // 704
@@ -6193,11 +5766,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1543, 1),
-        })),
+        reference: 93,
         ..SYNTAX
     },
     // 705
@@ -6208,11 +5777,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1544, 1),
-        })),
+        reference: 94,
         ..SYNTAX
     },
     // 706
@@ -6223,11 +5788,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1545, 1),
-        })),
+        reference: 95,
         ..SYNTAX
     },
     // 707
@@ -6240,11 +5801,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 708
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1546, 1),
-        })),
+        reference: 96,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6270,11 +5827,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 711
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1546, 1),
-        })),
+        reference: 96,
         ..SYNTAX
     },
     // 712
@@ -6286,11 +5839,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 713
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1545, 1),
-        })),
+        reference: 95,
         ..SYNTAX
     },
     // 714
@@ -6426,11 +5975,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1575, 1),
-        })),
+        reference: 97,
         ..SYNTAX
     },
     // 729
@@ -6451,11 +5996,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1576, 1),
-        })),
+        reference: 98,
         ..SYNTAX
     },
     // 731
@@ -6526,20 +6067,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 738
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(115960, 21), /* ##.SupportedProtocols */
-            null_value: None,
-        })),
+        reference: 99,
         ..SYNTAX
     },
     // 739
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1585, 1),
-        })),
+        reference: 100,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6549,11 +6083,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 740
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1586, 1),
-        })),
+        reference: 101,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6563,11 +6093,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 741
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1587, 1),
-        })),
+        reference: 102,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6577,11 +6103,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 742
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1588, 1),
-        })),
+        reference: 103,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -6597,11 +6119,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 744
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1575, 1),
-        })),
+        reference: 97,
         ..SYNTAX
     },
     // 745
@@ -6612,21 +6130,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1),
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1575, 1),
-        })),
+        reference: 97,
         ..SYNTAX
     },
     // 746
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(1592, 1),
-        })),
+        reference: 104,
         ..SYNTAX
     },
     // 747
@@ -6673,11 +6183,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 753
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1576, 1),
-        })),
+        reference: 98,
         ..SYNTAX
     },
     // 754
@@ -6693,10 +6199,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 755
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116214, 20), /* #.SupportedProtocols */
-            null_value: None,
-        })),
+        reference: 105,
         ..SYNTAX
     },
     // 756
@@ -6777,10 +6280,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 765
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116335, 44), /* Device.LocalAgent.SupportedThresholdOperator */
-            null_value: None,
-        })),
+        reference: 106,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(115824, 4), /* Rise */
@@ -6810,11 +6310,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 768
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(476, 1),
-        })),
+        reference: 39,
         ..SYNTAX
     },
     // 769
@@ -6961,20 +6457,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 783
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116408, 41), /* ##.Capabilities.ProtocolVersionsSupported */
-            null_value: None,
-        })),
+        reference: 107,
         ..SYNTAX
     },
     // 784
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1630, 1),
-        })),
+        reference: 108,
         ..SYNTAX
     },
     // 785
@@ -6992,10 +6481,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 787
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116529, 42), /* ##.Capabilities.TransportProtocolSupported */
-            null_value: None,
-        })),
+        reference: 109,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(116571, 6), /* TCP/IP */
@@ -7077,19 +6563,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 796
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116618, 40), /* #.Capabilities.ProtocolVersionsSupported */
-            null_value: None,
-        })),
+        reference: 110,
         ..SYNTAX
     },
     // 797
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(116658, 41), /* #.Capabilities.TransportProtocolSupported */
-            null_value: None,
-        })),
+        reference: 111,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(116571, 6), /* TCP/IP */
@@ -7150,11 +6630,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 804
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1666, 1),
-        })),
+        reference: 112,
         ..SYNTAX
     },
     // 805
@@ -7167,10 +6643,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 806
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(52660, 24), /* HTTPCompressionSupported */
-            null_value: Some(s(105889, 8) /* Disabled */),
-        })),
+        reference: 113,
         default: Some(DefaultValue {
             kind: DefaultKind::Factory,
             value: s(105889, 8), /* Disabled */
@@ -7206,10 +6679,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(52786, 41), /* LightweightNotificationProtocolsSupported */
-            null_value: Some(s(106191, 0) /*  */),
-        })),
+        reference: 114,
         ..SYNTAX
     },
     // 810
@@ -7294,11 +6764,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(32),
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 819
@@ -7309,11 +6775,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1711, 1),
-        })),
+        reference: 115,
         ..SYNTAX
     },
     // 820
@@ -7331,11 +6793,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 822
@@ -7858,11 +7316,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 885
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(464, 1),
-        })),
+        reference: 36,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -8201,11 +7655,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Parameter,
-            target_parents: l(270, 0),
-        })),
+        reference: 116,
         ..SYNTAX
     },
     // 925
@@ -8253,11 +7703,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Parameter,
-            target_parents: l(270, 0),
-        })),
+        reference: 116,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -8305,22 +7751,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1926, 1),
-        })),
+        reference: 117,
         ..SYNTAX
     },
     // 935
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(779, 1),
-        })),
+        reference: 58,
         ..SYNTAX
     },
     // 936
@@ -8337,11 +7775,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1926, 1),
-        })),
+        reference: 117,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -8352,11 +7786,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1927, 1),
-        })),
+        reference: 118,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -8406,10 +7836,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 943
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(63639, 18), /* PossibleMeterTypes */
-            null_value: None,
-        })),
+        reference: 119,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(119559, 17), /* SimpleTokenBucket */
@@ -8492,11 +7919,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(779, 1),
-        })),
+        reference: 58,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -8524,22 +7947,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1947, 1),
-        })),
+        reference: 120,
         ..SYNTAX
     },
     // 955
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1948, 1),
-        })),
+        reference: 121,
         ..SYNTAX
     },
     // 956
@@ -8702,19 +8117,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 971
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(119921, 25), /* ##.SupportedDTLSCertTypes */
-            null_value: None,
-        })),
+        reference: 122,
         ..SYNTAX
     },
     // 972
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(119946, 24), /* #.SupportedDTLSCertTypes */
-            null_value: None,
-        })),
+        reference: 123,
         ..SYNTAX
     },
     // 973
@@ -8725,11 +8134,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1977, 1),
-        })),
+        reference: 124,
         ..SYNTAX
     },
     // 974
@@ -8740,20 +8145,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1978, 1),
-        })),
+        reference: 125,
         ..SYNTAX
     },
     // 975
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(120034, 31), /* #.SupportedMetricCompAlgorithms */
-            null_value: None,
-        })),
+        reference: 126,
         ..SYNTAX
     },
     // 976
@@ -8772,20 +8170,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 978
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(120065, 25), /* ##.SupportedMACAlgorithms */
-            null_value: None,
-        })),
+        reference: 127,
         ..SYNTAX
     },
     // 979
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1979, 1),
-        })),
+        reference: 128,
         ..SYNTAX
     },
     // 980
@@ -8924,11 +8315,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 999
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2006, 1),
-        })),
+        reference: 129,
         ..SYNTAX
     },
     // 1000
@@ -8941,11 +8328,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2016, 1),
-        })),
+        reference: 130,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -9001,11 +8384,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1007
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2021, 1),
-        })),
+        reference: 131,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -9022,11 +8401,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2016, 1),
-        })),
+        reference: 130,
         ..SYNTAX
     },
     // 1010
@@ -9070,11 +8445,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1080, 1),
-        })),
+        reference: 78,
         ..SYNTAX
     },
     // 1015
@@ -9124,11 +8495,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2056, 3),
-        })),
+        reference: 132,
         ..SYNTAX
     },
     // 1023
@@ -9204,11 +8571,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2070, 1),
-        })),
+        reference: 133,
         ..SYNTAX
     },
     // 1033
@@ -9264,11 +8627,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1038
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2070, 1),
-        })),
+        reference: 133,
         ..SYNTAX
     },
     // 1039
@@ -9280,11 +8639,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1040
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2075, 1),
-        })),
+        reference: 134,
         ..SYNTAX
     },
     // 1041
@@ -9295,11 +8650,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2076, 1),
-        })),
+        reference: 135,
         ..SYNTAX
     },
     // 1042
@@ -9311,11 +8662,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1043
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2077, 1),
-        })),
+        reference: 136,
         ..SYNTAX
     },
     // 1044
@@ -9326,11 +8673,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2078, 1),
-        })),
+        reference: 137,
         ..SYNTAX
     },
     // 1045
@@ -9347,11 +8690,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2084, 1),
-        })),
+        reference: 138,
         ..SYNTAX
     },
     // 1047
@@ -9362,11 +8701,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(650, 1),
-        })),
+        reference: 49,
         ..SYNTAX
     },
     // 1048
@@ -9413,21 +8748,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2085, 1),
-        })),
+        reference: 139,
         ..SYNTAX
     },
     // 1053
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2086, 1),
-        })),
+        reference: 140,
         ..SYNTAX
     },
     // 1054
@@ -9438,11 +8765,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2087, 1),
-        })),
+        reference: 141,
         ..SYNTAX
     },
     // 1055
@@ -9467,21 +8790,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1058
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2095, 1),
-        })),
+        reference: 142,
         ..SYNTAX
     },
     // 1059
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2070, 1),
-        })),
+        reference: 143,
         ..SYNTAX
     },
     // 1060
@@ -9498,11 +8813,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2101, 1),
-        })),
+        reference: 144,
         ..SYNTAX
     },
     // 1062
@@ -9513,11 +8824,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2102, 1),
-        })),
+        reference: 145,
         ..SYNTAX
     },
     // 1063
@@ -9569,11 +8876,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2121, 1),
-        })),
+        reference: 146,
         ..SYNTAX
     },
     // 1070
@@ -9585,11 +8888,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2122, 1),
-        })),
+        reference: 147,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -9605,11 +8904,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2123, 1),
-        })),
+        reference: 148,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -9620,11 +8915,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2124, 1),
-        })),
+        reference: 149,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -9731,21 +9022,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1083
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2172, 1),
-        })),
+        reference: 150,
         ..SYNTAX
     },
     // 1084
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(1245, 1),
-        })),
+        reference: 79,
         ..SYNTAX
     },
     // 1085
@@ -9757,10 +9040,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1086
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(73842, 18), /* SupportedStandards */
-            null_value: None,
-        })),
+        reference: 151,
         ..SYNTAX
     },
     // 1087
@@ -9928,11 +9208,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1107
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2213, 1),
-        })),
+        reference: 152,
         ..SYNTAX
     },
     // 1108
@@ -9975,11 +9251,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2227, 1),
-        })),
+        reference: 153,
         ..SYNTAX
     },
     // 1115
@@ -10065,11 +9337,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(443, 1),
-        })),
+        reference: 26,
         ..SYNTAX
     },
     // 1127
@@ -10083,22 +9351,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2248, 2),
-        })),
+        reference: 154,
         ..SYNTAX
     },
     // 1129
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2250, 1),
-        })),
+        reference: 155,
         ..SYNTAX
     },
     // 1130
@@ -10111,11 +9371,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2251, 1),
-        })),
+        reference: 156,
         ..SYNTAX
     },
     // 1132
@@ -10135,22 +9391,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2256, 2),
-        })),
+        reference: 157,
         ..SYNTAX
     },
     // 1135
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2258, 1),
-        })),
+        reference: 158,
         ..SYNTAX
     },
     // 1136
@@ -10192,11 +9440,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1142
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2279, 1),
-        })),
+        reference: 159,
         ..SYNTAX
     },
     // 1143
@@ -10208,11 +9452,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1144
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2258, 1),
-        })),
+        reference: 158,
         ..SYNTAX
     },
     // 1145
@@ -10230,11 +9470,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2285, 1),
-        })),
+        reference: 160,
         ..SYNTAX
     },
     // 1147
@@ -10245,21 +9481,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2286, 1),
-        })),
+        reference: 161,
         ..SYNTAX
     },
     // 1148
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2287, 1),
-        })),
+        reference: 162,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -10269,11 +9497,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1149
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2285, 1),
-        })),
+        reference: 160,
         ..SYNTAX
     },
     // 1150
@@ -10284,21 +9508,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1),
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2285, 1),
-        })),
+        reference: 160,
         ..SYNTAX
     },
     // 1151
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2286, 1),
-        })),
+        reference: 161,
         ..SYNTAX
     },
     // 1152
@@ -10329,11 +9545,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2095, 1),
-        })),
+        reference: 142,
         ..SYNTAX
     },
     // 1155
@@ -10393,11 +9605,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2085, 1),
-        })),
+        reference: 139,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -10417,19 +9625,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1163
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(122365, 30), /* #.HTTPAccessSupportedProtocols */
-            null_value: None,
-        })),
+        reference: 163,
         ..SYNTAX
     },
     // 1164
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(122395, 31), /* ##.HTTPAccessSupportedProtocols */
-            null_value: None,
-        })),
+        reference: 164,
         ..SYNTAX
     },
     // 1165
@@ -10482,11 +9684,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2085, 1),
-        })),
+        reference: 165,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -10501,10 +9699,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(123230, 28), /* .Users.SupportedCapabilities */
-            null_value: None,
-        })),
+        reference: 166,
         ..SYNTAX
     },
     // 1173
@@ -10515,11 +9710,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2021, 1),
-        })),
+        reference: 131,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(105618, 2), /* [] */
@@ -10539,11 +9730,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1175
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Weak,
-            target_type: TargetType::Row,
-            target_parents: l(2355, 1),
-        })),
+        reference: 167,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -10554,11 +9741,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2356, 2),
-        })),
+        reference: 168,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -10703,20 +9886,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(73842, 18), /* SupportedStandards */
-            null_value: None,
-        })),
+        reference: 151,
         ..SYNTAX
     },
     // 1195
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2397, 1),
-        })),
+        reference: 169,
         ..SYNTAX
     },
     // 1196
@@ -10750,11 +9926,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2419, 1),
-        })),
+        reference: 170,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -10924,10 +10096,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1220
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(29008, 14), /* ModesSupported */
-            null_value: None,
-        })),
+        reference: 171,
         ..SYNTAX
     },
     // 1221
@@ -10978,10 +10147,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(82386, 22), /* ConfigMethodsSupported */
-            null_value: None,
-        })),
+        reference: 172,
         ..SYNTAX
     },
     // 1227
@@ -11546,11 +10712,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2697, 1),
-        })),
+        reference: 173,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(106191, 0), /*  */
@@ -11570,10 +10732,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1312
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(125724, 26), /* ##.Security.ModesSupported */
-            null_value: None,
-        })),
+        reference: 174,
         ..SYNTAX
     },
     // 1313
@@ -11645,19 +10804,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1323
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(101215, 35), /* SupportedOperatingChannelBandwidths */
-            null_value: None,
-        })),
+        reference: 175,
         ..SYNTAX
     },
     // 1324
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(101192, 23), /* SupportedFrequencyBands */
-            null_value: None,
-        })),
+        reference: 176,
         ..SYNTAX
     },
     // 1325
@@ -11754,10 +10907,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1335
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Enumeration(EnumerationReference {
-            target_param: s(125999, 34), /* #.SupportedServerConnectAlgorithms */
-            null_value: None,
-        })),
+        reference: 177,
         default: Some(DefaultValue {
             kind: DefaultKind::Object,
             value: s(125978, 7), /* DNS-SRV */
@@ -11876,11 +11026,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2797, 1),
-        })),
+        reference: 178,
         ..SYNTAX
     },
     // 1353
@@ -11904,22 +11050,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2803, 1),
-        })),
+        reference: 179,
         ..SYNTAX
     },
     // 1356
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2803, 1),
-        })),
+        reference: 179,
         ..SYNTAX
     },
     // 1357
@@ -11977,21 +11115,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2810, 1),
-        })),
+        reference: 180,
         ..SYNTAX
     },
     // 1364
     Syntax {
         base: BaseType::String,
-        reference: Some(Reference::Path(PathReference {
-            ref_type: RefType::Strong,
-            target_type: TargetType::Row,
-            target_parents: l(2811, 1),
-        })),
+        reference: 181,
         ..SYNTAX
     },
     // 1365
@@ -13388,4 +12518,869 @@ pub(crate) static RANGES: [RangeFacet; 182] = [
         max: Some(32768),
         step: None,
     },
+];
+
+/// The `Reference`s that every `Syntax` indexes.
+pub(crate) static REFERENCES: [Reference; 181] = [
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(270, 0),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(285, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(270, 0),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(322, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(323, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(360, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(361, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(362, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(370, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(389, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(106409, 15), /* #.EncodingTypes */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(106424, 11), /* #.Protocols */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(4064, 21), /* CompressionsSupported */
+        null_value: Some(s(105538, 4) /* None */),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(4091, 16), /* MethodsSupported */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(402, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(409, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(4869, 27), /* SupportedAccessTechnologies */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(4724, 17), /* AvailableNetworks */
+        null_value: Some(s(106191, 0) /*  */),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(4869, 27), /* SupportedAccessTechnologies */
+        null_value: Some(s(106659, 4) /* Auto */),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(411, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(420, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(439, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(440, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(441, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(442, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(443, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(444, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(445, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(446, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(447, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(448, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(449, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(450, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(451, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(452, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(464, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(465, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(475, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(476, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(477, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(508, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(517, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(576, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(11479, 20), /* BondSchemesSupported */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(595, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(610, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(611, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(13993, 15), /* AllowedProfiles */
+        null_value: Some(s(106191, 0) /*  */),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(650, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(655, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(735, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(18588, 18), /* SupportedProtocols */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(110353, 35), /* Device.DynamicDNS.SupportedServices */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(749, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(752, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(757, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(778, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(779, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(110727, 45), /* #.Capabilities.AuthenticationMethodsSupported */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(841, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(858, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(859, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(865, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(869, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(887, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(900, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(915, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(29008, 14), /* ModesSupported */
+        null_value: Some(s(105889, 8) /* Disabled */),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(928, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(944, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(31466, 23), /* PossibleConnectionTypes */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(31489, 21), /* PossibleSpectralModes */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(994, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1006, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1038, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1046, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1079, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1080, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1245, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1277, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1373, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1383, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(114291, 35), /* .IPsec.SupportedIntegrityAlgorithms */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(114355, 39), /* .IPsec.ESPSupportedEncryptionAlgorithms */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(114394, 44), /* .IPsec.SupportedDiffieHellmanGroupTransforms */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(114438, 41), /* .IPsec.IKEv2SupportedEncryptionAlgorithms */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(114479, 42), /* .IPsec.IKEv2SupportedPseudoRandomFunctions */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1391, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1392, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1523, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1534, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1542, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1543, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1544, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1545, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1546, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1575, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1576, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(115960, 21), /* ##.SupportedProtocols */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1585, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1586, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1587, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1588, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(1592, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(116214, 20), /* #.SupportedProtocols */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(116335, 44), /* Device.LocalAgent.SupportedThresholdOperator */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(116408, 41), /* ##.Capabilities.ProtocolVersionsSupported */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1630, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(116529, 42), /* ##.Capabilities.TransportProtocolSupported */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(116618, 40), /* #.Capabilities.ProtocolVersionsSupported */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(116658, 41), /* #.Capabilities.TransportProtocolSupported */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1666, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(52660, 24), /* HTTPCompressionSupported */
+        null_value: Some(s(105889, 8) /* Disabled */),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(52786, 41), /* LightweightNotificationProtocolsSupported */
+        null_value: Some(s(106191, 0) /*  */),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1711, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Parameter,
+        target_parents: l(270, 0),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1926, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1927, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(63639, 18), /* PossibleMeterTypes */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1947, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1948, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(119921, 25), /* ##.SupportedDTLSCertTypes */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(119946, 24), /* #.SupportedDTLSCertTypes */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1977, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1978, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(120034, 31), /* #.SupportedMetricCompAlgorithms */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(120065, 25), /* ##.SupportedMACAlgorithms */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(1979, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2006, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2016, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2021, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2056, 3),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2070, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2075, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2076, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2077, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2078, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2084, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2085, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2086, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2087, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2095, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2070, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2101, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2102, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2121, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2122, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2123, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2124, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2172, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(73842, 18), /* SupportedStandards */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2213, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2227, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2248, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2250, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2251, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2256, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2258, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2279, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2285, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2286, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2287, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(122365, 30), /* #.HTTPAccessSupportedProtocols */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(122395, 31), /* ##.HTTPAccessSupportedProtocols */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2085, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(123230, 28), /* .Users.SupportedCapabilities */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Weak,
+        target_type: TargetType::Row,
+        target_parents: l(2355, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2356, 2),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2397, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2419, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(29008, 14), /* ModesSupported */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(82386, 22), /* ConfigMethodsSupported */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2697, 1),
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(125724, 26), /* ##.Security.ModesSupported */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(101215, 35), /* SupportedOperatingChannelBandwidths */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(101192, 23), /* SupportedFrequencyBands */
+        null_value: None,
+    }),
+    Reference::Enumeration(EnumerationReference {
+        target_param: s(125999, 34), /* #.SupportedServerConnectAlgorithms */
+        null_value: None,
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2797, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2803, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2810, 1),
+    }),
+    Reference::Path(PathReference {
+        ref_type: RefType::Strong,
+        target_type: TargetType::Row,
+        target_parents: l(2811, 1),
+    }),
 ];
