@@ -14,7 +14,7 @@ use super::gate::Guard;
 use super::{
     Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
     GetResponse, GotParam, PathResult, Principal, ResolvedObject, SupportedRequest,
-    SupportedResponse, Target, object_of, parse_path, schema_path_of, shown,
+    SupportedResponse, Target, parse_path, schema_path_of, shown,
 };
 use crate::error::EngineError;
 use crate::traits::{DiscoveredRow, Parameters};
@@ -256,8 +256,8 @@ impl Engine {
                 } else {
                     value.clone()
                 };
-                let name_at = object_of(&full).len();
-                let object = full.get(..name_at).unwrap_or_default();
+                let object = object_part(&full, parameter.name());
+                let name_at = object.len();
                 let new_object = match objects.last() {
                     Some(last) if last.path == object => None,
                     _ => Some(object.to_string()),
@@ -455,7 +455,7 @@ impl LiveParams {
         name: &'static str,
         schema: Option<&str>,
     ) -> bool {
-        let object = object_of(path);
+        let object = object_part(path, name);
         let schema = match (schema, &self.last) {
             (Some(schema), _) => schema,
             (None, Some((last, schema))) if last == object => schema,
@@ -479,6 +479,13 @@ impl LiveParams {
         }
         true
     }
+}
+
+/// The object part of parameter path `path`, which ends with the parameter's `name`: cut by
+/// length, without searching for the last dot.
+fn object_part<'p>(path: &'p str, name: &str) -> &'p str {
+    path.get(..path.len().saturating_sub(name.len()))
+        .unwrap_or_default()
 }
 
 /// One result per requested path, in request order, each from `one`.
