@@ -11,7 +11,8 @@
 //!   (Get, Set, Add, Delete, Operate sync and async, GetSupportedDM, GetInstances,
 //!   GetSupportedProtocol), Error messages with TR-369 codes, subscriptions and notifications
 //!   fed from the engine's change log and notices (ValueChange, ObjectCreation,
-//!   ObjectDeletion, OperationComplete, Event, `Device.Boot!`, OnBoardRequest) with NotifRetry,
+//!   ObjectDeletion, OperationComplete, Event, `Device.Boot!`, `Device.LocalAgent.Periodic!`
+//!   on each controller's `PeriodicNotifInterval` and `PeriodicNotifTime`, OnBoardRequest) with NotifRetry,
 //!   NotifExpiration, TimeToLive, Persistent and `TriggerAction` (Notify, Config,
 //!   NotifyAndConfig), [`ControllerTrust`](agent::ControllerTrust)
 //!   as the engine's access policy, and E2E session contexts (sequence, expected and
@@ -40,7 +41,7 @@
 //!
 //! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
 //! Record signatures (`mac_signature`, `sender_cert`) and `E2ESession.Reset()`. USP Service
-//! registration (Register/Deregister are answered with 7001). Periodic notifications. Every
+//! registration (Register/Deregister are answered with 7001). Every
 //! transport: sockets, TLS, WebSocket, MQTT and STOMP clients
 //! belong to the driver (the `examples` crate).
 //!

@@ -1,6 +1,7 @@
 //! Subscriptions and notifications against the simulated device: the cross-protocol
 //! ValueChange, object creation and deletion, OperationComplete, events and Boot!,
-//! NotifRetry with its backoff, NotifExpiration, TimeToLive, persistence, OnBoardRequest.
+//! NotifRetry with its backoff, NotifExpiration, TimeToLive, persistence, OnBoardRequest,
+//! `Device.LocalAgent.Periodic!`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -641,4 +642,123 @@ async fn trigger_action_config_applies_settings() {
             .iter()
             .any(|e| matches!(e, AgentEvent::InternalRequestFailed { .. }))
     );
+}
+
+/// The `Periodic!` events sent so far, by subscription ID.
+fn periodic_events(h: &Harness) -> Vec<String> {
+    h.notifies()
+        .into_iter()
+        .filter_map(|(_, n)| match n.notification {
+            Some(Notification::Event(e))
+                if e.obj_path == "Device.LocalAgent." && e.event_name == "Periodic!" =>
+            {
+                Some(n.subscription_id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sets the known controller's `PeriodicNotifInterval` and `PeriodicNotifTime` (the USP
+/// model: as a controller).
+async fn periodic_settings(h: &mut Harness, interval: &str, time: &str) {
+    h.engine
+        .set(
+            &Principal::controller(CTRL, Vec::new()),
+            &SetRequest::from_parameters([
+                (
+                    "Device.LocalAgent.Controller.1.PeriodicNotifInterval",
+                    interval,
+                ),
+                ("Device.LocalAgent.Controller.1.PeriodicNotifTime", time),
+            ]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+}
+
+#[tokio::test]
+async fn periodic_event_without_a_time_reference() {
+    let mut h = Harness::new().await;
+    periodic_settings(&mut h, "60", "0001-01-01T00:00:00Z").await;
+    assert_eq!(h.timeout, None, "nobody subscribed: no timer");
+    let start = h.now;
+    h.subscribe("p", "Event", "Device.LocalAgent.Periodic!", &[])
+        .await;
+    // Unknown Time: one interval from when the agent saw the subscription.
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(60)));
+    h.advance(Duration::from_secs(59)).await;
+    assert!(periodic_events(&h).is_empty());
+    h.advance(Duration::from_secs(1)).await;
+    assert_eq!(periodic_events(&h), ["p"]);
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(120)));
+    // A late timer call sends one event, not a burst, and keeps the phase.
+    h.advance(Duration::from_secs(190)).await;
+    assert_eq!(periodic_events(&h).len(), 2);
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(300)));
+    // A new interval restarts the schedule from the change.
+    h.advance(Duration::from_secs(10)).await;
+    let changed = h.now;
+    periodic_settings(&mut h, "30", "0001-01-01T00:00:00Z").await;
+    assert_eq!(h.timeout, Some(changed + Duration::from_secs(30)));
+    // Disabling the subscription stops the events.
+    h.engine
+        .set(
+            &Principal::controller(CTRL, Vec::new()),
+            &SetRequest::from_parameters([("Device.LocalAgent.Subscription.1.Enable", "false")]),
+        )
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    assert_eq!(h.timeout, None);
+    h.advance(Duration::from_secs(3600)).await;
+    assert_eq!(periodic_events(&h).len(), 2);
+}
+
+#[tokio::test]
+async fn periodic_event_aligned_on_the_time_reference() {
+    use tr181_model::value::DateTime;
+    let mut h = Harness::new().await;
+    // 10 s past a minute, with a reference on a whole minute years ago: the first event is
+    // 50 s away, then every minute.
+    let wall = DateTime::parse("2026-11-25T12:00:10Z").unwrap();
+    h.agent.set_wall_clock(h.now, Some(wall));
+    periodic_settings(&mut h, "60", "2020-01-01T00:00:00Z").await;
+    h.subscribe("p", "Event", "Device.LocalAgent.", &[]).await;
+    let start = h.now;
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(50)));
+    h.advance(Duration::from_secs(50)).await;
+    assert_eq!(periodic_events(&h), ["p"]);
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(110)));
+    // The clock counted forward needs no re-alignment ...
+    h.agent
+        .set_wall_clock(h.now, DateTime::parse("2026-11-25T12:01:01Z"));
+    h.drive().await;
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(110)));
+    // ... a step of the real time does: 12:01:30 is 30 s before the next minute.
+    h.agent
+        .set_wall_clock(h.now, DateTime::parse("2026-11-25T12:01:30Z"));
+    h.drive().await;
+    assert_eq!(h.timeout, Some(h.now + Duration::from_secs(30)));
+    // A reference in the future sets the phase all the same.
+    periodic_settings(&mut h, "3600", "2030-01-01T00:20:00Z").await;
+    assert_eq!(
+        h.timeout,
+        Some(h.now + Duration::from_secs(18 * 60 + 30)),
+        "12:01:30 -> 12:20:00"
+    );
+}
+
+#[tokio::test]
+async fn periodic_event_only_for_its_subscribers() {
+    let mut h = Harness::new().await;
+    periodic_settings(&mut h, "60", "0001-01-01T00:00:00Z").await;
+    // A subscription to another event does not get Periodic!.
+    h.subscribe("boot", "Event", "Device.Boot!", &[]).await;
+    h.advance(Duration::from_secs(600)).await;
+    assert!(periodic_events(&h).is_empty());
+    assert_eq!(h.timeout, None);
 }

@@ -28,9 +28,11 @@
 //! # Time
 //!
 //! Every input takes `now: Instant`, the driver's monotonic clock; NotifRetry, NotifExpiration,
-//! TimeToLive and E2E session expiry and retry deadlines are `Instant`s derived from it
-//! ([`Agent::respond`] uses the latest `now` given). The wall clock is an optional
-//! input ([`Agent::set_wall_clock`]), used only for `Subscription.{i}.CreationDate`. Retry
+//! TimeToLive, E2E session expiry and retry deadlines and `Periodic!` boundaries are
+//! `Instant`s derived from it ([`Agent::respond`] uses the latest `now` given). The wall clock
+//! is an optional input ([`Agent::set_wall_clock`]: the real time at a given `now`, counted
+//! forward from there), used for `Subscription.{i}.CreationDate` and to align `Periodic!` on
+//! `Controller.{i}.PeriodicNotifTime` (see `periodic.rs`). Retry
 //! jitter comes from [`AgentConfig::rng_seed`].
 //!
 //! # What the agent checks
@@ -56,6 +58,7 @@
 mod access;
 pub mod engine;
 mod messages;
+mod periodic;
 mod persist;
 mod session;
 mod subscriptions;
@@ -65,7 +68,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::format;
 use std::string::{String, ToString};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use bytes::Bytes;
@@ -408,7 +411,8 @@ pub struct Agent {
     unacknowledged: Vec<Unacknowledged>,
     dropped_notifications: u32,
     rng: Rng,
-    wall: Option<DateTime>,
+    /// The wall clock and the `now` it was given at.
+    wall: Option<(Instant, DateTime)>,
     versions: String,
     /// The latest `now` given to the agent (answers from the engine carry none).
     now: Option<Instant>,
@@ -416,6 +420,8 @@ pub struct Agent {
     sessions: BTreeMap<String, Session>,
     /// The `E2ESession.Status` and `CurrentRetryCount` last written, per controller.
     published: BTreeMap<String, (SessionStatus, u32)>,
+    /// `Device.LocalAgent.Periodic!` schedules, per controller.
+    periodic: BTreeMap<String, periodic::Schedule>,
 }
 
 impl core::fmt::Debug for Agent {
@@ -457,6 +463,7 @@ impl Agent {
             e2e: BTreeMap::new(),
             sessions: BTreeMap::new(),
             published: BTreeMap::new(),
+            periodic: BTreeMap::new(),
         }
     }
 
@@ -473,9 +480,34 @@ impl Agent {
         &self.config
     }
 
-    /// Sets the wall clock (`None` before it is known).
-    pub const fn set_wall_clock(&mut self, now: Option<DateTime>) {
-        self.wall = now;
+    /// Sets the wall clock: `wall` is the real time at the monotonic `now` (`None` before it
+    /// is known). The agent counts it forward with `now`; `Periodic!` schedules re-align when
+    /// it is first known or differs from that count by more than [`WALL_CLOCK_STEP`].
+    pub fn set_wall_clock(&mut self, now: Instant, wall: Option<DateTime>) {
+        let stepped = match (self.wall_at(now).and_then(|w| w.unix_micros()), wall) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(counted), Some(given)) => given.unix_micros().is_none_or(|given| {
+                counted.abs_diff(given) > WALL_CLOCK_STEP.as_micros().try_into().unwrap_or(0)
+            }),
+        };
+        self.wall = wall.map(|wall| (now, wall));
+        if stepped {
+            self.realign_periodic(now);
+        }
+    }
+
+    /// The wall clock at `at`, counted from the last [`Agent::set_wall_clock`].
+    fn wall_at(&self, at: Instant) -> Option<DateTime> {
+        let (set_at, wall) = self.wall?;
+        let micros = wall.unix_micros()?;
+        let micros = match at.checked_duration_since(set_at) {
+            Some(after) => micros.checked_add(i64::try_from(after.as_micros()).ok()?)?,
+            None => micros.checked_sub(
+                i64::try_from(set_at.saturating_duration_since(at).as_micros()).ok()?,
+            )?,
+        };
+        DateTime::from_unix_micros(micros)
     }
 
     /// Notifies dropped because the retry queue was full.
@@ -493,10 +525,14 @@ impl Agent {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
-        match [self.next_deadline(), self.session_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        match [
+            self.next_deadline(),
+            self.session_deadline(),
+            self.periodic_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
         {
             Some(at) => Output::Timeout(at),
             None => Output::Idle,
@@ -514,6 +550,7 @@ impl Agent {
         self.now = Some(now);
         self.timers(now);
         self.session_timers(now);
+        self.periodic_timers(now);
     }
 
     /// The E2E session status with `controller` (`E2ESession.Status`).
@@ -544,6 +581,7 @@ impl Agent {
         self.now = Some(now);
         self.reload_subscriptions(now, store);
         self.reload_e2e(now, store);
+        self.refresh_periodic(now, store);
     }
 
     /// Replaces the known controllers, for a device whose `Device.LocalAgent.Controller.{i}.`
@@ -739,7 +777,7 @@ impl Agent {
         {
             if added.path.starts_with(subscriptions::TABLE) {
                 sets.push((format!("{}Recipient", added.path), controller.to_string()));
-                if let Some(wall) = self.wall {
+                if let Some(wall) = self.now.and_then(|now| self.wall_at(now)) {
                     sets.push((format!("{}CreationDate", added.path), wall.to_string()));
                 }
             }
@@ -926,6 +964,10 @@ impl Agent {
         format!("{prefix}-{}", self.next_msg)
     }
 }
+
+/// How far [`Agent::set_wall_clock`] may differ from the agent's count before schedules
+/// aligned on the wall clock re-align (the count drifts, and drivers read whole seconds).
+pub const WALL_CLOCK_STEP: Duration = Duration::from_secs(2);
 
 /// Inserts into a per-controller map of at most `max` entries (at least 1), dropping the first
 /// controller by name to make room for a new one.

@@ -412,6 +412,7 @@ impl Agent {
             self.notify_matching(now, kind, path, &notification, store);
         }
         self.expire_subscriptions(now);
+        self.refresh_periodic(now, store);
     }
 
     /// Sends `notification` to every enabled subscription of `kind` whose references cover
@@ -431,7 +432,7 @@ impl Agent {
 
     /// Every enabled subscription of `kind` whose references cover `path` and whose
     /// recipient may be notified about it.
-    fn targets(&self, kind: NotifType, path: &str, store: &Store) -> Vec<Recipient> {
+    pub(crate) fn targets(&self, kind: NotifType, path: &str, store: &Store) -> Vec<Recipient> {
         self.subscriptions
             .iter()
             .filter(|s| s.enable && s.notif_type == Some(kind) && !s.recipient.is_empty())
@@ -451,7 +452,7 @@ impl Agent {
     /// Carries out one subscription's `TriggerAction`: sends `notification`, applies its
     /// `TriggerConfigSettings` (all or nothing, with the recipient controller's rights, so a
     /// subscription cannot write what its owner may not), or both.
-    fn notify_target(
+    pub(crate) fn notify_target(
         &mut self,
         now: Instant,
         target: Recipient,
@@ -736,13 +737,14 @@ impl Agent {
         if notice.is_persistent() {
             self.internal(EngineRequest::Acknowledge(id));
         }
+        self.refresh_periodic(now, store);
     }
 }
 
 /// A subscription to notify.
 #[derive(Clone, Debug)]
-struct Recipient {
-    controller: String,
+pub(crate) struct Recipient {
+    pub(crate) controller: String,
     subscription_id: String,
     notif_retry: bool,
     notif_expiration: u32,

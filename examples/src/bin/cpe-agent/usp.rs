@@ -129,7 +129,7 @@ impl UspDriver {
         let mut agent = Agent::new(config);
         let seq = engine.last_seq();
         agent.skip_changes_through(seq);
-        agent.set_wall_clock(wall_clock());
+        agent.set_wall_clock(Instant::now(), wall_clock());
         engine.read(|store| agent.load_subscriptions(Instant::now(), store));
         Self {
             wake,
@@ -248,7 +248,7 @@ impl UspDriver {
     }
 
     fn handle_device(&mut self, event: DeviceEvent) {
-        self.agent.set_wall_clock(wall_clock());
+        self.agent.set_wall_clock(Instant::now(), wall_clock());
         self.sync_changes();
         if matches!(event, DeviceEvent::Changed) {
             self.refresh_controllers();
