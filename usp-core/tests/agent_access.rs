@@ -144,6 +144,36 @@ async fn untrusted_controller_reads_but_cannot_write_or_operate() {
 }
 
 #[tokio::test]
+async fn send_onboard_request_needs_the_execute_right() {
+    let mut h = setup().await;
+    h.engine
+        .device_update(|txn| txn.set("Device.LocalAgent.Controller.1.OnBoardingComplete", "true"))
+        .await
+        .unwrap();
+    h.sync_changes();
+    let operate = ReqType::Operate(usp::Operate {
+        command: "Device.LocalAgent.Controller.1.SendOnBoardRequest()".into(),
+        send_resp: true,
+        ..Default::default()
+    });
+    let RespType::OperateResp(r) = resp(&h.request_from(STRANGER, "o", operate).await.unwrap())
+    else {
+        panic!()
+    };
+    let Some(OperationResp::CmdFailure(f)) = &r.operation_results[0].operation_resp else {
+        panic!("{r:?}")
+    };
+    assert_eq!(f.err_code, 7006);
+    assert!(h.notifies().is_empty(), "no OnBoardRequest sent");
+    assert_eq!(
+        h.engine.read(|s| s
+            .value("Device.LocalAgent.Controller.1.OnBoardingComplete")
+            .map(tr181_model::value::Value::canonical_text)),
+        Ok("true".to_string())
+    );
+}
+
+#[tokio::test]
 async fn assigned_role_writes_and_notify_right_filters_notifications() {
     let mut h = setup().await;
     let RespType::SetResp(_) = resp(

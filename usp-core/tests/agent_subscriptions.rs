@@ -573,6 +573,65 @@ async fn onboard_request_is_retried_until_answered() {
 }
 
 #[tokio::test]
+async fn send_onboard_request_command() {
+    let mut h = Harness::new().await;
+    h.engine
+        .device_update(|txn| txn.set("Device.LocalAgent.Controller.1.OnBoardingComplete", "true"))
+        .await
+        .unwrap();
+    h.sync_changes();
+    let operate = ReqType::Operate(usp::Operate {
+        command: "Device.LocalAgent.Controller.*.SendOnBoardRequest()".into(),
+        command_key: "k".into(),
+        send_resp: true,
+        input_args: Default::default(),
+    });
+    let before = h.sent.len();
+    let reply = h.request("o", operate).await;
+    let usp::response::RespType::OperateResp(r) = harness::resp(&reply) else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        r.operation_results[0].executed_command,
+        "Device.LocalAgent.Controller.1.SendOnBoardRequest()"
+    );
+    assert!(matches!(
+        r.operation_results[0].operation_resp,
+        Some(usp::operate_resp::operation_result::OperationResp::ReqOutputArgs(_))
+    ));
+    // The OperateResp first, then the OnBoardRequest from the data model.
+    let msgs: Vec<_> = h.sent[before..].iter().filter_map(|s| s.msg()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(msgs[0].header.as_ref().unwrap().msg_id, "o");
+    let (msg_id, notify) = h.notifies().pop().unwrap();
+    assert!(notify.send_resp, "R-NOT.5: always send_resp");
+    let Some(Notification::OnBoardReq(req)) = notify.notification else {
+        panic!("{notify:?}")
+    };
+    assert_eq!(
+        (
+            req.oui.as_str(),
+            req.product_class.as_str(),
+            req.serial_number.as_str()
+        ),
+        ("00D09E", "HG", "SIM0001")
+    );
+    assert_eq!(
+        req.agent_supported_protocol_versions,
+        "1.0,1.1,1.2,1.3,1.4,1.5"
+    );
+    assert_eq!(
+        h.value("Device.LocalAgent.Controller.1.OnBoardingComplete"),
+        "false"
+    );
+    // Retried until answered, like any OnBoardRequest.
+    h.advance(Duration::from_secs(3600)).await;
+    assert_eq!(h.notifies().len(), 2);
+    h.notify_resp(&msg_id, "").await;
+    assert_eq!(h.timeout, None);
+}
+
+#[tokio::test]
 async fn trigger_action_config_applies_settings() {
     let mut h = Harness::new().await;
     h.subscribe(

@@ -11,6 +11,11 @@
 //! | `Device.DeviceInfo.FirmwareImage.{i}.Download()` | `Lifecycle::transfer` (also CWMP Download/Upload: [`Engine::transfer`]) |
 //! | `Device.DeviceInfo.FirmwareImage.{i}.Activate()` | `Lifecycle::activate` |
 //! | `Device.LocalAgent.Request.{i}.Cancel()` | `Commands::cancel` |
+//! | `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()` | none: the USP agent's own command |
+//!
+//! An agent-owned command is checked like any other (path, `execute` right, arguments) and
+//! reported done; the USP agent that asked (`usp_core::agent`) carries it out when it reads
+//! that result, since only it can send USP messages.
 
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -160,6 +165,9 @@ impl Engine {
             }
             "Device.LocalAgent.Request.{i}.Cancel()" => {
                 self.cancel_request(path).await?;
+                Ok(OperateOutcome::Done(Vec::new()))
+            }
+            "Device.LocalAgent.Controller.{i}.SendOnBoardRequest()" => {
                 Ok(OperateOutcome::Done(Vec::new()))
             }
             _ => self.invoke(principal, request, path, command, input).await,

@@ -54,10 +54,15 @@
 //! session when one is up or `SessionMode` is `Require`. Access control is enforced by the engine on every item
 //! through its [`hal::engine::AccessControl`] ([`ControllerTrust`] maps USP's roles onto it),
 //! and by the agent on every notification (the `n` right).
+//!
+//! The agent's own commands (`Controller.{i}.SendOnBoardRequest()`) are Operates like any
+//! other: the engine resolves and checks them and reports them done, and the agent carries
+//! them out on reading that result (see `onboard.rs`).
 
 mod access;
 pub mod engine;
 mod messages;
+mod onboard;
 mod periodic;
 mod persist;
 mod session;
@@ -387,6 +392,8 @@ pub enum AgentError {
 pub(crate) enum Pending {
     /// The agent's own request.
     Internal,
+    /// The agent's own read of what an OnBoardRequest carries (`onboard.rs`).
+    OnBoard,
     /// A controller's request; the answer becomes a response Msg.
     Reply {
         controller: String,
@@ -690,6 +697,7 @@ impl Agent {
         };
         match pending {
             Pending::Internal => self.internal_done(&result),
+            Pending::OnBoard => self.onboard_values(&result),
             Pending::Reply {
                 controller,
                 msg_id,
@@ -737,6 +745,7 @@ impl Agent {
             }
             (Reply::Delete, EngineResult::Delete(Ok(r))) => Ok(messages::delete_resp(r)),
             (Reply::Operate { send_resp }, EngineResult::Operate(Ok(r))) => {
+                self.agent_commands(r);
                 if !send_resp {
                     return;
                 }
@@ -878,8 +887,13 @@ impl Agent {
 
     /// Queues one of the agent's own engine requests.
     pub(crate) fn internal(&mut self, request: EngineRequest) {
-        let principal = Principal::controller(self.config.endpoint_id.clone(), Vec::new());
+        let principal = self.own_principal();
         self.request(principal, Pending::Internal, request);
+    }
+
+    /// The principal of the agent's own requests.
+    pub(crate) fn own_principal(&self) -> Principal {
+        Principal::controller(self.config.endpoint_id.clone(), Vec::new())
     }
 
     pub(crate) fn push_event(&mut self, event: AgentEvent) {
