@@ -18,8 +18,8 @@
 //!   NotifyAndConfig), [`ControllerTrust`](agent::ControllerTrust)
 //!   as the engine's access policy, and E2E session contexts (sequence, expected and
 //!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads)
-//!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.`. The module docs give the drive loop, the poll order and
-//!   the time model.
+//!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.` and restarted by its
+//!   `Reset()`. The module docs give the drive loop, the poll order and the time model.
 //! - [`usp`] and [`usp_record`]: the Rust types of every USP Msg (Get, Set, Add, Delete, Operate,
 //!   Notify, GetSupportedDM, GetInstances, GetSupportedProtocol, Register, Deregister, their
 //!   responses, and Error) and of the Record with every record type (`no_session_context`,
@@ -41,7 +41,7 @@
 //! # What is not here (yet)
 //!
 //! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
-//! Record signatures (`mac_signature`, `sender_cert`) and `E2ESession.Reset()`. USP Service
+//! Record signatures (`mac_signature`, `sender_cert`). USP Service
 //! registration (Register/Deregister are answered with 7001). Every
 //! transport: sockets, TLS, WebSocket, MQTT and STOMP clients
 //! belong to the driver (the `examples` crate).

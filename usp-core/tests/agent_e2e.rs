@@ -1,8 +1,8 @@
 //! E2E session contexts (TR-369 "End to End Message Exchange") against the simulated device:
 //! every rule of the receive algorithm (R-E2E.20/21/25), retransmission capped by
 //! `MaxRetransmitTries`, segmentation and reassembly both ways, the buffer and reassembly
-//! limits, expiry, `SessionMode`, payload security, and interop with rusp-lib's session
-//! Records.
+//! limits, expiry, `SessionMode`, `Reset()`, payload security, and interop with rusp-lib's
+//! session Records.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -776,4 +776,71 @@ async fn random_session_traffic_keeps_the_invariants() {
             .iter()
             .any(|r| r.payload.iter().any(|p| !p.is_empty()))
     );
+}
+
+fn reset(path: &str) -> ReqType {
+    ReqType::Operate(usp::Operate {
+        command: path.into(),
+        command_key: String::new(),
+        send_resp: true,
+        input_args: Default::default(),
+    })
+}
+
+#[tokio::test]
+async fn reset_restarts_the_session_with_a_new_id() {
+    let mut h = Harness::new().await;
+    let mut peer = Peer::new(77);
+    h.feed(&peer.request("g1", get("Device.DeviceInfo.SerialNumber")))
+        .await;
+    assert_eq!(h.agent.session_status(CTRL), SessionStatus::Up);
+
+    // Reset() asked in the session: answered in it, then a new session starts.
+    let before = h.sent.len();
+    peer.expected = 2;
+    h.feed(&peer.request("r", reset(&format!("{E2E}Reset()"))))
+        .await;
+    let records = session_records(&h, before);
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(
+        (records[0].session_id, records[0].sequence_id),
+        (77, 2),
+        "the OperateResp in the old session"
+    );
+    let msgs = reassemble(&records[..1]);
+    assert_eq!(msg_id(&msgs[0]), "r");
+    assert!(matches!(
+        msgs[0].body.as_ref().and_then(|b| b.msg_body.as_ref()),
+        Some(MsgBody::Response(usp::Response {
+            resp_type: Some(RespType::OperateResp(_))
+        }))
+    ));
+    let restart = &records[1];
+    assert_ne!(restart.session_id, 77);
+    assert_eq!(restart.sequence_id, 1);
+    assert!(restart.payload.iter().all(|p| p.is_empty()));
+    assert_eq!(h.agent.session_status(CTRL), SessionStatus::Negotiating);
+
+    // The old session's Records are no longer taken: a Record of it fails (joined mid-way).
+    h.feed(&peer.request("g2", get("Device.DeviceInfo.SerialNumber")))
+        .await;
+    assert!(!failed(&h).is_empty());
+}
+
+#[tokio::test]
+async fn reset_without_a_session_starts_one() {
+    let mut h = Harness::new().await;
+    let before = h.sent.len();
+    let reply = h
+        .request(
+            "r",
+            reset("Device.LocalAgent.Controller.*.E2ESession.Reset()"),
+        )
+        .await;
+    assert!(matches!(harness::resp(&reply), RespType::OperateResp(_)));
+    let records = session_records(&h, before);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].sequence_id, 1);
+    assert_eq!(h.agent.session_status(CTRL), SessionStatus::Negotiating);
+    assert_eq!(h.value(&format!("{E2E}Status")), "Negotiating");
 }

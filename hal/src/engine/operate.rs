@@ -12,6 +12,7 @@
 //! | `Device.DeviceInfo.FirmwareImage.{i}.Activate()` | `Lifecycle::activate` |
 //! | `Device.LocalAgent.Request.{i}.Cancel()` | `Commands::cancel` |
 //! | `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()` | none: the USP agent's own command |
+//! | `Device.LocalAgent.Controller.{i}.E2ESession.Reset()` | none: the USP agent's own command |
 //!
 //! An agent-owned command is checked like any other (path, `execute` right, arguments) and
 //! reported done; the USP agent that asked (`usp_core::agent`) carries it out when it reads
@@ -167,7 +168,8 @@ impl Engine {
                 self.cancel_request(path).await?;
                 Ok(OperateOutcome::Done(Vec::new()))
             }
-            "Device.LocalAgent.Controller.{i}.SendOnBoardRequest()" => {
+            "Device.LocalAgent.Controller.{i}.SendOnBoardRequest()"
+            | "Device.LocalAgent.Controller.{i}.E2ESession.Reset()" => {
                 Ok(OperateOutcome::Done(Vec::new()))
             }
             _ => self.invoke(principal, request, path, command, input).await,

@@ -55,14 +55,15 @@
 //! through its [`hal::engine::AccessControl`] ([`ControllerTrust`] maps USP's roles onto it),
 //! and by the agent on every notification (the `n` right).
 //!
-//! The agent's own commands (`Controller.{i}.SendOnBoardRequest()`) are Operates like any
-//! other: the engine resolves and checks them and reports them done, and the agent carries
-//! them out on reading that result (see `onboard.rs`).
+//! The agent's own commands (`Controller.{i}.SendOnBoardRequest()`,
+//! `Controller.{i}.E2ESession.Reset()`) are Operates like any other: the engine resolves and
+//! checks them and reports them done, and the agent carries them out after answering (see
+//! `commands.rs`).
 
 mod access;
+mod commands;
 pub mod engine;
 mod messages;
-mod onboard;
 mod periodic;
 mod persist;
 mod session;
@@ -392,7 +393,7 @@ pub enum AgentError {
 pub(crate) enum Pending {
     /// The agent's own request.
     Internal,
-    /// The agent's own read of what an OnBoardRequest carries (`onboard.rs`).
+    /// The agent's own read of what an OnBoardRequest carries (`commands.rs`).
     OnBoard,
     /// A controller's request; the answer becomes a response Msg.
     Reply {
@@ -745,9 +746,8 @@ impl Agent {
             }
             (Reply::Delete, EngineResult::Delete(Ok(r))) => Ok(messages::delete_resp(r)),
             (Reply::Operate { send_resp }, EngineResult::Operate(Ok(r))) => {
-                self.agent_commands(r);
                 if !send_resp {
-                    return;
+                    return self.agent_commands(r);
                 }
                 Ok(messages::operate_resp(r))
             }
@@ -774,6 +774,10 @@ impl Agent {
             Err(error) => codec::error_msg(msg_id, error),
         };
         self.answer(controller, &msg, in_session);
+        // After the answer, which a session Reset() would otherwise move to the new session.
+        if let EngineResult::Operate(Ok(r)) = result {
+            self.agent_commands(r);
+        }
     }
 
     /// Sets `Recipient` (and `CreationDate`) of subscription rows a controller just added.

@@ -33,7 +33,7 @@
 //! # Not supported
 //!
 //! `TLS12` payload security (a Record with it gets a Disconnect Record, 7102 "secure session
-//! not supported"), `mac_signature` and `sender_cert`, and the `E2ESession.Reset()` command.
+//! not supported"), `mac_signature` and `sender_cert`.
 //! `E2ESession.PayloadSecurity` is not read: every session is PLAINTEXT.
 
 use std::collections::BTreeMap;
@@ -666,6 +666,31 @@ impl Agent {
         if !sets.is_empty() {
             self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(sets)));
         }
+    }
+
+    /// `E2ESession.Reset()` for `controller`: unless its `SessionMode` is `Forbid`, the agent
+    /// (re)starts the session with a new `session_id` (R-E2E.4/6), or, without a return path
+    /// to send that on, drops the session context so that the next session Record starts one.
+    /// Under `Forbid` (the object "not enabled") an active session ends with a Disconnect,
+    /// 7105; there is none, since `Forbid` already ended it.
+    pub(crate) fn reset_session(&mut self, now: Instant, controller: &str) {
+        match self.e2e_config(controller).mode {
+            SessionMode::Forbid => {
+                self.end_session(controller, ERR_SESSION_TERMINATED, "session reset");
+            }
+            _ if self.routes.contains_key(controller) => self.start_session(now, controller),
+            _ => {
+                self.sessions.remove(controller);
+            }
+        }
+    }
+
+    /// The Endpoint ID of the controller of `Device.LocalAgent.Controller.{i}.` row `row`.
+    pub(crate) fn controller_of_row(&self, row: &str) -> Option<String> {
+        self.e2e
+            .iter()
+            .find(|(_, config)| config.row.as_deref() == Some(row))
+            .map(|(controller, _)| controller.clone())
     }
 
     /// A Disconnect Record from `controller` ends its session.

@@ -1,12 +1,16 @@
-//! `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()`, the agent's own command.
+//! The agent's own commands: `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()` and
+//! `Device.LocalAgent.Controller.{i}.E2ESession.Reset()`.
 //!
 //! The Operate goes to the engine like any other, which resolves the path (wildcards and
 //! searches included), checks the `execute` right and reports each command done without a
-//! HAL call (see `hal::engine`'s operate docs). The agent, reading that OperateResp, sets the
-//! row's `OnBoardingComplete` to false and reads the row's `EndpointID` and the device's
-//! `ManufacturerOUI`, `ProductClass` and `SerialNumber` (its own requests), then sends that
-//! controller an OnBoardRequest ([`Agent::send_onboard_request`]): after the OperateResp,
-//! with `send_resp`, retried until answered.
+//! HAL call (see `hal::engine`'s operate docs). The agent, having sent the OperateResp,
+//! carries out each command done:
+//!
+//! - SendOnBoardRequest(): sets the row's `OnBoardingComplete` to false and reads the row's
+//!   `EndpointID` and the device's `ManufacturerOUI`, `ProductClass` and `SerialNumber` (its
+//!   own requests), then sends that controller an OnBoardRequest
+//!   ([`Agent::send_onboard_request`]): with `send_resp`, retried until answered.
+//! - E2ESession.Reset(): see [`Agent::reset_session`].
 
 use std::format;
 use std::string::{String, ToString};
@@ -18,26 +22,40 @@ use super::engine::{DeviceUpdate, EngineRequest, EngineResult};
 use super::{Agent, AgentEvent, Pending};
 
 const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
-const COMMAND: &str = "SendOnBoardRequest()";
+const ONBOARD: &str = "SendOnBoardRequest()";
+const RESET: &str = "E2ESession.Reset()";
 const OUI: &str = "Device.DeviceInfo.ManufacturerOUI";
 const PRODUCT_CLASS: &str = "Device.DeviceInfo.ProductClass";
 const SERIAL_NUMBER: &str = "Device.DeviceInfo.SerialNumber";
 
-/// The controller row (`Device.LocalAgent.Controller.2.`) of a SendOnBoardRequest() path.
-fn controller_row(command: &str) -> Option<&str> {
-    let row = command.strip_suffix(COMMAND)?;
+/// The controller row (`Device.LocalAgent.Controller.2.`) of the path of a command `name`
+/// of that row.
+fn controller_row<'a>(command: &'a str, name: &str) -> Option<&'a str> {
+    let row = command.strip_suffix(name)?;
     let instance = row.strip_prefix(CONTROLLERS)?.strip_suffix('.')?;
     (!instance.is_empty() && instance.bytes().all(|b| b.is_ascii_digit())).then_some(row)
 }
 
 impl Agent {
-    /// Carries out the SendOnBoardRequest() commands an Operate completed.
+    /// Carries out the agent's own commands an Operate completed.
     pub(crate) fn agent_commands(&mut self, response: &OperateResponse) {
-        let rows: Vec<String> = response
-            .results
-            .iter()
-            .filter(|r| matches!(r.outcome, OperateOutcome::Done(_)))
-            .filter_map(|r| controller_row(&r.path))
+        let done = || {
+            response
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, OperateOutcome::Done(_)))
+        };
+        let resets: Vec<String> = done()
+            .filter_map(|r| controller_row(&r.path, RESET))
+            .filter_map(|row| self.controller_of_row(row))
+            .collect();
+        if let Some(now) = self.now {
+            for controller in resets {
+                self.reset_session(now, &controller);
+            }
+        }
+        let rows: Vec<String> = done()
+            .filter_map(|r| controller_row(&r.path, ONBOARD))
             .map(ToString::to_string)
             .collect();
         if rows.is_empty() {
@@ -91,17 +109,30 @@ mod tests {
     #[test]
     fn controller_rows() {
         assert_eq!(
-            controller_row("Device.LocalAgent.Controller.12.SendOnBoardRequest()"),
+            controller_row(
+                "Device.LocalAgent.Controller.12.SendOnBoardRequest()",
+                ONBOARD
+            ),
             Some("Device.LocalAgent.Controller.12.")
         );
         assert_eq!(
-            controller_row("Device.LocalAgent.Controller..SendOnBoardRequest()"),
+            controller_row("Device.LocalAgent.Controller.3.E2ESession.Reset()", RESET),
+            Some("Device.LocalAgent.Controller.3.")
+        );
+        assert_eq!(
+            controller_row(
+                "Device.LocalAgent.Controller..SendOnBoardRequest()",
+                ONBOARD
+            ),
             None
         );
         assert_eq!(
-            controller_row("Device.LocalAgent.Controller.1.MTP.2.SendOnBoardRequest()"),
+            controller_row(
+                "Device.LocalAgent.Controller.1.MTP.2.SendOnBoardRequest()",
+                ONBOARD
+            ),
             None
         );
-        assert_eq!(controller_row("Device.Reboot()"), None);
+        assert_eq!(controller_row("Device.Reboot()", ONBOARD), None);
     }
 }
