@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hal::Principal;
 use hal::engine::SetRequest;
-use harness::{AGENT, CTRL, Harness, error, resp};
+use harness::{AGENT, CTRL, Harness, error, operate, resp};
 use usp_core::agent::ControllerTrust;
 use usp_core::usp::{
     self, notify::Notification, operate_resp::operation_result::OperationResp, request::ReqType,
@@ -128,48 +128,40 @@ async fn untrusted_controller_reads_but_cannot_write_or_operate() {
     });
     let e = error(&h.request_from(STRANGER, "a", add).await.unwrap());
     assert_eq!(e.err_code, 7006);
-    let operate = ReqType::Operate(usp::Operate {
-        command: "Device.IP.Interface.1.Reset()".into(),
-        send_resp: true,
-        ..Default::default()
-    });
-    let RespType::OperateResp(r) = resp(&h.request_from(STRANGER, "o", operate).await.unwrap())
-    else {
+    assert_eq!(
+        stranger_operate_failure(&mut h, "Device.IP.Interface.1.Reset()").await,
+        7006
+    );
+}
+
+/// The `cmd_failure` code of the stranger's Operate of `command`.
+async fn stranger_operate_failure(h: &mut Harness, command: &str) -> u32 {
+    let reply = h.request_from(STRANGER, "o", operate(command)).await;
+    let RespType::OperateResp(r) = resp(&reply.unwrap()) else {
         panic!()
     };
     let Some(OperationResp::CmdFailure(f)) = &r.operation_results[0].operation_resp else {
         panic!("{r:?}")
     };
-    assert_eq!(f.err_code, 7006);
+    f.err_code
 }
 
 #[tokio::test]
-async fn send_onboard_request_needs_the_execute_right() {
+async fn agent_commands_need_the_execute_right() {
     let mut h = setup().await;
-    h.engine
-        .device_update(|txn| txn.set("Device.LocalAgent.Controller.1.OnBoardingComplete", "true"))
-        .await
-        .unwrap();
-    h.sync_changes();
-    let operate = ReqType::Operate(usp::Operate {
-        command: "Device.LocalAgent.Controller.1.SendOnBoardRequest()".into(),
-        send_resp: true,
-        ..Default::default()
-    });
-    let RespType::OperateResp(r) = resp(&h.request_from(STRANGER, "o", operate).await.unwrap())
-    else {
-        panic!()
-    };
-    let Some(OperationResp::CmdFailure(f)) = &r.operation_results[0].operation_resp else {
-        panic!("{r:?}")
-    };
-    assert_eq!(f.err_code, 7006);
+    let onboarded = "Device.LocalAgent.Controller.1.OnBoardingComplete";
+    h.device_set(onboarded, "true").await;
+    let command = "Device.LocalAgent.Controller.1.SendOnBoardRequest()";
+    assert_eq!(stranger_operate_failure(&mut h, command).await, 7006);
     assert!(h.notifies().is_empty(), "no OnBoardRequest sent");
+    assert_eq!(h.value(onboarded), "true");
+    let before = h.sent.len();
+    let command = "Device.LocalAgent.Controller.1.E2ESession.Reset()";
+    assert_eq!(stranger_operate_failure(&mut h, command).await, 7006);
     assert_eq!(
-        h.engine.read(|s| s
-            .value("Device.LocalAgent.Controller.1.OnBoardingComplete")
-            .map(tr181_model::value::Value::canonical_text)),
-        Ok("true".to_string())
+        h.sent.len(),
+        before + 1,
+        "only the OperateResp: no session started"
     );
 }
 

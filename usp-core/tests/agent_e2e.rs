@@ -778,15 +778,6 @@ async fn random_session_traffic_keeps_the_invariants() {
     );
 }
 
-fn reset(path: &str) -> ReqType {
-    ReqType::Operate(usp::Operate {
-        command: path.into(),
-        command_key: String::new(),
-        send_resp: true,
-        input_args: Default::default(),
-    })
-}
-
 #[tokio::test]
 async fn reset_restarts_the_session_with_a_new_id() {
     let mut h = Harness::new().await;
@@ -798,7 +789,7 @@ async fn reset_restarts_the_session_with_a_new_id() {
     // Reset() asked in the session: answered in it, then a new session starts.
     let before = h.sent.len();
     peer.expected = 2;
-    h.feed(&peer.request("r", reset(&format!("{E2E}Reset()"))))
+    h.feed(&peer.request("r", harness::operate(&format!("{E2E}Reset()"))))
         .await;
     let records = session_records(&h, before);
     assert_eq!(records.len(), 2, "{records:?}");
@@ -834,7 +825,7 @@ async fn reset_without_a_session_starts_one() {
     let reply = h
         .request(
             "r",
-            reset("Device.LocalAgent.Controller.*.E2ESession.Reset()"),
+            harness::operate("Device.LocalAgent.Controller.*.E2ESession.Reset()"),
         )
         .await;
     assert!(matches!(harness::resp(&reply), RespType::OperateResp(_)));

@@ -575,19 +575,11 @@ async fn onboard_request_is_retried_until_answered() {
 #[tokio::test]
 async fn send_onboard_request_command() {
     let mut h = Harness::new().await;
-    h.engine
-        .device_update(|txn| txn.set("Device.LocalAgent.Controller.1.OnBoardingComplete", "true"))
-        .await
-        .unwrap();
-    h.sync_changes();
-    let operate = ReqType::Operate(usp::Operate {
-        command: "Device.LocalAgent.Controller.*.SendOnBoardRequest()".into(),
-        command_key: "k".into(),
-        send_resp: true,
-        input_args: Default::default(),
-    });
+    h.device_set("Device.LocalAgent.Controller.1.OnBoardingComplete", "true")
+        .await;
     let before = h.sent.len();
-    let reply = h.request("o", operate).await;
+    let command = "Device.LocalAgent.Controller.*.SendOnBoardRequest()";
+    let reply = h.request("o", harness::operate(command)).await;
     let usp::response::RespType::OperateResp(r) = harness::resp(&reply) else {
         panic!("{reply:?}")
     };

@@ -269,6 +269,15 @@ impl Harness {
         }
     }
 
+    /// Sets a parameter as the device would, and feeds the change to the agent.
+    pub async fn device_set(&mut self, path: &str, value: &str) {
+        self.engine
+            .device_update(|txn| txn.set(path, value))
+            .await
+            .unwrap();
+        self.sync_changes();
+    }
+
     /// A stored value as text.
     pub fn value(&self, path: &str) -> String {
         self.engine.read(|s| {
@@ -277,6 +286,15 @@ impl Harness {
                 .unwrap()
         })
     }
+}
+
+/// An Operate of `command` with `send_resp`.
+pub fn operate(command: &str) -> ReqType {
+    ReqType::Operate(usp::Operate {
+        command: command.into(),
+        send_resp: true,
+        ..Default::default()
+    })
 }
 
 /// The response of a reply Msg.
