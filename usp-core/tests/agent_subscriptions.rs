@@ -745,8 +745,14 @@ async fn periodic_event_without_a_time_reference() {
     h.advance(Duration::from_secs(1)).await;
     assert_eq!(periodic_events(&h), ["p"]);
     assert_eq!(h.timeout, Some(start + Duration::from_secs(120)));
+    // Learning the real time does not move a schedule without a time reference.
+    h.advance(Duration::from_secs(10)).await;
+    let wall = tr181_model::value::DateTime::parse("2026-11-25T12:00:10Z");
+    h.agent.set_wall_clock(h.now, wall);
+    h.drive().await;
+    assert_eq!(h.timeout, Some(start + Duration::from_secs(120)));
     // A late timer call sends one event, not a burst, and keeps the phase.
-    h.advance(Duration::from_secs(190)).await;
+    h.advance(Duration::from_secs(180)).await;
     assert_eq!(periodic_events(&h).len(), 2);
     assert_eq!(h.timeout, Some(start + Duration::from_secs(300)));
     // A new interval restarts the schedule from the change.

@@ -127,11 +127,13 @@ impl Agent {
         now.checked_add(wait).unwrap_or(now)
     }
 
-    /// Re-aligns every schedule (after the wall clock was first learnt or stepped).
+    /// Re-aligns the schedules that have a time reference (after the wall clock was first
+    /// learnt or stepped); the others keep their phase.
     pub(crate) fn realign_periodic(&mut self, now: Instant) {
         let firsts: Vec<(String, Instant)> = self
             .periodic
             .iter()
+            .filter(|(_, s)| s.reference.is_some())
             .map(|(c, s)| (c.clone(), self.first_boundary(now, s.interval, s.reference)))
             .collect();
         for (controller, next) in firsts {
