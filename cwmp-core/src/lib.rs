@@ -65,9 +65,10 @@
 //!
 //! The decoder streams the XML with quick-xml's namespace-aware pull reader, keeps its own
 //! element depth, and checks every bound of [`codec::Limits`] as it goes: body size (before
-//! parsing), depth, attributes per element, name and text lengths, array entries (never
-//! preallocated from `soap-enc:arrayType`) and the XSD string lengths. DOCTYPE declarations,
-//! processing instructions and non-predefined entities are refused, so no entity is expanded.
+//! parsing), depth, attributes per element, name and text lengths, array entries (a
+//! `soap-enc:arrayType` size pre-sizes an array only within that bound) and the XSD string
+//! lengths. DOCTYPE declarations, processing instructions and non-predefined entities are
+//! refused, so no entity is expanded.
 //! A breach is a typed error, never a truncation or a panic; the crate forbids `unsafe`, and
 //! its lints deny `unwrap`, `expect`, `panic!` and slice indexing outside tests.
 //!

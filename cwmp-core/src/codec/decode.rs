@@ -650,6 +650,38 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// The capacity to reserve for a SOAP array: the size its `soap-enc:arrayType` declares
+    /// (`type[n]`), but never more than the array may hold ([`Limits::max_array_entries`], the
+    /// XSD `maxOccurs`) nor than the rest of the input can carry (an entry takes at least 4
+    /// bytes, `<a/>`), so a false declaration costs at most a few times the input's size.
+    /// Pre-sizing spares the `Vec` its growth copies; a missing or odd declaration gives 0.
+    /// Being only a hint, the size is taken from the last `[n]` of the raw attribute list,
+    /// without resolving the attribute's namespace (which costs more than the growth it saves).
+    pub(crate) fn declared_entries(&self, el: &El<'_>, xsd_max: usize) -> usize {
+        let raw = el.start.attributes_raw();
+        let declared = raw
+            .iter()
+            .rposition(|&b| b == b']')
+            .and_then(|end| {
+                let inner = raw.get(..end)?;
+                let size =
+                    inner.get(inner.iter().rposition(|&b| b == b'[')?.saturating_add(1)..)?;
+                std::str::from_utf8(size).ok()?.parse::<usize>().ok()
+            })
+            .unwrap_or(0);
+        let position = usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX);
+        let room = self.input.len().saturating_sub(position) / 4;
+        let xsd = if self.limits.xsd_lengths {
+            xsd_max
+        } else {
+            usize::MAX
+        };
+        declared
+            .min(self.limits.max_array_entries)
+            .min(xsd)
+            .min(room)
+    }
+
     /// Checks the entry count of an array before adding one more entry.
     pub(crate) fn check_entries(&self, current: usize, xsd_max: usize) -> Result<(), Fail> {
         if current >= self.limits.max_array_entries {

@@ -14,7 +14,7 @@
 /// | [`max_attributes`](Self::max_attributes) | 16 | attributes (namespace declarations included) on one element |
 /// | [`max_name_bytes`](Self::max_name_bytes) | 256 | an element or attribute name, prefix included |
 /// | [`max_text_bytes`](Self::max_text_bytes) | 64 KiB | character data of one element (raw bytes) |
-/// | [`max_array_entries`](Self::max_array_entries) | 4096 | entries of one SOAP array or repeated element; `soap-enc:arrayType` sizes are never used to preallocate |
+/// | [`max_array_entries`](Self::max_array_entries) | 4096 | entries of one SOAP array or repeated element; a `soap-enc:arrayType` size pre-sizes an array only within this bound and what the rest of the input can hold |
 /// | [`xsd_lengths`](Self::xsd_lengths) | `true` | enforce XSD `maxLength` and `maxOccurs` |
 ///
 /// ```
@@ -41,7 +41,7 @@ pub struct Limits {
     /// largest TR-181 `maxLength` (65535) plus room for escapes is about what one value needs.
     pub max_text_bytes: usize,
     /// Maximum entries in one SOAP array or repeated element. Default 4096, the engine's most
-    /// items per request (STYLE §2.5); a declared `soap-enc:arrayType` size is never trusted.
+    /// items per request (STYLE §2.5); a declared `soap-enc:arrayType` size is only a capacity hint, capped by this bound.
     pub max_array_entries: usize,
     /// Whether to enforce the XSD `maxLength` of strings and `maxOccurs` of arrays. Default
     /// `true`; turn off only to accept a peer known to exceed them.

@@ -1283,6 +1283,32 @@ mod tests {
         assert_eq!(ValueType::from_local(b"anyURI"), None);
     }
 
+    /// A declared `soap-enc:arrayType` size pre-sizes the list exactly, but a false one never
+    /// reserves more than the rest of the input could hold, nor beyond `max_array_entries`.
+    #[test]
+    fn array_type_presizes_within_bounds() {
+        let entry = "<ParameterValueStruct><Name>a</Name><Value>1</Value></ParameterValueStruct>";
+        let decode = |declared: &str, entries: usize, limits: crate::codec::Limits| {
+            let xml = format!(
+                r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:cwmp="urn:dslforum-org:cwmp-1-2"><soap-env:Body><cwmp:GetParameterValuesResponse><ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[{declared}]">{}</ParameterList></cwmp:GetParameterValuesResponse></soap-env:Body></soap-env:Envelope>"#,
+                entry.repeat(entries)
+            );
+            let envelope = crate::codec::Envelope::decode(xml.as_bytes(), &limits).unwrap();
+            let crate::codec::Body::GetParameterValuesResponse(response) = envelope.body else {
+                panic!("not a GetParameterValuesResponse: {envelope:?}");
+            };
+            assert_eq!(response.parameter_list.len(), entries);
+            response.parameter_list.capacity()
+        };
+        let limits = crate::codec::Limits::default();
+        assert_eq!(decode("0040", 40, limits), 40, "padded size, exact");
+        // What follows the start tag of one entry is under 200 bytes: at most 50 `<a/>`s.
+        assert!(decode("4000", 1, limits) <= 50);
+        assert_eq!(decode("3", 0, limits.with_max_array_entries(2)), 2);
+        assert_eq!(decode("2,2", 0, limits), 0, "two dimensions: no hint");
+        assert_eq!(decode("x", 0, limits), 0, "no number: no hint");
+    }
+
     /// The decoder caches `xsi:type` lookups per namespace scope: a rebound prefix must not
     /// reuse an entry, and attribute lists beyond the cache's size still resolve.
     #[test]

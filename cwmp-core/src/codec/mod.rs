@@ -20,7 +20,7 @@
 //! * `soap-env:encodingStyle` and other attributes on `Envelope` are ignored;
 //! * `xsi:type` may be missing, or use an undeclared `xsd:`/`xsi:` prefix;
 //! * `soap-enc:arrayType` may be missing or padded (`[0008]`); array entries may have any
-//!   element name; the declared size is never used;
+//!   element name; the declared size is only a capacity hint, capped by the bounds;
 //! * OUIs in lower case, malformed `dateTime` values, `MaxEnvelopes` other than 1 decode as
 //!   sent; booleans accept `true`/`false`/`1`/`0` in any case.
 //!

@@ -258,12 +258,13 @@ impl<T: Xml> Xml for Option<T> {
 
 impl<T: Xml> Xml for Vec<T> {
     /// A SOAP array: every child element is an entry, whatever its name; the declared
-    /// `soap-enc:arrayType` size is ignored (never used to preallocate).
+    /// `soap-enc:arrayType` size only pre-sizes the `Vec`, within the bounds
+    /// ([`Parser::declared_entries`]).
     fn read<'a>(p: &mut Parser<'a>, el: El<'a>, spec: &Spec) -> Result<Self, Fail> {
-        let mut items = Self::new();
         if el.is_empty() {
-            return Ok(items);
+            return Ok(Self::new());
         }
+        let mut items = Self::with_capacity(p.declared_entries(&el, spec.max_items));
         while let Some(child) = p.child()? {
             p.check_entries(items.len(), spec.max_items)
                 .map_err(|e| e.at(spec.item))?;
