@@ -14,7 +14,10 @@
 use core::cmp::Ordering;
 use std::string::String;
 
-use crate::generated::{GROUPS, LISTS, RANGES, REFERENCES, SIZES, STRINGS, SYNTAXES};
+use crate::generated::{
+    DATA_TYPES, DEFAULT_VALUES, GROUPS, LISTS, PATTERNS, RANGES, REFERENCES, SIZES, STRINGS,
+    SYNTAXES, UNITS,
+};
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -550,6 +553,44 @@ impl<T> Facets<T> {
     }
 }
 
+/// A field that few syntaxes set (data type, units, default, patterns, reference): one more
+/// than the index of its value in a side table, 0 for none, so that each of the 1,381
+/// syntaxes holds 2 bytes instead of the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rare<T: 'static> {
+    /// One more than the index in the side table (the `PhantomData` says which), 0 for none.
+    Table(u16, core::marker::PhantomData<T>),
+    /// A value written by a unit test.
+    #[cfg(test)]
+    Static(T),
+}
+
+impl<T: Copy> Rare<T> {
+    /// Not set.
+    pub(crate) const NONE: Self = Self::new(0);
+
+    /// The entry `number - 1` of the side table, or none for 0.
+    pub(crate) const fn new(number: u16) -> Self {
+        Self::Table(number, core::marker::PhantomData)
+    }
+
+    /// A value outside the tables, for unit tests.
+    #[cfg(test)]
+    pub(crate) const fn of(value: T) -> Self {
+        Self::Static(value)
+    }
+
+    /// The value, from `table` unless a test wrote it (none if the index is not in the
+    /// table, which the generator rules out).
+    fn get(self, table: &'static [T]) -> Option<T> {
+        match self {
+            Self::Table(number, _) => table.get(usize::from(number).checked_sub(1)?).copied(),
+            #[cfg(test)]
+            Self::Static(value) => Some(value),
+        }
+    }
+}
+
 /// The group an object, command or event is in: the one whose tables its [`Span`]s index.
 #[derive(Clone, Copy)]
 pub(crate) struct GroupRef(pub(crate) &'static Group);
@@ -580,17 +621,15 @@ fn syntax_at(index: u16) -> &'static Syntax {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syntax {
     pub(crate) base: BaseType,
-    pub(crate) data_type: Option<Str>,
+    pub(crate) data_type: Rare<Str>,
     pub(crate) list: Option<ListFacet>,
     pub(crate) sizes: Facets<SizeFacet>,
     pub(crate) ranges: Facets<RangeFacet>,
     pub(crate) enumerations: StrList,
-    pub(crate) patterns: StrList,
-    /// One more than the index of its reference in [`REFERENCES`], 0 for none: most syntaxes
-    /// have none, and an `Option<Reference>` would take 24 bytes in each.
-    pub(crate) reference: u16,
-    pub(crate) units: Option<Str>,
-    pub(crate) default: Option<DefaultValue>,
+    pub(crate) patterns: Rare<StrList>,
+    pub(crate) reference: Rare<Reference>,
+    pub(crate) units: Rare<Str>,
+    pub(crate) default: Rare<DefaultValue>,
     pub(crate) hidden: bool,
     pub(crate) secured: bool,
     pub(crate) command: bool,
@@ -602,15 +641,15 @@ impl Syntax {
     pub const fn of(base: BaseType) -> Self {
         Self {
             base,
-            data_type: None,
+            data_type: Rare::NONE,
             list: None,
             sizes: Facets::EMPTY,
             ranges: Facets::EMPTY,
             enumerations: StrList::EMPTY,
-            patterns: StrList::EMPTY,
-            reference: 0,
-            units: None,
-            default: None,
+            patterns: Rare::NONE,
+            reference: Rare::NONE,
+            units: Rare::NONE,
+            default: Rare::NONE,
             hidden: false,
             secured: false,
             command: false,
@@ -632,7 +671,7 @@ impl Syntax {
 
     /// The named TR-106/TR-181 data type (`IPAddress`, `MACAddress`, ...), if any.
     pub fn data_type(&self) -> Option<&'static str> {
-        self.data_type.map(Str::get)
+        self.data_type.get(&DATA_TYPES).map(Str::get)
     }
 
     /// Set when the value is a comma-separated list.
@@ -656,24 +695,23 @@ impl Syntax {
     }
 
     /// Regular expressions (XML Schema flavour, implicitly anchored); a value must match one.
-    pub const fn patterns(&self) -> StrList {
-        self.patterns
+    pub fn patterns(&self) -> StrList {
+        self.patterns.get(&PATTERNS).unwrap_or(StrList::EMPTY)
     }
 
     /// Set when the value refers to other items.
     pub fn reference(&self) -> Option<Reference> {
-        let index = usize::from(self.reference).checked_sub(1)?;
-        REFERENCES.get(index).copied()
+        self.reference.get(&REFERENCES)
     }
 
     /// Units, e.g. `seconds`.
     pub fn units(&self) -> Option<&'static str> {
-        self.units.map(Str::get)
+        self.units.get(&UNITS).map(Str::get)
     }
 
     /// A default value.
-    pub const fn default(&self) -> Option<DefaultValue> {
-        self.default
+    pub fn default(&self) -> Option<DefaultValue> {
+        self.default.get(&DEFAULT_VALUES)
     }
 
     /// Reads return an empty value (passwords, keys).

@@ -1257,7 +1257,9 @@ decimal_from_integer!(i32, u32, i64, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{DefaultKind, DefaultValue, Facets, ListFacet, Protocol, Str, StrList};
+    use crate::schema::{
+        DefaultKind, DefaultValue, Facets, ListFacet, Protocol, Rare, Str, StrList,
+    };
     use proptest::prelude::*;
 
     const fn syntax(base: BaseType) -> Syntax {
@@ -1830,15 +1832,15 @@ mod tests {
     fn list_rules() {
         // Device.DHCPv4.Server.Pool.{i}.DNSServers: list (maxItems 4) of IPv4Address.
         static DNS_SERVERS: Syntax = Syntax {
-            data_type: Some(Str::Static("IPv4Address")),
+            data_type: Rare::of(Str::Static("IPv4Address")),
             sizes: Facets::of(&[SizeFacet {
                 min_length: None,
                 max_length: Some(15),
             }]),
-            patterns: StrList::of(&[
+            patterns: Rare::of(StrList::of(&[
                 "",
                 "((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])",
-            ]),
+            ])),
             ..list_of(BaseType::String, 0, Some(4), Some(64))
         };
         let check = |text: &str| validate(&Value::parse(text, &DNS_SERVERS).unwrap(), &DNS_SERVERS);
@@ -2106,7 +2108,10 @@ mod tests {
     fn pattern_rule() {
         // Device.Ethernet.Interface.{i}.MACAddress (MACAddress data type).
         let mac = Syntax {
-            patterns: StrList::of(&["", "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])"]),
+            patterns: Rare::of(StrList::of(&[
+                "",
+                "([0-9A-Fa-f][0-9A-Fa-f]:){5}([0-9A-Fa-f][0-9A-Fa-f])",
+            ])),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String(String::new()), &mac), Ok(()));
@@ -2128,7 +2133,7 @@ mod tests {
         }
         // OUI: the empty pattern is absent, so "" fails.
         let oui = Syntax {
-            patterns: StrList::of(&["[0-9A-F]{6}"]),
+            patterns: Rare::of(StrList::of(&["[0-9A-F]{6}"])),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("00D09E".into()), &oui), Ok(()));
@@ -2142,7 +2147,7 @@ mod tests {
         );
         // Non-string values are matched by their canonical text.
         let short_hex = Syntax {
-            patterns: StrList::of(&["[0-9A-F]{2}"]),
+            patterns: Rare::of(StrList::of(&["[0-9A-F]{2}"])),
             ..syntax(BaseType::HexBinary)
         };
         assert_eq!(
@@ -2155,7 +2160,7 @@ mod tests {
     fn xsd_patterns_translate() {
         // `^` and `$` are literals in XML Schema.
         let caret = Syntax {
-            patterns: StrList::of(&["a^b$"]),
+            patterns: Rare::of(StrList::of(&["a^b$"])),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("a^b$".into()), &caret), Ok(()));
@@ -2165,7 +2170,7 @@ mod tests {
         );
         // Alternation is anchored as a whole.
         let alternation = Syntax {
-            patterns: StrList::of(&["[0-9]|[1-5][0-9]|6[0-3]"]),
+            patterns: Rare::of(StrList::of(&["[0-9]|[1-5][0-9]|6[0-3]"])),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("63".into()), &alternation), Ok(()));
@@ -2179,7 +2184,7 @@ mod tests {
         );
         // Name escapes.
         let name = Syntax {
-            patterns: StrList::of(&["\\i\\c*"]),
+            patterns: Rare::of(StrList::of(&["\\i\\c*"])),
             ..syntax(BaseType::String)
         };
         assert_eq!(validate(&Value::String("x:a-b.c".into()), &name), Ok(()));
@@ -2193,7 +2198,7 @@ mod tests {
         assert!(!pattern_is_supported("(unbalanced"));
         assert!(!pattern_is_supported("trailing\\"));
         let unsupported = Syntax {
-            patterns: StrList::of(&["[a-z-[aeiou]]"]),
+            patterns: Rare::of(StrList::of(&["[a-z-[aeiou]]"])),
             ..syntax(BaseType::String)
         };
         assert_eq!(
@@ -2292,7 +2297,7 @@ mod tests {
             Value::Base64(Vec::new())
         );
         let with_default = Syntax {
-            default: Some(DefaultValue {
+            default: Rare::of(DefaultValue {
                 kind: DefaultKind::Object,
                 value: Str::Static("true"),
             }),
@@ -2304,7 +2309,7 @@ mod tests {
         );
         assert_eq!(Value::schema_default(&syntax(BaseType::Boolean)), None);
         let broken_default = Syntax {
-            default: Some(DefaultValue {
+            default: Rare::of(DefaultValue {
                 kind: DefaultKind::Factory,
                 value: Str::Static("300"),
             }),
@@ -2318,7 +2323,7 @@ mod tests {
         assert_eq!(Value::schema_default(&broken_default), None);
         // Device.Bridging.Bridge.{i}.Port.{i}.PriorityRegeneration: list default in brackets.
         let regeneration = Syntax {
-            default: Some(DefaultValue {
+            default: Rare::of(DefaultValue {
                 kind: DefaultKind::Object,
                 value: Str::Static("[0,1,2,3,4,5,6,7]"),
             }),
@@ -2334,7 +2339,7 @@ mod tests {
             Some("0,1,2,3,4,5,6,7".into())
         );
         let empty = Syntax {
-            default: Some(DefaultValue {
+            default: Rare::of(DefaultValue {
                 kind: DefaultKind::Object,
                 value: Str::Static("[]"),
             }),

@@ -59,9 +59,9 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
     let mut mod_rs = String::from(HEADER);
     mod_rs.push_str(
         "//! The generated schema tables, one module per top-level object group.\n\n\
-         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Span, Status,\n    Str, StrList, Syntax, Version,\n};\n\n\
+         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Rare, Span,\n    Status, Str, StrList, Syntax, Version,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
-         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{RANGES, REFERENCES, SIZES, SYNTAXES};\n",
+         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{\n    DATA_TYPES, DEFAULT_VALUES, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES, UNITS,\n};\n",
     );
     let mut group_list = String::new();
     let mut key_exports = String::new();
@@ -133,6 +133,10 @@ const fn p(start: u16, len: u16) -> Span {
 
 const fn f<T>(start: u16, len: u16) -> Facets<T> {
     Facets::new(start, len)
+}
+
+const fn r<T: Copy>(number: u16) -> Rare<T> {
+    Rare::new(number)
 }
 
 const SYNTAX: Syntax = Syntax::of(BaseType::String);
@@ -767,26 +771,21 @@ impl Interner {
              pub(crate) static SYNTAXES: [Syntax; {}] = [\n",
             self.order.len()
         );
-        let mut sizes = FacetTable::default();
-        let mut ranges = FacetTable::default();
-        let mut references = FacetTable::default();
+        let mut side = SideTables::default();
         for (i, syntax) in self.order.iter().enumerate() {
             let _ = writeln!(body, "// {i}");
-            render_syntax(
-                &mut body,
-                syntax,
-                strings,
-                &mut sizes,
-                &mut ranges,
-                &mut references,
-            )?;
+            render_syntax(&mut body, syntax, strings, &mut side)?;
             body.push_str(",\n");
         }
         body.push_str("];\n");
         for (name, kind, table) in [
-            ("SIZES", "SizeFacet", &sizes),
-            ("RANGES", "RangeFacet", &ranges),
-            ("REFERENCES", "Reference", &references),
+            ("SIZES", "SizeFacet", &side.sizes),
+            ("RANGES", "RangeFacet", &side.ranges),
+            ("REFERENCES", "Reference", &side.references),
+            ("DATA_TYPES", "Str", &side.data_types),
+            ("UNITS", "Str", &side.units),
+            ("DEFAULT_VALUES", "DefaultValue", &side.defaults),
+            ("PATTERNS", "StrList", &side.patterns),
         ] {
             let _ = write!(
                 body,
@@ -826,8 +825,20 @@ impl Interner {
     }
 }
 
-/// A table beside the syntaxes (size facets, range facets, references), each distinct list
-/// of entries once.
+/// The tables beside the syntaxes: facets by range, the rarely set fields by number.
+#[derive(Default)]
+struct SideTables {
+    sizes: FacetTable,
+    ranges: FacetTable,
+    references: FacetTable,
+    data_types: FacetTable,
+    units: FacetTable,
+    defaults: FacetTable,
+    patterns: FacetTable,
+}
+
+/// A table beside the syntaxes (size facets, range facets, references, ...), each distinct
+/// list of entries once.
 #[derive(Default)]
 struct FacetTable {
     entries: Vec<String>,
@@ -850,15 +861,20 @@ impl FacetTable {
         let (start, len) = self.add(facets)?;
         Ok(format!("f({start}, {len})"))
     }
+
+    /// The `r(number)` expression for one `entry` (rendered): one more than its index.
+    fn number(&mut self, entry: String) -> Result<String, String> {
+        let (start, _) = self.add(vec![entry])?;
+        let number = start.checked_add(1).ok_or("a side table outgrows u16")?;
+        Ok(format!("r({number})"))
+    }
 }
 
 fn render_syntax(
     out: &mut String,
     s: &Syntax,
     strings: &mut Strings,
-    sizes: &mut FacetTable,
-    ranges: &mut FacetTable,
-    references: &mut FacetTable,
+    side: &mut SideTables,
 ) -> Result<(), String> {
     let base = match s.base.as_str() {
         "string" => "String",
@@ -874,7 +890,11 @@ fn render_syntax(
     };
     let _ = write!(out, "Syntax {{ base: BaseType::{base},");
     if let Some(t) = &s.data_type {
-        let _ = write!(out, "data_type: Some({}),", strings.at(t));
+        let _ = write!(
+            out,
+            "data_type: {},",
+            side.data_types.number(strings.at(t))?
+        );
     }
     if let Some(l) = &s.list {
         let _ = write!(
@@ -890,7 +910,7 @@ fn render_syntax(
                 z.min, z.max
             )
         });
-        let _ = write!(out, "sizes: {},", sizes.span(facets.collect())?);
+        let _ = write!(out, "sizes: {},", side.sizes.span(facets.collect())?);
     }
     if !s.ranges.is_empty() {
         let facets = s.ranges.iter().map(|r| {
@@ -899,13 +919,14 @@ fn render_syntax(
                 r.min, r.max, r.step
             )
         });
-        let _ = write!(out, "ranges: {},", ranges.span(facets.collect())?);
+        let _ = write!(out, "ranges: {},", side.ranges.span(facets.collect())?);
     }
     if !s.enumerations.is_empty() {
         let _ = write!(out, "enumerations: {},", strings.list(&s.enumerations));
     }
     if !s.patterns.is_empty() {
-        let _ = write!(out, "patterns: {},", strings.list(&s.patterns));
+        let patterns = strings.list(&s.patterns);
+        let _ = write!(out, "patterns: {},", side.patterns.number(patterns)?);
     }
     let reference = match &s.reference {
         Some(Reference::Path {
@@ -943,14 +964,10 @@ fn render_syntax(
         None => None,
     };
     if let Some(reference) = reference {
-        let (start, _) = references.add(vec![reference])?;
-        let number = start
-            .checked_add(1)
-            .ok_or("the reference table outgrows u16")?;
-        let _ = write!(out, "reference: {number},");
+        let _ = write!(out, "reference: {},", side.references.number(reference)?);
     }
     if let Some(u) = &s.units {
-        let _ = write!(out, "units: Some({}),", strings.at(u));
+        let _ = write!(out, "units: {},", side.units.number(strings.at(u))?);
     }
     if let Some((kind, value)) = &s.default {
         let kind = match kind.as_str() {
@@ -959,11 +976,11 @@ fn render_syntax(
             "parameter" => "Parameter",
             _ => "Object",
         };
-        let _ = write!(
-            out,
-            "default: Some(DefaultValue {{ kind: DefaultKind::{kind}, value: {} }}),",
+        let default = format!(
+            "DefaultValue {{ kind: DefaultKind::{kind}, value: {} }}",
             strings.at(value)
         );
+        let _ = write!(out, "default: {},", side.defaults.number(default)?);
     }
     for (flag, on) in [
         ("hidden", s.hidden),

@@ -2,15 +2,17 @@
 //! The generated schema tables, one module per top-level object group.
 
 use crate::schema::{
-    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Span,
-    Status, Str, StrList, Syntax, Version,
+    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Rare,
+    Span, Status, Str, StrList, Syntax, Version,
 };
 
 mod strings;
 mod syntax;
 
 pub(crate) use strings::{LISTS, STRINGS};
-pub(crate) use syntax::{RANGES, REFERENCES, SIZES, SYNTAXES};
+pub(crate) use syntax::{
+    DATA_TYPES, DEFAULT_VALUES, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES, UNITS,
+};
 #[cfg(feature = "atm")]
 mod atm;
 #[cfg(feature = "basapm")]
@@ -1106,6 +1108,10 @@ const fn p(start: u16, len: u16) -> Span {
 
 const fn f<T>(start: u16, len: u16) -> Facets<T> {
     Facets::new(start, len)
+}
+
+const fn r<T: Copy>(number: u16) -> Rare<T> {
+    Rare::new(number)
 }
 
 const SYNTAX: Syntax = Syntax::of(BaseType::String);

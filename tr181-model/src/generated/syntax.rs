@@ -21,7 +21,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(0, 1),
-        patterns: l(265, 1),
+        patterns: r(1),
         ..SYNTAX
     },
     // 2
@@ -39,13 +39,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 5
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(4218, 3) /* URL */),
+        data_type: r(1),
         sizes: f(1, 1),
         ..SYNTAX
     },
@@ -65,7 +65,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 1,
+        reference: r(1),
         ..SYNTAX
     },
     // 9
@@ -118,14 +118,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 17
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(105500, 10) /* JSONObject */),
+        data_type: r(2),
         ..SYNTAX
     },
     // 18
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 2,
+        reference: r(2),
         ..SYNTAX
     },
     // 19
@@ -138,19 +138,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 21
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 22
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(286, 7),
         ..SYNTAX
     },
@@ -163,7 +163,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 24
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(786, 5) /* Alias */),
+        data_type: r(4),
         sizes: f(4, 1),
         ..SYNTAX
     },
@@ -171,16 +171,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        patterns: l(298, 1),
+        patterns: r(2),
         ..SYNTAX
     },
     // 26
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105578, 5), /* false */
-        }),
+        default: r(1),
         ..SYNTAX
     },
     // 27
@@ -192,7 +189,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 28
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 29
@@ -209,11 +206,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 3,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(3),
+        default: r(2),
         ..SYNTAX
     },
     // 31
@@ -226,10 +220,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(306, 7),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105622, 4), /* Down */
-        }),
+        default: r(3),
         ..SYNTAX
     },
     // 33
@@ -240,19 +231,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(256),
         }),
-        patterns: l(298, 1),
+        patterns: r(2),
         ..SYNTAX
     },
     // 34
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105664, 5) /* cells */),
+        units: r(3),
         ..SYNTAX
     },
     // 35
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105669, 16) /* cells per second */),
+        units: r(4),
         ..SYNTAX
     },
     // 36
@@ -264,22 +255,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 37
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some(s(105714, 14) /* StatsCounter64 */),
-        units: Some(s(105728, 7) /* packets */),
+        data_type: r(5),
+        units: r(5),
         ..SYNTAX
     },
     // 38
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some(s(105714, 14) /* StatsCounter64 */),
-        units: Some(s(105735, 5) /* bytes */),
+        data_type: r(5),
+        units: r(6),
         ..SYNTAX
     },
     // 39
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14) /* StatsCounter32 */),
-        units: Some(s(105728, 7) /* packets */),
+        data_type: r(6),
+        units: r(5),
         ..SYNTAX
     },
     // 40
@@ -297,13 +288,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 42
     Syntax {
         base: BaseType::String,
-        reference: 4,
+        reference: r(4),
         ..SYNTAX
     },
     // 43
     Syntax {
         base: BaseType::String,
-        reference: 5,
+        reference: r(5),
         ..SYNTAX
     },
     // 44
@@ -316,11 +307,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(1, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105853, 3), /* 300 */
-        }),
+        units: r(1),
+        default: r(4),
         ..SYNTAX
     },
     // 46
@@ -333,20 +321,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(335, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 48
     Syntax {
         base: BaseType::String,
         enumerations: l(338, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105897, 8), /* AdmitAll */
-        }),
+        default: r(6),
         ..SYNTAX
     },
     // 49
@@ -359,10 +341,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(3, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 51
@@ -375,20 +354,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(341, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 53
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(5, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105987, 3), /* 128 */
-        }),
+        default: r(8),
         ..SYNTAX
     },
     // 54
@@ -400,19 +373,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         ranges: f(2, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105990, 17), /* [0,1,2,3,4,5,6,7] */
-        }),
+        default: r(9),
         ..SYNTAX
     },
     // 55
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106007, 5), /* 33024 */
-        }),
+        default: r(10),
         ..SYNTAX
     },
     // 56
@@ -430,7 +397,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(5, 1),
-        patterns: l(352, 1),
+        patterns: r(3),
         ..SYNTAX
     },
     // 58
@@ -442,60 +409,45 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(6, 1),
-        patterns: l(353, 1),
+        patterns: r(4),
         ..SYNTAX
     },
     // 59
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(6, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 60
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(7, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106142, 5), /* 32768 */
-        }),
+        default: r(11),
         ..SYNTAX
     },
     // 61
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(8, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106147, 2), /* 15 */
-        }),
+        units: r(1),
+        default: r(12),
         ..SYNTAX
     },
     // 62
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(9, 1),
-        units: Some(s(106149, 12) /* centiseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106161, 3), /* 200 */
-        }),
+        units: r(7),
+        default: r(13),
         ..SYNTAX
     },
     // 63
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(10, 1),
-        units: Some(s(106149, 12) /* centiseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106164, 4), /* 2000 */
-        }),
+        units: r(7),
+        default: r(14),
         ..SYNTAX
     },
     // 64
@@ -508,20 +460,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(356, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 66
     Syntax {
         base: BaseType::String,
         sizes: f(4, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 67
@@ -534,63 +480,45 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 6,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(6),
+        default: r(15),
         ..SYNTAX
     },
     // 69
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 7,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(7),
+        default: r(15),
         ..SYNTAX
     },
     // 70
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 8,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(8),
+        default: r(15),
         ..SYNTAX
     },
     // 71
     Syntax {
         base: BaseType::String,
         enumerations: l(364, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106278, 6), /* DHCPv4 */
-        }),
+        default: r(16),
         ..SYNTAX
     },
     // 72
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9) /* IPAddress */),
+        data_type: r(7),
         sizes: f(7, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 73
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106290, 4), /* true */
-        }),
+        default: r(17),
         ..SYNTAX
     },
     // 74
@@ -601,61 +529,43 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(512),
         }),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 75
     Syntax {
         base: BaseType::HexBinary,
         sizes: f(8, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 76
     Syntax {
         base: BaseType::String,
         sizes: f(9, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 77
     Syntax {
         base: BaseType::String,
         enumerations: l(366, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106294, 5), /* Exact */
-        }),
+        default: r(18),
         ..SYNTAX
     },
     // 78
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8) /* IPPrefix */),
+        data_type: r(8),
         sizes: f(10, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 79
     Syntax {
         base: BaseType::Int,
         ranges: f(11, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 80
@@ -666,16 +576,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(256),
         }),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 81
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(2993, 5) /* Order */),
+        data_type: r(9),
         ranges: f(0, 1),
         ..SYNTAX
     },
@@ -683,20 +590,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(12, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 83
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(13, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 84
@@ -708,22 +609,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 9,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(9),
+        default: r(2),
         ..SYNTAX
     },
     // 85
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 9,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(9),
+        default: r(15),
         ..SYNTAX
     },
     // 86
@@ -797,13 +692,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 94
     Syntax {
         base: BaseType::String,
-        reference: 10,
+        reference: r(10),
         ..SYNTAX
     },
     // 95
     Syntax {
         base: BaseType::String,
-        reference: 11,
+        reference: r(11),
         ..SYNTAX
     },
     // 96
@@ -823,37 +718,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 99
     Syntax {
         base: BaseType::String,
-        reference: 12,
+        reference: r(12),
         ..SYNTAX
     },
     // 100
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106435, 5), /* 86400 */
-        }),
+        units: r(1),
+        default: r(21),
         ..SYNTAX
     },
     // 101
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(4, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106440, 4), /* 4737 */
-        }),
+        default: r(22),
         ..SYNTAX
     },
     // 102
@@ -865,67 +751,46 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 103
     Syntax {
         base: BaseType::DateTime,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106444, 20), /* 0001-01-01T00:00:00Z */
-        }),
+        default: r(23),
         ..SYNTAX
     },
     // 104
     Syntax {
         base: BaseType::String,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106464, 1), /* " */
-        }),
+        default: r(24),
         ..SYNTAX
     },
     // 105
     Syntax {
         base: BaseType::String,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106465, 1), /* , */
-        }),
+        default: r(25),
         ..SYNTAX
     },
     // 106
     Syntax {
         base: BaseType::String,
         enumerations: l(390, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106481, 18), /* ParameterPerColumn */
-        }),
+        default: r(26),
         ..SYNTAX
     },
     // 107
     Syntax {
         base: BaseType::String,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106499, 1), /*   */
-        }),
+        default: r(27),
         ..SYNTAX
     },
     // 108
     Syntax {
         base: BaseType::String,
         enumerations: l(392, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106500, 10), /* Unix-Epoch */
-        }),
+        default: r(28),
         ..SYNTAX
     },
     // 109
     Syntax {
         base: BaseType::String,
-        reference: 13,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105538, 4), /* None */
-        }),
+        reference: r(13),
+        default: r(29),
         ..SYNTAX
     },
     // 110
@@ -942,11 +807,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 111
     Syntax {
         base: BaseType::String,
-        reference: 14,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106537, 4), /* POST */
-        }),
+        reference: r(14),
+        default: r(30),
         ..SYNTAX
     },
     // 112
@@ -964,40 +826,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(17, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106164, 4), /* 2000 */
-        }),
+        default: r(14),
         ..SYNTAX
     },
     // 114
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106544, 1), /* 5 */
-        }),
+        default: r(31),
         ..SYNTAX
     },
     // 115
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 116
     Syntax {
         base: BaseType::String,
         enumerations: l(400, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106545, 15), /* ObjectHierarchy */
-        }),
+        default: r(32),
         ..SYNTAX
     },
     // 117
@@ -1015,20 +865,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 119
     Syntax {
         base: BaseType::String,
-        reference: 15,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(15),
+        default: r(15),
         ..SYNTAX
     },
     // 120
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106290, 4), /* true */
-        }),
+        default: r(33),
         ..SYNTAX
     },
     // 121
@@ -1057,22 +901,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(20, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 125
     Syntax {
         base: BaseType::String,
-        reference: 16,
+        reference: r(16),
         ..SYNTAX
     },
     // 126
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9) /* IPAddress */),
+        data_type: r(7),
         sizes: f(7, 1),
         ..SYNTAX
     },
@@ -1106,20 +947,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 130
     Syntax {
         base: BaseType::String,
-        reference: 17,
+        reference: r(17),
         ..SYNTAX
     },
     // 131
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(106643, 4) /* Kbps */),
+        units: r(8),
         ..SYNTAX
     },
     // 132
     Syntax {
         base: BaseType::String,
         sizes: f(5, 1),
-        patterns: l(410, 1),
+        patterns: r(5),
         ..SYNTAX
     },
     // 133
@@ -1130,40 +971,34 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 3,
+        reference: r(3),
         ..SYNTAX
     },
     // 134
     Syntax {
         base: BaseType::String,
         sizes: f(4, 1),
-        reference: 18,
+        reference: r(18),
         ..SYNTAX
     },
     // 135
     Syntax {
         base: BaseType::String,
         sizes: f(4, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(34),
         ..SYNTAX
     },
     // 136
     Syntax {
         base: BaseType::String,
-        reference: 19,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106659, 4), /* Auto */
-        }),
+        reference: r(19),
+        default: r(35),
         ..SYNTAX
     },
     // 137
     Syntax {
         base: BaseType::Int,
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 138
@@ -1174,7 +1009,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 20,
+        reference: r(20),
         ..SYNTAX
     },
     // 139
@@ -1197,7 +1032,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 141
     Syntax {
         base: BaseType::String,
-        reference: 21,
+        reference: r(21),
         ..SYNTAX
     },
     // 142
@@ -1215,21 +1050,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 144
     Syntax {
         base: BaseType::UnsignedLong,
-        data_type: Some(s(105714, 14) /* StatsCounter64 */),
+        data_type: r(5),
         ..SYNTAX
     },
     // 145
     Syntax {
         base: BaseType::String,
         sizes: f(12, 1),
-        patterns: l(429, 1),
+        patterns: r(6),
         ..SYNTAX
     },
     // 146
     Syntax {
         base: BaseType::String,
         sizes: f(13, 1),
-        patterns: l(430, 1),
+        patterns: r(7),
         ..SYNTAX
     },
     // 147
@@ -1254,25 +1089,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 150
     Syntax {
         base: BaseType::String,
-        reference: 22,
+        reference: r(22),
         ..SYNTAX
     },
     // 151
     Syntax {
         base: BaseType::String,
-        reference: 23,
+        reference: r(23),
         ..SYNTAX
     },
     // 152
     Syntax {
         base: BaseType::String,
-        reference: 24,
+        reference: r(24),
         ..SYNTAX
     },
     // 153
     Syntax {
         base: BaseType::String,
-        reference: 25,
+        reference: r(25),
         ..SYNTAX
     },
     // 154
@@ -1283,37 +1118,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 155
     Syntax {
         base: BaseType::String,
-        reference: 27,
+        reference: r(27),
         ..SYNTAX
     },
     // 156
     Syntax {
         base: BaseType::String,
-        reference: 28,
+        reference: r(28),
         ..SYNTAX
     },
     // 157
     Syntax {
         base: BaseType::String,
-        reference: 29,
+        reference: r(29),
         ..SYNTAX
     },
     // 158
     Syntax {
         base: BaseType::String,
-        reference: 30,
+        reference: r(30),
         ..SYNTAX
     },
     // 159
     Syntax {
         base: BaseType::String,
-        reference: 31,
+        reference: r(31),
         ..SYNTAX
     },
     // 160
@@ -1324,47 +1159,41 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 32,
+        reference: r(32),
         ..SYNTAX
     },
     // 161
     Syntax {
         base: BaseType::String,
-        reference: 33,
+        reference: r(33),
         ..SYNTAX
     },
     // 162
     Syntax {
         base: BaseType::String,
-        reference: 34,
+        reference: r(34),
         ..SYNTAX
     },
     // 163
     Syntax {
         base: BaseType::String,
-        reference: 35,
+        reference: r(35),
         ..SYNTAX
     },
     // 164
     Syntax {
         base: BaseType::String,
         enumerations: l(453, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105538, 4), /* None */
-        }),
+        default: r(29),
         ..SYNTAX
     },
     // 165
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         sizes: f(15, 1),
-        patterns: l(456, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        patterns: r(8),
+        default: r(15),
         ..SYNTAX
     },
     // 166
@@ -1376,70 +1205,52 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 167
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: Some(256),
         }),
         sizes: f(15, 1),
-        patterns: l(456, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        patterns: r(8),
+        default: r(2),
         ..SYNTAX
     },
     // 168
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(23, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107607, 2), /* 48 */
-        }),
+        default: r(36),
         ..SYNTAX
     },
     // 169
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 36,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(36),
+        default: r(15),
         ..SYNTAX
     },
     // 170
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(20),
         ..SYNTAX
     },
     // 171
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 37,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(37),
+        default: r(15),
         ..SYNTAX
     },
     // 172
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105578, 5), /* false */
-        }),
+        default: r(1),
         command: true,
         ..SYNTAX
     },
@@ -1453,50 +1264,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::HexBinary,
         sizes: f(16, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 175
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107655, 1), /* 4 */
-        }),
+        units: r(1),
+        default: r(37),
         ..SYNTAX
     },
     // 176
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(20),
         ..SYNTAX
     },
     // 177
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107656, 2), /* 64 */
-        }),
+        units: r(1),
+        default: r(38),
         ..SYNTAX
     },
     // 178
     Syntax {
         base: BaseType::Int,
-        units: Some(s(107658, 2) /* ms */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107660, 4), /* 1000 */
-        }),
+        units: r(10),
+        default: r(39),
         ..SYNTAX
     },
     // 179
@@ -1508,31 +1304,25 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 180
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         sizes: f(17, 1),
-        patterns: l(466, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        patterns: r(9),
+        default: r(15),
         ..SYNTAX
     },
     // 181
     Syntax {
         base: BaseType::HexBinary,
         sizes: f(9, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 182
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         sizes: f(15, 1),
-        patterns: l(456, 2),
+        patterns: r(8),
         ..SYNTAX
     },
     // 183
@@ -1544,67 +1334,58 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 184
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(4),
             max_length: None,
         }),
         sizes: f(15, 1),
-        patterns: l(456, 2),
+        patterns: r(8),
         ..SYNTAX
     },
     // 185
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106435, 5), /* 86400 */
-        }),
+        units: r(1),
+        default: r(21),
         ..SYNTAX
     },
     // 186
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(32),
             max_length: None,
         }),
         sizes: f(15, 1),
-        patterns: l(456, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        patterns: r(8),
+        default: r(2),
         ..SYNTAX
     },
     // 187
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         sizes: f(15, 1),
-        patterns: l(456, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        patterns: r(8),
+        default: r(2),
         ..SYNTAX
     },
     // 188
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         sizes: f(17, 1),
-        patterns: l(466, 2),
+        patterns: r(9),
         ..SYNTAX
     },
     // 189
@@ -1623,10 +1404,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(471, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105538, 4), /* None */
-        }),
+        default: r(29),
         ..SYNTAX
     },
     // 192
@@ -1649,13 +1427,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 195
     Syntax {
         base: BaseType::String,
-        reference: 38,
+        reference: r(38),
         ..SYNTAX
     },
     // 196
@@ -1667,143 +1445,101 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 197
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        units: r(1),
+        default: r(7),
         ..SYNTAX
     },
     // 198
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107784, 2), /* 10 */
-        }),
+        units: r(1),
+        default: r(40),
         ..SYNTAX
     },
     // 199
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107655, 1), /* 4 */
-        }),
+        default: r(37),
         ..SYNTAX
     },
     // 200
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107786, 2), /* 32 */
-        }),
+        default: r(41),
         ..SYNTAX
     },
     // 201
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106435, 5), /* 86400 */
-        }),
+        units: r(1),
+        default: r(21),
         ..SYNTAX
     },
     // 202
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107788, 4), /* 3600 */
-        }),
+        units: r(1),
+        default: r(42),
         ..SYNTAX
     },
     // 203
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107792, 2), /* 60 */
-        }),
+        units: r(1),
+        default: r(43),
         ..SYNTAX
     },
     // 204
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107794, 3), /* 600 */
-        }),
+        units: r(1),
+        default: r(44),
         ..SYNTAX
     },
     // 205
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107797, 1), /* 2 */
-        }),
+        units: r(1),
+        default: r(45),
         ..SYNTAX
     },
     // 206
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107798, 1), /* 8 */
-        }),
+        default: r(46),
         ..SYNTAX
     },
     // 207
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107784, 2), /* 10 */
-        }),
+        default: r(40),
         ..SYNTAX
     },
     // 208
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107799, 2), /* 30 */
-        }),
+        units: r(1),
+        default: r(47),
         ..SYNTAX
     },
     // 209
     Syntax {
         base: BaseType::Int,
-        units: Some(s(107658, 2) /* ms */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107801, 3), /* 100 */
-        }),
+        units: r(10),
+        default: r(48),
         ..SYNTAX
     },
     // 210
     Syntax {
         base: BaseType::HexBinary,
         sizes: f(19, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 211
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34172, 11) /* IPv6Address */),
+        data_type: r(12),
         sizes: f(7, 1),
         ..SYNTAX
     },
@@ -1811,10 +1547,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::HexBinary,
         sizes: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 213
@@ -1825,11 +1558,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(8),
             max_length: None,
         }),
-        reference: 39,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(39),
+        default: r(2),
         ..SYNTAX
     },
     // 214
@@ -1840,7 +1570,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(8),
             max_length: None,
         }),
-        reference: 39,
+        reference: r(39),
         ..SYNTAX
     },
     // 215
@@ -1852,18 +1582,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 216
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34172, 11) /* IPv6Address */),
+        data_type: r(12),
         sizes: f(7, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 217
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50749, 10) /* IPv6Prefix */),
+        data_type: r(13),
         sizes: f(10, 1),
         ..SYNTAX
     },
@@ -1871,11 +1598,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 40,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(40),
+        default: r(15),
         ..SYNTAX
     },
     // 219
@@ -1903,10 +1627,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(482, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 222
@@ -1918,7 +1639,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 223
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9) /* IPAddress */),
+        data_type: r(7),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(10),
@@ -1942,17 +1663,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 226
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(500, 8),
         ..SYNTAX
     },
     // 227
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 228
@@ -1964,11 +1682,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 41,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(41),
+        default: r(2),
         ..SYNTAX
     },
     // 229
@@ -1979,7 +1694,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 36,
+        reference: r(36),
         ..SYNTAX
     },
     // 230
@@ -1992,10 +1707,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(108063, 5), /* local */
-        }),
+        default: r(50),
         ..SYNTAX
     },
     // 232
@@ -2008,7 +1720,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 36,
+        reference: r(36),
         ..SYNTAX
     },
     // 234
@@ -2032,7 +1744,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 237
@@ -2051,17 +1763,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(514, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(108112, 6), /* System */
-        }),
+        default: r(51),
         ..SYNTAX
     },
     // 240
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 241
@@ -2078,14 +1787,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 242
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(108118, 4) /* TLV8 */),
+        data_type: r(14),
         sizes: f(21, 2),
         ..SYNTAX
     },
     // 243
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108122, 4) /* Mbps */),
+        units: r(11),
         ..SYNTAX
     },
     // 244
@@ -2096,14 +1805,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 42,
+        reference: r(42),
         ..SYNTAX
     },
     // 245
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(108122, 4) /* Mbps */),
+        units: r(11),
         ..SYNTAX
     },
     // 246
@@ -2116,7 +1825,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(29, 1),
-        units: Some(s(108181, 2) /* Hz */),
+        units: r(12),
         ..SYNTAX
     },
     // 248
@@ -2134,20 +1843,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 250
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(108292, 9) /* TenthdBmV */),
+        data_type: r(15),
         ..SYNTAX
     },
     // 251
     Syntax {
         base: BaseType::Int,
         ranges: f(30, 1),
-        units: Some(s(108181, 2) /* Hz */),
+        units: r(12),
         ..SYNTAX
     },
     // 252
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(108301, 17) /* DocsEqualizerData */),
+        data_type: r(16),
         sizes: f(23, 2),
         ..SYNTAX
     },
@@ -2155,14 +1864,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(25, 1),
-        units: Some(s(108318, 4) /* -dBc */),
+        units: r(13),
         ..SYNTAX
     },
     // 254
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(108322, 7) /* TenthdB */),
-        units: Some(s(108322, 7) /* TenthdB */),
+        data_type: r(17),
+        units: r(14),
         ..SYNTAX
     },
     // 255
@@ -2196,7 +1905,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 259
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14) /* StatsCounter32 */),
+        data_type: r(6),
         ..SYNTAX
     },
     // 260
@@ -2208,103 +1917,79 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 261
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108414, 10) /* CmRegState */),
+        data_type: r(18),
         enumerations: l(545, 23),
         ..SYNTAX
     },
     // 262
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(105578, 5), /* false */
-        }),
+        default: r(52),
         ..SYNTAX
     },
     // 263
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(31, 1),
-        units: Some(s(108775, 13) /* hundredthsbin */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(108788, 3), /* 150 */
-        }),
+        units: r(15),
+        default: r(53),
         ..SYNTAX
     },
     // 264
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108181, 2) /* Hz */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(108791, 8), /* 93000000 */
-        }),
+        units: r(12),
+        default: r(54),
         ..SYNTAX
     },
     // 265
     Syntax {
         base: BaseType::Int,
         ranges: f(32, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(105853, 3), /* 300 */
-        }),
+        units: r(1),
+        default: r(55),
         ..SYNTAX
     },
     // 266
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108181, 2) /* Hz */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(108799, 9), /* 993000000 */
-        }),
+        units: r(12),
+        default: r(56),
         ..SYNTAX
     },
     // 267
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(33, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(108808, 3), /* 256 */
-        }),
+        default: r(57),
         ..SYNTAX
     },
     // 268
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(34, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(58),
         ..SYNTAX
     },
     // 269
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(35, 1),
-        units: Some(s(108181, 2) /* Hz */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(108811, 7), /* 7500000 */
-        }),
+        units: r(12),
+        default: r(59),
         ..SYNTAX
     },
     // 270
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108818, 30) /* SpectrumAnalysisWindowFunction */),
+        data_type: r(19),
         enumerations: l(568, 8),
         ..SYNTAX
     },
     // 271
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(10994, 13) /* AmplitudeData */),
+        data_type: r(20),
         sizes: f(27, 2),
         ..SYNTAX
     },
@@ -2312,7 +1997,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(36, 1),
-        units: Some(s(108181, 2) /* Hz */),
+        units: r(12),
         ..SYNTAX
     },
     // 273
@@ -2323,7 +2008,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 43,
+        reference: r(43),
         ..SYNTAX
     },
     // 274
@@ -2341,41 +2026,41 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 276
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(108938, 16) /* 6.25 microsecond */),
+        units: r(16),
         ..SYNTAX
     },
     // 277
     Syntax {
         base: BaseType::Int,
         ranges: f(38, 1),
-        units: Some(s(108181, 2) /* Hz */),
+        units: r(12),
         ..SYNTAX
     },
     // 278
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108954, 18) /* DocsisUpstreamType */),
+        data_type: r(21),
         enumerations: l(577, 5),
         ..SYNTAX
     },
     // 279
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(108998, 12) /* RangingState */),
+        data_type: r(22),
         enumerations: l(582, 6),
         ..SYNTAX
     },
     // 280
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(108292, 9) /* TenthdBmV */),
-        units: Some(s(108292, 9) /* TenthdBmV */),
+        data_type: r(15),
+        units: r(17),
         ..SYNTAX
     },
     // 281
     Syntax {
         base: BaseType::String,
-        reference: 44,
+        reference: r(44),
         ..SYNTAX
     },
     // 282
@@ -2409,14 +2094,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 285
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109112, 15) /* bits per second */),
+        units: r(18),
         ..SYNTAX
     },
     // 286
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 45,
+        reference: r(45),
         ..SYNTAX
     },
     // 287
@@ -2434,7 +2119,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(25, 1),
-        units: Some(s(109196, 15) /* 0.1 DMT symbols */),
+        units: r(19),
         ..SYNTAX
     },
     // 289
@@ -2463,14 +2148,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 292
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109294, 6) /* octets */),
+        units: r(20),
         ..SYNTAX
     },
     // 293
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 46,
+        reference: r(46),
         ..SYNTAX
     },
     // 294
@@ -2516,7 +2201,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 298
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(109300, 26) /* PSDBreakPointIndexAndLevel */),
+        data_type: r(23),
         list: Some(ListFacet {
             min_items: 1,
             max_items: Some(48),
@@ -2528,22 +2213,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(41, 1),
-        units: Some(s(109326, 6) /* 0.1 dB */),
+        units: r(21),
         ..SYNTAX
     },
     // 300
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 47,
+        reference: r(47),
         ..SYNTAX
     },
     // 301
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(
-            s(109348, 44), /* SELTPAttenuationCharacteristicsIndexAndTFlog */
-        ),
+        data_type: r(24),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(8191),
@@ -2559,14 +2242,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(2),
             max_length: None,
         }),
-        units: Some(s(109392, 6) /* kbit/s */),
+        units: r(22),
         ..SYNTAX
     },
     // 303
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(42, 1),
-        units: Some(s(109398, 6) /* meters */),
+        units: r(23),
         ..SYNTAX
     },
     // 304
@@ -2585,27 +2268,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(43, 2),
-        units: Some(s(109427, 11) /* subcarriers */),
+        units: r(24),
         ..SYNTAX
     },
     // 307
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(45, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 308
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(46, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 309
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(109438, 10) /* UERComplex */),
+        data_type: r(25),
         list: Some(ListFacet {
             min_items: 1,
             max_items: Some(4096),
@@ -2626,7 +2309,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 311
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(619, 5),
         ..SYNTAX
     },
@@ -2650,19 +2333,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 314
     Syntax {
         base: BaseType::String,
-        reference: 48,
+        reference: r(48),
         ..SYNTAX
     },
     // 315
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109471, 5) /* 0.1dB */),
+        units: r(25),
         ..SYNTAX
     },
     // 316
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109476, 7) /* 0.1dBmV */),
+        units: r(26),
         ..SYNTAX
     },
     // 317
@@ -2717,13 +2400,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(50, 1),
-        units: Some(s(109326, 6) /* 0.1 dB */),
+        units: r(21),
         ..SYNTAX
     },
     // 326
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109326, 6) /* 0.1 dB */),
+        units: r(21),
         ..SYNTAX
     },
     // 327
@@ -2736,7 +2419,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(52, 1),
-        units: Some(s(109471, 5) /* 0.1dB */),
+        units: r(25),
         ..SYNTAX
     },
     // 329
@@ -2748,14 +2431,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         ranges: f(53, 2),
-        units: Some(s(109326, 6) /* 0.1 dB */),
+        units: r(21),
         ..SYNTAX
     },
     // 330
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(52, 1),
-        units: Some(s(109326, 6) /* 0.1 dB */),
+        units: r(21),
         ..SYNTAX
     },
     // 331
@@ -2809,14 +2492,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 339
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109549, 7) /* records */),
+        units: r(27),
         ..SYNTAX
     },
     // 340
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 49,
+        reference: r(49),
         ..SYNTAX
     },
     // 341
@@ -2859,10 +2542,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(653, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106284, 6), /* DHCPv6 */
-        }),
+        default: r(60),
         ..SYNTAX
     },
     // 346
@@ -2874,7 +2554,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 347
     Syntax {
         base: BaseType::String,
-        reference: 50,
+        reference: r(50),
         ..SYNTAX
     },
     // 348
@@ -2891,7 +2571,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(37, 1),
-        patterns: l(656, 1),
+        patterns: r(10),
         ..SYNTAX
     },
     // 350
@@ -2949,7 +2629,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 359
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109831, 3) /* KiB */),
+        units: r(28),
         ..SYNTAX
     },
     // 360
@@ -2962,86 +2642,68 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(681, 12),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(109834, 4), /* CWMP */
-        }),
+        default: r(61),
         ..SYNTAX
     },
     // 362
     Syntax {
         base: BaseType::String,
         enumerations: l(693, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(109883, 8), /* External */
-        }),
+        default: r(62),
         ..SYNTAX
     },
     // 363
     Syntax {
         base: BaseType::String,
         enumerations: l(697, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105538, 4), /* None */
-        }),
+        default: r(29),
         ..SYNTAX
     },
     // 364
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109905, 7) /* minutes */),
+        units: r(29),
         ..SYNTAX
     },
     // 365
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105735, 5) /* bytes */),
+        units: r(6),
         ..SYNTAX
     },
     // 366
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(57, 1),
-        units: Some(s(109912, 7) /* percent */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(107792, 2), /* 60 */
-        }),
+        units: r(30),
+        default: r(63),
         ..SYNTAX
     },
     // 367
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(57, 1),
-        units: Some(s(109912, 7) /* percent */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(109919, 2), /* 80 */
-        }),
+        units: r(30),
+        default: r(64),
         ..SYNTAX
     },
     // 368
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(105578, 5), /* false */
-        }),
+        default: r(65),
         ..SYNTAX
     },
     // 369
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(57, 1),
-        units: Some(s(109912, 7) /* percent */),
+        units: r(30),
         ..SYNTAX
     },
     // 370
     Syntax {
         base: BaseType::String,
-        reference: 49,
+        reference: r(49),
         ..SYNTAX
     },
     // 371
@@ -3058,39 +2720,33 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 372
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109943, 2) /* mA */),
+        units: r(31),
         ..SYNTAX
     },
     // 373
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109945, 2) /* mW */),
+        units: r(32),
         ..SYNTAX
     },
     // 374
     Syntax {
         base: BaseType::Int,
-        units: Some(s(109947, 2) /* mV */),
+        units: r(33),
         ..SYNTAX
     },
     // 375
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(58, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(107799, 2), /* 30 */
-        }),
+        default: r(66),
         ..SYNTAX
     },
     // 376
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(106544, 1), /* 5 */
-        }),
+        units: r(1),
+        default: r(67),
         ..SYNTAX
     },
     // 377
@@ -3120,25 +2776,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 381
     Syntax {
         base: BaseType::String,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(105626, 7), /* Unknown */
-        }),
+        default: r(68),
         ..SYNTAX
     },
     // 382
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(17969, 4) /* UUID */),
+        data_type: r(26),
         sizes: f(40, 1),
-        patterns: l(727, 1),
+        patterns: r(11),
         ..SYNTAX
     },
     // 383
     Syntax {
         base: BaseType::Int,
         ranges: f(60, 1),
-        units: Some(s(110150, 15) /* degrees celsius */),
+        units: r(34),
         ..SYNTAX
     },
     // 384
@@ -3161,7 +2814,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 51,
+        reference: r(51),
         ..SYNTAX
     },
     // 387
@@ -3179,14 +2832,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 389
     Syntax {
         base: BaseType::String,
-        reference: 52,
+        reference: r(52),
         ..SYNTAX
     },
     // 390
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 53,
+        reference: r(53),
         ..SYNTAX
     },
     // 391
@@ -3203,7 +2856,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 392
     Syntax {
         base: BaseType::String,
-        reference: 54,
+        reference: r(54),
         ..SYNTAX
     },
     // 393
@@ -3220,17 +2873,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 55,
+        reference: r(55),
         ..SYNTAX
     },
     // 395
     Syntax {
         base: BaseType::Int,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(1),
+        default: r(19),
         ..SYNTAX
     },
     // 396
@@ -3243,7 +2893,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(61, 1),
-        units: Some(s(109912, 7) /* percent */),
+        units: r(30),
         ..SYNTAX
     },
     // 398
@@ -3254,35 +2904,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 399
     Syntax {
         base: BaseType::String,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 400
     Syntax {
         base: BaseType::Int,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(20),
         ..SYNTAX
     },
     // 401
     Syntax {
         base: BaseType::String,
-        patterns: l(755, 2),
+        patterns: r(12),
         ..SYNTAX
     },
     // 402
@@ -3293,11 +2934,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 56,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(56),
+        default: r(2),
         ..SYNTAX
     },
     // 403
@@ -3334,10 +2972,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(775, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106659, 4), /* Auto */
-        }),
+        default: r(35),
         ..SYNTAX
     },
     // 409
@@ -3349,57 +2984,42 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 57,
+        reference: r(57),
         ..SYNTAX
     },
     // 410
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105728, 7) /* packets */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(5),
+        default: r(20),
         ..SYNTAX
     },
     // 411
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105735, 5) /* bytes */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(6),
+        default: r(20),
         ..SYNTAX
     },
     // 412
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105728, 7) /* packets */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(5),
+        default: r(20),
         ..SYNTAX
     },
     // 413
     Syntax {
         base: BaseType::String,
-        reference: 3,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(3),
+        default: r(15),
         ..SYNTAX
     },
     // 414
     Syntax {
         base: BaseType::String,
-        reference: 58,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(58),
+        default: r(15),
         ..SYNTAX
     },
     // 415
@@ -3457,7 +3077,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 59,
+        reference: r(59),
         ..SYNTAX
     },
     // 422
@@ -3470,7 +3090,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(63, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 424
@@ -3483,7 +3103,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(64, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 426
@@ -3521,7 +3141,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(67, 1),
-        units: Some(s(110824, 11) /* millimeters */),
+        units: r(35),
         ..SYNTAX
     },
     // 432
@@ -3534,14 +3154,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(68, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 434
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(69, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 435
@@ -3622,7 +3242,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 446
     Syntax {
         base: BaseType::String,
-        reference: 60,
+        reference: r(60),
         ..SYNTAX
     },
     // 447
@@ -3641,10 +3261,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(848, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111052, 3), /* ACS */
-        }),
+        default: r(69),
         ..SYNTAX
     },
     // 450
@@ -3662,40 +3279,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(72, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 452
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 3,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(3),
+        default: r(15),
         ..SYNTAX
     },
     // 453
     Syntax {
         base: BaseType::String,
-        reference: 61,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(61),
+        default: r(15),
         ..SYNTAX
     },
     // 454
     Syntax {
         base: BaseType::DateTime,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111116, 20), /* 9999-12-31T23:59:59Z */
-        }),
+        default: r(70),
         ..SYNTAX
     },
     // 455
@@ -3706,31 +3311,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 62,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(62),
+        default: r(2),
         ..SYNTAX
     },
     // 456
     Syntax {
         base: BaseType::String,
         enumerations: l(860, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111156, 4), /* Drop */
-        }),
+        default: r(71),
         ..SYNTAX
     },
     // 457
     Syntax {
         base: BaseType::String,
-        reference: 63,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(63),
+        default: r(15),
         ..SYNTAX
     },
     // 458
@@ -3758,48 +3354,36 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 460
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(106290, 4), /* true */
-        }),
+        default: r(72),
         ..SYNTAX
     },
     // 461
     Syntax {
         base: BaseType::String,
         enumerations: l(514, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(3685, 10), /* Controller */
-        }),
+        default: r(73),
         ..SYNTAX
     },
     // 462
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50885, 10) /* IPv4Prefix */),
+        data_type: r(27),
         sizes: f(42, 1),
-        patterns: l(866, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        patterns: r(13),
+        default: r(15),
         ..SYNTAX
     },
     // 463
     Syntax {
         base: BaseType::String,
-        reference: 64,
+        reference: r(64),
         ..SYNTAX
     },
     // 464
     Syntax {
         base: BaseType::String,
         enumerations: l(870, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111156, 4), /* Drop */
-        }),
+        default: r(71),
         ..SYNTAX
     },
     // 465
@@ -3810,37 +3394,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 3,
+        reference: r(3),
         ..SYNTAX
     },
     // 466
     Syntax {
         base: BaseType::String,
         enumerations: l(873, 7),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(110671, 5), /* Debug */
-        }),
+        default: r(74),
         ..SYNTAX
     },
     // 467
     Syntax {
         base: BaseType::String,
         enumerations: l(880, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107716, 3), /* All */
-        }),
+        default: r(75),
         ..SYNTAX
     },
     // 468
     Syntax {
         base: BaseType::String,
         enumerations: l(883, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(3685, 10), /* Controller */
-        }),
+        default: r(73),
         ..SYNTAX
     },
     // 469
@@ -3852,10 +3427,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         ranges: f(12, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111358, 4), /* [-1] */
-        }),
+        default: r(76),
         ..SYNTAX
     },
     // 470
@@ -3866,17 +3438,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 65,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(65),
+        default: r(2),
         ..SYNTAX
     },
     // 471
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8) /* IPPrefix */),
+        data_type: r(8),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -3889,30 +3458,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(888, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 473
     Syntax {
         base: BaseType::String,
         enumerations: l(893, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111156, 4), /* Drop */
-        }),
+        default: r(71),
         ..SYNTAX
     },
     // 474
     Syntax {
         base: BaseType::String,
         enumerations: l(870, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111160, 6), /* Accept */
-        }),
+        default: r(77),
         ..SYNTAX
     },
     // 475
@@ -3924,26 +3484,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         ranges: f(11, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111358, 4), /* [-1] */
-        }),
+        default: r(76),
         ..SYNTAX
     },
     // 476
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8) /* IPPrefix */),
+        data_type: r(8),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         sizes: f(10, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 477
@@ -3956,43 +3510,34 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(897, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(9292, 11), /* IPAddresses */
-        }),
+        default: r(78),
         ..SYNTAX
     },
     // 479
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9) /* IPAddress */),
+        data_type: r(7),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         sizes: f(7, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 480
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         sizes: f(17, 1),
-        patterns: l(466, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        patterns: r(9),
+        default: r(2),
         ..SYNTAX
     },
     // 481
@@ -4005,21 +3550,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 66,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(66),
+        default: r(15),
         ..SYNTAX
     },
     // 483
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 484
@@ -4032,19 +3571,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(904, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105538, 4), /* None */
-        }),
+        default: r(29),
         ..SYNTAX
     },
     // 486
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111450, 1), /* 3 */
-        }),
+        default: r(79),
         ..SYNTAX
     },
     // 487
@@ -4062,24 +3595,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(906, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 489
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14) /* StatsCounter32 */),
-        units: Some(s(111475, 8) /* messages */),
+        data_type: r(6),
+        units: r(36),
         ..SYNTAX
     },
     // 490
     Syntax {
         base: BaseType::String,
         sizes: f(44, 1),
-        patterns: l(909, 2),
+        patterns: r(14),
         ..SYNTAX
     },
     // 491
@@ -4091,7 +3621,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 492
     Syntax {
         base: BaseType::String,
-        reference: 67,
+        reference: r(67),
         ..SYNTAX
     },
     // 493
@@ -4114,7 +3644,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(109326, 6) /* 0.1 dB */),
+        units: r(21),
         ..SYNTAX
     },
     // 496
@@ -4132,7 +3662,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 498
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(111590, 26) /* PSMBreakPointIndexAndLevel */),
+        data_type: r(28),
         list: Some(ListFacet {
             min_items: 2,
             max_items: Some(32),
@@ -4143,7 +3673,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 499
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(111616, 17) /* 1.28 microseconds */),
+        units: r(37),
         ..SYNTAX
     },
     // 500
@@ -4167,21 +3697,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(83, 2),
-        units: Some(s(111633, 8) /* 0.5 msec */),
+        units: r(38),
         ..SYNTAX
     },
     // 503
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(85, 1),
-        units: Some(s(111641, 9) /* 2 seconds */),
+        units: r(39),
         ..SYNTAX
     },
     // 504
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(25, 1),
-        units: Some(s(111650, 7) /* 0.1 sec */),
+        units: r(40),
         ..SYNTAX
     },
     // 505
@@ -4193,7 +3723,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 506
     Syntax {
         base: BaseType::String,
-        reference: 68,
+        reference: r(68),
         ..SYNTAX
     },
     // 507
@@ -4211,7 +3741,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 69,
+        reference: r(69),
         ..SYNTAX
     },
     // 509
@@ -4229,13 +3759,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 511
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109471, 5) /* 0.1dB */),
+        units: r(25),
         ..SYNTAX
     },
     // 512
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(111728, 5) /* Kbaud */),
+        units: r(41),
         ..SYNTAX
     },
     // 513
@@ -4248,7 +3778,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 70,
+        reference: r(70),
         ..SYNTAX
     },
     // 515
@@ -4260,7 +3790,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(87, 1),
-        units: Some(s(111979, 4) /* 0.1% */),
+        units: r(42),
         ..SYNTAX
     },
     // 517
@@ -4272,14 +3802,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 518
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(949, 15),
         ..SYNTAX
     },
     // 519
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(964, 6),
         ..SYNTAX
     },
@@ -4291,7 +3821,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 71,
+        reference: r(71),
         ..SYNTAX
     },
     // 521
@@ -4325,58 +3855,43 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 524
     Syntax {
         base: BaseType::String,
-        reference: 72,
+        reference: r(72),
         ..SYNTAX
     },
     // 525
     Syntax {
         base: BaseType::String,
         enumerations: l(979, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(112066, 2), /* BE */
-        }),
+        default: r(80),
         ..SYNTAX
     },
     // 526
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(88, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(2),
+        default: r(20),
         ..SYNTAX
     },
     // 527
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(89, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 528
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(2, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 529
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105526, 12) /* milliseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(2),
+        default: r(20),
         ..SYNTAX
     },
     // 530
@@ -4389,14 +3904,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 531
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(16),
             max_length: None,
         }),
         sizes: f(17, 1),
-        patterns: l(466, 2),
+        patterns: r(9),
         ..SYNTAX
     },
     // 532
@@ -4407,17 +3922,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1155),
             max_length: None,
         }),
-        units: Some(s(109471, 5) /* 0.1dB */),
+        units: r(25),
         ..SYNTAX
     },
     // 533
     Syntax {
         base: BaseType::String,
         enumerations: l(983, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(112068, 5), /* Allow */
-        }),
+        default: r(81),
         ..SYNTAX
     },
     // 534
@@ -4435,14 +3947,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(46, 1),
-        patterns: l(992, 2),
+        patterns: r(15),
         ..SYNTAX
     },
     // 536
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 3,
+        reference: r(3),
         ..SYNTAX
     },
     // 537
@@ -4453,7 +3965,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(2),
             max_length: None,
         }),
-        reference: 73,
+        reference: r(73),
         ..SYNTAX
     },
     // 538
@@ -4476,7 +3988,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 74,
+        reference: r(74),
         ..SYNTAX
     },
     // 541
@@ -4505,11 +4017,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 74,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(74),
+        default: r(2),
         ..SYNTAX
     },
     // 544
@@ -4539,21 +4048,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 548
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(112528, 4) /* Mb/s */),
+        units: r(43),
         ..SYNTAX
     },
     // 549
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14) /* StatsCounter32 */),
-        units: Some(s(20877, 7) /* Packets */),
+        data_type: r(6),
+        units: r(44),
         ..SYNTAX
     },
     // 550
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(25, 1),
-        units: Some(s(112532, 2) /* dB */),
+        units: r(45),
         ..SYNTAX
     },
     // 551
@@ -4566,7 +4075,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 75,
+        reference: r(75),
         ..SYNTAX
     },
     // 553
@@ -4596,14 +4105,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 76,
+        reference: r(76),
         ..SYNTAX
     },
     // 557
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 76,
+        reference: r(76),
         ..SYNTAX
     },
     // 558
@@ -4627,14 +4136,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 561
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: Some(1024),
         }),
         sizes: f(17, 1),
-        patterns: l(466, 2),
+        patterns: r(9),
         ..SYNTAX
     },
     // 562
@@ -4692,21 +4201,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 569
     Syntax {
         base: BaseType::String,
-        reference: 77,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(77),
+        default: r(15),
         ..SYNTAX
     },
     // 570
     Syntax {
         base: BaseType::String,
-        reference: 78,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(78),
+        default: r(15),
         ..SYNTAX
     },
     // 571
@@ -4753,20 +4256,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(88, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 577
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(25, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 578
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(113030, 12) /* microseconds */),
+        units: r(46),
         ..SYNTAX
     },
     // 579
@@ -4779,7 +4282,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(113245, 4) /* Gbps */),
+        units: r(47),
         ..SYNTAX
     },
     // 581
@@ -4792,27 +4295,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(93, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 583
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(113249, 4), /* 1500 */
-        }),
+        default: r(82),
         ..SYNTAX
     },
     // 584
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(94, 1),
-        units: Some(s(108122, 4) /* Mbps */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(11),
+        default: r(83),
         ..SYNTAX
     },
     // 585
@@ -4843,7 +4340,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(71, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 590
@@ -4879,7 +4376,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(100, 1),
-        units: Some(s(113253, 4) /* kbps */),
+        units: r(48),
         ..SYNTAX
     },
     // 595
@@ -4892,7 +4389,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(102, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 597
@@ -4905,21 +4402,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(103, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 599
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(34, 1),
-        units: Some(s(113030, 12) /* microseconds */),
+        units: r(46),
         ..SYNTAX
     },
     // 600
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(104, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 601
@@ -4932,7 +4429,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(105, 1),
-        units: Some(s(109294, 6) /* octets */),
+        units: r(20),
         ..SYNTAX
     },
     // 603
@@ -4944,7 +4441,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 604
     Syntax {
         base: BaseType::Decimal,
-        units: Some(s(108122, 4) /* Mbps */),
+        units: r(11),
         ..SYNTAX
     },
     // 605
@@ -4955,7 +4452,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 606
     Syntax {
         base: BaseType::Decimal,
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 607
@@ -4991,10 +4488,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1090, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(113027, 3), /* Any */
-        }),
+        default: r(84),
         ..SYNTAX
     },
     // 612
@@ -5023,7 +4517,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(3),
             max_length: None,
         }),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 616
@@ -5036,30 +4530,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        units: Some(s(105735, 5) /* bytes */),
+        units: r(6),
         ..SYNTAX
     },
     // 618
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 619
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(113354, 1), /* 7 */
-        }),
+        default: r(85),
         ..SYNTAX
     },
     // 620
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105735, 5) /* bytes */),
+        units: r(6),
         ..SYNTAX
     },
     // 621
@@ -5071,42 +4562,42 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 622
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1165, 18),
         ..SYNTAX
     },
     // 623
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1183, 16),
         ..SYNTAX
     },
     // 624
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1199, 9),
         ..SYNTAX
     },
     // 625
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1208, 8),
         ..SYNTAX
     },
     // 626
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1216, 10),
         ..SYNTAX
     },
     // 627
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1226, 19),
         ..SYNTAX
     },
@@ -5120,112 +4611,79 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 79,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(79),
+        default: r(15),
         ..SYNTAX
     },
     // 630
     Syntax {
         base: BaseType::String,
         enumerations: l(1246, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113424, 6), /* Normal */
-        }),
+        default: r(86),
         ..SYNTAX
     },
     // 631
     Syntax {
         base: BaseType::String,
         enumerations: l(1250, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 632
     Syntax {
         base: BaseType::String,
         enumerations: l(1256, 8),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113468, 7), /* Invalid */
-        }),
+        default: r(87),
         ..SYNTAX
     },
     // 633
     Syntax {
         base: BaseType::String,
         enumerations: l(1264, 7),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 634
     Syntax {
         base: BaseType::String,
-        reference: 39,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(39),
+        default: r(15),
         ..SYNTAX
     },
     // 635
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50749, 10) /* IPv6Prefix */),
+        data_type: r(13),
         sizes: f(10, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 636
     Syntax {
         base: BaseType::String,
         enumerations: l(1271, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 637
     Syntax {
         base: BaseType::String,
-        reference: 80,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(80),
+        default: r(15),
         ..SYNTAX
     },
     // 638
     Syntax {
         base: BaseType::String,
         enumerations: l(1278, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113468, 7), /* Invalid */
-        }),
+        default: r(87),
         ..SYNTAX
     },
     // 639
     Syntax {
         base: BaseType::String,
         enumerations: l(1283, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 640
@@ -5242,20 +4700,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(109, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 642
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113574, 3), /* 862 */
-        }),
+        default: r(88),
         ..SYNTAX
     },
     // 643
@@ -5323,22 +4775,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1370, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(114222, 6), /* Bypass */
-        }),
+        default: r(89),
         ..SYNTAX
     },
     // 650
     Syntax {
         base: BaseType::String,
-        reference: 81,
+        reference: r(81),
         ..SYNTAX
     },
     // 651
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(114256, 4) /* bits */),
+        units: r(49),
         ..SYNTAX
     },
     // 652
@@ -5356,7 +4805,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 654
     Syntax {
         base: BaseType::String,
-        reference: 82,
+        reference: r(82),
         ..SYNTAX
     },
     // 655
@@ -5373,11 +4822,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 83,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(83),
+        default: r(2),
         ..SYNTAX
     },
     // 657
@@ -5400,7 +4846,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 84,
+        reference: r(84),
         ..SYNTAX
     },
     // 660
@@ -5411,7 +4857,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 85,
+        reference: r(85),
         ..SYNTAX
     },
     // 661
@@ -5422,7 +4868,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 86,
+        reference: r(86),
         ..SYNTAX
     },
     // 662
@@ -5433,7 +4879,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 83,
+        reference: r(83),
         ..SYNTAX
     },
     // 663
@@ -5444,17 +4890,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 87,
+        reference: r(87),
         ..SYNTAX
     },
     // 664
     Syntax {
         base: BaseType::String,
         enumerations: l(1389, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(114523, 3), /* ESP */
-        }),
+        default: r(90),
         ..SYNTAX
     },
     // 665
@@ -5476,27 +4919,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 88,
+        reference: r(88),
         ..SYNTAX
     },
     // 667
     Syntax {
         base: BaseType::String,
-        reference: 36,
+        reference: r(36),
         ..SYNTAX
     },
     // 668
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 89,
+        reference: r(89),
         ..SYNTAX
     },
     // 669
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(111, 1),
-        units: Some(s(114256, 4) /* bits */),
+        units: r(49),
         ..SYNTAX
     },
     // 670
@@ -5526,35 +4969,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 674
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(114790, 17) /* IoTBlobSensorType */),
+        data_type: r(29),
         enumerations: l(1410, 16),
         ..SYNTAX
     },
     // 675
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(114880, 18) /* IoTEnumControlType */),
+        data_type: r(30),
         enumerations: l(1426, 7),
         ..SYNTAX
     },
     // 676
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(114959, 17) /* IoTEnumSensorType */),
+        data_type: r(31),
         enumerations: l(1433, 7),
         ..SYNTAX
     },
     // 677
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(115060, 12) /* IoTLevelType */),
+        data_type: r(32),
         enumerations: l(1440, 25),
         ..SYNTAX
     },
     // 678
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(115218, 11) /* IoTUnitType */),
+        data_type: r(33),
         enumerations: l(1465, 56),
         ..SYNTAX
     },
@@ -5588,51 +5031,36 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 90,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(90),
+        default: r(15),
         ..SYNTAX
     },
     // 683
     Syntax {
         base: BaseType::String,
         enumerations: l(1525, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(115402, 2), /* IP */
-        }),
+        default: r(91),
         ..SYNTAX
     },
     // 684
     Syntax {
         base: BaseType::String,
         enumerations: l(1527, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(115404, 10), /* Configured */
-        }),
+        default: r(92),
         ..SYNTAX
     },
     // 685
     Syntax {
         base: BaseType::Int,
         ranges: f(112, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 686
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(115423, 4), /* 1701 */
-        }),
+        default: r(93),
         ..SYNTAX
     },
     // 687
@@ -5650,14 +5078,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 689
     Syntax {
         base: BaseType::String,
-        reference: 91,
+        reference: r(91),
         ..SYNTAX
     },
     // 690
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(61, 1),
-        units: Some(s(115475, 10) /* percentage */),
+        units: r(50),
         ..SYNTAX
     },
     // 691
@@ -5681,20 +5109,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(1024),
         }),
         sizes: f(2, 1),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 694
     Syntax {
         base: BaseType::String,
-        reference: 3,
+        reference: r(3),
         ..SYNTAX
     },
     // 695
     Syntax {
         base: BaseType::String,
         sizes: f(50, 1),
-        patterns: l(909, 2),
+        patterns: r(14),
         ..SYNTAX
     },
     // 696
@@ -5706,56 +5134,53 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 697
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(255),
             max_length: None,
         }),
         sizes: f(17, 1),
-        patterns: l(466, 2),
+        patterns: r(9),
         ..SYNTAX
     },
     // 698
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 699
     Syntax {
         base: BaseType::Int,
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 700
     Syntax {
         base: BaseType::String,
         enumerations: l(1535, 7),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(115525, 9), /* Immediate */
-        }),
+        default: r(94),
         ..SYNTAX
     },
     // 701
     Syntax {
         base: BaseType::Int,
         ranges: f(115, 1),
-        units: Some(s(115574, 5) /* hours */),
+        units: r(51),
         ..SYNTAX
     },
     // 702
     Syntax {
         base: BaseType::String,
-        reference: 78,
+        reference: r(78),
         ..SYNTAX
     },
     // 703
     Syntax {
         base: BaseType::String,
-        reference: 92,
+        reference: r(92),
         ..SYNTAX
     },
     // 704
@@ -5766,7 +5191,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 93,
+        reference: r(93),
         ..SYNTAX
     },
     // 705
@@ -5777,7 +5202,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 94,
+        reference: r(94),
         ..SYNTAX
     },
     // 706
@@ -5788,24 +5213,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 95,
+        reference: r(95),
         ..SYNTAX
     },
     // 707
     Syntax {
         base: BaseType::Int,
         ranges: f(89, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 708
     Syntax {
         base: BaseType::String,
-        reference: 96,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(96),
+        default: r(15),
         ..SYNTAX
     },
     // 709
@@ -5818,16 +5240,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1550, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(115773, 9), /* Pipelined */
-        }),
+        default: r(95),
         ..SYNTAX
     },
     // 711
     Syntax {
         base: BaseType::String,
-        reference: 96,
+        reference: r(96),
         ..SYNTAX
     },
     // 712
@@ -5839,7 +5258,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 713
     Syntax {
         base: BaseType::String,
-        reference: 95,
+        reference: r(95),
         ..SYNTAX
     },
     // 714
@@ -5856,14 +5275,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 715
     Syntax {
         base: BaseType::String,
-        patterns: l(1557, 1),
+        patterns: r(16),
         ..SYNTAX
     },
     // 716
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(116, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 717
@@ -5880,10 +5299,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 718
     Syntax {
         base: BaseType::Int,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(96),
         ..SYNTAX
     },
     // 719
@@ -5911,10 +5327,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 721
     Syntax {
         base: BaseType::String,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(97),
         ..SYNTAX
     },
     // 722
@@ -5926,39 +5339,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 723
     Syntax {
         base: BaseType::DateTime,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106444, 20), /* 0001-01-01T00:00:00Z */
-        }),
+        default: r(98),
         ..SYNTAX
     },
     // 724
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(99),
         ..SYNTAX
     },
     // 725
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(97),
         ..SYNTAX
     },
     // 726
     Syntax {
         base: BaseType::String,
         enumerations: l(1573, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(115844, 8), /* Download */
-        }),
+        default: r(100),
         ..SYNTAX
     },
     // 727
@@ -5975,17 +5376,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 97,
+        reference: r(97),
         ..SYNTAX
     },
     // 729
     Syntax {
         base: BaseType::String,
         sizes: f(11, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 730
@@ -5996,60 +5394,45 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 98,
+        reference: r(98),
         ..SYNTAX
     },
     // 731
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106544, 1), /* 5 */
-        }),
+        units: r(1),
+        default: r(31),
         ..SYNTAX
     },
     // 732
     Syntax {
         base: BaseType::Int,
         ranges: f(56, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 733
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(117, 2),
-        units: Some(s(105735, 5) /* bytes */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(6),
+        default: r(20),
         ..SYNTAX
     },
     // 734
     Syntax {
         base: BaseType::String,
         enumerations: l(1577, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(64195, 3), /* TLS */
-        }),
+        default: r(101),
         ..SYNTAX
     },
     // 735
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(89, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(20),
         ..SYNTAX
     },
     // 736
@@ -6067,47 +5450,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 738
     Syntax {
         base: BaseType::String,
-        reference: 99,
+        reference: r(99),
         ..SYNTAX
     },
     // 739
     Syntax {
         base: BaseType::String,
-        reference: 100,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(100),
+        default: r(15),
         ..SYNTAX
     },
     // 740
     Syntax {
         base: BaseType::String,
-        reference: 101,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(101),
+        default: r(15),
         ..SYNTAX
     },
     // 741
     Syntax {
         base: BaseType::String,
-        reference: 102,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(102),
+        default: r(15),
         ..SYNTAX
     },
     // 742
     Syntax {
         base: BaseType::String,
-        reference: 103,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(103),
+        default: r(15),
         ..SYNTAX
     },
     // 743
@@ -6119,7 +5490,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 744
     Syntax {
         base: BaseType::String,
-        reference: 97,
+        reference: r(97),
         ..SYNTAX
     },
     // 745
@@ -6130,13 +5501,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1),
             max_length: None,
         }),
-        reference: 97,
+        reference: r(97),
         ..SYNTAX
     },
     // 746
     Syntax {
         base: BaseType::String,
-        reference: 104,
+        reference: r(104),
         ..SYNTAX
     },
     // 747
@@ -6149,11 +5520,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(89, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107799, 2), /* 30 */
-        }),
+        units: r(1),
+        default: r(47),
         ..SYNTAX
     },
     // 749
@@ -6183,23 +5551,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 753
     Syntax {
         base: BaseType::String,
-        reference: 98,
+        reference: r(98),
         ..SYNTAX
     },
     // 754
     Syntax {
         base: BaseType::String,
         sizes: f(34, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116210, 4), /* ---- */
-        }),
+        default: r(102),
         ..SYNTAX
     },
     // 755
     Syntax {
         base: BaseType::String,
-        reference: 105,
+        reference: r(105),
         ..SYNTAX
     },
     // 756
@@ -6212,21 +5577,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107792, 2), /* 60 */
-        }),
+        units: r(1),
+        default: r(43),
         ..SYNTAX
     },
     // 758
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116234, 4), /* 8443 */
-        }),
+        default: r(103),
         ..SYNTAX
     },
     // 759
@@ -6251,10 +5610,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1616, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116308, 6), /* Notify */
-        }),
+        default: r(104),
         ..SYNTAX
     },
     // 763
@@ -6271,46 +5627,34 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1619, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113424, 6), /* Normal */
-        }),
+        default: r(86),
         ..SYNTAX
     },
     // 765
     Syntax {
         base: BaseType::String,
-        reference: 106,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(115824, 4), /* Rise */
-        }),
+        reference: r(106),
+        default: r(105),
         ..SYNTAX
     },
     // 766
     Syntax {
         base: BaseType::String,
         enumerations: l(1621, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116379, 4), /* Info */
-        }),
+        default: r(106),
         ..SYNTAX
     },
     // 767
     Syntax {
         base: BaseType::String,
         enumerations: l(1625, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(110598, 8), /* Inactive */
-        }),
+        default: r(107),
         ..SYNTAX
     },
     // 768
     Syntax {
         base: BaseType::String,
-        reference: 39,
+        reference: r(39),
         ..SYNTAX
     },
     // 769
@@ -6323,96 +5667,69 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1628, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116390, 11), /* Translation */
-        }),
+        default: r(108),
         ..SYNTAX
     },
     // 771
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(119, 1),
-        units: Some(s(114256, 4) /* bits */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(49),
+        default: r(20),
         ..SYNTAX
     },
     // 772
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50885, 10) /* IPv4Prefix */),
+        data_type: r(27),
         sizes: f(42, 1),
-        patterns: l(866, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116401, 2), /* /0 */
-        }),
+        patterns: r(13),
+        default: r(109),
         ..SYNTAX
     },
     // 773
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(50749, 10) /* IPv6Prefix */),
+        data_type: r(13),
         sizes: f(10, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116401, 2), /* /0 */
-        }),
+        default: r(109),
         ..SYNTAX
     },
     // 774
     Syntax {
         base: BaseType::String,
         enumerations: l(653, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 775
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(4, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 776
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(37, 1),
-        units: Some(s(114256, 4) /* bits */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(49),
+        default: r(20),
         ..SYNTAX
     },
     // 777
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(120, 1),
-        units: Some(s(114256, 4) /* bits */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116403, 1), /* 6 */
-        }),
+        units: r(49),
+        default: r(110),
         ..SYNTAX
     },
     // 778
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116404, 4), /* 1883 */
-        }),
+        default: r(111),
         ..SYNTAX
     },
     // 779
@@ -6425,45 +5742,36 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107799, 2), /* 30 */
-        }),
+        units: r(1),
+        default: r(47),
         ..SYNTAX
     },
     // 781
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107792, 2), /* 60 */
-        }),
+        units: r(1),
+        default: r(43),
         ..SYNTAX
     },
     // 782
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106544, 1), /* 5 */
-        }),
+        units: r(1),
+        default: r(31),
         ..SYNTAX
     },
     // 783
     Syntax {
         base: BaseType::String,
-        reference: 107,
+        reference: r(107),
         ..SYNTAX
     },
     // 784
     Syntax {
         base: BaseType::String,
-        reference: 108,
+        reference: r(108),
         ..SYNTAX
     },
     // 785
@@ -6481,11 +5789,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 787
     Syntax {
         base: BaseType::String,
-        reference: 109,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116571, 6), /* TCP/IP */
-        }),
+        reference: r(109),
+        default: r(112),
         ..SYNTAX
     },
     // 788
@@ -6531,10 +5836,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(53, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 793
@@ -6547,43 +5849,34 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116609, 5), /* 30720 */
-        }),
+        units: r(1),
+        default: r(113),
         ..SYNTAX
     },
     // 795
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(116614, 4) /* byte */),
+        units: r(52),
         ..SYNTAX
     },
     // 796
     Syntax {
         base: BaseType::String,
-        reference: 110,
+        reference: r(110),
         ..SYNTAX
     },
     // 797
     Syntax {
         base: BaseType::String,
-        reference: 111,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116571, 6), /* TCP/IP */
-        }),
+        reference: r(111),
+        default: r(112),
         ..SYNTAX
     },
     // 798
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106544, 1), /* 5 */
-        }),
+        units: r(1),
+        default: r(31),
         ..SYNTAX
     },
     // 799
@@ -6613,7 +5906,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 803
@@ -6630,7 +5923,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 804
     Syntax {
         base: BaseType::String,
-        reference: 112,
+        reference: r(112),
         ..SYNTAX
     },
     // 805
@@ -6643,21 +5936,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 806
     Syntax {
         base: BaseType::String,
-        reference: 113,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(105889, 8), /* Disabled */
-        }),
+        reference: r(113),
+        default: r(114),
         ..SYNTAX
     },
     // 807
     Syntax {
         base: BaseType::String,
         enumerations: l(1667, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(116845, 14), /* InstanceNumber */
-        }),
+        default: r(115),
         ..SYNTAX
     },
     // 808
@@ -6679,14 +5966,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 114,
+        reference: r(114),
         ..SYNTAX
     },
     // 810
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(89, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 811
@@ -6708,7 +5995,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        patterns: l(1673, 5),
+        patterns: r(17),
         ..SYNTAX
     },
     // 813
@@ -6764,7 +6051,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(32),
             max_length: None,
         }),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 819
@@ -6775,14 +6062,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 115,
+        reference: r(115),
         ..SYNTAX
     },
     // 820
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(121, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 821
@@ -6793,41 +6080,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 822
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(1),
+        default: r(116),
         ..SYNTAX
     },
     // 823
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(116),
         ..SYNTAX
     },
     // 824
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117127, 10) /* MocaNodeID */),
+        data_type: r(34),
         ranges: f(120, 1),
         ..SYNTAX
     },
     // 825
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117137, 8) /* MocaBand */),
+        data_type: r(35),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -6840,24 +6121,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(122, 2),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 827
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117199, 6) /* MocaDB */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106324, 1), /* 0 */
-        }),
+        data_type: r(36),
+        default: r(117),
         ..SYNTAX
     },
     // 828
     Syntax {
         base: BaseType::Int,
         ranges: f(124, 1),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 829
@@ -6870,17 +6148,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(4, 1),
-        patterns: l(1720, 1),
+        patterns: r(18),
         ..SYNTAX
     },
     // 831
     Syntax {
         base: BaseType::String,
         sizes: f(55, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(34),
         secured: true,
         ..SYNTAX
     },
@@ -6893,7 +6168,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 833
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(117216, 15) /* MocaChannelMask */),
+        data_type: r(37),
         sizes: f(32, 1),
         ..SYNTAX
     },
@@ -6901,23 +6176,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(57, 1),
-        patterns: l(1721, 1),
+        patterns: r(19),
         secured: true,
         ..SYNTAX
     },
     // 835
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117234, 11) /* MocaMacRate */),
+        data_type: r(38),
         ..SYNTAX
     },
     // 836
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(107660, 4), /* 1000 */
-        }),
+        default: r(118),
         ..SYNTAX
     },
     // 837
@@ -6929,22 +6201,16 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 838
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(105853, 3), /* 300 */
-        }),
+        units: r(1),
+        default: r(55),
         ..SYNTAX
     },
     // 839
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(126, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117245, 3), /* 120 */
-        }),
+        units: r(1),
+        default: r(119),
         ..SYNTAX
     },
     // 840
@@ -6957,10 +6223,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1722, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117248, 4), /* none */
-        }),
+        default: r(120),
         ..SYNTAX
     },
     // 842
@@ -6979,10 +6242,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(55, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106544, 1), /* 5 */
-        }),
+        default: r(121),
         ..SYNTAX
     },
     // 845
@@ -6994,69 +6254,57 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 846
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105728, 7) /* packets */),
+        units: r(5),
         ..SYNTAX
     },
     // 847
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(117),
         ..SYNTAX
     },
     // 848
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117662, 11) /* MocaPhyRate */),
+        data_type: r(39),
         ranges: f(127, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117673, 3), /* 123 */
-        }),
+        default: r(122),
         ..SYNTAX
     },
     // 849
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117662, 11) /* MocaPhyRate */),
+        data_type: r(39),
         ranges: f(127, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117676, 3), /* 630 */
-        }),
+        default: r(123),
         ..SYNTAX
     },
     // 850
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117679, 14) /* MocaPowerState */),
+        data_type: r(40),
         enumerations: l(1743, 4),
         ..SYNTAX
     },
     // 851
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117679, 14) /* MocaPowerState */),
+        data_type: r(40),
         enumerations: l(1743, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117693, 8), /* m0Active */
-        }),
+        default: r(124),
         ..SYNTAX
     },
     // 852
     Syntax {
         base: BaseType::Int,
         ranges: f(128, 1),
-        units: Some(s(117731, 3) /* MHz */),
+        units: r(53),
         ..SYNTAX
     },
     // 853
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117734, 11) /* MocaPrivacy */),
+        data_type: r(41),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -7068,17 +6316,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 854
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(117734, 11) /* MocaPrivacy */),
+        data_type: r(41),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         enumerations: l(1747, 8),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117855, 49), /* [moca1Privacy,moca20Privacy,moca2EnhancedPrivacy] */
-        }),
+        default: r(125),
         ..SYNTAX
     },
     // 855
@@ -7091,23 +6336,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(129, 1),
-        units: Some(s(117731, 3) /* MHz */),
+        units: r(53),
         ..SYNTAX
     },
     // 857
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(4, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(117),
         ..SYNTAX
     },
     // 858
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117662, 11) /* MocaPhyRate */),
+        data_type: r(39),
         ranges: f(127, 1),
         ..SYNTAX
     },
@@ -7115,16 +6357,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::HexBinary,
         sizes: f(33, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(117904, 4), /* 888E */
-        }),
+        default: r(126),
         ..SYNTAX
     },
     // 860
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(117199, 6) /* MocaDB */),
+        data_type: r(36),
         ..SYNTAX
     },
     // 861
@@ -7136,14 +6375,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 862
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(1755, 7),
         ..SYNTAX
     },
     // 863
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(117940, 7) /* MocaDBm */),
+        data_type: r(42),
         ..SYNTAX
     },
     // 864
@@ -7167,7 +6406,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 867
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 868
@@ -7179,14 +6418,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 869
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(10555, 10) /* MACAddress */),
+        data_type: r(11),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         sizes: f(17, 1),
-        patterns: l(466, 2),
+        patterns: r(9),
         ..SYNTAX
     },
     // 870
@@ -7204,20 +6443,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 872
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118052, 16) /* MocaChannelIndex */),
+        data_type: r(43),
         enumerations: l(1778, 7),
         ..SYNTAX
     },
     // 873
     Syntax {
         base: BaseType::HexBinary,
-        data_type: Some(s(118119, 9) /* MocaScMod */),
+        data_type: r(44),
         ..SYNTAX
     },
     // 874
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118128, 21) /* MocaFlowIngrClassRule */),
+        data_type: r(45),
         enumerations: l(1785, 5),
         ..SYNTAX
     },
@@ -7242,7 +6481,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 878
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118237, 9) /* RowStatus */),
+        data_type: r(46),
         enumerations: l(1790, 6),
         ..SYNTAX
     },
@@ -7266,96 +6505,72 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 881
     Syntax {
         base: BaseType::String,
         enumerations: l(1796, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 882
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105853, 3), /* 300 */
-        }),
+        units: r(1),
+        default: r(4),
         ..SYNTAX
     },
     // 883
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107799, 2), /* 30 */
-        }),
+        units: r(1),
+        default: r(47),
         ..SYNTAX
     },
     // 884
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 885
     Syntax {
         base: BaseType::String,
-        reference: 36,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(36),
+        default: r(15),
         ..SYNTAX
     },
     // 886
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107660, 4), /* 1000 */
-        }),
+        units: r(2),
+        default: r(39),
         ..SYNTAX
     },
     // 887
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(133, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(118355, 4), /* 4000 */
-        }),
+        units: r(2),
+        default: r(127),
         ..SYNTAX
     },
     // 888
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118359, 13) /* IoTDeviceType */),
+        data_type: r(47),
         enumerations: l(1802, 18),
         ..SYNTAX
     },
     // 889
     Syntax {
         base: BaseType::Int,
-        data_type: Some(s(118476, 7) /* Dbm1000 */),
+        data_type: r(48),
         ranges: f(134, 1),
         ..SYNTAX
     },
@@ -7390,7 +6605,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 893
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(5817, 9) /* IPAddress */),
+        data_type: r(7),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -7414,30 +6629,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1835, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 896
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 897
     Syntax {
         base: BaseType::String,
         enumerations: l(1838, 9),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 898
@@ -7462,20 +6668,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1851, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 902
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(136, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105987, 3), /* 128 */
-        }),
+        default: r(8),
         ..SYNTAX
     },
     // 903
@@ -7487,7 +6687,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 904
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(109112, 15) /* bits per second */),
+        units: r(18),
         ..SYNTAX
     },
     // 905
@@ -7505,7 +6705,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 907
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(118777, 3) /* SST */),
+        data_type: r(49),
         enumerations: l(1859, 4),
         ..SYNTAX
     },
@@ -7572,58 +6772,43 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(108, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113249, 4), /* 1500 */
-        }),
+        default: r(128),
         ..SYNTAX
     },
     // 918
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34076, 11) /* IPv4Address */),
+        data_type: r(10),
         list: Some(ListFacet {
             min_items: 0,
             max_items: Some(2),
             max_length: None,
         }),
         sizes: f(15, 1),
-        patterns: l(456, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        patterns: r(8),
+        default: r(2),
         ..SYNTAX
     },
     // 919
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 920
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119410, 2), /* 24 */
-        }),
+        default: r(129),
         ..SYNTAX
     },
     // 921
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(0, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107788, 4), /* 3600 */
-        }),
+        units: r(1),
+        default: r(42),
         ..SYNTAX
     },
     // 922
@@ -7634,28 +6819,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        units: r(1),
+        default: r(2),
         ..SYNTAX
     },
     // 923
     Syntax {
         base: BaseType::String,
         enumerations: l(1913, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 924
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 116,
+        reference: r(116),
         ..SYNTAX
     },
     // 925
@@ -7666,7 +6845,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 926
@@ -7684,40 +6863,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1916, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119419, 6), /* Latest */
-        }),
+        default: r(130),
         ..SYNTAX
     },
     // 928
     Syntax {
         base: BaseType::Int,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 929
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 116,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(116),
+        default: r(15),
         ..SYNTAX
     },
     // 930
     Syntax {
         base: BaseType::String,
         enumerations: l(1921, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(17139, 7), /* Current */
-        }),
+        default: r(131),
         ..SYNTAX
     },
     // 931
@@ -7729,10 +6896,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         ranges: f(139, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 932
@@ -7751,106 +6915,79 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 117,
+        reference: r(117),
         ..SYNTAX
     },
     // 935
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 58,
+        reference: r(58),
         ..SYNTAX
     },
     // 936
     Syntax {
         base: BaseType::Int,
         ranges: f(140, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 937
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 117,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(117),
+        default: r(15),
         ..SYNTAX
     },
     // 938
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 118,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(118),
+        default: r(15),
         ..SYNTAX
     },
     // 939
     Syntax {
         base: BaseType::Int,
         ranges: f(25, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 940
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105735, 5) /* bytes */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(6),
+        default: r(20),
         ..SYNTAX
     },
     // 941
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(109112, 15) /* bits per second */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(18),
+        default: r(20),
         ..SYNTAX
     },
     // 942
     Syntax {
         base: BaseType::String,
-        patterns: l(1928, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119495, 4), /* Null */
-        }),
+        patterns: r(20),
+        default: r(132),
         ..SYNTAX
     },
     // 943
     Syntax {
         base: BaseType::String,
-        reference: 119,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119559, 17), /* SimpleTokenBucket */
-        }),
+        reference: r(119),
+        default: r(133),
         ..SYNTAX
     },
     // 944
     Syntax {
         base: BaseType::String,
-        patterns: l(1928, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(111156, 4), /* Drop */
-        }),
+        patterns: r(20),
+        default: r(71),
         ..SYNTAX
     },
     // 945
@@ -7868,73 +7005,52 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Long,
         ranges: f(14, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 947
     Syntax {
         base: BaseType::Long,
         ranges: f(14, 1),
-        units: Some(s(109112, 15) /* bits per second */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(18),
+        default: r(19),
         ..SYNTAX
     },
     // 948
     Syntax {
         base: BaseType::String,
         enumerations: l(1936, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119616, 2), /* DT */
-        }),
+        default: r(134),
         ..SYNTAX
     },
     // 949
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(57, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 950
     Syntax {
         base: BaseType::String,
         enumerations: l(1940, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119632, 2), /* SP */
-        }),
+        default: r(135),
         ..SYNTAX
     },
     // 951
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 58,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(58),
+        default: r(15),
         ..SYNTAX
     },
     // 952
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(61, 1),
-        units: Some(s(109912, 7) /* percent */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(30),
+        default: r(20),
         ..SYNTAX
     },
     // 953
@@ -7947,14 +7063,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 120,
+        reference: r(120),
         ..SYNTAX
     },
     // 955
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 121,
+        reference: r(121),
         ..SYNTAX
     },
     // 956
@@ -7967,101 +7083,74 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(114, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        default: r(20),
         ..SYNTAX
     },
     // 958
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(141, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(20),
         ..SYNTAX
     },
     // 959
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119843, 4), /* 1800 */
-        }),
+        units: r(1),
+        default: r(136),
         ..SYNTAX
     },
     // 960
     Syntax {
         base: BaseType::String,
         enumerations: l(1962, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(119847, 6), /* Medium */
-        }),
+        default: r(137),
         ..SYNTAX
     },
     // 961
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(142, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(2),
+        default: r(20),
         ..SYNTAX
     },
     // 962
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(143, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107794, 3), /* 600 */
-        }),
+        units: r(1),
+        default: r(44),
         ..SYNTAX
     },
     // 963
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(144, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106161, 3), /* 200 */
-        }),
+        units: r(1),
+        default: r(13),
         ..SYNTAX
     },
     // 964
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(34172, 11) /* IPv6Address */),
+        data_type: r(12),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
             max_length: None,
         }),
         sizes: f(7, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        default: r(2),
         ..SYNTAX
     },
     // 965
     Syntax {
         base: BaseType::String,
         enumerations: l(1965, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 966
@@ -8117,13 +7206,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 971
     Syntax {
         base: BaseType::String,
-        reference: 122,
+        reference: r(122),
         ..SYNTAX
     },
     // 972
     Syntax {
         base: BaseType::String,
-        reference: 123,
+        reference: r(123),
         ..SYNTAX
     },
     // 973
@@ -8134,7 +7223,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 124,
+        reference: r(124),
         ..SYNTAX
     },
     // 974
@@ -8145,20 +7234,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 125,
+        reference: r(125),
         ..SYNTAX
     },
     // 975
     Syntax {
         base: BaseType::String,
-        reference: 126,
+        reference: r(126),
         ..SYNTAX
     },
     // 976
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(106149, 12) /* centiseconds */),
+        units: r(7),
         ..SYNTAX
     },
     // 977
@@ -8170,19 +7259,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 978
     Syntax {
         base: BaseType::String,
-        reference: 127,
+        reference: r(127),
         ..SYNTAX
     },
     // 979
     Syntax {
         base: BaseType::String,
-        reference: 128,
+        reference: r(128),
         ..SYNTAX
     },
     // 980
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(106314, 8) /* IPPrefix */),
+        data_type: r(8),
         sizes: f(10, 1),
         ..SYNTAX
     },
@@ -8202,7 +7291,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(142, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 984
@@ -8215,57 +7304,48 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(1986, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 986
     Syntax {
         base: BaseType::String,
         enumerations: l(1992, 5),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(113424, 6), /* Normal */
-        }),
+        default: r(86),
         ..SYNTAX
     },
     // 987
     Syntax {
         base: BaseType::String,
         enumerations: l(1997, 6),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107902, 6), /* Static */
-        }),
+        default: r(49),
         ..SYNTAX
     },
     // 988
     Syntax {
         base: BaseType::Int,
-        units: Some(s(120233, 7) /* 100 MBd */),
+        units: r(54),
         ..SYNTAX
     },
     // 989
     Syntax {
         base: BaseType::String,
         sizes: f(66, 1),
-        patterns: l(2003, 1),
+        patterns: r(21),
         ..SYNTAX
     },
     // 990
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(25, 1),
-        units: Some(s(120297, 9) /* 10 meters */),
+        units: r(55),
         ..SYNTAX
     },
     // 991
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(25, 1),
-        units: Some(s(120306, 10) /* kilometers */),
+        units: r(56),
         ..SYNTAX
     },
     // 992
@@ -8284,26 +7364,26 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(4, 1),
-        units: Some(s(120316, 10) /* nanometers */),
+        units: r(57),
         ..SYNTAX
     },
     // 995
     Syntax {
         base: BaseType::Int,
-        units: Some(s(120326, 7) /* 0.1 dBm */),
+        units: r(58),
         ..SYNTAX
     },
     // 996
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(120333, 3) /* µA */),
+        units: r(59),
         ..SYNTAX
     },
     // 997
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(4, 1),
-        units: Some(s(109947, 2) /* mV */),
+        units: r(33),
         ..SYNTAX
     },
     // 998
@@ -8315,7 +7395,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 999
     Syntax {
         base: BaseType::String,
-        reference: 129,
+        reference: r(129),
         ..SYNTAX
     },
     // 1000
@@ -8328,51 +7408,36 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 130,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(130),
+        default: r(15),
         ..SYNTAX
     },
     // 1002
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109905, 7) /* minutes */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(29),
+        default: r(20),
         ..SYNTAX
     },
     // 1003
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(120451, 3), /* 180 */
-        }),
+        units: r(1),
+        default: r(138),
         ..SYNTAX
     },
     // 1004
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105853, 3), /* 300 */
-        }),
+        units: r(1),
+        default: r(4),
         ..SYNTAX
     },
     // 1005
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(120454, 2), /* 22 */
-        }),
+        default: r(139),
         ..SYNTAX
     },
     // 1006
@@ -8384,11 +7449,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1007
     Syntax {
         base: BaseType::String,
-        reference: 131,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(131),
+        default: r(15),
         ..SYNTAX
     },
     // 1008
@@ -8401,28 +7463,22 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 130,
+        reference: r(130),
         ..SYNTAX
     },
     // 1010
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(120501, 5), /* 61613 */
-        }),
+        default: r(140),
         ..SYNTAX
     },
     // 1011
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107792, 2), /* 60 */
-        }),
+        units: r(1),
+        default: r(43),
         ..SYNTAX
     },
     // 1012
@@ -8445,20 +7501,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 78,
+        reference: r(78),
         ..SYNTAX
     },
     // 1015
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(2037, 7),
         ..SYNTAX
     },
     // 1016
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(106643, 4) /* Kbps */),
+        units: r(8),
         ..SYNTAX
     },
     // 1017
@@ -8488,14 +7544,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1021
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(120612, 12) /* Milliseconds */),
+        units: r(60),
         ..SYNTAX
     },
     // 1022
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 132,
+        reference: r(132),
         ..SYNTAX
     },
     // 1023
@@ -8524,16 +7580,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1026
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(120731, 3) /* MiB */),
+        units: r(61),
         ..SYNTAX
     },
     // 1027
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106290, 4), /* true */
-        }),
+        default: r(141),
         ..SYNTAX
     },
     // 1028
@@ -8545,20 +7598,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1029
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(107784, 2), /* 10 */
-        }),
+        default: r(142),
         ..SYNTAX
     },
     // 1030
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(99),
         ..SYNTAX
     },
     // 1031
@@ -8571,63 +7618,48 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 133,
+        reference: r(133),
         ..SYNTAX
     },
     // 1033
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(143),
         ..SYNTAX
     },
     // 1034
     Syntax {
         base: BaseType::Boolean,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(105578, 5), /* false */
-        }),
+        default: r(144),
         ..SYNTAX
     },
     // 1035
     Syntax {
         base: BaseType::Int,
         ranges: f(145, 1),
-        units: Some(s(115230, 1) /* % */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(62),
+        default: r(145),
         ..SYNTAX
     },
     // 1036
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(109831, 3) /* KiB */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(28),
+        default: r(145),
         ..SYNTAX
     },
     // 1037
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Parameter,
-            value: s(107784, 2), /* 10 */
-        }),
+        units: r(1),
+        default: r(142),
         ..SYNTAX
     },
     // 1038
     Syntax {
         base: BaseType::String,
-        reference: 133,
+        reference: r(133),
         ..SYNTAX
     },
     // 1039
@@ -8639,7 +7671,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1040
     Syntax {
         base: BaseType::String,
-        reference: 134,
+        reference: r(134),
         ..SYNTAX
     },
     // 1041
@@ -8650,7 +7682,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 135,
+        reference: r(135),
         ..SYNTAX
     },
     // 1042
@@ -8662,7 +7694,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1043
     Syntax {
         base: BaseType::String,
-        reference: 136,
+        reference: r(136),
         ..SYNTAX
     },
     // 1044
@@ -8673,7 +7705,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 137,
+        reference: r(137),
         ..SYNTAX
     },
     // 1045
@@ -8690,7 +7722,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 138,
+        reference: r(138),
         ..SYNTAX
     },
     // 1047
@@ -8701,43 +7733,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 49,
+        reference: r(49),
         ..SYNTAX
     },
     // 1048
     Syntax {
         base: BaseType::Int,
         ranges: f(145, 1),
-        units: Some(s(115230, 1) /* % */),
+        units: r(62),
         ..SYNTAX
     },
     // 1049
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(109831, 3) /* KiB */),
+        units: r(28),
         ..SYNTAX
     },
     // 1050
     Syntax {
         base: BaseType::Int,
         ranges: f(145, 1),
-        units: Some(s(115230, 1) /* % */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(62),
+        default: r(96),
         ..SYNTAX
     },
     // 1051
     Syntax {
         base: BaseType::Int,
         ranges: f(14, 1),
-        units: Some(s(109831, 3) /* KiB */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(28),
+        default: r(96),
         ..SYNTAX
     },
     // 1052
@@ -8748,13 +7774,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 139,
+        reference: r(139),
         ..SYNTAX
     },
     // 1053
     Syntax {
         base: BaseType::String,
-        reference: 140,
+        reference: r(140),
         ..SYNTAX
     },
     // 1054
@@ -8765,7 +7791,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 141,
+        reference: r(141),
         ..SYNTAX
     },
     // 1055
@@ -8790,13 +7816,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1058
     Syntax {
         base: BaseType::String,
-        reference: 142,
+        reference: r(142),
         ..SYNTAX
     },
     // 1059
     Syntax {
         base: BaseType::String,
-        reference: 143,
+        reference: r(143),
         ..SYNTAX
     },
     // 1060
@@ -8813,7 +7839,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 144,
+        reference: r(144),
         ..SYNTAX
     },
     // 1062
@@ -8824,7 +7850,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 145,
+        reference: r(145),
         ..SYNTAX
     },
     // 1063
@@ -8843,11 +7869,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1065
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Implementation,
-            value: s(107784, 2), /* 10 */
-        }),
+        units: r(1),
+        default: r(146),
         ..SYNTAX
     },
     // 1066
@@ -8876,7 +7899,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 146,
+        reference: r(146),
         ..SYNTAX
     },
     // 1070
@@ -8888,11 +7911,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 147,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(147),
+        default: r(2),
         ..SYNTAX
     },
     // 1071
@@ -8904,32 +7924,23 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 148,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(148),
+        default: r(2),
         ..SYNTAX
     },
     // 1072
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 149,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(149),
+        default: r(15),
         ..SYNTAX
     },
     // 1073
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(121421, 3), /* 514 */
-        }),
+        default: r(147),
         ..SYNTAX
     },
     // 1074
@@ -8953,82 +7964,61 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         enumerations: l(2132, 25),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(121556, 5), /* [All] */
-        }),
+        default: r(148),
         ..SYNTAX
     },
     // 1077
     Syntax {
         base: BaseType::String,
         enumerations: l(2157, 10),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107716, 3), /* All */
-        }),
+        default: r(75),
         ..SYNTAX
     },
     // 1078
     Syntax {
         base: BaseType::String,
         enumerations: l(2167, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(121566, 13), /* EqualOrHigher */
-        }),
+        default: r(149),
         ..SYNTAX
     },
     // 1079
     Syntax {
         base: BaseType::String,
         enumerations: l(2169, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(24908, 3), /* Log */
-        }),
+        default: r(150),
         ..SYNTAX
     },
     // 1080
     Syntax {
         base: BaseType::String,
         enumerations: l(2132, 25),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107716, 3), /* All */
-        }),
+        default: r(75),
         ..SYNTAX
     },
     // 1081
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(121588, 4), /* 1099 */
-        }),
+        default: r(151),
         ..SYNTAX
     },
     // 1082
     Syntax {
         base: BaseType::String,
         enumerations: l(2125, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(108071, 3), /* UDP */
-        }),
+        default: r(152),
         ..SYNTAX
     },
     // 1083
     Syntax {
         base: BaseType::String,
-        reference: 150,
+        reference: r(150),
         ..SYNTAX
     },
     // 1084
     Syntax {
         base: BaseType::String,
-        reference: 79,
+        reference: r(79),
         ..SYNTAX
     },
     // 1085
@@ -9040,7 +8030,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1086
     Syntax {
         base: BaseType::String,
-        reference: 151,
+        reference: r(151),
         ..SYNTAX
     },
     // 1087
@@ -9069,7 +8059,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1090
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(121698, 17) /* ThreadLinkQuality */),
+        data_type: r(50),
         ranges: f(49, 1),
         ..SYNTAX
     },
@@ -9094,7 +8084,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(145, 1),
-        units: Some(s(115475, 10) /* percentage */),
+        units: r(50),
         ..SYNTAX
     },
     // 1094
@@ -9106,7 +8096,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         ranges: f(145, 1),
-        units: Some(s(115475, 10) /* percentage */),
+        units: r(50),
         ..SYNTAX
     },
     // 1095
@@ -9119,7 +8109,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(147, 1),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 1097
@@ -9137,11 +8127,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1099
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116403, 1), /* 6 */
-        }),
+        units: r(1),
+        default: r(110),
         ..SYNTAX
     },
     // 1100
@@ -9154,19 +8141,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(117673, 3), /* 123 */
-        }),
+        default: r(153),
         ..SYNTAX
     },
     // 1102
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(116403, 1), /* 6 */
-        }),
+        default: r(110),
         ..SYNTAX
     },
     // 1103
@@ -9179,36 +8160,27 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(6, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(107655, 1), /* 4 */
-        }),
+        default: r(37),
         ..SYNTAX
     },
     // 1105
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(121810, 4), /* 4460 */
-        }),
+        default: r(154),
         ..SYNTAX
     },
     // 1106
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(109, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(121814, 3), /* 255 */
-        }),
+        default: r(155),
         ..SYNTAX
     },
     // 1107
     Syntax {
         base: BaseType::String,
-        reference: 152,
+        reference: r(152),
         ..SYNTAX
     },
     // 1108
@@ -9251,7 +8223,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 153,
+        reference: r(153),
         ..SYNTAX
     },
     // 1115
@@ -9268,13 +8240,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1536),
             max_length: None,
         }),
-        units: Some(s(109471, 5) /* 0.1dB */),
+        units: r(25),
         ..SYNTAX
     },
     // 1117
     Syntax {
         base: BaseType::Int,
-        units: Some(s(112532, 2) /* dB */),
+        units: r(45),
         ..SYNTAX
     },
     // 1118
@@ -9286,7 +8258,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1119
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(2234, 6),
         ..SYNTAX
     },
@@ -9319,13 +8291,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1124
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(112532, 2) /* dB */),
+        units: r(45),
         ..SYNTAX
     },
     // 1125
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(121934, 3) /* kHz */),
+        units: r(63),
         ..SYNTAX
     },
     // 1126
@@ -9337,28 +8309,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 26,
+        reference: r(26),
         ..SYNTAX
     },
     // 1127
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        patterns: l(2247, 1),
+        patterns: r(22),
         ..SYNTAX
     },
     // 1128
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 154,
+        reference: r(154),
         ..SYNTAX
     },
     // 1129
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 155,
+        reference: r(155),
         ..SYNTAX
     },
     // 1130
@@ -9371,7 +8343,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 156,
+        reference: r(156),
         ..SYNTAX
     },
     // 1132
@@ -9384,21 +8356,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(68, 1),
-        patterns: l(2255, 1),
+        patterns: r(23),
         ..SYNTAX
     },
     // 1134
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 157,
+        reference: r(157),
         ..SYNTAX
     },
     // 1135
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 158,
+        reference: r(158),
         ..SYNTAX
     },
     // 1136
@@ -9440,7 +8412,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1142
     Syntax {
         base: BaseType::String,
-        reference: 159,
+        reference: r(159),
         ..SYNTAX
     },
     // 1143
@@ -9452,7 +8424,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1144
     Syntax {
         base: BaseType::String,
-        reference: 158,
+        reference: r(158),
         ..SYNTAX
     },
     // 1145
@@ -9470,7 +8442,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 160,
+        reference: r(160),
         ..SYNTAX
     },
     // 1147
@@ -9481,23 +8453,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 161,
+        reference: r(161),
         ..SYNTAX
     },
     // 1148
     Syntax {
         base: BaseType::String,
-        reference: 162,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(162),
+        default: r(15),
         ..SYNTAX
     },
     // 1149
     Syntax {
         base: BaseType::String,
-        reference: 160,
+        reference: r(160),
         ..SYNTAX
     },
     // 1150
@@ -9508,13 +8477,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: Some(1),
             max_length: None,
         }),
-        reference: 160,
+        reference: r(160),
         ..SYNTAX
     },
     // 1151
     Syntax {
         base: BaseType::String,
-        reference: 161,
+        reference: r(161),
         ..SYNTAX
     },
     // 1152
@@ -9545,7 +8514,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 142,
+        reference: r(142),
         ..SYNTAX
     },
     // 1155
@@ -9576,10 +8545,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(2290, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(122348, 11), /* LocalAccess */
-        }),
+        default: r(156),
         ..SYNTAX
     },
     // 1160
@@ -9590,10 +8556,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(122359, 3), /* [/] */
-        }),
+        default: r(157),
         ..SYNTAX
     },
     // 1161
@@ -9605,45 +8568,39 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 139,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(139),
+        default: r(2),
         ..SYNTAX
     },
     // 1162
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(18, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(122362, 3), /* 443 */
-        }),
+        default: r(158),
         ..SYNTAX
     },
     // 1163
     Syntax {
         base: BaseType::String,
-        reference: 163,
+        reference: r(163),
         ..SYNTAX
     },
     // 1164
     Syntax {
         base: BaseType::String,
-        reference: 164,
+        reference: r(164),
         ..SYNTAX
     },
     // 1165
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(122426, 6) /* pixels */),
+        units: r(64),
         ..SYNTAX
     },
     // 1166
     Syntax {
         base: BaseType::Int,
-        units: Some(s(122426, 6) /* pixels */),
+        units: r(64),
         ..SYNTAX
     },
     // 1167
@@ -9672,7 +8629,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1170
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(744, 16) /* DiagnosticsState */),
+        data_type: r(3),
         enumerations: l(2346, 9),
         ..SYNTAX
     },
@@ -9684,11 +8641,8 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 165,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(165),
+        default: r(2),
         ..SYNTAX
     },
     // 1172
@@ -9699,7 +8653,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 166,
+        reference: r(166),
         ..SYNTAX
     },
     // 1173
@@ -9710,62 +8664,44 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 131,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105618, 2), /* [] */
-        }),
+        reference: r(131),
+        default: r(2),
         ..SYNTAX
     },
     // 1174
     Syntax {
         base: BaseType::String,
         sizes: f(36, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        default: r(15),
         ..SYNTAX
     },
     // 1175
     Syntax {
         base: BaseType::String,
-        reference: 167,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(167),
+        default: r(15),
         ..SYNTAX
     },
     // 1176
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 168,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(168),
+        default: r(15),
         ..SYNTAX
     },
     // 1177
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(123340, 4), /* 4789 */
-        }),
+        default: r(159),
         ..SYNTAX
     },
     // 1178
     Syntax {
         base: BaseType::Int,
         ranges: f(149, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105945, 1), /* 1 */
-        }),
+        default: r(7),
         ..SYNTAX
     },
     // 1179
@@ -9783,10 +8719,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(2361, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Factory,
-            value: s(106659, 4), /* Auto */
-        }),
+        default: r(35),
         ..SYNTAX
     },
     // 1181
@@ -9839,7 +8772,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1188
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(107658, 2) /* ms */),
+        units: r(10),
         ..SYNTAX
     },
     // 1189
@@ -9863,7 +8796,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(151, 1),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 1192
@@ -9886,13 +8819,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 151,
+        reference: r(151),
         ..SYNTAX
     },
     // 1195
     Syntax {
         base: BaseType::String,
-        reference: 169,
+        reference: r(169),
         ..SYNTAX
     },
     // 1196
@@ -9916,21 +8849,15 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(2417, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(41509, 6), /* Router */
-        }),
+        default: r(160),
         ..SYNTAX
     },
     // 1199
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 170,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(170),
+        default: r(15),
         ..SYNTAX
     },
     // 1200
@@ -9953,7 +8880,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1202
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(123828, 6) /* PLMNId */),
+        data_type: r(51),
         list: Some(ListFacet {
             min_items: 0,
             max_items: None,
@@ -9994,27 +8921,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(152, 2),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(1),
+        default: r(20),
         ..SYNTAX
     },
     // 1208
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(123950, 4), /* 1813 */
-        }),
+        default: r(161),
         ..SYNTAX
     },
     // 1209
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(154, 1),
-        units: Some(s(113253, 4) /* kbps */),
+        units: r(48),
         ..SYNTAX
     },
     // 1210
@@ -10033,7 +8954,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(61, 1),
-        units: Some(s(105728, 7) /* packets */),
+        units: r(5),
         ..SYNTAX
     },
     // 1213
@@ -10087,16 +9008,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         enumerations: l(2474, 3),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 1220
     Syntax {
         base: BaseType::String,
-        reference: 171,
+        reference: r(171),
         ..SYNTAX
     },
     // 1221
@@ -10120,10 +9038,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1223
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(124379, 4), /* 1812 */
-        }),
+        default: r(162),
         ..SYNTAX
     },
     // 1224
@@ -10147,7 +9062,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        reference: 172,
+        reference: r(172),
         ..SYNTAX
     },
     // 1227
@@ -10165,7 +9080,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(66, 1),
-        patterns: l(2506, 1),
+        patterns: r(24),
         secured: true,
         ..SYNTAX
     },
@@ -10214,20 +9129,20 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1236
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(113253, 4) /* kbps */),
+        units: r(48),
         ..SYNTAX
     },
     // 1237
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(114, 1),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 1238
     Syntax {
         base: BaseType::UnsignedLong,
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 1239
@@ -10315,7 +9230,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(114, 1),
-        units: Some(s(105399, 7) /* seconds */),
+        units: r(1),
         ..SYNTAX
     },
     // 1251
@@ -10339,7 +9254,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1254
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(124965, 19) /* attempts per minute */),
+        units: r(65),
         ..SYNTAX
     },
     // 1255
@@ -10409,21 +9324,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1264
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(88589, 7) /* Seconds */),
+        units: r(66),
         ..SYNTAX
     },
     // 1265
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(88497, 7) /* Minutes */),
+        units: r(67),
         ..SYNTAX
     },
     // 1266
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(88589, 7) /* Seconds */),
+        units: r(66),
         ..SYNTAX
     },
     // 1267
@@ -10448,14 +9363,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(159, 1),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 1271
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(57, 1),
-        units: Some(s(115230, 1) /* % */),
+        units: r(62),
         ..SYNTAX
     },
     // 1272
@@ -10473,7 +9388,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1274
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125168, 13) /* decibels (dB) */),
+        units: r(68),
         ..SYNTAX
     },
     // 1275
@@ -10498,7 +9413,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(163, 1),
-        units: Some(s(106663, 3) /* dBm */),
+        units: r(9),
         ..SYNTAX
     },
     // 1279
@@ -10515,7 +9430,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: None,
         }),
-        units: Some(s(113253, 4) /* kbps */),
+        units: r(48),
         ..SYNTAX
     },
     // 1281
@@ -10528,14 +9443,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(105735, 5) /* bytes */),
+        units: r(6),
         ..SYNTAX
     },
     // 1283
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(27, 1),
-        units: Some(s(105526, 12) /* milliseconds */),
+        units: r(2),
         ..SYNTAX
     },
     // 1284
@@ -10599,7 +9514,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1293
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125466, 3) /* TUs */),
+        units: r(69),
         ..SYNTAX
     },
     // 1294
@@ -10617,13 +9532,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1296
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125513, 25) /* beacon transmission times */),
+        units: r(70),
         ..SYNTAX
     },
     // 1297
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125538, 16) /* beacon intervals */),
+        units: r(71),
         ..SYNTAX
     },
     // 1298
@@ -10653,7 +9568,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1302
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(125674, 6) /* 80 MHz */),
+        units: r(72),
         ..SYNTAX
     },
     // 1303
@@ -10693,7 +9608,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1308
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(125680, 3) /* URI */),
+        data_type: r(52),
         sizes: f(1, 1),
         ..SYNTAX
     },
@@ -10712,45 +9627,36 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 173,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106191, 0), /*  */
-        }),
+        reference: r(173),
+        default: r(15),
         ..SYNTAX
     },
     // 1311
     Syntax {
         base: BaseType::String,
         enumerations: l(2698, 4),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(105889, 8), /* Disabled */
-        }),
+        default: r(5),
         ..SYNTAX
     },
     // 1312
     Syntax {
         base: BaseType::String,
-        reference: 174,
+        reference: r(174),
         ..SYNTAX
     },
     // 1313
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(170, 1),
-        units: Some(s(113253, 4) /* kbps */),
+        units: r(48),
         ..SYNTAX
     },
     // 1314
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(61, 1),
-        units: Some(s(105728, 7) /* packets */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106324, 1), /* 0 */
-        }),
+        units: r(5),
+        default: r(20),
         ..SYNTAX
     },
     // 1315
@@ -10786,7 +9692,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1320
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109294, 6) /* octets */),
+        units: r(20),
         ..SYNTAX
     },
     // 1321
@@ -10804,13 +9710,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1323
     Syntax {
         base: BaseType::String,
-        reference: 175,
+        reference: r(175),
         ..SYNTAX
     },
     // 1324
     Syntax {
         base: BaseType::String,
-        reference: 176,
+        reference: r(176),
         ..SYNTAX
     },
     // 1325
@@ -10829,7 +9735,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(48, 1),
-        patterns: l(2735, 1),
+        patterns: r(25),
         ..SYNTAX
     },
     // 1328
@@ -10863,7 +9769,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: Some(64),
         }),
         ranges: f(145, 1),
-        units: Some(s(115475, 10) /* percentage */),
+        units: r(50),
         ..SYNTAX
     },
     // 1331
@@ -10876,10 +9782,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         ranges: f(173, 2),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        default: r(19),
         ..SYNTAX
     },
     // 1333
@@ -10897,30 +9800,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Long,
         ranges: f(14, 1),
-        units: Some(s(105399, 7) /* seconds */),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(106322, 2), /* -1 */
-        }),
+        units: r(1),
+        default: r(19),
         ..SYNTAX
     },
     // 1335
     Syntax {
         base: BaseType::String,
-        reference: 177,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(125978, 7), /* DNS-SRV */
-        }),
+        reference: r(177),
+        default: r(163),
         ..SYNTAX
     },
     // 1336
     Syntax {
         base: BaseType::UnsignedInt,
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(126033, 2), /* 16 */
-        }),
+        default: r(164),
         ..SYNTAX
     },
     // 1337
@@ -10933,10 +9827,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(4, 1),
-        default: Some(DefaultValue {
-            kind: DefaultKind::Object,
-            value: s(126035, 4), /* 5222 */
-        }),
+        default: r(165),
         ..SYNTAX
     },
     // 1339
@@ -11015,7 +9906,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1351
     Syntax {
         base: BaseType::UnsignedInt,
-        units: Some(s(109947, 2) /* mV */),
+        units: r(33),
         ..SYNTAX
     },
     // 1352
@@ -11026,7 +9917,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_items: None,
             max_length: Some(1024),
         }),
-        reference: 178,
+        reference: r(178),
         ..SYNTAX
     },
     // 1353
@@ -11050,37 +9941,37 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 179,
+        reference: r(179),
         ..SYNTAX
     },
     // 1356
     Syntax {
         base: BaseType::String,
         sizes: f(2, 1),
-        reference: 179,
+        reference: r(179),
         ..SYNTAX
     },
     // 1357
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(126161, 10) /* IEEE_EUI64 */),
+        data_type: r(53),
         sizes: f(87, 1),
-        patterns: l(2804, 2),
+        patterns: r(26),
         ..SYNTAX
     },
     // 1358
     Syntax {
         base: BaseType::String,
-        data_type: Some(s(126223, 20) /* ZigBeeNetworkAddress */),
+        data_type: r(54),
         sizes: f(14, 1),
-        patterns: l(2806, 2),
+        patterns: r(27),
         ..SYNTAX
     },
     // 1359
     Syntax {
         base: BaseType::UnsignedInt,
-        data_type: Some(s(105740, 14) /* StatsCounter32 */),
-        units: Some(s(126259, 14) /* ZigBee packets */),
+        data_type: r(6),
+        units: r(73),
         ..SYNTAX
     },
     // 1360
@@ -11115,13 +10006,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
             max_length: None,
         }),
         sizes: f(2, 1),
-        reference: 180,
+        reference: r(180),
         ..SYNTAX
     },
     // 1364
     Syntax {
         base: BaseType::String,
-        reference: 181,
+        reference: r(181),
         ..SYNTAX
     },
     // 1365
@@ -11179,14 +10070,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(180, 1),
-        units: Some(s(109294, 6) /* octets */),
+        units: r(20),
         ..SYNTAX
     },
     // 1372
     Syntax {
         base: BaseType::UnsignedInt,
         ranges: f(181, 1),
-        units: Some(s(109294, 6) /* octets */),
+        units: r(20),
         ..SYNTAX
     },
     // 1373
@@ -11204,7 +10095,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         sizes: f(14, 1),
-        patterns: l(2839, 1),
+        patterns: r(28),
         ..SYNTAX
     },
     // 1375
@@ -13383,4 +12274,835 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_type: TargetType::Row,
         target_parents: l(2811, 1),
     }),
+];
+
+/// The `Str`s that every `Syntax` indexes.
+pub(crate) static DATA_TYPES: [Str; 54] = [
+    s(4218, 3),    /* URL */
+    s(105500, 10), /* JSONObject */
+    s(744, 16),    /* DiagnosticsState */
+    s(786, 5),     /* Alias */
+    s(105714, 14), /* StatsCounter64 */
+    s(105740, 14), /* StatsCounter32 */
+    s(5817, 9),    /* IPAddress */
+    s(106314, 8),  /* IPPrefix */
+    s(2993, 5),    /* Order */
+    s(34076, 11),  /* IPv4Address */
+    s(10555, 10),  /* MACAddress */
+    s(34172, 11),  /* IPv6Address */
+    s(50749, 10),  /* IPv6Prefix */
+    s(108118, 4),  /* TLV8 */
+    s(108292, 9),  /* TenthdBmV */
+    s(108301, 17), /* DocsEqualizerData */
+    s(108322, 7),  /* TenthdB */
+    s(108414, 10), /* CmRegState */
+    s(108818, 30), /* SpectrumAnalysisWindowFunction */
+    s(10994, 13),  /* AmplitudeData */
+    s(108954, 18), /* DocsisUpstreamType */
+    s(108998, 12), /* RangingState */
+    s(109300, 26), /* PSDBreakPointIndexAndLevel */
+    s(109348, 44), /* SELTPAttenuationCharacteristicsIndexAndTFlog */
+    s(109438, 10), /* UERComplex */
+    s(17969, 4),   /* UUID */
+    s(50885, 10),  /* IPv4Prefix */
+    s(111590, 26), /* PSMBreakPointIndexAndLevel */
+    s(114790, 17), /* IoTBlobSensorType */
+    s(114880, 18), /* IoTEnumControlType */
+    s(114959, 17), /* IoTEnumSensorType */
+    s(115060, 12), /* IoTLevelType */
+    s(115218, 11), /* IoTUnitType */
+    s(117127, 10), /* MocaNodeID */
+    s(117137, 8),  /* MocaBand */
+    s(117199, 6),  /* MocaDB */
+    s(117216, 15), /* MocaChannelMask */
+    s(117234, 11), /* MocaMacRate */
+    s(117662, 11), /* MocaPhyRate */
+    s(117679, 14), /* MocaPowerState */
+    s(117734, 11), /* MocaPrivacy */
+    s(117940, 7),  /* MocaDBm */
+    s(118052, 16), /* MocaChannelIndex */
+    s(118119, 9),  /* MocaScMod */
+    s(118128, 21), /* MocaFlowIngrClassRule */
+    s(118237, 9),  /* RowStatus */
+    s(118359, 13), /* IoTDeviceType */
+    s(118476, 7),  /* Dbm1000 */
+    s(118777, 3),  /* SST */
+    s(121698, 17), /* ThreadLinkQuality */
+    s(123828, 6),  /* PLMNId */
+    s(125680, 3),  /* URI */
+    s(126161, 10), /* IEEE_EUI64 */
+    s(126223, 20), /* ZigBeeNetworkAddress */
+];
+
+/// The `Str`s that every `Syntax` indexes.
+pub(crate) static UNITS: [Str; 73] = [
+    s(105399, 7),  /* seconds */
+    s(105526, 12), /* milliseconds */
+    s(105664, 5),  /* cells */
+    s(105669, 16), /* cells per second */
+    s(105728, 7),  /* packets */
+    s(105735, 5),  /* bytes */
+    s(106149, 12), /* centiseconds */
+    s(106643, 4),  /* Kbps */
+    s(106663, 3),  /* dBm */
+    s(107658, 2),  /* ms */
+    s(108122, 4),  /* Mbps */
+    s(108181, 2),  /* Hz */
+    s(108318, 4),  /* -dBc */
+    s(108322, 7),  /* TenthdB */
+    s(108775, 13), /* hundredthsbin */
+    s(108938, 16), /* 6.25 microsecond */
+    s(108292, 9),  /* TenthdBmV */
+    s(109112, 15), /* bits per second */
+    s(109196, 15), /* 0.1 DMT symbols */
+    s(109294, 6),  /* octets */
+    s(109326, 6),  /* 0.1 dB */
+    s(109392, 6),  /* kbit/s */
+    s(109398, 6),  /* meters */
+    s(109427, 11), /* subcarriers */
+    s(109471, 5),  /* 0.1dB */
+    s(109476, 7),  /* 0.1dBmV */
+    s(109549, 7),  /* records */
+    s(109831, 3),  /* KiB */
+    s(109905, 7),  /* minutes */
+    s(109912, 7),  /* percent */
+    s(109943, 2),  /* mA */
+    s(109945, 2),  /* mW */
+    s(109947, 2),  /* mV */
+    s(110150, 15), /* degrees celsius */
+    s(110824, 11), /* millimeters */
+    s(111475, 8),  /* messages */
+    s(111616, 17), /* 1.28 microseconds */
+    s(111633, 8),  /* 0.5 msec */
+    s(111641, 9),  /* 2 seconds */
+    s(111650, 7),  /* 0.1 sec */
+    s(111728, 5),  /* Kbaud */
+    s(111979, 4),  /* 0.1% */
+    s(112528, 4),  /* Mb/s */
+    s(20877, 7),   /* Packets */
+    s(112532, 2),  /* dB */
+    s(113030, 12), /* microseconds */
+    s(113245, 4),  /* Gbps */
+    s(113253, 4),  /* kbps */
+    s(114256, 4),  /* bits */
+    s(115475, 10), /* percentage */
+    s(115574, 5),  /* hours */
+    s(116614, 4),  /* byte */
+    s(117731, 3),  /* MHz */
+    s(120233, 7),  /* 100 MBd */
+    s(120297, 9),  /* 10 meters */
+    s(120306, 10), /* kilometers */
+    s(120316, 10), /* nanometers */
+    s(120326, 7),  /* 0.1 dBm */
+    s(120333, 3),  /* µA */
+    s(120612, 12), /* Milliseconds */
+    s(120731, 3),  /* MiB */
+    s(115230, 1),  /* % */
+    s(121934, 3),  /* kHz */
+    s(122426, 6),  /* pixels */
+    s(124965, 19), /* attempts per minute */
+    s(88589, 7),   /* Seconds */
+    s(88497, 7),   /* Minutes */
+    s(125168, 13), /* decibels (dB) */
+    s(125466, 3),  /* TUs */
+    s(125513, 25), /* beacon transmission times */
+    s(125538, 16), /* beacon intervals */
+    s(125674, 6),  /* 80 MHz */
+    s(126259, 14), /* ZigBee packets */
+];
+
+/// The `DefaultValue`s that every `Syntax` indexes.
+pub(crate) static DEFAULT_VALUES: [DefaultValue; 165] = [
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105578, 5), /* false */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105618, 2), /* [] */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105622, 4), /* Down */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105853, 3), /* 300 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105889, 8), /* Disabled */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105897, 8), /* AdmitAll */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105945, 1), /* 1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105987, 3), /* 128 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105990, 17), /* [0,1,2,3,4,5,6,7] */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106007, 5), /* 33024 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106142, 5), /* 32768 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106147, 2), /* 15 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106161, 3), /* 200 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106164, 4), /* 2000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106191, 0), /*  */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106278, 6), /* DHCPv4 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106290, 4), /* true */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106294, 5), /* Exact */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106322, 2), /* -1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106324, 1), /* 0 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106435, 5), /* 86400 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106440, 4), /* 4737 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106444, 20), /* 0001-01-01T00:00:00Z */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106464, 1), /* " */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106465, 1), /* , */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106481, 18), /* ParameterPerColumn */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106499, 1), /*   */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106500, 10), /* Unix-Epoch */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(105538, 4), /* None */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106537, 4), /* POST */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106544, 1), /* 5 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(106545, 15), /* ObjectHierarchy */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106290, 4), /* true */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106191, 0), /*  */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106659, 4), /* Auto */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107607, 2), /* 48 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107655, 1), /* 4 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107656, 2), /* 64 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107660, 4), /* 1000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107784, 2), /* 10 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107786, 2), /* 32 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107788, 4), /* 3600 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107792, 2), /* 60 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107794, 3), /* 600 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107797, 1), /* 2 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107798, 1), /* 8 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107799, 2), /* 30 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107801, 3), /* 100 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107902, 6), /* Static */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(108063, 5), /* local */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(108112, 6), /* System */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(105578, 5), /* false */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(108788, 3), /* 150 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(108791, 8), /* 93000000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(105853, 3), /* 300 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(108799, 9), /* 993000000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(108808, 3), /* 256 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(105945, 1), /* 1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(108811, 7), /* 7500000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106284, 6), /* DHCPv6 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(109834, 4), /* CWMP */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(109883, 8), /* External */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(107792, 2), /* 60 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(109919, 2), /* 80 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(105578, 5), /* false */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(107799, 2), /* 30 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(106544, 1), /* 5 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(105626, 7), /* Unknown */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(111052, 3), /* ACS */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(111116, 20), /* 9999-12-31T23:59:59Z */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(111156, 4), /* Drop */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(106290, 4), /* true */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(3685, 10), /* Controller */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(110671, 5), /* Debug */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(107716, 3), /* All */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(111358, 4), /* [-1] */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(111160, 6), /* Accept */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(9292, 11), /* IPAddresses */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(111450, 1), /* 3 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(112066, 2), /* BE */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(112068, 5), /* Allow */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(113249, 4), /* 1500 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(106324, 1), /* 0 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(113027, 3), /* Any */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(113354, 1), /* 7 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(113424, 6), /* Normal */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(113468, 7), /* Invalid */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(113574, 3), /* 862 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(114222, 6), /* Bypass */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(114523, 3), /* ESP */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(115402, 2), /* IP */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(115404, 10), /* Configured */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(115423, 4), /* 1701 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(115525, 9), /* Immediate */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(115773, 9), /* Pipelined */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(106322, 2), /* -1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(106191, 0), /*  */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(106444, 20), /* 0001-01-01T00:00:00Z */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(106324, 1), /* 0 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(115844, 8), /* Download */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(64195, 3), /* TLS */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116210, 4), /* ---- */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116234, 4), /* 8443 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116308, 6), /* Notify */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(115824, 4), /* Rise */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116379, 4), /* Info */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(110598, 8), /* Inactive */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116390, 11), /* Translation */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116401, 2), /* /0 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116403, 1), /* 6 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116404, 4), /* 1883 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116571, 6), /* TCP/IP */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(116609, 5), /* 30720 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(105889, 8), /* Disabled */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(116845, 14), /* InstanceNumber */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106322, 2), /* -1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106324, 1), /* 0 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(107660, 4), /* 1000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117245, 3), /* 120 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117248, 4), /* none */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(106544, 1), /* 5 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117673, 3), /* 123 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117676, 3), /* 630 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117693, 8), /* m0Active */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117855, 49), /* [moca1Privacy,moca20Privacy,moca2EnhancedPrivacy] */
+    },
+    DefaultValue {
+        kind: DefaultKind::Factory,
+        value: s(117904, 4), /* 888E */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(118355, 4), /* 4000 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(113249, 4), /* 1500 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119410, 2), /* 24 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119419, 6), /* Latest */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(17139, 7), /* Current */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119495, 4), /* Null */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119559, 17), /* SimpleTokenBucket */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119616, 2), /* DT */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119632, 2), /* SP */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119843, 4), /* 1800 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(119847, 6), /* Medium */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(120451, 3), /* 180 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(120454, 2), /* 22 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(120501, 5), /* 61613 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(106290, 4), /* true */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(107784, 2), /* 10 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(105945, 1), /* 1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(105578, 5), /* false */
+    },
+    DefaultValue {
+        kind: DefaultKind::Parameter,
+        value: s(106322, 2), /* -1 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Implementation,
+        value: s(107784, 2), /* 10 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(121421, 3), /* 514 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(121556, 5), /* [All] */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(121566, 13), /* EqualOrHigher */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(24908, 3), /* Log */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(121588, 4), /* 1099 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(108071, 3), /* UDP */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(117673, 3), /* 123 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(121810, 4), /* 4460 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(121814, 3), /* 255 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(122348, 11), /* LocalAccess */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(122359, 3), /* [/] */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(122362, 3), /* 443 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(123340, 4), /* 4789 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(41509, 6), /* Router */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(123950, 4), /* 1813 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(124379, 4), /* 1812 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(125978, 7), /* DNS-SRV */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(126033, 2), /* 16 */
+    },
+    DefaultValue {
+        kind: DefaultKind::Object,
+        value: s(126035, 4), /* 5222 */
+    },
+];
+
+/// The `StrList`s that every `Syntax` indexes.
+pub(crate) static PATTERNS: [StrList; 28] = [
+    l(265, 1),
+    l(298, 1),
+    l(352, 1),
+    l(353, 1),
+    l(410, 1),
+    l(429, 1),
+    l(430, 1),
+    l(456, 2),
+    l(466, 2),
+    l(656, 1),
+    l(727, 1),
+    l(755, 2),
+    l(866, 3),
+    l(909, 2),
+    l(992, 2),
+    l(1557, 1),
+    l(1673, 5),
+    l(1720, 1),
+    l(1721, 1),
+    l(1928, 5),
+    l(2003, 1),
+    l(2247, 1),
+    l(2255, 1),
+    l(2506, 1),
+    l(2735, 1),
+    l(2804, 2),
+    l(2806, 2),
+    l(2839, 1),
 ];
