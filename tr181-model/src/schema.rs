@@ -464,8 +464,10 @@ impl DefaultValue {
 /// would have to relocate at load time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Str {
-    /// `STRINGS[offset..offset + len]` (byte offsets on character boundaries).
-    Blob { offset: u32, len: u32 },
+    /// `STRINGS[offset..offset + len]` (byte offsets on character boundaries). The offset is
+    /// kept as little-endian bytes so that a `Str` is 6 bytes aligned to 2, not 8 aligned to
+    /// 4: a parameter entry then fits in 16 bytes.
+    Blob { offset: [u8; 4], len: u16 },
     /// A string written by a unit test.
     #[cfg(test)]
     Static(&'static str),
@@ -473,16 +475,19 @@ pub(crate) enum Str {
 
 impl Str {
     /// The blob range `offset..offset + len`.
-    pub(crate) const fn new(offset: u32, len: u32) -> Self {
-        Self::Blob { offset, len }
+    pub(crate) const fn new(offset: u32, len: u16) -> Self {
+        Self::Blob {
+            offset: offset.to_le_bytes(),
+            len,
+        }
     }
 
     /// The text (empty if the range is not in the blob, which the generator rules out).
     pub(crate) fn get(self) -> &'static str {
         match self {
             Self::Blob { offset, len } => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                let start = usize::try_from(u32::from_le_bytes(offset)).unwrap_or(usize::MAX);
+                let len = usize::from(len);
                 STRINGS.get(start..start.saturating_add(len)).unwrap_or("")
             }
             #[cfg(test)]
@@ -773,9 +778,32 @@ pub struct Parameter {
     pub(crate) status: Status,
     pub(crate) version: Version,
     pub(crate) protocols: Protocols,
-    pub(crate) forced_inform: bool,
-    pub(crate) active_notify: ActiveNotify,
-    pub(crate) mandatory: bool,
+    pub(crate) flags: ParameterFlags,
+}
+
+/// `forced_inform`, `active_notify` and `mandatory` of a parameter packed in one byte, so
+/// that the 9,012 parameter entries are 16 bytes each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ParameterFlags(u8);
+
+impl ParameterFlags {
+    /// Not forced, normal active notification, not mandatory.
+    pub(crate) const NONE: Self = Self::new(false, ActiveNotify::Normal, false);
+
+    /// Bit 0: forced inform; bit 1: mandatory; bits 2 and 3: active notify.
+    pub(crate) const fn new(
+        forced_inform: bool,
+        active_notify: ActiveNotify,
+        mandatory: bool,
+    ) -> Self {
+        let notify = match active_notify {
+            ActiveNotify::Normal => 0,
+            ActiveNotify::ForceEnabled => 1,
+            ActiveNotify::ForceDefaultEnabled => 2,
+            ActiveNotify::CanDeny => 3,
+        };
+        Self(forced_inform as u8 | (mandatory as u8) << 1 | notify << 2)
+    }
 }
 
 impl Parameter {
@@ -799,17 +827,22 @@ impl Parameter {
 
     /// CWMP: always sent in Inform.
     pub const fn forced_inform(&self) -> bool {
-        self.forced_inform
+        self.flags.0 & 1 != 0
     }
 
     /// CWMP: how active notification may be set.
     pub const fn active_notify(&self) -> ActiveNotify {
-        self.active_notify
+        match self.flags.0 >> 2 & 3 {
+            0 => ActiveNotify::Normal,
+            1 => ActiveNotify::ForceEnabled,
+            2 => ActiveNotify::ForceDefaultEnabled,
+            _ => ActiveNotify::CanDeny,
+        }
     }
 
     /// Command input arguments only: the caller must supply it.
     pub const fn mandatory(&self) -> bool {
-        self.mandatory
+        self.flags.0 & 2 != 0
     }
 }
 
@@ -1182,4 +1215,44 @@ fn find_named<T>(
         .iter()
         .take_while(|i| key(i).0 == name)
         .find(|i| key(i).1.contains(protocol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_flags_read_back_every_combination() {
+        for notify in [
+            ActiveNotify::Normal,
+            ActiveNotify::ForceEnabled,
+            ActiveNotify::ForceDefaultEnabled,
+            ActiveNotify::CanDeny,
+        ] {
+            for (forced, mandatory) in [(false, false), (false, true), (true, false), (true, true)]
+            {
+                let parameter = Parameter {
+                    name: Str::Static("X"),
+                    access: Access::ReadOnly,
+                    syntax: 0,
+                    status: Status::Current,
+                    version: Version {
+                        major: 2,
+                        minor: 0,
+                        patch: 0,
+                    },
+                    protocols: Protocols::BOTH,
+                    flags: ParameterFlags::new(forced, notify, mandatory),
+                };
+                assert_eq!(
+                    (
+                        parameter.forced_inform(),
+                        parameter.active_notify(),
+                        parameter.mandatory()
+                    ),
+                    (forced, notify, mandatory)
+                );
+            }
+        }
+    }
 }

@@ -22,6 +22,14 @@ fn device_info_software_version_is_a_forced_inform_string() {
     }
 }
 
+/// The 9,012 parameter and 1,381 syntax entries are most of the schema's footprint in the
+/// binary: rarely set syntax fields live in side tables and parameter flags share a byte.
+#[test]
+fn table_entries_stay_small() {
+    assert!(size_of::<schema::Parameter>() <= 16);
+    assert!(size_of::<schema::Syntax>() <= 52);
+}
+
 #[test]
 fn alias_differs_between_the_variants() {
     let cwmp = schema::parameter("Device.WiFi.SSID.{i}.Alias", Protocol::Cwmp).unwrap();

@@ -59,7 +59,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
     let mut mod_rs = String::from(HEADER);
     mod_rs.push_str(
         "//! The generated schema tables, one module per top-level object group.\n\n\
-         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Rare, Span,\n    Status, Str, StrList, Syntax, Version,\n};\n\n\
+         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, ParameterFlags,\n    Protocols, Rare, Span, Status, Str, StrList, Syntax, Version,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
          pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{\n    DATA_TYPES, DEFAULT_VALUES, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES, UNITS,\n};\n",
     );
@@ -119,7 +119,7 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
     Version { major, minor, patch }
 }
 
-const fn s(offset: u32, len: u32) -> Str {
+const fn s(offset: u32, len: u16) -> Str {
     Str::new(offset, len)
 }
 
@@ -148,9 +148,7 @@ const PARAM: Parameter = Parameter {
     status: Status::Current,
     version: v(2, 0, 0),
     protocols: Protocols::BOTH,
-    forced_inform: false,
-    active_notify: ActiveNotify::Normal,
-    mandatory: false,
+    flags: ParameterFlags::NONE,
 };
 
 /// The fallback object of `group`, whose tables the object's ranges index.
@@ -431,10 +429,13 @@ fn render_object(
     Ok(())
 }
 
-/// Status, version and protocols where they differ from the `OBJECT`/`PARAM` defaults.
-fn common_fields(out: &mut String, status: &str, version: Version, protocols: Protocols) {
+/// Status, version and protocols where they differ from the `OBJECT`/`PARAM` defaults;
+/// true when it wrote all three.
+fn common_fields(out: &mut String, status: &str, version: Version, protocols: Protocols) -> bool {
+    let mut written = 0;
     if status != "current" {
         let _ = write!(out, "status: {},", status_rust(status));
+        written += 1;
     }
     if version != (2, 0, 0) {
         let _ = write!(
@@ -442,10 +443,13 @@ fn common_fields(out: &mut String, status: &str, version: Version, protocols: Pr
             "version: v({}, {}, {}),",
             version.0, version.1, version.2
         );
+        written += 1;
     }
     if protocols != Protocols::Both {
         let _ = write!(out, "protocols: {},", protocols.rust());
+        written += 1;
     }
+    written == 3
 }
 
 /// Commands and events have no defaults constant: every field is written.
@@ -490,22 +494,24 @@ fn render_param(
     if param.access != "readOnly" {
         let _ = write!(out, "access: {},", access(&param.access));
     }
-    common_fields(&mut out, &param.status, param.version, protocols);
-    if param.forced_inform {
-        out.push_str("forced_inform: true,");
-    }
-    if param.active_notify != "normal" {
-        let value = match param.active_notify.as_str() {
+    let common = common_fields(&mut out, &param.status, param.version, protocols);
+    let flags = param.forced_inform || param.active_notify != "normal" || param.mandatory;
+    if flags {
+        let notify = match param.active_notify.as_str() {
+            "normal" => "Normal",
             "forceEnabled" => "ForceEnabled",
             "forceDefaultEnabled" => "ForceDefaultEnabled",
             _ => "CanDeny",
         };
-        let _ = write!(out, "active_notify: ActiveNotify::{value},");
+        let _ = write!(
+            out,
+            "flags: ParameterFlags::new({}, ActiveNotify::{notify}, {}),",
+            param.forced_inform, param.mandatory
+        );
     }
-    if param.mandatory {
-        out.push_str("mandatory: true,");
-    }
-    out.push_str("..PARAM }");
+    // With every field written, `..PARAM` would be a needless update.
+    let every_field = param.access != "readOnly" && common && flags;
+    out.push_str(if every_field { "}" } else { "..PARAM }" });
     out
 }
 

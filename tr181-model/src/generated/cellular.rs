@@ -216,7 +216,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(4724, 17), /* AvailableNetworks */
             syntax: 129,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -248,7 +248,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(851, 10), /* LastChange */
             syntax: 28,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -288,21 +288,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(4841, 4), /* RSRP */
             syntax: 137,
             version: v(2, 14, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(4845, 4), /* RSRQ */
             syntax: 137,
             version: v(2, 14, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(4849, 4), /* RSSI */
             syntax: 137,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -479,84 +479,84 @@ pub(crate) static GROUP: Group = Group {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -571,21 +571,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -315,7 +315,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15564, 15), /* HardwareVersion */
             syntax: 31,
-            forced_inform: true,
+            flags: ParameterFlags::new(true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -387,8 +387,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15742, 16), /* ProvisioningCode */
             syntax: 31,
             access: Access::ReadWrite,
-            forced_inform: true,
-            active_notify: ActiveNotify::ForceEnabled,
+            flags: ParameterFlags::new(true, ActiveNotify::ForceEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -399,8 +398,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15770, 15), /* SoftwareVersion */
             syntax: 31,
-            forced_inform: true,
-            active_notify: ActiveNotify::ForceEnabled,
+            flags: ParameterFlags::new(true, ActiveNotify::ForceEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -412,7 +410,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15818, 6), /* UpTime */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -506,7 +504,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -521,7 +519,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 356,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -529,7 +527,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -544,7 +542,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -580,7 +578,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -692,7 +690,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -700,7 +698,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -708,7 +706,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -833,7 +831,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(851, 10), /* LastChange */
             syntax: 10,
             version: v(2, 17, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -851,14 +849,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(16711, 4), /* Free */
             syntax: 359,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(16715, 14), /* FreePersistent */
             syntax: 359,
             version: v(2, 15, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -994,7 +992,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9751, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 19, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1129,7 +1127,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1137,7 +1135,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1145,7 +1143,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1157,7 +1155,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(17400, 8), /* CPUUsage */
             syntax: 369,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1301,7 +1299,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(17629, 7), /* CPUTime */
             syntax: 21,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1322,13 +1320,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(16676, 4), /* Size */
             syntax: 359,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17643, 5), /* State */
             syntax: 378,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1541,7 +1539,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(9751, 10), /* LastUpdate */
             syntax: 10,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1607,7 +1605,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(6002, 5), /* Value */
             syntax: 383,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1655,7 +1653,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1663,7 +1661,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1671,7 +1669,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1700,7 +1698,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1715,7 +1713,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1723,7 +1721,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1765,7 +1763,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1773,7 +1771,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1781,7 +1779,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
     ],

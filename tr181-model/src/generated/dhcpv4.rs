@@ -225,7 +225,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(5835, 18), /* LeaseTimeRemaining */
             syntax: 170,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

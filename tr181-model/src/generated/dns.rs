@@ -233,7 +233,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -250,7 +250,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -259,7 +259,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -267,7 +267,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 222,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -275,7 +275,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 126,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -290,7 +290,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 223,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -298,7 +298,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 21,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -306,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 224,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -321,7 +321,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -336,7 +336,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 226,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -344,7 +344,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -359,21 +359,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(9180, 21), /* ResultNumberOfEntries */
             syntax: 0,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(698, 12), /* SuccessCount */
             syntax: 0,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -381,21 +381,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 21,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(9255, 10), /* AnswerType */
             syntax: 222,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(9265, 11), /* DNSServerIP */
             syntax: 126,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -408,21 +408,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(9292, 11), /* IPAddresses */
             syntax: 223,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(9303, 12), /* ResponseTime */
             syntax: 21,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 224,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -434,7 +434,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 397,
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

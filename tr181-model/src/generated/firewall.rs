@@ -792,7 +792,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 182,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -849,7 +849,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25496, 18), /* RemainingLeaseTime */
             syntax: 28,
             version: v(2, 17, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1198,7 +1198,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25496, 18), /* RemainingLeaseTime */
             syntax: 28,
             version: v(2, 17, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -29,21 +29,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(15638, 15), /* ManufacturerOUI */
             syntax: 490,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {
             name: s(15730, 12), /* ProductClass */
             syntax: 31,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {

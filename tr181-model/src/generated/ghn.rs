@@ -135,7 +135,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -144,7 +144,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -166,7 +166,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 243,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -174,7 +174,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 243,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -190,7 +190,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -199,7 +199,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -217,7 +217,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -260,7 +260,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -268,7 +268,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -300,7 +300,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -308,7 +308,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -316,7 +316,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -331,7 +331,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -339,7 +339,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -347,7 +347,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -355,7 +355,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -363,7 +363,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -371,7 +371,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -379,7 +379,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -387,7 +387,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -395,7 +395,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -403,7 +403,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -411,7 +411,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -419,7 +419,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -427,7 +427,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -435,7 +435,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -443,7 +443,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -467,7 +467,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -484,7 +484,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -493,7 +493,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -502,7 +502,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -559,7 +559,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -567,7 +567,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -575,7 +575,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -583,7 +583,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -591,7 +591,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -599,7 +599,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -607,7 +607,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -615,7 +615,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -630,7 +630,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -638,7 +638,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -646,7 +646,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -654,7 +654,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -662,7 +662,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -670,7 +670,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -678,7 +678,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -686,7 +686,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -694,7 +694,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -702,7 +702,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -710,7 +710,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -718,7 +718,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -726,7 +726,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -734,7 +734,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 144,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -742,7 +742,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 259,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -827,7 +827,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(851, 10), /* LastChange */
             syntax: 28,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -998,14 +998,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(28782, 9), /* RxPhyRate */
             syntax: 243,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28791, 9), /* TxPhyRate */
             syntax: 243,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1134,140 +1134,140 @@ pub(crate) static GROUP: Group = Group {
             name: s(28216, 20), /* BlocksErrorsReceived */
             syntax: 259,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28236, 14), /* BlocksReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28250, 12), /* BlocksResent */
             syntax: 259,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28262, 10), /* BlocksSent */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28272, 17), /* MgmtBytesReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28289, 13), /* MgmtBytesSent */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28302, 19), /* MgmtPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28321, 15), /* MgmtPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1282,21 +1282,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 4, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

@@ -305,7 +305,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 259,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -512,7 +512,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -521,7 +521,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -585,7 +585,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -593,7 +593,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -601,7 +601,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 126,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -609,7 +609,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -617,7 +617,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -625,7 +625,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -647,7 +647,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -655,7 +655,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -663,7 +663,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -671,7 +671,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -679,7 +679,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -687,7 +687,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -695,7 +695,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -703,7 +703,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -718,7 +718,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -733,7 +733,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -741,7 +741,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -971,8 +971,7 @@ pub(crate) static GROUP: Group = Group {
             status: Status::Obsoleted,
             version: v(2, 14, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
-            ..PARAM
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
         },
         Parameter {
             name: s(37546, 7), /* PortMax */
@@ -1060,7 +1059,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1077,7 +1076,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1212,7 +1211,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 14, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1220,7 +1219,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 14, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1291,7 +1290,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 14, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1595,7 +1594,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1604,7 +1603,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1621,7 +1620,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1630,7 +1629,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1639,7 +1638,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1647,7 +1646,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 21,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1655,7 +1654,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1663,7 +1662,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1692,7 +1691,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 21,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1700,7 +1699,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1715,7 +1714,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1724,7 +1723,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1741,7 +1740,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1750,7 +1749,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1759,7 +1758,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1768,7 +1767,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1776,7 +1775,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1784,7 +1783,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1806,7 +1805,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1838,7 +1837,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1871,7 +1870,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1894,7 +1893,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 21,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1902,7 +1901,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1910,7 +1909,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1918,7 +1917,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1941,7 +1940,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1950,7 +1949,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1959,7 +1958,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1968,8 +1967,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
@@ -1978,7 +1976,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1995,7 +1993,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2004,8 +2002,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
@@ -2022,8 +2019,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
@@ -2145,7 +2141,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2218,7 +2214,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -2226,7 +2222,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2234,7 +2230,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2249,7 +2245,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2257,7 +2253,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2286,7 +2282,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2294,7 +2290,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2302,7 +2298,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2310,7 +2306,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2318,7 +2314,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2333,7 +2329,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2341,7 +2337,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2356,7 +2352,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2371,7 +2367,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2379,7 +2375,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2428,7 +2424,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36535, 7), /* BOMTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2470,14 +2466,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(36542, 7), /* EOMTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2486,7 +2482,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2501,7 +2497,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 126,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2552,21 +2548,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(37055, 7), /* ROMTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(37062, 18), /* TCPOpenRequestTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(37080, 19), /* TCPOpenResponseTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2638,7 +2634,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2646,7 +2642,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2654,7 +2650,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2676,7 +2672,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2684,7 +2680,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2692,7 +2688,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2700,7 +2696,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2708,7 +2704,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2716,7 +2712,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2724,7 +2720,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2732,7 +2728,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2795,7 +2791,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2819,7 +2815,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3121,8 +3117,7 @@ pub(crate) static GROUP: Group = Group {
             status: Status::Obsoleted,
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
-            ..PARAM
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
         },
         Parameter {
             name: s(37546, 7), /* PortMax */
@@ -3266,7 +3261,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3283,7 +3278,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3532,7 +3527,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3623,7 +3618,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(629, 19), /* AverageResponseTime */
             syntax: 21,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3631,7 +3626,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3646,7 +3641,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 127,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3660,7 +3655,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(648, 12), /* FailureCount */
             syntax: 0,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3668,7 +3663,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3702,7 +3697,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(679, 19), /* MinimumResponseTime */
             syntax: 21,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3710,7 +3705,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3718,7 +3713,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 19,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3727,14 +3722,14 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(698, 12), /* SuccessCount */
             syntax: 0,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3742,7 +3737,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 20,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3750,7 +3745,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3759,7 +3754,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3767,7 +3762,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3776,7 +3771,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3806,7 +3801,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 578,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3815,7 +3810,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3824,7 +3819,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3833,7 +3828,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3842,7 +3837,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3871,7 +3866,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3908,21 +3903,21 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(9303, 12), /* ResponseTime */
             syntax: 21,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40750, 24), /* RouteHopsNumberOfEntries */
             syntax: 0,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3936,21 +3931,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(40821, 9), /* ErrorCode */
             syntax: 0,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(9747, 4), /* Host */
             syntax: 6,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40830, 11), /* HostAddress */
             syntax: 3,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3962,13 +3957,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 0,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40884, 14), /* BytesResponded */
             syntax: 0,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -3997,13 +3992,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 0,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40930, 16), /* PacketsResponded */
             syntax: 0,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4015,13 +4010,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(40961, 23), /* TimeFirstPacketReceived */
             syntax: 10,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40984, 22), /* TimeLastPacketReceived */
             syntax: 10,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4043,7 +4038,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4052,7 +4047,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4061,7 +4056,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4070,7 +4065,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4086,8 +4081,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
@@ -4110,7 +4104,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4141,7 +4135,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4150,8 +4144,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
@@ -4175,8 +4168,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
@@ -4246,7 +4238,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36535, 7), /* BOMTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4267,7 +4259,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36542, 7), /* EOMTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4276,7 +4268,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4341,21 +4333,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(37055, 7), /* ROMTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(37062, 18), /* TCPOpenRequestTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(37080, 19), /* TCPOpenResponseTime */
             syntax: 10,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4455,7 +4447,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4463,7 +4455,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4471,7 +4463,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4500,7 +4492,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4508,7 +4500,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4516,7 +4508,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4524,7 +4516,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4532,7 +4524,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4547,7 +4539,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4555,7 +4547,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 38,
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4618,7 +4610,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4899,73 +4891,73 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -4979,19 +4971,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -871,7 +871,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(46336, 7), /* Storage */
             syntax: 620,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -983,7 +983,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(46336, 7), /* Storage */
             syntax: 620,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1055,56 +1055,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(46697, 8), /* Failures */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46705, 11), /* Invocations */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46716, 8), /* Overlaps */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46724, 12), /* Suppressions */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46697, 8), /* Failures */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46705, 11), /* Invocations */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46716, 8), /* Overlaps */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(46724, 12), /* Suppressions */
             syntax: 515,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -405,7 +405,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -427,7 +427,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 118,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -549,7 +549,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 358,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -696,7 +696,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 118,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1046,7 +1046,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1054,7 +1054,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 352,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1062,7 +1062,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 746,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1797,7 +1797,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 18, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

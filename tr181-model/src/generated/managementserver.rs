@@ -123,7 +123,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
-            forced_inform: true,
+            flags: ParameterFlags::new(true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -161,7 +161,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -183,8 +183,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52508, 20), /* ConnectionRequestURL */
             syntax: 5,
             protocols: Protocols::CWMP,
-            forced_inform: true,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(true, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -335,8 +334,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52999, 12), /* ParameterKey */
             syntax: 335,
             protocols: Protocols::CWMP,
-            forced_inform: true,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(true, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -758,21 +756,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(15638, 15), /* ManufacturerOUI */
             syntax: 349,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(15730, 12), /* ProductClass */
             syntax: 31,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -361,7 +361,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1415,7 +1415,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(57587, 17), /* RxBcastPowerLevel */
             syntax: 863,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1432,14 +1432,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(57640, 9), /* RxPackets */
             syntax: 144,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(57649, 12), /* RxPowerLevel */
             syntax: 867,
             status: Status::Obsoleted,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1486,7 +1486,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(57691, 9), /* TxPackets */
             syntax: 144,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1656,7 +1656,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(58131, 11), /* FlowPackets */
             syntax: 259,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1685,7 +1685,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(58175, 13), /* LeaseTimeLeft */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1840,73 +1840,73 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1921,25 +1921,25 @@ pub(crate) static GROUP: Group = Group {
             name: s(58474, 17), /* RxCorrectedErrors */
             syntax: 144,
             version: v(2, 17, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

@@ -2,8 +2,8 @@
 //! The generated schema tables, one module per top-level object group.
 
 use crate::schema::{
-    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, Protocols, Rare,
-    Span, Status, Str, StrList, Syntax, Version,
+    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, ParameterFlags,
+    Protocols, Rare, Span, Status, Str, StrList, Syntax, Version,
 };
 
 mod strings;
@@ -1094,7 +1094,7 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
     }
 }
 
-const fn s(offset: u32, len: u32) -> Str {
+const fn s(offset: u32, len: u16) -> Str {
     Str::new(offset, len)
 }
 
@@ -1123,9 +1123,7 @@ const PARAM: Parameter = Parameter {
     status: Status::Current,
     version: v(2, 0, 0),
     protocols: Protocols::BOTH,
-    forced_inform: false,
-    active_notify: ActiveNotify::Normal,
-    mandatory: false,
+    flags: ParameterFlags::NONE,
 };
 
 /// The fallback object of `group`, whose tables the object's ranges index.

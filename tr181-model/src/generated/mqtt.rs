@@ -461,21 +461,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(51348, 16), /* ConnectionErrors */
             syntax: 259,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51364, 20), /* MQTTMessagesReceived */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51384, 16), /* MQTTMessagesSent */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -500,21 +500,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(51457, 15), /* PublishReceived */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51472, 11), /* PublishSent */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51483, 13), /* Subscriptions */
             syntax: 0,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -850,42 +850,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(52113, 27), /* BrokerConnectionEstablished */
             syntax: 10,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51348, 16), /* ConnectionErrors */
             syntax: 259,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52140, 26), /* LastPublishMessageReceived */
             syntax: 10,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52166, 22), /* LastPublishMessageSent */
             syntax: 10,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51364, 20), /* MQTTMessagesReceived */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51384, 16), /* MQTTMessagesSent */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -898,28 +898,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(51457, 15), /* PublishReceived */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51472, 11), /* PublishSent */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52188, 13), /* SubscribeSent */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52201, 15), /* UnSubscribeSent */
             syntax: 144,
             version: v(2, 10, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -206,7 +206,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25483, 13), /* LeaseDuration */
             syntax: 28,
             access: Access::ReadWrite,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -248,7 +248,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25496, 18), /* RemainingLeaseTime */
             syntax: 28,
             version: v(2, 18, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

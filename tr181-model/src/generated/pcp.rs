@@ -398,7 +398,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -141,7 +141,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(61388, 13), /* SampleSeconds */
             syntax: 922,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -258,26 +258,26 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(61388, 13), /* SampleSeconds */
             syntax: 922,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(61657, 11), /* SuspectData */
             syntax: 931,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(44007, 6), /* Values */
             syntax: 398,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(61668, 17), /* ValuesIfHistogram */
             syntax: 398,
             version: v(2, 18, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

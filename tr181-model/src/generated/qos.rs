@@ -951,13 +951,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63390, 22), /* ConformingCountedBytes */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63412, 24), /* ConformingCountedPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -987,13 +987,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63479, 25), /* NonConformingCountedBytes */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63504, 27), /* NonConformingCountedPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1005,13 +1005,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63554, 31), /* PartiallyConformingCountedBytes */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63585, 33), /* PartiallyConformingCountedPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1039,13 +1039,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63657, 17), /* TotalCountedBytes */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63674, 19), /* TotalCountedPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1192,13 +1192,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63906, 12), /* DroppedBytes */
             syntax: 940,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63918, 14), /* DroppedPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1216,13 +1216,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63932, 11), /* OutputBytes */
             syntax: 940,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63943, 13), /* OutputPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1234,13 +1234,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(63956, 21), /* QueueOccupancyPackets */
             syntax: 227,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63977, 24), /* QueueOccupancyPercentage */
             syntax: 952,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -60,7 +60,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(142, 20), /* RootDataModelVersion */
             syntax: 1,
             version: v(2, 4, 0),
-            forced_inform: true,
+            flags: ParameterFlags::new(true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -202,7 +202,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 4,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -210,7 +210,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 13,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -733,7 +733,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 357,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -741,7 +741,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 357,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {

@@ -110,7 +110,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69131, 8), /* TimeLeft */
             syntax: 28,
             version: v(2, 18, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

@@ -19,14 +19,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1015,
             access: Access::ReadWrite,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(489, 7), /* Results */
             syntax: 13,
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

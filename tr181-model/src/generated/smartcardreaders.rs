@@ -55,13 +55,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(70131, 23), /* DecryptionFailedCounter */
             syntax: 0,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(70154, 28), /* DecryptionFailedNoKeyCounter */
             syntax: 0,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -159,7 +159,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1026,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -174,7 +174,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 31,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -182,7 +182,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1028,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -190,7 +190,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -212,7 +212,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -220,7 +220,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -228,7 +228,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -236,7 +236,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1031,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -244,7 +244,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1031,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -259,7 +259,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -274,7 +274,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -296,7 +296,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 51,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -304,7 +304,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -312,7 +312,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 51,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -320,7 +320,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 235,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -414,7 +414,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -611,7 +611,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(427, 6), /* Status */
             syntax: 1045,
             version: v(2, 1, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -662,7 +662,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -670,7 +670,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1026,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -685,7 +685,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 31,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -693,7 +693,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1028,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -701,7 +701,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1031,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -709,7 +709,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1031,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -717,7 +717,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -732,7 +732,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -754,7 +754,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 51,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -762,7 +762,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -770,7 +770,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 51,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -778,7 +778,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 235,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -885,7 +885,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71538, 20), /* ActiveExecutionUnits */
             syntax: 1044,
             version: v(2, 1, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -945,14 +945,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(71684, 18), /* AvailableDiskSpace */
             syntax: 1049,
             version: v(2, 1, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(71702, 15), /* AvailableMemory */
             syntax: 1049,
             version: v(2, 1, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1109,7 +1109,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 714,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1117,7 +1117,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 714,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1125,7 +1125,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 714,
             version: v(2, 18, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1182,7 +1182,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 977,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1255,7 +1255,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72155, 11), /* Utilization */
             syntax: 1026,
             version: v(2, 16, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1365,7 +1365,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1032,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1492,7 +1492,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72516, 14), /* DiskSpaceInUse */
             syntax: 1049,
             version: v(2, 1, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1541,7 +1541,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72632, 11), /* MemoryInUse */
             syntax: 1049,
             version: v(2, 1, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1589,7 +1589,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1066,
             version: v(2, 1, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -1597,7 +1597,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1067,
             version: v(2, 1, 0),
             protocols: Protocols::USP,
-            active_notify: ActiveNotify::ForceDefaultEnabled,
+            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -1642,7 +1642,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1068,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1726,14 +1726,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(9718, 3), /* Key */
             syntax: 1031,
             version: v(2, 17, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(6002, 5), /* Value */
             syntax: 1031,
             version: v(2, 17, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1756,7 +1756,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(48952, 11), /* Destination */
             syntax: 6,
             version: v(2, 16, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1769,7 +1769,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16479, 6), /* Source */
             syntax: 6,
             version: v(2, 16, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {

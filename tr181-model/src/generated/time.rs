@@ -73,7 +73,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(74787, 16), /* CurrentLocalTime */
             syntax: 10,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -115,7 +115,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -157,73 +157,73 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -237,19 +237,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

@@ -355,7 +355,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69131, 8), /* TimeLeft */
             syntax: 28,
             version: v(2, 16, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -384,7 +384,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1157,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {

@@ -269,7 +269,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

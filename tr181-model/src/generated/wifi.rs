@@ -1625,13 +1625,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(81505, 20), /* LastDataDownlinkRate */
             syntax: 1209,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(81525, 18), /* LastDataUplinkRate */
             syntax: 1209,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -2070,7 +2070,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -2087,7 +2087,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -2096,7 +2096,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3026,7 +3026,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 869,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3041,7 +3041,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 188,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3049,7 +3049,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 188,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3064,7 +3064,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 869,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3086,7 +3086,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1241,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3143,7 +3143,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3179,7 +3179,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -3222,7 +3222,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4027,7 +4027,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1256,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4035,7 +4035,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 692,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4050,7 +4050,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4065,7 +4065,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4921,7 +4921,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -4930,7 +4930,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -5494,7 +5494,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -5586,7 +5586,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 692,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -5594,7 +5594,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1278,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -6191,7 +6191,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 188,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -6199,7 +6199,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 357,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -7345,7 +7345,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -7354,7 +7354,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -7363,7 +7363,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -7380,7 +7380,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -7404,7 +7404,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -7413,7 +7413,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -8653,7 +8653,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -8662,7 +8662,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -8678,7 +8678,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 692,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -8686,7 +8686,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 692,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -8913,7 +8913,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -8922,7 +8922,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -9600,7 +9600,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 188,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -9608,7 +9608,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 188,
             version: v(2, 17, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -9722,7 +9722,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -9752,7 +9752,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 534,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -9760,7 +9760,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -9768,7 +9768,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 535,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -10004,13 +10004,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(81505, 20), /* LastDataDownlinkRate */
             syntax: 1313,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(81525, 18), /* LastDataUplinkRate */
             syntax: 1313,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -10275,7 +10275,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(100750, 17), /* ChannelLastChange */
             syntax: 28,
             version: v(2, 12, 0),
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -10287,7 +10287,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(100793, 13), /* ChannelsInUse */
             syntax: 384,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -10355,7 +10355,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -10532,7 +10532,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -10541,7 +10541,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -10557,7 +10557,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 692,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -10565,7 +10565,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 692,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -10792,7 +10792,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -10801,7 +10801,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11036,7 +11036,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11045,7 +11045,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11054,7 +11054,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11077,7 +11077,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11086,7 +11086,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11095,7 +11095,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11104,7 +11104,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::USP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11161,13 +11161,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11197,25 +11197,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11281,13 +11281,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11316,7 +11316,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11340,7 +11340,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11356,7 +11356,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11365,7 +11365,7 @@ pub(crate) static GROUP: Group = Group {
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
-            mandatory: true,
+            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -11410,7 +11410,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11481,37 +11481,37 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11535,13 +11535,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11559,13 +11559,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11577,13 +11577,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -11627,19 +11627,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            active_notify: ActiveNotify::CanDeny,
+            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],
