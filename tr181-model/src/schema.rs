@@ -212,8 +212,9 @@ pub struct StrList(ListRepr);
 
 #[derive(Clone, Copy)]
 enum ListRepr {
-    /// `LISTS[start..start + len]`.
-    Table { start: u32, len: u32 },
+    /// `LISTS[start..start + len]` (`u16`: the table has 2,863 entries, and a syntax's
+    /// enumerations take 4 bytes instead of 8).
+    Table { start: u16, len: u16 },
     /// A list written by a unit test.
     #[cfg(test)]
     Static(&'static [&'static str]),
@@ -224,7 +225,7 @@ impl StrList {
     pub(crate) const EMPTY: Self = Self::new(0, 0);
 
     /// The list `LISTS[start..start + len]`.
-    pub(crate) const fn new(start: u32, len: u32) -> Self {
+    pub(crate) const fn new(start: u16, len: u16) -> Self {
         Self(ListRepr::Table { start, len })
     }
 
@@ -237,7 +238,7 @@ impl StrList {
     /// The number of strings.
     pub fn len(self) -> usize {
         match self.0 {
-            ListRepr::Table { len, .. } => usize::try_from(len).unwrap_or(0),
+            ListRepr::Table { len, .. } => usize::from(len),
             #[cfg(test)]
             ListRepr::Static(strings) => strings.len(),
         }
@@ -252,7 +253,7 @@ impl StrList {
     pub fn get(self, index: usize) -> Option<&'static str> {
         match self.0 {
             ListRepr::Table { start, .. } => {
-                let start = usize::try_from(start).ok()?;
+                let start = usize::from(start);
                 (index < self.len())
                     .then(|| LISTS.get(start.checked_add(index)?).map(|s| s.get()))
                     .flatten()

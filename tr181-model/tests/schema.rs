@@ -27,7 +27,7 @@ fn device_info_software_version_is_a_forced_inform_string() {
 #[test]
 fn table_entries_stay_small() {
     assert!(size_of::<schema::Parameter>() <= 16);
-    assert!(size_of::<schema::Syntax>() <= 52);
+    assert!(size_of::<schema::Syntax>() <= 48);
 }
 
 #[test]

@@ -1098,7 +1098,7 @@ const fn s(offset: u32, len: u16) -> Str {
     Str::new(offset, len)
 }
 
-const fn l(start: u32, len: u32) -> StrList {
+const fn l(start: u16, len: u16) -> StrList {
     StrList::new(start, len)
 }
 
