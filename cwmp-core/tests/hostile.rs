@@ -146,7 +146,7 @@ fn oversized_body_is_refused_before_parsing() {
 }
 
 #[test]
-fn huge_array_type_declaration_is_not_preallocated() {
+fn huge_array_type_declaration_presizes_only_within_the_input() {
     let input = wrap(
         "<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType=\"xsd:string[1000000000]\">\
          <string>Device.A</string><string>Device.B</string></ParameterNames></cwmp:GetParameterValues>",
