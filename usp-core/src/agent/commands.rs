@@ -67,8 +67,13 @@ impl Agent {
             .collect();
         self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(sets)));
         for row in rows {
-            let paths = [format!("{row}EndpointID"), OUI.into(), PRODUCT_CLASS.into()];
-            let request = GetRequest::new(paths.into_iter().chain([SERIAL_NUMBER.into()]));
+            let paths: [String; 4] = [
+                format!("{row}EndpointID"),
+                OUI.into(),
+                PRODUCT_CLASS.into(),
+                SERIAL_NUMBER.into(),
+            ];
+            let request = GetRequest::new(paths);
             let principal = self.own_principal();
             self.request(principal, Pending::OnBoard, EngineRequest::Get(request));
         }
