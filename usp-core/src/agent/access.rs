@@ -10,8 +10,8 @@ use hal::Principal;
 use hal::engine::{AccessControl, Permissions, Target};
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
-use tr181_model::value::Value;
 
+use super::param_text;
 use super::subscriptions::covers;
 
 const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
@@ -59,24 +59,17 @@ impl ControllerTrust {
             .unwrap_or_default();
         let row = rows
             .iter()
-            .find(|row| text(store, &row.path, "EndpointID") == principal.id);
+            .find(|row| param_text(store, &row.path, "EndpointID") == principal.id);
         match row {
             Some(row) => {
                 for name in ["AssignedRole", "InheritedRole"] {
-                    roles.extend(list(&text(store, &row.path, name)));
+                    roles.extend(list(&param_text(store, &row.path, name)));
                 }
             }
-            None => roles.extend(list(&text(store, TRUST, "UntrustedRole"))),
+            None => roles.extend(list(&param_text(store, TRUST, "UntrustedRole"))),
         }
         roles
     }
-}
-
-fn text(store: &Store, object: &str, name: &str) -> String {
-    store
-        .value(&format!("{object}{name}"))
-        .map(Value::canonical_text)
-        .unwrap_or_default()
 }
 
 /// A role reference with its trailing dot (references may leave it out).
@@ -115,7 +108,7 @@ impl AccessControl for ControllerTrust {
         };
         let mut granted = Permissions::NONE;
         for role in self.roles(principal, store) {
-            if !role.starts_with(ROLES) || text(store, &role, "Enable") != "true" {
+            if !role.starts_with(ROLES) || param_text(store, &role, "Enable") != "true" {
                 continue;
             }
             let permissions = store
@@ -123,16 +116,20 @@ impl AccessControl for ControllerTrust {
                 .unwrap_or_default();
             let best = permissions
                 .iter()
-                .filter(|p| text(store, &p.path, "Enable") == "true")
+                .filter(|p| param_text(store, &p.path, "Enable") == "true")
                 .filter(|p| {
-                    text(store, &p.path, "Targets")
+                    param_text(store, &p.path, "Targets")
                         .split(',')
                         .map(str::trim)
                         .any(|t| !t.is_empty() && target_covers(t, path, store))
                 })
-                .max_by_key(|p| text(store, &p.path, "Order").parse::<u32>().unwrap_or(0));
+                .max_by_key(|p| {
+                    param_text(store, &p.path, "Order")
+                        .parse::<u32>()
+                        .unwrap_or(0)
+                });
             if let Some(best) = best {
-                let rights = Permissions::from_rwxn(&text(store, &best.path, column))
+                let rights = Permissions::from_rwxn(&param_text(store, &best.path, column))
                     .unwrap_or(Permissions::NONE);
                 granted = granted.union(rights);
             }
@@ -141,7 +138,7 @@ impl AccessControl for ControllerTrust {
     }
 
     fn reads_secured(&self, principal: &Principal, store: &Store) -> bool {
-        let secured = list(&text(store, TRUST, "SecuredRoles"));
+        let secured = list(&param_text(store, TRUST, "SecuredRoles"));
         self.roles(principal, store)
             .iter()
             .any(|role| secured.contains(role))

@@ -82,7 +82,7 @@ use hal::Principal;
 use hal::engine::{AccessControl, Notice, NoticeId};
 use prost::Message as _;
 use tr181_model::store::{ChangeRecord, Store};
-use tr181_model::value::DateTime;
+use tr181_model::value::{DateTime, Value};
 
 pub use access::ControllerTrust;
 pub use engine::{DeviceUpdate, EngineRequest, EngineResult, RequestId};
@@ -986,6 +986,15 @@ impl Agent {
 /// How far [`Agent::set_wall_clock`] may differ from the agent's count before schedules
 /// aligned on the wall clock re-align (the count drifts, and drivers read whole seconds).
 pub const WALL_CLOCK_STEP: Duration = Duration::from_secs(2);
+
+/// The canonical text of parameter `name` of `object` (`Device.LocalAgent.Controller.2.`),
+/// empty when the store has no such value: how the agent reads its own configuration rows.
+fn param_text(store: &Store, object: &str, name: &str) -> String {
+    store
+        .value(&format!("{object}{name}"))
+        .map(Value::canonical_text)
+        .unwrap_or_default()
+}
 
 /// Inserts into a per-controller map of at most `max` entries (at least 1), dropping the first
 /// controller by name to make room for a new one.

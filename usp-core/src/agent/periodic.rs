@@ -14,17 +14,16 @@
 //! store; so a change of rights takes effect from the next store input.
 
 use std::collections::BTreeMap;
-use std::format;
 use std::string::{String, ToString};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
-use tr181_model::value::{DateTime, Value};
+use tr181_model::value::DateTime;
 
-use super::Agent;
 use super::subscriptions::{NotifType, Recipient};
+use super::{Agent, param_text};
 use crate::usp::notify;
 
 /// The event's path.
@@ -48,24 +47,18 @@ fn settings(store: &Store) -> BTreeMap<String, (Duration, Option<i64>)> {
     let rows = store
         .instances(super::session::CONTROLLERS, Protocol::Usp, true)
         .unwrap_or_default();
-    let text = |path: String| {
-        store
-            .value(&path)
-            .map(Value::canonical_text)
-            .unwrap_or_default()
-    };
     rows.into_iter()
         .filter_map(|info| {
             let row = info.path;
             // 0 is outside the range (at least 1): no schedule rather than one every second.
-            let interval: u64 = text(format!("{row}PeriodicNotifInterval"))
+            let interval: u64 = param_text(store, &row, "PeriodicNotifInterval")
                 .parse()
                 .ok()
                 .filter(|&i| i > 0)?;
-            let reference = DateTime::parse(&text(format!("{row}PeriodicNotifTime")))
+            let reference = DateTime::parse(&param_text(store, &row, "PeriodicNotifTime"))
                 .and_then(|t| t.unix_micros());
             Some((
-                text(format!("{row}EndpointID")),
+                param_text(store, &row, "EndpointID"),
                 (Duration::from_secs(interval), reference),
             ))
         })

@@ -47,10 +47,9 @@ use prost::Message as _;
 use prost::encoding::encoded_len_varint;
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
-use tr181_model::value::Value;
 
 use super::engine::{DeviceUpdate, EngineRequest};
-use super::{Agent, AgentEvent, IgnoreReason, RetryPolicy};
+use super::{Agent, AgentEvent, IgnoreReason, RetryPolicy, param_text};
 use crate::codec::{self, RecordBuilder};
 use crate::usp_record::record::{PayloadSecurity, RecordType};
 use crate::usp_record::session_context_record::PayloadSarState;
@@ -197,20 +196,14 @@ pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
     let Ok(rows) = store.instances(CONTROLLERS, Protocol::Usp, true) else {
         return BTreeMap::new();
     };
-    let text = |path: String| {
-        store
-            .value(&path)
-            .map(Value::canonical_text)
-            .unwrap_or_default()
-    };
     let mut out = BTreeMap::new();
     for info in rows {
         let row = info.path;
-        let endpoint = text(format!("{row}EndpointID"));
+        let endpoint = param_text(store, &row, "EndpointID");
         if endpoint.is_empty() {
             continue;
         }
-        let e2e = |name: &str| text(format!("{row}E2ESession.{name}"));
+        let e2e = |name: &str| param_text(store, &row, &format!("E2ESession.{name}"));
         let defaults = RetryPolicy::default();
         let min_wait = e2e("SessionRetryMinimumWaitInterval")
             .parse()

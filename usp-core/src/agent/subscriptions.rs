@@ -20,10 +20,9 @@ use hal::engine::{
 use tr181_model::path::Path;
 use tr181_model::schema::Protocol;
 use tr181_model::store::{Change, ChangeRecord, Resolved, Store};
-use tr181_model::value::Value;
 
 use super::engine::{DeviceUpdate, EngineRequest};
-use super::{Agent, AgentEvent, Pending};
+use super::{Agent, AgentEvent, Pending, param_text};
 use crate::usp::{self, notify};
 
 /// The subscription table.
@@ -95,13 +94,6 @@ impl Subscription {
     }
 }
 
-fn text(store: &Store, row: &str, name: &str) -> String {
-    store
-        .value(&format!("{row}{name}"))
-        .map(Value::canonical_text)
-        .unwrap_or_default()
-}
-
 /// Reads the subscription table, keeping `seen` of rows already known.
 pub(crate) fn load(store: &Store, now: Instant, known: &[Subscription]) -> Vec<Subscription> {
     let Ok(rows) = store.instances(TABLE, Protocol::Usp, true) else {
@@ -112,19 +104,21 @@ pub(crate) fn load(store: &Store, now: Instant, known: &[Subscription]) -> Vec<S
             let row = info.path;
             let seen = known.iter().find(|s| s.row == row).map_or(now, |s| s.seen);
             Subscription {
-                id: text(store, &row, "ID"),
-                recipient: text(store, &row, "Recipient"),
-                enable: text(store, &row, "Enable") == "true",
-                notif_type: NotifType::parse(&text(store, &row, "NotifType")),
-                references: split_list(&text(store, &row, "ReferenceList")),
-                persistent: text(store, &row, "Persistent") == "true",
-                time_to_live: text(store, &row, "TimeToLive").parse().unwrap_or(0),
-                notif_retry: text(store, &row, "NotifRetry") == "true",
-                notif_expiration: text(store, &row, "NotifExpiration").parse().unwrap_or(0),
-                notify: !matches!(text(store, &row, "TriggerAction").as_str(), "Config"),
-                config: match text(store, &row, "TriggerAction").as_str() {
+                id: param_text(store, &row, "ID"),
+                recipient: param_text(store, &row, "Recipient"),
+                enable: param_text(store, &row, "Enable") == "true",
+                notif_type: NotifType::parse(&param_text(store, &row, "NotifType")),
+                references: split_list(&param_text(store, &row, "ReferenceList")),
+                persistent: param_text(store, &row, "Persistent") == "true",
+                time_to_live: param_text(store, &row, "TimeToLive").parse().unwrap_or(0),
+                notif_retry: param_text(store, &row, "NotifRetry") == "true",
+                notif_expiration: param_text(store, &row, "NotifExpiration")
+                    .parse()
+                    .unwrap_or(0),
+                notify: !matches!(param_text(store, &row, "TriggerAction").as_str(), "Config"),
+                config: match param_text(store, &row, "TriggerAction").as_str() {
                     "Config" | "NotifyAndConfig" => {
-                        config_settings(&text(store, &row, "TriggerConfigSettings"))
+                        config_settings(&param_text(store, &row, "TriggerConfigSettings"))
                     }
                     _ => Vec::new(),
                 },
@@ -491,7 +485,7 @@ impl Agent {
             .unwrap_or_default();
         let Some(row) = rows
             .into_iter()
-            .find(|r| text(store, &r.path, "EndpointID") == controller)
+            .find(|r| param_text(store, &r.path, "EndpointID") == controller)
         else {
             return json_object(&params);
         };
@@ -500,10 +494,10 @@ impl Agent {
             .instances(&boot, Protocol::Usp, true)
             .unwrap_or_default()
         {
-            if text(store, &entry.path, "Enable") != "true" {
+            if param_text(store, &entry.path, "Enable") != "true" {
                 continue;
             }
-            let pattern = text(store, &entry.path, "ParameterName");
+            let pattern = param_text(store, &entry.path, "ParameterName");
             let Ok(parsed) = Path::parse(&pattern, store.limits()) else {
                 continue;
             };
