@@ -119,8 +119,9 @@ async fn websocket_rules_of_the_usp_binding() {
     agent.stop().await;
 }
 
-/// A NotifRetry Notify left unanswered is saved beside the store and sent again, with the same
-/// `msg_id`, after a restart (R-NOT.1); the NotifyResp then ends its retries.
+/// The OnBoardRequest of a device not onboarded, once; a NotifRetry Notify left unanswered is
+/// saved beside the store and sent again, with the same `msg_id`, after a restart (R-NOT.1);
+/// the NotifyResp then ends its retries.
 #[tokio::test(flavor = "current_thread")]
 async fn an_unanswered_notify_is_sent_again_after_a_restart() {
     common::within(Duration::from_secs(120), unanswered_notify_survives()).await;
@@ -130,6 +131,29 @@ async fn unanswered_notify_survives() {
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
+    // The factory device's controller row is not onboarded: its first connection carries
+    // an OnBoardRequest (R-NOT.5/6). The controller answers it and, onboarding done, sets
+    // OnBoardingComplete, so that the next start sends none.
+    let onboard = ctrl.notify(|n| n["on_board_req"].is_object()).await;
+    let request = &onboard["on_board_req"];
+    assert_eq!(onboard["send_resp"], true, "{onboard}");
+    assert_eq!(
+        (
+            &request["oui"],
+            &request["product_class"],
+            &request["serial_number"]
+        ),
+        (&"00D09E".into(), &"HG".into(), &"SIM0001".into()),
+        "{onboard}"
+    );
+    let body = ctrl
+        .request(set(
+            "Device.LocalAgent.Controller.1.",
+            "OnBoardingComplete",
+            "true",
+        ))
+        .await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
     let body = ctrl
         .request(add(
             "Device.LocalAgent.Subscription.",
@@ -163,6 +187,16 @@ async fn unanswered_notify_survives() {
     assert_eq!(
         again["Header"]["msg_id"], sent["Header"]["msg_id"],
         "{again}"
+    );
+    // Onboarded once: the Records queued at start held no OnBoardRequest (it would have been
+    // queued before the restored Notify).
+    assert!(
+        !ctrl
+            .kept_notifies()
+            .iter()
+            .any(|n| n["Body"]["Request"]["Notify"]["on_board_req"].is_object()),
+        "{:?}",
+        ctrl.kept_notifies()
     );
     assert_eq!(again["Body"]["Request"]["Notify"], *notify, "{again}");
 

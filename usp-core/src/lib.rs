@@ -12,8 +12,9 @@
 //!   GetSupportedProtocol), Error messages with TR-369 codes, subscriptions and notifications
 //!   fed from the engine's change log and notices (ValueChange, ObjectCreation,
 //!   ObjectDeletion, OperationComplete, Event, `Device.Boot!`, `Device.LocalAgent.Periodic!`
-//!   on each controller's `PeriodicNotifInterval` and `PeriodicNotifTime`, OnBoardRequest, also
-//!   on `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()`) with NotifRetry,
+//!   on each controller's `PeriodicNotifInterval` and `PeriodicNotifTime`, OnBoardRequest to
+//!   every enabled controller row whose `OnBoardingComplete` is false, restarted per its
+//!   `OnBoardingRestartTime`, and on its `SendOnBoardRequest()`) with NotifRetry,
 //!   NotifExpiration, TimeToLive, Persistent and `TriggerAction` (Notify, Config,
 //!   NotifyAndConfig), [`ControllerTrust`](agent::ControllerTrust)
 //!   as the engine's access policy, and E2E session contexts (sequence, expected and

@@ -6,27 +6,21 @@
 //! HAL call (see `hal::engine`'s operate docs). The agent, having sent the OperateResp,
 //! carries out each command done:
 //!
-//! - SendOnBoardRequest(): sets the row's `OnBoardingComplete` to false and reads the row's
-//!   `EndpointID` and the device's `ManufacturerOUI`, `ProductClass` and `SerialNumber` (its
-//!   own requests), then sends that controller an OnBoardRequest
-//!   ([`Agent::send_onboard_request`]): with `send_resp`, retried until answered.
+//! - SendOnBoardRequest(): sets the row's `OnBoardingComplete` to false and restarts the
+//!   row's onboarding procedure at once (`onboard.rs`): an OnBoardRequest with `send_resp`,
+//!   retried until answered.
 //! - E2ESession.Reset(): see [`Agent::reset_session`].
 
-use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use hal::engine::{GetRequest, OperateOutcome, OperateResponse};
+use hal::engine::{OperateOutcome, OperateResponse};
 
-use super::engine::{DeviceUpdate, EngineRequest, EngineResult};
-use super::{Agent, AgentEvent, Pending};
+use super::Agent;
+use super::session::CONTROLLERS;
 
-const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
 const ONBOARD: &str = "SendOnBoardRequest()";
 const RESET: &str = "E2ESession.Reset()";
-const OUI: &str = "Device.DeviceInfo.ManufacturerOUI";
-const PRODUCT_CLASS: &str = "Device.DeviceInfo.ProductClass";
-const SERIAL_NUMBER: &str = "Device.DeviceInfo.SerialNumber";
 
 /// The controller row (`Device.LocalAgent.Controller.2.`) of the path of a command `name`
 /// of that row.
@@ -58,52 +52,7 @@ impl Agent {
             .filter_map(|r| controller_row(&r.path, ONBOARD))
             .map(ToString::to_string)
             .collect();
-        if rows.is_empty() {
-            return;
-        }
-        let sets = rows
-            .iter()
-            .map(|row| (format!("{row}OnBoardingComplete"), "false".to_string()))
-            .collect();
-        self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(sets)));
-        for row in rows {
-            let paths: [String; 4] = [
-                format!("{row}EndpointID"),
-                OUI.into(),
-                PRODUCT_CLASS.into(),
-                SERIAL_NUMBER.into(),
-            ];
-            let request = GetRequest::new(paths);
-            let principal = self.own_principal();
-            self.request(principal, Pending::OnBoard, EngineRequest::Get(request));
-        }
-    }
-
-    /// The values read for an OnBoardRequest: sends it.
-    pub(crate) fn onboard_values(&mut self, result: &EngineResult) {
-        let EngineResult::Get(Ok(response)) = result else {
-            let reason = match result {
-                EngineResult::Get(Err(e)) => e.to_string(),
-                _ => "unexpected engine result".into(),
-            };
-            return self.push_event(AgentEvent::InternalRequestFailed { reason });
-        };
-        let value = |wanted: &dyn Fn(&str) -> bool| {
-            response
-                .params()
-                .find(|p| wanted(&p.path))
-                .map(|p| p.value.canonical_text())
-                .unwrap_or_default()
-        };
-        let controller = value(&|p| p.starts_with(CONTROLLERS) && p.ends_with(".EndpointID"));
-        let oui = value(&|p| p == OUI);
-        let product_class = value(&|p| p == PRODUCT_CLASS);
-        let serial = value(&|p| p == SERIAL_NUMBER);
-        let (Some(now), false) = (self.now, controller.is_empty()) else {
-            let reason = "SendOnBoardRequest(): the controller has no EndpointID".into();
-            return self.push_event(AgentEvent::InternalRequestFailed { reason });
-        };
-        self.send_onboard_request(now, &controller, &oui, &product_class, &serial);
+        self.onboard_commanded(rows);
     }
 }
 

@@ -28,7 +28,8 @@
 //! # Time
 //!
 //! Every input takes `now: Instant`, the driver's monotonic clock; NotifRetry, NotifExpiration,
-//! TimeToLive, E2E session expiry and retry deadlines and `Periodic!` boundaries are
+//! TimeToLive, E2E session expiry and retry deadlines, `OnBoardingRestartTime` and
+//! `Periodic!` boundaries are
 //! `Instant`s derived from it ([`Agent::respond`] uses the latest `now` given). The wall clock
 //! is an optional input ([`Agent::set_wall_clock`]: the real time at a given `now`, counted
 //! forward from there), used for `Subscription.{i}.CreationDate` and to align `Periodic!` on
@@ -55,6 +56,12 @@
 //! through its [`hal::engine::AccessControl`] ([`ControllerTrust`] maps USP's roles onto it),
 //! and by the agent on every notification (the `n` right).
 //!
+//! Onboarding: the agent sends an OnBoardRequest by itself to every enabled
+//! `Device.LocalAgent.Controller.{i}.` row whose `OnBoardingComplete` is false, when it first
+//! sees the store and whenever such a row appears, is enabled or has `OnBoardingComplete` set
+//! to false; retried until answered, then restarted per `OnBoardingRestartTime` until the row
+//! is onboarded (see `onboard.rs`).
+//!
 //! The agent's own commands (`Controller.{i}.SendOnBoardRequest()`,
 //! `Controller.{i}.E2ESession.Reset()`) are Operates like any other: the engine resolves and
 //! checks them and reports them done, and the agent carries them out after answering (see
@@ -64,6 +71,7 @@ mod access;
 mod commands;
 pub mod engine;
 mod messages;
+mod onboard;
 mod periodic;
 mod persist;
 mod session;
@@ -393,8 +401,12 @@ pub enum AgentError {
 pub(crate) enum Pending {
     /// The agent's own request.
     Internal,
-    /// The agent's own read of what an OnBoardRequest carries (`commands.rs`).
-    OnBoard,
+    /// `SendOnBoardRequest()`'s read of what the OnBoardRequest of a controller row carries
+    /// (`onboard.rs`).
+    OnBoard {
+        /// The controller row (`Device.LocalAgent.Controller.1.`).
+        row: String,
+    },
     /// A controller's request; the answer becomes a response Msg.
     Reply {
         controller: String,
@@ -430,6 +442,8 @@ pub struct Agent {
     published: BTreeMap<String, (SessionStatus, u32)>,
     /// `Device.LocalAgent.Periodic!` schedules, per controller.
     periodic: BTreeMap<String, periodic::Schedule>,
+    /// Onboarding procedures, per controller row.
+    onboarding: BTreeMap<String, onboard::Procedure>,
 }
 
 impl core::fmt::Debug for Agent {
@@ -472,6 +486,7 @@ impl Agent {
             sessions: BTreeMap::new(),
             published: BTreeMap::new(),
             periodic: BTreeMap::new(),
+            onboarding: BTreeMap::new(),
         }
     }
 
@@ -537,6 +552,7 @@ impl Agent {
             self.next_deadline(),
             self.session_deadline(),
             self.periodic_deadline(),
+            self.onboarding_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -547,7 +563,8 @@ impl Agent {
         }
     }
 
-    /// Timers are due: retries, NotifExpiration, TimeToLive, E2E session expiry and retries.
+    /// Timers are due: retries, NotifExpiration, TimeToLive, E2E session expiry and retries,
+    /// onboarding restarts, `Periodic!`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
         self.publish_sessions();
@@ -559,6 +576,7 @@ impl Agent {
         self.timers(now);
         self.session_timers(now);
         self.periodic_timers(now);
+        self.onboarding_timers(now);
     }
 
     /// The E2E session status with `controller` (`E2ESession.Status`).
@@ -582,14 +600,21 @@ impl Agent {
         self.notice(now, id, notice, store);
     }
 
-    /// Re-reads `Device.LocalAgent.Subscription.` and the controllers' E2E session settings
-    /// (`Device.LocalAgent.Controller.{i}.E2ESession.`), e.g. at start, after the engine
-    /// loaded its store. Both are re-read by [`Agent::handle_changes`] when they change.
+    /// Re-reads `Device.LocalAgent.Subscription.` and the controller rows (E2E session
+    /// settings, onboarding: an OnBoardRequest to every enabled row whose
+    /// `OnBoardingComplete` is false), e.g. at start, after the engine loaded its store. Both
+    /// are re-read by [`Agent::handle_changes`] when they change.
     pub fn load_subscriptions(&mut self, now: Instant, store: &Store) {
         self.now = Some(now);
         self.reload_subscriptions(now, store);
-        self.reload_e2e(now, store);
+        self.reload_controllers(now, store);
         self.refresh_periodic(now, store);
+    }
+
+    /// Re-reads the controller rows: E2E session settings and onboarding.
+    fn reload_controllers(&mut self, now: Instant, store: &Store) {
+        self.reload_e2e(now, store);
+        self.reload_onboarding(now, store);
     }
 
     /// Replaces the known controllers, for a device whose `Device.LocalAgent.Controller.{i}.`
@@ -616,7 +641,9 @@ impl Agent {
     }
 
     /// Sends an OnBoardRequest Notify to `controller`: `send_resp` set, retried until a
-    /// NotifyResp arrives, never expiring (R-NOT.5/6/6a).
+    /// NotifyResp arrives, never expiring (R-NOT.5/6/6a); returns its `msg_id`. The agent
+    /// sends one by itself to every enabled `Device.LocalAgent.Controller.{i}.` row whose
+    /// `OnBoardingComplete` is false (see `onboard.rs`); this is for other reasons.
     pub fn send_onboard_request(
         &mut self,
         now: Instant,
@@ -624,10 +651,10 @@ impl Agent {
         oui: &str,
         product_class: &str,
         serial_number: &str,
-    ) {
+    ) -> String {
         let notification =
             subscriptions::onboard(oui, product_class, serial_number, &self.versions);
-        self.send_notify(now, controller, "", true, None, notification);
+        self.send_notify(now, controller, "", true, None, notification)
     }
 
     /// A Record from `mtp`. The Record's Msg payload is sliced out of `bytes`, not copied (a
@@ -698,7 +725,7 @@ impl Agent {
         };
         match pending {
             Pending::Internal => self.internal_done(&result),
-            Pending::OnBoard => self.onboard_values(&result),
+            Pending::OnBoard { row } => self.onboard_values(&row, &result),
             Pending::Reply {
                 controller,
                 msg_id,

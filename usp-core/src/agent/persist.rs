@@ -79,7 +79,9 @@ impl Agent {
     }
 
     /// Takes back what [`Agent::save_notifications`] saved before a restart: each Notify is
-    /// sent again at once and retried as before. Returns how many were restored; beyond
+    /// sent again at once and retried as before, except an OnBoardRequest to a controller
+    /// whose onboarding the agent already restarted (then that one is the only one; one
+    /// restored first is adopted by the procedure). Returns how many were restored; beyond
     /// [`AgentConfig::max_unacknowledged`](super::AgentConfig::max_unacknowledged) the oldest
     /// are dropped.
     ///
@@ -131,6 +133,10 @@ impl Agent {
         }
         self.next_msg = self.next_msg.max(saved.next_msg);
         self.now = Some(now);
+        // An OnBoardRequest to a controller whose onboarding already runs would be a second.
+        restored.retain(|(controller, _, msg, _)| {
+            !(super::onboard::is_onboard_request(msg) && self.onboarding_runs(controller))
+        });
         let count = restored.len();
         for (controller, msg_id, msg, expires) in restored {
             if !self.transmit_msg(&controller, &msg) {

@@ -367,7 +367,7 @@ impl Agent {
             self.reload_subscriptions(now, store);
         }
         if controllers {
-            self.reload_e2e(now, store);
+            self.reload_controllers(now, store);
         }
         for record in changes {
             if record.seq <= self.last_seq {
@@ -533,6 +533,7 @@ impl Agent {
     }
 
     /// Builds and sends a Notify; with `send_resp` keeps it for retries until its NotifyResp.
+    /// Returns its `msg_id`.
     pub(crate) fn send_notify(
         &mut self,
         now: Instant,
@@ -541,7 +542,7 @@ impl Agent {
         send_resp: bool,
         expires: Option<Instant>,
         notification: notify::Notification,
-    ) {
+    ) -> String {
         let msg_id = self.next_msg_id("notify");
         let msg = crate::codec::request_msg(
             msg_id.clone(),
@@ -558,8 +559,9 @@ impl Agent {
             });
         }
         if send_resp {
-            self.keep_for_retry(now, controller.into(), msg_id, msg, expires);
+            self.keep_for_retry(now, controller.into(), msg_id.clone(), msg, expires);
         }
+        msg_id
     }
 
     /// Keeps a sent Notify for retries until its NotifyResp (the oldest is dropped beyond
@@ -599,6 +601,7 @@ impl Agent {
                 msg_id: msg_id.into(),
             });
             self.push_event(AgentEvent::NotificationsChanged);
+            self.onboarding_answered(controller, msg_id);
         }
     }
 
@@ -665,7 +668,7 @@ impl Agent {
             Notice::Booted(info) => {
                 // Non-persistent subscriptions do not survive a boot.
                 self.reload_subscriptions(now, store);
-                self.reload_e2e(now, store);
+                self.reload_controllers(now, store);
                 let gone: Vec<String> = self
                     .subscriptions
                     .iter()

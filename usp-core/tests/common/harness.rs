@@ -29,6 +29,8 @@ use usp_core::{Limits, Msg, Record};
 pub const AGENT: &str = "os::00D09E-SIM0001";
 /// The controller the simulated device knows.
 pub const CTRL: &str = "self::controller";
+/// The simulated controller's `OnBoardingComplete`.
+pub const ONBOARDED: &str = "Device.LocalAgent.Controller.1.OnBoardingComplete";
 /// Most outputs one drive may take.
 pub const STEP_BOUND: usize = 10_000;
 
@@ -72,8 +74,19 @@ impl Harness {
         Self::with(Arc::new(AllowAll), config()).await
     }
 
-    #[allow(clippy::disallowed_methods)] // The test's virtual clock starts at a real instant.
+    /// With `access` and `config`, the controller onboarded already (the device's
+    /// `Controller.1.OnBoardingComplete` true), so that no OnBoardRequest comes out.
     pub async fn with(access: Arc<dyn AccessControl>, config: AgentConfig) -> Self {
+        Self::start(access, config, true).await
+    }
+
+    /// AllowAll, the controller not onboarded yet: the device as it leaves the factory.
+    pub async fn not_onboarded() -> Self {
+        Self::start(Arc::new(AllowAll), config(), false).await
+    }
+
+    #[allow(clippy::disallowed_methods)] // The test's virtual clock starts at a real instant.
+    async fn start(access: Arc<dyn AccessControl>, config: AgentConfig, onboarded: bool) -> Self {
         let sim = SimDevice::new("SIM0001");
         let engine = Arc::new(Engine::new(
             sim.hal(),
@@ -82,6 +95,12 @@ impl Harness {
         ));
         engine.start().await.unwrap();
         sim.attach(engine.sink());
+        if onboarded {
+            engine
+                .device_update(|txn| txn.set(ONBOARDED, "true"))
+                .await
+                .unwrap();
+        }
         let agent = Agent::new(config).with_access(access);
         let mut harness = Self {
             sim,
