@@ -102,7 +102,7 @@ mod txn;
 #[cfg(test)]
 mod tests;
 
-pub use resolve::{Resolution, Resolved, RouteId};
+pub use resolve::{Resolution, Resolved, RouteId, RouteWriter};
 pub use txn::{Savepoint, Transaction};
 
 use tree::{Child, Node, Place, Route, Step, View, route_path, walk};

@@ -511,6 +511,7 @@ fn each_param(
     mut f: impl FnMut(String, &Value, &'static Parameter, Option<&str>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
     let found = store.resolve(parsed, protocol)?;
+    let mut routes = found.route_writer();
     for item in &found {
         match item {
             Resolved::Object { .. } | Resolved::Table { .. } => {
@@ -519,11 +520,17 @@ fn each_param(
                 }
             }
             Resolved::Parameter {
+                route,
                 value,
                 parameter,
                 object,
-                ..
-            } => f(found.path(item), value, parameter, Some(object.path()))?,
+            } => {
+                let route = routes.route(*route);
+                let mut path = String::with_capacity(route.len() + parameter.name().len());
+                path.push_str(route);
+                path.push_str(parameter.name());
+                f(path, value, parameter, Some(object.path()))?;
+            }
             _ => {}
         }
     }

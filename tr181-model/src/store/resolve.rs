@@ -146,6 +146,69 @@ impl<'a> Resolution<'a> {
         self.write_path(item, &mut out);
         out
     }
+
+    /// A [`RouteWriter`] for this resolution's routes.
+    pub fn route_writer(&self) -> RouteWriter<'_> {
+        RouteWriter {
+            routes: &self.routes,
+            chain: Vec::new(),
+            text: String::with_capacity(64),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// Writes the instance paths of a [`Resolution`]'s routes one after another, keeping the
+/// text the next route shares with the previous one: the rows of a table differ only in their
+/// last step, so a wildcard over a table writes one number per row instead of every row's
+/// whole path ([`Resolution::write_route`] walks the route from `Device.` each time).
+#[derive(Clone, Debug)]
+pub struct RouteWriter<'r> {
+    routes: &'r Routes,
+    /// The routes of the steps written in `text`, from the first after `Device.`, each with
+    /// the length of the text up to and including its step.
+    chain: Vec<(u32, usize)>,
+    text: String,
+    /// The route being written and its ancestors, deepest first (kept to reuse its buffer).
+    scratch: Vec<u32>,
+}
+
+impl RouteWriter<'_> {
+    /// The instance path of `route` (`Device.WiFi.SSID.1.`, with trailing dot), valid until
+    /// the next call.
+    pub fn route(&mut self, route: RouteId) -> &str {
+        let steps = &self.routes.steps;
+        self.scratch.clear();
+        let mut at = route.0;
+        while let Some(&(parent, _)) = steps.get(at as usize) {
+            if at == Routes::ROOT || parent >= at {
+                break;
+            }
+            self.scratch.push(at);
+            at = parent;
+        }
+        let kept = self
+            .chain
+            .iter()
+            .zip(self.scratch.iter().rev())
+            .take_while(|((written, _), wanted)| written == *wanted)
+            .count();
+        self.chain.truncate(kept);
+        match self.chain.last() {
+            Some(&(_, len)) => self.text.truncate(len),
+            None => {
+                self.text.clear();
+                self.text.push_str("Device.");
+            }
+        }
+        for &index in self.scratch.iter().rev().skip(kept) {
+            if let Some(&(_, step)) = steps.get(index as usize) {
+                push_step(&mut self.text, step);
+                self.chain.push((index, self.text.len()));
+            }
+        }
+        &self.text
+    }
 }
 
 impl<'r, 'a> IntoIterator for &'r Resolution<'a> {

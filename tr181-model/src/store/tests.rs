@@ -1066,6 +1066,30 @@ fn resolution_writes_paths_on_demand() {
 }
 
 #[test]
+fn route_writer_keeps_shared_steps() {
+    let store = wifi_store();
+    // Rows of one table, items of one row, a shorter route after longer ones, and routes
+    // reached through references (a second branch from `Device.`).
+    for path in [
+        "Device.WiFi.SSID.*.SSID",
+        "Device.WiFi.SSID.*.",
+        "Device.WiFi.",
+        "Device.WiFi.AccessPoint.*.SSIDReference+.SSID",
+        "Device.WiFi.AccessPoint.[SSIDReference+.Enable==true].SSIDReference+.",
+    ] {
+        let parsed = Path::parse(path, store.limits()).unwrap();
+        let found = store.resolve(&parsed, Usp).unwrap();
+        assert!(!found.is_empty(), "{path}");
+        let mut writer = found.route_writer();
+        for item in found.iter().chain(found.iter().rev()) {
+            let mut expected = String::new();
+            found.write_route(item.route(), &mut expected);
+            assert_eq!(writer.route(item.route()), expected, "{path}");
+        }
+    }
+}
+
+#[test]
 fn resolve_reference_following() {
     let store = wifi_store();
     assert_eq!(
