@@ -233,7 +233,8 @@ async fn wss_server() {
     // from another (known) controller is ignored, its own are answered.
     let mut ctrl = connect(Some((&trusted, "ctrl-"))).await.unwrap();
     ctrl.send_from(OTHER, "spoofed", get(&[SERIAL])).await;
-    agent.wait_line("Record ignored: its from_id").await;
+    let line = agent.wait_line("Unauthenticated").await;
+    assert!(line.contains(OTHER), "{line}");
     // An answer to the spoofed Get would come first, addressed to OTHER (which `request`
     // refuses).
     let body = ctrl.request(get(&[SERIAL])).await;

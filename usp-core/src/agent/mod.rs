@@ -38,7 +38,9 @@
 //!
 //! # What the agent checks
 //!
-//! Per Record: it decodes within [`Limits`]; `to_id` must be the agent's Endpoint ID; the
+//! Per Record: it decodes within [`Limits`] (once: the MTP hands over the bytes); `from_id`
+//! must be an Endpoint ID the MTP authenticated, if it authenticated any
+//! ([`Mtp::authenticated`]); `to_id` must be the agent's Endpoint ID; the
 //! sender must be a configured controller, unless [`AgentConfig::accept_unknown_controllers`]
 //! (then it gets no roles, and the access policy, e.g. [`ControllerTrust`], gives it the
 //! untrusted role); the Record's major version must be 1. Records failing these are ignored
@@ -121,7 +123,8 @@ pub enum MtpKind {
 }
 
 /// Where a Record came from, and so where the answer goes: the MTP and the driver's handle
-/// for the return path (an MQTT reply-to topic, a STOMP `reply-to-dest`, a connection id).
+/// for the return path (an MQTT reply-to topic, a STOMP `reply-to-dest`, a connection id),
+/// and who the MTP proved the peer to be.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub struct Mtp {
@@ -129,15 +132,37 @@ pub struct Mtp {
     pub kind: MtpKind,
     /// The driver's return address on it.
     pub reply_to: String,
+    /// The Endpoint IDs the connection authenticated the peer as: the `urn:bbf:usp:id:`
+    /// names of its TLS client or server certificate (TR-369 R-MTP.1, R-SEC.3). A Record
+    /// whose `from_id` is none of them is ignored ([`IgnoreReason::Unauthenticated`]).
+    /// `None` when the MTP did not authenticate the peer by certificate (plain TCP, a
+    /// certificate naming no Endpoint ID, a broker): `from_id` is then not checked.
+    pub authenticated: Option<Arc<[String]>>,
 }
 
 impl Mtp {
-    /// An MTP return path.
+    /// An MTP return path that authenticated no Endpoint ID.
     pub fn new(kind: MtpKind, reply_to: impl Into<String>) -> Self {
         Self {
             kind,
             reply_to: reply_to.into(),
+            authenticated: None,
         }
+    }
+
+    /// Sets the Endpoint IDs the connection authenticated; none leaves `from_id` unchecked.
+    #[must_use]
+    pub fn with_authenticated(mut self, endpoint_ids: Vec<String>) -> Self {
+        self.authenticated = (!endpoint_ids.is_empty()).then(|| endpoint_ids.into());
+        self
+    }
+
+    /// Whether a Record from `endpoint_id` may come on this MTP.
+    #[must_use]
+    pub fn authenticates(&self, endpoint_id: &str) -> bool {
+        self.authenticated
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|id| id == endpoint_id))
     }
 }
 
@@ -283,6 +308,9 @@ pub enum IgnoreReason {
     MsgUndecodable(u32),
     /// Its `to_id` is not this agent.
     NotForUs,
+    /// Its `from_id` is not an Endpoint ID the MTP authenticated ([`Mtp::authenticated`]);
+    /// such a `from_id` is not valid, so no Error Record goes back (R-MTP.5).
+    Unauthenticated,
     /// The sender is not a known controller.
     UnknownController,
     /// A Msg type the agent does not take (a response other than NotifyResp, an Error).
@@ -673,6 +701,9 @@ impl Agent {
             }
         };
         let from = record.from_id.clone();
+        if !mtp.authenticates(&from) {
+            return self.ignore(Some(from), IgnoreReason::Unauthenticated);
+        }
         if record.to_id != self.config.endpoint_id {
             return self.ignore(Some(from), IgnoreReason::NotForUs);
         }
@@ -1101,21 +1132,26 @@ mod tests {
         assert_eq!(agent.poll_output(), Output::Idle);
     }
 
+    /// A GetSupportedProtocol Record (answered without the engine) to `to` from `from`.
+    fn request_record(to: &str, from: &str) -> Bytes {
+        let msg = codec::request_msg(
+            "m",
+            usp::request::ReqType::GetSupportedProtocol(usp::GetSupportedProtocol::default()),
+        );
+        let record = RecordBuilder::new(to, from).no_session(&msg);
+        let mut bytes = Vec::new();
+        codec::encode_record(&record, &mut bytes);
+        bytes.into()
+    }
+
     #[test]
     #[allow(clippy::disallowed_methods)] // A test's clock.
     fn records_for_others_are_ignored() {
         let mut agent = Agent::new(
             AgentConfig::new("os::agent").with_controller(ControllerConfig::new("self::ctrl")),
         );
-        let msg = codec::request_msg(
-            "m",
-            usp::request::ReqType::GetSupportedProtocol(usp::GetSupportedProtocol::default()),
-        );
-        let record = RecordBuilder::new("os::other", "self::ctrl").no_session(&msg);
-        let mut bytes = Vec::new();
-        codec::encode_record(&record, &mut bytes);
-        let now = Instant::now();
-        agent.handle_record(now, Mtp::new(MtpKind::Uds, "c1"), bytes.into());
+        let bytes = request_record("os::other", "self::ctrl");
+        agent.handle_record(Instant::now(), Mtp::new(MtpKind::Uds, "c1"), bytes);
         assert_eq!(
             agent.poll_output(),
             Output::Event(AgentEvent::RecordIgnored {
@@ -1123,5 +1159,46 @@ mod tests {
                 reason: IgnoreReason::NotForUs
             })
         );
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // A test's clock.
+    fn from_id_must_be_one_the_mtp_authenticated() {
+        let mut agent = Agent::new(
+            AgentConfig::new("os::agent")
+                .with_controller(ControllerConfig::new("self::ctrl"))
+                .with_controller(ControllerConfig::new("self::other")),
+        );
+        let now = Instant::now();
+        let ctrl = Mtp::new(MtpKind::WebSocket, "self::ctrl")
+            .with_authenticated(std::vec!["self::ctrl".into(), "self::ctrl2".into()]);
+        assert!(ctrl.authenticates("self::ctrl2") && !ctrl.authenticates("self::other"));
+        // Another known controller's Endpoint ID on this connection: ignored, no Error Record,
+        // and no return path learnt for it.
+        agent.handle_record(
+            now,
+            ctrl.clone(),
+            request_record("os::agent", "self::other"),
+        );
+        assert_eq!(
+            agent.poll_output(),
+            Output::Event(AgentEvent::RecordIgnored {
+                from: Some("self::other".into()),
+                reason: IgnoreReason::Unauthenticated
+            })
+        );
+        assert_eq!(agent.poll_output(), Output::Idle);
+        assert!(!agent.routes.contains_key("self::other"));
+        // The authenticated one is answered on that connection.
+        agent.handle_record(now, ctrl.clone(), request_record("os::agent", "self::ctrl"));
+        let Output::Transmit { mtp, to, .. } = agent.poll_output() else {
+            panic!("expected the answer")
+        };
+        assert_eq!((mtp, to.as_str()), (ctrl, "self::ctrl"));
+        // A connection that authenticated no Endpoint ID checks none.
+        let open = Mtp::new(MtpKind::WebSocket, "ws-1").with_authenticated(Vec::new());
+        assert_eq!(open.authenticated, None);
+        agent.handle_record(now, open, request_record("os::agent", "self::other"));
+        assert!(matches!(agent.poll_output(), Output::Transmit { to, .. } if to == "self::other"));
     }
 }

@@ -24,7 +24,7 @@ use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PublishProperties};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
-use usp_core::agent::MtpKind;
+use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::{
     self as facts, CONTENT_TYPE, USER_PROPERTY_ENDPOINT_ID, USER_PROPERTY_SUBSCRIBE_TOPIC,
@@ -465,8 +465,7 @@ impl MqttMtp {
             return true;
         };
         let record = MtpInput::Record {
-            reply_to,
-            kind: MtpKind::Mqtt,
+            mtp: Mtp::new(MtpKind::Mqtt, reply_to),
             bytes: payload,
         };
         self.agent.send(record).await.is_ok()

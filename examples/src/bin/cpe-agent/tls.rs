@@ -141,9 +141,10 @@ impl PeerIds {
         self.0.is_empty() || self.0.iter().any(|id| id == eid)
     }
 
-    /// Whether any Endpoint ID is allowed (the peer named none).
-    pub(crate) fn is_open(&self) -> bool {
-        self.0.is_empty()
+    /// The Endpoint IDs, for the agent's [`Mtp::authenticated`](usp_core::agent::Mtp) (none:
+    /// any is allowed).
+    pub(crate) fn to_vec(&self) -> Vec<String> {
+        self.0.clone()
     }
 }
 
@@ -279,9 +280,9 @@ mod tests {
     #[test]
     fn a_peer_naming_endpoint_ids_may_use_only_those() {
         let open = PeerIds::default();
-        assert!(open.is_open() && open.allows("self::anyone"));
+        assert!(open.to_vec().is_empty() && open.allows("self::anyone"));
         let named = PeerIds(vec!["self::a".into(), "self::b".into()]);
-        assert!(!named.is_open());
+        assert_eq!(named.to_vec(), ["self::a", "self::b"]);
         assert!(named.allows("self::b"));
         assert!(!named.allows("self::c"));
         assert!(!named.allows("self::A"));

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
-use usp_core::agent::MtpKind;
+use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::uds::{
     self as framing, Decoded, HANDSHAKE_TIMEOUT, RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN, TlvType,
@@ -312,8 +312,7 @@ impl Endpoint {
                 incoming = reader.next() => match incoming {
                     Ok(Some(Incoming::Record(bytes))) => {
                         let record = MtpInput::Record {
-                            reply_to: peer.clone(),
-                            kind: MtpKind::Uds,
+                            mtp: Mtp::new(MtpKind::Uds, peer.clone()),
                             bytes: bytes.into(),
                         };
                         if self.agent.send(record).await.is_err() {

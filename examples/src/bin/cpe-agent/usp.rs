@@ -60,10 +60,9 @@ pub(crate) enum MtpInput {
     Flush(oneshot::Sender<()>),
     /// A Record arrived.
     Record {
-        /// Where answers go: the link key of a connection, or an MQTT topic.
-        reply_to: String,
-        /// The MTP.
-        kind: MtpKind,
+        /// The MTP, whose `reply_to` is where answers go (the link key of a connection, or an
+        /// MQTT topic), with the Endpoint IDs the connection authenticated.
+        mtp: Mtp,
         /// The Record, as the MTP client delivered it (the agent slices the Msg out of it).
         bytes: Bytes,
     },
@@ -235,14 +234,9 @@ impl UspDriver {
                 // Every output of the requests run so far went out in `drive`.
                 let _ = done.send(());
             }
-            MtpInput::Record {
-                reply_to,
-                kind,
-                bytes,
-            } => {
-                tracing::debug!(from = %reply_to, mtp = ?kind, bytes = bytes.len(), "USP Record received");
-                self.agent
-                    .handle_record(Instant::now(), Mtp::new(kind, reply_to), bytes);
+            MtpInput::Record { mtp, bytes } => {
+                tracing::debug!(from = %mtp.reply_to, mtp = ?mtp.kind, bytes = bytes.len(), "USP Record received");
+                self.agent.handle_record(Instant::now(), mtp, bytes);
             }
         }
     }

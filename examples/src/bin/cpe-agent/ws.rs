@@ -10,8 +10,9 @@
 //! certificates ([`Trust`]). The `wss://` server requires a client certificate (TR-369
 //! R-MTP.1). A peer certificate that names Endpoint IDs (`urn:bbf:usp:id:`, [`PeerIds`])
 //! binds the connection to them: the server refuses a handshake whose `eid` is another, the
-//! client a server that is not the controller it wants, and either ignores a Record whose
-//! `from_id` is another (TR-369 R-MTP.5: a Record without a valid `from_id` is ignored).
+//! client a server that is not the controller it wants, and either hands them to the agent
+//! with each Record ([`Mtp::authenticated`]), which ignores a Record whose `from_id` is another
+//! (TR-369 R-MTP.5: a Record without a valid `from_id` is ignored) after its one decode.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use usp_core::Limits;
-use usp_core::agent::MtpKind;
+use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::websocket::{
     CLOSE_UNPARSABLE_RECORD, EID_PARAM, SUBPROTOCOL, eid_query_value, extension_eid,
@@ -319,8 +320,8 @@ fn ws_config() -> WebSocketConfig {
 impl Session {
     /// Runs one USP session with controller `eid` (unnamed: a key of its own, no Connect
     /// Record) on an open WebSocket: the WebSocketConnect Record, the link to the driver, then
-    /// Records both ways until either side closes. Records whose `from_id` `ids` does not
-    /// allow are ignored here.
+    /// Records both ways until either side closes. Records go to the agent with `ids`, the
+    /// Endpoint IDs the connection authenticated.
     async fn run(
         &self,
         ws: WebSocketStream<Box<dyn Io>>,
@@ -330,6 +331,7 @@ impl Session {
     ) -> Ended {
         let conn = next_conn();
         let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
+        let mtp = Mtp::new(MtpKind::WebSocket, key.clone()).with_authenticated(ids.to_vec());
         let (mut sink, mut stream) = ws.split();
         if let Some(eid) = eid {
             let connect = RecordBuilder::new(eid, self.endpoint_id.clone()).websocket_connect();
@@ -369,19 +371,8 @@ impl Session {
                     break (Ended::Shutdown, "MTP stopped");
                 }
                 incoming = stream.next() => match incoming {
-                    Some(Ok(Message::Binary(bytes))) if !from_allowed(ids, &bytes) => {
-                        tracing::warn!(
-                            peer,
-                            allowed = %ids,
-                            "Record ignored: its from_id is not an Endpoint ID of the peer's certificate"
-                        );
-                    }
                     Some(Ok(Message::Binary(bytes))) => {
-                        let record = MtpInput::Record {
-                            reply_to: key.clone(),
-                            kind: MtpKind::WebSocket,
-                            bytes,
-                        };
+                        let record = MtpInput::Record { mtp: mtp.clone(), bytes };
                         if self.agent.send(record).await.is_err() {
                             break (Ended::Shutdown, "agent gone");
                         }
@@ -594,14 +585,6 @@ async fn connect(
         return Err("the server did not accept the subprotocol v1.usp".into());
     }
     Ok((ws, ids))
-}
-
-/// Whether `ids` allows the sender of the Record `bytes`. A Record that does not decode is let
-/// through: it names no sender, and the agent ignores it.
-fn from_allowed(ids: &PeerIds, bytes: &Bytes) -> bool {
-    ids.is_open()
-        || codec::decode_record_bytes(bytes.clone(), &Limits::default())
-            .map_or(true, |record| ids.allows(&record.from_id))
 }
 
 fn close(code: CloseCode, reason: &'static str) -> Message {
