@@ -180,3 +180,65 @@ fn the_schema_check_rejects_broken_envelopes() {
         assert!(!status.success(), "bad-{i} validated");
     }
 }
+
+/// Whether xmllint finds `file` valid against `schema` (a file of the spec's `xsd/`).
+fn xmllint_validates(schema: &str, file: &Path) -> bool {
+    let spec = spec_dir().canonicalize().unwrap();
+    Command::new("xmllint")
+        .env("XML_CATALOG_FILES", spec.join("xmllint/catalog.xml"))
+        .args(["--nonet", "--noout", "--schema"])
+        .arg(spec.join("xsd").join(schema))
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The UDP lightweight notification (Annex M) validates against its own schema, and the
+/// check can fail: an OUI in lower case and a message without `Param` are caught.
+#[test]
+fn lightweight_notifications_validate_against_their_schema() {
+    use cwmp_core::codec::lwnotif::LightweightNotification;
+
+    if !xmllint_available() {
+        assert!(std::env::var_os("CI").is_none(), "xmllint missing in CI");
+        eprintln!("note: xmllint not found; skipped");
+        return;
+    }
+    const SCHEMA: &str = "cwmp-UDPLightweightNotification-1-0.xsd";
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cwmp-xsd-lwnotif");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut message =
+        LightweightNotification::new(-1, "user", "0a1b", "00D09E", "Gateway", "SIM0001");
+    message
+        .params
+        .push(("Device.WiFi.SSID.1.SSID".into(), "a<b & \"c\"".into()));
+    message
+        .params
+        .push(("Device.DeviceInfo.UpTime".into(), "42".into()));
+    let mut xml = Vec::new();
+    message.encode(&mut xml).unwrap();
+    let good = String::from_utf8(xml).unwrap();
+    let path = dir.join("good.xml");
+    std::fs::write(&path, &good).unwrap();
+    assert!(xmllint_validates(SCHEMA, &path), "{good}");
+
+    let start = good.find("<Param>").unwrap();
+    let end = good.rfind("</Param>").unwrap() + "</Param>".len();
+    for (i, bad) in [
+        good.replace("<OUI>00D09E<", "<OUI>00d09e<"),
+        format!("{}{}", &good[..start], &good[end..]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_ne!(bad, &good);
+        let path = dir.join(format!("bad-{i}.xml"));
+        std::fs::write(&path, bad).unwrap();
+        assert!(
+            !xmllint_validates(SCHEMA, &path),
+            "bad-{i} validated: {bad}"
+        );
+    }
+}

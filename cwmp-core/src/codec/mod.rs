@@ -8,6 +8,7 @@
 //!   module, named after the XSD elements.
 //! * [`Header`] holds `ID`, `HoldRequests`, `NoMoreRequests` (decode only), `SessionTimeout`,
 //!   `SupportedCWMPVersions` and `UseCWMPVersion`; [`version`] has the negotiation helpers.
+//! * [`lwnotif`]: the UDP lightweight notification of Annex M (encoder and datagram).
 //!
 //! # Decoding: lenient where peers are sloppy, strict where safety needs it
 //!
@@ -55,6 +56,7 @@ mod decode;
 mod encode;
 mod envelope;
 mod limits;
+pub mod lwnotif;
 mod messages;
 pub mod version;
 mod xml;
