@@ -6,7 +6,8 @@
 //! Add, Delete, GetSupportedDM, GetInstances, an asynchronous Operate and the Notify of its
 //! subscription), checks the MqttConnect Record and the PUBLISH properties (Response Topic,
 //! Content Type), then the broker is restarted and the agent reconnects by itself. Over MQTT
-//! 3.1.1 the reply-to topic travels in the topic name. A broker (played by the test) that
+//! 3.1.1 the reply-to topic travels in the topic name, and a PUBLISH naming none is answered on
+//! the controller's configured topic. A broker (played by the test) that
 //! refuses MQTT 5 gets a 3.1.1 CONNECT next. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
@@ -159,6 +160,15 @@ async fn over_mqtt311() {
     for publish in all {
         assert_eq!(publish.topic, expected);
     }
+
+    // A PUBLISH naming no reply-to is answered on the topic configured for the controller.
+    match &mut ctrl.link {
+        Link::Mqtt(link) => link.names_reply_to = false,
+        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
+    }
+    let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
+    assert_eq!(get_params(&body)["SSID"], "over-3.1.1", "{body}");
+    assert_eq!(received(&ctrl).last().unwrap().topic, expected);
     agent.stop().await;
 }
 

@@ -190,6 +190,9 @@ pub(crate) struct MqttLink {
     pub(crate) own_topic: String,
     /// Every PUBLISH received, in order (kept for assertions on their properties).
     pub(crate) received: Vec<Received>,
+    /// Whether PUBLISHes name the controller's topic as the reply-to (true unless a test
+    /// clears it: the agent must then answer on the topic configured for the controller).
+    pub(crate) names_reply_to: bool,
 }
 
 impl MqttLink {
@@ -234,16 +237,17 @@ impl MqttLink {
             agent_topic: agent_topic.to_owned(),
             own_topic: own_topic.to_owned(),
             received: Vec::new(),
+            names_reply_to: true,
         }
     }
 
     /// Publishes a Record to the agent: MQTT 5 with Response Topic and Content Type, 3.1.1
-    /// with `/reply-to=` in the topic name.
+    /// with `/reply-to=` in the topic name (unless [`Self::names_reply_to`] is cleared).
     pub(crate) async fn send(&mut self, bytes: Vec<u8>) {
         match &self.client {
             Client::V5(client) => {
                 let properties = PublishProperties {
-                    response_topic: Some(self.own_topic.clone()),
+                    response_topic: self.names_reply_to.then(|| self.own_topic.clone()),
                     content_type: Some("usp.msg".into()),
                     ..PublishProperties::default()
                 };
@@ -259,11 +263,15 @@ impl MqttLink {
                     .unwrap();
             }
             Client::V311(client) => {
-                let topic = format!(
-                    "{}/reply-to={}",
-                    self.agent_topic,
-                    self.own_topic.replace('/', "%2F")
-                );
+                let topic = if self.names_reply_to {
+                    format!(
+                        "{}/reply-to={}",
+                        self.agent_topic,
+                        self.own_topic.replace('/', "%2F")
+                    )
+                } else {
+                    self.agent_topic.clone()
+                };
                 client
                     .publish(topic, rumqttc::QoS::AtLeastOnce, false, bytes)
                     .await

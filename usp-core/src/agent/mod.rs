@@ -130,7 +130,10 @@ pub enum MtpKind {
 pub struct Mtp {
     /// The protocol.
     pub kind: MtpKind,
-    /// The driver's return address on it.
+    /// The driver's return address on it; empty when the MTP carried none (an MQTT PUBLISH
+    /// without a Response Topic or `reply-to`): the agent then answers on the sender's
+    /// configured MTP ([`ControllerConfig::mtp`]), and ignores a sender without one
+    /// ([`IgnoreReason::NoReturnPath`]).
     pub reply_to: String,
     /// The Endpoint IDs the connection authenticated the peer as: the `urn:bbf:usp:id:`
     /// names of its TLS client or server certificate (TR-369 R-MTP.1, R-SEC.3). A Record
@@ -313,6 +316,9 @@ pub enum IgnoreReason {
     Unauthenticated,
     /// The sender is not a known controller.
     UnknownController,
+    /// The MTP named no return address ([`Mtp::reply_to`] empty) and the sender has no
+    /// configured MTP ([`ControllerConfig::mtp`]) to answer on.
+    NoReturnPath,
     /// A Msg type the agent does not take (a response other than NotifyResp, an Error).
     Unexpected,
     /// A request with a `msg_id` still being processed (R-MSG.4).
@@ -713,9 +719,20 @@ impl Agent {
         if record.version.split('.').next() != Some("1") {
             return self.ignore(Some(from), IgnoreReason::UnsupportedVersion);
         }
-        match record.record_type {
-            Some(RecordType::NoSessionContext(ns)) => {
-                self.learn_route(&from, mtp);
+        let Some(record_type) = record.record_type else {
+            return self.ignore(Some(from), IgnoreReason::Undecodable(7104));
+        };
+        if let RecordType::Disconnect(_) = record_type {
+            self.session_disconnected(&from);
+            self.routes.remove(&from);
+            return;
+        }
+        let Some(mtp) = self.return_path(&from, mtp) else {
+            return self.ignore(Some(from), IgnoreReason::NoReturnPath);
+        };
+        self.learn_route(&from, mtp);
+        match record_type {
+            RecordType::NoSessionContext(ns) => {
                 if self.refuse_payload_security(&from, record.payload_security)
                     || self.refuse_no_session(now, &from)
                 {
@@ -723,18 +740,12 @@ impl Agent {
                 }
                 self.handle_payload(&from, &ns.payload, false);
             }
-            Some(RecordType::SessionContext(context)) => {
-                self.learn_route(&from, mtp);
+            RecordType::SessionContext(context) => {
                 if !self.refuse_payload_security(&from, record.payload_security) {
                     self.handle_session_record(now, &from, context);
                 }
             }
-            Some(RecordType::Disconnect(_)) => {
-                self.session_disconnected(&from);
-                self.routes.remove(&from);
-            }
-            Some(_) => self.learn_route(&from, mtp),
-            None => self.ignore(Some(from), IgnoreReason::Undecodable(7104)),
+            _ => {}
         }
     }
 
@@ -987,6 +998,25 @@ impl Agent {
         Principal::controller(endpoint_id, roles)
     }
 
+    /// Where to answer a Record from `controller` that came on `mtp`: `mtp` itself, or the
+    /// controller's configured MTP when `mtp` named no return address.
+    fn return_path(&self, controller: &str, mtp: Mtp) -> Option<Mtp> {
+        if !mtp.reply_to.is_empty() {
+            return Some(mtp);
+        }
+        let configured = self
+            .config
+            .controllers
+            .iter()
+            .find(|c| c.endpoint_id == controller)?
+            .mtp
+            .clone()?;
+        Some(Mtp {
+            authenticated: mtp.authenticated,
+            ..configured
+        })
+    }
+
     fn learn_route(&mut self, controller: &str, mtp: Mtp) {
         insert_bounded(&mut self.routes, controller, mtp, self.config.max_routes);
     }
@@ -1200,5 +1230,36 @@ mod tests {
         assert_eq!(open.authenticated, None);
         agent.handle_record(now, open, request_record("os::agent", "self::other"));
         assert!(matches!(agent.poll_output(), Output::Transmit { to, .. } if to == "self::other"));
+    }
+    #[test]
+    #[allow(clippy::disallowed_methods)] // A test's clock.
+    fn a_record_without_return_address_is_answered_on_the_configured_mtp() {
+        let topic = Mtp::new(MtpKind::Mqtt, "usp/controller");
+        let mut agent = Agent::new(
+            AgentConfig::new("os::agent")
+                .with_controller(ControllerConfig::new("self::ctrl").with_mtp(topic.clone()))
+                .with_controller(ControllerConfig::new("self::other")),
+        );
+        let now = Instant::now();
+        let unaddressed = Mtp::new(MtpKind::Mqtt, "");
+        agent.handle_record(
+            now,
+            unaddressed.clone(),
+            request_record("os::agent", "self::ctrl"),
+        );
+        let Output::Transmit { mtp, to, .. } = agent.poll_output() else {
+            panic!("expected the answer")
+        };
+        assert_eq!((mtp, to.as_str()), (topic, "self::ctrl"));
+        // A sender with no configured MTP cannot be answered, and no empty route is learnt.
+        agent.handle_record(now, unaddressed, request_record("os::agent", "self::other"));
+        assert_eq!(
+            agent.poll_output(),
+            Output::Event(AgentEvent::RecordIgnored {
+                from: Some("self::other".into()),
+                reason: IgnoreReason::NoReturnPath
+            })
+        );
+        assert!(!agent.routes.contains_key("self::other"));
     }
 }

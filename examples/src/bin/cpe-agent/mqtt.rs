@@ -457,24 +457,15 @@ impl MqttMtp {
             tracing::debug!(topic, content_type, "MQTT PUBLISH that is not USP ignored");
             return true;
         }
+        // Without a reply-to topic, the agent answers on the sender's configured topic.
         let reply_to = facts::reply_topic(version.usp(), topic, response_topic.as_deref())
             .filter(|t| facts::is_valid_reply_topic(t))
-            .or_else(|| self.configured_reply_topic(&payload));
-        let Some(reply_to) = reply_to else {
-            tracing::warn!(topic, "USP Record without a reply-to topic dropped");
-            return true;
-        };
+            .unwrap_or_default();
         let record = MtpInput::Record {
             mtp: Mtp::new(MtpKind::Mqtt, reply_to),
             bytes: payload,
         };
         self.agent.send(record).await.is_ok()
-    }
-
-    /// The topic configured for the Record's sender, when the PUBLISH named none.
-    fn configured_reply_topic(&self, payload: &[u8]) -> Option<String> {
-        let record = codec::decode_record(payload, &Limits::default()).ok()?;
-        self.config.controllers.get(&record.from_id).cloned()
     }
 
     async fn lost(&self, session: &mut Option<Session>, reason: String) {
