@@ -741,9 +741,10 @@ impl Agent {
                 self.handle_payload(&from, &ns.payload, false);
             }
             RecordType::SessionContext(context) => {
-                if !self.refuse_payload_security(&from, record.payload_security) {
-                    self.handle_session_record(now, &from, context);
+                if self.refuse_payload_security(&from, record.payload_security) {
+                    return;
                 }
+                self.handle_session_record(now, &from, context);
             }
             _ => {}
         }
