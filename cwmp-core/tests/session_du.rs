@@ -91,7 +91,7 @@ async fn units(cpe: &Cpe) -> Vec<(String, String, String)> {
         .unwrap();
     let mut rows: Vec<(String, String, String)> = Vec::new();
     for p in response.params() {
-        let Some((row, name)) = p.path.rsplit_once('.') else {
+        let Some((row, name)) = p.path().rsplit_once('.') else {
             continue;
         };
         let row = format!("{row}.");
@@ -100,8 +100,8 @@ async fn units(cpe: &Cpe) -> Vec<(String, String, String)> {
         }
         let entry = rows.iter_mut().find(|r| r.0 == row).unwrap();
         match name {
-            "UUID" => entry.1 = p.value.canonical_text(),
-            "Version" => entry.2 = p.value.canonical_text(),
+            "UUID" => entry.1 = p.value().canonical_text(),
+            "Version" => entry.2 = p.value().canonical_text(),
             _ => {}
         }
     }

@@ -33,6 +33,73 @@ async fn setup() -> (Arc<SimDevice>, Engine) {
 }
 
 #[tokio::test]
+async fn get_answers_each_path_with_its_own_objects() {
+    let (_sim, engine) = setup().await;
+    let got = engine
+        .get(
+            &usp(),
+            &GetRequest::new([
+                "Device.DeviceInfo.SerialNumber",
+                "Device.DeviceInfo.Manufacturer",
+                "Device.Nope.",
+                "Device.DeviceInfo.SerialNumber",
+                "Device.WiFi.SSID.1.",
+            ]),
+        )
+        .await
+        .unwrap();
+    // Per requested path: the objects' paths with their parameters' names, or None.
+    type Objects<'a> = Option<Vec<(&'a str, Vec<&'a str>)>>;
+    let shape: Vec<(&str, Objects<'_>)> = got
+        .results()
+        .map(|r| {
+            let objects = r.outcome.ok().map(|objects| {
+                objects
+                    .iter()
+                    .map(|o| (o.path(), o.params().map(|p| p.name()).collect()))
+                    .collect()
+            });
+            (r.requested_path, objects)
+        })
+        .collect();
+    let info = |name| Some(vec![("Device.DeviceInfo.", vec![name])]);
+    assert_eq!(
+        shape[0],
+        ("Device.DeviceInfo.SerialNumber", info("SerialNumber"))
+    );
+    assert_eq!(
+        shape[1],
+        ("Device.DeviceInfo.Manufacturer", info("Manufacturer"))
+    );
+    assert_eq!(shape[2], ("Device.Nope.", None));
+    assert_eq!(
+        shape[3],
+        ("Device.DeviceInfo.SerialNumber", info("SerialNumber"))
+    );
+    // An object and its sub-object, each with its parameters named relative to it.
+    let ssid = shape[4].1.as_ref().unwrap();
+    let paths: Vec<&str> = ssid.iter().map(|(path, _)| *path).collect();
+    assert_eq!(paths, ["Device.WiFi.SSID.1.", "Device.WiFi.SSID.1.Stats."]);
+    assert!(ssid[0].1.contains(&"SSID") && ssid[1].1.contains(&"BytesSent"));
+    // Flattened: every parameter of the successful paths, full paths in order.
+    let flat: Vec<&str> = got.params().map(|p| p.path()).collect();
+    assert_eq!(
+        flat[..3],
+        [
+            "Device.DeviceInfo.SerialNumber",
+            "Device.DeviceInfo.Manufacturer",
+            "Device.DeviceInfo.SerialNumber"
+        ]
+    );
+    assert_eq!(flat.len(), 3 + ssid[0].1.len() + ssid[1].1.len());
+    assert!(
+        flat[3..]
+            .iter()
+            .all(|p| p.starts_with("Device.WiFi.SSID.1."))
+    );
+}
+
+#[tokio::test]
 async fn get_partial_path_with_depth_live_values_and_search() {
     let (sim, engine) = setup().await;
     sim.advance(42);
@@ -59,9 +126,10 @@ async fn get_partial_path_with_depth_live_values_and_search() {
             .is_none(),
         "depth 1"
     );
-    let objects = got.results[0].outcome.as_ref().unwrap();
-    assert_eq!(objects[0].path, "Device.DeviceInfo.");
-    assert!(objects[0].params.iter().any(|p| p.name() == "SerialNumber"));
+    let objects = got.results().next().unwrap().outcome.unwrap();
+    let object = objects.iter().next().unwrap();
+    assert_eq!(object.path(), "Device.DeviceInfo.");
+    assert!(object.params().any(|p| p.name() == "SerialNumber"));
 
     let deep = engine
         .get(
@@ -91,11 +159,14 @@ async fn get_partial_path_with_depth_live_values_and_search() {
         .await
         .unwrap();
     assert_eq!(got.first_error(), None);
-    let first = got.results[0].outcome.as_ref().unwrap();
+    let first = got.results().next().unwrap().outcome.unwrap();
     assert_eq!(first.len(), 1);
-    assert_eq!(first[0].params[0].path, "Device.WiFi.SSID.2.Enable");
+    assert_eq!(
+        first.params().map(|p| p.path()).collect::<Vec<_>>(),
+        ["Device.WiFi.SSID.2.Enable"]
+    );
     assert!(
-        got.results[1].outcome.as_ref().unwrap().is_empty(),
+        got.results().nth(1).unwrap().outcome.unwrap().is_empty(),
         "empty match is success"
     );
     assert_eq!(
@@ -111,7 +182,7 @@ async fn get_partial_path_with_depth_live_values_and_search() {
         .get(&acs(), &GetRequest::new(["Device.WiFi.Radio.1."]))
         .await
         .unwrap();
-    let names: Vec<&str> = cwmp.params().map(|p| p.path.as_str()).collect();
+    let names: Vec<&str> = cwmp.params().map(|p| p.path()).collect();
     assert!(names.contains(&"Device.WiFi.Radio.1.Channel"));
     assert!(names.contains(&"Device.WiFi.Radio.1.Status"));
 }
@@ -367,9 +438,8 @@ async fn read_only_and_unknown_paths_get_typed_errors() {
         .await
         .unwrap();
     let codes: Vec<Option<u32>> = got
-        .results
-        .iter()
-        .map(|r| r.outcome.as_ref().err().map(|f| f.error.usp_error()))
+        .results()
+        .map(|r| r.outcome.err().map(|f| f.error.usp_error()))
         .collect();
     assert_eq!(codes, [Some(7026), Some(7016), None]);
 
@@ -680,7 +750,7 @@ async fn discovered_rows_follow_the_hardware() {
         .get(&usp(), &GetRequest::new(["Device.Hosts.Host.*.HostName"]))
         .await
         .unwrap();
-    let hosts: Vec<String> = got.params().map(|p| text(&p.value)).collect();
+    let hosts: Vec<String> = got.params().map(|p| text(p.value())).collect();
     assert_eq!(hosts, ["phone", "nas"]);
 
     sim.disconnect_client("AA:BB:CC:00:00:01");
@@ -768,13 +838,14 @@ async fn access_control_filters_reads_and_refuses_writes() {
         .await
         .unwrap();
     assert!(
-        got.results[0].outcome.as_ref().unwrap().is_empty(),
+        got.results().next().unwrap().outcome.unwrap().is_empty(),
         "filtered out"
     );
     assert_eq!(
-        got.results[1]
+        got.results()
+            .nth(1)
+            .unwrap()
             .outcome
-            .as_ref()
             .unwrap_err()
             .error
             .usp_error(),
@@ -879,8 +950,8 @@ async fn secured_values_are_shown_only_to_principals_allowed_to_read_them() {
             .unwrap();
         let shown: Vec<String> = got
             .params()
-            .filter(|p| p.path == passphrase)
-            .map(|p| text(&p.value))
+            .filter(|p| p.path() == passphrase)
+            .map(|p| text(p.value()))
             .collect();
         assert_eq!(shown, [expected, expected], "{}", who.id);
     }

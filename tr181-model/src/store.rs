@@ -326,29 +326,52 @@ impl Store {
         protocol: Protocol,
         max_depth: Option<u32>,
     ) -> Result<Vec<ParamValue<'_>>, Error> {
+        let mut out = Vec::new();
+        self.each_parameter(path, protocol, max_depth, |object, value, parameter| {
+            let mut path = String::with_capacity(object.len() + parameter.name().len());
+            path.push_str(object);
+            path.push_str(parameter.name());
+            out.push(ParamValue {
+                path,
+                value: Cow::Borrowed(value),
+                parameter,
+            });
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each parameter [`Store::parameters`] gives, without writing a path per
+    /// parameter: `f` receives its object instance path (with trailing dot; the parameter's
+    /// path is that followed by [`Parameter::name`]), the value as `protocol`'s controller
+    /// sees it, and its definition.
+    pub fn each_parameter<'a>(
+        &'a self,
+        path: &str,
+        protocol: Protocol,
+        max_depth: Option<u32>,
+        mut f: impl FnMut(&str, &'a Value, &'static Parameter),
+    ) -> Result<(), Error> {
         let view = View::Proto(protocol);
         let addr = InstancePath::split(path, &self.limits)?;
         let (place, route) = walk(&self.root, path, &addr, view)?;
-        let mut out = Vec::new();
         let mut buf = route_path(&route);
         match place {
             Place::Param(node, name, value) => {
                 if let Some(parameter) = node.def().param(name, view) {
-                    buf.push_str(name);
-                    out.push(param_value(buf, value, parameter));
+                    f(&buf, tree::shown(value, parameter), parameter);
                 }
             }
-            Place::Object(node) => collect_params(node, &mut buf, 0, max_depth, view, &mut out),
+            Place::Object(node) => collect_params(node, &mut buf, 0, max_depth, view, &mut f),
             Place::Table(table) => {
                 for (n, row) in &table.rows {
                     let len = buf.len();
                     tree::push_step(&mut buf, Step::Inst(*n));
-                    collect_params(row, &mut buf, 1, max_depth, view, &mut out);
+                    collect_params(row, &mut buf, 1, max_depth, view, &mut f);
                     buf.truncate(len);
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The rows at or below concrete object path `path`, with their unique keys, as
@@ -500,18 +523,6 @@ fn typed<T: TypedValue>(value: &Value) -> Result<T, Error> {
     T::from_value(value).ok_or(Error::ApiMisuse("the key's type does not match the value"))
 }
 
-fn param_value<'a>(
-    path: String,
-    value: &'a Value,
-    parameter: &'static Parameter,
-) -> ParamValue<'a> {
-    ParamValue {
-        path,
-        value: Cow::Borrowed(tree::shown(value, parameter)),
-        parameter,
-    }
-}
-
 fn param_writable(parameter: Option<&Parameter>) -> bool {
     parameter.is_some_and(|p| p.access() == Access::ReadWrite)
 }
@@ -549,28 +560,26 @@ fn collect_params<'a>(
     depth: u32,
     max_depth: Option<u32>,
     view: View,
-    out: &mut Vec<ParamValue<'a>>,
+    f: &mut impl FnMut(&str, &'a Value, &'static Parameter),
 ) {
     if max_depth.is_some_and(|max| depth >= max) {
         return;
     }
     let len = buf.len();
-    for (name, value, parameter) in node.params_in(view) {
-        buf.push_str(name);
-        out.push(param_value(buf.clone(), value, parameter));
-        buf.truncate(len);
+    for (_, value, parameter) in node.params_in(view) {
+        f(buf, tree::shown(value, parameter), parameter);
     }
     for (name, child) in node.children() {
         tree::push_step(buf, Step::Name(name));
         match child {
             Child::Single(child) if child.def().visible(view) => {
-                collect_params(child, buf, depth.saturating_add(1), max_depth, view, out);
+                collect_params(child, buf, depth.saturating_add(1), max_depth, view, f);
             }
             Child::Table(table) if table.def().visible(view) => {
                 let table_len = buf.len();
                 for (n, row) in &table.rows {
                     tree::push_step(buf, Step::Inst(*n));
-                    collect_params(row, buf, depth.saturating_add(2), max_depth, view, out);
+                    collect_params(row, buf, depth.saturating_add(2), max_depth, view, f);
                     buf.truncate(table_len);
                 }
             }

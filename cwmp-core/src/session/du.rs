@@ -630,7 +630,7 @@ fn op_result(result: &DuResult) -> OpResult {
 fn rows(response: &hal::engine::GetResponse) -> Vec<UnitRow> {
     let mut rows: Vec<UnitRow> = Vec::new();
     for param in response.params() {
-        let Some(rest) = param.path.strip_prefix(DU_TABLE) else {
+        let Some(rest) = param.path().strip_prefix(DU_TABLE) else {
             continue;
         };
         let Some((number, name)) = rest.split_once('.') else {
@@ -650,7 +650,7 @@ fn rows(response: &hal::engine::GetResponse) -> Vec<UnitRow> {
         let Some(entry) = rows.get_mut(index) else {
             continue;
         };
-        let value = param.value.canonical_text();
+        let value = param.value().canonical_text();
         match name {
             "UUID" => entry.uuid = value,
             "Version" => entry.version = value,

@@ -1016,16 +1016,16 @@ impl Session {
         };
         let mut names: Vec<String> = self.forced.clone();
         if let Some(second) = second {
-            names.extend(second.params().map(|p| p.path.clone()));
+            names.extend(second.params().map(|p| p.path().to_owned()));
         }
         let changed: Vec<String> = self.changed.iter().cloned().collect();
         names.extend(changed.iter().cloned());
         dedup(&mut names);
-        let lookup = |name: &str| -> Option<&GotParam> {
+        let lookup = |name: &str| -> Option<GotParam<'_>> {
             first
                 .params()
-                .find(|p| p.path == name)
-                .or_else(|| second.and_then(|s| s.params().find(|p| p.path == name)))
+                .find(|p| p.path() == name)
+                .or_else(|| second.and_then(|s| s.params().find(|p| p.path() == name)))
         };
         let parameter_list: Vec<ParameterValue> = names
             .iter()
@@ -1614,7 +1614,7 @@ pub(crate) fn default_notification(path: &str) -> u8 {
 fn inform_parameter_names(response: &GetResponse, events: &[(PendingEvent, bool)]) -> Vec<String> {
     let mut rows: Vec<(String, bool, String, String)> = Vec::new();
     for param in response.params() {
-        let Some(rest) = param.path.strip_prefix(INFORM_PARAMETER_TABLE) else {
+        let Some(rest) = param.path().strip_prefix(INFORM_PARAMETER_TABLE) else {
             continue;
         };
         let Some((row, name)) = rest.split_once('.') else {
@@ -1630,7 +1630,7 @@ fn inform_parameter_names(response: &GetResponse, events: &[(PendingEvent, bool)
         let Some(entry) = rows.get_mut(index) else {
             continue;
         };
-        let text = param.value.canonical_text();
+        let text = param.value().canonical_text();
         match name {
             "Enable" => entry.1 = text == "true",
             "ParameterName" => entry.2 = text,
@@ -1657,11 +1657,11 @@ fn inform_parameter_names(response: &GetResponse, events: &[(PendingEvent, bool)
 }
 
 /// A `ParameterValueStruct` for a value read from the engine.
-pub(crate) fn parameter_value(param: &GotParam) -> ParameterValue {
+pub(crate) fn parameter_value(param: GotParam<'_>) -> ParameterValue {
     ParameterValue {
-        name: param.path.clone(),
-        value: param.value.canonical_text(),
-        value_type: Some(value_type(xsd_type(param.parameter.syntax()))),
+        name: param.path().to_owned(),
+        value: param.value().canonical_text(),
+        value_type: Some(value_type(xsd_type(param.parameter().syntax()))),
     }
 }
 

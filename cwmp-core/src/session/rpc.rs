@@ -391,7 +391,7 @@ impl Session {
                     None => Body::GetParameterAttributesResponse(GetParameterAttributesResponse {
                         parameter_list: response
                             .params()
-                            .map(|p| self.attribute_of(&p.path))
+                            .map(|p| self.attribute_of(p.path()))
                             .collect(),
                     }),
                 },
@@ -483,14 +483,14 @@ impl Session {
         response: &hal::engine::GetResponse,
     ) -> Body {
         let mut attributes = self.state.attributes.clone();
-        for (item, result) in list.iter().zip(response.results.iter()) {
-            let params: Vec<&GotParam> = match &result.outcome {
-                Ok(objects) => objects.iter().flat_map(|o| o.params.iter()).collect(),
+        for (item, result) in list.iter().zip(response.results()) {
+            let params: Vec<GotParam<'_>> = match result.outcome {
+                Ok(objects) => objects.params().collect(),
                 Err(failure) => return engine_fault(&failure.error),
             };
             for param in params {
                 if item.notification_change {
-                    let refused = match param.parameter.active_notify() {
+                    let refused = match param.parameter().active_notify() {
                         ActiveNotify::CanDeny => {
                             item.notification != Notification::Passive
                                 && item.notification != Notification::Off
@@ -504,14 +504,14 @@ impl Session {
                     if refused {
                         return fault_body(
                             9009,
-                            Some(&format!("{}: notification refused", param.path)),
+                            Some(&format!("{}: notification refused", param.path())),
                         );
                     }
                 }
-                let default = default_notification(&param.path);
+                let default = default_notification(param.path());
                 let mut entry =
                     attributes
-                        .get(&param.path)
+                        .get(param.path())
                         .cloned()
                         .unwrap_or(ParameterAttributes {
                             notification: default,
@@ -524,9 +524,9 @@ impl Session {
                     entry.access_list.clone_from(&item.access_list);
                 }
                 if entry.notification == default && entry.access_list.is_empty() {
-                    attributes.remove(&param.path);
+                    attributes.remove(param.path());
                 } else {
-                    attributes.insert(param.path.clone(), entry);
+                    attributes.insert(param.path().to_owned(), entry);
                 }
             }
         }

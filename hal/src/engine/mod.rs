@@ -85,8 +85,8 @@ pub use request::{
 };
 pub use response::{
     AddResponse, AddedInstance, DeleteResponse, Deleted, Failure, GetInstancesResponse,
-    GetResponse, GotParam, OperateOutcome, OperateResponse, OperateResult, ParamError, PathResult,
-    ResolvedObject, SetResponse, SupportedResponse, UpdatedInstance,
+    GetResponse, GotObject, GotObjects, GotParam, GotPath, OperateOutcome, OperateResponse,
+    OperateResult, ParamError, PathResult, SetResponse, SupportedResponse, UpdatedInstance,
 };
 
 use crate::error::{EngineError, HalError};

@@ -13,8 +13,8 @@ use tr181_model::value::Value;
 use super::gate::Guard;
 use super::{
     Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
-    GetResponse, GotParam, PathResult, Principal, ResolvedObject, SupportedRequest,
-    SupportedResponse, Target, parse_path, schema_path_of, shown,
+    GetResponse, PathResult, Principal, SupportedRequest, SupportedResponse, Target, parse_path,
+    schema_path_of, shown,
 };
 use crate::error::EngineError;
 use crate::traits::{DiscoveredRow, Parameters};
@@ -118,10 +118,10 @@ impl Engine {
                 &parsed,
                 protocol,
                 max_depth,
-                |path, _, parameter, schema| {
+                |object, _, parameter, schema| {
                     live.note(
                         self.hal.parameters.as_ref(),
-                        &path,
+                        object,
                         parameter.name(),
                         schema,
                     );
@@ -178,42 +178,45 @@ impl Engine {
         // One resolution gives both the answer and the live parameters in it; their values
         // are read from the hardware afterwards and put into the answer.
         let mut live = LiveParams::default();
-        let (mut results, reads_secured) = {
+        let mut response = GetResponse::default();
+        let reads_secured = {
             let store = self.store();
             let reads_secured = self.reads_secured(&store, principal);
-            let results = per_path(&request.paths, |path| {
-                let result = self.get_one(
+            for path in &request.paths {
+                let mark = response.begin_path();
+                let slots = live.slots.len();
+                let outcome = self.get_one(
                     &store,
                     principal,
                     path,
                     request.max_depth,
                     reads_secured,
                     &mut live,
+                    &mut response,
                 );
-                live.path = live.path.saturating_add(1);
-                result
-            });
-            (results, reads_secured)
+                if outcome.is_err() {
+                    live.slots.truncate(slots);
+                }
+                response.finish_path(path, mark, outcome);
+            }
+            reads_secured
         };
         if !live.objects.is_empty() {
             self.read_live(std::mem::take(&mut live.objects)).await;
             let store = self.store();
-            for (result, object, param) in live.slots {
-                let got = results
-                    .get_mut(result)
-                    .and_then(|r| r.outcome.as_mut().ok())
-                    .and_then(|objects| objects.get_mut(object))
-                    .and_then(|o| o.params.get_mut(param));
-                if let Some(got) = got
-                    && let Ok(value) = store.value(&got.path)
+            for index in live.slots {
+                if let Some((path, parameter, value)) = response.param_mut(index)
+                    && let Ok(stored) = store.value(path)
                 {
-                    got.value = shown(got.parameter, value.clone(), reads_secured);
+                    *value = shown(parameter, stored.clone(), reads_secured);
                 }
             }
         }
-        Ok(GetResponse { results })
+        Ok(response)
     }
 
+    /// Answers one requested path of a Get into `response`.
+    #[allow(clippy::too_many_arguments)] // The Get's state, passed down once per path.
     fn get_one(
         &self,
         store: &Store,
@@ -222,70 +225,48 @@ impl Engine {
         max_depth: Option<u32>,
         reads_secured: bool,
         live: &mut LiveParams,
-    ) -> Result<Vec<ResolvedObject>, EngineError> {
+        response: &mut GetResponse,
+    ) -> Result<(), EngineError> {
         let parsed = parse_path(path, principal.protocol, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
-        let mut objects: Vec<ResolvedObject> = Vec::new();
         each_param(
             store,
             &parsed,
             principal.protocol,
             max_depth,
-            |full, value, parameter, schema| {
+            |object, value, parameter, schema| {
                 let is_live = live.note(
                     self.hal.parameters.as_ref(),
-                    &full,
+                    object,
                     parameter.name(),
                     schema,
                 );
+                let full = response.stage(object, parameter.name());
                 if !self
-                    .permissions(store, principal, &full, Target::Parameter)
+                    .permissions(store, principal, full, Target::Parameter)
                     .read
                 {
                     if direct {
-                        return Err(EngineError::PermissionDenied { path: full });
+                        return Err(EngineError::PermissionDenied { path: full.into() });
                     }
                     return Ok(());
                 }
                 // The store shows secured values as empty; this principal may read them.
                 let value = if parameter.syntax().secured() && reads_secured {
-                    store.value(&full).map_or_else(
+                    store.value(full).map_or_else(
                         |_| value.clone(),
                         |value| shown(parameter, value.clone(), reads_secured),
                     )
                 } else {
                     value.clone()
                 };
-                let object = object_part(&full, parameter.name());
-                let name_at = object.len();
-                let new_object = match objects.last() {
-                    Some(last) if last.path == object => None,
-                    _ => Some(object.to_string()),
-                };
-                let got = GotParam {
-                    path: full,
-                    name_at,
-                    value,
-                    parameter,
-                };
-                match (new_object, objects.last_mut()) {
-                    (None, Some(last)) => last.params.push(got),
-                    (path, _) => objects.push(ResolvedObject {
-                        path: path.unwrap_or_default(),
-                        params: std::vec![got],
-                    }),
-                }
+                let index = response.push(value, parameter);
                 if is_live {
-                    let at = objects.len().saturating_sub(1);
-                    let param = objects
-                        .last()
-                        .map_or(0, |o| o.params.len().saturating_sub(1));
-                    live.slots.push((live.path, at, param));
+                    live.slots.push(index);
                 }
                 Ok(())
             },
-        )?;
-        Ok(objects)
+        )
     }
 
     /// Reads parameter and object names with their writability (CWMP GetParameterNames).
@@ -430,32 +411,29 @@ impl Engine {
 }
 
 /// The live parameters a read meets: the object instances to read from the hardware with
-/// their parameters' names (each once), and, for a Get, where each live value sits in the
-/// answer.
+/// their parameters' names (each once), and, for a Get, which parameters of the answer hold
+/// live values.
 #[derive(Default)]
 struct LiveParams {
     objects: Vec<(String, Vec<&'static str>)>,
-    /// (requested path, object, parameter) indexes into a Get's answer.
-    slots: Vec<(usize, usize, usize)>,
-    /// The index of the requested path being answered.
-    path: usize,
+    /// Indexes of a Get's parameters ([`GetResponse::push`]).
+    slots: Vec<usize>,
     /// The last object instance asked about and its schema path (results come grouped by
     /// object: one schema path per object, not per parameter).
     last: Option<(String, String)>,
 }
 
 impl LiveParams {
-    /// Notes parameter `name` at instance path `path` if the hardware provides it live;
-    /// returns whether it does. `schema` is the schema path of its object if the caller knows
-    /// it (otherwise it is worked out from `path`).
+    /// Notes parameter `name` of object instance `object` (with trailing dot) if the hardware
+    /// provides it live; returns whether it does. `schema` is the schema path of the object if
+    /// the caller knows it (otherwise it is worked out from `object`).
     fn note(
         &mut self,
         hal: &dyn Parameters,
-        path: &str,
+        object: &str,
         name: &'static str,
         schema: Option<&str>,
     ) -> bool {
-        let object = object_part(path, name);
         let schema = match (schema, &self.last) {
             (Some(schema), _) => schema,
             (None, Some((last, schema))) if last == object => schema,
@@ -481,13 +459,6 @@ impl LiveParams {
     }
 }
 
-/// The object part of parameter path `path`, which ends with the parameter's `name`: cut by
-/// length, without searching for the last dot.
-fn object_part<'p>(path: &'p str, name: &str) -> &'p str {
-    path.get(..path.len().saturating_sub(name.len()))
-        .unwrap_or_default()
-}
-
 /// One result per requested path, in request order, each from `one`.
 fn per_path<T>(
     paths: &[String],
@@ -499,38 +470,41 @@ fn per_path<T>(
         .collect()
 }
 
-/// Calls `f` with the full path, the value as the controller sees it, the definition and,
-/// when known without work, its object's schema path, of each parameter a requested path
-/// addresses, in path order; stops at `f`'s first error. Each path is written once, into the
-/// string `f` receives.
+/// Calls `f` with the object instance path (with trailing dot), the value as the controller
+/// sees it, the definition and, when known without work, its object's schema path, of each
+/// parameter a requested path addresses, in path order; stops at `f`'s first error. The
+/// parameter's path is the object's followed by [`Parameter::name`].
 fn each_param(
     store: &Store,
     parsed: &Path,
     protocol: Protocol,
     max_depth: Option<u32>,
-    mut f: impl FnMut(String, &Value, &'static Parameter, Option<&str>) -> Result<(), EngineError>,
+    mut f: impl FnMut(&str, &Value, &'static Parameter, Option<&str>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
     let found = store.resolve(parsed, protocol)?;
     let mut routes = found.route_writer();
     for item in &found {
         match item {
             Resolved::Object { .. } | Resolved::Table { .. } => {
-                for p in store.parameters(&found.path(item), protocol, max_depth)? {
-                    f(p.path, &p.value, p.parameter, None)?;
-                }
+                let mut outcome = Ok(());
+                store.each_parameter(
+                    &found.path(item),
+                    protocol,
+                    max_depth,
+                    |object, value, parameter| {
+                        if outcome.is_ok() {
+                            outcome = f(object, value, parameter, None);
+                        }
+                    },
+                )?;
+                outcome?;
             }
             Resolved::Parameter {
                 route,
                 value,
                 parameter,
                 object,
-            } => {
-                let route = routes.route(*route);
-                let mut path = String::with_capacity(route.len() + parameter.name().len());
-                path.push_str(route);
-                path.push_str(parameter.name());
-                f(path, value, parameter, Some(object.path()))?;
-            }
+            } => f(routes.route(*route), value, parameter, Some(object.path()))?,
             _ => {}
         }
     }

@@ -10,6 +10,8 @@
 //! - Values are typed [`Value`]s with their schema [`Parameter`], so CWMP can write `xsd:type`
 //!   and USP the canonical string.
 
+use core::fmt;
+use core::ops::Range;
 use std::string::String;
 use std::vec::Vec;
 
@@ -86,56 +88,73 @@ impl<T> PathResult<T> {
     }
 }
 
-/// One parameter value read.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct GotParam {
-    /// The full instance path (CWMP `ParameterValueStruct.Name`).
-    pub path: String,
-    /// Where in `path` the name relative to the [`ResolvedObject`] starts.
-    pub(crate) name_at: usize,
-    /// The value (hidden parameters, and secured ones unless the principal may read them,
-    /// read as empty; see [`access`](super::access)).
-    pub value: Value,
-    /// The parameter's definition in the principal's model variant.
-    pub parameter: &'static Parameter,
-}
-
-impl GotParam {
-    /// The name relative to the [`ResolvedObject`] (USP `result_params` key): the end of
-    /// [`GotParam::path`], so that a Get writes each path once.
-    pub fn name(&self) -> &str {
-        self.path.get(self.name_at..).unwrap_or_default()
-    }
-}
-
-/// The parameters of one resolved object instance (USP `ResolvedPathResult`).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct ResolvedObject {
-    /// The object instance path with trailing dot.
-    pub path: String,
-    /// Its parameters (and, with depth, those of its sub-objects, named relative to `path`).
-    pub params: Vec<GotParam>,
-}
-
-/// The answer to a [`GetRequest`](super::GetRequest).
+/// The answer to a [`GetRequest`](super::GetRequest): per requested path, the object
+/// instances read, each with its parameters.
+///
+/// A Get over a large table gives one object per row, so the answer is compact: every
+/// parameter path sits in one string (an object's path is the head of its parameters'), and
+/// objects and parameters are entries naming ranges of it, instead of a `String` and a `Vec`
+/// per row. Read it through borrowed views: [`GetResponse::results`] per requested path,
+/// grouped by object (USP GetResp), or [`GetResponse::params`] flattened (CWMP
+/// GetParameterValues).
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct GetResponse {
-    /// One result per requested path, in request order. A path matching nothing is success
-    /// with no objects.
-    pub results: Vec<PathResult<Vec<ResolvedObject>>>,
+    /// Per requested path, in request order, the range of `objects` it gave.
+    results: Vec<PathResult<Range<usize>>>,
+    /// Per object instance, the range of `params` that are its.
+    objects: Vec<Range<usize>>,
+    params: Vec<ParamEntry>,
+    /// The parameters' full paths, one after the other.
+    paths: String,
+    /// The first object of the path being answered: parameters join an object only from
+    /// there, so that each requested path has its own objects.
+    open: usize,
+}
+
+/// One parameter of a [`GetResponse`].
+#[derive(Clone, Debug, PartialEq)]
+struct ParamEntry {
+    /// Its full path is `paths[start..end]`, its object's path `paths[start..name_at]`.
+    start: usize,
+    name_at: usize,
+    end: usize,
+    value: Value,
+    parameter: &'static Parameter,
+}
+
+/// Where a [`GetResponse`] stood before a requested path was answered, to undo a path that
+/// fails part way.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GetMark {
+    objects: usize,
+    params: usize,
+    paths: usize,
 }
 
 impl GetResponse {
+    /// The outcome of each requested path, in request order. A path matching nothing is
+    /// success with no objects.
+    pub fn results(&self) -> impl ExactSizeIterator<Item = GotPath<'_>> {
+        self.results.iter().map(|result| GotPath {
+            requested_path: &result.requested_path,
+            outcome: match &result.outcome {
+                Ok(objects) => Ok(GotObjects {
+                    response: self,
+                    objects: self.objects.get(objects.clone()).unwrap_or_default(),
+                }),
+                Err(failure) => Err(failure),
+            },
+        })
+    }
+
     /// Every parameter of every successful path, flattened (CWMP GetParameterValues).
-    pub fn params(&self) -> impl Iterator<Item = &GotParam> {
-        self.results
-            .iter()
-            .filter_map(|r| r.outcome.as_ref().ok())
-            .flatten()
-            .flat_map(|o| o.params.iter())
+    pub fn params(&self) -> impl ExactSizeIterator<Item = GotParam<'_>> {
+        // A failed path leaves no parameters behind, so these are all of them.
+        self.params.iter().map(|entry| GotParam {
+            paths: &self.paths,
+            entry,
+        })
     }
 
     /// The first failed path's error, if any (CWMP turns it into the RPC fault).
@@ -148,7 +167,220 @@ impl GetResponse {
 
     /// The value of the parameter at full path `path`, if it was read.
     pub fn value(&self, path: &str) -> Option<&Value> {
-        self.params().find(|p| p.path == path).map(|p| &p.value)
+        self.params().find(|p| p.path() == path).map(|p| p.value())
+    }
+
+    /// Starts answering a requested path; returns the current end, to
+    /// [`undo`](Self::undo) what the path added if it fails.
+    pub(crate) fn begin_path(&mut self) -> GetMark {
+        self.open = self.objects.len();
+        GetMark {
+            objects: self.objects.len(),
+            params: self.params.len(),
+            paths: self.paths.len(),
+        }
+    }
+
+    /// Drops what was added after `mark`.
+    fn undo(&mut self, mark: GetMark) {
+        self.objects.truncate(mark.objects);
+        self.params.truncate(mark.params);
+        self.paths.truncate(mark.paths);
+    }
+
+    /// Records the outcome of requested path `path`, answered since `mark`.
+    pub(crate) fn finish_path(
+        &mut self,
+        path: &str,
+        mark: GetMark,
+        outcome: Result<(), EngineError>,
+    ) {
+        let outcome = match outcome {
+            Ok(()) => Ok(mark.objects..self.objects.len()),
+            Err(error) => {
+                self.undo(mark);
+                Err(Failure::new(error))
+            }
+        };
+        self.results.push(PathResult::new(path, outcome));
+    }
+
+    /// Writes the path of a parameter named `name` of object instance `object` after the
+    /// last parameter, without adding it yet, and returns it: [`push`](Self::push) adds it,
+    /// the next `stage` replaces it.
+    pub(crate) fn stage(&mut self, object: &str, name: &str) -> &str {
+        let start = self.params.last().map_or(0, |p| p.end);
+        self.paths.truncate(start);
+        self.paths.push_str(object);
+        self.paths.push_str(name);
+        self.paths.get(start..).unwrap_or_default()
+    }
+
+    /// Adds the parameter last [`stage`](Self::stage)d, with its value, to the object
+    /// instance of the last parameter if its path is the same, else to a new object; returns
+    /// the parameter's index for [`set_value`](Self::set_value).
+    pub(crate) fn push(&mut self, value: Value, parameter: &'static Parameter) -> usize {
+        let start = self.params.last().map_or(0, |p| p.end);
+        let end = self.paths.len();
+        let name_at = end.saturating_sub(parameter.name().len());
+        let object = self.paths.get(start..name_at).unwrap_or_default();
+        let index = self.params.len();
+        let same_object = self.objects.len() > self.open
+            && self.objects.last().is_some_and(|last| {
+                last.start < index
+                    && self.params.get(last.start).is_some_and(|first| {
+                        self.paths.get(first.start..first.name_at) == Some(object)
+                    })
+            });
+        match self.objects.last_mut() {
+            Some(last) if same_object => last.end = index.saturating_add(1),
+            _ => self.objects.push(index..index.saturating_add(1)),
+        }
+        self.params.push(ParamEntry {
+            start,
+            name_at,
+            end,
+            value,
+            parameter,
+        });
+        index
+    }
+
+    /// The parameter at `index` (from [`push`](Self::push)): its full path, its definition,
+    /// and its value to replace.
+    pub(crate) fn param_mut(
+        &mut self,
+        index: usize,
+    ) -> Option<(&str, &'static Parameter, &mut Value)> {
+        let entry = self.params.get_mut(index)?;
+        let path = self.paths.get(entry.start..entry.end)?;
+        Some((path, entry.parameter, &mut entry.value))
+    }
+}
+
+/// The outcome of one requested path of a [`GetResponse`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct GotPath<'a> {
+    /// The path as requested.
+    pub requested_path: &'a str,
+    /// The object instances it gave, or why it failed.
+    pub outcome: Result<GotObjects<'a>, &'a Failure>,
+}
+
+/// The object instances one requested path gave, in path order.
+#[derive(Clone, Copy)]
+pub struct GotObjects<'a> {
+    response: &'a GetResponse,
+    objects: &'a [Range<usize>],
+}
+
+impl<'a> GotObjects<'a> {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether the path matched nothing.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The object instances.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = GotObject<'a>> + use<'a> {
+        let response = self.response;
+        self.objects.iter().map(move |params| GotObject {
+            response,
+            params: response.params.get(params.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// Their parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = GotParam<'a>> + use<'a> {
+        self.iter().flat_map(|object| object.params())
+    }
+}
+
+impl fmt::Debug for GotObjects<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// One object instance a Get read, with its parameters (USP `ResolvedPathResult`).
+#[derive(Clone, Copy)]
+pub struct GotObject<'a> {
+    response: &'a GetResponse,
+    params: &'a [ParamEntry],
+}
+
+impl<'a> GotObject<'a> {
+    /// The object instance path with trailing dot (USP `resolved_path`).
+    pub fn path(&self) -> &'a str {
+        self.params
+            .first()
+            .and_then(|p| self.response.paths.get(p.start..p.name_at))
+            .unwrap_or_default()
+    }
+
+    /// Its parameters.
+    pub fn params(&self) -> impl ExactSizeIterator<Item = GotParam<'a>> + use<'a> {
+        let paths = self.response.paths.as_str();
+        self.params
+            .iter()
+            .map(move |entry| GotParam { paths, entry })
+    }
+}
+
+impl fmt::Debug for GotObject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GotObject")
+            .field("path", &self.path())
+            .field("params", &self.params().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One parameter value a Get read.
+#[derive(Clone, Copy)]
+pub struct GotParam<'a> {
+    paths: &'a str,
+    entry: &'a ParamEntry,
+}
+
+impl<'a> GotParam<'a> {
+    /// The full instance path (CWMP `ParameterValueStruct.Name`).
+    pub fn path(&self) -> &'a str {
+        self.paths
+            .get(self.entry.start..self.entry.end)
+            .unwrap_or_default()
+    }
+
+    /// The name relative to its [`GotObject`] (USP `result_params` key).
+    pub fn name(&self) -> &'a str {
+        self.paths
+            .get(self.entry.name_at..self.entry.end)
+            .unwrap_or_default()
+    }
+
+    /// The value (hidden parameters, and secured ones unless the principal may read them,
+    /// read as empty; see [`access`](super::access)).
+    pub fn value(&self) -> &'a Value {
+        &self.entry.value
+    }
+
+    /// The parameter's definition in the principal's model variant.
+    pub fn parameter(&self) -> &'static Parameter {
+        self.entry.parameter
+    }
+}
+
+impl fmt::Debug for GotParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GotParam")
+            .field("path", &self.path())
+            .field("value", self.value())
+            .finish()
     }
 }
 

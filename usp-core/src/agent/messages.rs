@@ -286,27 +286,25 @@ pub(crate) fn object_of(path: &str) -> &str {
 /// GetResp.
 pub(crate) fn get_resp(response: &GetResponse) -> RespType {
     let req_path_results = response
-        .results
-        .iter()
-        .map(|result| match &result.outcome {
+        .results()
+        .map(|result| match result.outcome {
             Ok(objects) => get_resp::RequestedPathResult {
-                requested_path: result.requested_path.clone(),
+                requested_path: result.requested_path.into(),
                 err_code: 0,
                 err_msg: String::new(),
                 resolved_path_results: objects
                     .iter()
                     .map(|object| get_resp::ResolvedPathResult {
-                        resolved_path: object.path.clone(),
+                        resolved_path: object.path().into(),
                         result_params: object
-                            .params
-                            .iter()
-                            .map(|p| (p.name().into(), p.value.canonical_text()))
+                            .params()
+                            .map(|p| (p.name().into(), p.value().canonical_text()))
                             .collect(),
                     })
                     .collect(),
             },
             Err(failure) => get_resp::RequestedPathResult {
-                requested_path: result.requested_path.clone(),
+                requested_path: result.requested_path.into(),
                 err_code: failure.error.usp_error(),
                 err_msg: failure.error.to_string(),
                 resolved_path_results: Vec::new(),

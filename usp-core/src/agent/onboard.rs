@@ -282,8 +282,8 @@ impl Agent {
                 let value = |path: &str| {
                     response
                         .params()
-                        .find(|p| p.path == path)
-                        .map(|p| p.value.canonical_text())
+                        .find(|p| p.path() == path)
+                        .map(|p| p.value().canonical_text())
                         .unwrap_or_default()
                 };
                 let controller = value(&format!("{row}EndpointID"));
