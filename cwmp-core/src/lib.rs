@@ -14,7 +14,8 @@
 //!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls),
 //!   ChangeDUState included, with DUStateChangeComplete and AutonomousDUStateChangeComplete
 //!   kept until the ACS acknowledges them, as are the CPE's AutonomousTransferComplete and
-//!   RequestDownload.
+//!   RequestDownload; UDP lightweight notifications (Annex M, notification values 3–6,
+//!   [`session::lightweight`]) as datagrams for the driver to send.
 //!   The module docs have the drive loop and an ASCII diagram of the session.
 //! * [`connreq`]: connection requests: Digest (RFC 7616/2617) checking with expiring nonces,
 //!   replay protection and constant-time comparison, rate limiting, UDP connection requests
@@ -34,7 +35,7 @@
 //!   vendor's choice on `tr181-model` (the session needs `DeviceInfo` and `ManagementServer`
 //!   for the Inform's forced parameters and the notification defaults).
 //! * The XMPP connection itself (the driver's XMPP client hands stanzas to
-//!   [`connreq::xmpp`]), UDP lightweight notifications, HTTP compression.
+//!   [`connreq::xmpp`]), HTTP compression.
 //!
 //! # Drive loop
 //!
@@ -42,14 +43,16 @@
 //! [`Session::poll_output`] until [`Output::Timeout`]. [`Output::Transmit`] is a POST for the
 //! ACS, [`Output::EngineRequest`] a request the driver runs on the engine
 //! ([`session::EngineRequest::execute`]) and answers with [`Session::respond`],
-//! [`Output::Event`] news for the application (session ended, state to persist).
+//! [`Output::Event`] news for the application (session ended, state to persist),
+//! [`Output::Datagram`] a UDP datagram to send (a lightweight notification).
 //!
 //! # Time and randomness
 //!
 //! Monotonic time comes in as [`Input::Timeout`]`(Instant)`; the wall clock, optional because
-//! a CPE boots before NTP, as [`Input::WallClock`] (only for `CurrentTime` and the phase of
-//! periodic informs). Random numbers (retry jitter, message IDs, Digest client nonces,
-//! connection-request nonces) come from seeds the driver gives
+//! a CPE boots before NTP, as [`Input::WallClock`] (only for `CurrentTime`, the `TS` of
+//! lightweight notifications and the phase of periodic informs and lightweight triggers).
+//! Random numbers (retry jitter, message IDs, Digest client nonces, lightweight notification
+//! cnonces, connection-request nonces) come from seeds the driver gives
 //! ([`session::SessionConfig::rng_seed`], [`connreq::ConnReqServer::new`]).
 //!
 //! # Limits
@@ -57,7 +60,7 @@
 //! Inbound envelopes: [`codec::Limits`] (1 MiB body, depth 32, 16 attributes, 256-byte names,
 //! 64 KiB text, 4096 array entries). Sessions: [`session::SessionLimits`] (64 headers / 8 KiB
 //! per response, 5 redirects, 1024 exchanges, 16 cookies, 4096 parameters with attributes, 16
-//! transfers, 16 scheduled informs, 1024 changed parameters). A breach fails the session or
+//! transfers, 16 scheduled informs, 1024 changed parameters, 1472-byte datagrams). A breach fails the session or
 //! answers fault 9004; nothing is silently truncated except the oldest changed parameter,
 //! which is counted.
 //!

@@ -106,8 +106,9 @@ async fn forced_default_active_and_refused_attributes() {
         )],
     }));
     acs.push(Body::SetParameterAttributes(SetParameterAttributes {
+        // Active lightweight is active too: refused on canDeny.
         parameter_list: vec![attribute(
-            "Device.WiFi.SSID.1.SSID",
+            "Device.ManagementServer.ParameterKey",
             Notification::ActiveLightweight,
         )],
     }));

@@ -2,7 +2,8 @@
 //! structured or raw, transport failures, clock steps, connection requests, device changes,
 //! protocol-neutral writes, power cycles) drives cwmp-core's `Session` against a `hal::Engine`
 //! on the simulated device. After every step: no panic, the outputs drain within a bound,
-//! at most one POST is in flight, every envelope the CPE sends decodes, timers move forward,
+//! at most one POST is in flight, every envelope the CPE sends decodes, every lightweight
+//! notification datagram is a signed POST within its size bound, timers move forward,
 //! the persisted state stays bounded and survives its JSON form; at the end the store is
 //! consistent (`NumberOfEntries` equal to rows, `maxEntries` kept).
 //!
@@ -203,6 +204,20 @@ impl Case {
                     }
                 }
                 Output::Event(_) => {}
+                Output::Datagram(datagram) => {
+                    assert!(
+                        datagram.payload.len() <= self.config.limits.max_datagram_bytes,
+                        "a datagram over its bound"
+                    );
+                    assert!(datagram.payload.starts_with(b"POST / HTTP/1.1\r\n"));
+                    assert!(
+                        datagram
+                            .payload
+                            .windows(b"\r\nSignature: ".len())
+                            .any(|w| w == b"\r\nSignature: "),
+                        "an unsigned datagram"
+                    );
+                }
                 Output::Timeout(at) => {
                     if at <= self.now && self.in_flight.is_none() {
                         // Due now: fire it; it must not stay due.

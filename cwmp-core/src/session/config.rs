@@ -48,6 +48,13 @@ pub struct SessionLimits {
     /// gateway encodes to about 290 KB (GetParameterValues 283 KB, GetParameterNames 293 KB),
     /// and the ACS buffers what it receives.
     pub max_response_bytes: usize,
+    /// Most bytes of one UDP lightweight notification datagram; the changed parameters are
+    /// spread over as many datagrams as they need, and a parameter too big for one on its own
+    /// is dropped (and counted in
+    /// [`Session::dropped_changes`](super::Session::dropped_changes)). Default 1472: an
+    /// Ethernet MTU less the IPv4 and UDP headers, so that no datagram is fragmented (our
+    /// choice; the spec text at hand names no size).
+    pub max_datagram_bytes: usize,
 }
 
 impl Default for SessionLimits {
@@ -64,6 +71,7 @@ impl Default for SessionLimits {
             max_scheduled_informs: 16,
             max_changed_parameters: 1024,
             max_response_bytes: 4 * 1024 * 1024,
+            max_datagram_bytes: 1472,
         }
     }
 }
@@ -166,6 +174,22 @@ pub struct ServerSettings {
     /// `DefaultActiveNotificationThrottle`, seconds: the least time between the end of a
     /// session and a session started only for an active notification.
     pub default_active_notification_throttle: u32,
+    /// `LightweightNotificationProtocolsSupported` contains `UDP`: SetParameterAttributes
+    /// accepts the lightweight notification values 3–6.
+    pub lightweight_udp_supported: bool,
+    /// `LightweightNotificationProtocolsUsed` contains `UDP`: lightweight notifications are
+    /// sent (TR-181: empty means they are disabled, whatever the attributes say).
+    pub lightweight_udp_used: bool,
+    /// `LightweightNotificationTriggerInterval`, seconds: how often pending passive
+    /// lightweight notifications are sent (0: only along with an active one).
+    pub lightweight_trigger_interval: u32,
+    /// `LightweightNotificationTriggerTime`: the phase of that interval (`None` or the
+    /// unknown time: no phase).
+    pub lightweight_trigger_time: Option<DateTime>,
+    /// `UDPLightweightNotificationHost` (empty: the host of [`url`](Self::url)).
+    pub udp_lightweight_host: String,
+    /// `UDPLightweightNotificationPort` (default 7547, also for 0 and values beyond 65535).
+    pub udp_lightweight_port: u16,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -187,6 +211,15 @@ impl std::fmt::Debug for ServerSettings {
                 "default_active_notification_throttle",
                 &self.default_active_notification_throttle,
             )
+            .field("lightweight_udp_supported", &self.lightweight_udp_supported)
+            .field("lightweight_udp_used", &self.lightweight_udp_used)
+            .field(
+                "lightweight_trigger_interval",
+                &self.lightweight_trigger_interval,
+            )
+            .field("lightweight_trigger_time", &self.lightweight_trigger_time)
+            .field("udp_lightweight_host", &self.udp_lightweight_host)
+            .field("udp_lightweight_port", &self.udp_lightweight_port)
             .finish()
     }
 }
@@ -204,6 +237,12 @@ impl Default for ServerSettings {
             retry_minimum_wait_interval: 5,
             retry_interval_multiplier: 2000,
             default_active_notification_throttle: 0,
+            lightweight_udp_supported: false,
+            lightweight_udp_used: false,
+            lightweight_trigger_interval: 0,
+            lightweight_trigger_time: None,
+            udp_lightweight_host: String::new(),
+            udp_lightweight_port: crate::codec::lwnotif::DEFAULT_PORT,
         }
     }
 }
@@ -299,7 +338,50 @@ impl ServerSettings {
         if let Some(n) = number("DefaultActiveNotificationThrottle") {
             settings.default_active_notification_throttle = n;
         }
+        let has_udp =
+            |name: &str| text(name).is_some_and(|list| list.split(',').any(|p| p.trim() == "UDP"));
+        settings.lightweight_udp_supported = has_udp("LightweightNotificationProtocolsSupported");
+        settings.lightweight_udp_used = has_udp("LightweightNotificationProtocolsUsed");
+        if let Some(n) = number("LightweightNotificationTriggerInterval") {
+            settings.lightweight_trigger_interval = n;
+        }
+        if let Some(Value::DateTime(t)) = value("LightweightNotificationTriggerTime") {
+            settings.lightweight_trigger_time = Some(*t);
+        }
+        if let Some(host) = text("UDPLightweightNotificationHost") {
+            settings.udp_lightweight_host = host;
+        }
+        if let Some(port) = number("UDPLightweightNotificationPort")
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n != 0)
+        {
+            settings.udp_lightweight_port = port;
+        }
         settings
+    }
+
+    /// Sets the UDP lightweight notification values: supported and used, sent to
+    /// `host:port`, pending passive ones every `trigger_interval` seconds (0: never on their
+    /// own).
+    #[must_use]
+    pub fn with_udp_lightweight(
+        mut self,
+        host: impl Into<String>,
+        port: u16,
+        trigger_interval: u32,
+    ) -> Self {
+        self.lightweight_udp_supported = true;
+        self.lightweight_udp_used = true;
+        self.udp_lightweight_host = host.into();
+        self.udp_lightweight_port = port;
+        self.lightweight_trigger_interval = trigger_interval;
+        self
+    }
+
+    /// Whether UDP lightweight notifications are on (supported and used).
+    #[must_use]
+    pub fn lightweight_enabled(&self) -> bool {
+        self.lightweight_udp_supported && self.lightweight_udp_used
     }
 
     /// Whether a change at `path` may change these settings (the driver then reloads them).

@@ -298,6 +298,19 @@ pub(crate) fn request_target(url: &str) -> &str {
     }
 }
 
+/// The host of an absolute URL: no user information, no port, no brackets around an IPv6
+/// address; `None` when there is none.
+pub(crate) fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(h, _)| h)?,
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// Whether `url` is an absolute `http` or `https` URL.
 pub(crate) fn is_http_url(url: &str) -> bool {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
@@ -313,6 +326,18 @@ pub(crate) fn is_https(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            url_host("https://acs.example.net:7548/cwmp"),
+            Some("acs.example.net")
+        );
+        assert_eq!(url_host("http://u:p@192.0.2.1/x?y"), Some("192.0.2.1"));
+        assert_eq!(url_host("http://[2001:db8::1]:80/"), Some("2001:db8::1"));
+        assert_eq!(url_host("http:///path"), None);
+        assert_eq!(url_host(""), None);
+    }
 
     #[test]
     fn cookies_replace_and_delete() {

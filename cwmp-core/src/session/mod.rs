@@ -15,6 +15,8 @@
 //!    * [`Output::EngineRequest`]: run it on the engine ([`EngineRequest::execute`]) and call
 //!      [`Session::respond`] with the same id;
 //!    * [`Output::Event`]: tell the application (session ended, persist the state);
+//!    * [`Output::Datagram`]: send this UDP datagram (a lightweight notification, see
+//!      [`lightweight`]); nothing comes back;
 //!    * [`Output::Timeout`]: call `handle_input(Input::Timeout(now))` at that instant, or
 //!      earlier when another input arrives.
 //!
@@ -60,8 +62,10 @@
 //!
 //! Monotonic time is the `Instant` of [`Input::Timeout`]; wall-clock time
 //! ([`Input::WallClock`], optional because a CPE boots before NTP) is used for the Inform's
-//! `CurrentTime`, the phase of periodic informs (`PeriodicInformTime`) and nothing else.
-//! Random numbers (retry jitter, message IDs, client nonces) come from
+//! `CurrentTime`, the `TS` of lightweight notifications, the phase of periodic informs
+//! (`PeriodicInformTime`) and of the lightweight trigger (`LightweightNotificationTriggerTime`)
+//! and nothing else. Random numbers (retry jitter, message IDs, client nonces, lightweight
+//! cnonces) come from
 //! [`SessionConfig::rng_seed`].
 //!
 //! # State that outlives a session
@@ -75,6 +79,7 @@ mod config;
 mod du;
 mod engine;
 pub(crate) mod http;
+pub mod lightweight;
 mod requests;
 pub(crate) mod retry;
 mod rpc;
@@ -93,6 +98,7 @@ use tr181_model::value::{DateTime, xsd_type};
 pub use config::{ServerSettings, SessionConfig, SessionLimits};
 pub use engine::{EngineRequest, EngineResult, RequestId};
 pub use http::{HttpRequest, HttpResponse};
+pub use lightweight::Datagram;
 pub use retry::retry_window;
 pub use state::{
     DuOperation, DuOperationKind, DuResult, ParameterAttributes, PendingAutonomousDuChange,
@@ -180,6 +186,9 @@ pub enum Output {
     },
     /// Something for the application.
     Event(Event),
+    /// Send this UDP datagram (a UDP lightweight notification, TR-069 Annex M); no answer
+    /// is expected.
+    Datagram(Datagram),
     /// Nothing more to do until this instant (or the next input).
     Timeout(Instant),
 }
@@ -301,6 +310,8 @@ enum Pending {
     ScheduledTransfer(String),
     /// A step of a ChangeDUState.
     Du(du::DuStep),
+    /// The values of a lightweight notification (these queued parameters).
+    Lightweight(Vec<String>),
     /// Fire and forget (acknowledge, reboot, factory reset).
     Background,
 }
@@ -349,6 +360,14 @@ pub struct Session {
     boot_notices: Vec<NoticeId>,
     changed: VecDeque<String>,
     dropped_changes: u32,
+    /// Parameters waiting for the next lightweight notification.
+    lw_changed: VecDeque<String>,
+    /// An active lightweight change waits to be sent.
+    lw_due: bool,
+    /// The values of a lightweight notification are being read.
+    lw_in_flight: bool,
+    /// When pending passive lightweight notifications go next.
+    lw_trigger_at: Option<Instant>,
     after_session: Vec<EngineRequest>,
     last_session_end: Option<Instant>,
     forced: Vec<String>,
@@ -401,12 +420,17 @@ impl Session {
             boot_notices: Vec::new(),
             changed: VecDeque::new(),
             dropped_changes: 0,
+            lw_changed: VecDeque::new(),
+            lw_due: false,
+            lw_in_flight: false,
+            lw_trigger_at: None,
             after_session: Vec::new(),
             last_session_end: None,
             dirty: false,
         };
         session.check_bootstrap();
         session.schedule_periodic();
+        session.schedule_lightweight();
         session
     }
 
@@ -447,8 +471,10 @@ impl Session {
         self.phase != Phase::Idle
     }
 
-    /// How many changed parameters were dropped because
-    /// [`SessionLimits::max_changed_parameters`] was reached.
+    /// How many changed parameters were dropped: for the Inform or for lightweight
+    /// notifications, because [`SessionLimits::max_changed_parameters`] was reached, and for
+    /// lightweight notifications also when one could not be read or did not fit in
+    /// [`SessionLimits::max_datagram_bytes`].
     #[must_use]
     pub fn dropped_changes(&self) -> u32 {
         self.dropped_changes
@@ -473,6 +499,7 @@ impl Session {
                 {
                     self.wall = Some((self.now, micros));
                     self.schedule_periodic();
+                    self.schedule_lightweight();
                 }
                 Ok(())
             }
@@ -515,6 +542,7 @@ impl Session {
             }
         };
         self.maybe_start();
+        self.maybe_send_lightweight();
         result
     }
 
@@ -538,9 +566,11 @@ impl Session {
             Pending::Rpc(rpc) => self.finish_rpc(rpc, result),
             Pending::ScheduledTransfer(key) => self.on_scheduled_transfer(&key, result),
             Pending::Du(step) => self.on_du_step(step, result),
+            Pending::Lightweight(sent) => self.on_lightweight_values(&sent, result),
             Pending::Background => Ok(()),
         };
         self.maybe_start();
+        self.maybe_send_lightweight();
         outcome
     }
 
@@ -573,6 +603,9 @@ impl Session {
             self.state.add_event(&EventCode::Periodic, "");
             self.dirty = true;
             self.schedule_periodic();
+        }
+        if self.lw_trigger_at.is_some_and(|t| t <= now) {
+            self.on_lightweight_trigger();
         }
         let mut due = Vec::new();
         self.scheduled_informs.retain(|(at, key)| {
@@ -611,6 +644,7 @@ impl Session {
             deadlines.push(deadline);
         }
         deadlines.extend(self.periodic_at);
+        deadlines.extend(self.lw_trigger_at);
         deadlines.extend(self.scheduled_informs.iter().map(|(t, _)| *t));
         deadlines.extend(self.download_due.iter().map(|(t, _)| *t));
         if self.phase == Phase::Idle {
@@ -632,13 +666,20 @@ impl Session {
 
     fn schedule_periodic(&mut self) {
         let settings = &self.settings;
-        if !settings.periodic_inform_enable || settings.periodic_inform_interval == 0 {
-            self.periodic_at = None;
-            return;
-        }
-        let interval = i64::from(settings.periodic_inform_interval);
-        let phase = settings
-            .periodic_inform_time
+        self.periodic_at =
+            (settings.periodic_inform_enable && settings.periodic_inform_interval > 0).then(|| {
+                self.phased_wakeup(
+                    settings.periodic_inform_interval,
+                    settings.periodic_inform_time,
+                )
+            });
+    }
+
+    /// The next instant of a timer every `interval` (> 0) seconds whose phase is `time`
+    /// (unknown, relative or without a wall clock: `interval` from now).
+    fn phased_wakeup(&self, interval: u32, time: Option<DateTime>) -> Instant {
+        let interval = i64::from(interval.max(1));
+        let phase = time
             .filter(|t| !t.is_unknown() && !t.is_relative())
             .and_then(|t| t.unix_seconds());
         let wait = match (phase, self.wall_micros()) {
@@ -649,7 +690,7 @@ impl Session {
             }
             _ => interval,
         };
-        self.periodic_at = Some(add_secs(self.now, u64::try_from(wait).unwrap_or(0)));
+        add_secs(self.now, u64::try_from(wait).unwrap_or(0))
     }
 
     /// When a session only for active notifications may start, if later than now.
@@ -755,6 +796,7 @@ impl Session {
                         continue;
                     }
                     let notification = self.notification_of(path);
+                    self.on_lightweight_change(path, notification);
                     let (passive, active) = match notification {
                         1 | 4 | 6 => (true, false),
                         2 => (true, true),
@@ -763,13 +805,12 @@ impl Session {
                     if !passive {
                         continue;
                     }
-                    if !self.changed.contains(path) {
-                        if self.changed.len() >= self.config.limits.max_changed_parameters {
-                            self.changed.pop_front();
-                            self.dropped_changes = self.dropped_changes.saturating_add(1);
-                        }
-                        self.changed.push_back(path.clone());
-                    }
+                    lightweight::queue_path(
+                        &mut self.changed,
+                        path,
+                        self.config.limits.max_changed_parameters,
+                        &mut self.dropped_changes,
+                    );
                     if active {
                         self.state.add_event(&EventCode::ValueChange, "");
                     }
@@ -783,6 +824,8 @@ impl Session {
                         self.dirty = true;
                     }
                     self.changed.retain(|name| !name.starts_with(path.as_str()));
+                    self.lw_changed
+                        .retain(|name| !name.starts_with(path.as_str()));
                 }
                 _ => {}
             }
@@ -794,10 +837,17 @@ impl Session {
             != self.settings.periodic_inform_enable
             || settings.periodic_inform_interval != self.settings.periodic_inform_interval
             || settings.periodic_inform_time != self.settings.periodic_inform_time;
+        let lightweight_changed = settings.lightweight_enabled()
+            != self.settings.lightweight_enabled()
+            || settings.lightweight_trigger_interval != self.settings.lightweight_trigger_interval
+            || settings.lightweight_trigger_time != self.settings.lightweight_trigger_time;
         self.settings = settings;
         self.check_bootstrap();
         if periodic_changed {
             self.schedule_periodic();
+        }
+        if lightweight_changed {
+            self.schedule_lightweight();
         }
     }
 

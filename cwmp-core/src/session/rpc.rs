@@ -8,7 +8,7 @@
 //! | SetParameterValues | `Set` (all-or-nothing, `ParameterKey` as agent write) | status 1 when a reboot is needed; fault 9003 with one `SetParameterValuesFault` per parameter |
 //! | GetParameterNames | `GetNames` | `NextLevel` on a parameter → 9003 |
 //! | GetParameterAttributes | `Get` (to expand partial paths) | attributes from the session state |
-//! | SetParameterAttributes | `Get` | atomic; 9009 for active notification on a `canDeny` parameter, or turning off a `forceEnabled` one, or lightweight values 3–6 (no UDP lightweight notification) |
+//! | SetParameterAttributes | `Get` | atomic; 9009 for active notification (2, 5, 6) on a `canDeny` parameter, turning off a `forceEnabled` one, or lightweight values 3–6 unless `LightweightNotificationProtocolsSupported` has `UDP` (then sent as [UDP lightweight notifications](super::lightweight)) |
 //! | AddObject / DeleteObject | `Add` / `Delete` (`ParameterKey` as agent write) | status 0 |
 //! | Reboot / FactoryReset | `Reboot` / `FactoryReset` after the session | |
 //! | Download / Upload | `Transfer` | status 1; TransferComplete later |
@@ -490,17 +490,22 @@ impl Session {
             };
             for param in params {
                 if item.notification_change {
-                    let refused = match param.parameter().active_notify() {
-                        ActiveNotify::CanDeny => {
-                            item.notification != Notification::Passive
-                                && item.notification != Notification::Off
-                        }
-                        ActiveNotify::ForceEnabled => item.notification != Notification::Active,
-                        _ => false,
-                    } || !matches!(
-                        item.notification,
+                    let n = item.notification;
+                    let active = matches!(
+                        n,
+                        Notification::Active
+                            | Notification::ActiveLightweight
+                            | Notification::PassiveAndActiveLightweight
+                    );
+                    let lightweight = !matches!(
+                        n,
                         Notification::Off | Notification::Passive | Notification::Active
                     );
+                    let refused = match param.parameter().active_notify() {
+                        ActiveNotify::CanDeny => active,
+                        ActiveNotify::ForceEnabled => n != Notification::Active,
+                        _ => false,
+                    } || (lightweight && !self.settings.lightweight_udp_supported);
                     if refused {
                         return fault_body(
                             9009,

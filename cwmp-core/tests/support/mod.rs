@@ -20,8 +20,8 @@ use cwmp_core::codec::{
 };
 use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 use cwmp_core::session::{
-    Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings, Session,
-    SessionConfig,
+    Datagram, Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings,
+    Session, SessionConfig,
 };
 use hal::engine::AllowAll;
 use hal::sim::SimDevice;
@@ -314,6 +314,8 @@ pub struct Cpe {
     pub events: Vec<Event>,
     /// The last persisted state (saved at each `StateChanged`).
     pub saved: Option<PersistedState>,
+    /// Every datagram the session sent (UDP lightweight notifications), with when.
+    pub datagrams: Vec<(Duration, Datagram)>,
     pub steps: usize,
 }
 
@@ -353,6 +355,7 @@ impl Cpe {
             seq: 0,
             events: Vec::new(),
             saved: None,
+            datagrams: Vec::new(),
             steps: 0,
         };
         cpe.seq = cpe.engine.last_seq();
@@ -450,6 +453,7 @@ impl Cpe {
                     }
                     self.events.push(event);
                 }
+                Output::Datagram(datagram) => self.datagrams.push((self.elapsed(), datagram)),
                 Output::Timeout(at) => {
                     if at > until {
                         if self.now >= until {

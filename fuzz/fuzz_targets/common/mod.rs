@@ -64,6 +64,9 @@ pub const PATHS: &[&str] = &[
     "Device.ManagementServer.CWMPRetryIntervalMultiplier",
     "Device.ManagementServer.ConnectionRequestUsername",
     "Device.ManagementServer.EnableCWMP",
+    "Device.ManagementServer.LightweightNotificationProtocolsUsed",
+    "Device.ManagementServer.LightweightNotificationTriggerInterval",
+    "Device.ManagementServer.UDPLightweightNotificationHost",
     "Device.ManagementServer.InformParameter.",
     "Device.ManagementServer.InformParameter.1.",
     "Device.ManagementServer.InformParameter.1.ParameterName",
@@ -110,6 +113,7 @@ pub const PATHS: &[&str] = &[
 /// Values that parse as the types of the paths above, and some that do not.
 pub const VALUES: &[&str] = &[
     "",
+    "UDP",
     "true",
     "false",
     "0",

@@ -3,7 +3,7 @@
 //! | Area | Rows |
 //! |---|---|
 //! | `DeviceInfo` | identity, two firmware banks (`FirmwareImage.1` active, `.2` spare) |
-//! | `ManagementServer` | ACS URL, periodic inform |
+//! | `ManagementServer` | ACS URL, periodic inform, UDP lightweight notifications supported |
 //! | `LocalAgent` | Endpoint ID, one controller |
 //! | `Ethernet` | `Interface.1` (WAN), `Interface.2` (LAN) and their links |
 //! | `IP` | `Interface.1` (WAN, DHCP), `Interface.2` (LAN, 192.168.1.1/24) |
@@ -87,6 +87,13 @@ pub(crate) fn factory_defaults(txn: &mut Transaction<'_>, serial: &str) -> Resul
     )?;
     set(txn, "Device.ManagementServer.Username", serial)?;
     set(txn, "Device.ManagementServer.Password", "factory-secret")?;
+    // The agent can send UDP lightweight notifications (TR-069 Annex M); the ACS turns them
+    // on with LightweightNotificationProtocolsUsed.
+    set(
+        txn,
+        "Device.ManagementServer.LightweightNotificationProtocolsSupported",
+        "UDP",
+    )?;
     set(
         txn,
         "Device.LocalAgent.EndpointID",
