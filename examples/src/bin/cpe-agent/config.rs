@@ -7,96 +7,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use serde::Deserialize;
+
+use crate::cli::Cli;
 
 /// The example configuration file: every key with its default value.
 pub(crate) const EXAMPLE: &str = include_str!("cpe-agent.toml");
-
-/// The command line. Every flag overrides the same key of the file.
-#[derive(Debug, Default, Parser)]
-#[command(
-    name = "cpe-agent",
-    version,
-    about = "A simulated CPE managed over USP (TR-369) and CWMP (TR-069) on one TR-181 model",
-    long_about = "A simulated home gateway (hal's simulated device) with a USP agent and a CWMP \
-                  client. With no flags it listens for USP controllers on \
-                  ws://127.0.0.1:7550/usp and keeps its state in ./cpe-agent-state; CWMP runs \
-                  once an ACS URL is given (--acs-url)."
-)]
-pub(crate) struct Cli {
-    /// A TOML configuration file (see --print-config for every key).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Print the example configuration file, with the defaults, and exit.
-    #[arg(long)]
-    pub(crate) print_config: bool,
-    /// Where the device keeps its state across restarts.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) state_dir: Option<PathBuf>,
-    /// Serial number of the simulated device (its Endpoint ID is derived from it).
-    #[arg(long)]
-    pub(crate) serial: Option<String>,
-    /// Log filter: a level (`info`, `debug`) or `target=level` pairs separated by commas.
-    #[arg(long, value_name = "FILTER")]
-    pub(crate) log: Option<String>,
-    /// The USP agent's Endpoint ID (default: the device's `Device.LocalAgent.EndpointID`).
-    #[arg(long, value_name = "ID")]
-    pub(crate) endpoint_id: Option<String>,
-    /// A USP controller allowed to talk to the agent (repeatable; replaces the file's list).
-    #[arg(long = "controller", value_name = "ENDPOINT_ID")]
-    pub(crate) controllers: Vec<String>,
-    /// Accept Records from controllers that are not configured.
-    #[arg(long)]
-    pub(crate) accept_unknown_controllers: bool,
-    /// Address of the USP WebSocket server MTP (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) ws_listen: Option<SocketAddr>,
-    /// Do not start the USP WebSocket server MTP.
-    #[arg(long)]
-    pub(crate) no_ws: bool,
-    /// The ACS URL (`http://` or `https://`); setting it turns CWMP (TR-069) on.
-    #[arg(long, value_name = "URL")]
-    pub(crate) acs_url: Option<String>,
-    /// User name for HTTP authentication towards the ACS.
-    #[arg(long, value_name = "USER")]
-    pub(crate) acs_username: Option<String>,
-    /// Password for HTTP authentication towards the ACS.
-    #[arg(long, value_name = "PASSWORD")]
-    pub(crate) acs_password: Option<String>,
-    /// PEM file of the CA certificates trusted by every TLS client (an `https://` ACS and
-    /// downloads, `wss://` controllers, MQTT over TLS).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ca_file: Option<PathBuf>,
-    /// Loopback port of the CWMP connection-request server (0 picks a free port).
-    #[arg(long, value_name = "PORT")]
-    pub(crate) cr_port: Option<u16>,
-    /// Path of the connection-request URL (`/` for ACSs that sign Digest for `/` only).
-    #[arg(long, value_name = "PATH")]
-    pub(crate) cr_path: Option<String>,
-    /// Allow HTTP Basic authentication towards an `http://` ACS (TR-069 allows it over TLS
-    /// only; for loopback tests).
-    #[arg(long)]
-    pub(crate) acs_basic_over_http: bool,
-    /// User name the ACS must give in connection requests.
-    #[arg(long, value_name = "USER")]
-    pub(crate) cr_username: Option<String>,
-    /// Password the ACS must give in connection requests.
-    #[arg(long, value_name = "PASSWORD")]
-    pub(crate) cr_password: Option<String>,
-    /// Seconds between periodic Informs (0 keeps the device's setting).
-    #[arg(long, value_name = "SECONDS")]
-    pub(crate) periodic_inform_interval: Option<u32>,
-    /// Loopback port of the UDP connection-request socket (0 picks a free port).
-    #[arg(long, value_name = "PORT")]
-    pub(crate) udp_cr_port: Option<u16>,
-    /// Do not listen for UDP connection requests.
-    #[arg(long)]
-    pub(crate) no_udp_cr: bool,
-    /// Do not start the CWMP (TR-069) client, even with an ACS URL.
-    #[arg(long)]
-    pub(crate) no_cwmp: bool,
-}
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! This binary is the driver of the sans-IO stacks: the only place that reads clocks and opens
-//! sockets. Modules: [`config`] (TOML file and flags), [`device`] (the simulated device, its
+//! sockets. Modules: [`cli`] (the flags), [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
 //! agent's drive loop), [`mtp`] (the MTPs as TR-181 rows: factory defaults, status, restarts
 //! on change), [`ws`] (the WebSocket server and client MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
@@ -23,6 +23,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod acs_client;
+mod cli;
 mod config;
 mod cwmp;
 mod cwmp_udp;
@@ -39,18 +40,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser as _;
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::Protocols;
 use tracing_subscriber::filter::Targets;
 
-use crate::config::{Cli, Config};
+use crate::cli::Cli;
+use crate::config::Config;
 
 /// How long tasks get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse() {
+        Ok(cli) => cli,
+        Err(exit) => return exit.report(),
+    };
     if cli.print_config {
         print!("{}", config::EXAMPLE);
         return ExitCode::SUCCESS;
