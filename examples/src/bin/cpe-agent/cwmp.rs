@@ -2,7 +2,8 @@
 //! ACS ([`AcsClient`]: HTTP/1.1 or HTTPS, one kept-alive connection per session), runs its engine
 //! requests, feeds it the device's notices and change log, honours its timers, and persists
 //! its state in `<state_dir>/cwmp.json`. A second task serves HTTP connection requests
-//! ([`ConnReqServer`]) on a loopback port, a third UDP ones ([`crate::cwmp_udp`]).
+//! ([`ConnReqServer`]) on a loopback port, a third UDP ones ([`crate::cwmp_udp`]), which also
+//! sends the session's UDP lightweight notifications.
 //!
 //! The HTTP exchange is awaited inside the drive loop: while a POST is in flight, device
 //! events and connection requests wait in their channels (each exchange is bounded by the
@@ -279,6 +280,7 @@ impl CwmpDriver {
                     self.sync_changes();
                 }
                 Output::Event(event) => self.handle_event(event),
+                Output::Datagram(datagram) => crate::cwmp_udp::send_lightweight(datagram),
                 Output::Timeout(at) => {
                     self.timeout = Some(at);
                     return;

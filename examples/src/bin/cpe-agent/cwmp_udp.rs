@@ -11,6 +11,9 @@
 //! mapping is published as `UDPConnectionRequestAddress` with `NATDetected`, as device values.
 //! The `STUN*` parameters are read again whenever the store changes, so an ACS that sets them
 //! starts, moves or stops the keep-alives.
+//!
+//! The other direction, UDP lightweight notifications (TR-069 Annex M), is
+//! [`send_lightweight`]: each datagram the session makes goes from a fresh ephemeral socket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use cwmp_core::connreq::stun::message::MAX_MESSAGE_BYTES;
 use cwmp_core::connreq::stun::{StunClient, StunConfig, StunEvent, is_stun};
 use cwmp_core::connreq::udp::{UdpConnReqConfig, UdpConnReqValidator};
+use cwmp_core::session::Datagram;
 use hal::Engine;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -336,6 +340,48 @@ async fn resolve(settings: &StunSettings, local: SocketAddr) -> Result<SocketAdd
                 settings.host
             )
         })
+}
+
+/// How long resolving a lightweight notification's host may take.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends a UDP lightweight notification in the background: nothing comes back, and a slow
+/// name lookup must not hold up the session. The outcome is logged.
+pub(crate) fn send_lightweight(datagram: Datagram) {
+    tokio::spawn(async move {
+        match send_datagram(&datagram).await {
+            Ok(to) => tracing::info!(
+                %to,
+                bytes = datagram.payload.len(),
+                "CWMP lightweight notification sent"
+            ),
+            Err(error) => tracing::warn!(
+                host = %datagram.host,
+                port = datagram.port,
+                "CWMP lightweight notification not sent: {error}"
+            ),
+        }
+    });
+}
+
+/// Resolves the destination and sends the datagram from an ephemeral socket of its family.
+async fn send_datagram(datagram: &Datagram) -> Result<SocketAddr, String> {
+    let lookup = tokio::net::lookup_host((datagram.host.as_str(), datagram.port));
+    let to = tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
+        .await
+        .map_err(|_| "the name lookup timed out".to_owned())?
+        .map_err(|e| format!("cannot resolve the host: {e}"))?
+        .next()
+        .ok_or_else(|| "the host has no address".to_owned())?;
+    let local = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket
+        .send_to(&datagram.payload, to)
+        .await
+        .map_err(|e| format!("cannot send: {e}"))?;
+    Ok(to)
 }
 
 /// [`resolve`], logged as a warning: for a new server.
