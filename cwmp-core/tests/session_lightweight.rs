@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use cwmp_core::codec::lwnotif::{NAMESPACE, signature};
 use cwmp_core::codec::{
-    Body, Notification, ParameterValue, SetParameterAttributes, SetParameterAttributesStruct,
-    SetParameterValues, ValueType,
+    Body, Notification, ParameterValue, SetParameterAttributes, SetParameterValues, ValueType,
 };
 use cwmp_core::session::{Datagram, Input, SessionConfig, SessionLimits};
-use support::{Cpe, START_UNIX, ScriptedAcs, codes, param};
+use support::{Cpe, START_UNIX, ScriptedAcs, attribute, codes, device_sets, param};
 
 const SSID1: &str = "Device.WiFi.SSID.1.SSID";
 const SSID2: &str = "Device.WiFi.SSID.2.SSID";
@@ -26,16 +25,7 @@ const PASSWORD: &str = "factory-secret";
 
 fn attributes(list: &[(&str, Notification)]) -> Body {
     Body::SetParameterAttributes(SetParameterAttributes {
-        parameter_list: list
-            .iter()
-            .map(|(name, notification)| SetParameterAttributesStruct {
-                name: (*name).into(),
-                notification_change: true,
-                notification: *notification,
-                access_list_change: false,
-                access_list: Vec::new(),
-            })
-            .collect(),
+        parameter_list: list.iter().map(|(n, v)| attribute(n, *v)).collect(),
     })
 }
 
@@ -52,13 +42,13 @@ fn management(values: &[(&str, &str, ValueType)]) -> Body {
     })
 }
 
-async fn device_sets(cpe: &mut Cpe, path: &str, value: &str) {
-    let (path, value) = (path.to_owned(), value.to_owned());
-    cpe.engine
-        .device_update(move |txn| txn.set(&path, &value))
-        .await
-        .unwrap();
-    cpe.sync().await;
+/// `LightweightNotificationProtocolsUsed` = `UDP`: lightweight notifications on.
+fn use_udp() -> Body {
+    management(&[(
+        "LightweightNotificationProtocolsUsed",
+        "UDP",
+        ValueType::String,
+    )])
 }
 
 /// The parts of a datagram, checked: the head, its signature over the body, and the
@@ -311,11 +301,7 @@ async fn values_beyond_one_datagram_go_in_several() {
     limits.max_datagram_bytes = 600;
     let mut cpe = Cpe::boot(SessionConfig::default().with_limits(limits)).await;
     let mut acs = ScriptedAcs::new();
-    acs.push(management(&[(
-        "LightweightNotificationProtocolsUsed",
-        "UDP",
-        ValueType::String,
-    )]));
+    acs.push(use_udp());
     acs.push(attributes(&[
         (SSID1, Notification::ActiveLightweight),
         (SSID2, Notification::PassiveLightweight),
@@ -343,11 +329,7 @@ async fn values_beyond_one_datagram_go_in_several() {
     limits.max_datagram_bytes = 100;
     let mut small = Cpe::boot(SessionConfig::default().with_limits(limits)).await;
     let mut acs = ScriptedAcs::new();
-    acs.push(management(&[(
-        "LightweightNotificationProtocolsUsed",
-        "UDP",
-        ValueType::String,
-    )]));
+    acs.push(use_udp());
     acs.push(attributes(&[(SSID1, Notification::ActiveLightweight)]));
     small.run(&mut acs, Duration::from_secs(10)).await;
     device_sets(&mut small, SSID1, "x").await;

@@ -7,28 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use cwmp_core::codec::{Body, Notification, SetParameterAttributes, SetParameterAttributesStruct};
+use cwmp_core::codec::{Body, Notification, SetParameterAttributes};
 use cwmp_core::session::{Input, SessionConfig};
-use support::{Cpe, ScriptedAcs, codes, param, spv};
-
-fn attribute(name: &str, notification: Notification) -> SetParameterAttributesStruct {
-    SetParameterAttributesStruct {
-        name: name.into(),
-        notification_change: true,
-        notification,
-        access_list_change: false,
-        access_list: Vec::new(),
-    }
-}
-
-async fn device_sets(cpe: &mut Cpe, path: &str, value: &str) {
-    let (path, value) = (path.to_owned(), value.to_owned());
-    cpe.engine
-        .device_update(move |txn| txn.set(&path, &value))
-        .await
-        .unwrap();
-    cpe.sync().await;
-}
+use support::{Cpe, ScriptedAcs, attribute, codes, device_sets, param, spv};
 
 #[tokio::test(flavor = "current_thread")]
 async fn passive_waits_active_starts_a_session() {

@@ -29,30 +29,17 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use cwmp_core::codec::{
-    Body as CwmpBody, Notification, SetParameterAttributes, SetParameterAttributesStruct, Status,
-};
+use cwmp_core::codec::{Body as CwmpBody, Notification, Status};
 
 use common::{
-    Acs, AgentProcess, Controller, add, added_path, codes, get, get_params, param, set, spv,
+    Acs, AgentProcess, Controller, add, added_path, codes, get, get_params, notifications, param,
+    set, spv,
 };
 
 /// Set by the ACS, watched by the USP controller.
 const FROM_ACS: &str = "Device.WiFi.SSID.1.SSID";
 /// Set by the USP controller, watched (active notification) by the ACS.
 const FROM_USP: &str = "Device.WiFi.SSID.2.SSID";
-
-fn active(name: &str) -> CwmpBody {
-    CwmpBody::SetParameterAttributes(SetParameterAttributes {
-        parameter_list: vec![SetParameterAttributesStruct {
-            name: name.to_owned(),
-            notification_change: true,
-            notification: Notification::Active,
-            access_list_change: false,
-            access_list: Vec::new(),
-        }],
-    })
-}
 
 /// How long a change may take to reach the other protocol.
 const PROMPT: Duration = Duration::from_secs(10);
@@ -101,7 +88,7 @@ async fn scenario() {
     assert_ne!(before["SSID"], "FromTheACS", "{body}");
 
     // The ACS goes on: SetParameterAttributes (FROM_USP active), SetParameterValues, 204.
-    acs.push(active(FROM_USP));
+    acs.push(notifications(&[(FROM_USP, Notification::Active)]));
     acs.push(spv(FROM_ACS, "FromTheACS", "pk-x"));
     release.send(()).unwrap();
     match acs.next_post().await.map(|e| e.body) {

@@ -25,31 +25,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cwmp_core::codec::{
-    Body, Notification, ParameterValue, SetParameterAttributes, SetParameterAttributesStruct,
-    SetParameterValues, Status, ValueType,
-};
+use cwmp_core::codec::{Body, Notification, ParameterValue, SetParameterValues, Status, ValueType};
 use hmac::{Hmac, Mac as _};
 use sha1::Sha1;
 use tokio::net::UdpSocket;
 
-use common::{Acs, AgentProcess, Controller, WAIT, codes, set};
+use common::{Acs, AgentProcess, Controller, WAIT, codes, notifications, set};
 
 const PASSIVE: &str = "Device.WiFi.SSID.1.SSID";
 const ACTIVE: &str = "Device.WiFi.SSID.2.SSID";
 const ACS_USER: &str = "lw-user";
 const ACS_PASSWORD: &str = "lw-secret";
 const NAMESPACE: &str = "urn:broadband-forum-org:cwmp:lwnotif-1-0";
-
-fn attribute(name: &str, notification: Notification) -> SetParameterAttributesStruct {
-    SetParameterAttributesStruct {
-        name: name.into(),
-        notification_change: true,
-        notification,
-        access_list_change: false,
-        access_list: Vec::new(),
-    }
-}
 
 /// Whether xmllint finds `file` valid against the lightweight notification schema; `None`
 /// without xmllint outside CI.
@@ -112,12 +99,10 @@ async fn scenario() {
         ],
         parameter_key: "lw".into(),
     }));
-    acs.push(Body::SetParameterAttributes(SetParameterAttributes {
-        parameter_list: vec![
-            attribute(PASSIVE, Notification::PassiveLightweight),
-            attribute(ACTIVE, Notification::ActiveLightweight),
-        ],
-    }));
+    acs.push(notifications(&[
+        (PASSIVE, Notification::PassiveLightweight),
+        (ACTIVE, Notification::ActiveLightweight),
+    ]));
     let mut agent = AgentProcess::start(
         dir.path(),
         &[

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cwmp_core::codec::{
-    Body, CwmpNamespace, Envelope, InformResponse, Limits, ParameterValue, SetParameterValues,
-    ValueType,
+    Body, CwmpNamespace, Envelope, InformResponse, Limits, Notification, ParameterValue,
+    SetParameterAttributesStruct, SetParameterValues, ValueType,
 };
 use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 use cwmp_core::session::{
@@ -317,6 +317,27 @@ pub struct Cpe {
     /// Every datagram the session sent (UDP lightweight notifications), with when.
     pub datagrams: Vec<(Duration, Datagram)>,
     pub steps: usize,
+}
+
+/// A SetParameterAttributes entry changing only the notification.
+pub fn attribute(name: &str, notification: Notification) -> SetParameterAttributesStruct {
+    SetParameterAttributesStruct {
+        name: name.into(),
+        notification_change: true,
+        notification,
+        access_list_change: false,
+        access_list: Vec::new(),
+    }
+}
+
+/// The device itself sets `path` to `value`; the session hears of it.
+pub async fn device_sets(cpe: &mut Cpe, path: &str, value: &str) {
+    let (path, value) = (path.to_owned(), value.to_owned());
+    cpe.engine
+        .device_update(move |txn| txn.set(&path, &value))
+        .await
+        .unwrap();
+    cpe.sync().await;
 }
 
 /// A SetParameterValues of one string parameter.

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use cwmp_core::codec::{
     Body as CwmpBody, CwmpNamespace, Download, Envelope, GetParameterValues, Inform,
-    InformResponse, Limits, ParameterValue, SetParameterValues, Status, TransferComplete,
-    ValueType,
+    InformResponse, Limits, Notification, ParameterValue, SetParameterAttributes,
+    SetParameterAttributesStruct, SetParameterValues, Status, TransferComplete, ValueType,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::{BodyExt as _, Full};
@@ -768,6 +768,22 @@ pub(crate) async fn transfer_complete(acs: &mut Acs) -> TransferComplete {
 pub(crate) fn gpv(names: &[&str]) -> CwmpBody {
     CwmpBody::GetParameterValues(GetParameterValues {
         parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
+    })
+}
+
+/// A SetParameterAttributes changing only the notification of each `(name, value)`.
+pub(crate) fn notifications(list: &[(&str, Notification)]) -> CwmpBody {
+    CwmpBody::SetParameterAttributes(SetParameterAttributes {
+        parameter_list: list
+            .iter()
+            .map(|(name, notification)| SetParameterAttributesStruct {
+                name: (*name).to_owned(),
+                notification_change: true,
+                notification: *notification,
+                access_list_change: false,
+                access_list: Vec::new(),
+            })
+            .collect(),
     })
 }
 
