@@ -421,6 +421,9 @@ struct LiveParams {
     /// The last object instance asked about and its schema path (results come grouped by
     /// object: one schema path per object, not per parameter).
     last: Option<(String, String)>,
+    /// The last schema path and parameter name given by the caller and whether the hardware
+    /// provides it live: the rows of a table ask the same question once each.
+    known: Option<(&'static str, &'static str, bool)>,
 }
 
 impl LiveParams {
@@ -432,19 +435,28 @@ impl LiveParams {
         hal: &dyn Parameters,
         object: &str,
         name: &'static str,
-        schema: Option<&str>,
+        schema: Option<&'static str>,
     ) -> bool {
-        let schema = match (schema, &self.last) {
-            (Some(schema), _) => schema,
-            (None, Some((last, schema))) if last == object => schema,
-            (None, _) => {
+        let live = match (schema, self.known, &self.last) {
+            (Some(schema), Some((known, known_name, live)), _)
+                if core::ptr::eq(schema, known) && core::ptr::eq(name, known_name) =>
+            {
+                live
+            }
+            (Some(schema), ..) => {
+                let live = hal.is_live(schema, name);
+                self.known = Some((schema, name, live));
+                live
+            }
+            (None, _, Some((last, schema))) if last == object => hal.is_live(schema, name),
+            (None, ..) => {
                 let (_, schema) = self
                     .last
                     .insert((object.to_string(), schema_path_of(object)));
-                schema
+                hal.is_live(schema, name)
             }
         };
-        if !hal.is_live(schema, name) {
+        if !live {
             return false;
         }
         match self.objects.iter_mut().find(|(o, _)| o == object) {
@@ -479,7 +491,7 @@ fn each_param(
     parsed: &Path,
     protocol: Protocol,
     max_depth: Option<u32>,
-    mut f: impl FnMut(&str, &Value, &'static Parameter, Option<&str>) -> Result<(), EngineError>,
+    mut f: impl FnMut(&str, &Value, &'static Parameter, Option<&'static str>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
     let found = store.resolve(parsed, protocol)?;
     let mut routes = found.route_writer();
