@@ -7,10 +7,11 @@ use std::vec::Vec;
 
 use tr181_model::path::Path;
 use tr181_model::schema::{self, Object, Parameter, Protocol};
-use tr181_model::store::{InstanceInfo, NameInfo, Origin, Resolved, Store};
+use tr181_model::store::{InstanceInfo, NameInfo, Origin, Resolution, Resolved, Store};
 use tr181_model::value::Value;
 
 use super::gate::Guard;
+use super::response::GetBuilder;
 use super::{
     Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
     GetResponse, PathResult, Principal, SupportedRequest, SupportedResponse, Target, parse_path,
@@ -113,9 +114,12 @@ impl Engine {
             let Ok(parsed) = parse_path(path, protocol, store.limits()) else {
                 continue;
             };
+            let Ok(found) = store.resolve(&parsed, protocol) else {
+                continue;
+            };
             let _ = each_param(
                 &store,
-                &parsed,
+                &found,
                 protocol,
                 max_depth,
                 |object, _, parameter, schema| {
@@ -178,12 +182,12 @@ impl Engine {
         // One resolution gives both the answer and the live parameters in it; their values
         // are read from the hardware afterwards and put into the answer.
         let mut live = LiveParams::default();
-        let mut response = GetResponse::default();
+        let mut response = GetBuilder::default();
         let reads_secured = {
             let store = self.store();
             let reads_secured = self.reads_secured(&store, principal);
             for path in &request.paths {
-                let mark = response.begin_path();
+                response.begin_path();
                 let slots = live.slots.len();
                 let outcome = self.get_one(
                     &store,
@@ -197,7 +201,7 @@ impl Engine {
                 if outcome.is_err() {
                     live.slots.truncate(slots);
                 }
-                response.finish_path(path, mark, outcome);
+                response.finish_path(path, outcome);
             }
             reads_secured
         };
@@ -212,7 +216,7 @@ impl Engine {
                 }
             }
         }
-        Ok(response)
+        Ok(response.finish())
     }
 
     /// Answers one requested path of a Get into `response`.
@@ -225,13 +229,16 @@ impl Engine {
         max_depth: Option<u32>,
         reads_secured: bool,
         live: &mut LiveParams,
-        response: &mut GetResponse,
+        response: &mut GetBuilder,
     ) -> Result<(), EngineError> {
         let parsed = parse_path(path, principal.protocol, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
+        let found = store.resolve(&parsed, principal.protocol)?;
+        // Every item of a wildcard or search over a table's parameter is one parameter.
+        response.reserve(found.len());
         each_param(
             store,
-            &parsed,
+            &found,
             principal.protocol,
             max_depth,
             |object, value, parameter, schema| {
@@ -416,7 +423,7 @@ impl Engine {
 #[derive(Default)]
 struct LiveParams {
     objects: Vec<(String, Vec<&'static str>)>,
-    /// Indexes of a Get's parameters ([`GetResponse::push`]).
+    /// Indexes of a Get's parameters ([`GetBuilder::push`]).
     slots: Vec<usize>,
     /// The last object instance asked about and its schema path (results come grouped by
     /// object: one schema path per object, not per parameter).
@@ -484,18 +491,17 @@ fn per_path<T>(
 
 /// Calls `f` with the object instance path (with trailing dot), the value as the controller
 /// sees it, the definition and, when known without work, its object's schema path, of each
-/// parameter a requested path addresses, in path order; stops at `f`'s first error. The
-/// parameter's path is the object's followed by [`Parameter::name`].
-fn each_param(
-    store: &Store,
-    parsed: &Path,
+/// parameter the items `found` of a requested path address, in path order; stops at `f`'s
+/// first error. The parameter's path is the object's followed by [`Parameter::name`].
+fn each_param<'s>(
+    store: &'s Store,
+    found: &Resolution<'s>,
     protocol: Protocol,
     max_depth: Option<u32>,
     mut f: impl FnMut(&str, &Value, &'static Parameter, Option<&'static str>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
-    let found = store.resolve(parsed, protocol)?;
     let mut routes = found.route_writer();
-    for item in &found {
+    for item in found {
         match item {
             Resolved::Object { .. } | Resolved::Table { .. } => {
                 let mut outcome = Ok(());

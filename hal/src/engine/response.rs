@@ -107,9 +107,6 @@ pub struct GetResponse {
     params: Vec<ParamEntry>,
     /// The parameters' full paths, one after the other.
     paths: String,
-    /// The first object of the path being answered: parameters join an object only from
-    /// there, so that each requested path has its own objects.
-    open: usize,
 }
 
 /// One parameter of a [`GetResponse`].
@@ -123,10 +120,24 @@ struct ParamEntry {
     parameter: &'static Parameter,
 }
 
-/// Where a [`GetResponse`] stood before a requested path was answered, to undo a path that
-/// fails part way.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GetMark {
+/// Builds a [`GetResponse`], one requested path after the other.
+#[derive(Debug, Default)]
+pub(crate) struct GetBuilder {
+    response: GetResponse,
+    /// Where the answer stood when the current path began, to undo it if it fails; its
+    /// `objects` is also the first object parameters may join, so that each requested path
+    /// has its own objects.
+    mark: GetMark,
+    /// Parameters announced by [`reserve`](Self::reserve) whose paths have no room yet: the
+    /// first path staged after it sizes the string.
+    unsized_paths: usize,
+    /// Where the staged parameter's name starts in `paths`.
+    name_at: usize,
+}
+
+/// Where a [`GetResponse`] stood before a requested path was answered.
+#[derive(Clone, Copy, Debug, Default)]
+struct GetMark {
     objects: usize,
     params: usize,
     paths: usize,
@@ -169,77 +180,85 @@ impl GetResponse {
     pub fn value(&self, path: &str) -> Option<&Value> {
         self.params().find(|p| p.path() == path).map(|p| p.value())
     }
+}
 
-    /// Starts answering a requested path; returns the current end, to
-    /// [`undo`](Self::undo) what the path added if it fails.
-    pub(crate) fn begin_path(&mut self) -> GetMark {
-        self.open = self.objects.len();
-        GetMark {
-            objects: self.objects.len(),
-            params: self.params.len(),
-            paths: self.paths.len(),
-        }
+impl GetBuilder {
+    /// Starts answering a requested path.
+    pub(crate) fn begin_path(&mut self) {
+        let response = &self.response;
+        self.mark = GetMark {
+            objects: response.objects.len(),
+            params: response.params.len(),
+            paths: response.paths.len(),
+        };
     }
 
-    /// Drops what was added after `mark`.
-    fn undo(&mut self, mark: GetMark) {
-        self.objects.truncate(mark.objects);
-        self.params.truncate(mark.params);
-        self.paths.truncate(mark.paths);
-    }
-
-    /// Records the outcome of requested path `path`, answered since `mark`.
-    pub(crate) fn finish_path(
-        &mut self,
-        path: &str,
-        mark: GetMark,
-        outcome: Result<(), EngineError>,
-    ) {
+    /// Records the outcome of requested path `path`, begun with
+    /// [`begin_path`](Self::begin_path); a failed path leaves nothing behind.
+    pub(crate) fn finish_path(&mut self, path: &str, outcome: Result<(), EngineError>) {
+        let response = &mut self.response;
+        let mark = self.mark;
         let outcome = match outcome {
-            Ok(()) => Ok(mark.objects..self.objects.len()),
+            Ok(()) => Ok(mark.objects..response.objects.len()),
             Err(error) => {
-                self.undo(mark);
+                response.objects.truncate(mark.objects);
+                response.params.truncate(mark.params);
+                response.paths.truncate(mark.paths);
                 Err(Failure::new(error))
             }
         };
-        self.results.push(PathResult::new(path, outcome));
+        response.results.push(PathResult::new(path, outcome));
+    }
+
+    /// Makes room for `params` more parameters, each possibly its own object.
+    pub(crate) fn reserve(&mut self, params: usize) {
+        self.response.params.reserve(params);
+        self.response.objects.reserve(params);
+        self.unsized_paths = params;
     }
 
     /// Writes the path of a parameter named `name` of object instance `object` after the
     /// last parameter, without adding it yet, and returns it: [`push`](Self::push) adds it,
     /// the next `stage` replaces it.
     pub(crate) fn stage(&mut self, object: &str, name: &str) -> &str {
-        let start = self.params.last().map_or(0, |p| p.end);
-        self.paths.truncate(start);
-        self.paths.push_str(object);
-        self.paths.push_str(name);
-        self.paths.get(start..).unwrap_or_default()
+        let paths = &mut self.response.paths;
+        let start = self.response.params.last().map_or(0, |p| p.end);
+        paths.truncate(start);
+        let len = object.len().saturating_add(name.len());
+        if self.unsized_paths > 0 {
+            // The parameters of one wildcard have paths of about the same length.
+            paths.reserve(len.saturating_mul(self.unsized_paths));
+            self.unsized_paths = 0;
+        }
+        paths.push_str(object);
+        self.name_at = paths.len();
+        paths.push_str(name);
+        paths.get(start..).unwrap_or_default()
     }
 
     /// Adds the parameter last [`stage`](Self::stage)d, with its value, to the object
     /// instance of the last parameter if its path is the same, else to a new object; returns
-    /// the parameter's index for [`set_value`](Self::set_value).
+    /// the parameter's index for [`param_mut`](Self::param_mut).
     pub(crate) fn push(&mut self, value: Value, parameter: &'static Parameter) -> usize {
-        let start = self.params.last().map_or(0, |p| p.end);
-        let end = self.paths.len();
-        let name_at = end.saturating_sub(parameter.name().len());
-        let object = self.paths.get(start..name_at).unwrap_or_default();
-        let index = self.params.len();
-        let same_object = self.objects.len() > self.open
-            && self.objects.last().is_some_and(|last| {
-                last.start < index
-                    && self.params.get(last.start).is_some_and(|first| {
-                        self.paths.get(first.start..first.name_at) == Some(object)
-                    })
+        let response = &mut self.response;
+        let start = response.params.last().map_or(0, |p| p.end);
+        let name_at = self.name_at;
+        let object = response.paths.get(start..name_at).unwrap_or_default();
+        let index = response.params.len();
+        let same_object = response.objects.len() > self.mark.objects
+            && response.objects.last().is_some_and(|last| {
+                response.params.get(last.start).is_some_and(|first| {
+                    response.paths.get(first.start..first.name_at) == Some(object)
+                })
             });
-        match self.objects.last_mut() {
+        match response.objects.last_mut() {
             Some(last) if same_object => last.end = index.saturating_add(1),
-            _ => self.objects.push(index..index.saturating_add(1)),
+            _ => response.objects.push(index..index.saturating_add(1)),
         }
-        self.params.push(ParamEntry {
+        response.params.push(ParamEntry {
             start,
             name_at,
-            end,
+            end: response.paths.len(),
             value,
             parameter,
         });
@@ -252,9 +271,15 @@ impl GetResponse {
         &mut self,
         index: usize,
     ) -> Option<(&str, &'static Parameter, &mut Value)> {
-        let entry = self.params.get_mut(index)?;
-        let path = self.paths.get(entry.start..entry.end)?;
+        let response = &mut self.response;
+        let entry = response.params.get_mut(index)?;
+        let path = response.paths.get(entry.start..entry.end)?;
         Some((path, entry.parameter, &mut entry.value))
+    }
+
+    /// The answer.
+    pub(crate) fn finish(self) -> GetResponse {
+        self.response
     }
 }
 
