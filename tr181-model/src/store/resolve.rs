@@ -178,6 +178,20 @@ impl RouteWriter<'_> {
     /// the next call.
     pub fn route(&mut self, route: RouteId) -> &str {
         let steps = &self.routes.steps;
+        // The next row of the table last written, or the same route again: no walk.
+        if let [.., (parent_at, parent_len), last] = self.chain.as_mut_slice()
+            && let Some(&(parent, step)) = steps.get(route.0 as usize)
+        {
+            if last.0 == route.0 {
+                return &self.text;
+            }
+            if parent == *parent_at && parent < route.0 {
+                self.text.truncate(*parent_len);
+                push_step(&mut self.text, step);
+                *last = (route.0, self.text.len());
+                return &self.text;
+            }
+        }
         self.scratch.clear();
         let mut at = route.0;
         while let Some(&(parent, _)) = steps.get(at as usize) {
