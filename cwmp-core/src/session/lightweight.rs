@@ -2,7 +2,7 @@
 //!
 //! A change of a parameter whose notification attribute is
 //!
-//! | Value | Meaning (cwmp-1-2.xsd `ParameterAttributeNotificationValueType`) | Here |
+//! | Value | Meaning (cwmp-1-4.xsd `ParameterAttributeNotificationValueType`) | Here |
 //! |---|---|---|
 //! | 3 | passive lightweight: the new value goes in the next lightweight notification | queued |
 //! | 4 | passive + passive lightweight: values 1 and 3, independently | queued, and passive for the Inform |
@@ -17,11 +17,16 @@
 //! on `LightweightNotificationTriggerTime` like periodic informs (TR-181; interval 0: only
 //! with an active one). The ACS's own changes are not notified, as for Informs.
 //!
+//! Sources: the value meanings are the XSD's annotations and the settings TR-181's
+//! `Device.ManagementServer.` descriptions; the Annex M text itself (and so its requirement
+//! numbers) was not at hand, so what it may add (for example on retransmission or rate
+//! limits) is not implemented.
+//!
 //! Sending is an engine read of the identity and the queued values, then one
 //! [`Output::Datagram`] per [`Datagram`]: the
 //! [`codec::lwnotif`](crate::codec::lwnotif) message for `UDPLightweightNotificationHost`
 //! (empty: the ACS URL's host) and `UDPLightweightNotificationPort`, `TS` from the wall
-//! clock (0 while it is unknown: our choice, the CPE cannot know better), `UN` the ACS
+//! clock (`xs:int` seconds; 0 while it is unknown or past 2038: our choice), `UN` the ACS
 //! username, `CN` 16 random hex digits from the session's seed, and as many parameters as fit
 //! in [`SessionLimits::max_datagram_bytes`](super::SessionLimits::max_datagram_bytes) (more
 //! datagrams for the rest). UDP gives no acknowledgement: a datagram handed to the driver is
