@@ -337,3 +337,33 @@ async fn values_beyond_one_datagram_go_in_several() {
     assert!(small.datagrams.is_empty());
     assert_eq!(small.session.dropped_changes(), 1);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn turning_them_off_drops_what_is_pending() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(use_udp());
+    acs.push(attributes(&[
+        (SSID1, Notification::ActiveLightweight),
+        (SSID2, Notification::PassiveLightweight),
+    ]));
+    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    device_sets(&mut cpe, SSID2, "Pending").await;
+
+    // Off and on again: the pending passive change is gone, the attributes stay.
+    acs.push(management(&[(
+        "LightweightNotificationProtocolsUsed",
+        "",
+        ValueType::String,
+    )]));
+    acs.push(use_udp());
+    cpe.session.handle_input(Input::ConnectionRequest).unwrap();
+    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    device_sets(&mut cpe, SSID1, "Now").await;
+    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    assert_eq!(cpe.datagrams.len(), 1);
+    assert_eq!(
+        open(&cpe.datagrams[0].1).params,
+        [(SSID1.to_owned(), "Now".to_owned())]
+    );
+}
