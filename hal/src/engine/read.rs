@@ -117,21 +117,15 @@ impl Engine {
             let Ok(found) = store.resolve(&parsed, protocol) else {
                 continue;
             };
-            let _ = each_param(
-                &store,
-                &found,
-                protocol,
-                max_depth,
-                |object, _, parameter, schema| {
-                    live.note(
-                        self.hal.parameters.as_ref(),
-                        object,
-                        parameter.name(),
-                        schema,
-                    );
-                    Ok(())
-                },
-            );
+            let _ = each_param(&store, &found, protocol, max_depth, |found| {
+                live.note(
+                    self.hal.parameters.as_ref(),
+                    found.object,
+                    found.name,
+                    found.schema,
+                );
+                Ok(())
+            });
         }
         live
     }
@@ -236,44 +230,41 @@ impl Engine {
         let found = store.resolve(&parsed, principal.protocol)?;
         // Every item of a wildcard or search over a table's parameter is one parameter.
         response.reserve(found.len());
-        each_param(
-            store,
-            &found,
-            principal.protocol,
-            max_depth,
-            |object, value, parameter, schema| {
-                let is_live = live.note(
-                    self.hal.parameters.as_ref(),
-                    object,
-                    parameter.name(),
-                    schema,
-                );
-                let full = response.stage(object, parameter.name());
-                if !self
-                    .permissions(store, principal, full, Target::Parameter)
-                    .read
-                {
-                    if direct {
-                        return Err(EngineError::PermissionDenied { path: full.into() });
-                    }
-                    return Ok(());
+        each_param(store, &found, principal.protocol, max_depth, |found| {
+            let Addressed {
+                object,
+                new_object,
+                value,
+                parameter,
+                name,
+                schema,
+            } = found;
+            let is_live = live.note(self.hal.parameters.as_ref(), object, name, schema);
+            let full = response.stage(object, name);
+            if !self
+                .permissions(store, principal, full, Target::Parameter)
+                .read
+            {
+                if direct {
+                    return Err(EngineError::PermissionDenied { path: full.into() });
                 }
-                // The store shows secured values as empty; this principal may read them.
-                let value = if parameter.syntax().secured() && reads_secured {
-                    store.value(full).map_or_else(
-                        |_| value.clone(),
-                        |value| shown(parameter, value.clone(), reads_secured),
-                    )
-                } else {
-                    value.clone()
-                };
-                let index = response.push(value, parameter);
-                if is_live {
-                    live.slots.push(index);
-                }
-                Ok(())
-            },
-        )
+                return Ok(());
+            }
+            // The store shows secured values as empty; this principal may read them.
+            let value = if parameter.syntax().secured() && reads_secured {
+                store.value(full).map_or_else(
+                    |_| value.clone(),
+                    |value| shown(parameter, value.clone(), reads_secured),
+                )
+            } else {
+                value.clone()
+            };
+            let index = response.push(value, parameter, new_object);
+            if is_live {
+                live.slots.push(index);
+            }
+            Ok(())
+        })
     }
 
     /// Reads parameter and object names with their writability (CWMP GetParameterNames).
@@ -428,21 +419,21 @@ struct LiveParams {
     /// The last object instance asked about and its schema path (results come grouped by
     /// object: one schema path per object, not per parameter).
     last: Option<(String, String)>,
-    /// The last schema path and parameter name given by the caller and whether the hardware
-    /// provides it live: the rows of a table ask the same question once each.
-    known: Option<(&'static str, &'static str, bool)>,
+    /// The last object definition and parameter name given by the caller and whether the
+    /// hardware provides the parameter live: the rows of a table ask the same question.
+    known: Option<(&'static Object, &'static str, bool)>,
 }
 
 impl LiveParams {
     /// Notes parameter `name` of object instance `object` (with trailing dot) if the hardware
-    /// provides it live; returns whether it does. `schema` is the schema path of the object if
-    /// the caller knows it (otherwise it is worked out from `object`).
+    /// provides it live; returns whether it does. `schema` is the object's definition if the
+    /// caller knows it (otherwise its schema path is worked out from `object`).
     fn note(
         &mut self,
         hal: &dyn Parameters,
         object: &str,
         name: &'static str,
-        schema: Option<&'static str>,
+        schema: Option<&'static Object>,
     ) -> bool {
         let live = match (schema, self.known, &self.last) {
             (Some(schema), Some((known, known_name, live)), _)
@@ -451,7 +442,7 @@ impl LiveParams {
                 live
             }
             (Some(schema), ..) => {
-                let live = hal.is_live(schema, name);
+                let live = hal.is_live(schema.path(), name);
                 self.known = Some((schema, name, live));
                 live
             }
@@ -489,18 +480,33 @@ fn per_path<T>(
         .collect()
 }
 
-/// Calls `f` with the object instance path (with trailing dot), the value as the controller
-/// sees it, the definition and, when known without work, its object's schema path, of each
-/// parameter the items `found` of a requested path address, in path order; stops at `f`'s
-/// first error. The parameter's path is the object's followed by [`Parameter::name`].
+/// One parameter a requested path addresses, as [`each_param`] gives it.
+struct Addressed<'a> {
+    /// Its object instance's path, with trailing dot; the parameter's path is this followed
+    /// by `name`.
+    object: &'a str,
+    /// Whether it starts a new object instance, when known without comparing paths.
+    new_object: Option<bool>,
+    /// The value as the controller sees it.
+    value: &'a Value,
+    parameter: &'static Parameter,
+    /// [`Parameter::name`].
+    name: &'static str,
+    /// Its object's definition, when the resolver gives it.
+    schema: Option<&'static Object>,
+}
+
+/// Calls `f` with each parameter the items `found` of a requested path address, in path
+/// order; stops at `f`'s first error.
 fn each_param<'s>(
     store: &'s Store,
     found: &Resolution<'s>,
     protocol: Protocol,
     max_depth: Option<u32>,
-    mut f: impl FnMut(&str, &Value, &'static Parameter, Option<&'static str>) -> Result<(), EngineError>,
+    mut f: impl FnMut(Addressed<'_>) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
     let mut routes = found.route_writer();
+    let mut last_route = None;
     for item in found {
         match item {
             Resolved::Object { .. } | Resolved::Table { .. } => {
@@ -511,7 +517,14 @@ fn each_param<'s>(
                     max_depth,
                     |object, value, parameter| {
                         if outcome.is_ok() {
-                            outcome = f(object, value, parameter, None);
+                            outcome = f(Addressed {
+                                object,
+                                new_object: None,
+                                value,
+                                parameter,
+                                name: parameter.name(),
+                                schema: None,
+                            });
                         }
                     },
                 )?;
@@ -522,7 +535,20 @@ fn each_param<'s>(
                 value,
                 parameter,
                 object,
-            } => f(routes.route(*route), value, parameter, Some(object.path()))?,
+            } => {
+                // The parameter items of one resolution share a name, and the resolver gives
+                // no duplicates: another route is another object instance.
+                let new_object = last_route != Some(*route);
+                last_route = Some(*route);
+                f(Addressed {
+                    object: routes.route(*route),
+                    new_object: Some(new_object),
+                    value,
+                    parameter,
+                    name: parameter.name(),
+                    schema: Some(object),
+                })?;
+            }
             _ => {}
         }
     }

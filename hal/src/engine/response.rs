@@ -237,20 +237,29 @@ impl GetBuilder {
     }
 
     /// Adds the parameter last [`stage`](Self::stage)d, with its value, to the object
-    /// instance of the last parameter if its path is the same, else to a new object; returns
-    /// the parameter's index for [`param_mut`](Self::param_mut).
-    pub(crate) fn push(&mut self, value: Value, parameter: &'static Parameter) -> usize {
+    /// instance of the last parameter if its path is the same (or, when `new_object` says,
+    /// without comparing), else to a new object; returns the parameter's index for
+    /// [`param_mut`](Self::param_mut).
+    pub(crate) fn push(
+        &mut self,
+        value: Value,
+        parameter: &'static Parameter,
+        new_object: Option<bool>,
+    ) -> usize {
         let response = &mut self.response;
         let start = response.params.last().map_or(0, |p| p.end);
         let name_at = self.name_at;
-        let object = response.paths.get(start..name_at).unwrap_or_default();
         let index = response.params.len();
         let same_object = response.objects.len() > self.mark.objects
-            && response.objects.last().is_some_and(|last| {
-                response.params.get(last.start).is_some_and(|first| {
-                    response.paths.get(first.start..first.name_at) == Some(object)
-                })
-            });
+            && match new_object {
+                Some(new) => !new,
+                None => response.objects.last().is_some_and(|last| {
+                    let object = response.paths.get(start..name_at);
+                    response.params.get(last.start).is_some_and(|first| {
+                        response.paths.get(first.start..first.name_at) == object
+                    })
+                }),
+            };
         match response.objects.last_mut() {
             Some(last) if same_object => last.end = index.saturating_add(1),
             _ => response.objects.push(index..index.saturating_add(1)),
