@@ -228,8 +228,10 @@ impl Engine {
         let parsed = parse_path(path, principal.protocol, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
         let found = store.resolve(&parsed, principal.protocol)?;
-        // Every item of a wildcard or search over a table's parameter is one parameter.
-        response.reserve(found.len());
+        if !parsed.is_object() {
+            // Every item of a parameter path is one parameter.
+            response.reserve(found.len());
+        }
         each_param(store, &found, principal.protocol, max_depth, |found| {
             let Addressed {
                 object,

@@ -226,8 +226,10 @@ impl GetBuilder {
         paths.truncate(start);
         let len = object.len().saturating_add(name.len());
         if self.unsized_paths > 0 {
-            // The parameters of one wildcard have paths of about the same length.
-            paths.reserve(len.saturating_mul(self.unsized_paths));
+            // The parameters of one wildcard have paths of about the same length: they differ
+            // in their instance numbers (`AccessPoint.1.` to `AccessPoint.64.`), for which
+            // eight more bytes leave room.
+            paths.reserve(len.saturating_add(8).saturating_mul(self.unsized_paths));
             self.unsized_paths = 0;
         }
         paths.push_str(object);
