@@ -51,6 +51,19 @@ fn use_udp() -> Body {
     )])
 }
 
+/// A bootstrap session that turns lightweight notifications on, with SSID 1 active
+/// lightweight and SSID 2 passive lightweight; the ACS for the next sessions.
+async fn enabled(cpe: &mut Cpe) -> ScriptedAcs {
+    let mut acs = ScriptedAcs::new();
+    acs.push(use_udp());
+    acs.push(attributes(&[
+        (SSID1, Notification::ActiveLightweight),
+        (SSID2, Notification::PassiveLightweight),
+    ]));
+    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    acs
+}
+
 /// The parts of a datagram, checked: the head, its signature over the body, and the
 /// message's fields and parameters.
 struct Received {
@@ -300,13 +313,7 @@ async fn values_beyond_one_datagram_go_in_several() {
     let mut limits = SessionLimits::default();
     limits.max_datagram_bytes = 600;
     let mut cpe = Cpe::boot(SessionConfig::default().with_limits(limits)).await;
-    let mut acs = ScriptedAcs::new();
-    acs.push(use_udp());
-    acs.push(attributes(&[
-        (SSID1, Notification::ActiveLightweight),
-        (SSID2, Notification::PassiveLightweight),
-    ]));
-    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    let mut acs = enabled(&mut cpe).await;
 
     device_sets(&mut cpe, SSID2, &"b".repeat(32)).await;
     device_sets(&mut cpe, SSID1, &"a".repeat(32)).await;
@@ -341,13 +348,7 @@ async fn values_beyond_one_datagram_go_in_several() {
 #[tokio::test(flavor = "current_thread")]
 async fn turning_them_off_drops_what_is_pending() {
     let mut cpe = Cpe::boot(SessionConfig::default()).await;
-    let mut acs = ScriptedAcs::new();
-    acs.push(use_udp());
-    acs.push(attributes(&[
-        (SSID1, Notification::ActiveLightweight),
-        (SSID2, Notification::PassiveLightweight),
-    ]));
-    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    let mut acs = enabled(&mut cpe).await;
     device_sets(&mut cpe, SSID2, "Pending").await;
 
     // Off and on again: the pending passive change is gone, the attributes stay.
