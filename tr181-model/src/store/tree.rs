@@ -642,6 +642,21 @@ pub(crate) fn push_step(path: &mut String, step: Step) {
 /// Appends `n` in decimal. Paths are written once per result of every read, and this is
 /// several times cheaper than going through `core::fmt`.
 fn push_number(path: &mut String, n: u32) {
+    // The last decimal digit of `n`.
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    // Instance numbers are mostly small: divisions by constants, no loop.
+    if n < 10 {
+        return path.push(digit(n));
+    }
+    if n < 100 {
+        path.push(digit(n / 10));
+        return path.push(digit(n));
+    }
+    if n < 1000 {
+        path.push(digit(n / 100));
+        path.push(digit(n / 10));
+        return path.push(digit(n));
+    }
     let mut scale = 1;
     while n / scale >= 10 {
         scale *= 10;
@@ -875,11 +890,25 @@ mod tests {
             Step::Inst(0),
             Step::Inst(9),
             Step::Inst(10),
+            Step::Inst(99),
+            Step::Inst(100),
             Step::Inst(407),
+            Step::Inst(999),
+            Step::Inst(1000),
+            Step::Inst(20_305),
             Step::Inst(u32::MAX),
         ] {
             push_step(&mut path, step);
         }
-        assert_eq!(path, "Device.WiFi.0.9.10.407.4294967295.");
+        assert_eq!(
+            path,
+            "Device.WiFi.0.9.10.99.100.407.999.1000.20305.4294967295."
+        );
+        // Every number as `core::fmt` writes it, around each boundary of the short forms.
+        for n in (0..1100).chain([9_999, 10_000, 65_535, 999_999_999, 1_000_000_000]) {
+            let mut text = String::new();
+            push_step(&mut text, Step::Inst(n));
+            assert_eq!(text, std::format!("{n}."));
+        }
     }
 }
