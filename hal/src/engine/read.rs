@@ -509,6 +509,8 @@ fn each_param<'s>(
 ) -> Result<(), EngineError> {
     let mut routes = found.route_writer();
     let mut last_route = None;
+    // The parameter items of one resolution share a definition: its name is read once.
+    let mut last_name: Option<(&'static Parameter, &'static str)> = None;
     for item in found {
         match item {
             Resolved::Object { .. } | Resolved::Table { .. } => {
@@ -542,12 +544,16 @@ fn each_param<'s>(
                 // no duplicates: another route is another object instance.
                 let new_object = last_route != Some(*route);
                 last_route = Some(*route);
+                let name = match last_name {
+                    Some((known, name)) if core::ptr::eq(known, *parameter) => name,
+                    _ => last_name.insert((parameter, parameter.name())).1,
+                };
                 f(Addressed {
                     object: routes.route(*route),
                     new_object: Some(new_object),
                     value,
                     parameter,
-                    name: parameter.name(),
+                    name,
                     schema: Some(object),
                 })?;
             }
