@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The router build of `cpe-agent` (issue #8: at most 4 MB with both stacks and the full TR-181
+# schema). It is the release profile (`opt-level = "s"`, fat LTO, one codegen unit, stripped,
+# `panic = "abort"`, the link options of examples/build.rs) under the name `router`, plus:
+#
+# - the standard library rebuilt with the agent (`-Z build-std`), so that LTO optimises it
+#   with the rest and keeps only what the agent calls, with its `optimize_for_size` feature
+#   (the smaller algorithms of core and alloc) and without its `backtrace` feature: the release
+#   agent has no unwind tables, so the panic hook could not walk a backtrace anyway;
+# - LLVM's machine outliner, which moves repeated instruction sequences into shared functions
+#   (on the targets LLVM outlines for: x86_64, AArch64, ARM, RISC-V; elsewhere it does
+#   nothing), for less code at some CPU cost;
+# - the `immediate-abort` panic strategy: a panic executes a trap instruction at once (SIGILL
+#   on x86_64), with no message, no location and no panic hook, whose formatting code and
+#   strings are left out (about 0.13 MB). What a vendor loses is the "panicked at FILE:LINE:
+#   MESSAGE" line on standard error. The agent's own code has no unwrap, expect, panic or
+#   slice indexing (workspace lints), so what is left are bugs in it or in a dependency; to
+#   find one, keep the unstripped binary of the same build (CARGO_PROFILE_ROUTER_STRIP=false)
+#   and resolve the trap's address from the kernel's log line or a core dump
+#   (`addr2line -e cpe-agent ADDRESS`), or run the same release build with messages:
+#   `RUSTFLAGS="-C panic=abort" examples/router-build.sh` (the last -C panic wins; about
+#   0.13 MB larger).
+#
+# Either of the last two alone leaves the agent above 4 MB; their sizes and CPU cost are in
+# BENCHMARKS.md ("Footprint of the reference agent").
+#
+# `-Z build-std` is unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain use it, as embedded
+# and router builds of Rust do; it needs the toolchain's rust-src component
+# (`rustup component add rust-src`).
+#
+# Usage: examples/router-build.sh [--target TRIPLE] [CARGO BUILD ARGS...]
+# The target defaults to the host's. Prints the path of the binary on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=$(rustc -vV | sed -n 's/^host: //p')
+if [ "${1:-}" = "--target" ] && [ $# -ge 2 ]; then
+    target=$2
+    shift 2
+fi
+if [ ! -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
+    echo "router-build.sh: the rust-src component is missing: rustup component add rust-src" >&2
+    exit 1
+fi
+
+# With --target, RUSTFLAGS reach the target's crates only, not build scripts or proc macros.
+# The caller's RUSTFLAGS come last, so that they can override these.
+RUSTC_BOOTSTRAP=1 \
+    RUSTFLAGS="-Z unstable-options -C panic=immediate-abort \
+        -C llvm-args=-enable-machine-outliner=always ${RUSTFLAGS:-}" \
+    cargo build --profile router \
+    -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size \
+    --target "$target" -p examples --bin cpe-agent "$@"
+echo "${CARGO_TARGET_DIR:-target}/$target/router/cpe-agent"
