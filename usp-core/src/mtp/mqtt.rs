@@ -13,6 +13,8 @@
 //! - Answer on the reply-to topic of the request ([`reply_topic`]). An unparsable payload is
 //!   dropped silently.
 //! - The Connect Record is `mqtt_connect{version, subscribed_topic}`.
+//! - TR-181 has the Agent subscribe to its reply-to topic only when no subscription of its MQTT
+//!   client already covers it ([`filter_matches`]).
 
 use alloc::string::String;
 
@@ -113,6 +115,34 @@ pub fn own_reply_topic<'a>(
         .or_else(|| configured.filter(|t| !t.is_empty()))
 }
 
+/// Whether the MQTT topic filter `filter` (with the wildcards `+` and `#`) matches the topic
+/// name `topic` (MQTT 3.1.1 and 5.0 section 4.7): `+` matches one level, a trailing `#` any
+/// number of levels including its parent, and a leading wildcard never matches a topic name
+/// starting with `$`.
+///
+/// ```
+/// use usp_core::mtp::mqtt::filter_matches;
+/// assert!(filter_matches("usp/+/agent/#", "usp/x/agent"));
+/// assert!(!filter_matches("usp/+", "usp/x/agent"));
+/// ```
+#[must_use]
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut names = topic.split('/');
+    for level in filter.split('/') {
+        match (level, names.next()) {
+            ("#", _) => return true,
+            (_, None) => return false,
+            ("+", Some(_)) => {}
+            (level, Some(name)) if level == name => {}
+            _ => return false,
+        }
+    }
+    names.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +177,21 @@ mod tests {
         assert!(!is_valid_reply_topic("usp/+/x"));
         assert!(!is_valid_reply_topic("usp/#"));
         assert!(!is_valid_reply_topic(""));
+    }
+
+    #[test]
+    fn filters_match_by_level() {
+        assert!(filter_matches("usp/agent", "usp/agent"));
+        assert!(!filter_matches("usp/agent", "usp/agent/x"));
+        assert!(filter_matches("usp/#", "usp"));
+        assert!(filter_matches("usp/#", "usp/agent/reply-to=x"));
+        assert!(filter_matches("#", "usp/agent"));
+        assert!(filter_matches("+/agent", "usp/agent"));
+        assert!(filter_matches("usp/+", "usp/"));
+        assert!(!filter_matches("usp/+", "usp"));
+        assert!(!filter_matches("usp/+/x", "usp/agent/y"));
+        assert!(!filter_matches("#", "$SYS/broker"));
+        assert!(filter_matches("$SYS/#", "$SYS/broker"));
+        assert!(!filter_matches("usp/agent2", "usp/agent"));
     }
 }
