@@ -29,7 +29,7 @@ use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 
-use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect};
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect, received};
 use common::{AGENT, AgentProcess, Controller, Link, get, get_params, set};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
@@ -68,13 +68,6 @@ async fn setup(version: Version) -> Setup {
         broker,
         ctrl,
         agent,
-    }
-}
-
-fn received(ctrl: &Controller) -> &[common::mqtt::Received] {
-    match &ctrl.link {
-        Link::Mqtt(link) => &link.received,
-        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
     }
 }
 

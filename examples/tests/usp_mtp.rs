@@ -9,9 +9,12 @@
 //! rows, not the flags, decide after a restart. The MQTT client moves to another mosquitto
 //! when its broker port changes, greets its controller on the topic the controller's row
 //! names after a Set, and says `Error_BrokerUnreachable` when nothing listens,
-//! `Error` when a broker refuses it. A controller's MTP row moves the agent's WebSocket
-//! client to another server, and a controller row disabled at run time is refused from its
-//! next Record on. Every wait is bounded.
+//! `Error` when a broker refuses it. The rest of the client row shapes the session: its
+//! Subscription rows are subscribed to (with their `Status`) and Records sent there are
+//! answered, `PublishQoS` and the PUBLISH User Properties dress the agent's PUBLISHes, and
+//! the Will is published by the broker when the agent dies. A controller's MTP row moves the
+//! agent's WebSocket client to another server, and a controller row disabled at run time is
+//! refused from its next Record on. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -31,7 +34,7 @@ use rusp_lib::usp_builder::DeleteBuilder;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
-use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect};
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect, received};
 use common::uds::{UdsLink, handshake};
 use common::{AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set};
 
@@ -298,6 +301,80 @@ async fn broker_change() {
     wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
     drop(ws);
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_client_row_shapes_the_mqtt_session() {
+    common::within(Duration::from_secs(120), client_row_session()).await;
+}
+
+/// The delivery of the agent's last PUBLISH to `ctrl`: (QoS, User Properties).
+fn last_delivery(ctrl: &Controller) -> (u8, Vec<(String, String)>) {
+    let last = received(ctrl).last().unwrap();
+    (last.qos, last.user_properties.clone())
+}
+
+async fn client_row_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut on_broker = mqtt_controller(broker.port, "ctrl-a").await;
+    let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent", "usp/ctrl");
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    on_broker.await_connect_record().await;
+    // The factory PublishQoS 1 reaches a QoS 1 subscriber at QoS 1, with no User Property.
+    value(&mut on_broker, &format!("{CLIENT}Status")).await;
+    assert_eq!(last_delivery(&on_broker), (1, Vec::new()));
+
+    // The client is disabled while its rows change, so that it connects once, as they end.
+    let mut ws = connect_ws(&agent.url).await;
+    set_ok(&mut ws, CLIENT, "Enable", "false").await;
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
+    let table = format!("{CLIENT}Subscription.");
+    let row = [("Enable", "true"), ("Topic", "usp/extra/+"), ("QoS", "1")];
+    let extra = added_path(&ws.request(add(&table, &row)).await);
+    let row = [("Enable", "false"), ("Topic", "usp/off")];
+    let off = added_path(&ws.request(add(&table, &row)).await);
+    let table = format!("{CLIENT}UserProperty.");
+    let row = [
+        ("Enable", "true"),
+        ("Name", "site"),
+        ("Value", "lab"),
+        ("PacketType", "PUBLISH"),
+    ];
+    added_path(&ws.request(add(&table, &row)).await);
+    set_ok(&mut ws, SECOND, "MQTT.PublishQoS", "0").await;
+    for (name, value) in [
+        ("WillTopic", "usp/will"),
+        ("WillValue", "gone"),
+        ("WillDelayInterval", "0"),
+        ("WillEnable", "true"),
+        ("Enable", "true"),
+    ] {
+        set_ok(&mut ws, CLIENT, name, value).await;
+    }
+    on_broker.await_connect_record().await;
+    wait_value(&mut ws, &format!("{extra}Status"), "Subscribed").await;
+    wait_value(&mut ws, &format!("{off}Status"), "Unsubscribed").await;
+
+    // PublishQoS 0 and the PUBLISH User Property.
+    value(&mut on_broker, &format!("{CLIENT}Status")).await;
+    let site = vec![("site".to_owned(), "lab".to_owned())];
+    assert_eq!(last_delivery(&on_broker), (0, site));
+    // A Record sent to the subscribed filter is answered on its Response Topic.
+    let link = MqttLink::connect(broker.port, Version::V5, "ctrl-x", "usp/extra/1", "usp/x");
+    let mut on_extra = Controller::over(Link::Mqtt(link.await));
+    assert_eq!(
+        value(&mut on_extra, &format!("{extra}Topic")).await,
+        "usp/extra/+"
+    );
+
+    // The agent dies without a DISCONNECT: the broker publishes its Will at once.
+    let link = MqttLink::connect(broker.port, Version::V5, "watcher", "usp/agent", "usp/will");
+    let mut watcher = link.await;
+    agent.kill();
+    let will = tokio::time::timeout(WAIT, watcher.next()).await.unwrap();
+    assert_eq!(will.as_deref(), Some(&b"gone"[..]));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::{WAIT, free_port};
+use super::{Controller, Link, WAIT, free_port};
 
 /// A mosquitto process with its own configuration, killed on drop.
 pub(crate) struct Mosquitto {
@@ -165,6 +165,18 @@ pub(crate) struct Received {
     pub(crate) response_topic: Option<String>,
     /// MQTT 5 Content Type.
     pub(crate) content_type: Option<String>,
+    /// The QoS it was delivered at.
+    pub(crate) qos: u8,
+    /// MQTT 5 User Properties.
+    pub(crate) user_properties: Vec<(String, String)>,
+}
+
+/// Every PUBLISH an MQTT controller received, in order.
+pub(crate) fn received(ctrl: &Controller) -> &[Received] {
+    match &ctrl.link {
+        Link::Mqtt(link) => &link.received,
+        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
+    }
 }
 
 /// The MQTT protocol version the controller speaks.
@@ -314,6 +326,8 @@ impl Events {
                         payload: publish.payload.to_vec(),
                         response_topic: properties.response_topic,
                         content_type: properties.content_type,
+                        qos: publish.qos as u8,
+                        user_properties: properties.user_properties,
                     }))
                 }
                 _ => Ok(Polled::Other),
@@ -326,6 +340,8 @@ impl Events {
                         payload: publish.payload.to_vec(),
                         response_topic: None,
                         content_type: None,
+                        qos: publish.qos as u8,
+                        user_properties: Vec::new(),
                     }))
                 }
                 _ => Ok(Polled::Other),

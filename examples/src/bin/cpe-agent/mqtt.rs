@@ -6,8 +6,16 @@
 //! disabled, R-MQTT.16/17), publishes an `mqtt_connect` Record to every configured controller
 //! topic, and answers each request on the topic the request named: the Response Topic
 //! property in MQTT 5, the `/reply-to=` suffix of the topic name in 3.1.1, else the topic
-//! configured for the sending controller. Records are PUBLISHed at QoS 1 with the Content Type
-//! `usp.msg` (MQTT 5). A lost connection is retried with TR-181's `ConnectRetryTime` backoff.
+//! configured for the sending controller. Records are PUBLISHed at the MTP row's `PublishQoS`
+//! (lowered to the broker's Maximum QoS) with the Content Type `usp.msg` (MQTT 5). A lost
+//! connection is retried with TR-181's `ConnectRetryTime` backoff.
+//!
+//! The rest of the client row shapes the session ([`RowSettings`]): the enabled
+//! `Subscription.{i}.` rows are subscribed to with the agent's own topic in one SUBSCRIBE
+//! (the own topic left out when a row's filter covers it, as TR-181 asks; the reply-to topic
+//! stays the own topic), and their `Status` follows the SUBACK; the session flags, CONNECT
+//! properties and Will go into the CONNECT, and the `UserProperty.{i}.` rows into the
+//! packets they name.
 //! With `tls` on, the connection runs over TLS (rumqttc's rustls support, on the agent's
 //! rustls settings), the broker checked against the agent's CA certificates ([`Trust`]).
 //!
@@ -20,7 +28,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5;
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectReturnCode, LastWill, LastWillProperties, Packet, PublishProperties, SubscribeReasonCode,
+};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
@@ -28,6 +38,7 @@ use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::{
     self as facts, CONTENT_TYPE, USER_PROPERTY_ENDPOINT_ID, USER_PROPERTY_SUBSCRIBE_TOPIC,
+    filter_matches,
 };
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
@@ -83,6 +94,138 @@ pub(crate) struct MqttConfig {
     pub(crate) connect_retry_max_s: u32,
     /// Controllers reached over MQTT: Endpoint ID → topic (`Controller.{i}.MTP.{i}.MQTT.Topic`).
     pub(crate) controllers: BTreeMap<String, String>,
+    /// What only the data model holds (boxed: it is large, and rarely more than defaults).
+    #[serde(skip)]
+    pub(crate) row: Box<RowSettings>,
+}
+
+/// The parameters of `Device.MQTT.Client.{i}.` and `Device.LocalAgent.MTP.{i}.MQTT.` that
+/// the configuration file has no keys for; the defaults are TR-181's (and the seeded rows').
+///
+/// Not followed: `MessageRetryTime` (MQTT 3.1 only, which the agent does not speak; rumqttc
+/// resends on reconnect), `AuthenticationMethod` (rumqttc has no AUTH exchange), `ALPN` and
+/// `Interface`. `RequestResponseInfo` is always sent as 1, whatever the row says: TR-369
+/// requires it (its MQTT binding) and the agent's reply-to topic may depend on it. The
+/// subscriptions are sent on every connection, even when a 3.1.1 broker kept the session
+/// (`CleanSession` false), which TR-181 asks to avoid: the agent cannot tell which of them
+/// the kept session holds, and a SUBSCRIBE of a held filter only replaces it. A change of any
+/// of these restarts the MTP (a new connection) rather than sending SUBSCRIBE or UNSUBSCRIBE
+/// on the old one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RowSettings {
+    /// QoS of the agent's PUBLISHes (`PublishQoS`), lowered to the broker's Maximum QoS.
+    pub(crate) publish_qos: u8,
+    /// `CleanSession` (3.1.1); taken as true while the client id is empty (a 3.1.1 broker
+    /// keeps no session for an empty id, and rumqttc refuses the pair).
+    pub(crate) clean_session: bool,
+    /// `CleanStart` (5.0).
+    pub(crate) clean_start: bool,
+    /// `SessionExpiryInterval` in seconds (5.0); 0 sends none.
+    pub(crate) session_expiry_s: u32,
+    /// `ReceiveMaximum` (5.0); 0 sends none (MQTT's default, 65,535).
+    pub(crate) receive_maximum: u32,
+    /// `MaximumPacketSize` (5.0); 0, or more than the USP Record limit allows, sends that
+    /// limit: what rumqttc buffers stays bounded.
+    pub(crate) max_packet_size: u32,
+    /// `TopicAliasMaximum` (5.0); 0 sends none.
+    pub(crate) topic_alias_max: u16,
+    /// `RequestProblemInfo` (5.0): false sends 0, true sends none (MQTT's default, 1).
+    pub(crate) request_problem_info: bool,
+    /// `PublishMessageExpiryInterval` in seconds (5.0); 0 sends none.
+    pub(crate) publish_expiry_s: u32,
+    /// The Will (`Will*`).
+    pub(crate) will: Will,
+    /// The `Subscription.{i}.` rows.
+    pub(crate) subscriptions: Vec<Subscription>,
+    /// The enabled `UserProperty.{i}.` rows.
+    pub(crate) user_properties: Vec<UserProperty>,
+}
+
+impl Default for RowSettings {
+    fn default() -> Self {
+        Self {
+            publish_qos: 1,
+            clean_session: true,
+            clean_start: true,
+            session_expiry_s: 0,
+            receive_maximum: 0,
+            max_packet_size: 0,
+            topic_alias_max: 0,
+            request_problem_info: true,
+            publish_expiry_s: 0,
+            will: Will::default(),
+            subscriptions: Vec::new(),
+            user_properties: Vec::new(),
+        }
+    }
+}
+
+/// The client row's Will; the broker publishes it when the agent goes away without a
+/// DISCONNECT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Will {
+    /// `WillEnable`; with an empty topic or value the MTP is misconfigured.
+    pub(crate) enable: bool,
+    /// `WillTopic`.
+    pub(crate) topic: String,
+    /// `WillValue`.
+    pub(crate) value: String,
+    /// `WillQoS`.
+    pub(crate) qos: u8,
+    /// `WillRetain`.
+    pub(crate) retain: bool,
+    /// `WillDelayInterval` in seconds (5.0).
+    pub(crate) delay_s: u32,
+    /// `WillMessageExpiryInterval` in seconds (5.0); 0 sends none.
+    pub(crate) expiry_s: u32,
+    /// `WillContentType` (5.0); empty sends none.
+    pub(crate) content_type: String,
+    /// `WillResponseTopic` (5.0); empty sends none.
+    pub(crate) response_topic: String,
+}
+
+impl Default for Will {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            topic: String::new(),
+            value: String::new(),
+            qos: 0,
+            retain: false,
+            delay_s: 5,
+            expiry_s: 0,
+            content_type: String::new(),
+            response_topic: String::new(),
+        }
+    }
+}
+
+/// A `Subscription.{i}.` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    /// The row, with its trailing dot (its `Status` is written there).
+    pub(crate) row: String,
+    /// `Enable`.
+    pub(crate) enable: bool,
+    /// `Topic`, a topic filter.
+    pub(crate) topic: String,
+    /// `QoS`.
+    pub(crate) qos: u8,
+}
+
+/// An enabled `UserProperty.{i}.` row, on the packets rumqttc lets the agent dress: CONNECT
+/// and PUBLISH (MQTT 5). rumqttc sends DISCONNECT, PUBACK, PUBREC and PUBREL without
+/// properties and has no AUTH exchange, so rows naming only those change nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserProperty {
+    /// `Name`.
+    pub(crate) name: String,
+    /// `Value`.
+    pub(crate) value: String,
+    /// Whether `PacketType` names CONNECT.
+    pub(crate) connect: bool,
+    /// Whether `PacketType` names PUBLISH.
+    pub(crate) publish: bool,
 }
 
 impl Default for MqttConfig {
@@ -102,6 +245,7 @@ impl Default for MqttConfig {
             connect_retry_multiplier: 2000,
             connect_retry_max_s: 30720,
             controllers: BTreeMap::new(),
+            row: Box::default(),
         }
     }
 }
@@ -158,7 +302,11 @@ enum Event {
         response_information: Option<String>,
         subscribe_topics: Vec<String>,
         assigned_client_id: Option<String>,
+        /// The broker's Maximum QoS (MQTT 5).
+        max_qos: Option<u8>,
     },
+    /// Per topic filter of the SUBSCRIBE, whether the broker granted it.
+    SubAck(Vec<bool>),
     Publish {
         topic: String,
         payload: Bytes,
@@ -184,6 +332,18 @@ struct Session {
     own_topic: String,
     /// The task publishing the driver's Records.
     forwarder: tokio::task::JoinHandle<()>,
+    /// The `Subscription.{i}.` row of each topic filter of the SUBSCRIBE, if any.
+    filters: Vec<Option<String>>,
+}
+
+/// How the agent's PUBLISHes are sent.
+#[derive(Clone)]
+struct Publishing {
+    qos: u8,
+    /// Message Expiry Interval in seconds (MQTT 5); 0 sends none.
+    expiry_s: u32,
+    /// User Properties (MQTT 5).
+    user_properties: Vec<(String, String)>,
 }
 
 impl MqttMtp {
@@ -198,6 +358,10 @@ impl MqttMtp {
         trust: Option<&Trust>,
         report: Report,
     ) -> Result<Self, String> {
+        let will = &config.row.will;
+        if will.enable && (will.topic.is_empty() || will.value.is_empty()) {
+            return Err("WillEnable needs a WillTopic and a WillValue".into());
+        }
         let tls = match (config.tls, trust) {
             (false, _) => None,
             (true, Some(trust)) => Some(trust.client_config()),
@@ -242,6 +406,7 @@ impl MqttMtp {
                         response_information,
                         subscribe_topics,
                         assigned_client_id,
+                        max_qos,
                     }) => {
                         attempt = 0;
                         if let Some(id) = assigned_client_id {
@@ -267,8 +432,11 @@ impl MqttMtp {
                             .mqtt(MqttStatus::Connected, response_information.as_deref())
                             .await;
                         let conn = next_conn();
+                        let publishing = self.publishing(max_qos);
+                        let filters =
+                            self.subscribe(&client, version, &own_topic, subscribe_topics);
                         let Some(forwarder) = self
-                            .connected(&client, version, conn, &own_topic, &subscribe_topics)
+                            .connected(&client, version, conn, &own_topic, publishing)
                             .await
                         else {
                             return;
@@ -277,7 +445,16 @@ impl MqttMtp {
                             conn,
                             own_topic,
                             forwarder,
+                            filters,
                         });
+                    }
+                    Ok(Event::SubAck(granted)) => {
+                        if let Some(session) = &mut session {
+                            let rows = std::mem::take(&mut session.filters);
+                            self.report
+                                .subscriptions(&self.subscription_statuses(&rows, &granted))
+                                .await;
+                        }
                     }
                     Ok(Event::Publish {
                         topic,
@@ -352,17 +529,12 @@ impl MqttMtp {
         match version {
             Version::V5 => {
                 let mut options = v5::MqttOptions::new(client_id, c.host.clone(), c.port);
+                v5_session(&mut options, &self.endpoint_id, &c.row, max_packet);
                 options
                     .set_keep_alive(Duration::from_secs(
                         c.keep_alive_s.max(MIN_KEEP_ALIVE_S).into(),
                     ))
-                    .set_max_packet_size(Some(u32::try_from(max_packet).unwrap_or(u32::MAX)))
-                    .set_request_response_info(Some(1))
-                    .set_transport(transport)
-                    .set_user_properties(vec![(
-                        USER_PROPERTY_ENDPOINT_ID.to_owned(),
-                        self.endpoint_id.clone(),
-                    )]);
+                    .set_transport(transport);
                 if !c.username.is_empty() {
                     options.set_credentials(c.username.clone(), c.password.clone());
                 }
@@ -371,9 +543,17 @@ impl MqttMtp {
             }
             Version::V311 => {
                 let mut options = rumqttc::MqttOptions::new(client_id, c.host.clone(), c.port);
+                let will = &c.row.will;
+                if will.enable {
+                    let qos = qos_v311(will.qos);
+                    let will =
+                        rumqttc::LastWill::new(&will.topic, will.value.clone(), qos, will.retain);
+                    options.set_last_will(will);
+                }
                 options
                     .set_keep_alive(Duration::from_secs(c.keep_alive_s.into()))
                     .set_max_packet_size(max_packet, max_packet)
+                    .set_clean_session(c.row.clean_session || client_id.is_empty())
                     .set_transport(transport);
                 if !c.username.is_empty() {
                     options.set_credentials(c.username.clone(), c.password.clone());
@@ -384,28 +564,93 @@ impl MqttMtp {
         }
     }
 
-    /// After CONNACK: subscribe, greet every configured controller with an `mqtt_connect`
-    /// Record, and hand the driver a link. Returns the task that publishes the link's
-    /// Records; `None` when the driver is gone.
+    /// Subscribes, in one SUBSCRIBE, to the enabled `Subscription.{i}.` rows, to the own topic
+    /// unless one of their filters covers it, and to the topics the broker named in CONNACK.
+    /// Returns the row of each topic filter, in order, to read the SUBACK with.
+    fn subscribe(
+        &self,
+        client: &Client,
+        version: Version,
+        own_topic: &str,
+        extra_topics: Vec<String>,
+    ) -> Vec<Option<String>> {
+        let rows: Vec<&Subscription> = (self.config.row.subscriptions.iter())
+            .filter(|s| s.enable && !s.topic.is_empty())
+            .collect();
+        // 3.1.1 senders append `/reply-to=…` to our topic: a filter must match that too.
+        let names = match version {
+            Version::V311 => vec![
+                own_topic.to_owned(),
+                facts::v311_publish_topic(own_topic, "x"),
+            ],
+            Version::V5 => vec![own_topic.to_owned()],
+        };
+        let covered =
+            (rows.iter()).any(|s| names.iter().all(|name| filter_matches(&s.topic, name)));
+        let mut filters: Vec<((String, u8), Option<String>)> = (rows.iter())
+            .map(|s| ((s.topic.clone(), s.qos), Some(s.row.clone())))
+            .collect();
+        if !covered {
+            let own = match version {
+                // `#` also matches the topic itself.
+                Version::V311 => format!("{own_topic}/#"),
+                Version::V5 => own_topic.to_owned(),
+            };
+            filters.push(((own, 1), None));
+        }
+        filters.extend(extra_topics.into_iter().map(|topic| ((topic, 1), None)));
+        let (topics, rows): (Vec<_>, Vec<_>) = filters.into_iter().unzip();
+        if let Err(error) = client.subscribe(topics) {
+            tracing::warn!(%error, "MQTT SUBSCRIBE not queued");
+        }
+        rows
+    }
+
+    /// The `Status` of every `Subscription.{i}.` row once the SUBACK `granted` came for the
+    /// topic filters of `rows` (see [`Self::subscribe`]).
+    fn subscription_statuses(
+        &self,
+        rows: &[Option<String>],
+        granted: &[bool],
+    ) -> Vec<(String, &'static str)> {
+        let subscriptions = self.config.row.subscriptions.iter();
+        subscriptions
+            .map(|s| {
+                let index = rows.iter().position(|row| row.as_deref() == Some(&s.row));
+                let status = match index.map(|i| granted.get(i)) {
+                    _ if !s.enable => "Unsubscribed",
+                    Some(Some(true)) => "Subscribed",
+                    _ => "Error",
+                };
+                (s.row.clone(), status)
+            })
+            .collect()
+    }
+
+    /// How this connection PUBLISHes, given the broker's Maximum QoS.
+    fn publishing(&self, max_qos: Option<u8>) -> Publishing {
+        let row = &self.config.row;
+        Publishing {
+            qos: row.publish_qos.min(max_qos.unwrap_or(2)),
+            expiry_s: row.publish_expiry_s,
+            user_properties: (row.user_properties.iter())
+                .filter(|p| p.publish)
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect(),
+        }
+    }
+
+    /// After CONNACK: greet every configured controller with an `mqtt_connect` Record, and
+    /// hand the driver a link. Returns the task that publishes the link's Records; `None`
+    /// when the driver is gone.
     async fn connected(
         &self,
         client: &Client,
         version: Version,
         conn: u64,
         own_topic: &str,
-        extra_topics: &[String],
+        publishing: Publishing,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        let mut filters = vec![match version {
-            // 3.1.1 senders append `/reply-to=…` to our topic; `#` also matches the topic itself.
-            Version::V311 => format!("{own_topic}/#"),
-            Version::V5 => own_topic.to_owned(),
-        }];
-        filters.extend(extra_topics.iter().cloned());
-        for filter in &filters {
-            if let Err(error) = client.subscribe(filter) {
-                tracing::warn!(%error, filter, "MQTT SUBSCRIBE not queued");
-            }
-        }
         tracing::info!(
             broker = %format_args!("{}:{}", self.config.host, self.config.port),
             version = ?version,
@@ -419,6 +664,7 @@ impl MqttMtp {
             client.clone(),
             rx,
             own_topic.to_owned(),
+            publishing,
             self.shutdown.clone(),
         ));
         for (controller, topic) in &self.config.controllers {
@@ -479,6 +725,9 @@ impl MqttMtp {
                     conn,
                 };
                 let _ = self.agent.send(closed).await;
+                let rows = self.config.row.subscriptions.iter();
+                let unsubscribed: Vec<_> = rows.map(|s| (s.row.clone(), "Unsubscribed")).collect();
+                self.report.subscriptions(&unsubscribed).await;
             }
             None => tracing::warn!(
                 reason,
@@ -495,6 +744,7 @@ async fn forward(
     client: Client,
     mut rx: mpsc::Receiver<Outbound>,
     own_topic: String,
+    publishing: Publishing,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut stopping = false;
@@ -517,7 +767,10 @@ async fn forward(
             }
         };
         let Outbound { reply_to, bytes } = outbound;
-        if let Err(error) = client.publish(&reply_to, bytes, &own_topic).await {
+        if let Err(error) = client
+            .publish(&reply_to, bytes, &own_topic, &publishing)
+            .await
+        {
             tracing::warn!(%error, topic = reply_to, "USP Record not published");
         }
     }
@@ -536,26 +789,37 @@ async fn disconnect(client: &Client, events: &mut Events, connected: bool) {
 }
 
 impl Client {
-    /// Queues a SUBSCRIBE at QoS 1.
-    fn subscribe(&self, filter: &str) -> Result<(), String> {
+    /// Queues one SUBSCRIBE for the topic filters, each with its QoS.
+    fn subscribe(&self, filters: Vec<(String, u8)>) -> Result<(), String> {
         match self {
-            Self::V311(c) => c
-                .try_subscribe(filter, rumqttc::QoS::AtLeastOnce)
-                .map_err(|e| e.to_string()),
-            Self::V5(c) => c
-                .try_subscribe(filter, v5::mqttbytes::QoS::AtLeastOnce)
-                .map_err(|e| e.to_string()),
+            Self::V311(c) => {
+                let filters = (filters.into_iter())
+                    .map(|(path, qos)| rumqttc::SubscribeFilter::new(path, qos_v311(qos)));
+                c.try_subscribe_many(filters).map_err(|e| e.to_string())
+            }
+            Self::V5(c) => {
+                let filters = (filters.into_iter())
+                    .map(|(path, qos)| v5::mqttbytes::v5::Filter::new(path, qos_v5(qos)));
+                c.try_subscribe_many(filters).map_err(|e| e.to_string())
+            }
         }
     }
 
-    /// PUBLISHes a Record to `topic` at QoS 1, naming `reply_to` as where answers go: the
-    /// Response Topic and Content Type properties in MQTT 5, a `/reply-to=` suffix in 3.1.1.
-    async fn publish(&self, topic: &str, bytes: Vec<u8>, reply_to: &str) -> Result<(), String> {
+    /// PUBLISHes a Record to `topic` as `how` says, naming `reply_to` as where answers go:
+    /// the Response Topic and Content Type properties in MQTT 5, a `/reply-to=` suffix in
+    /// 3.1.1.
+    async fn publish(
+        &self,
+        topic: &str,
+        bytes: Vec<u8>,
+        reply_to: &str,
+        how: &Publishing,
+    ) -> Result<(), String> {
         match self {
             Self::V311(c) => c
                 .publish(
                     facts::v311_publish_topic(topic, reply_to),
-                    rumqttc::QoS::AtLeastOnce,
+                    qos_v311(how.qos),
                     false,
                     bytes,
                 )
@@ -565,17 +829,13 @@ impl Client {
                 let properties = PublishProperties {
                     response_topic: Some(reply_to.to_owned()),
                     content_type: Some(CONTENT_TYPE.to_owned()),
+                    message_expiry_interval: (how.expiry_s > 0).then_some(how.expiry_s),
+                    user_properties: how.user_properties.clone(),
                     ..PublishProperties::default()
                 };
-                c.publish_with_properties(
-                    topic,
-                    v5::mqttbytes::QoS::AtLeastOnce,
-                    false,
-                    bytes,
-                    properties,
-                )
-                .await
-                .map_err(|e| e.to_string())
+                c.publish_with_properties(topic, qos_v5(how.qos), false, bytes, properties)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -597,7 +857,16 @@ impl Events {
                     response_information: None,
                     subscribe_topics: Vec::new(),
                     assigned_client_id: None,
+                    max_qos: None,
                 }),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(suback))) => {
+                    let codes = suback.return_codes.iter();
+                    Ok(Event::SubAck(
+                        codes
+                            .map(|code| matches!(code, rumqttc::SubscribeReasonCode::Success(_)))
+                            .collect(),
+                    ))
+                }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish))) => {
                     Ok(Event::Publish {
                         topic: publish.topic,
@@ -619,6 +888,7 @@ impl Events {
                             response_information: None,
                             subscribe_topics: Vec::new(),
                             assigned_client_id: None,
+                            max_qos: None,
                         });
                     };
                     Ok(Event::ConnAck {
@@ -630,7 +900,16 @@ impl Events {
                             .map(|(_, topic)| topic)
                             .collect(),
                         assigned_client_id: properties.assigned_client_identifier,
+                        max_qos: properties.max_qos,
                     })
+                }
+                Ok(v5::Event::Incoming(Packet::SubAck(suback))) => {
+                    let codes = suback.return_codes.iter();
+                    Ok(Event::SubAck(
+                        codes
+                            .map(|code| matches!(code, SubscribeReasonCode::Success(_)))
+                            .collect(),
+                    ))
                 }
                 Ok(v5::Event::Incoming(Packet::Publish(publish))) => {
                     let properties = publish.properties.unwrap_or_default();
@@ -660,6 +939,79 @@ impl Events {
                 events.options.set_client_id(id.to_owned());
             }
         }
+    }
+}
+
+/// Puts the client row's session settings ([`RowSettings`]) into MQTT 5 CONNECT options:
+/// the flags, the properties (the `usp-endpoint-id` User Property first, R-MQTT.13; the
+/// packet size never above `max_packet`) and the Will.
+fn v5_session(
+    options: &mut v5::MqttOptions,
+    endpoint_id: &str,
+    row: &RowSettings,
+    max_packet: usize,
+) {
+    let limit = u32::try_from(max_packet).unwrap_or(u32::MAX);
+    let max_packet = match row.max_packet_size {
+        0 => limit,
+        size => size.min(limit),
+    };
+    let mut user_properties = vec![(USER_PROPERTY_ENDPOINT_ID.to_owned(), endpoint_id.to_owned())];
+    user_properties.extend(
+        (row.user_properties.iter())
+            .filter(|p| p.connect)
+            .map(|p| (p.name.clone(), p.value.clone())),
+    );
+    let nonzero = |n: u32| (n > 0).then_some(n);
+    options
+        .set_clean_start(row.clean_start)
+        .set_session_expiry_interval(nonzero(row.session_expiry_s))
+        .set_receive_maximum(
+            nonzero(row.receive_maximum).map(|n| u16::try_from(n).unwrap_or(u16::MAX)),
+        )
+        .set_max_packet_size(Some(max_packet))
+        .set_topic_alias_max((row.topic_alias_max > 0).then_some(row.topic_alias_max))
+        .set_request_response_info(Some(1))
+        .set_request_problem_info((!row.request_problem_info).then_some(0))
+        .set_user_properties(user_properties);
+    let will = &row.will;
+    if will.enable {
+        let properties = LastWillProperties {
+            delay_interval: nonzero(will.delay_s),
+            payload_format_indicator: None,
+            message_expiry_interval: nonzero(will.expiry_s),
+            content_type: Some(will.content_type.clone()).filter(|t| !t.is_empty()),
+            response_topic: Some(will.response_topic.clone()).filter(|t| !t.is_empty()),
+            correlation_data: None,
+            user_properties: Vec::new(),
+        };
+        let qos = qos_v5(will.qos);
+        let will = LastWill::new(
+            &will.topic,
+            will.value.clone(),
+            qos,
+            will.retain,
+            Some(properties),
+        );
+        options.set_last_will(will);
+    }
+}
+
+/// An MQTT 5 QoS from TR-181's 0..=2 (a larger value, which the model refuses, as 2).
+const fn qos_v5(qos: u8) -> v5::mqttbytes::QoS {
+    match qos {
+        0 => v5::mqttbytes::QoS::AtMostOnce,
+        1 => v5::mqttbytes::QoS::AtLeastOnce,
+        _ => v5::mqttbytes::QoS::ExactlyOnce,
+    }
+}
+
+/// An MQTT 3.1.1 QoS, as [`qos_v5`].
+const fn qos_v311(qos: u8) -> rumqttc::QoS {
+    match qos {
+        0 => rumqttc::QoS::AtMostOnce,
+        1 => rumqttc::QoS::AtLeastOnce,
+        _ => rumqttc::QoS::ExactlyOnce,
     }
 }
 
@@ -693,6 +1045,88 @@ mod tests {
         assert!(refuses_v5(&old_broker));
         let auth = v5::ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
         assert!(!refuses_v5(&auth));
+    }
+
+    #[test]
+    fn the_client_row_maps_to_connect_options() {
+        let options = |row: &RowSettings| {
+            let mut options = v5::MqttOptions::new("id", "127.0.0.1", 1883);
+            v5_session(&mut options, "os::agent", row, 1000);
+            options
+        };
+        // TR-181's defaults: clean, nothing sent that MQTT defaults, the Record limit, no Will.
+        let plain = options(&RowSettings::default());
+        assert!(plain.clean_start());
+        assert_eq!(plain.session_expiry_interval(), None);
+        assert_eq!(plain.receive_maximum(), None);
+        assert_eq!(plain.max_packet_size(), Some(1000));
+        assert_eq!(plain.topic_alias_max(), None);
+        assert_eq!(plain.request_response_info(), Some(1));
+        assert_eq!(plain.request_problem_info(), None);
+        assert_eq!(
+            plain.user_properties(),
+            vec![("usp-endpoint-id".to_owned(), "os::agent".to_owned())]
+        );
+        assert!(plain.last_will().is_none());
+
+        let prop = |name: &str, connect| UserProperty {
+            name: name.into(),
+            value: "v".into(),
+            connect,
+            publish: !connect,
+        };
+        let row = RowSettings {
+            clean_start: false,
+            session_expiry_s: 300,
+            receive_maximum: 70_000,
+            max_packet_size: 500,
+            topic_alias_max: 8,
+            request_problem_info: false,
+            will: Will {
+                enable: true,
+                topic: "usp/will".into(),
+                value: "gone".into(),
+                qos: 2,
+                retain: true,
+                delay_s: 0,
+                expiry_s: 60,
+                content_type: "text/plain".into(),
+                response_topic: String::new(),
+            },
+            user_properties: vec![prop("on-connect", true), prop("on-publish", false)],
+            ..RowSettings::default()
+        };
+        let set = options(&row);
+        assert!(!set.clean_start());
+        assert_eq!(set.session_expiry_interval(), Some(300));
+        assert_eq!(set.receive_maximum(), Some(u16::MAX));
+        assert_eq!(set.max_packet_size(), Some(500));
+        assert_eq!(set.topic_alias_max(), Some(8));
+        assert_eq!(set.request_response_info(), Some(1));
+        assert_eq!(set.request_problem_info(), Some(0));
+        let names: Vec<String> = set.user_properties().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["usp-endpoint-id", "on-connect"]);
+        let will = set.last_will().unwrap();
+        assert_eq!(
+            (&will.topic[..], &will.message[..], will.qos, will.retain),
+            (
+                &b"usp/will"[..],
+                &b"gone"[..],
+                v5::mqttbytes::QoS::ExactlyOnce,
+                true
+            )
+        );
+        let properties = will.properties.unwrap();
+        assert_eq!(properties.delay_interval, None);
+        assert_eq!(properties.message_expiry_interval, Some(60));
+        assert_eq!(properties.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(properties.response_topic, None);
+        // A larger packet size than the Record limit allows is held to the limit.
+        let large = options(&RowSettings {
+            max_packet_size: 5000,
+            ..RowSettings::default()
+        });
+        assert_eq!(large.max_packet_size(), Some(1000));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use usp_core::agent::{Mtp, MtpKind};
 
 use crate::config::{UspConfig, WebSocketConfig};
 use crate::device::DeviceEvent;
-use crate::mqtt::{MqttConfig, MqttMtp, Version};
+use crate::mqtt::{MqttConfig, MqttMtp, RowSettings, Subscription, UserProperty, Version, Will};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp};
 use crate::ws::WsClientConfig;
@@ -245,6 +245,7 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
                 ),
                 connect_retry_max_s: number(store, &format!("{client}ConnectRetryMaxInterval")),
                 controllers: BTreeMap::new(),
+                row: Box::new(mqtt_row(store, row, &client)),
             };
             Wanted::Run(Spec::Mqtt(config, client))
         }
@@ -261,6 +262,59 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
             }
         }
         other => Wanted::Broken(format!("protocol {other:?} unsupported")),
+    }
+}
+
+/// What the MQTT client row `client` and the agent MTP row `row` hold beyond the
+/// configuration file's keys.
+fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
+    let param = |name: &str| format!("{client}{name}");
+    let subscriptions = rows(store, &param("Subscription."))
+        .into_iter()
+        .map(|sub| Subscription {
+            enable: flag(store, &format!("{sub}Enable")),
+            topic: text(store, &format!("{sub}Topic")),
+            qos: number(store, &format!("{sub}QoS")),
+            row: sub,
+        })
+        .collect();
+    let user_properties = rows(store, &param("UserProperty."))
+        .into_iter()
+        .filter(|prop| flag(store, &format!("{prop}Enable")))
+        .map(|prop| {
+            let types = text(store, &format!("{prop}PacketType"));
+            let names = |packet: &str| types.split(',').any(|t| t.trim() == packet);
+            UserProperty {
+                name: text(store, &format!("{prop}Name")),
+                value: text(store, &format!("{prop}Value")),
+                connect: names("CONNECT"),
+                publish: names("PUBLISH"),
+            }
+        })
+        .collect();
+    RowSettings {
+        publish_qos: number(store, &format!("{row}MQTT.PublishQoS")),
+        clean_session: flag(store, &param("CleanSession")),
+        clean_start: flag(store, &param("CleanStart")),
+        session_expiry_s: number(store, &param("SessionExpiryInterval")),
+        receive_maximum: number(store, &param("ReceiveMaximum")),
+        max_packet_size: number(store, &param("MaximumPacketSize")),
+        topic_alias_max: number(store, &param("TopicAliasMaximum")),
+        request_problem_info: flag(store, &param("RequestProblemInfo")),
+        publish_expiry_s: number(store, &param("PublishMessageExpiryInterval")),
+        will: Will {
+            enable: flag(store, &param("WillEnable")),
+            topic: text(store, &param("WillTopic")),
+            value: text(store, &param("WillValue")),
+            qos: number(store, &param("WillQoS")),
+            retain: flag(store, &param("WillRetain")),
+            delay_s: number(store, &param("WillDelayInterval")),
+            expiry_s: number(store, &param("WillMessageExpiryInterval")),
+            content_type: text(store, &param("WillContentType")),
+            response_topic: text(store, &param("WillResponseTopic")),
+        },
+        subscriptions,
+        user_properties,
     }
 }
 
@@ -383,6 +437,9 @@ pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr1
                     "ConnectRetryMaxInterval",
                     &mqtt.connect_retry_max_s.to_string(),
                 ),
+                // What the agent sends (see `RowSettings`).
+                ("RequestResponseInfo", "true"),
+                ("RequestProblemInfo", "true"),
             ],
         )?;
         let row = add_mtp(
@@ -611,6 +668,14 @@ impl Report {
             return Vec::new();
         }
         vec![(format!("{}Status", self.row), status.to_owned())]
+    }
+
+    /// Sets the `Status` of the MQTT client's `Subscription.{i}.` rows: `(row, status)`.
+    pub(crate) async fn subscriptions(&self, statuses: &[(String, &str)]) {
+        let values = (statuses.iter())
+            .map(|(row, status)| (format!("{row}Status"), (*status).to_owned()))
+            .collect();
+        self.write(values).await;
     }
 
     /// Sets the MQTT client's and the MTP row's `Status`, and on a CONNACK the broker's
