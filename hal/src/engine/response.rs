@@ -112,9 +112,8 @@ pub struct GetResponse {
 /// One parameter of a [`GetResponse`].
 #[derive(Clone, Debug, PartialEq)]
 struct ParamEntry {
-    /// Its full path is `paths[start..end]`, its object's path `paths[start..name_at]`.
-    start: usize,
-    name_at: usize,
+    /// Its full path ends at `paths[end]` and starts where the previous parameter's ends;
+    /// its object's path is the path without the parameter's name.
     end: usize,
     value: Value,
     parameter: &'static Parameter,
@@ -133,6 +132,8 @@ pub(crate) struct GetBuilder {
     unsized_paths: usize,
     /// Where the staged parameter's name starts in `paths`.
     name_at: usize,
+    /// Where the path of the last object is in `paths`.
+    object_at: Range<usize>,
 }
 
 /// Where a [`GetResponse`] stood before a requested path was answered.
@@ -162,10 +163,31 @@ impl GetResponse {
     /// Every parameter of every successful path, flattened (CWMP GetParameterValues).
     pub fn params(&self) -> impl ExactSizeIterator<Item = GotParam<'_>> {
         // A failed path leaves no parameters behind, so these are all of them.
-        self.params.iter().map(|entry| GotParam {
+        self.params
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| GotParam {
+                paths: &self.paths,
+                start: self.start_of(index),
+                entry,
+            })
+    }
+
+    /// The parameter at `index`.
+    fn param(&self, index: usize) -> Option<GotParam<'_>> {
+        Some(GotParam {
             paths: &self.paths,
-            entry,
+            start: self.start_of(index),
+            entry: self.params.get(index)?,
         })
+    }
+
+    /// Where the path of the parameter at `index` starts: where the previous one's ends.
+    fn start_of(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .and_then(|previous| self.params.get(previous))
+            .map_or(0, |p| p.end)
     }
 
     /// The first failed path's error, if any (CWMP turns it into the RPC fault).
@@ -250,25 +272,23 @@ impl GetBuilder {
     ) -> usize {
         let response = &mut self.response;
         let start = response.params.last().map_or(0, |p| p.end);
-        let name_at = self.name_at;
         let index = response.params.len();
         let same_object = response.objects.len() > self.mark.objects
             && match new_object {
                 Some(new) => !new,
-                None => response.objects.last().is_some_and(|last| {
-                    let object = response.paths.get(start..name_at);
-                    response.params.get(last.start).is_some_and(|first| {
-                        response.paths.get(first.start..first.name_at) == object
-                    })
-                }),
+                None => {
+                    response.paths.get(start..self.name_at)
+                        == response.paths.get(self.object_at.clone())
+                }
             };
         match response.objects.last_mut() {
             Some(last) if same_object => last.end = index.saturating_add(1),
-            _ => response.objects.push(index..index.saturating_add(1)),
+            _ => {
+                response.objects.push(index..index.saturating_add(1));
+                self.object_at = start..self.name_at;
+            }
         }
         response.params.push(ParamEntry {
-            start,
-            name_at,
             end: response.paths.len(),
             value,
             parameter,
@@ -283,8 +303,9 @@ impl GetBuilder {
         index: usize,
     ) -> Option<(&str, &'static Parameter, &mut Value)> {
         let response = &mut self.response;
+        let start = response.start_of(index);
         let entry = response.params.get_mut(index)?;
-        let path = response.paths.get(entry.start..entry.end)?;
+        let path = response.paths.get(start..entry.end)?;
         Some((path, entry.parameter, &mut entry.value))
     }
 
@@ -327,7 +348,7 @@ impl<'a> GotObjects<'a> {
         let response = self.response;
         self.objects.iter().map(move |params| GotObject {
             response,
-            params: response.params.get(params.clone()).unwrap_or_default(),
+            params: params.clone(),
         })
     }
 
@@ -344,27 +365,34 @@ impl fmt::Debug for GotObjects<'_> {
 }
 
 /// One object instance a Get read, with its parameters (USP `ResolvedPathResult`).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct GotObject<'a> {
     response: &'a GetResponse,
-    params: &'a [ParamEntry],
+    /// The indexes of its parameters.
+    params: Range<usize>,
 }
 
 impl<'a> GotObject<'a> {
     /// The object instance path with trailing dot (USP `resolved_path`).
     pub fn path(&self) -> &'a str {
-        self.params
-            .first()
-            .and_then(|p| self.response.paths.get(p.start..p.name_at))
+        self.response
+            .param(self.params.start)
+            .map(|p| p.object_path())
             .unwrap_or_default()
     }
 
     /// Its parameters.
     pub fn params(&self) -> impl ExactSizeIterator<Item = GotParam<'a>> + use<'a> {
-        let paths = self.response.paths.as_str();
-        self.params
+        let response = self.response;
+        let entries = response.params.get(self.params.clone()).unwrap_or_default();
+        entries
             .iter()
-            .map(move |entry| GotParam { paths, entry })
+            .zip(self.params.clone())
+            .map(move |(entry, index)| GotParam {
+                paths: &response.paths,
+                start: response.start_of(index),
+                entry,
+            })
     }
 }
 
@@ -381,6 +409,8 @@ impl fmt::Debug for GotObject<'_> {
 #[derive(Clone, Copy)]
 pub struct GotParam<'a> {
     paths: &'a str,
+    /// Where its path starts in `paths`.
+    start: usize,
     entry: &'a ParamEntry,
 }
 
@@ -388,14 +418,19 @@ impl<'a> GotParam<'a> {
     /// The full instance path (CWMP `ParameterValueStruct.Name`).
     pub fn path(&self) -> &'a str {
         self.paths
-            .get(self.entry.start..self.entry.end)
+            .get(self.start..self.entry.end)
             .unwrap_or_default()
     }
 
     /// The name relative to its [`GotObject`] (USP `result_params` key).
-    pub fn name(&self) -> &'a str {
-        self.paths
-            .get(self.entry.name_at..self.entry.end)
+    pub fn name(&self) -> &'static str {
+        self.entry.parameter.name()
+    }
+
+    /// Its object instance's path: [`path`](Self::path) without the name.
+    fn object_path(&self) -> &'a str {
+        let path = self.path();
+        path.get(..path.len().saturating_sub(self.name().len()))
             .unwrap_or_default()
     }
 
