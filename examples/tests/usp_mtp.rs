@@ -12,7 +12,8 @@
 //! `Error` when a broker refuses it. The rest of the client row shapes the session: its
 //! Subscription rows are subscribed to (with their `Status`) and Records sent there are
 //! answered, `PublishQoS` and the PUBLISH User Properties dress the agent's PUBLISHes, and
-//! the Will is published by the broker when the agent dies. A controller's MTP row moves the
+//! the Will is published by the broker when the agent dies; its `Stats.` count what went
+//! through. A controller's MTP row moves the
 //! agent's WebSocket client to another server, and a controller row disabled at run time is
 //! refused from its next Record on. Every wait is bounded.
 #![allow(
@@ -368,6 +369,19 @@ async fn client_row_session() {
         value(&mut on_extra, &format!("{extra}Topic")).await,
         "usp/extra/+"
     );
+
+    // Stats are counted since the agent started, across the client's restarts: three
+    // requests in; two greetings and three responses out, in two connections.
+    let count = |text: String| text.parse::<u64>().unwrap();
+    let stats = format!("{CLIENT}Stats.");
+    let received = count(value(&mut ws, &format!("{stats}PublishReceived")).await);
+    assert_eq!(received, 3);
+    let sent = count(value(&mut ws, &format!("{stats}PublishSent")).await);
+    assert!(sent >= 5, "{sent}");
+    let subscribes = count(value(&mut ws, &format!("{stats}SubscribeSent")).await);
+    assert_eq!(subscribes, 2);
+    let since = value(&mut ws, &format!("{stats}BrokerConnectionEstablished")).await;
+    assert!(since.starts_with("20"), "{since}");
 
     // The agent dies without a DISCONNECT: the broker publishes its Will at once.
     let link = MqttLink::connect(broker.port, Version::V5, "watcher", "usp/agent", "usp/will");

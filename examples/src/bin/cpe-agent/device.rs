@@ -14,6 +14,7 @@ use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
 
 use crate::download::Downloads;
+use crate::mqtt_stats::{MqttStats, StatsParameters};
 use crate::tls::Trust;
 
 /// The file in the state directory that holds the device's flash.
@@ -38,6 +39,8 @@ pub(crate) struct Device {
     pub(crate) boot: BootInfo,
     /// The downloads, journalled.
     pub(crate) downloads: Arc<Downloads>,
+    /// The MQTT clients' counts, live as `Device.MQTT.Client.{i}.Stats.`.
+    pub(crate) mqtt_stats: Arc<MqttStats>,
 }
 
 /// The wall clock, if the system has one past the epoch.
@@ -65,6 +68,8 @@ pub(crate) async fn boot(
     let mut hal = sim.hal();
     let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir, trust));
     hal.lifecycle = downloads.clone();
+    let mqtt_stats = Arc::new(MqttStats::default());
+    hal.parameters = Arc::new(StatsParameters::new(hal.parameters, mqtt_stats.clone()));
     // The simulated device has no ControllerTrust roles: every controller may do everything.
     let engine = Arc::new(Engine::new(
         hal,
@@ -84,6 +89,7 @@ pub(crate) async fn boot(
         engine,
         boot,
         downloads,
+        mqtt_stats,
     })
 }
 

@@ -30,6 +30,7 @@ mod cwmp_udp;
 mod device;
 mod download;
 mod mqtt;
+mod mqtt_stats;
 mod mtp;
 mod tls;
 mod uds;
@@ -178,7 +179,8 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         mtp_tx,
         network,
         ws_listen,
-    );
+    )
+    .with_mqtt_stats(device.mqtt_stats.clone());
     tasks.spawn(supervisor.run(mtp_device_rx, shutdown.clone()));
     let mut drivers = vec![usp_device_tx, mtp_device_tx];
 

@@ -42,6 +42,7 @@ use usp_core::mtp::mqtt::{
 };
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
+use crate::mqtt_stats::ClientStats;
 use crate::mtp::{MqttStatus, Report};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
@@ -104,7 +105,7 @@ pub(crate) struct MqttConfig {
 ///
 /// Not followed: `MessageRetryTime` (MQTT 3.1 only, which the agent does not speak; rumqttc
 /// resends on reconnect), `AuthenticationMethod` (rumqttc has no AUTH exchange), `ALPN` and
-/// `Interface`. `RequestResponseInfo` is always sent as 1, whatever the row says: TR-369
+/// `Interface`. (`Stats.` are live values: see [`crate::mqtt_stats`].) `RequestResponseInfo` is always sent as 1, whatever the row says: TR-369
 /// requires it (its MQTT binding) and the agent's reply-to topic may depend on it. The
 /// subscriptions are sent on every connection, even when a 3.1.1 broker kept the session
 /// (`CleanSession` false), which TR-181 asks to avoid: the agent cannot tell which of them
@@ -396,11 +397,14 @@ impl MqttMtp {
                             // to the request that stopped this MTP) before the DISCONNECT.
                             let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut session.forwarder).await;
                         }
-                        disconnect(&client, &mut events, session.is_some()).await;
+                        disconnect(&client, &mut events, &self.report.stats, session.is_some()).await;
                         break 'versions;
                     }
-                    polled = events.poll() => polled,
+                    polled = events.poll(&self.report.stats) => polled,
                 };
+                if polled.is_err() {
+                    self.report.stats.connection_error();
+                }
                 match polled {
                     Ok(Event::ConnAck {
                         response_information,
@@ -425,7 +429,7 @@ impl MqttMtp {
                                  MQTT.ResponseTopicConfigured, or [usp.mqtt] topic)"
                             );
                             self.report.mqtt(MqttStatus::Misconfigured, None).await;
-                            disconnect(&client, &mut events, true).await;
+                            disconnect(&client, &mut events, &self.report.stats, true).await;
                             return;
                         };
                         self.report
@@ -665,6 +669,7 @@ impl MqttMtp {
             rx,
             own_topic.to_owned(),
             publishing,
+            self.report.stats.clone(),
             self.shutdown.clone(),
         ));
         for (controller, topic) in &self.config.controllers {
@@ -745,6 +750,7 @@ async fn forward(
     mut rx: mpsc::Receiver<Outbound>,
     own_topic: String,
     publishing: Publishing,
+    stats: Arc<ClientStats>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut stopping = false;
@@ -772,18 +778,19 @@ async fn forward(
             .await
         {
             tracing::warn!(%error, topic = reply_to, "USP Record not published");
+            stats.publish_error();
         }
     }
 }
 
 /// Sends DISCONNECT and lets the event loop write it, within [`DISCONNECT_GRACE`].
-async fn disconnect(client: &Client, events: &mut Events, connected: bool) {
+async fn disconnect(client: &Client, events: &mut Events, stats: &ClientStats, connected: bool) {
     if !connected {
         return;
     }
     let _ = client.disconnect();
     let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
-        while events.poll().await.is_ok() {}
+        while events.poll(stats).await.is_ok() {}
     })
     .await;
 }
@@ -849,10 +856,10 @@ impl Client {
 }
 
 impl Events {
-    /// The next event; after an error the next call reconnects.
-    async fn poll(&mut self) -> Result<Event, Failure> {
+    /// The next event, counted into `stats`; after an error the next call reconnects.
+    async fn poll(&mut self, stats: &ClientStats) -> Result<Event, Failure> {
         match self {
-            Self::V311(events) => match events.poll().await {
+            Self::V311(events) => match count_v311(events.poll().await, stats) {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => Ok(Event::ConnAck {
                     response_information: None,
                     subscribe_topics: Vec::new(),
@@ -881,7 +888,7 @@ impl Events {
                 }
                 Err(error) => Err(Failure::Lost(error.to_string())),
             },
-            Self::V5(events) => match events.poll().await {
+            Self::V5(events) => match count_v5(events.poll().await, stats) {
                 Ok(v5::Event::Incoming(Packet::ConnAck(connack))) => {
                     let Some(properties) = connack.properties else {
                         return Ok(Event::ConnAck {
@@ -1013,6 +1020,35 @@ const fn qos_v311(qos: u8) -> rumqttc::QoS {
         1 => rumqttc::QoS::AtLeastOnce,
         _ => rumqttc::QoS::ExactlyOnce,
     }
+}
+
+/// Counts a 3.1.1 event loop's packet into `stats`.
+fn count_v311<E>(
+    polled: Result<rumqttc::Event, E>,
+    stats: &ClientStats,
+) -> Result<rumqttc::Event, E> {
+    match &polled {
+        Ok(rumqttc::Event::Incoming(packet)) => stats.received(
+            matches!(packet, rumqttc::Packet::ConnAck(_)),
+            matches!(packet, rumqttc::Packet::Publish(_)),
+        ),
+        Ok(rumqttc::Event::Outgoing(packet)) => stats.sent(packet),
+        Err(_) => {}
+    }
+    polled
+}
+
+/// Counts an MQTT 5 event loop's packet into `stats`.
+fn count_v5<E>(polled: Result<v5::Event, E>, stats: &ClientStats) -> Result<v5::Event, E> {
+    match &polled {
+        Ok(v5::Event::Incoming(packet)) => stats.received(
+            matches!(packet, Packet::ConnAck(_)),
+            matches!(packet, Packet::Publish(_)),
+        ),
+        Ok(v5::Event::Outgoing(packet)) => stats.sent(packet),
+        Err(_) => {}
+    }
+    polled
 }
 
 /// Whether a failed MQTT 5 CONNECT means the broker only speaks an older version: a CONNACK

@@ -33,6 +33,7 @@ use usp_core::agent::{Mtp, MtpKind};
 use crate::config::{UspConfig, WebSocketConfig};
 use crate::device::DeviceEvent;
 use crate::mqtt::{MqttConfig, MqttMtp, RowSettings, Subscription, UserProperty, Version, Will};
+use crate::mqtt_stats::{ClientStats, MqttStats};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp};
 use crate::ws::WsClientConfig;
@@ -639,6 +640,8 @@ pub(crate) struct Report {
     row: String,
     /// The MQTT client row (`Status`, `ResponseInformation`), for the MQTT MTP.
     client: Option<String>,
+    /// The MQTT client row's counts (`Stats.`), for the MQTT MTP.
+    pub(crate) stats: Arc<ClientStats>,
 }
 
 /// The MQTT client's `Status` values the agent uses.
@@ -760,6 +763,8 @@ pub(crate) struct Supervisor {
     ws_listen: Option<SocketAddr>,
     running: BTreeMap<String, Running>,
     tasks: JoinSet<()>,
+    /// The MQTT clients' counts.
+    mqtt_stats: Arc<MqttStats>,
 }
 
 impl Supervisor {
@@ -785,7 +790,14 @@ impl Supervisor {
             ws_listen,
             running: BTreeMap::new(),
             tasks: JoinSet::new(),
+            mqtt_stats: Arc::default(),
         }
+    }
+
+    /// Counts the MQTT clients' packets into `stats` (served as their rows' `Stats.`).
+    pub(crate) fn with_mqtt_stats(mut self, stats: Arc<MqttStats>) -> Self {
+        self.mqtt_stats = stats;
+        self
     }
 
     /// Starts the MTPs of the rows, then follows the store's changes until `shutdown`.
@@ -893,6 +905,7 @@ impl Supervisor {
                 String::new()
             },
             client,
+            stats: Arc::default(),
         }
     }
 
@@ -929,6 +942,7 @@ impl Supervisor {
             }
             Spec::Mqtt(config, client) => {
                 report.client = Some(client.clone());
+                report.stats = self.mqtt_stats.client(client);
                 tracing::info!(
                     "USP agent {eid} connecting to the MQTT broker {}:{}",
                     config.host,
