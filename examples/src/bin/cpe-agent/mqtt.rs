@@ -581,25 +581,10 @@ impl MqttMtp {
         let rows: Vec<&Subscription> = (self.config.row.subscriptions.iter())
             .filter(|s| s.enable && !s.topic.is_empty())
             .collect();
-        // 3.1.1 senders append `/reply-to=…` to our topic: a filter must match that too.
-        let names = match version {
-            Version::V311 => vec![
-                own_topic.to_owned(),
-                facts::v311_publish_topic(own_topic, "x"),
-            ],
-            Version::V5 => vec![own_topic.to_owned()],
-        };
-        let covered =
-            (rows.iter()).any(|s| names.iter().all(|name| filter_matches(&s.topic, name)));
         let mut filters: Vec<((String, u8), Option<String>)> = (rows.iter())
             .map(|s| ((s.topic.clone(), s.qos), Some(s.row.clone())))
             .collect();
-        if !covered {
-            let own = match version {
-                // `#` also matches the topic itself.
-                Version::V311 => format!("{own_topic}/#"),
-                Version::V5 => own_topic.to_owned(),
-            };
+        if let Some(own) = own_filter(version, own_topic, &rows) {
             filters.push(((own, 1), None));
         }
         filters.extend(extra_topics.into_iter().map(|topic| ((topic, 1), None)));
@@ -741,6 +726,30 @@ impl MqttMtp {
             ),
         }
     }
+}
+
+/// The topic filter of the agent's own topic, or `None` when the filter of one of the enabled
+/// `subscriptions` already covers it (TR-181 `ResponseTopicConfigured`). In 3.1.1 senders
+/// append `/reply-to=…` to the topic, so the filter must match that too: `topic/#`, which
+/// also matches the topic itself.
+fn own_filter(
+    version: Version,
+    own_topic: &str,
+    subscriptions: &[&Subscription],
+) -> Option<String> {
+    let (names, own) = match version {
+        Version::V311 => (
+            vec![
+                own_topic.to_owned(),
+                facts::v311_publish_topic(own_topic, "x"),
+            ],
+            format!("{own_topic}/#"),
+        ),
+        Version::V5 => (vec![own_topic.to_owned()], own_topic.to_owned()),
+    };
+    let covered =
+        (subscriptions.iter()).any(|s| names.iter().all(|name| filter_matches(&s.topic, name)));
+    (!covered).then_some(own)
 }
 
 /// Publishes the driver's Records until the link is dropped, or until `stop`, after
@@ -1163,6 +1172,31 @@ mod tests {
             ..RowSettings::default()
         });
         assert_eq!(large.max_packet_size(), Some(1000));
+    }
+
+    #[test]
+    fn a_subscription_covering_the_own_topic_replaces_its_filter() {
+        let sub = |topic: &str| Subscription {
+            row: "Device.MQTT.Client.1.Subscription.1.".into(),
+            enable: true,
+            topic: topic.into(),
+            qos: 0,
+        };
+        let own = |version, topic: &str| own_filter(version, "usp/agent", &[&sub(topic)]);
+        assert_eq!(
+            own_filter(Version::V5, "usp/agent", &[]).as_deref(),
+            Some("usp/agent")
+        );
+        assert_eq!(own(Version::V5, "usp/+"), None);
+        assert_eq!(own(Version::V5, "usp/agent"), None);
+        assert_eq!(own(Version::V5, "usp/other").as_deref(), Some("usp/agent"));
+        // 3.1.1: the filter must take the `/reply-to=` names as well.
+        assert_eq!(
+            own(Version::V311, "usp/agent").as_deref(),
+            Some("usp/agent/#")
+        );
+        assert_eq!(own(Version::V311, "usp/agent/#"), None);
+        assert_eq!(own(Version::V311, "#"), None);
     }
 
     #[test]
