@@ -112,8 +112,8 @@ pub struct GetResponse {
 /// One parameter of a [`GetResponse`].
 #[derive(Clone, Debug, PartialEq)]
 struct ParamEntry {
-    /// Its full path ends at `paths[end]` and starts where the previous parameter's ends;
-    /// its object's path is the path without the parameter's name.
+    /// Its full path is `paths[start..end]`, `start` being the previous parameter's `end`
+    /// (0 for the first); its object's path is that without the parameter's name.
     end: usize,
     value: Value,
     parameter: &'static Parameter,
