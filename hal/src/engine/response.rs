@@ -102,8 +102,9 @@ impl<T> PathResult<T> {
 pub struct GetResponse {
     /// Per requested path, in request order, the range of `objects` it gave.
     results: Vec<PathResult<Range<usize>>>,
-    /// Per object instance, the range of `params` that are its.
-    objects: Vec<Range<usize>>,
+    /// Per object instance, the end of the range of `params` that are its (it starts at the
+    /// previous object's end).
+    objects: Vec<usize>,
     params: Vec<ParamEntry>,
     /// The parameters' full paths, one after the other.
     paths: String,
@@ -153,7 +154,8 @@ impl GetResponse {
             outcome: match &result.outcome {
                 Ok(objects) => Ok(GotObjects {
                     response: self,
-                    objects: self.objects.get(objects.clone()).unwrap_or_default(),
+                    first: objects.start,
+                    end: objects.end,
                 }),
                 Err(failure) => Err(failure),
             },
@@ -180,6 +182,16 @@ impl GetResponse {
             start: self.start_of(index),
             entry: self.params.get(index)?,
         })
+    }
+
+    /// The parameters of the object at `index`: from where the previous object's end.
+    fn object_params(&self, index: usize) -> Range<usize> {
+        let start = index
+            .checked_sub(1)
+            .and_then(|previous| self.objects.get(previous))
+            .copied()
+            .unwrap_or(0);
+        start..self.objects.get(index).copied().unwrap_or(start)
     }
 
     /// Where the path of the parameter at `index` starts: where the previous one's ends.
@@ -282,9 +294,9 @@ impl GetBuilder {
                 }
             };
         match response.objects.last_mut() {
-            Some(last) if same_object => last.end = index.saturating_add(1),
+            Some(last) if same_object => *last = index.saturating_add(1),
             _ => {
-                response.objects.push(index..index.saturating_add(1));
+                response.objects.push(index.saturating_add(1));
                 self.object_at = start..self.name_at;
             }
         }
@@ -329,26 +341,28 @@ pub struct GotPath<'a> {
 #[derive(Clone, Copy)]
 pub struct GotObjects<'a> {
     response: &'a GetResponse,
-    objects: &'a [Range<usize>],
+    /// The indexes of the objects: `first..end`.
+    first: usize,
+    end: usize,
 }
 
 impl<'a> GotObjects<'a> {
     /// How many.
     pub fn len(&self) -> usize {
-        self.objects.len()
+        self.end.saturating_sub(self.first)
     }
 
     /// Whether the path matched nothing.
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
+        self.len() == 0
     }
 
     /// The object instances.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = GotObject<'a>> + use<'a> {
         let response = self.response;
-        self.objects.iter().map(move |params| GotObject {
+        (self.first..self.end).map(move |index| GotObject {
             response,
-            params: params.clone(),
+            params: response.object_params(index),
         })
     }
 
