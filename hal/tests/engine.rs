@@ -565,6 +565,41 @@ async fn add_and_delete_rows_with_numbering_and_hal_refusal() {
 }
 
 #[tokio::test]
+async fn an_added_rows_live_status_follows_its_enable() {
+    let (sim, engine) = setup().await;
+    let mut numbers = Vec::new();
+    for enable in ["false", "true"] {
+        let add = add_one(
+            "Device.IP.Interface.",
+            vec![ParamSetting::new("Enable", enable)],
+        );
+        let added = engine.add(&usp(), &add).await.unwrap();
+        numbers.push(added.results[0].outcome.as_ref().unwrap().number);
+    }
+    let status = |number: u32| format!("Device.IP.Interface.{number}.Status");
+    let got = engine
+        .get(
+            &usp(),
+            &GetRequest::new([status(numbers[0]), status(numbers[1])]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(text(got.value(&status(numbers[0])).unwrap()), "Down");
+    assert_eq!(text(got.value(&status(numbers[1])).unwrap()), "Up");
+
+    // A row without live values leaves the hardware only its path.
+    let mapping = add_one(
+        "Device.NAT.PortMapping.",
+        vec![ParamSetting::new("ExternalPort", "8080")],
+    );
+    let added = engine.add(&usp(), &mapping).await.unwrap();
+    let row = &added.results[0].outcome.as_ref().unwrap().path;
+    let hardware = sim.hardware();
+    assert!(hardware.rows.contains(row));
+    assert!(!hardware.config.contains_key(row));
+}
+
+#[tokio::test]
 async fn operate_sync_and_async_with_completion() {
     let (sim, engine) = setup().await;
     let sync = operate_one(

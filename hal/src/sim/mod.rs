@@ -112,7 +112,8 @@ impl Client {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HardwareState {
-    /// Applied values per object instance (only what controllers changed since boot).
+    /// Applied values per object instance (only what controllers changed since boot; of an
+    /// added row, only the `Enable` of a row whose `Status` is live).
     pub config: BTreeMap<String, BTreeMap<String, Value>>,
     /// Rows controllers added since boot.
     pub rows: BTreeSet<String>,
@@ -461,13 +462,22 @@ impl Parameters for SimDevice {
 impl Tables for SimDevice {
     async fn added(&self, row: &str, values: &[(String, Value)]) -> Result<(), HalError> {
         self.fault(HalCall::Added).await?;
+        // Of a new row's values the hardware keeps what it reads back: the `Enable` behind a
+        // live `Status`. A copy of every value of every row cost the reference agent about
+        // 1.5 KB a row (15 MB for 10,000 port mappings) that nothing read.
+        let enable = self
+            .is_live(&schema_path_of(row), "Status")
+            .then(|| values.iter().find(|(name, _)| name == "Enable"))
+            .flatten();
         let mut inner = self.inner();
         inner.hardware.rows.insert(row.into());
         inner.hardware.deleted_rows.remove(row);
-        inner
-            .hardware
-            .config
-            .insert(row.into(), values.iter().cloned().collect());
+        if let Some(enable) = enable {
+            inner
+                .hardware
+                .config
+                .insert(row.into(), BTreeMap::from([enable.clone()]));
+        }
         Ok(())
     }
 
