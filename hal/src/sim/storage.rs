@@ -60,9 +60,13 @@ impl FileStorage {
     }
 
     pub(crate) fn save(&self, section: Section, data: &[u8]) -> Result<(), HalError> {
-        let text = String::from_utf8(data.to_vec()).map_err(storage_error)?;
+        let text = core::str::from_utf8(data).map_err(storage_error)?;
         let mut sections = self.lock();
-        sections.insert(section.name().into(), text);
+        // Overwritten in place: the old text's buffer takes the new one, so a large section
+        // is not held twice while it is saved.
+        let slot = sections.entry(section.name().into()).or_default();
+        slot.clear();
+        slot.push_str(text);
         self.write(&sections)
     }
 
@@ -76,10 +80,15 @@ impl FileStorage {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let bytes = serde_json::to_vec_pretty(sections).map_err(storage_error)?;
         let mut temporary = path.clone().into_os_string();
         temporary.push(".tmp");
-        std::fs::write(&temporary, bytes).map_err(storage_error)?;
+        // Streamed to the file: the escaped text of every section is never built in memory.
+        let file = std::fs::File::create(&temporary).map_err(storage_error)?;
+        let mut writer = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut writer, sections).map_err(storage_error)?;
+        writer
+            .into_inner()
+            .map_err(|e| storage_error(e.into_error()))?;
         std::fs::rename(&temporary, path).map_err(storage_error)
     }
 }
