@@ -656,7 +656,7 @@ impl Lifecycle for SimDevice {
 #[async_trait]
 impl Storage for SimDevice {
     async fn load(&self, section: Section) -> Result<Option<Vec<u8>>, HalError> {
-        Ok(self.storage.load(section))
+        self.storage.load(section)
     }
 
     async fn save(&self, section: Section, data: &[u8]) -> Result<(), HalError> {
