@@ -19,7 +19,7 @@
 //! example read it) from inside a call.
 
 use std::collections::BTreeMap;
-use std::string::String;
+use std::string::{String, ToString};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::vec::Vec;
 
@@ -427,6 +427,21 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Replaces the section's contents.
     async fn save(&self, section: Section, data: &[u8]) -> Result<(), HalError>;
+
+    /// Replaces the section's contents with the bytes `write` writes. The default collects
+    /// them and calls [`save`](Self::save); storage that writes a file may stream them instead,
+    /// so that a large section (the store of a device with many rows) is never one buffer.
+    async fn save_with(
+        &self,
+        section: Section,
+        write: &(dyn for<'w> Fn(&'w mut (dyn std::io::Write + 'w)) -> std::io::Result<()> + Sync),
+    ) -> Result<(), HalError> {
+        let mut data = Vec::new();
+        write(&mut data).map_err(|e| HalError::Storage {
+            reason: e.to_string(),
+        })?;
+        self.save(section, &data).await
+    }
 
     /// Forgets the section (factory reset).
     async fn remove(&self, section: Section) -> Result<(), HalError>;

@@ -661,7 +661,16 @@ impl Storage for SimDevice {
 
     async fn save(&self, section: Section, data: &[u8]) -> Result<(), HalError> {
         self.fault(HalCall::Save).await?;
-        self.storage.save(section, data)
+        self.storage.save(section, &|out| out.write_all(data))
+    }
+
+    async fn save_with(
+        &self,
+        section: Section,
+        write: &(dyn for<'w> Fn(&'w mut (dyn std::io::Write + 'w)) -> std::io::Result<()> + Sync),
+    ) -> Result<(), HalError> {
+        self.fault(HalCall::Save).await?;
+        self.storage.save(section, write)
     }
 
     async fn remove(&self, section: Section) -> Result<(), HalError> {
