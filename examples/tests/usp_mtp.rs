@@ -383,6 +383,13 @@ async fn client_row_session() {
     let since = value(&mut ws, &format!("{stats}BrokerConnectionEstablished")).await;
     assert!(since.starts_with("20"), "{since}");
 
+    // Disabled, the client is subscribed to nothing; enabled again, it subscribes anew.
+    set_ok(&mut ws, CLIENT, "Enable", "false").await;
+    wait_value(&mut ws, &format!("{extra}Status"), "Unsubscribed").await;
+    set_ok(&mut ws, CLIENT, "Enable", "true").await;
+    on_broker.await_connect_record().await;
+    wait_value(&mut ws, &format!("{extra}Status"), "Subscribed").await;
+
     // The agent dies without a DISCONNECT: the broker publishes its Will at once.
     let link = MqttLink::connect(broker.port, Version::V5, "watcher", "usp/agent", "usp/will");
     let mut watcher = link.await;

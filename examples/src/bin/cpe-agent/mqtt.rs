@@ -43,7 +43,7 @@ use usp_core::mtp::mqtt::{
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
 use crate::mqtt_stats::ClientStats;
-use crate::mtp::{MqttStatus, Report};
+use crate::mtp::{MqttStatus, Report, unsubscribed};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
 
@@ -715,9 +715,8 @@ impl MqttMtp {
                     conn,
                 };
                 let _ = self.agent.send(closed).await;
-                let rows = self.config.row.subscriptions.iter();
-                let unsubscribed: Vec<_> = rows.map(|s| (s.row.clone(), "Unsubscribed")).collect();
-                self.report.subscriptions(&unsubscribed).await;
+                let rows = self.config.row.subscriptions.iter().map(|s| s.row.clone());
+                self.report.write(unsubscribed(rows)).await;
             }
             None => tracing::warn!(
                 reason,

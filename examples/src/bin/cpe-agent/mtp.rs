@@ -644,6 +644,14 @@ pub(crate) struct Report {
     pub(crate) stats: Arc<ClientStats>,
 }
 
+/// The `Status` values that mark the `Subscription.{i}.` rows `rows` (with their trailing
+/// dots) `Unsubscribed`.
+pub(crate) fn unsubscribed(rows: impl IntoIterator<Item = String>) -> Vec<(String, String)> {
+    (rows.into_iter())
+        .map(|row| (format!("{row}Status"), "Unsubscribed".to_owned()))
+        .collect()
+}
+
 /// The MQTT client's `Status` values the agent uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MqttStatus {
@@ -712,7 +720,9 @@ impl Report {
         values
     }
 
-    async fn write(&self, values: Vec<(String, String)>) -> bool {
+    /// Writes those of `values` (path, value) that differ from the store, in one update;
+    /// true when any did.
+    pub(crate) async fn write(&self, values: Vec<(String, String)>) -> bool {
         let changed: Vec<_> = self.engine.read(|store| {
             values
                 .into_iter()
@@ -873,9 +883,11 @@ impl Supervisor {
                     let report = self.report(&row, client_of(&self.engine, &row));
                     report.mtp("Down").await;
                     if let Some(client) = &report.client {
-                        report
-                            .write(vec![(format!("{client}Status"), "Disabled".into())])
-                            .await;
+                        let table = format!("{client}Subscription.");
+                        let subscriptions = self.engine.read(|store| rows(store, &table));
+                        let mut values = unsubscribed(subscriptions);
+                        values.push((format!("{client}Status"), "Disabled".into()));
+                        report.write(values).await;
                     }
                 }
                 Wanted::Broken(why) => {
@@ -951,10 +963,14 @@ impl Supervisor {
                 let agent = self.agent.clone();
                 let (network, trust) = (self.network.clone(), self.trust.as_ref());
                 match MqttMtp::new(config, &eid, agent, network, stopped, trust, report.clone()) {
-                    Ok(mtp) => (
-                        report.mqtt_values(MqttStatus::Connecting, None),
-                        Some(Box::pin(mtp.run())),
-                    ),
+                    Ok(mtp) => {
+                        // Subscribed again only once the SUBACK comes. (Written here, not as
+                        // the previous task stops, which may be after this one subscribed.)
+                        let rows = config.row.subscriptions.iter().map(|s| s.row.clone());
+                        let mut status = unsubscribed(rows);
+                        status.extend(report.mqtt_values(MqttStatus::Connecting, None));
+                        (status, Some(Box::pin(mtp.run())))
+                    }
                     Err(error) => {
                         tracing::error!(row, error, "USP MQTT MTP not started");
                         (report.mqtt_values(MqttStatus::Misconfigured, None), None)
