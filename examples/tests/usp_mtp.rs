@@ -13,7 +13,8 @@
 //! Subscription rows are subscribed to (with their `Status`) and Records sent there are
 //! answered, `PublishQoS` and the PUBLISH User Properties dress the agent's PUBLISHes, and
 //! the Will is published by the broker when the agent dies; its `Stats.` count what went
-//! through. A controller's MTP row moves the
+//! through; with `CleanStart` false and a `SessionExpiryInterval`, a request sent while the
+//! agent was stopped reaches it when it is back. A controller's MTP row moves the
 //! agent's WebSocket client to another server, and a controller row disabled at run time is
 //! refused from its next Record on. Every wait is bounded.
 #![allow(
@@ -396,6 +397,53 @@ async fn client_row_session() {
     agent.kill();
     let will = tokio::time::timeout(WAIT, watcher.next()).await.unwrap();
     assert_eq!(will.as_deref(), Some(&b"gone"[..]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_kept_session_delivers_what_came_while_the_agent_was_away() {
+    common::within(Duration::from_secs(120), kept_session()).await;
+}
+
+async fn kept_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut on_broker = mqtt_controller(broker.port, "ctrl-a").await;
+    let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent", "usp/ctrl");
+    let args = ["--config", config.to_str().unwrap()];
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &args).await;
+    on_broker.await_connect_record().await;
+    let mut ws = connect_ws(&agent.url).await;
+    set_ok(&mut ws, CLIENT, "Enable", "false").await;
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
+    for (name, value) in [
+        ("ClientID", "agent-kept"),
+        ("CleanStart", "false"),
+        ("SessionExpiryInterval", "300"),
+        ("Enable", "true"),
+    ] {
+        set_ok(&mut ws, CLIENT, name, value).await;
+    }
+    on_broker.await_connect_record().await;
+    drop(ws);
+    agent.stop().await;
+
+    // The broker keeps the stopped agent's session and queues a request for it (QoS 1), which
+    // the agent gets once it is back.
+    on_broker
+        .send("while-away", get(&[&format!("{CLIENT}ClientID")]))
+        .await;
+    let agent = AgentProcess::start(&state, &args).await;
+    let msg = loop {
+        let msg = on_broker.recv().await;
+        if msg["Header"]["msg_id"] == "while-away" {
+            break msg;
+        }
+        assert!(msg["Body"]["Request"]["Notify"].is_object(), "{msg}");
+    };
+    let found = msg["Body"]["Response"]["GetResp"]["req_path_results"][0].to_string();
+    assert!(found.contains("agent-kept"), "{msg}");
+    agent.stop().await;
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -416,14 +416,15 @@ impl Controller {
         }
     }
 
-    /// Waits for the agent's next connect Record (the MTP's greeting). Over MQTT the agent
-    /// publishes it after its SUBSCRIBE on the same connection, so once it has arrived the
-    /// broker routes requests to the agent; its log line alone does not promise that.
+    /// Waits for the agent's next connect Record (the MTP's greeting); notifications met on
+    /// the way are kept. Over MQTT the agent publishes it after its SUBSCRIBE on the same
+    /// connection, so once it has arrived the broker routes requests to the agent; its log
+    /// line alone does not promise that.
     pub(crate) async fn await_connect_record(&mut self) {
         let seen = self.connect_records;
         while self.connect_records == seen {
             if let Some(msg) = self.next_record().await {
-                panic!("expected the agent's connect Record, got {msg}");
+                self.keep_notify(msg);
             }
         }
     }
