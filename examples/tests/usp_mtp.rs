@@ -89,6 +89,13 @@ async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
     assert!(status["oper_success"].is_object(), "{body}");
 }
 
+/// Sets each of `values` (name, value) of `object` in turn, checking each SetResp.
+async fn set_each(ctrl: &mut Controller, object: &str, values: &[(&str, &str)]) {
+    for (name, value) in values {
+        set_ok(ctrl, object, name, value).await;
+    }
+}
+
 /// Waits until nothing accepts connections on loopback `port`.
 async fn refused(port: u16) {
     let deadline = std::time::Instant::now() + WAIT;
@@ -346,15 +353,14 @@ async fn client_row_session() {
     ];
     added_path(&ws.request(add(&table, &row)).await);
     set_ok(&mut ws, SECOND, "MQTT.PublishQoS", "0").await;
-    for (name, value) in [
+    let will = [
         ("WillTopic", "usp/will"),
         ("WillValue", "gone"),
         ("WillDelayInterval", "0"),
         ("WillEnable", "true"),
         ("Enable", "true"),
-    ] {
-        set_ok(&mut ws, CLIENT, name, value).await;
-    }
+    ];
+    set_each(&mut ws, CLIENT, &will).await;
     on_broker.await_connect_record().await;
     wait_value(&mut ws, &format!("{extra}Status"), "Subscribed").await;
     wait_value(&mut ws, &format!("{off}Status"), "Unsubscribed").await;
@@ -416,14 +422,13 @@ async fn kept_session() {
     let mut ws = connect_ws(&agent.url).await;
     set_ok(&mut ws, CLIENT, "Enable", "false").await;
     wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
-    for (name, value) in [
+    let session = [
         ("ClientID", "agent-kept"),
         ("CleanStart", "false"),
         ("SessionExpiryInterval", "300"),
         ("Enable", "true"),
-    ] {
-        set_ok(&mut ws, CLIENT, name, value).await;
-    }
+    ];
+    set_each(&mut ws, CLIENT, &session).await;
     on_broker.await_connect_record().await;
     drop(ws);
     agent.stop().await;
