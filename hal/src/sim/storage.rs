@@ -171,12 +171,23 @@ fn write_sections(
         out.write_all(if index == 0 { b"\n  " } else { b",\n  " })?;
         serde_json::to_writer(&mut *out, name)?;
         out.write_all(b": \"")?;
-        let mut escaped = Escaped::new(&mut *out);
         match text {
-            Text::Saved(text) => escaped.write_all(text.as_bytes())?,
-            Text::Written(content) => content(&mut escaped)?,
+            Text::Saved(text) => {
+                let mut escaped = Escaped::new(&mut *out);
+                escaped.write_all(text.as_bytes())?;
+                escaped.finish()?;
+            }
+            Text::Written(content) => {
+                // A serializer writes in pieces of a few bytes: they are gathered first, so
+                // that the escaping and its UTF-8 check run over whole buffers.
+                let mut gathered = std::io::BufWriter::new(Escaped::new(&mut *out));
+                content(&mut gathered)?;
+                gathered
+                    .into_inner()
+                    .map_err(std::io::IntoInnerError::into_error)?
+                    .finish()?;
+            }
         }
-        escaped.finish()?;
         out.write_all(b"\"")?;
     }
     out.write_all(if sections.is_empty() { b"}" } else { b"\n}" })
@@ -310,9 +321,10 @@ mod tests {
                 .unwrap(),
             None
         );
-        // Text that needs escaping, written in pieces that split a UTF-8 sequence: the file
+        // Text that needs escaping, written in pieces that split a UTF-8 sequence (the first
+        // larger than the gathering buffer, so that it reaches the escaping as it is): the file
         // is what serde_json writes for the same map, and the text comes back as it was.
-        let text = "a \"quoted\" \\ path\n\u{1}é€";
+        let text = &std::format!("{}a \"quoted\" \\ path\n\u{1}é€", "x".repeat(9000));
         let split = text.len() - 2;
         storage
             .save(Section::Store, &|out| {
