@@ -14,7 +14,10 @@
 //! answered, `PublishQoS` and the PUBLISH User Properties dress the agent's PUBLISHes, and
 //! the Will is published by the broker when the agent dies; its `Stats.` count what went
 //! through; with `CleanStart` false and a `SessionExpiryInterval`, a request sent while the
-//! agent was stopped reaches it when it is back. A controller's MTP row moves the
+//! agent was stopped reaches it when it is back. A Subscription row added, changed, disabled
+//! or deleted is subscribed to or unsubscribed from on the open connection, and a controller
+//! row's `PublishRetainResponse` or `PublishRetainNotify` has the broker keep the agent's last
+//! Response or Notify for a subscriber that comes later. A controller's MTP row moves the
 //! agent's WebSocket client to another server, and a controller row disabled at run time is
 //! refused from its next Record on. Every wait is bounded.
 #![allow(
@@ -245,6 +248,35 @@ async fn mqtt_controller(port: u16, client_id: &str) -> Controller {
     Controller::over(Link::Mqtt(link))
 }
 
+/// A mosquitto, a controller on it (topic `usp/ctrl`), and the agent connected to it over
+/// MQTT 5 (topic `usp/agent`) with a controller on its WebSocket server.
+struct MqttAgent {
+    /// The broker's and the agent's files, deleted on drop.
+    _dir: tempfile::TempDir,
+    broker: Mosquitto,
+    on_broker: Controller,
+    agent: AgentProcess,
+    ws: Controller,
+}
+
+async fn mqtt_agent() -> MqttAgent {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut on_broker = mqtt_controller(broker.port, "ctrl-a").await;
+    let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent", "usp/ctrl");
+    let state = dir.path().join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    on_broker.await_connect_record().await;
+    let ws = connect_ws(&agent.url).await;
+    MqttAgent {
+        _dir: dir,
+        broker,
+        on_broker,
+        agent,
+        ws,
+    }
+}
+
 async fn broker_change() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -324,26 +356,19 @@ fn last_delivery(ctrl: &Controller) -> (u8, Vec<(String, String)>) {
 }
 
 async fn client_row_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(dir.path()).await;
-    let mut on_broker = mqtt_controller(broker.port, "ctrl-a").await;
-    let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent", "usp/ctrl");
-    let state = dir.path().join("state");
-    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
-    on_broker.await_connect_record().await;
+    let mut m = mqtt_agent().await;
     // The factory PublishQoS 1 reaches a QoS 1 subscriber at QoS 1, with no User Property.
-    value(&mut on_broker, &format!("{CLIENT}Status")).await;
-    assert_eq!(last_delivery(&on_broker), (1, Vec::new()));
+    value(&mut m.on_broker, &format!("{CLIENT}Status")).await;
+    assert_eq!(last_delivery(&m.on_broker), (1, Vec::new()));
 
     // The client is disabled while its rows change, so that it connects once, as they end.
-    let mut ws = connect_ws(&agent.url).await;
-    set_ok(&mut ws, CLIENT, "Enable", "false").await;
-    wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
+    set_ok(&mut m.ws, CLIENT, "Enable", "false").await;
+    wait_value(&mut m.ws, &format!("{CLIENT}Status"), "Disabled").await;
     let table = format!("{CLIENT}Subscription.");
     let row = [("Enable", "true"), ("Topic", "usp/extra/+"), ("QoS", "1")];
-    let extra = added_path(&ws.request(add(&table, &row)).await);
+    let extra = added_path(&m.ws.request(add(&table, &row)).await);
     let row = [("Enable", "false"), ("Topic", "usp/off")];
-    let off = added_path(&ws.request(add(&table, &row)).await);
+    let off = added_path(&m.ws.request(add(&table, &row)).await);
     let table = format!("{CLIENT}UserProperty.");
     let row = [
         ("Enable", "true"),
@@ -351,8 +376,8 @@ async fn client_row_session() {
         ("Value", "lab"),
         ("PacketType", "PUBLISH"),
     ];
-    added_path(&ws.request(add(&table, &row)).await);
-    set_ok(&mut ws, SECOND, "MQTT.PublishQoS", "0").await;
+    added_path(&m.ws.request(add(&table, &row)).await);
+    set_ok(&mut m.ws, SECOND, "MQTT.PublishQoS", "0").await;
     let will = [
         ("WillTopic", "usp/will"),
         ("WillValue", "gone"),
@@ -360,17 +385,17 @@ async fn client_row_session() {
         ("WillEnable", "true"),
         ("Enable", "true"),
     ];
-    set_each(&mut ws, CLIENT, &will).await;
-    on_broker.await_connect_record().await;
-    wait_value(&mut ws, &format!("{extra}Status"), "Subscribed").await;
-    wait_value(&mut ws, &format!("{off}Status"), "Unsubscribed").await;
+    set_each(&mut m.ws, CLIENT, &will).await;
+    m.on_broker.await_connect_record().await;
+    wait_value(&mut m.ws, &format!("{extra}Status"), "Subscribed").await;
+    wait_value(&mut m.ws, &format!("{off}Status"), "Unsubscribed").await;
 
     // PublishQoS 0 and the PUBLISH User Property.
-    value(&mut on_broker, &format!("{CLIENT}Status")).await;
+    value(&mut m.on_broker, &format!("{CLIENT}Status")).await;
     let site = vec![("site".to_owned(), "lab".to_owned())];
-    assert_eq!(last_delivery(&on_broker), (0, site));
+    assert_eq!(last_delivery(&m.on_broker), (0, site));
     // A Record sent to the subscribed filter is answered on its Response Topic.
-    let link = MqttLink::connect(broker.port, Version::V5, "ctrl-x", "usp/extra/1", "usp/x");
+    let link = MqttLink::connect(m.broker.port, Version::V5, "ctrl-x", "usp/extra/1", "usp/x");
     let mut on_extra = Controller::over(Link::Mqtt(link.await));
     assert_eq!(
         value(&mut on_extra, &format!("{extra}Topic")).await,
@@ -381,26 +406,32 @@ async fn client_row_session() {
     // requests in; two greetings and three responses out, in two connections.
     let count = |text: String| text.parse::<u64>().unwrap();
     let stats = format!("{CLIENT}Stats.");
-    let received = count(value(&mut ws, &format!("{stats}PublishReceived")).await);
+    let received = count(value(&mut m.ws, &format!("{stats}PublishReceived")).await);
     assert_eq!(received, 3);
-    let sent = count(value(&mut ws, &format!("{stats}PublishSent")).await);
+    let sent = count(value(&mut m.ws, &format!("{stats}PublishSent")).await);
     assert!(sent >= 5, "{sent}");
-    let subscribes = count(value(&mut ws, &format!("{stats}SubscribeSent")).await);
+    let subscribes = count(value(&mut m.ws, &format!("{stats}SubscribeSent")).await);
     assert_eq!(subscribes, 2);
-    let since = value(&mut ws, &format!("{stats}BrokerConnectionEstablished")).await;
+    let since = value(&mut m.ws, &format!("{stats}BrokerConnectionEstablished")).await;
     assert!(since.starts_with("20"), "{since}");
 
     // Disabled, the client is subscribed to nothing; enabled again, it subscribes anew.
-    set_ok(&mut ws, CLIENT, "Enable", "false").await;
-    wait_value(&mut ws, &format!("{extra}Status"), "Unsubscribed").await;
-    set_ok(&mut ws, CLIENT, "Enable", "true").await;
-    on_broker.await_connect_record().await;
-    wait_value(&mut ws, &format!("{extra}Status"), "Subscribed").await;
+    set_ok(&mut m.ws, CLIENT, "Enable", "false").await;
+    wait_value(&mut m.ws, &format!("{extra}Status"), "Unsubscribed").await;
+    set_ok(&mut m.ws, CLIENT, "Enable", "true").await;
+    m.on_broker.await_connect_record().await;
+    wait_value(&mut m.ws, &format!("{extra}Status"), "Subscribed").await;
 
     // The agent dies without a DISCONNECT: the broker publishes its Will at once.
-    let link = MqttLink::connect(broker.port, Version::V5, "watcher", "usp/agent", "usp/will");
+    let link = MqttLink::connect(
+        m.broker.port,
+        Version::V5,
+        "watcher",
+        "usp/agent",
+        "usp/will",
+    );
     let mut watcher = link.await;
-    agent.kill();
+    m.agent.kill();
     let will = tokio::time::timeout(WAIT, watcher.next()).await.unwrap();
     assert_eq!(will.as_deref(), Some(&b"gone"[..]));
 }
@@ -449,6 +480,138 @@ async fn kept_session() {
     let found = msg["Body"]["Response"]["GetResp"]["req_path_results"][0].to_string();
     assert!(found.contains("agent-kept"), "{msg}");
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn subscription_rows_change_on_the_open_connection() {
+    common::within(Duration::from_secs(120), live_subscriptions()).await;
+}
+
+/// Sends a Get to the agent on topic `unheard`, then one on `heard`, and checks that only the
+/// second is answered: the broker passes one client's PUBLISHes on in order, and the agent
+/// answers in order, so an answer to the first would come first.
+async fn only_heard_on(ctrl: &mut Controller, unheard: &str, heard: &str) {
+    let to = |ctrl: &mut Controller, topic: &str| match &mut ctrl.link {
+        Link::Mqtt(link) => link.agent_topic = topic.to_owned(),
+        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
+    };
+    to(ctrl, unheard);
+    ctrl.send(
+        &format!("to {unheard}"),
+        get(&["Device.DeviceInfo.SerialNumber"]),
+    )
+    .await;
+    to(ctrl, heard);
+    // Any other Msg than a Notify before the answer fails the test.
+    let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
+    assert!(body["Response"]["GetResp"].is_object(), "{body}");
+}
+
+async fn live_subscriptions() {
+    let mut m = mqtt_agent().await;
+
+    // A row added: subscribed to on the open connection, and requests sent there answered.
+    let table = format!("{CLIENT}Subscription.");
+    let row = [("Enable", "true"), ("Topic", "usp/live/+"), ("QoS", "1")];
+    let sub = added_path(&m.ws.request(add(&table, &row)).await);
+    wait_value(&mut m.ws, &format!("{sub}Status"), "Subscribed").await;
+    let link = MqttLink::connect(m.broker.port, Version::V5, "ctrl-x", "usp/live/1", "usp/x");
+    let mut on_live = Controller::over(Link::Mqtt(link.await));
+    assert_eq!(
+        value(&mut on_live, &format!("{sub}Topic")).await,
+        "usp/live/+"
+    );
+
+    // Its topic changed: the old filter is unsubscribed from, the new one subscribed to.
+    set_ok(&mut m.ws, &sub, "Topic", "usp/moved/+").await;
+    m.agent.wait_line("MQTT topic filters unsubscribed").await;
+    wait_value(&mut m.ws, &format!("{sub}Status"), "Subscribed").await;
+    only_heard_on(&mut on_live, "usp/live/1", "usp/moved/1").await;
+
+    // Disabled, then deleted: the filter goes, the own topic stays.
+    set_ok(&mut m.ws, &sub, "Enable", "false").await;
+    m.agent.wait_line("MQTT topic filters unsubscribed").await;
+    wait_value(&mut m.ws, &format!("{sub}Status"), "Unsubscribed").await;
+    only_heard_on(&mut on_live, "usp/moved/1", "usp/agent").await;
+    set_ok(&mut m.ws, &sub, "Enable", "true").await;
+    wait_value(&mut m.ws, &format!("{sub}Status"), "Subscribed").await;
+    let delete = DeleteBuilder::new()
+        .with_obj_paths(vec![sub.clone()])
+        .build()
+        .unwrap();
+    assert!(m.ws.request(delete).await["Response"]["DeleteResp"].is_object());
+    m.agent.wait_line("MQTT topic filters unsubscribed").await;
+    only_heard_on(&mut on_live, "usp/moved/1", "usp/agent").await;
+
+    // All on the first connection: no second MqttConnect Record (the agent greets its
+    // controller on every CONNACK), a SUBSCRIBE per change and an UNSUBSCRIBE per filter gone.
+    let count = |text: String| text.parse::<u64>().unwrap();
+    let stats = format!("{CLIENT}Stats.");
+    let subscribes = count(value(&mut m.on_broker, &format!("{stats}SubscribeSent")).await);
+    let unsubscribes = count(value(&mut m.on_broker, &format!("{stats}UnSubscribeSent")).await);
+    assert_eq!((subscribes, unsubscribes), (4, 3));
+    assert_eq!(m.on_broker.connect_records, 1);
+    drop(m.ws);
+    m.agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_late_subscriber_gets_the_retained_response_or_notify() {
+    common::within(Duration::from_secs(120), retained()).await;
+}
+
+/// The first Msg a new subscriber to `usp/ctrl` gets (as rusp's JSON), which must be
+/// retained.
+async fn retained_msg(port: u16, client_id: &str) -> serde_json::Value {
+    let link = MqttLink::connect(port, Version::V5, client_id, "usp/agent", "usp/ctrl").await;
+    let mut late = Controller::over(Link::Mqtt(link));
+    let msg = late.recv().await;
+    assert!(received(&late).last().unwrap().retain, "{msg}");
+    msg
+}
+
+async fn retained() {
+    const ROW: &str = "Device.LocalAgent.Controller.1.MTP.1.";
+    let mut m = mqtt_agent().await;
+    let follows = "USP MQTT MTP follows its rows' change";
+    // Answered, the OnBoardRequest is not sent again (it would replace a retained Notify).
+    m.on_broker.notify(|n| n["on_board_req"].is_object()).await;
+
+    // Responses retained: the broker keeps the last for whoever subscribes later.
+    set_ok(&mut m.ws, ROW, "MQTT.PublishRetainResponse", "true").await;
+    m.agent.wait_line(follows).await;
+    let serial = get(&["Device.DeviceInfo.SerialNumber"]);
+    m.on_broker.request(serial.clone()).await;
+    let msg = retained_msg(m.broker.port, "late-1").await;
+    assert!(msg["Body"]["Response"]["GetResp"].is_object(), "{msg}");
+
+    // Notifies retained instead: a Notify replaces it, the responses that follow do not.
+    set_ok(&mut m.ws, ROW, "MQTT.PublishRetainResponse", "false").await;
+    m.agent.wait_line(follows).await;
+    set_ok(&mut m.ws, ROW, "MQTT.PublishRetainNotify", "true").await;
+    m.agent.wait_line(follows).await;
+    let subscription = [
+        ("ID", "retained"),
+        ("NotifType", "ValueChange"),
+        ("ReferenceList", "Device.WiFi.SSID.1.SSID"),
+        ("Enable", "true"),
+    ];
+    added_path(
+        &m.on_broker
+            .request(add("Device.LocalAgent.Subscription.", &subscription))
+            .await,
+    );
+    m.on_broker
+        .request(set("Device.WiFi.SSID.1.", "SSID", "retained"))
+        .await;
+    let changed = |n: &serde_json::Value| n["value_change"]["param_value"] == "retained";
+    m.on_broker.notify(changed).await;
+    m.on_broker.request(serial).await;
+    let msg = retained_msg(m.broker.port, "late-2").await;
+    let notify = &msg["Body"]["Request"]["Notify"];
+    assert_eq!(notify["subscription_id"], "retained", "{msg}");
+    drop(m.ws);
+    m.agent.stop().await;
 }
 
 #[tokio::test(flavor = "current_thread")]

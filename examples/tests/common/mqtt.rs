@@ -169,6 +169,8 @@ pub(crate) struct Received {
     pub(crate) qos: u8,
     /// MQTT 5 User Properties.
     pub(crate) user_properties: Vec<(String, String)>,
+    /// The RETAIN flag: a retained message the broker kept for a new subscriber.
+    pub(crate) retain: bool,
 }
 
 /// Every PUBLISH an MQTT controller received, in order.
@@ -328,6 +330,7 @@ impl Events {
                         content_type: properties.content_type,
                         qos: publish.qos as u8,
                         user_properties: properties.user_properties,
+                        retain: publish.retain,
                     }))
                 }
                 _ => Ok(Polled::Other),
@@ -342,6 +345,7 @@ impl Events {
                         content_type: None,
                         qos: publish.qos as u8,
                         user_properties: Vec::new(),
+                        retain: publish.retain,
                     }))
                 }
                 _ => Ok(Polled::Other),

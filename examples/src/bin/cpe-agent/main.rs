@@ -12,7 +12,8 @@
 //! sockets. Modules: [`cli`] (the flags), [`config`] (TOML file and flags), [`device`] (the simulated device, its
 //! persistence in the state directory and the fan-out of its notices), [`usp`] (the USP
 //! agent's drive loop), [`mtp`] (the MTPs as TR-181 rows: factory defaults, status, restarts
-//! on change), [`ws`] (the WebSocket server and client MTPs), [`mqtt`] (the MQTT client MTP), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
+//! on change), [`ws`] (the WebSocket server and client MTPs), [`mqtt`] (the MQTT client MTP, with
+//! [`mqtt_filters`], its topic filters), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
 //! [`cwmp_udp`] (UDP connection requests), [`tls`] (the TLS trust and server certificate
@@ -30,6 +31,7 @@ mod cwmp_udp;
 mod device;
 mod download;
 mod mqtt;
+mod mqtt_filters;
 mod mqtt_stats;
 mod mtp;
 mod tls;

@@ -11,13 +11,55 @@
 //! connection is retried with TR-181's `ConnectRetryTime` backoff.
 //!
 //! The rest of the client row shapes the session ([`RowSettings`]): the enabled
-//! `Subscription.{i}.` rows are subscribed to with the agent's own topic in one SUBSCRIBE
-//! (the own topic left out when a row's filter covers it, as TR-181 asks; the reply-to topic
-//! stays the own topic), and their `Status` follows the SUBACK; the session flags, CONNECT
-//! properties and Will go into the CONNECT, and the `UserProperty.{i}.` rows into the
-//! packets they name.
+//! `Subscription.{i}.` rows are subscribed to with the agent's own topic (the own topic left
+//! out when a row's filter covers it, as TR-181 asks; the reply-to topic stays the own
+//! topic), and their `Status` follows the SUBACK ([`crate::mqtt_filters`]); the session
+//! flags, CONNECT properties and Will go into the CONNECT, and the `UserProperty.{i}.` rows
+//! into the packets they name. A controller's MTP row with `PublishRetainResponse` or
+//! `PublishRetainNotify` has the Responses (and Errors) or the Notifies sent to it PUBLISHed
+//! with the RETAIN flag, unless the broker said Retain Available 0; only a `no_session_context`
+//! Record's Msg is told apart (an E2E session's payload may be segmented, and a broker keeps
+//! only the last PUBLISH of a topic).
 //! With `tls` on, the connection runs over TLS (rumqttc's rustls support, on the agent's
 //! rustls settings), the broker checked against the agent's CA certificates ([`Trust`]).
+//!
+//! # Following the rows
+//!
+//! The MTP follows a change of its rows on the open connection when the CONNECT stays the
+//! same ([`MqttConfig::same_connection`]): a `Subscription.{i}.` row added, deleted or changed
+//! becomes a SUBSCRIBE or UNSUBSCRIBE, a controller's new or moved topic gets an
+//! `mqtt_connect` Record, and `PublishQoS`, `PublishMessageExpiryInterval`, the PUBLISH
+//! `UserProperty.{i}.` rows, the retain flags and the `ConnectRetry*` backoff apply from the
+//! next PUBLISH (or wait) on. A change of anything the CONNECT carries (`BrokerAddress`,
+//! `BrokerPort`, `TransportProtocol`, `ProtocolVersion`, `ClientID`, `Username`, `Password`,
+//! `KeepAliveTime`, `CleanSession`, `CleanStart`, the MQTT 5 CONNECT properties, the `Will*`
+//! parameters, the CONNECT `UserProperty.{i}.` rows) or of `ResponseTopicConfigured`
+//! restarts the MTP: a DISCONNECT, then a new CONNECT. TR-181 lets such changes wait for the
+//! next CONNECT, or for a `ForceReconnect` that Device:2.19 does not define; the agent applies
+//! them at once.
+//!
+//! # TR-181 parameters not followed
+//!
+//! - `AuthenticationMethod` (MQTT 5 enhanced authentication): rumqttc has no AUTH exchange,
+//!   so the CONNECT carries no authentication method.
+//! - `TransportProtocol` `WebSocket` and `WebSocketTLS`: rumqttc is built without its
+//!   WebSocket transport (its dependencies would weigh on the router build); such a row is
+//!   `Error_Misconfigured`.
+//! - `ALPN` and `Interface`: the TLS client advertises no protocols, and the connection
+//!   leaves by the route the system picks.
+//! - `KeepAliveTime` below 5 s over MQTT 5 (0 included, no keep-alive) is sent as 5:
+//!   rumqttc's MQTT 5 client refuses less.
+//! - `RequestResponseInfo` is always sent as 1: TR-369 requires it (its MQTT binding) and the
+//!   agent's reply-to topic may depend on it.
+//! - `MessageRetryTime`: MQTT 3.1 only, which the agent does not speak (rumqttc resends on
+//!   reconnect).
+//! - `CleanSession`/`CleanStart` false: the subscriptions are sent on every connection,
+//!   even when the broker kept them, which TR-181 asks to avoid: the agent cannot tell which
+//!   of them a kept session holds, and a SUBSCRIBE of a held filter only replaces it.
+//! - `UserProperty.{i}.` rows naming packets other than CONNECT and PUBLISH: rumqttc sends
+//!   DISCONNECT, PUBACK, PUBREC and PUBREL without properties.
+//!
+//! `Name` is a label; `Stats.` are live values ([`crate::mqtt_stats`]).
 //!
 //! All Records of the MTP share one link of the driver ([`LINK`]); the reply-to topic travels
 //! with each [`Outbound`] Record.
@@ -29,7 +71,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::v5;
 use rumqttc::v5::mqttbytes::v5::{
-    ConnectReturnCode, LastWill, LastWillProperties, Packet, PublishProperties, SubscribeReasonCode,
+    ConnectReturnCode, LastWill, LastWillProperties, Packet, PublishProperties,
+    SubscribeReasonCode, UnsubAckReason,
 };
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
@@ -38,10 +81,12 @@ use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::{
     self as facts, CONTENT_TYPE, USER_PROPERTY_ENDPOINT_ID, USER_PROPERTY_SUBSCRIBE_TOPIC,
-    filter_matches,
 };
+use usp_core::usp::body::MsgBody;
+use usp_core::usp::request::ReqType;
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 
+use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
 use crate::mtp::{MqttStatus, Report, unsubscribed};
 use crate::tls::Trust;
@@ -100,18 +145,9 @@ pub(crate) struct MqttConfig {
     pub(crate) row: Box<RowSettings>,
 }
 
-/// The parameters of `Device.MQTT.Client.{i}.` and `Device.LocalAgent.MTP.{i}.MQTT.` that
-/// the configuration file has no keys for; the defaults are TR-181's (and the seeded rows').
-///
-/// Not followed: `MessageRetryTime` (MQTT 3.1 only, which the agent does not speak; rumqttc
-/// resends on reconnect), `AuthenticationMethod` (rumqttc has no AUTH exchange), `ALPN` and
-/// `Interface`. (`Stats.` are live values: see [`crate::mqtt_stats`].) `RequestResponseInfo` is always sent as 1, whatever the row says: TR-369
-/// requires it (its MQTT binding) and the agent's reply-to topic may depend on it. The
-/// subscriptions are sent on every connection, even when a 3.1.1 broker kept the session
-/// (`CleanSession` false), which TR-181 asks to avoid: the agent cannot tell which of them
-/// the kept session holds, and a SUBSCRIBE of a held filter only replaces it. A change of any
-/// of these restarts the MTP (a new connection) rather than sending SUBSCRIBE or UNSUBSCRIBE
-/// on the old one.
+/// The parameters of `Device.MQTT.Client.{i}.`, `Device.LocalAgent.MTP.{i}.MQTT.` and the
+/// controllers' `MTP.{i}.MQTT.` that the configuration file has no keys for; the defaults are
+/// TR-181's (and the seeded rows'). What is not followed: see the [module docs](self).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RowSettings {
     /// QoS of the agent's PUBLISHes (`PublishQoS`), lowered to the broker's Maximum QoS.
@@ -140,6 +176,8 @@ pub(crate) struct RowSettings {
     pub(crate) subscriptions: Vec<Subscription>,
     /// The enabled `UserProperty.{i}.` rows.
     pub(crate) user_properties: Vec<UserProperty>,
+    /// The controllers (by Endpoint ID) whose MTP row sets a retain flag.
+    pub(crate) retain: BTreeMap<String, Retain>,
 }
 
 impl Default for RowSettings {
@@ -157,8 +195,19 @@ impl Default for RowSettings {
             will: Will::default(),
             subscriptions: Vec::new(),
             user_properties: Vec::new(),
+            retain: BTreeMap::new(),
         }
     }
+}
+
+/// Which Records for a controller are PUBLISHed with the RETAIN flag: its MTP row's
+/// `PublishRetainResponse` and `PublishRetainNotify`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Retain {
+    /// Responses, and the Errors that answer requests.
+    pub(crate) response: bool,
+    /// Notifies.
+    pub(crate) notify: bool,
 }
 
 /// The client row's Will; the broker publishes it when the agent goes away without a
@@ -251,6 +300,41 @@ impl Default for MqttConfig {
     }
 }
 
+impl MqttConfig {
+    /// Whether `other` differs from this configuration only in what an open connection
+    /// follows (see the [module docs](self#following-the-rows)).
+    pub(crate) fn same_connection(&self, other: &Self) -> bool {
+        self.connection() == other.connection()
+    }
+
+    /// This configuration without what an open connection follows.
+    fn connection(&self) -> Self {
+        let row = &self.row;
+        let connect_properties =
+            (row.user_properties.iter())
+                .filter(|p| p.connect)
+                .map(|p| UserProperty {
+                    publish: false,
+                    ..p.clone()
+                });
+        Self {
+            connect_retry_s: 0,
+            connect_retry_multiplier: 0,
+            connect_retry_max_s: 0,
+            controllers: BTreeMap::new(),
+            row: Box::new(RowSettings {
+                publish_qos: 0,
+                publish_expiry_s: 0,
+                subscriptions: Vec::new(),
+                user_properties: connect_properties.collect(),
+                retain: BTreeMap::new(),
+                ..(**row).clone()
+            }),
+            ..self.clone()
+        }
+    }
+}
+
 /// The MQTT protocol version.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 pub(crate) enum Version {
@@ -274,6 +358,8 @@ impl Version {
 /// The MQTT MTP task; see the [module docs](self).
 pub(crate) struct MqttMtp {
     config: MqttConfig,
+    /// The rows' settings as they change while the CONNECT stays the same.
+    updates: watch::Receiver<MqttConfig>,
     endpoint_id: String,
     agent: mpsc::Sender<MtpInput>,
     network: NetworkUp,
@@ -305,9 +391,14 @@ enum Event {
         assigned_client_id: Option<String>,
         /// The broker's Maximum QoS (MQTT 5).
         max_qos: Option<u8>,
+        /// Whether the broker keeps retained messages (MQTT 5 Retain Available).
+        retain_available: bool,
     },
-    /// Per topic filter of the SUBSCRIBE, whether the broker granted it.
-    SubAck(Vec<bool>),
+    /// rumqttc sent a SUBSCRIBE or an UNSUBSCRIBE with this packet id.
+    Sent(u16),
+    /// A SUBACK or an UNSUBACK for this packet id: per topic filter, whether the broker did it
+    /// (`None`: all, a 3.1.1 UNSUBACK having no codes).
+    Acked(u16, Option<Vec<bool>>),
     Publish {
         topic: String,
         payload: Bytes,
@@ -331,27 +422,40 @@ enum Failure {
 struct Session {
     conn: u64,
     own_topic: String,
+    /// The topics the broker named in CONNACK, subscribed to with the rows'.
+    extra_topics: Vec<String>,
+    /// The broker's Maximum QoS.
+    max_qos: Option<u8>,
+    /// Whether the broker keeps retained messages.
+    retain_available: bool,
     /// The task publishing the driver's Records.
     forwarder: tokio::task::JoinHandle<()>,
-    /// The `Subscription.{i}.` row of each topic filter of the SUBSCRIBE, if any.
-    filters: Vec<Option<String>>,
+    /// Where the forwarder takes its Records (for the greetings of controllers added later).
+    records: mpsc::Sender<Outbound>,
+    /// How the forwarder publishes them.
+    publishing: watch::Sender<Arc<Publishing>>,
+    /// The topic filters held at the broker.
+    filters: Filters,
 }
 
 /// How the agent's PUBLISHes are sent.
-#[derive(Clone)]
+#[derive(Debug)]
 struct Publishing {
     qos: u8,
     /// Message Expiry Interval in seconds (MQTT 5); 0 sends none.
     expiry_s: u32,
     /// User Properties (MQTT 5).
     user_properties: Vec<(String, String)>,
+    /// The controllers whose Records are retained (none when the broker keeps none).
+    retain: BTreeMap<String, Retain>,
 }
 
 impl MqttMtp {
-    /// The task for `config`, as agent `endpoint_id`, checking a TLS broker against `trust`
-    /// (required when `config.tls` is on), reporting its state to `report`.
+    /// The task for `config` (followed as it changes, see [`MqttConfig::same_connection`]),
+    /// as agent `endpoint_id`, checking a TLS broker against `trust` (required when
+    /// `config.tls` is on), reporting its state to `report`.
     pub(crate) fn new(
-        config: &MqttConfig,
+        mut config: watch::Receiver<MqttConfig>,
         endpoint_id: &str,
         agent: mpsc::Sender<MtpInput>,
         network: NetworkUp,
@@ -359,11 +463,12 @@ impl MqttMtp {
         trust: Option<&Trust>,
         report: Report,
     ) -> Result<Self, String> {
-        let will = &config.row.will;
+        let first = config.borrow_and_update().clone();
+        let will = &first.row.will;
         if will.enable && (will.topic.is_empty() || will.value.is_empty()) {
             return Err("WillEnable needs a WillTopic and a WillValue".into());
         }
-        let tls = match (config.tls, trust) {
+        let tls = match (first.tls, trust) {
             (false, _) => None,
             (true, Some(trust)) => Some(trust.client_config()),
             (true, None) => {
@@ -371,7 +476,8 @@ impl MqttMtp {
             }
         };
         Ok(Self {
-            config: config.clone(),
+            config: first,
+            updates: config,
             endpoint_id: endpoint_id.to_owned(),
             agent,
             network,
@@ -386,6 +492,8 @@ impl MqttMtp {
         let mut version = self.config.version;
         let mut client_id = self.config.client_id.clone();
         let mut attempt: u32 = 0;
+        // Until the supervisor lets go of the rows (it is stopping this MTP).
+        let mut following = true;
         'versions: loop {
             let (client, mut events) = self.client(version, &client_id);
             let mut session: Option<Session> = None;
@@ -400,10 +508,19 @@ impl MqttMtp {
                         disconnect(&client, &mut events, &self.report.stats, session.is_some()).await;
                         break 'versions;
                     }
+                    changed = self.updates.changed(), if following => {
+                        following = changed.is_ok();
+                        if following {
+                            self.follow(&client, version, session.as_mut()).await;
+                        }
+                        continue;
+                    }
                     polled = events.poll(&self.report.stats) => polled,
                 };
                 if polled.is_err() {
                     self.report.stats.connection_error();
+                    // Sent again on the next CONNACK, to filters known then.
+                    events.drop_subscriptions();
                 }
                 match polled {
                     Ok(Event::ConnAck {
@@ -411,6 +528,7 @@ impl MqttMtp {
                         subscribe_topics,
                         assigned_client_id,
                         max_qos,
+                        retain_available,
                     }) => {
                         attempt = 0;
                         if let Some(id) = assigned_client_id {
@@ -436,28 +554,40 @@ impl MqttMtp {
                             .mqtt(MqttStatus::Connected, response_information.as_deref())
                             .await;
                         let conn = next_conn();
-                        let publishing = self.publishing(max_qos);
-                        let filters =
-                            self.subscribe(&client, version, &own_topic, subscribe_topics);
-                        let Some(forwarder) = self
-                            .connected(&client, version, conn, &own_topic, publishing)
-                            .await
-                        else {
-                            return;
-                        };
-                        session = Some(Session {
+                        let publishing = self.publishing(max_qos, retain_available);
+                        let (publishing, published) = watch::channel(Arc::new(publishing));
+                        let (records, forwarder) = self.forwarder(&client, &own_topic, published);
+                        let mut new = Session {
                             conn,
                             own_topic,
+                            extra_topics: subscribe_topics,
+                            max_qos,
+                            retain_available,
                             forwarder,
-                            filters,
-                        });
+                            records,
+                            publishing,
+                            filters: Filters::default(),
+                        };
+                        // Subscribed before the greetings go out: a controller that has one
+                        // can send requests.
+                        self.subscribe(&client, version, &mut new).await;
+                        if !self.connected(version, &new, None).await {
+                            return;
+                        }
+                        session = Some(new);
                     }
-                    Ok(Event::SubAck(granted)) => {
+                    Ok(Event::Sent(pkid)) => {
                         if let Some(session) = &mut session {
-                            let rows = std::mem::take(&mut session.filters);
-                            self.report
-                                .subscriptions(&self.subscription_statuses(&rows, &granted))
-                                .await;
+                            session.filters.sent(pkid);
+                        }
+                    }
+                    Ok(Event::Acked(pkid, results)) => {
+                        if let Some(session) = &mut session {
+                            let left = session.filters.acked(pkid, results.as_deref());
+                            if !left.is_empty() {
+                                tracing::info!(filters = ?left, "MQTT topic filters unsubscribed");
+                            }
+                            self.report_subscriptions(&session.filters).await;
                         }
                     }
                     Ok(Event::Publish {
@@ -518,6 +648,27 @@ impl MqttMtp {
         tracing::info!("MQTT MTP stopped");
     }
 
+    /// Takes the rows' new settings on the open connection (their CONNECT is the same):
+    /// SUBSCRIBEs and UNSUBSCRIBEs for the changed `Subscription.{i}.` rows, greetings for
+    /// the new controller topics, and the new way to PUBLISH.
+    async fn follow(&mut self, client: &Client, version: Version, session: Option<&mut Session>) {
+        let config = self.updates.borrow_and_update().clone();
+        let old = std::mem::replace(&mut self.config, config);
+        let following = "USP MQTT MTP follows its rows' change without reconnecting";
+        let Some(session) = session else {
+            tracing::info!("{following}");
+            // Nothing held: every row is unsubscribed.
+            self.report_subscriptions(&Filters::default()).await;
+            return;
+        };
+        let publishing = self.publishing(session.max_qos, session.retain_available);
+        session.publishing.send_replace(Arc::new(publishing));
+        tracing::info!("{following}");
+        self.subscribe(client, version, session).await;
+        self.connected(version, session, Some(&old.controllers))
+            .await;
+    }
+
     /// Options and a fresh client for `version`.
     fn client(&self, version: Version, client_id: &str) -> (Client, Events) {
         let c = &self.config;
@@ -568,56 +719,48 @@ impl MqttMtp {
         }
     }
 
-    /// Subscribes, in one SUBSCRIBE, to the enabled `Subscription.{i}.` rows, to the own topic
-    /// unless one of their filters covers it, and to the topics the broker named in CONNACK.
-    /// Returns the row of each topic filter, in order, to read the SUBACK with.
-    fn subscribe(
-        &self,
-        client: &Client,
-        version: Version,
-        own_topic: &str,
-        extra_topics: Vec<String>,
-    ) -> Vec<Option<String>> {
-        let rows: Vec<&Subscription> = (self.config.row.subscriptions.iter())
-            .filter(|s| s.enable && !s.topic.is_empty())
-            .collect();
-        let mut filters: Vec<((String, u8), Option<String>)> = (rows.iter())
-            .map(|s| ((s.topic.clone(), s.qos), Some(s.row.clone())))
-            .collect();
-        if let Some(own) = own_filter(version, own_topic, &rows) {
-            filters.push(((own, 1), None));
+    /// Brings the topic filters held at the broker to the enabled `Subscription.{i}.` rows,
+    /// the own topic unless one of their filters covers it, and the topics the broker named
+    /// in CONNACK ([`mqtt_filters::wanted`]): UNSUBSCRIBEs, then one SUBSCRIBE. Writes the
+    /// rows' `Status`.
+    async fn subscribe(&self, client: &Client, version: Version, session: &mut Session) {
+        let wanted = mqtt_filters::wanted(
+            version,
+            &session.own_topic,
+            &self.config.row.subscriptions,
+            &session.extra_topics,
+        );
+        let changes = session.filters.change(&wanted);
+        for topic in changes.unsubscribe {
+            let queued = client.unsubscribe(&topic);
+            if let Err(error) = &queued {
+                tracing::warn!(%error, topic, "MQTT UNSUBSCRIBE not queued");
+            }
+            session
+                .filters
+                .requested(false, vec![topic], queued.is_ok());
         }
-        filters.extend(extra_topics.into_iter().map(|topic| ((topic, 1), None)));
-        let (topics, rows): (Vec<_>, Vec<_>) = filters.into_iter().unzip();
-        if let Err(error) = client.subscribe(topics) {
-            tracing::warn!(%error, "MQTT SUBSCRIBE not queued");
+        if !changes.subscribe.is_empty() {
+            let topics = changes.subscribe.iter().map(|(t, _)| t.clone()).collect();
+            let queued = client.subscribe(changes.subscribe);
+            if let Err(error) = &queued {
+                tracing::warn!(%error, "MQTT SUBSCRIBE not queued");
+            }
+            session.filters.requested(true, topics, queued.is_ok());
         }
-        rows
+        self.report_subscriptions(&session.filters).await;
     }
 
-    /// The `Status` of every `Subscription.{i}.` row once the SUBACK `granted` came for the
-    /// topic filters of `rows` (see [`Self::subscribe`]).
-    fn subscription_statuses(
-        &self,
-        rows: &[Option<String>],
-        granted: &[bool],
-    ) -> Vec<(String, &'static str)> {
-        let subscriptions = self.config.row.subscriptions.iter();
-        subscriptions
-            .map(|s| {
-                let index = rows.iter().position(|row| row.as_deref() == Some(&s.row));
-                let status = match index.map(|i| granted.get(i)) {
-                    _ if !s.enable => "Unsubscribed",
-                    Some(Some(true)) => "Subscribed",
-                    _ => "Error",
-                };
-                (s.row.clone(), status)
-            })
-            .collect()
+    /// Writes the `Status` of every `Subscription.{i}.` row as `filters` stand.
+    async fn report_subscriptions(&self, filters: &Filters) {
+        let statuses: Vec<_> = (self.config.row.subscriptions.iter())
+            .map(|s| (s.row.clone(), filters.status(s)))
+            .collect();
+        self.report.subscriptions(&statuses).await;
     }
 
-    /// How this connection PUBLISHes, given the broker's Maximum QoS.
-    fn publishing(&self, max_qos: Option<u8>) -> Publishing {
+    /// How this connection PUBLISHes, given the broker's Maximum QoS and Retain Available.
+    fn publishing(&self, max_qos: Option<u8>, retain_available: bool) -> Publishing {
         let row = &self.config.row;
         Publishing {
             qos: row.publish_qos.min(max_qos.unwrap_or(2)),
@@ -626,28 +769,23 @@ impl MqttMtp {
                 .filter(|p| p.publish)
                 .map(|p| (p.name.clone(), p.value.clone()))
                 .collect(),
+            retain: if retain_available {
+                row.retain.clone()
+            } else {
+                BTreeMap::new()
+            },
         }
     }
 
-    /// After CONNACK: greet every configured controller with an `mqtt_connect` Record, and
-    /// hand the driver a link. Returns the task that publishes the link's Records; `None`
-    /// when the driver is gone.
-    async fn connected(
+    /// Starts the task that publishes the Records sent to the returned queue, as `publishing`
+    /// says. Everything is published by that task: this one must keep polling the event loop,
+    /// or a full request queue would never drain.
+    fn forwarder(
         &self,
         client: &Client,
-        version: Version,
-        conn: u64,
         own_topic: &str,
-        publishing: Publishing,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        tracing::info!(
-            broker = %format_args!("{}:{}", self.config.host, self.config.port),
-            version = ?version,
-            topic = own_topic,
-            "USP MQTT MTP connected"
-        );
-        // Everything is published by the forwarding task: this task must keep polling the
-        // event loop, or a full request queue would never drain.
+        publishing: watch::Receiver<Arc<Publishing>>,
+    ) -> (mpsc::Sender<Outbound>, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let forwarder = tokio::spawn(forward(
             client.clone(),
@@ -657,26 +795,51 @@ impl MqttMtp {
             self.report.stats.clone(),
             self.shutdown.clone(),
         ));
+        (tx, forwarder)
+    }
+
+    /// Greets the configured controllers with an `mqtt_connect` Record: after CONNACK
+    /// (`previous` `None`) every one, and hands the driver the link; after a change of the
+    /// rows those whose topic is not the same in `previous`. False when the driver is gone.
+    async fn connected(
+        &self,
+        version: Version,
+        session: &Session,
+        previous: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        if previous.is_none() {
+            tracing::info!(
+                broker = %format_args!("{}:{}", self.config.host, self.config.port),
+                version = ?version,
+                topic = session.own_topic,
+                "USP MQTT MTP connected"
+            );
+        }
         for (controller, topic) in &self.config.controllers {
+            if previous.is_some_and(|p| p.get(controller) == Some(topic)) {
+                continue;
+            }
             let record = RecordBuilder::new(controller.clone(), self.endpoint_id.clone())
-                .mqtt_connect(version.usp(), own_topic);
+                .mqtt_connect(version.usp(), &session.own_topic);
             let mut bytes = Vec::new();
             codec::encode_record(&record, &mut bytes);
             let greeting = Outbound {
                 reply_to: topic.clone(),
                 bytes,
             };
-            if tx.try_send(greeting).is_err() {
+            if session.records.try_send(greeting).is_err() {
                 tracing::warn!(controller, "send queue full, MqttConnect Record dropped");
             }
         }
+        if previous.is_some() {
+            return true;
+        }
         let connected = MtpInput::Connected {
             key: LINK.to_owned(),
-            conn,
-            tx,
+            conn: session.conn,
+            tx: session.records.clone(),
         };
-        self.agent.send(connected).await.ok()?;
-        Some(forwarder)
+        self.agent.send(connected).await.is_ok()
     }
 
     /// A PUBLISH from the broker: a Record for the driver, with its reply-to topic. False when
@@ -727,37 +890,13 @@ impl MqttMtp {
     }
 }
 
-/// The topic filter of the agent's own topic, or `None` when the filter of one of the enabled
-/// `subscriptions` already covers it (TR-181 `ResponseTopicConfigured`). In 3.1.1 senders
-/// append `/reply-to=…` to the topic, so the filter must match that too: `topic/#`, which
-/// also matches the topic itself.
-fn own_filter(
-    version: Version,
-    own_topic: &str,
-    subscriptions: &[&Subscription],
-) -> Option<String> {
-    let (names, own) = match version {
-        Version::V311 => (
-            vec![
-                own_topic.to_owned(),
-                facts::v311_publish_topic(own_topic, "x"),
-            ],
-            format!("{own_topic}/#"),
-        ),
-        Version::V5 => (vec![own_topic.to_owned()], own_topic.to_owned()),
-    };
-    let covered =
-        (subscriptions.iter()).any(|s| names.iter().all(|name| filter_matches(&s.topic, name)));
-    (!covered).then_some(own)
-}
-
 /// Publishes the driver's Records until the link is dropped, or until `stop`, after
 /// publishing those already queued.
 async fn forward(
     client: Client,
     mut rx: mpsc::Receiver<Outbound>,
     own_topic: String,
-    publishing: Publishing,
+    publishing: watch::Receiver<Arc<Publishing>>,
     stats: Arc<ClientStats>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -781,10 +920,8 @@ async fn forward(
             }
         };
         let Outbound { reply_to, bytes } = outbound;
-        if let Err(error) = client
-            .publish(&reply_to, bytes, &own_topic, &publishing)
-            .await
-        {
+        let how = publishing.borrow().clone();
+        if let Err(error) = client.publish(&reply_to, bytes, &own_topic, &how).await {
             tracing::warn!(%error, topic = reply_to, "USP Record not published");
             stats.publish_error();
         }
@@ -820,6 +957,14 @@ impl Client {
         }
     }
 
+    /// Queues one UNSUBSCRIBE for the topic filter.
+    fn unsubscribe(&self, filter: &str) -> Result<(), String> {
+        match self {
+            Self::V311(c) => c.try_unsubscribe(filter).map_err(|e| e.to_string()),
+            Self::V5(c) => c.try_unsubscribe(filter).map_err(|e| e.to_string()),
+        }
+    }
+
     /// PUBLISHes a Record to `topic` as `how` says, naming `reply_to` as where answers go:
     /// the Response Topic and Content Type properties in MQTT 5, a `/reply-to=` suffix in
     /// 3.1.1.
@@ -830,12 +975,13 @@ impl Client {
         reply_to: &str,
         how: &Publishing,
     ) -> Result<(), String> {
+        let retain = how.retains(&bytes);
         match self {
             Self::V311(c) => c
                 .publish(
                     facts::v311_publish_topic(topic, reply_to),
                     qos_v311(how.qos),
-                    false,
+                    retain,
                     bytes,
                 )
                 .await
@@ -848,7 +994,7 @@ impl Client {
                     user_properties: how.user_properties.clone(),
                     ..PublishProperties::default()
                 };
-                c.publish_with_properties(topic, qos_v5(how.qos), false, bytes, properties)
+                c.publish_with_properties(topic, qos_v5(how.qos), retain, bytes, properties)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -873,14 +1019,16 @@ impl Events {
                     subscribe_topics: Vec::new(),
                     assigned_client_id: None,
                     max_qos: None,
+                    retain_available: true,
                 }),
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(suback))) => {
                     let codes = suback.return_codes.iter();
-                    Ok(Event::SubAck(
-                        codes
-                            .map(|code| matches!(code, rumqttc::SubscribeReasonCode::Success(_)))
-                            .collect(),
-                    ))
+                    let granted =
+                        codes.map(|code| matches!(code, rumqttc::SubscribeReasonCode::Success(_)));
+                    Ok(Event::Acked(suback.pkid, Some(granted.collect())))
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::UnsubAck(unsuback))) => {
+                    Ok(Event::Acked(unsuback.pkid, None))
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish))) => {
                     Ok(Event::Publish {
@@ -890,6 +1038,7 @@ impl Events {
                         content_type: None,
                     })
                 }
+                Ok(rumqttc::Event::Outgoing(packet)) => Ok(outgoing(&packet)),
                 Ok(_) => Ok(Event::Other),
                 Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
                     Err(Failure::Refused(format!("the broker refused: {code:?}")))
@@ -904,6 +1053,7 @@ impl Events {
                             subscribe_topics: Vec::new(),
                             assigned_client_id: None,
                             max_qos: None,
+                            retain_available: true,
                         });
                     };
                     Ok(Event::ConnAck {
@@ -916,15 +1066,23 @@ impl Events {
                             .collect(),
                         assigned_client_id: properties.assigned_client_identifier,
                         max_qos: properties.max_qos,
+                        retain_available: properties.retain_available != Some(0),
                     })
                 }
                 Ok(v5::Event::Incoming(Packet::SubAck(suback))) => {
                     let codes = suback.return_codes.iter();
-                    Ok(Event::SubAck(
-                        codes
-                            .map(|code| matches!(code, SubscribeReasonCode::Success(_)))
-                            .collect(),
-                    ))
+                    let granted = codes.map(|code| matches!(code, SubscribeReasonCode::Success(_)));
+                    Ok(Event::Acked(suback.pkid, Some(granted.collect())))
+                }
+                Ok(v5::Event::Incoming(Packet::UnsubAck(unsuback))) => {
+                    let reasons = unsuback.reasons.iter();
+                    let done = reasons.map(|reason| {
+                        matches!(
+                            reason,
+                            UnsubAckReason::Success | UnsubAckReason::NoSubscriptionExisted
+                        )
+                    });
+                    Ok(Event::Acked(unsuback.pkid, Some(done.collect())))
                 }
                 Ok(v5::Event::Incoming(Packet::Publish(publish))) => {
                     let properties = publish.properties.unwrap_or_default();
@@ -935,6 +1093,7 @@ impl Events {
                         content_type: properties.content_type,
                     })
                 }
+                Ok(v5::Event::Outgoing(packet)) => Ok(outgoing(&packet)),
                 Ok(_) => Ok(Event::Other),
                 Err(error) if refuses_v5(&error) => Err(Failure::VersionRefused),
                 Err(v5::ConnectionError::ConnectionRefused(code)) => {
@@ -953,6 +1112,63 @@ impl Events {
             Self::V5(events) => {
                 events.options.set_client_id(id.to_owned());
             }
+        }
+    }
+
+    /// Forgets the SUBSCRIBEs and UNSUBSCRIBEs rumqttc keeps to send on the next connection:
+    /// the agent subscribes anew after each CONNACK, and their packet ids would be taken for
+    /// those of its new requests.
+    fn drop_subscriptions(&mut self) {
+        match self {
+            Self::V311(events) => events.pending.retain(|request| {
+                !matches!(
+                    request,
+                    rumqttc::Request::Subscribe(_) | rumqttc::Request::Unsubscribe(_)
+                )
+            }),
+            Self::V5(events) => events.pending.retain(|request| {
+                !matches!(
+                    request,
+                    v5::Request::Subscribe(_) | v5::Request::Unsubscribe(_)
+                )
+            }),
+        }
+    }
+}
+
+/// A packet rumqttc sent: the packet id of a SUBSCRIBE or an UNSUBSCRIBE.
+const fn outgoing(packet: &rumqttc::Outgoing) -> Event {
+    match packet {
+        rumqttc::Outgoing::Subscribe(pkid) | rumqttc::Outgoing::Unsubscribe(pkid) => {
+            Event::Sent(*pkid)
+        }
+        _ => Event::Other,
+    }
+}
+
+impl Publishing {
+    /// Whether `record` goes out with the RETAIN flag: a Response or Error, or a Notify, in a
+    /// `no_session_context` Record for a controller whose MTP row asks for it.
+    fn retains(&self, record: &[u8]) -> bool {
+        if self.retain.is_empty() {
+            return false;
+        }
+        let limits = Limits::default();
+        let Ok(record) = codec::decode_record(record, &limits) else {
+            return false;
+        };
+        let Some(retain) = self.retain.get(&record.to_id) else {
+            return false;
+        };
+        let Ok(Some(msg)) = codec::msg_from_no_session(&record, &limits) else {
+            return false;
+        };
+        match msg.body.and_then(|body| body.msg_body) {
+            Some(MsgBody::Response(_) | MsgBody::Error(_)) => retain.response,
+            Some(MsgBody::Request(request)) => {
+                retain.notify && matches!(request.req_type, Some(ReqType::Notify(_)))
+            }
+            None => false,
         }
     }
 }
@@ -1174,28 +1390,96 @@ mod tests {
     }
 
     #[test]
-    fn a_subscription_covering_the_own_topic_replaces_its_filter() {
-        let sub = |topic: &str| Subscription {
-            row: "Device.MQTT.Client.1.Subscription.1.".into(),
-            enable: true,
-            topic: topic.into(),
-            qos: 0,
+    fn responses_and_notifies_are_retained_as_the_controller_row_asks() {
+        use usp_core::usp::notify::{Notification, ValueChange};
+        use usp_core::usp::response::RespType;
+        use usp_core::usp::{self, GetResp, Notify};
+
+        let encode = |to: &str, msg: &usp_core::Msg| {
+            let mut bytes = Vec::new();
+            codec::encode_record(
+                &RecordBuilder::new(to, "os::agent").no_session(msg),
+                &mut bytes,
+            );
+            bytes
         };
-        let own = |version, topic: &str| own_filter(version, "usp/agent", &[&sub(topic)]);
-        assert_eq!(
-            own_filter(Version::V5, "usp/agent", &[]).as_deref(),
-            Some("usp/agent")
+        let response = codec::response_msg("1", RespType::GetResp(GetResp::default()));
+        let error = codec::error_msg(
+            "2",
+            usp::Error {
+                err_code: 7000,
+                ..usp::Error::default()
+            },
         );
-        assert_eq!(own(Version::V5, "usp/+"), None);
-        assert_eq!(own(Version::V5, "usp/agent"), None);
-        assert_eq!(own(Version::V5, "usp/other").as_deref(), Some("usp/agent"));
-        // 3.1.1: the filter must take the `/reply-to=` names as well.
-        assert_eq!(
-            own(Version::V311, "usp/agent").as_deref(),
-            Some("usp/agent/#")
-        );
-        assert_eq!(own(Version::V311, "usp/agent/#"), None);
-        assert_eq!(own(Version::V311, "#"), None);
+        let change = ValueChange {
+            param_path: "Device.WiFi.SSID.1.SSID".into(),
+            param_value: "x".into(),
+        };
+        let notify = Notify {
+            subscription_id: "s".into(),
+            notification: Some(Notification::ValueChange(change)),
+            ..Notify::default()
+        };
+        let notify = codec::request_msg("3", ReqType::Notify(notify));
+        let mut connect = Vec::new();
+        let greeting =
+            RecordBuilder::new("ctrl::a", "os::agent").mqtt_connect(MqttVersion::V5, "t");
+        codec::encode_record(&greeting, &mut connect);
+
+        let publishing = |response, notify| Publishing {
+            qos: 1,
+            expiry_s: 0,
+            user_properties: Vec::new(),
+            retain: BTreeMap::from([("ctrl::a".to_owned(), Retain { response, notify })]),
+        };
+        let responses = publishing(true, false);
+        assert!(responses.retains(&encode("ctrl::a", &response)));
+        assert!(responses.retains(&encode("ctrl::a", &error)));
+        assert!(!responses.retains(&encode("ctrl::a", &notify)));
+        assert!(!responses.retains(&encode("ctrl::b", &response)));
+        assert!(!responses.retains(&connect));
+        assert!(!responses.retains(b"not a record"));
+        let notifies = publishing(false, true);
+        assert!(notifies.retains(&encode("ctrl::a", &notify)));
+        assert!(!notifies.retains(&encode("ctrl::a", &response)));
+    }
+
+    #[test]
+    fn only_what_the_connect_carries_needs_a_new_connection() {
+        let base = MqttConfig::default();
+        let same = |change: &dyn Fn(&mut MqttConfig)| {
+            let mut changed = base.clone();
+            change(&mut changed);
+            base.same_connection(&changed)
+        };
+        let property = |connect| UserProperty {
+            name: "n".into(),
+            value: "v".into(),
+            connect,
+            publish: true,
+        };
+        assert!(same(&|c| {
+            c.row.subscriptions.push(Subscription {
+                row: "Device.MQTT.Client.1.Subscription.1.".into(),
+                enable: true,
+                topic: "t".into(),
+                qos: 1,
+            });
+        }));
+        assert!(same(&|c| {
+            c.controllers.insert("ctrl::a".into(), "usp/ctrl".into());
+        }));
+        assert!(same(&|c| c.row.publish_qos = 2));
+        assert!(same(&|c| c.row.user_properties.push(property(false))));
+        assert!(same(&|c| {
+            c.row.retain.insert("ctrl::a".into(), Retain::default());
+        }));
+        assert!(same(&|c| c.connect_retry_s = 1));
+        assert!(!same(&|c| c.row.user_properties.push(property(true))));
+        assert!(!same(&|c| c.port = 1884));
+        assert!(!same(&|c| c.topic = "usp/other".into()));
+        assert!(!same(&|c| c.row.will.enable = true));
+        assert!(!same(&|c| c.keep_alive_s = 30));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row,
 //! writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
 //! `Connecting`, `Error_BrokerUnreachable`, ...) and, whenever the store changes, restarts
-//! exactly the MTPs whose rows changed. Before it stops one it waits until the USP driver has
+//! exactly the MTPs whose rows changed, except an MQTT MTP whose CONNECT stays the same,
+//! which follows the change on its connection ([`crate::mqtt`], "Following the rows").
+//! Before it stops one it waits until the USP driver has
 //! queued the responses due ([`MtpInput::Flush`]), and a stopping connection sends what is
 //! queued before it closes, so a controller moving the agent's port (or broker) gets its
 //! SetResp over the old connection first.
@@ -32,7 +34,9 @@ use usp_core::agent::{Mtp, MtpKind};
 
 use crate::config::{UspConfig, WebSocketConfig};
 use crate::device::DeviceEvent;
-use crate::mqtt::{MqttConfig, MqttMtp, RowSettings, Subscription, UserProperty, Version, Will};
+use crate::mqtt::{
+    MqttConfig, MqttMtp, Retain, RowSettings, Subscription, UserProperty, Version, Will,
+};
 use crate::mqtt_stats::{ClientStats, MqttStats};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp};
@@ -132,16 +136,10 @@ fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
             Wanted::Run(Spec::Mqtt(..)) if mqtt_row.is_some() => {
                 Wanted::Broken("only one MQTT MTP runs at a time".into())
             }
-            Wanted::Run(Spec::Mqtt(config, client)) => {
+            Wanted::Run(Spec::Mqtt(mut config, client)) => {
                 mqtt_row = Some(row.clone());
-                let controllers = mqtt_controllers(store, &row);
-                Wanted::Run(Spec::Mqtt(
-                    MqttConfig {
-                        controllers,
-                        ..config
-                    },
-                    client,
-                ))
+                (config.controllers, config.row.retain) = mqtt_controllers(store, &row);
+                Wanted::Run(Spec::Mqtt(config, client))
             }
             other => other,
         };
@@ -228,11 +226,18 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
                     return Wanted::Broken(format!("MQTT ProtocolVersion {other:?} unsupported"));
                 }
             };
+            let tls = match text(store, &format!("{client}TransportProtocol")).as_str() {
+                "TCP/IP" => false,
+                "TLS" => true,
+                other => {
+                    return Wanted::Broken(format!("MQTT TransportProtocol {other:?} unsupported"));
+                }
+            };
             let config = MqttConfig {
                 enable: true,
                 host: text(store, &format!("{client}BrokerAddress")),
                 port: number(store, &format!("{client}BrokerPort")),
-                tls: text(store, &format!("{client}TransportProtocol")) == "TLS",
+                tls,
                 version,
                 client_id: text(store, &format!("{client}ClientID")),
                 username: text(store, &format!("{client}Username")),
@@ -316,6 +321,8 @@ fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
         },
         subscriptions,
         user_properties,
+        // The controllers' rows: see `desired`.
+        retain: BTreeMap::new(),
     }
 }
 
@@ -339,20 +346,34 @@ fn controller_mtps(store: &Store, protocol: &str) -> Vec<(String, String)> {
 }
 
 /// Controller Endpoint ID → its MQTT topic, for the agent MTP `agent_row` (rows whose
-/// `AgentMTPReference` is empty or names it).
-fn mqtt_controllers(store: &Store, agent_row: &str) -> BTreeMap<String, String> {
-    controller_mtps(store, "MQTT")
-        .into_iter()
-        .filter(|(_, row)| {
-            let reference = text(store, &format!("{row}MQTT.AgentMTPReference"));
-            reference.is_empty()
-                || agent_row.trim_end_matches('.') == reference.trim_end_matches('.')
-        })
-        .filter_map(|(id, row)| {
-            let topic = text(store, &format!("{row}MQTT.Topic"));
-            (!topic.is_empty()).then_some((id, topic))
-        })
-        .collect()
+/// `AgentMTPReference` is empty or names it), and the retain flags of those rows that set one.
+fn mqtt_controllers(
+    store: &Store,
+    agent_row: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, Retain>) {
+    let mut topics = BTreeMap::new();
+    let mut retains = BTreeMap::new();
+    for (id, row) in controller_mtps(store, "MQTT") {
+        let reference = text(store, &format!("{row}MQTT.AgentMTPReference"));
+        if !reference.is_empty()
+            && agent_row.trim_end_matches('.') != reference.trim_end_matches('.')
+        {
+            continue;
+        }
+        let topic = text(store, &format!("{row}MQTT.Topic"));
+        if topic.is_empty() {
+            continue;
+        }
+        let retain = Retain {
+            response: flag(store, &format!("{row}MQTT.PublishRetainResponse")),
+            notify: flag(store, &format!("{row}MQTT.PublishRetainNotify")),
+        };
+        if retain != Retain::default() {
+            retains.insert(id.clone(), retain);
+        }
+        topics.insert(id, topic);
+    }
+    (topics, retains)
 }
 
 /// Each controller the rows route with where its notifications go before it has sent
@@ -754,10 +775,29 @@ impl Report {
 /// An MTP's task, boxed: one spawn serves every transport.
 type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A running MTP: its spec (as started) and its stop switch.
+/// A running MTP: its spec (as started, or as last followed) and its stop switch.
 struct Running {
     spec: Spec,
     stop: watch::Sender<bool>,
+    /// Where the MQTT MTP takes the changes it follows without a restart.
+    mqtt: Option<watch::Sender<MqttConfig>>,
+}
+
+impl Running {
+    /// Hands `spec` to the running MTP when it follows it on its connection (an MQTT MTP
+    /// whose CONNECT stays the same); true when it did.
+    fn follow(&mut self, spec: &Spec) -> bool {
+        let (Spec::Mqtt(new, client), Spec::Mqtt(old, running), Some(mqtt)) =
+            (spec, &self.spec, &self.mqtt)
+        else {
+            return false;
+        };
+        if client != running || !new.same_connection(old) || mqtt.send(new.clone()).is_err() {
+            return false;
+        }
+        self.spec = spec.clone();
+        true
+    }
 }
 
 /// Runs the MTPs the rows ask for; see the [module docs](self).
@@ -857,12 +897,13 @@ impl Supervisor {
             }
         }
         let wanted = self.engine.read(|store| desired(store, &self.base));
-        let stale: Vec<String> = self
-            .running
-            .iter()
-            .filter(|(row, running)| wanted.get(*row) != Some(&Wanted::Run(running.spec.clone())))
-            .map(|(row, _)| row.clone())
-            .collect();
+        let mut stale = Vec::new();
+        for (row, running) in &mut self.running {
+            match wanted.get(row) {
+                Some(Wanted::Run(spec)) if *spec == running.spec || running.follow(spec) => {}
+                _ => stale.push(row.clone()),
+            }
+        }
         if !stale.is_empty() {
             self.flush().await;
         }
@@ -928,6 +969,7 @@ impl Supervisor {
         let eid = self.endpoint_id.clone();
         let mut spec = spec;
         let mut report = self.report(&row, None);
+        let mut mqtt = None;
         // The status is written before the task runs, which may write a newer one.
         let (status, task): (_, Option<Task>) = match &mut spec {
             Spec::WsServer(config) => {
@@ -962,7 +1004,9 @@ impl Supervisor {
                 );
                 let agent = self.agent.clone();
                 let (network, trust) = (self.network.clone(), self.trust.as_ref());
-                match MqttMtp::new(config, &eid, agent, network, stopped, trust, report.clone()) {
+                let (follow, rows) = watch::channel(config.clone());
+                mqtt = Some(follow);
+                match MqttMtp::new(rows, &eid, agent, network, stopped, trust, report.clone()) {
                     Ok(mtp) => {
                         // Subscribed again only once the SUBACK comes. (Written here, not as
                         // the previous task stops, which may be after this one subscribed.)
@@ -1025,7 +1069,7 @@ impl Supervisor {
         if let Some(task) = task {
             self.tasks.spawn(task);
         }
-        self.running.insert(row, Running { spec, stop });
+        self.running.insert(row, Running { spec, stop, mqtt });
     }
 }
 
