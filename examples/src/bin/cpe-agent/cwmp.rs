@@ -10,8 +10,6 @@
 //! session timeout).
 
 use std::collections::BTreeSet;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash as _, Hasher as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,7 +33,7 @@ use tr181_model::store::Change;
 use crate::acs_client::AcsClient;
 use crate::config::CwmpConfig;
 use crate::device::{DeviceEvent, wall_clock};
-use crate::tls::Trust;
+use crate::tls::{self, Trust};
 
 /// The file in the state directory that holds the session's persisted state.
 pub(crate) const STATE_FILE: &str = "cwmp.json";
@@ -47,16 +45,6 @@ const CR_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 const CR_QUEUE: usize = 8;
 
 const MS: &str = "Device.ManagementServer.";
-
-/// A per-process seed for the session's and the connection-request server's random numbers.
-fn seed(salt: u64) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    std::process::id().hash(&mut hasher);
-    std::time::SystemTime::now().hash(&mut hasher);
-    Instant::now().hash(&mut hasher);
-    salt.hash(&mut hasher);
-    hasher.finish()
-}
 
 /// Writes the configured `Device.ManagementServer.` values, the connection-request URL
 /// `cr_url` and the UDP connection-request address `udp_address` (empty: none) on the
@@ -151,7 +139,7 @@ impl CwmpDriver {
     ) -> Self {
         let client = AcsClient::new(trust);
         let persisted = load_state(state_dir);
-        let mut config = SessionConfig::default().with_rng_seed(seed(1));
+        let mut config = SessionConfig::default().with_rng_seed(tls::random_seed());
         config.basic_over_plain_http = cwmp.basic_over_plain_http;
         let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
@@ -416,7 +404,7 @@ impl ConnReqListener {
         let (username, password) = cr_credentials(&engine);
         let server = Arc::new(Mutex::new(ConnReqServer::new(
             ConnReqConfig::new(username, password),
-            seed(2),
+            tls::random_seed(),
         )));
         loop {
             let incoming = tokio::select! {

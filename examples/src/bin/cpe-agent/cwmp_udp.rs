@@ -30,6 +30,7 @@ use tr181_model::store::Store;
 
 use crate::cwmp::cr_credentials;
 use crate::device::DeviceEvent;
+use crate::tls;
 use crate::usp::sleep_until;
 
 /// Bytes read of one datagram: a whole STUN message, and one byte more so that the validator
@@ -214,7 +215,7 @@ impl Task {
                 let config = stun_config(&settings, self.local, published);
                 let server = resolve_new(&settings, self.local).await;
                 self.stun = Some(Stun {
-                    client: StunClient::new(config, seed(self.local), now),
+                    client: StunClient::new(config, tls::random_seed(), now),
                     settings,
                     server,
                 });
@@ -406,14 +407,6 @@ async fn publish(engine: &Engine, address: SocketAddr, nat_detected: bool) {
     if let Err(error) = written {
         tracing::warn!(%error, "cannot publish the UDP connection-request address");
     }
-}
-
-/// A seed for the STUN transaction ids: the wall clock and the port.
-fn seed(local: SocketAddr) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_secs().rotate_left(32) ^ u64::from(now.subsec_nanos()) ^ u64::from(local.port())
 }
 
 fn new_validator((username, password): &(String, String)) -> UdpConnReqValidator {

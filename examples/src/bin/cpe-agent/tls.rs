@@ -258,6 +258,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A seed for the sans-IO stacks' random numbers (retry jitter, Digest nonces, STUN
+/// transaction and challenge ids), drawn from the operating system through the crypto
+/// provider: routers of one fleet boot at the same moment with the same process ids, so a
+/// seed from the clock would give them the same retry times and guessable nonces.
+pub(crate) fn random_seed() -> u64 {
+    let mut bytes = [0; 8];
+    if provider().secure_random.fill(&mut bytes).is_err() {
+        tracing::error!("no random source: seeding from the clock");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        return now.map_or(0, |since| since.as_nanos() as u64);
+    }
+    u64::from_le_bytes(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use usp_core::agent::{
 
 use crate::config::UspConfig;
 use crate::device::{self, DeviceEvent, wall_clock};
-use crate::{mqtt, mtp};
+use crate::{mqtt, mtp, tls};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -117,8 +117,9 @@ impl UspDriver {
         endpoint_id: &str,
         usp: &UspConfig,
     ) -> Self {
-        let mut config =
-            AgentConfig::new(endpoint_id).with_unknown_controllers(usp.accept_unknown_controllers);
+        let mut config = AgentConfig::new(endpoint_id)
+            .with_unknown_controllers(usp.accept_unknown_controllers)
+            .with_rng_seed(tls::random_seed());
         let controllers = known_controllers(&engine, usp);
         let names: Vec<_> = controllers.iter().map(|c| c.endpoint_id.as_str()).collect();
         tracing::info!(controllers = ?names, "USP controllers accepted");
