@@ -90,7 +90,6 @@ use std::vec::Vec;
 use bytes::Bytes;
 use hal::Principal;
 use hal::engine::{AccessControl, Notice, NoticeId};
-use prost::Message as _;
 use tr181_model::store::{ChangeRecord, Store};
 use tr181_model::value::{DateTime, Value};
 
@@ -1105,7 +1104,7 @@ fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
     if record_error {
         return None;
     }
-    let msg = Msg::decode(payload).ok()?;
+    let msg = codec::parse_msg(payload).ok()?;
     let id = msg.header?.msg_id;
     let answered = matches!(
         msg.body.and_then(|b| b.msg_body),

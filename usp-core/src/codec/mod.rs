@@ -106,10 +106,19 @@ pub fn decode_msg(bytes: &[u8], limits: &Limits) -> Result<Msg, DecodeError> {
             max: limits.max_msg_bytes,
         });
     }
-    let mut msg = Msg::default();
-    msg.merge(bytes)
-        .map_err(|e| DecodeError::MsgUnparsable(ProtobufError::new(e)))?;
+    let msg = parse_msg(bytes).map_err(|e| DecodeError::MsgUnparsable(ProtobufError::new(e)))?;
     check::msg(&msg, limits)?;
+    Ok(msg)
+}
+
+/// prost's parse of a Msg, unchecked: the one way the crate parses Msgs. prost's decoding code
+/// is generic over the buffer type, so `Msg::decode(bytes)` (which merges from a `&mut &[u8]`)
+/// next to `merge(bytes)` (from a `&[u8]`) would link the decoding of every USP message twice,
+/// about 80 KB of the agent's code.
+pub(crate) fn parse_msg(bytes: &[u8]) -> Result<Msg, prost::DecodeError> {
+    // Merging into a value on this frame, as `decode_record_from` does.
+    let mut msg = Msg::default();
+    msg.merge(bytes)?;
     Ok(msg)
 }
 
