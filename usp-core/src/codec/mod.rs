@@ -151,9 +151,10 @@ pub fn encode_msg(msg: &Msg, out: &mut Vec<u8>) -> usize {
 fn encode(message: &impl prost::Message, out: &mut Vec<u8>) -> usize {
     let len = message.encoded_len();
     out.reserve(len);
-    // prost reports an error only when the buffer cannot grow to `len` more bytes; a `Vec<u8>`
-    // always can (it would abort on allocation failure first), so there is nothing to handle.
-    let _ = message.encode(out);
+    // `Message::encode` would measure the message once more, to refuse a buffer without room
+    // for it, which a reserved `Vec<u8>` cannot be; a Msg's measuring walks all of it (1,000
+    // map entries for a big GetResp), so this writes as prost's own `encode_to_vec` does.
+    message.encode_raw(out);
     len
 }
 
