@@ -15,6 +15,7 @@
 //! put them in.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesStart, BytesText, Event};
@@ -58,9 +59,9 @@ impl Ns {
 
 /// A namespace declaration in scope.
 #[derive(Debug)]
-struct Binding {
-    /// Empty for the default namespace.
-    prefix: Vec<u8>,
+struct Binding<'a> {
+    /// Empty for the default namespace; borrowed from the input.
+    prefix: &'a [u8],
     ns: Ns,
     /// Depth of the declaring element; the binding goes out of scope when the parser's depth
     /// drops below it.
@@ -144,15 +145,16 @@ impl Fail {
 /// scope. A parameter list repeats a handful of them (one per value type) in any order, so a
 /// few entries turn nearly every lookup into one comparison of the raw attribute bytes.
 #[derive(Default)]
-struct TypeCache {
+struct TypeCache<'a> {
     /// The [`Parser::scope_generation`] the entries belong to.
     generation: u64,
-    /// Raw attribute list and its `xsi:type`; at most [`Self::MAX_ENTRIES`], so that a
-    /// message with ever-different attributes costs a bounded amount of memory.
-    entries: Vec<(Vec<u8>, Option<ValueType>)>,
+    /// Raw attribute list (borrowed from the input) and its `xsi:type`; at most
+    /// [`Self::MAX_ENTRIES`], so that a message with ever-different attributes costs a bounded
+    /// amount of memory.
+    entries: Vec<(&'a [u8], Option<ValueType>)>,
 }
 
-impl TypeCache {
+impl TypeCache<'_> {
     /// More distinct value types than TR-069 has (ten), with room for vendor types.
     const MAX_ENTRIES: usize = 16;
 }
@@ -165,15 +167,16 @@ pub(crate) struct Parser<'a> {
     limits: Limits,
     depth: usize,
     /// Namespace declarations in scope, innermost last.
-    bindings: Vec<Binding>,
+    bindings: Vec<Binding<'a>>,
     /// Changes whenever `bindings` changes, to validate [`Self::type_cache`].
     scope_generation: u64,
     /// `xsi:type` lookups of `Value` elements in one namespace scope.
-    type_cache: TypeCache,
+    type_cache: TypeCache<'a>,
     /// Whether the root element was reached (the XML declaration may only precede it).
     started: bool,
-    /// The `cwmp:ID` header once decoded, for [`DecodeError::id`].
-    pub(crate) id: Option<String>,
+    /// The `cwmp:ID` header once decoded, for [`DecodeError::id`]; borrowed from the input
+    /// unless it held references.
+    pub(crate) id: Option<Cow<'a, str>>,
 }
 
 impl<'a> Parser<'a> {
@@ -365,6 +368,26 @@ impl<'a> Parser<'a> {
         {
             return Ok(());
         }
+        // Plain `key="value"` syntax is split here; quick-xml's attribute iterator (byte by
+        // byte through closures, several times dearer for an envelope's namespace
+        // declarations) takes over from the start at anything else, and reports what is
+        // wrong. Both see the same attributes up to that point, so the bounds fail alike.
+        let mark = self.bindings.len();
+        let mut count = 0usize;
+        let mut rest = raw;
+        loop {
+            rest = skip_space(rest);
+            if rest.is_empty() {
+                return Ok(());
+            }
+            let Some((key, value, after)) = plain_attribute(rest) else {
+                break;
+            };
+            count += 1;
+            self.attribute(count, key, value, depth)?;
+            rest = after;
+        }
+        self.bindings.truncate(mark);
         let mut count = 0usize;
         for attr in start.attributes().with_checks(false) {
             let attr = match attr {
@@ -376,34 +399,47 @@ impl<'a> Parser<'a> {
                 }
             };
             count += 1;
-            if count > self.limits.max_attributes {
-                return Err(self.limit(Limit::Attributes, self.limits.max_attributes));
-            }
-            let key = attr.key.as_ref();
-            if key.len() > self.limits.max_name_bytes {
-                return Err(self.limit(Limit::NameLength, self.limits.max_name_bytes));
-            }
-            let prefix = match key.strip_prefix(b"xmlns") {
-                Some([]) => &[][..],
-                Some([b':', prefix @ ..]) => prefix,
-                _ => continue,
-            };
-            let ns = if attr.value.contains(&b'&') {
-                let raw = String::from_utf8_lossy(&attr.value);
-                match quick_xml::escape::unescape(&raw) {
-                    Ok(uri) => Ns::classify(uri.as_bytes()),
-                    Err(e) => return Err(self.xml_error(&quick_xml::Error::Escape(e))),
-                }
-            } else {
-                Ns::classify(&attr.value)
-            };
-            self.bindings.push(Binding {
-                prefix: prefix.to_vec(),
-                ns,
-                depth,
-            });
-            self.scope_generation = self.scope_generation.wrapping_add(1);
+            self.attribute(count, attr.key.as_ref(), &attr.value, depth)?;
         }
+        Ok(())
+    }
+
+    /// The bounds of the `count`th attribute of a start tag at `depth`; records it if it
+    /// declares a namespace.
+    fn attribute(
+        &mut self,
+        count: usize,
+        key: &[u8],
+        value: &[u8],
+        depth: usize,
+    ) -> Result<(), Fail> {
+        if count > self.limits.max_attributes {
+            return Err(self.limit(Limit::Attributes, self.limits.max_attributes));
+        }
+        if key.len() > self.limits.max_name_bytes {
+            return Err(self.limit(Limit::NameLength, self.limits.max_name_bytes));
+        }
+        let prefix = match key.strip_prefix(b"xmlns") {
+            Some([]) => &[][..],
+            Some([b':', prefix @ ..]) => prefix,
+            _ => return Ok(()),
+        };
+        let ns = if value.contains(&b'&') {
+            let raw = String::from_utf8_lossy(value);
+            match quick_xml::escape::unescape(&raw) {
+                Ok(uri) => Ns::classify(uri.as_bytes()),
+                Err(e) => return Err(self.xml_error(&quick_xml::Error::Escape(e))),
+            }
+        } else {
+            Ns::classify(value)
+        };
+        let prefix = if prefix.is_empty() {
+            &[]
+        } else {
+            self.input_bytes(prefix)?
+        };
+        self.bindings.push(Binding { prefix, ns, depth });
+        self.scope_generation = self.scope_generation.wrapping_add(1);
         Ok(())
     }
 
@@ -484,12 +520,14 @@ impl<'a> Parser<'a> {
             self.type_cache.entries.clear();
             self.type_cache.generation = self.scope_generation;
         }
-        if let Some((_, ty)) = self.type_cache.entries.iter().find(|(r, _)| r == raw) {
+        if let Some((_, ty)) = self.type_cache.entries.iter().find(|(r, _)| *r == raw) {
             return ty.clone();
         }
         let ty = self.with_attr(el, Ns::Xsi, b"type", classify);
-        if self.type_cache.entries.len() < TypeCache::MAX_ENTRIES {
-            self.type_cache.entries.push((raw.to_vec(), ty.clone()));
+        if self.type_cache.entries.len() < TypeCache::MAX_ENTRIES
+            && let Ok(raw) = self.input_bytes(raw)
+        {
+            self.type_cache.entries.push((raw, ty.clone()));
         }
         ty
     }
@@ -630,15 +668,31 @@ impl<'a> Parser<'a> {
     /// UTF-8 again.
     #[inline]
     fn input_str(&self, bytes: &[u8]) -> Result<&'a str, Fail> {
+        self.input_range(bytes)
+            .and_then(|range| self.input.get(range))
+            .ok_or_else(|| self.outside_input())
+    }
+
+    /// The input's own bytes for bytes an event borrows (see [`Self::input_str`]), so that
+    /// they can outlive the event.
+    #[inline]
+    fn input_bytes(&self, bytes: &[u8]) -> Result<&'a [u8], Fail> {
+        self.input_range(bytes)
+            .and_then(|range| self.input.as_bytes().get(range))
+            .ok_or_else(|| self.outside_input())
+    }
+
+    #[inline]
+    fn input_range(&self, bytes: &[u8]) -> Option<Range<usize>> {
         let start = (bytes.as_ptr() as usize).wrapping_sub(self.input.as_ptr() as usize);
-        start
-            .checked_add(bytes.len())
-            .and_then(|end| self.input.get(start..end))
-            .ok_or_else(|| {
-                self.fail(CodecError::Malformed {
-                    reason: "event outside the input".to_owned(),
-                })
-            })
+        Some(start..start.checked_add(bytes.len())?)
+    }
+
+    #[cold]
+    fn outside_input(&self) -> Fail {
+        self.fail(CodecError::Malformed {
+            reason: "event outside the input".to_owned(),
+        })
     }
 
     /// Checks a string against an XSD `maxLength` (characters).
@@ -717,9 +771,36 @@ fn has_xmlns(raw: &[u8]) -> bool {
     false
 }
 
+/// XML's whitespace (not `u8::is_ascii_whitespace`, which also takes form feed).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn is_ws(text: &BytesText<'_>) -> bool {
-    text.iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    text.iter().all(|&b| is_space(b))
+}
+
+fn skip_space(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(bytes.len());
+    bytes.get(start..).unwrap_or_default()
+}
+
+/// The first attribute of a raw attribute list that starts with its key, if it is written
+/// `key="value"` or `key='value'` (whitespace allowed around `=`): its key, its raw value and
+/// the rest of the list. `None` for any other syntax, which quick-xml then judges.
+fn plain_attribute(list: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let key_end = list.iter().position(|&b| b == b'=' || is_space(b))?;
+    let (key, after) = list.split_at(key_end);
+    let after = skip_space(after).strip_prefix(b"=")?;
+    let (&quote, quoted) = skip_space(after).split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let end = memchr::memchr(quote, quoted)?;
+    Some((key, quoted.get(..end)?, quoted.get(end.checked_add(1)?..)?))
 }
 
 /// Entry point: bounds, UTF-8, then the envelope.
@@ -747,7 +828,7 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<crate::codec::Enve
     let mut parser = Parser::new(text, limits);
     match crate::codec::envelope::read_envelope(&mut parser) {
         Ok(env) => Ok(env),
-        Err(f) => Err(f.into_decode_error(parser.id.take())),
+        Err(f) => Err(f.into_decode_error(parser.id.take().map(Cow::into_owned))),
     }
 }
 
@@ -818,6 +899,55 @@ mod tests {
             .at("Outer")
             .into_decode_error(None);
         assert_eq!(err.path(), "Outer/Inner");
+    }
+
+    #[test]
+    fn plain_attributes_split_as_quick_xml_does() {
+        assert_eq!(
+            plain_attribute(b"a = 'x y' b=\"\""),
+            Some((&b"a"[..], &b"x y"[..], &b" b=\"\""[..]))
+        );
+        assert_eq!(
+            plain_attribute(b"xmlns:c=\"urn:c\""),
+            Some((&b"xmlns:c"[..], &b"urn:c"[..], &b""[..]))
+        );
+        // Anything else is left to quick-xml: a key without a value, an unquoted or an
+        // unterminated value.
+        for odd in [&b"a"[..], b"a b=\"1\"", b"a=1", b"a=\"1", b"a="] {
+            assert_eq!(
+                plain_attribute(odd),
+                None,
+                "{}",
+                String::from_utf8_lossy(odd)
+            );
+        }
+    }
+
+    #[test]
+    fn declarations_before_odd_syntax_are_recorded_once() {
+        // The plain scan records the declaration, meets `b` and hands the whole list to
+        // quick-xml, which records it again and reports `b`: the same error as before, and
+        // the declaration recorded once.
+        let input = r#"<a xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" b/>"#;
+        let mut p = parser(input);
+        let Err(err) = p.root() else {
+            panic!("a key without a value was accepted");
+        };
+        let err = err.into_decode_error(None);
+        assert!(
+            matches!(err.kind(), CodecError::Malformed { .. }),
+            "{:?}",
+            err.kind()
+        );
+        assert_eq!(p.bindings.len(), 1, "{:?}", p.bindings);
+        // Declarations with spaces around `=` and single quotes still resolve.
+        let mut p =
+            parser("<s:a xmlns:s = 'http://schemas.xmlsoap.org/soap/envelope/'\txmlns='urn:x'/>");
+        let el = p.root().unwrap();
+        assert_eq!(p.ns(&el), Ns::SoapEnv);
+        assert_eq!(p.bindings.len(), 2);
+        assert_eq!(p.lookup(b""), Ns::Other);
+        p.finish().unwrap();
     }
 
     #[test]

@@ -631,9 +631,10 @@ fn read_header_entry<'a>(
         }
         match entry {
             HeaderEntry::Id => {
-                let id = String::read(p, el, &Spec::ANY)?;
-                p.id = Some(id.clone());
-                header.id = Some(id);
+                // The parser keeps the ID for a later error's `id`, borrowed when it can be.
+                let id = p.text(el)?;
+                header.id = Some(id.clone().into_owned());
+                p.id = Some(id);
             }
             HeaderEntry::HoldRequests => {
                 header.hold_requests = Some(bool::read(p, el, &Spec::ANY)?)
