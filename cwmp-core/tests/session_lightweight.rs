@@ -3,7 +3,7 @@
 //! `LightweightNotificationProtocolsUsed` = `UDP`, an active lightweight change sends a
 //! signed datagram at once (with the pending passive ones), passive ones wait for it or for
 //! the trigger interval; none of this opens a CWMP session; too many values for one datagram
-//! go in several.
+//! go in several. The queue survives a restart (checked like input from the wire).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
@@ -14,8 +14,8 @@ use cwmp_core::codec::lwnotif::{NAMESPACE, signature};
 use cwmp_core::codec::{
     Body, Notification, ParameterValue, SetParameterAttributes, SetParameterValues, ValueType,
 };
-use cwmp_core::session::{Datagram, Input, SessionConfig, SessionLimits};
-use support::{Cpe, START_UNIX, ScriptedAcs, attribute, codes, device_sets, param};
+use cwmp_core::session::{Datagram, Input, PersistedState, SessionConfig, SessionLimits};
+use support::{Cpe, START_UNIX, ScriptedAcs, attribute, codes, device_sets, origin, param};
 
 const SSID1: &str = "Device.WiFi.SSID.1.SSID";
 const SSID2: &str = "Device.WiFi.SSID.2.SSID";
@@ -367,4 +367,132 @@ async fn turning_them_off_drops_what_is_pending() {
         open(&cpe.datagrams[0].1).params,
         [(SSID1.to_owned(), "Now".to_owned())]
     );
+}
+
+/// The sorted parameters of every datagram sent.
+fn sent_params(cpe: &Cpe) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = cpe
+        .datagrams
+        .iter()
+        .flat_map(|(_, d)| open(d).params)
+        .collect();
+    params.sort();
+    params
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_queue_survives_a_restart() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = enabled(&mut cpe).await;
+
+    // A passive one waits, and is saved (the name only).
+    device_sets(&mut cpe, SSID2, "Queued").await;
+    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    assert!(cpe.datagrams.is_empty());
+    let saved = cpe.saved.clone().unwrap();
+    assert_eq!(saved.lightweight_changed, [SSID2]);
+    assert!(!saved.lightweight_due);
+
+    // After a power cycle it still waits, and goes with the next active one.
+    let mut cpe = cpe.power_cycle().await;
+    cpe.run(&mut acs, Duration::from_secs(100)).await;
+    assert!(cpe.datagrams.is_empty());
+    device_sets(&mut cpe, SSID1, "Active").await;
+    cpe.run(&mut acs, Duration::from_secs(10)).await;
+    assert_eq!(
+        sent_params(&cpe),
+        [
+            (SSID1.to_owned(), "Active".to_owned()),
+            (SSID2.to_owned(), "Queued".to_owned())
+        ]
+    );
+    let saved = cpe.saved.clone().unwrap();
+    assert!(saved.lightweight_changed.is_empty());
+    assert!(!saved.lightweight_due);
+
+    // An active one whose values were being read when the power went: the state taken then
+    // says it is due, and after the restart it goes at once.
+    device_sets(&mut cpe, SSID1, "InFlight").await;
+    let state = cpe.session.persisted_state();
+    assert_eq!(state.lightweight_changed, [SSID1]);
+    assert!(state.lightweight_due);
+    let json = serde_json::to_string(&state).unwrap();
+    let mut cpe = Cpe::boot_on(
+        cpe.sim.clone(),
+        SessionConfig::default(),
+        Some(serde_json::from_str(&json).unwrap()),
+        origin(),
+    )
+    .await;
+    cpe.run(&mut acs, Duration::from_secs(1)).await;
+    assert_eq!(
+        sent_params(&cpe),
+        [(SSID1.to_owned(), "InFlight".to_owned())]
+    );
+    assert_eq!(cpe.session.dropped_changes(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_garbled_saved_queue_is_checked_and_bounded() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = enabled(&mut cpe).await;
+    device_sets(&mut cpe, SSID2, "Two").await;
+    device_sets(&mut cpe, SSID1, "One").await;
+    let mut state: PersistedState = cpe.saved.clone().unwrap();
+
+    // Names that are no parameter of the model, a repeat and an object are dropped and
+    // counted; the rest is sent.
+    state.lightweight_changed = [
+        "Device.Bogus.Thing",
+        SSID2,
+        "not a path",
+        "",
+        SSID2,
+        "Device.WiFi.SSID.1.",
+        SSID1,
+    ]
+    .map(String::from)
+    .to_vec();
+    state.lightweight_due = true;
+    let mut restarted = Cpe::boot_on(
+        cpe.sim.clone(),
+        SessionConfig::default(),
+        Some(state.clone()),
+        origin(),
+    )
+    .await;
+    assert_eq!(restarted.session.dropped_changes(), 5);
+    restarted.run(&mut acs, Duration::from_secs(1)).await;
+    assert_eq!(
+        sent_params(&restarted),
+        [
+            (SSID1.to_owned(), "One".to_owned()),
+            (SSID2.to_owned(), "Two".to_owned())
+        ]
+    );
+
+    // Beyond the limit, the newest are kept.
+    let mut limits = SessionLimits::default();
+    limits.max_changed_parameters = 1;
+    let mut bounded = Cpe::boot_on(
+        cpe.sim.clone(),
+        SessionConfig::default().with_limits(limits),
+        Some(state),
+        origin(),
+    )
+    .await;
+    assert_eq!(bounded.session.dropped_changes(), 6);
+    bounded.run(&mut acs, Duration::from_secs(1)).await;
+    assert_eq!(
+        sent_params(&bounded),
+        [(SSID1.to_owned(), "One".to_owned())]
+    );
+
+    // A state saved before the queue was kept has none.
+    let mut json: serde_json::Value = serde_json::to_value(PersistedState::default()).unwrap();
+    let object = json.as_object_mut().unwrap();
+    object.remove("lightweight_changed");
+    object.remove("lightweight_due");
+    let old: PersistedState = serde_json::from_value(json).unwrap();
+    assert_eq!(old, PersistedState::default());
 }

@@ -31,14 +31,24 @@
 //! in [`SessionLimits::max_datagram_bytes`](super::SessionLimits::max_datagram_bytes) (more
 //! datagrams for the rest). UDP gives no acknowledgement: a datagram handed to the driver is
 //! done with.
+//!
+//! The queue outlives a restart: it is part of the
+//! [`PersistedState`](super::PersistedState) (the names only, a notification carries the
+//! values current when it goes), with whether an active change was waiting to go, so that
+//! it then goes at once. A restored queue is checked as one from the wire: names that are no
+//! parameter of the CWMP model and repeats are dropped, the newest
+//! [`SessionLimits::max_changed_parameters`](super::SessionLimits) kept, and what was dropped
+//! counted in [`Session::dropped_changes`](super::Session::dropped_changes).
 
 use std::collections::VecDeque;
 
 use hal::engine::GetRequest;
 
+use tr181_model::schema::{self, Protocol};
+
 use super::{
     DEVICE_ID, EngineRequest, EngineResult, Output, Pending, Session, SessionError, http,
-    random_hex,
+    random_hex, schema_path,
 };
 use crate::codec::lwnotif::LightweightNotification;
 
@@ -77,6 +87,22 @@ pub(crate) fn queue_path(queue: &mut VecDeque<String>, path: &str, max: usize, d
     queue.push_back(path.to_owned());
 }
 
+/// The queue of a saved state, checked: names that are no parameter of the CWMP model and
+/// repeats are left out, and of the rest the newest `max` kept. Returns the queue and how
+/// many names were dropped.
+pub(crate) fn restore_queue(saved: Vec<String>, max: usize) -> (VecDeque<String>, u32) {
+    let total = saved.len();
+    let mut queue = VecDeque::new();
+    let mut dropped = 0;
+    for path in saved {
+        if schema::parameter(&schema_path(&path), Protocol::Cwmp).is_some() {
+            queue_path(&mut queue, &path, max, &mut dropped);
+        }
+    }
+    let dropped = total.saturating_sub(queue.len());
+    (queue, u32::try_from(dropped).unwrap_or(u32::MAX))
+}
+
 impl Session {
     /// A changed parameter with a lightweight attribute.
     pub(super) fn on_lightweight_change(&mut self, path: &str, notification: u8) {
@@ -87,6 +113,7 @@ impl Session {
         let max = self.config.limits.max_changed_parameters;
         queue_path(&mut self.lw_changed, path, max, &mut self.dropped_changes);
         self.lw_due |= now;
+        self.dirty = true;
     }
 
     /// The destination of lightweight notifications, if there is one.
@@ -103,6 +130,7 @@ impl Session {
     /// Starts a send when one is due: reads the identity and the queued values.
     pub(super) fn maybe_send_lightweight(&mut self) {
         if !self.settings.lightweight_enabled() {
+            self.dirty |= !self.lw_changed.is_empty();
             self.lw_changed.clear();
             self.lw_due = false;
             return;
@@ -134,6 +162,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         self.lw_in_flight = false;
         self.lw_changed.retain(|p| !sent.contains(p));
+        self.dirty = true;
         let (response, outcome) = match result {
             EngineResult::Get(Ok(response)) => (response, Ok(())),
             EngineResult::Get(Err(_)) => (Default::default(), Ok(())),

@@ -72,8 +72,9 @@
 //!
 //! [`Session::persisted_state`] is a serde value ([`PersistedState`]): pending events with the
 //! retention rules of TR-069 (see [`state`]), RetryCount, parameter attributes, scheduled
-//! informs, queued transfers and unacknowledged TransferCompletes. The driver saves it at each
-//! [`Event::StateChanged`] and passes it to [`Session::new`] after a restart.
+//! informs, queued transfers, unacknowledged TransferCompletes and the parameters waiting for
+//! a UDP lightweight notification. The driver saves it at each [`Event::StateChanged`] and
+//! passes it to [`Session::new`] after a restart.
 
 mod config;
 mod du;
@@ -386,6 +387,11 @@ impl Session {
     ) -> Self {
         let mut state = persisted.unwrap_or_default();
         state.after_reboot();
+        let (lw_changed, lw_dropped) = lightweight::restore_queue(
+            std::mem::take(&mut state.lightweight_changed),
+            config.limits.max_changed_parameters,
+        );
+        let lw_due = std::mem::take(&mut state.lightweight_due) && !lw_changed.is_empty();
         let scheduled_informs = state
             .scheduled_informs
             .iter()
@@ -419,9 +425,9 @@ impl Session {
             download_due,
             boot_notices: Vec::new(),
             changed: VecDeque::new(),
-            dropped_changes: 0,
-            lw_changed: VecDeque::new(),
-            lw_due: false,
+            dropped_changes: lw_dropped,
+            lw_changed,
+            lw_due,
             lw_in_flight: false,
             lw_trigger_at: None,
             after_session: Vec::new(),
@@ -438,6 +444,8 @@ impl Session {
     #[must_use]
     pub fn persisted_state(&self) -> PersistedState {
         let mut state = self.state.clone();
+        state.lightweight_changed = self.lw_changed.iter().cloned().collect();
+        state.lightweight_due = self.lw_due || self.lw_in_flight;
         state.scheduled_informs = self
             .scheduled_informs
             .iter()
@@ -474,7 +482,9 @@ impl Session {
     /// How many changed parameters were dropped: for the Inform or for lightweight
     /// notifications, because [`SessionLimits::max_changed_parameters`] was reached, and for
     /// lightweight notifications also when one could not be read or did not fit in
-    /// [`SessionLimits::max_datagram_bytes`].
+    /// [`SessionLimits::max_datagram_bytes`], or when the state given to [`Session::new`]
+    /// queued a name that is no parameter of the model (a garbled saved state) or queued it
+    /// twice.
     #[must_use]
     pub fn dropped_changes(&self) -> u32 {
         self.dropped_changes
@@ -824,8 +834,10 @@ impl Session {
                         self.dirty = true;
                     }
                     self.changed.retain(|name| !name.starts_with(path.as_str()));
+                    let queued = self.lw_changed.len();
                     self.lw_changed
                         .retain(|name| !name.starts_with(path.as_str()));
+                    self.dirty |= queued != self.lw_changed.len();
                 }
                 _ => {}
             }

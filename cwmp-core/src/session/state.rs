@@ -399,6 +399,14 @@ pub struct PersistedState {
     /// The number of the last AutonomousTransferComplete or RequestDownload.
     #[serde(default)]
     pub last_request: u64,
+    /// Parameters waiting for the next UDP lightweight notification (Annex M), oldest first.
+    /// Only the names: a notification carries the values current when it is sent.
+    #[serde(default)]
+    pub lightweight_changed: Vec<String>,
+    /// An active lightweight change is waiting to be sent (or was being sent), so the queue
+    /// goes at once after a restart instead of at the next trigger.
+    #[serde(default)]
+    pub lightweight_due: bool,
 }
 
 impl PersistedState {
