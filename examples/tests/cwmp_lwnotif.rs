@@ -8,7 +8,12 @@
 //! HMAC-SHA1 of the body keyed with the ACS password (checked here with an independent
 //! HMAC), whose XML validates against `cwmp-UDPLightweightNotification-1-0.xsd` with xmllint
 //! and carries both new values, the ACS username, the device's identity and a timestamp of
-//! now. No CWMP session opens for it. Every wait is bounded.
+//! now. No CWMP session opens for it.
+//!
+//! The queue of passive ones survives a crash: after the same bootstrap the controller sets
+//! the passive one, the agent is killed (SIGKILL) once its saved CWMP state names it, and
+//! restarted on the same state directory; the controller's change of the active one then
+//! brings a datagram with both values. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,9 +33,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cwmp_core::codec::{Body, Notification, ParameterValue, SetParameterValues, Status, ValueType};
 use hmac::{Hmac, Mac as _};
 use sha1::Sha1;
+use tempfile::TempDir;
 use tokio::net::UdpSocket;
 
-use common::{Acs, AgentProcess, Controller, WAIT, codes, notifications, set};
+use common::{Acs, AgentProcess, Controller, WAIT, codes, notifications, set, within};
 
 const PASSIVE: &str = "Device.WiFi.SSID.1.SSID";
 const ACTIVE: &str = "Device.WiFi.SSID.2.SSID";
@@ -64,14 +70,33 @@ fn xmllint_validates(file: &Path) -> Option<bool> {
     Some(status.success())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn active_lightweight_change_sends_a_signed_datagram() {
-    tokio::time::timeout(Duration::from_secs(90), scenario())
-        .await
-        .expect("the scenario took too long");
+/// The agent after its bootstrap session, which turned lightweight notifications on towards
+/// `collector`, with what it needs to be restarted.
+struct Bootstrapped {
+    collector: UdpSocket,
+    port: String,
+    dir: TempDir,
+    acs: Acs,
+    agent: AgentProcess,
+    /// OUI, ProductClass and SerialNumber, as the Inform gave them.
+    identity: (String, String, String),
 }
 
-async fn scenario() {
+/// The agent's arguments towards `acs`.
+fn agent_args(acs: &Acs) -> [&str; 8] {
+    [
+        "--acs-url",
+        &acs.url,
+        "--cr-port",
+        "0",
+        "--acs-username",
+        ACS_USER,
+        "--acs-password",
+        ACS_PASSWORD,
+    ]
+}
+
+async fn bootstrap() -> Bootstrapped {
     let collector = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = collector.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -103,25 +128,14 @@ async fn scenario() {
         (PASSIVE, Notification::PassiveLightweight),
         (ACTIVE, Notification::ActiveLightweight),
     ]));
-    let mut agent = AgentProcess::start(
-        dir.path(),
-        &[
-            "--acs-url",
-            &acs.url,
-            "--cr-port",
-            "0",
-            "--acs-username",
-            ACS_USER,
-            "--acs-password",
-            ACS_PASSWORD,
-        ],
-    )
-    .await;
+    let mut agent = AgentProcess::start(dir.path(), &agent_args(&acs)).await;
     let inform = acs.next_inform().await;
     assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
-    let serial = inform.device_id.serial_number.clone();
-    let product_class = inform.device_id.product_class.clone();
-    let oui = inform.device_id.oui.clone();
+    let identity = (
+        inform.device_id.oui.clone(),
+        inform.device_id.product_class.clone(),
+        inform.device_id.serial_number.clone(),
+    );
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     match acs.next_post().await.map(|e| e.body) {
         Some(Body::SetParameterValuesResponse(r)) => assert_eq!(r.status, Status::Applied),
@@ -132,24 +146,73 @@ async fn scenario() {
         other => panic!("expected SetParameterAttributesResponse, got {other:?}"),
     }
     agent.wait_line("CWMP session ended").await;
+    Bootstrapped {
+        collector,
+        port,
+        dir,
+        acs,
+        agent,
+        identity,
+    }
+}
 
-    // The controller changes the passive one, then the active one.
-    let mut ctrl = Controller::connect(&agent.url).await;
-    let body = ctrl
-        .request(set("Device.WiFi.SSID.1.", "SSID", "Passive-LW"))
-        .await;
+/// The controller sets the `SSID` of `object`.
+async fn set_ssid(ctrl: &mut Controller, object: &str, value: &str) {
+    let body = ctrl.request(set(object, "SSID", value)).await;
     assert!(body["Response"]["SetResp"].is_object(), "{body}");
-    let body = ctrl
-        .request(set("Device.WiFi.SSID.2.", "SSID", "Active-LW"))
-        .await;
-    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+}
 
+/// The next datagram the collector receives, as text.
+async fn next_datagram(collector: &UdpSocket) -> String {
     let mut buffer = vec![0_u8; 65_536];
     let (length, _) = tokio::time::timeout(WAIT, collector.recv_from(&mut buffer))
         .await
         .expect("a lightweight notification in time")
         .unwrap();
-    let text = std::str::from_utf8(&buffer[..length]).unwrap();
+    String::from_utf8(buffer[..length].to_vec()).unwrap()
+}
+
+/// The `Param` names and values of a notification's XML, sorted.
+fn params_of(root: roxmltree::Node<'_, '_>) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = root
+        .children()
+        .filter(|n| n.tag_name().name() == "Param")
+        .map(|p| {
+            let text = |name: &str| {
+                p.children()
+                    .find(|n| n.tag_name().name() == name)
+                    .and_then(|n| n.text())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (text("Name"), text("Value"))
+        })
+        .collect();
+    params.sort();
+    params
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn active_lightweight_change_sends_a_signed_datagram() {
+    within(Duration::from_secs(90), scenario()).await;
+}
+
+async fn scenario() {
+    let Bootstrapped {
+        collector,
+        port,
+        dir,
+        mut acs,
+        mut agent,
+        identity,
+    } = bootstrap().await;
+
+    // The controller changes the passive one, then the active one.
+    let mut ctrl = Controller::connect(&agent.url).await;
+    set_ssid(&mut ctrl, "Device.WiFi.SSID.1.", "Passive-LW").await;
+    set_ssid(&mut ctrl, "Device.WiFi.SSID.2.", "Active-LW").await;
+
+    let text = next_datagram(&collector).await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -205,25 +268,10 @@ async fn scenario() {
     assert!(!child("CN").is_empty());
     assert_eq!(
         (child("OUI"), child("ProductClass"), child("SerialNumber")),
-        (oui, product_class, serial)
+        identity
     );
-    let mut params: Vec<(String, String)> = root
-        .children()
-        .filter(|n| n.tag_name().name() == "Param")
-        .map(|p| {
-            let text = |name: &str| {
-                p.children()
-                    .find(|n| n.tag_name().name() == name)
-                    .and_then(|n| n.text())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            (text("Name"), text("Value"))
-        })
-        .collect();
-    params.sort();
     assert_eq!(
-        params,
+        params_of(root),
         [
             (PASSIVE.to_owned(), "Passive-LW".to_owned()),
             (ACTIVE.to_owned(), "Active-LW".to_owned())
@@ -232,12 +280,78 @@ async fn scenario() {
     );
 
     // Only one datagram, and no CWMP session for it.
+    let mut buffer = [0_u8; 16];
     let more = tokio::time::timeout(Duration::from_secs(2), collector.recv_from(&mut buffer)).await;
     assert!(more.is_err(), "a second datagram");
     let session = tokio::time::timeout(Duration::from_secs(1), acs.next_inform()).await;
     assert!(
         session.is_err(),
         "a CWMP session for a lightweight notification"
+    );
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_queued_change_survives_a_kill() {
+    within(Duration::from_secs(120), killed_with_a_queued_change()).await;
+}
+
+async fn killed_with_a_queued_change() {
+    let Bootstrapped {
+        collector,
+        dir,
+        mut acs,
+        agent,
+        ..
+    } = bootstrap().await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    set_ssid(&mut ctrl, "Device.WiFi.SSID.1.", "Kept-LW").await;
+
+    // Killed once the session's saved state queues it.
+    let state_file = dir.path().join("cwmp.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let queued = std::fs::read(&state_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|state| state["lightweight_changed"] == serde_json::json!([PASSIVE]));
+        if queued {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queued change never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(ctrl);
+    agent.kill();
+
+    // Restarted: a BOOT session, and nothing sent for the passive change alone.
+    let mut agent = AgentProcess::start(dir.path(), &agent_args(&acs)).await;
+    let inform = acs.next_inform().await;
+    assert!(codes(&inform).contains(&"1 BOOT".to_owned()));
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    agent.wait_line("CWMP session ended").await;
+    let mut buffer = [0_u8; 16];
+    let early =
+        tokio::time::timeout(Duration::from_secs(1), collector.recv_from(&mut buffer)).await;
+    assert!(early.is_err(), "a datagram before any active change");
+
+    // The active change brings the queued one along.
+    let mut ctrl = Controller::connect(&agent.url).await;
+    set_ssid(&mut ctrl, "Device.WiFi.SSID.2.", "After-Kill").await;
+    let text = next_datagram(&collector).await;
+    let (_, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let doc = roxmltree::Document::parse(body).unwrap();
+    assert_eq!(
+        params_of(doc.root_element()),
+        [
+            (PASSIVE.to_owned(), "Kept-LW".to_owned()),
+            (ACTIVE.to_owned(), "After-Kill".to_owned())
+        ],
+        "{body}"
     );
     drop(ctrl);
     agent.stop().await;

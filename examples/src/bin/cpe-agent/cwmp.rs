@@ -91,10 +91,12 @@ pub(crate) async fn configure_device(
 }
 
 /// Loads the persisted session state; a missing file is a fresh start (`0 BOOTSTRAP`), an
-/// unreadable one too (with a warning).
+/// unreadable one too (with a warning). An invalid one (garbled, not JSON of the state) is
+/// reported and moved aside to `cwmp.json.invalid`, so that the next save does not
+/// overwrite what it held.
 pub(crate) fn load_state(state_dir: &Path) -> Option<PersistedState> {
     let path = state_dir.join(STATE_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match std::fs::read(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
         Err(error) => {
@@ -102,13 +104,25 @@ pub(crate) fn load_state(state_dir: &Path) -> Option<PersistedState> {
             return None;
         }
     };
-    match serde_json::from_str(&text) {
-        Ok(state) => Some(state),
-        Err(error) => {
-            tracing::warn!(%error, path = %path.display(), "invalid CWMP state, starting fresh");
-            None
-        }
+    let error = match serde_json::from_slice(&text) {
+        Ok(state) => return Some(state),
+        Err(error) => error,
+    };
+    let kept = path.with_extension("json.invalid");
+    match std::fs::rename(&path, &kept) {
+        Ok(()) => tracing::error!(
+            %error,
+            kept = %kept.display(),
+            "invalid CWMP state, starting fresh; the invalid file is kept"
+        ),
+        Err(rename) => tracing::error!(
+            %error,
+            %rename,
+            path = %path.display(),
+            "invalid CWMP state, starting fresh; it could not be moved aside"
+        ),
     }
+    None
 }
 
 /// The CWMP driver; see the [module docs](self).
@@ -144,6 +158,14 @@ impl CwmpDriver {
         let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
         let mut session = Session::new(config, settings, persisted, Instant::now());
+        let dropped = session.dropped_changes();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "the saved CWMP state queued names that are no parameter of the model for \
+                 lightweight notifications; they are dropped"
+            );
+        }
         // The notices pending now (this boot's `Booted` among them) go in before anything
         // can start a session, so that the first Inform carries `1 BOOT`. The device task
         // delivers them again later: those repeats are skipped (once acknowledged, the
