@@ -177,7 +177,7 @@ pub(crate) struct RowSettings {
     /// The enabled `UserProperty.{i}.` rows.
     pub(crate) user_properties: Vec<UserProperty>,
     /// The controllers (by Endpoint ID) whose MTP row sets a retain flag.
-    pub(crate) retain: BTreeMap<String, Retain>,
+    pub(crate) retain: Vec<(String, Retain)>,
 }
 
 impl Default for RowSettings {
@@ -195,7 +195,7 @@ impl Default for RowSettings {
             will: Will::default(),
             subscriptions: Vec::new(),
             user_properties: Vec::new(),
-            retain: BTreeMap::new(),
+            retain: Vec::new(),
         }
     }
 }
@@ -327,7 +327,7 @@ impl MqttConfig {
                 publish_expiry_s: 0,
                 subscriptions: Vec::new(),
                 user_properties: connect_properties.collect(),
-                retain: BTreeMap::new(),
+                retain: Vec::new(),
                 ..(**row).clone()
             }),
             ..self.clone()
@@ -447,7 +447,7 @@ struct Publishing {
     /// User Properties (MQTT 5).
     user_properties: Vec<(String, String)>,
     /// The controllers whose Records are retained (none when the broker keeps none).
-    retain: BTreeMap<String, Retain>,
+    retain: Vec<(String, Retain)>,
 }
 
 impl MqttMtp {
@@ -772,7 +772,7 @@ impl MqttMtp {
             retain: if retain_available {
                 row.retain.clone()
             } else {
-                BTreeMap::new()
+                Vec::new()
             },
         }
     }
@@ -1154,10 +1154,11 @@ impl Publishing {
             return false;
         }
         let limits = Limits::default();
-        let Ok(record) = codec::decode_record(record, &limits) else {
+        // The agent's own decoder (of `Bytes`): no second copy of it in the binary.
+        let Ok(record) = codec::decode_record_bytes(Bytes::copy_from_slice(record), &limits) else {
             return false;
         };
-        let Some(retain) = self.retain.get(&record.to_id) else {
+        let Some((_, retain)) = self.retain.iter().find(|(to, _)| *to == record.to_id) else {
             return false;
         };
         let Ok(Some(msg)) = codec::msg_from_no_session(&record, &limits) else {
@@ -1430,7 +1431,7 @@ mod tests {
             qos: 1,
             expiry_s: 0,
             user_properties: Vec::new(),
-            retain: BTreeMap::from([("ctrl::a".to_owned(), Retain { response, notify })]),
+            retain: vec![("ctrl::a".to_owned(), Retain { response, notify })],
         };
         let responses = publishing(true, false);
         assert!(responses.retains(&encode("ctrl::a", &response)));
@@ -1472,7 +1473,7 @@ mod tests {
         assert!(same(&|c| c.row.publish_qos = 2));
         assert!(same(&|c| c.row.user_properties.push(property(false))));
         assert!(same(&|c| {
-            c.row.retain.insert("ctrl::a".into(), Retain::default());
+            c.row.retain.push(("ctrl::a".into(), Retain::default()));
         }));
         assert!(same(&|c| c.connect_retry_s = 1));
         assert!(!same(&|c| c.row.user_properties.push(property(true))));

@@ -8,8 +8,9 @@
 //! `Unsubscribing`, `Unsubscribed`. rumqttc names a packet's id only once it sends the packet,
 //! in the order the requests were queued, so the queued requests wait in that order for their
 //! id ([`Filters::sent`]) and the acknowledgements are matched by id ([`Filters::acked`]).
-
-use std::collections::{BTreeMap, VecDeque};
+//!
+//! A client holds a handful of filters: they are kept in vectors, searched in turn (smaller
+//! code than maps of their own, for the router build).
 
 use usp_core::mtp::mqtt::{self as facts, filter_matches};
 
@@ -31,6 +32,8 @@ enum State {
     Unsubscribing,
     /// The UNSUBACK refused it, or rumqttc did not take the UNSUBSCRIBE.
     UnsubscribeFailed,
+    /// The UNSUBACK came: the filter leaves the list.
+    Unsubscribed,
 }
 
 /// A topic filter the agent asked the broker for.
@@ -44,12 +47,12 @@ struct Filter {
 /// [module docs](self).
 #[derive(Debug, Default)]
 pub(crate) struct Filters {
-    /// Topic filter → what the agent asked for; an unsubscribed filter leaves the map.
-    filters: BTreeMap<String, Filter>,
-    /// The requests handed to rumqttc and not yet sent, in order.
-    queued: VecDeque<Request>,
-    /// The requests sent, by packet id.
-    sent: BTreeMap<u16, Request>,
+    /// Each topic filter the agent asked for, once; an unsubscribed filter leaves the list.
+    filters: Vec<(String, Filter)>,
+    /// The requests handed to rumqttc and not yet sent, oldest first.
+    queued: Vec<Request>,
+    /// The requests sent, with their packet id.
+    sent: Vec<(u16, Request)>,
 }
 
 /// A SUBSCRIBE or an UNSUBSCRIBE.
@@ -69,18 +72,18 @@ pub(crate) struct Changes {
 }
 
 impl Filters {
-    /// Brings the filters to `wanted` (topic filter → QoS; see [`wanted`]) and returns the
-    /// packets that do it: the caller hands each to rumqttc and reports it with
-    /// [`Self::requested`], in the order it queued them.
-    pub(crate) fn change(&mut self, wanted: &BTreeMap<String, u8>) -> Changes {
+    /// Brings the filters to `wanted` (each topic filter once, with its QoS; see [`wanted`])
+    /// and returns the packets that do it: the caller hands each to rumqttc and reports it
+    /// with [`Self::requested`], in the order it queued them.
+    pub(crate) fn change(&mut self, wanted: &[(String, u8)]) -> Changes {
         let mut changes = Changes::default();
-        self.filters.retain(|topic, filter| {
-            if wanted.contains_key(topic) {
+        self.filters.retain_mut(|(topic, filter)| {
+            if wanted.iter().any(|(t, _)| t == topic) {
                 return true;
             }
             match filter.state {
                 // Never granted: nothing to undo.
-                State::Refused => false,
+                State::Refused | State::Unsubscribed => false,
                 State::Unsubscribing => true,
                 State::Subscribing | State::Subscribed | State::UnsubscribeFailed => {
                     filter.state = State::Unsubscribing;
@@ -89,28 +92,49 @@ impl Filters {
                 }
             }
         });
-        for (topic, &qos) in wanted {
-            let held = self.filters.get(topic).is_some_and(|f| {
-                f.qos == qos && matches!(f.state, State::Subscribing | State::Subscribed)
-            });
-            if !held {
-                let state = State::Subscribing;
-                self.filters.insert(topic.clone(), Filter { qos, state });
-                changes.subscribe.push((topic.clone(), qos));
+        for (topic, qos) in wanted {
+            let asked = Filter {
+                qos: *qos,
+                state: State::Subscribing,
+            };
+            match self.get_mut(topic) {
+                Some(f)
+                    if f.qos == *qos
+                        && matches!(f.state, State::Subscribing | State::Subscribed) =>
+                {
+                    continue;
+                }
+                Some(filter) => *filter = asked,
+                None => self.filters.push((topic.clone(), asked)),
             }
+            changes.subscribe.push((topic.clone(), *qos));
         }
         changes
+    }
+
+    fn get(&self, topic: &str) -> Option<&Filter> {
+        self.filters
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, f)| f)
+    }
+
+    fn get_mut(&mut self, topic: &str) -> Option<&mut Filter> {
+        self.filters
+            .iter_mut()
+            .find(|(t, _)| t == topic)
+            .map(|(_, f)| f)
     }
 
     /// The SUBSCRIBE (`subscribe`) or UNSUBSCRIBE of `filters` was handed to rumqttc
     /// (`queued`), or rumqttc refused it.
     pub(crate) fn requested(&mut self, subscribe: bool, filters: Vec<String>, queued: bool) {
         if queued {
-            self.queued.push_back(Request { subscribe, filters });
+            self.queued.push(Request { subscribe, filters });
             return;
         }
         for topic in &filters {
-            if let Some(filter) = self.filters.get_mut(topic) {
+            if let Some(filter) = self.get_mut(topic) {
                 filter.state = match filter.state {
                     State::Subscribing => State::Refused,
                     State::Unsubscribing => State::UnsubscribeFailed,
@@ -122,8 +146,9 @@ impl Filters {
 
     /// rumqttc sent the oldest queued request as packet `pkid`.
     pub(crate) fn sent(&mut self, pkid: u16) {
-        if let Some(request) = self.queued.pop_front() {
-            self.sent.insert(pkid, request);
+        if !self.queued.is_empty() {
+            let request = self.queued.remove(0);
+            self.sent.push((pkid, request));
         }
     }
 
@@ -132,31 +157,33 @@ impl Filters {
     /// unsubscribed. An acknowledgement for a filter that changed since is left alone.
     pub(crate) fn acked(&mut self, pkid: u16, results: Option<&[bool]>) -> Vec<String> {
         let mut left = Vec::new();
-        let Some(request) = self.sent.remove(&pkid) else {
+        let Some(at) = self.sent.iter().position(|(id, _)| *id == pkid) else {
             return left;
         };
+        let (_, request) = self.sent.swap_remove(at);
         for (i, topic) in request.filters.into_iter().enumerate() {
             let done = results.is_none_or(|r| r.get(i).copied().unwrap_or(false));
-            let Some(filter) = self.filters.get_mut(&topic) else {
+            let Some(filter) = self.get_mut(&topic) else {
                 continue;
             };
             match (request.subscribe, filter.state, done) {
                 (true, State::Subscribing, true) => filter.state = State::Subscribed,
                 (true, State::Subscribing, false) => filter.state = State::Refused,
-                (false, State::Unsubscribing, true) => {
-                    self.filters.remove(&topic);
-                    left.push(topic);
-                }
+                (false, State::Unsubscribing, true) => filter.state = State::Unsubscribed,
                 (false, State::Unsubscribing, false) => filter.state = State::UnsubscribeFailed,
-                _ => {}
+                _ => continue,
+            }
+            if filter.state == State::Unsubscribed {
+                left.push(topic);
             }
         }
+        self.filters.retain(|(_, f)| f.state != State::Unsubscribed);
         left
     }
 
     /// The `Status` of the `Subscription.{i}.` row `row`.
     pub(crate) fn status(&self, row: &Subscription) -> &'static str {
-        let state = self.filters.get(&row.topic).map(|f| f.state);
+        let state = self.get(&row.topic).map(|f| f.state);
         match (row.enable && !row.topic.is_empty(), state) {
             (true, Some(State::Subscribing)) => "Subscribing",
             (true, Some(State::Subscribed)) => "Subscribed",
@@ -176,14 +203,14 @@ pub(crate) fn wanted(
     own_topic: &str,
     subscriptions: &[Subscription],
     extra: &[String],
-) -> BTreeMap<String, u8> {
+) -> Vec<(String, u8)> {
     let rows: Vec<&Subscription> = (subscriptions.iter())
         .filter(|s| s.enable && !s.topic.is_empty())
         .collect();
-    let mut wanted = BTreeMap::new();
-    let mut want = |topic: &str, qos: u8| {
-        let held = wanted.entry(topic.to_owned()).or_insert(qos);
-        *held = (*held).max(qos);
+    let mut wanted: Vec<(String, u8)> = Vec::new();
+    let mut want = |topic: &str, qos: u8| match wanted.iter_mut().find(|(t, _)| t == topic) {
+        Some((_, held)) => *held = (*held).max(qos),
+        None => wanted.push((topic.to_owned(), qos)),
     };
     for row in &rows {
         want(&row.topic, row.qos);
@@ -262,8 +289,8 @@ mod tests {
             sub(4, "", true),
         ];
         let wanted = wanted(Version::V5, "usp/agent", &rows, &["a/+".into(), "b".into()]);
-        let expected = [("a/+", 2), ("b", 1), ("usp/agent", 1)];
-        let expected: BTreeMap<String, u8> = (expected.iter())
+        let expected = [("a/+", 2), ("usp/agent", 1), ("b", 1)];
+        let expected: Vec<(String, u8)> = (expected.iter())
             .map(|(t, q)| ((*t).to_owned(), *q))
             .collect();
         assert_eq!(wanted, expected);
@@ -272,7 +299,7 @@ mod tests {
     /// `filters` asked for `wanted`, every request queued and sent in order from packet id
     /// `first`; returns the changes.
     fn change_and_send(filters: &mut Filters, wanted: &[(&str, u8)], first: u16) -> Changes {
-        let wanted = (wanted.iter())
+        let wanted: Vec<(String, u8)> = (wanted.iter())
             .map(|(t, q)| ((*t).to_owned(), *q))
             .collect();
         let changes = filters.change(&wanted);
@@ -351,7 +378,7 @@ mod tests {
     fn a_request_rumqttc_refuses_marks_its_filters() {
         let mut filters = Filters::default();
         let a = sub(1, "a", true);
-        let wanted = BTreeMap::from([("a".to_owned(), 1)]);
+        let wanted = [("a".to_owned(), 1)];
         let changes = filters.change(&wanted);
         filters.requested(true, vec![changes.subscribe[0].0.clone()], false);
         assert_eq!(filters.status(&a), "Error");

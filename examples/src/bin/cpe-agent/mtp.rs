@@ -322,7 +322,7 @@ fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
         subscriptions,
         user_properties,
         // The controllers' rows: see `desired`.
-        retain: BTreeMap::new(),
+        retain: Vec::new(),
     }
 }
 
@@ -350,9 +350,9 @@ fn controller_mtps(store: &Store, protocol: &str) -> Vec<(String, String)> {
 fn mqtt_controllers(
     store: &Store,
     agent_row: &str,
-) -> (BTreeMap<String, String>, BTreeMap<String, Retain>) {
+) -> (BTreeMap<String, String>, Vec<(String, Retain)>) {
     let mut topics = BTreeMap::new();
-    let mut retains = BTreeMap::new();
+    let mut retains = Vec::new();
     for (id, row) in controller_mtps(store, "MQTT") {
         let reference = text(store, &format!("{row}MQTT.AgentMTPReference"));
         if !reference.is_empty()
@@ -369,7 +369,7 @@ fn mqtt_controllers(
             notify: flag(store, &format!("{row}MQTT.PublishRetainNotify")),
         };
         if retain != Retain::default() {
-            retains.insert(id.clone(), retain);
+            retains.push((id.clone(), retain));
         }
         topics.insert(id, topic);
     }
