@@ -5,7 +5,7 @@
 //! The agent runs against the scripted ACS (bootstrap session done) and a USP controller that
 //! walks through the shared USP requests, including an asynchronous `IPPing()` whose
 //! OperationComplete is a USP-only notice. After a clean stop, the persisted events of the
-//! device (`device.json`) hold no pending notice.
+//! device (`device/events`) hold no pending notice.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,11 +22,8 @@ use common::{Acs, AgentProcess, Controller, codes, scenario};
 
 /// The pending notices in the persisted device state of `state_dir`.
 fn pending_notices(state_dir: &std::path::Path) -> serde_json::Value {
-    let device: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(state_dir.join("device.json")).unwrap())
-            .unwrap();
     let events: serde_json::Value =
-        serde_json::from_str(device["events"].as_str().unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(state_dir.join("device/events")).unwrap()).unwrap();
     events["pending"].clone()
 }
 

@@ -21,7 +21,7 @@
 //! - [`retry`]: the randomised exponential back-off window of TR-069 session retry and TR-369
 //!   NotifRetry / E2E session retry.
 //! - [`sim`] (feature `sim`, on by default): a simulated gateway implementing every trait,
-//!   with persistence in a file and fault injection.
+//!   with persistence in a directory (a file per section) and fault injection.
 //!
 //! # Not in scope
 //!

@@ -1,6 +1,6 @@
 //! Hostile requests to the engine, as a controller or ACS might send them: floods of items,
 //! thousands of search terms, reference cycles, oversized values, a flood of device inputs
-//! and a corrupted flash file. Each ends in a typed error with the right CWMP fault and USP
+//! and a corrupted flash section. Each ends in a typed error with the right CWMP fault and USP
 //! error code, without a panic, and leaves the store as it was.
 
 #![allow(
@@ -317,17 +317,22 @@ async fn a_flood_of_device_inputs_is_bounded() {
 }
 
 #[tokio::test]
-async fn a_corrupted_flash_file_boots_or_fails_cleanly() {
-    let path = std::env::temp_dir().join(format!("hal-hostile-{}.json", std::process::id()));
+async fn a_corrupted_flash_section_boots_or_fails_cleanly() {
+    let path = std::env::temp_dir().join(format!("hal-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
     let contents: [&[u8]; 4] = [
         b"{\"format\":1,\"objects\":{\"Device.WiFi.SSID.1.\":{\"SSID\":",
         b"\xff\xfe\x00garbage",
         b"{\"format\":99}",
         &[b'['; 100_000],
     ];
-    for bytes in contents {
-        std::fs::write(&path, bytes).unwrap();
-        match SimDevice::with_file("SIM0667", &path) {
+    std::fs::create_dir(&path).unwrap();
+    for (bytes, section) in contents
+        .into_iter()
+        .zip(["store", "events", "transfers", "store"])
+    {
+        std::fs::write(path.join(section), bytes).unwrap();
+        match SimDevice::with_dir("SIM0667", &path) {
             Ok(sim) => {
                 let engine =
                     Engine::new(sim.hal(), Arc::new(AllowAll), hal::EngineConfig::default());
@@ -340,6 +345,7 @@ async fn a_corrupted_flash_file_boots_or_fails_cleanly() {
                 assert!((9000..10000).contains(&e.cwmp_fault()), "{e:?}");
             }
         }
+        std::fs::remove_file(path.join(section)).unwrap();
     }
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&path);
 }

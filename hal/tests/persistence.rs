@@ -1,4 +1,4 @@
-//! Restarts: the simulated device's persistence file keeps instance numbers, values, pending
+//! Restarts: the simulated device's flash keeps instance numbers, values, pending
 //! notices and the cause of the next boot; a factory reset starts over.
 #![allow(
     clippy::unwrap_used,
@@ -21,26 +21,26 @@ use hal::sim::SimDevice;
 use hal::traits::BootCause;
 use hal::transfer::{Direction, TransferId};
 
-/// A fresh file in the temp directory, removed when dropped.
-struct TempFile(PathBuf);
+/// A fresh flash directory in the temp directory, removed when dropped.
+struct TempFlash(PathBuf);
 
-impl TempFile {
+impl TempFlash {
     fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("hal-{name}-{}.json", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let path = std::env::temp_dir().join(format!("hal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
         Self(path)
     }
 }
 
-impl Drop for TempFile {
+impl Drop for TempFlash {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-/// Boots a device (new process, same flash file).
-async fn boot(file: &TempFile) -> (Arc<SimDevice>, Engine, BootInfo) {
-    let sim = SimDevice::with_file("SIM0100", &file.0).unwrap();
+/// Boots a device (new process, same flash).
+async fn boot(file: &TempFlash) -> (Arc<SimDevice>, Engine, BootInfo) {
+    let sim = SimDevice::with_dir("SIM0100", &file.0).unwrap();
     let (engine, info) = start(&sim, Arc::new(AllowAll)).await;
     (sim, engine, info)
 }
@@ -59,7 +59,7 @@ fn port_mapping(port: &str) -> ObjectCreation {
 
 #[tokio::test]
 async fn restart_keeps_instance_numbers_values_and_pending_events() {
-    let file = TempFile::new("restart");
+    let file = TempFlash::new("restart");
     {
         let (sim, engine, info) = boot(&file).await;
         assert!(info.bootstrap, "first boot starts from factory defaults");
@@ -151,7 +151,7 @@ async fn restart_keeps_instance_numbers_values_and_pending_events() {
 
 #[tokio::test]
 async fn remote_reboot_and_factory_reset_are_reported_at_next_boot() {
-    let file = TempFile::new("reboot");
+    let file = TempFlash::new("reboot");
     {
         let (sim, engine, _) = boot(&file).await;
         engine
@@ -182,7 +182,7 @@ async fn remote_reboot_and_factory_reset_are_reported_at_next_boot() {
 
 #[tokio::test]
 async fn a_transfer_in_progress_survives_restart() {
-    let file = TempFile::new("transfer");
+    let file = TempFlash::new("transfer");
     {
         let (_sim, engine, _) = boot(&file).await;
         let mut transfer = hal::transfer::FileTransfer::download(
@@ -217,8 +217,8 @@ async fn a_notice_waits_for_every_protocol_stack_across_a_restart() {
     use hal::EngineConfig;
     use tr181_model::schema::{Protocol, Protocols};
 
-    let file = TempFile::new("consumers");
-    let sim = SimDevice::with_file("SIM0101", &file.0).unwrap();
+    let file = TempFlash::new("consumers");
+    let sim = SimDevice::with_dir("SIM0101", &file.0).unwrap();
     let both = || EngineConfig::default().with_notice_consumers(Protocols::BOTH);
     let boot_id = {
         let engine = Engine::new(sim.hal(), Arc::new(AllowAll), both());

@@ -15,7 +15,8 @@
 //! - **Software modules**: `SoftwareModules.InstallDU()`, `DeploymentUnit.{i}.Update()` and
 //!   `Uninstall()` run asynchronously too and really add, change and remove deployment and
 //!   execution units, reporting each change with `DUStateChange!` (see `software.rs`).
-//! - **Persistence**: in memory, or in a JSON file ([`SimDevice::with_file`]).
+//! - **Persistence**: in memory, or in a directory, a file per section
+//!   ([`SimDevice::with_dir`]).
 //! - **Faults**: [`SimDevice::inject`] makes a chosen call fail or be slow ([`faults`]).
 //! - **Time**: the wall clock is simulated, starting at 2025-01-01T00:00:00Z; no real clock
 //!   is read.
@@ -171,12 +172,13 @@ impl SimDevice {
         Arc::new(Self::build(serial, storage::FileStorage::memory()))
     }
 
-    /// A device whose storage is the JSON file at `path` (created on first save; what it
-    /// holds is loaded, as after a reboot).
-    pub fn with_file(serial: &str, path: impl Into<PathBuf>) -> Result<Arc<Self>, HalError> {
+    /// A device whose storage is the directory `dir` (created if missing), a file per
+    /// [`Section`] named after it, each replaced atomically (a temporary file, then a
+    /// rename); what it holds is loaded, as after a reboot.
+    pub fn with_dir(serial: &str, dir: impl Into<PathBuf>) -> Result<Arc<Self>, HalError> {
         Ok(Arc::new(Self::build(
             serial,
-            storage::FileStorage::file(path.into())?,
+            storage::FileStorage::directory(dir.into())?,
         )))
     }
 

@@ -2,12 +2,14 @@
 //! ([`Downloads`]), the hardware tick, and the fan-out of device inputs (changes, events,
 //! command completions) to the protocol drivers.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hal::engine::{AllowAll, BootInfo, Notice, NoticeId};
 use hal::sim::SimDevice;
+use hal::traits::Section;
 use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::{Protocol, Protocols};
@@ -17,8 +19,11 @@ use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
 use crate::tls::Trust;
 
-/// The file in the state directory that holds the device's flash.
-pub(crate) const STATE_FILE: &str = "device.json";
+/// The directory in the state directory that holds the device's flash, a file per section.
+pub(crate) const FLASH_DIR: &str = "device";
+/// The file earlier versions kept every section of the flash in (a JSON map from section
+/// name to text), taken over at boot ([`take_over_flash_file`]).
+const FLASH_FILE: &str = "device.json";
 
 /// What the device tells a protocol driver.
 #[derive(Debug)]
@@ -63,7 +68,8 @@ pub(crate) async fn boot(
 ) -> Result<Device, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(state_dir)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
-    let sim = SimDevice::with_file(serial, state_dir.join(STATE_FILE))?;
+    take_over_flash_file(state_dir)?;
+    let sim = SimDevice::with_dir(serial, state_dir.join(FLASH_DIR))?;
     sim.set_time(wall_clock());
     let mut hal = sim.hal();
     let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir, trust));
@@ -91,6 +97,36 @@ pub(crate) async fn boot(
         downloads,
         mqtt_stats,
     })
+}
+
+/// Moves the sections of an earlier version's flash file into the flash directory: they are
+/// written into a temporary directory, which is renamed into place before the file is
+/// removed, so that a crash at any point leaves one whole copy to start from. Names that
+/// are no section are left out.
+fn take_over_flash_file(state_dir: &Path) -> Result<(), String> {
+    let file = state_dir.join(FLASH_FILE);
+    let dir = state_dir.join(FLASH_DIR);
+    let failed = |e: &dyn std::fmt::Display| format!("cannot take over {}: {e}", file.display());
+    match std::fs::symlink_metadata(&file) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(failed(&error)),
+        Ok(_) => {}
+    }
+    if !dir.exists() {
+        let bytes = std::fs::read(&file).map_err(|e| failed(&e))?;
+        let sections: BTreeMap<String, String> =
+            serde_json::from_slice(&bytes).map_err(|e| failed(&e))?;
+        let temporary = state_dir.join(format!("{FLASH_DIR}.tmp"));
+        let _ = std::fs::remove_dir_all(&temporary);
+        std::fs::create_dir(&temporary).map_err(|e| failed(&e))?;
+        for section in Section::ALL {
+            if let Some(text) = sections.get(section.name()) {
+                std::fs::write(temporary.join(section.name()), text).map_err(|e| failed(&e))?;
+            }
+        }
+        std::fs::rename(&temporary, &dir).map_err(|e| failed(&e))?;
+    }
+    std::fs::remove_file(&file).map_err(|e| failed(&e))
 }
 
 /// The enabled `Device.LocalAgent.Controller.{i}.EndpointID`s of the store.
@@ -179,5 +215,48 @@ pub(crate) async fn run(
                 let _ = driver.send(DeviceEvent::Notice(id, notice.clone())).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flash_file_of_earlier_versions_is_taken_over() {
+        let state = tempfile::tempdir().unwrap();
+        let file = state.path().join(FLASH_FILE);
+        std::fs::write(
+            &file,
+            r#"{"events": "{\"pending\":[]}", "store": "{\"format\":1}", "../x": "y"}"#,
+        )
+        .unwrap();
+        take_over_flash_file(state.path()).unwrap();
+        let dir = state.path().join(FLASH_DIR);
+        assert_eq!(
+            std::fs::read(dir.join("events")).unwrap(),
+            br#"{"pending":[]}"#
+        );
+        assert_eq!(
+            std::fs::read(dir.join("store")).unwrap(),
+            br#"{"format":1}"#
+        );
+        let mut names: Vec<_> = std::fs::read_dir(state.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, [FLASH_DIR], "the file is gone, nothing else written");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        // Nothing to take over: nothing changes.
+        take_over_flash_file(state.path()).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+
+        // A garbled file is an error that names it, and stays.
+        std::fs::write(&file, b"{\"store\": ").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let error = take_over_flash_file(state.path()).unwrap_err();
+        assert!(error.contains("device.json"), "{error}");
+        assert!(file.exists() && !dir.exists());
     }
 }

@@ -126,7 +126,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     .await?;
     tracing::info!(
         serial = %config.device.serial,
-        state = %config.state_dir.join(device::STATE_FILE).display(),
+        state = %config.state_dir.join(device::FLASH_DIR).display(),
         cause = device.boot.cause.as_str(),
         bootstrap = device.boot.bootstrap,
         "simulated device booted"
