@@ -14,7 +14,8 @@
 //! answered, `PublishQoS` and the PUBLISH User Properties dress the agent's PUBLISHes, and
 //! the Will is published by the broker when the agent dies; its `Stats.` count what went
 //! through; with `CleanStart` false and a `SessionExpiryInterval`, a request sent while the
-//! agent was stopped reaches it when it is back. A Subscription row added, changed, disabled
+//! agent was stopped reaches it when it is back; the client row's `ALPN` is offered in the TLS
+//! handshake. A Subscription row added, changed, disabled
 //! or deleted is subscribed to or unsubscribed from on the open connection, and a controller
 //! row's `PublishRetainResponse` or `PublishRetainNotify` has the broker keep the agent's last
 //! Response or Notify for a subscriber that comes later. A controller's MTP row moves the
@@ -33,11 +34,13 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusp_lib::usp_builder::DeleteBuilder;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio_rustls::TlsAcceptor;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect, received};
 use common::uds::{UdsLink, handshake};
@@ -612,6 +615,60 @@ async fn retained() {
     assert_eq!(notify["subscription_id"], "retained", "{msg}");
     drop(m.ws);
     m.agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_client_rows_alpn_is_offered_to_a_tls_broker() {
+    common::within(Duration::from_secs(60), alpn()).await;
+}
+
+/// Accepts the agent's next TLS connection on `listener`: the protocol ALPN agreed on.
+async fn accepted_alpn(listener: &TcpListener, acceptor: &TlsAcceptor) -> Option<Vec<u8>> {
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    let tls = tokio::time::timeout(WAIT, acceptor.accept(stream))
+        .await
+        .expect("TLS handshake in time")
+        .unwrap();
+    tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+}
+
+async fn alpn() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tls::make_certificates(dir.path(), "", true);
+    let mut server = (**common::tls::acceptor(dir.path()).config()).clone();
+    server.alpn_protocols = vec![b"mqtt".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(server));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = agent_config(dir.path(), port, "5.0", "usp/agent", "usp/ctrl");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[usp.mqtt]\n", "[usp.mqtt]\ntls = true\n", 1),
+    )
+    .unwrap();
+    let (config, ca) = (config.to_str().unwrap(), dir.path().join("ca.pem"));
+    let args = ["--config", config, "--ca-file", ca.to_str().unwrap()];
+    let agent = AgentProcess::start(&dir.path().join("state"), &args).await;
+    // The factory row offers no protocol.
+    assert_eq!(accepted_alpn(&listener, &acceptor).await, None);
+
+    // Set, the agent connects again (it also retries the broker that never answered).
+    let mut ws = connect_ws(&agent.url).await;
+    set_ok(&mut ws, CLIENT, "ALPN", "x-other, mqtt").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(agreed) = accepted_alpn(&listener, &acceptor).await {
+            assert_eq!(agreed, b"mqtt");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no ALPN offered");
+    }
+    drop(ws);
+    agent.stop().await;
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -45,8 +45,8 @@
 //! - `TransportProtocol` `WebSocket` and `WebSocketTLS`: rumqttc is built without its
 //!   WebSocket transport (its dependencies would weigh on the router build); such a row is
 //!   `Error_Misconfigured`.
-//! - `ALPN` and `Interface`: the TLS client advertises no protocols, and the connection
-//!   leaves by the route the system picks.
+//! - `Interface`: the connection leaves by the route the system picks. (`ALPN` is offered in
+//!   the TLS handshake; over TCP it has no use.)
 //! - `KeepAliveTime` below 5 s over MQTT 5 (0 included, no keep-alive) is sent as 5:
 //!   rumqttc's MQTT 5 client refuses less.
 //! - `RequestResponseInfo` is always sent as 1: TR-369 requires it (its MQTT binding) and the
@@ -178,6 +178,8 @@ pub(crate) struct RowSettings {
     pub(crate) user_properties: Vec<UserProperty>,
     /// The controllers (by Endpoint ID) whose MTP row sets a retain flag.
     pub(crate) retain: Vec<(String, Retain)>,
+    /// `ALPN`: the protocols the TLS handshake offers; none when empty.
+    pub(crate) alpn: Vec<String>,
 }
 
 impl Default for RowSettings {
@@ -196,6 +198,7 @@ impl Default for RowSettings {
             subscriptions: Vec::new(),
             user_properties: Vec::new(),
             retain: Vec::new(),
+            alpn: Vec::new(),
         }
     }
 }
@@ -470,7 +473,14 @@ impl MqttMtp {
         }
         let tls = match (first.tls, trust) {
             (false, _) => None,
-            (true, Some(trust)) => Some(trust.client_config()),
+            (true, Some(trust)) if first.row.alpn.is_empty() => Some(trust.client_config()),
+            (true, Some(trust)) => {
+                let mut config = (*trust.client_config()).clone();
+                config.alpn_protocols = (first.row.alpn.iter())
+                    .map(|p| p.as_bytes().to_vec())
+                    .collect();
+                Some(Arc::new(config))
+            }
             (true, None) => {
                 return Err("[usp.mqtt] tls needs a CA file ([tls] ca_file or --ca-file)".into());
             }
@@ -1481,6 +1491,7 @@ mod tests {
         assert!(!same(&|c| c.topic = "usp/other".into()));
         assert!(!same(&|c| c.row.will.enable = true));
         assert!(!same(&|c| c.keep_alive_s = 30));
+        assert!(!same(&|c| c.row.alpn.push("mqtt".into())));
     }
 
     #[test]

@@ -323,6 +323,12 @@ fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
         user_properties,
         // The controllers' rows: see `desired`.
         retain: Vec::new(),
+        alpn: text(store, &param("ALPN"))
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
     }
 }
 
