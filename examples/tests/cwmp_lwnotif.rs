@@ -13,7 +13,8 @@
 //! The queue of passive ones survives a crash: after the same bootstrap the controller sets
 //! the passive one, the agent is killed (SIGKILL) once its saved CWMP state names it, and
 //! restarted on the same state directory; the controller's change of the active one then
-//! brings a datagram with both values. Every wait is bounded.
+//! brings a datagram with both values. A garbled saved state is moved aside, not
+//! overwritten, and the agent starts afresh. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -355,4 +356,30 @@ async fn killed_with_a_queued_change() {
     );
     drop(ctrl);
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_garbled_saved_state_is_kept_aside() {
+    within(Duration::from_secs(60), async {
+        // A queue that is not a list: the state is refused whole, moved aside with what it
+        // held, and the session starts afresh (a bootstrap), without a panic.
+        let dir = tempfile::tempdir().unwrap();
+        let garbled = br#"{"events": [], "lightweight_changed": 5, "bootstrapped": true"#;
+        std::fs::write(dir.path().join("cwmp.json"), garbled).unwrap();
+        let mut acs = Acs::start().await;
+        let mut agent = AgentProcess::start(dir.path(), &agent_args(&acs)).await;
+        let inform = acs.next_inform().await;
+        assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
+        assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+        agent.wait_line("CWMP session ended").await;
+        assert_eq!(
+            std::fs::read(dir.path().join("cwmp.json.invalid")).unwrap(),
+            garbled
+        );
+        agent.stop().await;
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("cwmp.json")).unwrap()).unwrap();
+        assert_eq!(saved["bootstrapped"], true);
+    })
+    .await;
 }
