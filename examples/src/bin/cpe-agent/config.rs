@@ -2,12 +2,13 @@
 //! command-line flags, each overriding the one before.
 //!
 //! The defaults need nothing installed: loopback only, no TLS, state in `./cpe-agent-state`.
-//! `cpe-agent --print-config` prints [`EXAMPLE`], which documents every key.
+//! `cpe-agent --print-config` prints [`EXAMPLE`], which documents every key. The file is read
+//! by [`mod@file`].
+
+pub(crate) mod file;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use crate::cli::Cli;
 
@@ -15,8 +16,7 @@ use crate::cli::Cli;
 pub(crate) const EXAMPLE: &str = include_str!("cpe-agent.toml");
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
     /// Where the device keeps its state.
     pub(crate) state_dir: PathBuf,
@@ -46,8 +46,7 @@ impl Default for Config {
 }
 
 /// `[tls]`: what every TLS client of the agent trusts, and the certificate it presents.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct TlsConfig {
     /// PEM file of the trusted CA certificates, also those of the controllers' client
     /// certificates on the `wss://` server (unset: none, so no TLS client connects and no
@@ -82,8 +81,7 @@ impl TlsConfig {
 }
 
 /// `[device]`: the simulated gateway.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DeviceConfig {
     /// Serial number; the factory Endpoint ID is `os::00D09E-<serial>`.
     pub(crate) serial: String,
@@ -102,8 +100,7 @@ impl Default for DeviceConfig {
 }
 
 /// `[usp]`: the USP agent and its MTPs (the MTPs are factory defaults: see [`crate::mtp`]).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UspConfig {
     /// The agent's Endpoint ID; empty takes the device's `Device.LocalAgent.EndpointID`.
     pub(crate) endpoint_id: String,
@@ -137,8 +134,7 @@ impl Default for UspConfig {
 }
 
 /// `[usp.websocket]`: the WebSocket server MTP (subprotocol `v1.usp`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct WebSocketConfig {
     /// Whether to listen.
     pub(crate) enable: bool,
@@ -171,8 +167,7 @@ impl Default for WebSocketConfig {
 /// `[cwmp]`: the CWMP (TR-069) client and its connection-request server.
 ///
 /// Empty strings and zero numbers keep what the device has in `Device.ManagementServer.`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CwmpConfig {
     /// Whether to run CWMP at all; it runs only when `acs_url` is set too.
     pub(crate) enabled: bool,
@@ -237,7 +232,7 @@ pub(crate) enum ConfigError {
     /// The file could not be read.
     Read(PathBuf, std::io::Error),
     /// The file is not valid.
-    Parse(PathBuf, Box<toml::de::Error>),
+    Parse(PathBuf, file::FileError),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -265,7 +260,7 @@ impl Config {
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), Box::new(e)))
+        file::parse(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e))
     }
 
     fn apply(&mut self, cli: &Cli) {
@@ -336,13 +331,13 @@ mod tests {
 
     #[test]
     fn the_example_file_is_the_defaults() {
-        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        let parsed: Config = file::parse(EXAMPLE).unwrap();
         assert_eq!(parsed, Config::default());
     }
 
     #[test]
     fn flags_override_the_file() {
-        let file: Config = toml::from_str(
+        let file: Config = file::parse(
             "state_dir = \"/var/lib/cpe\"\n[usp]\ncontrollers = [\"proto::a\"]\n\
              [usp.websocket]\nlisten = \"127.0.0.1:9000\"\n",
         )
@@ -389,7 +384,7 @@ mod tests {
         config.apply(&Cli::try_parse_from(["cpe-agent", "--no-cwmp"]).unwrap());
         assert!(!config.cwmp.active());
         let file: Config =
-            toml::from_str("[cwmp]\nacs_url = \"http://acs/\"\nenabled = false\n").unwrap();
+            file::parse("[cwmp]\nacs_url = \"http://acs/\"\nenabled = false\n").unwrap();
         assert!(!file.cwmp.active());
     }
 
@@ -405,17 +400,17 @@ mod tests {
         let error = config.tls.trust().err().unwrap();
         assert!(error.contains("/no/such/ca.pem"), "{error}");
         let half: Config =
-            toml::from_str("[tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\n").unwrap();
+            file::parse("[tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\n").unwrap();
         let error = half.tls.trust().err().unwrap();
         assert!(error.contains("both cert_file and key_file"), "{error}");
         let no_ca: Config =
-            toml::from_str("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n").unwrap();
+            file::parse("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n").unwrap();
         let error = no_ca.tls.trust().err().unwrap();
         assert!(error.contains("needs a ca_file"), "{error}");
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        assert!(toml::from_str::<Config>("[usp]\ncontroler = []\n").is_err());
+        assert!(file::parse("[usp]\ncontroler = []\n").is_err());
     }
 }

@@ -74,7 +74,6 @@ use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, LastWill, LastWillProperties, Packet, PublishProperties,
     SubscribeReasonCode, UnsubAckReason,
 };
-use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
 use usp_core::agent::{Mtp, MtpKind};
@@ -107,8 +106,7 @@ const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 
 /// `[usp.mqtt]`: the MQTT client MTP (TR-181 `Device.MQTT.Client.{i}.` and
 /// `Device.LocalAgent.MTP.{i}.MQTT.`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct MqttConfig {
     /// Whether to connect.
     pub(crate) enable: bool,
@@ -141,7 +139,6 @@ pub(crate) struct MqttConfig {
     /// Controllers reached over MQTT: Endpoint ID → topic (`Controller.{i}.MTP.{i}.MQTT.Topic`).
     pub(crate) controllers: BTreeMap<String, String>,
     /// What only the data model holds (boxed: it is large, and rarely more than defaults).
-    #[serde(skip)]
     pub(crate) row: Box<RowSettings>,
 }
 
@@ -339,13 +336,11 @@ impl MqttConfig {
 }
 
 /// The MQTT protocol version.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Version {
     /// MQTT 3.1.1.
-    #[serde(rename = "3.1.1")]
     V311,
     /// MQTT 5.0.
-    #[serde(rename = "5.0")]
     V5,
 }
 
@@ -1492,23 +1487,5 @@ mod tests {
         assert!(!same(&|c| c.row.will.enable = true));
         assert!(!same(&|c| c.keep_alive_s = 30));
         assert!(!same(&|c| c.row.alpn.push("mqtt".into())));
-    }
-
-    #[test]
-    fn config_reads_versions_and_controller_topics() {
-        let config: MqttConfig = toml::from_str(
-            "enable = true\nversion = \"3.1.1\"\ntopic = \"usp/agent\"\n\
-             [controllers]\n\"self::controller\" = \"usp/controller\"\n",
-        )
-        .unwrap();
-        assert_eq!(config.version, Version::V311);
-        assert_eq!(
-            config
-                .controllers
-                .get("self::controller")
-                .map(String::as_str),
-            Some("usp/controller")
-        );
-        assert!(toml::from_str::<MqttConfig>("version = \"4\"\n").is_err());
     }
 }

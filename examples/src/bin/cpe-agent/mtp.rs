@@ -1105,14 +1105,15 @@ mod tests {
 
     #[test]
     fn the_factory_defaults_read_back_as_configured() {
-        let mut usp: UspConfig = toml::from_str(
-            "[websocket]\nlisten = \"127.0.0.1:9000\"\n\
-             [websocket_client.controllers]\n\"proto::ws\" = \"ws://127.0.0.1:8181/usp\"\n\
-             [mqtt]\nenable = true\nport = 1999\nversion = \"3.1.1\"\ntopic = \"usp/agent\"\n\
-             [mqtt.controllers]\n\"self::controller\" = \"usp/controller\"\n\
-             [uds]\nlisten = \"/tmp/agent.sock\"\n",
+        let mut usp: UspConfig = crate::config::file::parse(
+            "[usp.websocket]\nlisten = \"127.0.0.1:9000\"\n\
+             [usp.websocket_client.controllers]\n\"proto::ws\" = \"ws://127.0.0.1:8181/usp\"\n\
+             [usp.mqtt]\nenable = true\nport = 1999\nversion = \"3.1.1\"\ntopic = \"usp/agent\"\n\
+             [usp.mqtt.controllers]\n\"self::controller\" = \"usp/controller\"\n\
+             [usp.uds]\nlisten = \"/tmp/agent.sock\"\n",
         )
-        .unwrap();
+        .unwrap()
+        .usp;
         let wanted = round_trip(&usp);
         let mqtt = MqttConfig {
             controllers: usp.mqtt.controllers.clone(),

@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
@@ -34,8 +33,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// `[usp.uds]`: the Unix domain socket MTP (TR-181 `Device.UnixDomainSockets.` and
 /// `LocalAgent.MTP.{i}.UDS.`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct UdsConfig {
     /// A socket path the agent listens on for controllers; empty: none.
     pub(crate) listen: String,

@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -417,8 +416,7 @@ impl Session {
 
 /// `[usp.websocket_client]`: controllers whose WebSocket server the agent connects to
 /// (TR-181 `Controller.{i}.MTP.{i}.WebSocket.`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct WsClientConfig {
     /// First wait before reconnecting, in seconds (`SessionRetryMinimumWaitInterval`).
     pub(crate) retry_min_wait_s: u32,

@@ -1,0 +1,499 @@
+//! Reading the configuration file: the `toml` crate parses it into its document tree (every
+//! key and value with its place in the file), and one match per section moves the keys into
+//! the typed configuration.
+//!
+//! Not serde: derived `Deserialize` impls driven by toml's serde deserializer are generic
+//! code instantiated for every section, about 0.1 MB of the agent's 4 MB budget (issue #8,
+//! `BENCHMARKS.md`), more than the parser itself. Here the walk over a section is one
+//! function for all of them, each key is a field name in a `section!` line, and each value
+//! type one small function ([`FromToml`]). A key added to a struct and to `cpe-agent.toml`
+//! but not here fails the test that reads the example file.
+//!
+//! The rules are serde's `#[serde(default, deny_unknown_fields)]`: a missing key keeps its
+//! default, an unknown key or a value of the wrong type refuses the file, with its line and
+//! column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{Config, CwmpConfig, DeviceConfig, TlsConfig, UspConfig, WebSocketConfig};
+use crate::mqtt::{MqttConfig, Version};
+use crate::uds::UdsConfig;
+use crate::ws::WsClientConfig;
+
+/// Why a configuration file was refused.
+#[derive(Debug)]
+pub(crate) enum FileError {
+    /// The file is not TOML (toml's report, which quotes the line).
+    Syntax(Box<toml::de::Error>),
+    /// A key the agent does not have, or a value it cannot take.
+    Key {
+        /// Line of the key or value, from 1.
+        line: usize,
+        /// Column, from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax(error) => write!(f, "{error}"),
+            Self::Key {
+                line,
+                column,
+                message,
+            } => write!(f, "line {line}, column {column}: {message}"),
+        }
+    }
+}
+
+/// The configuration of `text`: the defaults, overridden by the keys it has.
+pub(crate) fn parse(text: &str) -> Result<Config, FileError> {
+    let document = DeTable::parse(text).map_err(|e| FileError::Syntax(Box::new(e)))?;
+    let mut config = Config::default();
+    read_table(document.get_ref(), "", &mut config).map_err(|problem| {
+        let before = text.get(..problem.at).unwrap_or(text);
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        FileError::Key {
+            line: before.matches('\n').count() + 1,
+            column: before.len() - line_start + 1,
+            message: problem.message,
+        }
+    })?;
+    Ok(config)
+}
+
+/// What is wrong, at byte `at` of the file.
+struct Problem {
+    at: usize,
+    message: String,
+}
+
+impl Problem {
+    fn new(span: &Range<usize>, message: String) -> Self {
+        Self {
+            at: span.start,
+            message,
+        }
+    }
+}
+
+/// A section of the file: a table whose keys are the fields of a configuration struct.
+trait Section {
+    /// Reads `value` into the field `key`; `Ok(false)` when there is no such key. `path` is
+    /// the section's own (`usp.mqtt`), for nested sections and messages.
+    fn key(&mut self, path: &str, key: &str, value: &Spanned<DeValue<'_>>)
+    -> Result<bool, Problem>;
+}
+
+/// Reads the section `path` from `value`, which must be a table.
+fn read_section(
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+    into: &mut dyn Section,
+) -> Result<(), Problem> {
+    match value.get_ref() {
+        DeValue::Table(table) => read_table(table, path, into),
+        _ => Err(Problem::new(
+            &value.span(),
+            format!("[{path}] must be a table"),
+        )),
+    }
+}
+
+/// Reads every key of `table` (the section `path`, `""` for the top level) into `into`.
+fn read_table(table: &DeTable<'_>, path: &str, into: &mut dyn Section) -> Result<(), Problem> {
+    for (key, value) in table {
+        if !into.key(path, key.get_ref(), value)? {
+            let message = match path {
+                "" => format!("unknown key `{}`", key.get_ref()),
+                path => format!("unknown key `{}` in [{path}]", key.get_ref()),
+            };
+            return Err(Problem::new(&key.span(), message));
+        }
+    }
+    Ok(())
+}
+
+/// The path of the section `key` inside `path`.
+fn join(path: &str, key: &str) -> String {
+    match path {
+        "" => key.to_owned(),
+        path => format!("{path}.{key}"),
+    }
+}
+
+/// A value type of the configuration.
+trait FromToml: Sized {
+    /// What the file must hold, for messages.
+    const EXPECTED: &'static str;
+    /// The value, or `None` when `value` is not one.
+    fn from_toml(value: &DeValue<'_>) -> Option<Self>;
+}
+
+/// Reads `value` into `field` (the key `key`).
+fn set<T: FromToml>(
+    field: &mut T,
+    key: &str,
+    value: &Spanned<DeValue<'_>>,
+) -> Result<bool, Problem> {
+    *field = T::from_toml(value.get_ref())
+        .ok_or_else(|| Problem::new(&value.span(), format!("`{key}` must be {}", T::EXPECTED)))?;
+    Ok(true)
+}
+
+impl FromToml for bool {
+    const EXPECTED: &'static str = "true or false";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        value.as_bool()
+    }
+}
+
+impl FromToml for String {
+    const EXPECTED: &'static str = "a string";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        value.as_str().map(str::to_owned)
+    }
+}
+
+impl FromToml for PathBuf {
+    const EXPECTED: &'static str = "a path (a string)";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        value.as_str().map(Self::from)
+    }
+}
+
+impl FromToml for SocketAddr {
+    const EXPECTED: &'static str = "an address and port, as \"127.0.0.1:7550\"";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        value.as_str()?.parse().ok()
+    }
+}
+
+impl FromToml for Version {
+    const EXPECTED: &'static str = "\"5.0\" or \"3.1.1\"";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        match value.as_str()? {
+            "5.0" => Some(Self::V5),
+            "3.1.1" => Some(Self::V311),
+            _ => None,
+        }
+    }
+}
+
+/// A non-negative integer, in any of TOML's bases.
+fn integer(value: &DeValue<'_>) -> Option<u64> {
+    let integer = value.as_integer()?;
+    u64::from_str_radix(integer.as_str(), integer.radix()).ok()
+}
+
+impl FromToml for u16 {
+    const EXPECTED: &'static str = "an integer from 0 to 65535";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        integer(value)?.try_into().ok()
+    }
+}
+
+impl FromToml for u32 {
+    const EXPECTED: &'static str = "an integer from 0 to 4294967295";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        integer(value)?.try_into().ok()
+    }
+}
+
+impl FromToml for u64 {
+    const EXPECTED: &'static str = "a non-negative integer";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        integer(value)
+    }
+}
+
+/// A key that is unset by default: TOML has no null, so a present key is `Some`.
+impl<T: FromToml> FromToml for Option<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        T::from_toml(value).map(Some)
+    }
+}
+
+impl FromToml for Vec<String> {
+    const EXPECTED: &'static str = "an array of strings";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        let DeValue::Array(items) = value else {
+            return None;
+        };
+        items
+            .iter()
+            .map(|item| String::from_toml(item.get_ref()))
+            .collect()
+    }
+}
+
+/// A table of strings (Endpoint ID → URL or topic).
+impl FromToml for BTreeMap<String, String> {
+    const EXPECTED: &'static str = "a table of strings";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        let DeValue::Table(table) = value else {
+            return None;
+        };
+        table
+            .iter()
+            .map(|(key, item)| {
+                Some((
+                    key.get_ref().to_string(),
+                    String::from_toml(item.get_ref())?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Implements [`Section`] for a configuration struct: each of `values` is a field read with
+/// [`FromToml`] under its own name, each of `sections` a nested section.
+macro_rules! section {
+    ($type:ty { $($value:ident),* $(,)? } $(sections { $($section:ident),* $(,)? })?) => {
+        impl Section for $type {
+            // A section without nested sections has no use for its path.
+            #[allow(unused_variables)]
+            fn key(
+                &mut self,
+                path: &str,
+                key: &str,
+                value: &Spanned<DeValue<'_>>,
+            ) -> Result<bool, Problem> {
+                match key {
+                    $(stringify!($value) => set(&mut self.$value, key, value),)*
+                    $($(stringify!($section) => {
+                        read_section(&join(path, key), value, &mut self.$section).map(|()| true)
+                    })*)?
+                    _ => Ok(false),
+                }
+            }
+        }
+    };
+}
+
+section!(Config { state_dir, log } sections { device, usp, cwmp, tls });
+section!(DeviceConfig { serial, tick_ms });
+section!(
+    UspConfig { endpoint_id, controllers, accept_unknown_controllers }
+    sections { websocket, websocket_client, mqtt, uds }
+);
+section!(WebSocketConfig {
+    enable,
+    listen,
+    path,
+    ping_interval_s,
+    cert_file,
+    key_file
+});
+section!(WsClientConfig {
+    retry_min_wait_s,
+    retry_interval_multiplier,
+    ping_interval_s,
+    controllers
+});
+section!(MqttConfig {
+    enable,
+    host,
+    port,
+    tls,
+    version,
+    client_id,
+    username,
+    password,
+    topic,
+    keep_alive_s,
+    connect_retry_s,
+    connect_retry_multiplier,
+    connect_retry_max_s,
+    controllers,
+});
+section!(UdsConfig { listen, connect });
+section!(CwmpConfig {
+    enabled,
+    acs_url,
+    username,
+    password,
+    connection_request_port,
+    connection_request_path,
+    basic_over_plain_http,
+    udp_connection_requests,
+    udp_connection_request_port,
+    connection_request_username,
+    connection_request_password,
+    periodic_inform_interval,
+});
+section!(TlsConfig {
+    ca_file,
+    cert_file,
+    key_file
+});
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn refusal(text: &str) -> String {
+        parse(text).err().unwrap().to_string()
+    }
+
+    #[test]
+    fn every_key_of_every_section_is_read() {
+        let config = parse(
+            "state_dir = \"/s\"\nlog = \"debug\"\n\
+             [device]\nserial = \"X1\"\ntick_ms = 10\n\
+             [usp]\nendpoint_id = \"os::a\"\ncontrollers = [\"c::1\", \"c::2\"]\n\
+             accept_unknown_controllers = true\n\
+             [usp.websocket]\nenable = false\nlisten = \"127.0.0.1:9\"\npath = \"/p\"\n\
+             ping_interval_s = 7\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n\
+             [usp.websocket_client]\nretry_min_wait_s = 1\nretry_interval_multiplier = 3000\n\
+             ping_interval_s = 0\ncontrollers = { \"c::1\" = \"ws://h:1/u\" }\n\
+             [usp.mqtt]\nenable = true\nhost = \"b\"\nport = 8883\ntls = true\n\
+             version = \"3.1.1\"\nclient_id = \"i\"\nusername = \"u\"\npassword = \"p\"\n\
+             topic = \"t\"\nkeep_alive_s = 9\nconnect_retry_s = 2\n\
+             connect_retry_multiplier = 1500\nconnect_retry_max_s = 60\n\
+             [usp.mqtt.controllers]\n\"c::2\" = \"usp/c2\"\n\
+             [usp.uds]\nlisten = \"/l\"\nconnect = \"/c\"\n\
+             [cwmp]\nenabled = false\nacs_url = \"http://a/\"\nusername = \"au\"\n\
+             password = \"ap\"\nconnection_request_port = 0x10\n\
+             connection_request_path = \"/\"\nbasic_over_plain_http = true\n\
+             udp_connection_requests = false\nudp_connection_request_port = 17\n\
+             connection_request_username = \"cu\"\nconnection_request_password = \"cp\"\n\
+             periodic_inform_interval = 300\n\
+             [tls]\nca_file = \"ca.pem\"\ncert_file = \"a.pem\"\nkey_file = \"b.pem\"\n",
+        )
+        .unwrap();
+        let mut expected = Config {
+            state_dir: "/s".into(),
+            log: "debug".into(),
+            device: DeviceConfig {
+                serial: "X1".into(),
+                tick_ms: 10,
+            },
+            tls: TlsConfig {
+                ca_file: Some("ca.pem".into()),
+                cert_file: Some("a.pem".into()),
+                key_file: Some("b.pem".into()),
+            },
+            ..Config::default()
+        };
+        let usp = &mut expected.usp;
+        usp.endpoint_id = "os::a".into();
+        usp.controllers = vec!["c::1".into(), "c::2".into()];
+        usp.accept_unknown_controllers = true;
+        usp.websocket = WebSocketConfig {
+            enable: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9)),
+            path: "/p".into(),
+            ping_interval_s: 7,
+            cert_file: Some("c.pem".into()),
+            key_file: Some("k.pem".into()),
+        };
+        usp.websocket_client = WsClientConfig {
+            retry_min_wait_s: 1,
+            retry_interval_multiplier: 3000,
+            ping_interval_s: 0,
+            controllers: [("c::1".into(), "ws://h:1/u".into())].into(),
+        };
+        usp.mqtt = MqttConfig {
+            enable: true,
+            host: "b".into(),
+            port: 8883,
+            tls: true,
+            version: Version::V311,
+            client_id: "i".into(),
+            username: "u".into(),
+            password: "p".into(),
+            topic: "t".into(),
+            keep_alive_s: 9,
+            connect_retry_s: 2,
+            connect_retry_multiplier: 1500,
+            connect_retry_max_s: 60,
+            controllers: [("c::2".into(), "usp/c2".into())].into(),
+            ..MqttConfig::default()
+        };
+        usp.uds = UdsConfig {
+            listen: "/l".into(),
+            connect: "/c".into(),
+        };
+        expected.cwmp = CwmpConfig {
+            enabled: false,
+            acs_url: "http://a/".into(),
+            username: "au".into(),
+            password: "ap".into(),
+            connection_request_port: 16,
+            connection_request_path: "/".into(),
+            basic_over_plain_http: true,
+            udp_connection_requests: false,
+            udp_connection_request_port: Some(17),
+            connection_request_username: "cu".into(),
+            connection_request_password: "cp".into(),
+            periodic_inform_interval: 300,
+        };
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn dotted_keys_and_inline_tables_are_sections_too() {
+        let config = parse("usp.websocket.path = \"/x\"\nusp.uds = { listen = \"/l\" }\n").unwrap();
+        assert_eq!(config.usp.websocket.path, "/x");
+        assert_eq!(config.usp.uds.listen, "/l");
+        assert_eq!(
+            config.usp.websocket.listen,
+            Config::default().usp.websocket.listen
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_key_and_where_it_is() {
+        assert_eq!(
+            refusal("[usp]\ncontroler = []\n"),
+            "line 2, column 1: unknown key `controler` in [usp]"
+        );
+        assert_eq!(
+            refusal("stat_dir = \"/\"\n"),
+            "line 1, column 1: unknown key `stat_dir`"
+        );
+        assert_eq!(
+            refusal("[usp.mqtt]\nport = 65536\n"),
+            "line 2, column 8: `port` must be an integer from 0 to 65535"
+        );
+        assert_eq!(
+            refusal("[cwmp]\nconnection_request_port = -1\n"),
+            "line 2, column 27: `connection_request_port` must be an integer from 0 to 65535"
+        );
+        assert_eq!(
+            refusal("[usp.mqtt]\nversion = \"4\"\n"),
+            "line 2, column 11: `version` must be \"5.0\" or \"3.1.1\""
+        );
+        assert_eq!(
+            refusal("[usp]\ncontrollers = [\"a\", 1]\n"),
+            "line 2, column 15: `controllers` must be an array of strings"
+        );
+        assert_eq!(
+            refusal("[usp.websocket]\nlisten = \"localhost\"\n"),
+            "line 2, column 10: `listen` must be an address and port, as \"127.0.0.1:7550\""
+        );
+        assert_eq!(
+            refusal("device = 1\n"),
+            "line 1, column 10: [device] must be a table"
+        );
+        assert_eq!(
+            refusal("[tls]\nca_file = true\n"),
+            "line 2, column 11: `ca_file` must be a path (a string)"
+        );
+        assert!(refusal("[usp\n").starts_with("TOML parse error at line 1"));
+    }
+}
