@@ -326,8 +326,10 @@ impl CwmpDriver {
     }
 
     /// Saves the persisted state if it changed (written to a temporary file, then renamed).
+    /// Compact JSON, as the engine writes its files: a second formatter would link a second
+    /// copy of the serializing code.
     fn save(&mut self) {
-        let json = match serde_json::to_string_pretty(&self.session.persisted_state()) {
+        let json = match serde_json::to_string(&self.session.persisted_state()) {
             Ok(json) => json,
             Err(error) => {
                 tracing::error!(%error, "cannot encode the CWMP state");
