@@ -252,7 +252,7 @@ async fn mqtt_controller(port: u16, client_id: &str) -> Controller {
 }
 
 /// A mosquitto, a controller on it (topic `usp/ctrl`), and the agent connected to it over
-/// MQTT 5 (topic `usp/agent`) with a controller on its WebSocket server.
+/// MQTT `version` (topic `usp/agent`) with a controller on its WebSocket server.
 struct MqttAgent {
     /// The broker's and the agent's files, deleted on drop.
     _dir: tempfile::TempDir,
@@ -262,11 +262,16 @@ struct MqttAgent {
     ws: Controller,
 }
 
-async fn mqtt_agent() -> MqttAgent {
+async fn mqtt_agent(version: Version) -> MqttAgent {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path()).await;
-    let mut on_broker = mqtt_controller(broker.port, "ctrl-a").await;
-    let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent", "usp/ctrl");
+    let link = MqttLink::connect(broker.port, version, "ctrl-a", "usp/agent", "usp/ctrl");
+    let mut on_broker = Controller::over(Link::Mqtt(link.await));
+    let name = match version {
+        Version::V5 => "5.0",
+        Version::V311 => "3.1.1",
+    };
+    let config = agent_config(dir.path(), broker.port, name, "usp/agent", "usp/ctrl");
     let state = dir.path().join("state");
     let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     on_broker.await_connect_record().await;
@@ -359,7 +364,7 @@ fn last_delivery(ctrl: &Controller) -> (u8, Vec<(String, String)>) {
 }
 
 async fn client_row_session() {
-    let mut m = mqtt_agent().await;
+    let mut m = mqtt_agent(Version::V5).await;
     // The factory PublishQoS 1 reaches a QoS 1 subscriber at QoS 1, with no User Property.
     value(&mut m.on_broker, &format!("{CLIENT}Status")).await;
     assert_eq!(last_delivery(&m.on_broker), (1, Vec::new()));
@@ -487,7 +492,12 @@ async fn kept_session() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn subscription_rows_change_on_the_open_connection() {
-    common::within(Duration::from_secs(120), live_subscriptions()).await;
+    common::within(Duration::from_secs(120), live_subscriptions(Version::V5)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn subscription_rows_change_on_the_open_mqtt_3_1_1_connection() {
+    common::within(Duration::from_secs(120), live_subscriptions(Version::V311)).await;
 }
 
 /// Sends a Get to the agent on topic `unheard`, then one on `heard`, and checks that only the
@@ -510,23 +520,24 @@ async fn only_heard_on(ctrl: &mut Controller, unheard: &str, heard: &str) {
     assert!(body["Response"]["GetResp"].is_object(), "{body}");
 }
 
-async fn live_subscriptions() {
-    let mut m = mqtt_agent().await;
+/// The filters end in `#`, which also takes 3.1.1's `/reply-to=` topic names.
+async fn live_subscriptions(version: Version) {
+    let mut m = mqtt_agent(version).await;
 
     // A row added: subscribed to on the open connection, and requests sent there answered.
     let table = format!("{CLIENT}Subscription.");
-    let row = [("Enable", "true"), ("Topic", "usp/live/+"), ("QoS", "1")];
+    let row = [("Enable", "true"), ("Topic", "usp/live/#"), ("QoS", "1")];
     let sub = added_path(&m.ws.request(add(&table, &row)).await);
     wait_value(&mut m.ws, &format!("{sub}Status"), "Subscribed").await;
-    let link = MqttLink::connect(m.broker.port, Version::V5, "ctrl-x", "usp/live/1", "usp/x");
+    let link = MqttLink::connect(m.broker.port, version, "ctrl-x", "usp/live/1", "usp/x");
     let mut on_live = Controller::over(Link::Mqtt(link.await));
     assert_eq!(
         value(&mut on_live, &format!("{sub}Topic")).await,
-        "usp/live/+"
+        "usp/live/#"
     );
 
     // Its topic changed: the old filter is unsubscribed from, the new one subscribed to.
-    set_ok(&mut m.ws, &sub, "Topic", "usp/moved/+").await;
+    set_ok(&mut m.ws, &sub, "Topic", "usp/moved/#").await;
     m.agent.wait_line("MQTT topic filters unsubscribed").await;
     wait_value(&mut m.ws, &format!("{sub}Status"), "Subscribed").await;
     only_heard_on(&mut on_live, "usp/live/1", "usp/moved/1").await;
@@ -575,7 +586,7 @@ async fn retained_msg(port: u16, client_id: &str) -> serde_json::Value {
 
 async fn retained() {
     const ROW: &str = "Device.LocalAgent.Controller.1.MTP.1.";
-    let mut m = mqtt_agent().await;
+    let mut m = mqtt_agent(Version::V5).await;
     let follows = "USP MQTT MTP follows its rows' change";
     // Answered, the OnBoardRequest is not sent again (it would replace a retained Notify).
     m.on_broker.notify(|n| n["on_board_req"].is_object()).await;
