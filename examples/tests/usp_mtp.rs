@@ -13,8 +13,9 @@
 //! Subscription rows are subscribed to (with their `Status`) and Records sent there are
 //! answered, `PublishQoS` and the PUBLISH User Properties dress the agent's PUBLISHes, and
 //! the Will is published by the broker when the agent dies; its `Stats.` count what went
-//! through; with `CleanStart` false and a `SessionExpiryInterval`, a request sent while the
-//! agent was stopped reaches it when it is back; the client row's `ALPN` is offered in the TLS
+//! through; with `CleanStart` false and a `SessionExpiryInterval`, a connection lost is
+//! taken up again without a SUBSCRIBE, and a request sent while the agent was stopped reaches
+//! it when it is back; the client row's `ALPN` is offered in the TLS
 //! handshake. A Subscription row added, changed, disabled
 //! or deleted is subscribed to or unsubscribed from on the open connection, and a controller
 //! row's `PublishRetainResponse` or `PublishRetainNotify` has the broker keep the agent's last
@@ -42,7 +43,9 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio_rustls::TlsAcceptor;
 
-use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect, received};
+use common::mqtt::{
+    Mosquitto, MqttLink, Version, agent_config, read_connect, received, take_over_session,
+};
 use common::uds::{UdsLink, handshake};
 use common::{AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set};
 
@@ -469,6 +472,14 @@ async fn kept_session() {
     ];
     set_each(&mut ws, CLIENT, &session).await;
     on_broker.await_connect_record().await;
+
+    // The connection lost, the broker keeping the session: the agent connects again without
+    // a SUBSCRIBE (TR-181 `Enable`), and the kept subscription still brings it requests.
+    let subscribe_sent = format!("{CLIENT}Stats.SubscribeSent");
+    let subscribes = value(&mut ws, &subscribe_sent).await;
+    take_over_session(broker.port, "agent-kept").await;
+    on_broker.await_connect_record().await;
+    assert_eq!(value(&mut on_broker, &subscribe_sent).await, subscribes);
     drop(ws);
     agent.stop().await;
 

@@ -382,6 +382,34 @@ async fn pump(
     }
 }
 
+/// Connects to the broker on `port` as `client_id` over MQTT 5 with Clean Start 0, taking
+/// over the session a client of that id holds (the broker disconnects that client), and
+/// leaves, the broker keeping the session.
+pub(crate) async fn take_over_session(port: u16, client_id: &str) {
+    let mut options = v5::MqttOptions::new(client_id, "127.0.0.1", port);
+    options
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(300));
+    let (client, mut events) = v5::AsyncClient::new(options, 8);
+    let left = async {
+        loop {
+            match events.poll().await {
+                Ok(v5::Event::Incoming(Packet::ConnAck(connack))) => {
+                    assert!(connack.session_present, "no session to take over");
+                    client.disconnect().await.unwrap();
+                }
+                Ok(v5::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                Ok(_) => {}
+                // Taken over in turn by the reconnecting owner.
+                Err(_) => return,
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, left)
+        .await
+        .expect("the session taken over in time");
+}
+
 /// Accepts one connection and reads its CONNECT packet: (protocol level, whole packet).
 pub(crate) async fn read_connect(listener: &TcpListener) -> (TcpStream, u8, Vec<u8>) {
     let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())

@@ -53,9 +53,10 @@
 //!   agent's reply-to topic may depend on it.
 //! - `MessageRetryTime`: MQTT 3.1 only, which the agent does not speak (rumqttc resends on
 //!   reconnect).
-//! - `CleanSession`/`CleanStart` false: the subscriptions are sent on every connection,
-//!   even when the broker kept them, which TR-181 asks to avoid: the agent cannot tell which
-//!   of them a kept session holds, and a SUBSCRIBE of a held filter only replaces it.
+//! - `CleanSession`/`CleanStart` false: when the broker kept the session of the connection
+//!   lost, the agent subscribes only to the filters it was not granted there, as TR-181 asks;
+//!   but after a restart of the agent it subscribes to all (it does not know what a kept
+//!   session holds, and a SUBSCRIBE of a held filter only replaces it).
 //! - `UserProperty.{i}.` rows naming packets other than CONNECT and PUBLISH: rumqttc sends
 //!   DISCONNECT, PUBACK, PUBREC and PUBREL without properties.
 //!
@@ -391,6 +392,8 @@ enum Event {
         max_qos: Option<u8>,
         /// Whether the broker keeps retained messages (MQTT 5 Retain Available).
         retain_available: bool,
+        /// Whether the broker kept the session of an earlier connection.
+        session_present: bool,
     },
     /// rumqttc sent a SUBSCRIBE or an UNSUBSCRIBE with this packet id.
     Sent(u16),
@@ -404,6 +407,20 @@ enum Event {
         content_type: Option<String>,
     },
     Other,
+}
+
+impl Event {
+    /// A CONNACK without properties (all a 3.1.1 CONNACK has).
+    const fn bare_connack(session_present: bool) -> Self {
+        Self::ConnAck {
+            response_information: None,
+            subscribe_topics: Vec::new(),
+            assigned_client_id: None,
+            max_qos: None,
+            retain_available: true,
+            session_present,
+        }
+    }
 }
 
 /// Why the connection failed.
@@ -502,6 +519,8 @@ impl MqttMtp {
         'versions: loop {
             let (client, mut events) = self.client(version, &client_id);
             let mut session: Option<Session> = None;
+            // What the broker holds if it kept the session of the connection lost.
+            let mut kept: Option<Filters> = None;
             loop {
                 let polled = tokio::select! {
                     _ = self.shutdown.changed() => {
@@ -534,8 +553,12 @@ impl MqttMtp {
                         assigned_client_id,
                         max_qos,
                         retain_available,
+                        session_present,
                     }) => {
                         attempt = 0;
+                        // TR-181 (`Enable`): with a kept session, only the filters it lacks
+                        // are subscribed to.
+                        let filters = kept.take().filter(|_| session_present).unwrap_or_default();
                         if let Some(id) = assigned_client_id {
                             tracing::info!(client_id = %id, "MQTT broker assigned a client id");
                             events.set_client_id(&id);
@@ -571,7 +594,7 @@ impl MqttMtp {
                             forwarder,
                             records,
                             publishing,
-                            filters: Filters::default(),
+                            filters,
                         };
                         // Subscribed before the greetings go out: a controller that has one
                         // can send requests.
@@ -615,12 +638,12 @@ impl MqttMtp {
                         continue 'versions;
                     }
                     Err(Failure::VersionRefused) => {
-                        self.lost(&mut session, "the broker refuses MQTT 3.1.1".into())
-                            .await;
+                        let reason = "the broker refuses MQTT 3.1.1".into();
+                        kept = self.lost(&mut session, reason).await.or(kept);
                         self.report.mqtt(MqttStatus::Refused, None).await;
                     }
                     Err(Failure::Refused(reason)) => {
-                        self.lost(&mut session, reason).await;
+                        kept = self.lost(&mut session, reason).await.or(kept);
                         self.report.mqtt(MqttStatus::Refused, None).await;
                     }
                     Err(Failure::Lost(reason)) => {
@@ -629,7 +652,7 @@ impl MqttMtp {
                         } else {
                             MqttStatus::Unreachable
                         };
-                        self.lost(&mut session, reason).await;
+                        kept = self.lost(&mut session, reason).await.or(kept);
                         self.report.mqtt(status, None).await;
                     }
                 }
@@ -872,26 +895,32 @@ impl MqttMtp {
         self.agent.send(record).await.is_ok()
     }
 
-    async fn lost(&self, session: &mut Option<Session>, reason: String) {
-        match session.take() {
-            Some(Session {
-                conn, own_topic, ..
-            }) => {
-                tracing::warn!(reason, topic = own_topic, "USP MQTT connection lost");
-                let closed = MtpInput::Closed {
-                    key: LINK.to_owned(),
-                    conn,
-                };
-                let _ = self.agent.send(closed).await;
-                let rows = self.config.row.subscriptions.iter().map(|s| s.row.clone());
-                self.report.write(unsubscribed(rows)).await;
-            }
-            None => tracing::warn!(
+    /// The connection failed or was lost; returns the filters a broker keeping the session
+    /// still holds ([`Filters::kept`]).
+    async fn lost(&self, session: &mut Option<Session>, reason: String) -> Option<Filters> {
+        let Some(Session {
+            conn,
+            own_topic,
+            filters,
+            ..
+        }) = session.take()
+        else {
+            tracing::warn!(
                 reason,
                 broker = %format_args!("{}:{}", self.config.host, self.config.port),
                 "cannot connect to the MQTT broker"
-            ),
-        }
+            );
+            return None;
+        };
+        tracing::warn!(reason, topic = own_topic, "USP MQTT connection lost");
+        let closed = MtpInput::Closed {
+            key: LINK.to_owned(),
+            conn,
+        };
+        let _ = self.agent.send(closed).await;
+        let rows = self.config.row.subscriptions.iter().map(|s| s.row.clone());
+        self.report.write(unsubscribed(rows)).await;
+        Some(filters.kept())
     }
 }
 
@@ -1019,13 +1048,9 @@ impl Events {
     async fn poll(&mut self, stats: &ClientStats) -> Result<Event, Failure> {
         match self {
             Self::V311(events) => match count_v311(events.poll().await, stats) {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => Ok(Event::ConnAck {
-                    response_information: None,
-                    subscribe_topics: Vec::new(),
-                    assigned_client_id: None,
-                    max_qos: None,
-                    retain_available: true,
-                }),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(connack))) => {
+                    Ok(Event::bare_connack(connack.session_present))
+                }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(suback))) => {
                     let codes = suback.return_codes.iter();
                     let granted =
@@ -1053,13 +1078,7 @@ impl Events {
             Self::V5(events) => match count_v5(events.poll().await, stats) {
                 Ok(v5::Event::Incoming(Packet::ConnAck(connack))) => {
                     let Some(properties) = connack.properties else {
-                        return Ok(Event::ConnAck {
-                            response_information: None,
-                            subscribe_topics: Vec::new(),
-                            assigned_client_id: None,
-                            max_qos: None,
-                            retain_available: true,
-                        });
+                        return Ok(Event::bare_connack(connack.session_present));
                     };
                     Ok(Event::ConnAck {
                         response_information: properties.response_information,
@@ -1072,6 +1091,7 @@ impl Events {
                         assigned_client_id: properties.assigned_client_identifier,
                         max_qos: properties.max_qos,
                         retain_available: properties.retain_available != Some(0),
+                        session_present: connack.session_present,
                     })
                 }
                 Ok(v5::Event::Incoming(Packet::SubAck(suback))) => {

@@ -126,6 +126,23 @@ impl Filters {
             .map(|(_, f)| f)
     }
 
+    /// What the broker still holds of these filters when it keeps the session of the lost
+    /// connection: those it granted. Those in flight are unknown: asked for again, or (the
+    /// filters being left) unsubscribed from again.
+    pub(crate) fn kept(mut self) -> Self {
+        self.queued.clear();
+        self.sent.clear();
+        self.filters.retain_mut(|(_, filter)| match filter.state {
+            State::Subscribed => true,
+            State::Unsubscribing | State::UnsubscribeFailed => {
+                filter.state = State::UnsubscribeFailed;
+                true
+            }
+            State::Subscribing | State::Refused | State::Unsubscribed => false,
+        });
+        self
+    }
+
     /// The SUBSCRIBE (`subscribe`) or UNSUBSCRIBE of `filters` was handed to rumqttc
     /// (`queued`), or rumqttc refused it.
     pub(crate) fn requested(&mut self, subscribe: bool, filters: Vec<String>, queued: bool) {
@@ -372,6 +389,21 @@ mod tests {
         assert_eq!(filters.status(&a), "Subscribing");
         filters.acked(3, Some(&[true]));
         assert_eq!(filters.status(&a), "Subscribed");
+    }
+
+    #[test]
+    fn a_kept_session_keeps_the_granted_filters() {
+        let mut filters = Filters::default();
+        change_and_send(&mut filters, &[("a", 1), ("b", 1)], 1);
+        filters.acked(1, Some(&[true, true]));
+        // b leaves, c comes; the connection is lost before any answer.
+        change_and_send(&mut filters, &[("a", 1), ("c", 1)], 2);
+        let mut kept = filters.kept();
+        // Held: a (granted); b may still be held; c is unknown.
+        let changes = change_and_send(&mut kept, &[("a", 1), ("c", 1)], 1);
+        assert_eq!(changes.unsubscribe, ["b"]);
+        assert_eq!(changes.subscribe, [("c".into(), 1)]);
+        assert_eq!(kept.status(&sub(1, "a", true)), "Subscribed");
     }
 
     #[test]
