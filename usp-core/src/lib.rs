@@ -17,7 +17,11 @@
 //!   `OnBoardingRestartTime`, and on its `SendOnBoardRequest()`) with NotifRetry,
 //!   NotifExpiration, TimeToLive, Persistent and `TriggerAction` (Notify, Config,
 //!   NotifyAndConfig), [`ControllerTrust`](agent::ControllerTrust)
-//!   as the engine's access policy, and E2E session contexts (sequence, expected and
+//!   as the engine's access policy (roles from `Controller.{i}.AssignedRole` and
+//!   `InheritedRole`, which the agent sets from the `ControllerTrust.Credential.{i}.` of the CA
+//!   an MTP says validated the controller, [`Mtp::validated_by`](agent::Mtp::validated_by);
+//!   `ControllerTrust.RequestChallenge()` and `ChallengeResponse()` with expiry, retries and
+//!   lockout, granting `Challenge.{i}.Role`), and E2E session contexts (sequence, expected and
 //!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads)
 //!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.` and restarted by its
 //!   `Reset()`. The module docs give the drive loop, the poll order and the time model.
@@ -42,7 +46,11 @@
 //! # What is not here (yet)
 //!
 //! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
-//! Record signatures (`mac_signature`, `sender_cert`). USP Service
+//! Record signatures (`mac_signature`, `sender_cert`). Of ControllerTrust: `BannedRole` (a
+//! controller holding it is not refused), trust on first use (`TOFUAllowed`,
+//! `TOFUInactivityTimer`), and challenges of another `Type` than a passphrase compared with
+//! `Value`; checking certificates (their validity dates only once the real time is known,
+//! R-MTP.2/3) is the driver's. USP Service
 //! registration (Register/Deregister are answered with 7001). Every
 //! transport: sockets, TLS, WebSocket, MQTT and STOMP clients
 //! belong to the driver (the `examples` crate).

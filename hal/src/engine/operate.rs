@@ -13,10 +13,14 @@
 //! | `Device.LocalAgent.Request.{i}.Cancel()` | `Commands::cancel` |
 //! | `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()` | none: the USP agent's own command |
 //! | `Device.LocalAgent.Controller.{i}.E2ESession.Reset()` | none: the USP agent's own command |
+//! | `Device.LocalAgent.ControllerTrust.RequestChallenge()` | none: the USP agent's own command |
+//! | `Device.LocalAgent.ControllerTrust.ChallengeResponse()` | none: the USP agent's own command |
 //!
 //! An agent-owned command is checked like any other (path, `execute` right, arguments) and
-//! reported done; the USP agent that asked (`usp_core::agent`) carries it out when it reads
-//! that result, since only it can send USP messages.
+//! reported done without output arguments; the USP agent that asked (`usp_core::agent`)
+//! carries it out when it reads that result, since only it can send USP messages and only it
+//! keeps the challenges it handed out (the challenge commands' output arguments and failures
+//! are its own).
 
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -169,7 +173,9 @@ impl Engine {
                 Ok(OperateOutcome::Done(Vec::new()))
             }
             "Device.LocalAgent.Controller.{i}.SendOnBoardRequest()"
-            | "Device.LocalAgent.Controller.{i}.E2ESession.Reset()" => {
+            | "Device.LocalAgent.Controller.{i}.E2ESession.Reset()"
+            | "Device.LocalAgent.ControllerTrust.RequestChallenge()"
+            | "Device.LocalAgent.ControllerTrust.ChallengeResponse()" => {
                 Ok(OperateOutcome::Done(Vec::new()))
             }
             _ => self.invoke(principal, request, path, command, input).await,

@@ -73,7 +73,7 @@ impl ControllerTrust {
 }
 
 /// A role reference with its trailing dot (references may leave it out).
-fn normalise(role: &str) -> String {
+pub(super) fn normalise(role: &str) -> String {
     if role.ends_with('.') {
         role.into()
     } else {

@@ -50,7 +50,7 @@ pub(crate) enum Plan {
 }
 
 /// How to render the engine's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
     Add,
     Delete,
@@ -59,6 +59,9 @@ pub(crate) enum Reply {
     /// Operate; `send_resp` false means no OperateResp is sent.
     Operate {
         send_resp: bool,
+        /// The input arguments of a challenge command, which the agent carries out itself
+        /// (`trust.rs`); empty for other commands.
+        challenge_input: Vec<(String, String)>,
     },
     Set,
     Supported(super::supported::Flags),
@@ -166,6 +169,11 @@ fn plan_inner(request: ReqType, versions: &str) -> Result<Plan, usp::Error> {
             if operate.command.is_empty() {
                 return Err(error(ERR_INVALID_PATH, "empty command path"));
             }
+            let challenge_input = if super::trust::is_challenge_command(&operate.command) {
+                operate.input_args.clone().into_iter().collect()
+            } else {
+                Vec::new()
+            };
             let mut request = OperateRequest::new(operate.command, operate.command_key);
             for (name, value) in operate.input_args {
                 request = request.with_arg(name, value);
@@ -174,6 +182,7 @@ fn plan_inner(request: ReqType, versions: &str) -> Result<Plan, usp::Error> {
                 EngineRequest::Operate(request),
                 Reply::Operate {
                     send_resp: operate.send_resp,
+                    challenge_input,
                 },
             )
         }

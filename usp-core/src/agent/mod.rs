@@ -79,6 +79,7 @@ mod persist;
 mod session;
 mod subscriptions;
 mod supported;
+mod trust;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::format;
@@ -98,6 +99,7 @@ pub use engine::{DeviceUpdate, EngineRequest, EngineResult, RequestId};
 pub use session::SessionStatus;
 pub use subscriptions::RetryPolicy;
 pub use supported::DATA_MODEL_URI;
+pub use trust::CertificateId;
 
 use self::messages::{Plan, Reply};
 use self::session::{E2eConfig, Session};
@@ -140,6 +142,10 @@ pub struct Mtp {
     /// `None` when the MTP did not authenticate the peer by certificate (plain TCP, a
     /// certificate naming no Endpoint ID, a broker): `from_id` is then not checked.
     pub authenticated: Option<Arc<[String]>>,
+    /// The CA certificate that validated the peer's certificate, when the MTP checked one:
+    /// the peer inherits the roles of that CA's `ControllerTrust.Credential.{i}.` rows (see
+    /// `trust.rs`). `None` leaves the peer's inherited roles as they are.
+    pub validated_by: Option<Arc<CertificateId>>,
 }
 
 impl Mtp {
@@ -149,6 +155,7 @@ impl Mtp {
             kind,
             reply_to: reply_to.into(),
             authenticated: None,
+            validated_by: None,
         }
     }
 
@@ -156,6 +163,13 @@ impl Mtp {
     #[must_use]
     pub fn with_authenticated(mut self, endpoint_ids: Vec<String>) -> Self {
         self.authenticated = (!endpoint_ids.is_empty()).then(|| endpoint_ids.into());
+        self
+    }
+
+    /// Sets the CA certificate that validated the peer's certificate.
+    #[must_use]
+    pub fn with_validated_by(mut self, ca: CertificateId) -> Self {
+        self.validated_by = Some(Arc::new(ca));
         self
     }
 
@@ -235,6 +249,9 @@ pub struct AgentConfig {
     /// Most sent session Records kept for retransmission until acknowledged, per session; the
     /// oldest is dropped beyond. Default 64.
     pub max_session_outbox: usize,
+    /// Most challenges handed out by `ControllerTrust.RequestChallenge()` and not yet
+    /// answered or expired; the oldest is dropped beyond. Default 64.
+    pub max_challenges: usize,
     /// NotifRetry backoff.
     pub retry: RetryPolicy,
     /// Seed of the retry jitter.
@@ -259,6 +276,7 @@ impl AgentConfig {
             max_routes: 64,
             max_session_buffer: 32,
             max_session_outbox: 64,
+            max_challenges: 64,
             retry: RetryPolicy::default(),
             rng_seed: 1,
         }
@@ -477,6 +495,8 @@ pub struct Agent {
     periodic: BTreeMap<String, periodic::Schedule>,
     /// Onboarding procedures, per controller row.
     onboarding: BTreeMap<String, onboard::Procedure>,
+    /// ControllerTrust: challenges handed out, credentials, roles.
+    trust: trust::Trust,
 }
 
 impl core::fmt::Debug for Agent {
@@ -520,6 +540,7 @@ impl Agent {
             published: BTreeMap::new(),
             periodic: BTreeMap::new(),
             onboarding: BTreeMap::new(),
+            trust: trust::Trust::default(),
         }
     }
 
@@ -648,6 +669,7 @@ impl Agent {
     fn reload_controllers(&mut self, now: Instant, store: &Store) {
         self.reload_e2e(now, store);
         self.reload_onboarding(now, store);
+        self.reload_trust(store);
     }
 
     /// Replaces the known controllers, for a device whose `Device.LocalAgent.Controller.{i}.`
@@ -729,7 +751,9 @@ impl Agent {
         let Some(mtp) = self.return_path(&from, mtp) else {
             return self.ignore(Some(from), IgnoreReason::NoReturnPath);
         };
+        let ca = mtp.validated_by.clone();
         self.learn_route(&from, mtp);
+        self.inherit_roles(&from, ca.as_deref());
         match record_type {
             RecordType::NoSessionContext(ns) => {
                 if self.refuse_payload_security(&from, record.payload_security)
@@ -814,11 +838,18 @@ impl Agent {
                 Ok(messages::add_resp(r))
             }
             (Reply::Delete, EngineResult::Delete(Ok(r))) => Ok(messages::delete_resp(r)),
-            (Reply::Operate { send_resp }, EngineResult::Operate(Ok(r))) => {
+            (
+                Reply::Operate {
+                    send_resp,
+                    challenge_input,
+                },
+                EngineResult::Operate(Ok(r)),
+            ) => {
+                let r = self.challenge_commands(controller, &challenge_input, r);
                 if !send_resp {
-                    return self.agent_commands(r);
+                    return self.agent_commands(&r);
                 }
-                Ok(messages::operate_resp(r))
+                Ok(messages::operate_resp(&r))
             }
             (
                 _,
@@ -986,15 +1017,22 @@ impl Agent {
                 .any(|c| c.endpoint_id == endpoint_id)
     }
 
-    /// The principal a controller's requests run as.
+    /// The principal a controller's requests run as: with its configured roles, else with
+    /// those the agent keeps for it when it has no controller row (`trust.rs`), else with none
+    /// (the access policy looks them up).
     pub(crate) fn principal_of(&self, endpoint_id: &str) -> Principal {
-        let roles = self
+        let configured = self
             .config
             .controllers
             .iter()
             .find(|c| c.endpoint_id == endpoint_id)
             .map(|c| c.roles.clone())
             .unwrap_or_default();
+        let roles = if configured.is_empty() {
+            self.own_roles(endpoint_id)
+        } else {
+            configured
+        };
         Principal::controller(endpoint_id, roles)
     }
 
@@ -1013,6 +1051,7 @@ impl Agent {
             .clone()?;
         Some(Mtp {
             authenticated: mtp.authenticated,
+            validated_by: mtp.validated_by,
             ..configured
         })
     }

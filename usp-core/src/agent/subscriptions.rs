@@ -363,11 +363,14 @@ impl Agent {
         };
         let subscriptions = touches(TABLE);
         let controllers = touches(super::session::CONTROLLERS);
+        let trust = touches(super::trust::TRUST) || touches(super::trust::CERTIFICATES);
         if subscriptions {
             self.reload_subscriptions(now, store);
         }
         if controllers {
             self.reload_controllers(now, store);
+        } else if trust {
+            self.reload_trust(store);
         }
         for record in changes {
             if record.seq <= self.last_seq {

@@ -1,0 +1,558 @@
+//! The agent's side of `Device.LocalAgent.ControllerTrust.`: challenges and credentials, the
+//! two ways a controller earns roles (TR-369 "Authentication and Authorization"; the access
+//! policy that reads the roles is [`ControllerTrust`](super::ControllerTrust)).
+//!
+//! # Challenges
+//!
+//! `RequestChallenge(ChallengeRef, RequestExpiration)` and `ChallengeResponse(ChallengeID,
+//! Value)` are Operates like any other: the engine resolves them, checks the `execute` right
+//! and the arguments and reports them done; the agent then carries them out, before it
+//! answers (see `commands.rs` for the other agent-owned commands).
+//!
+//! - RequestChallenge: `ChallengeRef` must name an enabled `Challenge.{i}.` row (else 7012
+//!   "Invalid value") that is not locked out (7002). A controller has at most one challenge
+//!   outstanding: a request for another row while one is open is denied (7002), one for the
+//!   same row replaces it. The answer carries the row's `Instruction`, `InstructionType` and
+//!   `ValueType` and a new random `ChallengeID`; the challenge expires after
+//!   `RequestExpiration` seconds (default 900, 0 never). At most
+//!   [`AgentConfig::max_challenges`](super::AgentConfig::max_challenges) challenges are open;
+//!   beyond, the oldest is dropped.
+//! - ChallengeResponse: the `ChallengeID` must be one handed to this controller and not
+//!   expired (else 7004 "Invalid arguments", as the XML allows for an ID the agent does not
+//!   recognise); while the row is locked out the answer is 7002. `Value` is compared with the
+//!   row's `Value` in constant time. A wrong value counts a failure (7012) and the challenge
+//!   stays open; once `Retries` failures (at least one) are counted in a row and
+//!   `LockoutPeriod` is not 0, the row is locked for `LockoutPeriod` seconds, after which
+//!   the count starts over. The right value closes the challenge, resets the count and grants
+//!   the row's `Role`s: appended (without duplicates) to the controller's
+//!   `Controller.{i}.AssignedRole`, so they last until someone changes that parameter. A
+//!   controller without a `Controller.{i}.` row (accepted as unknown) has them in the agent's
+//!   own record instead, passed in its [`Principal`](hal::Principal) until the agent stops.
+//!
+//! Failure counts and lockouts are per row, not per controller, as the XML words them.
+//! Expiry and lockout use the agent's monotonic `now`; they need no timer of their own, the
+//! next command checks them.
+//!
+//! # Credentials
+//!
+//! An MTP that authenticated the peer's certificate says which CA validated it
+//! ([`Mtp::validated_by`](super::Mtp::validated_by): the CA's `Issuer` and `SerialNumber` as
+//! its `Device.Security.Certificate.{i}.` row shows them). On each Record from such an MTP,
+//! the controller's `Controller.{i}.InheritedRole` becomes the `Role`s of the enabled
+//! `ControllerTrust.Credential.{i}.` rows whose `Credential` is that certificate's row and
+//! whose `AllowedUses` is `MTP-and-USP` or `MTP-and-broker` (`MTP-only` rows grant nothing).
+//! It is set again whenever those rows change. A Record on an MTP that validated no
+//! certificate (plain TCP, a broker) leaves it as it is, so that a controller reachable over
+//! both keeps what its certificate earned. A controller without a row has its inherited roles
+//! in the agent's own record, as for challenges.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+use std::format;
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use hal::engine::{OperateOutcome, OperateResponse};
+use hal::{EngineError, HalError};
+use tr181_model::schema::{BaseType, Protocol};
+use tr181_model::store::Store;
+use tr181_model::value::Value;
+
+use super::access::normalise;
+use super::session::CONTROLLERS;
+use super::{Agent, DeviceUpdate, EngineRequest, insert_bounded, param_text};
+
+/// `Device.LocalAgent.ControllerTrust.`
+pub(crate) const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
+/// `Device.Security.Certificate.`
+pub(crate) const CERTIFICATES: &str = "Device.Security.Certificate.";
+const REQUEST_CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.RequestChallenge()";
+const CHALLENGE_RESPONSE: &str = "Device.LocalAgent.ControllerTrust.ChallengeResponse()";
+const CHALLENGES: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
+const CREDENTIALS: &str = "Device.LocalAgent.ControllerTrust.Credential.";
+/// `RequestExpiration`'s default.
+const DEFAULT_EXPIRATION: Duration = Duration::from_secs(900);
+
+/// A certificate as its `Device.Security.Certificate.{i}.` row names it: `Issuer` and
+/// `SerialNumber`, which together identify an X.509 certificate. The driver fills the rows and
+/// names the CA that validated a peer ([`Mtp::validated_by`](super::Mtp::validated_by)) with
+/// the same text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct CertificateId {
+    /// The row's `Issuer`.
+    pub issuer: String,
+    /// The row's `SerialNumber`.
+    pub serial_number: String,
+}
+
+impl CertificateId {
+    /// The certificate of `issuer` with `serial_number`.
+    pub fn new(issuer: impl Into<String>, serial_number: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            serial_number: serial_number.into(),
+        }
+    }
+}
+
+/// Whether `command` (an Operate's path) is one of the challenge commands, whose input
+/// arguments the agent needs once the engine has checked them.
+pub(crate) fn is_challenge_command(command: &str) -> bool {
+    command == REQUEST_CHALLENGE || command == CHALLENGE_RESPONSE
+}
+
+/// A `ControllerTrust.Challenge.{i}.` row.
+#[derive(Clone, Debug)]
+struct ChallengeRow {
+    enabled: bool,
+    roles: Vec<String>,
+    /// `Value`, decoded.
+    value: Vec<u8>,
+    value_type: String,
+    /// `Instruction`, as base64 text.
+    instruction: String,
+    instruction_type: String,
+    retries: u32,
+    lockout: Duration,
+}
+
+/// A `Device.LocalAgent.Controller.{i}.` row, as far as roles go.
+#[derive(Clone, Debug)]
+struct ControllerRow {
+    path: String,
+    assigned: Vec<String>,
+    inherited: Vec<String>,
+}
+
+/// An outstanding challenge.
+#[derive(Clone, Debug)]
+struct Open {
+    id: String,
+    controller: String,
+    /// The `Challenge.{i}.` row.
+    row: String,
+    expires: Option<Instant>,
+}
+
+/// The failed responses of one challenge row.
+#[derive(Clone, Copy, Debug, Default)]
+struct Failures {
+    count: u32,
+    locked_until: Option<Instant>,
+}
+
+/// The roles the agent keeps for a controller without a row.
+#[derive(Clone, Debug, Default)]
+struct OwnRoles {
+    granted: Vec<String>,
+    inherited: Vec<String>,
+}
+
+/// ControllerTrust as read from the store, and the challenges handed out.
+#[derive(Debug, Default)]
+pub(crate) struct Trust {
+    challenges: BTreeMap<String, ChallengeRow>,
+    /// Enabled credentials that authenticate controllers: the certificate and its roles.
+    credentials: Vec<(CertificateId, Vec<String>)>,
+    /// Controller rows by Endpoint ID.
+    controllers: BTreeMap<String, ControllerRow>,
+    open: VecDeque<Open>,
+    failures: BTreeMap<String, Failures>,
+    /// Controllers without a row.
+    own: BTreeMap<String, OwnRoles>,
+}
+
+impl Trust {
+    /// Re-reads the challenge, credential, certificate and controller rows. Challenges of rows
+    /// gone or disabled are closed.
+    fn load(&mut self, store: &Store) {
+        let rows = |table: &str| {
+            store
+                .instances(table, Protocol::Usp, true)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|row| row.path)
+        };
+        let text = |row: &str, name: &str| param_text(store, row, name);
+        self.challenges = rows(CHALLENGES)
+            .map(|row| {
+                let value = match store.value(&format!("{row}Value")) {
+                    Ok(Value::Base64(bytes)) => bytes.clone(),
+                    _ => Vec::new(),
+                };
+                let challenge = ChallengeRow {
+                    enabled: text(&row, "Enable") == "true",
+                    roles: list(&text(&row, "Role")),
+                    value,
+                    value_type: text(&row, "ValueType"),
+                    instruction: text(&row, "Instruction"),
+                    instruction_type: text(&row, "InstructionType"),
+                    retries: text(&row, "Retries").parse().unwrap_or(0),
+                    lockout: Duration::from_secs(text(&row, "LockoutPeriod").parse().unwrap_or(0)),
+                };
+                (row, challenge)
+            })
+            .collect();
+        let certificates: BTreeMap<String, CertificateId> = rows(CERTIFICATES)
+            .map(|row| {
+                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"));
+                (row, id)
+            })
+            .collect();
+        self.credentials = rows(CREDENTIALS)
+            .filter(|row| text(row, "Enable") == "true")
+            .filter(|row| {
+                matches!(
+                    text(row, "AllowedUses").as_str(),
+                    "MTP-and-USP" | "MTP-and-broker"
+                )
+            })
+            .filter_map(|row| {
+                let certificate = certificates.get(&normalise(&text(&row, "Credential")))?;
+                Some((certificate.clone(), list(&text(&row, "Role"))))
+            })
+            .collect();
+        self.controllers = rows(CONTROLLERS)
+            .filter_map(|row| {
+                let endpoint = text(&row, "EndpointID");
+                let controller = ControllerRow {
+                    assigned: list(&text(&row, "AssignedRole")),
+                    inherited: list(&text(&row, "InheritedRole")),
+                    path: row,
+                };
+                (!endpoint.is_empty()).then_some((endpoint, controller))
+            })
+            .collect();
+        let challenges = &self.challenges;
+        self.open
+            .retain(|open| challenges.get(&open.row).is_some_and(|row| row.enabled));
+        self.failures.retain(|row, _| challenges.contains_key(row));
+    }
+
+    /// The roles inherited through a certificate that `ca` validated.
+    fn inherited(&self, ca: &CertificateId) -> Vec<String> {
+        let mut roles = Vec::new();
+        for (_, granted) in self.credentials.iter().filter(|(id, _)| id == ca) {
+            merge(&mut roles, granted);
+        }
+        roles
+    }
+
+    /// Forgets expired challenges and lockouts that ended.
+    fn expire(&mut self, now: Instant) {
+        self.open
+            .retain(|open| open.expires.is_none_or(|at| at > now));
+        for failures in self.failures.values_mut() {
+            if failures.locked_until.is_some_and(|until| until <= now) {
+                *failures = Failures::default();
+            }
+        }
+    }
+
+    /// Whether challenge `row` is locked out.
+    fn locked(&self, row: &str) -> bool {
+        self.failures
+            .get(row)
+            .is_some_and(|f| f.locked_until.is_some())
+    }
+}
+
+/// The items of a list parameter, as written (`Role.1` and `Role.1.` name the same row).
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Appends the roles of `more` that `roles` lacks.
+fn merge(roles: &mut Vec<String>, more: &[String]) {
+    for role in more {
+        if !roles.iter().any(|r| normalise(r) == normalise(role)) {
+            roles.push(role.clone());
+        }
+    }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y));
+    core::hint::black_box(diff) == 0
+}
+
+/// The text of input argument `name`.
+fn arg<'a>(input: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    input
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// 7002 "Request denied".
+fn denied(path: &str, reason: &str) -> OperateOutcome {
+    OperateOutcome::Failed(EngineError::Hal(HalError::Refused {
+        path: path.into(),
+        reason: reason.into(),
+    }))
+}
+
+/// 7012 "Invalid value".
+fn invalid(path: &str, reason: &str) -> OperateOutcome {
+    OperateOutcome::Failed(EngineError::Hal(HalError::InvalidValue {
+        path: path.into(),
+        reason: reason.into(),
+    }))
+}
+
+impl Agent {
+    /// Re-reads ControllerTrust from the store, and sets again the inherited roles of the
+    /// controllers whose last Record came on an MTP that validated a certificate.
+    pub(crate) fn reload_trust(&mut self, store: &Store) {
+        self.trust.load(store);
+        let validated: Vec<(String, Arc<CertificateId>)> = self
+            .routes
+            .iter()
+            .filter_map(|(c, mtp)| Some((c.clone(), mtp.validated_by.clone()?)))
+            .collect();
+        for (controller, ca) in validated {
+            self.inherit_roles(&controller, Some(&ca));
+        }
+    }
+
+    /// The roles the agent keeps for `controller` when it has no row: granted by challenges
+    /// and inherited from a credential.
+    pub(crate) fn own_roles(&self, controller: &str) -> Vec<String> {
+        self.trust
+            .own
+            .get(controller)
+            .map(|own| {
+                let mut roles = own.granted.clone();
+                merge(&mut roles, &own.inherited);
+                roles
+            })
+            .unwrap_or_default()
+    }
+
+    /// A Record from `controller` on an MTP that validated its certificate with `ca`: its
+    /// inherited roles become those of the credentials of `ca`.
+    pub(crate) fn inherit_roles(&mut self, controller: &str, ca: Option<&CertificateId>) {
+        let Some(ca) = ca else {
+            return;
+        };
+        let roles = self.trust.inherited(ca);
+        match self.trust.controllers.get_mut(controller) {
+            Some(row) => {
+                if row.inherited == roles {
+                    return;
+                }
+                row.inherited.clone_from(&roles);
+                let set = (format!("{}InheritedRole", row.path), roles.join(","));
+                self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(
+                    std::vec![set],
+                )));
+            }
+            None => {
+                let mut own = self.trust.own.get(controller).cloned().unwrap_or_default();
+                own.inherited = roles;
+                let max = self.config.max_routes;
+                insert_bounded(&mut self.trust.own, controller, own, max);
+            }
+        }
+    }
+
+    /// Carries out the challenge commands an Operate from `controller` completed, whose
+    /// input arguments were `input`: the response with their real outcomes.
+    pub(crate) fn challenge_commands<'r>(
+        &mut self,
+        controller: &str,
+        input: &[(String, String)],
+        response: &'r OperateResponse,
+    ) -> Cow<'r, OperateResponse> {
+        let ours = |path: &str, outcome: &OperateOutcome| {
+            is_challenge_command(path) && matches!(outcome, OperateOutcome::Done(_))
+        };
+        if !response.results.iter().any(|r| ours(&r.path, &r.outcome)) {
+            return Cow::Borrowed(response);
+        }
+        let mut response = response.clone();
+        let Some(now) = self.now else {
+            return Cow::Owned(response);
+        };
+        self.trust.expire(now);
+        for result in &mut response.results {
+            if !ours(&result.path, &result.outcome) {
+                continue;
+            }
+            result.outcome = if result.path == REQUEST_CHALLENGE {
+                self.request_challenge(now, controller, input)
+            } else {
+                self.challenge_response(now, controller, input)
+            };
+        }
+        Cow::Owned(response)
+    }
+
+    fn request_challenge(
+        &mut self,
+        now: Instant,
+        controller: &str,
+        input: &[(String, String)],
+    ) -> OperateOutcome {
+        let row = normalise(arg(input, "ChallengeRef").unwrap_or_default().trim());
+        let Some(challenge) = self.trust.challenges.get(&row).filter(|c| c.enabled) else {
+            return invalid(REQUEST_CHALLENGE, "no such enabled challenge");
+        };
+        if self.trust.locked(&row) {
+            return denied(REQUEST_CHALLENGE, "the challenge is locked out");
+        }
+        let other = self
+            .trust
+            .open
+            .iter()
+            .any(|open| open.controller == controller && open.row != row);
+        if other {
+            return denied(REQUEST_CHALLENGE, "another challenge is outstanding");
+        }
+        let expiration = match arg(input, "RequestExpiration") {
+            Some(text) => Duration::from_secs(text.trim().parse().unwrap_or(0)),
+            None => DEFAULT_EXPIRATION,
+        };
+        let outputs = [
+            ("Instruction", challenge.instruction.clone()),
+            ("InstructionType", challenge.instruction_type.clone()),
+            ("ValueType", challenge.value_type.clone()),
+        ];
+        let id = format!("{:016x}", self.rng.next_u64());
+        self.trust.open.retain(|open| open.controller != controller);
+        if self.trust.open.len() >= self.config.max_challenges.max(1) {
+            self.trust.open.pop_front();
+        }
+        self.trust.open.push_back(Open {
+            id: id.clone(),
+            controller: controller.into(),
+            row,
+            expires: (!expiration.is_zero())
+                .then(|| now.checked_add(expiration))
+                .flatten(),
+        });
+        let mut output: Vec<(String, Value)> = outputs
+            .into_iter()
+            .map(|(name, text)| (name.to_string(), Value::String(text)))
+            .collect();
+        output.push(("ChallengeID".into(), Value::String(id)));
+        OperateOutcome::Done(output)
+    }
+
+    fn challenge_response(
+        &mut self,
+        now: Instant,
+        controller: &str,
+        input: &[(String, String)],
+    ) -> OperateOutcome {
+        let id = arg(input, "ChallengeID").unwrap_or_default();
+        let Some(index) = self
+            .trust
+            .open
+            .iter()
+            .position(|open| open.id == id && open.controller == controller)
+        else {
+            // 7004, which the XML names for a ChallengeID the agent does not recognise.
+            return OperateOutcome::Failed(EngineError::InvalidArguments {
+                path: CHALLENGE_RESPONSE.into(),
+                reason: "unknown or expired ChallengeID",
+                command: false,
+            });
+        };
+        let Some(row) = self.trust.open.get(index).map(|open| open.row.clone()) else {
+            return denied(CHALLENGE_RESPONSE, "unknown challenge");
+        };
+        if self.trust.locked(&row) {
+            return denied(CHALLENGE_RESPONSE, "the challenge is locked out");
+        }
+        let Some(challenge) = self.trust.challenges.get(&row) else {
+            return denied(CHALLENGE_RESPONSE, "unknown challenge");
+        };
+        let given =
+            arg(input, "Value").and_then(|text| Value::parse_scalar(text, BaseType::Base64).ok());
+        let right = match &given {
+            Some(Value::Base64(bytes)) => same_secret(bytes, &challenge.value),
+            _ => false,
+        };
+        if !right {
+            let (retries, lockout) = (challenge.retries.max(1), challenge.lockout);
+            let failures = self.trust.failures.entry(row).or_default();
+            failures.count = failures.count.saturating_add(1);
+            if failures.count >= retries && !lockout.is_zero() {
+                failures.locked_until = now.checked_add(lockout);
+            }
+            return invalid(CHALLENGE_RESPONSE, "wrong challenge value");
+        }
+        let roles = challenge.roles.clone();
+        self.trust.open.remove(index);
+        self.trust.failures.remove(&row);
+        self.grant(controller, &roles);
+        OperateOutcome::Done(Vec::new())
+    }
+
+    /// Appends `roles` to `controller`'s `AssignedRole` (or to the agent's own record).
+    fn grant(&mut self, controller: &str, roles: &[String]) {
+        match self.trust.controllers.get_mut(controller) {
+            Some(row) => {
+                let before = row.assigned.len();
+                merge(&mut row.assigned, roles);
+                if row.assigned.len() == before {
+                    return;
+                }
+                let set = (format!("{}AssignedRole", row.path), row.assigned.join(","));
+                self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(
+                    std::vec![set],
+                )));
+            }
+            None => {
+                let mut own = self.trust.own.get(controller).cloned().unwrap_or_default();
+                merge(&mut own.granted, roles);
+                let max = self.config.max_routes;
+                insert_bounded(&mut self.trust.own, controller, own, max);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"passphrase", b"passphrase"));
+        assert!(!same_secret(b"passphrase", b"passphrasf"));
+        assert!(!same_secret(b"pass", b"passphrase"));
+        assert!(same_secret(b"", b""));
+    }
+
+    #[test]
+    fn merging_roles_skips_duplicates_with_or_without_the_dot() {
+        let mut roles = std::vec!["Device.LocalAgent.ControllerTrust.Role.1".to_string()];
+        merge(
+            &mut roles,
+            &[
+                "Device.LocalAgent.ControllerTrust.Role.1.".into(),
+                "Device.LocalAgent.ControllerTrust.Role.2".into(),
+            ],
+        );
+        assert_eq!(
+            roles,
+            [
+                "Device.LocalAgent.ControllerTrust.Role.1",
+                "Device.LocalAgent.ControllerTrust.Role.2"
+            ]
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! ControllerTrust challenges and credentials: `RequestChallenge()` and `ChallengeResponse()`
+//! on every path (right value, wrong value, retries exhausted and the lockout, expiry, unknown
+//! ids and rows, one outstanding challenge per controller), the roles a right answer grants
+//! enforced on the next Set, and `Controller.{i}.InheritedRole` following the
+//! `Credential.{i}.` of the CA an MTP says validated the controller.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "common/harness.rs"]
+mod harness;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{AGENT, CTRL, Harness, resp};
+use usp_core::agent::{CertificateId, ControllerTrust, Mtp, MtpKind};
+use usp_core::usp::{
+    self, operate_resp::operation_result::OperationResp, request::ReqType, response::RespType,
+};
+
+const STRANGER: &str = "self::stranger";
+const ROLE: &str = "Device.LocalAgent.ControllerTrust.Role.";
+const READER: &str = "Device.LocalAgent.ControllerTrust.Role.1";
+const ADMIN: &str = "Device.LocalAgent.ControllerTrust.Role.2";
+const CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
+const REQUEST: &str = "Device.LocalAgent.ControllerTrust.RequestChallenge()";
+const RESPONSE: &str = "Device.LocalAgent.ControllerTrust.ChallengeResponse()";
+const ASSIGNED: &str = "Device.LocalAgent.Controller.1.AssignedRole";
+const INHERITED: &str = "Device.LocalAgent.Controller.1.InheritedRole";
+/// base64 of "open sesame".
+const PASSPHRASE: &str = "b3BlbiBzZXNhbWU=";
+/// base64 of "Say the word".
+const INSTRUCTION: &str = "U2F5IHRoZSB3b3Jk";
+
+/// Role 1 "reader" reads everything and may run the challenge commands; role 2 "admin" may do
+/// everything. The known controller and strangers are readers. Challenge 1 grants the admin
+/// role for [`PASSPHRASE`], two failures locking it for a minute; challenge 2 is disabled.
+async fn setup() -> Harness {
+    let config = harness::config().with_unknown_controllers(true);
+    let mut h = Harness::with(Arc::new(ControllerTrust::new(AGENT)), config).await;
+    h.engine
+        .device_update(|txn| {
+            txn.add(ROLE, &[("Enable", "true"), ("Name", "reader")])?;
+            for (targets, command_event) in [
+                ("Device.", "r---"),
+                ("Device.LocalAgent.ControllerTrust.", "r-x-"),
+            ] {
+                txn.add(
+                    &format!("{ROLE}1.Permission."),
+                    &[
+                        ("Enable", "true"),
+                        ("Order", if command_event == "r---" { "1" } else { "2" }),
+                        ("Targets", targets),
+                        ("Param", "r--n"),
+                        ("Obj", "r--n"),
+                        ("InstantiatedObj", "r--n"),
+                        ("CommandEvent", command_event),
+                    ],
+                )?;
+            }
+            txn.add(ROLE, &[("Enable", "true"), ("Name", "admin")])?;
+            txn.add(
+                &format!("{ROLE}2.Permission."),
+                &[
+                    ("Enable", "true"),
+                    ("Order", "1"),
+                    ("Targets", "Device."),
+                    ("Param", "rwxn"),
+                    ("Obj", "rwxn"),
+                    ("InstantiatedObj", "rwxn"),
+                    ("CommandEvent", "rwxn"),
+                ],
+            )?;
+            txn.set("Device.LocalAgent.ControllerTrust.UntrustedRole", READER)?;
+            txn.set(ASSIGNED, READER)?;
+            txn.add(
+                CHALLENGE,
+                &[
+                    ("Enable", "true"),
+                    ("Role", ADMIN),
+                    ("Type", "Passphrase"),
+                    ("Value", PASSPHRASE),
+                    ("ValueType", "text/plain"),
+                    ("Instruction", INSTRUCTION),
+                    ("InstructionType", "text/plain"),
+                    ("Retries", "2"),
+                    ("LockoutPeriod", "60"),
+                ],
+            )?;
+            txn.add(
+                CHALLENGE,
+                &[("Enable", "false"), ("Role", ADMIN), ("Value", PASSPHRASE)],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    h.sync_changes();
+    h
+}
+
+fn operate(command: &str, args: &[(&str, &str)]) -> ReqType {
+    ReqType::Operate(usp::Operate {
+        command: command.into(),
+        send_resp: true,
+        input_args: args
+            .iter()
+            .map(|(n, v)| ((*n).into(), (*v).into()))
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// The outcome of `from`'s Operate: output arguments or the `cmd_failure` code.
+async fn run(
+    h: &mut Harness,
+    from: &str,
+    command: &str,
+    args: &[(&str, &str)],
+) -> Result<BTreeMap<String, String>, u32> {
+    let reply = h.request_from(from, "op", operate(command, args)).await;
+    let RespType::OperateResp(r) = resp(&reply.unwrap()) else {
+        panic!("expected an OperateResp")
+    };
+    assert_eq!(r.operation_results.len(), 1);
+    assert_eq!(r.operation_results[0].executed_command, command);
+    match &r.operation_results[0].operation_resp {
+        Some(OperationResp::ReqOutputArgs(out)) => {
+            Ok(out.output_args.clone().into_iter().collect())
+        }
+        Some(OperationResp::CmdFailure(f)) => Err(f.err_code),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// `from` asks for challenge `row`; its ChallengeID.
+async fn request(h: &mut Harness, from: &str, row: &str, expiration: Option<&str>) -> String {
+    let mut args = vec![("ChallengeRef", row)];
+    args.extend(expiration.map(|e| ("RequestExpiration", e)));
+    let out = run(h, from, REQUEST, &args).await.unwrap();
+    out["ChallengeID"].clone()
+}
+
+async fn respond(h: &mut Harness, from: &str, id: &str, value: &str) -> Result<(), u32> {
+    run(h, from, RESPONSE, &[("ChallengeID", id), ("Value", value)])
+        .await
+        .map(|out| assert!(out.is_empty(), "{out:?}"))
+}
+
+/// Whether `from` may write an SSID (the admin role's right).
+async fn may_write(h: &mut Harness, from: &str) -> bool {
+    let set = ReqType::Set(usp::Set {
+        allow_partial: false,
+        update_objs: vec![usp::set::UpdateObject {
+            obj_path: "Device.WiFi.SSID.1.".into(),
+            param_settings: vec![usp::set::UpdateParamSetting {
+                param: "SSID".into(),
+                value: "granted".into(),
+                required: true,
+            }],
+        }],
+    });
+    let reply = h.request_from(from, "set", set).await.unwrap();
+    match reply.body.and_then(|b| b.msg_body) {
+        Some(usp::body::MsgBody::Response(_)) => true,
+        Some(usp::body::MsgBody::Error(e)) => {
+            assert_eq!(e.err_code, 7006, "{e:?}");
+            false
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_right_value_appends_the_challenge_role_to_assigned_role() {
+    let mut h = setup().await;
+    assert!(!may_write(&mut h, CTRL).await);
+    let out = run(
+        &mut h,
+        CTRL,
+        REQUEST,
+        &[(
+            "ChallengeRef",
+            "Device.LocalAgent.ControllerTrust.Challenge.1",
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["Instruction"], INSTRUCTION);
+    assert_eq!(out["InstructionType"], "text/plain");
+    assert_eq!(out["ValueType"], "text/plain");
+    let id = out["ChallengeID"].clone();
+    assert!(!id.is_empty());
+    // Another controller cannot answer this controller's challenge.
+    assert_eq!(respond(&mut h, STRANGER, &id, PASSPHRASE).await, Err(7004));
+    respond(&mut h, CTRL, &id, PASSPHRASE).await.unwrap();
+    assert_eq!(h.value(ASSIGNED), format!("{READER},{ADMIN}"));
+    assert!(
+        may_write(&mut h, CTRL).await,
+        "the granted role is enforced"
+    );
+    // The challenge is closed; a second grant adds no duplicate.
+    assert_eq!(respond(&mut h, CTRL, &id, PASSPHRASE).await, Err(7004));
+    let id = request(
+        &mut h,
+        CTRL,
+        "Device.LocalAgent.ControllerTrust.Challenge.1.",
+        None,
+    )
+    .await;
+    respond(&mut h, CTRL, &id, PASSPHRASE).await.unwrap();
+    assert_eq!(h.value(ASSIGNED), format!("{READER},{ADMIN}"));
+}
+
+#[tokio::test]
+async fn wrong_values_count_until_the_lockout_which_then_ends() {
+    let mut h = setup().await;
+    let row = "Device.LocalAgent.ControllerTrust.Challenge.1";
+    let id = request(&mut h, CTRL, row, None).await;
+    // A wrong value is 7012 and the challenge stays open, up to Retries (2) failures.
+    let wrong = "d3Jvbmc="; // "wrong"
+    assert_eq!(respond(&mut h, CTRL, &id, wrong).await, Err(7012));
+    // Not base64 at all: the engine's 7012, which reaches no challenge and counts nothing.
+    assert_eq!(respond(&mut h, CTRL, &id, "not base64!").await, Err(7012));
+    assert_eq!(respond(&mut h, CTRL, &id, "b3Blbg==").await, Err(7012));
+    // Locked for LockoutPeriod: even the right value and a new request are denied.
+    assert_eq!(respond(&mut h, CTRL, &id, PASSPHRASE).await, Err(7002));
+    assert_eq!(
+        run(&mut h, STRANGER, REQUEST, &[("ChallengeRef", row)]).await,
+        Err(7002)
+    );
+    h.advance(Duration::from_secs(59)).await;
+    assert_eq!(respond(&mut h, CTRL, &id, PASSPHRASE).await, Err(7002));
+    assert_eq!(h.value(ASSIGNED), READER);
+    // After it, the count starts over: one failure does not lock again.
+    h.advance(Duration::from_secs(2)).await;
+    assert_eq!(respond(&mut h, CTRL, &id, wrong).await, Err(7012));
+    respond(&mut h, CTRL, &id, PASSPHRASE).await.unwrap();
+    assert_eq!(h.value(ASSIGNED), format!("{READER},{ADMIN}"));
+}
+
+#[tokio::test]
+async fn challenges_expire_and_unknown_ones_are_refused() {
+    let mut h = setup().await;
+    let row = "Device.LocalAgent.ControllerTrust.Challenge.1";
+    let id = request(&mut h, CTRL, row, Some("10")).await;
+    h.advance(Duration::from_secs(11)).await;
+    assert_eq!(respond(&mut h, CTRL, &id, PASSPHRASE).await, Err(7004));
+    // 0: never expires (a day later it still answers).
+    let id = request(&mut h, CTRL, row, Some("0")).await;
+    h.advance(Duration::from_secs(86_400)).await;
+    // One challenge outstanding per controller: another row is denied, the same replaces it.
+    let disabled = "Device.LocalAgent.ControllerTrust.Challenge.2";
+    h.device_set(&format!("{disabled}.Enable"), "true").await;
+    assert_eq!(
+        run(&mut h, CTRL, REQUEST, &[("ChallengeRef", disabled)]).await,
+        Err(7002)
+    );
+    let again = request(&mut h, CTRL, row, None).await;
+    assert_ne!(again, id);
+    assert_eq!(respond(&mut h, CTRL, &id, PASSPHRASE).await, Err(7004));
+    h.device_set(&format!("{disabled}.Enable"), "false").await;
+    // Unknown or disabled rows: 7012; an unknown id: 7004; a missing argument: the engine's
+    // 7027.
+    for missing in [
+        disabled,
+        "Device.LocalAgent.ControllerTrust.Challenge.9",
+        "Device.WiFi.SSID.1",
+    ] {
+        assert_eq!(
+            run(&mut h, STRANGER, REQUEST, &[("ChallengeRef", missing)]).await,
+            Err(7012),
+            "{missing}"
+        );
+    }
+    assert_eq!(respond(&mut h, CTRL, "0123", PASSPHRASE).await, Err(7004));
+    assert_eq!(
+        run(&mut h, CTRL, RESPONSE, &[("ChallengeID", &again)]).await,
+        Err(7027)
+    );
+    // A row disabled meanwhile closes its challenges.
+    h.device_set(&format!("{row}.Enable"), "false").await;
+    assert_eq!(respond(&mut h, CTRL, &again, PASSPHRASE).await, Err(7004));
+    assert_eq!(h.value(ASSIGNED), READER);
+}
+
+#[tokio::test]
+async fn a_controller_without_a_row_keeps_its_granted_role_in_the_agent() {
+    let mut h = setup().await;
+    assert!(!may_write(&mut h, STRANGER).await);
+    let id = request(
+        &mut h,
+        STRANGER,
+        "Device.LocalAgent.ControllerTrust.Challenge.1",
+        None,
+    )
+    .await;
+    respond(&mut h, STRANGER, &id, PASSPHRASE).await.unwrap();
+    assert!(may_write(&mut h, STRANGER).await);
+    assert_eq!(
+        h.value(ASSIGNED),
+        READER,
+        "the known controller's row is untouched"
+    );
+    assert!(!may_write(&mut h, CTRL).await);
+}
+
+#[tokio::test]
+async fn inherited_role_follows_the_credential_of_the_validating_ca() {
+    let mut h = setup().await;
+    let ca = CertificateId::new("CN=Operator CA", "01AB");
+    h.engine
+        .device_update(|txn| {
+            txn.add(
+                "Device.Security.Certificate.",
+                &[("Issuer", "CN=Operator CA"), ("SerialNumber", "01AB")],
+            )?;
+            txn.add(
+                "Device.Security.Certificate.",
+                &[("Issuer", "CN=Other CA"), ("SerialNumber", "01AB")],
+            )?;
+            txn.add(
+                "Device.LocalAgent.ControllerTrust.Credential.",
+                &[
+                    ("Enable", "true"),
+                    ("Role", ADMIN),
+                    ("Credential", "Device.Security.Certificate.1"),
+                    ("AllowedUses", "MTP-and-USP"),
+                ],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    h.sync_changes();
+    // No certificate checked: nothing inherited.
+    assert!(!may_write(&mut h, CTRL).await);
+    assert_eq!(h.value(INHERITED), "");
+    // Validated by the credential's CA: its role.
+    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_validated_by(ca.clone());
+    assert!(may_write(&mut h, CTRL).await);
+    assert_eq!(h.value(INHERITED), ADMIN);
+    // The credential's Role changes: so does InheritedRole, at once.
+    h.device_set(
+        "Device.LocalAgent.ControllerTrust.Credential.1.Role",
+        READER,
+    )
+    .await;
+    h.drive().await;
+    assert_eq!(h.value(INHERITED), READER);
+    assert!(!may_write(&mut h, CTRL).await);
+    h.device_set("Device.LocalAgent.ControllerTrust.Credential.1.Role", ADMIN)
+        .await;
+    h.drive().await;
+    assert!(may_write(&mut h, CTRL).await);
+    // MTP-only CAs authorise the connection but grant no role.
+    h.device_set(
+        "Device.LocalAgent.ControllerTrust.Credential.1.AllowedUses",
+        "MTP-only",
+    )
+    .await;
+    h.drive().await;
+    assert_eq!(h.value(INHERITED), "");
+    assert!(!may_write(&mut h, CTRL).await);
+    h.device_set(
+        "Device.LocalAgent.ControllerTrust.Credential.1.AllowedUses",
+        "MTP-and-USP",
+    )
+    .await;
+    h.drive().await;
+    // A certificate of another CA (same serial, other issuer) inherits nothing; a Record on
+    // an MTP that checked no certificate leaves InheritedRole alone.
+    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL)
+        .with_validated_by(CertificateId::new("CN=Other CA", "01AB"));
+    assert!(!may_write(&mut h, CTRL).await);
+    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_validated_by(ca.clone());
+    assert!(may_write(&mut h, CTRL).await);
+    h.mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply");
+    assert!(may_write(&mut h, CTRL).await);
+    assert_eq!(h.value(INHERITED), ADMIN);
+    // A controller without a row inherits in the agent's own record.
+    h.mtp = Mtp::new(MtpKind::WebSocket, STRANGER).with_validated_by(ca);
+    assert!(may_write(&mut h, STRANGER).await);
+}
