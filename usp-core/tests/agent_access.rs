@@ -22,7 +22,6 @@ use usp_core::usp::{
 };
 
 const STRANGER: &str = "self::stranger";
-const ROLE: &str = "Device.LocalAgent.ControllerTrust.Role.";
 
 async fn setup() -> Harness {
     let config = harness::config().with_unknown_controllers(true);
@@ -30,41 +29,12 @@ async fn setup() -> Harness {
     h.engine
         .device_update(|txn| {
             // Role 1 "reader": read and notify everything.
-            txn.add(ROLE, &[("Enable", "true"), ("Name", "reader")])?;
-            txn.add(
-                &format!("{ROLE}1.Permission."),
-                &[
-                    ("Enable", "true"),
-                    ("Order", "1"),
-                    ("Targets", "Device."),
-                    ("Param", "r--n"),
-                    ("Obj", "r--n"),
-                    ("InstantiatedObj", "r--n"),
-                    ("CommandEvent", "r--n"),
-                ],
-            )?;
+            harness::add_role(txn, "reader", &[("Device.", "r--n")])?;
             // Role 2 "admin": everything, but no notify right below Device.Time.
-            txn.add(ROLE, &[("Enable", "true"), ("Name", "admin")])?;
-            txn.add(
-                &format!("{ROLE}2.Permission."),
-                &[
-                    ("Enable", "true"),
-                    ("Order", "1"),
-                    ("Targets", "Device."),
-                    ("Param", "rwxn"),
-                    ("Obj", "rwxn"),
-                    ("InstantiatedObj", "rwxn"),
-                    ("CommandEvent", "rwxn"),
-                ],
-            )?;
-            txn.add(
-                &format!("{ROLE}2.Permission."),
-                &[
-                    ("Enable", "true"),
-                    ("Order", "2"),
-                    ("Targets", "Device.Time."),
-                    ("Param", "rwx-"),
-                ],
+            harness::add_role(
+                txn,
+                "admin",
+                &[("Device.", "rwxn"), ("Device.Time.", "rwx-")],
             )?;
             txn.set(
                 "Device.LocalAgent.ControllerTrust.UntrustedRole",

@@ -24,7 +24,6 @@ use usp_core::usp::{
 };
 
 const STRANGER: &str = "self::stranger";
-const ROLE: &str = "Device.LocalAgent.ControllerTrust.Role.";
 const READER: &str = "Device.LocalAgent.ControllerTrust.Role.1";
 const ADMIN: &str = "Device.LocalAgent.ControllerTrust.Role.2";
 const CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
@@ -45,37 +44,15 @@ async fn setup() -> Harness {
     let mut h = Harness::with(Arc::new(ControllerTrust::new(AGENT)), config).await;
     h.engine
         .device_update(|txn| {
-            txn.add(ROLE, &[("Enable", "true"), ("Name", "reader")])?;
-            for (targets, command_event) in [
-                ("Device.", "r---"),
-                ("Device.LocalAgent.ControllerTrust.", "r-x-"),
-            ] {
-                txn.add(
-                    &format!("{ROLE}1.Permission."),
-                    &[
-                        ("Enable", "true"),
-                        ("Order", if command_event == "r---" { "1" } else { "2" }),
-                        ("Targets", targets),
-                        ("Param", "r--n"),
-                        ("Obj", "r--n"),
-                        ("InstantiatedObj", "r--n"),
-                        ("CommandEvent", command_event),
-                    ],
-                )?;
-            }
-            txn.add(ROLE, &[("Enable", "true"), ("Name", "admin")])?;
-            txn.add(
-                &format!("{ROLE}2.Permission."),
+            harness::add_role(
+                txn,
+                "reader",
                 &[
-                    ("Enable", "true"),
-                    ("Order", "1"),
-                    ("Targets", "Device."),
-                    ("Param", "rwxn"),
-                    ("Obj", "rwxn"),
-                    ("InstantiatedObj", "rwxn"),
-                    ("CommandEvent", "rwxn"),
+                    ("Device.", "r--n"),
+                    ("Device.LocalAgent.ControllerTrust.", "r-xn"),
                 ],
             )?;
+            harness::add_role(txn, "admin", &[("Device.", "rwxn")])?;
             txn.set("Device.LocalAgent.ControllerTrust.UntrustedRole", READER)?;
             txn.set(ASSIGNED, READER)?;
             txn.add(

@@ -31,11 +31,13 @@ const ROLES: &str = "Device.LocalAgent.ControllerTrust.Role.";
 /// [`AccessControl::reads_secured`].
 ///
 /// A CWMP principal (the ACS) is allowed everything: ControllerTrust is USP's. The agent's own
-/// Endpoint ID (used for its internal requests) is allowed everything too.
+/// Endpoint ID (used for its internal requests) is allowed everything too; left empty, it is
+/// the store's `Device.LocalAgent.EndpointID` (for a driver that learns it only once the
+/// engine has loaded the store).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ControllerTrust {
-    /// The agent's own Endpoint ID, allowed everything.
+    /// The agent's own Endpoint ID, allowed everything; empty: the store's.
     pub agent_endpoint_id: String,
 }
 
@@ -72,6 +74,18 @@ impl ControllerTrust {
     }
 }
 
+impl ControllerTrust {
+    /// Whether `principal` is the agent itself.
+    fn is_agent(&self, principal: &Principal, store: &Store) -> bool {
+        if self.agent_endpoint_id.is_empty() {
+            let own = param_text(store, "Device.LocalAgent.", "EndpointID");
+            !own.is_empty() && principal.id == own
+        } else {
+            principal.id == self.agent_endpoint_id
+        }
+    }
+}
+
 /// A role reference with its trailing dot (references may leave it out).
 pub(super) fn normalise(role: &str) -> String {
     if role.ends_with('.') {
@@ -97,7 +111,7 @@ impl AccessControl for ControllerTrust {
         target: Target,
         store: &Store,
     ) -> Permissions {
-        if principal.protocol == Protocol::Cwmp || principal.id == self.agent_endpoint_id {
+        if principal.protocol == Protocol::Cwmp || self.is_agent(principal, store) {
             return Permissions::ALL;
         }
         let column = match target {
@@ -231,5 +245,21 @@ mod tests {
             Permissions::ALL
         );
         assert!(!trust.reads_secured(&unknown, &store));
+        // Without an agent Endpoint ID, the store's is the agent's.
+        let mut store = store;
+        let mut txn = store.transaction(Origin::Device);
+        txn.set("Device.LocalAgent.EndpointID", "os::agent")
+            .unwrap();
+        txn.commit().unwrap();
+        let from_store = ControllerTrust::default();
+        let agent = Principal::controller("os::agent", Vec::new());
+        for (policy, principal, all) in [
+            (&from_store, &agent, true),
+            (&from_store, &unknown, false),
+            (&trust, &agent, true),
+        ] {
+            let granted = policy.permissions(principal, "Device.", Target::Object, &store);
+            assert_eq!(granted == Permissions::ALL, all, "{principal:?}");
+        }
     }
 }

@@ -307,6 +307,28 @@ impl Harness {
     }
 }
 
+/// Adds an enabled `Device.LocalAgent.ControllerTrust.Role.{i}.` named `name` with one
+/// permission per `(targets, rights)`, in increasing `Order`, `rights` (`rwxn`, `-` for no)
+/// applying to `Param`, `Obj`, `InstantiatedObj` and `CommandEvent` alike.
+pub fn add_role(
+    txn: &mut tr181_model::store::Transaction<'_>,
+    name: &str,
+    permissions: &[(&str, &str)],
+) -> Result<(), tr181_model::Error> {
+    let table = "Device.LocalAgent.ControllerTrust.Role.";
+    let role = txn.add(table, &[("Enable", "true"), ("Name", name)])?;
+    for (order, (targets, rights)) in (1_u32..).zip(permissions) {
+        let order = order.to_string();
+        let mut values = vec![("Enable", "true"), ("Order", order.as_str())];
+        values.push(("Targets", targets));
+        for column in ["Param", "Obj", "InstantiatedObj", "CommandEvent"] {
+            values.push((column, rights));
+        }
+        txn.add(&format!("{table}{role}.Permission."), &values)?;
+    }
+    Ok(())
+}
+
 /// An Operate of `command` with `send_resp`.
 pub fn operate(command: &str) -> ReqType {
     ReqType::Operate(usp::Operate {
