@@ -46,7 +46,8 @@ use tokio_rustls::TlsAcceptor;
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
 use common::tls::{acceptor, acceptor_as, connector_as, make_certificates, make_leaf};
 use common::{
-    Acs, AgentProcess, CTRL, Controller, Link, WAIT, download, download_pending, get, get_params,
+    Acs, AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, download, download_pending,
+    get, get_params, set,
 };
 
 /// The served file's size.
@@ -190,25 +191,32 @@ async fn the_wss_server_authenticates_controllers_by_certificate() {
     common::within(Duration::from_secs(60), wss_server()).await;
 }
 
-async fn wss_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let (trusted, rogue) = certificates(dir.path());
-    let config = dir.path().join("cpe-agent.toml");
+/// Starts an agent whose `wss://` server presents `trusted/cert.pem` and trusts the CAs of
+/// `ca_file`, knowing [`CTRL`] and [`OTHER`].
+async fn wss_agent(dir: &Path, trusted: &Path, ca_file: &Path) -> AgentProcess {
+    let config = dir.join("cpe-agent.toml");
     std::fs::write(
         &config,
         format!(
             "[tls]\nca_file = \"{}\"\n[usp]\ncontrollers = [\"{CTRL}\", \"{OTHER}\"]\n\
              [usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-            trusted.join("ca.pem").display(),
+            ca_file.display(),
             trusted.join("cert.pem").display(),
             trusted.join("key.pem").display()
         ),
     )
     .unwrap();
-    let state = dir.path().join("state");
-    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    let state = dir.join("state");
+    let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     assert!(agent.url.starts_with("wss://127.0.0.1:"), "{}", agent.url);
+    agent
+}
+
+async fn wss_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, rogue) = certificates(dir.path());
     let ca = trusted.join("ca.pem");
+    let mut agent = wss_agent(dir.path(), &trusted, &ca).await;
     let url = agent.url.clone();
     let connect = |identity: Option<(&Path, &str)>| {
         let tls = connector_as(&ca, identity);
@@ -245,6 +253,118 @@ async fn wss_server() {
     let mut ctrl = connect(Some((&trusted, ""))).await.unwrap();
     let body = ctrl.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_controllers_rights_come_from_the_credential_of_its_ca() {
+    common::within(Duration::from_secs(60), credential_roles()).await;
+}
+
+/// `openssl x509` on `cert`: the `name=value` lines of `args`.
+fn openssl_fields(cert: &Path, args: &[&str]) -> BTreeMap<String, String> {
+    let output = std::process::Command::new("openssl")
+        .args([
+            "x509", "-noout", "-nameopt", "RFC2253", "-dateopt", "iso_8601", "-in",
+        ])
+        .arg(cert)
+        .args(args)
+        .output()
+        .expect("the openssl command");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+async fn credential_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, rogue) = certificates(dir.path());
+    // Two CAs: the controller's (Certificate.1, Credential.1) and another.
+    let cas = dir.path().join("cas.pem");
+    let mut pem = std::fs::read(trusted.join("ca.pem")).unwrap();
+    pem.extend(std::fs::read(rogue.join("rogue-ca.pem")).unwrap());
+    std::fs::write(&cas, pem).unwrap();
+    let agent = wss_agent(dir.path(), &trusted, &cas).await;
+    let tls = connector_as(&trusted.join("ca.pem"), Some((&trusted, "ctrl-")));
+    let mut ctrl = Controller::connect_with(&agent.url, Some(&tls)).await;
+
+    // The CA certificates are Device.Security.Certificate rows, as openssl reads them.
+    for (row, pem) in [(1, trusted.join("ca.pem")), (2, rogue.join("rogue-ca.pem"))] {
+        let expected = openssl_fields(
+            &pem,
+            &["-serial", "-issuer", "-subject", "-startdate", "-enddate"],
+        );
+        let body = ctrl
+            .request(get(&[&format!("Device.Security.Certificate.{row}.")]))
+            .await;
+        let row = get_params(&body);
+        let date = |name: &str| expected[name].replace(' ', "T");
+        assert_eq!(row["SerialNumber"], expected["serial"], "{body}");
+        assert_eq!(row["Issuer"], expected["issuer"], "{body}");
+        assert_eq!(row["Subject"], expected["subject"], "{body}");
+        assert_eq!(row["NotBefore"], date("notBefore"), "{body}");
+        assert_eq!(row["NotAfter"], date("notAfter"), "{body}");
+        assert_eq!(row["SignatureAlgorithm"], "ecdsa-with-SHA256", "{body}");
+    }
+
+    // Without the factory AssignedRole, the controller has what its CA's credential gives.
+    let set_ok = |body: &serde_json::Value| body["Response"]["SetResp"].is_object();
+    let role = "Device.LocalAgent.ControllerTrust.Role.";
+    let body = ctrl
+        .request(set("Device.LocalAgent.Controller.1.", "AssignedRole", ""))
+        .await;
+    assert!(set_ok(&body), "{body}");
+    let body = ctrl
+        .request(get(&["Device.LocalAgent.Controller.1.InheritedRole"]))
+        .await;
+    assert_eq!(
+        get_params(&body)["InheritedRole"],
+        format!("{role}1"),
+        "{body}"
+    );
+    // A read-only role, given first to the other CA's credential: nothing changes.
+    let body = ctrl
+        .request(add(role, &[("Enable", "true"), ("Name", "reader")]))
+        .await;
+    let reader = added_path(&body);
+    let all = [
+        ("Enable", "true"),
+        ("Targets", "Device."),
+        ("Param", "r--n"),
+    ];
+    let body = ctrl
+        .request(add(&format!("{reader}Permission."), &all))
+        .await;
+    added_path(&body);
+    let credential = "Device.LocalAgent.ControllerTrust.Credential.";
+    let reader = reader.trim_end_matches('.');
+    let body = ctrl
+        .request(set(&format!("{credential}2."), "Role", reader))
+        .await;
+    assert!(set_ok(&body), "{body}");
+    let body = ctrl
+        .request(set("Device.WiFi.SSID.1.", "SSID", "still"))
+        .await;
+    assert!(set_ok(&body), "{body}");
+    // Its own CA's credential: the controller may read but no longer write.
+    let body = ctrl
+        .request(set(&format!("{credential}1."), "Role", reader))
+        .await;
+    assert!(set_ok(&body), "{body}");
+    let body = ctrl
+        .request(set("Device.WiFi.SSID.1.", "SSID", "denied"))
+        .await;
+    assert_eq!(body["Error"]["err_code"], 7006, "{body}");
+    let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
+    assert_eq!(get_params(&body)["SSID"], "still", "{body}");
+    let body = ctrl
+        .request(get(&["Device.LocalAgent.Controller.1.InheritedRole"]))
+        .await;
+    assert_eq!(get_params(&body)["InheritedRole"], reader, "{body}");
     agent.stop().await;
 }
 

@@ -7,13 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hal::engine::{AllowAll, BootInfo, Notice, NoticeId};
+use hal::engine::{BootInfo, Notice, NoticeId};
 use hal::sim::SimDevice;
 use hal::traits::Section;
 use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
+use usp_core::agent::ControllerTrust;
 
 use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
@@ -76,10 +77,11 @@ pub(crate) async fn boot(
     hal.lifecycle = downloads.clone();
     let mqtt_stats = Arc::new(MqttStats::default());
     hal.parameters = Arc::new(StatsParameters::new(hal.parameters, mqtt_stats.clone()));
-    // The simulated device has no ControllerTrust roles: every controller may do everything.
+    // USP controllers get what ControllerTrust gives them (`controller_trust.rs` has the
+    // factory defaults); the agent's Endpoint ID is the store's.
     let engine = Arc::new(Engine::new(
         hal,
-        Arc::new(AllowAll),
+        Arc::new(ControllerTrust::default()),
         EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;

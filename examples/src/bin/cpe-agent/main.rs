@@ -26,6 +26,7 @@
 mod acs_client;
 mod cli;
 mod config;
+mod controller_trust;
 mod cwmp;
 mod cwmp_udp;
 mod device;
@@ -38,6 +39,7 @@ mod tls;
 mod uds;
 mod usp;
 mod ws;
+mod x509;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -147,11 +149,19 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     });
     // The configuration's MTPs are the factory defaults; afterwards the rows are the truth,
     // and a flag of this start overrides them.
+    engine
+        .device_update(|txn| controller_trust::sync_certificates(txn, trust.as_ref()))
+        .await?;
     let ws_listen = if mtp::unseeded(&engine) {
         engine
-            .device_update(|txn| mtp::seed(txn, &config.usp))
+            .device_update(|txn| {
+                mtp::seed(txn, &config.usp)?;
+                controller_trust::seed(txn)
+            })
             .await?;
-        tracing::info!("USP MTPs written to Device.LocalAgent.MTP. from the configuration");
+        tracing::info!(
+            "USP MTPs and ControllerTrust written to Device.LocalAgent. from the configuration"
+        );
         Some(config.usp.websocket.listen)
     } else {
         mtp::apply_overrides(&engine, overrides).await?;

@@ -92,7 +92,8 @@ pub(crate) struct Overrides {
     pub(crate) no_ws: bool,
 }
 
-fn text(store: &Store, path: &str) -> String {
+/// The canonical text of `path`, empty when unset.
+pub(crate) fn text(store: &Store, path: &str) -> String {
     store
         .value(path)
         .map(Value::canonical_text)

@@ -10,6 +10,11 @@
 //! (TR-369 "Endpoint Identifier"); [`PeerIds`] holds them, so that the MTP accepts from such a
 //! peer only Records whose `from_id` is one of them.
 //!
+//! The CA certificates are also the agent's `Device.Security.Certificate.{i}.` rows
+//! ([`Trust::cas`], see `controller_trust.rs`), and a peer's certificate carries the one that
+//! validated it to the agent ([`PeerIds::mtp`]), whose `ControllerTrust.Credential.{i}.` rows
+//! give the controller its inherited roles.
+//!
 //! A router has no system trust store to speak of and an operator's servers are usually
 //! signed by the operator's own CA, so only the configured CA certificates are trusted. Server
 //! certificates are checked by rustls's WebPKI verifier: chain, validity, and the
@@ -20,12 +25,16 @@ use std::sync::Arc;
 
 use hyper::Uri;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use usp_core::agent::{CertificateId, Mtp, MtpKind};
+use webpki::KeyUsage;
+
+use crate::x509::{self, CertificateInfo};
 
 /// A byte stream, plain TCP or TLS, boxed so that each protocol handler exists once.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -39,6 +48,27 @@ pub(crate) struct Trust {
     /// The CA certificates, also the ones a client certificate of the `wss://` server must
     /// chain to.
     roots: Arc<RootCertStore>,
+    /// What the rows show of each CA certificate, with its trust anchor.
+    cas: Arc<[Ca]>,
+}
+
+/// One CA certificate of the trust store.
+pub(crate) struct Ca {
+    anchor: TrustAnchor<'static>,
+    /// Its fields; `None` when they could not be read (it still validates peers, but has no
+    /// row).
+    pub(crate) info: Option<CertificateInfo>,
+}
+
+impl Ca {
+    /// How the agent and the rows name it.
+    pub(crate) fn id(&self) -> Option<CertificateId> {
+        let info = self.info.as_ref()?;
+        Some(CertificateId::new(
+            info.issuer.clone(),
+            info.serial_number.clone(),
+        ))
+    }
 }
 
 impl Trust {
@@ -47,8 +77,17 @@ impl Trust {
     pub(crate) fn load(ca_file: &Path, identity: Option<(&Path, &Path)>) -> Result<Self, String> {
         let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
         let mut roots = RootCertStore::empty();
+        let mut cas = Vec::new();
         for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
             let cert = cert.map_err(|e| context(&e))?;
+            let anchor = webpki::anchor_from_trusted_cert(&cert)
+                .map_err(|e| context(&e))?
+                .to_owned();
+            let info = x509::parse(&cert);
+            if info.is_none() {
+                tracing::warn!(file = %ca_file.display(), "a CA certificate's fields are unreadable: no Device.Security.Certificate row for it");
+            }
+            cas.push(Ca { anchor, info });
             roots.add(cert).map_err(|e| context(&e))?;
         }
         if roots.is_empty() {
@@ -71,7 +110,45 @@ impl Trust {
         Ok(Self {
             config: Arc::new(config),
             roots,
+            cas: cas.into(),
         })
+    }
+
+    /// The CA certificates.
+    pub(crate) fn cas(&self) -> &[Ca] {
+        &self.cas
+    }
+
+    /// The CA that validates the peer certificate `chain` (end entity first) for `usage`:
+    /// webpki builds the path again, as rustls's verifier does not say which anchor it ended
+    /// at. `None` without a chain, or for a CA whose fields are unreadable.
+    fn validating_ca(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        usage: KeyUsage,
+    ) -> Option<CertificateId> {
+        let (end_entity, intermediates) = chain?.split_first()?;
+        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+        let algorithms = provider().signature_verification_algorithms.all;
+        let path = cert
+            .verify_for_usage(
+                algorithms,
+                &self.roots.roots,
+                intermediates,
+                UnixTime::now(),
+                usage,
+                None,
+                None,
+            )
+            .ok()?;
+        let anchor = path.anchor();
+        self.cas
+            .iter()
+            .find(|ca| {
+                ca.anchor.subject == anchor.subject
+                    && ca.anchor.subject_public_key_info == anchor.subject_public_key_info
+            })?
+            .id()
     }
 
     /// The rustls client settings (for clients that run the handshake themselves: rumqttc).
@@ -111,21 +188,31 @@ impl std::fmt::Display for ConnectError {
 
 /// The USP Endpoint IDs a TLS peer may use: those its certificate names in
 /// `urn:bbf:usp:id:` subjectAltName URIs, or any when it names none (or the link is plain
-/// TCP, or the peer is not a USP endpoint: an MQTT broker).
+/// TCP, or the peer is not a USP endpoint: an MQTT broker); and the CA that validated its
+/// certificate.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PeerIds(Vec<String>);
+pub(crate) struct PeerIds {
+    ids: Vec<String>,
+    ca: Option<CertificateId>,
+}
 
 /// The URI prefix of an Endpoint ID in a certificate (TR-369 "Endpoint Identifier").
 const ENDPOINT_URN: &str = "urn:bbf:usp:id:";
 
 impl PeerIds {
     /// The Endpoint IDs of the end-entity certificate of `chain` (the peer's, as rustls
-    /// verified it). A certificate that does not parse names nothing valid: an error, so that
-    /// no peer goes unchecked.
-    pub(crate) fn of(chain: Option<&[CertificateDer<'_>]>) -> Result<Self, String> {
+    /// verified it for `usage` against `trust`), and the CA of `trust` that validated it. A
+    /// certificate that does not parse names nothing valid: an error, so that no peer goes
+    /// unchecked.
+    pub(crate) fn of(
+        chain: Option<&[CertificateDer<'_>]>,
+        trust: &Trust,
+        usage: KeyUsage,
+    ) -> Result<Self, String> {
         let Some(cert) = chain.and_then(<[_]>::first) else {
             return Ok(Self::default());
         };
+        let ca = trust.validating_ca(chain, usage);
         let cert = webpki::EndEntityCert::try_from(cert)
             .map_err(|e| format!("peer certificate unreadable: {e}"))?;
         let ids = cert
@@ -133,24 +220,29 @@ impl PeerIds {
             .filter_map(endpoint_id)
             .map(str::to_owned)
             .collect();
-        Ok(Self(ids))
+        Ok(Self { ids, ca })
     }
 
     /// Whether the peer may speak as Endpoint `eid`.
     pub(crate) fn allows(&self, eid: &str) -> bool {
-        self.0.is_empty() || self.0.iter().any(|id| id == eid)
+        self.ids.is_empty() || self.ids.iter().any(|id| id == eid)
     }
 
-    /// The Endpoint IDs, for the agent's [`Mtp::authenticated`](usp_core::agent::Mtp) (none:
-    /// any is allowed).
-    pub(crate) fn to_vec(&self) -> Vec<String> {
-        self.0.clone()
+    /// The agent's MTP of `kind` for the connection `reply_to` with this peer: the Endpoint
+    /// IDs it authenticated ([`Mtp::authenticated`], none: any is allowed) and the CA that
+    /// validated it ([`Mtp::validated_by`]).
+    pub(crate) fn mtp(&self, kind: MtpKind, reply_to: String) -> Mtp {
+        let mtp = Mtp::new(kind, reply_to).with_authenticated(self.ids.clone());
+        match &self.ca {
+            Some(ca) => mtp.with_validated_by(ca.clone()),
+            None => mtp,
+        }
     }
 }
 
 impl std::fmt::Display for PeerIds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join(", "))
+        f.write_str(&self.ids.join(", "))
     }
 }
 
@@ -213,8 +305,9 @@ pub(crate) async fn connect_peer(
                 _ => ConnectError::Handshake(error.to_string()),
             }
         })?;
+    let chain = stream.get_ref().1.peer_certificates();
     let peer =
-        PeerIds::of(stream.get_ref().1.peer_certificates()).map_err(ConnectError::Certificate)?;
+        PeerIds::of(chain, trust, KeyUsage::server_auth()).map_err(ConnectError::Certificate)?;
     Ok((Box::new(stream), peer))
 }
 
@@ -294,9 +387,20 @@ mod tests {
     #[test]
     fn a_peer_naming_endpoint_ids_may_use_only_those() {
         let open = PeerIds::default();
-        assert!(open.to_vec().is_empty() && open.allows("self::anyone"));
-        let named = PeerIds(vec!["self::a".into(), "self::b".into()]);
-        assert_eq!(named.to_vec(), ["self::a", "self::b"]);
+        let mtp = open.mtp(MtpKind::WebSocket, "ws-1".into());
+        assert!(mtp.authenticated.is_none() && mtp.validated_by.is_none());
+        assert!(open.allows("self::anyone"));
+        let ca = CertificateId::new("CN=CA", "01");
+        let named = PeerIds {
+            ids: vec!["self::a".into(), "self::b".into()],
+            ca: Some(ca.clone()),
+        };
+        let mtp = named.mtp(MtpKind::WebSocket, "self::a".into());
+        assert_eq!(
+            mtp.authenticated.as_deref(),
+            Some(&["self::a".to_owned(), "self::b".to_owned()][..])
+        );
+        assert_eq!(mtp.validated_by.as_deref(), Some(&ca));
         assert!(named.allows("self::b"));
         assert!(!named.allows("self::c"));
         assert!(!named.allows("self::A"));

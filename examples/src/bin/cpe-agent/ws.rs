@@ -11,7 +11,7 @@
 //! R-MTP.1). A peer certificate that names Endpoint IDs (`urn:bbf:usp:id:`, [`PeerIds`])
 //! binds the connection to them: the server refuses a handshake whose `eid` is another, the
 //! client a server that is not the controller it wants, and either hands them to the agent
-//! with each Record ([`Mtp::authenticated`]), which ignores a Record whose `from_id` is another
+//! with each Record ([`Mtp::authenticated`](usp_core::agent::Mtp::authenticated)), which ignores a Record whose `from_id` is another
 //! (TR-369 R-MTP.5: a Record without a valid `from_id` is ignored) after its one decode.
 
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use usp_core::Limits;
-use usp_core::agent::{Mtp, MtpKind};
+use usp_core::agent::MtpKind;
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::websocket::{
     CLOSE_UNPARSABLE_RECORD, EID_PARAM, SUBPROTOCOL, eid_query_value, extension_eid,
@@ -55,8 +55,8 @@ pub(crate) struct WsServer {
     endpoint_id: String,
     path: String,
     ping: Option<Duration>,
-    /// The TLS settings of a `wss://` server.
-    tls: Option<TlsAcceptor>,
+    /// The TLS settings of a `wss://` server, and the CAs its clients' certificates chain to.
+    tls: Option<(TlsAcceptor, Trust)>,
 }
 
 impl WsServer {
@@ -68,7 +68,9 @@ impl WsServer {
         trust: Option<&Trust>,
     ) -> Result<Self, String> {
         let tls = match (&config.cert_file, &config.key_file, trust) {
-            (Some(cert), Some(key), Some(trust)) => Some(tls::acceptor(cert, key, trust)?),
+            (Some(cert), Some(key), Some(trust)) => {
+                Some((tls::acceptor(cert, key, trust)?, trust.clone()))
+            }
             (Some(_), Some(_), None) => {
                 return Err(
                     "a wss:// server needs [tls] ca_file to check the controllers' \
@@ -242,15 +244,16 @@ async fn accept(
     stream: TcpStream,
     peer: SocketAddr,
     path: String,
-    tls: Option<TlsAcceptor>,
+    tls: Option<(TlsAcceptor, Trust)>,
 ) {
     let (stream, ids): (Box<dyn Io>, _) = match tls {
         None => (Box::new(stream), PeerIds::default()),
-        Some(tls) => {
+        Some((tls, trust)) => {
             let Some(stream) = bounded(&peer, "TLS", tls.accept(stream)).await else {
                 return;
             };
-            match PeerIds::of(stream.get_ref().1.peer_certificates()) {
+            let chain = stream.get_ref().1.peer_certificates();
+            match PeerIds::of(chain, &trust, webpki::KeyUsage::client_auth()) {
                 Ok(ids) => (Box::new(stream), ids),
                 Err(error) => {
                     tracing::info!(%peer, error, "TLS client refused");
@@ -330,7 +333,7 @@ impl Session {
     ) -> Ended {
         let conn = next_conn();
         let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
-        let mtp = Mtp::new(MtpKind::WebSocket, key.clone()).with_authenticated(ids.to_vec());
+        let mtp = ids.mtp(MtpKind::WebSocket, key.clone());
         let (mut sink, mut stream) = ws.split();
         if let Some(eid) = eid {
             let connect = RecordBuilder::new(eid, self.endpoint_id.clone()).websocket_connect();
