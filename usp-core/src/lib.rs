@@ -21,7 +21,8 @@
 //!   `InheritedRole`, which the agent sets from the `ControllerTrust.Credential.{i}.` of the CA
 //!   an MTP says validated the controller, [`Mtp::validated_by`](agent::Mtp::validated_by);
 //!   `ControllerTrust.RequestChallenge()` and `ChallengeResponse()` with expiry, retries and
-//!   lockout, granting `Challenge.{i}.Role`), and E2E session contexts (sequence, expected and
+//!   lockout, granting `Challenge.{i}.Role`; `BannedRole` refused both ways), and E2E
+//!   session contexts (sequence, expected and
 //!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads)
 //!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.` and restarted by its
 //!   `Reset()`. The module docs give the drive loop, the poll order and the time model.
@@ -46,9 +47,8 @@
 //! # What is not here (yet)
 //!
 //! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
-//! Record signatures (`mac_signature`, `sender_cert`). Of ControllerTrust: `BannedRole` (a
-//! controller holding it is not refused), trust on first use (`TOFUAllowed`,
-//! `TOFUInactivityTimer`), and challenges of another `Type` than a passphrase compared with
+//! Record signatures (`mac_signature`, `sender_cert`). Of ControllerTrust: trust on first use
+//! (`TOFUAllowed`, `TOFUInactivityTimer`), and challenges of another `Type` than a passphrase compared with
 //! `Value`; checking certificates (their validity dates only once the real time is known,
 //! R-MTP.2/3) is the driver's. USP Service
 //! registration (Register/Deregister are answered with 7001). Every

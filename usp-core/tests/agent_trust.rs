@@ -364,3 +364,82 @@ async fn inherited_role_follows_the_credential_of_the_validating_ca() {
     h.mtp = Mtp::new(MtpKind::WebSocket, STRANGER).with_validated_by(ca);
     assert!(may_write(&mut h, STRANGER).await);
 }
+
+#[tokio::test]
+async fn a_banned_controller_is_neither_answered_nor_sent_to() {
+    let mut h = setup().await;
+    let ca = CertificateId::new("CN=Revoked CA", "02");
+    h.engine
+        .device_update(|txn| {
+            harness::add_role(txn, "banned", &[])?;
+            txn.set(
+                "Device.LocalAgent.ControllerTrust.BannedRole",
+                "Device.LocalAgent.ControllerTrust.Role.3",
+            )?;
+            txn.add(
+                "Device.Security.Certificate.",
+                &[("Issuer", "CN=Revoked CA"), ("SerialNumber", "02")],
+            )?;
+            txn.add(
+                "Device.LocalAgent.ControllerTrust.Credential.",
+                &[
+                    ("Enable", "true"),
+                    ("Role", "Device.LocalAgent.ControllerTrust.Role.3"),
+                    ("Credential", "Device.Security.Certificate.1"),
+                    ("AllowedUses", "MTP-and-USP"),
+                ],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    h.sync_changes();
+    let get = || {
+        ReqType::Get(usp::Get {
+            param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
+            max_depth: 0,
+        })
+    };
+    assert!(h.request_from(CTRL, "before", get()).await.is_some());
+    // Validated by the banned CA: ignored, though its AssignedRole still reads.
+    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_validated_by(ca);
+    h.events.clear();
+    assert!(h.request_from(CTRL, "banned", get()).await.is_none());
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        usp_core::agent::AgentEvent::RecordIgnored {
+            reason: usp_core::agent::IgnoreReason::Banned,
+            ..
+        }
+    )));
+    assert_eq!(
+        h.value(INHERITED),
+        "Device.LocalAgent.ControllerTrust.Role.3"
+    );
+    // Nothing is sent to it either: a subscription's notification does not go out.
+    let sent = h.sent.len();
+    h.device_set("Device.LocalAgent.Controller.1.OnBoardingComplete", "false")
+        .await;
+    h.drive().await;
+    assert_eq!(
+        h.sent.len(),
+        sent,
+        "no OnBoardRequest to a banned controller"
+    );
+    // Unbanned (the credential's role changes), it is answered again.
+    h.device_set(
+        "Device.LocalAgent.ControllerTrust.Credential.1.Role",
+        READER,
+    )
+    .await;
+    h.drive().await;
+    assert!(h.request_from(CTRL, "after", get()).await.is_some());
+    // A banned role in UntrustedRole bans the controllers without a row.
+    h.device_set(
+        "Device.LocalAgent.ControllerTrust.UntrustedRole",
+        "Device.LocalAgent.ControllerTrust.Role.3",
+    )
+    .await;
+    h.mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply");
+    assert!(h.request_from(STRANGER, "stranger", get()).await.is_none());
+}

@@ -532,37 +532,43 @@ pub(crate) fn delete_resp(response: &DeleteResponse) -> RespType {
 
 /// OperateResp: every per-command failure is a `cmd_failure` (R-OPR.1).
 pub(crate) fn operate_resp(response: &OperateResponse) -> RespType {
-    use operate_resp::operation_result::{CommandFailure, OperationResp, OutputArgs};
     let operation_results = response
         .results
         .iter()
-        .map(|result| {
-            let resp = match &result.outcome {
-                OperateOutcome::Done(output) => OperationResp::ReqOutputArgs(OutputArgs {
-                    output_args: output
-                        .iter()
-                        .map(|(name, value)| (name.clone(), value.canonical_text()))
-                        .collect::<BTreeMap<_, _>>(),
-                }),
-                OperateOutcome::Started { request, .. } => {
-                    OperationResp::ReqObjPath(request.clone().unwrap_or_default())
-                }
-                OperateOutcome::Failed(error) => OperationResp::CmdFailure(CommandFailure {
-                    err_code: error.usp_error(),
-                    err_msg: error.to_string(),
-                }),
-                _ => OperationResp::CmdFailure(CommandFailure {
-                    err_code: ERR_INTERNAL,
-                    err_msg: "unknown outcome".into(),
-                }),
-            };
-            operate_resp::OperationResult {
-                executed_command: result.path.clone(),
-                operation_resp: Some(resp),
-            }
-        })
+        .map(|result| operation_result(&result.path, &result.outcome))
         .collect();
     RespType::OperateResp(usp::OperateResp { operation_results })
+}
+
+/// One command's OperationResult.
+pub(crate) fn operation_result(
+    path: &str,
+    outcome: &OperateOutcome,
+) -> operate_resp::OperationResult {
+    use operate_resp::operation_result::{CommandFailure, OperationResp, OutputArgs};
+    let resp = match outcome {
+        OperateOutcome::Done(output) => OperationResp::ReqOutputArgs(OutputArgs {
+            output_args: output
+                .iter()
+                .map(|(name, value)| (name.clone(), value.canonical_text()))
+                .collect::<BTreeMap<_, _>>(),
+        }),
+        OperateOutcome::Started { request, .. } => {
+            OperationResp::ReqObjPath(request.clone().unwrap_or_default())
+        }
+        OperateOutcome::Failed(error) => OperationResp::CmdFailure(CommandFailure {
+            err_code: error.usp_error(),
+            err_msg: error.to_string(),
+        }),
+        _ => OperationResp::CmdFailure(CommandFailure {
+            err_code: ERR_INTERNAL,
+            err_msg: "unknown outcome".into(),
+        }),
+    };
+    operate_resp::OperationResult {
+        executed_command: path.into(),
+        operation_resp: Some(resp),
+    }
 }
 
 #[cfg(test)]

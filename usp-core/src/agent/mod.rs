@@ -43,7 +43,8 @@
 //! ([`Mtp::authenticated`]); `to_id` must be the agent's Endpoint ID; the
 //! sender must be a configured controller, unless [`AgentConfig::accept_unknown_controllers`]
 //! (then it gets no roles, and the access policy, e.g. [`ControllerTrust`], gives it the
-//! untrusted role); the Record's major version must be 1. Records failing these are ignored
+//! untrusted role), and must not hold `ControllerTrust.BannedRole` (nothing is sent to such
+//! a controller either; see `trust.rs`); the Record's major version must be 1. Records failing these are ignored
 //! ([`AgentEvent::RecordIgnored`]), as R-MTP.5 asks. `session_context` Records run the E2E
 //! session layer (see `session.rs`: sequence and expected ids, retransmission, segmentation
 //! and reassembly, expiry, `E2ESession.SessionMode` Allow/Require/Forbid; Forbid answers with
@@ -347,6 +348,9 @@ pub enum IgnoreReason {
     /// A `no_session_context` Record from a controller whose `E2ESession.SessionMode` is
     /// `Require`; the agent offers a session instead.
     SessionRequired,
+    /// The sender holds `ControllerTrust.BannedRole` (assigned, or inherited from the
+    /// credential of the CA that validated its certificate).
+    Banned,
 }
 
 /// Things the driver may log or count.
@@ -751,9 +755,11 @@ impl Agent {
         let Some(mtp) = self.return_path(&from, mtp) else {
             return self.ignore(Some(from), IgnoreReason::NoReturnPath);
         };
-        let ca = mtp.validated_by.clone();
+        self.inherit_roles(&from, mtp.validated_by.as_deref());
+        if self.is_banned(&from) {
+            return self.ignore(Some(from), IgnoreReason::Banned);
+        }
         self.learn_route(&from, mtp);
-        self.inherit_roles(&from, ca.as_deref());
         match record_type {
             RecordType::NoSessionContext(ns) => {
                 if self.refuse_payload_security(&from, record.payload_security)
@@ -845,11 +851,16 @@ impl Agent {
                 },
                 EngineResult::Operate(Ok(r)),
             ) => {
-                let r = self.challenge_commands(controller, &challenge_input, r);
+                let challenge = self.challenge_command(controller, &challenge_input, r);
                 if !send_resp {
-                    return self.agent_commands(&r);
+                    return self.agent_commands(r);
                 }
-                Ok(messages::operate_resp(&r))
+                Ok(match challenge {
+                    Some((path, outcome)) => RespType::OperateResp(usp::OperateResp {
+                        operation_results: std::vec![messages::operation_result(path, &outcome)],
+                    }),
+                    None => messages::operate_resp(r),
+                })
             }
             (
                 _,
@@ -1091,11 +1102,15 @@ impl Agent {
         self.transmit_bytes(controller, bytes)
     }
 
-    /// Sends an encoded Record to `controller`; false without a return path.
+    /// Sends an encoded Record to `controller`; false without a return path, or when the
+    /// controller is banned (`ControllerTrust.BannedRole`).
     pub(crate) fn transmit_bytes(&mut self, controller: &str, bytes: Vec<u8>) -> bool {
         let Some(mtp) = self.routes.get(controller).cloned() else {
             return false;
         };
+        if self.is_banned(controller) {
+            return false;
+        }
         self.outputs.push_back(Output::Transmit {
             mtp,
             to: controller.into(),
@@ -1116,6 +1131,8 @@ pub const WALL_CLOCK_STEP: Duration = Duration::from_secs(2);
 
 /// The canonical text of parameter `name` of `object` (`Device.LocalAgent.Controller.2.`),
 /// empty when the store has no such value: how the agent reads its own configuration rows.
+/// Never inlined: it has dozens of callers, and the router build counts every byte.
+#[inline(never)]
 fn param_text(store: &Store, object: &str, name: &str) -> String {
     store
         .value(&format!("{object}{name}"))

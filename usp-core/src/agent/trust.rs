@@ -45,9 +45,16 @@
 //! certificate (plain TCP, a broker) leaves it as it is, so that a controller reachable over
 //! both keeps what its certificate earned. A controller without a row has its inherited roles
 //! in the agent's own record, as for challenges.
+//!
+//! # Banned controllers
+//!
+//! A controller holding `ControllerTrust.BannedRole` (by `AssignedRole`, or inherited: a
+//! credential whose `Role` is the banned role bans every controller its CA validated) gets
+//! nothing sent to it, and its Records are ignored
+//! ([`IgnoreReason::Banned`](super::IgnoreReason::Banned)), as the XML recommends. Its
+//! roles are the ones [`ControllerTrust`](super::ControllerTrust) would use: the configured
+//! ones, else its row's, else the agent's own record, else `UntrustedRole`.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
 use std::format;
 use std::string::{String, ToString};
 use std::sync::Arc;
@@ -62,7 +69,7 @@ use tr181_model::value::Value;
 
 use super::access::normalise;
 use super::session::CONTROLLERS;
-use super::{Agent, DeviceUpdate, EngineRequest, insert_bounded, param_text};
+use super::{Agent, DeviceUpdate, EngineRequest, param_text};
 
 /// `Device.LocalAgent.ControllerTrust.`
 pub(crate) const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
@@ -122,6 +129,7 @@ struct ChallengeRow {
 /// A `Device.LocalAgent.Controller.{i}.` row, as far as roles go.
 #[derive(Clone, Debug)]
 struct ControllerRow {
+    endpoint: String,
     path: String,
     assigned: Vec<String>,
     inherited: Vec<String>,
@@ -152,17 +160,26 @@ struct OwnRoles {
 }
 
 /// ControllerTrust as read from the store, and the challenges handed out.
+///
+/// Small tables (a few rows each, bounded by the store or by the agent's limits) kept in
+/// `Vec`s searched in order: each map type would cost the router build kilobytes of code.
 #[derive(Debug, Default)]
 pub(crate) struct Trust {
-    challenges: BTreeMap<String, ChallengeRow>,
+    /// Challenge rows by path.
+    challenges: Vec<(String, ChallengeRow)>,
     /// Enabled credentials that authenticate controllers: the certificate and its roles.
     credentials: Vec<(CertificateId, Vec<String>)>,
-    /// Controller rows by Endpoint ID.
-    controllers: BTreeMap<String, ControllerRow>,
-    open: VecDeque<Open>,
-    failures: BTreeMap<String, Failures>,
+    controllers: Vec<ControllerRow>,
+    /// Oldest first.
+    open: Vec<Open>,
+    /// Failures by challenge row.
+    failures: Vec<(String, Failures)>,
     /// Controllers without a row.
-    own: BTreeMap<String, OwnRoles>,
+    own: Vec<(String, OwnRoles)>,
+    /// `BannedRole` (normalised), if set.
+    banned: Option<String>,
+    /// `UntrustedRole`, the roles of a controller the agent knows nothing of.
+    untrusted: Vec<String>,
 }
 
 impl Trust {
@@ -196,7 +213,7 @@ impl Trust {
                 (row, challenge)
             })
             .collect();
-        let certificates: BTreeMap<String, CertificateId> = rows(CERTIFICATES)
+        let certificates: Vec<(String, CertificateId)> = rows(CERTIFICATES)
             .map(|row| {
                 let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"));
                 (row, id)
@@ -211,25 +228,72 @@ impl Trust {
                 )
             })
             .filter_map(|row| {
-                let certificate = certificates.get(&normalise(&text(&row, "Credential")))?;
+                let reference = normalise(&text(&row, "Credential"));
+                let (_, certificate) = certificates.iter().find(|(path, _)| *path == reference)?;
                 Some((certificate.clone(), list(&text(&row, "Role"))))
             })
             .collect();
         self.controllers = rows(CONTROLLERS)
-            .filter_map(|row| {
-                let endpoint = text(&row, "EndpointID");
-                let controller = ControllerRow {
-                    assigned: list(&text(&row, "AssignedRole")),
-                    inherited: list(&text(&row, "InheritedRole")),
-                    path: row,
-                };
-                (!endpoint.is_empty()).then_some((endpoint, controller))
+            .map(|row| ControllerRow {
+                endpoint: text(&row, "EndpointID"),
+                assigned: list(&text(&row, "AssignedRole")),
+                inherited: list(&text(&row, "InheritedRole")),
+                path: row,
             })
+            .filter(|row| !row.endpoint.is_empty())
             .collect();
-        let challenges = &self.challenges;
-        self.open
-            .retain(|open| challenges.get(&open.row).is_some_and(|row| row.enabled));
-        self.failures.retain(|row, _| challenges.contains_key(row));
+        let banned = text(TRUST, "BannedRole");
+        self.banned = (!banned.trim().is_empty()).then(|| normalise(banned.trim()));
+        self.untrusted = list(&text(TRUST, "UntrustedRole"));
+        let open = core::mem::take(&mut self.open);
+        self.open = open
+            .into_iter()
+            .filter(|open| self.challenge(&open.row).is_some_and(|row| row.enabled))
+            .collect();
+        let failures = core::mem::take(&mut self.failures);
+        self.failures = failures
+            .into_iter()
+            .filter(|(row, _)| self.challenge(row).is_some())
+            .collect();
+    }
+
+    /// Challenge row `row`.
+    fn challenge(&self, row: &str) -> Option<&ChallengeRow> {
+        self.challenges
+            .iter()
+            .find(|(path, _)| path == row)
+            .map(|(_, challenge)| challenge)
+    }
+
+    /// The row of the controller `endpoint`.
+    fn controller_mut(&mut self, endpoint: &str) -> Option<&mut ControllerRow> {
+        self.controllers.iter_mut().find(|c| c.endpoint == endpoint)
+    }
+
+    /// The failures of challenge row `row`, counted from none.
+    fn failures_mut(&mut self, row: &str) -> Option<&mut Failures> {
+        if !self.failures.iter().any(|(r, _)| r == row) {
+            self.failures.push((row.into(), Failures::default()));
+        }
+        self.failures
+            .iter_mut()
+            .find(|(r, _)| r == row)
+            .map(|(_, failures)| failures)
+    }
+
+    /// The roles kept for `controller`, which has no row: a new record when there is none,
+    /// the oldest record dropped beyond `max`.
+    fn own_mut(&mut self, controller: &str, max: usize) -> Option<&mut OwnRoles> {
+        if !self.own.iter().any(|(c, _)| c == controller) {
+            if self.own.len() >= max.max(1) {
+                self.own.remove(0);
+            }
+            self.own.push((controller.into(), OwnRoles::default()));
+        }
+        self.own
+            .iter_mut()
+            .find(|(c, _)| c == controller)
+            .map(|(_, own)| own)
     }
 
     /// The roles inherited through a certificate that `ca` validated.
@@ -245,7 +309,7 @@ impl Trust {
     fn expire(&mut self, now: Instant) {
         self.open
             .retain(|open| open.expires.is_none_or(|at| at > now));
-        for failures in self.failures.values_mut() {
+        for (_, failures) in &mut self.failures {
             if failures.locked_until.is_some_and(|until| until <= now) {
                 *failures = Failures::default();
             }
@@ -255,8 +319,8 @@ impl Trust {
     /// Whether challenge `row` is locked out.
     fn locked(&self, row: &str) -> bool {
         self.failures
-            .get(row)
-            .is_some_and(|f| f.locked_until.is_some())
+            .iter()
+            .any(|(r, f)| r == row && f.locked_until.is_some())
     }
 }
 
@@ -312,6 +376,27 @@ fn invalid(path: &str, reason: &str) -> OperateOutcome {
 }
 
 impl Agent {
+    /// Whether `controller` holds `BannedRole`.
+    pub(crate) fn is_banned(&self, controller: &str) -> bool {
+        let Some(banned) = &self.trust.banned else {
+            return false;
+        };
+        let holds = |roles: &[String]| roles.iter().any(|role| normalise(role) == *banned);
+        let principal = self.principal_of(controller);
+        if !principal.roles.is_empty() {
+            return holds(&principal.roles);
+        }
+        match self
+            .trust
+            .controllers
+            .iter()
+            .find(|c| c.endpoint == controller)
+        {
+            Some(row) => holds(&row.assigned) || holds(&row.inherited),
+            None => holds(&self.trust.untrusted),
+        }
+    }
+
     /// Re-reads ControllerTrust from the store, and sets again the inherited roles of the
     /// controllers whose last Record came on an MTP that validated a certificate.
     pub(crate) fn reload_trust(&mut self, store: &Store) {
@@ -331,8 +416,9 @@ impl Agent {
     pub(crate) fn own_roles(&self, controller: &str) -> Vec<String> {
         self.trust
             .own
-            .get(controller)
-            .map(|own| {
+            .iter()
+            .find(|(c, _)| c == controller)
+            .map(|(_, own)| {
                 let mut roles = own.granted.clone();
                 merge(&mut roles, &own.inherited);
                 roles
@@ -347,7 +433,7 @@ impl Agent {
             return;
         };
         let roles = self.trust.inherited(ca);
-        match self.trust.controllers.get_mut(controller) {
+        match self.trust.controller_mut(controller) {
             Some(row) => {
                 if row.inherited == roles {
                     return;
@@ -359,44 +445,34 @@ impl Agent {
                 )));
             }
             None => {
-                let mut own = self.trust.own.get(controller).cloned().unwrap_or_default();
-                own.inherited = roles;
-                let max = self.config.max_routes;
-                insert_bounded(&mut self.trust.own, controller, own, max);
+                if let Some(own) = self.trust.own_mut(controller, self.config.max_routes) {
+                    own.inherited = roles;
+                }
             }
         }
     }
 
-    /// Carries out the challenge commands an Operate from `controller` completed, whose
-    /// input arguments were `input`: the response with their real outcomes.
-    pub(crate) fn challenge_commands<'r>(
+    /// Carries out the challenge command an Operate from `controller` completed, whose input
+    /// arguments were `input`: its real outcome, in place of the engine's (the command's path
+    /// names no instance, so it is the Operate's one result). `None` when `response` holds no
+    /// challenge command done.
+    pub(crate) fn challenge_command<'r>(
         &mut self,
         controller: &str,
         input: &[(String, String)],
         response: &'r OperateResponse,
-    ) -> Cow<'r, OperateResponse> {
-        let ours = |path: &str, outcome: &OperateOutcome| {
-            is_challenge_command(path) && matches!(outcome, OperateOutcome::Done(_))
-        };
-        if !response.results.iter().any(|r| ours(&r.path, &r.outcome)) {
-            return Cow::Borrowed(response);
-        }
-        let mut response = response.clone();
-        let Some(now) = self.now else {
-            return Cow::Owned(response);
-        };
+    ) -> Option<(&'r str, OperateOutcome)> {
+        let result = response.results.iter().find(|r| {
+            is_challenge_command(&r.path) && matches!(r.outcome, OperateOutcome::Done(_))
+        })?;
+        let now = self.now?;
         self.trust.expire(now);
-        for result in &mut response.results {
-            if !ours(&result.path, &result.outcome) {
-                continue;
-            }
-            result.outcome = if result.path == REQUEST_CHALLENGE {
-                self.request_challenge(now, controller, input)
-            } else {
-                self.challenge_response(now, controller, input)
-            };
-        }
-        Cow::Owned(response)
+        let outcome = if result.path == REQUEST_CHALLENGE {
+            self.request_challenge(now, controller, input)
+        } else {
+            self.challenge_response(now, controller, input)
+        };
+        Some((&result.path, outcome))
     }
 
     fn request_challenge(
@@ -406,7 +482,7 @@ impl Agent {
         input: &[(String, String)],
     ) -> OperateOutcome {
         let row = normalise(arg(input, "ChallengeRef").unwrap_or_default().trim());
-        let Some(challenge) = self.trust.challenges.get(&row).filter(|c| c.enabled) else {
+        let Some(challenge) = self.trust.challenge(&row).filter(|c| c.enabled) else {
             return invalid(REQUEST_CHALLENGE, "no such enabled challenge");
         };
         if self.trust.locked(&row) {
@@ -432,9 +508,9 @@ impl Agent {
         let id = format!("{:016x}", self.rng.next_u64());
         self.trust.open.retain(|open| open.controller != controller);
         if self.trust.open.len() >= self.config.max_challenges.max(1) {
-            self.trust.open.pop_front();
+            self.trust.open.remove(0);
         }
-        self.trust.open.push_back(Open {
+        self.trust.open.push(Open {
             id: id.clone(),
             controller: controller.into(),
             row,
@@ -476,7 +552,7 @@ impl Agent {
         if self.trust.locked(&row) {
             return denied(CHALLENGE_RESPONSE, "the challenge is locked out");
         }
-        let Some(challenge) = self.trust.challenges.get(&row) else {
+        let Some(challenge) = self.trust.challenge(&row) else {
             return denied(CHALLENGE_RESPONSE, "unknown challenge");
         };
         let given =
@@ -487,23 +563,24 @@ impl Agent {
         };
         if !right {
             let (retries, lockout) = (challenge.retries.max(1), challenge.lockout);
-            let failures = self.trust.failures.entry(row).or_default();
-            failures.count = failures.count.saturating_add(1);
-            if failures.count >= retries && !lockout.is_zero() {
-                failures.locked_until = now.checked_add(lockout);
+            if let Some(failures) = self.trust.failures_mut(&row) {
+                failures.count = failures.count.saturating_add(1);
+                if failures.count >= retries && !lockout.is_zero() {
+                    failures.locked_until = now.checked_add(lockout);
+                }
             }
             return invalid(CHALLENGE_RESPONSE, "wrong challenge value");
         }
         let roles = challenge.roles.clone();
         self.trust.open.remove(index);
-        self.trust.failures.remove(&row);
+        self.trust.failures.retain(|(r, _)| *r != row);
         self.grant(controller, &roles);
         OperateOutcome::Done(Vec::new())
     }
 
     /// Appends `roles` to `controller`'s `AssignedRole` (or to the agent's own record).
     fn grant(&mut self, controller: &str, roles: &[String]) {
-        match self.trust.controllers.get_mut(controller) {
+        match self.trust.controller_mut(controller) {
             Some(row) => {
                 let before = row.assigned.len();
                 merge(&mut row.assigned, roles);
@@ -516,10 +593,9 @@ impl Agent {
                 )));
             }
             None => {
-                let mut own = self.trust.own.get(controller).cloned().unwrap_or_default();
-                merge(&mut own.granted, roles);
-                let max = self.config.max_routes;
-                insert_bounded(&mut self.trust.own, controller, own, max);
+                if let Some(own) = self.trust.own_mut(controller, self.config.max_routes) {
+                    merge(&mut own.granted, roles);
+                }
             }
         }
     }
