@@ -149,16 +149,20 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     });
     // The configuration's MTPs are the factory defaults; afterwards the rows are the truth,
     // and a flag of this start overrides them.
+    // One update (each is code of its own in the binary): the CA certificates' rows at every
+    // start, the factory defaults at the first.
+    let unseeded = mtp::unseeded(&engine);
     engine
-        .device_update(|txn| controller_trust::sync_certificates(txn, trust.as_ref()))
-        .await?;
-    let ws_listen = if mtp::unseeded(&engine) {
-        engine
-            .device_update(|txn| {
+        .device_update(|txn| {
+            controller_trust::sync_certificates(txn, trust.as_ref())?;
+            if unseeded {
                 mtp::seed(txn, &config.usp)?;
-                controller_trust::seed(txn)
-            })
-            .await?;
+                controller_trust::seed(txn)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let ws_listen = if unseeded {
         tracing::info!(
             "USP MTPs and ControllerTrust written to Device.LocalAgent. from the configuration"
         );

@@ -25,14 +25,13 @@ use std::sync::Arc;
 
 use hyper::Uri;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use usp_core::agent::{CertificateId, Mtp, MtpKind};
-use webpki::KeyUsage;
 
 use crate::x509::{self, CertificateInfo};
 
@@ -119,35 +118,17 @@ impl Trust {
         &self.cas
     }
 
-    /// The CA that validates the peer certificate `chain` (end entity first) for `usage`:
-    /// webpki builds the path again, as rustls's verifier does not say which anchor it ended
-    /// at. `None` without a chain, or for a CA whose fields are unreadable.
-    fn validating_ca(
-        &self,
-        chain: Option<&[CertificateDer<'_>]>,
-        usage: KeyUsage,
-    ) -> Option<CertificateId> {
-        let (end_entity, intermediates) = chain?.split_first()?;
-        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
-        let algorithms = provider().signature_verification_algorithms.all;
-        let path = cert
-            .verify_for_usage(
-                algorithms,
-                &self.roots.roots,
-                intermediates,
-                UnixTime::now(),
-                usage,
-                None,
-                None,
-            )
-            .ok()?;
-        let anchor = path.anchor();
-        self.cas
+    /// The CA that validated the peer certificate `chain` (end entity first, as rustls
+    /// verified it): the one whose subject issued a certificate of the chain, the end entity
+    /// first. rustls's verifier does not say which anchor it ended at; building the path again
+    /// with webpki would cost the router build tens of kilobytes. Two CAs of one subject are
+    /// told apart by their order in the CA file only. `None` without a chain, or for a CA
+    /// whose fields are unreadable.
+    fn validating_ca(&self, chain: Option<&[CertificateDer<'_>]>) -> Option<CertificateId> {
+        chain?
             .iter()
-            .find(|ca| {
-                ca.anchor.subject == anchor.subject
-                    && ca.anchor.subject_public_key_info == anchor.subject_public_key_info
-            })?
+            .filter_map(|cert| x509::issuer(cert))
+            .find_map(|issuer| self.cas.iter().find(|ca| *ca.anchor.subject == *issuer))?
             .id()
     }
 
@@ -201,18 +182,14 @@ const ENDPOINT_URN: &str = "urn:bbf:usp:id:";
 
 impl PeerIds {
     /// The Endpoint IDs of the end-entity certificate of `chain` (the peer's, as rustls
-    /// verified it for `usage` against `trust`), and the CA of `trust` that validated it. A
+    /// verified it against `trust`), and the CA of `trust` that validated it. A
     /// certificate that does not parse names nothing valid: an error, so that no peer goes
     /// unchecked.
-    pub(crate) fn of(
-        chain: Option<&[CertificateDer<'_>]>,
-        trust: &Trust,
-        usage: KeyUsage,
-    ) -> Result<Self, String> {
+    pub(crate) fn of(chain: Option<&[CertificateDer<'_>]>, trust: &Trust) -> Result<Self, String> {
         let Some(cert) = chain.and_then(<[_]>::first) else {
             return Ok(Self::default());
         };
-        let ca = trust.validating_ca(chain, usage);
+        let ca = trust.validating_ca(chain);
         let cert = webpki::EndEntityCert::try_from(cert)
             .map_err(|e| format!("peer certificate unreadable: {e}"))?;
         let ids = cert
@@ -306,8 +283,7 @@ pub(crate) async fn connect_peer(
             }
         })?;
     let chain = stream.get_ref().1.peer_certificates();
-    let peer =
-        PeerIds::of(chain, trust, KeyUsage::server_auth()).map_err(ConnectError::Certificate)?;
+    let peer = PeerIds::of(chain, trust).map_err(ConnectError::Certificate)?;
     Ok((Box::new(stream), peer))
 }
 

@@ -253,7 +253,7 @@ async fn accept(
                 return;
             };
             let chain = stream.get_ref().1.peer_certificates();
-            match PeerIds::of(chain, &trust, webpki::KeyUsage::client_auth()) {
+            match PeerIds::of(chain, &trust) {
                 Ok(ids) => (Box::new(stream), ids),
                 Err(error) => {
                     tracing::info!(%peer, error, "TLS client refused");

@@ -63,15 +63,27 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     (found == tag).then_some((contents, rest))
 }
 
-/// The fields of the DER certificate `der`.
-pub(crate) fn parse(der: &[u8]) -> Option<CertificateInfo> {
+/// The TBSCertificate of the DER certificate `der` from its serial number on.
+fn tbs_from_serial(der: &[u8]) -> Option<&[u8]> {
     let (certificate, _) = expect(der, SEQUENCE)?;
     let (tbs, _) = expect(certificate, SEQUENCE)?;
-    let tbs = match element(tbs)? {
-        (VERSION, _, rest) => rest,
-        _ => tbs,
-    };
-    let (serial, rest) = expect(tbs, INTEGER)?;
+    match element(tbs)? {
+        (VERSION, _, rest) => Some(rest),
+        _ => Some(tbs),
+    }
+}
+
+/// The issuer Name of the DER certificate `der`, as the bytes inside its SEQUENCE (as
+/// webpki's `TrustAnchor::subject` holds a subject).
+pub(crate) fn issuer(der: &[u8]) -> Option<&[u8]> {
+    let (_, rest) = expect(tbs_from_serial(der)?, INTEGER)?;
+    let (_, rest) = expect(rest, SEQUENCE)?;
+    expect(rest, SEQUENCE).map(|(issuer, _)| issuer)
+}
+
+/// The fields of the DER certificate `der`.
+pub(crate) fn parse(der: &[u8]) -> Option<CertificateInfo> {
+    let (serial, rest) = expect(tbs_from_serial(der)?, INTEGER)?;
     let (algorithm, rest) = expect(rest, SEQUENCE)?;
     let (issuer, rest) = expect(rest, SEQUENCE)?;
     let (validity, rest) = expect(rest, SEQUENCE)?;
