@@ -287,25 +287,20 @@ async fn a_controller_without_a_row_keeps_its_granted_role_in_the_agent() {
     assert!(!may_write(&mut h, CTRL).await);
 }
 
-#[tokio::test]
-async fn inherited_role_follows_the_credential_of_the_validating_ca() {
-    let mut h = setup().await;
-    let ca = CertificateId::new("CN=Operator CA", "01AB");
+/// Adds a `Device.Security.Certificate.{i}.` row per `(issuer, serial)` of `certificates`,
+/// and an enabled `MTP-and-USP` credential of the first with `role`.
+async fn add_credential(h: &mut Harness, certificates: &[(&str, &str)], role: &str) {
     h.engine
         .device_update(|txn| {
-            txn.add(
-                "Device.Security.Certificate.",
-                &[("Issuer", "CN=Operator CA"), ("SerialNumber", "01AB")],
-            )?;
-            txn.add(
-                "Device.Security.Certificate.",
-                &[("Issuer", "CN=Other CA"), ("SerialNumber", "01AB")],
-            )?;
+            for (issuer, serial) in certificates {
+                let values = [("Issuer", *issuer), ("SerialNumber", *serial)];
+                txn.add("Device.Security.Certificate.", &values)?;
+            }
             txn.add(
                 "Device.LocalAgent.ControllerTrust.Credential.",
                 &[
                     ("Enable", "true"),
-                    ("Role", ADMIN),
+                    ("Role", role),
                     ("Credential", "Device.Security.Certificate.1"),
                     ("AllowedUses", "MTP-and-USP"),
                 ],
@@ -315,6 +310,14 @@ async fn inherited_role_follows_the_credential_of_the_validating_ca() {
         .await
         .unwrap();
     h.sync_changes();
+}
+
+#[tokio::test]
+async fn inherited_role_follows_the_credential_of_the_validating_ca() {
+    let mut h = setup().await;
+    let ca = CertificateId::new("CN=Operator CA", "01AB");
+    let certificates = [("CN=Operator CA", "01AB"), ("CN=Other CA", "01AB")];
+    add_credential(&mut h, &certificates, ADMIN).await;
     // No certificate checked: nothing inherited.
     assert!(!may_write(&mut h, CTRL).await);
     assert_eq!(h.value(INHERITED), "");
@@ -369,31 +372,15 @@ async fn inherited_role_follows_the_credential_of_the_validating_ca() {
 async fn a_banned_controller_is_neither_answered_nor_sent_to() {
     let mut h = setup().await;
     let ca = CertificateId::new("CN=Revoked CA", "02");
+    let banned = "Device.LocalAgent.ControllerTrust.Role.3";
     h.engine
         .device_update(|txn| {
             harness::add_role(txn, "banned", &[])?;
-            txn.set(
-                "Device.LocalAgent.ControllerTrust.BannedRole",
-                "Device.LocalAgent.ControllerTrust.Role.3",
-            )?;
-            txn.add(
-                "Device.Security.Certificate.",
-                &[("Issuer", "CN=Revoked CA"), ("SerialNumber", "02")],
-            )?;
-            txn.add(
-                "Device.LocalAgent.ControllerTrust.Credential.",
-                &[
-                    ("Enable", "true"),
-                    ("Role", "Device.LocalAgent.ControllerTrust.Role.3"),
-                    ("Credential", "Device.Security.Certificate.1"),
-                    ("AllowedUses", "MTP-and-USP"),
-                ],
-            )
-            .map(|_| ())
+            txn.set("Device.LocalAgent.ControllerTrust.BannedRole", banned)
         })
         .await
         .unwrap();
-    h.sync_changes();
+    add_credential(&mut h, &[("CN=Revoked CA", "02")], banned).await;
     let get = || {
         ReqType::Get(usp::Get {
             param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
@@ -435,11 +422,8 @@ async fn a_banned_controller_is_neither_answered_nor_sent_to() {
     h.drive().await;
     assert!(h.request_from(CTRL, "after", get()).await.is_some());
     // A banned role in UntrustedRole bans the controllers without a row.
-    h.device_set(
-        "Device.LocalAgent.ControllerTrust.UntrustedRole",
-        "Device.LocalAgent.ControllerTrust.Role.3",
-    )
-    .await;
+    h.device_set("Device.LocalAgent.ControllerTrust.UntrustedRole", banned)
+        .await;
     h.mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply");
     assert!(h.request_from(STRANGER, "stranger", get()).await.is_none());
 }
