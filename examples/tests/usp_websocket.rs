@@ -21,6 +21,7 @@ mod common;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use rusp_lib::usp_builder::DeleteBuilder;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -204,5 +205,42 @@ async fn unanswered_notify_survives() {
     let line = agent.wait_line("NotifyAcknowledged").await;
     let msg_id = again["Header"]["msg_id"].as_str().unwrap();
     assert!(line.contains(msg_id), "{line}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_store_without_roles_gets_the_factory_roles_at_the_next_start() {
+    common::within(Duration::from_secs(60), factory_roles_again()).await;
+}
+
+/// A store without ControllerTrust roles (one saved before they were enforced, or whose roles
+/// a controller deleted) gets the factory defaults at the next start, so that its controllers
+/// are not locked out.
+async fn factory_roles_again() {
+    let state = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let ssid = |value: &str| set("Device.WiFi.SSID.1.", "SSID", value);
+    let body = ctrl.request(ssid("allowed")).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    let delete = DeleteBuilder::new()
+        .with_obj_paths(vec!["Device.LocalAgent.ControllerTrust.Role.1.".into()])
+        .build()
+        .unwrap();
+    let body = ctrl.request(delete).await;
+    assert!(body["Response"]["DeleteResp"].is_object(), "{body}");
+    let body = ctrl.request(ssid("denied")).await;
+    assert_eq!(body["Error"]["err_code"], 7006, "{body}");
+    drop(ctrl);
+    agent.stop().await;
+
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let body = ctrl.request(ssid("allowed again")).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    let body = ctrl
+        .request(get(&["Device.LocalAgent.ControllerTrust.Role.2.Name"]))
+        .await;
+    assert_eq!(get_params(&body)["Name"], "Full Access", "{body}");
     agent.stop().await;
 }

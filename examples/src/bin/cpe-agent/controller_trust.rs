@@ -2,9 +2,9 @@
 //! rows, and the factory defaults of `Device.LocalAgent.ControllerTrust.` that the engine's
 //! access policy ([`usp_core::agent::ControllerTrust`]) reads.
 //!
-//! Factory defaults (the first start, or one after a factory reset), which keep every
-//! controller allowed everything as before ControllerTrust was enforced, until an operator
-//! narrows them:
+//! Factory defaults (the first start, one after a factory reset, or the first with a store
+//! saved before ControllerTrust was enforced: whenever the store has no role), which keep
+//! every controller allowed everything as before, until an operator narrows them:
 //!
 //! - `Role.1.` "Full Access": one permission, `Device.`, `rwxn` on everything;
 //! - `UntrustedRole` (controllers without a `Controller.{i}.` row) and `SecuredRoles` (who
@@ -20,6 +20,7 @@
 //! (identified by `Issuer` and `SerialNumber`), rows of certificates no longer in the file
 //! deleted. A CA added to the file later gets a row but no credential (an operator adds one).
 
+use hal::Engine;
 use tr181_model::Error;
 use tr181_model::schema::Protocol;
 use tr181_model::store::Transaction;
@@ -29,8 +30,6 @@ use crate::tls::Trust;
 
 const CERTIFICATES: &str = "Device.Security.Certificate.";
 const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
-/// The factory role every controller has.
-const FULL_ACCESS: &str = "Device.LocalAgent.ControllerTrust.Role.1";
 
 /// Makes the certificate rows those of the CA certificates of `trust` (none without one).
 pub(crate) fn sync_certificates(
@@ -81,7 +80,16 @@ pub(crate) fn sync_certificates(
     Ok(())
 }
 
-/// Writes the factory defaults of the [module docs](self) into a fresh store, after
+/// Whether the store has no `ControllerTrust.Role.{i}.` row: [`seed`] is due.
+pub(crate) fn unseeded(engine: &Engine) -> bool {
+    engine.read(|store| {
+        store
+            .instances(&format!("{TRUST}Role."), Protocol::Usp, true)
+            .map_or(true, |rows| rows.is_empty())
+    })
+}
+
+/// Writes the factory defaults of the [module docs](self) into a store without roles, after
 /// [`sync_certificates`] and the MTP seed (which may add controller rows).
 pub(crate) fn seed(txn: &mut Transaction<'_>) -> Result<(), Error> {
     let role = txn.add(
@@ -89,7 +97,6 @@ pub(crate) fn seed(txn: &mut Transaction<'_>) -> Result<(), Error> {
         &[("Enable", "true"), ("Name", "Full Access")],
     )?;
     let role = format!("{TRUST}Role.{role}");
-    debug_assert_eq!(role, FULL_ACCESS);
     txn.add(
         &format!("{role}.Permission."),
         &[

@@ -152,11 +152,14 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     // One update (each is code of its own in the binary): the CA certificates' rows at every
     // start, the factory defaults at the first.
     let unseeded = mtp::unseeded(&engine);
+    let no_roles = controller_trust::unseeded(&engine);
     engine
         .device_update(|txn| {
             controller_trust::sync_certificates(txn, trust.as_ref())?;
             if unseeded {
                 mtp::seed(txn, &config.usp)?;
+            }
+            if no_roles {
                 controller_trust::seed(txn)?;
             }
             Ok(())
