@@ -1,8 +1,9 @@
 //! The simulated device's flash: a directory with one file per [`Section`] (or only memory).
 //!
 //! Each section is a file named after it ([`Section::name`]) holding the section's bytes as
-//! they were saved. A save writes a temporary file beside it and renames it over the old
-//! one, so a crash leaves either the old or the new section, and never touches another
+//! they were saved. A save writes a temporary file beside it, syncs it and renames it over
+//! the old one, so a crash or a power cut leaves either the old or the new section (once the
+//! save has returned, the new one), and never touches another
 //! section: saving the small ones (events, transfers) neither reads nor rewrites the store,
 //! megabytes of text on a device with many rows, and saving the store streams it to its
 //! file with no copy in memory.
@@ -105,17 +106,22 @@ impl FileStorage {
     }
 }
 
-/// Writes the file `name` in `dir` with what `content` writes, through a temporary file and
-/// a rename; the temporary file is removed if anything fails.
+/// Writes the file `name` in `dir` with what `content` writes, through a synced temporary
+/// file and a rename; the temporary file is removed if anything fails.
 fn write(dir: &Path, name: &str, content: &Content<'_>) -> Result<(), HalError> {
     let path = dir.join(name);
     let temporary = dir.join(std::format!("{name}.tmp"));
     let written = std::fs::File::create(&temporary).and_then(|file| {
         let mut out = std::io::BufWriter::new(file);
         content(&mut out)?;
-        out.into_inner()
+        let file = out
+            .into_inner()
             .map_err(std::io::IntoInnerError::into_error)?;
-        std::fs::rename(&temporary, &path)
+        // The bytes reach the medium before the rename, and the rename after it: without
+        // the syncs a power cut may leave the new name on an empty file.
+        file.sync_data()?;
+        std::fs::rename(&temporary, &path)?;
+        std::fs::File::open(dir)?.sync_all()
     });
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
