@@ -123,12 +123,17 @@ impl Trust {
     /// first. rustls's verifier does not say which anchor it ended at; building the path again
     /// with webpki would cost the router build tens of kilobytes. Two CAs of one subject are
     /// told apart by their order in the CA file only. `None` without a chain, or for a CA
-    /// whose fields are unreadable.
+    /// whose fields are unreadable. webpki reads the chain (as it did to verify it): its
+    /// `issuer()` and the anchor's `subject` are both the Name without its outer SEQUENCE.
     fn validating_ca(&self, chain: Option<&[CertificateDer<'_>]>) -> Option<CertificateId> {
         chain?
             .iter()
-            .filter_map(|cert| x509::issuer(cert))
-            .find_map(|issuer| self.cas.iter().find(|ca| *ca.anchor.subject == *issuer))?
+            .filter_map(|cert| webpki::EndEntityCert::try_from(cert).ok())
+            .find_map(|cert| {
+                self.cas
+                    .iter()
+                    .find(|ca| *ca.anchor.subject == *cert.issuer())
+            })?
             .id()
     }
 

@@ -73,14 +73,6 @@ fn tbs_from_serial(der: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// The issuer Name of the DER certificate `der`, as the bytes inside its SEQUENCE (as
-/// webpki's `TrustAnchor::subject` holds a subject).
-pub(crate) fn issuer(der: &[u8]) -> Option<&[u8]> {
-    let (_, rest) = expect(tbs_from_serial(der)?, INTEGER)?;
-    let (_, rest) = expect(rest, SEQUENCE)?;
-    expect(rest, SEQUENCE).map(|(issuer, _)| issuer)
-}
-
 /// The fields of the DER certificate `der`.
 pub(crate) fn parse(der: &[u8]) -> Option<CertificateInfo> {
     let (serial, rest) = expect(tbs_from_serial(der)?, INTEGER)?;
