@@ -100,7 +100,8 @@ const EC_KEY: [&str; 5] = [
 /// (for `IP:127.0.0.1`, signed by that CA, for servers and clients) into `dir`.
 pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
     let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
-    let subject = format!("/CN=cpe-mgmt {prefix}test CA");
+    // Several attributes, so that the rows' order of them is checked against openssl's.
+    let subject = format!("/C=FR/O=cpe-mgmt/CN=cpe-mgmt {prefix}test CA");
     let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
     args.extend(EC_KEY);
     args.extend(["-keyout", &ca_key, "-out", &ca]);
