@@ -95,12 +95,13 @@ pub(super) fn normalise(role: &str) -> String {
     }
 }
 
+/// The items of a list parameter (`Role.1, Role.2`), trimmed, the empty ones left out.
+pub(super) fn items(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(normalise)
-        .collect()
+    items(text).map(normalise).collect()
 }
 
 impl AccessControl for ControllerTrust {
