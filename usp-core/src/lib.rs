@@ -23,7 +23,8 @@
 //!   `ControllerTrust.RequestChallenge()` and `ChallengeResponse()` with expiry, retries and
 //!   lockout, granting `Challenge.{i}.Role`; `BannedRole` refused both ways), and E2E
 //!   session contexts (sequence, expected and
-//!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads)
+//!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads,
+//!   and with the feature `e2e-tls` TLS payloads with their `mac_signature`)
 //!   configured by `Device.LocalAgent.Controller.{i}.E2ESession.` and restarted by its
 //!   `Reset()`. The module docs give the drive loop, the poll order and the time model.
 //! - [`usp`] and [`usp_record`]: the Rust types of every USP Msg (Get, Set, Add, Delete, Operate,
@@ -46,8 +47,9 @@
 //!
 //! # What is not here (yet)
 //!
-//! E2E payload security other than PLAINTEXT (`TLS12` Records get a Disconnect Record, 7102),
-//! Record signatures (`mac_signature`, `sender_cert`). Of ControllerTrust: trust on first use
+//! E2E TLS payload security without the feature `e2e-tls` (`TLS12` Records get a Disconnect
+//! Record, 7102); the ECDSA signature method of `mac_signature` with `sender_cert` (PLAINTEXT
+//! Records, and TLS ones before the handshake). Of ControllerTrust: trust on first use
 //! (`TOFUAllowed`, `TOFUInactivityTimer`), and challenges of another `Type` than a passphrase compared with
 //! `Value`; checking certificates (their validity dates only once the real time is known,
 //! R-MTP.2/3) is the driver's. USP Service
@@ -97,6 +99,11 @@
 //!   in `bytes`. Without it the crate is `no_std` + `alloc`.
 //! - `agent` (default, implies `std`): the [`agent`] module; depends on `hal` (without its
 //!   `sim` feature) and on `tr181-model` with the `localagent` group.
+//! - `e2e-tls` (implies `agent`): TLS payload security in E2E session contexts
+//!   (`agent::E2eTls`), on rustls (ring provider, TLS 1.2 and 1.3) driven on in-memory
+//!   buffers, with HMAC-SHA256 `mac_signature`s; the driver hands over the certificate, key
+//!   and trust store. Still no sockets and no clock: certificates are checked at the wall
+//!   clock the driver gives the agent.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

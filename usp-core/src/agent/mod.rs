@@ -48,8 +48,10 @@
 //! ([`AgentEvent::RecordIgnored`]), as R-MTP.5 asks. `session_context` Records run the E2E
 //! session layer (see `session.rs`: sequence and expected ids, retransmission, segmentation
 //! and reassembly, expiry, `E2ESession.SessionMode` Allow/Require/Forbid; Forbid answers with
-//! a Disconnect Record, 7106); a Record with `TLS12` payload security gets a Disconnect Record,
-//! 7102. MTP connect Records teach the agent the controller's return path.
+//! a Disconnect Record, 7106); a Record with `TLS12` payload security runs TLS inside its
+//! session (feature `e2e-tls`, `Agent::with_e2e_tls`: handshake, encryption and
+//! `mac_signature`) or, without E2E TLS settings or a session context, gets a Disconnect
+//! Record, 7102. MTP connect Records teach the agent the controller's return path.
 //!
 //! Per Msg: a Msg that does not decode gets an Error Msg with its code (7000/7001/7004/7005)
 //! when its `msg_id` can be read; a request whose `msg_id` is still being processed for the
@@ -72,6 +74,8 @@
 
 mod access;
 mod commands;
+#[cfg(feature = "e2e-tls")]
+mod e2e_tls;
 pub mod engine;
 mod messages;
 mod onboard;
@@ -96,6 +100,9 @@ use tr181_model::store::{ChangeRecord, Store};
 use tr181_model::value::{DateTime, Value};
 
 pub use access::ControllerTrust;
+#[cfg(feature = "e2e-tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "e2e-tls")))]
+pub use e2e_tls::{E2eTls, E2eTlsError};
 pub use engine::{DeviceUpdate, EngineRequest, EngineResult, RequestId};
 pub use session::SessionStatus;
 pub use subscriptions::RetryPolicy;
@@ -103,11 +110,11 @@ pub use supported::DATA_MODEL_URI;
 pub use trust::CertificateId;
 
 use self::messages::{Plan, Reply};
-use self::session::{E2eConfig, Session};
+use self::session::{E2eConfig, Integrity, Session};
 use self::subscriptions::{Rng, Subscription, Unacknowledged};
 use crate::codec::{self, RecordBuilder};
 use crate::usp::{self, body::MsgBody, response::RespType};
-use crate::usp_record::record::RecordType;
+use crate::usp_record::record::{PayloadSecurity, RecordType};
 use crate::{Limits, Msg};
 
 /// The kind of Message Transfer Protocol a Record travelled on.
@@ -501,6 +508,9 @@ pub struct Agent {
     onboarding: BTreeMap<String, onboard::Procedure>,
     /// ControllerTrust: challenges handed out, credentials, roles.
     trust: trust::Trust,
+    /// The E2E TLS identity and trust store, without which `TLS12` Records get 7102.
+    #[cfg(feature = "e2e-tls")]
+    e2e_tls: Option<E2eTls>,
 }
 
 impl core::fmt::Debug for Agent {
@@ -545,7 +555,21 @@ impl Agent {
             periodic: BTreeMap::new(),
             onboarding: BTreeMap::new(),
             trust: trust::Trust::default(),
+            #[cfg(feature = "e2e-tls")]
+            e2e_tls: None,
         }
+    }
+
+    /// Enables TLS payload security in E2E session contexts with `tls` (see `e2e_tls.rs`):
+    /// `TLS12` session Records are answered, and the sessions the agent starts use TLS when
+    /// the controller's `E2ESession.PayloadSecurity` is `TLS`. Without it a `TLS12` Record gets
+    /// a Disconnect Record, 7102.
+    #[cfg(feature = "e2e-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "e2e-tls")))]
+    #[must_use]
+    pub fn with_e2e_tls(mut self, tls: E2eTls) -> Self {
+        self.e2e_tls = Some(tls);
+        self
     }
 
     /// Uses `access` (normally the one the engine has) to check the notify right of every
@@ -631,6 +655,10 @@ impl Agent {
     /// Records `now` and runs the timers that are due.
     fn tick(&mut self, now: Instant) {
         self.now = Some(now);
+        #[cfg(feature = "e2e-tls")]
+        if let Some(tls) = &self.e2e_tls {
+            tls.set_time(self.wall_at(now));
+        }
         self.timers(now);
         self.session_timers(now);
         self.periodic_timers(now);
@@ -725,7 +753,7 @@ impl Agent {
     }
 
     fn record(&mut self, now: Instant, mtp: Mtp, bytes: Bytes) {
-        let record = match codec::decode_record_bytes(bytes, &self.config.limits) {
+        let mut record = match codec::decode_record_bytes(bytes, &self.config.limits) {
             Ok(record) => record,
             Err(error) => {
                 return self.ignore(None, IgnoreReason::Undecodable(error.usp_error()));
@@ -744,7 +772,12 @@ impl Agent {
         if record.version.split('.').next() != Some("1") {
             return self.ignore(Some(from), IgnoreReason::UnsupportedVersion);
         }
-        let Some(record_type) = record.record_type else {
+        // The session context's fields are signed with the Record's: read them first.
+        let integrity = match &record.record_type {
+            Some(RecordType::SessionContext(_)) => Integrity::of(&record),
+            _ => Integrity::default(),
+        };
+        let Some(record_type) = record.record_type.take() else {
             return self.ignore(Some(from), IgnoreReason::Undecodable(7104));
         };
         if let RecordType::Disconnect(_) = record_type {
@@ -762,7 +795,7 @@ impl Agent {
         self.learn_route(&from, mtp);
         match record_type {
             RecordType::NoSessionContext(ns) => {
-                if self.refuse_payload_security(&from, record.payload_security)
+                if self.refuse_payload_security(&from, record.payload_security, false)
                     || self.refuse_no_session(now, &from)
                 {
                     return;
@@ -770,10 +803,11 @@ impl Agent {
                 self.handle_payload(&from, &ns.payload, false);
             }
             RecordType::SessionContext(context) => {
-                if self.refuse_payload_security(&from, record.payload_security) {
+                if self.refuse_payload_security(&from, record.payload_security, true) {
                     return;
                 }
-                self.handle_session_record(now, &from, context);
+                let tls = record.payload_security == PayloadSecurity::Tls12 as i32;
+                self.handle_session_record(now, &from, context, tls, integrity);
             }
             _ => {}
         }

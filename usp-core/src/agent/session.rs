@@ -1,6 +1,6 @@
 //! End-to-end session contexts (TR-369 "End to End Message Exchange"): one session per
 //! controller, sequence numbers, acknowledgement, retransmission, segmentation and reassembly
-//! (SAR) of PLAINTEXT payloads, expiry and restarts.
+//! (SAR) of PLAINTEXT and TLS payloads, expiry and restarts.
 //!
 //! Settings come from `Device.LocalAgent.Controller.{i}.E2ESession.` (read from the store like
 //! the subscription table: at [`Agent::load_subscriptions`] and whenever the change log touches
@@ -14,6 +14,7 @@
 //! | `SessionRetryMinimumWaitInterval`, `SessionRetryIntervalMultiplier` | the backoff (R-E2E.10) with which an agent-started session resends its Records until the controller answers |
 //! | `MaxRetransmitTries` | how often one Record is resent on `retransmit_id`; -1 always, 0 never (the request then restarts the session) |
 //! | `MaxUSPRecordSize` | the largest session Record sent (payloads are segmented to fit); 0 never segments |
+//! | `PayloadSecurity` | `TLS` (the schema's default value): the sessions the agent starts are TLS ones, when it has E2E TLS settings (feature `e2e-tls`, `Agent::with_e2e_tls`); `Plaintext` or no value: PLAINTEXT ones. Sessions the controller starts keep the security of their first Record |
 //!
 //! `E2ESession.Enable` (deprecated in TR-181 2.15, deleted in 2.18 for `SessionMode`) is not
 //! in the generated 2.19 schema, so it is not read.
@@ -30,11 +31,26 @@
 //! sequence, a reassembled payload over [`Limits::max_msg_bytes`](crate::Limits), a full
 //! buffer, a retransmission that cannot be made) restarts the session from the agent's side.
 //!
+//! # TLS payload security
+//!
+//! With the feature `e2e-tls` and E2E TLS settings (`Agent::with_e2e_tls`), a `TLS12`
+//! session carries a TLS connection (see `e2e_tls.rs`): the payload entries of its Records
+//! are TLS records, decrypted in `sequence_id` order; the plaintext of the Records from a
+//! `payload_sar_state` BEGIN to its COMPLETE (or of one NONE Record) is one Msg, reassembled
+//! and bounded as above. A TLS record longer than what fits in `MaxUSPRecordSize` is cut
+//! across Records and marked on `payloadrec_sar_state`. Msgs to send wait (at most
+//! [`AgentConfig::max_session_outbox`](super::AgentConfig::max_session_outbox)) until the
+//! handshake is done. A TLS failure, a certificate not naming the sender or a wrong
+//! `mac_signature` fails the Record (7104), which restarts the session; a `TLS12` Record
+//! whose session is PLAINTEXT, or the reverse, too (R-E2E.18/19).
+//!
 //! # Not supported
 //!
-//! `TLS12` payload security (a Record with it gets a Disconnect Record, 7102 "secure session
-//! not supported"), `mac_signature` and `sender_cert`.
-//! `E2ESession.PayloadSecurity` is not read: every session is PLAINTEXT.
+//! Without E2E TLS settings, `TLS12` payload security: such a Record gets a Disconnect
+//! Record, 7102 "secure session not supported"; so does a `TLS12` Record without a session
+//! context in any case (R-E2E.41). The signature method of `mac_signature` (ECDSA with
+//! `sender_cert`, for PLAINTEXT Records and TLS ones before the handshake is done): such
+//! Records are sent unsigned, and a received signature is not checked.
 
 use std::collections::BTreeMap;
 use std::format;
@@ -48,6 +64,8 @@ use prost::encoding::encoded_len_varint;
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 
+#[cfg(feature = "e2e-tls")]
+use super::e2e_tls::{self, TlsLink};
 use super::engine::{DeviceUpdate, EngineRequest};
 use super::{Agent, AgentEvent, IgnoreReason, RetryPolicy, param_text};
 use crate::codec::{self, RecordBuilder};
@@ -59,6 +77,8 @@ use crate::usp_record::{Record, SessionContextRecord};
 pub(crate) const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
 /// R-E2E.8/9: a sequence_id within this of `u64::MAX` calls for a new session.
 const EXHAUSTION_MARGIN: u64 = 10_000;
+/// USP Record error 7104, "Invalid Record value".
+const ERR_INVALID_RECORD: u32 = 7104;
 /// USP Record error 7102, "Secure session not supported".
 pub(crate) const ERR_SECURE_SESSION_NOT_SUPPORTED: u32 = 7102;
 /// USP Record error 7105, "Session Context terminated".
@@ -92,6 +112,9 @@ pub(crate) struct E2eConfig {
     pub(crate) max_retransmit_tries: i32,
     /// `MaxUSPRecordSize` in bytes; 0 never segments.
     pub(crate) max_record_size: u32,
+    /// `PayloadSecurity` is `TLS`: sessions the agent starts are TLS ones when it has E2E
+    /// TLS settings.
+    pub(crate) tls: bool,
     /// `Status` and `CurrentRetryCount` as the store holds them (not rewritten when equal).
     pub(crate) stored: (String, String),
 }
@@ -105,6 +128,7 @@ impl Default for E2eConfig {
             retry: RetryPolicy::default(),
             max_retransmit_tries: 0,
             max_record_size: 0,
+            tls: false,
             stored: (String::new(), String::new()),
         }
     }
@@ -142,7 +166,7 @@ struct Kept {
 }
 
 /// One controller's session.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Session {
     id: u64,
     status: SessionStatus,
@@ -151,7 +175,7 @@ pub(crate) struct Session {
     /// The `sequence_id` the agent expects next.
     expected: u64,
     /// Records received ahead of `expected`.
-    ahead: BTreeMap<u64, SessionContextRecord>,
+    ahead: BTreeMap<u64, (SessionContextRecord, Integrity)>,
     /// The payload being reassembled.
     reassembly: Option<Vec<u8>>,
     /// Sent Records not yet acknowledged.
@@ -160,6 +184,10 @@ pub(crate) struct Session {
     /// Agent-started sessions resend their Records until the peer answers (R-E2E.10/11).
     retry_attempt: u32,
     retry_at: Option<Instant>,
+    /// The TLS connection of a `TLS12` session (payload security stays the same for the
+    /// whole session, R-E2E.18/19).
+    #[cfg(feature = "e2e-tls")]
+    tls: Option<std::boxed::Box<TlsLink>>,
 }
 
 impl Session {
@@ -175,7 +203,17 @@ impl Session {
             last_activity: now,
             retry_attempt: 0,
             retry_at: None,
+            #[cfg(feature = "e2e-tls")]
+            tls: None,
         }
+    }
+
+    /// Whether the session's Records are `TLS12` ones.
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "e2e-tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "e2e-tls"))]
+        false
     }
 
     fn expires(&self, config: &E2eConfig) -> Option<Instant> {
@@ -189,7 +227,35 @@ impl Session {
 }
 
 /// Why a session Record failed (R-E2E.21): the USP code for the event, and a reason.
-type Failure = (u32, &'static str);
+pub(crate) type Failure = (u32, &'static str);
+
+/// A received Record's `mac_signature` with the bytes it covers, kept with the Record until
+/// it is processed (only under TLS, feature `e2e-tls`; see `e2e_tls.rs`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Integrity {
+    #[cfg(feature = "e2e-tls")]
+    signed: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Integrity {
+    /// What `record` (a whole session Record) signs, if it carries a `mac_signature`.
+    pub(crate) fn of(record: &Record) -> Self {
+        #[cfg(feature = "e2e-tls")]
+        return Self {
+            signed: (!record.mac_signature.is_empty()).then(|| {
+                (
+                    e2e_tls::integrity_input(record),
+                    record.mac_signature.clone(),
+                )
+            }),
+        };
+        #[cfg(not(feature = "e2e-tls"))]
+        {
+            let _ = record;
+            Self {}
+        }
+    }
+}
 
 /// Reads every controller's E2E settings from the store, by Endpoint ID.
 pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
@@ -221,6 +287,7 @@ pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
             retry: RetryPolicy::new(min_wait, multiplier),
             max_retransmit_tries: e2e("MaxRetransmitTries").parse().unwrap_or(0),
             max_record_size: e2e("MaxUSPRecordSize").parse().unwrap_or(0),
+            tls: e2e("PayloadSecurity") == "TLS",
             stored: (e2e("Status"), e2e("CurrentRetryCount")),
             row: Some(row),
         };
@@ -229,9 +296,82 @@ pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
     out
 }
 
+/// Under TLS: decrypts the TLS records of `record` (checking the peer's certificate once the
+/// handshake is done) and checks its `mac_signature`; the plaintext they carried. `None` for
+/// a PLAINTEXT session.
+#[cfg(feature = "e2e-tls")]
+fn open_tls(
+    session: &mut Session,
+    from: &str,
+    record: &SessionContextRecord,
+    integrity: &Integrity,
+) -> Result<Option<Bytes>, Failure> {
+    let Some(link) = session.tls.as_mut() else {
+        return Ok(None);
+    };
+    PayloadSarState::try_from(record.payloadrec_sar_state)
+        .map_err(|_| (ERR_INVALID_RECORD, "undefined SAR state"))?;
+    let plaintext = link.open(&record.payload)?;
+    link.established(from)?;
+    // Checked after the TLS records: the Record that ends the handshake is already MACed by
+    // a peer whose side of it ended first.
+    if let Some((signed, mac)) = &integrity.signed {
+        if !link.verify(signed, mac) {
+            return Err((ERR_INVALID_RECORD, "mac_signature does not match"));
+        }
+    }
+    Ok(Some(plaintext.into()))
+}
+
+#[cfg(not(feature = "e2e-tls"))]
+#[allow(clippy::unnecessary_wraps)]
+const fn open_tls(
+    _: &mut Session,
+    _: &str,
+    _: &SessionContextRecord,
+    _: &Integrity,
+) -> Result<Option<Bytes>, Failure> {
+    Ok(None)
+}
+
+/// The pieces of a Msg's TLS records (see `Agent::emit`): all in one Record without a size
+/// limit; else one per Record, a TLS record larger than `capacity` cut in parts marked on
+/// `payloadrec_sar_state` (TR-369 SAR "Case 7").
+fn tls_pieces(
+    records: Vec<Vec<u8>>,
+    capacity: Option<usize>,
+) -> Vec<(Option<PayloadSarState>, Vec<Bytes>)> {
+    let Some(capacity) = capacity else {
+        if records.is_empty() {
+            return Vec::new();
+        }
+        let all = records.into_iter().map(Bytes::from).collect();
+        return std::vec![(Some(PayloadSarState::None), all)];
+    };
+    let mut pieces = Vec::new();
+    for record in records {
+        if record.len() <= capacity {
+            pieces.push((Some(PayloadSarState::None), std::vec![Bytes::from(record)]));
+            continue;
+        }
+        let parts: Vec<&[u8]> = record.chunks(capacity).collect();
+        let last = parts.len().saturating_sub(1);
+        for (index, part) in parts.into_iter().enumerate() {
+            let state = match index {
+                0 => PayloadSarState::Begin,
+                i if i == last => PayloadSarState::Complete,
+                _ => PayloadSarState::Inprocess,
+            };
+            pieces.push((Some(state), std::vec![Bytes::copy_from_slice(part)]));
+        }
+    }
+    pieces
+}
+
 /// A session Record with the widest ids and one empty payload: what segmentation measures.
-fn widest(builder: &RecordBuilder) -> Record {
-    builder.session(SessionContextRecord {
+/// Under TLS it also carries `payload_security` and a `mac_signature` (HMAC-SHA256, 32 bytes).
+fn widest(builder: &RecordBuilder, tls: bool) -> Record {
+    let mut record = builder.session(SessionContextRecord {
         session_id: u64::MAX,
         sequence_id: u64::MAX,
         expected_id: u64::MAX,
@@ -239,7 +379,12 @@ fn widest(builder: &RecordBuilder) -> Record {
         payload_sar_state: PayloadSarState::Inprocess as i32,
         payloadrec_sar_state: PayloadSarState::Inprocess as i32,
         payload: std::vec![Bytes::new()],
-    })
+    });
+    if tls {
+        record.payload_security = PayloadSecurity::Tls12 as i32;
+        record.mac_signature = std::vec![0; 32];
+    }
+    record
 }
 
 /// The largest payload a session Record can carry within `max_record` bytes, with the
@@ -318,12 +463,16 @@ impl Agent {
             || self.e2e_config(controller).mode == SessionMode::Require
     }
 
-    /// A `session_context` Record from `from` (its route already learnt).
+    /// A `session_context` Record from `from` (its route already learnt), with its
+    /// `payload_security` (already known to be one the agent can use in a session) and its
+    /// `mac_signature`.
     pub(crate) fn handle_session_record(
         &mut self,
         now: Instant,
         from: &str,
         record: SessionContextRecord,
+        tls: bool,
+        integrity: Integrity,
     ) {
         let config = self.e2e_config(from);
         if config.mode == SessionMode::Forbid {
@@ -339,9 +488,20 @@ impl Agent {
             if record.sequence_id != 1 {
                 return self.session_failed(now, from, (7104, "unknown session joined mid-way"));
             }
-            self.insert_session(
+            let session = Session::new(record.session_id, SessionStatus::Up, now);
+            match self.as_tls_server(session, tls) {
+                Ok(session) => self.insert_session(from, session),
+                Err(failure) => return self.session_failed(now, from, failure),
+            }
+        } else if self.sessions.get(from).is_some_and(|s| s.is_tls() != tls) {
+            // R-E2E.18/19: the payload security of a session does not change.
+            return self.session_failed(
+                now,
                 from,
-                Session::new(record.session_id, SessionStatus::Up, now),
+                (
+                    ERR_INVALID_RECORD,
+                    "payload security changed within the session",
+                ),
             );
         }
         let max_buffer = self.config.max_session_buffer.max(1);
@@ -357,24 +517,26 @@ impl Agent {
         }
         if seq > session.expected {
             let bytes = |r: &SessionContextRecord| r.payload.iter().map(Bytes::len).sum::<usize>();
-            let buffered: usize = session.ahead.values().map(bytes).sum();
+            let buffered: usize = session.ahead.values().map(|(r, _)| bytes(r)).sum();
             if session.ahead.len() >= max_buffer
                 || buffered.saturating_add(bytes(&record)) > max_bytes
             {
                 return self.session_failed(now, from, (7005, "receive buffer full"));
             }
-            session.ahead.insert(seq, record);
+            session.ahead.insert(seq, (record, integrity));
             return;
         }
-        let mut next = Some(record);
+        let mut next = Some((record, integrity));
         let mut last = seq;
-        while let Some(record) = next {
+        while let Some((record, integrity)) = next {
             last = record.sequence_id;
-            match self.process_session_record(from, record) {
+            match self.process_session_record(from, record, &integrity) {
                 Ok(Some(payload)) => self.handle_payload(from, &payload, true),
                 Ok(None) => {}
                 Err(failure) => return self.session_failed(now, from, failure),
             }
+            #[cfg(feature = "e2e-tls")]
+            self.flush_tls(from);
             let Some(session) = self.sessions.get_mut(from) else {
                 return;
             };
@@ -393,6 +555,7 @@ impl Agent {
         &mut self,
         from: &str,
         record: SessionContextRecord,
+        integrity: &Integrity,
     ) -> Result<Option<Bytes>, Failure> {
         let max_tries = self.e2e_config(from).max_retransmit_tries;
         let max_msg = self.config.limits.max_msg_bytes;
@@ -420,15 +583,20 @@ impl Agent {
         if record.payload.is_empty() && record.retransmit_id == 0 {
             return Err((7104, "neither payload nor retransmit_id (R-E2E.2)"));
         }
-        if record.payload.len() > 1 {
-            return Err((7104, "a PLAINTEXT Record carries one payload"));
-        }
-        if record.payload_sar_state != record.payloadrec_sar_state {
-            return Err((7104, "payload_sar_state and payloadrec_sar_state differ"));
-        }
-        let payload = record.payload.into_iter().next().unwrap_or_default();
         let state = PayloadSarState::try_from(record.payload_sar_state)
             .map_err(|_| (7104, "undefined SAR state"))?;
+        let payload = match open_tls(session, from, &record, integrity)? {
+            Some(plaintext) => plaintext,
+            None => {
+                if record.payload.len() > 1 {
+                    return Err((7104, "a PLAINTEXT Record carries one payload"));
+                }
+                if record.payload_sar_state != record.payloadrec_sar_state {
+                    return Err((7104, "payload_sar_state and payloadrec_sar_state differ"));
+                }
+                record.payload.into_iter().next().unwrap_or_default()
+            }
+        };
         let complete = match (state, session.reassembly.as_mut()) {
             (PayloadSarState::None, None) => Some(payload),
             (PayloadSarState::Begin, None) => {
@@ -479,7 +647,82 @@ impl Agent {
         let config = self.e2e_config(controller);
         let mut session = Session::new(id, SessionStatus::Negotiating, now);
         session.retry_at = now.checked_add(config.retry.delay(1, self.rng.next_u64()));
+        // The agent starts this session, so it is the TLS client ("Session Handshake").
+        #[cfg(feature = "e2e-tls")]
+        if let Some(settings) = self.e2e_tls.as_ref().filter(|_| config.tls) {
+            session.tls = TlsLink::client(settings).ok().map(std::boxed::Box::new);
+        }
         self.insert_session(controller, session);
+    }
+
+    /// A new session the controller starts: under TLS the agent is its TLS server.
+    fn as_tls_server(&self, session: Session, tls: bool) -> Result<Session, Failure> {
+        if !tls {
+            return Ok(session);
+        }
+        #[cfg(feature = "e2e-tls")]
+        if let Some(settings) = &self.e2e_tls {
+            let mut session = session;
+            session.tls = Some(std::boxed::Box::new(TlsLink::server(settings)?));
+            return Ok(session);
+        }
+        Err((
+            ERR_SECURE_SESSION_NOT_SUPPORTED,
+            "payload security TLS12 not supported",
+        ))
+    }
+
+    /// Whether the agent has E2E TLS settings.
+    fn tls_available(&self) -> bool {
+        #[cfg(feature = "e2e-tls")]
+        return self.e2e_tls.is_some();
+        #[cfg(not(feature = "e2e-tls"))]
+        false
+    }
+
+    /// The TLS records to send in the TLS session with `controller`: its pending handshake
+    /// data, and `payload` encrypted (or queued until the handshake is done). `None` when
+    /// the Msg can be neither sent nor queued.
+    #[cfg(feature = "e2e-tls")]
+    fn tls_output(&mut self, controller: &str, payload: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let max = self.config.max_session_outbox;
+        let link = self.sessions.get_mut(controller)?.tls.as_mut()?;
+        if !payload.is_empty() {
+            if link.is_established() {
+                link.seal(payload).ok()?;
+            } else if !link.queue(payload, max) {
+                return None;
+            }
+        }
+        Some(link.outgoing())
+    }
+
+    #[cfg(not(feature = "e2e-tls"))]
+    #[allow(clippy::unused_self)]
+    fn tls_output(&mut self, _: &str, _: &[u8]) -> Option<Vec<Vec<u8>>> {
+        None
+    }
+
+    /// After a Record of a TLS session: sends what the handshake has to say and, once it is
+    /// done, the Msgs that waited for it, each in Records of its own.
+    #[cfg(feature = "e2e-tls")]
+    fn flush_tls(&mut self, controller: &str) {
+        let Some(link) = self
+            .sessions
+            .get_mut(controller)
+            .and_then(|s| s.tls.as_mut())
+        else {
+            return;
+        };
+        let queued = if link.is_established() {
+            link.take_queued()
+        } else {
+            Vec::new()
+        };
+        self.send_in_session(controller, &[]);
+        for msg in queued {
+            self.send_in_session(controller, &msg);
+        }
     }
 
     fn insert_session(&mut self, controller: &str, session: Session) {
@@ -519,26 +762,52 @@ impl Agent {
         }
         let config = self.e2e_config(controller);
         let builder = self.builder(controller);
-        let template = widest(&builder);
-        let max = usize::try_from(config.max_record_size).unwrap_or(usize::MAX);
+        let Some(tls) = self.sessions.get(controller).map(Session::is_tls) else {
+            return false;
+        };
         let capacity = match config.max_record_size {
             0 => None,
-            _ => segment_capacity(&template, max),
-        }
-        .unwrap_or_else(|| payload.len().max(1));
-        let chunks: Vec<&[u8]> = if payload.is_empty() {
-            std::vec![payload]
-        } else {
-            payload.chunks(capacity).collect()
+            max => segment_capacity(
+                &widest(&builder, tls),
+                usize::try_from(max).unwrap_or(usize::MAX),
+            ),
         };
-        let count = chunks.len();
+        let pieces = if tls {
+            let Some(records) = self.tls_output(controller, payload) else {
+                return false;
+            };
+            tls_pieces(records, capacity)
+        } else {
+            let chunks: Vec<&[u8]> = match capacity {
+                Some(capacity) if !payload.is_empty() => payload.chunks(capacity).collect(),
+                _ => std::vec![payload],
+            };
+            chunks
+                .into_iter()
+                .map(|chunk| (None, std::vec![Bytes::copy_from_slice(chunk)]))
+                .collect()
+        };
+        self.emit(controller, now, &builder, pieces)
+    }
+
+    /// Sends `pieces` as the session Records of one Msg (one Record each): the Msg's SAR
+    /// state on `payload_sar_state`; on `payloadrec_sar_state` the piece's own (a TLS record
+    /// cut in parts), or the Msg's when it has none (PLAINTEXT).
+    fn emit(
+        &mut self,
+        controller: &str,
+        now: Instant,
+        builder: &RecordBuilder,
+        pieces: Vec<(Option<PayloadSarState>, Vec<Bytes>)>,
+    ) -> bool {
+        let count = pieces.len();
         let max_kept = self.config.max_session_outbox.max(1);
         let Some(session) = self.sessions.get_mut(controller) else {
             return false;
         };
         session.last_activity = now;
         let mut records = Vec::with_capacity(count);
-        for (index, chunk) in chunks.into_iter().enumerate() {
+        for (index, (piece_state, payload)) in pieces.into_iter().enumerate() {
             let state = match (count, index) {
                 (1, _) => PayloadSarState::None,
                 (_, 0) => PayloadSarState::Begin,
@@ -547,15 +816,21 @@ impl Agent {
             };
             let seq = session.next_seq;
             session.next_seq = seq.saturating_add(1);
-            let record = builder.session(SessionContextRecord {
+            #[cfg_attr(not(feature = "e2e-tls"), allow(unused_mut))]
+            let mut record = builder.session(SessionContextRecord {
                 session_id: session.id,
                 sequence_id: seq,
                 expected_id: session.expected,
                 retransmit_id: 0,
                 payload_sar_state: state as i32,
-                payloadrec_sar_state: state as i32,
-                payload: std::vec![Bytes::copy_from_slice(chunk)],
+                payloadrec_sar_state: piece_state.unwrap_or(state) as i32,
+                payload,
             });
+            #[cfg(feature = "e2e-tls")]
+            if let Some(link) = &session.tls {
+                record.payload_security = PayloadSecurity::Tls12 as i32;
+                record.mac_signature = link.sign(&record).unwrap_or_default();
+            }
             let mut bytes = Vec::new();
             codec::encode_record(&record, &mut bytes);
             if session.kept.len() >= max_kept {
@@ -704,17 +979,26 @@ impl Agent {
         true
     }
 
-    /// A Record with payload security other than PLAINTEXT: refused with 7102.
-    pub(crate) fn refuse_payload_security(&mut self, from: &str, security: i32) -> bool {
-        if security == PayloadSecurity::Plaintext as i32 {
+    /// A Record with payload security other than PLAINTEXT, unless it is a session Record
+    /// and the agent has E2E TLS settings: refused with 7102 (TLS12 needs a session context,
+    /// R-E2E.41).
+    pub(crate) fn refuse_payload_security(
+        &mut self,
+        from: &str,
+        security: i32,
+        in_session: bool,
+    ) -> bool {
+        let tls = self.tls_available();
+        if security == PayloadSecurity::Plaintext as i32 || (in_session && tls) {
             return false;
         }
         self.sessions.remove(from);
-        self.disconnect(
-            from,
-            ERR_SECURE_SESSION_NOT_SUPPORTED,
-            "payload security TLS12 not supported",
-        );
+        let reason = if tls {
+            "payload security TLS12 needs a session context"
+        } else {
+            "payload security TLS12 not supported"
+        };
+        self.disconnect(from, ERR_SECURE_SESSION_NOT_SUPPORTED, reason);
         true
     }
 }
@@ -751,7 +1035,7 @@ mod tests {
 
     #[test]
     fn capacity_keeps_records_within_the_limit() {
-        let template = widest(&RecordBuilder::new("self::controller", "os::agent"));
+        let template = widest(&RecordBuilder::new("self::controller", "os::agent"), false);
         for max in [
             80_usize,
             127,
