@@ -2,7 +2,9 @@
 //! on every path (right value, wrong value, retries exhausted and the lockout, expiry, unknown
 //! ids and rows, one outstanding challenge per controller), the roles a right answer grants
 //! enforced on the next Set, and `Controller.{i}.InheritedRole` following the
-//! `Credential.{i}.` of the CA an MTP says validated the controller.
+//! `Credential.{i}.` of the CA an MTP says validated the controller; controllers trusted on first
+//! use (`TOFUAllowed`): refused without it, else learnt with `UntrustedRole` and their
+//! certificate, recognised by it afterwards, raised by a challenge.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{AGENT, CTRL, Harness, resp};
-use usp_core::agent::{CertificateId, ControllerTrust, Mtp, MtpKind};
+use usp_core::agent::{
+    AgentConfig, AgentEvent, CertificateId, ControllerTrust, IgnoreReason, Mtp, MtpKind,
+};
 use usp_core::usp::{
     self, operate_resp::operation_result::OperationResp, request::ReqType, response::RespType,
 };
@@ -40,7 +44,11 @@ const INSTRUCTION: &str = "U2F5IHRoZSB3b3Jk";
 /// everything. The known controller and strangers are readers. Challenge 1 grants the admin
 /// role for [`PASSPHRASE`], two failures locking it for a minute; challenge 2 is disabled.
 async fn setup() -> Harness {
-    let config = harness::config().with_unknown_controllers(true);
+    setup_with(harness::config().with_unknown_controllers(true)).await
+}
+
+/// [`setup`] with `config`.
+async fn setup_with(config: AgentConfig) -> Harness {
     let mut h = Harness::with(Arc::new(ControllerTrust::new(AGENT)), config).await;
     h.engine
         .device_update(|txn| {
@@ -394,8 +402,8 @@ async fn a_banned_controller_is_neither_answered_nor_sent_to() {
     assert!(h.request_from(CTRL, "banned", get()).await.is_none());
     assert!(h.events.iter().any(|e| matches!(
         e,
-        usp_core::agent::AgentEvent::RecordIgnored {
-            reason: usp_core::agent::IgnoreReason::Banned,
+        AgentEvent::RecordIgnored {
+            reason: IgnoreReason::Banned,
             ..
         }
     )));
@@ -426,4 +434,92 @@ async fn a_banned_controller_is_neither_answered_nor_sent_to() {
         .await;
     h.mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply");
     assert!(h.request_from(STRANGER, "stranger", get()).await.is_none());
+}
+
+/// Whether the agent ignored a Record as [`IgnoreReason::Untrusted`] since the events were
+/// cleared.
+fn untrusted(h: &Harness) -> bool {
+    h.events.iter().any(|e| {
+        matches!(
+            e,
+            AgentEvent::RecordIgnored {
+                reason: IgnoreReason::Untrusted,
+                ..
+            }
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised() {
+    // Strangers are not accepted: only TOFU lets one in.
+    let mut h = setup_with(harness::config()).await;
+    let mine = CertificateId::new("CN=stranger", "5E1F");
+    let first_use = |certificate: &CertificateId| {
+        Mtp::new(MtpKind::WebSocket, STRANGER).with_first_use(certificate.clone())
+    };
+    let get = || {
+        ReqType::Get(usp::Get {
+            param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
+            max_depth: 0,
+        })
+    };
+    // TOFUAllowed false: ignored, nothing written.
+    h.mtp = first_use(&mine);
+    assert!(h.request_from(STRANGER, "refused", get()).await.is_none());
+    assert!(untrusted(&h));
+    assert_eq!(h.value("Device.LocalAgent.CertificateNumberOfEntries"), "0");
+
+    h.device_set("Device.LocalAgent.ControllerTrust.TOFUAllowed", "true")
+        .await;
+    h.drive().await;
+    // First use: answered with UntrustedRole's rights (the reader's: read, no write).
+    let reply = h.request_from(STRANGER, "first", get()).await.unwrap();
+    assert!(matches!(resp(&reply), RespType::GetResp(_)));
+    assert!(!may_write(&mut h, STRANGER).await);
+    // Its certificate and its row, linked (R-SEC.8), its role UntrustedRole (R-SEC.6).
+    let certificate = "Device.LocalAgent.Certificate.1.";
+    assert_eq!(h.value(&format!("{certificate}Issuer")), "CN=stranger");
+    assert_eq!(h.value(&format!("{certificate}SerialNumber")), "5E1F");
+    let row = "Device.LocalAgent.Controller.2.";
+    assert_eq!(h.value(&format!("{row}EndpointID")), STRANGER);
+    assert_eq!(h.value(&format!("{row}Enable")), "true");
+    assert_eq!(h.value(&format!("{row}AssignedRole")), READER);
+    assert_eq!(
+        h.value(&format!("{row}Credential")),
+        "Device.LocalAgent.Certificate.1"
+    );
+    // Another certificate cannot speak as it, nor as a controller known before.
+    h.events.clear();
+    h.mtp = first_use(&CertificateId::new("CN=stranger", "0BAD"));
+    assert!(h.request_from(STRANGER, "impostor", get()).await.is_none());
+    assert!(untrusted(&h));
+    h.events.clear();
+    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_first_use(mine.clone());
+    assert!(h.request_from(CTRL, "takeover", get()).await.is_none());
+    assert!(untrusted(&h));
+    assert_eq!(h.value("Device.LocalAgent.ControllerNumberOfEntries"), "2");
+
+    // Recognised by its certificate, it raises itself with a challenge (R-SEC.7).
+    h.mtp = first_use(&mine);
+    let id = request(
+        &mut h,
+        STRANGER,
+        "Device.LocalAgent.ControllerTrust.Challenge.1",
+        None,
+    )
+    .await;
+    respond(&mut h, STRANGER, &id, PASSPHRASE).await.unwrap();
+    assert_eq!(
+        h.value(&format!("{row}AssignedRole")),
+        format!("{READER},{ADMIN}")
+    );
+    assert!(may_write(&mut h, STRANGER).await);
+    // TOFU switched off again: certificates of no trusted CA are refused, learnt or not.
+    h.device_set("Device.LocalAgent.ControllerTrust.TOFUAllowed", "false")
+        .await;
+    h.drive().await;
+    h.events.clear();
+    assert!(h.request_from(STRANGER, "off", get()).await.is_none());
+    assert!(untrusted(&h));
 }

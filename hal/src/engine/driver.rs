@@ -38,7 +38,8 @@ use crate::transfer::{FileTransfer, TransferId};
 
 /// Changes a protocol stack makes to its own rows as the device (not as a controller or
 /// ACS): for USP, the `Recipient` of a new `Device.LocalAgent.Subscription.{i}.`, the removal
-/// of a subscription whose `TimeToLive` ran out or that is not `Persistent` after a boot.
+/// of a subscription whose `TimeToLive` ran out or that is not `Persistent` after a boot, the
+/// rows of a controller trusted on first use (read-only tables a controller cannot add to).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeviceUpdate {
@@ -46,6 +47,9 @@ pub struct DeviceUpdate {
     pub sets: Vec<(String, String)>,
     /// Rows to delete (instance paths with trailing dot). A row already gone is skipped.
     pub deletes: Vec<String>,
+    /// Rows to add: the table path (`Device.LocalAgent.Certificate.`) and the new row's
+    /// parameters (name, wire text).
+    pub adds: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl DeviceUpdate {
@@ -53,21 +57,30 @@ impl DeviceUpdate {
     pub fn setting(sets: Vec<(String, String)>) -> Self {
         Self {
             sets,
-            deletes: Vec::new(),
+            ..Self::default()
         }
     }
 
     /// An update that deletes rows.
     pub fn deleting(rows: Vec<String>) -> Self {
         Self {
-            sets: Vec::new(),
             deletes: rows,
+            ..Self::default()
+        }
+    }
+
+    /// An update that adds rows (table path, parameters).
+    pub fn adding(rows: Vec<(String, Vec<(String, String)>)>) -> Self {
+        Self {
+            adds: rows,
+            ..Self::default()
         }
     }
 
     /// Applies the update in a store transaction (the driver passes the one
-    /// [`Engine::device_update`] opens). Deletions come first; a row that no longer exists is
-    /// not an error, and neither is a set on a row deleted meanwhile.
+    /// [`Engine::device_update`] opens). Deletions come first, then additions, then sets; a
+    /// row that no longer exists is not an error, and neither is a set on a row deleted
+    /// meanwhile.
     ///
     /// # Errors
     ///
@@ -78,6 +91,13 @@ impl DeviceUpdate {
                 Ok(()) | Err(tr181_model::Error::NoSuchInstance { .. }) => {}
                 Err(error) => return Err(error),
             }
+        }
+        for (table, params) in &self.adds {
+            let params: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            txn.add(table, &params)?;
         }
         for (path, value) in &self.sets {
             match txn.set(path, value) {

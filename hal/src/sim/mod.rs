@@ -352,11 +352,12 @@ impl SimDevice {
         match (schema.as_str(), name) {
             ("Device.DeviceInfo.", "UpTime") => Some(Value::UnsignedInt(inner.uptime)),
             ("Device.Time.", "CurrentLocalTime") => Some(Value::DateTime(inner.now?)),
+            // Time.Enable off stops the time client: real time is then unknown.
             ("Device.Time.", "Status") => Some(Value::String(
-                if inner.now.is_some() {
-                    "Synchronized"
-                } else {
-                    "Unsynchronized"
+                match (enabled, inner.now.is_some()) {
+                    (false, _) => "Disabled",
+                    (true, true) => "Synchronized",
+                    (true, false) => "Unsynchronized",
                 }
                 .into(),
             )),

@@ -43,8 +43,10 @@
 //! ([`Mtp::authenticated`]); `to_id` must be the agent's Endpoint ID; the
 //! sender must be a configured controller, unless [`AgentConfig::accept_unknown_controllers`]
 //! (then it gets no roles, and the access policy, e.g. [`ControllerTrust`], gives it the
-//! untrusted role), and must not hold `ControllerTrust.BannedRole` (nothing is sent to such
-//! a controller either; see `trust.rs`); the Record's major version must be 1. Records failing these are ignored
+//! untrusted role) or the MTP accepted its certificate on first use and ControllerTrust lets
+//! it speak ([`Mtp::first_use`]: `TOFUAllowed`, its certificate the one it was first trusted
+//! with; see `trust.rs`), and must not hold `ControllerTrust.BannedRole` (nothing is sent to
+//! such a controller either); the Record's major version must be 1. Records failing these are ignored
 //! ([`AgentEvent::RecordIgnored`]), as R-MTP.5 asks. `session_context` Records run the E2E
 //! session layer (see `session.rs`: sequence and expected ids, retransmission, segmentation
 //! and reassembly, expiry, `E2ESession.SessionMode` Allow/Require/Forbid; Forbid answers with
@@ -154,6 +156,11 @@ pub struct Mtp {
     /// the peer inherits the roles of that CA's `ControllerTrust.Credential.{i}.` rows (see
     /// `trust.rs`). `None` leaves the peer's inherited roles as they are.
     pub validated_by: Option<Arc<CertificateId>>,
+    /// The peer's own certificate, when the MTP accepted it only because
+    /// `ControllerTrust.TOFUAllowed` allows trust on first use (it chains to no CA the agent
+    /// trusts: self-signed, or of an unknown CA). The agent then decides whether the
+    /// controller may speak, and learns it on first use (see `trust.rs`).
+    pub first_use: Option<Arc<CertificateId>>,
 }
 
 impl Mtp {
@@ -164,6 +171,7 @@ impl Mtp {
             reply_to: reply_to.into(),
             authenticated: None,
             validated_by: None,
+            first_use: None,
         }
     }
 
@@ -178,6 +186,13 @@ impl Mtp {
     #[must_use]
     pub fn with_validated_by(mut self, ca: CertificateId) -> Self {
         self.validated_by = Some(Arc::new(ca));
+        self
+    }
+
+    /// Sets the peer's own certificate, accepted on first use ([`Mtp::first_use`]).
+    #[must_use]
+    pub fn with_first_use(mut self, certificate: CertificateId) -> Self {
+        self.first_use = Some(Arc::new(certificate));
         self
     }
 
@@ -358,6 +373,11 @@ pub enum IgnoreReason {
     /// The sender holds `ControllerTrust.BannedRole` (assigned, or inherited from the
     /// credential of the CA that validated its certificate).
     Banned,
+    /// The MTP accepted the sender's certificate on first use ([`Mtp::first_use`]), but
+    /// `ControllerTrust.TOFUAllowed` is false, or the sender's `Controller.{i}.` row names
+    /// other certificates as its `Credential` (TR-369 R-SEC.8: the certificate a controller
+    /// was first trusted with stays its identity).
+    Untrusted,
 }
 
 /// Things the driver may log or count.
@@ -766,7 +786,8 @@ impl Agent {
         if record.to_id != self.config.endpoint_id {
             return self.ignore(Some(from), IgnoreReason::NotForUs);
         }
-        if !self.is_known(&from) {
+        // A controller accepted on first use is unknown until the agent learns it.
+        if mtp.first_use.is_none() && !self.is_known(&from) {
             return self.ignore(Some(from), IgnoreReason::UnknownController);
         }
         if record.version.split('.').next() != Some("1") {
@@ -788,6 +809,11 @@ impl Agent {
         let Some(mtp) = self.return_path(&from, mtp) else {
             return self.ignore(Some(from), IgnoreReason::NoReturnPath);
         };
+        if let Some(certificate) = &mtp.first_use
+            && !self.trust_on_first_use(&from, certificate)
+        {
+            return self.ignore(Some(from), IgnoreReason::Untrusted);
+        }
         self.inherit_roles(&from, mtp.validated_by.as_deref());
         if self.is_banned(&from) {
             return self.ignore(Some(from), IgnoreReason::Banned);
@@ -1097,6 +1123,7 @@ impl Agent {
         Some(Mtp {
             authenticated: mtp.authenticated,
             validated_by: mtp.validated_by,
+            first_use: mtp.first_use,
             ..configured
         })
     }

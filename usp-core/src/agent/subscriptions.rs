@@ -363,7 +363,9 @@ impl Agent {
         };
         let subscriptions = touches(TABLE);
         let controllers = touches(super::session::CONTROLLERS);
-        let trust = touches(super::trust::TRUST) || touches(super::trust::CERTIFICATES);
+        let trust = touches(super::trust::TRUST)
+            || touches(super::trust::CERTIFICATES)
+            || touches(super::trust::CONTROLLER_CERTIFICATES);
         if subscriptions {
             self.reload_subscriptions(now, store);
         }

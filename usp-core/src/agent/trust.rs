@@ -46,6 +46,37 @@
 //! both keeps what its certificate earned. A controller without a row has its inherited roles
 //! in the agent's own record, as for challenges.
 //!
+//! # Trust on first use
+//!
+//! TR-369 lets an agent accept controllers whose certificate is self-signed or of a CA it does
+//! not trust, as a policy (`ControllerTrust.TOFUAllowed`): such a controller MUST get an
+//! "untrusted" role on first use (R-SEC.6), some external entity must be able to change its
+//! role (R-SEC.7: a trusted controller setting its `AssignedRole`, or a challenge), and the
+//! agent MUST keep the association of the accepted certificate with the Endpoint ID
+//! (R-SEC.8), so that later uses are recognised rather than each being a first use.
+//!
+//! The MTP (the driver's TLS verifier) accepts such a certificate only while `TOFUAllowed` is
+//! true, and says so with [`Mtp::first_use`](super::Mtp::first_use): the certificate's
+//! `Issuer` and `SerialNumber`. On each Record from such an MTP the agent decides:
+//!
+//! - `TOFUAllowed` false (changed since the handshake): the Record is ignored
+//!   ([`IgnoreReason::Untrusted`](super::IgnoreReason::Untrusted)).
+//! - The sender has a `Controller.{i}.` row: the certificate must be one its `Credential`
+//!   names (a `Device.LocalAgent.Certificate.{i}.` row of that issuer and serial number),
+//!   else the Record is ignored: a self-signed certificate cannot take over a known
+//!   controller's Endpoint ID and roles. The controller then has its row's roles.
+//! - No row (first use): the agent writes, as the device, a `Device.LocalAgent.Certificate.
+//!   {i}.` row for the certificate (`Enable`, `SerialNumber`, `Issuer`; unless one exists)
+//!   and an enabled `Controller.{i}.` row with the sender's `EndpointID` and `UntrustedRole`
+//!   as its `AssignedRole`; once both are in the store, the row's `Credential` is set to the
+//!   certificate's row. Until then the controller has `UntrustedRole`, as any controller
+//!   without a row. From then on it is a known controller, recognised by its certificate,
+//!   whose roles grow like any other's (a challenge, another controller).
+//!
+//! A refused Record gets no answer. The agent remembers at most
+//! [`AgentConfig::max_routes`](super::AgentConfig::max_routes) controllers whose rows are
+//! being written.
+//!
 //! # Banned controllers
 //!
 //! A controller holding `ControllerTrust.BannedRole` (by `AssignedRole`, or inherited: a
@@ -76,6 +107,9 @@ use super::{Agent, DeviceUpdate, EngineRequest, param_text};
 pub(crate) const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
 /// `Device.Security.Certificate.`
 pub(crate) const CERTIFICATES: &str = "Device.Security.Certificate.";
+/// `Device.LocalAgent.Certificate.`, the controllers' certificates
+/// (`Controller.{i}.Credential`).
+pub(crate) const CONTROLLER_CERTIFICATES: &str = "Device.LocalAgent.Certificate.";
 const REQUEST_CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.RequestChallenge()";
 const CHALLENGE_RESPONSE: &str = "Device.LocalAgent.ControllerTrust.ChallengeResponse()";
 const CHALLENGES: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
@@ -134,6 +168,8 @@ struct ControllerRow {
     path: String,
     assigned: Vec<String>,
     inherited: Vec<String>,
+    /// `Credential`, normalised: the certificate rows it may present.
+    credentials: Vec<String>,
 }
 
 /// An outstanding challenge.
@@ -181,6 +217,13 @@ pub(crate) struct Trust {
     banned: Option<String>,
     /// `UntrustedRole`, the roles of a controller the agent knows nothing of.
     untrusted: Vec<String>,
+    /// `TOFUAllowed`.
+    tofu_allowed: bool,
+    /// The `Device.LocalAgent.Certificate.{i}.` rows: path and certificate.
+    controller_certificates: Vec<(String, CertificateId)>,
+    /// Controllers trusted on first use whose rows are being written, with their certificate;
+    /// oldest first.
+    learning: Vec<(String, CertificateId)>,
 }
 
 impl Trust {
@@ -239,6 +282,7 @@ impl Trust {
                 endpoint: text(&row, "EndpointID"),
                 assigned: list(&text(&row, "AssignedRole")),
                 inherited: list(&text(&row, "InheritedRole")),
+                credentials: items(&text(&row, "Credential")).map(normalise).collect(),
                 path: row,
             })
             .filter(|row| !row.endpoint.is_empty())
@@ -246,6 +290,13 @@ impl Trust {
         let banned = text(TRUST, "BannedRole");
         self.banned = (!banned.trim().is_empty()).then(|| normalise(banned.trim()));
         self.untrusted = list(&text(TRUST, "UntrustedRole"));
+        self.tofu_allowed = text(TRUST, "TOFUAllowed") == "true";
+        self.controller_certificates = rows(CONTROLLER_CERTIFICATES)
+            .map(|row| {
+                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"));
+                (row, id)
+            })
+            .collect();
         let open = core::mem::take(&mut self.open);
         self.open = open
             .into_iter()
@@ -297,6 +348,14 @@ impl Trust {
             .map(|(_, own)| own)
     }
 
+    /// The path of the `Device.LocalAgent.Certificate.{i}.` row of `certificate`.
+    fn certificate_row(&self, certificate: &CertificateId) -> Option<&str> {
+        self.controller_certificates
+            .iter()
+            .find(|(_, id)| id == certificate)
+            .map(|(path, _)| path.as_str())
+    }
+
     /// The roles inherited through a certificate that `ca` validated.
     fn inherited(&self, ca: &CertificateId) -> Vec<String> {
         let mut roles = Vec::new();
@@ -328,6 +387,14 @@ impl Trust {
 /// The items of a list parameter, as written (`Role.1` and `Role.1.` name the same row).
 fn list(text: &str) -> Vec<String> {
     items(text).map(String::from).collect()
+}
+
+/// Parameters as owned (name, value) pairs.
+fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(name, value)| ((*name).to_string(), (*value).to_string()))
+        .collect()
 }
 
 /// Appends the roles of `more` that `roles` lacks.
@@ -385,10 +452,12 @@ impl Agent {
         }
     }
 
-    /// Re-reads ControllerTrust from the store, and sets again the inherited roles of the
-    /// controllers whose last Record came on an MTP that validated a certificate.
+    /// Re-reads ControllerTrust from the store, links the rows of controllers learnt on first
+    /// use to their certificate's row, and sets again the inherited roles of the controllers
+    /// whose last Record came on an MTP that validated a certificate.
     pub(crate) fn reload_trust(&mut self, store: &Store) {
         self.trust.load(store);
+        self.link_learnt();
         let validated: Vec<(String, Arc<CertificateId>)> = self
             .routes
             .iter()
@@ -437,6 +506,93 @@ impl Agent {
                     own.inherited = roles;
                 }
             }
+        }
+    }
+
+    /// Whether `controller`, whose certificate the MTP accepted on first use, may speak; on
+    /// its first use, writes its rows (see the [module docs](self)).
+    pub(crate) fn trust_on_first_use(
+        &mut self,
+        controller: &str,
+        certificate: &CertificateId,
+    ) -> bool {
+        if !self.trust.tofu_allowed {
+            return false;
+        }
+        let learning = |c: &String, id: &CertificateId| c == controller && id == certificate;
+        if self.trust.learning.iter().any(|(c, id)| learning(c, id)) {
+            return true;
+        }
+        let certificate_row = self.trust.certificate_row(certificate);
+        if let Some(row) = self
+            .trust
+            .controllers
+            .iter()
+            .find(|c| c.endpoint == controller)
+        {
+            return certificate_row.is_some_and(|path| row.credentials.iter().any(|c| c == path));
+        }
+        if self.trust.learning.iter().any(|(c, _)| c == controller) {
+            // Another certificate was first.
+            return false;
+        }
+        let mut adds = Vec::new();
+        if certificate_row.is_none() {
+            let row = [
+                ("Enable", "true"),
+                ("SerialNumber", certificate.serial_number.as_str()),
+                ("Issuer", certificate.issuer.as_str()),
+            ];
+            adds.push((CONTROLLER_CERTIFICATES.to_string(), owned(&row)));
+        }
+        let untrusted = self.trust.untrusted.join(",");
+        let row = [
+            ("EndpointID", controller),
+            ("Enable", "true"),
+            ("AssignedRole", untrusted.as_str()),
+        ];
+        adds.push((CONTROLLERS.to_string(), owned(&row)));
+        if self.trust.learning.len() >= self.config.max_routes.max(1) {
+            self.trust.learning.remove(0);
+        }
+        self.trust
+            .learning
+            .push((controller.into(), certificate.clone()));
+        self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::adding(adds)));
+        true
+    }
+
+    /// Sets the `Credential` of the rows of controllers learnt on first use, once their row
+    /// and their certificate's are in the store; a controller whose row names its
+    /// certificate is learnt.
+    fn link_learnt(&mut self) {
+        let learning = core::mem::take(&mut self.trust.learning);
+        let mut sets = Vec::new();
+        for (controller, certificate) in learning {
+            let certificate_row = self.trust.certificate_row(&certificate);
+            let row = self
+                .trust
+                .controllers
+                .iter()
+                .find(|c| c.endpoint == controller);
+            match (row, certificate_row) {
+                (Some(row), Some(path)) if row.credentials.iter().any(|c| c == path) => continue,
+                (Some(row), Some(path)) => {
+                    let mut credentials: Vec<&str> =
+                        row.credentials.iter().map(String::as_str).collect();
+                    credentials.push(path);
+                    let list: Vec<&str> = credentials
+                        .iter()
+                        .map(|c| c.trim_end_matches('.'))
+                        .collect();
+                    sets.push((format!("{}Credential", row.path), list.join(",")));
+                }
+                _ => {}
+            }
+            self.trust.learning.push((controller, certificate));
+        }
+        if !sets.is_empty() {
+            self.internal(EngineRequest::DeviceUpdate(DeviceUpdate::setting(sets)));
         }
     }
 
