@@ -15,6 +15,16 @@
 //! - The `wss://` WebSocket client: the test's server first presents a certificate of another
 //!   CA (the agent refuses it and retries), then one of the trusted CA naming another
 //!   controller (refused too), then the controller's own: a Get goes through.
+//! - Trust on first use (`ControllerTrust.TOFUAllowed`): refused, a self-signed controller
+//!   certificate fails the handshake; allowed, the controller gets `UntrustedRole`'s rights
+//!   exactly (a Get of what the role reads, none of what it does not), raises itself with
+//!   `RequestChallenge()`/`ChallengeResponse()`, is remembered (its `Controller.{i}.` row
+//!   names the `LocalAgent.Certificate.{i}.` of its certificate) and recognised on its next
+//!   connection, which `TOFUInactivityTimer` closes when it goes quiet; another self-signed
+//!   certificate claiming its Endpoint ID is ignored; refused again, the handshake fails.
+//! - Certificate dates before real time is known (TR-369 R-MTP.2/3): an expired controller
+//!   certificate is refused while `Device.Time.Status` is `Synchronized`, accepted while the
+//!   time client is off (`Device.Time.Enable` false: `Disabled`), refused once it is back.
 //! - MQTT over TLS through a real mosquitto with a TLS listener that requires a client
 //!   certificate of the trusted CA: an agent trusting another CA refuses the broker, the
 //!   broker refuses an agent without a client certificate (`[tls] cert_file`), and one with
@@ -44,11 +54,15 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
-use common::tls::{acceptor, acceptor_as, connector_as, make_certificates, make_leaf};
+use common::tls::{
+    acceptor, acceptor_as, connector_as, make_certificates, make_expired_leaf, make_leaf,
+    make_self_signed,
+};
 use common::{
     Acs, AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, download, download_pending,
     get, get_params, set,
 };
+use rusp_lib::usp_builder::OperateBuilder;
 
 /// The served file's size.
 const SIZE: u32 = 16 * 1024;
@@ -365,6 +379,241 @@ async fn credential_roles() {
         .request(get(&["Device.LocalAgent.Controller.1.InheritedRole"]))
         .await;
     assert_eq!(get_params(&body)["InheritedRole"], reader, "{body}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn controllers_of_no_trusted_ca_are_trusted_on_first_use_if_allowed() {
+    common::within(Duration::from_secs(120), trust_on_first_use()).await;
+}
+
+/// A Controller that trusts the agent's CA `ca`, presenting `<name>cert.pem` of `dir`.
+async fn connect_as(
+    url: &str,
+    ca: &Path,
+    dir: &Path,
+    name: &str,
+    eid: &str,
+) -> Result<Controller, String> {
+    let tls = connector_as(ca, Some((dir, name)));
+    Controller::try_connect_as(url, Some(&tls), eid).await
+}
+
+/// An Operate of `command` with `args`, answered.
+fn operate(command: &str, args: &[(&str, &str)]) -> rusp_lib::usp::Body {
+    OperateBuilder::new(command.into())
+        .with_send_resp(true)
+        .with_input_args(
+            args.iter()
+                .map(|(n, v)| ((*n).into(), (*v).into()))
+                .collect(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// The output arguments of a one-command OperateResp.
+fn output_args(body: &serde_json::Value) -> serde_json::Value {
+    let result = &body["Response"]["OperateResp"]["operation_results"][0];
+    let out = &result["req_output_args"]["output_args"];
+    assert!(out.is_object(), "{body}");
+    out.clone()
+}
+
+async fn trust_on_first_use() {
+    const TOFU: &str = "self::tofu";
+    const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
+    let ssid = "Device.WiFi.SSID.1.SSID";
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, _) = certificates(dir.path());
+    let stranger = dir.path().join("stranger");
+    std::fs::create_dir_all(&stranger).unwrap();
+    let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{TOFU}");
+    make_self_signed(&stranger, "tofu-", &san);
+    make_self_signed(&stranger, "impostor-", &san);
+    let ca = trusted.join("ca.pem");
+    let mut agent = wss_agent(dir.path(), &trusted, &ca).await;
+    let url = agent.url.clone();
+    let tofu = || connect_as(&url, &ca, &stranger, "tofu-", TOFU);
+
+    // Refused by default.
+    let Err(error) = tofu().await else {
+        panic!("a self-signed certificate accepted without TOFUAllowed");
+    };
+    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+
+    // The trusted controller sets the policy: strangers read DeviceInfo and may run the
+    // challenge commands; challenge 1 grants the factory "Full Access" role.
+    let mut ctrl = connect_as(&url, &ca, &trusted, "ctrl-", CTRL)
+        .await
+        .unwrap();
+    let body = ctrl
+        .request(add(
+            &format!("{TRUST}Role."),
+            &[("Enable", "true"), ("Name", "stranger")],
+        ))
+        .await;
+    let untrusted = added_path(&body);
+    for (order, targets, param, command) in [
+        ("1", "Device.DeviceInfo.", "r---", "----"),
+        ("2", TRUST, "r---", "--x-"),
+    ] {
+        let permission = [
+            ("Enable", "true"),
+            ("Order", order),
+            ("Targets", targets),
+            ("Param", param),
+            ("Obj", "r---"),
+            ("InstantiatedObj", "r---"),
+            ("CommandEvent", command),
+        ];
+        let body = ctrl
+            .request(add(&format!("{untrusted}Permission."), &permission))
+            .await;
+        added_path(&body);
+    }
+    let untrusted = untrusted.trim_end_matches('.').to_owned();
+    let full = format!("{TRUST}Role.1");
+    let challenge = [
+        ("Enable", "true"),
+        ("Role", full.as_str()),
+        ("Value", "b3BlbiBzZXNhbWU="),
+        ("Instruction", "U2F5IHRoZSB3b3Jk"),
+        ("Retries", "3"),
+    ];
+    let body = ctrl
+        .request(add(&format!("{TRUST}Challenge."), &challenge))
+        .await;
+    let challenge = added_path(&body);
+    for (name, value) in [
+        ("UntrustedRole", untrusted.as_str()),
+        ("TOFUInactivityTimer", "5"),
+        ("TOFUAllowed", "true"),
+    ] {
+        let body = ctrl.request(set(TRUST, name, value)).await;
+        assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    }
+    agent
+        .wait_line("trust on first use of controller certificates allowed")
+        .await;
+
+    // First use: UntrustedRole's rights, exactly.
+    let mut stranger_ctrl = tofu().await.unwrap();
+    let body = stranger_ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    let body = stranger_ctrl.request(get(&[ssid])).await;
+    let denied = &body["Response"]["GetResp"]["req_path_results"][0];
+    assert_eq!(denied["err_code"], 7006, "{body}");
+    // Raised by a challenge.
+    let body = stranger_ctrl
+        .request(operate(
+            &format!("{TRUST}RequestChallenge()"),
+            &[("ChallengeRef", challenge.trim_end_matches('.'))],
+        ))
+        .await;
+    let id = output_args(&body)["ChallengeID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = stranger_ctrl
+        .request(operate(
+            &format!("{TRUST}ChallengeResponse()"),
+            &[("ChallengeID", &id), ("Value", "b3BlbiBzZXNhbWU=")],
+        ))
+        .await;
+    output_args(&body);
+    let body = stranger_ctrl.request(get(&[ssid])).await;
+    assert!(get_params(&body)["SSID"].is_string(), "{body}");
+    drop(stranger_ctrl);
+
+    // Remembered: its row, its certificate's row (R-SEC.8).
+    let row = format!("Device.LocalAgent.Controller.[EndpointID==\"{TOFU}\"].");
+    let body = ctrl.request(get(&[&row])).await;
+    let params = get_params(&body);
+    assert_eq!(
+        params["AssignedRole"],
+        format!("{untrusted},{full}"),
+        "{body}"
+    );
+    assert_eq!(
+        params["Credential"], "Device.LocalAgent.Certificate.1",
+        "{body}"
+    );
+    let body = ctrl
+        .request(get(&["Device.LocalAgent.Certificate.1."]))
+        .await;
+    let expected = openssl_fields(&stranger.join("tofu-cert.pem"), &["-serial", "-issuer"]);
+    let certificate = get_params(&body);
+    assert_eq!(certificate["SerialNumber"], expected["serial"], "{body}");
+    assert_eq!(certificate["Issuer"], expected["issuer"], "{body}");
+
+    // Recognised on its next connection, with the rights it earned; closed when quiet.
+    let mut stranger_ctrl = tofu().await.unwrap();
+    let body = stranger_ctrl.request(get(&[ssid])).await;
+    assert!(get_params(&body)["SSID"].is_string(), "{body}");
+    agent
+        .wait_line("no Record within TOFUInactivityTimer")
+        .await;
+    // Another self-signed certificate cannot speak as it.
+    let mut impostor = connect_as(&url, &ca, &stranger, "impostor-", TOFU)
+        .await
+        .unwrap();
+    impostor.send("impostor", get(&[ssid])).await;
+    let line = agent.wait_line("Untrusted").await;
+    assert!(line.contains(TOFU), "{line}");
+
+    // Refused again.
+    let body = ctrl.request(set(TRUST, "TOFUAllowed", "false")).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    agent
+        .wait_line("trust on first use of controller certificates refused")
+        .await;
+    let Err(error) = tofu().await else {
+        panic!("a self-signed certificate accepted after TOFUAllowed was set false");
+    };
+    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn certificate_dates_count_only_once_real_time_is_known() {
+    common::within(Duration::from_secs(90), real_time()).await;
+}
+
+async fn real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, _) = certificates(dir.path());
+    let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{CTRL}");
+    make_expired_leaf(&trusted, "", "expired-", &san);
+    let ca = trusted.join("ca.pem");
+    // The system clock makes the simulated device's Time.Status Synchronized from the start.
+    let mut agent = wss_agent(dir.path(), &trusted, &ca).await;
+    let url = agent.url.clone();
+    let expired = || connect_as(&url, &ca, &trusted, "expired-", CTRL);
+    let Err(error) = expired().await else {
+        panic!("an expired certificate accepted with real time known");
+    };
+    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+
+    // The time client off: real time unknown, the dates are not checked (R-MTP.2).
+    let mut ctrl = connect_as(&url, &ca, &trusted, "ctrl-", CTRL)
+        .await
+        .unwrap();
+    let body = ctrl.request(set("Device.Time.", "Enable", "false")).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    agent.wait_line("real time unknown").await;
+    let mut old = expired().await.unwrap();
+    let body = old.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+
+    // Back on: checked again (R-MTP.3).
+    let body = old.request(set("Device.Time.", "Enable", "true")).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    agent.wait_line("real time known").await;
+    let Err(error) = expired().await else {
+        panic!("an expired certificate accepted once real time was known again");
+    };
+    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
     agent.stop().await;
 }
 

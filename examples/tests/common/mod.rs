@@ -315,6 +315,8 @@ pub(crate) async fn accept_agent(
 /// A USP controller on one MTP link.
 pub(crate) struct Controller {
     pub(crate) link: Link,
+    /// Its Endpoint ID ([`CTRL`] unless connected with [`Self::try_connect_as`]).
+    id: String,
     next: u32,
     notifies: Vec<Value>,
     pub(crate) connect_records: usize,
@@ -336,6 +338,15 @@ impl Controller {
         url: &str,
         tls: Option<&TlsConnector>,
     ) -> Result<Self, String> {
+        Self::try_connect_as(url, tls, CTRL).await
+    }
+
+    /// [`Self::try_connect_with`] as the controller `eid`.
+    pub(crate) async fn try_connect_as(
+        url: &str,
+        tls: Option<&TlsConnector>,
+        eid: &str,
+    ) -> Result<Self, String> {
         let addr = url
             .strip_prefix("ws://")
             .or_else(|| url.strip_prefix("wss://"))
@@ -352,7 +363,7 @@ impl Controller {
             }
             None => Box::new(stream),
         };
-        let mut request = format!("{url}?eid={CTRL}").into_client_request().unwrap();
+        let mut request = format!("{url}?eid={eid}").into_client_request().unwrap();
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v1.usp"));
@@ -365,13 +376,16 @@ impl Controller {
             response.headers().get("Sec-WebSocket-Protocol").unwrap(),
             "v1.usp"
         );
-        Ok(Self::over(Link::WebSocket(Box::new(ws))))
+        let mut ctrl = Self::over(Link::WebSocket(Box::new(ws)));
+        ctrl.id = eid.to_owned();
+        Ok(ctrl)
     }
 
     /// A controller on `link`.
     pub(crate) fn over(link: Link) -> Self {
         Self {
             link,
+            id: CTRL.to_owned(),
             next: 0,
             notifies: Vec::new(),
             connect_records: 0,
@@ -387,7 +401,8 @@ impl Controller {
     }
 
     pub(crate) async fn send(&mut self, msg_id: &str, body: Body) {
-        self.send_from(CTRL, msg_id, body).await;
+        let from = self.id.clone();
+        self.send_from(&from, msg_id, body).await;
     }
 
     /// Sends a request in a Record whose `from_id` is `from`.
@@ -441,7 +456,7 @@ impl Controller {
             })
             .expect("connection closed");
         let record = try_decode_record(&bytes).unwrap();
-        assert_eq!(record.to_id, CTRL);
+        assert_eq!(record.to_id, self.id);
         assert_eq!(record.from_id, AGENT);
         match record.record_type {
             OneOfrecord_type::no_session_context(ns) => {

@@ -117,7 +117,55 @@ pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
 /// subjectAltName `san` (e.g. `IP:127.0.0.1,URI:urn:bbf:usp:id:self::controller`), for
 /// servers and clients, signed by the CA `<prefix>ca.pem` [`make_certificates`] wrote there.
 pub(crate) fn make_leaf(dir: &Path, prefix: &str, name: &str, san: &str) {
+    let (csr, cert, ext) = leaf_request(dir, name, san);
     let (ca, ca_key) = (format!("{prefix}ca.pem"), format!("{prefix}ca-key.pem"));
+    let mut args = vec!["x509", "-req", "-days", "2", "-in", &csr];
+    args.extend(["-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial"]);
+    args.extend(["-out", &cert, "-extfile", &ext]);
+    openssl(dir, &args);
+}
+
+/// [`make_leaf`], but self-signed (an end-entity certificate, not a CA): a certificate of no
+/// CA, as a controller trusted on first use has.
+pub(crate) fn make_self_signed(dir: &Path, name: &str, san: &str) {
+    let (csr, cert, ext) = leaf_request(dir, name, san);
+    let key = format!("{name}key.pem");
+    let mut args = vec!["x509", "-req", "-days", "2", "-in", &csr, "-signkey", &key];
+    args.extend(["-out", &cert, "-extfile", &ext]);
+    openssl(dir, &args);
+}
+
+/// [`make_leaf`], but valid in January 2020 only: expired (`openssl x509` cannot date a
+/// certificate in the past, `openssl ca` can).
+pub(crate) fn make_expired_leaf(dir: &Path, prefix: &str, name: &str, san: &str) {
+    let (csr, cert, ext) = leaf_request(dir, name, san);
+    let config = format!("{name}ca.cnf");
+    std::fs::write(
+        dir.join(&config),
+        format!(
+            "[ca]\ndefault_ca = leaf\n[leaf]\ndatabase = {name}index.txt\nnew_certs_dir = .\n\
+             serial = {name}serial.txt\ndefault_md = sha256\npolicy = any\n\
+             unique_subject = no\ncertificate = {prefix}ca.pem\n\
+             private_key = {prefix}ca-key.pem\n[any]\ncommonName = supplied\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{name}index.txt")), "").unwrap();
+    std::fs::write(dir.join(format!("{name}serial.txt")), "2020\n").unwrap();
+    let mut args = vec!["ca", "-batch", "-notext", "-config", &config, "-in", &csr];
+    args.extend([
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200201000000Z",
+    ]);
+    args.extend(["-out", &cert, "-extfile", &ext]);
+    openssl(dir, &args);
+}
+
+/// Writes `<name>key.pem` (a new P-256 key), its request and the extensions of a
+/// certificate for `san` into `dir`; their names, and the certificate's to write.
+fn leaf_request(dir: &Path, name: &str, san: &str) -> (String, String, String) {
     let (key, csr) = (format!("{name}key.pem"), format!("{name}cert.csr"));
     let (cert, ext) = (format!("{name}cert.pem"), format!("{name}ext.cnf"));
     let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", &key];
@@ -131,24 +179,5 @@ pub(crate) fn make_leaf(dir: &Path, prefix: &str, name: &str, san: &str) {
         ),
     )
     .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &cert,
-            "-extfile",
-            &ext,
-        ],
-    );
+    (csr, cert, ext)
 }

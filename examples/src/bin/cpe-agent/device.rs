@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hal::engine::{BootInfo, Notice, NoticeId};
+use hal::Principal;
+use hal::engine::{BootInfo, GetRequest, Notice, NoticeId};
 use hal::sim::SimDevice;
 use hal::traits::Section;
 use hal::{Engine, EngineConfig};
@@ -18,6 +19,7 @@ use usp_core::agent::ControllerTrust;
 
 use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
+use crate::mtp::text;
 use crate::tls::Trust;
 
 /// The directory in the state directory that holds the device's flash, a file per section.
@@ -131,6 +133,39 @@ fn take_over_flash_file(state_dir: &Path) -> Result<(), String> {
     std::fs::remove_file(&file).map_err(|e| failed(&e))
 }
 
+/// `Device.Time.Status`: `Synchronized` once the device has real time.
+const TIME_STATUS: &str = "Device.Time.Status";
+const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
+
+/// Tells `trust` what ControllerTrust says of certificates of no trusted CA: `TOFUAllowed`
+/// and `TOFUInactivityTimer` (see `tls.rs`).
+pub(crate) fn follow_tofu(engine: &Engine, trust: &Trust) {
+    let (allowed, inactivity) = engine.read(|store| {
+        (
+            text(store, &format!("{TRUST}TOFUAllowed")) == "true",
+            text(store, &format!("{TRUST}TOFUInactivityTimer"))
+                .parse()
+                .unwrap_or(0),
+        )
+    });
+    trust.set_tofu_allowed(allowed, inactivity);
+}
+
+/// Tells `trust` whether real time is known: `Device.Time.Status` (read from the hardware,
+/// as the agent itself) is `Synchronized` (TR-369 R-MTP.2/3; see `tls.rs`).
+pub(crate) async fn follow_time(engine: &Engine, trust: &Trust) {
+    let agent = engine.read(|store| text(store, "Device.LocalAgent.EndpointID"));
+    let principal = Principal::controller(agent, Vec::new());
+    let status = engine
+        .get(&principal, &GetRequest::new([TIME_STATUS]))
+        .await;
+    let synchronized = status.is_ok_and(|got| {
+        got.value(TIME_STATUS)
+            .is_some_and(|v| v.canonical_text() == "Synchronized")
+    });
+    trust.set_real_time(synchronized);
+}
+
 /// The enabled `Device.LocalAgent.Controller.{i}.EndpointID`s of the store.
 pub(crate) fn stored_controllers(engine: &Engine) -> Vec<String> {
     engine.read(|store| {
@@ -154,7 +189,9 @@ pub(crate) fn stored_controllers(engine: &Engine) -> Vec<String> {
 
 /// Runs the hardware until `shutdown`: every `tick` the simulated clock moves and finished
 /// asynchronous commands report; whenever the device's sink wakes, its inputs are applied and
-/// the resulting notices go to every driver in `drivers` (in order).
+/// the resulting notices go to every driver in `drivers` (in order). `trust` follows the
+/// data model: real time every tick, trust on first use whenever the store changed.
+#[allow(clippy::too_many_arguments)] // Each is a distinct piece of the task's context.
 pub(crate) async fn run(
     device: Arc<SimDevice>,
     downloads: Arc<Downloads>,
@@ -162,6 +199,7 @@ pub(crate) async fn run(
     tick: Duration,
     drivers: Vec<mpsc::Sender<DeviceEvent>>,
     wake: Arc<Notify>,
+    trust: Option<Trust>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let waker = wake.clone();
@@ -186,6 +224,9 @@ pub(crate) async fn run(
                     advanced = elapsed;
                 }
                 device.set_time(wall_clock());
+                if let Some(trust) = &trust {
+                    follow_time(&engine, trust).await;
+                }
                 let finished = device.run_jobs();
                 if finished > 0 {
                     tracing::debug!(finished, "simulated device finished asynchronous jobs");
@@ -206,6 +247,9 @@ pub(crate) async fn run(
         let seq = engine.last_seq();
         if seq != seen {
             seen = seq;
+            if let Some(trust) = &trust {
+                follow_tofu(&engine, trust);
+            }
             for driver in &drivers {
                 // A driver that is gone is shutting down.
                 let _ = driver.send(DeviceEvent::Changed).await;

@@ -177,6 +177,11 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         }
         overrides.ws_listen
     };
+    // What the TLS checks read, before the first connection.
+    if let Some(trust) = &trust {
+        device::follow_tofu(&engine, trust);
+        device::follow_time(&engine, trust).await;
+    }
 
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -265,6 +270,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         Duration::from_millis(config.device.tick_ms),
         drivers,
         wake,
+        trust.clone(),
         shutdown.clone(),
     ));
 

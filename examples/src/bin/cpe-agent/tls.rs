@@ -19,15 +19,57 @@
 //! signed by the operator's own CA, so only the configured CA certificates are trusted. Server
 //! certificates are checked by rustls's WebPKI verifier: chain, validity, and the
 //! `subjectAltName` against the host the URL names (which may be an IP address).
+//!
+//! # Before real time is known
+//!
+//! A router often boots without real time (no RTC, NTP not answered yet): its clock reads
+//! 1970, or the time it last saved. TR-369 R-MTP.2 lets an agent set up MTP TLS before it has
+//! accurate absolute time, and then it MUST ignore the parts of the received certificates
+//! that involve absolute time (not-valid-before, not-valid-after); once it has accurate time,
+//! R-MTP.3 says it MUST check them (R-SEC.19/20 say the same of a controller's certificate).
+//! The agent knows real time when the data model says so: `Device.Time.Status` reads
+//! `Synchronized`, which the XML defines as "the CPE has acquired accurate absolute time"
+//! (the device task reads it every tick, [`Trust::set_real_time`]). Not a clock plausibility
+//! check, which would take a saved or wrong time for real; not a configuration flag, which
+//! cannot follow the NTP client.
+//!
+//! Until then every verifier of the agent (servers it connects to: `wss://`, MQTT over TLS,
+//! `https://`; controllers connecting to its `wss://` server) checks the peer's chain at a
+//! time within the validity of every certificate the peer presented, instead of the clock's:
+//! rustls and webpki take the time to check from the verifier, so chain, signatures, key
+//! usage and names are checked as always, only the dates pass. The agent's CA certificates
+//! are trust anchors, whose dates webpki never checks.
+//!
+//! # Trust on first use
+//!
+//! With `Device.LocalAgent.ControllerTrust.TOFUAllowed` true ([`Trust::set_tofu_allowed`]),
+//! the `wss://` server also accepts a controller certificate that chains to none of the CA
+//! certificates — self-signed, or of an unknown CA ("unknown issuer") — once webpki has
+//! checked everything else of it (an end-entity certificate for client authentication, its
+//! dates when real time is known). The handshake still proves the controller holds the key.
+//! The certificate's `urn:bbf:usp:id:` names still bind the connection, and the agent is
+//! told ([`PeerIds::controller`], [`Mtp::first_use`]) so that it gives the controller
+//! `UntrustedRole` and remembers the certificate (usp-core's `trust.rs`; TR-369 R-SEC.6/8).
+//! Every other failure (a bad signature, an expired certificate once time is known, a CA
+//! certificate presented as the controller's) is refused as before, and the agent's TLS
+//! clients never trust on first use.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use hyper::Uri;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -44,11 +86,150 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 #[derive(Clone)]
 pub(crate) struct Trust {
     config: Arc<ClientConfig>,
-    /// The CA certificates, also the ones a client certificate of the `wss://` server must
-    /// chain to.
-    roots: Arc<RootCertStore>,
     /// What the rows show of each CA certificate, with its trust anchor.
     cas: Arc<[Ca]>,
+    /// The strict check of a controller's certificate (chain to the CA certificates),
+    /// without trust on first use.
+    controllers: Arc<dyn ClientCertVerifier>,
+    /// What the checks read at each handshake.
+    policy: Arc<Policy>,
+}
+
+/// What the agent's certificate checks read at each handshake, set by the driver from the
+/// data model; see the [module docs](self).
+#[derive(Debug, Default)]
+struct Policy {
+    /// `Device.Time.Status` is `Synchronized`.
+    real_time: AtomicBool,
+    /// `ControllerTrust.TOFUAllowed`.
+    tofu_allowed: AtomicBool,
+    /// `ControllerTrust.TOFUInactivityTimer`, seconds.
+    tofu_inactivity: AtomicU32,
+}
+
+impl Policy {
+    /// The time to check the certificates `end_entity` and `intermediates` at: `now` once real
+    /// time is known, else the latest `notBefore` of them (which is inside every one's
+    /// validity when they overlap at all; when they do not, the end entity's fails as it
+    /// would at any time).
+    fn time(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> UnixTime {
+        if self.real_time.load(Ordering::Relaxed) {
+            return now;
+        }
+        std::iter::once(end_entity)
+            .chain(intermediates)
+            .filter_map(|cert| x509::not_before(cert))
+            .max()
+            .map_or(now, UnixTime::since_unix_epoch)
+    }
+}
+
+/// The agent's check of the servers it connects to: rustls's WebPKI verifier, at the time
+/// [`Policy::time`] gives.
+#[derive(Debug)]
+struct ServerCheck {
+    webpki: Arc<WebPkiServerVerifier>,
+    policy: Arc<Policy>,
+}
+
+impl ServerCertVerifier for ServerCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let time = self.policy.time(end_entity, intermediates, now);
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, time)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// The `wss://` server's check of controllers' certificates: rustls's WebPKI verifier at the
+/// time [`Policy::time`] gives, and trust on first use of an unknown issuer's while the
+/// policy allows it.
+#[derive(Debug)]
+struct ControllerCheck {
+    webpki: Arc<dyn ClientCertVerifier>,
+    policy: Arc<Policy>,
+}
+
+impl ClientCertVerifier for ControllerCheck {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.webpki.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let time = self.policy.time(end_entity, intermediates, now);
+        match self
+            .webpki
+            .verify_client_cert(end_entity, intermediates, time)
+        {
+            // webpki looks for the issuer last: the certificate itself passed its checks.
+            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+                if self.policy.tofu_allowed.load(Ordering::Relaxed) =>
+            {
+                Ok(ClientCertVerified::assertion())
+            }
+            verdict => verdict,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// One CA certificate of the trust store.
@@ -93,10 +274,21 @@ impl Trust {
             return Err(context(&"no certificate in it"));
         }
         let roots = Arc::new(roots);
+        let policy = Arc::new(Policy::default());
+        let servers = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+            .build()
+            .map_err(|e| format!("server certificate checks: {e}"))?;
+        let controllers = WebPkiClientVerifier::builder_with_provider(roots, provider())
+            .build()
+            .map_err(|e| format!("client certificate checks: {e}"))?;
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(roots.clone());
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ServerCheck {
+                webpki: servers,
+                policy: policy.clone(),
+            }));
         let config = match identity {
             None => builder.with_no_client_auth(),
             Some((cert_file, key_file)) => {
@@ -108,9 +300,46 @@ impl Trust {
         };
         Ok(Self {
             config: Arc::new(config),
-            roots,
             cas: cas.into(),
+            controllers,
+            policy,
         })
+    }
+
+    /// Whether real time is known (`Device.Time.Status` is `Synchronized`): certificate dates
+    /// are checked from then on, ignored before (TR-369 R-MTP.2/3).
+    pub(crate) fn set_real_time(&self, known: bool) {
+        let before = self.policy.real_time.swap(known, Ordering::Relaxed);
+        if before != known {
+            tracing::info!(
+                known,
+                "real time {}: certificate dates {}",
+                if known { "known" } else { "unknown" },
+                if known { "checked" } else { "ignored" }
+            );
+        }
+    }
+
+    /// Whether the `wss://` server trusts controllers' certificates of no known CA on first
+    /// use (`ControllerTrust.TOFUAllowed`), and the `TOFUInactivityTimer` in seconds.
+    pub(crate) fn set_tofu_allowed(&self, allowed: bool, inactivity_s: u32) {
+        let before = self.policy.tofu_allowed.swap(allowed, Ordering::Relaxed);
+        if before != allowed {
+            tracing::info!(
+                "trust on first use of controller certificates {}",
+                if allowed { "allowed" } else { "refused" }
+            );
+        }
+        self.policy
+            .tofu_inactivity
+            .store(inactivity_s, Ordering::Relaxed);
+    }
+
+    /// How long a connection whose controller was trusted on first use may stay without a
+    /// USP Record before the agent closes it (`TOFUInactivityTimer`); `None`: no limit.
+    pub(crate) fn tofu_inactivity(&self) -> Option<Duration> {
+        let seconds = self.policy.tofu_inactivity.load(Ordering::Relaxed);
+        (seconds > 0).then(|| Duration::from_secs(seconds.into()))
     }
 
     /// The CA certificates.
@@ -180,6 +409,8 @@ impl std::fmt::Display for ConnectError {
 pub(crate) struct PeerIds {
     ids: Vec<String>,
     ca: Option<CertificateId>,
+    /// The peer's own certificate, when the server trusted it on first use.
+    first_use: Option<CertificateId>,
 }
 
 /// The URI prefix of an Endpoint ID in a certificate (TR-369 "Endpoint Identifier").
@@ -202,7 +433,42 @@ impl PeerIds {
             .filter_map(endpoint_id)
             .map(str::to_owned)
             .collect();
-        Ok(Self { ids, ca })
+        Ok(Self {
+            ids,
+            ca,
+            first_use: None,
+        })
+    }
+
+    /// [`PeerIds::of`] for a controller the `wss://` server accepted: when its `chain` does
+    /// not pass the strict check (the server trusted it on first use), no CA validated it, and
+    /// the certificate is named as the one trusted on first use.
+    pub(crate) fn controller(
+        chain: Option<&[CertificateDer<'_>]>,
+        trust: &Trust,
+    ) -> Result<Self, String> {
+        let mut peer = Self::of(chain, trust)?;
+        let Some((end_entity, intermediates)) = chain.and_then(<[_]>::split_first) else {
+            return Ok(peer);
+        };
+        let time = trust
+            .policy
+            .time(end_entity, intermediates, UnixTime::now());
+        if trust
+            .controllers
+            .verify_client_cert(end_entity, intermediates, time)
+            .is_err()
+        {
+            let info = x509::parse(end_entity).ok_or("peer certificate unreadable")?;
+            peer.ca = None;
+            peer.first_use = Some(CertificateId::new(info.issuer, info.serial_number));
+        }
+        Ok(peer)
+    }
+
+    /// Whether the server trusted the peer's certificate on first use.
+    pub(crate) fn first_use(&self) -> bool {
+        self.first_use.is_some()
     }
 
     /// Whether the peer may speak as Endpoint `eid`.
@@ -214,11 +480,14 @@ impl PeerIds {
     /// IDs it authenticated ([`Mtp::authenticated`], none: any is allowed) and the CA that
     /// validated it ([`Mtp::validated_by`]).
     pub(crate) fn mtp(&self, kind: MtpKind, reply_to: String) -> Mtp {
-        let mtp = Mtp::new(kind, reply_to).with_authenticated(self.ids.clone());
-        match &self.ca {
-            Some(ca) => mtp.with_validated_by(ca.clone()),
-            None => mtp,
+        let mut mtp = Mtp::new(kind, reply_to).with_authenticated(self.ids.clone());
+        if let Some(ca) = &self.ca {
+            mtp = mtp.with_validated_by(ca.clone());
         }
+        if let Some(certificate) = &self.first_use {
+            mtp = mtp.with_first_use(certificate.clone());
+        }
+        mtp
     }
 }
 
@@ -294,16 +563,18 @@ pub(crate) async fn connect_peer(
 
 /// The TLS server settings of the certificate chain `cert_file` and its private key
 /// `key_file` (PEM files), requiring of every client a certificate that chains to `trust`
-/// (checked by rustls's WebPKI verifier: chain, validity, client-auth usage).
+/// (checked by rustls's WebPKI verifier: chain, validity, client-auth usage), or one trusted
+/// on first use (see the [module docs](self)).
 pub(crate) fn acceptor(
     cert_file: &Path,
     key_file: &Path,
     trust: &Trust,
 ) -> Result<TlsAcceptor, String> {
     let (chain, key) = load_identity(cert_file, key_file)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(trust.roots.clone(), provider())
-        .build()
-        .map_err(|e| format!("client certificate checks: {e}"))?;
+    let verifier = Arc::new(ControllerCheck {
+        webpki: trust.controllers.clone(),
+        policy: trust.policy.clone(),
+    });
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS settings: {e}"))?
@@ -375,6 +646,7 @@ mod tests {
         let named = PeerIds {
             ids: vec!["self::a".into(), "self::b".into()],
             ca: Some(ca.clone()),
+            first_use: None,
         };
         let mtp = named.mtp(MtpKind::WebSocket, "self::a".into());
         assert_eq!(

@@ -13,6 +13,10 @@
 //! client a server that is not the controller it wants, and either hands them to the agent
 //! with each Record ([`Mtp::authenticated`](usp_core::agent::Mtp::authenticated)), which ignores a Record whose `from_id` is another
 //! (TR-369 R-MTP.5: a Record without a valid `from_id` is ignored) after its one decode.
+//! A controller whose certificate the server trusted on first use (`ControllerTrust.
+//! TOFUAllowed`, see `tls.rs`) has its connection closed once it has sent no Record for
+//! `ControllerTrust.TOFUInactivityTimer` seconds (0: never), as the XML asks of a connection
+//! set up under TOFU.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -246,15 +250,21 @@ async fn accept(
     path: String,
     tls: Option<(TlsAcceptor, Trust)>,
 ) {
-    let (stream, ids): (Box<dyn Io>, _) = match tls {
-        None => (Box::new(stream), PeerIds::default()),
+    let (stream, ids, idle): (Box<dyn Io>, _, _) = match tls {
+        None => (Box::new(stream), PeerIds::default(), None),
         Some((tls, trust)) => {
             let Some(stream) = bounded(&peer, "TLS", tls.accept(stream)).await else {
                 return;
             };
             let chain = stream.get_ref().1.peer_certificates();
-            match PeerIds::of(chain, &trust) {
-                Ok(ids) => (Box::new(stream), ids),
+            match PeerIds::controller(chain, &trust) {
+                Ok(ids) => {
+                    let idle = ids.first_use().then(|| trust.tofu_inactivity()).flatten();
+                    if ids.first_use() {
+                        tracing::info!(%peer, "controller certificate trusted on first use");
+                    }
+                    (Box::new(stream), ids, idle)
+                }
                 Err(error) => {
                     tracing::info!(%peer, error, "TLS client refused");
                     return;
@@ -288,7 +298,7 @@ async fn accept(
         "USP controller connected over WebSocket"
     );
     session
-        .run(ws, &peer.to_string(), eid.as_deref(), &ids)
+        .run(ws, &peer.to_string(), eid.as_deref(), &ids, idle)
         .await;
 }
 
@@ -322,14 +332,16 @@ fn ws_config() -> WebSocketConfig {
 impl Session {
     /// Runs one USP session with controller `eid` (unnamed: a key of its own, no Connect
     /// Record) on an open WebSocket: the WebSocketConnect Record, the link to the driver, then
-    /// Records both ways until either side closes. Records go to the agent with `ids`, the
-    /// Endpoint IDs the connection authenticated.
+    /// Records both ways until either side closes, or until the controller has sent no Record
+    /// for `idle`. Records go to the agent with `ids`, the Endpoint IDs the connection
+    /// authenticated.
     async fn run(
         &self,
         ws: WebSocketStream<Box<dyn Io>>,
         peer: &str,
         eid: Option<&str>,
         ids: &PeerIds,
+        idle: Option<Duration>,
     ) -> Ended {
         let conn = next_conn();
         let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
@@ -359,6 +371,8 @@ impl Session {
         let mut shutdown = self.shutdown.clone();
         let mut ping = tokio::time::interval(self.ping.unwrap_or(Duration::from_secs(3600)));
         ping.reset();
+        let quiet = tokio::time::sleep(idle.unwrap_or(Duration::from_secs(3600)));
+        tokio::pin!(quiet);
         let (ended, reason) = loop {
             tokio::select! {
                 _ = shutdown.changed() => {
@@ -374,6 +388,9 @@ impl Session {
                 }
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Binary(bytes))) => {
+                        if let Some(idle) = idle {
+                            quiet.as_mut().reset(tokio::time::Instant::now() + idle);
+                        }
                         let record = MtpInput::Record { mtp: mtp.clone(), bytes };
                         if self.agent.send(record).await.is_err() {
                             break (Ended::Shutdown, "agent gone");
@@ -404,6 +421,10 @@ impl Session {
                         break (Ended::Closed, "replaced");
                     }
                 },
+                () = &mut quiet, if idle.is_some() => {
+                    let _ = sink.send(close(CloseCode::Policy, "TOFUInactivityTimer elapsed")).await;
+                    break (Ended::Closed, "no Record within TOFUInactivityTimer");
+                }
                 _ = ping.tick(), if self.ping.is_some() => {
                     if sink.send(Message::Ping(Bytes::new())).await.is_err() {
                         break (Ended::Closed, "ping failed");
@@ -503,7 +524,7 @@ impl WsClient {
                     );
                     let ended = self
                         .session
-                        .run(ws, &self.url, Some(&self.controller), &ids)
+                        .run(ws, &self.url, Some(&self.controller), &ids, None)
                         .await;
                     if ended == Ended::Shutdown {
                         return;

@@ -50,6 +50,13 @@ pub(crate) fn parse(der: &[u8]) -> Option<CertificateInfo> {
     })
 }
 
+/// The start of the validity period of the DER certificate `der`, as a time since the Unix
+/// epoch; `None` when it does not parse.
+pub(crate) fn not_before(der: &[u8]) -> Option<std::time::Duration> {
+    let cert = Certificate::from_der(der).ok()?;
+    Some(cert.tbs_certificate.validity.not_before.to_unix_duration())
+}
+
 /// Upper-case hex of a serial number, without the sign byte DER adds before a high bit.
 fn hex_serial(serial: &[u8]) -> String {
     let serial = match serial {
