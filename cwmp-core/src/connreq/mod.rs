@@ -14,6 +14,8 @@
 //!   discovers and keeps open the public mapping UDP connection requests arrive on.
 //! * [`xmpp`]: XMPP connection requests (Annex K): the `connectionRequest` IQ stanza, the
 //!   allowed-JID and credential checks, and the result or error reply.
+//! * [`xmpp_client`]: the XMPP client stream those requests arrive on (RFC 6120: STARTTLS,
+//!   SASL `PLAIN`, resource binding, keep-alives) and the TR-181 reconnection waits.
 //!
 //! Secrets are compared in constant time (`subtle`); hashes come from `md-5`, `sha2` and
 //! `hmac` + `sha1`. Nothing here reads a clock: every call takes `now`.
@@ -34,6 +36,7 @@
 pub mod stun;
 pub mod udp;
 pub mod xmpp;
+pub mod xmpp_client;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

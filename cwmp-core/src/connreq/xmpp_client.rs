@@ -1,0 +1,1282 @@
+//! The XMPP client stream that carries connection requests (TR-069 Annex K, RFC 6120), sans-IO.
+//!
+//! [`XmppClient`] runs one client-to-server stream: the stream header, STARTTLS (the driver
+//! runs the TLS handshake when [`XmppEvent::StartTls`] says so, then calls
+//! [`XmppClient::handle_tls_established`]), SASL `PLAIN`, resource binding, the initial
+//! presence, and whitespace keep-alives (RFC 6120 §4.6.1). Once bound it hands each
+//! `connectionRequest` IQ to the driver ([`XmppEvent::ConnectionRequest`], for
+//! [`XmppConnReqValidator`](super::xmpp::XmppConnReqValidator)), answers XEP-0199 pings, and
+//! refuses other IQ requests with `service-unavailable` (RFC 6120 §8.4); messages and
+//! presence are dropped.
+//!
+//! Why not an XMPP library: `tokio-xmpp` 4.0 with STARTTLS over rustls pulls in 160 crates
+//! (a DNS resolver, `xmpp-parsers` with every XEP, `minidom`, `rxml`, `webpki-roots`),
+//! far above the few tens of kilobytes a router build can spare for this; the client here
+//! reuses the quick-xml, base64 and rustls the agent already links.
+//!
+//! Drive loop (as the rest of the crate): feed received bytes with
+//! [`handle_data`](XmppClient::handle_data), the clock with
+//! [`handle_timeout`](XmppClient::handle_timeout); then drain
+//! [`poll_transmit`](XmppClient::poll_transmit) and [`poll_event`](XmppClient::poll_event),
+//! and sleep until [`poll_timeout`](XmppClient::poll_timeout). An error from `handle_data`
+//! ends the stream: the driver closes the connection and reconnects after
+//! [`ReconnectPolicy::wait`].
+//!
+//! The server is untrusted: the stream is cut into stanzas by a resumable scanner bounded by
+//! [`Limits`] (stanza bytes, nesting depth, attributes), comments, processing instructions and
+//! DOCTYPEs are refused (RFC 6120 §11.1), and a breach is a typed [`XmppClientError`].
+//!
+//! Not in scope: SCRAM (the server's TLS protects `PLAIN`), stream management, DNS SRV
+//! lookups (the driver resolves the server), and the legacy session IQ (RFC 3921), which
+//! RFC 6120 servers no longer require.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use quick_xml::escape::escape;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use super::xmpp::XMPP_CONN_REQ_NS;
+
+const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+const SASL_NS: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const BIND_NS: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+const PING_NS: &str = "urn:xmpp:ping";
+const STANZAS_NS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+/// The `id` of the bind request.
+const BIND_ID: &str = "bind_1";
+/// Most bytes of one tag or CDATA section: the scanner re-reads an unfinished one whole.
+const MAX_TOKEN_BYTES: usize = 8192;
+
+/// Bounds on what the server sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Most bytes of one stanza (and of the stream header). Default 64 KiB.
+    pub max_stanza_bytes: usize,
+    /// Most element nesting within a stanza. Default 16.
+    pub max_depth: usize,
+    /// Most attributes on one element. Default 16.
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_stanza_bytes: 64 * 1024,
+            max_depth: 16,
+            max_attributes: 16,
+        }
+    }
+}
+
+/// Settings of the [`XmppClient`], from a `Device.XMPP.Connection.{i}.` row.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct XmppClientConfig {
+    /// `Username`: the local part of the JID and the SASL user.
+    pub username: String,
+    /// `Password`.
+    pub password: String,
+    /// `Domain`: the stream's `to`, and the name the server's certificate must carry.
+    pub domain: String,
+    /// `Resource`: the resource to bind (empty: the server picks one).
+    pub resource: String,
+    /// `UseTLS`: start TLS even when the server does not require it, and refuse a server
+    /// that does not offer it.
+    pub use_tls: bool,
+    /// Whether the driver can run TLS (it has a trust store). Without it a server that
+    /// requires STARTTLS is refused.
+    pub tls_available: bool,
+    /// `KeepAliveInterval`: a whitespace keep-alive this often once bound (`None`: none).
+    pub keepalive: Option<Duration>,
+    /// Bounds on the server's input.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for XmppClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XmppClientConfig")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("domain", &self.domain)
+            .field("resource", &self.resource)
+            .field("use_tls", &self.use_tls)
+            .field("tls_available", &self.tls_available)
+            .field("keepalive", &self.keepalive)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl XmppClientConfig {
+    /// Settings for `username@domain/resource`; TLS neither demanded nor available, no
+    /// keep-alive, default limits.
+    #[must_use]
+    pub fn new(
+        username: impl Into<String>,
+        password: impl Into<String>,
+        domain: impl Into<String>,
+        resource: impl Into<String>,
+    ) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+            domain: domain.into(),
+            resource: resource.into(),
+            use_tls: false,
+            tls_available: false,
+            keepalive: None,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets whether TLS is demanded (`UseTLS`) and whether the driver can run it.
+    #[must_use]
+    pub fn with_tls(mut self, use_tls: bool, tls_available: bool) -> Self {
+        self.use_tls = use_tls;
+        self.tls_available = tls_available;
+        self
+    }
+
+    /// Sets the keep-alive interval.
+    #[must_use]
+    pub fn with_keepalive(mut self, keepalive: Option<Duration>) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+}
+
+/// Why the stream ended.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum XmppClientError {
+    /// SASL `failure` (wrong user name or password): `Status` `Error_AuthenticationFailure`.
+    #[error("authentication failed: {condition}")]
+    AuthenticationFailed {
+        /// The SASL condition (`not-authorized`, …).
+        condition: String,
+    },
+    /// The server refused to bind the resource.
+    #[error("resource binding failed: {0}")]
+    BindFailed(String),
+    /// A comment, processing instruction or DOCTYPE (RFC 6120 §11.1).
+    #[error("{0} not allowed in an XMPP stream")]
+    Forbidden(&'static str),
+    /// Not well-formed, not UTF-8, or text between stanzas.
+    #[error("malformed stream: {0}")]
+    Malformed(String),
+    /// The server offers no SASL mechanism this client has (`PLAIN`).
+    #[error("the server offers no PLAIN authentication")]
+    NoMechanism,
+    /// The server closed the stream with a stream error.
+    #[error("stream error from the server: {condition}")]
+    StreamError {
+        /// The condition (`conflict`, `system-shutdown`, …).
+        condition: String,
+    },
+    /// `UseTLS` is set, but the server does not offer STARTTLS.
+    #[error("UseTLS is set but the server does not offer STARTTLS")]
+    TlsNotOffered,
+    /// The server requires STARTTLS, but the driver cannot run TLS (no trust store).
+    #[error("the server requires TLS but no CA file is configured to check it")]
+    TlsUnavailable,
+    /// Nested deeper than [`Limits::max_depth`].
+    #[error("nested deeper than {max}")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// A stanza longer than [`Limits::max_stanza_bytes`] (or a tag longer than 8 KiB).
+    #[error("stanza longer than {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// More than [`Limits::max_attributes`] attributes on an element.
+    #[error("more than {max} attributes on an element")]
+    TooManyAttributes {
+        /// The limit.
+        max: usize,
+    },
+    /// Something the negotiation did not expect at this point.
+    #[error("unexpected `{0}` from the server")]
+    Unexpected(String),
+}
+
+/// What the driver must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XmppEvent {
+    /// The stream is negotiated: the bound full JID (`Connection.{i}.JabberID`).
+    Bound {
+        /// The JID the server assigned.
+        jid: String,
+    },
+    /// The server closed the stream (`</stream:stream>`); close the connection.
+    Closed,
+    /// A `connectionRequest` IQ: judge it and send the reply with
+    /// [`XmppClient::send_stanza`].
+    ConnectionRequest(String),
+    /// Run the TLS handshake on the connection now (nothing more is sent in plain), then call
+    /// [`XmppClient::handle_tls_established`].
+    StartTls,
+}
+
+/// Where the negotiation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for the server's stream header.
+    Header,
+    /// Waiting for `stream:features`.
+    Features,
+    /// `starttls` sent, waiting for `proceed`.
+    Proceed,
+    /// `proceed` received: the driver runs the TLS handshake.
+    TlsSwitch,
+    /// `auth` sent.
+    Auth,
+    /// The bind IQ sent.
+    Bind,
+    /// Negotiated.
+    Bound,
+    /// Ended.
+    Closed,
+}
+
+/// The client stream; see the [module docs](self).
+#[derive(Debug)]
+pub struct XmppClient {
+    config: XmppClientConfig,
+    state: State,
+    framer: Framer,
+    tls: bool,
+    authenticated: bool,
+    jid: Option<String>,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<XmppEvent>,
+    next_keepalive: Option<Instant>,
+}
+
+impl XmppClient {
+    /// A client on a fresh TCP connection: the stream header is the first transmit.
+    #[must_use]
+    pub fn new(config: XmppClientConfig) -> Self {
+        let framer = Framer::new(config.limits);
+        let mut client = Self {
+            config,
+            state: State::Header,
+            framer,
+            tls: false,
+            authenticated: false,
+            jid: None,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            next_keepalive: None,
+        };
+        client.open_stream();
+        client
+    }
+
+    /// Whether the stream runs over TLS (`Connection.{i}.TLSEstablished`).
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The bound full JID, once [`XmppEvent::Bound`] came.
+    #[must_use]
+    pub fn jid(&self) -> Option<&str> {
+        self.jid.as_deref()
+    }
+
+    /// Bytes received from the server.
+    ///
+    /// # Errors
+    ///
+    /// Any [`XmppClientError`]: the stream is over, close the connection.
+    pub fn handle_data(&mut self, now: Instant, data: &[u8]) -> Result<(), XmppClientError> {
+        if matches!(self.state, State::Closed | State::TlsSwitch) {
+            // Nothing may follow `proceed` in plain, nor `</stream:stream>`.
+            return if data.is_empty() {
+                Ok(())
+            } else {
+                Err(XmppClientError::Unexpected("data after the stream".into()))
+            };
+        }
+        self.framer.push(data);
+        while let Some(frame) = self.framer.next_frame()? {
+            match frame {
+                Frame::Header(header) => self.handle_header(&header)?,
+                Frame::Stanza(text) => {
+                    let stanza = Element::parse(&text, &self.config.limits)?;
+                    self.handle_stanza(now, &stanza, text)?;
+                }
+                Frame::End => {
+                    self.state = State::Closed;
+                    self.events.push_back(XmppEvent::Closed);
+                }
+            }
+            if matches!(self.state, State::Closed | State::TlsSwitch) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The driver finished the TLS handshake that [`XmppEvent::StartTls`] asked for: the
+    /// stream starts over (RFC 6120 §5.4.3.3).
+    pub fn handle_tls_established(&mut self) {
+        if self.state == State::TlsSwitch {
+            self.tls = true;
+            self.restart();
+        }
+    }
+
+    /// The clock moved: sends a whitespace keep-alive when one is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let (Some(at), Some(interval)) = (self.next_keepalive, self.config.keepalive) else {
+            return;
+        };
+        if now >= at && self.state == State::Bound {
+            self.transmit.push_back(b" ".to_vec());
+            self.next_keepalive = now.checked_add(interval);
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_keepalive.filter(|_| self.state == State::Bound)
+    }
+
+    /// The next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<XmppEvent> {
+        self.events.pop_front()
+    }
+
+    /// Sends a stanza the driver built (the reply to a connection request).
+    pub fn send_stanza(&mut self, stanza: &str) {
+        if self.state == State::Bound {
+            self.transmit.push_back(stanza.as_bytes().to_vec());
+        }
+    }
+
+    /// Ends the stream politely (the driver then closes the connection).
+    pub fn close(&mut self) {
+        if self.state != State::Closed {
+            self.transmit.push_back(b"</stream:stream>".to_vec());
+            self.state = State::Closed;
+        }
+    }
+
+    fn open_stream(&mut self) {
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
+            escape(&self.config.domain)
+        );
+        self.transmit.push_back(header.into_bytes());
+    }
+
+    /// A new stream on the same connection (after TLS or authentication).
+    fn restart(&mut self) {
+        self.framer = Framer::new(self.config.limits);
+        self.state = State::Header;
+        self.open_stream();
+    }
+
+    fn handle_header(&mut self, header: &str) -> Result<(), XmppClientError> {
+        if self.state != State::Header {
+            return Err(XmppClientError::Unexpected("stream:stream".into()));
+        }
+        // The tag alone, closed, so that quick-xml reads its attributes.
+        let tag = format!("{}/>", header.trim_end().trim_end_matches('>'));
+        let root = Element::parse(&tag, &self.config.limits)?;
+        if root.attribute("version").as_deref() != Some("1.0") {
+            return Err(XmppClientError::Unexpected(
+                "stream version other than 1.0".into(),
+            ));
+        }
+        self.state = State::Features;
+        Ok(())
+    }
+
+    fn handle_stanza(
+        &mut self,
+        now: Instant,
+        stanza: &Element,
+        text: String,
+    ) -> Result<(), XmppClientError> {
+        if stanza.name == "stream:error" {
+            let condition = stanza
+                .children
+                .first()
+                .map_or_else(|| "undefined-condition".to_owned(), |c| c.name.clone());
+            return Err(XmppClientError::StreamError { condition });
+        }
+        match self.state {
+            State::Features if stanza.name == "stream:features" => self.handle_features(stanza),
+            State::Proceed if stanza.is("proceed", TLS_NS) => {
+                self.state = State::TlsSwitch;
+                self.events.push_back(XmppEvent::StartTls);
+                Ok(())
+            }
+            State::Proceed if stanza.is("failure", TLS_NS) => {
+                Err(XmppClientError::Unexpected("STARTTLS failure".into()))
+            }
+            State::Auth if stanza.is("success", SASL_NS) => {
+                self.authenticated = true;
+                self.restart();
+                Ok(())
+            }
+            State::Auth if stanza.is("failure", SASL_NS) => {
+                let condition = stanza
+                    .children
+                    .iter()
+                    .find(|c| c.name != "text")
+                    .map_or_else(|| "not-authorized".to_owned(), |c| c.name.clone());
+                Err(XmppClientError::AuthenticationFailed { condition })
+            }
+            State::Bind
+                if stanza.name == "iq" && stanza.attribute("id").as_deref() == Some(BIND_ID) =>
+            {
+                self.handle_bound(now, stanza)
+            }
+            State::Bound => {
+                self.handle_bound_stanza(stanza, text);
+                Ok(())
+            }
+            _ => Err(XmppClientError::Unexpected(stanza.name.clone())),
+        }
+    }
+
+    fn handle_features(&mut self, features: &Element) -> Result<(), XmppClientError> {
+        if !self.tls {
+            if let Some(starttls) = features.child("starttls", TLS_NS) {
+                let required = starttls.child("required", TLS_NS).is_some();
+                if self.config.tls_available && (required || self.config.use_tls) {
+                    self.transmit
+                        .push_back(format!("<starttls xmlns='{TLS_NS}'/>").into_bytes());
+                    self.state = State::Proceed;
+                    return Ok(());
+                }
+                if required || self.config.use_tls {
+                    return Err(XmppClientError::TlsUnavailable);
+                }
+            } else if self.config.use_tls {
+                return Err(XmppClientError::TlsNotOffered);
+            }
+        }
+        if !self.authenticated {
+            let plain = features.child("mechanisms", SASL_NS).is_some_and(|m| {
+                m.children
+                    .iter()
+                    .any(|c| c.name == "mechanism" && c.text.trim() == "PLAIN")
+            });
+            if !plain {
+                return Err(XmppClientError::NoMechanism);
+            }
+            let credentials = format!("\0{}\0{}", self.config.username, self.config.password);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            self.transmit.push_back(
+                format!("<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{encoded}</auth>").into_bytes(),
+            );
+            self.state = State::Auth;
+            return Ok(());
+        }
+        if features.child("bind", BIND_NS).is_none() {
+            return Err(XmppClientError::BindFailed(
+                "the server offers no resource binding".into(),
+            ));
+        }
+        let resource = if self.config.resource.is_empty() {
+            String::new()
+        } else {
+            format!("<resource>{}</resource>", escape(&self.config.resource))
+        };
+        self.transmit.push_back(
+            format!("<iq type='set' id='{BIND_ID}'><bind xmlns='{BIND_NS}'>{resource}</bind></iq>")
+                .into_bytes(),
+        );
+        self.state = State::Bind;
+        Ok(())
+    }
+
+    fn handle_bound(&mut self, now: Instant, iq: &Element) -> Result<(), XmppClientError> {
+        if iq.attribute("type").as_deref() != Some("result") {
+            let condition = iq
+                .child("error", "")
+                .and_then(|e| e.children.first())
+                .map_or_else(|| "error".to_owned(), |c| c.name.clone());
+            return Err(XmppClientError::BindFailed(condition));
+        }
+        let jid = iq
+            .child("bind", BIND_NS)
+            .and_then(|b| b.children.iter().find(|c| c.name == "jid"))
+            .map(|j| j.text.trim().to_owned())
+            .filter(|jid| !jid.is_empty())
+            .ok_or_else(|| XmppClientError::BindFailed("no jid in the bind result".into()))?;
+        // The initial presence (RFC 6121 §4.2) makes the CPE "available" to its ACS.
+        self.transmit.push_back(b"<presence/>".to_vec());
+        self.state = State::Bound;
+        self.next_keepalive = self.config.keepalive.and_then(|d| now.checked_add(d));
+        self.jid = Some(jid.clone());
+        self.events.push_back(XmppEvent::Bound { jid });
+        Ok(())
+    }
+
+    fn handle_bound_stanza(&mut self, stanza: &Element, text: String) {
+        let kind = stanza.attribute("type");
+        if stanza.name != "iq" || !matches!(kind.as_deref(), Some("get" | "set")) {
+            return;
+        }
+        let payload = stanza.children.first();
+        if payload.is_some_and(|p| p.is("connectionRequest", XMPP_CONN_REQ_NS)) {
+            self.events.push_back(XmppEvent::ConnectionRequest(text));
+            return;
+        }
+        let mut reply = String::with_capacity(192);
+        reply.push_str("<iq type='");
+        let ping = kind.as_deref() == Some("get") && payload.is_some_and(|p| p.is("ping", PING_NS));
+        reply.push_str(if ping { "result'" } else { "error'" });
+        for (name, attribute) in [("id", "id"), ("to", "from")] {
+            if let Some(value) = stanza.attribute(attribute) {
+                let _ = write!(reply, " {name}='{}'", escape(&value));
+            }
+        }
+        if ping {
+            reply.push_str("/>");
+        } else {
+            let _ = write!(
+                reply,
+                "><error type='cancel'><service-unavailable xmlns='{STANZAS_NS}'/></error></iq>"
+            );
+        }
+        self.transmit.push_back(reply.into_bytes());
+    }
+}
+
+/// How long to wait before reconnection attempt `retry` (1 for the first reconnection), from
+/// `Connection.{i}.ServerRetry*`: a random value between 0 and
+/// `initial × (multiplier / 1000)^(retry − 1)`, capped at `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReconnectPolicy {
+    /// `ServerRetryInitialInterval`, seconds (1..=65535).
+    pub initial: u32,
+    /// `ServerRetryIntervalMultiplier`, thousandths (1000..=65535).
+    pub multiplier: u32,
+    /// `ServerRetryMaxInterval`, seconds.
+    pub max: u32,
+}
+
+impl Default for ReconnectPolicy {
+    /// The TR-181 defaults: 60 s, ×2, at most 30720 s.
+    fn default() -> Self {
+        Self::new(60, 2000, 30720)
+    }
+}
+
+impl ReconnectPolicy {
+    /// A policy of the three parameters.
+    #[must_use]
+    pub fn new(initial: u32, multiplier: u32, max: u32) -> Self {
+        Self {
+            initial,
+            multiplier,
+            max,
+        }
+    }
+
+    /// The upper bound of wait `retry`, in milliseconds.
+    #[must_use]
+    pub fn bound_ms(&self, retry: u32) -> u64 {
+        let max = u64::from(self.max).saturating_mul(1000);
+        let mut bound = u64::from(self.initial).saturating_mul(1000);
+        for _ in 1..retry {
+            if bound >= max {
+                break;
+            }
+            bound = bound.saturating_mul(u64::from(self.multiplier.max(1000))) / 1000;
+        }
+        bound.min(max)
+    }
+
+    /// Wait `retry`, drawn with `random` (the driver's randomness).
+    #[must_use]
+    pub fn wait(&self, retry: u32, random: u64) -> Duration {
+        let bound = self.bound_ms(retry);
+        Duration::from_millis(random.checked_rem(bound.saturating_add(1)).unwrap_or(0))
+    }
+}
+
+/// One unit of the stream.
+#[derive(Debug)]
+enum Frame {
+    /// The server's `stream:stream` start tag.
+    Header(String),
+    /// A whole top-level element.
+    Stanza(String),
+    /// `</stream:stream>`.
+    End,
+}
+
+/// Cuts the byte stream into frames; resumable, so that a stanza arriving byte by byte is
+/// scanned once (an unfinished tag or CDATA section again, at most 8 KiB).
+#[derive(Debug)]
+struct Framer {
+    buf: Vec<u8>,
+    /// Bytes of `buf` scanned into the current frame.
+    scanned: usize,
+    depth: usize,
+    header_seen: bool,
+    limits: Limits,
+}
+
+/// What a token at the scan position is.
+enum Token {
+    /// Not all of it is here yet.
+    Partial,
+    /// `len` bytes to skip (text, a CDATA section, the XML declaration).
+    Skip(usize),
+    /// A start tag of `len` bytes; `empty` when it ends with `/>`.
+    Start { len: usize, empty: bool },
+    /// An end tag of `len` bytes.
+    End(usize),
+}
+
+impl Framer {
+    fn new(limits: Limits) -> Self {
+        Self {
+            buf: Vec::new(),
+            scanned: 0,
+            depth: 0,
+            header_seen: false,
+            limits,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, XmppClientError> {
+        loop {
+            if self.depth == 0 {
+                // Whitespace between stanzas (the server's keep-alives) is dropped.
+                let blank = self
+                    .buf
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(self.buf.len());
+                self.buf.drain(..blank);
+                self.scanned = 0;
+            }
+            let rest = self.buf.get(self.scanned..).unwrap_or_default();
+            if self.scanned > self.limits.max_stanza_bytes {
+                return Err(XmppClientError::TooLarge {
+                    max: self.limits.max_stanza_bytes,
+                });
+            }
+            let token = self.token(rest)?;
+            let (len, depth) = match token {
+                Token::Partial => {
+                    if self.buf.len().saturating_sub(self.scanned) > MAX_TOKEN_BYTES {
+                        return Err(XmppClientError::TooLarge {
+                            max: MAX_TOKEN_BYTES,
+                        });
+                    }
+                    return Ok(None);
+                }
+                Token::Skip(len) => (len, self.depth),
+                Token::Start { len, empty } => {
+                    if !self.header_seen {
+                        self.header_seen = true;
+                        let header = self.take(len)?;
+                        if !is_stream_tag(&header) {
+                            return Err(XmppClientError::Unexpected(header));
+                        }
+                        return Ok(Some(Frame::Header(header)));
+                    }
+                    let depth = if empty {
+                        self.depth
+                    } else {
+                        self.depth.saturating_add(1)
+                    };
+                    if depth > self.limits.max_depth {
+                        return Err(XmppClientError::TooDeep {
+                            max: self.limits.max_depth,
+                        });
+                    }
+                    (len, depth)
+                }
+                Token::End(len) => {
+                    if self.depth == 0 {
+                        self.take(len)?;
+                        return Ok(Some(Frame::End));
+                    }
+                    (len, self.depth.saturating_sub(1))
+                }
+            };
+            self.scanned = self.scanned.saturating_add(len);
+            let closes = depth == 0 && !matches!(token, Token::Skip(_));
+            self.depth = depth;
+            if closes {
+                return self.take(self.scanned).map(|s| Some(Frame::Stanza(s)));
+            }
+            if !self.header_seen && self.scanned > 0 {
+                // The XML declaration before the header: dropped.
+                self.buf.drain(..self.scanned);
+                self.scanned = 0;
+            }
+        }
+    }
+
+    /// Removes the first `len` bytes as text.
+    fn take(&mut self, len: usize) -> Result<String, XmppClientError> {
+        let bytes: Vec<u8> = self.buf.drain(..len.min(self.buf.len())).collect();
+        self.scanned = 0;
+        String::from_utf8(bytes).map_err(|e| XmppClientError::Malformed(e.to_string()))
+    }
+
+    /// The token at the start of `rest`.
+    fn token(&self, rest: &[u8]) -> Result<Token, XmppClientError> {
+        let Some(&first) = rest.first() else {
+            return Ok(Token::Partial);
+        };
+        if first != b'<' {
+            if self.depth == 0 {
+                return Err(XmppClientError::Malformed("text between stanzas".into()));
+            }
+            return Ok(match memchr::memchr(b'<', rest) {
+                Some(at) => Token::Skip(at),
+                None => Token::Skip(rest.len()),
+            });
+        }
+        let starts = |prefix: &[u8]| {
+            let n = prefix.len().min(rest.len());
+            rest.get(..n) == prefix.get(..n)
+        };
+        if rest.len() < 2 {
+            return Ok(Token::Partial);
+        }
+        if starts(b"<?") {
+            if self.header_seen || !starts(b"<?xml ") {
+                return Err(XmppClientError::Forbidden("a processing instruction"));
+            }
+            return Ok(find(rest, b"?>").map_or(Token::Partial, Token::Skip));
+        }
+        if starts(b"<!--") {
+            if rest.len() < 4 {
+                return Ok(Token::Partial);
+            }
+            return Err(XmppClientError::Forbidden("a comment"));
+        }
+        if starts(b"<![CDATA[") {
+            if rest.len() < 9 {
+                return Ok(Token::Partial);
+            }
+            if self.depth == 0 {
+                return Err(XmppClientError::Malformed("CDATA between stanzas".into()));
+            }
+            return Ok(find(rest, b"]]>").map_or(Token::Partial, Token::Skip));
+        }
+        if starts(b"<!") {
+            return Err(XmppClientError::Forbidden("a document type declaration"));
+        }
+        if starts(b"</") {
+            return Ok(memchr::memchr(b'>', rest).map_or(Token::Partial, |at| Token::End(at + 1)));
+        }
+        // A start tag: its `>` outside quoted attribute values.
+        let mut quote = None;
+        for (at, &byte) in rest.iter().enumerate().skip(1) {
+            match (quote, byte) {
+                (None, b'"' | b'\'') => quote = Some(byte),
+                (Some(q), _) if q == byte => quote = None,
+                (None, b'<') => return Err(XmppClientError::Malformed("`<` in a tag".into())),
+                (None, b'>') => {
+                    let empty = at > 1 && rest.get(at - 1) == Some(&b'/');
+                    return Ok(Token::Start { len: at + 1, empty });
+                }
+                _ => {}
+            }
+        }
+        Ok(Token::Partial)
+    }
+}
+
+/// The end of the first `needle` in `haystack` (its length included).
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle).map(|at| at + needle.len())
+}
+
+/// Whether a start tag is `stream:stream` (any prefix, local name `stream`).
+fn is_stream_tag(tag: &str) -> bool {
+    let name = tag
+        .trim_start_matches('<')
+        .split(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+        .next()
+        .unwrap_or_default();
+    name.rsplit(':').next() == Some("stream")
+}
+
+/// A small element tree of one stanza (bounded by [`Limits`]). Names keep their prefix;
+/// `ns` is the default namespace in scope (`xmlns`), empty when none.
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    ns: String,
+    attributes: Vec<(String, String)>,
+    children: Vec<Self>,
+    text: String,
+}
+
+impl Element {
+    fn parse(text: &str, limits: &Limits) -> Result<Self, XmppClientError> {
+        let mut reader = Reader::from_str(text);
+        let mut stack: Vec<Self> = Vec::new();
+        loop {
+            let event = reader
+                .read_event()
+                .map_err(|e| XmppClientError::Malformed(e.to_string()))?;
+            match event {
+                Event::Start(_) | Event::Empty(_) if stack.len() > limits.max_depth => {
+                    return Err(XmppClientError::TooDeep {
+                        max: limits.max_depth,
+                    });
+                }
+                Event::Start(start) => {
+                    let parent = stack.last().map_or("", |p| p.ns.as_str());
+                    stack.push(Self::open(&start, parent, limits)?);
+                }
+                Event::Empty(start) => {
+                    let parent = stack.last().map_or("", |p| p.ns.as_str());
+                    let element = Self::open(&start, parent, limits)?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None => return Ok(element),
+                    }
+                }
+                Event::End(_) => {
+                    let element = stack
+                        .pop()
+                        .ok_or_else(|| XmppClientError::Malformed("unbalanced end tag".into()))?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None => return Ok(element),
+                    }
+                }
+                Event::Text(t) => {
+                    let text = t
+                        .unescape()
+                        .map_err(|e| XmppClientError::Malformed(e.to_string()))?;
+                    if let Some(current) = stack.last_mut() {
+                        current.text.push_str(&text);
+                    }
+                }
+                Event::CData(c) => {
+                    let text = std::str::from_utf8(&c)
+                        .map_err(|e| XmppClientError::Malformed(e.to_string()))?;
+                    if let Some(current) = stack.last_mut() {
+                        current.text.push_str(text);
+                    }
+                }
+                Event::Comment(_) => return Err(XmppClientError::Forbidden("a comment")),
+                Event::PI(_) => return Err(XmppClientError::Forbidden("a processing instruction")),
+                Event::DocType(_) => {
+                    return Err(XmppClientError::Forbidden("a document type declaration"));
+                }
+                Event::Decl(_) => {}
+                Event::Eof => return Err(XmppClientError::Malformed("unexpected end".into())),
+            }
+        }
+    }
+
+    fn open(
+        start: &BytesStart<'_>,
+        parent_ns: &str,
+        limits: &Limits,
+    ) -> Result<Self, XmppClientError> {
+        let mut element = Self {
+            name: String::from_utf8_lossy(start.name().as_ref()).into_owned(),
+            ns: parent_ns.to_owned(),
+            ..Self::default()
+        };
+        for attribute in start.attributes().with_checks(true) {
+            let attribute = attribute.map_err(|e| XmppClientError::Malformed(e.to_string()))?;
+            if element.attributes.len() >= limits.max_attributes {
+                return Err(XmppClientError::TooManyAttributes {
+                    max: limits.max_attributes,
+                });
+            }
+            let key = String::from_utf8_lossy(attribute.key.as_ref()).into_owned();
+            let value = attribute
+                .unescape_value()
+                .map_err(|e| XmppClientError::Malformed(e.to_string()))?
+                .into_owned();
+            if key == "xmlns" {
+                element.ns.clone_from(&value);
+            }
+            element.attributes.push((key, value));
+        }
+        Ok(element)
+    }
+
+    fn attribute(&self, name: &str) -> Option<String> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Whether this is `name` in namespace `ns` (any `ns` when empty).
+    fn is(&self, name: &str, ns: &str) -> bool {
+        self.name == name && (ns.is_empty() || self.ns == ns)
+    }
+
+    fn child(&self, name: &str, ns: &str) -> Option<&Self> {
+        self.children.iter().find(|c| c.is(name, ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.com' version='1.0'>";
+
+    /// A virtual clock's origin (the client never reads the clock itself).
+    #[allow(clippy::disallowed_methods)]
+    fn start() -> Instant {
+        Instant::now()
+    }
+
+    fn config() -> XmppClientConfig {
+        XmppClientConfig::new("cpe", "secret", "example.com", "cwmp")
+    }
+
+    fn sent(client: &mut XmppClient) -> String {
+        let mut out = String::new();
+        while let Some(bytes) = client.poll_transmit() {
+            out.push_str(&String::from_utf8(bytes).unwrap());
+        }
+        out
+    }
+
+    fn events(client: &mut XmppClient) -> Vec<XmppEvent> {
+        std::iter::from_fn(|| client.poll_event()).collect()
+    }
+
+    /// Runs the negotiation after TLS (or without it) up to `Bound`.
+    fn authenticate_and_bind(client: &mut XmppClient, now: Instant) {
+        let features = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+            <mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>\
+            </stream:features>";
+        client
+            .handle_data(now, format!("{HEADER}{features}").as_bytes())
+            .unwrap();
+        // base64("\0cpe\0secret")
+        assert_eq!(
+            sent(client),
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGNwZQBzZWNyZXQ=</auth>"
+        );
+        client
+            .handle_data(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+            .unwrap();
+        assert!(sent(client).contains("<stream:stream "));
+        client
+            .handle_data(
+                now,
+                format!(
+                    "{HEADER}<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+                     </stream:features>"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(
+            sent(client),
+            "<iq type='set' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+             <resource>cwmp</resource></bind></iq>"
+        );
+        client
+            .handle_data(
+                now,
+                b"<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+                  <jid>cpe@example.com/cwmp</jid></bind></iq>",
+            )
+            .unwrap();
+        assert_eq!(sent(client), "<presence/>");
+        assert_eq!(
+            events(client),
+            vec![XmppEvent::Bound {
+                jid: "cpe@example.com/cwmp".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn starttls_then_plain_then_bind() {
+        let now = start();
+        let mut client = XmppClient::new(config().with_tls(false, true));
+        let header = sent(&mut client);
+        assert!(header.starts_with("<?xml version='1.0'?><stream:stream "));
+        assert!(header.contains(" to='example.com' version='1.0'>"));
+        // Byte by byte: the scanner resumes.
+        let offer = format!(
+            "{HEADER}<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>\
+             <required/></starttls></stream:features>"
+        );
+        for byte in offer.as_bytes() {
+            client.handle_data(now, std::slice::from_ref(byte)).unwrap();
+        }
+        assert_eq!(
+            sent(&mut client),
+            "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+        );
+        client
+            .handle_data(now, b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .unwrap();
+        assert_eq!(events(&mut client), vec![XmppEvent::StartTls]);
+        assert!(!client.is_tls());
+        client.handle_tls_established();
+        assert!(client.is_tls());
+        assert!(sent(&mut client).contains("<stream:stream "));
+        authenticate_and_bind(&mut client, now);
+        assert_eq!(client.jid(), Some("cpe@example.com/cwmp"));
+    }
+
+    #[test]
+    fn tls_policy() {
+        let now = start();
+        let required = format!(
+            "{HEADER}<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>\
+             <required/></starttls></stream:features>"
+        );
+        let mut client = XmppClient::new(config());
+        assert_eq!(
+            client.handle_data(now, required.as_bytes()),
+            Err(XmppClientError::TlsUnavailable)
+        );
+        let plain_only = format!(
+            "{HEADER}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+             <mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+        );
+        let mut client = XmppClient::new(config().with_tls(true, true));
+        assert_eq!(
+            client.handle_data(now, plain_only.as_bytes()),
+            Err(XmppClientError::TlsNotOffered)
+        );
+        // Offered but neither required nor asked for: plain.
+        let optional = plain_only.replace(
+            "<stream:features>",
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+        );
+        let mut client = XmppClient::new(config().with_tls(false, true));
+        sent(&mut client);
+        client.handle_data(now, optional.as_bytes()).unwrap();
+        assert!(sent(&mut client).starts_with("<auth "));
+    }
+
+    #[test]
+    fn plain_stream_with_requests_pings_and_keepalives() {
+        let t0 = start();
+        let keepalive = Duration::from_secs(300);
+        let mut client = XmppClient::new(config().with_keepalive(Some(keepalive)));
+        sent(&mut client);
+        assert_eq!(client.poll_timeout(), None);
+        authenticate_and_bind(&mut client, t0);
+        assert_eq!(client.poll_timeout(), Some(t0 + keepalive));
+        client.handle_timeout(t0 + Duration::from_secs(1));
+        assert_eq!(sent(&mut client), "");
+        client.handle_timeout(t0 + keepalive);
+        assert_eq!(sent(&mut client), " ");
+        assert_eq!(client.poll_timeout(), Some(t0 + keepalive * 2));
+
+        let request = format!(
+            "<iq type='get' id='cr1' from='acs@example.com/a' to='cpe@example.com/cwmp'>\
+             <connectionRequest xmlns='{XMPP_CONN_REQ_NS}'><username>u</username>\
+             <password>p</password></connectionRequest></iq>"
+        );
+        // Whitespace keep-alives of the server between stanzas, a message to drop.
+        let data = format!(" \n<message from='x@y'><body>hi</body></message> {request}\n");
+        client.handle_data(t0, data.as_bytes()).unwrap();
+        assert_eq!(
+            events(&mut client),
+            vec![XmppEvent::ConnectionRequest(request)]
+        );
+        client.send_stanza("<iq type='result' id='cr1'/>");
+        assert_eq!(sent(&mut client), "<iq type='result' id='cr1'/>");
+
+        client
+            .handle_data(
+                t0,
+                b"<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>\
+                  <iq type='set' id='q&amp;1' from='x@y/z'><query xmlns='jabber:iq:version'/></iq>",
+            )
+            .unwrap();
+        assert_eq!(
+            sent(&mut client),
+            "<iq type='result' id='p1' to='example.com'/>\
+             <iq type='error' id='q&amp;1' to='x@y/z'><error type='cancel'>\
+             <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        );
+        assert!(events(&mut client).is_empty());
+
+        client.handle_data(t0, b"</stream:stream>").unwrap();
+        assert_eq!(events(&mut client), vec![XmppEvent::Closed]);
+        assert!(client.handle_data(t0, b"<x/>").is_err());
+    }
+
+    #[test]
+    fn failures() {
+        let now = start();
+        let mut client = XmppClient::new(config());
+        let features = format!(
+            "{HEADER}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+             <mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+        );
+        client.handle_data(now, features.as_bytes()).unwrap();
+        assert_eq!(
+            client.handle_data(
+                now,
+                b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><text>no</text>\
+                  <not-authorized/></failure>"
+            ),
+            Err(XmppClientError::AuthenticationFailed {
+                condition: "not-authorized".into()
+            })
+        );
+        let mut client = XmppClient::new(config());
+        let scram_only = features.replace("PLAIN", "SCRAM-SHA-1");
+        assert_eq!(
+            client.handle_data(now, scram_only.as_bytes()),
+            Err(XmppClientError::NoMechanism)
+        );
+        let mut client = XmppClient::new(config());
+        assert_eq!(
+            client.handle_data(
+                now,
+                format!(
+                    "{HEADER}<stream:error><system-shutdown \
+                     xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+                )
+                .as_bytes()
+            ),
+            Err(XmppClientError::StreamError {
+                condition: "system-shutdown".into()
+            })
+        );
+        let mut client = XmppClient::new(config());
+        assert!(matches!(
+            client.handle_data(now, HEADER.replace("'1.0'>", "'0.9'>").as_bytes()),
+            Err(XmppClientError::Unexpected(_))
+        ));
+    }
+
+    #[test]
+    fn hostile_streams_are_refused() {
+        let now = start();
+        let limits = Limits::default();
+        let deep = format!("{}{}", "<a>".repeat(20), "</a>".repeat(20));
+        let attributes: String = (0..20).map(|i| format!(" a{i}='x'")).collect();
+        let cases: Vec<(String, XmppClientError)> = vec![
+            (
+                format!("{HEADER}<!-- hi -->"),
+                XmppClientError::Forbidden("a comment"),
+            ),
+            (
+                format!("{HEADER}<?pi x?>"),
+                XmppClientError::Forbidden("a processing instruction"),
+            ),
+            (
+                format!("<!DOCTYPE x>{HEADER}"),
+                XmppClientError::Forbidden("a document type declaration"),
+            ),
+            (
+                format!("{HEADER}{deep}"),
+                XmppClientError::TooDeep {
+                    max: limits.max_depth,
+                },
+            ),
+            (
+                format!("{HEADER}<x{attributes}/>"),
+                XmppClientError::TooManyAttributes {
+                    max: limits.max_attributes,
+                },
+            ),
+            (
+                format!("{HEADER}<x>{}", "y".repeat(limits.max_stanza_bytes + 10)),
+                XmppClientError::TooLarge {
+                    max: limits.max_stanza_bytes,
+                },
+            ),
+            (
+                format!("{HEADER}<x a='{}", "y".repeat(MAX_TOKEN_BYTES + 10)),
+                XmppClientError::TooLarge {
+                    max: MAX_TOKEN_BYTES,
+                },
+            ),
+            (
+                format!("{HEADER}text"),
+                XmppClientError::Malformed("text between stanzas".into()),
+            ),
+        ];
+        for (data, expected) in cases {
+            let mut client = XmppClient::new(config());
+            assert_eq!(
+                client.handle_data(now, data.as_bytes()),
+                Err(expected),
+                "{data}"
+            );
+        }
+        for data in [
+            format!("{HEADER}<x>&unknown;</x>"),
+            format!("{HEADER}<x></y>"),
+            format!("{HEADER}<x>\u{0}\u{ff}</x>").replace('\u{ff}', "\u{fffd}"),
+            "<iq/>".to_owned(),
+        ] {
+            let mut client = XmppClient::new(config());
+            assert!(client.handle_data(now, data.as_bytes()).is_err(), "{data}");
+        }
+        let mut client = XmppClient::new(config());
+        let mut data = HEADER.as_bytes().to_vec();
+        data.extend_from_slice(b"<x>\xff</x>");
+        assert!(matches!(
+            client.handle_data(now, &data),
+            Err(XmppClientError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn reconnect_waits_follow_tr181() {
+        // The defaults: at most 1, 2, 4, … 512 minutes, then 512.
+        let policy = ReconnectPolicy::default();
+        let minutes: Vec<u64> = (1..=12).map(|n| policy.bound_ms(n) / 60_000).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512]);
+        assert_eq!(policy.wait(1, 0), Duration::ZERO);
+        assert_eq!(policy.wait(1, 60_000), Duration::from_secs(60));
+        assert_eq!(policy.wait(1, 60_001), Duration::ZERO);
+        assert_eq!(
+            policy.wait(u32::MAX, u64::MAX),
+            Duration::from_millis(u64::MAX % 30_720_001)
+        );
+        let odd = ReconnectPolicy::new(1, 1500, 3);
+        assert_eq!(
+            (1..=5).map(|n| odd.bound_ms(n)).collect::<Vec<_>>(),
+            [1000, 1500, 2250, 3000, 3000]
+        );
+    }
+}

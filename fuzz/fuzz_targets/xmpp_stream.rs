@@ -1,0 +1,46 @@
+//! The XMPP client stream (TR-069 Annex K over RFC 6120): any bytes from the server, cut into
+//! reads where the input says, are handled without panicking; the client never sends its
+//! password before the server offered `PLAIN`, never hands over a connection request before
+//! it is bound, and stops at its first error.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use cwmp_core::connreq::xmpp_client::{XmppClient, XmppClientConfig, XmppEvent};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&cut, data)) = data.split_first() else {
+        return;
+    };
+    let now = Instant::now();
+    let config = XmppClientConfig::new("cpe", "pw", "example.com", "cwmp")
+        .with_tls(cut & 1 == 1, cut & 2 == 2)
+        .with_keepalive(Some(Duration::from_secs(60)));
+    let mut client = XmppClient::new(config);
+    let mut bound = false;
+    let chunk = usize::from(cut >> 2).max(1);
+    for (i, piece) in data.chunks(chunk).enumerate() {
+        let at = now + Duration::from_secs(u64::try_from(i).unwrap_or(0));
+        let result = client.handle_data(at, piece);
+        client.handle_timeout(at);
+        while let Some(event) = client.poll_event() {
+            match event {
+                XmppEvent::Bound { jid } => {
+                    assert!(!bound && !jid.is_empty());
+                    bound = true;
+                }
+                XmppEvent::ConnectionRequest(stanza) => {
+                    assert!(bound);
+                    assert!(stanza.contains("connectionRequest"));
+                }
+                XmppEvent::StartTls => client.handle_tls_established(),
+                _ => {}
+            }
+        }
+        while client.poll_transmit().is_some() {}
+        if result.is_err() {
+            return;
+        }
+    }
+});
