@@ -19,10 +19,9 @@
 //! `6 CONNECTION REQUEST`. The error replies do not echo the credentials (RFC 6120 §8.3.1
 //! makes that optional).
 //!
-//! Not in scope: the XMPP connection itself (TCP, STARTTLS, SASL, resource binding, stream
-//! framing, keep-alives and reconnection). That is I/O with a long-lived peer and belongs to the
-//! driver's XMPP client library, which hands each incoming stanza here as one XML document and
-//! sends the reply.
+//! The XMPP connection itself (STARTTLS, SASL, resource binding, stream framing, keep-alives)
+//! is [`super::xmpp_client`], which hands each `connectionRequest` IQ here as one XML
+//! document; the driver sends the reply.
 //!
 //! The stanza is untrusted and parsed with the codec's safety rules: at most
 //! [`MAX_STANZA_BYTES`], depth [`MAX_DEPTH`], [`MAX_ATTRIBUTES`] attributes per element, no

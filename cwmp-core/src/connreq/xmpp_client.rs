@@ -6,8 +6,8 @@
 //! presence, and whitespace keep-alives (RFC 6120 §4.6.1). Once bound it hands each
 //! `connectionRequest` IQ to the driver ([`XmppEvent::ConnectionRequest`], for
 //! [`XmppConnReqValidator`](super::xmpp::XmppConnReqValidator)), answers XEP-0199 pings, and
-//! refuses other IQ requests with `service-unavailable` (RFC 6120 §8.4); messages and
-//! presence are dropped.
+//! refuses other IQ requests with `service-unavailable` (RFC 6120 §8.4); any other stanza
+//! goes to the driver as it is ([`XmppEvent::Stanza`]).
 //!
 //! Why not an XMPP library: `tokio-xmpp` 4.0 with STARTTLS over rustls pulls in 160 crates
 //! (a DNS resolver, `xmpp-parsers` with every XEP, `minidom`, `rxml`, `webpki-roots`),
@@ -221,6 +221,9 @@ pub enum XmppEvent {
     /// A `connectionRequest` IQ: judge it and send the reply with
     /// [`XmppClient::send_stanza`].
     ConnectionRequest(String),
+    /// Any other stanza once bound (a message, a presence, an IQ result or error), for the
+    /// driver to use or drop.
+    Stanza(String),
     /// Run the TLS handshake on the connection now (nothing more is sent in plain), then call
     /// [`XmppClient::handle_tls_established`].
     StartTls,
@@ -537,6 +540,7 @@ impl XmppClient {
     fn handle_bound_stanza(&mut self, stanza: &Element, text: String) {
         let kind = stanza.attribute("type");
         if stanza.name != "iq" || !matches!(kind.as_deref(), Some("get" | "set")) {
+            self.events.push_back(XmppEvent::Stanza(text));
             return;
         }
         let payload = stanza.children.first();
@@ -1111,11 +1115,15 @@ mod tests {
              <password>p</password></connectionRequest></iq>"
         );
         // Whitespace keep-alives of the server between stanzas, a message to drop.
-        let data = format!(" \n<message from='x@y'><body>hi</body></message> {request}\n");
+        let message = "<message from='x@y'><body>hi</body></message>";
+        let data = format!(" \n{message} {request}\n");
         client.handle_data(t0, data.as_bytes()).unwrap();
         assert_eq!(
             events(&mut client),
-            vec![XmppEvent::ConnectionRequest(request)]
+            vec![
+                XmppEvent::Stanza(message.into()),
+                XmppEvent::ConnectionRequest(request)
+            ]
         );
         client.send_stanza("<iq type='result' id='cr1'/>");
         assert_eq!(sent(&mut client), "<iq type='result' id='cr1'/>");

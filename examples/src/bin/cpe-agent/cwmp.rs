@@ -3,7 +3,8 @@
 //! requests, feeds it the device's notices and change log, honours its timers, and persists
 //! its state in `<state_dir>/cwmp.json`. A second task serves HTTP connection requests
 //! ([`ConnReqServer`]) on a loopback port, a third UDP ones ([`crate::cwmp_udp`]), which also
-//! sends the session's UDP lightweight notifications.
+//! sends the session's UDP lightweight notifications, a fourth XMPP ones
+//! ([`crate::cwmp_xmpp`]).
 //!
 //! The HTTP exchange is awaited inside the drive loop: while a POST is in flight, device
 //! events and connection requests wait in their channels (each exchange is bounded by the
@@ -85,6 +86,18 @@ pub(crate) async fn configure_device(
                 txn.set(&format!("{MS}PeriodicInformEnable"), "true")?;
             }
             txn.set(&format!("{MS}UDPConnectionRequestAddress"), &udp_address)?;
+            // What this agent can do: HTTP always, UDP with STUN when the socket is open,
+            // XMPP (`crate::cwmp_xmpp`) with the server from `Domain` or the server table.
+            let methods = if udp_address.is_empty() {
+                "HTTP,XMPP"
+            } else {
+                "HTTP,STUN,XMPP"
+            };
+            txn.set(&format!("{MS}SupportedConnReqMethods"), methods)?;
+            txn.set(
+                "Device.XMPP.SupportedServerConnectAlgorithms",
+                "DNS,ServerTable",
+            )?;
             txn.set(&format!("{MS}ConnectionRequestURL"), &cr_url)
         })
         .await

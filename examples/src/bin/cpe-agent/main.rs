@@ -16,7 +16,8 @@
 //! [`mqtt_filters`], its topic filters), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
-//! [`cwmp_udp`] (UDP connection requests), [`tls`] (the TLS trust and server certificate
+//! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
+//! requests), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
@@ -29,6 +30,7 @@ mod config;
 mod controller_trust;
 mod cwmp;
 mod cwmp_udp;
+mod cwmp_xmpp;
 mod device;
 mod download;
 mod mqtt;
@@ -251,6 +253,16 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
             ));
             tracing::info!("UDP connection requests (Annex G) validated on {address}");
         }
+        // The XMPP connection follows `ConnReqXMPPConnection` and its row on every change.
+        let (xmpp_device_tx, xmpp_device_rx) = mpsc::channel(16);
+        drivers.push(xmpp_device_tx);
+        tasks.spawn(cwmp_xmpp::serve(
+            engine.clone(),
+            trust.clone(),
+            cr_tx.clone(),
+            xmpp_device_rx,
+            shutdown.clone(),
+        ));
         tasks.spawn(listener.serve(engine.clone(), cr_tx, shutdown.clone()));
         drivers.push(cwmp_device_tx);
         tracing::info!("CWMP connection requests accepted on {cr_url}");

@@ -1,0 +1,415 @@
+//! XMPP connection requests (TR-069 Annex K): the agent keeps the XMPP connection that
+//! `Device.ManagementServer.ConnReqXMPPConnection` names (a `Device.XMPP.Connection.{i}.`
+//! row) open, driving cwmp-core's sans-IO [`XmppClient`] over TCP, with STARTTLS on the agent's
+//! rustls client settings ([`Trust`]). The bound JID is published as the row's `JabberID` and
+//! as `ConnReqJabberID`, with `Status`, `LastChangeDate` and `TLSEstablished`. Each
+//! `connectionRequest` IQ goes to [`XmppConnReqValidator`] (the connection-request
+//! credentials, `ConnReqAllowedJabberIDs`); its reply goes back, and an accepted request wakes
+//! the CWMP driver like an HTTP one.
+//!
+//! The server: `ServerConnectAlgorithm` `ServerTable` takes the enabled `Server.{i}.` rows,
+//! lowest `Priority` first (`Weight` is not used); `DNS` (and `DNS-SRV`, for which the agent
+//! has no SRV resolver: RFC 6120 §3.2.2's fallback) connects to `Domain` on port 5222. A
+//! connection that fails or drops is tried again after the `ServerRetry*` waits
+//! ([`ReconnectPolicy`]), `ServerConnectAttempts` times per server before the next one. The
+//! row is read again whenever the store changes: a changed setting restarts the connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cwmp_core::connreq::xmpp::{XmppConnReq, XmppConnReqConfig, XmppConnReqValidator, XmppOutcome};
+use cwmp_core::connreq::xmpp_client::{
+    ReconnectPolicy, XmppClient, XmppClientConfig, XmppClientError, XmppEvent,
+};
+use hal::Engine;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsConnector;
+use tr181_model::store::Store;
+
+use crate::cwmp::cr_credentials;
+use crate::device::{DeviceEvent, wall_clock};
+use crate::mtp::text;
+use crate::tls::{self, Io, Trust};
+use crate::usp::sleep_until;
+
+const MS: &str = "Device.ManagementServer.";
+const CONNECTIONS: &str = "Device.XMPP.Connection.";
+/// The XMPP client port (RFC 6120 §3.2.1).
+const XMPP_PORT: u16 = 5222;
+/// How long the TCP connection and the stream negotiation may take.
+const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// The keep-alive interval when `KeepAliveInterval` is -1 (RFC 6120 §4.6.4: not more often
+/// than every 5 minutes).
+const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(300);
+/// Bytes read at once.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// What the referenced row asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Settings {
+    /// The row, with its trailing dot.
+    row: String,
+    client: XmppClientConfig,
+    /// The servers to try, in order.
+    servers: Vec<(String, u16)>,
+    attempts: u32,
+    policy: ReconnectPolicy,
+}
+
+/// Why a connection ended.
+enum Failure {
+    /// The stream ended with this error.
+    Stream(XmppClientError),
+    /// No TCP connection: `ServerNotPresent`.
+    Unreachable(String),
+    /// The TLS handshake, a read or a write failed, or the server closed the connection.
+    Io(String),
+}
+
+impl Failure {
+    /// The row's `Status` after it.
+    fn status(&self) -> &'static str {
+        match self {
+            Self::Stream(XmppClientError::AuthenticationFailed { .. }) => {
+                "Error_AuthenticationFailure"
+            }
+            Self::Stream(
+                XmppClientError::NoMechanism
+                | XmppClientError::TlsNotOffered
+                | XmppClientError::TlsUnavailable,
+            ) => "Error_Misconfigured",
+            Self::Unreachable(_) => "ServerNotPresent",
+            Self::Stream(_) | Self::Io(_) => "Error",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stream(error) => error.fmt(f),
+            Self::Unreachable(reason) | Self::Io(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Keeps the connection-request XMPP connection until `shutdown`; see the
+/// [module docs](self). Each accepted request goes to `accepted`.
+pub(crate) async fn serve(
+    engine: Arc<Engine>,
+    trust: Option<Trust>,
+    accepted: mpsc::Sender<()>,
+    mut device: mpsc::Receiver<DeviceEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut settings = engine.read(|store| read_settings(store, trust.is_some()));
+    // The row last run, to mark `Disabled` when it is no longer used.
+    let mut last_row: Option<String> = None;
+    loop {
+        if let Some(row) = last_row.take_if(|row| settings.as_ref().is_none_or(|s| s.row != *row)) {
+            publish_status(&engine, &row, "Disabled").await;
+        }
+        let Some(current) = settings.clone() else {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(_) = device.recv() => {
+                    settings = engine.read(|store| read_settings(store, trust.is_some()));
+                    continue;
+                }
+            }
+        };
+        last_row = Some(current.row.clone());
+        let connection = keep_connected(&engine, trust.as_ref(), &accepted, &current);
+        tokio::pin!(connection);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = &mut connection => {}
+                Some(_) = device.recv() => {
+                    let wanted = engine.read(|store| read_settings(store, trust.is_some()));
+                    if wanted == settings {
+                        continue;
+                    }
+                    tracing::info!(row = %current.row, "XMPP connection settings changed");
+                    settings = wanted;
+                }
+            }
+            break;
+        }
+    }
+}
+
+/// Connects, serves, and reconnects after the retry waits, forever.
+async fn keep_connected(
+    engine: &Engine,
+    trust: Option<&Trust>,
+    accepted: &mpsc::Sender<()>,
+    settings: &Settings,
+) {
+    let Some(servers) = (!settings.servers.is_empty()).then_some(&settings.servers) else {
+        tracing::warn!(row = %settings.row, "XMPP connection has no server to connect to");
+        publish_status(engine, &settings.row, "Error_Misconfigured").await;
+        return std::future::pending().await;
+    };
+    let attempts = settings.attempts.max(1);
+    let mut retry: u32 = 0;
+    loop {
+        let index = usize::try_from(retry / attempts).unwrap_or(0) % servers.len();
+        let Some((host, port)) = servers.get(index) else {
+            return;
+        };
+        publish_status(engine, &settings.row, "Connecting").await;
+        let mut bound = false;
+        let failure = connect(engine, trust, accepted, settings, (host, *port), &mut bound).await;
+        tracing::warn!(row = %settings.row, server = %host, port, "XMPP connection: {failure}");
+        publish_status(engine, &settings.row, failure.status()).await;
+        // After a connection that was up, the waits start from the first interval again.
+        retry = if bound { 1 } else { retry.saturating_add(1) };
+        let wait = settings.policy.wait(retry, tls::random_seed());
+        tracing::info!(row = %settings.row, ?wait, retry, "XMPP reconnection");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One connection to `(host, port)`, until it fails; `bound` is set once the stream is up.
+async fn connect(
+    engine: &Engine,
+    trust: Option<&Trust>,
+    accepted: &mpsc::Sender<()>,
+    settings: &Settings,
+    (host, port): (&str, u16),
+    bound: &mut bool,
+) -> Failure {
+    let tcp =
+        match tokio::time::timeout(NEGOTIATION_TIMEOUT, TcpStream::connect((host, port))).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(error)) => return Failure::Unreachable(format!("cannot connect: {error}")),
+            Err(_) => return Failure::Unreachable("the TCP connection timed out".into()),
+        };
+    let _ = tcp.set_nodelay(true);
+    let mut stream: Box<dyn Io> = Box::new(tcp);
+    let mut client = XmppClient::new(settings.client.clone());
+    let mut buffer = vec![0_u8; READ_BUFFER];
+    let negotiation = tokio::time::Instant::now() + NEGOTIATION_TIMEOUT;
+    loop {
+        while let Some(bytes) = client.poll_transmit() {
+            if let Err(error) = stream.write_all(&bytes).await {
+                return Failure::Io(format!("cannot send: {error}"));
+            }
+        }
+        if let Err(error) = stream.flush().await {
+            return Failure::Io(format!("cannot send: {error}"));
+        }
+        if let Some(event) = client.poll_event() {
+            match event {
+                XmppEvent::StartTls => {
+                    stream = match start_tls(stream, trust, &settings.client.domain).await {
+                        Ok(stream) => stream,
+                        Err(failure) => return failure,
+                    };
+                    client.handle_tls_established();
+                }
+                XmppEvent::Bound { jid } => {
+                    tracing::info!(row = %settings.row, %jid, tls = client.is_tls(), "XMPP connection up");
+                    publish(
+                        engine,
+                        &settings.row,
+                        "Enabled",
+                        Some((&jid, client.is_tls())),
+                    )
+                    .await;
+                    *bound = true;
+                }
+                XmppEvent::ConnectionRequest(stanza) => {
+                    if let Some(reply) = judge(engine, accepted, &stanza) {
+                        client.send_stanza(&reply);
+                    }
+                }
+                XmppEvent::Closed => {
+                    client.close();
+                    return Failure::Io("the server closed the stream".into());
+                }
+                other => tracing::debug!(?other, "XMPP event"),
+            }
+            continue;
+        }
+        let timer = match client.jid() {
+            Some(_) => client.poll_timeout().map(tokio::time::Instant::from_std),
+            None => Some(negotiation),
+        };
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) => return Failure::Io("the server closed the connection".into()),
+                Ok(n) => {
+                    let data = buffer.get(..n).unwrap_or_default();
+                    if let Err(error) = client.handle_data(Instant::now(), data) {
+                        return Failure::Stream(error);
+                    }
+                }
+                Err(error) => return Failure::Io(format!("cannot receive: {error}")),
+            },
+            () = sleep_until(timer) => {
+                if client.jid().is_none() {
+                    return Failure::Io("the stream negotiation timed out".into());
+                }
+                client.handle_timeout(Instant::now());
+            }
+        }
+    }
+}
+
+/// The TLS handshake on `stream`, the server's certificate checked for `domain`.
+async fn start_tls(
+    stream: Box<dyn Io>,
+    trust: Option<&Trust>,
+    domain: &str,
+) -> Result<Box<dyn Io>, Failure> {
+    // The client asks for STARTTLS only when the driver said TLS is available.
+    let trust = trust.ok_or(Failure::Stream(XmppClientError::TlsUnavailable))?;
+    let name = ServerName::try_from(domain.to_owned())
+        .map_err(|e| Failure::Io(format!("invalid domain {domain:?}: {e}")))?;
+    let handshake = TlsConnector::from(trust.client_config()).connect(name, stream);
+    match tokio::time::timeout(NEGOTIATION_TIMEOUT, handshake).await {
+        Ok(Ok(tls)) => Ok(Box::new(tls)),
+        Ok(Err(error)) => Err(Failure::Io(format!("TLS handshake failed: {error}"))),
+        Err(_) => Err(Failure::Io("the TLS handshake timed out".into())),
+    }
+}
+
+/// The reply to a connection request, after waking the CWMP driver when it is accepted.
+fn judge(engine: &Engine, accepted: &mpsc::Sender<()>, stanza: &str) -> Option<String> {
+    let (username, password) = cr_credentials(engine);
+    let allowed = engine.read(|store| text(store, &format!("{MS}ConnReqAllowedJabberIDs")));
+    if username.is_empty() {
+        // No credentials configured: refuse rather than accept an empty user name.
+        tracing::warn!("XMPP connection request refused: ConnectionRequestUsername is empty");
+        let request = XmppConnReq::parse(stanza.as_bytes()).ok()?;
+        return Some(request.reply(XmppOutcome::NotAuthorized));
+    }
+    let validator = XmppConnReqValidator::new(
+        XmppConnReqConfig::new(username, password).with_allowed_jids(&allowed),
+    );
+    match validator.handle_stanza(stanza.as_bytes()) {
+        Ok(response) => {
+            if response.outcome == XmppOutcome::Accepted {
+                tracing::info!("CWMP XMPP connection request accepted");
+                if accepted.try_send(()).is_err() {
+                    tracing::debug!("a connection request is already waiting for the session");
+                }
+            } else {
+                tracing::info!(outcome = ?response.outcome, "XMPP connection request refused");
+            }
+            Some(response.reply)
+        }
+        Err(error) => {
+            tracing::info!(%error, "XMPP connection request ignored");
+            None
+        }
+    }
+}
+
+/// The settings of the row `ConnReqXMPPConnection` names, if it is enabled.
+fn read_settings(store: &Store, tls_available: bool) -> Option<Settings> {
+    let target = text(store, &format!("{MS}ConnReqXMPPConnection"));
+    let row = format!("{}.", target.trim_end_matches('.'));
+    if !row.starts_with(CONNECTIONS) || row.len() <= CONNECTIONS.len() {
+        return None;
+    }
+    let get = |name: &str| text(store, &format!("{row}{name}"));
+    if get("Enable") != "true" {
+        return None;
+    }
+    let number = |name: &str, default: u32| get(name).parse().unwrap_or(default);
+    let keepalive = match get("KeepAliveInterval").parse::<i64>() {
+        Ok(0) => None,
+        Ok(seconds) if seconds > 0 => Some(Duration::from_secs(seconds.unsigned_abs())),
+        _ => Some(DEFAULT_KEEPALIVE),
+    };
+    let client = XmppClientConfig::new(
+        get("Username"),
+        get("Password"),
+        get("Domain"),
+        get("Resource"),
+    )
+    .with_tls(get("UseTLS") == "true", tls_available)
+    .with_keepalive(keepalive);
+    let servers = if get("ServerConnectAlgorithm") == "ServerTable" {
+        server_table(store, &row)
+    } else if client.domain.is_empty() {
+        Vec::new()
+    } else {
+        vec![(client.domain.clone(), XMPP_PORT)]
+    };
+    Some(Settings {
+        servers,
+        attempts: number("ServerConnectAttempts", 16),
+        policy: ReconnectPolicy::new(
+            number("ServerRetryInitialInterval", 60),
+            number("ServerRetryIntervalMultiplier", 2000),
+            number("ServerRetryMaxInterval", 30720),
+        ),
+        client,
+        row,
+    })
+}
+
+/// The enabled `Server.{i}.` rows of `row`, lowest `Priority` first.
+fn server_table(store: &Store, row: &str) -> Vec<(String, u16)> {
+    let table = format!("{row}Server.");
+    let rows = store
+        .instances(&table, tr181_model::schema::Protocol::Cwmp, true)
+        .unwrap_or_default();
+    let mut servers: Vec<(u32, String, u16)> = rows
+        .into_iter()
+        .filter(|server| text(store, &format!("{}Enable", server.path)) == "true")
+        .filter_map(|server| {
+            let field = |name: &str| text(store, &format!("{}{name}", server.path));
+            let address = field("ServerAddress");
+            let port = match field("Port").parse() {
+                Ok(0) | Err(_) => XMPP_PORT,
+                Ok(port) => port,
+            };
+            (!address.is_empty()).then(|| (field("Priority").parse().unwrap_or(0), address, port))
+        })
+        .collect();
+    servers.sort_by_key(|(priority, ..)| *priority);
+    servers
+        .into_iter()
+        .map(|(_, address, port)| (address, port))
+        .collect()
+}
+
+/// Writes the row's `Status` (and `LastChangeDate` when it changes); away from `Enabled`,
+/// `TLSEstablished` is false (`ConnReqJabberID` stays, TR-181 says, until a new JID).
+async fn publish_status(engine: &Engine, row: &str, status: &str) {
+    publish(engine, row, status, None).await;
+}
+
+/// Writes the row's `Status`, and `LastChangeDate` when it changes; with `bound` (the JID
+/// and whether TLS protects the stream) also `JabberID` and `ConnReqJabberID` (the store
+/// leaves an equal value alone: no VALUE CHANGE for the same JID).
+async fn publish(engine: &Engine, row: &str, status: &str, bound: Option<(&str, bool)>) {
+    let status_path = format!("{row}Status");
+    let changed = engine.read(|store| text(store, &status_path)) != status;
+    let written = engine
+        .device_update(|txn| {
+            txn.set(&status_path, status)?;
+            if let Some(now) = wall_clock().filter(|_| changed) {
+                txn.set(&format!("{row}LastChangeDate"), &now.to_string())?;
+            }
+            let tls = bound.is_some_and(|(_, tls)| tls);
+            txn.set(&format!("{row}TLSEstablished"), &tls.to_string())?;
+            if let Some((jid, _)) = bound {
+                txn.set(&format!("{row}JabberID"), jid)?;
+                txn.set(&format!("{MS}ConnReqJabberID"), jid)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::warn!(%error, row, "cannot publish the XMPP connection status");
+    }
+}
