@@ -51,7 +51,9 @@
 //! The store is saved (JSON, [`Section::Store`]) after every committed controller change;
 //! pending notices and the next boot's cause ([`Section::Events`]) and transfers in progress
 //! ([`Section::Transfers`]) whenever they change. [`Engine::start`] loads them, or builds the
-//! factory store with [`Lifecycle::factory_defaults`](crate::traits::Lifecycle::factory_defaults).
+//! factory store with [`Lifecycle::factory_defaults`](crate::traits::Lifecycle::factory_defaults);
+//! a section that does not read (a worn flash, a cut write) is started without and reported
+//! ([`BootInfo::discarded`]).
 
 pub mod access;
 pub mod driver;
@@ -91,7 +93,7 @@ pub use response::{
 
 use crate::error::{EngineError, HalError};
 use crate::feed::{CallId, DeviceInput, DeviceSink};
-use crate::traits::{BootCause, Hal, Section};
+use crate::traits::{BootCause, Hal, Section, Storage};
 use crate::transfer::{Direction, TransferFault, TransferId, TransferResult};
 
 /// Settings and limits of an [`Engine`].
@@ -356,17 +358,19 @@ impl Engine {
     /// Loads the persisted state (or builds the factory store), clears requests a reboot
     /// ended, and queues the [`Notice::Booted`] of this boot, which it also returns.
     ///
-    /// A persisted store that cannot be read is replaced by the factory store (and reported as
-    /// a bootstrap), so that a corrupt flash does not brick the management plane.
+    /// A persisted section that cannot be read (cut short or garbled) is started without and
+    /// named in [`BootInfo::discarded`]: the store is replaced by the factory store (and
+    /// reported as a bootstrap), pending notices and running transfers are forgotten, so that
+    /// a corrupt flash does not brick the management plane.
     pub async fn start(&self) -> Result<BootInfo, EngineError> {
         let _gate = self.gate.enter().await;
         let storage = &self.hal.storage;
-        let saved_store = storage.load(Section::Store).await?;
-        let events = storage.load(Section::Events).await?;
-        let transfers = storage.load(Section::Transfers).await?;
-        let loaded: Option<Store> = saved_store
-            .as_deref()
-            .and_then(|bytes| serde_json::from_slice(bytes).ok());
+        let mut discarded = Vec::new();
+        let loaded: Option<Store> = read_section(&mut discarded, Section::Store, storage).await?;
+        let events: Option<EventsDoc> =
+            read_section(&mut discarded, Section::Events, storage).await?;
+        let transfers: Option<TransfersDoc> =
+            read_section(&mut discarded, Section::Transfers, storage).await?;
         let bootstrap = loaded.is_none();
         let mut store = match loaded {
             Some(store) => store,
@@ -376,14 +380,8 @@ impl Engine {
         clear_requests(&mut store);
         *self.store() = store;
 
-        let events: EventsDoc = match events {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| storage_error(&e))?,
-            None => EventsDoc::default(),
-        };
-        let transfers: TransfersDoc = match transfers {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| storage_error(&e))?,
-            None => TransfersDoc::default(),
-        };
+        let events = events.unwrap_or_default();
+        let transfers = transfers.unwrap_or_default();
         let report = self.hal.lifecycle.boot_report();
         let cause = match &events.boot {
             Some(intent) => intent.cause,
@@ -399,6 +397,7 @@ impl Engine {
                 .unwrap_or_default(),
             bootstrap,
             firmware_updated: report.firmware_updated,
+            discarded,
         };
         {
             let mut state = self.state();
@@ -418,6 +417,11 @@ impl Engine {
         }
         self.save_store().await?;
         self.save_events().await?;
+        // The store and the events are saved above; unreadable transfers are replaced too,
+        // so that the next boot does not report them again.
+        if info.discarded.contains(&Section::Transfers) {
+            self.save_transfers().await?;
+        }
         Ok(info)
     }
 
@@ -775,6 +779,23 @@ fn delete_row(store: &mut Store, row: &str) {
     if txn.delete(row).is_ok() {
         let _ = txn.commit();
     }
+}
+
+/// Section `section` as read from `storage`: `None` when there is none, or when it does not
+/// read as JSON of `T` (then it is added to `discarded`).
+async fn read_section<T: serde::de::DeserializeOwned>(
+    discarded: &mut Vec<Section>,
+    section: Section,
+    storage: &Arc<dyn Storage>,
+) -> Result<Option<T>, EngineError> {
+    let Some(bytes) = storage.load(section).await? else {
+        return Ok(None);
+    };
+    let read = serde_json::from_slice(&bytes).ok();
+    if read.is_none() {
+        discarded.push(section);
+    }
+    Ok(read)
 }
 
 /// Deletes every `Device.LocalAgent.Request.{i}.` row: a reboot ended their commands.

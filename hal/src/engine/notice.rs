@@ -14,7 +14,7 @@ use tr181_model::schema::{Protocol, Protocols};
 
 use crate::error::EngineError;
 use crate::feed::CallId;
-use crate::traits::BootCause;
+use crate::traits::{BootCause, Section};
 use crate::transfer::TransferResult;
 
 /// The engine's number for a notice: grows by one per notice, across restarts.
@@ -34,6 +34,10 @@ pub struct BootInfo {
     pub bootstrap: bool,
     /// The firmware changed (`Boot!` `FirmwareUpdated`).
     pub firmware_updated: bool,
+    /// Persisted sections that could not be read and were started without (see
+    /// [`Engine::start`](super::Engine::start)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discarded: Vec<Section>,
 }
 
 /// Why a command failed, kept in a form that survives a reboot.

@@ -87,6 +87,12 @@ pub(crate) async fn boot(
         EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;
+    if !boot.discarded.is_empty() {
+        tracing::error!(
+            sections = ?boot.discarded,
+            "flash sections unreadable (cut short or garbled), started without them"
+        );
+    }
     sim.attach(engine.sink());
     // Transfers of the previous run that the engine may not have heard the end of.
     if downloads.recover(&engine.sink(), &engine.running_transfers()) > 0 {
