@@ -496,4 +496,35 @@ mod tests {
         );
         assert!(refusal("[usp\n").starts_with("TOML parse error at line 1"));
     }
+
+    /// A file cut short anywhere (a write cut by a power loss) or with a byte changed reads
+    /// or is refused with a place inside the text it has, never a panic.
+    #[test]
+    fn a_cut_or_garbled_example_file_reads_or_is_refused_in_place() {
+        let example = super::super::EXAMPLE;
+        let check = |text: &str| {
+            if let Err(FileError::Key { line, column, .. }) = parse(text) {
+                let lines: Vec<&str> = text.split('\n').collect();
+                assert!(line >= 1 && line <= lines.len(), "line {line} of {text:?}");
+                assert!(
+                    column >= 1 && column <= lines[line - 1].len() + 1,
+                    "{text:?}"
+                );
+            }
+        };
+        let mut refused = 0;
+        for cut in (0..=example.len()).filter(|&i| example.is_char_boundary(i)) {
+            check(&example[..cut]);
+            refused += usize::from(parse(&example[..cut]).is_err());
+        }
+        assert!(refused > 0, "some cuts fall inside a value or a key");
+        for (at, _) in example.char_indices().step_by(23) {
+            for byte in ["\"", "=", "[", "]", "\n", "x", "9", "#", "\u{7f}"] {
+                let mut garbled = example.to_owned();
+                let end = at + example[at..].chars().next().map_or(0, char::len_utf8);
+                garbled.replace_range(at..end, byte);
+                check(&garbled);
+            }
+        }
+    }
 }
