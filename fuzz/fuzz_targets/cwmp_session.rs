@@ -1,11 +1,12 @@
 //! The CWMP session, stateful: a sequence of steps decoded from the fuzz bytes (ACS answers,
 //! structured or raw, transport failures, clock steps, connection requests, device changes,
-//! protocol-neutral writes, power cycles) drives cwmp-core's `Session` against a `hal::Engine`
-//! on the simulated device. After every step: no panic, the outputs drain within a bound,
-//! at most one POST is in flight, every envelope the CPE sends decodes, every lightweight
-//! notification datagram is a signed POST within its size bound, timers move forward,
-//! the persisted state stays bounded and survives its JSON form; at the end the store is
-//! consistent (`NumberOfEntries` equal to rows, `maxEntries` kept).
+//! protocol-neutral writes, power cycles, some with the saved state cut short or garbled)
+//! drives cwmp-core's `Session` against a `hal::Engine` on the simulated device. After every
+//! step: no panic, the outputs drain within a bound, at most one POST is in flight, every
+//! envelope the CPE sends decodes, every lightweight notification datagram is a signed POST
+//! within its size bound, timers move forward, the persisted state stays bounded and
+//! survives its JSON form; at the end the store is consistent (`NumberOfEntries` equal to
+//! rows, `maxEntries` kept).
 //!
 //! Step format: one action byte, then its arguments (see `Case::step`).
 #![no_main]
@@ -23,8 +24,8 @@ use cwmp_core::codec::{
     SetParameterAttributesStruct, SetParameterValues, Upload, ValueType,
 };
 use cwmp_core::session::{
-    Event, HttpRequest, HttpResponse, Input, Output, ServerSettings, Session, SessionConfig,
-    SessionError,
+    Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings, Session,
+    SessionConfig, SessionError,
 };
 use hal::engine::AllowAll;
 use hal::sim::SimDevice;
@@ -118,11 +119,30 @@ impl Case {
         let json = serde_json::to_string(&state).expect("the state serialises");
         let restored = serde_json::from_str(&json).expect("the state deserialises");
         assert_eq!(state, restored, "the persisted state survives JSON");
+        self.restart(Some(restored));
+    }
+
+    /// A power cycle that garbles the session's saved state or a section of the device's
+    /// flash first ([`Reader::garble`]): a state that no longer reads is a fresh start, as the
+    /// agent does with it; what still reads is taken as it is.
+    fn garbled_power_cycle(&mut self, r: &mut Reader<'_>) {
+        let state = self.session.persisted_state();
+        let json = serde_json::to_vec(&state).expect("the state serialises");
+        let restored = if r.bool() {
+            serde_json::from_slice(&r.garble(json)).ok()
+        } else {
+            common::garble_section(&self.sim, r);
+            serde_json::from_slice(&json).ok()
+        };
+        self.restart(restored);
+    }
+
+    fn restart(&mut self, restored: Option<PersistedState>) {
         self.engine = Engine::new(self.sim.hal(), Arc::new(AllowAll), EngineConfig::default());
         block_on(self.engine.start()).expect("the simulated device reboots");
         self.sim.attach(self.engine.sink());
         let settings = self.engine.read(ServerSettings::from_store);
-        self.session = Session::new(self.config.clone(), settings, Some(restored), self.now);
+        self.session = Session::new(self.config.clone(), settings, restored, self.now);
         self.seq = self.engine.last_seq();
         self.in_flight = None;
     }
@@ -277,7 +297,7 @@ impl Case {
     }
 
     fn step(&mut self, r: &mut Reader<'_>) {
-        match r.byte() % 12 {
+        match r.byte() % 13 {
             0..=3 => {
                 let body = acs_body(r);
                 self.reply_envelope(r, body);
@@ -319,7 +339,8 @@ impl Case {
                     self.drain();
                 }
             },
-            _ => self.drain(),
+            11 => self.drain(),
+            _ => self.garbled_power_cycle(r),
         }
     }
 
@@ -417,6 +438,10 @@ fn acs_body(r: &mut Reader<'_>) -> Body {
                     Notification::Off,
                     Notification::Passive,
                     Notification::Active,
+                    Notification::PassiveLightweight,
+                    Notification::PassiveAndPassiveLightweight,
+                    Notification::ActiveLightweight,
+                    Notification::PassiveAndActiveLightweight,
                 ]),
                 access_list_change: r.bool(),
                 access_list: r.list(2, |r| r.text(&["Subscriber", "X"])),

@@ -11,6 +11,7 @@ use std::thread::{self, Thread};
 
 use hal::engine::SetRequest;
 use hal::sim::{Client, SimDevice};
+use hal::traits::Section;
 use hal::{Engine, Principal};
 use libfuzzer_sys::arbitrary::Unstructured;
 use tr181_model::schema::{self, Protocol};
@@ -108,6 +109,9 @@ pub const PATHS: &[&str] = &[
     "Device.SelfTestDiagnostics()",
     "Device.Boot!",
     "Device.X_ACME-COM_Button.Pressed!",
+    // Added later: at the end, so that the committed seeds keep their paths.
+    "Device.ManagementServer.UDPLightweightNotificationPort",
+    "Device.ManagementServer.LightweightNotificationTriggerTime",
 ];
 
 /// Values that parse as the types of the paths above, and some that do not.
@@ -212,6 +216,20 @@ impl<'a> Reader<'a> {
         self.text(VALUES)
     }
 
+    /// `bytes` garbled as a power cut or a worn flash might leave them: cut short at an
+    /// offset, or with bytes of the input written over part of them.
+    pub fn garble(&mut self, mut bytes: Vec<u8>) -> Vec<u8> {
+        let at = usize::from(self.u16()) % bytes.len().max(1);
+        if self.bool() {
+            bytes.truncate(at);
+        } else {
+            let patch = self.bytes();
+            let end = at.saturating_add(patch.len()).min(bytes.len());
+            bytes.splice(at..end, patch.iter().copied());
+        }
+        bytes
+    }
+
     /// Up to `max` items made by `f` (one count byte).
     pub fn list<T>(&mut self, max: usize, mut f: impl FnMut(&mut Self) -> T) -> Vec<T> {
         let n = usize::from(self.byte()) % (max + 1);
@@ -245,6 +263,18 @@ pub fn device_change(sim: &SimDevice, engine: &Engine, principal: &Principal, r:
             sim.run_jobs();
         }
     }
+}
+
+/// Garbles one section of the simulated device's flash ([`Reader::garble`]), as found at the
+/// next boot.
+pub fn garble_section(sim: &Arc<SimDevice>, r: &mut Reader<'_>) {
+    let section = r.pick(&Section::ALL);
+    let storage = sim.hal().storage;
+    let bytes = block_on(storage.load(section))
+        .expect("the simulated flash reads")
+        .unwrap_or_default();
+    let bytes = r.garble(bytes);
+    block_on(storage.save(section, &bytes)).expect("the simulated flash writes");
 }
 
 /// The schema path of an instance path: instance numbers become `{i}`.
