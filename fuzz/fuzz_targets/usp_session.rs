@@ -1,11 +1,16 @@
 //! The USP agent, stateful: a sequence of steps decoded from the fuzz bytes (raw Record bytes,
 //! structured Msgs of every request type in well- or ill-addressed Records, NotifyResps to the
-//! agent's Notifies, clock steps, device changes, CWMP writes, power cycles) drives usp-core's
-//! `Agent` against a `hal::Engine` on the simulated device. After every step: no panic, the
-//! outputs drain within a bound, every Record the agent sends decodes and goes to a
-//! controller, every well-formed request of the known controller gets exactly one answer, no
-//! engine request is left pending, the agent tracks no more subscriptions than the table
-//! has rows; at the end the store is consistent (`NumberOfEntries` equal to rows).
+//! agent's Notifies, ControllerTrust challenges and writes to the trust rows over MTPs that
+//! say which CA validated the sender, clock steps, device changes, CWMP writes, power cycles,
+//! some with a section of the flash cut short or garbled) drives usp-core's `Agent` against a
+//! `hal::Engine` on the simulated device, ControllerTrust deciding who may do what. After
+//! every step: no panic, the outputs drain within a bound, every Record the agent sends
+//! decodes and goes to a controller, every well-formed request of the known controller gets
+//! exactly one answer (none while it is banned), a ChallengeResponse passes only for a
+//! ChallengeID handed to that controller and the value of its challenge row, no engine
+//! request is left pending, the agent tracks no more subscriptions than the table has rows,
+//! saved Notifies restore after a power cycle; at the end the store is consistent
+//! (`NumberOfEntries` equal to rows).
 //!
 //! Step format: one action byte, then its arguments (see `Case::step`).
 #![no_main]
@@ -18,14 +23,20 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{MAX_STEPS, Reader, STEP_BOUND, VALUES, block_on, check_store};
-use hal::engine::AllowAll;
 use hal::sim::SimDevice;
 use hal::{Engine, EngineConfig, Principal};
 use libfuzzer_sys::fuzz_target;
-use tr181_model::schema::Protocol;
-use usp_core::agent::{Agent, AgentConfig, ControllerConfig, Mtp, MtpKind, Output};
+use tr181_model::schema::{BaseType, Protocol};
+use tr181_model::value::Value;
+use usp_core::agent::{
+    Agent, AgentConfig, AgentEvent, CertificateId, ControllerConfig, ControllerTrust, IgnoreReason,
+    Mtp, MtpKind, Output,
+};
 use usp_core::codec::{self, RecordBuilder};
-use usp_core::usp::{self, body::MsgBody, request::ReqType, response::RespType};
+use usp_core::usp::{
+    self, body::MsgBody, operate_resp::operation_result::OperationResp, request::ReqType,
+    response::RespType,
+};
 use usp_core::usp_record::record::RecordType;
 use usp_core::{Limits, Msg};
 
@@ -51,6 +62,85 @@ const SUBSCRIPTION_PARAMS: &[&str] = &[
     "NotifExpiration",
 ];
 
+const ROLES: &str = "Device.LocalAgent.ControllerTrust.Role.";
+const ROLE_1: &str = "Device.LocalAgent.ControllerTrust.Role.1";
+const ROLE_2: &str = "Device.LocalAgent.ControllerTrust.Role.2";
+const CHALLENGES: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
+const CREDENTIALS: &str = "Device.LocalAgent.ControllerTrust.Credential.";
+const REQUEST_CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.RequestChallenge()";
+const CHALLENGE_RESPONSE: &str = "Device.LocalAgent.ControllerTrust.ChallengeResponse()";
+/// base64 of "open sesame": challenge 1's value.
+const PASSPHRASE: &str = "b3BlbiBzZXNhbWU=";
+/// The CA of the certificate row that credential 1 names.
+const CA: (&str, &str) = ("CN=Fuzz CA", "01");
+const CHALLENGE_REFS: &[&str] = &[
+    "Device.LocalAgent.ControllerTrust.Challenge.1",
+    "Device.LocalAgent.ControllerTrust.Challenge.1.",
+    "Device.LocalAgent.ControllerTrust.Challenge.2",
+    ROLE_1,
+    "",
+];
+/// Objects whose ControllerTrust parameters the steps write.
+const TRUST_OBJECTS: &[&str] = &[
+    "Device.LocalAgent.ControllerTrust.",
+    "Device.LocalAgent.ControllerTrust.Role.1.",
+    "Device.LocalAgent.ControllerTrust.Role.2.Permission.1.",
+    "Device.LocalAgent.ControllerTrust.Role.1.Permission.1.",
+    "Device.LocalAgent.ControllerTrust.Challenge.1.",
+    "Device.LocalAgent.ControllerTrust.Credential.1.",
+    "Device.LocalAgent.Controller.1.",
+];
+const TRUST_TABLES: &[&str] = &[
+    ROLES,
+    "Device.LocalAgent.ControllerTrust.Role.2.Permission.",
+    CHALLENGES,
+    CREDENTIALS,
+];
+const TRUST_PARAMS: &[&str] = &[
+    "Enable",
+    "Name",
+    "Targets",
+    "Param",
+    "Obj",
+    "InstantiatedObj",
+    "CommandEvent",
+    "Order",
+    "Role",
+    "Value",
+    "Retries",
+    "LockoutPeriod",
+    "Credential",
+    "AllowedUses",
+    "AssignedRole",
+    "BannedRole",
+    "UntrustedRole",
+    "SecuredRoles",
+];
+const TRUST_VALUES: &[&str] = &[
+    "true",
+    "false",
+    "",
+    ROLE_1,
+    ROLE_2,
+    "Device.LocalAgent.ControllerTrust.Role.1.,Device.LocalAgent.ControllerTrust.Role.2",
+    "Device.",
+    "Device.WiFi.",
+    "Device.LocalAgent.ControllerTrust.",
+    "rwxn",
+    "r--n",
+    "r-xn",
+    "----",
+    "0",
+    "1",
+    "2",
+    "60",
+    PASSPHRASE,
+    "Device.Security.Certificate.1",
+    "MTP-and-USP",
+    "MTP-only",
+    "MTP-and-broker",
+];
+
 fn config() -> AgentConfig {
     AgentConfig::new(AGENT).with_controller(
         ControllerConfig::new(CTRL).with_mtp(Mtp::new(MtpKind::Mqtt, "ctrl/reply")),
@@ -68,17 +158,37 @@ struct Case {
     /// The agent's Notifies, for NotifyResps.
     notifies: Vec<(String, String)>,
     next_msg: u32,
+    /// The last answer to the known controller: its msg_id and body.
+    answer: Option<(String, MsgBody)>,
+    /// Challenges handed to the known controller: ChallengeID and the row asked for.
+    challenges: Vec<(String, String)>,
+    /// The CA the MTP says validated the sender's certificate.
+    validated_by: Option<CertificateId>,
+    /// The agent ignored a Record because its sender is banned.
+    banned: bool,
 }
 
 impl Case {
-    fn boot(sim: Arc<SimDevice>, now: Instant) -> Self {
-        let engine = Engine::new(sim.hal(), Arc::new(AllowAll), EngineConfig::default());
+    /// Boots the device and the agent; the Notifies saved before are restored, which must
+    /// succeed unless the flash was `garbled`.
+    fn boot(sim: Arc<SimDevice>, now: Instant, garbled: bool) -> Self {
+        let trust = Arc::new(ControllerTrust::new(AGENT));
+        let engine = Engine::new(sim.hal(), trust.clone(), EngineConfig::default());
         block_on(engine.start()).expect("the simulated device boots");
         sim.attach(engine.sink());
-        let mut agent = Agent::new(config()).with_access(Arc::new(AllowAll));
+        seed_trust(&engine);
+        let mut agent = Agent::new(config()).with_access(trust);
         let seq = engine.last_seq();
         agent.skip_changes_through(seq);
         engine.read(|store| agent.load_subscriptions(now, store));
+        let saved = block_on(engine.load_subscriptions()).expect("the simulated flash reads");
+        if let Some(bytes) = saved {
+            let restored = agent.restore_notifications(now, &bytes);
+            assert!(
+                garbled || restored.is_ok(),
+                "saved Notifies restore: {restored:?}"
+            );
+        }
         let mut case = Self {
             sim,
             engine,
@@ -88,16 +198,27 @@ impl Case {
             replies: BTreeMap::new(),
             notifies: Vec::new(),
             next_msg: 0,
+            answer: None,
+            challenges: Vec::new(),
+            validated_by: None,
+            banned: false,
         };
         case.drain();
         case
     }
 
-    /// A power cycle: a new engine and agent on the same device.
-    fn power_cycle(&mut self) {
+    /// A power cycle: a new engine and agent on the same device, the unanswered Notifies
+    /// saved as the driver saves them; with `garble`, a section of the flash is garbled first.
+    fn power_cycle(&mut self, garble: Option<&mut Reader<'_>>) {
+        let saved = self.agent.save_notifications(self.now);
+        block_on(self.engine.save_subscriptions(&saved)).expect("the simulated flash writes");
+        let garbled = garble.is_some();
+        if let Some(r) = garble {
+            common::garble_section(&self.sim, r);
+        }
         let sim = self.sim.clone();
         let now = self.now;
-        *self = Self::boot(sim, now);
+        *self = Self::boot(sim, now, garbled);
     }
 
     /// Feeds the engine's notices and change log to the agent.
@@ -133,6 +254,10 @@ impl Case {
                     self.sync();
                 }
                 Output::Transmit { mtp, to, bytes } => self.check_transmit(&mtp, &to, &bytes),
+                Output::Event(AgentEvent::RecordIgnored {
+                    reason: IgnoreReason::Banned,
+                    ..
+                }) => self.banned = true,
                 Output::Event(_) => {}
                 Output::Timeout(at) => {
                     if at <= self.now {
@@ -187,8 +312,9 @@ impl Case {
                     self.notifies.push((id, notify.subscription_id));
                 }
             }
-            Some(MsgBody::Response(_) | MsgBody::Error(_)) => {
-                *self.replies.entry(id).or_default() += 1;
+            Some(body @ (MsgBody::Response(_) | MsgBody::Error(_))) => {
+                *self.replies.entry(id.clone()).or_default() += 1;
+                self.answer = Some((id, body));
             }
             other => panic!("the agent sent {other:?}"),
         }
@@ -239,9 +365,14 @@ impl Case {
             .map(|h| h.msg_id.clone())
             .unwrap_or_default();
         let before = self.replies.get(&id).copied().unwrap_or(0);
+        self.banned = false;
         self.feed(Bytes::from(bytes));
         let after = self.replies.get(&id).copied().unwrap_or(0);
         assert!(after - before <= 1, "more than one answer to {id}");
+        if self.banned && from == CTRL {
+            assert_eq!(after, before, "an answer to a banned controller");
+            return;
+        }
         // A request without `send_resp` may go unanswered.
         let answer_due = match msg.body.as_ref().and_then(|b| b.msg_body.as_ref()) {
             Some(MsgBody::Request(usp::Request {
@@ -260,14 +391,150 @@ impl Case {
     }
 
     fn feed(&mut self, bytes: Bytes) {
-        let kind = MtpKind::Mqtt;
-        self.agent
-            .handle_record(self.now, Mtp::new(kind, "ctrl/reply"), bytes);
+        let mut mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply");
+        if let Some(ca) = &self.validated_by {
+            mtp = mtp.with_validated_by(ca.clone());
+        }
+        self.agent.handle_record(self.now, mtp, bytes);
         self.drain();
     }
 
+    /// A ControllerTrust step: a challenge command, a write to the trust rows, or the MTP
+    /// changing the CA it says validated the sender.
+    fn trust(&mut self, r: &mut Reader<'_>) {
+        let req = match r.byte() % 5 {
+            0 => {
+                let mut args = vec![("ChallengeRef".to_owned(), r.text(CHALLENGE_REFS))];
+                if r.bool() {
+                    let expiration = r.text(&["0", "1", "60", "900", "-1", "x"]);
+                    args.push(("RequestExpiration".to_owned(), expiration));
+                }
+                return self.challenge_command(r, REQUEST_CHALLENGE, args);
+            }
+            1 => {
+                let id = if self.challenges.is_empty() || r.byte() > 240 {
+                    r.value()
+                } else {
+                    let i = usize::from(r.byte()) % self.challenges.len();
+                    self.challenges[i].0.clone()
+                };
+                let value = r.text(&[PASSPHRASE, "", "b3Blbg==", "not base64"]);
+                let args = vec![("ChallengeID".to_owned(), id), ("Value".to_owned(), value)];
+                return self.challenge_command(r, CHALLENGE_RESPONSE, args);
+            }
+            2 => ReqType::Set(usp::Set {
+                allow_partial: r.bool(),
+                update_objs: r.list(2, |r| usp::set::UpdateObject {
+                    obj_path: r.text(TRUST_OBJECTS),
+                    param_settings: r.list(2, |r| usp::set::UpdateParamSetting {
+                        param: r.text(TRUST_PARAMS),
+                        value: r.text(TRUST_VALUES),
+                        required: r.bool(),
+                    }),
+                }),
+            }),
+            3 => {
+                if r.bool() {
+                    ReqType::Delete(usp::Delete {
+                        allow_partial: r.bool(),
+                        obj_paths: vec![r.text(TRUST_OBJECTS)],
+                    })
+                } else {
+                    ReqType::Add(usp::Add {
+                        allow_partial: r.bool(),
+                        create_objs: vec![usp::add::CreateObject {
+                            obj_path: r.text(TRUST_TABLES),
+                            param_settings: r
+                                .list(3, |r| setting(r.text(TRUST_PARAMS), r.text(TRUST_VALUES))),
+                        }],
+                    })
+                }
+            }
+            _ => {
+                self.validated_by = match r.byte() % 3 {
+                    0 => None,
+                    1 => Some(CertificateId::new(CA.0, CA.1)),
+                    _ => Some(CertificateId::new(r.value(), r.value())),
+                };
+                return;
+            }
+        };
+        let id = self.msg_id();
+        self.send(r, &codec::request_msg(id, req));
+    }
+
+    /// Sends an Operate of a challenge command; a ChallengeID handed out is kept, and a
+    /// ChallengeResponse succeeds only for one handed to the known controller, with the
+    /// value of the challenge row it was asked for.
+    fn challenge_command(
+        &mut self,
+        r: &mut Reader<'_>,
+        command: &str,
+        args: Vec<(String, String)>,
+    ) {
+        let id = self.msg_id();
+        let input_args = args.iter().cloned().collect();
+        let req = ReqType::Operate(usp::Operate {
+            command: command.into(),
+            command_key: String::new(),
+            send_resp: true,
+            input_args,
+        });
+        self.answer = None;
+        self.send(r, &codec::request_msg(id.clone(), req));
+        let Some((answered, MsgBody::Response(resp))) = self.answer.take() else {
+            return;
+        };
+        let Some(RespType::OperateResp(resp)) = resp.resp_type else {
+            return;
+        };
+        if answered != id {
+            return;
+        }
+        let arg = |name: &str| {
+            args.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        for result in resp.operation_results {
+            let Some(OperationResp::ReqOutputArgs(out)) = result.operation_resp else {
+                continue;
+            };
+            if command == REQUEST_CHALLENGE {
+                let challenge = out
+                    .output_args
+                    .get("ChallengeID")
+                    .cloned()
+                    .unwrap_or_default();
+                assert!(!challenge.is_empty(), "a challenge without an ID");
+                if self.challenges.len() >= 16 {
+                    self.challenges.remove(0);
+                }
+                let row = arg("ChallengeRef").trim().trim_end_matches('.').to_owned();
+                self.challenges.push((challenge, row));
+            } else {
+                let challenge = arg("ChallengeID");
+                let (_, row) = self
+                    .challenges
+                    .iter()
+                    .find(|(c, _)| *c == challenge)
+                    .unwrap_or_else(|| panic!("ChallengeID {challenge:?} was never handed out"));
+                let given = Value::parse_scalar(&arg("Value"), BaseType::Base64);
+                let right = self
+                    .engine
+                    .read(|store| store.value(&format!("{row}.Value")).cloned());
+                assert_eq!(
+                    given.ok(),
+                    right.ok(),
+                    "a ChallengeResponse with a wrong value passed"
+                );
+            }
+        }
+    }
+
     fn step(&mut self, r: &mut Reader<'_>) {
-        match r.byte() % 10 {
+        match r.byte() % 12 {
             0..=4 => {
                 let id = self.msg_id();
                 let req = request(r);
@@ -305,9 +572,61 @@ impl Case {
                 common::device_change(&self.sim, &self.engine, &acs, r);
                 self.drain();
             }
-            _ => self.power_cycle(),
+            9 => self.power_cycle(None),
+            10 => self.trust(r),
+            _ => self.power_cycle(Some(r)),
         }
     }
+}
+
+/// Gives the store ControllerTrust rows when it has no roles (first boot, factory reset), as
+/// the agent's driver seeds them: the known controller has role 1 (everything), unknown ones
+/// role 2 (read and execute); challenge 1 grants role 2 for [`PASSPHRASE`]; credential 1
+/// grants role 2 to controllers whose certificate [`CA`] validated.
+fn seed_trust(engine: &Engine) {
+    let seeded = engine.read(|store| {
+        store
+            .instances(ROLES, Protocol::Usp, true)
+            .is_ok_and(|rows| !rows.is_empty())
+    });
+    if seeded {
+        return;
+    }
+    block_on(engine.device_update(|txn| {
+        for (name, rights) in [("Full", "rwxn"), ("Reader", "r-xn")] {
+            let role = txn.add(ROLES, &[("Enable", "true"), ("Name", name)])?;
+            let permission = [
+                ("Enable", "true"),
+                ("Targets", "Device."),
+                ("Param", rights),
+                ("Obj", rights),
+                ("InstantiatedObj", rights),
+                ("CommandEvent", rights),
+            ];
+            txn.add(&format!("{ROLES}{role}.Permission."), &permission)?;
+        }
+        txn.set("Device.LocalAgent.Controller.1.AssignedRole", ROLE_1)?;
+        txn.set("Device.LocalAgent.ControllerTrust.UntrustedRole", ROLE_2)?;
+        let challenge = [
+            ("Enable", "true"),
+            ("Role", ROLE_2),
+            ("Value", PASSPHRASE),
+            ("Retries", "2"),
+            ("LockoutPeriod", "60"),
+        ];
+        txn.add(CHALLENGES, &challenge)?;
+        let ca = [("Issuer", CA.0), ("SerialNumber", CA.1)];
+        let certificate = txn.add("Device.Security.Certificate.", &ca)?;
+        let certificate = format!("Device.Security.Certificate.{certificate}");
+        let credential = [
+            ("Enable", "true"),
+            ("Role", ROLE_2),
+            ("Credential", certificate.as_str()),
+            ("AllowedUses", "MTP-and-USP"),
+        ];
+        txn.add(CREDENTIALS, &credential).map(|_| ())
+    }))
+    .expect("the trust rows are added");
 }
 
 fn codec_bytes(msg: &Msg) -> Vec<u8> {
@@ -405,7 +724,7 @@ fuzz_target!(|data: &[u8]| {
     let mut r = Reader::new(data);
     #[allow(clippy::disallowed_methods)] // The virtual clock starts at a real instant.
     let origin = Instant::now();
-    let mut case = Case::boot(SimDevice::new("SIM0001"), origin);
+    let mut case = Case::boot(SimDevice::new("SIM0001"), origin, false);
     for _ in 0..MAX_STEPS {
         if r.is_empty() {
             break;
