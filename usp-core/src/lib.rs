@@ -21,7 +21,10 @@
 //!   `InheritedRole`, which the agent sets from the `ControllerTrust.Credential.{i}.` of the CA
 //!   an MTP says validated the controller, [`Mtp::validated_by`](agent::Mtp::validated_by);
 //!   `ControllerTrust.RequestChallenge()` and `ChallengeResponse()` with expiry, retries and
-//!   lockout, granting `Challenge.{i}.Role`; `BannedRole` refused both ways), and E2E
+//!   lockout, granting `Challenge.{i}.Role`; `BannedRole` refused both ways; trust on first
+//!   use of a controller whose certificate no trusted CA validated, per `TOFUAllowed`:
+//!   `UntrustedRole`, its `Controller.{i}.` row and certificate row written so that it is
+//!   recognised afterwards, [`Mtp::first_use`](agent::Mtp::first_use)), and E2E
 //!   session contexts (sequence, expected and
 //!   retransmit ids, segmentation and reassembly, expiry, `SessionMode`, PLAINTEXT payloads,
 //!   and with the feature `e2e-tls` TLS payloads with their `mac_signature`)
@@ -49,10 +52,11 @@
 //!
 //! E2E TLS payload security without the feature `e2e-tls` (`TLS12` Records get a Disconnect
 //! Record, 7102); the ECDSA signature method of `mac_signature` with `sender_cert` (PLAINTEXT
-//! Records, and TLS ones before the handshake). Of ControllerTrust: trust on first use
-//! (`TOFUAllowed`, `TOFUInactivityTimer`), and challenges of another `Type` than a passphrase compared with
-//! `Value`; checking certificates (their validity dates only once the real time is known,
-//! R-MTP.2/3) is the driver's. USP Service
+//! Records, and TLS ones before the handshake). Of ControllerTrust: challenges of another
+//! `Type` than a passphrase compared with `Value`. Checking certificates (their validity dates
+//! only once the real time is known, R-MTP.2/3; accepting one of no trusted CA only under
+//! `TOFUAllowed`) and closing a connection per `TOFUInactivityTimer` are the driver's. USP
+//! Service
 //! registration (Register/Deregister are answered with 7001). Every
 //! transport: sockets, TLS, WebSocket, MQTT and STOMP clients
 //! belong to the driver (the `examples` crate).

@@ -4,7 +4,8 @@
 //! client certificate for servers that ask for one (`[tls] cert_file` and `key_file`: an MQTT
 //! broker or a controller authenticating the agent), and the server certificate of the
 //! `wss://` WebSocket server ([`acceptor`]), which requires a client certificate of that
-//! same trust store (TR-369 R-MTP.1: the agent requires the controller's certificate).
+//! same trust store (TR-369 R-MTP.1: the agent requires the controller's certificate), or
+//! one it trusts on first use (below).
 //!
 //! A certificate names USP endpoints by `urn:bbf:usp:id:<endpoint id>` subjectAltName URIs
 //! (TR-369 "Endpoint Identifier"); [`PeerIds`] holds them, so that the MTP accepts from such a
