@@ -23,8 +23,10 @@
 //!   connection, which `TOFUInactivityTimer` closes when it goes quiet; another self-signed
 //!   certificate claiming its Endpoint ID is ignored; refused again, the handshake fails.
 //! - Certificate dates before real time is known (TR-369 R-MTP.2/3): an expired controller
-//!   certificate is refused while `Device.Time.Status` is `Synchronized`, accepted while the
-//!   time client is off (`Device.Time.Enable` false: `Disabled`), refused once it is back.
+//!   certificate (on the `wss://` server) and an expired server certificate (of a controller
+//!   the `wss://` client connects to) are refused while `Device.Time.Status` is
+//!   `Synchronized`, accepted while the time client is off (`Device.Time.Enable` false:
+//!   `Disabled`); the controller's is refused again once it is back.
 //! - MQTT over TLS through a real mosquitto with a TLS listener that requires a client
 //!   certificate of the trusted CA: an agent trusting another CA refuses the broker, the
 //!   broker refuses an agent without a client certificate (`[tls] cert_file`), and one with
@@ -208,12 +210,17 @@ async fn the_wss_server_authenticates_controllers_by_certificate() {
 /// Starts an agent whose `wss://` server presents `trusted/cert.pem` and trusts the CAs of
 /// `ca_file`, knowing [`CTRL`] and [`OTHER`].
 async fn wss_agent(dir: &Path, trusted: &Path, ca_file: &Path) -> AgentProcess {
+    wss_agent_with(dir, trusted, ca_file, "").await
+}
+
+/// [`wss_agent`] with the configuration `extra` besides.
+async fn wss_agent_with(dir: &Path, trusted: &Path, ca_file: &Path, extra: &str) -> AgentProcess {
     let config = dir.join("cpe-agent.toml");
     std::fs::write(
         &config,
         format!(
             "[tls]\nca_file = \"{}\"\n[usp]\ncontrollers = [\"{CTRL}\", \"{OTHER}\"]\n\
-             [usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+             [usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n{extra}",
             ca_file.display(),
             trusted.join("cert.pem").display(),
             trusted.join("key.pem").display()
@@ -583,12 +590,27 @@ async fn certificate_dates_count_only_once_real_time_is_known() {
 async fn real_time() {
     let dir = tempfile::tempdir().unwrap();
     let (trusted, _) = certificates(dir.path());
-    let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{CTRL}");
-    make_expired_leaf(&trusted, "", "expired-", &san);
+    for (name, eid) in [("expired-", CTRL), ("expired-other-", OTHER)] {
+        let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{eid}");
+        make_expired_leaf(&trusted, "", name, &san);
+    }
     let ca = trusted.join("ca.pem");
+    // The agent's wss client connects to OTHER's server, whose certificate expired.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_url = format!("wss://{}/usp-ctrl", listener.local_addr().unwrap());
+    let other_tls = acceptor_as(&trusted, "expired-other-");
+    let client = format!(
+        "[usp.websocket_client]\nretry_min_wait_s = 1\n\
+         [usp.websocket_client.controllers]\n\"{OTHER}\" = \"{other_url}\"\n"
+    );
     // The system clock makes the simulated device's Time.Status Synchronized from the start.
-    let mut agent = wss_agent(dir.path(), &trusted, &ca).await;
+    let mut agent = wss_agent_with(dir.path(), &trusted, &ca, &client).await;
     let url = agent.url.clone();
+    assert!(accept_tls(&listener, &other_tls).await.is_none());
+    let line = agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+    assert!(line.contains("server certificate refused"), "{line}");
     let expired = || connect_as(&url, &ca, &trusted, "expired-", CTRL);
     let Err(error) = expired().await else {
         panic!("an expired certificate accepted with real time known");
@@ -604,6 +626,18 @@ async fn real_time() {
     agent.wait_line("real time unknown").await;
     let mut old = expired().await.unwrap();
     let body = old.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    // The wss client too (its next attempt may have come before the time client stopped).
+    let mut other = None;
+    for _ in 0..4 {
+        other = accept_tls(&listener, &other_tls).await;
+        if other.is_some() {
+            break;
+        }
+    }
+    let mut other = other.expect("the agent accepts the expired server certificate");
+    other.id = OTHER.to_owned();
+    let body = other.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
 
     // Back on: checked again (R-MTP.3).

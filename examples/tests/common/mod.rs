@@ -316,7 +316,7 @@ pub(crate) async fn accept_agent(
 pub(crate) struct Controller {
     pub(crate) link: Link,
     /// Its Endpoint ID ([`CTRL`] unless connected with [`Self::try_connect_as`]).
-    id: String,
+    pub(crate) id: String,
     next: u32,
     notifies: Vec<Value>,
     pub(crate) connect_records: usize,
