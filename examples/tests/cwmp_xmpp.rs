@@ -358,8 +358,15 @@ async fn bootstrap(acs: &mut Acs, state: &Path, ca: Option<&Path>) -> (AgentProc
 /// Sends a good connection request from `peer` and checks the reply, the session it starts
 /// and, in it, the row's status as the ACS reads it.
 async fn connection_request_session(acs: &mut Acs, peer: &mut Peer, id: &str, tls: bool) {
-    let names = ["Status", "JabberID", "TLSEstablished", "LastChangeDate"]
-        .map(|name| format!("{ROW}{name}"));
+    let names = [
+        "Status",
+        "JabberID",
+        "TLSEstablished",
+        "LastChangeDate",
+        "Stats.ReceivedMessages",
+        "Stats.TransmittedMessages",
+    ]
+    .map(|name| format!("{ROW}{name}"));
     let mut asked: Vec<&str> = names.iter().map(String::as_str).collect();
     asked.push(JID_PARAM);
     acs.push(gpv(&asked));
@@ -385,6 +392,10 @@ async fn connection_request_session(acs: &mut Acs, peer: &mut Peer, id: &str, tl
     assert_eq!(param(&values, &names[2]), Some(tls.to_string().as_str()));
     assert_ne!(param(&values, &names[3]), Some("0001-01-01T00:00:00Z"));
     assert_eq!(param(&values, JID_PARAM), Some(CPE_JID));
+    // At least the bind result and this request in, the bind, the presence and the reply out.
+    let count = |name: &str| param(&values, name).unwrap().parse::<u32>().unwrap();
+    assert!(count(&names[4]) >= 2, "{values:?}");
+    assert!(count(&names[5]) >= 3, "{values:?}");
 }
 
 /// The stanza error condition of a reply.

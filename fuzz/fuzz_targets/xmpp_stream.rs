@@ -1,7 +1,7 @@
 //! The XMPP client stream (TR-069 Annex K over RFC 6120): any bytes from the server, cut into
 //! reads where the input says, are handled without panicking; the client never sends its
 //! password before the server offered `PLAIN`, never hands over a connection request before
-//! it is bound, and stops at its first error.
+//! it is bound, counts no more error stanzas than stanzas, and stops at its first error.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -39,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         while client.poll_transmit().is_some() {}
+        let stats = client.stats();
+        assert!(stats.received_errors <= stats.received);
+        assert!(stats.transmitted_errors <= stats.transmitted);
         if result.is_err() {
             return;
         }

@@ -229,6 +229,36 @@ pub enum XmppEvent {
     StartTls,
 }
 
+/// Stanzas (`iq`, `presence`, `message`) of one stream, as `Connection.{i}.Stats.` counts
+/// them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct XmppStats {
+    /// `ReceivedMessages`.
+    pub received: u32,
+    /// `ReceivedErrorMessages`: received with `type="error"`.
+    pub received_errors: u32,
+    /// `TransmittedMessages`.
+    pub transmitted: u32,
+    /// `TransmittedErrorMessages`: sent with `type="error"`.
+    pub transmitted_errors: u32,
+}
+
+impl XmppStats {
+    /// The sums of both counts (the driver adds the streams of one row up), saturating.
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            received: self.received.saturating_add(other.received),
+            received_errors: self.received_errors.saturating_add(other.received_errors),
+            transmitted: self.transmitted.saturating_add(other.transmitted),
+            transmitted_errors: self
+                .transmitted_errors
+                .saturating_add(other.transmitted_errors),
+        }
+    }
+}
+
 /// Where the negotiation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -262,6 +292,7 @@ pub struct XmppClient {
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<XmppEvent>,
     next_keepalive: Option<Instant>,
+    stats: XmppStats,
 }
 
 impl XmppClient {
@@ -279,6 +310,7 @@ impl XmppClient {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             next_keepalive: None,
+            stats: XmppStats::default(),
         };
         client.open_stream();
         client
@@ -294,6 +326,12 @@ impl XmppClient {
     #[must_use]
     pub fn jid(&self) -> Option<&str> {
         self.jid.as_deref()
+    }
+
+    /// The stanzas of this stream so far.
+    #[must_use]
+    pub fn stats(&self) -> XmppStats {
+        self.stats
     }
 
     /// Bytes received from the server.
@@ -369,7 +407,9 @@ impl XmppClient {
     /// Sends a stanza the driver built (the reply to a connection request).
     pub fn send_stanza(&mut self, stanza: &str) {
         if self.state == State::Bound {
-            self.transmit.push_back(stanza.as_bytes().to_vec());
+            let error = Element::parse(stanza, &self.config.limits)
+                .is_ok_and(|e| e.attribute("type").as_deref() == Some("error"));
+            self.send(stanza.to_owned(), error);
         }
     }
 
@@ -379,6 +419,15 @@ impl XmppClient {
             self.transmit.push_back(b"</stream:stream>".to_vec());
             self.state = State::Closed;
         }
+    }
+
+    /// Queues a stanza, counted.
+    fn send(&mut self, stanza: String, error: bool) {
+        self.stats.transmitted = self.stats.transmitted.saturating_add(1);
+        if error {
+            self.stats.transmitted_errors = self.stats.transmitted_errors.saturating_add(1);
+        }
+        self.transmit.push_back(stanza.into_bytes());
     }
 
     fn open_stream(&mut self) {
@@ -419,6 +468,12 @@ impl XmppClient {
         stanza: &Element,
         text: String,
     ) -> Result<(), XmppClientError> {
+        if matches!(stanza.name.as_str(), "iq" | "presence" | "message") {
+            self.stats.received = self.stats.received.saturating_add(1);
+            if stanza.attribute("type").as_deref() == Some("error") {
+                self.stats.received_errors = self.stats.received_errors.saturating_add(1);
+            }
+        }
         if stanza.name == "stream:error" {
             let condition = stanza
                 .children
@@ -506,9 +561,9 @@ impl XmppClient {
         } else {
             format!("<resource>{}</resource>", escape(&self.config.resource))
         };
-        self.transmit.push_back(
-            format!("<iq type='set' id='{BIND_ID}'><bind xmlns='{BIND_NS}'>{resource}</bind></iq>")
-                .into_bytes(),
+        self.send(
+            format!("<iq type='set' id='{BIND_ID}'><bind xmlns='{BIND_NS}'>{resource}</bind></iq>"),
+            false,
         );
         self.state = State::Bind;
         Ok(())
@@ -529,7 +584,7 @@ impl XmppClient {
             .filter(|jid| !jid.is_empty())
             .ok_or_else(|| XmppClientError::BindFailed("no jid in the bind result".into()))?;
         // The initial presence (RFC 6121 §4.2) makes the CPE "available" to its ACS.
-        self.transmit.push_back(b"<presence/>".to_vec());
+        self.send("<presence/>".to_owned(), false);
         self.state = State::Bound;
         self.next_keepalive = self.config.keepalive.and_then(|d| now.checked_add(d));
         self.jid = Some(jid.clone());
@@ -565,7 +620,7 @@ impl XmppClient {
                 "><error type='cancel'><service-unavailable xmlns='{STANZAS_NS}'/></error></iq>"
             );
         }
-        self.transmit.push_back(reply.into_bytes());
+        self.send(reply, !ping);
     }
 }
 
@@ -1143,6 +1198,17 @@ mod tests {
         );
         assert!(events(&mut client).is_empty());
 
+        // In: the bind result, the message, the request, the ping and the version query.
+        // Out: the bind request, the presence, the result, the pong and the refusal.
+        assert_eq!(
+            client.stats(),
+            XmppStats {
+                received: 5,
+                received_errors: 0,
+                transmitted: 5,
+                transmitted_errors: 1,
+            }
+        );
         client.handle_data(t0, b"</stream:stream>").unwrap();
         assert_eq!(events(&mut client), vec![XmppEvent::Closed]);
         assert!(client.handle_data(t0, b"<x/>").is_err());

@@ -2,7 +2,8 @@
 //! `Device.ManagementServer.ConnReqXMPPConnection` names (a `Device.XMPP.Connection.{i}.`
 //! row) open, driving cwmp-core's sans-IO [`XmppClient`] over TCP, with STARTTLS on the agent's
 //! rustls client settings ([`Trust`]). The bound JID is published as the row's `JabberID` and
-//! as `ConnReqJabberID`, with `Status`, `LastChangeDate` and `TLSEstablished`. Each
+//! as `ConnReqJabberID`, with `Status`, `LastChangeDate`, `TLSEstablished` and the stanza
+//! counts of `Stats.` (since the agent started). Each
 //! `connectionRequest` IQ goes to [`XmppConnReqValidator`] (the connection-request
 //! credentials, `ConnReqAllowedJabberIDs`); its reply goes back, and an accepted request wakes
 //! the CWMP driver like an HTTP one.
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use cwmp_core::connreq::xmpp::{XmppConnReq, XmppConnReqConfig, XmppConnReqValidator, XmppOutcome};
 use cwmp_core::connreq::xmpp_client::{
-    ReconnectPolicy, XmppClient, XmppClientConfig, XmppClientError, XmppEvent,
+    ReconnectPolicy, XmppClient, XmppClientConfig, XmppClientError, XmppEvent, XmppStats,
 };
 use hal::Engine;
 use rustls::pki_types::ServerName;
@@ -57,6 +58,15 @@ struct Settings {
     servers: Vec<(String, u16)>,
     attempts: u32,
     policy: ReconnectPolicy,
+}
+
+/// What one connection leaves to the next.
+#[derive(Default)]
+struct Progress {
+    /// The stream got bound: the retry waits start over.
+    bound: bool,
+    /// The stanzas of the row's connections so far (`Stats.`), as published.
+    stats: XmppStats,
 }
 
 /// Why a connection ended.
@@ -156,32 +166,38 @@ async fn keep_connected(
     };
     let attempts = settings.attempts.max(1);
     let mut retry: u32 = 0;
+    let mut progress = Progress::default();
     loop {
         let index = usize::try_from(retry / attempts).unwrap_or(0) % servers.len();
         let Some((host, port)) = servers.get(index) else {
             return;
         };
         publish_status(engine, &settings.row, "Connecting").await;
-        let mut bound = false;
-        let failure = connect(engine, trust, accepted, settings, (host, *port), &mut bound).await;
+        progress.bound = false;
+        let server = (host.as_str(), *port);
+        let failure = connect(engine, trust, accepted, settings, server, &mut progress).await;
         tracing::warn!(row = %settings.row, server = %host, port, "XMPP connection: {failure}");
         publish_status(engine, &settings.row, failure.status()).await;
         // After a connection that was up, the waits start from the first interval again.
-        retry = if bound { 1 } else { retry.saturating_add(1) };
+        retry = if progress.bound {
+            1
+        } else {
+            retry.saturating_add(1)
+        };
         let wait = settings.policy.wait(retry, tls::random_seed());
         tracing::info!(row = %settings.row, ?wait, retry, "XMPP reconnection");
         tokio::time::sleep(wait).await;
     }
 }
 
-/// One connection to `(host, port)`, until it fails; `bound` is set once the stream is up.
+/// One connection to `(host, port)`, until it fails; `progress` follows it.
 async fn connect(
     engine: &Engine,
     trust: Option<&Trust>,
     accepted: &mpsc::Sender<()>,
     settings: &Settings,
     (host, port): (&str, u16),
-    bound: &mut bool,
+    progress: &mut Progress,
 ) -> Failure {
     let tcp =
         match tokio::time::timeout(NEGOTIATION_TIMEOUT, TcpStream::connect((host, port))).await {
@@ -192,6 +208,7 @@ async fn connect(
     let _ = tcp.set_nodelay(true);
     let mut stream: Box<dyn Io> = Box::new(tcp);
     let mut client = XmppClient::new(settings.client.clone());
+    let base = progress.stats;
     let mut buffer = vec![0_u8; READ_BUFFER];
     let negotiation = tokio::time::Instant::now() + NEGOTIATION_TIMEOUT;
     loop {
@@ -221,7 +238,7 @@ async fn connect(
                         Some((&jid, client.is_tls())),
                     )
                     .await;
-                    *bound = true;
+                    progress.bound = true;
                 }
                 XmppEvent::ConnectionRequest(stanza) => {
                     if let Some(reply) = judge(engine, accepted, &stanza) {
@@ -235,6 +252,11 @@ async fn connect(
                 other => tracing::debug!(?other, "XMPP event"),
             }
             continue;
+        }
+        let stats = base.plus(client.stats());
+        if stats != progress.stats {
+            progress.stats = stats;
+            publish_stats(engine, &settings.row, stats).await;
         }
         let timer = match client.jid() {
             Some(_) => client.poll_timeout().map(tokio::time::Instant::from_std),
@@ -411,5 +433,25 @@ async fn publish(engine: &Engine, row: &str, status: &str, bound: Option<(&str, 
         .await;
     if let Err(error) = written {
         tracing::warn!(%error, row, "cannot publish the XMPP connection status");
+    }
+}
+
+/// Writes the row's `Stats.`.
+async fn publish_stats(engine: &Engine, row: &str, stats: XmppStats) {
+    let written = engine
+        .device_update(|txn| {
+            for (name, count) in [
+                ("ReceivedMessages", stats.received),
+                ("ReceivedErrorMessages", stats.received_errors),
+                ("TransmittedMessages", stats.transmitted),
+                ("TransmittedErrorMessages", stats.transmitted_errors),
+            ] {
+                txn.set(&format!("{row}Stats.{name}"), &count.to_string())?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::warn!(%error, row, "cannot publish the XMPP connection statistics");
     }
 }
