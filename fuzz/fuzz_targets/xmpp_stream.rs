@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let chunk = usize::from(cut >> 2).max(1);
     for (i, piece) in data.chunks(chunk).enumerate() {
         let at = now + Duration::from_secs(u64::try_from(i).unwrap_or(0));
+        let fed = data.get(..(i + 1) * chunk).unwrap_or(data);
         let result = client.handle_data(at, piece);
         client.handle_timeout(at);
         while let Some(event) = client.poll_event() {
@@ -38,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
                 _ => {}
             }
         }
-        while client.poll_transmit().is_some() {}
+        while let Some(bytes) = client.poll_transmit() {
+            if bytes.starts_with(b"<auth ") {
+                assert!(fed.windows(5).any(|w| w == b"PLAIN"));
+            }
+        }
         let stats = client.stats();
         assert!(stats.received_errors <= stats.received);
         assert!(stats.transmitted_errors <= stats.transmitted);
