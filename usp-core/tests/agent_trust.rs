@@ -21,13 +21,16 @@ use std::time::Duration;
 
 use harness::{AGENT, CTRL, Harness, resp};
 use usp_core::agent::{
-    AgentConfig, AgentEvent, CertificateId, ControllerTrust, IgnoreReason, Mtp, MtpKind,
+    AgentConfig, AgentEvent, CertificateId, ControllerConfig, ControllerTrust, IgnoreReason, Mtp,
+    MtpKind,
 };
 use usp_core::usp::{
     self, operate_resp::operation_result::OperationResp, request::ReqType, response::RespType,
 };
 
 const STRANGER: &str = "self::stranger";
+/// A controller of the agent's configuration without a row.
+const CONFIGURED: &str = "self::configured";
 const READER: &str = "Device.LocalAgent.ControllerTrust.Role.1";
 const ADMIN: &str = "Device.LocalAgent.ControllerTrust.Role.2";
 const CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
@@ -452,8 +455,10 @@ fn untrusted(h: &Harness) -> bool {
 
 #[tokio::test]
 async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised() {
-    // Strangers are not accepted: only TOFU lets one in.
-    let mut h = setup_with(harness::config()).await;
+    // Strangers are not accepted: only TOFU lets one in. One controller is configured
+    // without a row.
+    let config = harness::config().with_controller(ControllerConfig::new(CONFIGURED));
+    let mut h = setup_with(config).await;
     let mine = CertificateId::new("CN=stranger", "5E1F");
     let first_use = |certificate: &CertificateId| {
         Mtp::new(MtpKind::WebSocket, STRANGER).with_first_use(certificate.clone())
@@ -494,10 +499,12 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
     h.mtp = first_use(&CertificateId::new("CN=stranger", "0BAD"));
     assert!(h.request_from(STRANGER, "impostor", get()).await.is_none());
     assert!(untrusted(&h));
-    h.events.clear();
-    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_first_use(mine.clone());
-    assert!(h.request_from(CTRL, "takeover", get()).await.is_none());
-    assert!(untrusted(&h));
+    for known in [CTRL, CONFIGURED] {
+        h.events.clear();
+        h.mtp = Mtp::new(MtpKind::WebSocket, known).with_first_use(mine.clone());
+        assert!(h.request_from(known, "takeover", get()).await.is_none());
+        assert!(untrusted(&h), "{known}");
+    }
     assert_eq!(h.value("Device.LocalAgent.ControllerNumberOfEntries"), "2");
 
     // Recognised by its certificate, it raises itself with a challenge (R-SEC.7).

@@ -53,7 +53,9 @@
 //! "untrusted" role on first use (R-SEC.6), some external entity must be able to change its
 //! role (R-SEC.7: a trusted controller setting its `AssignedRole`, or a challenge), and the
 //! agent MUST keep the association of the accepted certificate with the Endpoint ID
-//! (R-SEC.8), so that later uses are recognised rather than each being a first use.
+//! (R-SEC.8), so that later uses are recognised rather than each being a first use
+//! (TR-369 "Self-Signed Certificates" and "Assigning Controller Roles", in the
+//! BroadbandForum/usp repository's `specification/security/index.md`).
 //!
 //! The MTP (the driver's TLS verifier) accepts such a certificate only while `TOFUAllowed` is
 //! true, and says so with [`Mtp::first_use`](super::Mtp::first_use): the certificate's
@@ -65,13 +67,17 @@
 //!   names (a `Device.LocalAgent.Certificate.{i}.` row of that issuer and serial number),
 //!   else the Record is ignored: a self-signed certificate cannot take over a known
 //!   controller's Endpoint ID and roles. The controller then has its row's roles.
-//! - No row (first use): the agent writes, as the device, a `Device.LocalAgent.Certificate.
-//!   {i}.` row for the certificate (`Enable`, `SerialNumber`, `Issuer`; unless one exists)
-//!   and an enabled `Controller.{i}.` row with the sender's `EndpointID` and `UntrustedRole`
-//!   as its `AssignedRole`; once both are in the store, the row's `Credential` is set to the
-//!   certificate's row. Until then the controller has `UntrustedRole`, as any controller
-//!   without a row. From then on it is a known controller, recognised by its certificate,
-//!   whose roles grow like any other's (a challenge, another controller).
+//! - No row, but a controller the agent is configured with
+//!   ([`AgentConfig::controllers`](super::AgentConfig::controllers)): ignored too, its
+//!   identity is not the first comer's to take.
+//! - No row (first use): the agent writes, as the device, a
+//!   `Device.LocalAgent.Certificate.{i}.` row for the certificate (`Enable`, `SerialNumber`,
+//!   `Issuer`; unless one exists) and an enabled `Controller.{i}.` row with the sender's
+//!   `EndpointID` and `UntrustedRole` as its `AssignedRole`; once both are in the store, the
+//!   row's `Credential` is set to the certificate's row. Until then the controller has
+//!   `UntrustedRole`, as any controller without a row. From then on it is a known controller
+//!   (onboarded like any enabled row whose `OnBoardingComplete` is false), recognised by its
+//!   certificate, whose roles grow like any other's (a challenge, another controller).
 //!
 //! A refused Record gets no answer. The agent remembers at most
 //! [`AgentConfig::max_routes`](super::AgentConfig::max_routes) controllers whose rows are
@@ -532,8 +538,13 @@ impl Agent {
         {
             return certificate_row.is_some_and(|path| row.credentials.iter().any(|c| c == path));
         }
-        if self.trust.learning.iter().any(|(c, _)| c == controller) {
-            // Another certificate was first.
+        let configured = self
+            .config
+            .controllers
+            .iter()
+            .any(|c| c.endpoint_id == controller);
+        if configured || self.trust.learning.iter().any(|(c, _)| c == controller) {
+            // Not a first use: configured, or another certificate was first.
             return false;
         }
         let mut adds = Vec::new();

@@ -27,7 +27,9 @@
 //! 1970, or the time it last saved. TR-369 R-MTP.2 lets an agent set up MTP TLS before it has
 //! accurate absolute time, and then it MUST ignore the parts of the received certificates
 //! that involve absolute time (not-valid-before, not-valid-after); once it has accurate time,
-//! R-MTP.3 says it MUST check them (R-SEC.19/20 say the same of a controller's certificate).
+//! R-MTP.3 says it MUST check them (R-SEC.19/20 say the same of a controller's certificate;
+//! TR-369's `specification/mtp/index.md` and `specification/security/index.md` in the
+//! BroadbandForum/usp repository).
 //! The agent knows real time when the data model says so: `Device.Time.Status` reads
 //! `Synchronized`, which the XML defines as "the CPE has acquired accurate absolute time"
 //! (the device task reads it every tick, [`Trust::set_real_time`]). Not a clock plausibility
