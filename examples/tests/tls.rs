@@ -394,6 +394,20 @@ async fn controllers_of_no_trusted_ca_are_trusted_on_first_use_if_allowed() {
     common::within(Duration::from_secs(120), trust_on_first_use()).await;
 }
 
+/// Asserts that the agent ends the TLS handshake of `attempt` (`what`: an accepted one).
+async fn refused(attempt: impl Future<Output = Result<Controller, String>>, what: &str) {
+    match attempt.await {
+        Ok(_) => panic!("{what}"),
+        Err(error) => assert!(error.contains("alert"), "the agent's TLS alert: {error}"),
+    }
+}
+
+/// `ctrl` sets `name` of `object` to `value`, which must succeed.
+async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
+    let body = ctrl.request(set(object, name, value)).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+}
+
 /// A Controller that trusts the agent's CA `ca`, presenting `<name>cert.pem` of `dir`.
 async fn connect_as(
     url: &str,
@@ -444,10 +458,11 @@ async fn trust_on_first_use() {
     let tofu = || connect_as(&url, &ca, &stranger, "tofu-", TOFU);
 
     // Refused by default.
-    let Err(error) = tofu().await else {
-        panic!("a self-signed certificate accepted without TOFUAllowed");
-    };
-    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+    refused(
+        tofu(),
+        "a self-signed certificate accepted without TOFUAllowed",
+    )
+    .await;
 
     // The trusted controller sets the policy: strangers read DeviceInfo and may run the
     // challenge commands; challenge 1 grants the factory "Full Access" role.
@@ -497,8 +512,7 @@ async fn trust_on_first_use() {
         ("TOFUInactivityTimer", "5"),
         ("TOFUAllowed", "true"),
     ] {
-        let body = ctrl.request(set(TRUST, name, value)).await;
-        assert!(body["Response"]["SetResp"].is_object(), "{body}");
+        set_ok(&mut ctrl, TRUST, name, value).await;
     }
     agent
         .wait_line("trust on first use of controller certificates allowed")
@@ -570,15 +584,15 @@ async fn trust_on_first_use() {
     assert!(line.contains(TOFU), "{line}");
 
     // Refused again.
-    let body = ctrl.request(set(TRUST, "TOFUAllowed", "false")).await;
-    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    set_ok(&mut ctrl, TRUST, "TOFUAllowed", "false").await;
     agent
         .wait_line("trust on first use of controller certificates refused")
         .await;
-    let Err(error) = tofu().await else {
-        panic!("a self-signed certificate accepted after TOFUAllowed was set false");
-    };
-    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+    refused(
+        tofu(),
+        "a self-signed certificate accepted after TOFUAllowed was set false",
+    )
+    .await;
     agent.stop().await;
 }
 
@@ -612,17 +626,17 @@ async fn real_time() {
         .await;
     assert!(line.contains("server certificate refused"), "{line}");
     let expired = || connect_as(&url, &ca, &trusted, "expired-", CTRL);
-    let Err(error) = expired().await else {
-        panic!("an expired certificate accepted with real time known");
-    };
-    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+    refused(
+        expired(),
+        "an expired certificate accepted with real time known",
+    )
+    .await;
 
     // The time client off: real time unknown, the dates are not checked (R-MTP.2).
     let mut ctrl = connect_as(&url, &ca, &trusted, "ctrl-", CTRL)
         .await
         .unwrap();
-    let body = ctrl.request(set("Device.Time.", "Enable", "false")).await;
-    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    set_ok(&mut ctrl, "Device.Time.", "Enable", "false").await;
     agent.wait_line("real time unknown").await;
     let mut old = expired().await.unwrap();
     let body = old.request(get(&[SERIAL])).await;
@@ -641,13 +655,13 @@ async fn real_time() {
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
 
     // Back on: checked again (R-MTP.3).
-    let body = old.request(set("Device.Time.", "Enable", "true")).await;
-    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    set_ok(&mut old, "Device.Time.", "Enable", "true").await;
     agent.wait_line("real time known").await;
-    let Err(error) = expired().await else {
-        panic!("an expired certificate accepted once real time was known again");
-    };
-    assert!(error.contains("alert"), "the agent's TLS alert: {error}");
+    refused(
+        expired(),
+        "an expired certificate accepted once real time was known again",
+    )
+    .await;
     agent.stop().await;
 }
 

@@ -140,6 +140,26 @@ async fn respond(h: &mut Harness, from: &str, id: &str, value: &str) -> Result<(
         .map(|out| assert!(out.is_empty(), "{out:?}"))
 }
 
+/// `from` answers challenge 1 right: it gets the admin role.
+async fn raise(h: &mut Harness, from: &str) {
+    let id = request(
+        h,
+        from,
+        "Device.LocalAgent.ControllerTrust.Challenge.1",
+        None,
+    )
+    .await;
+    respond(h, from, &id, PASSPHRASE).await.unwrap();
+}
+
+/// A Get of the serial number, which every role here may read.
+fn get_serial() -> ReqType {
+    ReqType::Get(usp::Get {
+        param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
+        max_depth: 0,
+    })
+}
+
 /// Whether `from` may write an SSID (the admin role's right).
 async fn may_write(h: &mut Harness, from: &str) -> bool {
     let set = ReqType::Set(usp::Set {
@@ -281,14 +301,7 @@ async fn challenges_expire_and_unknown_ones_are_refused() {
 async fn a_controller_without_a_row_keeps_its_granted_role_in_the_agent() {
     let mut h = setup().await;
     assert!(!may_write(&mut h, STRANGER).await);
-    let id = request(
-        &mut h,
-        STRANGER,
-        "Device.LocalAgent.ControllerTrust.Challenge.1",
-        None,
-    )
-    .await;
-    respond(&mut h, STRANGER, &id, PASSPHRASE).await.unwrap();
+    raise(&mut h, STRANGER).await;
     assert!(may_write(&mut h, STRANGER).await);
     assert_eq!(
         h.value(ASSIGNED),
@@ -392,17 +405,11 @@ async fn a_banned_controller_is_neither_answered_nor_sent_to() {
         .await
         .unwrap();
     add_credential(&mut h, &[("CN=Revoked CA", "02")], banned).await;
-    let get = || {
-        ReqType::Get(usp::Get {
-            param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
-            max_depth: 0,
-        })
-    };
-    assert!(h.request_from(CTRL, "before", get()).await.is_some());
+    assert!(h.request_from(CTRL, "before", get_serial()).await.is_some());
     // Validated by the banned CA: ignored, though its AssignedRole still reads.
     h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_validated_by(ca);
     h.events.clear();
-    assert!(h.request_from(CTRL, "banned", get()).await.is_none());
+    assert!(h.request_from(CTRL, "banned", get_serial()).await.is_none());
     assert!(h.events.iter().any(|e| matches!(
         e,
         AgentEvent::RecordIgnored {
@@ -431,12 +438,16 @@ async fn a_banned_controller_is_neither_answered_nor_sent_to() {
     )
     .await;
     h.drive().await;
-    assert!(h.request_from(CTRL, "after", get()).await.is_some());
+    assert!(h.request_from(CTRL, "after", get_serial()).await.is_some());
     // A banned role in UntrustedRole bans the controllers without a row.
     h.device_set("Device.LocalAgent.ControllerTrust.UntrustedRole", banned)
         .await;
     h.mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply");
-    assert!(h.request_from(STRANGER, "stranger", get()).await.is_none());
+    assert!(
+        h.request_from(STRANGER, "stranger", get_serial())
+            .await
+            .is_none()
+    );
 }
 
 /// Whether the agent ignored a Record as [`IgnoreReason::Untrusted`] since the events were
@@ -463,15 +474,13 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
     let first_use = |certificate: &CertificateId| {
         Mtp::new(MtpKind::WebSocket, STRANGER).with_first_use(certificate.clone())
     };
-    let get = || {
-        ReqType::Get(usp::Get {
-            param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
-            max_depth: 0,
-        })
-    };
     // TOFUAllowed false: ignored, nothing written.
     h.mtp = first_use(&mine);
-    assert!(h.request_from(STRANGER, "refused", get()).await.is_none());
+    assert!(
+        h.request_from(STRANGER, "refused", get_serial())
+            .await
+            .is_none()
+    );
     assert!(untrusted(&h));
     assert_eq!(h.value("Device.LocalAgent.CertificateNumberOfEntries"), "0");
 
@@ -479,7 +488,10 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
         .await;
     h.drive().await;
     // First use: answered with UntrustedRole's rights (the reader's: read, no write).
-    let reply = h.request_from(STRANGER, "first", get()).await.unwrap();
+    let reply = h
+        .request_from(STRANGER, "first", get_serial())
+        .await
+        .unwrap();
     assert!(matches!(resp(&reply), RespType::GetResp(_)));
     assert!(!may_write(&mut h, STRANGER).await);
     // Its certificate and its row, linked (R-SEC.8), its role UntrustedRole (R-SEC.6).
@@ -497,26 +509,27 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
     // Another certificate cannot speak as it, nor as a controller known before.
     h.events.clear();
     h.mtp = first_use(&CertificateId::new("CN=stranger", "0BAD"));
-    assert!(h.request_from(STRANGER, "impostor", get()).await.is_none());
+    assert!(
+        h.request_from(STRANGER, "impostor", get_serial())
+            .await
+            .is_none()
+    );
     assert!(untrusted(&h));
     for known in [CTRL, CONFIGURED] {
         h.events.clear();
         h.mtp = Mtp::new(MtpKind::WebSocket, known).with_first_use(mine.clone());
-        assert!(h.request_from(known, "takeover", get()).await.is_none());
+        assert!(
+            h.request_from(known, "takeover", get_serial())
+                .await
+                .is_none()
+        );
         assert!(untrusted(&h), "{known}");
     }
     assert_eq!(h.value("Device.LocalAgent.ControllerNumberOfEntries"), "2");
 
     // Recognised by its certificate, it raises itself with a challenge (R-SEC.7).
     h.mtp = first_use(&mine);
-    let id = request(
-        &mut h,
-        STRANGER,
-        "Device.LocalAgent.ControllerTrust.Challenge.1",
-        None,
-    )
-    .await;
-    respond(&mut h, STRANGER, &id, PASSPHRASE).await.unwrap();
+    raise(&mut h, STRANGER).await;
     assert_eq!(
         h.value(&format!("{row}AssignedRole")),
         format!("{READER},{ADMIN}")
@@ -527,6 +540,10 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
         .await;
     h.drive().await;
     h.events.clear();
-    assert!(h.request_from(STRANGER, "off", get()).await.is_none());
+    assert!(
+        h.request_from(STRANGER, "off", get_serial())
+            .await
+            .is_none()
+    );
     assert!(untrusted(&h));
 }
