@@ -191,7 +191,14 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     let (usp_device_tx, usp_device_rx) = mpsc::channel(256);
     let (mtp_tx, mtp_rx) = mpsc::channel(256);
     let wake = Arc::new(Notify::new());
-    let driver = usp::UspDriver::new(engine.clone(), wake.clone(), &endpoint_id, &config.usp);
+    let e2e_tls = trust.as_ref().and_then(tls::Trust::e2e_tls);
+    let driver = usp::UspDriver::new(
+        engine.clone(),
+        wake.clone(),
+        &endpoint_id,
+        &config.usp,
+        e2e_tls,
+    );
     let network = driver.network_up();
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
     #[cfg(unix)]

@@ -7,6 +7,10 @@
 //! same trust store (TR-369 R-MTP.1: the agent requires the controller's certificate), or
 //! one it trusts on first use (below).
 //!
+//! The same client certificate and CAs are the USP agent's E2E session TLS settings
+//! ([`Trust::e2e_tls`]: TR-369 TLS payload security inside session contexts, whatever the MTP;
+//! usp-core checks those certificates at the agent's wall clock).
+//!
 //! A certificate names USP endpoints by `urn:bbf:usp:id:<endpoint id>` subjectAltName URIs
 //! (TR-369 "Endpoint Identifier"); [`PeerIds`] holds them, so that the MTP accepts from such a
 //! peer only Records whose `from_id` is one of them.
@@ -76,7 +80,7 @@ use rustls::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-use usp_core::agent::{CertificateId, Mtp, MtpKind};
+use usp_core::agent::{CertificateId, E2eTls, Mtp, MtpKind};
 
 use crate::x509::{self, CertificateInfo};
 
@@ -96,6 +100,8 @@ pub(crate) struct Trust {
     controllers: Arc<dyn ClientCertVerifier>,
     /// What the checks read at each handshake.
     policy: Arc<Policy>,
+    /// The USP agent's E2E session TLS settings: the client certificate and the CAs.
+    e2e: Option<E2eTls>,
 }
 
 /// What the agent's certificate checks read at each handshake, set by the driver from the
@@ -269,7 +275,7 @@ impl Trust {
         let servers = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
             .build()
             .map_err(|e| format!("server certificate checks: {e}"))?;
-        let controllers = WebPkiClientVerifier::builder_with_provider(roots, provider())
+        let controllers = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
             .build()
             .map_err(|e| format!("client certificate checks: {e}"))?;
         let builder = ClientConfig::builder_with_provider(provider())
@@ -280,13 +286,21 @@ impl Trust {
                 webpki: servers,
                 policy: policy.clone(),
             }));
-        let config = match identity {
-            None => builder.with_no_client_auth(),
+        let (config, e2e) = match identity {
+            None => (builder.with_no_client_auth(), None),
             Some((cert_file, key_file)) => {
                 let (chain, key) = load_identity(cert_file, key_file)?;
-                builder
+                let e2e = match E2eTls::new(chain.clone(), key.clone_key(), roots) {
+                    Ok(e2e) => Some(e2e),
+                    Err(error) => {
+                        tracing::warn!(file = %cert_file.display(), "no USP E2E TLS: {error}");
+                        None
+                    }
+                };
+                let config = builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|e| format!("{}: {e}", cert_file.display()))?
+                    .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+                (config, e2e)
             }
         };
         Ok(Self {
@@ -294,7 +308,14 @@ impl Trust {
             cas: cas.into(),
             controllers,
             policy,
+            e2e,
         })
+    }
+
+    /// The USP agent's E2E session TLS settings (TR-369 TLS payload security): the client
+    /// certificate `[tls] cert_file` and these CAs; `None` without a client certificate.
+    pub(crate) fn e2e_tls(&self) -> Option<E2eTls> {
+        self.e2e.clone()
     }
 
     /// Whether real time is known (`Device.Time.Status` is `Synchronized`): certificate dates

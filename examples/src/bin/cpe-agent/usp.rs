@@ -20,7 +20,7 @@ use hal::Engine;
 use hal::engine::Notice;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
-    Agent, AgentConfig, AgentEvent, ControllerConfig, Mtp, MtpKind, Output, RetryPolicy,
+    Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, Mtp, MtpKind, Output, RetryPolicy,
 };
 
 use crate::config::UspConfig;
@@ -116,6 +116,7 @@ impl UspDriver {
         wake: Arc<Notify>,
         endpoint_id: &str,
         usp: &UspConfig,
+        e2e_tls: Option<E2eTls>,
     ) -> Self {
         let mut config = AgentConfig::new(endpoint_id)
             .with_unknown_controllers(usp.accept_unknown_controllers)
@@ -127,6 +128,9 @@ impl UspDriver {
             config = config.with_controller(controller.clone());
         }
         let mut agent = Agent::new(config);
+        if let Some(e2e_tls) = e2e_tls {
+            agent = agent.with_e2e_tls(e2e_tls);
+        }
         let seq = engine.last_seq();
         agent.skip_changes_through(seq);
         agent.set_wall_clock(Instant::now(), wall_clock());
