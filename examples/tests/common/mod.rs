@@ -228,7 +228,7 @@ pub(crate) enum Link {
 }
 
 impl Link {
-    async fn send(&mut self, bytes: Vec<u8>) {
+    pub(crate) async fn send(&mut self, bytes: Vec<u8>) {
         match self {
             Self::WebSocket(ws) => ws.send(Message::Binary(bytes.into())).await.unwrap(),
             Self::Mqtt(link) => link.send(bytes).await,
@@ -237,7 +237,7 @@ impl Link {
     }
 
     /// The next Record; `None` when the link closed.
-    async fn next(&mut self) -> Option<Vec<u8>> {
+    pub(crate) async fn next(&mut self) -> Option<Vec<u8>> {
         match self {
             Self::WebSocket(ws) => loop {
                 match ws.next().await?.unwrap() {

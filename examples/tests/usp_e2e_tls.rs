@@ -1,0 +1,230 @@
+//! USP E2E session contexts with TLS payload security through the `cpe-agent` binary over a
+//! plain `ws://` WebSocket (TR-369 "Secure Message Exchange": the Msgs are protected end to
+//! end, whatever the MTP). The agent's E2E TLS identity is its `[tls]` client certificate and
+//! CA file (made with the `openssl` command, [`common::tls`]).
+//!
+//! The controller sets its row's `E2ESession.PayloadSecurity` to `TLS` and `SessionMode` to
+//! `Require`: the agent starts a session as the TLS client (the endpoint that starts the
+//! session context), the controller answers as TLS server with a certificate naming its
+//! Endpoint ID, and a Get goes through encrypted, each Msg carried by session Records whose
+//! payloads are TLS records. Every wait is bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    // The test bounds its waits on the real clock, as the agent it drives does.
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusp_lib::usp_builder::{SetBuilder, UpdateObjectBuilder};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use usp_core::codec::{self, RecordBuilder};
+use usp_core::usp::{self, body::MsgBody, request::ReqType, response::RespType};
+use usp_core::usp_record::record::{PayloadSecurity, RecordType};
+use usp_core::usp_record::session_context_record::PayloadSarState;
+use usp_core::usp_record::{Record, SessionContextRecord};
+use usp_core::{Limits, Msg};
+
+use common::tls::{make_certificates, make_leaf};
+use common::{AGENT, AgentProcess, CTRL, Controller, WAIT, s, within};
+
+/// The controller as the TLS server of the agent's session: its certificate names its
+/// Endpoint ID, and the agent's client certificate must chain to `ca.pem`.
+fn tls_server(dir: &std::path::Path) -> rustls::ServerConnection {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let chain = vec![CertificateDer::from_pem_file(dir.join("ctrlcert.pem")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(dir.join("ctrlkey.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    rustls::ServerConnection::new(Arc::new(config)).unwrap()
+}
+
+/// The controller's end of the session.
+struct Session {
+    tls: rustls::ServerConnection,
+    id: u64,
+    next_seq: u64,
+    expected: u64,
+    plaintext: Vec<u8>,
+}
+
+impl Session {
+    /// The agent's next session Record in order (resends of earlier ones skipped): feeds its
+    /// TLS records, and returns the Msg it completed, if any.
+    async fn receive(&mut self, ctrl: &mut Controller) -> Option<Msg> {
+        let record = loop {
+            let bytes = tokio::time::timeout(WAIT, ctrl.link.next())
+                .await
+                .expect("a Record from the agent in time")
+                .expect("the connection stays open");
+            let record = codec::decode_record(&bytes, &Limits::default()).unwrap();
+            let Some(RecordType::SessionContext(c)) = &record.record_type else {
+                continue;
+            };
+            if c.sequence_id >= self.expected {
+                break record;
+            }
+        };
+        assert_eq!(record.payload_security, PayloadSecurity::Tls12 as i32);
+        let Some(RecordType::SessionContext(c)) = record.record_type else {
+            unreachable!()
+        };
+        assert_eq!(
+            c.sequence_id, self.expected,
+            "no Record lost on one WebSocket"
+        );
+        self.id = c.session_id;
+        self.expected += 1;
+        for payload in &c.payload {
+            let mut rest: &[u8] = payload;
+            while !rest.is_empty() {
+                self.tls.read_tls(&mut rest).unwrap();
+                self.tls.process_new_packets().unwrap();
+                let mut buf = [0_u8; 4096];
+                while let Ok(n) = self.tls.reader().read(&mut buf) {
+                    assert!(n > 0, "no close_notify");
+                    self.plaintext.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+        let done = [
+            PayloadSarState::None as i32,
+            PayloadSarState::Complete as i32,
+        ];
+        if !done.contains(&c.payload_sar_state) || self.plaintext.is_empty() {
+            return None;
+        }
+        let bytes = std::mem::take(&mut self.plaintext);
+        Some(codec::decode_msg(&bytes, &Limits::default()).unwrap())
+    }
+
+    /// Sends what the TLS server has to say, `msg` sealed in it, in one session Record.
+    async fn send(&mut self, ctrl: &mut Controller, msg: Option<&Msg>) {
+        if let Some(msg) = msg {
+            let mut bytes = Vec::new();
+            codec::encode_msg(msg, &mut bytes);
+            self.tls.writer().write_all(&bytes).unwrap();
+        }
+        let mut tls = Vec::new();
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut tls).unwrap();
+        }
+        let mut record: Record = RecordBuilder::new(AGENT, CTRL).session(SessionContextRecord {
+            session_id: self.id,
+            sequence_id: self.next_seq,
+            expected_id: self.expected,
+            retransmit_id: 0,
+            payload_sar_state: PayloadSarState::None as i32,
+            payloadrec_sar_state: PayloadSarState::None as i32,
+            payload: vec![Bytes::from(tls)],
+        });
+        self.next_seq += 1;
+        record.payload_security = PayloadSecurity::Tls12 as i32;
+        let mut bytes = Vec::new();
+        codec::encode_record(&record, &mut bytes);
+        ctrl.link.send(bytes).await;
+    }
+}
+
+#[tokio::test]
+async fn the_agent_runs_the_tls_session_the_controller_row_asks_for() {
+    within(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap();
+        make_certificates(dir.path(), "", true);
+        make_leaf(
+            dir.path(),
+            "",
+            "ctrl",
+            "URI:urn:bbf:usp:id:self::controller",
+        );
+        let config = dir.path().join("agent.toml");
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(
+            &config,
+            format!(
+                "[tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                path("ca.pem"),
+                path("cert.pem"),
+                path("key.pem")
+            ),
+        )
+        .unwrap();
+        let state = dir.path().join("state");
+        let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+        let mut ctrl = Controller::connect(&agent.url).await;
+        let require = SetBuilder::new()
+            .with_update_objs(vec![
+                UpdateObjectBuilder::new(s("Device.LocalAgent.Controller.1.E2ESession."))
+                    .with_param_settings(vec![
+                        (s("PayloadSecurity"), s("TLS"), true),
+                        (s("SessionMode"), s("Require"), true),
+                    ]),
+            ])
+            .build()
+            .unwrap();
+        ctrl.send("require-tls", require).await;
+        let mut session = Session {
+            tls: tls_server(dir.path()),
+            id: 0,
+            next_seq: 1,
+            expected: 1,
+            plaintext: Vec::new(),
+        };
+        // The agent's ClientHello (a session Record with sequence_id 1), after the SetResp.
+        assert!(session.receive(&mut ctrl).await.is_none());
+        assert_ne!(session.id, 0);
+        // The controller's flight out; the agent's Finished back.
+        while session.tls.is_handshaking() {
+            session.send(&mut ctrl, None).await;
+            assert!(session.receive(&mut ctrl).await.is_none());
+        }
+        let get = codec::request_msg(
+            "e2e-get",
+            ReqType::Get(usp::Get {
+                param_paths: vec!["Device.DeviceInfo.SerialNumber".into()],
+                max_depth: 0,
+            }),
+        );
+        session.send(&mut ctrl, Some(&get)).await;
+        let answer = loop {
+            if let Some(msg) = session.receive(&mut ctrl).await {
+                break msg;
+            }
+        };
+        assert_eq!(answer.header.as_ref().unwrap().msg_id, "e2e-get");
+        let Some(MsgBody::Response(usp::Response {
+            resp_type: Some(RespType::GetResp(resp)),
+        })) = answer.body.and_then(|b| b.msg_body)
+        else {
+            panic!("expected a GetResp")
+        };
+        let result = &resp.req_path_results[0].resolved_path_results[0];
+        assert_eq!(result.result_params["SerialNumber"], "SIM0001");
+        agent.stop().await;
+    })
+    .await;
+}
