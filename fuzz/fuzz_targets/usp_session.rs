@@ -10,15 +10,18 @@
 //! ChallengeID handed to that controller and the value of its challenge row, no engine
 //! request is left pending, the agent tracks no more subscriptions than the table has rows,
 //! saved Notifies restore after a power cycle; at the end the store is consistent
-//! (`NumberOfEntries` equal to rows).
+//! (`NumberOfEntries` equal to rows). The agent has E2E TLS settings, and steps of their own
+//! run E2E sessions with TLS payload security: a controller's real rustls handshake through
+//! session Records, requests sealed in it, Records tampered with, TLS12 Records of fuzz bytes.
 //!
-//! Step format: one action byte, then its arguments (see `Case::step`).
+//! Step format: one action byte, then its arguments (see `Case::step`, `Case::tls_step`).
 #![no_main]
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::io::Write as _;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,18 +29,22 @@ use common::{MAX_STEPS, Reader, STEP_BOUND, VALUES, block_on, check_store};
 use hal::sim::SimDevice;
 use hal::{Engine, EngineConfig, Principal};
 use libfuzzer_sys::fuzz_target;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tr181_model::schema::{BaseType, Protocol};
-use tr181_model::value::Value;
+use tr181_model::value::{DateTime, Value};
 use usp_core::agent::{
-    Agent, AgentConfig, AgentEvent, CertificateId, ControllerConfig, ControllerTrust, IgnoreReason,
-    Mtp, MtpKind, Output,
+    Agent, AgentConfig, AgentEvent, CertificateId, ControllerConfig, ControllerTrust, E2eTls,
+    IgnoreReason, Mtp, MtpKind, Output,
 };
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::usp::{
     self, body::MsgBody, operate_resp::operation_result::OperationResp, request::ReqType,
     response::RespType,
 };
-use usp_core::usp_record::record::RecordType;
+use usp_core::usp_record::SessionContextRecord;
+use usp_core::usp_record::record::{PayloadSecurity, RecordType};
+use usp_core::usp_record::session_context_record::PayloadSarState;
 use usp_core::{Limits, Msg};
 
 const AGENT: &str = "os::00D09E-SIM0001";
@@ -141,6 +148,73 @@ const TRUST_VALUES: &[&str] = &[
     "MTP-and-broker",
 ];
 
+/// The test certificates of usp-core's E2E TLS tests, compiled in.
+macro_rules! fixture {
+    ($name:literal) => {
+        include_bytes!(concat!("../../usp-core/tests/fixtures/e2e-tls/", $name))
+    };
+}
+
+fn cert(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    vec![CertificateDer::from_pem_slice(pem).expect("a fixture certificate")]
+}
+
+fn key(pem: &[u8]) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::from_pem_slice(pem).expect("a fixture key")
+}
+
+fn roots() -> Arc<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(cert(fixture!("ca.pem")));
+    Arc::new(roots)
+}
+
+/// The agent's E2E TLS settings, made once.
+fn e2e_tls() -> E2eTls {
+    static SETTINGS: OnceLock<E2eTls> = OnceLock::new();
+    SETTINGS
+        .get_or_init(|| {
+            let (chain, key) = (cert(fixture!("agent.pem")), key(fixture!("agent-key.pem")));
+            E2eTls::new(chain, key, roots()).expect("the fixture identity")
+        })
+        .clone()
+}
+
+/// The controller's TLS settings, made once.
+fn controller_tls() -> Arc<rustls::ClientConfig> {
+    static SETTINGS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    SETTINGS
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let (chain, key) = (
+                cert(fixture!("controller.pem")),
+                key(fixture!("controller-key.pem")),
+            );
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_root_certificates(roots())
+                .with_client_auth_cert(chain, key)
+                .expect("the fixture identity");
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// 2030-01-01, inside the fixtures' validity.
+const WALL: i64 = 1_893_456_000_000_000;
+
+/// Step action bytes from this one on are TLS steps (`Case::tls_step`); below, `% 12` picks
+/// the other steps, as the seeds were written.
+const TLS_STEP: u8 = 250;
+
+/// The controller's end of a TLS session with the agent.
+struct TlsPeer {
+    conn: rustls::ClientConnection,
+    session_id: u64,
+    next_seq: u64,
+}
+
 fn config() -> AgentConfig {
     AgentConfig::new(AGENT).with_controller(
         ControllerConfig::new(CTRL).with_mtp(Mtp::new(MtpKind::Mqtt, "ctrl/reply")),
@@ -166,6 +240,9 @@ struct Case {
     validated_by: Option<CertificateId>,
     /// The agent ignored a Record because its sender is banned.
     banned: bool,
+    /// The controller's TLS session, and the TLS records the agent sent it.
+    tls: Option<TlsPeer>,
+    tls_inbox: Vec<Bytes>,
 }
 
 impl Case {
@@ -177,7 +254,10 @@ impl Case {
         block_on(engine.start()).expect("the simulated device boots");
         sim.attach(engine.sink());
         seed_trust(&engine);
-        let mut agent = Agent::new(config()).with_access(trust);
+        let mut agent = Agent::new(config())
+            .with_access(trust)
+            .with_e2e_tls(e2e_tls());
+        agent.set_wall_clock(now, DateTime::from_unix_micros(WALL));
         let seq = engine.last_seq();
         agent.skip_changes_through(seq);
         engine.read(|store| agent.load_subscriptions(now, store));
@@ -202,6 +282,8 @@ impl Case {
             challenges: Vec::new(),
             validated_by: None,
             banned: false,
+            tls: None,
+            tls_inbox: Vec::new(),
         };
         case.drain();
         case
@@ -293,6 +375,14 @@ impl Case {
             return;
         }
         assert_eq!(mtp.reply_to, "ctrl/reply", "the controller's return path");
+        if let Some(RecordType::SessionContext(context)) = &record.record_type {
+            if record.payload_security == PayloadSecurity::Tls12 as i32
+                && self.tls_inbox.len() < 256
+            {
+                self.tls_inbox.extend(context.payload.iter().cloned());
+            }
+            return;
+        }
         let Some(RecordType::NoSessionContext(_)) = &record.record_type else {
             return;
         };
@@ -533,8 +623,89 @@ impl Case {
         }
     }
 
+    /// A TLS12 session Record from the controller: the next of its TLS session (its handshake
+    /// data, a request sealed in it, maybe tampered with), a new session, or fuzz bytes.
+    fn tls_step(&mut self, r: &mut Reader<'_>) {
+        let action = r.byte();
+        if action < 32 || self.tls.is_none() {
+            let name = "agent.test"
+                .try_into()
+                .expect("the agent certificate's DNS name");
+            let conn =
+                rustls::ClientConnection::new(controller_tls(), name).expect("a client connection");
+            let session_id = u64::from(r.u16()).max(2);
+            self.tls = Some(TlsPeer {
+                conn,
+                session_id,
+                next_seq: 1,
+            });
+            self.tls_inbox.clear();
+        }
+        let Some(peer) = self.tls.as_mut() else {
+            return;
+        };
+        // What the agent sent: a peer that refuses it (a restarted session) starts again.
+        for payload in std::mem::take(&mut self.tls_inbox) {
+            let failed = peer.conn.read_tls(&mut payload.as_ref()).is_err()
+                || peer.conn.process_new_packets().is_err();
+            if failed {
+                self.tls = None;
+                return;
+            }
+        }
+        if action >= 160 && !peer.conn.is_handshaking() {
+            let msg = codec::request_msg(format!("tls-{action}"), request(r));
+            let _ = peer.conn.writer().write_all(&codec_bytes(&msg));
+        }
+        let mut tls = Vec::new();
+        while peer.conn.wants_write() {
+            if peer.conn.write_tls(&mut tls).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+        let mut payload = vec![Bytes::from(tls)];
+        if (64..96).contains(&action) {
+            // Fuzz bytes in place of, or after, the TLS records.
+            payload.push(Bytes::copy_from_slice(r.bytes()));
+        }
+        let seq = peer.next_seq;
+        peer.next_seq += 1;
+        let state = |byte: u8| match byte % 4 {
+            0 => PayloadSarState::None,
+            1 => PayloadSarState::Begin,
+            2 => PayloadSarState::Inprocess,
+            _ => PayloadSarState::Complete,
+        } as i32;
+        let (sar, rec_sar) = if (96..128).contains(&action) {
+            (state(r.byte()), state(r.byte()))
+        } else {
+            (0, 0)
+        };
+        let mut record = RecordBuilder::new(AGENT, CTRL).session(SessionContextRecord {
+            session_id: peer.session_id,
+            sequence_id: seq,
+            expected_id: 1,
+            retransmit_id: 0,
+            payload_sar_state: sar,
+            payloadrec_sar_state: rec_sar,
+            payload,
+        });
+        record.payload_security = PayloadSecurity::Tls12 as i32;
+        if (128..160).contains(&action) {
+            // A mac_signature the agent must refuse once the handshake is done.
+            record.mac_signature = r.bytes().to_vec();
+        }
+        let mut bytes = Vec::new();
+        codec::encode_record(&record, &mut bytes);
+        self.feed(Bytes::from(bytes));
+    }
+
     fn step(&mut self, r: &mut Reader<'_>) {
-        match r.byte() % 12 {
+        let action = r.byte();
+        if action >= TLS_STEP {
+            return self.tls_step(r);
+        }
+        match action % 12 {
             0..=4 => {
                 let id = self.msg_id();
                 let req = request(r);

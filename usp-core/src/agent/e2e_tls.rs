@@ -136,7 +136,10 @@ impl E2eTls {
             .with_client_auth_cert(chain, key)?;
         client.enable_sni = false;
         client.resumption = rustls::client::Resumption::disabled();
+        // No resumption either way: every session context runs a full, mutually
+        // authenticated handshake.
         server.send_tls13_tickets = 0;
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         Ok(Self {
             server: Arc::new(server),
             client: Arc::new(client),
