@@ -17,14 +17,14 @@ use common::{
     text, usp,
 };
 use hal::engine::{
-    AddRequest, AllowAll, DeleteRequest, GetInstancesRequest, GetNamesRequest, GetRequest, Notice,
-    ObjectCreation, ObjectSettings, OperateOutcome, OperateRequest, ParamSetting, PathRule,
-    PathRules, Permissions, SetRequest, SupportedRequest, Target,
+    AddRequest, AllowAll, DeleteRequest, DeviceUpdate, GetInstancesRequest, GetNamesRequest,
+    GetRequest, Notice, ObjectCreation, ObjectSettings, OperateOutcome, OperateRequest,
+    ParamSetting, PathRule, PathRules, Permissions, SetRequest, SupportedRequest, Target,
 };
 use hal::sim::{Client, Fault, HalCall, SimDevice};
 use hal::{Engine, EngineConfig, EngineError, HalError, Principal};
 use tr181_model::store::{Change, Origin};
-use tr181_model::value::Value;
+use tr181_model::value::{DateTime, Value};
 
 async fn setup() -> (Arc<SimDevice>, Engine) {
     let sim = SimDevice::new("SIM0001");
@@ -1111,4 +1111,80 @@ fn engine_futures_are_send() {
     assert_send(&engine.delete(&principal, &delete));
     assert_send(&engine.operate(&principal, &operate));
     assert_send(&engine.handle_device_inputs());
+}
+
+#[tokio::test]
+async fn time_status_says_whether_the_device_has_real_time() {
+    let (sim, engine) = setup().await;
+    let status = || async {
+        let request = GetRequest::new(["Device.Time.Status"]);
+        let got = engine.get(&usp(), &request).await.unwrap();
+        text(got.value("Device.Time.Status").unwrap())
+    };
+    assert_eq!(status().await, "Synchronized");
+    sim.set_time(None);
+    assert_eq!(status().await, "Unsynchronized");
+    // The time client off: Disabled, whatever the clock says.
+    sim.set_time(DateTime::from_unix_seconds(1_700_000_000));
+    let off = SetRequest::from_parameters([("Device.Time.Enable", "false")]);
+    engine.set(&usp(), &off).await.unwrap();
+    assert_eq!(status().await, "Disabled");
+    let on = SetRequest::from_parameters([("Device.Time.Enable", "true")]);
+    engine.set(&usp(), &on).await.unwrap();
+    assert_eq!(status().await, "Synchronized");
+}
+
+#[tokio::test]
+async fn a_device_update_adds_rows_to_read_only_tables() {
+    let (_sim, engine) = setup().await;
+    let row = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    // Enabled: a unique key binds enabled rows only.
+    let certificate = row(&[
+        ("Enable", "true"),
+        ("SerialNumber", "5E1F"),
+        ("Issuer", "CN=x"),
+    ]);
+    let update = DeviceUpdate::adding(vec![
+        ("Device.LocalAgent.Certificate.".into(), certificate.clone()),
+        (
+            "Device.LocalAgent.Certificate.".into(),
+            row(&[("SerialNumber", "02")]),
+        ),
+    ]);
+    engine.device_update(|txn| update.apply(txn)).await.unwrap();
+    assert_eq!(
+        stored(&engine, "Device.LocalAgent.CertificateNumberOfEntries"),
+        "2"
+    );
+    assert_eq!(
+        stored(&engine, "Device.LocalAgent.Certificate.1.Issuer"),
+        "CN=x"
+    );
+    assert_eq!(
+        stored(&engine, "Device.LocalAgent.Certificate.2.SerialNumber"),
+        "02"
+    );
+    // A row the model refuses fails the whole update.
+    let refused = DeviceUpdate::adding(vec![
+        ("Device.LocalAgent.Certificate.".into(), certificate),
+        (
+            "Device.LocalAgent.Certificate.".into(),
+            row(&[("NoSuchParameter", "1")]),
+        ),
+    ]);
+    assert!(
+        engine
+            .device_update(|txn| refused.apply(txn))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        stored(&engine, "Device.LocalAgent.CertificateNumberOfEntries"),
+        "2"
+    );
 }

@@ -5,7 +5,9 @@
 //!   points, DHCPv4, NAT port mappings, Time and a QoS classification. TR-104
 //!   `Device.Services.VoiceService.` is not in TR-181 2.19, so there is no voice service.
 //! - **Live values**: `DeviceInfo.UpTime`, `Time.CurrentLocalTime`, interface `Status` and
-//!   SSID byte counters come from the simulated hardware ([`SimDevice::advance`] moves time).
+//!   SSID byte counters come from the simulated hardware ([`SimDevice::advance`] moves time);
+//!   `Time.Status` is `Synchronized` while the device has a time ([`SimDevice::set_time`])
+//!   and `Time.Enable` is true, `Disabled` while it is false.
 //! - **Discovery**: `Hosts.Host`, `WiFi.AccessPoint.{i}.AssociatedDevice` and
 //!   `DHCPv4.Server.Pool.{i}.Client` follow the simulated clients
 //!   ([`SimDevice::connect_client`]).
