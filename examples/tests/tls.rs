@@ -563,10 +563,17 @@ async fn trust_on_first_use() {
     let body = ctrl
         .request(get(&["Device.LocalAgent.Certificate.1."]))
         .await;
-    let expected = openssl_fields(&stranger.join("tofu-cert.pem"), &["-serial", "-issuer"]);
+    let pem = stranger.join("tofu-cert.pem");
+    let expected = openssl_fields(&pem, &["-serial", "-issuer", "-fingerprint", "-sha256"]);
     let certificate = get_params(&body);
     assert_eq!(certificate["SerialNumber"], expected["serial"], "{body}");
     assert_eq!(certificate["Issuer"], expected["issuer"], "{body}");
+    // Named by its fingerprint too: its issuer and serial number are anyone's to choose.
+    let sha256 = expected["sha256 Fingerprint"]
+        .replace(':', "")
+        .to_lowercase();
+    let alias = format!("cpe-sha256-{}", &sha256[..48]);
+    assert_eq!(certificate["Alias"], alias.as_str(), "{body}");
 
     // Recognised on its next connection, with the rights it earned; closed when quiet.
     let mut stranger_ctrl = tofu().await.unwrap();
@@ -575,7 +582,8 @@ async fn trust_on_first_use() {
     agent
         .wait_line("no Record within TOFUInactivityTimer")
         .await;
-    // Another self-signed certificate cannot speak as it.
+    // Another self-signed certificate cannot speak as it, though of the same issuer and
+    // serial number.
     let mut impostor = connect_as(&url, &ca, &stranger, "impostor-", TOFU)
         .await
         .unwrap();

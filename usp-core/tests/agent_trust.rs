@@ -470,7 +470,7 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
     // without a row.
     let config = harness::config().with_controller(ControllerConfig::new(CONFIGURED));
     let mut h = setup_with(config).await;
-    let mine = CertificateId::new("CN=stranger", "5E1F");
+    let mine = CertificateId::new("CN=stranger", "5E1F").with_fingerprint("aa11");
     let first_use = |certificate: &CertificateId| {
         Mtp::new(MtpKind::WebSocket, STRANGER).with_first_use(certificate.clone())
     };
@@ -498,6 +498,7 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
     let certificate = "Device.LocalAgent.Certificate.1.";
     assert_eq!(h.value(&format!("{certificate}Issuer")), "CN=stranger");
     assert_eq!(h.value(&format!("{certificate}SerialNumber")), "5E1F");
+    assert_eq!(h.value(&format!("{certificate}Alias")), "cpe-sha256-aa11");
     let row = "Device.LocalAgent.Controller.2.";
     assert_eq!(h.value(&format!("{row}EndpointID")), STRANGER);
     assert_eq!(h.value(&format!("{row}Enable")), "true");
@@ -506,9 +507,11 @@ async fn a_controller_trusted_on_first_use_is_learnt_untrusted_then_recognised()
         h.value(&format!("{row}Credential")),
         "Device.LocalAgent.Certificate.1"
     );
-    // Another certificate cannot speak as it, nor as a controller known before.
+    // Another certificate cannot speak as it, not even one of the same issuer and serial
+    // number (a self-signed certificate's are its maker's to choose), nor as a controller
+    // known before.
     h.events.clear();
-    h.mtp = first_use(&CertificateId::new("CN=stranger", "0BAD"));
+    h.mtp = first_use(&CertificateId::new("CN=stranger", "5E1F").with_fingerprint("bb22"));
     assert!(
         h.request_from(STRANGER, "impostor", get_serial())
             .await

@@ -126,11 +126,13 @@ pub(crate) fn make_leaf(dir: &Path, prefix: &str, name: &str, san: &str) {
 }
 
 /// [`make_leaf`], but self-signed (an end-entity certificate, not a CA): a certificate of no
-/// CA, as a controller trusted on first use has.
+/// CA, as a controller trusted on first use has. Each has the same issuer (its subject) and
+/// serial number, as anyone can choose them.
 pub(crate) fn make_self_signed(dir: &Path, name: &str, san: &str) {
     let (csr, cert, ext) = leaf_request(dir, name, san);
     let key = format!("{name}key.pem");
     let mut args = vec!["x509", "-req", "-days", "2", "-in", &csr, "-signkey", &key];
+    args.extend(["-set_serial", "0x5E1F"]);
     args.extend(["-out", &cert, "-extfile", &ext]);
     openssl(dir, &args);
 }

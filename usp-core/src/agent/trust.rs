@@ -64,7 +64,8 @@
 //! - `TOFUAllowed` false (changed since the handshake): the Record is ignored
 //!   ([`IgnoreReason::Untrusted`](super::IgnoreReason::Untrusted)).
 //! - The sender has a `Controller.{i}.` row: the certificate must be one its `Credential`
-//!   names (a `Device.LocalAgent.Certificate.{i}.` row of that issuer and serial number),
+//!   names (a `Device.LocalAgent.Certificate.{i}.` row of that issuer, serial number and
+//!   fingerprint, see [`CertificateId`]),
 //!   else the Record is ignored: a self-signed certificate cannot take over a known
 //!   controller's Endpoint ID and roles. The controller then has its row's roles.
 //! - No row, but a controller the agent is configured with
@@ -72,7 +73,7 @@
 //!   identity is not the first comer's to take.
 //! - No row (first use): the agent writes, as the device, a
 //!   `Device.LocalAgent.Certificate.{i}.` row for the certificate (`Enable`, `SerialNumber`,
-//!   `Issuer`; unless one exists) and an enabled `Controller.{i}.` row with the sender's
+//!   `Issuer`, `Alias` from the fingerprint; unless one exists) and an enabled `Controller.{i}.` row with the sender's
 //!   `EndpointID` and `UntrustedRole` as its `AssignedRole`; once both are in the store, the
 //!   row's `Credential` is set to the certificate's row. Until then the controller has
 //!   `UntrustedRole`, as any controller without a row. From then on it is a known controller
@@ -123,10 +124,18 @@ const CREDENTIALS: &str = "Device.LocalAgent.ControllerTrust.Credential.";
 /// `RequestExpiration`'s default.
 const DEFAULT_EXPIRATION: Duration = Duration::from_secs(900);
 
-/// A certificate as its `Device.Security.Certificate.{i}.` row names it: `Issuer` and
-/// `SerialNumber`, which together identify an X.509 certificate. The driver fills the rows and
+/// A certificate as its `Device.Security.Certificate.{i}.` or
+/// `Device.LocalAgent.Certificate.{i}.` row names it: `Issuer` and `SerialNumber`, which
+/// together identify an X.509 certificate that a CA issued. The driver fills the rows and
 /// names the CA that validated a peer ([`Mtp::validated_by`](super::Mtp::validated_by)) with
 /// the same text.
+///
+/// The issuer and serial number of a certificate trusted on first use
+/// ([`Mtp::first_use`](super::Mtp::first_use)) are its holder's to choose (self-signed, or of
+/// an unknown CA): anyone can make another with the same. Such a certificate is also named
+/// by its [`fingerprint`](Self::fingerprint), which its row keeps in its `Alias`
+/// (`cpe-sha256-<fingerprint>`, an agent-assigned alias as TR-181 wants them), so that only
+/// the same certificate is recognised later.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub struct CertificateId {
@@ -134,7 +143,17 @@ pub struct CertificateId {
     pub issuer: String,
     /// The row's `SerialNumber`.
     pub serial_number: String,
+    /// A digest of the whole certificate, as text (the reference agent: the first 24 bytes of
+    /// its SHA-256, in lower-case hex), at most [`MAX_FINGERPRINT`] bytes; empty when not
+    /// known (a CA's).
+    pub fingerprint: String,
 }
+
+/// The longest [`CertificateId::fingerprint`]: what the row's `Alias` (at most 64
+/// characters) holds after `cpe-sha256-`.
+pub const MAX_FINGERPRINT: usize = 53;
+/// The prefix of the `Alias` of a certificate row that holds its fingerprint.
+const FINGERPRINT_ALIAS: &str = "cpe-sha256-";
 
 impl CertificateId {
     /// The certificate of `issuer` with `serial_number`.
@@ -142,7 +161,22 @@ impl CertificateId {
         Self {
             issuer: issuer.into(),
             serial_number: serial_number.into(),
+            fingerprint: String::new(),
         }
+    }
+
+    /// Sets the [`fingerprint`](Self::fingerprint), cut to [`MAX_FINGERPRINT`] bytes (on a
+    /// character boundary).
+    #[must_use]
+    pub fn with_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        let mut fingerprint = fingerprint.into();
+        let mut end = fingerprint.len().min(MAX_FINGERPRINT);
+        while !fingerprint.is_char_boundary(end) {
+            end = end.saturating_sub(1);
+        }
+        fingerprint.truncate(end);
+        self.fingerprint = fingerprint;
+        self
     }
 }
 
@@ -299,7 +333,10 @@ impl Trust {
         self.tofu_allowed = text(TRUST, "TOFUAllowed") == "true";
         self.controller_certificates = rows(CONTROLLER_CERTIFICATES)
             .map(|row| {
-                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"));
+                let alias = text(&row, "Alias");
+                let fingerprint = alias.strip_prefix(FINGERPRINT_ALIAS).unwrap_or_default();
+                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"))
+                    .with_fingerprint(fingerprint);
                 (row, id)
             })
             .collect();
@@ -549,12 +586,16 @@ impl Agent {
         }
         let mut adds = Vec::new();
         if certificate_row.is_none() {
-            let row = [
+            let mut row = owned(&[
                 ("Enable", "true"),
                 ("SerialNumber", certificate.serial_number.as_str()),
                 ("Issuer", certificate.issuer.as_str()),
-            ];
-            adds.push((CONTROLLER_CERTIFICATES.to_string(), owned(&row)));
+            ]);
+            if !certificate.fingerprint.is_empty() {
+                let alias = format!("{FINGERPRINT_ALIAS}{}", certificate.fingerprint);
+                row.push(("Alias".into(), alias));
+            }
+            adds.push((CONTROLLER_CERTIFICATES.to_string(), row));
         }
         let untrusted = self.trust.untrusted.join(",");
         let row = [

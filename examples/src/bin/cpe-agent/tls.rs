@@ -473,7 +473,9 @@ impl PeerIds {
         {
             let info = x509::parse(end_entity).ok_or("peer certificate unreadable")?;
             peer.ca = None;
-            peer.first_use = Some(CertificateId::new(info.issuer, info.serial_number));
+            let id = CertificateId::new(info.issuer, info.serial_number)
+                .with_fingerprint(fingerprint(end_entity));
+            peer.first_use = Some(id);
         }
         Ok(peer)
     }
@@ -507,6 +509,18 @@ impl std::fmt::Display for PeerIds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.ids.join(", "))
     }
+}
+
+/// What names a certificate trusted on first use besides its issuer and serial number, which
+/// its holder chose ([`CertificateId::fingerprint`]): the first 24 bytes (192 bits) of the
+/// SHA-256 of its DER, in lower-case hex.
+fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(der)
+        .iter()
+        .take(24)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The Endpoint ID a subjectAltName URI names, if it is a `urn:bbf:usp:id:` one (the URN's
