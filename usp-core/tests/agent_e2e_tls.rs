@@ -4,7 +4,8 @@
 //! the TLS 1.3 and TLS 1.2 handshakes through session Records, a Get round trip inside the
 //! TLS session, a large GetResp segmented over TLS records cut across Records
 //! (`payloadrec_sar_state`), a tampered `mac_signature` and refused certificates failing the
-//! session, a session the agent starts as TLS client, and PLAINTEXT sessions unchanged.
+//! session, a session the agent starts as TLS client, PLAINTEXT sessions unchanged, and the
+//! ECDSA signatures of PLAINTEXT Records checked with their `sender_cert` (R-E2E.31).
 //!
 //! Certificates: `tests/fixtures/e2e-tls/` (see its README).
 #![allow(
@@ -544,4 +545,87 @@ async fn plaintext_sessions_are_unchanged_and_tls_needs_a_session() {
     let before = h.sent.len();
     h.feed(&harness::encode(&record)).await;
     assert!(harness::is_disconnect(&h.sent[before].record, 7102));
+}
+
+/// A PLAINTEXT Record signed as R-E2E.31 says: ECDSA P-256 SHA-256 over the non-payload
+/// fields, by `signer`'s key, with `sender_cert`.
+fn signed(mut record: Record, signer: &str, sender_cert: Vec<u8>) -> Record {
+    record.sender_cert = sender_cert;
+    let key = rustls::crypto::ring::sign::any_ecdsa_type(&key(signer)).unwrap();
+    let signer = key
+        .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+        .unwrap();
+    record.mac_signature = signer.sign(&signed_fields(&record)).unwrap();
+    record
+}
+
+fn der(name: &str) -> Vec<u8> {
+    chain(name)[0].to_vec()
+}
+
+#[tokio::test]
+async fn plaintext_signatures_are_checked_with_sender_cert() {
+    let mut h = tls_harness().await;
+    let msg = codec::request_msg("signed", get("Device.DeviceInfo.SerialNumber"));
+    let plain = RecordBuilder::new(AGENT, CTRL).no_session(&msg);
+    let pem = std::fs::read(fixture("controller.pem")).unwrap();
+    // Signed by the controller, its certificate as DER or PEM: answered.
+    for cert in [der("controller"), pem] {
+        let before = h.sent.len();
+        h.feed(&harness::encode(&signed(plain.clone(), "controller", cert)))
+            .await;
+        get_resp(&h.sent[before].msg().unwrap());
+    }
+    let ignored = |h: &Harness| {
+        h.events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    AgentEvent::RecordIgnored {
+                        reason: usp_core::agent::IgnoreReason::BadSignature,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    // A field changed after signing; a certificate of another CA; one naming another
+    // endpoint; no certificate: ignored, unanswered.
+    let mut changed = signed(plain.clone(), "controller", der("controller"));
+    changed.version = "1.3".into();
+    let refused = [
+        changed,
+        signed(plain.clone(), "impostor", der("impostor")),
+        signed(plain.clone(), "stranger", der("stranger")),
+        signed(plain.clone(), "controller", Vec::new()),
+    ];
+    let before = h.sent.len();
+    for (n, record) in refused.iter().enumerate() {
+        h.feed(&harness::encode(record)).await;
+        assert_eq!(ignored(&h), n + 1);
+    }
+    assert_eq!(h.sent.len(), before, "nothing answered");
+    // A PLAINTEXT session Record with a wrong signature fails the session.
+    let mut payload = Vec::new();
+    codec::encode_msg(&msg, &mut payload);
+    let session = RecordBuilder::new(AGENT, CTRL).session(SessionContextRecord {
+        session_id: 91,
+        sequence_id: 1,
+        expected_id: 1,
+        retransmit_id: 0,
+        payload_sar_state: PayloadSarState::None as i32,
+        payloadrec_sar_state: PayloadSarState::None as i32,
+        payload: vec![payload.into()],
+    });
+    let mut bad = signed(session, "controller", der("controller"));
+    bad.mac_signature[10] ^= 1;
+    h.feed(&harness::encode(&bad)).await;
+    assert_eq!(
+        failures(&h),
+        vec![(
+            7104,
+            "mac_signature does not verify with sender_cert".to_owned()
+        )]
+    );
 }

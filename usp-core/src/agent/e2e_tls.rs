@@ -37,9 +37,10 @@
 //!   and verifies it on every Record that carries one from then on; a wrong MAC fails the
 //!   Record.
 //!
-//! Not done: the ECDSA signature method (for `PLAINTEXT` Records and for TLS Records before
-//! the handshake completes, with `sender_cert`): such Records are sent without
-//! `mac_signature`, and a received one is not verified.
+//! The signature method (R-E2E.31: ECDSA P-256 SHA-256 with `sender_cert`) is checked on
+//! received PLAINTEXT Records that carry a `mac_signature` ([`E2eTls::verify_signature`]).
+//! Not done: signing the agent's own PLAINTEXT Records, and checking the signature of TLS
+//! Records sent before the handshake completes (their payload is TLS-protected anyway).
 
 use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,7 @@ use hmac::{Hmac, Mac as _};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::time_provider::TimeProvider;
@@ -96,6 +98,9 @@ pub struct E2eTls {
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
     clock: Arc<WallClock>,
+    /// The trust store, for `sender_cert` (the signature method).
+    roots: Arc<RootCertStore>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
 impl E2eTls {
@@ -111,6 +116,7 @@ impl E2eTls {
         roots: Arc<RootCertStore>,
     ) -> Result<Self, E2eTlsError> {
         let base = ring::default_provider();
+        let algorithms = base.signature_verification_algorithms;
         let provider = Arc::new(CryptoProvider {
             cipher_suites: std::vec![
                 ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
@@ -128,7 +134,7 @@ impl E2eTls {
             .with_client_cert_verifier(client_verifier)
             .with_single_cert(chain.clone(), key.clone_key())?;
         let server_verifier =
-            WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build()?;
+            WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone()).build()?;
         let mut client = ClientConfig::builder_with_details(provider, clock.clone())
             .with_protocol_versions(&versions)?
             .dangerous()
@@ -144,7 +150,46 @@ impl E2eTls {
             server: Arc::new(server),
             client: Arc::new(client),
             clock,
+            roots,
+            algorithms,
         })
+    }
+
+    /// The signature method of `mac_signature` (R-E2E.31), for PLAINTEXT Records: whether
+    /// `signature` is an ECDSA P-256 SHA-256 signature (ASN.1 DER) of `signed` by the key of
+    /// `sender_cert` (DER, or PEM), a certificate that chains to the trust store for client
+    /// authentication at the wall clock and names `from` in a `urn:bbf:usp:id:` URI (else
+    /// anyone could sign with a certificate of their own). False before the wall clock is
+    /// known.
+    pub(crate) fn verify_signature(
+        &self,
+        signed: &[u8],
+        signature: &[u8],
+        sender_cert: &[u8],
+        from: &str,
+    ) -> bool {
+        let der = if sender_cert.starts_with(b"-----BEGIN") {
+            match CertificateDer::from_pem_slice(sender_cert) {
+                Ok(der) => der,
+                Err(_) => return false,
+            }
+        } else {
+            CertificateDer::from(sender_cert.to_vec())
+        };
+        let Ok(cert) = webpki::EndEntityCert::try_from(&der) else {
+            return false;
+        };
+        let Some(time) = self.clock.current_time() else {
+            return false;
+        };
+        let usage = webpki::KeyUsage::client_auth();
+        let roots = &self.roots.roots;
+        cert.verify_for_usage(self.algorithms.all, roots, &[], time, usage, None, None)
+            .is_ok()
+            && cert.valid_uri_names().any(|uri| names_endpoint(uri, from))
+            && cert
+                .verify_signature(webpki::ring::ECDSA_P256_SHA256, signed, signature)
+                .is_ok()
     }
 
     /// Sets the time certificates are checked at (the agent's wall clock at its `now`).

@@ -373,6 +373,10 @@ pub enum IgnoreReason {
     /// The sender holds `ControllerTrust.BannedRole` (assigned, or inherited from the
     /// credential of the CA that validated its certificate).
     Banned,
+    /// A PLAINTEXT no-session Record whose `mac_signature` does not verify with its
+    /// `sender_cert` (R-E2E.30/31; feature `e2e-tls`). A session Record so signed fails the
+    /// session instead (7104).
+    BadSignature,
     /// The MTP accepted the sender's certificate on first use ([`Mtp::first_use`]), but
     /// `ControllerTrust.TOFUAllowed` is false, or the sender's `Controller.{i}.` row names
     /// other certificates as its `Credential` (TR-369 R-SEC.8: the certificate a controller
@@ -798,6 +802,7 @@ impl Agent {
             Some(RecordType::SessionContext(_)) => Integrity::of(&record),
             _ => Integrity::default(),
         };
+        let bad_signature = self.bad_signature(&record);
         let Some(record_type) = record.record_type.take() else {
             return self.ignore(Some(from), IgnoreReason::Undecodable(7104));
         };
@@ -819,6 +824,16 @@ impl Agent {
             return self.ignore(Some(from), IgnoreReason::Banned);
         }
         self.learn_route(&from, mtp);
+        if bad_signature {
+            return match record_type {
+                RecordType::SessionContext(_) => self.session_failed(
+                    now,
+                    &from,
+                    (7104, "mac_signature does not verify with sender_cert"),
+                ),
+                _ => self.ignore(Some(from), IgnoreReason::BadSignature),
+            };
+        }
         match record_type {
             RecordType::NoSessionContext(ns) => {
                 if self.refuse_payload_security(&from, record.payload_security, false)

@@ -48,9 +48,11 @@
 //!
 //! Without E2E TLS settings, `TLS12` payload security: such a Record gets a Disconnect
 //! Record, 7102 "secure session not supported"; so does a `TLS12` Record without a session
-//! context in any case (R-E2E.41). The signature method of `mac_signature` (ECDSA with
-//! `sender_cert`, for PLAINTEXT Records and TLS ones before the handshake is done): such
-//! Records are sent unsigned, and a received signature is not checked.
+//! context in any case (R-E2E.41). Of the signature method of `mac_signature` (ECDSA with
+//! `sender_cert`, R-E2E.31), only the check of received PLAINTEXT Records (with E2E TLS
+//! settings: a Record whose signature does not verify is ignored, a session one fails the
+//! session): the agent's PLAINTEXT Records are sent unsigned, and the signature of TLS
+//! Records sent before the handshake is done is not checked.
 
 use std::collections::BTreeMap;
 use std::format;
@@ -623,7 +625,7 @@ impl Agent {
     }
 
     /// R-E2E.21: a failed Record starts a new session.
-    fn session_failed(&mut self, now: Instant, from: &str, (code, reason): Failure) {
+    pub(crate) fn session_failed(&mut self, now: Instant, from: &str, (code, reason): Failure) {
         self.push_event(AgentEvent::SessionFailed {
             controller: from.into(),
             code,
@@ -670,6 +672,25 @@ impl Agent {
             ERR_SECURE_SESSION_NOT_SUPPORTED,
             "payload security TLS12 not supported",
         ))
+    }
+
+    /// R-E2E.30/31: whether `record` (whole) is a PLAINTEXT one whose `mac_signature` does
+    /// not verify with its `sender_cert` (see `E2eTls::verify_signature`; only with E2E TLS
+    /// settings, which hold the trust store to check `sender_cert` with).
+    pub(crate) fn bad_signature(&self, record: &Record) -> bool {
+        #[cfg(feature = "e2e-tls")]
+        if let Some(tls) = &self.e2e_tls {
+            return !record.mac_signature.is_empty()
+                && record.payload_security == PayloadSecurity::Plaintext as i32
+                && !tls.verify_signature(
+                    &e2e_tls::integrity_input(record),
+                    &record.mac_signature,
+                    &record.sender_cert,
+                    &record.from_id,
+                );
+        }
+        let _ = record;
+        false
     }
 
     /// Whether the agent has E2E TLS settings.
