@@ -434,11 +434,11 @@ async fn starttls_connection_requests_and_refusals() {
         // Wrong credentials, then a sender that is not allowed (the right credentials).
         let reply = peer.connection_request("bad1", CR_USER, "guess").await;
         assert_eq!(condition(&reply), "not-authorized");
-        agent.wait_line("XMPP connection request refused").await;
+        agent.wait_line("outcome=NotAuthorized").await;
         let mut stranger = Peer::connect(prosody.port, "other", Some(&tls)).await;
         let reply = stranger.connection_request("bad2", CR_USER, CR_PASS).await;
         assert_eq!(condition(&reply), "service-unavailable");
-        agent.wait_line("XMPP connection request refused").await;
+        agent.wait_line("outcome=ServiceUnavailable").await;
 
         connection_request_session(&mut acs, &mut peer, "good1", true).await;
         agent.wait_line("CWMP session ended").await;

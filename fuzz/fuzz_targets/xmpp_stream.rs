@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use cwmp_core::connreq::xmpp::MAX_CREDENTIAL_CHARS;
 use cwmp_core::connreq::xmpp_client::{XmppClient, XmppClientConfig, XmppEvent};
 use libfuzzer_sys::fuzz_target;
 
@@ -31,9 +32,10 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!bound && !jid.is_empty());
                     bound = true;
                 }
-                XmppEvent::ConnectionRequest(stanza) => {
+                XmppEvent::ConnectionRequest(request) => {
                     assert!(bound);
-                    assert!(stanza.contains("connectionRequest"));
+                    assert!(request.username.chars().count() <= MAX_CREDENTIAL_CHARS);
+                    assert!(request.password.chars().count() <= MAX_CREDENTIAL_CHARS);
                 }
                 XmppEvent::StartTls => client.handle_tls_established(),
                 _ => {}

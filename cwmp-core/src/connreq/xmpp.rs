@@ -20,8 +20,9 @@
 //! makes that optional).
 //!
 //! The XMPP connection itself (STARTTLS, SASL, resource binding, stream framing, keep-alives)
-//! is [`super::xmpp_client`], which hands each `connectionRequest` IQ here as one XML
-//! document; the driver sends the reply.
+//! is [`super::xmpp_client`], which parses each `connectionRequest` IQ into an
+//! [`XmppConnReq`] with the same bounds, for [`XmppConnReqValidator::handle_request`]; the
+//! driver sends the reply.
 //!
 //! The stanza is untrusted and parsed with the codec's safety rules: at most
 //! [`MAX_STANZA_BYTES`], depth [`MAX_DEPTH`], [`MAX_ATTRIBUTES`] attributes per element, no
@@ -243,7 +244,13 @@ impl XmppConnReqValidator {
     /// [`XmppError::NotConnectionRequest`] for any other stanza; the other variants for a
     /// malformed or oversized one, which gets no reply.
     pub fn handle_stanza(&self, stanza: &[u8]) -> Result<XmppConnReqResponse, XmppError> {
-        let request = XmppConnReq::parse(stanza)?;
+        XmppConnReq::parse(stanza).map(|request| self.handle_request(&request))
+    }
+
+    /// Judges a request already parsed (by [`XmppClient`](super::xmpp_client::XmppClient),
+    /// which hands them over as [`XmppConnReq`]) and builds its reply.
+    #[must_use]
+    pub fn handle_request(&self, request: &XmppConnReq) -> XmppConnReqResponse {
         let outcome = if !self.sender_allowed(request.from.as_deref()) {
             XmppOutcome::ServiceUnavailable
         } else if auth::secure_eq(request.username.as_bytes(), self.config.username.as_bytes())
@@ -253,10 +260,10 @@ impl XmppConnReqValidator {
         } else {
             XmppOutcome::NotAuthorized
         };
-        Ok(XmppConnReqResponse {
+        XmppConnReqResponse {
             reply: request.reply(outcome),
             outcome,
-        })
+        }
     }
 
     fn sender_allowed(&self, from: Option<&str>) -> bool {

@@ -39,7 +39,7 @@ use quick_xml::escape::escape;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use super::xmpp::XMPP_CONN_REQ_NS;
+use super::xmpp::{MAX_CREDENTIAL_CHARS, XMPP_CONN_REQ_NS, XmppConnReq};
 
 const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 const SASL_NS: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -218,9 +218,12 @@ pub enum XmppEvent {
     },
     /// The server closed the stream (`</stream:stream>`); close the connection.
     Closed,
-    /// A `connectionRequest` IQ: judge it and send the reply with
-    /// [`XmppClient::send_stanza`].
-    ConnectionRequest(String),
+    /// A `connectionRequest` IQ `get`: judge it
+    /// ([`XmppConnReqValidator::handle_request`](super::xmpp::XmppConnReqValidator::handle_request))
+    /// and send the reply with [`XmppClient::send_stanza`]. One without its `id`, `username`
+    /// or `password`, or with credentials over 256 characters, is refused here with
+    /// `bad-request`.
+    ConnectionRequest(XmppConnReq),
     /// Any other stanza once bound (a message, a presence, an IQ result or error), for the
     /// driver to use or drop.
     Stanza(String),
@@ -598,30 +601,66 @@ impl XmppClient {
             self.events.push_back(XmppEvent::Stanza(text));
             return;
         }
+        let get = kind.as_deref() == Some("get");
         let payload = stanza.children.first();
-        if payload.is_some_and(|p| p.is("connectionRequest", XMPP_CONN_REQ_NS)) {
-            self.events.push_back(XmppEvent::ConnectionRequest(text));
-            return;
-        }
+        let condition = match payload {
+            Some(p) if get && p.is("connectionRequest", XMPP_CONN_REQ_NS) => {
+                match connection_request(stanza, p) {
+                    Some(request) => {
+                        self.events.push_back(XmppEvent::ConnectionRequest(request));
+                        return;
+                    }
+                    None => Some("bad-request"),
+                }
+            }
+            Some(p) if get && p.is("ping", PING_NS) => None,
+            _ => Some("service-unavailable"),
+        };
         let mut reply = String::with_capacity(192);
         reply.push_str("<iq type='");
-        let ping = kind.as_deref() == Some("get") && payload.is_some_and(|p| p.is("ping", PING_NS));
-        reply.push_str(if ping { "result'" } else { "error'" });
+        reply.push_str(if condition.is_none() {
+            "result'"
+        } else {
+            "error'"
+        });
         for (name, attribute) in [("id", "id"), ("to", "from")] {
             if let Some(value) = stanza.attribute(attribute) {
                 let _ = write!(reply, " {name}='{}'", escape(&value));
             }
         }
-        if ping {
-            reply.push_str("/>");
-        } else {
-            let _ = write!(
-                reply,
-                "><error type='cancel'><service-unavailable xmlns='{STANZAS_NS}'/></error></iq>"
-            );
+        match condition {
+            None => reply.push_str("/>"),
+            Some(condition) => {
+                let _ = write!(
+                    reply,
+                    "><error type='{}'><{condition} xmlns='{STANZAS_NS}'/></error></iq>",
+                    if condition == "bad-request" {
+                        "modify"
+                    } else {
+                        "cancel"
+                    }
+                );
+            }
         }
-        self.send(reply, !ping);
+        self.send(reply, condition.is_some());
     }
+}
+
+/// The request of a `connectionRequest` IQ `get`, if it is complete and within bounds.
+fn connection_request(iq: &Element, payload: &Element) -> Option<XmppConnReq> {
+    let field = |name: &str| {
+        let mut found = payload.children.iter().filter(|c| c.name == name);
+        let text = &found.next()?.text;
+        (found.next().is_none() && text.chars().count() <= MAX_CREDENTIAL_CHARS)
+            .then(|| text.clone())
+    };
+    Some(XmppConnReq {
+        id: iq.attribute("id")?,
+        from: iq.attribute("from"),
+        to: iq.attribute("to"),
+        username: field("username")?,
+        password: field("password")?,
+    })
 }
 
 /// How long to wait before reconnection attempt `retry` (1 for the first reconnection), from
@@ -875,7 +914,11 @@ impl Framer {
 
 /// The end of the first `needle` in `haystack` (its length included).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle).map(|at| at + needle.len())
+    // The scanner bounds the haystack (8 KiB): no searcher to set up.
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| at + needle.len())
 }
 
 /// Whether a start tag is `stream:stream` (any prefix, local name `stream`).
@@ -1167,7 +1210,7 @@ mod tests {
         let request = format!(
             "<iq type='get' id='cr1' from='acs@example.com/a' to='cpe@example.com/cwmp'>\
              <connectionRequest xmlns='{XMPP_CONN_REQ_NS}'><username>u</username>\
-             <password>p</password></connectionRequest></iq>"
+             <password>p&amp;q</password></connectionRequest></iq>"
         );
         // Whitespace keep-alives of the server between stanzas, a message to drop.
         let message = "<message from='x@y'><body>hi</body></message>";
@@ -1177,11 +1220,36 @@ mod tests {
             events(&mut client),
             vec![
                 XmppEvent::Stanza(message.into()),
-                XmppEvent::ConnectionRequest(request)
+                XmppEvent::ConnectionRequest(XmppConnReq {
+                    id: "cr1".into(),
+                    from: Some("acs@example.com/a".into()),
+                    to: Some("cpe@example.com/cwmp".into()),
+                    username: "u".into(),
+                    password: "p&q".into(),
+                })
             ]
         );
         client.send_stanza("<iq type='result' id='cr1'/>");
         assert_eq!(sent(&mut client), "<iq type='result' id='cr1'/>");
+        // Incomplete or oversized: refused here, as the validator would not judge it.
+        let long = "u".repeat(MAX_CREDENTIAL_CHARS + 1);
+        for inner in [
+            "<password>p</password>".to_owned(),
+            "<username>u</username><username>v</username><password>p</password>".to_owned(),
+            format!("<username>{long}</username><password>p</password>"),
+        ] {
+            let bad = format!(
+                "<iq type='get' id='b' from='acs@example.com/a'>\
+                 <connectionRequest xmlns='{XMPP_CONN_REQ_NS}'>{inner}</connectionRequest></iq>"
+            );
+            client.handle_data(t0, bad.as_bytes()).unwrap();
+            assert!(events(&mut client).is_empty());
+            assert_eq!(
+                sent(&mut client),
+                "<iq type='error' id='b' to='acs@example.com/a'><error type='modify'>\
+                 <bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+            );
+        }
 
         client
             .handle_data(
@@ -1198,15 +1266,16 @@ mod tests {
         );
         assert!(events(&mut client).is_empty());
 
-        // In: the bind result, the message, the request, the ping and the version query.
-        // Out: the bind request, the presence, the result, the pong and the refusal.
+        // In: the bind result, the message, the requests, the ping and the version query.
+        // Out: the bind request, the presence, the result, three refusals, the pong and the
+        // last refusal.
         assert_eq!(
             client.stats(),
             XmppStats {
-                received: 5,
+                received: 8,
                 received_errors: 0,
-                transmitted: 5,
-                transmitted_errors: 1,
+                transmitted: 8,
+                transmitted_errors: 4,
             }
         );
         client.handle_data(t0, b"</stream:stream>").unwrap();

@@ -176,7 +176,6 @@ async fn keep_connected(
         progress.bound = false;
         let server = (host.as_str(), *port);
         let failure = connect(engine, trust, accepted, settings, server, &mut progress).await;
-        tracing::warn!(row = %settings.row, server = %host, port, "XMPP connection: {failure}");
         publish_status(engine, &settings.row, failure.status()).await;
         // After a connection that was up, the waits start from the first interval again.
         retry = if progress.bound {
@@ -185,7 +184,13 @@ async fn keep_connected(
             retry.saturating_add(1)
         };
         let wait = settings.policy.wait(retry, tls::random_seed());
-        tracing::info!(row = %settings.row, ?wait, retry, "XMPP reconnection");
+        tracing::warn!(
+            row = %settings.row,
+            server = %host,
+            port,
+            retry,
+            "XMPP connection: {failure}; again in {wait:?}"
+        );
         tokio::time::sleep(wait).await;
     }
 }
@@ -206,64 +211,73 @@ async fn connect(
             Err(_) => return Failure::Unreachable("the TCP connection timed out".into()),
         };
     let _ = tcp.set_nodelay(true);
-    let mut stream: Box<dyn Io> = Box::new(tcp);
+    let mut link = Link::Plain(tcp);
     let mut client = XmppClient::new(settings.client.clone());
     let base = progress.stats;
     let mut buffer = vec![0_u8; READ_BUFFER];
     let negotiation = tokio::time::Instant::now() + NEGOTIATION_TIMEOUT;
     loop {
         while let Some(bytes) = client.poll_transmit() {
-            if let Err(error) = stream.write_all(&bytes).await {
+            if let Err(error) = link.io().write_all(&bytes).await {
                 return Failure::Io(format!("cannot send: {error}"));
             }
         }
-        if let Err(error) = stream.flush().await {
+        if let Err(error) = link.io().flush().await {
             return Failure::Io(format!("cannot send: {error}"));
         }
         if let Some(event) = client.poll_event() {
             match event {
                 XmppEvent::StartTls => {
-                    stream = match start_tls(stream, trust, &settings.client.domain).await {
-                        Ok(stream) => stream,
+                    let Link::Plain(tcp) = link else {
+                        return Failure::Stream(XmppClientError::Unexpected("STARTTLS".into()));
+                    };
+                    link = match start_tls(tcp, trust, &settings.client.domain).await {
+                        Ok(tls) => Link::Tls(tls),
                         Err(failure) => return failure,
                     };
                     client.handle_tls_established();
                 }
                 XmppEvent::Bound { jid } => {
                     tracing::info!(row = %settings.row, %jid, tls = client.is_tls(), "XMPP connection up");
-                    publish(
-                        engine,
-                        &settings.row,
-                        "Enabled",
-                        Some((&jid, client.is_tls())),
-                    )
-                    .await;
+                    let update = Update {
+                        status: Some("Enabled"),
+                        bound: Some((&jid, client.is_tls())),
+                        stats: None,
+                    };
+                    publish(engine, &settings.row, update).await;
                     progress.bound = true;
                 }
-                XmppEvent::ConnectionRequest(stanza) => {
-                    if let Some(reply) = judge(engine, accepted, &stanza) {
-                        client.send_stanza(&reply);
-                    }
+                XmppEvent::ConnectionRequest(request) => {
+                    client.send_stanza(&judge(engine, accepted, &request));
                 }
                 XmppEvent::Closed => {
+                    // RFC 6120 §4.4: close our side too (best effort: the link is going).
                     client.close();
+                    while let Some(bytes) = client.poll_transmit() {
+                        let _ = link.io().write_all(&bytes).await;
+                    }
                     return Failure::Io("the server closed the stream".into());
                 }
-                other => tracing::debug!(?other, "XMPP event"),
+                // Messages, presence, results: nothing for the CPE.
+                _ => {}
             }
             continue;
         }
         let stats = base.plus(client.stats());
         if stats != progress.stats {
             progress.stats = stats;
-            publish_stats(engine, &settings.row, stats).await;
+            let update = Update {
+                stats: Some(stats),
+                ..Update::default()
+            };
+            publish(engine, &settings.row, update).await;
         }
         let timer = match client.jid() {
             Some(_) => client.poll_timeout().map(tokio::time::Instant::from_std),
             None => Some(negotiation),
         };
         tokio::select! {
-            read = stream.read(&mut buffer) => match read {
+            read = link.io().read(&mut buffer) => match read {
                 Ok(0) => return Failure::Io("the server closed the connection".into()),
                 Ok(n) => {
                     let data = buffer.get(..n).unwrap_or_default();
@@ -283,9 +297,25 @@ async fn connect(
     }
 }
 
-/// The TLS handshake on `stream`, the server's certificate checked for `domain`.
+/// The connection: TCP, then TLS on it after STARTTLS.
+enum Link {
+    Plain(TcpStream),
+    Tls(Box<dyn Io>),
+}
+
+impl Link {
+    fn io(&mut self) -> &mut dyn Io {
+        match self {
+            Self::Plain(tcp) => tcp,
+            Self::Tls(tls) => tls.as_mut(),
+        }
+    }
+}
+
+/// The TLS handshake on `stream`, the server's certificate checked for `domain`. Over the
+/// `TcpStream` itself, as the agent's other TLS clients: one copy of tokio-rustls's code.
 async fn start_tls(
-    stream: Box<dyn Io>,
+    stream: TcpStream,
     trust: Option<&Trust>,
     domain: &str,
 ) -> Result<Box<dyn Io>, Failure> {
@@ -302,35 +332,24 @@ async fn start_tls(
 }
 
 /// The reply to a connection request, after waking the CWMP driver when it is accepted.
-fn judge(engine: &Engine, accepted: &mpsc::Sender<()>, stanza: &str) -> Option<String> {
+fn judge(engine: &Engine, accepted: &mpsc::Sender<()>, request: &XmppConnReq) -> String {
     let (username, password) = cr_credentials(engine);
     let allowed = engine.read(|store| text(store, &format!("{MS}ConnReqAllowedJabberIDs")));
-    if username.is_empty() {
-        // No credentials configured: refuse rather than accept an empty user name.
-        tracing::warn!("XMPP connection request refused: ConnectionRequestUsername is empty");
-        let request = XmppConnReq::parse(stanza.as_bytes()).ok()?;
-        return Some(request.reply(XmppOutcome::NotAuthorized));
-    }
     let validator = XmppConnReqValidator::new(
-        XmppConnReqConfig::new(username, password).with_allowed_jids(&allowed),
+        XmppConnReqConfig::new(username.clone(), password).with_allowed_jids(&allowed),
     );
-    match validator.handle_stanza(stanza.as_bytes()) {
-        Ok(response) => {
-            if response.outcome == XmppOutcome::Accepted {
-                tracing::info!("CWMP XMPP connection request accepted");
-                if accepted.try_send(()).is_err() {
-                    tracing::debug!("a connection request is already waiting for the session");
-                }
-            } else {
-                tracing::info!(outcome = ?response.outcome, "XMPP connection request refused");
-            }
-            Some(response.reply)
-        }
-        Err(error) => {
-            tracing::info!(%error, "XMPP connection request ignored");
-            None
-        }
+    let mut response = validator.handle_request(request);
+    // No credentials configured: refused rather than an empty user name accepted.
+    if username.is_empty() && response.outcome == XmppOutcome::Accepted {
+        response.outcome = XmppOutcome::NotAuthorized;
+        response.reply = request.reply(response.outcome);
     }
+    tracing::info!(from = ?request.from, outcome = ?response.outcome, "XMPP connection request");
+    if response.outcome == XmppOutcome::Accepted {
+        // Full: a request already waits for the session, which is enough.
+        let _ = accepted.try_send(());
+    }
+    response.reply
 }
 
 /// The settings of the row `ConnReqXMPPConnection` names, if it is enabled.
@@ -407,51 +426,59 @@ fn server_table(store: &Store, row: &str) -> Vec<(String, u16)> {
 /// Writes the row's `Status` (and `LastChangeDate` when it changes); away from `Enabled`,
 /// `TLSEstablished` is false (`ConnReqJabberID` stays, TR-181 says, until a new JID).
 async fn publish_status(engine: &Engine, row: &str, status: &str) {
-    publish(engine, row, status, None).await;
+    let update = Update {
+        status: Some(status),
+        ..Update::default()
+    };
+    publish(engine, row, update).await;
 }
 
-/// Writes the row's `Status`, and `LastChangeDate` when it changes; with `bound` (the JID
-/// and whether TLS protects the stream) also `JabberID` and `ConnReqJabberID` (the store
-/// leaves an equal value alone: no VALUE CHANGE for the same JID).
-async fn publish(engine: &Engine, row: &str, status: &str, bound: Option<(&str, bool)>) {
-    let status_path = format!("{row}Status");
-    let changed = engine.read(|store| text(store, &status_path)) != status;
+/// What [`publish`] writes.
+#[derive(Default)]
+struct Update<'a> {
+    /// `Status`, and `LastChangeDate` when it changes.
+    status: Option<&'a str>,
+    /// With the status: the JID (`JabberID`, `ConnReqJabberID`) and whether TLS protects the
+    /// stream (`TLSEstablished`, false without).
+    bound: Option<(&'a str, bool)>,
+    /// `Stats.`.
+    stats: Option<XmppStats>,
+}
+
+/// Writes `update` into the row, in one transaction (the store leaves an equal value alone:
+/// no VALUE CHANGE for the same JID).
+async fn publish(engine: &Engine, row: &str, update: Update<'_>) {
+    let changed = update
+        .status
+        .is_some_and(|status| engine.read(|store| text(store, &format!("{row}Status"))) != status);
     let written = engine
         .device_update(|txn| {
-            txn.set(&status_path, status)?;
-            if let Some(now) = wall_clock().filter(|_| changed) {
-                txn.set(&format!("{row}LastChangeDate"), &now.to_string())?;
+            if let Some(status) = update.status {
+                txn.set(&format!("{row}Status"), status)?;
+                if let Some(now) = wall_clock().filter(|_| changed) {
+                    txn.set(&format!("{row}LastChangeDate"), &now.to_string())?;
+                }
+                let tls = update.bound.is_some_and(|(_, tls)| tls);
+                txn.set(&format!("{row}TLSEstablished"), &tls.to_string())?;
             }
-            let tls = bound.is_some_and(|(_, tls)| tls);
-            txn.set(&format!("{row}TLSEstablished"), &tls.to_string())?;
-            if let Some((jid, _)) = bound {
+            if let Some((jid, _)) = update.bound {
                 txn.set(&format!("{row}JabberID"), jid)?;
                 txn.set(&format!("{MS}ConnReqJabberID"), jid)?;
             }
-            Ok(())
-        })
-        .await;
-    if let Err(error) = written {
-        tracing::warn!(%error, row, "cannot publish the XMPP connection status");
-    }
-}
-
-/// Writes the row's `Stats.`.
-async fn publish_stats(engine: &Engine, row: &str, stats: XmppStats) {
-    let written = engine
-        .device_update(|txn| {
-            for (name, count) in [
-                ("ReceivedMessages", stats.received),
-                ("ReceivedErrorMessages", stats.received_errors),
-                ("TransmittedMessages", stats.transmitted),
-                ("TransmittedErrorMessages", stats.transmitted_errors),
-            ] {
-                txn.set(&format!("{row}Stats.{name}"), &count.to_string())?;
+            if let Some(stats) = update.stats {
+                for (name, count) in [
+                    ("ReceivedMessages", stats.received),
+                    ("ReceivedErrorMessages", stats.received_errors),
+                    ("TransmittedMessages", stats.transmitted),
+                    ("TransmittedErrorMessages", stats.transmitted_errors),
+                ] {
+                    txn.set(&format!("{row}Stats.{name}"), &count.to_string())?;
+                }
             }
             Ok(())
         })
         .await;
     if let Err(error) = written {
-        tracing::warn!(%error, row, "cannot publish the XMPP connection statistics");
+        tracing::warn!(%error, row, "cannot publish the XMPP connection state");
     }
 }
