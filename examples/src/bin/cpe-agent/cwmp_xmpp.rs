@@ -122,17 +122,14 @@ pub(crate) async fn serve(
         if let Some(row) = last_row.take_if(|row| settings.as_ref().is_none_or(|s| s.row != *row)) {
             publish_status(&engine, &row, "Disabled").await;
         }
-        let Some(current) = settings.clone() else {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                Some(_) = device.recv() => {
-                    settings = engine.read(|store| read_settings(store, trust.is_some()));
-                    continue;
-                }
+        let current = settings.clone();
+        last_row = current.as_ref().map(|current| current.row.clone());
+        let connection = async {
+            match &current {
+                Some(current) => keep_connected(&engine, trust.as_ref(), &accepted, current).await,
+                None => std::future::pending().await,
             }
         };
-        last_row = Some(current.row.clone());
-        let connection = keep_connected(&engine, trust.as_ref(), &accepted, &current);
         tokio::pin!(connection);
         loop {
             tokio::select! {
@@ -143,7 +140,6 @@ pub(crate) async fn serve(
                     if wanted == settings {
                         continue;
                     }
-                    tracing::info!(row = %current.row, "XMPP connection settings changed");
                     settings = wanted;
                 }
             }
@@ -160,7 +156,7 @@ async fn keep_connected(
     settings: &Settings,
 ) {
     let Some(servers) = (!settings.servers.is_empty()).then_some(&settings.servers) else {
-        tracing::warn!(row = %settings.row, "XMPP connection has no server to connect to");
+        // No server row enabled, or no `Domain`.
         publish_status(engine, &settings.row, "Error_Misconfigured").await;
         return std::future::pending().await;
     };
@@ -448,34 +444,40 @@ struct Update<'a> {
 /// Writes `update` into the row, in one transaction (the store leaves an equal value alone:
 /// no VALUE CHANGE for the same JID).
 async fn publish(engine: &Engine, row: &str, update: Update<'_>) {
-    let changed = update
-        .status
-        .is_some_and(|status| engine.read(|store| text(store, &format!("{row}Status"))) != status);
+    let mut values: Vec<(String, String)> = Vec::new();
+    let mut value = |name: &str, text: String| values.push((format!("{row}{name}"), text));
+    if let Some(status) = update.status {
+        let changed = engine.read(|store| text(store, &format!("{row}Status"))) != status;
+        if let Some(now) = wall_clock().filter(|_| changed) {
+            value("LastChangeDate", now.to_string());
+        }
+        value("Status", status.to_owned());
+        let tls = update.bound.is_some_and(|(_, tls)| tls);
+        value("TLSEstablished", tls.to_string());
+    }
+    if let Some((jid, _)) = update.bound {
+        value("JabberID", jid.to_owned());
+    }
+    if let Some(stats) = update.stats {
+        value("Stats.ReceivedMessages", stats.received.to_string());
+        value(
+            "Stats.ReceivedErrorMessages",
+            stats.received_errors.to_string(),
+        );
+        value("Stats.TransmittedMessages", stats.transmitted.to_string());
+        value(
+            "Stats.TransmittedErrorMessages",
+            stats.transmitted_errors.to_string(),
+        );
+    }
+    if let Some((jid, _)) = update.bound {
+        values.push((format!("{MS}ConnReqJabberID"), jid.to_owned()));
+    }
     let written = engine
         .device_update(|txn| {
-            if let Some(status) = update.status {
-                txn.set(&format!("{row}Status"), status)?;
-                if let Some(now) = wall_clock().filter(|_| changed) {
-                    txn.set(&format!("{row}LastChangeDate"), &now.to_string())?;
-                }
-                let tls = update.bound.is_some_and(|(_, tls)| tls);
-                txn.set(&format!("{row}TLSEstablished"), &tls.to_string())?;
-            }
-            if let Some((jid, _)) = update.bound {
-                txn.set(&format!("{row}JabberID"), jid)?;
-                txn.set(&format!("{MS}ConnReqJabberID"), jid)?;
-            }
-            if let Some(stats) = update.stats {
-                for (name, count) in [
-                    ("ReceivedMessages", stats.received),
-                    ("ReceivedErrorMessages", stats.received_errors),
-                    ("TransmittedMessages", stats.transmitted),
-                    ("TransmittedErrorMessages", stats.transmitted_errors),
-                ] {
-                    txn.set(&format!("{row}Stats.{name}"), &count.to_string())?;
-                }
-            }
-            Ok(())
+            values
+                .iter()
+                .try_for_each(|(path, text)| txn.set(path, text))
         })
         .await;
     if let Err(error) = written {
