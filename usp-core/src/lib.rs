@@ -46,7 +46,8 @@
 //!   caller-provided buffer; [`RecordBuilder`](codec::RecordBuilder) for the no-session
 //!   and MTP connect/disconnect Records; helpers that build a [`Msg`] with the right header.
 //! - [`mtp`]: constants and pure helpers of the WebSocket, MQTT, STOMP and Unix domain socket
-//!   bindings, including a "need more bytes" parser for UDS frames.
+//!   bindings, including "need more bytes" parsers for UDS and STOMP 1.2 frames and the
+//!   sans-IO STOMP connection ([`mtp::stomp::client`]: CONNECTED, SUBSCRIBE, heart-beats).
 //!
 //! # What is not here (yet)
 //!
@@ -59,7 +60,7 @@
 //! `TOFUAllowed`) and closing a connection per `TOFUInactivityTimer` are the driver's. USP
 //! Service
 //! registration (Register/Deregister are answered with 7001). Every
-//! transport: sockets, TLS, WebSocket, MQTT and STOMP clients
+//! transport: sockets, TLS, WebSocket and MQTT clients
 //! belong to the driver (the `examples` crate).
 //!
 //! # Sans-IO

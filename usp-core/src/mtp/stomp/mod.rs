@@ -11,8 +11,15 @@
 //! - Never send the frames in [`FORBIDDEN_FRAMES`]. Heart-beat from the configured
 //!   Outgoing/IncomingHeartbeat, or [`NO_HEART_BEAT`].
 //! - The Connect Record is `stomp_connect{version, subscribed_destination}`.
+//!
+//! [`frame`] is the bounded STOMP 1.2 frame codec and [`client`] (feature `std`) the sans-IO
+//! connection of a USP Endpoint to its broker built on it.
 
 use alloc::string::String;
+
+#[cfg(feature = "std")]
+pub mod client;
+pub mod frame;
 
 /// `content-type` of a SEND frame carrying a USP Record.
 pub const CONTENT_TYPE: &str = "application/vnd.bbf.usp.msg";
