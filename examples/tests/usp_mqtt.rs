@@ -157,7 +157,7 @@ async fn over_mqtt311() {
     // A PUBLISH naming no reply-to is answered on the topic configured for the controller.
     match &mut ctrl.link {
         Link::Mqtt(link) => link.names_reply_to = false,
-        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
+        Link::WebSocket(_) | Link::Stomp(_) | Link::Uds(_) => unreachable!(),
     }
     let body = ctrl.request(get(&["Device.WiFi.SSID.1.SSID"])).await;
     assert_eq!(get_params(&body)["SSID"], "over-3.1.1", "{body}");

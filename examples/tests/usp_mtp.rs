@@ -47,7 +47,10 @@ use common::mqtt::{
     Mosquitto, MqttLink, Version, agent_config, read_connect, received, take_over_session,
 };
 use common::uds::{UdsLink, handshake};
-use common::{AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set};
+use common::{
+    AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set, value,
+    wait_value,
+};
 
 /// The factory WebSocket server row.
 const WS: &str = "Device.LocalAgent.MTP.1.";
@@ -59,36 +62,6 @@ const CLIENT: &str = "Device.MQTT.Client.1.";
 fn port_of(url: &str) -> u16 {
     let rest = url.strip_prefix("ws://127.0.0.1:").unwrap();
     rest.split('/').next().unwrap().parse().unwrap()
-}
-
-/// The value of parameter `path`, as the agent answers a Get.
-async fn value(ctrl: &mut Controller, path: &str) -> String {
-    let (object, name) = path.rsplit_once('.').unwrap();
-    let body = ctrl.request(get(&[path])).await;
-    let result = &body["Response"]["GetResp"]["req_path_results"][0];
-    assert_eq!(result["err_code"], 0, "{body}");
-    let objects = result["resolved_path_results"].as_array().unwrap();
-    let found = objects
-        .iter()
-        .find(|o| o["resolved_path"] == format!("{object}."))
-        .unwrap_or_else(|| panic!("no {path} in {body}"));
-    found["result_params"][name].as_str().unwrap().to_owned()
-}
-
-/// Polls `path` until it reads `expected` (the agent writes statuses as they change).
-async fn wait_value(ctrl: &mut Controller, path: &str, expected: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let got = value(ctrl, path).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path} is {got:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Sets `name` of `object` and checks the SetResp says it was done.
@@ -517,7 +490,7 @@ async fn subscription_rows_change_on_the_open_mqtt_3_1_1_connection() {
 async fn only_heard_on(ctrl: &mut Controller, unheard: &str, heard: &str) {
     let to = |ctrl: &mut Controller, topic: &str| match &mut ctrl.link {
         Link::Mqtt(link) => link.agent_topic = topic.to_owned(),
-        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
+        Link::WebSocket(_) | Link::Stomp(_) | Link::Uds(_) => unreachable!(),
     };
     to(ctrl, unheard);
     ctrl.send(

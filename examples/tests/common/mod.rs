@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: the `cpe-agent` process (a temporary state
 //! directory, free ports, its log lines), a USP controller built with rusp-lib over
-//! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto) or a Unix domain
-//! socket ([`uds`]), over plain TCP or TLS ([`tls`]), the USP requests
+//! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto), STOMP ([`stomp`]:
+//! usp-core's STOMP client through a real RabbitMQ) or a Unix domain socket ([`uds`]), over plain TCP or TLS ([`tls`]), the USP requests
 //! every MTP test walks through ([`scenario`]), and a scripted CWMP ACS (a hyper server on a
 //! free loopback port). Every wait is bounded by [`WAIT`].
 // Each test binary uses a part of these helpers.
@@ -9,6 +9,7 @@
 
 pub(crate) mod mqtt;
 pub(crate) mod scenario;
+pub(crate) mod stomp;
 pub(crate) mod tls;
 pub(crate) mod uds;
 
@@ -223,6 +224,8 @@ pub(crate) enum Link {
     WebSocket(Box<WebSocketStream<Box<dyn Io>>>),
     /// A connection to the MQTT broker the agent uses.
     Mqtt(mqtt::MqttLink),
+    /// A connection to the STOMP broker the agent uses.
+    Stomp(Box<stomp::StompLink>),
     /// A Unix domain socket connection, handshake done.
     Uds(uds::UdsLink),
 }
@@ -232,6 +235,7 @@ impl Link {
         match self {
             Self::WebSocket(ws) => ws.send(Message::Binary(bytes.into())).await.unwrap(),
             Self::Mqtt(link) => link.send(bytes).await,
+            Self::Stomp(link) => link.send(bytes).await,
             Self::Uds(link) => link.send(bytes).await,
         }
     }
@@ -246,6 +250,7 @@ impl Link {
                 }
             },
             Self::Mqtt(link) => link.next().await,
+            Self::Stomp(link) => link.next().await,
             Self::Uds(link) => link.next().await,
         }
     }
@@ -396,7 +401,9 @@ impl Controller {
     pub(crate) fn ws(&mut self) -> &mut WebSocketStream<Box<dyn Io>> {
         match &mut self.link {
             Link::WebSocket(ws) => ws,
-            Link::Mqtt(_) | Link::Uds(_) => panic!("the controller is not on WebSocket"),
+            Link::Mqtt(_) | Link::Stomp(_) | Link::Uds(_) => {
+                panic!("the controller is not on WebSocket")
+            }
         }
     }
 
@@ -407,19 +414,7 @@ impl Controller {
 
     /// Sends a request in a Record whose `from_id` is `from`.
     pub(crate) async fn send_from(&mut self, from: &str, msg_id: &str, body: Body) {
-        let msg = MsgBuilder::new()
-            .with_msg_id(msg_id.to_owned())
-            .with_body(body)
-            .build()
-            .unwrap();
-        let record = RecordBuilder::new()
-            .with_version("1.4".into())
-            .with_to_id(AGENT.into())
-            .with_from_id(from.into())
-            .with_no_session_context_payload(&msg)
-            .build()
-            .unwrap();
-        self.link.send(record.to_vec().unwrap()).await;
+        self.link.send(record(from, msg_id, body)).await;
     }
 
     /// The next USP Msg, as rusp's JSON; connect Records are counted and skipped.
@@ -465,6 +460,7 @@ impl Controller {
             }
             OneOfrecord_type::websocket_connect(_)
             | OneOfrecord_type::mqtt_connect(_)
+            | OneOfrecord_type::stomp_connect(_)
             | OneOfrecord_type::uds_connect(_) => {
                 self.connect_records += 1;
                 None
@@ -538,6 +534,23 @@ impl Controller {
     }
 }
 
+/// A no-session-context Record from `from` to the agent holding the Msg `msg_id` of `body`.
+pub(crate) fn record(from: &str, msg_id: &str, body: Body) -> Vec<u8> {
+    let msg = MsgBuilder::new()
+        .with_msg_id(msg_id.to_owned())
+        .with_body(body)
+        .build()
+        .unwrap();
+    let record = RecordBuilder::new()
+        .with_version("1.4".into())
+        .with_to_id(AGENT.into())
+        .with_from_id(from.into())
+        .with_no_session_context_payload(&msg)
+        .build()
+        .unwrap();
+    record.to_vec().unwrap()
+}
+
 pub(crate) fn s(v: &str) -> String {
     v.to_owned()
 }
@@ -555,6 +568,36 @@ pub(crate) fn get_params(body: &Value) -> Value {
     let results = &body["Response"]["GetResp"]["req_path_results"][0];
     assert_eq!(results["err_code"], 0, "{body}");
     results["resolved_path_results"][0]["result_params"].clone()
+}
+
+/// The value of parameter `path`, as the agent answers a Get.
+pub(crate) async fn value(ctrl: &mut Controller, path: &str) -> String {
+    let (object, name) = path.rsplit_once('.').unwrap();
+    let body = ctrl.request(get(&[path])).await;
+    let result = &body["Response"]["GetResp"]["req_path_results"][0];
+    assert_eq!(result["err_code"], 0, "{body}");
+    let objects = result["resolved_path_results"].as_array().unwrap();
+    let found = objects
+        .iter()
+        .find(|o| o["resolved_path"] == format!("{object}."))
+        .unwrap_or_else(|| panic!("no {path} in {body}"));
+    found["result_params"][name].as_str().unwrap().to_owned()
+}
+
+/// Polls `path` until it reads `expected` (the agent writes statuses as they change).
+pub(crate) async fn wait_value(ctrl: &mut Controller, path: &str, expected: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let got = value(ctrl, path).await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} is {got:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A USP Set of one required parameter `name` of `object`.

@@ -177,7 +177,7 @@ pub(crate) struct Received {
 pub(crate) fn received(ctrl: &Controller) -> &[Received] {
     match &ctrl.link {
         Link::Mqtt(link) => &link.received,
-        Link::WebSocket(_) | Link::Uds(_) => unreachable!(),
+        Link::WebSocket(_) | Link::Stomp(_) | Link::Uds(_) => unreachable!(),
     }
 }
 

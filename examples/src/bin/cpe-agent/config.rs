@@ -115,6 +115,8 @@ pub(crate) struct UspConfig {
     pub(crate) websocket_client: crate::ws::WsClientConfig,
     /// `[usp.mqtt]`: the MQTT client MTP.
     pub(crate) mqtt: crate::mqtt::MqttConfig,
+    /// `[usp.stomp]`: the STOMP MTP.
+    pub(crate) stomp: crate::stomp::StompConfig,
     /// `[usp.uds]`: the Unix domain socket MTP.
     pub(crate) uds: crate::uds::UdsConfig,
 }
@@ -128,6 +130,7 @@ impl Default for UspConfig {
             websocket: WebSocketConfig::default(),
             websocket_client: crate::ws::WsClientConfig::default(),
             mqtt: crate::mqtt::MqttConfig::default(),
+            stomp: crate::stomp::StompConfig::default(),
             uds: crate::uds::UdsConfig::default(),
         }
     }

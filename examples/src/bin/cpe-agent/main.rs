@@ -37,6 +37,7 @@ mod mqtt;
 mod mqtt_filters;
 mod mqtt_stats;
 mod mtp;
+mod stomp;
 mod tls;
 mod uds;
 mod usp;

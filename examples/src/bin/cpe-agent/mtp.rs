@@ -1,12 +1,14 @@
 //! The agent's USP MTPs as TR-181 rows: `Device.LocalAgent.MTP.{i}.` (with the
-//! `Device.MQTT.Client.{i}.` and `Device.UnixDomainSockets.UnixDomainSocket.{i}.` rows they
-//! reference) and the controllers' `Device.LocalAgent.Controller.{i}.MTP.{i}.`.
+//! `Device.MQTT.Client.{i}.`, `Device.STOMP.Connection.{i}.` and
+//! `Device.UnixDomainSockets.UnixDomainSocket.{i}.` rows they reference) and the controllers'
+//! `Device.LocalAgent.Controller.{i}.MTP.{i}.`.
 //!
 //! The configuration file and flags are the factory defaults: [`seed`] writes them into the
 //! rows of a fresh store (first start, factory reset). From then on the rows are the truth, as
 //! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row,
 //! writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
-//! `Connecting`, `Error_BrokerUnreachable`, ...) and, whenever the store changes, restarts
+//! `Connecting`, `Error_BrokerUnreachable`, ...; the STOMP connection's `Enabled`,
+//! `Connecting`, `ServerNotPresent`, ...) and, whenever the store changes, restarts
 //! exactly the MTPs whose rows changed, except an MQTT MTP whose CONNECT stays the same,
 //! which follows the change on its connection ([`crate::mqtt`], "Following the rows").
 //! Before it stops one it waits until the USP driver has
@@ -33,11 +35,12 @@ use tr181_model::value::Value;
 use usp_core::agent::{Mtp, MtpKind};
 
 use crate::config::{UspConfig, WebSocketConfig};
-use crate::device::DeviceEvent;
+use crate::device::{DeviceEvent, wall_clock};
 use crate::mqtt::{
     MqttConfig, MqttMtp, Retain, RowSettings, Subscription, UserProperty, Version, Will,
 };
 use crate::mqtt_stats::{ClientStats, MqttStats};
+use crate::stomp::{StompConfig, StompMtp};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp};
 use crate::ws::WsClientConfig;
@@ -48,6 +51,7 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 const AGENT_MTPS: &str = "Device.LocalAgent.MTP.";
 const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
 const MQTT_CLIENTS: &str = "Device.MQTT.Client.";
+const STOMP_CONNECTIONS: &str = "Device.STOMP.Connection.";
 const UDS_SOCKETS: &str = "Device.UnixDomainSockets.UnixDomainSocket.";
 
 /// One MTP as its rows describe it; two equal specs run the same way.
@@ -66,6 +70,8 @@ pub(crate) enum Spec {
     },
     /// The MQTT client, with the client row it runs on.
     Mqtt(MqttConfig, String),
+    /// The STOMP client, with the connection row it runs on.
+    Stomp(StompConfig, String),
     /// A Unix domain socket the agent listens on.
     UdsListen(String),
     /// A controller's Unix domain socket the agent connects to.
@@ -127,6 +133,7 @@ fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
 fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
     let mut wanted = BTreeMap::new();
     let mut mqtt_row = None;
+    let mut stomp_row = None;
     for row in rows(store, AGENT_MTPS) {
         let want = if flag(store, &format!("{row}Enable")) {
             agent_mtp(store, &row, base)
@@ -141,6 +148,14 @@ fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
                 mqtt_row = Some(row.clone());
                 (config.controllers, config.row.retain) = mqtt_controllers(store, &row);
                 Wanted::Run(Spec::Mqtt(config, client))
+            }
+            Wanted::Run(Spec::Stomp(..)) if stomp_row.is_some() => {
+                Wanted::Broken("only one STOMP MTP runs at a time".into())
+            }
+            Wanted::Run(Spec::Stomp(mut config, connection)) => {
+                stomp_row = Some(row.clone());
+                config.controllers = stomp_controllers(store, &connection);
+                Wanted::Run(Spec::Stomp(config, connection))
             }
             other => other,
         };
@@ -255,6 +270,34 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
                 row: Box::new(mqtt_row(store, row, &client)),
             };
             Wanted::Run(Spec::Mqtt(config, client))
+        }
+        "STOMP" => {
+            let reference = format!("{row}STOMP.Reference");
+            let Some(connection) = referenced(store, &reference, STOMP_CONNECTIONS) else {
+                return Wanted::Broken("STOMP.Reference names no STOMP connection".into());
+            };
+            if !flag(store, &format!("{connection}Enable")) {
+                return Wanted::Off;
+            }
+            let param = |name: &str| format!("{connection}{name}");
+            let config = StompConfig {
+                enable: true,
+                host: text(store, &param("Host")),
+                port: number(store, &param("Port")),
+                tls: flag(store, &param("EnableEncryption")),
+                username: text(store, &param("Username")),
+                password: text(store, &param("Password")),
+                virtual_host: text(store, &param("VirtualHost")),
+                destination: text(store, &format!("{row}STOMP.Destination")),
+                heartbeats: flag(store, &param("EnableHeartbeats")),
+                outgoing_heartbeat_ms: number(store, &param("OutgoingHeartbeat")),
+                incoming_heartbeat_ms: number(store, &param("IncomingHeartbeat")),
+                retry_initial_s: number(store, &param("ServerRetryInitialInterval")),
+                retry_multiplier: number(store, &param("ServerRetryIntervalMultiplier")),
+                retry_max_s: number(store, &param("ServerRetryMaxInterval")),
+                controllers: BTreeMap::new(),
+            };
+            Wanted::Run(Spec::Stomp(config, connection))
         }
         "UDS" => {
             let reference = format!("{row}UDS.UnixDomainSocketRef");
@@ -383,8 +426,27 @@ fn mqtt_controllers(
     (topics, retains)
 }
 
+/// Controller Endpoint ID → its STOMP destination, for the STOMP connection `connection`
+/// (controller rows whose `Reference` is empty or names it, and that have a destination).
+fn stomp_controllers(store: &Store, connection: &str) -> BTreeMap<String, String> {
+    let mut destinations = BTreeMap::new();
+    for (id, row) in controller_mtps(store, "STOMP") {
+        let reference = text(store, &format!("{row}STOMP.Reference"));
+        if !reference.is_empty()
+            && connection.trim_end_matches('.') != reference.trim_end_matches('.')
+        {
+            continue;
+        }
+        let destination = text(store, &format!("{row}STOMP.Destination"));
+        if !destination.is_empty() {
+            destinations.insert(id, destination);
+        }
+    }
+    destinations
+}
+
 /// Each controller the rows route with where its notifications go before it has sent
-/// anything: its MQTT topic, else the connection named by its Endpoint ID.
+/// anything: its MQTT topic or STOMP destination, else the connection named by its Endpoint ID.
 pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(String, Mtp)> {
     let wanted = engine.read(|store| desired(store, base));
     let mut routes = BTreeMap::new();
@@ -399,6 +461,12 @@ pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(Strin
             Wanted::Run(Spec::Mqtt(config, _)) => {
                 for (controller, topic) in &config.controllers {
                     routes.insert(controller.clone(), Mtp::new(MtpKind::Mqtt, topic.clone()));
+                }
+            }
+            Wanted::Run(Spec::Stomp(config, _)) => {
+                for (controller, destination) in &config.controllers {
+                    let mtp = Mtp::new(MtpKind::Stomp, destination.clone());
+                    routes.insert(controller.clone(), mtp);
                 }
             }
             _ => {}
@@ -423,7 +491,10 @@ pub(crate) fn unseeded(engine: &Engine) -> bool {
 /// controller of `[usp.websocket_client]` and `[usp.mqtt]` (adding the controller's row when
 /// the store has none).
 pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr181_model::Error> {
-    txn.set("Device.LocalAgent.SupportedProtocols", "WebSocket,MQTT,UDS")?;
+    txn.set(
+        "Device.LocalAgent.SupportedProtocols",
+        "WebSocket,MQTT,STOMP,UDS",
+    )?;
     let ws = &usp.websocket;
     let (port, ping) = (ws.listen.port().to_string(), ws.ping_interval_s.to_string());
     let mut values = vec![
@@ -496,6 +567,9 @@ pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr1
             )?;
         }
     }
+    if usp.stomp.enable {
+        seed_stomp(txn, &usp.stomp)?;
+    }
     for (mode, path) in [("Listen", &usp.uds.listen), ("Connect", &usp.uds.connect)] {
         if path.is_empty() {
             continue;
@@ -553,6 +627,55 @@ pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr1
     Ok(())
 }
 
+/// The STOMP connection row of `stomp`, its agent MTP row, and a controller MTP row for each
+/// of its controllers.
+fn seed_stomp(txn: &mut Transaction<'_>, stomp: &StompConfig) -> Result<(), tr181_model::Error> {
+    let connection = add_row(
+        txn,
+        STOMP_CONNECTIONS,
+        &[
+            ("Enable", "true"),
+            ("Host", &stomp.host),
+            ("Port", &stomp.port.to_string()),
+            ("EnableEncryption", bool_text(stomp.tls)),
+            ("Username", &stomp.username),
+            ("Password", &stomp.password),
+            ("VirtualHost", &stomp.virtual_host),
+            ("EnableHeartbeats", bool_text(stomp.heartbeats)),
+            (
+                "OutgoingHeartbeat",
+                &stomp.outgoing_heartbeat_ms.to_string(),
+            ),
+            (
+                "IncomingHeartbeat",
+                &stomp.incoming_heartbeat_ms.to_string(),
+            ),
+            (
+                "ServerRetryInitialInterval",
+                &stomp.retry_initial_s.to_string(),
+            ),
+            (
+                "ServerRetryIntervalMultiplier",
+                &stomp.retry_multiplier.to_string(),
+            ),
+            ("ServerRetryMaxInterval", &stomp.retry_max_s.to_string()),
+        ],
+    )?;
+    let reference = connection.trim_end_matches('.');
+    let destination = stomp.destination.as_str();
+    let values = [("Reference", reference), ("Destination", destination)];
+    add_mtp(txn, AGENT_MTPS, true, "STOMP", &values)?;
+    for (controller, destination) in &stomp.controllers {
+        let controller = controller_row(txn, controller)?;
+        let values = [
+            ("Reference", reference),
+            ("Destination", destination.as_str()),
+        ];
+        add_mtp(txn, &format!("{controller}MTP."), true, "STOMP", &values)?;
+    }
+    Ok(())
+}
+
 fn bool_text(value: bool) -> &'static str {
     if value { "true" } else { "false" }
 }
@@ -568,7 +691,7 @@ fn add_row(
 }
 
 /// Adds an MTP row of `protocol` to `table` (an agent's or a controller's MTP table) with
-/// its protocol's object (`WebSocket.`, `MQTT.`, `UDS.`) holding `values`; returns its path.
+/// its protocol's object (`WebSocket.`, `MQTT.`, `STOMP.`, `UDS.`) holding `values`; returns its path.
 fn add_mtp(
     txn: &mut Transaction<'_>,
     table: &str,
@@ -588,7 +711,7 @@ fn add_mtp(
     Ok(row)
 }
 
-/// The `WebSocket.`, `MQTT.` or `UDS.` objects that rows of those protocols lack (a
+/// The `WebSocket.`, `MQTT.`, `STOMP.` or `UDS.` objects that rows of those protocols lack (a
 /// controller added the row, or changed its `Protocol`): only the device can create them.
 fn missing_objects(store: &Store) -> Vec<String> {
     let mut mtp_rows = rows(store, AGENT_MTPS);
@@ -600,7 +723,7 @@ fn missing_objects(store: &Store) -> Vec<String> {
         .filter_map(|row| {
             let protocol = text(store, &format!("{row}Protocol"));
             let object = format!("{row}{protocol}.");
-            let known = matches!(protocol.as_str(), "WebSocket" | "MQTT" | "UDS");
+            let known = matches!(protocol.as_str(), "WebSocket" | "MQTT" | "STOMP" | "UDS");
             (known && store.names(&object, Protocol::Usp, true).is_err()).then_some(object)
         })
         .collect()
@@ -666,7 +789,8 @@ pub(crate) struct Report {
     engine: Arc<Engine>,
     /// The agent MTP row (`Status`), empty for a controller's MTP row (which has none).
     row: String,
-    /// The MQTT client row (`Status`, `ResponseInformation`), for the MQTT MTP.
+    /// The MQTT client row (`Status`, `ResponseInformation`), for the MQTT MTP; the STOMP
+    /// connection row (`Status`, `LastChangeDate`), for the STOMP MTP.
     client: Option<String>,
     /// The MQTT client row's counts (`Stats.`), for the MQTT MTP.
     pub(crate) stats: Arc<ClientStats>,
@@ -693,6 +817,23 @@ pub(crate) enum MqttStatus {
     Refused,
     /// The configuration cannot work (the MTP `Error`).
     Misconfigured,
+}
+
+/// The STOMP connection's `Status` values the agent uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StompStatus {
+    /// Connecting (and the MTP `Down`).
+    Connecting,
+    /// CONNECTED came (the connection `Enabled`, the MTP `Up`).
+    Connected,
+    /// The broker cannot be reached or went silent (`ServerNotPresent`, the MTP `Down`).
+    Unreachable,
+    /// The broker answered the STOMP frame with ERROR (the MTP `Error`).
+    AuthenticationFailed,
+    /// The configuration cannot work (the MTP `Error`).
+    Misconfigured,
+    /// The broker broke the protocol (the MTP `Error`).
+    Error,
 }
 
 impl Report {
@@ -744,6 +885,44 @@ impl Report {
                 values.push((format!("{client}ResponseInformation"), info.clone()));
                 values.push((format!("{}MQTT.ResponseTopicDiscovered", self.row), info));
             }
+        }
+        values
+    }
+
+    /// Sets the STOMP connection's and the MTP row's `Status` (with the connection's
+    /// `LastChangeDate` when its status changes), and on CONNECTED the broker's
+    /// `subscribe-dest` (`DestinationFromServer`, empty when it named none).
+    pub(crate) async fn stomp(&self, status: StompStatus, from_server: Option<&str>) {
+        self.write(self.stomp_values(status, from_server)).await;
+    }
+
+    fn stomp_values(
+        &self,
+        status: StompStatus,
+        from_server: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let (connection_status, mtp_status) = match status {
+            StompStatus::Connecting => ("Connecting", "Down"),
+            StompStatus::Connected => ("Enabled", "Up"),
+            StompStatus::Unreachable => ("ServerNotPresent", "Down"),
+            StompStatus::AuthenticationFailed => ("Error_AuthenticationFailure", "Error"),
+            StompStatus::Misconfigured => ("Error_Misconfigured", "Error"),
+            StompStatus::Error => ("Error", "Error"),
+        };
+        let mut values = self.mtp_values(mtp_status);
+        if let (Some(destination), false) = (from_server, self.row.is_empty()) {
+            let path = format!("{}STOMP.DestinationFromServer", self.row);
+            values.push((path, destination.to_owned()));
+        }
+        if let Some(connection) = &self.client {
+            let path = format!("{connection}Status");
+            let changed = self
+                .engine
+                .read(|store| text(store, &path) != connection_status);
+            if let (true, Some(now)) = (changed, wall_clock()) {
+                values.push((format!("{connection}LastChangeDate"), now.to_string()));
+            }
+            values.push((path, connection_status.to_owned()));
         }
         values
     }
@@ -1028,6 +1207,27 @@ impl Supervisor {
                     }
                 }
             }
+            Spec::Stomp(config, connection) => {
+                report.client = Some(connection.clone());
+                tracing::info!(
+                    "USP agent {eid} connecting to the STOMP broker {}:{}",
+                    config.host,
+                    config.port
+                );
+                let (agent, network) = (self.agent.clone(), self.network.clone());
+                let trust = self.trust.as_ref();
+                let config = config.clone();
+                match StompMtp::new(config, &eid, agent, network, stopped, trust, report.clone()) {
+                    Ok(mtp) => {
+                        let status = report.stomp_values(StompStatus::Connecting, None);
+                        (status, Some(Box::pin(mtp.run())))
+                    }
+                    Err(error) => {
+                        tracing::error!(row, error, "USP STOMP MTP not started");
+                        (report.stomp_values(StompStatus::Misconfigured, None), None)
+                    }
+                }
+            }
             Spec::WsClient {
                 controller,
                 url,
@@ -1080,13 +1280,16 @@ impl Supervisor {
     }
 }
 
-/// The MQTT client row an MQTT agent MTP row references.
+/// The MQTT client row an MQTT agent MTP row references, or the STOMP connection row of a
+/// STOMP one.
 fn client_of(engine: &Engine, row: &str) -> Option<String> {
-    engine.read(|store| {
-        (text(store, &format!("{row}Protocol")) == "MQTT")
-            .then(|| referenced(store, &format!("{row}MQTT.Reference"), MQTT_CLIENTS))
-            .flatten()
-    })
+    engine.read(
+        |store| match text(store, &format!("{row}Protocol")).as_str() {
+            "MQTT" => referenced(store, &format!("{row}MQTT.Reference"), MQTT_CLIENTS),
+            "STOMP" => referenced(store, &format!("{row}STOMP.Reference"), STOMP_CONNECTIONS),
+            _ => None,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -1111,6 +1314,9 @@ mod tests {
              [usp.websocket_client.controllers]\n\"proto::ws\" = \"ws://127.0.0.1:8181/usp\"\n\
              [usp.mqtt]\nenable = true\nport = 1999\nversion = \"3.1.1\"\ntopic = \"usp/agent\"\n\
              [usp.mqtt.controllers]\n\"self::controller\" = \"usp/controller\"\n\
+             [usp.stomp]\nenable = true\nport = 61614\nheartbeats = true\n\
+             outgoing_heartbeat_ms = 500\ndestination = \"/queue/agent\"\n\
+             [usp.stomp.controllers]\n\"self::controller\" = \"/queue/controller\"\n\
              [usp.uds]\nlisten = \"/tmp/agent.sock\"\n",
         )
         .unwrap()
@@ -1132,6 +1338,13 @@ mod tests {
             ),
             (
                 "Device.LocalAgent.MTP.3.".to_owned(),
+                Wanted::Run(Spec::Stomp(
+                    usp.stomp.clone(),
+                    "Device.STOMP.Connection.1.".into(),
+                )),
+            ),
+            (
+                "Device.LocalAgent.MTP.4.".to_owned(),
                 Wanted::Run(Spec::UdsListen("/tmp/agent.sock".into())),
             ),
             (

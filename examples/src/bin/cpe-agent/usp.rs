@@ -6,7 +6,8 @@
 //! known by a key: for connection-oriented MTPs (WebSocket, UDS) the controller's Endpoint ID
 //! when the connection named it, which is also the `reply_to` of the agent's [`Mtp`], so a
 //! controller that reconnects gets its notifications on the new connection; for MQTT the one
-//! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic. Records for a link that is
+//! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic, and likewise for STOMP
+//! ([`stomp::LINK`]), the `reply_to` being a destination. Records for a link that is
 //! down wait in a small outbox. Each MTP task sends its own Connect Record (R-MTP.6) before it
 //! reports [`MtpInput::Connected`].
 
@@ -25,7 +26,7 @@ use usp_core::agent::{
 
 use crate::config::UspConfig;
 use crate::device::{self, DeviceEvent, wall_clock};
-use crate::{mqtt, mtp, tls};
+use crate::{mqtt, mtp, stomp, tls};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -86,6 +87,7 @@ struct Link {
 fn link_key(mtp: &Mtp) -> &str {
     match mtp.kind {
         MtpKind::Mqtt => mqtt::LINK,
+        MtpKind::Stomp => stomp::LINK,
         _ => &mtp.reply_to,
     }
 }

@@ -24,6 +24,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{Config, CwmpConfig, DeviceConfig, TlsConfig, UspConfig, WebSocketConfig};
 use crate::mqtt::{MqttConfig, Version};
+use crate::stomp::StompConfig;
 use crate::uds::UdsConfig;
 use crate::ws::WsClientConfig;
 
@@ -286,7 +287,7 @@ section!(Config { state_dir, log } sections { device, usp, cwmp, tls });
 section!(DeviceConfig { serial, tick_ms });
 section!(
     UspConfig { endpoint_id, controllers, accept_unknown_controllers }
-    sections { websocket, websocket_client, mqtt, uds }
+    sections { websocket, websocket_client, mqtt, stomp, uds }
 );
 section!(WebSocketConfig {
     enable,
@@ -316,6 +317,23 @@ section!(MqttConfig {
     connect_retry_s,
     connect_retry_multiplier,
     connect_retry_max_s,
+    controllers,
+});
+section!(StompConfig {
+    enable,
+    host,
+    port,
+    tls,
+    username,
+    password,
+    virtual_host,
+    destination,
+    heartbeats,
+    outgoing_heartbeat_ms,
+    incoming_heartbeat_ms,
+    retry_initial_s,
+    retry_multiplier,
+    retry_max_s,
     controllers,
 });
 section!(UdsConfig { listen, connect });
