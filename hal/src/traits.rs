@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::vec::Vec;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tr181_model::schema::Command;
 use tr181_model::store::Transaction;
 use tr181_model::value::{DateTime, Value};
@@ -384,7 +383,7 @@ pub trait Lifecycle: Send + Sync + 'static {
 // Storage and clock
 
 /// What the engine persists, one blob each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Section {
     /// The instance store (values, rows, instance counters): JSON.

@@ -35,8 +35,9 @@ pub struct BootInfo {
     /// The firmware changed (`Boot!` `FirmwareUpdated`).
     pub firmware_updated: bool,
     /// Persisted sections that could not be read and were started without (see
-    /// [`Engine::start`](super::Engine::start)).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// [`Engine::start`](super::Engine::start)). Said at this boot only: not kept in the
+    /// persisted notice.
+    #[serde(skip)]
     pub discarded: Vec<Section>,
 }
 
