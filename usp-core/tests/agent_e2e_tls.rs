@@ -514,22 +514,27 @@ async fn the_agent_starts_a_tls_session_as_client() {
     assert!(failures(&h).is_empty(), "{:?}", failures(&h));
 }
 
-#[tokio::test]
-async fn plaintext_sessions_are_unchanged_and_tls_needs_a_session() {
-    let mut h = tls_harness().await;
-    // A PLAINTEXT session: the Msg in the clear, no mac_signature.
-    let msg = codec::request_msg("plain", get("Device.DeviceInfo.SerialNumber"));
+/// The first Record of a PLAINTEXT session `session_id`, carrying `msg`.
+fn plaintext_session(session_id: u64, msg: &Msg) -> Record {
     let mut payload = Vec::new();
-    codec::encode_msg(&msg, &mut payload);
-    let record = RecordBuilder::new(AGENT, CTRL).session(SessionContextRecord {
-        session_id: 90,
+    codec::encode_msg(msg, &mut payload);
+    RecordBuilder::new(AGENT, CTRL).session(SessionContextRecord {
+        session_id,
         sequence_id: 1,
         expected_id: 1,
         retransmit_id: 0,
         payload_sar_state: PayloadSarState::None as i32,
         payloadrec_sar_state: PayloadSarState::None as i32,
         payload: vec![payload.into()],
-    });
+    })
+}
+
+#[tokio::test]
+async fn plaintext_sessions_are_unchanged_and_tls_needs_a_session() {
+    let mut h = tls_harness().await;
+    // A PLAINTEXT session: the Msg in the clear, no mac_signature.
+    let msg = codec::request_msg("plain", get("Device.DeviceInfo.SerialNumber"));
+    let record = plaintext_session(90, &msg);
     let before = h.sent.len();
     h.feed(&harness::encode(&record)).await;
     let reply = &h.sent[before].record;
@@ -607,18 +612,7 @@ async fn plaintext_signatures_are_checked_with_sender_cert() {
     }
     assert_eq!(h.sent.len(), before, "nothing answered");
     // A PLAINTEXT session Record with a wrong signature fails the session.
-    let mut payload = Vec::new();
-    codec::encode_msg(&msg, &mut payload);
-    let session = RecordBuilder::new(AGENT, CTRL).session(SessionContextRecord {
-        session_id: 91,
-        sequence_id: 1,
-        expected_id: 1,
-        retransmit_id: 0,
-        payload_sar_state: PayloadSarState::None as i32,
-        payloadrec_sar_state: PayloadSarState::None as i32,
-        payload: vec![payload.into()],
-    });
-    let mut bad = signed(session, "controller", der("controller"));
+    let mut bad = signed(plaintext_session(91, &msg), "controller", der("controller"));
     bad.mac_signature[10] ^= 1;
     h.feed(&harness::encode(&bad)).await;
     assert_eq!(
