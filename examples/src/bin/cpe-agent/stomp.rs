@@ -287,7 +287,8 @@ impl StompMtp {
                             "STOMP MESSAGE that is no USP Record dropped"
                         );
                     }
-                    other => tracing::debug!(?other, "STOMP event"),
+                    // Events a later client may add; none needs the driver today.
+                    _ => {}
                 }
             }
             if client.poll_transmit(&mut out) {
@@ -345,16 +346,15 @@ impl StompMtp {
         (ended, up)
     }
 
-    /// Queues a `stomp_connect` Record for every controller's destination (R-MTP.6).
+    /// Queues a `stomp_connect` Record for every controller's destination (R-MTP.6); the
+    /// client is connected, so it takes them.
     fn greet(&self, client: &mut Client, destination: &str) {
         for (controller, to) in &self.config.controllers {
             let record = RecordBuilder::new(controller.as_str(), self.endpoint_id.as_str())
                 .stomp_connect(StompVersion::V12, destination);
             let mut bytes = Vec::new();
             codec::encode_record(&record, &mut bytes);
-            if client.send_record(Instant::now(), to, &bytes).is_err() {
-                tracing::warn!(controller, "STOMP connect Record not sent");
-            }
+            let _ = client.send_record(Instant::now(), to, &bytes);
         }
     }
 }
