@@ -313,14 +313,17 @@ async fn credential_roles() {
     let tls = connector_as(&trusted.join("ca.pem"), Some((&trusted, "ctrl-")));
     let mut ctrl = Controller::connect_with(&agent.url, Some(&tls)).await;
 
-    // The CA certificates are Device.Security.Certificate rows, as openssl reads them.
-    for (row, pem) in [(1, trusted.join("ca.pem")), (2, rogue.join("rogue-ca.pem"))] {
+    // The CA certificates are Device.Security.Certificate rows, as openssl reads them, and
+    // Device.LocalAgent.Certificate rows of the same, which the credentials name (TR-181).
+    for (row_number, pem) in [(1, trusted.join("ca.pem")), (2, rogue.join("rogue-ca.pem"))] {
         let expected = openssl_fields(
             &pem,
             &["-serial", "-issuer", "-subject", "-startdate", "-enddate"],
         );
         let body = ctrl
-            .request(get(&[&format!("Device.Security.Certificate.{row}.")]))
+            .request(get(&[&format!(
+                "Device.Security.Certificate.{row_number}."
+            )]))
             .await;
         let row = get_params(&body);
         let date = |name: &str| expected[name].replace(' ', "T");
@@ -330,6 +333,15 @@ async fn credential_roles() {
         assert_eq!(row["NotBefore"], date("notBefore"), "{body}");
         assert_eq!(row["NotAfter"], date("notAfter"), "{body}");
         assert_eq!(row["SignatureAlgorithm"], "ecdsa-with-SHA256", "{body}");
+        let certificate = format!("Device.LocalAgent.Certificate.{row_number}");
+        let body = ctrl.request(get(&[&format!("{certificate}.")])).await;
+        let local = get_params(&body);
+        assert_eq!(local["SerialNumber"], row["SerialNumber"], "{body}");
+        assert_eq!(local["Issuer"], row["Issuer"], "{body}");
+        assert_eq!(local["Enable"], "true", "{body}");
+        let credential = format!("Device.LocalAgent.ControllerTrust.Credential.{row_number}.");
+        let body = ctrl.request(get(&[&credential])).await;
+        assert_eq!(get_params(&body)["Credential"], certificate, "{body}");
     }
 
     // Without the factory AssignedRole, the controller has what its CA's credential gives.
@@ -547,7 +559,7 @@ async fn trust_on_first_use() {
     assert!(get_params(&body)["SSID"].is_string(), "{body}");
     drop(stranger_ctrl);
 
-    // Remembered: its row, its certificate's row (R-SEC.8).
+    // Remembered: its row, its certificate's row (R-SEC.8), after the CA's.
     let row = format!("Device.LocalAgent.Controller.[EndpointID==\"{TOFU}\"].");
     let body = ctrl.request(get(&[&row])).await;
     let params = get_params(&body);
@@ -557,11 +569,11 @@ async fn trust_on_first_use() {
         "{body}"
     );
     assert_eq!(
-        params["Credential"], "Device.LocalAgent.Certificate.1",
+        params["Credential"], "Device.LocalAgent.Certificate.2",
         "{body}"
     );
     let body = ctrl
-        .request(get(&["Device.LocalAgent.Certificate.1."]))
+        .request(get(&["Device.LocalAgent.Certificate.2."]))
         .await;
     let pem = stranger.join("tofu-cert.pem");
     let expected = openssl_fields(&pem, &["-serial", "-issuer", "-fingerprint", "-sha256"]);

@@ -142,7 +142,7 @@ const TRUST_VALUES: &[&str] = &[
     "2",
     "60",
     PASSPHRASE,
-    "Device.Security.Certificate.1",
+    "Device.LocalAgent.Certificate.1",
     "MTP-and-USP",
     "MTP-only",
     "MTP-and-broker",
@@ -786,9 +786,9 @@ fn seed_trust(engine: &Engine) {
             ("LockoutPeriod", "60"),
         ];
         txn.add(CHALLENGES, &challenge)?;
-        let ca = [("Issuer", CA.0), ("SerialNumber", CA.1)];
-        let certificate = txn.add("Device.Security.Certificate.", &ca)?;
-        let certificate = format!("Device.Security.Certificate.{certificate}");
+        let ca = [("Enable", "true"), ("Issuer", CA.0), ("SerialNumber", CA.1)];
+        let certificate = txn.add("Device.LocalAgent.Certificate.", &ca)?;
+        let certificate = format!("Device.LocalAgent.Certificate.{certificate}");
         let credential = [
             ("Enable", "true"),
             ("Role", ROLE_2),

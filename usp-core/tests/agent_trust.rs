@@ -311,21 +311,29 @@ async fn a_controller_without_a_row_keeps_its_granted_role_in_the_agent() {
     assert!(!may_write(&mut h, CTRL).await);
 }
 
-/// Adds a `Device.Security.Certificate.{i}.` row per `(issuer, serial)` of `certificates`,
-/// and an enabled `MTP-and-USP` credential of the first with `role`.
-async fn add_credential(h: &mut Harness, certificates: &[(&str, &str)], role: &str) {
+/// The table of the certificates credentials reference (TR-181).
+const CERTIFICATES: &str = "Device.LocalAgent.Certificate.";
+
+/// Adds an enabled `table` row per `(issuer, serial)` of `certificates`, and an enabled
+/// `MTP-and-USP` credential of the first with `role`.
+async fn add_credential(h: &mut Harness, table: &str, certificates: &[(&str, &str)], role: &str) {
     h.engine
         .device_update(|txn| {
             for (issuer, serial) in certificates {
-                let values = [("Issuer", *issuer), ("SerialNumber", *serial)];
-                txn.add("Device.Security.Certificate.", &values)?;
+                let values = [
+                    ("Enable", "true"),
+                    ("Issuer", issuer),
+                    ("SerialNumber", serial),
+                ];
+                txn.add(table, &values)?;
             }
+            let first = format!("{table}1");
             txn.add(
                 "Device.LocalAgent.ControllerTrust.Credential.",
                 &[
                     ("Enable", "true"),
                     ("Role", role),
-                    ("Credential", "Device.Security.Certificate.1"),
+                    ("Credential", &first),
                     ("AllowedUses", "MTP-and-USP"),
                 ],
             )
@@ -341,7 +349,7 @@ async fn inherited_role_follows_the_credential_of_the_validating_ca() {
     let mut h = setup().await;
     let ca = CertificateId::new("CN=Operator CA", "01AB");
     let certificates = [("CN=Operator CA", "01AB"), ("CN=Other CA", "01AB")];
-    add_credential(&mut h, &certificates, ADMIN).await;
+    add_credential(&mut h, CERTIFICATES, &certificates, ADMIN).await;
     // No certificate checked: nothing inherited.
     assert!(!may_write(&mut h, CTRL).await);
     assert_eq!(h.value(INHERITED), "");
@@ -393,6 +401,49 @@ async fn inherited_role_follows_the_credential_of_the_validating_ca() {
 }
 
 #[tokio::test]
+async fn only_an_enabled_local_agent_certificate_row_names_the_validating_ca() {
+    let mut h = setup().await;
+    let ca = CertificateId::new("CN=Operator CA", "01AB");
+    // Named by its Device.Security.Certificate row, not the table TR-181 references.
+    add_credential(
+        &mut h,
+        "Device.Security.Certificate.",
+        &[("CN=Operator CA", "01AB")],
+        ADMIN,
+    )
+    .await;
+    h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_validated_by(ca.clone());
+    assert!(!may_write(&mut h, CTRL).await);
+    assert_eq!(h.value(INHERITED), "");
+    // Its LocalAgent.Certificate row: the credential's role.
+    h.engine
+        .device_update(|txn| {
+            let values = [
+                ("Enable", "true"),
+                ("Issuer", "CN=Operator CA"),
+                ("SerialNumber", "01AB"),
+            ];
+            txn.add(CERTIFICATES, &values)?;
+            txn.set(
+                "Device.LocalAgent.ControllerTrust.Credential.1.Credential",
+                "Device.LocalAgent.Certificate.1",
+            )
+        })
+        .await
+        .unwrap();
+    h.sync_changes();
+    h.drive().await;
+    assert_eq!(h.value(INHERITED), ADMIN);
+    assert!(may_write(&mut h, CTRL).await);
+    // The certificate row disabled: nothing inherited.
+    h.device_set("Device.LocalAgent.Certificate.1.Enable", "false")
+        .await;
+    h.drive().await;
+    assert_eq!(h.value(INHERITED), "");
+    assert!(!may_write(&mut h, CTRL).await);
+}
+
+#[tokio::test]
 async fn a_banned_controller_is_neither_answered_nor_sent_to() {
     let mut h = setup().await;
     let ca = CertificateId::new("CN=Revoked CA", "02");
@@ -404,7 +455,7 @@ async fn a_banned_controller_is_neither_answered_nor_sent_to() {
         })
         .await
         .unwrap();
-    add_credential(&mut h, &[("CN=Revoked CA", "02")], banned).await;
+    add_credential(&mut h, CERTIFICATES, &[("CN=Revoked CA", "02")], banned).await;
     assert!(h.request_from(CTRL, "before", get_serial()).await.is_some());
     // Validated by the banned CA: ignored, though its AssignedRole still reads.
     h.mtp = Mtp::new(MtpKind::WebSocket, CTRL).with_validated_by(ca);

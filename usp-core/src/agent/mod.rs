@@ -109,7 +109,7 @@ pub use engine::{DeviceUpdate, EngineRequest, EngineResult, RequestId};
 pub use session::SessionStatus;
 pub use subscriptions::RetryPolicy;
 pub use supported::DATA_MODEL_URI;
-pub use trust::{CertificateId, MAX_FINGERPRINT};
+pub use trust::{CertificateId, FINGERPRINT_ALIAS, MAX_FINGERPRINT};
 
 use self::messages::{Plan, Reply};
 use self::session::{E2eConfig, Integrity, Session};

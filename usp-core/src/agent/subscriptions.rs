@@ -363,9 +363,7 @@ impl Agent {
         };
         let subscriptions = touches(TABLE);
         let controllers = touches(super::session::CONTROLLERS);
-        let trust = touches(super::trust::TRUST)
-            || touches(super::trust::CERTIFICATES)
-            || touches(super::trust::CONTROLLER_CERTIFICATES);
+        let trust = touches(super::trust::TRUST) || touches(super::trust::CERTIFICATES);
         if subscriptions {
             self.reload_subscriptions(now, store);
         }

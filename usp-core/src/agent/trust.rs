@@ -37,10 +37,11 @@
 //!
 //! An MTP that authenticated the peer's certificate says which CA validated it
 //! ([`Mtp::validated_by`](super::Mtp::validated_by): the CA's `Issuer` and `SerialNumber` as
-//! its `Device.Security.Certificate.{i}.` row shows them). On each Record from such an MTP,
-//! the controller's `Controller.{i}.InheritedRole` becomes the `Role`s of the enabled
-//! `ControllerTrust.Credential.{i}.` rows whose `Credential` is that certificate's row and
-//! whose `AllowedUses` is `MTP-and-USP` or `MTP-and-broker` (`MTP-only` rows grant nothing).
+//! its `Device.LocalAgent.Certificate.{i}.` row shows them, the table TR-181 names for
+//! `ControllerTrust.Credential.{i}.Credential`; the driver writes a row per CA it trusts).
+//! On each Record from such an MTP, the controller's `Controller.{i}.InheritedRole` becomes
+//! the `Role`s of the enabled `ControllerTrust.Credential.{i}.` rows whose `Credential` is an
+//! enabled certificate row of that `Issuer` and `SerialNumber` and whose `AllowedUses` is `MTP-and-USP` or `MTP-and-broker` (`MTP-only` rows grant nothing).
 //! It is set again whenever those rows change. A Record on an MTP that validated no
 //! certificate (plain TCP, a broker) leaves it as it is, so that a controller reachable over
 //! both keeps what its certificate earned. A controller without a row has its inherited roles
@@ -112,11 +113,9 @@ use super::{Agent, DeviceUpdate, EngineRequest, param_text};
 
 /// `Device.LocalAgent.ControllerTrust.`
 pub(crate) const TRUST: &str = "Device.LocalAgent.ControllerTrust.";
-/// `Device.Security.Certificate.`
-pub(crate) const CERTIFICATES: &str = "Device.Security.Certificate.";
-/// `Device.LocalAgent.Certificate.`, the controllers' certificates
-/// (`Controller.{i}.Credential`).
-pub(crate) const CONTROLLER_CERTIFICATES: &str = "Device.LocalAgent.Certificate.";
+/// `Device.LocalAgent.Certificate.`: the certificates of controllers (`Controller.{i}.Credential`)
+/// and of CAs (`ControllerTrust.Credential.{i}.Credential`).
+pub(crate) const CERTIFICATES: &str = "Device.LocalAgent.Certificate.";
 const REQUEST_CHALLENGE: &str = "Device.LocalAgent.ControllerTrust.RequestChallenge()";
 const CHALLENGE_RESPONSE: &str = "Device.LocalAgent.ControllerTrust.ChallengeResponse()";
 const CHALLENGES: &str = "Device.LocalAgent.ControllerTrust.Challenge.";
@@ -124,8 +123,7 @@ const CREDENTIALS: &str = "Device.LocalAgent.ControllerTrust.Credential.";
 /// `RequestExpiration`'s default.
 const DEFAULT_EXPIRATION: Duration = Duration::from_secs(900);
 
-/// A certificate as its `Device.Security.Certificate.{i}.` or
-/// `Device.LocalAgent.Certificate.{i}.` row names it: `Issuer` and `SerialNumber`, which
+/// A certificate as its `Device.LocalAgent.Certificate.{i}.` row names it: `Issuer` and `SerialNumber`, which
 /// together identify an X.509 certificate that a CA issued. The driver fills the rows and
 /// names the CA that validated a peer ([`Mtp::validated_by`](super::Mtp::validated_by)) with
 /// the same text.
@@ -152,8 +150,10 @@ pub struct CertificateId {
 /// The longest [`CertificateId::fingerprint`]: what the row's `Alias` (at most 64
 /// characters) holds after `cpe-sha256-`.
 pub const MAX_FINGERPRINT: usize = 53;
-/// The prefix of the `Alias` of a certificate row that holds its fingerprint.
-const FINGERPRINT_ALIAS: &str = "cpe-sha256-";
+/// The prefix of the `Alias` of a `Device.LocalAgent.Certificate.{i}.` row that holds its
+/// fingerprint: the row of a certificate trusted on first use (the driver's CA rows have
+/// none).
+pub const FINGERPRINT_ALIAS: &str = "cpe-sha256-";
 
 impl CertificateId {
     /// The certificate of `issuer` with `serial_number`.
@@ -260,7 +260,7 @@ pub(crate) struct Trust {
     /// `TOFUAllowed`.
     tofu_allowed: bool,
     /// The `Device.LocalAgent.Certificate.{i}.` rows: path and certificate.
-    controller_certificates: Vec<(String, CertificateId)>,
+    certificates: Vec<(String, CertificateId)>,
     /// Controllers trusted on first use whose rows are being written, with their certificate;
     /// oldest first.
     learning: Vec<(String, CertificateId)>,
@@ -297,9 +297,12 @@ impl Trust {
                 (row, challenge)
             })
             .collect();
-        let certificates: Vec<(String, CertificateId)> = rows(CERTIFICATES)
+        self.certificates = rows(CERTIFICATES)
             .map(|row| {
-                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"));
+                let alias = text(&row, "Alias");
+                let fingerprint = alias.strip_prefix(FINGERPRINT_ALIAS).unwrap_or_default();
+                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"))
+                    .with_fingerprint(fingerprint);
                 (row, id)
             })
             .collect();
@@ -313,8 +316,13 @@ impl Trust {
             })
             .filter_map(|row| {
                 let reference = normalise(&text(&row, "Credential"));
-                let (_, certificate) = certificates.iter().find(|(path, _)| *path == reference)?;
-                Some((certificate.clone(), list(&text(&row, "Role"))))
+                let (path, certificate) = self
+                    .certificates
+                    .iter()
+                    .find(|(path, _)| *path == reference)?;
+                // A CA is named by issuer and serial number only (`Mtp::validated_by`).
+                let ca = CertificateId::new(&*certificate.issuer, &*certificate.serial_number);
+                (text(path, "Enable") == "true").then(|| (ca, list(&text(&row, "Role"))))
             })
             .collect();
         self.controllers = rows(CONTROLLERS)
@@ -331,15 +339,6 @@ impl Trust {
         self.banned = (!banned.trim().is_empty()).then(|| normalise(banned.trim()));
         self.untrusted = list(&text(TRUST, "UntrustedRole"));
         self.tofu_allowed = text(TRUST, "TOFUAllowed") == "true";
-        self.controller_certificates = rows(CONTROLLER_CERTIFICATES)
-            .map(|row| {
-                let alias = text(&row, "Alias");
-                let fingerprint = alias.strip_prefix(FINGERPRINT_ALIAS).unwrap_or_default();
-                let id = CertificateId::new(text(&row, "Issuer"), text(&row, "SerialNumber"))
-                    .with_fingerprint(fingerprint);
-                (row, id)
-            })
-            .collect();
         let open = core::mem::take(&mut self.open);
         self.open = open
             .into_iter()
@@ -393,7 +392,7 @@ impl Trust {
 
     /// The path of the `Device.LocalAgent.Certificate.{i}.` row of `certificate`.
     fn certificate_row(&self, certificate: &CertificateId) -> Option<&str> {
-        self.controller_certificates
+        self.certificates
             .iter()
             .find(|(_, id)| id == certificate)
             .map(|(path, _)| path.as_str())
@@ -595,7 +594,7 @@ impl Agent {
                 let alias = format!("{FINGERPRINT_ALIAS}{}", certificate.fingerprint);
                 row.push(("Alias".into(), alias));
             }
-            adds.push((CONTROLLER_CERTIFICATES.to_string(), row));
+            adds.push((CERTIFICATES.to_string(), row));
         }
         let untrusted = self.trust.untrusted.join(",");
         let row = [

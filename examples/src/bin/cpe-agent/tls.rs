@@ -262,7 +262,7 @@ impl Trust {
                 .to_owned();
             let info = x509::parse(&cert);
             if info.is_none() {
-                tracing::warn!(file = %ca_file.display(), "a CA certificate's fields are unreadable: no Device.Security.Certificate row for it");
+                tracing::warn!(file = %ca_file.display(), "a CA certificate's fields are unreadable: no certificate rows for it");
             }
             cas.push(Ca { anchor, info });
             roots.add(cert).map_err(|e| context(&e))?;
