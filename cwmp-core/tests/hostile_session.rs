@@ -322,3 +322,45 @@ async fn hostile_http_answers_end_the_session_with_the_right_failure() {
     assert_eq!(e.cpe_fault(), 9003);
     assert!(snapshot(&cpe) == before, "no session changed the store");
 }
+
+/// A saved state that parses yet holds more than a running session ever does (a state file
+/// garbled by hand or by the flash, or written for larger limits) is held to the session's
+/// limits when restored, keeping the oldest entries.
+#[test]
+fn a_restored_state_is_held_to_the_session_limits() {
+    use cwmp_core::session::{PersistedState, ServerSettings, Session};
+    use serde_json::json;
+
+    let limits = SessionConfig::default().limits;
+    let (events, attributes, informs, transfers) = (1000, limits.max_attributes + 100, 500, 500);
+    let transfer = |i: usize| {
+        json!({"command_key": format!("t{i}"), "origin": "Download", "file_type": "1 Firmware Upgrade Image",
+               "file_size": 0, "target_file_name": "", "transfer_id": null, "start_in_secs": null,
+               "url": "", "username": "", "password": ""})
+    };
+    let text = json!({
+        "events": (0..events).map(|i| json!({"code": "M ScheduleInform", "command_key": format!("k{i}")})).collect::<Vec<_>>(),
+        "retry_count": 0, "bootstrapped": true, "acs_url": "http://acs.invalid/",
+        "attributes": (0..attributes).map(|i| (format!("Device.X_{i:05}"), json!({"notification": 2, "access_list": []}))).collect::<serde_json::Map<_, _>>(),
+        "scheduled_informs": (0..informs).map(|i| json!({"command_key": format!("s{i}"), "remaining_secs": 60})).collect::<Vec<_>>(),
+        "transfers": (0..transfers).map(transfer).collect::<Vec<_>>(),
+        "du_changes": [], "transfer_completes": [],
+    });
+    let state: PersistedState = serde_json::from_value(text).unwrap();
+    assert_eq!(state.attributes.len(), attributes, "the file parses whole");
+
+    let session = Session::new(
+        SessionConfig::default(),
+        ServerSettings::default(),
+        Some(state),
+        support::origin(),
+    );
+    let kept = session.persisted_state();
+    assert_eq!(kept.events.len(), 64);
+    assert_eq!(kept.events[0].command_key, "k0");
+    assert_eq!(kept.attributes.len(), limits.max_attributes);
+    assert!(kept.attributes.contains_key("Device.X_00000"));
+    assert_eq!(kept.scheduled_informs.len(), limits.max_scheduled_informs);
+    assert_eq!(kept.transfers.len(), limits.max_transfers);
+    assert_eq!(kept.transfers[0].command_key, "t0");
+}

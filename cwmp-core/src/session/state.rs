@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::SessionLimits;
 use crate::codec::{EventCode, Notification};
 
 /// One pending Inform event: the code as on the wire and its command key.
@@ -436,6 +437,21 @@ impl PersistedState {
     /// Applies the reboot rules.
     pub(crate) fn after_reboot(&mut self) {
         self.events.retain(PendingEvent::survives_reboot);
+    }
+
+    /// Holds restored lists to the bounds a running session keeps them in. A state this
+    /// session saved is within them; one read back from a file that was garbled yet still
+    /// parses, or written for larger limits, must not make the session hold more than a
+    /// network peer could (the oldest entries stay).
+    pub(crate) fn bound(&mut self, limits: &SessionLimits, max_events: usize) {
+        self.events.truncate(max_events);
+        while self.attributes.len() > limits.max_attributes {
+            self.attributes.pop_last();
+        }
+        self.scheduled_informs
+            .truncate(limits.max_scheduled_informs);
+        self.transfers.truncate(limits.max_transfers);
+        self.du_changes.truncate(limits.max_transfers);
     }
 
     /// Applies the failed-session rules.
