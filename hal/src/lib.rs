@@ -18,8 +18,8 @@
 //!   [`engine::AccessControl`]), atomic writes across store and hardware, and notices.
 //! - [`transfer`]: the file-transfer description CWMP `Download` and USP
 //!   `FirmwareImage.{i}.Download()` both map to.
-//! - [`retry`]: the randomised exponential back-off window of TR-069 session retry and TR-369
-//!   NotifRetry / E2E session retry.
+//! - [`retry`]: the randomised exponential back-offs of TR-069 session retry, TR-369
+//!   NotifRetry / E2E session retry and the MTPs' reconnects (WebSocket, MQTT, STOMP, XMPP).
 //! - [`sim`] (feature `sim`, on by default): a simulated gateway implementing every trait,
 //!   with persistence in a directory (a file per section) and fault injection.
 //!
