@@ -89,8 +89,8 @@ use usp_core::usp_record::mqtt_connect_record::MqttVersion;
 use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
 use crate::mtp::{MqttStatus, Report, unsubscribed};
-use crate::tls::Trust;
-use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
+use crate::tls::{self, Trust};
+use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn};
 
 /// The driver's link key for every Record sent over MQTT.
 pub(crate) const LINK: &str = "mqtt";
@@ -302,6 +302,15 @@ impl Default for MqttConfig {
 }
 
 impl MqttConfig {
+    /// The reconnect waits of the client row (`ConnectRetry*`).
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff::Window {
+            min_wait_s: self.connect_retry_s,
+            multiplier: self.connect_retry_multiplier,
+            max_s: Some(self.connect_retry_max_s),
+        }
+    }
+
     /// Whether `other` differs from this configuration only in what an open connection
     /// follows (see the [module docs](self#following-the-rows)).
     pub(crate) fn same_connection(&self, other: &Self) -> bool {
@@ -658,12 +667,7 @@ impl MqttMtp {
                 }
                 if session.is_none() {
                     attempt = attempt.saturating_add(1);
-                    let wait = retry_delay(
-                        self.config.connect_retry_s,
-                        self.config.connect_retry_multiplier,
-                        attempt,
-                        Duration::from_secs(self.config.connect_retry_max_s.into()),
-                    );
+                    let wait = self.config.backoff().wait(attempt, tls::random_seed());
                     tracing::info!(attempt, ?wait, "MQTT reconnect scheduled");
                     match self.network.wait(wait, &mut self.shutdown).await {
                         Waited::Shutdown => break 'versions,

@@ -1360,6 +1360,91 @@ mod tests {
     }
 
     #[test]
+    fn reconnect_waits_follow_the_rows() {
+        let usp = crate::config::file::parse(
+            "[usp.websocket_client.controllers]\n\"proto::ws\" = \"ws://127.0.0.1:8181/usp\"\n\
+             [usp.mqtt]\nenable = true\ntopic = \"usp/agent\"\n\
+             [usp.stomp]\nenable = true\ndestination = \"/queue/agent\"\n",
+        )
+        .unwrap()
+        .usp;
+        let sim = hal::sim::SimDevice::new("SIM0001");
+        let mut store = Store::new();
+        let mut txn = store.transaction(tr181_model::store::Origin::Device);
+        sim.hal().lifecycle.factory_defaults(&mut txn).unwrap();
+        seed(&mut txn, &usp).unwrap();
+        let ws = "Device.LocalAgent.Controller.2.MTP.1.";
+        let rows = [
+            ("Device.STOMP.Connection.1.ServerRetryInitialInterval", "10"),
+            (
+                "Device.STOMP.Connection.1.ServerRetryIntervalMultiplier",
+                "3000",
+            ),
+            ("Device.STOMP.Connection.1.ServerRetryMaxInterval", "200"),
+            ("Device.MQTT.Client.1.ConnectRetryTime", "3"),
+            (
+                "Device.MQTT.Client.1.ConnectRetryIntervalMultiplier",
+                "1500",
+            ),
+            ("Device.MQTT.Client.1.ConnectRetryMaxInterval", "20"),
+            (
+                &format!("{ws}WebSocket.SessionRetryMinimumWaitInterval"),
+                "7",
+            ),
+            (
+                &format!("{ws}WebSocket.SessionRetryIntervalMultiplier"),
+                "3000",
+            ),
+        ];
+        for (path, value) in rows {
+            txn.set(path, value).unwrap();
+        }
+        txn.commit().unwrap();
+        let wanted = desired(&store, &usp);
+        let spec = |row: &str| match wanted.get(row) {
+            Some(Wanted::Run(spec)) => spec.clone(),
+            other => panic!("{row}: {other:?}"),
+        };
+        let ms = Duration::from_millis;
+
+        // STOMP: a random wait in [0, 10·3^(n−1)] s, 200 s when it draws more.
+        let Spec::Stomp(stomp, _) = spec("Device.LocalAgent.MTP.3.") else {
+            panic!("not STOMP");
+        };
+        let stomp = stomp.backoff();
+        assert_eq!(stomp.wait(1, 10_000), ms(10_000));
+        assert_eq!(stomp.wait(1, 10_001), ms(0));
+        assert_eq!(stomp.wait(3, 90_000), ms(90_000));
+        assert_eq!(stomp.wait(3, 90_001), ms(0));
+        assert_eq!(stomp.wait(4, 199_999), ms(199_999));
+        assert_eq!(stomp.wait(4, 250_000), ms(200_000));
+
+        // MQTT: a random wait in [3·1.5^(n−1), 3·1.5^n] s, 20 s when it draws more.
+        let Spec::Mqtt(mqtt, _) = spec("Device.LocalAgent.MTP.2.") else {
+            panic!("not MQTT");
+        };
+        let mqtt = mqtt.backoff();
+        assert_eq!(mqtt.wait(1, 0), ms(3_000));
+        assert_eq!(mqtt.wait(1, 1_500), ms(4_500));
+        assert_eq!(mqtt.wait(5, 0), ms(15_187));
+        assert_eq!(mqtt.wait(5, 4_813), ms(20_000));
+        assert_eq!(mqtt.wait(5, 4_812), ms(19_999));
+
+        // WebSocket: a random wait in [7·3^(n−1), 7·3^n] s, n at most 10, with no maximum.
+        let Spec::WsClient { config, .. } = spec(ws) else {
+            panic!("not a WebSocket client");
+        };
+        let ws = config.backoff();
+        assert_eq!(ws.wait(1, 0), ms(7_000));
+        assert_eq!(ws.wait(1, 14_000), ms(21_000));
+        assert_eq!(ws.wait(1, 14_001), ms(7_000));
+        let tenth = ms(7_000 * 3_u64.pow(9));
+        assert_eq!(ws.wait(10, 0), tenth);
+        assert_eq!(ws.wait(u32::MAX, 0), tenth);
+        assert_eq!(ws.wait(10, 2 * 7_000 * 3_u64.pow(9)), tenth * 3);
+    }
+
+    #[test]
     fn a_disabled_server_is_off_and_bad_rows_are_broken() {
         let mut usp = UspConfig::default();
         usp.websocket.enable = false;

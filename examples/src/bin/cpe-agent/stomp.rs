@@ -34,7 +34,7 @@ use usp_core::usp_record::stomp_connect_record::StompVersion;
 
 use crate::mtp::{Report, StompStatus};
 use crate::tls::{self, Trust};
-use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay, sleep_until};
+use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn, sleep_until};
 
 /// The driver's link key for every Record sent over STOMP.
 pub(crate) const LINK: &str = "stomp";
@@ -118,6 +118,15 @@ impl StompConfig {
             config = config.with_heart_beat(self.outgoing_heartbeat_ms, self.incoming_heartbeat_ms);
         }
         config
+    }
+
+    /// The reconnect waits of the connection row (`ServerRetry*`).
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff::Ceiling {
+            initial_s: self.retry_initial_s,
+            multiplier: self.retry_multiplier,
+            max_s: self.retry_max_s,
+        }
     }
 
     /// The broker as a URL for [`tls::connect`]: `https` when over TLS.
@@ -208,9 +217,7 @@ impl StompMtp {
                 }
             }
             attempt = if was_up { 1 } else { attempt.saturating_add(1) };
-            let c = &self.config;
-            let max = Duration::from_secs(c.retry_max_s.into());
-            let wait = retry_delay(c.retry_initial_s, c.retry_multiplier, attempt, max);
+            let wait = self.config.backoff().wait(attempt, tls::random_seed());
             tracing::info!(attempt, ?wait, "STOMP reconnect scheduled");
             match self.network.wait(wait, &mut self.shutdown).await {
                 Waited::Shutdown => break,

@@ -14,14 +14,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hal::Engine;
 use hal::engine::Notice;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
-    Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, Mtp, MtpKind, Output, RetryPolicy,
+    Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, Mtp, MtpKind, Output,
 };
 
 use crate::config::UspConfig;
@@ -413,23 +413,58 @@ pub(crate) fn next_conn() -> u64 {
     u64::from(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(1))
 }
 
-/// The wait before reconnect attempt `attempt` (1-based): TR-369's
-/// `m·(k/1000)^(n-1)` to `m·(k/1000)^n` seconds, random inside, at most `max`.
-pub(crate) fn retry_delay(
-    min_wait_s: u32,
-    multiplier: u32,
-    attempt: u32,
-    max: Duration,
-) -> Duration {
-    let policy = RetryPolicy::new(Duration::from_secs(min_wait_s.into()), multiplier);
-    policy.delay(attempt, jitter()).min(max)
+/// The reconnect back-off of an MTP client, in the shape the TR-181 text of its row gives
+/// ([`hal::retry`]); `n` is the reconnect number, 1-based and capped at 10.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backoff {
+    /// MQTT `ConnectRetry*` and WebSocket `SessionRetry*`: a random wait in
+    /// `[m·(k/1000)^(n−1), m·(k/1000)^n]` seconds, and `max_s` when it draws more
+    /// (`ConnectRetryMaxInterval`; the WebSocket has no maximum).
+    Window {
+        /// `m`, `ConnectRetryTime` / `SessionRetryMinimumWaitInterval`.
+        min_wait_s: u32,
+        /// `k`, thousandths; below 1000 (outside the range) it counts as 1000.
+        multiplier: u32,
+        /// The longest wait, if the row has one.
+        max_s: Option<u32>,
+    },
+    /// STOMP `ServerRetry*`: a random wait in `[0, I·(k/1000)^(n−1)]` seconds, and `max_s`
+    /// when it draws more.
+    Ceiling {
+        /// `I`, `ServerRetryInitialInterval`.
+        initial_s: u32,
+        /// `k`, `ServerRetryIntervalMultiplier` in thousandths.
+        multiplier: u32,
+        /// `ServerRetryMaxInterval`.
+        max_s: u32,
+    },
 }
 
-/// A random enough number for retry jitter: the wall clock's nanoseconds.
-fn jitter() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
+impl Backoff {
+    /// The wait before reconnect `attempt` (1-based), drawn with `random`.
+    pub(crate) fn wait(self, attempt: u32, random: u64) -> Duration {
+        let ms = |s: u32| u64::from(s) * 1000;
+        Duration::from_millis(match self {
+            Self::Window {
+                min_wait_s,
+                multiplier,
+                max_s,
+            } => hal::retry::wait_ms(ms(min_wait_s), multiplier.max(1000), attempt, random)
+                .min(max_s.map_or(u64::MAX, ms)),
+            Self::Ceiling {
+                initial_s,
+                multiplier,
+                max_s,
+            } => hal::retry::ceiling_wait_ms(
+                ms(initial_s),
+                multiplier,
+                attempt,
+                hal::retry::Growth::UpToMaxRetry,
+                ms(max_s),
+                random,
+            ),
+        })
+    }
 }
 
 /// Sleeps until `at`, or forever without a deadline.

@@ -43,15 +43,13 @@ use usp_core::mtp::websocket::{
 
 use crate::config;
 use crate::tls::{self, Io, PeerIds, Trust};
-use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn, retry_delay};
+use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
 /// How long the client's TCP connect, TLS and WebSocket handshakes may take (and the
 /// server's TLS and WebSocket handshakes).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest wait between the client's attempts (the exponent is capped too).
-const RETRY_MAX: Duration = Duration::from_secs(3600);
 
 /// The bound server, ready to [`serve`](Self::serve).
 pub(crate) struct WsServer {
@@ -452,6 +450,18 @@ pub(crate) struct WsClientConfig {
     pub(crate) controllers: BTreeMap<String, String>,
 }
 
+impl WsClientConfig {
+    /// The reconnect waits of the controller's MTP row (`SessionRetry*`; TR-181 gives them no
+    /// maximum).
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff::Window {
+            min_wait_s: self.retry_min_wait_s,
+            multiplier: self.retry_interval_multiplier,
+            max_s: None,
+        }
+    }
+}
+
 impl Default for WsClientConfig {
     fn default() -> Self {
         Self {
@@ -467,8 +477,7 @@ impl Default for WsClientConfig {
 pub(crate) struct WsClient {
     controller: String,
     url: String,
-    retry_min_wait_s: u32,
-    retry_interval_multiplier: u32,
+    backoff: Backoff,
     network: NetworkUp,
     session: Session,
     /// The CA certificates a `wss://` server is checked against.
@@ -494,8 +503,7 @@ impl WsClient {
             controller: controller.to_owned(),
             network,
             url: url.to_owned(),
-            retry_min_wait_s: config.retry_min_wait_s,
-            retry_interval_multiplier: config.retry_interval_multiplier,
+            backoff: config.backoff(),
             session: Session {
                 endpoint_id: endpoint_id.to_owned(),
                 ping: (config.ping_interval_s > 0)
@@ -538,12 +546,7 @@ impl WsClient {
                 ),
             }
             attempt = attempt.saturating_add(1);
-            let wait = retry_delay(
-                self.retry_min_wait_s,
-                self.retry_interval_multiplier,
-                attempt,
-                RETRY_MAX,
-            );
+            let wait = self.backoff.wait(attempt, tls::random_seed());
             tracing::info!(controller = %self.controller, attempt, ?wait, "WebSocket reconnect scheduled");
             match self.network.wait(wait, &mut self.session.shutdown).await {
                 Waited::Shutdown => return,
