@@ -10,7 +10,8 @@
 //! * [`session`]: the CPE's session ([`Session`]): Inform with its events and their retention
 //!   rules, forced and `InformParameter` parameters, HoldRequests, the empty POST and the 204
 //!   end, cookies, redirects, HTTP Basic/Digest towards the ACS, retries with the randomised
-//!   exponential wait, periodic and scheduled informs, value-change notification, and every
+//!   exponential wait, periodic and scheduled informs, heartbeats (Annex O, `14 HEARTBEAT`
+//!   alone in its session, [`session::heartbeat`]), value-change notification, and every
 //!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls),
 //!   ChangeDUState included, with DUStateChangeComplete and AutonomousDUStateChangeComplete
 //!   kept until the ACS acknowledges them, as are the CPE's AutonomousTransferComplete and

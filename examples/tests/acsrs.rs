@@ -11,7 +11,8 @@
 //! for the uri `/`, so the agent serves its connection requests on `/`), a Fault,
 //! SetParameterValues (read back over USP, from the device itself), AddObject,
 //! DeleteObject and GetParameterNames. A second management connection needs a second
-//! connection request. The TLS test runs the bootstrap and a connection-request session
+//! connection request, in which acsrs sets a heartbeat policy (Annex O): the heartbeat falls
+//! due during that session and its own session, `14 HEARTBEAT` alone, follows. The TLS test runs the bootstrap and a connection-request session
 //! over `https://` (HTTP Basic towards the ACS, as TR-069 allows over TLS only) and checks
 //! that an agent trusting another CA refuses the server.
 #![allow(
@@ -38,6 +39,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tr181_model::value::DateTime;
 
 use common::tls::{make_certificates, openssl};
 use common::{AgentProcess, Controller, WAIT, free_port, get, get_params};
@@ -409,7 +411,29 @@ async fn acsrs_manages_the_agent_over_http() {
         [(SSID.into(), "set-by-acsrs".into())]
     );
     connection_request_session(&mut acs, &mut agent).await;
+
+    // A heartbeat policy (TR-069 Annex O) whose first heartbeat falls 2 s from now, while
+    // this session is still open: its session, `14 HEARTBEAT` alone, follows this one.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let initiation = DateTime::from_unix_seconds(i64::try_from(unix + 2).unwrap()).unwrap();
+    let policy = |name: &str| format!("Device.ManagementServer.HeartbeatPolicy.{name}");
+    let answer = api
+        .command(json!({"SetParameterValues": [
+            {"type": "", "name": policy("ReportingInterval"), "value": "30"},
+            {"type": "", "name": policy("InitiationTime"), "value": initiation.to_string()},
+            {"type": "", "name": policy("Enable"), "value": "true"},
+        ]}))
+        .await;
+    assert_eq!(answer, json!({"SetParameterValues": true}));
+    tokio::time::sleep(Duration::from_secs(3)).await;
     drop(api);
+    agent.wait_line("CWMP session ended").await;
+    let line = agent.wait_line("CWMP session started").await;
+    assert!(line.contains(r#"["14 HEARTBEAT"]"#), "{line}");
+    acs.wait_line("Event: 14 HEARTBEAT").await;
     agent.wait_line("CWMP session ended").await;
     agent.stop().await;
     println!("acsrs over HTTP: {:.1} s", started.elapsed().as_secs_f64());

@@ -190,6 +190,13 @@ pub struct ServerSettings {
     pub udp_lightweight_host: String,
     /// `UDPLightweightNotificationPort` (default 7547, also for 0 and values beyond 65535).
     pub udp_lightweight_port: u16,
+    /// `HeartbeatPolicy.Enable`: sessions with the single event `14 HEARTBEAT` (Annex O).
+    pub heartbeat_enable: bool,
+    /// `HeartbeatPolicy.ReportingInterval`, seconds (≥ 30, default 3600).
+    pub heartbeat_interval: u32,
+    /// `HeartbeatPolicy.InitiationTime`: the phase of heartbeats (`None` or the unknown
+    /// time: a phase the CPE picks at random).
+    pub heartbeat_time: Option<DateTime>,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -220,6 +227,9 @@ impl std::fmt::Debug for ServerSettings {
             .field("lightweight_trigger_time", &self.lightweight_trigger_time)
             .field("udp_lightweight_host", &self.udp_lightweight_host)
             .field("udp_lightweight_port", &self.udp_lightweight_port)
+            .field("heartbeat_enable", &self.heartbeat_enable)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_time", &self.heartbeat_time)
             .finish()
     }
 }
@@ -243,12 +253,19 @@ impl Default for ServerSettings {
             lightweight_trigger_time: None,
             udp_lightweight_host: String::new(),
             udp_lightweight_port: crate::codec::lwnotif::DEFAULT_PORT,
+            heartbeat_enable: false,
+            heartbeat_interval: 3600,
+            heartbeat_time: None,
         }
     }
 }
 
 /// The object whose parameters are [`ServerSettings`].
 const PREFIX: &str = "Device.ManagementServer.";
+/// The sub-object of the heartbeat parameters (TR-069 Annex O).
+const HEARTBEAT: &str = "HeartbeatPolicy.";
+/// The least `HeartbeatPolicy.ReportingInterval` TR-181 allows.
+const MIN_HEARTBEAT_INTERVAL: u32 = 30;
 
 impl ServerSettings {
     /// Settings with the ACS at `url` and every other value at its default.
@@ -357,7 +374,28 @@ impl ServerSettings {
         {
             settings.udp_lightweight_port = port;
         }
+        if let Some(Value::Boolean(b)) = value("HeartbeatPolicy.Enable") {
+            settings.heartbeat_enable = *b;
+        }
+        if let Some(n) =
+            number("HeartbeatPolicy.ReportingInterval").filter(|n| *n >= MIN_HEARTBEAT_INTERVAL)
+        {
+            settings.heartbeat_interval = n;
+        }
+        if let Some(Value::DateTime(t)) = value("HeartbeatPolicy.InitiationTime") {
+            settings.heartbeat_time = Some(*t);
+        }
         settings
+    }
+
+    /// Sets the heartbeat policy (`HeartbeatPolicy.Enable`, `ReportingInterval` in seconds,
+    /// `InitiationTime`).
+    #[must_use]
+    pub fn with_heartbeat(mut self, enable: bool, interval: u32, time: Option<DateTime>) -> Self {
+        self.heartbeat_enable = enable;
+        self.heartbeat_interval = interval;
+        self.heartbeat_time = time;
+        self
     }
 
     /// Sets the UDP lightweight notification values: supported and used, sent to
@@ -388,7 +426,7 @@ impl ServerSettings {
     #[must_use]
     pub fn is_settings_path(path: &str) -> bool {
         path.strip_prefix(PREFIX)
-            .is_some_and(|rest| !rest.contains('.'))
+            .is_some_and(|rest| !rest.strip_prefix(HEARTBEAT).unwrap_or(rest).contains('.'))
     }
 
     /// The retry parameters clamped to their TR-181 ranges.
@@ -414,6 +452,9 @@ mod tests {
         ));
         assert!(!ServerSettings::is_settings_path(
             "Device.DeviceInfo.UpTime"
+        ));
+        assert!(ServerSettings::is_settings_path(
+            "Device.ManagementServer.HeartbeatPolicy.ReportingInterval"
         ));
     }
 

@@ -31,7 +31,7 @@
 //!
 //! ```text
 //!              trigger: event pending (boot, periodic, scheduled, CR, active
-//!              value change, transfer complete), retry timer, not throttled
+//!              value change, transfer complete, heartbeat), retry timer, not throttled
 //!   ┌──────┐  ─────────────────────────────────────────────▶ ┌────────────┐
 //!   │ Idle │                                                  │ Collecting │ EngineRequest::Get
 //!   └──────┘ ◀── SessionEnded (success: RetryCount = 0;       └─────┬──────┘ (DeviceId, forced
@@ -63,8 +63,8 @@
 //! Monotonic time is the `Instant` of [`Input::Timeout`]; wall-clock time
 //! ([`Input::WallClock`], optional because a CPE boots before NTP) is used for the Inform's
 //! `CurrentTime`, the `TS` of lightweight notifications, the phase of periodic informs
-//! (`PeriodicInformTime`) and of the lightweight trigger (`LightweightNotificationTriggerTime`)
-//! and nothing else. Random numbers (retry jitter, message IDs, client nonces, lightweight
+//! (`PeriodicInformTime`), of heartbeats (`HeartbeatPolicy.InitiationTime`, [`heartbeat`]) and
+//! of the lightweight trigger (`LightweightNotificationTriggerTime`) and nothing else. Random numbers (retry jitter, message IDs, client nonces, lightweight
 //! cnonces) come from
 //! [`SessionConfig::rng_seed`].
 //!
@@ -79,6 +79,7 @@
 mod config;
 mod du;
 mod engine;
+pub mod heartbeat;
 pub(crate) mod http;
 pub mod lightweight;
 mod requests;
@@ -338,6 +339,8 @@ struct Exchange {
     /// DU reports the ACS refused in this session.
     refused: Vec<Sent>,
     bootstrap: bool,
+    /// A heartbeat session ([`heartbeat`]): `14 HEARTBEAT` alone, no CPE requests.
+    heartbeat: bool,
 }
 
 /// The CPE's CWMP session state machine; see the [module docs](self).
@@ -356,6 +359,10 @@ pub struct Session {
     next_request: u64,
     retry_at: Option<Instant>,
     periodic_at: Option<Instant>,
+    /// When `14 HEARTBEAT` is next due ([`heartbeat`]).
+    heartbeat_at: Option<Instant>,
+    /// The last session that failed was not a heartbeat session and has not succeeded since.
+    other_failed: bool,
     scheduled_informs: Vec<(Instant, String)>,
     download_due: Vec<(Instant, String)>,
     boot_notices: Vec<NoticeId>,
@@ -422,6 +429,8 @@ impl Session {
             next_request: 0,
             retry_at: None,
             periodic_at: None,
+            heartbeat_at: None,
+            other_failed: false,
             scheduled_informs,
             download_due,
             boot_notices: Vec::new(),
@@ -438,6 +447,7 @@ impl Session {
         session.check_bootstrap();
         session.schedule_periodic();
         session.schedule_lightweight();
+        session.schedule_heartbeat(false);
         session
     }
 
@@ -511,6 +521,9 @@ impl Session {
                     self.wall = Some((self.now, micros));
                     self.schedule_periodic();
                     self.schedule_lightweight();
+                    if self.settings.heartbeat_time.is_some() {
+                        self.schedule_heartbeat(false);
+                    }
                 }
                 Ok(())
             }
@@ -618,6 +631,9 @@ impl Session {
         if self.lw_trigger_at.is_some_and(|t| t <= now) {
             self.on_lightweight_trigger();
         }
+        if self.heartbeat_at.is_some_and(|t| t <= now) {
+            self.on_heartbeat_timer();
+        }
         let mut due = Vec::new();
         self.scheduled_informs.retain(|(at, key)| {
             if *at <= now {
@@ -656,6 +672,7 @@ impl Session {
         }
         deadlines.extend(self.periodic_at);
         deadlines.extend(self.lw_trigger_at);
+        deadlines.extend(self.heartbeat_at);
         deadlines.extend(self.scheduled_informs.iter().map(|(t, _)| *t));
         deadlines.extend(self.download_due.iter().map(|(t, _)| *t));
         if self.phase == Phase::Idle {
@@ -854,6 +871,9 @@ impl Session {
             != self.settings.lightweight_enabled()
             || settings.lightweight_trigger_interval != self.settings.lightweight_trigger_interval
             || settings.lightweight_trigger_time != self.settings.lightweight_trigger_time;
+        let heartbeat_changed = settings.heartbeat_enable != self.settings.heartbeat_enable
+            || settings.heartbeat_interval != self.settings.heartbeat_interval
+            || settings.heartbeat_time != self.settings.heartbeat_time;
         self.settings = settings;
         self.check_bootstrap();
         if periodic_changed {
@@ -861,6 +881,9 @@ impl Session {
         }
         if lightweight_changed {
             self.schedule_lightweight();
+        }
+        if heartbeat_changed {
+            self.on_heartbeat_settings();
         }
     }
 
@@ -914,6 +937,7 @@ impl Session {
             return;
         }
         self.retry_at = None;
+        let heartbeat = self.heartbeat_next();
         let namespace = self
             .config
             .supported_versions
@@ -938,12 +962,15 @@ impl Session {
             tried: Vec::new(),
             refused: Vec::new(),
             bootstrap: false,
+            heartbeat,
         });
         self.phase = Phase::Collecting;
         let mut paths: Vec<String> = DEVICE_ID.iter().map(|p| (*p).to_owned()).collect();
         paths.extend(self.forced.iter().cloned());
         paths.push(INFORM_PARAMETER_TABLE.to_owned());
-        paths.extend(self.changed.iter().cloned());
+        if !heartbeat {
+            paths.extend(self.changed.iter().cloned());
+        }
         dedup(&mut paths);
         self.engine_request(
             EngineRequest::Get(GetRequest::new(paths)),
@@ -999,8 +1026,12 @@ impl Session {
 
     /// The events of the next Inform: the pending ones (at most 64 with the derived ones), `4
     /// VALUE CHANGE` when changed parameters go along, and `7 TRANSFER COMPLETE` with the `M`
-    /// code of each pending TransferComplete.
+    /// code of each pending TransferComplete; in a heartbeat session `14 HEARTBEAT` alone.
     fn inform_events(&self) -> Vec<(PendingEvent, bool)> {
+        let heartbeat = PendingEvent::new(&EventCode::Heartbeat, "");
+        if self.exchange.as_ref().is_some_and(|e| e.heartbeat) {
+            return vec![(heartbeat, true)];
+        }
         let mut events: Vec<(PendingEvent, bool)> = Vec::new();
         let push = |events: &mut Vec<(PendingEvent, bool)>, event: PendingEvent, stored: bool| {
             let duplicate = events.iter().any(|(e, _)| {
@@ -1012,6 +1043,7 @@ impl Session {
             }
         };
         let mut stored: Vec<PendingEvent> = self.state.events.clone();
+        stored.retain(|e| *e != heartbeat);
         // Stored events first, so that a derived duplicate is acknowledged with them.
         stored.sort_by_key(|e| {
             let number: u32 = e
@@ -1081,7 +1113,12 @@ impl Session {
         if let Some(second) = second {
             names.extend(second.params().map(|p| p.path().to_owned()));
         }
-        let changed: Vec<String> = self.changed.iter().cloned().collect();
+        let heartbeat = self.exchange.as_ref().is_some_and(|e| e.heartbeat);
+        let changed: Vec<String> = if heartbeat {
+            Vec::new()
+        } else {
+            self.changed.iter().cloned().collect()
+        };
         names.extend(changed.iter().cloned());
         dedup(&mut names);
         let lookup = |name: &str| -> Option<GotParam<'_>> {
@@ -1483,7 +1520,7 @@ impl Session {
         let Some(exchange) = self.exchange.as_ref() else {
             return false;
         };
-        if exchange.hold {
+        if exchange.hold || exchange.heartbeat {
             return false;
         }
         let next = self.state.transfer_completes.iter().find(|t| {
@@ -1565,6 +1602,9 @@ impl Session {
         self.phase = Phase::Idle;
         let exchange = self.exchange.take();
         self.last_session_end = Some(self.now);
+        if exchange.as_ref().is_some_and(|e| !e.heartbeat) {
+            self.other_failed = false;
+        }
         // A TransferComplete the ACS refused (a fault, or no answer) waits for the next
         // session for another reason or for a retry delay, never for an immediate loop.
         let refused = exchange.is_some_and(|e| {
@@ -1593,7 +1633,9 @@ impl Session {
     fn fail(&mut self, failure: SessionFailure) {
         let was_session = self.phase != Phase::Idle;
         self.phase = Phase::Idle;
-        self.exchange = None;
+        if let Some(exchange) = self.exchange.take() {
+            self.other_failed = !exchange.heartbeat;
+        }
         self.pending.retain(|(_, p)| {
             !matches!(
                 p,

@@ -117,6 +117,8 @@ pub struct ScriptedAcs {
     pub cookie: bool,
     /// Answer TransferComplete with a fault this many times.
     pub fault_transfer_completes: u32,
+    /// How long each answer takes to arrive (the CPE's clock moves on meanwhile).
+    pub latency: Duration,
     redirected: bool,
     in_hold: bool,
     ids: u32,
@@ -135,6 +137,7 @@ impl Default for ScriptedAcs {
             redirect_to: None,
             cookie: false,
             fault_transfer_completes: 0,
+            latency: Duration::ZERO,
             redirected: false,
             in_hold: false,
             ids: 0,
@@ -444,6 +447,10 @@ impl Cpe {
             match self.session.poll_output() {
                 Output::Transmit(request) => {
                     let reply = acs.handle(self.now, self.elapsed(), &request);
+                    if !acs.latency.is_zero() {
+                        self.now += acs.latency;
+                        self.session.handle_input(Input::Timeout(self.now)).unwrap();
+                    }
                     let headers: Vec<(&str, &str)> = reply
                         .headers
                         .iter()
