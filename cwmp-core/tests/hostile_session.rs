@@ -363,4 +363,76 @@ fn a_restored_state_is_held_to_the_session_limits() {
     assert_eq!(kept.scheduled_informs.len(), limits.max_scheduled_informs);
     assert_eq!(kept.transfers.len(), limits.max_transfers);
     assert_eq!(kept.transfers[0].command_key, "t0");
+    let dropped = (events - 64)
+        + 100
+        + (informs - limits.max_scheduled_informs)
+        + (transfers - limits.max_transfers);
+    assert_eq!(session.dropped_on_restore(), dropped);
+}
+
+/// The CPE's own reports are held to their bounds too: TransferCompletes take the transfers'
+/// slots before queued transfers (a result is never dropped for a transfer not yet run), the
+/// requests a running session refuses once full keep their oldest entries, and the reports
+/// it drops the oldest of keep their newest. Nothing beyond the bounds survives the next
+/// save.
+#[test]
+fn a_restored_state_holds_the_cpe_reports_to_their_bounds() {
+    use cwmp_core::session::{PersistedState, ServerSettings, Session};
+    use serde_json::{Value, json};
+
+    let limits = SessionConfig::default().limits;
+    let n = 500;
+    let many = |f: &dyn Fn(usize) -> Value| (0..n).map(f).collect::<Vec<_>>();
+    let result = |i: usize| {
+        json!({"uuid": format!("u{i}"), "deployment_unit_ref": "", "version": "", "current_state": "Installed",
+               "resolved": true, "execution_unit_ref_list": "", "start_time": "", "complete_time": "",
+               "fault_code": 0, "fault_string": "", "operation": "Install"})
+    };
+    let operation = |i: usize| {
+        json!({"kind": "Install", "uuid": format!("op{i}"), "version": "", "url": "", "username": "",
+               "password": "", "execution_env_ref": "", "running": null, "event": null, "result": null})
+    };
+    let text = json!({
+        "events": [], "retry_count": 0, "bootstrapped": true, "acs_url": "http://acs.invalid/",
+        "attributes": {}, "scheduled_informs": [],
+        "transfers": many(&|i| json!({"command_key": format!("t{i}"), "origin": "Upload", "file_type": "",
+            "file_size": 0, "target_file_name": "", "transfer_id": i, "start_in_secs": null,
+            "url": "", "username": "", "password": ""})),
+        "transfer_completes": many(&|i| json!({"notice": null, "transfer_id": i, "command_key": format!("c{i}"),
+            "origin": "Download", "fault_code": 0, "fault_string": "", "start_time": "", "complete_time": ""})),
+        "du_changes": many(&|i| json!({"id": i, "command_key": format!("d{i}"),
+            "operations": (0..100).map(operation).collect::<Vec<_>>(), "notices": []})),
+        "autonomous_du_changes": many(&|i| json!({"notice": i, "result": result(i)})),
+        "autonomous_transfers": many(&|i| json!({"id": i, "announce_url": "", "transfer_url": "",
+            "is_download": true, "file_type": "", "file_size": 0, "target_file_name": "", "fault_code": 0,
+            "fault_string": "", "start_time": "", "complete_time": ""})),
+        "request_downloads": many(&|i| json!({"id": i, "file_type": "1 Firmware Upgrade Image", "args": []})),
+    });
+    let state: PersistedState = serde_json::from_value(text).unwrap();
+    assert_eq!(state.du_changes.len(), n, "the file parses whole");
+
+    let session = Session::new(
+        SessionConfig::default(),
+        ServerSettings::default(),
+        Some(state),
+        support::origin(),
+    );
+    let kept = session.persisted_state();
+    let max = limits.max_transfers;
+    assert_eq!(kept.transfer_completes.len(), max);
+    assert_eq!(kept.transfer_completes[0].command_key, "c0");
+    assert!(kept.transfers.is_empty(), "the completions took every slot");
+    assert_eq!(kept.du_changes.len(), max);
+    assert_eq!(kept.du_changes[0].command_key, "d0");
+    assert!(kept.du_changes.iter().all(|c| c.operations.len() == 16));
+    assert_eq!(kept.du_changes[0].operations[0].uuid, "op0");
+    assert_eq!(kept.autonomous_du_changes.len(), 64);
+    assert_eq!(kept.autonomous_du_changes[0].notice, (n - 64) as u64);
+    assert_eq!(kept.autonomous_transfers.len(), 64);
+    assert_eq!(kept.autonomous_transfers[63].id, (n - 1) as u64);
+    assert_eq!(kept.request_downloads.len(), 16);
+    assert_eq!(kept.request_downloads[0].id, 0);
+    let operations_dropped = max * (100 - 16) + (n - max) * 100;
+    let dropped = (n - max) + n + (n - max) + operations_dropped + 2 * (n - 64) + (n - 16);
+    assert_eq!(session.dropped_on_restore(), dropped);
 }

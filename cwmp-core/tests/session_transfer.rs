@@ -196,3 +196,52 @@ async fn a_refused_transfer_complete_is_retried_later() {
     assert_eq!(transfer_completes(&acs).len(), 2);
     assert_eq!(pending_engine_transfer_completes(&cpe), 0);
 }
+
+/// A transfer keeps its slot until the ACS confirms its TransferComplete, so that unconfirmed
+/// completions are bounded without one ever being dropped: while the ACS holds the CPE's
+/// requests (its TransferComplete among them), a Download beyond the queue is fault 9004;
+/// once the TransferComplete is confirmed, the slot is free again.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unconfirmed_transfer_complete_keeps_its_slot() {
+    let mut limits = cwmp_core::session::SessionLimits::default();
+    limits.max_transfers = 1;
+    let mut cpe = Cpe::boot(SessionConfig::default().with_limits(limits)).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(download("dl-a", "https://fw.example.net/a.bin"));
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    cpe.sim.run_jobs();
+    cpe.sync().await;
+
+    acs.hold_on_inform = true;
+    acs.hold_with_requests = true;
+    acs.push(download("dl-b", "https://fw.example.net/b.bin"));
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    let faults: Vec<Option<u32>> = acs
+        .cpe_messages()
+        .iter()
+        .filter_map(|b| match b {
+            Body::Fault(f) => Some(f.code()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faults, [Some(9004)], "dl-b finds no slot");
+
+    acs.hold_on_inform = false;
+    acs.hold_with_requests = false;
+    acs.push(download("dl-c", "https://fw.example.net/c.bin"));
+    cpe.session
+        .handle_input(cwmp_core::session::Input::ConnectionRequest)
+        .unwrap();
+    cpe.run(&mut acs, Duration::from_secs(60)).await;
+    let completed: Vec<String> = transfer_completes(&acs)
+        .into_iter()
+        .map(|tc| tc.command_key)
+        .collect();
+    assert_eq!(completed, ["dl-a"]);
+    let accepted = acs
+        .cpe_messages()
+        .iter()
+        .filter(|b| matches!(b, Body::DownloadResponse(_)))
+        .count();
+    assert_eq!(accepted, 2, "dl-a, then dl-c once dl-a's slot was free");
+}

@@ -123,16 +123,29 @@ impl Case {
     }
 
     /// A power cycle that garbles the session's saved state or a section of the device's
-    /// flash first ([`Reader::garble`]): a state that no longer reads is a fresh start, as the
-    /// agent does with it; what still reads is taken as it is.
+    /// flash first ([`Reader::garble`]), or repeats every list of the saved state up to 255
+    /// times: a state that no longer reads is a fresh start, as the agent does with it; what
+    /// still reads is taken, held to the session's bounds ([`Self::check_state`]).
     fn garbled_power_cycle(&mut self, r: &mut Reader<'_>) {
         let state = self.session.persisted_state();
         let json = serde_json::to_vec(&state).expect("the state serialises");
-        let restored = if r.bool() {
-            serde_json::from_slice(&r.garble(json)).ok()
-        } else {
-            common::garble_section(&self.sim, r);
-            serde_json::from_slice(&json).ok()
+        let restored = match r.byte() % 3 {
+            0 => serde_json::from_slice(&r.garble(json)).ok(),
+            1 => {
+                common::garble_section(&self.sim, r);
+                serde_json::from_slice(&json).ok()
+            }
+            _ => {
+                let mut value = serde_json::to_value(&state).expect("the state serialises");
+                let times = usize::from(r.byte());
+                if let Some(fields) = value.as_object_mut() {
+                    for list in fields.values_mut().filter_map(|v| v.as_array_mut()) {
+                        let len = list.len() * times;
+                        *list = list.iter().cycle().take(len).cloned().collect();
+                    }
+                }
+                Some(serde_json::from_value(value).expect("repeated lists still read"))
+            }
         };
         self.restart(restored);
     }
@@ -290,10 +303,18 @@ impl Case {
             "{} events",
             state.events.len()
         );
-        assert!(state.transfers.len() <= limits.max_transfers);
+        assert!(
+            state.transfers.len() + state.transfer_completes.len() <= limits.max_transfers,
+            "transfers and unconfirmed completions share the transfer slots"
+        );
         assert!(state.scheduled_informs.len() <= limits.max_scheduled_informs);
         assert!(state.attributes.len() <= limits.max_attributes);
-        assert!(state.transfer_completes.len() <= limits.max_transfers + MAX_EVENTS);
+        assert!(state.du_changes.len() <= limits.max_transfers);
+        assert!(state.du_changes.iter().all(|c| c.operations.len() <= 16));
+        assert!(state.autonomous_du_changes.len() <= 64);
+        assert!(state.autonomous_transfers.len() <= 64);
+        assert!(state.request_downloads.len() <= 16);
+        assert!(state.lightweight_changed.len() <= limits.max_changed_parameters);
     }
 
     fn step(&mut self, r: &mut Reader<'_>) {

@@ -33,8 +33,10 @@ pub struct SessionLimits {
     /// Most parameters with non-default attributes (SetParameterAttributes). Default 4096;
     /// beyond, fault 9004.
     pub max_attributes: usize,
-    /// Most transfers queued or running (Download, Upload, ScheduleDownload). Default 16;
-    /// beyond, fault 9004 (FACTS §10: a CPE queues at least one).
+    /// Most transfers queued, running, or completed and waiting for the ACS to confirm their
+    /// TransferComplete (Download, Upload, ScheduleDownload). Default 16; beyond, fault 9004
+    /// (FACTS §10: a CPE queues at least one). Counting the unconfirmed completions bounds
+    /// them without ever dropping one.
     pub max_transfers: usize,
     /// Most pending ScheduleInform requests. Default 16; beyond, fault 9004.
     pub max_scheduled_informs: usize,

@@ -48,9 +48,9 @@ const AUTO_RESTART: [(&str, &str); 4] = [
     ("AutoRestart.RetryMaximumWaitInterval", "3600"),
 ];
 /// Most operations in one ChangeDUState (beyond: fault 9004).
-const MAX_OPERATIONS: usize = 16;
+pub(super) const MAX_OPERATIONS: usize = 16;
 /// Most autonomous changes kept for the ACS (the oldest is dropped beyond).
-const MAX_AUTONOMOUS: usize = 64;
+pub(super) const MAX_AUTONOMOUS: usize = 64;
 
 /// What an outstanding engine request of a ChangeDUState is for.
 #[derive(Debug)]

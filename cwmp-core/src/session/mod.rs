@@ -368,6 +368,7 @@ pub struct Session {
     boot_notices: Vec<NoticeId>,
     changed: VecDeque<String>,
     dropped_changes: u32,
+    dropped_on_restore: usize,
     /// Parameters waiting for the next lightweight notification.
     lw_changed: VecDeque<String>,
     /// An active lightweight change waits to be sent.
@@ -394,7 +395,7 @@ impl Session {
     ) -> Self {
         let mut state = persisted.unwrap_or_default();
         state.after_reboot();
-        state.bound(&config.limits, MAX_INFORM_EVENTS);
+        let dropped_on_restore = state.bound(&config.limits, MAX_INFORM_EVENTS);
         let (lw_changed, lw_dropped) = lightweight::restore_queue(
             std::mem::take(&mut state.lightweight_changed),
             config.limits.max_changed_parameters,
@@ -436,6 +437,7 @@ impl Session {
             boot_notices: Vec::new(),
             changed: VecDeque::new(),
             dropped_changes: lw_dropped,
+            dropped_on_restore,
             lw_changed,
             lw_due,
             lw_in_flight: false,
@@ -499,6 +501,14 @@ impl Session {
     #[must_use]
     pub fn dropped_changes(&self) -> u32 {
         self.dropped_changes
+    }
+
+    /// How many entries of the state given to [`Session::new`] were beyond the bounds a
+    /// running session keeps its lists in (a garbled saved state, or one written for larger
+    /// limits) and were dropped; see [`PersistedState`] for which end of each list goes.
+    #[must_use]
+    pub fn dropped_on_restore(&self) -> usize {
+        self.dropped_on_restore
     }
 
     /// Feeds one input; then drain [`poll_output`](Self::poll_output).
@@ -783,6 +793,11 @@ impl Session {
                     .position(|t| t.transfer_id == Some(result.id.0));
                 let origin = match record {
                     Some(index) => self.state.transfers.remove(index).origin,
+                    // A transfer the session has no record of (forgotten at a bootstrap, or
+                    // dropped from a restored state) takes a free slot. With none free, the
+                    // notice stays pending in the engine, which hands it over again at the
+                    // next start.
+                    None if self.transfer_slots_full() => return,
                     None => match result.direction {
                         hal::transfer::Direction::Download => TransferOrigin::Download,
                         hal::transfer::Direction::Upload => TransferOrigin::Upload,

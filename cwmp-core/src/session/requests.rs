@@ -19,9 +19,9 @@ use crate::codec::{
 };
 
 /// Most autonomous transfers kept for the ACS (the oldest is dropped beyond).
-const MAX_AUTONOMOUS_TRANSFERS: usize = 64;
+pub(super) const MAX_AUTONOMOUS_TRANSFERS: usize = 64;
 /// Most RequestDownloads waiting (beyond: [`SessionError::QueueFull`]).
-const MAX_REQUEST_DOWNLOADS: usize = 16;
+pub(super) const MAX_REQUEST_DOWNLOADS: usize = 16;
 
 impl Session {
     /// Queues an AutonomousTransferComplete.

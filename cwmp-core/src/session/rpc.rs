@@ -548,8 +548,27 @@ impl Session {
     /// Fault 9004 when the transfer queue has no room for one more (Download, Upload,
     /// ScheduleDownload).
     fn transfer_queue_full(&self) -> Option<Body> {
-        (self.state.transfers.len() >= self.config.limits.max_transfers)
+        self.transfer_slots_full()
             .then(|| fault_body(9004, Some("transfer queue full")))
+    }
+
+    /// Whether every transfer slot is taken: a transfer holds one from the moment the engine
+    /// is asked to start it until the ACS confirms its TransferComplete, so that a
+    /// completion never has to be dropped for room.
+    pub(super) fn transfer_slots_full(&self) -> bool {
+        let starting = self
+            .pending
+            .iter()
+            .filter(
+                |(_, p)| matches!(p, Pending::Rpc(rpc) if matches!(rpc.work, Work::Transfer(_))),
+            )
+            .count();
+        self.state
+            .transfers
+            .len()
+            .saturating_add(self.state.transfer_completes.len())
+            .saturating_add(starting)
+            >= self.config.limits.max_transfers
     }
 
     fn schedule_download(&mut self, req: crate::codec::ScheduleDownload) -> Body {

@@ -361,7 +361,9 @@ pub struct PendingRequestDownload {
 /// Everything a session keeps across sessions and reboots. The driver stores it (serde, any
 /// format) whenever [`Event::StateChanged`](super::Event::StateChanged) comes out, and hands
 /// it back to [`Session::new`](super::Session::new) after a restart, which then applies the
-/// reboot rules of the [module table](self).
+/// reboot rules of the [module table](self) and holds every list to the bound a running
+/// session keeps it in ([`Session::dropped_on_restore`](super::Session::dropped_on_restore)
+/// counts what that drops).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PersistedState {
@@ -439,25 +441,71 @@ impl PersistedState {
         self.events.retain(PendingEvent::survives_reboot);
     }
 
-    /// Holds restored lists to the bounds a running session keeps them in. A state this
-    /// session saved is within them; one read back from a file that was garbled yet still
-    /// parses, or written for larger limits, must not make the session hold more than a
-    /// network peer could (the oldest entries stay).
-    pub(crate) fn bound(&mut self, limits: &SessionLimits, max_events: usize) {
+    /// Holds restored lists to the bounds a running session keeps them in, and returns how
+    /// many entries it dropped. A state this session saved is within them; one read back from
+    /// a file that was garbled yet still parses, or written for larger limits, must not make
+    /// the session hold more than a network peer could. What a running session refuses once
+    /// full (events, attributes, scheduled informs, transfers, ChangeDUStates,
+    /// RequestDownloads) keeps its oldest entries; what it drops the oldest of (autonomous
+    /// reports) keeps its newest. TransferCompletes share the transfers' slots and go first,
+    /// so that a result is kept before a transfer still queued.
+    pub(crate) fn bound(&mut self, limits: &SessionLimits, max_events: usize) -> usize {
+        let before = self.entries();
         self.events.truncate(max_events);
         while self.attributes.len() > limits.max_attributes {
             self.attributes.pop_last();
         }
         self.scheduled_informs
             .truncate(limits.max_scheduled_informs);
-        self.transfers.truncate(limits.max_transfers);
+        self.transfer_completes.truncate(limits.max_transfers);
+        self.transfers.truncate(
+            limits
+                .max_transfers
+                .saturating_sub(self.transfer_completes.len()),
+        );
         self.du_changes.truncate(limits.max_transfers);
+        for change in &mut self.du_changes {
+            change.operations.truncate(super::du::MAX_OPERATIONS);
+        }
+        keep_newest(&mut self.autonomous_du_changes, super::du::MAX_AUTONOMOUS);
+        keep_newest(
+            &mut self.autonomous_transfers,
+            super::requests::MAX_AUTONOMOUS_TRANSFERS,
+        );
+        self.request_downloads
+            .truncate(super::requests::MAX_REQUEST_DOWNLOADS);
+        before.saturating_sub(self.entries())
+    }
+
+    /// The entries of the bounded lists (operations of ChangeDUStates included).
+    fn entries(&self) -> usize {
+        let operations: usize = self.du_changes.iter().map(|c| c.operations.len()).sum();
+        [
+            self.events.len(),
+            self.attributes.len(),
+            self.scheduled_informs.len(),
+            self.transfers.len(),
+            self.transfer_completes.len(),
+            self.du_changes.len(),
+            operations,
+            self.autonomous_du_changes.len(),
+            self.autonomous_transfers.len(),
+            self.request_downloads.len(),
+        ]
+        .iter()
+        .fold(0, |sum, n| sum.saturating_add(*n))
     }
 
     /// Applies the failed-session rules.
     pub(crate) fn after_failed_session(&mut self) {
         self.events.retain(PendingEvent::survives_failed_session);
     }
+}
+
+/// Drops the oldest entries of `list` beyond `max`.
+fn keep_newest<T>(list: &mut Vec<T>, max: usize) {
+    let excess = list.len().saturating_sub(max);
+    list.drain(..excess);
 }
 
 #[cfg(test)]

@@ -171,6 +171,14 @@ impl CwmpDriver {
         let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
         let mut session = Session::new(config, settings, persisted, Instant::now());
+        let dropped = session.dropped_on_restore();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "the saved CWMP state held more than the session's limits allow (garbled, or \
+                 written for larger limits); the entries beyond are dropped"
+            );
+        }
         let dropped = session.dropped_changes();
         if dropped > 0 {
             tracing::warn!(
