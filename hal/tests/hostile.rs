@@ -392,3 +392,77 @@ async fn a_cut_or_garbled_flash_section_boots_without_it() {
     }
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// A section that reads but holds more than the engine keeps while running (a garbled file
+/// that still parses, or one written for larger limits) is cut to the engine's bounds as
+/// running would cut it, keeping the newest notices and transfers, and named in
+/// [`BootInfo::trimmed`]; the cut section is saved, so the next boot finds it within bounds.
+/// A running engine refuses a transfer beyond its bound as resources exceeded.
+#[tokio::test]
+async fn an_oversized_flash_section_is_held_to_the_engine_bounds() {
+    use serde_json::{Value, json};
+
+    let path = std::env::temp_dir().join(format!("hal-oversized-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    let saved = used_flash(&path).await;
+    let section = |s: Section| -> Value {
+        let bytes = &saved.iter().find(|(n, _)| *n == s).unwrap().1;
+        serde_json::from_slice(bytes).unwrap()
+    };
+    let mut events = section(Section::Events);
+    let event = events["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[1].get("Event").is_some())
+        .unwrap()
+        .clone();
+    let flood = 3000_u64;
+    events["pending"] = (1..=flood)
+        .map(|id| json!([id, event[1].clone()]))
+        .collect();
+    events["acknowledged"] = (1..=flood)
+        .map(|id| json!([id + flood, ["Cwmp"]]))
+        .collect();
+    events["next_id"] = json!(flood + 1);
+    let mut transfers = section(Section::Transfers);
+    let transfer = transfers["running"][0].clone();
+    transfers["running"] = (1..=500_u32)
+        .map(|id| {
+            let mut t = transfer.clone();
+            t["id"] = json!(id);
+            t
+        })
+        .collect();
+    transfers["next_id"] = json!(500);
+    for (s, doc) in [(Section::Events, &events), (Section::Transfers, &transfers)] {
+        std::fs::write(path.join(s.name()), serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+
+    let sim = SimDevice::with_dir("SIM0667", &path).unwrap();
+    let (engine, info) = start(&sim, Arc::new(AllowAll)).await;
+    let config = *engine.config();
+    assert_eq!(info.discarded, []);
+    assert_eq!(info.trimmed, [Section::Events, Section::Transfers]);
+    let pending = engine.pending_notices();
+    assert_eq!(
+        pending.len(),
+        config.max_notices,
+        "this boot's notice pushed one more out"
+    );
+    assert!(matches!(pending.last(), Some((_, Notice::Booted(_)))));
+    let oldest_kept = flood + 2 - u64::try_from(config.max_notices).unwrap();
+    assert_eq!(pending[0].0.0, oldest_kept, "the newest are kept");
+    let running = engine.running_transfers();
+    assert_eq!(running.len(), config.max_transfers);
+    assert_eq!(running[0].0.0, 500 - 63, "the newest are kept");
+    let download = FileTransfer::download(FileType::FirmwareImage, "https://fw.example/2.bin");
+    assert_limit(&engine.transfer(&acs(), download).await.unwrap_err());
+    drop(engine);
+
+    let sim = SimDevice::with_dir("SIM0667", &path).unwrap();
+    let (engine, again) = start(&sim, Arc::new(AllowAll)).await;
+    assert_eq!(again.trimmed, [], "saved within bounds at the first boot");
+    assert_eq!(engine.running_transfers().len(), config.max_transfers);
+    let _ = std::fs::remove_dir_all(&path);
+}

@@ -113,6 +113,11 @@ pub struct EngineConfig {
     /// protocol stacks' acknowledgements, which an unreachable ACS or controller may never
     /// send.
     pub max_notices: usize,
+    /// Most file transfers in progress (CWMP Download/Upload, USP `Download()` and the
+    /// like); beyond, [`EngineError::LimitExceeded`] (CWMP 9004, USP 7005). Default 64: four
+    /// times CWMP's queue, as USP controllers start theirs too; each is persisted until its
+    /// result comes in, and a restart reports every one of them.
+    pub max_transfers: usize,
     /// The protocol stacks that each acknowledge notices ([`Engine::acknowledge_for`]); a
     /// notice stays pending (and persisted) until all of them have. `None` (the default): the
     /// first acknowledgement forgets it, which suits a device running one stack.
@@ -126,6 +131,7 @@ impl Default for EngineConfig {
             max_request_items: 4096,
             max_device_inputs: 1024,
             max_notices: 1024,
+            max_transfers: 64,
             notice_consumers: None,
         }
     }
@@ -361,7 +367,10 @@ impl Engine {
     /// A persisted section that cannot be read (cut short or garbled) is started without and
     /// named in [`BootInfo::discarded`]: the store is replaced by the factory store (and
     /// reported as a bootstrap), pending notices and running transfers are forgotten, so that
-    /// a corrupt flash does not brick the management plane.
+    /// a corrupt flash does not brick the management plane. One that reads but holds more
+    /// notices or transfers than [`EngineConfig`] lets the engine keep while running is cut
+    /// to those bounds, keeping the newest (the oldest are what running drops), and named in
+    /// [`BootInfo::trimmed`].
     pub async fn start(&self) -> Result<BootInfo, EngineError> {
         let _gate = self.gate.enter().await;
         let storage = &self.hal.storage;
@@ -380,8 +389,18 @@ impl Engine {
         clear_requests(&mut store);
         *self.store() = store;
 
-        let events = events.unwrap_or_default();
-        let transfers = transfers.unwrap_or_default();
+        let mut events = events.unwrap_or_default();
+        let mut transfers = transfers.unwrap_or_default();
+        let mut trimmed = Vec::new();
+        if keep_newest(&mut events.pending, self.config.max_notices.max(1)) {
+            trimmed.push(Section::Events);
+        }
+        events
+            .acknowledged
+            .retain(|(id, _)| events.pending.iter().any(|(p, _)| p == id));
+        if keep_newest(&mut transfers.running, self.config.max_transfers) {
+            trimmed.push(Section::Transfers);
+        }
         let report = self.hal.lifecycle.boot_report();
         let cause = match &events.boot {
             Some(intent) => intent.cause,
@@ -398,6 +417,7 @@ impl Engine {
             bootstrap,
             firmware_updated: report.firmware_updated,
             discarded,
+            trimmed,
         };
         {
             let mut state = self.state();
@@ -417,9 +437,11 @@ impl Engine {
         }
         self.save_store().await?;
         self.save_events().await?;
-        // The store and the events are saved above; unreadable transfers are replaced too,
-        // so that the next boot does not report them again.
-        if info.discarded.contains(&Section::Transfers) {
+        // The store and the events are saved above; unreadable or trimmed transfers are
+        // replaced too, so that the next boot does not report them again.
+        if info.discarded.contains(&Section::Transfers)
+            || info.trimmed.contains(&Section::Transfers)
+        {
             self.save_transfers().await?;
         }
         Ok(info)
@@ -796,6 +818,13 @@ async fn read_section<T: serde::de::DeserializeOwned>(
         discarded.push(section);
     }
     Ok(read)
+}
+
+/// Drops the oldest entries of `list` beyond `max` (as running drops them); whether any went.
+fn keep_newest<T>(list: &mut Vec<T>, max: usize) -> bool {
+    let excess = list.len().saturating_sub(max);
+    list.drain(..excess);
+    excess > 0
 }
 
 /// Deletes every `Device.LocalAgent.Request.{i}.` row: a reboot ended their commands.

@@ -39,6 +39,11 @@ pub struct BootInfo {
     /// persisted notice.
     #[serde(skip)]
     pub discarded: Vec<Section>,
+    /// Persisted sections that read but held more than the engine keeps while running (a
+    /// garbled file that still parses, or one written for larger limits), cut to its bounds
+    /// as running would have: the oldest notices and transfers went. Said at this boot only.
+    #[serde(skip)]
+    pub trimmed: Vec<Section>,
 }
 
 /// Why a command failed, kept in a form that survives a reboot.

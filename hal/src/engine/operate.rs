@@ -426,6 +426,12 @@ impl Engine {
         let _gate = self.gate.enter().await;
         let id = {
             let mut state = self.state();
+            if state.transfers.running.len() >= self.config.max_transfers {
+                return Err(EngineError::LimitExceeded {
+                    what: "file transfers in progress",
+                    limit: self.config.max_transfers,
+                });
+            }
             state.transfers.next_id = state.transfers.next_id.saturating_add(1);
             let id = TransferId(state.transfers.next_id);
             state.transfers.running.push(RunningTransfer {

@@ -93,6 +93,12 @@ pub(crate) async fn boot(
             "flash sections unreadable (cut short or garbled), started without them"
         );
     }
+    if !boot.trimmed.is_empty() {
+        tracing::warn!(
+            sections = ?boot.trimmed,
+            "flash sections held more than the engine's limits, their oldest entries dropped"
+        );
+    }
     sim.attach(engine.sink());
     // Transfers of the previous run that the engine may not have heard the end of.
     if downloads.recover(&engine.sink(), &engine.running_transfers()) > 0 {
