@@ -287,3 +287,105 @@ async fn a_million_entry_add_is_refused_by_size_before_decoding() {
     ));
     assert!(snapshot(&h) == before);
 }
+
+/// The saved form of [`Agent::save_notifications`](usp_core::agent::Agent), as the flash
+/// holds it (protobuf, then hexadecimal digits).
+#[derive(Clone, PartialEq, prost::Message)]
+struct SavedNotifies {
+    #[prost(uint64, tag = "1")]
+    next_msg: u64,
+    #[prost(message, repeated, tag = "2")]
+    notifies: Vec<SavedNotify>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct SavedNotify {
+    #[prost(string, tag = "1")]
+    controller: String,
+    #[prost(bytes = "vec", tag = "2")]
+    msg: Vec<u8>,
+    #[prost(uint64, optional, tag = "3")]
+    expires_in_ms: Option<u64>,
+}
+
+/// A saved set of unanswered Notifies that still decodes yet holds more than the agent keeps
+/// while running, one of them garbled: the newest `max_unacknowledged` are restored but the
+/// garbled one, which alone is lost, and what was dropped is said in one event. A save cut
+/// short restores nothing, without a panic.
+#[tokio::test]
+async fn saved_notifies_are_bounded_and_a_garbled_one_alone_is_lost() {
+    let mut h = Harness::new().await;
+    let notify = |i: usize| {
+        let msg = usp::Msg {
+            header: Some(usp::Header {
+                msg_id: format!("n{i}"),
+                msg_type: usp::header::MsgType::Notify.into(),
+            }),
+            body: Some(usp::Body {
+                msg_body: Some(usp::body::MsgBody::Request(usp::Request {
+                    req_type: Some(ReqType::Notify(usp::Notify {
+                        subscription_id: "s".into(),
+                        send_resp: true,
+                        notification: Some(usp::notify::Notification::Event(usp::notify::Event {
+                            obj_path: "Device.".into(),
+                            event_name: "Boot!".into(),
+                            params: Default::default(),
+                        })),
+                    })),
+                })),
+            }),
+        };
+        let mut bytes = Vec::new();
+        codec::encode_msg(&msg, &mut bytes);
+        SavedNotify {
+            controller: CTRL.into(),
+            msg: bytes,
+            expires_in_ms: None,
+        }
+    };
+    let count = 300;
+    let mut saved = SavedNotifies {
+        next_msg: 9,
+        notifies: (0..count).map(notify).collect(),
+    };
+    saved.notifies[count - 1].msg = vec![0x0a, 0xff, 0xff];
+    let hex: String = saved
+        .encode_to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+
+    let max = harness::config().max_unacknowledged;
+    let restored = h
+        .agent
+        .restore_notifications(h.now, hex.as_bytes())
+        .unwrap();
+    assert_eq!(
+        restored,
+        max - 1,
+        "the newest kept, the garbled one left out"
+    );
+    h.drive().await;
+    let dropped: Vec<usize> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::SavedNotifiesDropped { count } => Some(*count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, [count - max + 1]);
+    let again = h.agent.save_notifications(h.now);
+    let binary: Vec<u8> = again
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect();
+    let kept = SavedNotifies::decode(binary.as_slice()).unwrap();
+    assert_eq!(kept.notifies.len(), max - 1);
+    let first = codec::decode_msg(&kept.notifies[0].msg, &Limits::default()).unwrap();
+    assert_eq!(first.header.unwrap().msg_id, format!("n{}", count - max));
+
+    let cut = &hex.as_bytes()[..hex.len() / 2];
+    let mut fresh = Harness::new().await;
+    assert!(fresh.agent.restore_notifications(fresh.now, cut).is_err());
+}

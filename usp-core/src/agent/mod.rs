@@ -423,6 +423,12 @@ pub enum AgentEvent {
     /// The unanswered NotifRetry Notifies changed (one was sent, answered or expired): save
     /// [`Agent::save_notifications`] if they are to survive a restart.
     NotificationsChanged,
+    /// Notifies saved before a restart were left out by [`Agent::restore_notifications`]:
+    /// beyond `max_unacknowledged`, or not decoding (a garbled save).
+    SavedNotifiesDropped {
+        /// How many.
+        count: usize,
+    },
     /// The E2E session with a controller passed its `SessionExpiration` idle.
     SessionExpired {
         /// The controller.

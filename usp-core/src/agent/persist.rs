@@ -83,12 +83,14 @@ impl Agent {
     /// whose onboarding the agent already restarted (then that one is the only one; one
     /// restored first is adopted by the procedure). Returns how many were restored; beyond
     /// [`AgentConfig::max_unacknowledged`](super::AgentConfig::max_unacknowledged) the oldest
-    /// are dropped.
+    /// are dropped (as while running), and so is a Notify that does not decode within the
+    /// agent's [`Limits`](crate::Limits) (a garbled save loses that one only); what was
+    /// dropped is counted in one [`AgentEvent::SavedNotifiesDropped`].
     ///
     /// # Errors
     ///
-    /// [`DecodeError`] if `bytes` (or a Notify in them) do not decode within the agent's
-    /// [`Limits`](crate::Limits); nothing is restored then.
+    /// [`DecodeError`] if `bytes` are over the agent's `max_record_bytes` or do not decode as
+    /// a whole; nothing is restored then.
     pub fn restore_notifications(
         &mut self,
         now: Instant,
@@ -119,8 +121,12 @@ impl Agent {
         let keep = self.config.max_unacknowledged.max(1);
         let skip = saved.notifies.len().saturating_sub(keep);
         let mut restored = Vec::new();
+        let mut dropped = skip;
         for notify in saved.notifies.into_iter().skip(skip) {
-            let msg = codec::decode_msg(&notify.msg, limits)?;
+            let Ok(msg) = codec::decode_msg(&notify.msg, limits) else {
+                dropped = dropped.saturating_add(1);
+                continue;
+            };
             let msg_id = msg
                 .header
                 .as_ref()
@@ -130,6 +136,9 @@ impl Agent {
                 .expires_in_ms
                 .map(|ms| now.checked_add(Duration::from_millis(ms)).unwrap_or(now));
             restored.push((notify.controller, msg_id, msg, expires));
+        }
+        if dropped > 0 {
+            self.push_event(AgentEvent::SavedNotifiesDropped { count: dropped });
         }
         self.next_msg = self.next_msg.max(saved.next_msg);
         self.now = Some(now);
