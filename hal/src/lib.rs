@@ -18,6 +18,8 @@
 //!   [`engine::AccessControl`]), atomic writes across store and hardware, and notices.
 //! - [`transfer`]: the file-transfer description CWMP `Download` and USP
 //!   `FirmwareImage.{i}.Download()` both map to.
+//! - [`bulkdata`]: TR-181 Bulk Data collection: the enabled profiles, collection through the
+//!   engine, the JSON and CSV reports, their schedule and the retained failed reports.
 //! - [`retry`]: the randomised exponential back-offs of TR-069 session retry, TR-369
 //!   NotifRetry / E2E session retry and the MTPs' reconnects (WebSocket, MQTT, STOMP, XMPP).
 //! - [`sim`] (feature `sim`, on by default): a simulated gateway implementing every trait,
@@ -102,6 +104,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod bulkdata;
 pub mod engine;
 pub mod error;
 pub mod feed;

@@ -12,6 +12,7 @@
 //! | `NAT` | one interface setting, one port mapping (TCP 8080 → 192.168.1.10:80) |
 //! | `Time` | one NTP client and the time zone |
 //! | `QoS` | one classification (DSCP 46 for SIP) |
+//! | `BulkData` | enabled, the capabilities of [`bulkdata`](crate::bulkdata) (HTTP and USP `Push!`, CSV and JSON), no profile |
 //! | `Hosts`, associated Wi-Fi devices, DHCP clients | discovered at run time from the simulated clients |
 //!
 //! TR-104 `Device.Services.VoiceService.` is not part of TR-181 2.19 (our schema has only the
@@ -283,6 +284,24 @@ pub(crate) fn factory_defaults(txn: &mut Transaction<'_>, serial: &str) -> Resul
         "Device.Time.LocalTimeZone",
         "CET-1CEST,M3.5.0,M10.5.0/3",
     )?;
+
+    // Bulk data: what `hal::bulkdata` and the reference agent's drivers support.
+    let limits = crate::bulkdata::Limits::DEFAULT;
+    for (name, value) in [
+        ("Enable", "true".to_string()),
+        ("Status", "Enabled".to_string()),
+        ("Protocols", "HTTP,USPEventNotif".to_string()),
+        ("EncodingTypes", "CSV,JSON".to_string()),
+        ("ParameterWildCardSupported", "true".to_string()),
+        ("MinReportingInterval", limits.min_interval.to_string()),
+        ("MaxNumberOfProfiles", limits.max_profiles.to_string()),
+        (
+            "MaxNumberOfParameterReferences",
+            limits.max_parameters.to_string(),
+        ),
+    ] {
+        set(txn, &std::format!("Device.BulkData.{name}"), &value)?;
+    }
 
     // QoS: mark SIP signalling as expedited forwarding.
     row(

@@ -1,0 +1,257 @@
+//! Bulk data collection on the simulated device: profiles configured through the engine as a
+//! controller would, read back, collected (wildcards, partial paths, names, exclusions) and
+//! encoded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{add_one, set_one, start, stored, usp};
+use hal::Engine;
+use hal::bulkdata::{self, BulkDataError, Limits, Retained, Stamp, Transport};
+use hal::engine::{AllowAll, DeviceUpdate, ParamSetting};
+use hal::sim::SimDevice;
+
+/// Adds a profile with `settings` and its parameter rows (`Reference`, `Name`, `Exclude`).
+async fn add_profile(
+    engine: &Engine,
+    settings: &[(&str, &str)],
+    parameters: &[(&str, &str, bool)],
+) -> String {
+    let principal = usp();
+    let added = engine
+        .add(&principal, &add_one("Device.BulkData.Profile.", Vec::new()))
+        .await
+        .unwrap();
+    let row = added.results[0].outcome.as_ref().unwrap().path.clone();
+    for (reference, name, exclude) in parameters {
+        let table = format!("{row}Parameter.");
+        let params = vec![
+            ParamSetting::new("Reference", *reference),
+            ParamSetting::new("Name", *name),
+            ParamSetting::new("Exclude", exclude.to_string()),
+        ];
+        engine
+            .add(&principal, &add_one(&table, params))
+            .await
+            .unwrap();
+    }
+    for (name, value) in settings {
+        let (object, name) = match name.rsplit_once('.') {
+            Some((sub, name)) => (format!("{row}{sub}."), name),
+            None => (row.clone(), *name),
+        };
+        let params = vec![ParamSetting::new(name, *value)];
+        engine
+            .set(&principal, &set_one(&object, params))
+            .await
+            .unwrap();
+    }
+    row
+}
+
+async fn setup() -> Engine {
+    let sim = SimDevice::new("SIM0001");
+    start(&sim, Arc::new(AllowAll)).await.0
+}
+
+#[tokio::test]
+async fn the_simulated_device_advertises_what_is_supported() {
+    let engine = setup().await;
+    for (name, value) in [
+        ("Status", "Enabled"),
+        ("Protocols", "HTTP,USPEventNotif"),
+        ("EncodingTypes", "CSV,JSON"),
+        ("ParameterWildCardSupported", "true"),
+        ("MaxNumberOfProfiles", "16"),
+        ("MaxNumberOfParameterReferences", "1024"),
+    ] {
+        assert_eq!(stored(&engine, &format!("Device.BulkData.{name}")), value);
+    }
+    let row = add_profile(&engine, &[], &[]).await;
+    // A new row's HTTP.MethodsSupported is the device's to fill, and Status follows Enable.
+    let principal = usp();
+    let disable = set_one(
+        "Device.BulkData.",
+        vec![ParamSetting::new("Enable", "false")],
+    );
+    engine.set(&principal, &disable).await.unwrap();
+    let sets = engine.read(bulkdata::upkeep);
+    assert_eq!(
+        sets,
+        [
+            (
+                format!("{row}HTTP.MethodsSupported"),
+                "POST,PUT".to_string()
+            ),
+            ("Device.BulkData.Status".to_string(), "Disabled".to_string()),
+        ]
+    );
+    let update = DeviceUpdate::setting(sets);
+    engine.device_update(|txn| update.apply(txn)).await.unwrap();
+    assert!(engine.read(bulkdata::upkeep).is_empty());
+    assert!(
+        engine
+            .read(|s| bulkdata::profiles(s, &Limits::DEFAULT))
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_profile_collects_names_and_excludes_as_configured() {
+    let engine = setup().await;
+    let row = add_profile(
+        &engine,
+        &[
+            ("Enable", "true"),
+            ("Protocol", "USPEventNotif"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "300"),
+            ("TimeReference", "2024-01-01T00:00:00Z"),
+            ("JSONEncoding.ReportFormat", "NameValuePair"),
+            ("JSONEncoding.ReportTimestamp", "None"),
+        ],
+        &[
+            ("Device.Ethernet.Interface.*.Name", "Eth", false),
+            ("Device.DeviceInfo.SerialNumber", "", false),
+            ("Device.Time.", "", false),
+            ("Device.Time.LocalTimeZone", "", true),
+            ("Device.Ethernet.Interface.9.Name", "", false),
+        ],
+    )
+    .await;
+    let profiles = engine.read(|s| bulkdata::profiles(s, &Limits::DEFAULT));
+    let [Ok(profile)] = profiles.as_slice() else {
+        panic!("{profiles:?}")
+    };
+    assert_eq!(profile.path, row);
+    assert_eq!(profile.transport, Transport::UspEventNotif);
+    assert_eq!(profile.interval, 300);
+    assert_eq!(profile.time_reference, Some(1_704_067_200));
+    assert_eq!(profile.push_event(), format!("{row}Push!"));
+    assert_eq!(profile.report_format(), "NameValuePair");
+
+    let stamp = Stamp::new(None, 1_000);
+    let collection = bulkdata::collect(&engine, &usp(), profile, stamp, &Limits::DEFAULT)
+        .await
+        .unwrap();
+    let names: Vec<&str> = collection.samples.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        &names[..3],
+        ["Eth.1.Name", "Eth.2.Name", "Device.DeviceInfo.SerialNumber"]
+    );
+    assert!(names.contains(&"Device.Time.Enable"), "{names:?}");
+    assert!(names.contains(&"Device.Time.Client.1.Enable"), "{names:?}");
+    assert!(!names.contains(&"Device.Time.LocalTimeZone"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains(".9.")), "{names:?}");
+
+    let report = Retained::new()
+        .report(profile, &collection, &Limits::DEFAULT)
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report.body).unwrap();
+    let first = &json["Report"][0];
+    assert_eq!(first["Eth.1.Name"], "eth0");
+    assert_eq!(first["Device.DeviceInfo.SerialNumber"], "SIM0001");
+    assert_eq!(first["Device.Time.Enable"], serde_json::Value::Bool(true));
+    assert!(first.get("CollectionTime").is_none());
+
+    // A limit below what the references expand to refuses the report.
+    let small = Limits::DEFAULT.with_max_parameters(2);
+    let refused = bulkdata::collect(&engine, &usp(), profile, stamp, &small).await;
+    assert!(matches!(
+        refused,
+        Err(BulkDataError::TooManyParameters { limit: 2, .. })
+    ));
+}
+
+#[tokio::test]
+async fn http_profiles_read_their_settings_and_query() {
+    let engine = setup().await;
+    add_profile(
+        &engine,
+        &[
+            ("Enable", "true"),
+            ("Protocol", "HTTP"),
+            ("EncodingType", "CSV"),
+            ("HTTP.URL", "http://127.0.0.1:9/bulk"),
+            ("HTTP.Method", "PUT"),
+            ("HTTP.RetryEnable", "true"),
+            ("CSVEncoding.RowSeparator", "&#13;&#10;"),
+        ],
+        &[("Device.DeviceInfo.ModelName", "", false)],
+    )
+    .await;
+    let principal = usp();
+    let table = "Device.BulkData.Profile.1.HTTP.RequestURIParameter.";
+    for (name, reference) in [
+        ("sn", "Device.DeviceInfo.SerialNumber"),
+        ("", "Device.DeviceInfo.ModelName"),
+    ] {
+        let params = vec![
+            ParamSetting::new("Name", name),
+            ParamSetting::new("Reference", reference),
+        ];
+        engine
+            .add(&principal, &add_one(table, params))
+            .await
+            .unwrap();
+    }
+    let profiles = engine.read(|s| bulkdata::profiles(s, &Limits::DEFAULT));
+    let Ok(profile) = &profiles[0] else {
+        panic!("{profiles:?}")
+    };
+    let Transport::Http(http) = &profile.transport else {
+        panic!("{profile:?}")
+    };
+    assert_eq!(http.url, "http://127.0.0.1:9/bulk");
+    assert_eq!(http.method, bulkdata::Method::Put);
+    assert!(http.use_date_header);
+    assert_eq!(http.retry, Some((5, 2000)));
+    assert_eq!(
+        profile.content_type(),
+        "text/csv; charset=UTF-8; header=present"
+    );
+    assert_eq!(profile.report_format(), "ParameterPerColumn");
+    let query = bulkdata::request_query(&engine, &principal, http)
+        .await
+        .unwrap();
+    assert_eq!(query, "?sn=SIM0001&Device.DeviceInfo.ModelName=Acme%20HG-1");
+
+    let stamp = Stamp::new(Some(1_700_000_000_000), 0);
+    let collection = bulkdata::collect(&engine, &principal, profile, stamp, &Limits::DEFAULT)
+        .await
+        .unwrap();
+    let report = Retained::new()
+        .report(profile, &collection, &Limits::DEFAULT)
+        .unwrap();
+    assert_eq!(
+        report.body,
+        "ReportTimestamp,Device.DeviceInfo.ModelName\r\n1700000000000,Acme HG-1\r\n"
+    );
+}
+
+#[tokio::test]
+async fn protocols_and_encodings_not_advertised_are_refused() {
+    let engine = setup().await;
+    let row = add_profile(&engine, &[], &[]).await;
+    // `Protocol` and `EncodingType` take their values from the capability lists.
+    for (name, value) in [("Protocol", "MQTT"), ("EncodingType", "XML")] {
+        let set = set_one(&row, vec![ParamSetting::new(name, value)]);
+        let refused = engine.set(&usp(), &set).await.unwrap_err();
+        assert_eq!(refused.error.usp_error(), 7012, "{name}: {refused:?}");
+    }
+    // A profile left without a protocol does not run.
+    let enable = set_one(&row, vec![ParamSetting::new("Enable", "true")]);
+    engine.set(&usp(), &enable).await.unwrap();
+    let profiles = engine.read(|s| bulkdata::profiles(s, &Limits::DEFAULT));
+    assert!(
+        matches!(&profiles[..], [Err(BulkDataError::Protocol { protocol, .. })] if protocol.is_empty()),
+        "{profiles:?}"
+    );
+}
