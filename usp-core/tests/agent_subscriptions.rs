@@ -819,3 +819,117 @@ async fn periodic_event_only_for_its_subscribers() {
     assert!(periodic_events(&h).is_empty());
     assert_eq!(h.timeout, None);
 }
+
+/// Adds a bulk data profile as the controller and configures it for `Push!`.
+async fn push_profile(h: &mut Harness) -> String {
+    let add = ReqType::Add(usp::Add {
+        allow_partial: false,
+        create_objs: vec![usp::add::CreateObject {
+            obj_path: "Device.BulkData.Profile.".into(),
+            param_settings: [
+                ("Protocol", "USPEventNotif"),
+                ("EncodingType", "JSON"),
+                ("Enable", "true"),
+            ]
+            .iter()
+            .map(|(p, v)| usp::add::CreateParamSetting {
+                param: (*p).into(),
+                value: (*v).into(),
+                required: true,
+            })
+            .collect(),
+        }],
+    });
+    let reply = h.request("bd-add", add).await;
+    let resp = harness::add_resp(&reply);
+    let Some(usp::add_resp::created_object_result::operation_status::OperStatus::OperSuccess(s)) =
+        &resp.created_obj_results[0]
+            .oper_status
+            .as_ref()
+            .unwrap()
+            .oper_status
+    else {
+        panic!("{resp:?}")
+    };
+    let row = s.instantiated_path.clone();
+    h.engine
+        .device_update(|txn| {
+            txn.add(
+                &format!("{row}Parameter."),
+                &[("Reference", "Device.DeviceInfo.SerialNumber")],
+            )?;
+            txn.set(&format!("{row}JSONEncoding.ReportTimestamp"), "None")
+        })
+        .await
+        .unwrap();
+    h.sync_changes();
+    row
+}
+
+/// What the driver does when a `USPEventNotif` profile is due: collect, encode, raise
+/// `Push!` with the report as `Data`.
+async fn push_reports(h: &mut Harness) -> Vec<String> {
+    let limits = hal::bulkdata::Limits::DEFAULT;
+    let profiles = h.engine.read(|s| hal::bulkdata::profiles(s, &limits));
+    let mut bodies = Vec::new();
+    for profile in profiles {
+        let profile = profile.unwrap();
+        let owner = Principal::controller(profile.controller.clone(), Vec::new());
+        let stamp = hal::bulkdata::Stamp::new(None, 0);
+        let collection = hal::bulkdata::collect(&h.engine, &owner, &profile, stamp, &limits)
+            .await
+            .unwrap();
+        let report = hal::bulkdata::Retained::new()
+            .report(&profile, &collection, &limits)
+            .unwrap();
+        h.sim.raise_event(
+            &profile.push_event(),
+            vec![("Data".into(), report.body.clone())],
+        );
+        bodies.push(report.body);
+    }
+    h.device_inputs().await;
+    bodies
+}
+
+fn pushes(h: &Harness) -> Vec<(String, usp::notify::Event)> {
+    h.notifies()
+        .into_iter()
+        .filter_map(|(_, n)| match n.notification {
+            Some(Notification::Event(e)) if e.event_name == "Push!" => Some((n.subscription_id, e)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bulk_data_push_reaches_the_profile_owner() {
+    let mut h = Harness::new().await;
+    h.subscribe("bd", "Event", "Device.BulkData.Profile.", &[])
+        .await;
+    let row = push_profile(&mut h).await;
+    assert_eq!(
+        h.value(&format!("{row}Controller")),
+        CTRL,
+        "set by the agent"
+    );
+
+    let bodies = push_reports(&mut h).await;
+    assert_eq!(
+        bodies,
+        [r#"{"Report":[{"Device":{"DeviceInfo":{"SerialNumber":"SIM0001"}}}]}"#],
+        "ObjectHierarchy, the default format"
+    );
+    let pushed = pushes(&h);
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    let (subscription, event) = &pushed[0];
+    assert_eq!(subscription, "bd");
+    assert_eq!(event.obj_path, row);
+    assert_eq!(event.params["Data"], bodies[0]);
+
+    // A profile another controller owns pushes to that controller only.
+    h.device_set(&format!("{row}Controller"), "proto::other-controller")
+        .await;
+    push_reports(&mut h).await;
+    assert_eq!(pushes(&h).len(), 1, "no second Push! to a non-owner");
+}

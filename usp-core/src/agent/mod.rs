@@ -972,7 +972,8 @@ impl Agent {
         }
     }
 
-    /// Sets `Recipient` (and `CreationDate`) of subscription rows a controller just added.
+    /// Sets `Recipient` (and `CreationDate`) of subscription rows a controller just added, and
+    /// `Controller` of its new bulk data profiles (the owner their `Push!` goes to).
     fn claim_subscriptions(&mut self, controller: &str, response: &hal::engine::AddResponse) {
         let mut sets = Vec::new();
         for added in response
@@ -980,6 +981,13 @@ impl Agent {
             .iter()
             .filter_map(|r| r.outcome.as_ref().ok())
         {
+            let profile = added
+                .path
+                .strip_prefix(hal::bulkdata::PROFILES)
+                .is_some_and(|rest| !rest.trim_end_matches('.').contains('.'));
+            if profile {
+                sets.push((format!("{}Controller", added.path), controller.to_string()));
+            }
             if added.path.starts_with(subscriptions::TABLE) {
                 sets.push((format!("{}Recipient", added.path), controller.to_string()));
                 if let Some(wall) = self.now.and_then(|now| self.wall_at(now)) {

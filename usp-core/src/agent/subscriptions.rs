@@ -711,13 +711,21 @@ impl Agent {
                     event_name: name.into(),
                     params: args.iter().cloned().collect(),
                 };
-                self.notify_matching(
-                    now,
-                    NotifType::Event,
-                    path,
-                    &notify::Notification::Event(event),
-                    store,
-                );
+                let notification = notify::Notification::Event(event);
+                // A bulk data profile's `Push!` goes only to the controller that owns it
+                // (`Profile.{i}.Controller`), whatever the other subscriptions.
+                let owner = (name == hal::bulkdata::PUSH_EVENT
+                    && object.starts_with(hal::bulkdata::PROFILES))
+                .then(|| param_text(store, object, "Controller"))
+                .filter(|owner| !owner.is_empty());
+                for target in self.targets(NotifType::Event, path, store) {
+                    if owner
+                        .as_ref()
+                        .is_none_or(|owner| *owner == target.controller)
+                    {
+                        self.notify_target(now, target, notification.clone());
+                    }
+                }
             }
             Notice::OperationComplete(done) => {
                 let notification = operation_complete(done);
