@@ -665,13 +665,14 @@ fn connection_request(iq: &Element, payload: &Element) -> Option<XmppConnReq> {
 
 /// How long to wait before reconnection attempt `retry` (1 for the first reconnection), from
 /// `Connection.{i}.ServerRetry*`: a random value between 0 and
-/// `initial × (multiplier / 1000)^(retry − 1)`, capped at `max`.
+/// `initial × (multiplier / 1000)^(retry − 1)`, and `max` when it draws more
+/// ([`hal::retry::ceiling_wait_ms`]; unlike STOMP's, XMPP's bound grows with every retry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReconnectPolicy {
     /// `ServerRetryInitialInterval`, seconds (1..=65535).
     pub initial: u32,
-    /// `ServerRetryIntervalMultiplier`, thousandths (1000..=65535).
+    /// `ServerRetryIntervalMultiplier`, thousandths (1000..=65535; below counts as 1000).
     pub multiplier: u32,
     /// `ServerRetryMaxInterval`, seconds.
     pub max: u32,
@@ -695,27 +696,37 @@ impl ReconnectPolicy {
         }
     }
 
-    /// The upper bound of wait `retry`, in milliseconds.
+    /// The longest wait `retry` can be, in milliseconds.
     #[must_use]
     pub fn bound_ms(&self, retry: u32) -> u64 {
-        let max = u64::from(self.max).saturating_mul(1000);
-        let mut bound = u64::from(self.initial).saturating_mul(1000);
-        for _ in 1..retry {
-            if bound >= max {
-                break;
-            }
-            bound = bound.saturating_mul(u64::from(self.multiplier.max(1000))) / 1000;
-        }
-        bound.min(max)
+        let ceiling = hal::retry::ceiling_ms(self.initial_ms(), self.multiplier, retry, GROWTH);
+        ceiling.min(self.max_ms())
     }
 
     /// Wait `retry`, drawn with `random` (the driver's randomness).
     #[must_use]
     pub fn wait(&self, retry: u32, random: u64) -> Duration {
-        let bound = self.bound_ms(retry);
-        Duration::from_millis(random.checked_rem(bound.saturating_add(1)).unwrap_or(0))
+        Duration::from_millis(hal::retry::ceiling_wait_ms(
+            self.initial_ms(),
+            self.multiplier,
+            retry,
+            GROWTH,
+            self.max_ms(),
+            random,
+        ))
+    }
+
+    fn initial_ms(&self) -> u64 {
+        u64::from(self.initial) * 1000
+    }
+
+    fn max_ms(&self) -> u64 {
+        u64::from(self.max) * 1000
     }
 }
+
+/// XMPP's `ServerRetryIntervalMultiplier` sets no retry count where the bound stops growing.
+const GROWTH: hal::retry::Growth = hal::retry::Growth::Unlimited;
 
 /// One unit of the stream.
 #[derive(Debug)]
@@ -1412,14 +1423,19 @@ mod tests {
         assert_eq!(policy.wait(1, 0), Duration::ZERO);
         assert_eq!(policy.wait(1, 60_000), Duration::from_secs(60));
         assert_eq!(policy.wait(1, 60_001), Duration::ZERO);
-        assert_eq!(
-            policy.wait(u32::MAX, u64::MAX),
-            Duration::from_millis(u64::MAX % 30_720_001)
-        );
+        // A drawn wait above ServerRetryMaxInterval waits the max.
+        assert_eq!(policy.wait(11, 30_720_000), Duration::from_secs(30_720));
+        assert_eq!(policy.wait(11, 61_439_999), Duration::from_secs(30_720));
+        assert_eq!(policy.wait(11, 61_440_001), Duration::ZERO);
+        assert_eq!(policy.wait(u32::MAX, u64::MAX), Duration::from_secs(30_720));
         let odd = ReconnectPolicy::new(1, 1500, 3);
         assert_eq!(
             (1..=5).map(|n| odd.bound_ms(n)).collect::<Vec<_>>(),
             [1000, 1500, 2250, 3000, 3000]
         );
+        // No cap at the tenth retry: with a large max the bound keeps growing.
+        let long = ReconnectPolicy::new(1, 2000, 100_000);
+        assert_eq!(long.bound_ms(11), 1_024_000);
+        assert_eq!(long.wait(12, 2_048_000), Duration::from_secs(2_048));
     }
 }

@@ -484,3 +484,39 @@ async fn publish(engine: &Engine, row: &str, update: Update<'_>) {
         tracing::warn!(%error, row, "cannot publish the XMPP connection state");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_waits_follow_the_row() {
+        let sim = hal::sim::SimDevice::new("SIM0001");
+        let mut store = Store::new();
+        let mut txn = store.transaction(tr181_model::store::Origin::Device);
+        sim.hal().lifecycle.factory_defaults(&mut txn).unwrap();
+        let values = [
+            ("Enable", "true"),
+            ("Domain", "example.com"),
+            ("ServerRetryInitialInterval", "10"),
+            ("ServerRetryIntervalMultiplier", "3000"),
+            ("ServerRetryMaxInterval", "300000"),
+        ];
+        let number = txn.add(CONNECTIONS, &values).unwrap();
+        let row = format!("{CONNECTIONS}{number}");
+        txn.set(&format!("{MS}ConnReqXMPPConnection"), &row)
+            .unwrap();
+        txn.commit().unwrap();
+        let policy = read_settings(&store, false).unwrap().policy;
+        // A random wait in [0, 10·3^(n−1)] s, the bound growing past the tenth retry up to
+        // ServerRetryMaxInterval, which a drawn wait above it waits.
+        let ms = Duration::from_millis;
+        assert_eq!(policy.wait(1, 10_000), ms(10_000));
+        assert_eq!(policy.wait(1, 10_001), ms(0));
+        let eleventh = 10_000 * 3_u64.pow(10);
+        assert_eq!(policy.bound_ms(11), 300_000_000);
+        assert_eq!(policy.wait(10, eleventh / 3), ms(eleventh / 3));
+        assert_eq!(policy.wait(11, eleventh), ms(300_000_000));
+        assert_eq!(policy.wait(11, eleventh + 1), ms(0));
+    }
+}
