@@ -341,7 +341,8 @@ fn a_restored_state_is_held_to_the_session_limits() {
     let text = json!({
         "events": (0..events).map(|i| json!({"code": "M ScheduleInform", "command_key": format!("k{i}")})).collect::<Vec<_>>(),
         "retry_count": 0, "bootstrapped": true, "acs_url": "http://acs.invalid/",
-        "attributes": (0..attributes).map(|i| (format!("Device.X_{i:05}"), json!({"notification": 2, "access_list": []}))).collect::<serde_json::Map<_, _>>(),
+        "attributes": (0..attributes).map(|i| (format!("Device.X_{i:05}"), json!({"notification": 2,
+            "access_list": if i == 0 { vec!["Subscriber"; 5000] } else { vec![] }}))).collect::<serde_json::Map<_, _>>(),
         "scheduled_informs": (0..informs).map(|i| json!({"command_key": format!("s{i}"), "remaining_secs": 60})).collect::<Vec<_>>(),
         "transfers": (0..transfers).map(transfer).collect::<Vec<_>>(),
         "du_changes": [], "transfer_completes": [],
@@ -359,12 +360,13 @@ fn a_restored_state_is_held_to_the_session_limits() {
     assert_eq!(kept.events.len(), 64);
     assert_eq!(kept.events[0].command_key, "k0");
     assert_eq!(kept.attributes.len(), limits.max_attributes);
-    assert!(kept.attributes.contains_key("Device.X_00000"));
+    assert_eq!(kept.attributes["Device.X_00000"].access_list.len(), 4096);
     assert_eq!(kept.scheduled_informs.len(), limits.max_scheduled_informs);
     assert_eq!(kept.transfers.len(), limits.max_transfers);
     assert_eq!(kept.transfers[0].command_key, "t0");
     let dropped = (events - 64)
         + 100
+        + (5000 - 4096)
         + (informs - limits.max_scheduled_informs)
         + (transfers - limits.max_transfers);
     assert_eq!(session.dropped_on_restore(), dropped);

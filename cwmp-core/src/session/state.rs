@@ -455,6 +455,11 @@ impl PersistedState {
         while self.attributes.len() > limits.max_attributes {
             self.attributes.pop_last();
         }
+        for attributes in self.attributes.values_mut() {
+            attributes
+                .access_list
+                .truncate(limits.codec.max_array_entries);
+        }
         self.scheduled_informs
             .truncate(limits.max_scheduled_informs);
         self.transfer_completes.truncate(limits.max_transfers);
@@ -477,12 +482,15 @@ impl PersistedState {
         before.saturating_sub(self.entries())
     }
 
-    /// The entries of the bounded lists (operations of ChangeDUStates included).
+    /// The entries of the bounded lists (access lists and operations of ChangeDUStates
+    /// included).
     fn entries(&self) -> usize {
         let operations: usize = self.du_changes.iter().map(|c| c.operations.len()).sum();
+        let access: usize = self.attributes.values().map(|a| a.access_list.len()).sum();
         [
             self.events.len(),
             self.attributes.len(),
+            access,
             self.scheduled_informs.len(),
             self.transfers.len(),
             self.transfer_completes.len(),
