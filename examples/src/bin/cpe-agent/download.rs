@@ -128,6 +128,10 @@ impl Downloads {
     /// or 9017 when the previous run ended during the transfer) and every other transfer of
     /// `running` (the engine's running transfers at start: 9017, or 9011 for an upload).
     /// Returns how many.
+    ///
+    /// Journalled downloads the engine does not run are forgotten: the engine persisted their
+    /// result before the previous run ended (or the journal is garbled) and would ignore a
+    /// report. So the journal holds at most the engine's running transfers, whatever the file.
     pub(crate) fn recover(&self, sink: &DeviceSink, running: &[(TransferId, Direction)]) -> usize {
         let interrupted = |fault| {
             (
@@ -136,6 +140,9 @@ impl Downloads {
             )
         };
         let mut journal = self.journal();
+        journal
+            .entries
+            .retain(|e| running.iter().any(|(id, _)| id.0 == e.id));
         for entry in &mut journal.entries {
             let outcome = entry.outcome.clone().unwrap_or_else(|| {
                 tracing::warn!(id = entry.id, "a download was interrupted by a restart");
@@ -364,4 +371,41 @@ async fn fetch(
         .and_then(|()| std::fs::rename(&partial, path))
         .map_err(|e| failure(TransferFault::Internal)(&e))?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use hal::engine::AllowAll;
+    use hal::sim::SimDevice;
+    use hal::{Engine, EngineConfig};
+
+    use super::*;
+
+    /// A journal far longer than the engine's running transfers (garbled, or left over)
+    /// keeps, and reports, only the downloads the engine still runs.
+    #[tokio::test]
+    async fn the_journal_keeps_only_the_transfers_the_engine_runs() {
+        let state = tempfile::tempdir().unwrap();
+        let entries: Vec<Entry> = (1..=10_000)
+            .map(|id| Entry {
+                id,
+                start: None,
+                outcome: Some(None),
+            })
+            .collect();
+        let path = state.path().join(JOURNAL_FILE);
+        std::fs::write(&path, serde_json::to_vec(&entries).unwrap()).unwrap();
+        let sim = SimDevice::new("SIM0042");
+        let engine = Engine::new(sim.hal(), Arc::new(AllowAll), EngineConfig::default());
+        engine.start().await.unwrap();
+        let downloads = Downloads::new(sim.hal().lifecycle, state.path(), None);
+        let running = [
+            (TransferId(7), Direction::Download),
+            (TransferId(20_000), Direction::Upload),
+        ];
+        assert_eq!(downloads.recover(&engine.sink(), &running), 2);
+        assert_eq!(downloads.reported(), [7]);
+        let saved: Vec<Entry> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(saved.len(), 1);
+    }
 }
