@@ -1,28 +1,25 @@
-//! The CWMP driver's HTTP client: one kept-alive HTTP/1.1 connection (hyper) per session to
-//! the ACS, over TCP for `http://` URLs and over TLS (rustls, ring provider) for `https://`.
+//! The CWMP driver's HTTP client: one kept-alive HTTP/1.1 connection ([`http1`]) per session
+//! to the ACS, over TCP for `http://` URLs and over TLS (rustls, ring provider) for `https://`.
 //!
 //! TLS trusts the agent's CA certificates ([`Trust`]), as every other TLS client of the agent.
 
 use cwmp_core::session::HttpRequest;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Uri, header};
-use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::http::Uri;
 
-use crate::tls::{self, Trust};
+use crate::http1::{self, Conn};
+use crate::tls::{self, Io, Trust};
 
 /// Most bytes of an ACS response body (the codec refuses more than 1 MiB anyway).
 const MAX_RESPONSE_BODY: usize = 1024 * 1024 + 1;
 
 /// Status, headers and body of an ACS response.
-pub(crate) type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+pub(crate) type HttpAnswer = (u16, http1::Headers, Vec<u8>);
 
 /// The HTTP connection of the current session.
 struct AcsConnection {
     /// `scheme://authority` it was opened to.
     origin: String,
-    sender: SendRequest<Full<Bytes>>,
+    conn: Conn<Box<dyn Io>>,
 }
 
 /// The client; see the [module docs](self).
@@ -65,65 +62,43 @@ impl AcsClient {
         let reuse = self
             .connection
             .as_ref()
-            .is_some_and(|c| c.origin == origin && !c.sender.is_closed());
+            .is_some_and(|c| c.origin == origin && c.conn.reusable());
         if !reuse {
-            let sender = self.connect(&uri).await?;
+            let conn = connect(&uri, self.trust.as_ref()).await?;
             tracing::debug!(%origin, "connected to the ACS");
-            self.connection = Some(AcsConnection { origin, sender });
+            self.connection = Some(AcsConnection { origin, conn });
         }
         let Some(connection) = self.connection.as_mut() else {
             return Err("no connection".into());
         };
-        let mut builder = Request::post(target);
-        let mut has_host = false;
-        for (name, value) in &request.headers {
-            has_host |= name.eq_ignore_ascii_case("host");
-            builder = builder.header(name.as_str(), value.as_str());
+        let mut headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            headers.push(("Host", authority.as_str()));
         }
-        if !has_host {
-            builder = builder.header(header::HOST, authority.as_str());
-        }
-        let http_request = builder
-            .body(Full::new(Bytes::from(request.body.clone())))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        connection
-            .sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection lost: {e}"))?;
-        let response = connection
-            .sender
-            .send_request(http_request)
+        let conn = &mut connection.conn;
+        conn.send_request("POST", &target, &headers, &request.body)
             .await
             .map_err(|e| format!("HTTP exchange failed: {e}"))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
-            .collect()
+        let head = conn
+            .read_response_head()
             .await
-            .map_err(|e| format!("cannot read the response body: {e}"))?
-            .to_bytes()
-            .to_vec();
-        Ok((status, headers, body))
+            .map_err(|e| format!("HTTP exchange failed: {e}"))?;
+        let body = conn
+            .read_body(MAX_RESPONSE_BODY)
+            .await
+            .map_err(|e| format!("cannot read the response body: {e}"))?;
+        Ok((head.status, head.headers, body))
     }
+}
 
-    /// Opens a connection to the ACS of `uri` (TCP, then TLS for `https`).
-    async fn connect(&self, uri: &Uri) -> Result<SendRequest<Full<Bytes>>, String> {
-        let io = tls::connect(uri, self.trust.as_ref())
-            .await
-            .map_err(|e| format!("ACS {uri}: {e}"))?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .map_err(|e| format!("HTTP handshake with the ACS failed: {e}"))?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "ACS connection closed");
-            }
-        });
-        Ok(sender)
-    }
+/// Opens a connection to the ACS of `uri` (TCP, then TLS for `https`).
+async fn connect(uri: &Uri, trust: Option<&Trust>) -> Result<Conn<Box<dyn Io>>, String> {
+    let io = tls::connect(uri, trust)
+        .await
+        .map_err(|e| format!("ACS {uri}: {e}"))?;
+    Ok(Conn::new(io))
 }

@@ -23,17 +23,14 @@ use cwmp_core::session::{
 };
 use hal::Engine;
 use hal::engine::NoticeId;
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::store::Change;
 
 use crate::acs_client::AcsClient;
 use crate::config::CwmpConfig;
 use crate::device::{DeviceEvent, wall_clock};
+use crate::http1::{self, Conn, RequestHead};
 use crate::tls::{self, Trust};
 
 /// The file in the state directory that holds the session's persisted state.
@@ -469,19 +466,48 @@ impl ConnReqListener {
             let accepted = accepted.clone();
             let path = self.path.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let answer =
-                        handle_connection_request(&server, &engine, &accepted, &path, &request);
-                    std::future::ready(Ok::<_, std::convert::Infallible>(answer))
+                let connection = serve_connection(Conn::new(stream), |request| {
+                    handle_connection_request(&server, &engine, &accepted, &path, request)
                 });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
                 match tokio::time::timeout(CR_CONNECTION_TIMEOUT, connection).await {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => tracing::debug!(%error, "connection-request connection"),
                     Err(_) => tracing::debug!("connection-request connection timed out"),
                 }
             });
+        }
+    }
+}
+
+/// Most bytes of a connection-request body (a GET has none; one that is sent is read and
+/// dropped).
+const MAX_CR_BODY: usize = 4096;
+
+/// Answers the requests of one connection with `handle` until the client closes it or asks
+/// to; a malformed request is answered with 400 and ends it.
+async fn serve_connection(
+    mut conn: Conn<TcpStream>,
+    mut handle: impl FnMut(&RequestHead) -> (u16, Vec<(String, String)>),
+) -> Result<(), http1::Error> {
+    loop {
+        let request = match conn.read_request_head().await {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(error @ (http1::Error::Malformed(_) | http1::Error::TooLarge(_))) => {
+                conn.send_response(400, &[]).await?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        conn.read_body(MAX_CR_BODY).await?;
+        let (status, headers) = handle(&request);
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        conn.send_response(status, &headers).await?;
+        if !conn.reusable() {
+            return Ok(());
         }
     }
 }
@@ -502,26 +528,28 @@ pub(crate) fn cr_credentials(engine: &Engine) -> (String, String) {
     })
 }
 
-/// Answers one connection request with [`ConnReqServer::handle_request`].
+/// Answers one connection request with [`ConnReqServer::handle_request`]: the status and
+/// header fields of the response.
 fn handle_connection_request(
     server: &Mutex<ConnReqServer>,
     engine: &Engine,
     accepted: &mpsc::Sender<()>,
     path: &str,
-    request: &Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    if request.uri().path() != path {
-        return reply(StatusCode::NOT_FOUND.as_u16(), Vec::new());
+    request: &RequestHead,
+) -> (u16, Vec<(String, String)>) {
+    // The origin form (`/path?query`), also of an absolute-form target (RFC 9112 §3.2.2).
+    let target = match request.target.split_once("://") {
+        Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
+        None => request.target.as_str(),
+    };
+    if target.split('?').next() != Some(path) {
+        return (404, Vec::new());
     }
     let headers: Vec<(&str, &str)> = request
-        .headers()
+        .headers
         .iter()
-        .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(path, hyper::http::uri::PathAndQuery::as_str);
     // The ACS may have changed the credentials since the last request.
     let (username, password) = cr_credentials(engine);
     let answer: ConnReqResponse = {
@@ -529,14 +557,14 @@ fn handle_connection_request(
         server.set_credentials(username.clone(), password);
         server.handle_request(
             Instant::now(),
-            &ConnReqRequest::new(request.method().as_str(), target, &headers),
+            &ConnReqRequest::new(&request.method, target, &headers),
         )
     };
     if answer.accepted {
         if username.is_empty() {
             // No credentials configured: refuse rather than accept an empty user name.
             tracing::warn!("connection request refused: ConnectionRequestUsername is empty");
-            return reply(StatusCode::FORBIDDEN.as_u16(), Vec::new());
+            return (403, Vec::new());
         }
         if accepted.try_send(()).is_err() {
             tracing::debug!("a connection request is already waiting for the session");
@@ -544,22 +572,7 @@ fn handle_connection_request(
     } else {
         tracing::debug!(status = answer.status, "connection request not accepted");
     }
-    reply(answer.status, answer.headers)
-}
-
-fn reply(status: u16, headers: Vec<(String, String)>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    for (name, value) in headers {
-        let (Ok(name), Ok(value)) = (
-            header::HeaderName::from_bytes(name.as_bytes()),
-            header::HeaderValue::from_str(&value),
-        ) else {
-            continue;
-        };
-        response.headers_mut().append(name, value);
-    }
-    response
+    (answer.status, answer.headers)
 }
 
 /// The capacity of the channel of accepted connection requests.

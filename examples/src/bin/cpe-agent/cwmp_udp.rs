@@ -289,7 +289,7 @@ fn stun_settings(store: &Store) -> Option<StunSettings> {
     if host.is_empty() {
         // TR-181: an empty STUNServerAddress means the host of the ACS URL.
         host = text(store, "URL")
-            .parse::<hyper::Uri>()
+            .parse::<tokio_tungstenite::tungstenite::http::Uri>()
             .ok()
             .and_then(|uri| uri.host().map(str::to_owned))
             .unwrap_or_default();

@@ -2,7 +2,7 @@
 //!
 //! [`Downloads`] wraps the simulated device's [`Lifecycle`]: a `Download` of an `http://` or
 //! `https://` URL (CWMP Download, USP `FirmwareImage.{i}.Download()`) is fetched for real
-//! (hyper, Basic credentials when given, a size bound, an idle timeout) into
+//! (HTTP/1.1, Basic credentials when given, a size bound, an idle timeout) into
 //! `<state_dir>/downloads/`; everything else goes to the simulated device. `https://` servers
 //! are checked against the agent's CA certificates ([`Trust`]); a server whose certificate is
 //! refused, or a TLS URL with no CA file configured, fails the download with fault 9012
@@ -34,15 +34,13 @@ use hal::HalError;
 use hal::feed::{DeviceSink, TransferReporter};
 use hal::traits::{BootReport, Lifecycle};
 use hal::transfer::{Direction, FileTransfer, TransferFault, TransferId};
-use http_body_util::{BodyExt as _, Empty};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode, Uri, header};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
 use tr181_model::store::Transaction;
 use tr181_model::value::DateTime;
 
 use crate::device::wall_clock;
+use crate::http1::Conn;
 use crate::tls::{self, ConnectError, Trust};
 
 /// The journal file in the state directory.
@@ -312,28 +310,32 @@ async fn fetch(
         };
         (fault, error.to_string())
     })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
-    tokio::spawn(connection);
+    let mut conn = Conn::new(io);
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = Request::get(target).header(header::HOST, authority);
-    if !transfer.username.is_empty() {
+    let authorization = (!transfer.username.is_empty()).then(|| {
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", transfer.username, transfer.password));
-        request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
-    }
-    let request = request
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| failure(TransferFault::Internal)(&e))?;
-    let response = sender
-        .send_request(request)
+        format!("Basic {token}")
+    });
+    let mut headers = vec![("Host", authority.as_str())];
+    headers.extend(authorization.as_deref().map(|a| ("Authorization", a)));
+    conn.send_request("GET", target, &headers, &[])
         .await
         .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
-    match response.status() {
+    let head = tokio::time::timeout(IDLE_TIMEOUT, conn.read_response_head())
+        .await
+        .map_err(|_| {
+            (
+                TransferFault::ContactServer,
+                "the server went silent".into(),
+            )
+        })?
+        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
+    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    match status {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err((TransferFault::Authentication, response.status().to_string()));
+            return Err((TransferFault::Authentication, status.to_string()));
         }
         status => return Err((TransferFault::AccessFile, status.to_string())),
     }
@@ -346,16 +348,13 @@ async fn fetch(
     let partial = path.with_extension("part");
     let mut file =
         std::fs::File::create(&partial).map_err(|e| failure(TransferFault::Internal)(&e))?;
-    let mut body = response.into_body();
     let mut size: u64 = 0;
     loop {
-        let frame = tokio::time::timeout(IDLE_TIMEOUT, body.frame())
+        let data = tokio::time::timeout(IDLE_TIMEOUT, conn.read_chunk())
             .await
             .map_err(|_| (TransferFault::Incomplete, "the server went silent".into()))?;
-        let Some(frame) = frame else { break };
-        let frame = frame.map_err(|e| failure(TransferFault::Incomplete)(&e))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
+        let Some(data) = data.map_err(|e| failure(TransferFault::Incomplete)(&e))? else {
+            break;
         };
         size = size.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
         if size > limit {

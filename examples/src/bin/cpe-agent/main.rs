@@ -15,7 +15,7 @@
 //! on change), [`ws`] (the WebSocket server and client MTPs), [`mqtt`] (the MQTT client MTP, with
 //! [`mqtt_filters`], its topic filters), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
-//! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client) and
+//! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client, on [`http1`]) and
 //! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
 //! requests), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
@@ -33,6 +33,7 @@ mod cwmp_udp;
 mod cwmp_xmpp;
 mod device;
 mod download;
+mod http1;
 mod mqtt;
 mod mqtt_filters;
 mod mqtt_stats;
