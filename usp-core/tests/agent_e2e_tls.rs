@@ -5,7 +5,10 @@
 //! TLS session, a large GetResp segmented over TLS records cut across Records
 //! (`payloadrec_sar_state`), a tampered `mac_signature` and refused certificates failing the
 //! session, a session the agent starts as TLS client, PLAINTEXT sessions unchanged, and the
-//! ECDSA signatures of PLAINTEXT Records checked with their `sender_cert` (R-E2E.31).
+//! signature method (R-E2E.29–31): ECDSA signatures of PLAINTEXT Records and of TLS Records
+//! sent before the handshake is done, checked by the agent with their `sender_cert`, and the
+//! agent's own checked here independently of the crate (ring's ECDSA verification with the
+//! public key x509-cert reads from the agent's `sender_cert`).
 //!
 //! Certificates: `tests/fixtures/e2e-tls/` (see its README).
 #![allow(
@@ -31,13 +34,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 use sha2::Sha256;
 use tr181_model::value::DateTime;
-use usp_core::agent::{Agent, AgentEvent, E2eTls, SessionStatus};
+use usp_core::agent::{Agent, AgentEvent, E2eTls, Mtp, MtpKind, SessionStatus};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::usp::{self, body::MsgBody, request::ReqType, response::RespType};
 use usp_core::usp_record::record::{PayloadSecurity, RecordType};
 use usp_core::usp_record::session_context_record::PayloadSarState;
 use usp_core::usp_record::{Record, SessionContextRecord};
 use usp_core::{Limits, Msg};
+use x509_cert::der::Decode as _;
 
 const E2E: &str = "Device.LocalAgent.Controller.1.E2ESession.";
 /// 2030-01-01T00:00:00Z, inside the fixtures' validity.
@@ -149,12 +153,39 @@ fn tls_records(mut bytes: &[u8]) -> Vec<Bytes> {
     out
 }
 
+/// R-E2E.31 checked independently of the crate: whether `record`'s `mac_signature` is an
+/// ECDSA P-256 SHA-256 signature (ASN.1 DER) of its non-payload fields by the key of its
+/// `sender_cert`, which must be the agent's certificate in PEM.
+fn signed_by_agent(record: &Record) -> bool {
+    assert!(
+        record
+            .sender_cert
+            .starts_with(b"-----BEGIN CERTIFICATE-----\n")
+    );
+    let der = CertificateDer::from_pem_slice(&record.sender_cert).unwrap();
+    assert_eq!(
+        der,
+        chain("agent")[0],
+        "sender_cert is the agent's certificate"
+    );
+    let cert = x509_cert::Certificate::from_der(&der).unwrap();
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let key = spki.subject_public_key.raw_bytes();
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, key)
+        .verify(&signed_fields(record), &record.mac_signature)
+        .is_ok()
+}
+
 /// The controller's end of a TLS session.
 struct Peer {
     conn: Connection,
     session_id: u64,
     next_seq: u64,
     expected: u64,
+    /// Sign by the signature method until the handshake is done (else unsigned then).
+    signs: bool,
+    /// The agent's Records seen signed by the signature method.
+    agent_signed: usize,
     /// The `mac_signature` keys (send, receive) once the handshake is done.
     keys: Option<(Vec<u8>, Vec<u8>)>,
     /// The Msg being received.
@@ -170,6 +201,8 @@ impl Peer {
             session_id,
             next_seq: 1,
             expected: 1,
+            signs: false,
+            agent_signed: 0,
             keys: None,
             plaintext: Vec::new(),
             read,
@@ -193,7 +226,8 @@ impl Peer {
     }
 
     /// One session Record carrying what the TLS connection has to send, with `msg` written
-    /// into it first; signed once the handshake is done.
+    /// into it first; MACed once the handshake is done, before by the signature method if
+    /// `signs`.
     fn record(&mut self, msg: Option<&Msg>) -> Record {
         if let Some(msg) = msg {
             let mut bytes = Vec::new();
@@ -218,6 +252,8 @@ impl Peer {
         record.payload_security = PayloadSecurity::Tls12 as i32;
         if let Some((send, _)) = &self.keys {
             record.mac_signature = mac(send, &record);
+        } else if self.signs {
+            record = signed(record, "controller", der("controller"));
         }
         record
     }
@@ -265,11 +301,16 @@ impl Peer {
             }
             // Checked after the TLS records: the one ending the handshake is already signed.
             self.update_keys();
-            // R-E2E.30: verified when present; the sender signs once its side of the
-            // handshake is done, which may be before or after ours.
-            if !sent.record.mac_signature.is_empty() {
+            // R-E2E.29/30: the MTP does not protect the Records, so each is signed: by the
+            // HMAC once the agent's side of the handshake is done (before or after ours),
+            // by the signature method before.
+            assert!(!sent.record.mac_signature.is_empty(), "every Record signed");
+            if sent.record.sender_cert.is_empty() {
                 let (_, receive) = self.keys.as_ref().expect("a MAC only once TLS is up");
                 assert_eq!(sent.record.mac_signature, mac(receive, &sent.record));
+            } else {
+                assert!(signed_by_agent(&sent.record), "{:?}", sent.record);
+                self.agent_signed += 1;
             }
         }
         msgs
@@ -532,14 +573,14 @@ fn plaintext_session(session_id: u64, msg: &Msg) -> Record {
 #[tokio::test]
 async fn plaintext_sessions_are_unchanged_and_tls_needs_a_session() {
     let mut h = tls_harness().await;
-    // A PLAINTEXT session: the Msg in the clear, no mac_signature.
+    // A PLAINTEXT session: the Msg in the clear, signed by the signature method.
     let msg = codec::request_msg("plain", get("Device.DeviceInfo.SerialNumber"));
     let record = plaintext_session(90, &msg);
     let before = h.sent.len();
     h.feed(&harness::encode(&record)).await;
     let reply = &h.sent[before].record;
     assert_eq!(reply.payload_security, PayloadSecurity::Plaintext as i32);
-    assert!(reply.mac_signature.is_empty());
+    assert!(signed_by_agent(reply));
     let Some(RecordType::SessionContext(c)) = &reply.record_type else {
         panic!("expected a session Record")
     };
@@ -550,6 +591,7 @@ async fn plaintext_sessions_are_unchanged_and_tls_needs_a_session() {
     let before = h.sent.len();
     h.feed(&harness::encode(&record)).await;
     assert!(harness::is_disconnect(&h.sent[before].record, 7102));
+    assert!(signed_by_agent(&h.sent[before].record), "a Disconnect too");
 }
 
 /// A PLAINTEXT Record signed as R-E2E.31 says: ECDSA P-256 SHA-256 over the non-payload
@@ -622,4 +664,131 @@ async fn plaintext_signatures_are_checked_with_sender_cert() {
             "mac_signature does not verify with sender_cert".to_owned()
         )]
     );
+}
+
+#[tokio::test]
+async fn the_agent_signs_its_plaintext_records_unless_the_mtp_protects_them() {
+    let mut h = tls_harness().await;
+    let msg = codec::request_msg("unsigned", get("Device.DeviceInfo.SerialNumber"));
+    let request = harness::encode(&RecordBuilder::new(AGENT, CTRL).no_session(&msg));
+    let before = h.sent.len();
+    h.feed(&request).await;
+    let reply = h.sent[before].clone();
+    get_resp(&reply.msg().unwrap());
+    assert!(signed_by_agent(&reply.record));
+    // A covered field changed, or the signature: the check fails. (The payload is not
+    // covered, R-E2E.32: PLAINTEXT leaves it to the MTP.)
+    let mut to = reply.record.clone();
+    to.to_id = "self::other".into();
+    let mut security = reply.record.clone();
+    security.payload_security = PayloadSecurity::Tls12 as i32;
+    let mut signature = reply.record.clone();
+    let last = signature.mac_signature.len() - 1;
+    signature.mac_signature[last] ^= 1;
+    for tampered in [to, security, signature] {
+        assert!(!signed_by_agent(&tampered), "{tampered:?}");
+    }
+    // An MTP that authenticated the controller by its certificate protects the Records
+    // (R-E2E.28): unsigned.
+    h.mtp = Mtp::new(MtpKind::Mqtt, "ctrl/reply").with_authenticated(vec![CTRL.into()]);
+    let before = h.sent.len();
+    h.feed(&request).await;
+    let reply = &h.sent[before].record;
+    assert!(reply.mac_signature.is_empty() && reply.sender_cert.is_empty());
+}
+
+#[tokio::test]
+async fn a_plaintext_round_trip_is_signed_both_ways() {
+    let mut h = tls_harness().await;
+    // No session: the controller signs its Get (PEM certificate), the agent its GetResp.
+    let msg = codec::request_msg("signed-get", get("Device.DeviceInfo.SerialNumber"));
+    let pem = std::fs::read(fixture("controller.pem")).unwrap();
+    let request = signed(
+        RecordBuilder::new(AGENT, CTRL).no_session(&msg),
+        "controller",
+        pem,
+    );
+    let before = h.sent.len();
+    h.feed(&harness::encode(&request)).await;
+    assert_eq!(h.sent.len(), before + 1);
+    assert!(signed_by_agent(&h.sent[before].record));
+    get_resp(&h.sent[before].msg().unwrap());
+    // A PLAINTEXT session segmented to MaxUSPRecordSize: each Record of a large GetResp
+    // stays within it with its certificate and signature, and is signed.
+    h.device_set(&format!("{E2E}MaxUSPRecordSize"), "1500")
+        .await;
+    let msg = codec::request_msg("signed-all", get("Device."));
+    let request = signed(plaintext_session(92, &msg), "controller", der("controller"));
+    let before = h.sent.len();
+    h.feed(&harness::encode(&request)).await;
+    let records = &h.sent[before..];
+    assert!(records.len() > 10, "segmented: {} Records", records.len());
+    let mut payload = Vec::new();
+    for sent in records {
+        assert!(sent.record.encoded_len() <= 1500, "within MaxUSPRecordSize");
+        assert!(signed_by_agent(&sent.record));
+        let Some(RecordType::SessionContext(c)) = &sent.record.record_type else {
+            panic!("expected a session Record")
+        };
+        payload.extend_from_slice(&c.payload[0]);
+    }
+    get_resp(&codec::decode_msg(&payload, &Limits::default()).unwrap());
+    assert!(failures(&h).is_empty(), "{:?}", failures(&h));
+}
+
+#[tokio::test]
+async fn tls_records_before_the_handshake_are_signed_and_checked() {
+    // TLS 1.3 (the agent's side of the handshake ends on the controller's MACed Finished)
+    // and TLS 1.2 (it ends on the controller's Finished sent before its side ended, so
+    // signed by the signature method).
+    for tls12 in [false, true] {
+        let mut h = tls_harness().await;
+        let mut peer = Peer::new(client("controller", tls12), 83, h.sent.len());
+        peer.signs = true;
+        peer.handshake(&mut h).await;
+        assert!(peer.agent_signed > 0, "the agent's flight signed");
+        let msgs = peer
+            .request(&mut h, "get-signed", get("Device.DeviceInfo.SerialNumber"))
+            .await;
+        assert_eq!(msgs.len(), 1);
+        assert!(
+            failures(&h).is_empty(),
+            "TLS 1.2 {tls12}: {:?}",
+            failures(&h)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_signature_before_the_handshake_fails_the_record() {
+    // Signed with a certificate of another CA; a field changed after signing.
+    for impostor in [true, false] {
+        let mut h = tls_harness().await;
+        let mut peer = Peer::new(client("controller", false), 84, h.sent.len());
+        let record = peer.record(None);
+        let record = if impostor {
+            signed(record, "impostor", der("impostor"))
+        } else {
+            let mut record = signed(record, "controller", der("controller"));
+            record.version = "1.3".into();
+            record
+        };
+        let before = h.sent.len();
+        h.feed(&harness::encode(&record)).await;
+        assert_eq!(
+            failures(&h),
+            vec![(
+                7104,
+                "mac_signature does not verify with sender_cert".to_owned()
+            )]
+        );
+        // The ClientHello was not answered: the agent restarted the session instead.
+        assert!(h.sent.len() > before);
+        for sent in &h.sent[before..] {
+            let Some(RecordType::SessionContext(c)) = &sent.record.record_type else {
+                panic!("expected the agent's session Record")
+            };
+            assert_ne!(c.session_id, 84);
+        }
+    }
 }

@@ -37,15 +37,21 @@
 //!   and verifies it on every Record that carries one from then on; a wrong MAC fails the
 //!   Record.
 //!
-//! The signature method (R-E2E.31: ECDSA P-256 SHA-256 with `sender_cert`) is checked on
-//! received PLAINTEXT Records that carry a `mac_signature` ([`E2eTls::verify_signature`]).
-//! Not done: signing the agent's own PLAINTEXT Records, and checking the signature of TLS
-//! Records sent before the handshake completes (their payload is TLS-protected anyway).
+//! - The signature method (R-E2E.29–31), for what no TLS session protects: ECDSA with
+//!   SHA-256 on the P-256 key of the agent's certificate, the signature ASN.1 DER-encoded (as
+//!   TLS encodes its ECDSA signatures), over the same fields as the HMAC, which include
+//!   `sender_cert`: the sender's PEM certificate, set before signing. The agent signs its
+//!   PLAINTEXT Records and its TLS Records sent before the handshake is done, unless the
+//!   MTP protects them (R-E2E.28: an encrypted MTP whose peer certificate names the
+//!   controller; see `Agent::signs_for`). It checks the signature of every such Record that
+//!   carries one ([`E2eTls::verify_signature`]; a TLS Record's before its TLS records reach
+//!   rustls, so that a Record that fails leaves the TLS session as it was).
 
 use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use hmac::{Hmac, Mac as _};
 use rustls::client::WebPkiServerVerifier;
@@ -54,6 +60,7 @@ use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::Signer;
 use rustls::time_provider::TimeProvider;
 use rustls::{
     CertificateError, ClientConfig, ClientConnection, Connection, DigitallySignedStruct,
@@ -75,6 +82,9 @@ const TLS_HEADER: usize = 5;
 /// The largest TLS record rustls accepts (2^14 plus the largest expansion); a longer one is
 /// refused by rustls too.
 const MAX_TLS_RECORD: usize = TLS_HEADER + 16_384 + 2_048;
+/// The longest ASN.1 DER ECDSA P-256 signature: a SEQUENCE of two INTEGERs of at most 33
+/// bytes each (a leading zero keeps them positive), with their tags and lengths.
+pub(crate) const MAX_ECDSA_SIGNATURE: usize = 2 + 2 * (2 + 33);
 
 /// Why the E2E TLS settings could not be made (the driver's certificate, key or trust store).
 #[derive(Debug, thiserror::Error)]
@@ -101,11 +111,25 @@ pub struct E2eTls {
     /// The trust store, for `sender_cert` (the signature method).
     roots: Arc<RootCertStore>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    /// The agent's own signature method; `None` when its key is not a P-256 one.
+    signer: Option<Arc<RecordSigner>>,
+}
+
+/// The agent's key for the signature method (R-E2E.31), and its certificate as it goes in
+/// `sender_cert`.
+#[derive(Debug)]
+struct RecordSigner {
+    key: std::boxed::Box<dyn Signer>,
+    /// The end-entity certificate, PEM-encoded (TR-369's `sender_cert` is "the PEM encoded
+    /// certificate").
+    sender_cert: Vec<u8>,
 }
 
 impl E2eTls {
     /// Settings presenting `chain` (end entity first, a P-256 key's: the E2E suites are
-    /// ECDSA ones) with its private `key`, trusting the CA certificates of `roots`.
+    /// ECDSA ones) with its private `key`, trusting the CA certificates of `roots`. The same
+    /// certificate and key sign the agent's Records where the signature method applies (see
+    /// the module docs); with a key of another type they go unsigned.
     ///
     /// # Errors
     ///
@@ -125,6 +149,16 @@ impl E2eTls {
             kx_groups: std::vec![ring::kx_group::SECP256R1],
             ..base
         });
+        let signer = ring::sign::any_ecdsa_type(&key)
+            .ok()
+            .and_then(|key| key.choose_scheme(&[SignatureScheme::ECDSA_NISTP256_SHA256]))
+            .zip(chain.first())
+            .map(|(key, cert)| {
+                Arc::new(RecordSigner {
+                    key,
+                    sender_cert: pem_certificate(cert),
+                })
+            });
         let clock = Arc::new(WallClock::default());
         let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
         let client_verifier =
@@ -152,7 +186,37 @@ impl E2eTls {
             clock,
             roots,
             algorithms,
+            signer,
         })
+    }
+
+    /// Signs `record` by the signature method (R-E2E.31): sets `sender_cert` to the agent's
+    /// certificate, then `mac_signature` to the ECDSA signature of the fields it covers
+    /// (see the module docs). False, `record` unchanged, when the agent has no P-256 key or
+    /// the signature fails.
+    pub(crate) fn sign_record(&self, record: &mut Record) -> bool {
+        let Some(signer) = &self.signer else {
+            return false;
+        };
+        let cert = core::mem::replace(&mut record.sender_cert, signer.sender_cert.clone());
+        match signer.key.sign(&integrity_input(record)) {
+            Ok(signature) => {
+                record.mac_signature = signature;
+                true
+            }
+            Err(_) => {
+                record.sender_cert = cert;
+                false
+            }
+        }
+    }
+
+    /// The most the signature method adds to a Record: the `sender_cert` and the longest
+    /// signature; `None` when the agent does not sign.
+    pub(crate) fn signature_len(&self) -> Option<(usize, usize)> {
+        self.signer
+            .as_ref()
+            .map(|s| (s.sender_cert.len(), MAX_ECDSA_SIGNATURE))
     }
 
     /// The signature method of `mac_signature` (R-E2E.31), for PLAINTEXT Records: whether
@@ -440,11 +504,12 @@ impl TlsLink {
         Some(mac.finalize().into_bytes().to_vec())
     }
 
-    /// Checks a received `mac_signature` over `signed` (see [`integrity_input`]); true
-    /// when the handshake is not done yet (the signature method is not supported).
+    /// Checks a received HMAC `mac_signature` over `signed` (see [`integrity_input`]); false
+    /// before the handshake is done (a Record from then carries the signature method's,
+    /// checked with its `sender_cert` instead).
     pub(crate) fn verify(&self, signed: &[u8], mac_signature: &[u8]) -> bool {
         let Some(keys) = &self.keys else {
-            return true;
+            return false;
         };
         let Some(mut mac) = hmac(&keys.receive) else {
             return false;
@@ -470,6 +535,18 @@ fn names_endpoint(uri: &str, endpoint: &str) -> bool {
         .is_some_and(|(urn, id)| {
             urn.eq_ignore_ascii_case(ENDPOINT_URN) && !id.is_empty() && id == endpoint
         })
+}
+
+/// `cert` in PEM (RFC 7468): base64 lines of 64 characters between the CERTIFICATE labels.
+fn pem_certificate(cert: &CertificateDer<'_>) -> Vec<u8> {
+    let base64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+    let mut pem = b"-----BEGIN CERTIFICATE-----\n".to_vec();
+    for line in base64.as_bytes().chunks(64) {
+        pem.extend_from_slice(line);
+        pem.push(b'\n');
+    }
+    pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    pem
 }
 
 /// Cuts rustls's output into TLS records (it writes whole ones); a trailing partial header

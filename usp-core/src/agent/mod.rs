@@ -373,9 +373,10 @@ pub enum IgnoreReason {
     /// The sender holds `ControllerTrust.BannedRole` (assigned, or inherited from the
     /// credential of the CA that validated its certificate).
     Banned,
-    /// A PLAINTEXT no-session Record whose `mac_signature` does not verify with its
-    /// `sender_cert` (R-E2E.30/31; feature `e2e-tls`). A session Record so signed fails the
-    /// session instead (7104).
+    /// A PLAINTEXT Record other than a session one (no-session, Connect, Disconnect) whose
+    /// `mac_signature` does not verify with its `sender_cert` (R-E2E.30/31; feature
+    /// `e2e-tls`); nothing is learnt from it. A session Record so signed fails the session
+    /// instead (7104).
     BadSignature,
     /// The MTP accepted the sender's certificate on first use ([`Mtp::first_use`]), but
     /// `ControllerTrust.TOFUAllowed` is false, or the sender's `Controller.{i}.` row names
@@ -812,6 +813,11 @@ impl Agent {
         let Some(record_type) = record.record_type.take() else {
             return self.ignore(Some(from), IgnoreReason::Undecodable(7104));
         };
+        let in_session = matches!(record_type, RecordType::SessionContext(_));
+        if bad_signature && !in_session {
+            // Before anything is learnt from it (R-E2E.30).
+            return self.ignore(Some(from), IgnoreReason::BadSignature);
+        }
         if let RecordType::Disconnect(_) = record_type {
             self.session_disconnected(&from);
             self.routes.remove(&from);
@@ -831,14 +837,8 @@ impl Agent {
         }
         self.learn_route(&from, mtp);
         if bad_signature {
-            return match record_type {
-                RecordType::SessionContext(_) => self.session_failed(
-                    now,
-                    &from,
-                    (7104, "mac_signature does not verify with sender_cert"),
-                ),
-                _ => self.ignore(Some(from), IgnoreReason::BadSignature),
-            };
+            // R-E2E.21: a session Record that fails restarts the session, over this route.
+            return self.session_failed(now, &from, session::BAD_SIGNATURE);
         }
         match record_type {
             RecordType::NoSessionContext(ns) => {
@@ -1182,13 +1182,20 @@ impl Agent {
             return self.send_in_session(controller, &payload);
         }
         let record = self.builder(controller).no_session(msg);
-        self.transmit_record(controller, &record)
+        self.transmit_record(controller, record)
     }
 
-    /// Sends a Record to `controller`; false without a return path.
-    pub(crate) fn transmit_record(&mut self, controller: &str, record: &crate::Record) -> bool {
+    /// Sends a Record to `controller`, signed if the MTP does not protect it (R-E2E.29; see
+    /// `session.rs`); false without a return path.
+    pub(crate) fn transmit_record(&mut self, controller: &str, record: crate::Record) -> bool {
+        #[cfg(feature = "e2e-tls")]
+        let mut record = record;
+        #[cfg(feature = "e2e-tls")]
+        if let Some(tls) = self.record_signer(controller) {
+            tls.sign_record(&mut record);
+        }
         let mut bytes = Vec::new();
-        codec::encode_record(record, &mut bytes);
+        codec::encode_record(&record, &mut bytes);
         self.transmit_bytes(controller, bytes)
     }
 

@@ -44,15 +44,27 @@
 //! `mac_signature` fails the Record (7104), which restarts the session; a `TLS12` Record
 //! whose session is PLAINTEXT, or the reverse, too (R-E2E.18/19).
 //!
+//! # Integrity (R-E2E.28–39)
+//!
+//! With E2E TLS settings, `mac_signature` is checked on every received Record that carries
+//! one (R-E2E.30): by the signature method (ECDSA, `sender_cert`) on PLAINTEXT Records and
+//! on TLS Records before the handshake is done, by the HMAC after. A no-session Record that
+//! fails is ignored; a session Record fails its session (7104). Unsigned Records are taken
+//! as before: R-E2E.30 also asks to check Records an MTP does not protect, but a Record
+//! without a `mac_signature` has nothing to check, and refusing them would refuse the
+//! controllers that never sign (what signs is up to the sender, R-E2E.29).
+//!
+//! The agent signs its own Records (R-E2E.29) when the MTP does not protect them
+//! (`Agent::record_signer`): PLAINTEXT ones and TLS ones before the handshake by the
+//! signature method, TLS ones after it by the HMAC (always). Segmentation leaves room for
+//! the `sender_cert` and the longest signature.
+//!
 //! # Not supported
 //!
 //! Without E2E TLS settings, `TLS12` payload security: such a Record gets a Disconnect
 //! Record, 7102 "secure session not supported"; so does a `TLS12` Record without a session
-//! context in any case (R-E2E.41). Of the signature method of `mac_signature` (ECDSA with
-//! `sender_cert`, R-E2E.31), only the check of received PLAINTEXT Records (with E2E TLS
-//! settings: a Record whose signature does not verify is ignored, a session one fails the
-//! session): the agent's PLAINTEXT Records are sent unsigned, and the signature of TLS
-//! Records sent before the handshake is done is not checked.
+//! context in any case (R-E2E.41). Without them no `mac_signature` is made or checked either
+//! (they hold the agent's key and the trust store a `sender_cert` must chain to).
 
 use std::collections::BTreeMap;
 use std::format;
@@ -67,7 +79,7 @@ use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 
 #[cfg(feature = "e2e-tls")]
-use super::e2e_tls::{self, TlsLink};
+use super::e2e_tls::{self, E2eTls, TlsLink};
 use super::engine::{DeviceUpdate, EngineRequest};
 use super::{Agent, AgentEvent, IgnoreReason, RetryPolicy, param_text};
 use crate::codec::{self, RecordBuilder};
@@ -231,12 +243,29 @@ impl Session {
 /// Why a session Record failed (R-E2E.21): the USP code for the event, and a reason.
 pub(crate) type Failure = (u32, &'static str);
 
+/// A Record whose signature-method `mac_signature` does not verify with its `sender_cert`.
+pub(crate) const BAD_SIGNATURE: Failure = (
+    ERR_INVALID_RECORD,
+    "mac_signature does not verify with sender_cert",
+);
+
 /// A received Record's `mac_signature` with the bytes it covers, kept with the Record until
 /// it is processed (only under TLS, feature `e2e-tls`; see `e2e_tls.rs`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Integrity {
     #[cfg(feature = "e2e-tls")]
-    signed: Option<(Vec<u8>, Vec<u8>)>,
+    signed: Option<Signed>,
+}
+
+/// What a `mac_signature` is checked with.
+#[cfg(feature = "e2e-tls")]
+#[derive(Clone, Debug)]
+struct Signed {
+    /// The bytes it covers (`e2e_tls::integrity_input`).
+    fields: Vec<u8>,
+    mac_signature: Vec<u8>,
+    /// Empty when the Record has none (then it can only be an HMAC).
+    sender_cert: Vec<u8>,
 }
 
 impl Integrity {
@@ -244,11 +273,10 @@ impl Integrity {
     pub(crate) fn of(record: &Record) -> Self {
         #[cfg(feature = "e2e-tls")]
         return Self {
-            signed: (!record.mac_signature.is_empty()).then(|| {
-                (
-                    e2e_tls::integrity_input(record),
-                    record.mac_signature.clone(),
-                )
+            signed: (!record.mac_signature.is_empty()).then(|| Signed {
+                fields: e2e_tls::integrity_input(record),
+                mac_signature: record.mac_signature.clone(),
+                sender_cert: record.sender_cert.clone(),
             }),
         };
         #[cfg(not(feature = "e2e-tls"))]
@@ -299,11 +327,19 @@ pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
 }
 
 /// Under TLS: decrypts the TLS records of `record` (checking the peer's certificate once the
-/// handshake is done) and checks its `mac_signature`; the plaintext they carried. `None` for
-/// a PLAINTEXT session.
+/// handshake is done) and checks its `mac_signature` (R-E2E.30); the plaintext they carried.
+/// `None` for a PLAINTEXT session.
+///
+/// Which method signed a Record depends on whether the handshake was done at its sender's
+/// side when it was sent, and the two sides finish at different Records: so a Record with a
+/// `sender_cert` while the handshake is not done here is checked by the signature method,
+/// before rustls sees its TLS records (a Record that fails changes nothing), and any other
+/// by the HMAC after them (the Record that ends the handshake here is already MACed by a
+/// peer whose side of it ended first).
 #[cfg(feature = "e2e-tls")]
 fn open_tls(
     session: &mut Session,
+    settings: Option<&E2eTls>,
     from: &str,
     record: &SessionContextRecord,
     integrity: &Integrity,
@@ -313,12 +349,25 @@ fn open_tls(
     };
     PayloadSarState::try_from(record.payloadrec_sar_state)
         .map_err(|_| (ERR_INVALID_RECORD, "undefined SAR state"))?;
+    let mut hmac = integrity.signed.as_ref();
+    if let Some(signed) = hmac.filter(|s| !link.is_established() && !s.sender_cert.is_empty()) {
+        let valid = settings.is_some_and(|tls| {
+            tls.verify_signature(
+                &signed.fields,
+                &signed.mac_signature,
+                &signed.sender_cert,
+                from,
+            )
+        });
+        if !valid {
+            return Err(BAD_SIGNATURE);
+        }
+        hmac = None;
+    }
     let plaintext = link.open(&record.payload)?;
     link.established(from)?;
-    // Checked after the TLS records: the Record that ends the handshake is already MACed by
-    // a peer whose side of it ended first.
-    if let Some((signed, mac)) = &integrity.signed {
-        if !link.verify(signed, mac) {
+    if let Some(signed) = hmac {
+        if !link.verify(&signed.fields, &signed.mac_signature) {
             return Err((ERR_INVALID_RECORD, "mac_signature does not match"));
         }
     }
@@ -329,6 +378,7 @@ fn open_tls(
 #[allow(clippy::unnecessary_wraps)]
 const fn open_tls(
     _: &mut Session,
+    _: Option<&()>,
     _: &str,
     _: &SessionContextRecord,
     _: &Integrity,
@@ -371,8 +421,10 @@ fn tls_pieces(
 }
 
 /// A session Record with the widest ids and one empty payload: what segmentation measures.
-/// Under TLS it also carries `payload_security` and a `mac_signature` (HMAC-SHA256, 32 bytes).
-fn widest(builder: &RecordBuilder, tls: bool) -> Record {
+/// Under TLS it also carries `payload_security` and a `mac_signature` (HMAC-SHA256, 32 bytes);
+/// signed by the signature method, a `sender_cert` and the longest signature (`signature`:
+/// their lengths).
+fn widest(builder: &RecordBuilder, tls: bool, signature: Option<(usize, usize)>) -> Record {
     let mut record = builder.session(SessionContextRecord {
         session_id: u64::MAX,
         sequence_id: u64::MAX,
@@ -385,6 +437,10 @@ fn widest(builder: &RecordBuilder, tls: bool) -> Record {
     if tls {
         record.payload_security = PayloadSecurity::Tls12 as i32;
         record.mac_signature = std::vec![0; 32];
+    }
+    if let Some((cert, signature)) = signature {
+        record.sender_cert = std::vec![0; cert];
+        record.mac_signature = std::vec![0; signature.max(record.mac_signature.len())];
     }
     record
 }
@@ -587,7 +643,11 @@ impl Agent {
         }
         let state = PayloadSarState::try_from(record.payload_sar_state)
             .map_err(|_| (7104, "undefined SAR state"))?;
-        let payload = match open_tls(session, from, &record, integrity)? {
+        #[cfg(feature = "e2e-tls")]
+        let settings = self.e2e_tls.as_ref();
+        #[cfg(not(feature = "e2e-tls"))]
+        let settings = None;
+        let payload = match open_tls(session, settings, from, &record, integrity)? {
             Some(plaintext) => plaintext,
             None => {
                 if record.payload.len() > 1 {
@@ -693,6 +753,45 @@ impl Agent {
         false
     }
 
+    /// R-E2E.28/29: the E2E TLS settings to sign the agent's Records to `controller` with
+    /// by the signature method, if it does: when it has a P-256 key and the MTP does not
+    /// protect them. The MTP protects them when it authenticated `controller` by certificate
+    /// ([`Mtp::authenticated`](super::Mtp::authenticated): an encrypted MTP whose peer is the
+    /// controller); a broker's never does (no broker is taken for a Trusted Broker).
+    #[cfg(feature = "e2e-tls")]
+    pub(crate) fn record_signer(&self, controller: &str) -> Option<&E2eTls> {
+        let protected = self
+            .routes
+            .get(controller)
+            .and_then(|mtp| mtp.authenticated.as_ref())
+            .is_some_and(|ids| ids.iter().any(|id| id == controller));
+        self.e2e_tls
+            .as_ref()
+            .filter(|tls| !protected && tls.signature_len().is_some())
+    }
+
+    /// What the signature method adds to the agent's next session Record to `controller`
+    /// (see `E2eTls::signature_len`), when it is so signed: not once its TLS handshake is
+    /// done (the HMAC then).
+    fn signature_len(&self, controller: &str) -> Option<(usize, usize)> {
+        #[cfg(feature = "e2e-tls")]
+        {
+            let hmac = self
+                .sessions
+                .get(controller)
+                .and_then(|s| s.tls.as_ref())
+                .is_some_and(|link| link.is_established());
+            self.record_signer(controller)
+                .filter(|_| !hmac)
+                .and_then(E2eTls::signature_len)
+        }
+        #[cfg(not(feature = "e2e-tls"))]
+        {
+            let _ = controller;
+            None
+        }
+    }
+
     /// Whether the agent has E2E TLS settings.
     fn tls_available(&self) -> bool {
         #[cfg(feature = "e2e-tls")]
@@ -761,7 +860,7 @@ impl Agent {
     /// Sends a Disconnect Record.
     pub(crate) fn disconnect(&mut self, controller: &str, code: u32, reason: &str) {
         let record = self.builder(controller).disconnect(reason, code);
-        self.transmit_record(controller, &record);
+        self.transmit_record(controller, record);
     }
 
     /// Sends an encoded Msg in the session with `controller`, starting one if needed and
@@ -789,7 +888,7 @@ impl Agent {
         let capacity = match config.max_record_size {
             0 => None,
             max => segment_capacity(
-                &widest(&builder, tls),
+                &widest(&builder, tls, self.signature_len(controller)),
                 usize::try_from(max).unwrap_or(usize::MAX),
             ),
         };
@@ -823,6 +922,8 @@ impl Agent {
     ) -> bool {
         let count = pieces.len();
         let max_kept = self.config.max_session_outbox.max(1);
+        #[cfg(feature = "e2e-tls")]
+        let signs = self.signature_len(controller).is_some();
         let Some(session) = self.sessions.get_mut(controller) else {
             return false;
         };
@@ -851,6 +952,13 @@ impl Agent {
             if let Some(link) = &session.tls {
                 record.payload_security = PayloadSecurity::Tls12 as i32;
                 record.mac_signature = link.sign(&record).unwrap_or_default();
+            }
+            // No HMAC (PLAINTEXT, or the handshake not done): the signature method.
+            #[cfg(feature = "e2e-tls")]
+            if let Some(tls) = self.e2e_tls.as_ref().filter(|_| signs) {
+                if record.mac_signature.is_empty() {
+                    tls.sign_record(&mut record);
+                }
             }
             let mut bytes = Vec::new();
             codec::encode_record(&record, &mut bytes);
@@ -1056,7 +1164,14 @@ mod tests {
 
     #[test]
     fn capacity_keeps_records_within_the_limit() {
-        let template = widest(&RecordBuilder::new("self::controller", "os::agent"), false);
+        let builder = RecordBuilder::new("self::controller", "os::agent");
+        let template = widest(&builder, false, None);
+        // The signature method's room: the certificate and the longest signature.
+        let signed = widest(&builder, false, Some((700, 72)));
+        assert_eq!(
+            signed.encoded_len(),
+            template.encoded_len() + (3 + 700) + (2 + 72)
+        );
         for max in [
             80_usize,
             127,
