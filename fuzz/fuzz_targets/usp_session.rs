@@ -5,14 +5,16 @@
 //! some with a section of the flash cut short or garbled) drives usp-core's `Agent` against a
 //! `hal::Engine` on the simulated device, ControllerTrust deciding who may do what. After
 //! every step: no panic, the outputs drain within a bound, every Record the agent sends
-//! decodes and goes to a controller, every well-formed request of the known controller gets
+//! decodes and goes to a controller (to the known one signed, its MTP protecting nothing:
+//! an HMAC, or a signature with the agent's certificate), every well-formed request of the known controller gets
 //! exactly one answer (none while it is banned), a ChallengeResponse passes only for a
 //! ChallengeID handed to that controller and the value of its challenge row, no engine
 //! request is left pending, the agent tracks no more subscriptions than the table has rows,
 //! saved Notifies restore after a power cycle; at the end the store is consistent
 //! (`NumberOfEntries` equal to rows). The agent has E2E TLS settings, and steps of their own
 //! run E2E sessions with TLS payload security: a controller's real rustls handshake through
-//! session Records, requests sealed in it, Records tampered with, TLS12 Records of fuzz bytes.
+//! session Records, requests sealed in it, Records tampered with, signed before the handshake
+//! (the controller's certificate and signature, or fuzz bytes), TLS12 Records of fuzz bytes.
 //!
 //! Step format: one action byte, then its arguments (see `Case::step`, `Case::tls_step`).
 #![no_main]
@@ -201,6 +203,19 @@ fn controller_tls() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
+/// The controller's key for the signature method (ECDSA P-256 SHA-256), made once.
+fn controller_signer() -> &'static dyn rustls::sign::Signer {
+    static SIGNER: OnceLock<Box<dyn rustls::sign::Signer>> = OnceLock::new();
+    SIGNER
+        .get_or_init(|| {
+            rustls::crypto::ring::sign::any_ecdsa_type(&key(fixture!("controller-key.pem")))
+                .expect("a P-256 fixture key")
+                .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+                .expect("ECDSA P-256 SHA-256")
+        })
+        .as_ref()
+}
+
 /// 2030-01-01, inside the fixtures' validity.
 const WALL: i64 = 1_893_456_000_000_000;
 
@@ -375,6 +390,17 @@ impl Case {
             return;
         }
         assert_eq!(mtp.reply_to, "ctrl/reply", "the controller's return path");
+        // No MTP here authenticates the controller, so nothing protects the Records: each is
+        // signed (R-E2E.29), by the HMAC, or by the signature method with the agent's
+        // certificate.
+        assert!(!record.mac_signature.is_empty(), "an unsigned Record");
+        if !record.sender_cert.is_empty() {
+            assert_eq!(
+                cert(&record.sender_cert),
+                cert(fixture!("agent.pem")),
+                "sender_cert is the agent's certificate"
+            );
+        }
         if let Some(RecordType::SessionContext(context)) = &record.record_type {
             if record.payload_security == PayloadSecurity::Tls12 as i32
                 && self.tls_inbox.len() < 256
@@ -691,9 +717,24 @@ impl Case {
             payload,
         });
         record.payload_security = PayloadSecurity::Tls12 as i32;
-        if (128..160).contains(&action) {
-            // A mac_signature the agent must refuse once the handshake is done.
+        if (128..144).contains(&action) {
+            // A mac_signature the agent must refuse (no HMAC key before the handshake).
             record.mac_signature = r.bytes().to_vec();
+        } else if (144..160).contains(&action) {
+            // The signature method (before the handshake): the controller's certificate and
+            // its signature, or fuzz bytes in place of either.
+            record.sender_cert = if r.bool() {
+                fixture!("controller.pem").to_vec()
+            } else {
+                r.bytes().to_vec()
+            };
+            record.mac_signature = if r.bool() {
+                controller_signer()
+                    .sign(&codec::integrity_input(&record))
+                    .expect("an ECDSA signature")
+            } else {
+                r.bytes().to_vec()
+            };
         }
         let mut bytes = Vec::new();
         codec::encode_record(&record, &mut bytes);

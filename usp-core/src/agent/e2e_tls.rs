@@ -70,8 +70,8 @@ use sha2::Sha256;
 use tr181_model::value::DateTime;
 
 use super::session::Failure;
+use crate::codec::integrity_input;
 use crate::usp_record::Record;
-use crate::usp_record::record::RecordType;
 
 /// The exporter label of the `mac_signature` keys.
 const EXPORTER_LABEL: &[u8] = b"EXPORTER-BBF-USP-Record";
@@ -565,38 +565,6 @@ fn split_records(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     records
 }
 
-/// The bytes `mac_signature` covers (R-E2E.32, 32.1): the Record's non-payload fields other
-/// than `mac_signature` in field-number order, then the session context's.
-pub(crate) fn integrity_input(record: &Record) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
-    out.extend_from_slice(record.version.as_bytes());
-    out.extend_from_slice(record.to_id.as_bytes());
-    out.extend_from_slice(record.from_id.as_bytes());
-    out.extend_from_slice(&enum_bytes(record.payload_security));
-    out.extend_from_slice(&record.sender_cert);
-    out.extend_from_slice(record.originator_id.as_bytes());
-    out.extend_from_slice(record.destination_id.as_bytes());
-    let Some(RecordType::SessionContext(context)) = &record.record_type else {
-        return out;
-    };
-    for id in [
-        context.session_id,
-        context.sequence_id,
-        context.expected_id,
-        context.retransmit_id,
-    ] {
-        out.extend_from_slice(&id.to_be_bytes());
-    }
-    out.extend_from_slice(&enum_bytes(context.payload_sar_state));
-    out.extend_from_slice(&enum_bytes(context.payloadrec_sar_state));
-    out
-}
-
-/// An enum as `uint32`, big-endian (decoded enums are never negative).
-fn enum_bytes(value: i32) -> [u8; 4] {
-    value.to_be_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,34 +589,5 @@ mod tests {
         assert!(!names_endpoint("urn:bbf:usp:id:self::CTRL", "self::ctrl"));
         assert!(!names_endpoint("urn:bbf:usp:id:", ""));
         assert!(!names_endpoint("urn:x", "self::ctrl"));
-    }
-
-    #[test]
-    fn the_integrity_input_follows_field_numbers() {
-        let context = crate::usp_record::SessionContextRecord {
-            session_id: 2,
-            sequence_id: 3,
-            expected_id: 4,
-            retransmit_id: 0,
-            payload_sar_state: 1,
-            payloadrec_sar_state: 3,
-            payload: std::vec![Bytes::from_static(b"not covered")],
-        };
-        let record = Record {
-            version: "1.3".into(),
-            to_id: "a".into(),
-            from_id: "b".into(),
-            payload_security: 1,
-            mac_signature: std::vec![9; 32],
-            record_type: Some(RecordType::SessionContext(context)),
-            ..Record::default()
-        };
-        let mut expected = b"1.3ab".to_vec();
-        expected.extend_from_slice(&[0, 0, 0, 1]);
-        for id in [2_u64, 3, 4, 0] {
-            expected.extend_from_slice(&id.to_be_bytes());
-        }
-        expected.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 3]);
-        assert_eq!(integrity_input(&record), expected);
     }
 }

@@ -79,7 +79,7 @@ use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 
 #[cfg(feature = "e2e-tls")]
-use super::e2e_tls::{self, E2eTls, TlsLink};
+use super::e2e_tls::{E2eTls, TlsLink};
 use super::engine::{DeviceUpdate, EngineRequest};
 use super::{Agent, AgentEvent, IgnoreReason, RetryPolicy, param_text};
 use crate::codec::{self, RecordBuilder};
@@ -261,7 +261,7 @@ pub(crate) struct Integrity {
 #[cfg(feature = "e2e-tls")]
 #[derive(Clone, Debug)]
 struct Signed {
-    /// The bytes it covers (`e2e_tls::integrity_input`).
+    /// The bytes it covers (`codec::integrity_input`).
     fields: Vec<u8>,
     mac_signature: Vec<u8>,
     /// Empty when the Record has none (then it can only be an HMAC).
@@ -274,7 +274,7 @@ impl Integrity {
         #[cfg(feature = "e2e-tls")]
         return Self {
             signed: (!record.mac_signature.is_empty()).then(|| Signed {
-                fields: e2e_tls::integrity_input(record),
+                fields: codec::integrity_input(record),
                 mac_signature: record.mac_signature.clone(),
                 sender_cert: record.sender_cert.clone(),
             }),
@@ -743,7 +743,7 @@ impl Agent {
             return !record.mac_signature.is_empty()
                 && record.payload_security == PayloadSecurity::Plaintext as i32
                 && !tls.verify_signature(
-                    &e2e_tls::integrity_input(record),
+                    &codec::integrity_input(record),
                     &record.mac_signature,
                     &record.sender_cert,
                     &record.from_id,

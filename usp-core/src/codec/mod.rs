@@ -36,7 +36,7 @@ pub use error::{
     InvalidRecord, Limit, LimitExceeded, ProtobufError,
 };
 pub use limits::Limits;
-pub use record::{DEFAULT_RECORD_VERSION, RecordBuilder};
+pub use record::{DEFAULT_RECORD_VERSION, RecordBuilder, integrity_input};
 
 use crate::usp::{
     self, Body, Header, Msg, body::MsgBody, header::MsgType, request::ReqType, response::RespType,
