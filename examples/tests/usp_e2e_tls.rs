@@ -8,6 +8,12 @@
 //! session context), the controller answers as TLS server with a certificate naming its
 //! Endpoint ID, and a Get goes through encrypted, each Msg carried by session Records whose
 //! payloads are TLS records. Every wait is bounded.
+//!
+//! `ws://` does not protect the Records (TR-369 R-E2E.28), so they are signed (R-E2E.29): the
+//! agent's PLAINTEXT SetResp and its TLS Records before the handshake by the signature method,
+//! checked here with ring and x509-cert against the agent's certificate; the controller's TLS
+//! Records before the handshake too, which the agent checks (a refused signature would fail
+//! the handshake).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -37,6 +43,26 @@ use usp_core::{Limits, Msg};
 
 use common::tls::{make_certificates, make_leaf};
 use common::{AGENT, AgentProcess, CTRL, Controller, WAIT, s, within};
+use x509_cert::der::Decode as _;
+
+/// Whether the agent signed `record` by the signature method (R-E2E.31): its `sender_cert`
+/// is the agent's certificate `cert.pem` in PEM, and `mac_signature` an ECDSA P-256 SHA-256
+/// signature (ASN.1 DER) of the fields it covers by that certificate's key, checked with
+/// ring, not `usp-core` (whose tests check those fields' bytes independently).
+fn signed_by_agent(record: &Record, dir: &std::path::Path) -> bool {
+    let agent = CertificateDer::from_pem_file(dir.join("cert.pem")).unwrap();
+    let sent = CertificateDer::from_pem_slice(&record.sender_cert).unwrap();
+    assert_eq!(sent, agent, "sender_cert is the agent's certificate");
+    let cert = x509_cert::Certificate::from_der(&sent).unwrap();
+    let key = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, key)
+        .verify(&codec::integrity_input(record), &record.mac_signature)
+        .is_ok()
+}
 
 /// The controller as the TLS server of the agent's session: its certificate names its
 /// Endpoint ID, and the agent's client certificate must chain to `ca.pem`.
@@ -63,6 +89,15 @@ fn tls_server(dir: &std::path::Path) -> rustls::ServerConnection {
     rustls::ServerConnection::new(Arc::new(config)).unwrap()
 }
 
+/// The agent's next Record.
+async fn next_record(ctrl: &mut Controller) -> Record {
+    let bytes = tokio::time::timeout(WAIT, ctrl.link.next())
+        .await
+        .expect("a Record from the agent in time")
+        .expect("the connection stays open");
+    codec::decode_record(&bytes, &Limits::default()).unwrap()
+}
+
 /// The controller's end of the session.
 struct Session {
     tls: rustls::ServerConnection,
@@ -70,6 +105,10 @@ struct Session {
     next_seq: u64,
     expected: u64,
     plaintext: Vec<u8>,
+    /// Where the certificates are.
+    dir: std::path::PathBuf,
+    /// The agent's Records seen signed by the signature method.
+    agent_signed: usize,
 }
 
 impl Session {
@@ -77,11 +116,7 @@ impl Session {
     /// TLS records, and returns the Msg it completed, if any.
     async fn receive(&mut self, ctrl: &mut Controller) -> Option<Msg> {
         let record = loop {
-            let bytes = tokio::time::timeout(WAIT, ctrl.link.next())
-                .await
-                .expect("a Record from the agent in time")
-                .expect("the connection stays open");
-            let record = codec::decode_record(&bytes, &Limits::default()).unwrap();
+            let record = next_record(ctrl).await;
             let Some(RecordType::SessionContext(c)) = &record.record_type else {
                 continue;
             };
@@ -90,6 +125,13 @@ impl Session {
             }
         };
         assert_eq!(record.payload_security, PayloadSecurity::Tls12 as i32);
+        // Before the agent's side of the handshake is done: the signature method; after it,
+        // the HMAC (not checked here; `usp-core`'s tests do).
+        assert!(!record.mac_signature.is_empty(), "every Record signed");
+        if !record.sender_cert.is_empty() {
+            assert!(signed_by_agent(&record, &self.dir));
+            self.agent_signed += 1;
+        }
         let Some(RecordType::SessionContext(c)) = record.record_type else {
             unreachable!()
         };
@@ -144,6 +186,16 @@ impl Session {
         });
         self.next_seq += 1;
         record.payload_security = PayloadSecurity::Tls12 as i32;
+        if self.tls.is_handshaking() {
+            // The signature method with the controller's certificate, which the agent checks.
+            record.sender_cert = std::fs::read(self.dir.join("ctrlcert.pem")).unwrap();
+            let key = PrivateKeyDer::from_pem_file(self.dir.join("ctrlkey.pem")).unwrap();
+            let key = rustls::crypto::ring::sign::any_ecdsa_type(&key).unwrap();
+            let signer = key
+                .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+                .unwrap();
+            record.mac_signature = signer.sign(&codec::integrity_input(&record)).unwrap();
+        }
         let mut bytes = Vec::new();
         codec::encode_record(&record, &mut bytes);
         ctrl.link.send(bytes).await;
@@ -187,12 +239,27 @@ async fn the_agent_runs_the_tls_session_the_controller_row_asks_for() {
             .build()
             .unwrap();
         ctrl.send("require-tls", require).await;
+        // The SetResp (after the WebSocketConnect Record), in a PLAINTEXT no-session Record
+        // signed by the agent.
+        let reply = loop {
+            let record = next_record(&mut ctrl).await;
+            let msg = codec::msg_from_no_session(&record, &Limits::default()).unwrap();
+            if msg.is_some_and(|m| m.header.is_some_and(|h| h.msg_id == "require-tls")) {
+                break record;
+            }
+        };
+        assert!(signed_by_agent(&reply, dir.path()));
+        let mut tampered = reply.clone();
+        tampered.from_id = "os::someone-else".into();
+        assert!(!signed_by_agent(&tampered, dir.path()));
         let mut session = Session {
             tls: tls_server(dir.path()),
             id: 0,
             next_seq: 1,
             expected: 1,
             plaintext: Vec::new(),
+            dir: dir.path().to_owned(),
+            agent_signed: 0,
         };
         // The agent's ClientHello (a session Record with sequence_id 1), after the SetResp.
         assert!(session.receive(&mut ctrl).await.is_none());
@@ -202,6 +269,7 @@ async fn the_agent_runs_the_tls_session_the_controller_row_asks_for() {
             session.send(&mut ctrl, None).await;
             assert!(session.receive(&mut ctrl).await.is_none());
         }
+        assert!(session.agent_signed > 0, "the ClientHello signed");
         let get = codec::request_msg(
             "e2e-get",
             ReqType::Get(usp::Get {

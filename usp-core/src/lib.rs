@@ -51,10 +51,8 @@
 //!
 //! # What is not here (yet)
 //!
-//! E2E TLS payload security without the feature `e2e-tls` (`TLS12` Records get a Disconnect
-//! Record, 7102); of the ECDSA signature method of `mac_signature` with `sender_cert`, the
-//! signing of the agent's PLAINTEXT Records and the check of TLS Records sent before the
-//! handshake (received PLAINTEXT Records are checked). Of ControllerTrust: challenges of another
+//! E2E TLS payload security and `mac_signature` without the feature `e2e-tls` (`TLS12` Records
+//! get a Disconnect Record, 7102; no Record is signed or checked). Of ControllerTrust: challenges of another
 //! `Type` than a passphrase compared with `Value`. Checking certificates (their validity dates
 //! only once the real time is known, R-MTP.2/3; accepting one of no trusted CA only under
 //! `TOFUAllowed`) and closing a connection per `TOFUInactivityTimer` are the driver's. USP
@@ -107,9 +105,10 @@
 //!   `sim` feature) and on `tr181-model` with the `localagent` group.
 //! - `e2e-tls` (implies `agent`): TLS payload security in E2E session contexts
 //!   (`agent::E2eTls`), on rustls (ring provider, TLS 1.2 and 1.3) driven on in-memory
-//!   buffers, with HMAC-SHA256 `mac_signature`s (and the ECDSA `sender_cert` signatures of
-//!   received PLAINTEXT Records checked); the driver hands over the certificate, key
-//!   and trust store. Still no sockets and no clock: certificates are checked at the wall
+//!   buffers, with HMAC-SHA256 `mac_signature`s, and the signature method (ECDSA with
+//!   `sender_cert`) for PLAINTEXT Records and TLS ones before the handshake: the agent signs
+//!   its own where the MTP does not protect them and checks the peer's; the driver hands over
+//!   the certificate, key and trust store. Still no sockets and no clock: certificates are checked at the wall
 //!   clock the driver gives the agent.
 #![no_std]
 #![forbid(unsafe_code)]
