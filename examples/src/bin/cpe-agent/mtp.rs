@@ -1401,47 +1401,40 @@ mod tests {
         }
         txn.commit().unwrap();
         let wanted = desired(&store, &usp);
-        let spec = |row: &str| match wanted.get(row) {
-            Some(Wanted::Run(spec)) => spec.clone(),
+        let backoff = |row: &str| match wanted.get(row) {
+            Some(Wanted::Run(Spec::Stomp(config, _))) => config.backoff(),
+            Some(Wanted::Run(Spec::Mqtt(config, _))) => config.backoff(),
+            Some(Wanted::Run(Spec::WsClient { config, .. })) => config.backoff(),
             other => panic!("{row}: {other:?}"),
         };
-        let ms = Duration::from_millis;
-
-        // STOMP: a random wait in [0, 10·3^(n−1)] s, 200 s when it draws more.
-        let Spec::Stomp(stomp, _) = spec("Device.LocalAgent.MTP.3.") else {
-            panic!("not STOMP");
-        };
-        let stomp = stomp.backoff();
-        assert_eq!(stomp.wait(1, 10_000), ms(10_000));
-        assert_eq!(stomp.wait(1, 10_001), ms(0));
-        assert_eq!(stomp.wait(3, 90_000), ms(90_000));
-        assert_eq!(stomp.wait(3, 90_001), ms(0));
-        assert_eq!(stomp.wait(4, 199_999), ms(199_999));
-        assert_eq!(stomp.wait(4, 250_000), ms(200_000));
-
-        // MQTT: a random wait in [3·1.5^(n−1), 3·1.5^n] s, 20 s when it draws more.
-        let Spec::Mqtt(mqtt, _) = spec("Device.LocalAgent.MTP.2.") else {
-            panic!("not MQTT");
-        };
-        let mqtt = mqtt.backoff();
-        assert_eq!(mqtt.wait(1, 0), ms(3_000));
-        assert_eq!(mqtt.wait(1, 1_500), ms(4_500));
-        assert_eq!(mqtt.wait(5, 0), ms(15_187));
-        assert_eq!(mqtt.wait(5, 4_813), ms(20_000));
-        assert_eq!(mqtt.wait(5, 4_812), ms(19_999));
-
-        // WebSocket: a random wait in [7·3^(n−1), 7·3^n] s, n at most 10, with no maximum.
-        let Spec::WsClient { config, .. } = spec(ws) else {
-            panic!("not a WebSocket client");
-        };
-        let ws = config.backoff();
-        assert_eq!(ws.wait(1, 0), ms(7_000));
-        assert_eq!(ws.wait(1, 14_000), ms(21_000));
-        assert_eq!(ws.wait(1, 14_001), ms(7_000));
-        let tenth = ms(7_000 * 3_u64.pow(9));
-        assert_eq!(ws.wait(10, 0), tenth);
-        assert_eq!(ws.wait(u32::MAX, 0), tenth);
-        assert_eq!(ws.wait(10, 2 * 7_000 * 3_u64.pow(9)), tenth * 3);
+        let tenth = 7_000 * 3_u64.pow(9);
+        // (row, reconnect, random number, wait in ms)
+        let waits = [
+            // STOMP: a random wait in [0, 10·3^(n−1)] s, 200 s when it draws more.
+            ("Device.LocalAgent.MTP.3.", 1, 10_000, 10_000),
+            ("Device.LocalAgent.MTP.3.", 1, 10_001, 0),
+            ("Device.LocalAgent.MTP.3.", 3, 90_000, 90_000),
+            ("Device.LocalAgent.MTP.3.", 3, 90_001, 0),
+            ("Device.LocalAgent.MTP.3.", 4, 199_999, 199_999),
+            ("Device.LocalAgent.MTP.3.", 4, 250_000, 200_000),
+            // MQTT: a random wait in [3·1.5^(n−1), 3·1.5^n] s, 20 s when it draws more.
+            ("Device.LocalAgent.MTP.2.", 1, 0, 3_000),
+            ("Device.LocalAgent.MTP.2.", 1, 1_500, 4_500),
+            ("Device.LocalAgent.MTP.2.", 5, 0, 15_187),
+            ("Device.LocalAgent.MTP.2.", 5, 4_812, 19_999),
+            ("Device.LocalAgent.MTP.2.", 5, 4_813, 20_000),
+            // WebSocket: a random wait in [7·3^(n−1), 7·3^n] s, n at most 10, no maximum.
+            (ws, 1, 0, 7_000),
+            (ws, 1, 14_000, 21_000),
+            (ws, 1, 14_001, 7_000),
+            (ws, 10, 0, tenth),
+            (ws, u32::MAX, 0, tenth),
+            (ws, 10, 2 * tenth, 3 * tenth),
+        ];
+        for (row, attempt, random, wait) in waits {
+            let got = backoff(row).wait(attempt, random);
+            assert_eq!(got, Duration::from_millis(wait), "{row} {attempt} {random}");
+        }
     }
 
     #[test]
