@@ -1,5 +1,6 @@
-//! The CWMP driver's HTTP client: one kept-alive HTTP/1.1 connection ([`http1`]) per session
-//! to the ACS, over TCP for `http://` URLs and over TLS (rustls, ring provider) for `https://`.
+//! The agent's HTTP client: one kept-alive HTTP/1.1 connection ([`http1`]) per CWMP session
+//! to the ACS (or per bulk data report to its collector), over TCP for `http://` URLs and
+//! over TLS (rustls, ring provider) for `https://`.
 //!
 //! TLS trusts the agent's CA certificates ([`Trust`]), as every other TLS client of the agent.
 
@@ -9,10 +10,10 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use crate::http1::{self, Conn};
 use crate::tls::{self, Io, Trust};
 
-/// Most bytes of an ACS response body (the codec refuses more than 1 MiB anyway).
+/// Most bytes of a response body (the codec refuses more than 1 MiB anyway).
 const MAX_RESPONSE_BODY: usize = 1024 * 1024 + 1;
 
-/// Status, headers and body of an ACS response.
+/// Status, headers and body of a response.
 pub(crate) type HttpAnswer = (u16, http1::Headers, Vec<u8>);
 
 /// The HTTP connection of the current session.
@@ -46,13 +47,24 @@ impl AcsClient {
 
     /// One HTTP/1.1 exchange on the session's connection (opened or reopened as needed).
     pub(crate) async fn post(&mut self, request: &HttpRequest) -> Result<HttpAnswer, String> {
-        let uri: Uri = request
-            .url
-            .parse()
-            .map_err(|e| format!("invalid ACS URL: {e}"))?;
+        self.send("POST", &request.url, &request.headers, &request.body)
+            .await
+    }
+
+    /// One `method` request to `url` with `headers` (`Host` added unless given) and `body`, on
+    /// the kept connection when it goes to the same origin: the CWMP session's POSTs, and the
+    /// bulk data reports ([`crate::bulkdata`]).
+    pub(crate) async fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<HttpAnswer, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
         let authority = uri
             .authority()
-            .ok_or("the ACS URL has no host")?
+            .ok_or("the URL has no host")?
             .as_str()
             .to_owned();
         let origin = format!("{}://{authority}", uri.scheme_str().unwrap_or_default());
@@ -65,14 +77,13 @@ impl AcsClient {
             .is_some_and(|c| c.origin == origin && c.conn.reusable());
         if !reuse {
             let conn = connect(&uri, self.trust.as_ref()).await?;
-            tracing::debug!(%origin, "connected to the ACS");
+            tracing::debug!(%origin, "connected");
             self.connection = Some(AcsConnection { origin, conn });
         }
         let Some(connection) = self.connection.as_mut() else {
             return Err("no connection".into());
         };
-        let mut headers: Vec<(&str, &str)> = request
-            .headers
+        let mut headers: Vec<(&str, &str)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
@@ -80,7 +91,7 @@ impl AcsClient {
             headers.push(("Host", authority.as_str()));
         }
         let conn = &mut connection.conn;
-        conn.send_request("POST", &target, &headers, &request.body)
+        conn.send_request(method, &target, &headers, body)
             .await
             .map_err(|e| format!("HTTP exchange failed: {e}"))?;
         let head = conn
@@ -95,10 +106,10 @@ impl AcsClient {
     }
 }
 
-/// Opens a connection to the ACS of `uri` (TCP, then TLS for `https`).
+/// Opens a connection to `uri` (TCP, then TLS for `https`).
 async fn connect(uri: &Uri, trust: Option<&Trust>) -> Result<Conn<Box<dyn Io>>, String> {
     let io = tls::connect(uri, trust)
         .await
-        .map_err(|e| format!("ACS {uri}: {e}"))?;
+        .map_err(|e| format!("{uri}: {e}"))?;
     Ok(Conn::new(io))
 }

@@ -15,7 +15,9 @@
 //! on change), [`ws`] (the WebSocket server and client MTPs), [`mqtt`] (the MQTT client MTP, with
 //! [`mqtt_filters`], its topic filters), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
-//! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client, on [`http1`]) and
+//! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client, on
+//! [`http1`], also the bulk data reports'), [`bulkdata`] (bulk data profiles: HTTP reports and
+//! USP `Push!`) and
 //! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
 //! requests), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
@@ -25,6 +27,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod acs_client;
+mod bulkdata;
 mod cli;
 mod config;
 mod controller_trust;
@@ -217,7 +220,15 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     )
     .with_mqtt_stats(device.mqtt_stats.clone());
     tasks.spawn(supervisor.run(mtp_device_rx, shutdown.clone()));
-    let mut drivers = vec![usp_device_tx, mtp_device_tx];
+    let (bulk_device_tx, bulk_device_rx) = mpsc::channel(16);
+    tasks.spawn(bulkdata::serve(
+        engine.clone(),
+        endpoint_id.clone(),
+        trust.clone(),
+        bulk_device_rx,
+        shutdown.clone(),
+    ));
+    let mut drivers = vec![usp_device_tx, mtp_device_tx, bulk_device_tx];
 
     if config.cwmp.active() {
         let port = config.cwmp.connection_request_port;

@@ -1,0 +1,325 @@
+//! Bulk data delivery (`Device.BulkData.Profile.{i}.`): runs each enabled profile on its
+//! schedule with [`hal::bulkdata`] and sends the report.
+//!
+//! - `HTTP` (TR-069 Annex N, TR-369 Annex A.1): a POST (or PUT, per `HTTP.Method`) of the
+//!   report to `HTTP.URL` with its `RequestURIParameter` query, the headers `Content-Type`,
+//!   `BBF-Report-Format` and, with `UseDateHeader`, `Date`; Basic credentials when
+//!   `HTTP.Username` is set. A 2xx answer delivers it; anything else fails it, retried per
+//!   `RetryEnable` / `RetryMinimumWaitInterval` / `RetryIntervalMultiplier` until the next
+//!   report is due, then kept for the next interval per `NumberOfRetainedFailedReports`.
+//! - `USPEventNotif`: the report is the `Data` of the profile's `Push!` event, raised on the
+//!   device's sink; the USP agent notifies the owner's subscriptions (NotifRetry is theirs).
+//!
+//! The profiles are read again whenever the store changes; a profile whose
+//! `ReportingInterval` or `TimeReference` changed starts a new interval at once. Reports are
+//! read with the rights of the profile's `Controller` (the agent's own when it has none).
+//! Retained reports live in memory: `PersistAcrossReboot` is not honoured yet.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hal::bulkdata::{self, Limits, Method, Profile, Retained, Stamp, Transport};
+use hal::engine::DeviceUpdate;
+use hal::retry::Rng;
+use hal::{Engine, Principal};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tr181_model::value::DateTime;
+
+use crate::acs_client::AcsClient;
+use crate::device::{DeviceEvent, wall_clock};
+use crate::tls::{self, Trust};
+
+/// Longest one HTTP attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running profile.
+struct Running {
+    profile: Profile,
+    /// The end of the current reporting interval.
+    next: Instant,
+    /// Its failed reports, shared with a delivery in progress.
+    retained: Arc<Mutex<Retained>>,
+}
+
+/// The bulk data task: runs until `shutdown`, re-reading the profiles on every `events`.
+pub(crate) async fn serve(
+    engine: Arc<Engine>,
+    agent: String,
+    trust: Option<Trust>,
+    mut events: mpsc::Receiver<DeviceEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let booted = Instant::now();
+    let limits = Limits::DEFAULT;
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    refresh(&engine, &limits, &mut running).await;
+    loop {
+        let next = running.values().map(|r| r.next).min();
+        let due = async {
+            match next {
+                Some(next) => tokio::time::sleep_until(next).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            event = events.recv() => {
+                if event.is_none() {
+                    return;
+                }
+                refresh(&engine, &limits, &mut running).await;
+            }
+            () = due => {
+                let now = Instant::now();
+                for run in running.values_mut().filter(|r| r.next <= now) {
+                    let wall = wall_micros();
+                    run.next = now + run.profile.next_report(wall);
+                    let uptime = now.saturating_duration_since(booted).as_millis();
+                    let stamp = Stamp::new(
+                        wall.map(|w| w / 1000),
+                        u64::try_from(uptime).unwrap_or(u64::MAX),
+                    );
+                    report(&engine, &agent, &trust, run, stamp, &limits).await;
+                }
+            }
+        }
+    }
+}
+
+/// The wall clock in Unix microseconds, if known.
+fn wall_micros() -> Option<i64> {
+    wall_clock().and_then(|t| t.unix_micros())
+}
+
+/// Writes the device-maintained values and re-reads the profiles, keeping the schedule and
+/// the retained reports of those whose timing did not change.
+async fn refresh(engine: &Engine, limits: &Limits, running: &mut BTreeMap<String, Running>) {
+    let sets = engine.read(bulkdata::upkeep);
+    if !sets.is_empty() {
+        let update = DeviceUpdate::setting(sets);
+        if let Err(error) = engine.device_update(|txn| update.apply(txn)).await {
+            tracing::warn!(%error, "cannot update Device.BulkData.");
+        }
+    }
+    let mut old = std::mem::take(running);
+    for profile in engine.read(|store| bulkdata::profiles(store, limits)) {
+        let profile = match profile {
+            Ok(profile) => profile,
+            Err(error) => {
+                tracing::debug!(%error, "bulk data profile not run");
+                continue;
+            }
+        };
+        let (next, retained) = match old.remove(&profile.path) {
+            Some(run)
+                if run.profile.interval == profile.interval
+                    && run.profile.time_reference == profile.time_reference =>
+            {
+                (run.next, run.retained)
+            }
+            kept => (
+                Instant::now() + profile.next_report(wall_micros()),
+                kept.map(|run| run.retained).unwrap_or_default(),
+            ),
+        };
+        let run = Running {
+            profile,
+            next,
+            retained,
+        };
+        running.insert(run.profile.path.clone(), run);
+    }
+}
+
+/// Collects and sends one report of `run`.
+async fn report(
+    engine: &Arc<Engine>,
+    agent: &str,
+    trust: &Option<Trust>,
+    run: &Running,
+    stamp: Stamp,
+    limits: &Limits,
+) {
+    let profile = &run.profile;
+    let owner = if profile.controller.is_empty() {
+        agent
+    } else {
+        &profile.controller
+    };
+    let principal = Principal::controller(owner, Vec::new());
+    let collected = match bulkdata::collect(engine, &principal, profile, stamp, limits).await {
+        Ok(collected) => collected,
+        Err(error) => {
+            tracing::warn!(%error, "bulk data collection failed");
+            return;
+        }
+    };
+    let report = run
+        .retained
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .report(profile, &collected, limits);
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            tracing::warn!(%error, "bulk data report not made");
+            return;
+        }
+    };
+    match &profile.transport {
+        Transport::UspEventNotif => {
+            let args = vec![("Data".to_owned(), report.body)];
+            engine.sink().event(profile.push_event(), args);
+        }
+        Transport::Http(http) => {
+            let query = match bulkdata::request_query(engine, &principal, http).await {
+                Ok(query) => query,
+                Err(error) => {
+                    tracing::warn!(%error, "bulk data Request-URI parameters not read");
+                    String::new()
+                }
+            };
+            let delivery = Delivery {
+                profile: profile.clone(),
+                url: with_query(&http.url, &query),
+                body: report.body,
+                trust: trust.clone(),
+            };
+            let retained = run.retained.clone();
+            let deadline = run.next;
+            tokio::spawn(async move {
+                let sent = tokio::time::timeout_at(deadline, delivery.send()).await;
+                let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
+                if matches!(sent, Ok(true)) {
+                    retained.delivered();
+                } else {
+                    tracing::warn!(
+                        profile = %delivery.profile.path,
+                        "bulk data report not delivered: kept for the next interval"
+                    );
+                    retained.failed_with(&delivery.profile, collected);
+                }
+            });
+        }
+        _ => {}
+    }
+}
+
+/// `url` with the Request-URI parameters `query` (`?a=b&...`) appended.
+fn with_query(url: &str, query: &str) -> String {
+    match query.strip_prefix('?') {
+        Some(rest) if url.contains('?') => format!("{url}&{rest}"),
+        _ => format!("{url}{query}"),
+    }
+}
+
+/// One HTTP report on its way.
+struct Delivery {
+    profile: Profile,
+    url: String,
+    body: String,
+    trust: Option<Trust>,
+}
+
+impl Delivery {
+    /// Sends it, retrying per the profile; whether it was delivered (the caller bounds the
+    /// whole by the next report's time).
+    async fn send(&self) -> bool {
+        let Transport::Http(http) = &self.profile.transport else {
+            return false;
+        };
+        let mut rng = Rng::new(tls::random_seed());
+        let mut retry = 0;
+        loop {
+            match self.attempt(http).await {
+                Ok(()) => return true,
+                Err(error) => tracing::info!(%error, url = %self.url, "bulk data POST failed"),
+            }
+            retry += 1;
+            let Some(wait) = http.retry_wait_ms(retry, rng.next_u64()) else {
+                return false;
+            };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
+    async fn attempt(&self, http: &bulkdata::HttpSettings) -> Result<(), String> {
+        let mut headers = vec![
+            (
+                "Content-Type".to_owned(),
+                self.profile.content_type().to_owned(),
+            ),
+            (
+                "BBF-Report-Format".to_owned(),
+                self.profile.report_format().to_owned(),
+            ),
+        ];
+        if let Some(now) = wall_clock().filter(|_| http.use_date_header) {
+            headers.push(("Date".to_owned(), http_date(&now)));
+        }
+        if !http.username.is_empty() {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", http.username, http.password));
+            headers.push(("Authorization".to_owned(), format!("Basic {token}")));
+        }
+        let method = match http.method {
+            Method::Put => "PUT",
+            _ => "POST",
+        };
+        let mut client = AcsClient::new(self.trust.clone());
+        let exchange = client.send(method, &self.url, &headers, self.body.as_bytes());
+        let (status, _, _) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
+            .await
+            .map_err(|_| "the collector did not answer".to_owned())??;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(format!("the collector answered {status}"))
+        }
+    }
+}
+
+/// `time` as an HTTP date (RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(time: &DateTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = time.unix_seconds().unwrap_or(0);
+    let weekday = usize::try_from(seconds.div_euclid(86_400).rem_euclid(7)).unwrap_or(0);
+    // The canonical text is `YYYY-MM-DDThh:mm:ss[.f]Z`.
+    let text = time.to_string();
+    let field = |range: std::ops::Range<usize>| text.get(range).unwrap_or("00");
+    let month = field(5..7).parse::<usize>().unwrap_or(1);
+    format!(
+        "{}, {} {} {} {} GMT",
+        DAYS.get(weekday).unwrap_or(&"Thu"),
+        field(8..10),
+        MONTHS.get(month.saturating_sub(1)).unwrap_or(&"Jan"),
+        field(0..4),
+        field(11..19),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        let time = DateTime::parse("1994-11-06T08:49:37Z").unwrap();
+        assert_eq!(http_date(&time), "Sun, 06 Nov 1994 08:49:37 GMT");
+        let time = DateTime::parse("2026-11-26T00:00:00.25Z").unwrap();
+        assert_eq!(http_date(&time), "Thu, 26 Nov 2026 00:00:00 GMT");
+    }
+
+    #[test]
+    fn request_uri_parameters_join_the_url_query() {
+        assert_eq!(with_query("http://c/x", "?a=1&b=2"), "http://c/x?a=1&b=2");
+        assert_eq!(with_query("http://c/x?k=v", "?a=1"), "http://c/x?k=v&a=1");
+        assert_eq!(with_query("http://c/x", ""), "http://c/x");
+    }
+}

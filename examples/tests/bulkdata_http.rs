@@ -1,0 +1,218 @@
+//! End to end: a bulk data profile configured by a USP controller over WebSocket sends its
+//! reports to a collector (a hyper server on a free loopback port) with the method, headers
+//! and Request-URI parameters the profile asks for; a refused report is retained and sent
+//! with the next one, and a failed attempt is retried with the same body. Every wait is
+//! bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    // The test bounds its waits on the real clock, as the agent it drives does.
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use common::{AgentProcess, Controller, WAIT, add, added_path, set};
+
+/// A report as the collector received it.
+#[derive(Debug)]
+struct Received {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn reports(&self) -> Vec<serde_json::Value> {
+        let json: serde_json::Value = serde_json::from_str(&self.body).unwrap();
+        json["Report"].as_array().unwrap().clone()
+    }
+}
+
+/// A received report and the status to answer it with.
+type Exchange = (Received, oneshot::Sender<u16>);
+
+/// The collector: hands each request to the test, which picks the status of the answer.
+async fn collector() -> (String, mpsc::UnboundedReceiver<Exchange>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bulk", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let tx = tx.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    let received = Received {
+                        method: parts.method.to_string(),
+                        uri: parts.uri.to_string(),
+                        headers: parts
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                            .collect(),
+                        body: String::from_utf8(body.to_vec()).unwrap(),
+                    };
+                    let (answer, status) = oneshot::channel();
+                    let _ = tx.send((received, answer));
+                    let response = Response::builder()
+                        .status(status.await.unwrap_or(500))
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    (url, rx)
+}
+
+/// The next report, answered with `status`.
+async fn next(reports: &mut mpsc::UnboundedReceiver<Exchange>, status: u16) -> Received {
+    let (received, answer) = tokio::time::timeout(WAIT, reports.recv())
+        .await
+        .expect("no report in time")
+        .unwrap();
+    answer.send(status).unwrap();
+    received
+}
+
+async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
+    let body = ctrl.request(set(object, name, value)).await;
+    assert!(
+        body["Response"]["SetResp"].is_object(),
+        "{object}{name}: {body}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reports_reach_the_collector_retained_and_retried() {
+    common::within(Duration::from_secs(120), scenario()).await;
+}
+
+async fn scenario() {
+    let (url, mut reports) = collector().await;
+    let state = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+
+    let body = ctrl
+        .request(add(
+            "Device.BulkData.Profile.",
+            &[
+                ("Protocol", "HTTP"),
+                ("EncodingType", "JSON"),
+                ("ReportingInterval", "2"),
+                ("NumberOfRetainedFailedReports", "3"),
+            ],
+        ))
+        .await;
+    let profile = added_path(&body);
+    let body = ctrl
+        .request(add(
+            &format!("{profile}Parameter."),
+            &[("Reference", "Device.DeviceInfo.SerialNumber")],
+        ))
+        .await;
+    added_path(&body);
+    let body = ctrl
+        .request(add(
+            &format!("{profile}Parameter."),
+            &[
+                ("Reference", "Device.Ethernet.Interface.*.Name"),
+                ("Name", "Eth"),
+            ],
+        ))
+        .await;
+    added_path(&body);
+    let body = ctrl
+        .request(add(
+            &format!("{profile}HTTP.RequestURIParameter."),
+            &[
+                ("Name", "sn"),
+                ("Reference", "Device.DeviceInfo.SerialNumber"),
+            ],
+        ))
+        .await;
+    added_path(&body);
+    let http = format!("{profile}HTTP.");
+    set_ok(&mut ctrl, &http, "URL", &url).await;
+    set_ok(&mut ctrl, &http, "Method", "PUT").await;
+    let json = format!("{profile}JSONEncoding.");
+    set_ok(&mut ctrl, &json, "ReportFormat", "NameValuePair").await;
+    set_ok(&mut ctrl, &profile, "Enable", "true").await;
+    assert_eq!(
+        common::value(&mut ctrl, &format!("{http}MethodsSupported")).await,
+        "POST,PUT",
+        "filled in by the agent"
+    );
+
+    // The first report: refused, and kept as retries are off.
+    let first = next(&mut reports, 503).await;
+    assert_eq!(first.method, "PUT");
+    assert_eq!(first.uri, "/bulk?sn=SIM0001");
+    assert_eq!(
+        first.header("Content-Type"),
+        Some("application/json; charset=UTF-8")
+    );
+    assert_eq!(first.header("BBF-Report-Format"), Some("NameValuePair"));
+    let date = first
+        .header("Date")
+        .expect("UseDateHeader is true by default");
+    assert!(date.ends_with(" GMT"), "{date}");
+    let [report] = first.reports().try_into().unwrap();
+    assert_eq!(report["Device.DeviceInfo.SerialNumber"], "SIM0001");
+    assert_eq!(report["Eth.1.Name"], "eth0");
+    assert!(report["CollectionTime"].as_i64().unwrap() > 1_600_000_000_000);
+
+    // The next one carries the retained report first.
+    let second = next(&mut reports, 200).await;
+    let both = second.reports();
+    assert_eq!(both.len(), 2, "{}", second.body);
+    assert_eq!(both[0], report);
+    assert!(both[1]["CollectionTime"].as_i64() > report["CollectionTime"].as_i64());
+
+    // With retries on, a failed attempt is sent again, unchanged, a second later; a new
+    // interval starts at once when the interval changes.
+    set_ok(&mut ctrl, &http, "RetryMinimumWaitInterval", "1").await;
+    set_ok(&mut ctrl, &http, "RetryIntervalMultiplier", "1000").await;
+    set_ok(&mut ctrl, &http, "RetryEnable", "true").await;
+    set_ok(&mut ctrl, &profile, "ReportingInterval", "6").await;
+    let failed = next(&mut reports, 500).await;
+    let retried = next(&mut reports, 200).await;
+    assert_eq!(failed.reports().len(), 1, "{}", failed.body);
+    assert_eq!(retried.body, failed.body, "the same report, retried");
+
+    drop(ctrl);
+    agent.stop().await;
+}
