@@ -861,6 +861,38 @@ fn instance_segment<'p>(
     }
 }
 
+/// The longest Alias value TR-181 allows (its `Alias` data type: `string(:64)`).
+pub const MAX_ALIAS_LEN: usize = 64;
+
+/// The alias of an instance-alias segment (`[cpe-ssid1]`), or `None` when `segment` is not
+/// one: the form CWMP's alias-based addressing (TR-069 §3.6.1, Appendix II) puts where an
+/// instance number goes. The text between the brackets must be a valid [`is_alias`] value.
+///
+/// A segment is one dot-separated piece of a concrete path, so it is the equivalent of the
+/// unique-key expression `[Alias=="…"]` of [`Path::parse`] for a value without `.`, `[` or
+/// `]`; resolving it needs the rows' `Alias` values, which the protocol layer reads.
+#[must_use]
+pub fn instance_alias(segment: &str) -> Option<&str> {
+    let alias = segment.strip_prefix('[')?.strip_suffix(']')?;
+    is_alias(alias).then_some(alias)
+}
+
+/// Whether `text` can be an Alias that addresses an instance: TR-181's `Alias` rules (not
+/// empty, at most [`MAX_ALIAS_LEN`] characters, starting with a letter), and none of `.`, `[`,
+/// `]`, the search-expression characters `"=!<>~&`, white space or control characters, so
+/// that `[text]` stands as one path segment and never reads as a search expression.
+#[must_use]
+pub fn is_alias(text: &str) -> bool {
+    text.len() <= MAX_ALIAS_LEN.saturating_mul(4)
+        && (1..=MAX_ALIAS_LEN).contains(&text.chars().count())
+        && text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !text.contains(|c: char| {
+            matches!(c, '.' | '[' | ']' | '"' | '=' | '!' | '<' | '>' | '~' | '&')
+                || c.is_whitespace()
+                || c.is_control()
+        })
+}
+
 /// Whether `s` is a name token (see the module docs).
 fn is_name(s: &str) -> bool {
     let mut bytes = s.bytes();
@@ -1298,6 +1330,38 @@ mod tests {
 
     fn name(n: &str) -> Segment {
         Segment::Name(n.to_owned())
+    }
+
+    #[test]
+    fn instance_aliases_follow_the_alias_rules() {
+        // TR-069 Appendix II examples: `Device.WiFi.SSID.[cpe-ssid1].` and ACS-chosen names.
+        assert_eq!(instance_alias("[cpe-ssid1]"), Some("cpe-ssid1"));
+        assert_eq!(instance_alias("[Wan_1]"), Some("Wan_1"));
+        let longest = "a".repeat(MAX_ALIAS_LEN);
+        assert_eq!(
+            instance_alias(&format!("[{longest}]")),
+            Some(longest.as_str())
+        );
+        for segment in [
+            "cpe-1",
+            "[]",
+            "[1abc]",
+            "[-x]",
+            "[a.b]",
+            "[a[b]",
+            "[a]]",
+            "[a\u{7}]",
+            "[a",
+            "a]",
+            "[Alias==\"x\"]",
+            "[a b]",
+            "[a&&b]",
+        ] {
+            assert_eq!(instance_alias(segment), None, "{segment}");
+        }
+        assert!(!is_alias(&"a".repeat(MAX_ALIAS_LEN + 1)));
+        assert!(!is_alias("é-straße"), "starts with a non-ASCII letter");
+        assert!(is_alias("x-straße"));
     }
 
     fn reason(result: Result<Path, Error>) -> &'static str {

@@ -199,6 +199,13 @@ pub struct ServerSettings {
     /// `HeartbeatPolicy.InitiationTime`: the phase of heartbeats (`None` or the unknown
     /// time: a phase the CPE picks at random).
     pub heartbeat_time: Option<DateTime>,
+    /// `AliasBasedAddressing`: the CPE accepts `[alias]` instance segments
+    /// ([`alias`](super::alias)).
+    pub alias_based_addressing: bool,
+    /// `InstanceMode` is `InstanceAlias`: returned names use `[alias]` segments.
+    pub instance_alias_mode: bool,
+    /// `AutoCreateInstances`: SetParameterValues creates the rows its aliases name.
+    pub auto_create_instances: bool,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -232,6 +239,9 @@ impl std::fmt::Debug for ServerSettings {
             .field("heartbeat_enable", &self.heartbeat_enable)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("heartbeat_time", &self.heartbeat_time)
+            .field("alias_based_addressing", &self.alias_based_addressing)
+            .field("instance_alias_mode", &self.instance_alias_mode)
+            .field("auto_create_instances", &self.auto_create_instances)
             .finish()
     }
 }
@@ -258,6 +268,9 @@ impl Default for ServerSettings {
             heartbeat_enable: false,
             heartbeat_interval: 3600,
             heartbeat_time: None,
+            alias_based_addressing: false,
+            instance_alias_mode: false,
+            auto_create_instances: false,
         }
     }
 }
@@ -387,6 +400,10 @@ impl ServerSettings {
         if let Some(Value::DateTime(t)) = value("HeartbeatPolicy.InitiationTime") {
             settings.heartbeat_time = Some(*t);
         }
+        let flag = |name: &str| matches!(value(name), Some(Value::Boolean(true)));
+        settings.alias_based_addressing = flag("AliasBasedAddressing");
+        settings.instance_alias_mode = text("InstanceMode").is_some_and(|m| m == "InstanceAlias");
+        settings.auto_create_instances = flag("AutoCreateInstances");
         settings
     }
 

@@ -76,6 +76,7 @@
 //! a UDP lightweight notification. The driver saves it at each [`Event::StateChanged`] and
 //! passes it to [`Session::new`] after a restart.
 
+pub mod alias;
 mod config;
 mod du;
 mod engine;
@@ -308,6 +309,8 @@ enum Pending {
     InformSecond(GetResponse),
     /// An ACS RPC waiting for the engine.
     Rpc(rpc::PendingRpc),
+    /// An ACS RPC waiting for the rows' aliases, or for a row it auto-creates.
+    Aliases(Box<alias::AliasStep>),
     /// A scheduled download starting (by command key).
     ScheduledTransfer(String),
     /// A step of a ChangeDUState.
@@ -598,6 +601,7 @@ impl Session {
             Pending::InformFirst => self.on_inform_values(None, result),
             Pending::InformSecond(first) => self.on_inform_values(Some(first), result),
             Pending::Rpc(rpc) => self.finish_rpc(rpc, result),
+            Pending::Aliases(step) => self.on_alias_step(*step, result),
             Pending::ScheduledTransfer(key) => self.on_scheduled_transfer(&key, result),
             Pending::Du(step) => self.on_du_step(step, result),
             Pending::Lightweight(sent) => self.on_lightweight_values(&sent, result),
@@ -1654,7 +1658,10 @@ impl Session {
         self.pending.retain(|(_, p)| {
             !matches!(
                 p,
-                Pending::InformFirst | Pending::InformSecond(_) | Pending::Rpc(_)
+                Pending::InformFirst
+                    | Pending::InformSecond(_)
+                    | Pending::Rpc(_)
+                    | Pending::Aliases(_)
             )
         });
         if !was_session {

@@ -28,11 +28,12 @@ use std::num::NonZeroU32;
 use hal::EngineError;
 use hal::engine::{
     AddRequest, DeleteRequest, Failure, GetNamesRequest, GetRequest, GotParam, ObjectCreation,
-    SetRequest,
+    ParamSetting, SetRequest,
 };
 use hal::transfer::{Direction, FileTransfer, FileType};
 use tr181_model::schema::ActiveNotify;
 
+use super::alias::{AliasMap, alias_response};
 use super::state::{ParameterAttributes, TransferOrigin, TransferRecord, notification_to_u8};
 use super::{
     EngineRequest, EngineResult, PARAMETER_KEY, Pending, PendingTransferComplete, Phase, Session,
@@ -75,6 +76,8 @@ pub(crate) struct PendingRpc {
     id: Option<String>,
     namespace: CwmpNamespace,
     work: Work,
+    /// The rows' aliases, when the response's names go in alias form.
+    aliases: Option<AliasMap>,
 }
 
 #[derive(Debug)]
@@ -90,13 +93,19 @@ enum Work {
 }
 
 /// The fault for an engine error.
-fn engine_fault(error: &EngineError) -> Body {
+pub(super) fn engine_fault(error: &EngineError) -> Body {
     fault_body(u32::from(error.cwmp_fault()), Some(&error.to_string()))
 }
 
 impl Session {
-    /// Starts answering an ACS request.
-    pub(super) fn start_rpc(&mut self, envelope: Envelope) {
+    /// Starts answering an ACS request whose names hold instance numbers only; `aliases`
+    /// renames the names of its response, `new_alias` is the Alias of the row AddObject adds.
+    pub(super) fn run_rpc(
+        &mut self,
+        envelope: Envelope,
+        aliases: Option<AliasMap>,
+        new_alias: Option<String>,
+    ) {
         let Envelope {
             namespace,
             header,
@@ -152,8 +161,13 @@ impl Session {
             }
             Body::AddObject(req) => (
                 EngineRequest::Add(
-                    AddRequest::new(vec![ObjectCreation::new(req.object_name, Vec::new())])
-                        .with_agent_write(PARAMETER_KEY, req.parameter_key),
+                    AddRequest::new(vec![ObjectCreation::new(
+                        req.object_name,
+                        new_alias
+                            .map(|alias| vec![ParamSetting::new("Alias", alias)])
+                            .unwrap_or_default(),
+                    )])
+                    .with_agent_write(PARAMETER_KEY, req.parameter_key),
                 ),
                 Work::Add,
             ),
@@ -326,12 +340,13 @@ impl Session {
                 id,
                 namespace,
                 work,
+                aliases,
             }),
         );
     }
 
     /// Sends the response `body` to the ACS request with header ID `id`.
-    fn answer(&mut self, namespace: CwmpNamespace, id: Option<String>, body: Body) {
+    pub(super) fn answer(&mut self, namespace: CwmpNamespace, id: Option<String>, body: Body) {
         let mut envelope = Envelope::new(namespace, body);
         envelope.header.id = id;
         self.respond_envelope(envelope);
@@ -351,9 +366,10 @@ impl Session {
             id,
             namespace,
             work,
+            aliases,
         } = rpc;
         let mut mismatched = false;
-        let body = match (work, result) {
+        let mut body = match (work, result) {
             (Work::GetValues, EngineResult::Get(result)) => match result {
                 Ok(response) => match response.first_error() {
                     Some(error) => engine_fault(error),
@@ -452,6 +468,9 @@ impl Session {
                 fault_body(9002, Some("internal error"))
             }
         };
+        if let Some(aliases) = &aliases {
+            alias_response(&mut body, aliases);
+        }
         self.answer(namespace, id, body);
         if mismatched {
             Err(SessionError::MismatchedResult)
@@ -733,6 +752,11 @@ fn set_fault(failure: &Failure) -> Body {
             }
         })
         .collect();
+    invalid_arguments(set_parameter_values_fault)
+}
+
+/// SetParameterValues fault 9003 (Invalid arguments) with these per-parameter faults.
+pub(super) fn invalid_arguments(set_parameter_values_fault: Vec<SetParameterValuesFault>) -> Body {
     let mut fault = Fault::cwmp(9003, "Invalid arguments");
     fault.detail = Some(CwmpFault {
         fault_code: 9003,

@@ -496,5 +496,31 @@ pub(crate) fn samples() -> Vec<(String, Envelope)> {
         "no-header-1.2".into(),
         Envelope::new(CwmpNamespace::V1_2, Body::GetRpcMethods),
     ));
+    // Alias-based addressing (TR-069 §3.6.1): `[alias]` instance segments in names.
+    out.push((
+        "alias-addobject-1.2".into(),
+        Envelope::new(
+            CwmpNamespace::V1_2,
+            Body::AddObject(AddObject {
+                object_name: s("Device.Bridging.Bridge.[br-lan].Port.[uplink]."),
+                parameter_key: s(""),
+            }),
+        )
+        .with_id("alias-1"),
+    ));
+    out.push((
+        "alias-gpvresponse-1.2".into(),
+        Envelope::new(
+            CwmpNamespace::V1_2,
+            Body::GetParameterValuesResponse(GetParameterValuesResponse {
+                parameter_list: vec![pv(
+                    "Device.NAT.PortMapping.[cpe-1].Enable",
+                    "true",
+                    Some(ValueType::Boolean),
+                )],
+            }),
+        )
+        .with_id("alias-2"),
+    ));
     out
 }

@@ -91,6 +91,8 @@ pub(crate) async fn configure_device(
                 "HTTP,STUN,XMPP"
             };
             txn.set(&format!("{MS}SupportedConnReqMethods"), methods)?;
+            // The session resolves `[alias]` names (cwmp_core::session::alias).
+            txn.set(&format!("{MS}AliasBasedAddressing"), "true")?;
             txn.set(
                 "Device.XMPP.SupportedServerConnectAlgorithms",
                 "DNS,ServerTable",
