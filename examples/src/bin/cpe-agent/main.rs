@@ -19,7 +19,7 @@
 //! [`http1`], also the bulk data reports'), [`bulkdata`] (bulk data profiles: HTTP reports and
 //! USP `Push!`) and
 //! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
-//! requests), [`tls`] (the TLS trust and server certificate
+//! requests), [`log`] (the log lines), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
@@ -37,6 +37,7 @@ mod cwmp_xmpp;
 mod device;
 mod download;
 mod http1;
+mod log;
 mod mqtt;
 mod mqtt_filters;
 mod mqtt_stats;
@@ -54,7 +55,6 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::Protocols;
-use tracing_subscriber::filter::Targets;
 
 use crate::cli::Cli;
 use crate::config::Config;
@@ -105,17 +105,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Human-readable logs on stdout; `RUST_LOG` overrides the configured filter.
+/// Human-readable logs on stdout ([`log`]); `RUST_LOG` overrides the configured filter.
 fn init_logs(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
-    let targets: Targets = filter.parse()?;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
-        .with(targets)
-        .try_init()?;
+    tracing::subscriber::set_global_default(log::Logger::new(&filter, ansi)?)?;
     Ok(())
 }
 

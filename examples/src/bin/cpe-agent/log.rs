@@ -1,0 +1,199 @@
+//! The agent's log: one line per `tracing` event on standard output,
+//! `TIME LEVEL target: message field=value ...`, filtered by `target=level` directives.
+//!
+//! A minimal [`Subscriber`] instead of `tracing-subscriber`'s registry, formatting layer and
+//! `Targets` filter (about 30 KB of the router build, issue #8): the agent records no spans,
+//! so events are all there is to write. The filter reads as `Targets` did: comma-separated
+//! directives, each a level (`info`), a target (`cpe_agent`: every level) or both
+//! (`cpe_agent::mqtt=debug`); the longest target that prefixes an event's target decides,
+//! and an event no directive covers is left out.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tr181_model::value::DateTime;
+use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
+use tracing::{Event, Metadata, Subscriber, span};
+
+/// The subscriber; see the [module docs](self).
+pub(crate) struct Logger {
+    /// `(target, level)`, longest target first; `""` covers every target.
+    directives: Vec<(String, LevelFilter)>,
+    /// Colours (ANSI escapes) for a terminal.
+    ansi: bool,
+}
+
+impl Logger {
+    /// A logger filtering by `filter` (see the [module docs](self)).
+    pub(crate) fn new(filter: &str, ansi: bool) -> Result<Self, String> {
+        let mut directives = Vec::new();
+        for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            let (target, level) = match directive.split_once('=') {
+                Some((target, level)) => (target.trim(), level.trim().parse().ok()),
+                None => match directive.parse::<LevelFilter>() {
+                    Ok(level) => ("", Some(level)),
+                    Err(_) => (directive, Some(LevelFilter::TRACE)),
+                },
+            };
+            let valid = target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'));
+            match level {
+                Some(level) if valid => directives.push((target.to_owned(), level)),
+                _ => return Err(format!("invalid filter directive {directive:?}")),
+            }
+        }
+        // Stable: of two directives for one target, the first stays first and decides.
+        directives.sort_by_key(|(target, _)| std::cmp::Reverse(target.len()));
+        Ok(Self { directives, ansi })
+    }
+}
+
+impl Subscriber for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.directives
+            .iter()
+            .find(|(target, _)| metadata.target().starts_with(target.as_str()))
+            .is_some_and(|(_, level)| metadata.level() <= level)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.directives.iter().map(|(_, level)| *level).max()
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        // Spans are not written; every one gets the same id.
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let metadata = event.metadata();
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|since| i64::try_from(since.as_micros()).ok());
+        let time = micros.and_then(DateTime::from_unix_micros);
+        let level = metadata.level().as_str();
+        let mut line = String::with_capacity(160);
+        let _ = match (self.ansi, time) {
+            (true, Some(time)) => write!(line, "\x1b[2m{time}\x1b[0m "),
+            (false, Some(time)) => write!(line, "{time} "),
+            (_, None) => Ok(()),
+        };
+        let _ = if self.ansi {
+            let colour = match level {
+                "ERROR" => 31,
+                "WARN" => 33,
+                "INFO" => 32,
+                "DEBUG" => 34,
+                _ => 35,
+            };
+            write!(
+                line,
+                "\x1b[{colour}m{level:>5}\x1b[0m \x1b[2m{}:\x1b[0m",
+                metadata.target()
+            )
+        } else {
+            write!(line, "{level:>5} {}:", metadata.target())
+        };
+        event.record(&mut Fields {
+            line: &mut line,
+            ansi: self.ansi,
+        });
+        line.push('\n');
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
+}
+
+/// Writes an event's fields after its head: the message, then ` name=value` (values as
+/// `Debug`, so strings are quoted and `%`-fields shown with `Display`).
+struct Fields<'a> {
+    line: &'a mut String,
+    ansi: bool,
+}
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let _ = match (field.name(), self.ansi) {
+            ("message", _) => write!(self.line, " {value:?}"),
+            (name, true) => write!(self.line, " \x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{value:?}"),
+            (name, false) => write!(self.line, " {name}={value:?}"),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tracing::{Level, Metadata, callsite, field};
+
+    use super::*;
+
+    struct Site;
+    impl callsite::Callsite for Site {
+        fn set_interest(&self, _: tracing::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            unreachable!()
+        }
+    }
+    static SITE: Site = Site;
+
+    fn event(target: &'static str, level: Level) -> Metadata<'static> {
+        Metadata::new(
+            "event",
+            target,
+            level,
+            None,
+            None,
+            None,
+            field::FieldSet::new(&[], callsite::Identifier(&SITE)),
+            tracing::metadata::Kind::EVENT,
+        )
+    }
+
+    #[test]
+    fn the_longest_matching_target_decides() {
+        let logger = Logger::new("warn, cpe_agent=info ,cpe_agent::mqtt=debug", false).unwrap();
+        let enabled = |target, level| logger.enabled(&event(target, level));
+        assert!(enabled("rustls::conn", Level::WARN));
+        assert!(!enabled("rustls::conn", Level::INFO));
+        assert!(enabled("cpe_agent::ws", Level::INFO));
+        assert!(!enabled("cpe_agent::ws", Level::DEBUG));
+        assert!(enabled("cpe_agent::mqtt", Level::DEBUG));
+        assert!(!enabled("cpe_agent::mqtt", Level::TRACE));
+        assert_eq!(logger.max_level_hint(), Some(LevelFilter::DEBUG));
+    }
+
+    #[test]
+    fn targets_alone_take_every_level_and_uncovered_events_are_left_out() {
+        let logger = Logger::new("cpe_agent", false).unwrap();
+        assert!(logger.enabled(&event("cpe_agent::cwmp", Level::TRACE)));
+        assert!(!logger.enabled(&event("hal::engine", Level::ERROR)));
+        let off = Logger::new("info,cpe_agent=off", false).unwrap();
+        assert!(!off.enabled(&event("cpe_agent::cwmp", Level::ERROR)));
+        assert!(off.enabled(&event("hal::engine", Level::INFO)));
+        assert!(
+            !Logger::new("", false)
+                .unwrap()
+                .enabled(&event("x", Level::ERROR))
+        );
+    }
+
+    #[test]
+    fn malformed_directives_are_refused() {
+        for filter in ["cpe_agent=loud", "a b", "x=info=debug", "[span]=info"] {
+            assert!(Logger::new(filter, false).is_err(), "{filter}");
+        }
+    }
+}
