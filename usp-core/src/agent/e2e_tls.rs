@@ -43,7 +43,7 @@
 //!   `sender_cert`: the sender's PEM certificate, set before signing. The agent signs its
 //!   PLAINTEXT Records and its TLS Records sent before the handshake is done, unless the
 //!   MTP protects them (R-E2E.28: an encrypted MTP whose peer certificate names the
-//!   controller; see `Agent::signs_for`). It checks the signature of every such Record that
+//!   controller; see `Agent::record_signer`). It checks the signature of every such Record that
 //!   carries one ([`E2eTls::verify_signature`]; a TLS Record's before its TLS records reach
 //!   rustls, so that a Record that fails leaves the TLS session as it was).
 
@@ -84,7 +84,7 @@ const TLS_HEADER: usize = 5;
 const MAX_TLS_RECORD: usize = TLS_HEADER + 16_384 + 2_048;
 /// The longest ASN.1 DER ECDSA P-256 signature: a SEQUENCE of two INTEGERs of at most 33
 /// bytes each (a leading zero keeps them positive), with their tags and lengths.
-pub(crate) const MAX_ECDSA_SIGNATURE: usize = 2 + 2 * (2 + 33);
+const MAX_ECDSA_SIGNATURE: usize = 2 + 2 * (2 + 33);
 
 /// Why the E2E TLS settings could not be made (the driver's certificate, key or trust store).
 #[derive(Debug, thiserror::Error)]
@@ -219,12 +219,12 @@ impl E2eTls {
             .map(|s| (s.sender_cert.len(), MAX_ECDSA_SIGNATURE))
     }
 
-    /// The signature method of `mac_signature` (R-E2E.31), for PLAINTEXT Records: whether
-    /// `signature` is an ECDSA P-256 SHA-256 signature (ASN.1 DER) of `signed` by the key of
-    /// `sender_cert` (DER, or PEM), a certificate that chains to the trust store for client
-    /// authentication at the wall clock and names `from` in a `urn:bbf:usp:id:` URI (else
-    /// anyone could sign with a certificate of their own). False before the wall clock is
-    /// known.
+    /// The signature method of `mac_signature` (R-E2E.31), for PLAINTEXT Records and TLS ones
+    /// before the handshake: whether `signature` is an ECDSA P-256 SHA-256 signature (ASN.1
+    /// DER) of `signed` by the key of `sender_cert` (DER, or PEM), a certificate that chains
+    /// to the trust store for client authentication at the wall clock and names `from` in a
+    /// `urn:bbf:usp:id:` URI (else anyone could sign with a certificate of their own). False
+    /// before the wall clock is known.
     pub(crate) fn verify_signature(
         &self,
         signed: &[u8],
