@@ -23,7 +23,8 @@ use cwmp_core::session::{
 };
 use hal::Engine;
 use hal::engine::NoticeId;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::store::Change;
 
@@ -488,15 +489,15 @@ const MAX_CR_BODY: usize = 4096;
 /// Answers the requests of one connection with `handle` until the client closes it or asks
 /// to; a malformed request is answered with 400 and ends it.
 async fn serve_connection(
-    mut conn: Conn<TcpStream>,
+    mut conn: Conn<impl AsyncRead + AsyncWrite + Unpin>,
     mut handle: impl FnMut(&RequestHead) -> (u16, Vec<(String, String)>),
 ) -> Result<(), http1::Error> {
     loop {
         let request = match conn.read_request_head().await {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
-            Err(error @ (http1::Error::Malformed(_) | http1::Error::TooLarge(_))) => {
-                conn.send_response(400, &[]).await?;
+            Err(error @ (http1::Error::Protocol(_) | http1::Error::TooLarge(_))) => {
+                conn.send_bad_request().await?;
                 return Err(error);
             }
             Err(error) => return Err(error),
@@ -580,4 +581,50 @@ fn handle_connection_request(
 /// The capacity of the channel of accepted connection requests.
 pub(crate) const fn cr_queue() -> usize {
     CR_QUEUE
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::*;
+
+    /// What the connection-request server answers to `input`, and how the connection ended.
+    async fn served(input: &[u8]) -> (String, Result<(), http1::Error>) {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        theirs.write_all(input).await.unwrap();
+        drop(theirs);
+        let mut out = Vec::new();
+        let ended = serve_connection(Conn::new(tokio::io::join(ours, &mut out)), |request| {
+            assert_eq!(request.target, "/cr");
+            (204, Vec::new())
+        })
+        .await;
+        (String::from_utf8(out).unwrap(), ended)
+    }
+
+    #[tokio::test]
+    async fn requests_that_cannot_be_read_are_answered_with_400() {
+        const BAD: &str =
+            "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+        let (answer, ended) = served(b"GET /cr HTTP/1.1\r\nno colon\r\n\r\n").await;
+        assert_eq!(answer, BAD);
+        assert!(matches!(ended, Err(http1::Error::Protocol(_))));
+
+        let mut huge = b"GET /cr HTTP/1.1\r\nX: ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', 20_000));
+        let (answer, ended) = served(&huge).await;
+        assert_eq!(answer, BAD);
+        assert!(matches!(ended, Err(http1::Error::TooLarge(_))));
+
+        // A readable request is answered and the connection kept until the client closes.
+        let (answer, ended) = served(b"GET /cr HTTP/1.1\r\n\r\nGET /cr HTTP/1.1\r\n\r\n").await;
+        assert_eq!(
+            answer,
+            "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n".repeat(2)
+        );
+        assert!(ended.is_ok());
+    }
 }

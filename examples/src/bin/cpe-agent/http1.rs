@@ -1,26 +1,41 @@
-//! The agent's own HTTP/1.1 (RFC 9112) framing over any byte stream: the ACS client's POSTs
+//! The agent's HTTP/1.1 (RFC 9112) connections over any byte stream: the ACS client's POSTs
 //! ([`crate::acs_client`]), the downloads' GETs ([`crate::download`]) and the
 //! connection-request server ([`crate::cwmp`]).
 //!
-//! Authentication, cookies and redirects are cwmp-core's (sans-IO); this module only writes
-//! heads and bodies and reads them back, with `httparse` (which tungstenite links anyway) for
-//! the heads. It replaces hyper, whose client, server and body machinery weighed about 100 KB
-//! of the router build for three one-at-a-time exchanges (issue #8). Bounded: a head is at most
-//! [`MAX_HEAD`] bytes and [`MAX_HEADERS`] fields, a chunk-size or trailer line at most
-//! [`MAX_LINE`] bytes; callers bound bodies ([`Conn::read_body`]) and time (timeouts).
+//! The protocol is ureq-proto's: its sans-IO client ([`Call`]) and server ([`Reply`]) state
+//! machines write the heads, frame and unframe the bodies (Content-Length, chunked with its
+//! extensions and trailers, close-delimited), skip interim responses and decide whether the
+//! connection outlives an exchange. This module only moves bytes between the stream and them,
+//! one exchange at a time. Authentication, cookies and redirects are cwmp-core's (sans-IO).
+//! hyper did this before, but its connection-task machinery weighed about 100 KB of the router
+//! build for three one-at-a-time exchanges (issue #8).
+//!
+//! Bounded: ureq-proto parses at most 128 header fields per head; this module gives it at
+//! most [`MAX_HEAD`] bytes to find a head in and [`MAX_LINE`] bytes to find the end of a
+//! chunk-size or trailer line in; callers bound bodies ([`Conn::read_body`]) and time
+//! (timeouts). A step that fails or is cancelled (a timeout) leaves the connection unusable.
 
 use std::fmt;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use ureq_proto::BodyMode;
+use ureq_proto::client::state::{RecvBody as ResponseBody, RecvResponse, SendBody};
+use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
+use ureq_proto::http::{self, HeaderMap, header};
+use ureq_proto::server::state::{ProvideResponse, RecvBody as RequestBody};
+use ureq_proto::server::{RecvRequestResult, Reply, SendResponseResult};
 
 /// Most bytes of a request or response head (start line and header fields).
 const MAX_HEAD: usize = 16 * 1024;
-/// Most header fields in a head.
-const MAX_HEADERS: usize = 64;
 /// Most bytes of a chunk-size line or a trailer field.
 const MAX_LINE: usize = 1024;
 /// Bytes asked of the stream per read.
 const READ_SIZE: usize = 8 * 1024;
+/// Room given to a state machine per write (its longest head line must fit).
+const WRITE_SIZE: usize = MAX_HEAD;
+/// The answer to a request that cannot be read, for which ureq-proto has no [`Reply`].
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 /// Why an exchange failed.
 #[derive(Debug)]
@@ -29,10 +44,15 @@ pub(crate) enum Error {
     Io(std::io::Error),
     /// The peer closed the connection before the message was complete.
     Closed,
-    /// The message is not HTTP/1.1 as RFC 9112 frames it.
-    Malformed(&'static str),
+    /// ureq-proto refused a message: one received (its head, framing or a chunk), or one to
+    /// send.
+    Protocol(ureq_proto::Error),
+    /// A method, target or header field to send is not valid HTTP.
+    Invalid(http::Error),
     /// The head, a line or the body is above its bound.
     TooLarge(&'static str),
+    /// The caller drove the exchange out of order (or an earlier step failed); what it asked.
+    Misuse(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -40,8 +60,10 @@ impl fmt::Display for Error {
         match self {
             Self::Io(error) => write!(f, "{error}"),
             Self::Closed => f.write_str("connection closed before the message was complete"),
-            Self::Malformed(what) => write!(f, "malformed HTTP message: {what}"),
+            Self::Protocol(error) => write!(f, "malformed HTTP message: {error}"),
+            Self::Invalid(error) => write!(f, "invalid HTTP message to send: {error}"),
             Self::TooLarge(what) => write!(f, "HTTP {what} too large"),
+            Self::Misuse(what) => write!(f, "HTTP exchange out of order: {what}"),
         }
     }
 }
@@ -52,7 +74,13 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// Header fields, in order, as received (names keep their case).
+impl From<ureq_proto::Error> for Error {
+    fn from(error: ureq_proto::Error) -> Self {
+        Self::Protocol(error)
+    }
+}
+
+/// Header fields, in order, as received (names in lower case).
 pub(crate) type Headers = Vec<(String, String)>;
 
 /// The head of a response.
@@ -75,27 +103,29 @@ pub(crate) struct RequestHead {
     pub(crate) headers: Headers,
 }
 
-/// How the body being read is delimited (RFC 9112 §6.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Body {
-    /// No body left.
-    Done,
-    /// This many bytes left.
-    Length(u64),
-    /// Until the peer closes the connection.
-    UntilClose,
-    /// Chunked: a chunk-size line next.
-    ChunkSize,
-    /// Chunked: this many bytes of the current chunk left.
-    ChunkData(u64),
+/// Where the connection's exchange is: the state machine of its next step.
+enum Exchange {
+    /// None in progress: another may start, if the last one left the connection open.
+    Idle,
+    /// Client: the request is sent; the response head is next.
+    Sent(Call<RecvResponse>),
+    /// Client: the response body is next.
+    Response(Call<ResponseBody>),
+    /// Server: the request body is next.
+    Request(Reply<RequestBody>),
+    /// Server: the request is read; the response is next.
+    Read(Reply<ProvideResponse>),
+    /// A step failed or was cancelled midway: the connection carries nothing more.
+    Broken,
 }
 
-/// One HTTP/1.1 connection: the stream and what was read of it but not yet used.
+/// One HTTP/1.1 connection: the stream, what was read of it but not yet used, and the
+/// exchange in progress.
 pub(crate) struct Conn<S> {
     io: S,
     buffer: Vec<u8>,
-    body: Body,
-    /// Whether another message may follow the current one (RFC 9112 §9.3).
+    exchange: Exchange,
+    /// Whether another exchange may follow (ureq-proto's verdict on every one so far).
     keep_alive: bool,
 }
 
@@ -105,19 +135,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Self {
             io,
             buffer: Vec::new(),
-            body: Body::Done,
+            exchange: Exchange::Idle,
             keep_alive: true,
         }
     }
 
-    /// Whether the connection can carry another exchange: the last message was read to its
-    /// end and neither side asked to close.
+    /// Whether the connection can carry another exchange: the last one was read to its end
+    /// and neither side asked to close.
     pub(crate) fn reusable(&self) -> bool {
-        self.keep_alive && self.body == Body::Done
+        self.keep_alive && matches!(self.exchange, Exchange::Idle)
     }
 
-    /// Writes a request with `body` (a `Content-Length` is added when the body is not
-    /// empty or the method carries one).
+    /// The exchange, left [`Exchange::Broken`] until the step that took it puts the next back.
+    fn take(&mut self) -> Exchange {
+        std::mem::replace(&mut self.exchange, Exchange::Broken)
+    }
+
+    /// Ends the exchange; the connection stays open only if ureq-proto allows it.
+    fn end(&mut self, must_close: bool) {
+        self.keep_alive &= !must_close;
+        self.exchange = Exchange::Idle;
+    }
+
+    /// Writes a request with `body` (with a `Content-Length` when the body is not empty or
+    /// the method carries one; the framing fields are this module's, not the caller's).
     pub(crate) async fn send_request(
         &mut self,
         method: &str,
@@ -125,208 +166,187 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), Error> {
-        let start = format!("{method} {target} HTTP/1.1");
-        let length = (!body.is_empty() || matches!(method, "POST" | "PUT")).then_some(body.len());
-        self.write_message(&start, headers, length, body).await
+        let Exchange::Idle = self.take() else {
+            return Err(Error::Misuse("a request before the last response was read"));
+        };
+        let mut request = http::Request::builder().method(method).uri(target);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if !body.is_empty() || matches!(method, "POST" | "PUT") {
+            request = request.header(header::CONTENT_LENGTH, body.len());
+        }
+        let request = request.body(()).map_err(Error::Invalid)?;
+        let mut call = Call::new(request)?.proceed();
+        let mut out = Vec::new();
+        while !call.can_proceed() {
+            append(&mut out, |room| Ok(((), call.write(room)?)))?;
+        }
+        let call = match call.proceed()? {
+            Some(SendRequestResult::RecvResponse(call)) => call,
+            Some(SendRequestResult::SendBody(call)) => send_body(call, body, &mut out)?,
+            Some(SendRequestResult::Await100(_)) => {
+                return Err(Error::Misuse("Expect: 100-continue"));
+            }
+            None => return Err(Error::Misuse("a request head left unwritten")),
+        };
+        self.io.write_all(&out).await?;
+        self.io.flush().await?;
+        self.exchange = Exchange::Sent(call);
+        Ok(())
     }
 
-    /// Writes a response without a body.
+    /// Writes the response to the request read last, without a body.
     pub(crate) async fn send_response(
         &mut self,
         status: u16,
         headers: &[(&str, &str)],
     ) -> Result<(), Error> {
-        let reason = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("");
-        let start = format!("HTTP/1.1 {status} {reason}");
-        let close = (!self.keep_alive).then_some(("Connection", "close"));
-        let headers: Vec<(&str, &str)> = headers.iter().copied().chain(close).collect();
-        self.write_message(&start, &headers, Some(0), &[]).await
+        let Exchange::Read(reply) = self.take() else {
+            return Err(Error::Misuse("a response to no request read"));
+        };
+        let mut response = http::Response::builder().status(status);
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        let response = response
+            .header(header::CONTENT_LENGTH, 0)
+            .body(())
+            .map_err(Error::Invalid)?;
+        let mut reply = reply.provide(response)?;
+        let mut out = Vec::new();
+        while !reply.is_finished() {
+            append(&mut out, |room| Ok(((), reply.write(room)?)))?;
+        }
+        let done = match reply.proceed() {
+            SendResponseResult::Cleanup(done) => done,
+            SendResponseResult::SendBody(mut body) => {
+                // The empty body of the Content-Length above.
+                append(&mut out, |room| body.write(&[], room))?;
+                if !body.is_finished() {
+                    return Err(Error::Misuse("a response body left unwritten"));
+                }
+                body.proceed()
+            }
+        };
+        self.io.write_all(&out).await?;
+        self.io.flush().await?;
+        self.end(done.must_close_connection());
+        Ok(())
     }
 
-    async fn write_message(
-        &mut self,
-        start: &str,
-        headers: &[(&str, &str)],
-        length: Option<usize>,
-        body: &[u8],
-    ) -> Result<(), Error> {
-        let mut out = Vec::with_capacity(start.len() + 256 + body.len());
-        out.extend_from_slice(start.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        for (name, value) in headers {
-            let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
-                && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
-            if !valid {
-                return Err(Error::Malformed("header field to send"));
-            }
-            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
-        if let Some(length) = length {
-            out.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body);
-        self.io.write_all(&out).await?;
+    /// Answers a request that could not be read ([`Error::Protocol`], [`Error::TooLarge`])
+    /// with 400, after which the connection is to be closed.
+    pub(crate) async fn send_bad_request(&mut self) -> Result<(), Error> {
+        self.exchange = Exchange::Broken;
+        self.keep_alive = false;
+        self.io.write_all(BAD_REQUEST).await?;
         self.io.flush().await?;
         Ok(())
     }
 
-    /// Reads the head of the next response, skipping interim (1xx) ones; its body is read
-    /// next with [`Conn::read_chunk`] or [`Conn::read_body`].
+    /// Reads the head of the response to the request sent, skipping interim (1xx) ones; its
+    /// body is read next with [`Conn::read_chunk`] or [`Conn::read_body`].
     pub(crate) async fn read_response_head(&mut self) -> Result<ResponseHead, Error> {
-        loop {
-            let (status, headers, version) = self
-                .read_head(|bytes, fields| {
-                    let mut response = httparse::Response::new(fields);
-                    let length = response.parse(bytes)?;
-                    Ok(complete(length).map(|n| {
-                        let version = response.version.unwrap_or(1);
-                        let head = (response.code.unwrap_or(0), owned(response.headers), version);
-                        (n, head)
-                    }))
-                })
-                .await?;
-            if (100..200).contains(&status) {
-                if status == 101 {
-                    return Err(Error::Malformed("unexpected protocol switch"));
-                }
-                continue;
+        let Exchange::Sent(mut call) = self.take() else {
+            return Err(Error::Misuse("a response head with no request sent"));
+        };
+        let response = loop {
+            let (used, response) = call.try_response(&self.buffer, false)?;
+            self.buffer.drain(..used.min(self.buffer.len()));
+            match response {
+                Some(response) => break response,
+                // An interim response was skipped: the next may be in the buffer already.
+                None if used > 0 => {}
+                None => self.fill_head().await?,
             }
-            self.keep_alive = keep_alive(version, &headers);
-            self.body = if status == 204 || status == 304 {
-                Body::Done
-            } else {
-                match framing(&headers)? {
-                    Some(body) => body,
-                    None => Body::UntilClose,
-                }
-            };
-            if self.body == Body::UntilClose {
-                self.keep_alive = false;
-            }
-            return Ok(ResponseHead { status, headers });
+        };
+        let head = ResponseHead {
+            status: response.status().as_u16(),
+            headers: owned(response.headers()),
+        };
+        match call.proceed() {
+            Some(RecvResponseResult::RecvBody(call)) => self.exchange = Exchange::Response(call),
+            Some(RecvResponseResult::Redirect(call)) => self.end(call.must_close_connection()),
+            Some(RecvResponseResult::Cleanup(call)) => self.end(call.must_close_connection()),
+            None => return Err(Error::Misuse("a response head left unread")),
         }
+        Ok(head)
     }
 
     /// Reads the head of the next request; `None` when the peer closed the connection
     /// between requests.
     pub(crate) async fn read_request_head(&mut self) -> Result<Option<RequestHead>, Error> {
-        let read = self
-            .read_head(|bytes, fields| {
-                let mut request = httparse::Request::new(fields);
-                let length = request.parse(bytes)?;
-                Ok(complete(length).map(|n| {
-                    let head = (
-                        request.method.unwrap_or("").to_owned(),
-                        request.path.unwrap_or("").to_owned(),
-                        owned(request.headers),
-                        request.version.unwrap_or(1),
-                    );
-                    (n, head)
-                }))
-            })
-            .await;
-        let (method, target, headers, version) = match read {
-            Ok(head) => head,
-            Err(Error::Closed) if self.buffer.is_empty() => return Ok(None),
-            Err(error) => return Err(error),
+        let Exchange::Idle = self.take() else {
+            return Err(Error::Misuse("a request before the last response was sent"));
         };
-        self.keep_alive = keep_alive(version, &headers);
-        // A request without framing has no body (RFC 9112 §6.3, last rule).
-        self.body = framing(&headers)?.unwrap_or(Body::Done);
-        if self.body == Body::UntilClose {
-            return Err(Error::Malformed("request body without a length"));
-        }
-        Ok(Some(RequestHead {
-            method,
-            target,
-            headers,
-        }))
-    }
-
-    /// Parses a head from the buffer with `parse` (`httparse` over the header array: the
-    /// head's length and value once complete), reading more until it is complete.
-    async fn read_head<T>(
-        &mut self,
-        parse: impl for<'b> Fn(
-            &'b [u8],
-            &mut [httparse::Header<'b>],
-        ) -> Result<Option<(usize, T)>, httparse::Error>,
-    ) -> Result<T, Error> {
-        loop {
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            match parse(&self.buffer, &mut fields) {
-                Ok(Some((length, head))) => {
-                    self.buffer.drain(..length.min(self.buffer.len()));
-                    return Ok(head);
+        let mut reply = Reply::new()?;
+        let request = loop {
+            let (used, request) = reply.try_request(&self.buffer)?;
+            if let Some(request) = request {
+                self.buffer.drain(..used.min(self.buffer.len()));
+                break request;
+            }
+            match self.fill_head().await {
+                Err(Error::Closed) if self.buffer.is_empty() => {
+                    self.end(true);
+                    return Ok(None);
                 }
-                Ok(None) => {}
-                Err(httparse::Error::TooManyHeaders) => return Err(Error::TooLarge("head")),
-                Err(_) => return Err(Error::Malformed("head")),
+                filled => filled?,
             }
-            if self.buffer.len() >= MAX_HEAD {
-                return Err(Error::TooLarge("head"));
+        };
+        let head = RequestHead {
+            method: request.method().as_str().to_owned(),
+            target: request.uri().to_string(),
+            headers: owned(request.headers()),
+        };
+        self.exchange = match reply.proceed() {
+            Some(RecvRequestResult::ProvideResponse(reply)) => Exchange::Read(reply),
+            Some(RecvRequestResult::RecvBody(reply)) => Exchange::Request(reply),
+            Some(RecvRequestResult::Send100(reply)) => {
+                let mut out = Vec::new();
+                let reply = append(&mut out, |room| {
+                    let (written, reply) = reply.accept(room)?;
+                    Ok((reply, written))
+                })?;
+                self.io.write_all(&out).await?;
+                self.io.flush().await?;
+                Exchange::Request(reply)
             }
-            if self.fill().await? == 0 {
-                return Err(Error::Closed);
-            }
-        }
+            None => return Err(Error::Misuse("a request head left unread")),
+        };
+        Ok(Some(head))
     }
 
-    /// The next piece of the current body, `None` at its end.
+    /// The next piece of the current body, `None` at its end (or when the message has none).
     pub(crate) async fn read_chunk(&mut self) -> Result<Option<Vec<u8>>, Error> {
-        loop {
-            match self.body {
-                Body::Done => return Ok(None),
-                Body::Length(0) => self.body = Body::Done,
-                Body::Length(left) | Body::ChunkData(left) => {
-                    if self.buffer.is_empty() && self.fill().await? == 0 {
-                        return Err(Error::Closed);
-                    }
-                    let take = usize::try_from(left)
-                        .unwrap_or(usize::MAX)
-                        .min(self.buffer.len());
-                    let data: Vec<u8> = self.buffer.drain(..take).collect();
-                    let left = left.saturating_sub(u64::try_from(take).unwrap_or(u64::MAX));
-                    self.body = match self.body {
-                        Body::ChunkData(_) if left == 0 => {
-                            if !self.read_line().await?.is_empty() {
-                                return Err(Error::Malformed("chunk end"));
-                            }
-                            Body::ChunkSize
-                        }
-                        Body::ChunkData(_) => Body::ChunkData(left),
-                        _ => Body::Length(left),
-                    };
+        match self.take() {
+            Exchange::Response(mut call) => {
+                if let Some(data) = self.body_data(&mut call).await? {
+                    self.exchange = Exchange::Response(call);
                     return Ok(Some(data));
                 }
-                Body::UntilClose => {
-                    if self.buffer.is_empty() && self.fill().await? == 0 {
-                        self.body = Body::Done;
-                        return Ok(None);
-                    }
-                    return Ok(Some(std::mem::take(&mut self.buffer)));
-                }
-                Body::ChunkSize => {
-                    let line = self.read_line().await?;
-                    let size = line.split(|b| *b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(size)
-                        .ok()
-                        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-                        .ok_or(Error::Malformed("chunk size"))?;
-                    if size > 0 {
-                        self.body = Body::ChunkData(size);
-                        continue;
-                    }
-                    // The last chunk: skip the trailer fields up to the empty line.
-                    while !self.read_line().await?.is_empty() {}
-                    self.body = Body::Done;
-                }
+                let must_close = match call.proceed() {
+                    Some(RecvBodyResult::Cleanup(call)) => call.must_close_connection(),
+                    Some(RecvBodyResult::Redirect(call)) => call.must_close_connection(),
+                    None => return Err(Error::Misuse("a response body left unread")),
+                };
+                self.end(must_close);
+                Ok(None)
             }
+            Exchange::Request(mut reply) => {
+                if let Some(data) = self.body_data(&mut reply).await? {
+                    self.exchange = Exchange::Request(reply);
+                    return Ok(Some(data));
+                }
+                self.exchange = Exchange::Read(reply.proceed()?);
+                Ok(None)
+            }
+            exchange @ (Exchange::Idle | Exchange::Read(_)) => {
+                self.exchange = exchange;
+                Ok(None)
+            }
+            Exchange::Sent(_) | Exchange::Broken => Err(Error::Misuse("a body with no head read")),
         }
     }
 
@@ -343,24 +363,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(body)
     }
 
-    /// One line (without its CRLF) of the chunked framing.
-    async fn read_line(&mut self) -> Result<Vec<u8>, Error> {
+    /// The next data `body` decodes from the stream, `None` once it is complete (only then).
+    async fn body_data(&mut self, body: &mut impl BodyDecoder) -> Result<Option<Vec<u8>>, Error> {
         loop {
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
+            if body.ended() {
+                return Ok(None);
+            }
+            let mut data = vec![0; self.buffer.len()];
+            let (used, written) = body.decode(&self.buffer, &mut data)?;
+            self.buffer.drain(..used.min(self.buffer.len()));
+            if written > 0 {
+                data.truncate(written);
+                return Ok(Some(data));
+            }
+            if used > 0 {
+                // Only framing (a chunk-size line, a CRLF, trailers) was used.
+                continue;
             }
             if self.buffer.len() > MAX_LINE {
                 return Err(Error::TooLarge("chunk line"));
             }
             if self.fill().await? == 0 {
-                return Err(Error::Closed);
+                return if body.until_close() {
+                    Ok(None)
+                } else {
+                    Err(Error::Closed)
+                };
             }
         }
+    }
+
+    /// Reads more of a head into the buffer, refused once the buffer holds [`MAX_HEAD`] bytes.
+    async fn fill_head(&mut self) -> Result<(), Error> {
+        if self.buffer.len() >= MAX_HEAD {
+            return Err(Error::TooLarge("head"));
+        }
+        if self.fill().await? == 0 {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     /// Reads what the stream has into the buffer; the number of bytes (0: closed).
@@ -370,231 +411,297 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
-/// The length of a complete head, `None` for a partial one.
-fn complete(status: httparse::Status<usize>) -> Option<usize> {
-    match status {
-        httparse::Status::Complete(length) => Some(length),
-        httparse::Status::Partial => None,
+/// A body ureq-proto decodes: a response's or a request's.
+trait BodyDecoder {
+    /// Decodes `input` into `output`: the bytes used of each.
+    fn decode(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(usize, usize), ureq_proto::Error>;
+    /// Whether the body is complete.
+    fn ended(&self) -> bool;
+    /// Whether the body ends when the peer closes the connection.
+    fn until_close(&self) -> bool;
+}
+
+impl BodyDecoder for Call<ResponseBody> {
+    fn decode(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(usize, usize), ureq_proto::Error> {
+        self.read(input, output)
+    }
+
+    fn ended(&self) -> bool {
+        // A close-delimited body can always proceed: it ends at the end of the stream only.
+        !self.until_close() && self.can_proceed()
+    }
+
+    fn until_close(&self) -> bool {
+        self.body_mode() == BodyMode::CloseDelimited
     }
 }
 
-/// The header fields of a parsed head, owned (values that are not UTF-8 are left out, as
-/// the callers only read text fields).
-fn owned(fields: &[httparse::Header<'_>]) -> Headers {
+impl BodyDecoder for Reply<RequestBody> {
+    fn decode(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(usize, usize), ureq_proto::Error> {
+        self.read(input, output)
+    }
+
+    fn ended(&self) -> bool {
+        self.is_ended()
+    }
+
+    fn until_close(&self) -> bool {
+        // ureq-proto frames request bodies by length or chunks, never by the stream's end.
+        false
+    }
+}
+
+/// Lets `write` fill fresh room at the end of `out` and keeps the bytes it wrote (the
+/// second of its pair); its first is the result.
+fn append<T>(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut [u8]) -> Result<(T, usize), ureq_proto::Error>,
+) -> Result<T, Error> {
+    let start = out.len();
+    out.resize(start.saturating_add(WRITE_SIZE), 0);
+    let written = write(out.get_mut(start..).unwrap_or_default());
+    let length = written.as_ref().map_or(0, |(_, length)| *length);
+    out.truncate(start.saturating_add(length));
+    Ok(written?.0)
+}
+
+/// A request body written after its head (sized by the head's `Content-Length`).
+fn send_body(
+    mut call: Call<SendBody>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Call<RecvResponse>, Error> {
+    let mut rest = body;
+    while !call.can_proceed() {
+        let used = append(out, |room| call.write(rest, room))?;
+        if used == 0 && rest.is_empty() && !call.can_proceed() {
+            return Err(Error::Misuse("a body shorter than its Content-Length"));
+        }
+        rest = rest.get(used..).unwrap_or_default();
+    }
+    call.proceed()
+        .ok_or(Error::Misuse("a request body left unwritten"))
+}
+
+/// The header fields of a parsed head, owned (values that are not visible ASCII are left
+/// out, as the callers only read text fields).
+fn owned(fields: &HeaderMap) -> Headers {
     fields
         .iter()
-        .filter_map(|field| {
-            let value = std::str::from_utf8(field.value).ok()?;
-            Some((field.name.to_owned(), value.to_owned()))
+        .filter_map(|(name, value)| {
+            let value = value.to_str().ok()?;
+            Some((name.as_str().to_owned(), value.to_owned()))
         })
         .collect()
-}
-
-/// The comma-separated tokens of every `name` field, trimmed.
-fn tokens<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .flat_map(|(_, v)| v.split(','))
-        .map(str::trim)
-}
-
-/// Whether the connection stays open after this message (RFC 9112 §9.3).
-fn keep_alive(version: u8, headers: &Headers) -> bool {
-    let mut options = tokens(headers, "Connection");
-    if version >= 1 {
-        !options.any(|t| t.eq_ignore_ascii_case("close"))
-    } else {
-        options.any(|t| t.eq_ignore_ascii_case("keep-alive"))
-    }
-}
-
-/// The body framing the fields give (RFC 9112 §6.3), `None` when they give none.
-fn framing(headers: &Headers) -> Result<Option<Body>, Error> {
-    if let Some(last) = tokens(headers, "Transfer-Encoding").last() {
-        return Ok(Some(if last.eq_ignore_ascii_case("chunked") {
-            Body::ChunkSize
-        } else {
-            Body::UntilClose
-        }));
-    }
-    let mut length = None;
-    for value in tokens(headers, "Content-Length") {
-        let value: u64 = value
-            .parse()
-            .map_err(|_| Error::Malformed("Content-Length"))?;
-        if length.is_some_and(|l| l != value) {
-            return Err(Error::Malformed("Content-Length"));
-        }
-        length = Some(value);
-    }
-    Ok(length.map(Body::Length))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, duplex};
+    use tokio::io::{AsyncWriteExt as _, DuplexStream, Empty, Join, duplex, empty, join};
 
     use super::*;
 
-    /// A connection reading `input`; then the peer closes its side if `close`, or else
-    /// holds the stream open (draining what the test writes) until the test drops it.
-    fn peer(input: &[u8], close: bool) -> Conn<tokio::io::DuplexStream> {
-        let (client, mut server) = duplex(1 << 20);
+    /// A connection reading `input`, at most `capacity` bytes per read, then the end of the
+    /// stream if `close` (else the stream stays open); what is written to it is kept.
+    fn reading(input: &[u8], capacity: usize, close: bool) -> Conn<Join<DuplexStream, Vec<u8>>> {
+        let (ours, mut theirs) = duplex(capacity);
         let input = input.to_vec();
         tokio::spawn(async move {
-            server.write_all(&input).await.unwrap();
-            if close {
-                server.shutdown().await.unwrap();
-            } else {
-                let _ = server.read_to_end(&mut Vec::new()).await;
+            theirs.write_all(&input).await.unwrap();
+            if !close {
+                std::future::pending::<()>().await;
             }
         });
-        Conn::new(client)
+        Conn::new(join(ours, Vec::new()))
     }
 
-    fn reading(input: &[u8]) -> Conn<tokio::io::DuplexStream> {
-        peer(input, false)
+    /// What a connection wrote.
+    fn written<R: AsyncRead>(conn: Conn<Join<R, Vec<u8>>>) -> String {
+        String::from_utf8(conn.io.into_inner().1).unwrap()
     }
 
-    fn reading_then_closed(input: &[u8]) -> Conn<tokio::io::DuplexStream> {
-        peer(input, true)
-    }
-
-    #[tokio::test]
-    async fn content_length_bodies_follow_each_other_on_one_connection() {
-        let mut conn = reading(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\nhello\
-              HTTP/1.1 204 No Content\r\nSet-Cookie: a=b\r\n\r\n",
-        );
-        let head = conn.read_response_head().await.unwrap();
-        assert_eq!(head.status, 200);
-        assert_eq!(
-            head.headers[0],
-            ("Content-Type".to_owned(), "text/xml".to_owned())
-        );
-        assert_eq!(conn.read_body(100).await.unwrap(), b"hello");
-        assert!(conn.reusable());
-        let head = conn.read_response_head().await.unwrap();
-        assert_eq!(head.status, 204);
-        assert_eq!(conn.read_body(100).await.unwrap(), b"");
-        assert!(conn.reusable());
+    /// Sends a GET, then reads the response head.
+    async fn get(conn: &mut Conn<Join<DuplexStream, Vec<u8>>>) -> Result<ResponseHead, Error> {
+        conn.send_request("GET", "/f", &[("Host", "h")], b"")
+            .await?;
+        conn.read_response_head().await
     }
 
     #[tokio::test]
-    async fn chunked_bodies_are_reassembled_and_trailers_skipped() {
-        // RFC 9112 §7.1: sizes in hex, extensions after `;`, trailer fields after the last.
-        let mut conn = reading(
-            b"HTTP/1.1 100 Continue\r\n\r\n\
+    async fn responses_follow_each_other_on_one_connection_however_the_stream_splits_them() {
+        // RFC 9112 §6 and §7.1: a length, chunks (sizes in hex, extensions after `;`,
+        // trailer fields after the last) after an interim response, no body for 204.
+        let input = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\nhello\
+              HTTP/1.1 100 Continue\r\n\r\n\
               HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
-              5;ext=1\r\nhello\r\nB\r\n, world and\r\n0\r\nExpires: never\r\n\r\n",
-        );
-        let head = conn.read_response_head().await.unwrap();
-        assert_eq!(head.status, 200);
-        assert_eq!(conn.read_body(100).await.unwrap(), b"hello, world and");
-        assert!(conn.reusable());
+              5;ext=1\r\nhello\r\nB\r\n, world and\r\n0\r\nExpires: never\r\n\r\n\
+              HTTP/1.1 204 No Content\r\nSet-Cookie: a=b\r\n\r\n";
+        for capacity in [1, 7, 1 << 16] {
+            let mut conn = reading(input, capacity, false);
+            let head = get(&mut conn).await.unwrap();
+            assert_eq!(head.status, 200);
+            assert_eq!(
+                head.headers[0],
+                ("content-type".to_owned(), "text/xml".to_owned())
+            );
+            assert_eq!(conn.read_body(100).await.unwrap(), b"hello");
+            assert!(conn.reusable());
+            assert_eq!(get(&mut conn).await.unwrap().status, 200);
+            assert!(!conn.reusable());
+            assert_eq!(conn.read_body(100).await.unwrap(), b"hello, world and");
+            assert!(conn.reusable());
+            let head = get(&mut conn).await.unwrap();
+            assert_eq!(head.status, 204);
+            assert_eq!(conn.read_body(100).await.unwrap(), b"");
+            assert!(conn.reusable());
+        }
     }
 
     #[tokio::test]
     async fn bodies_without_framing_end_with_the_connection() {
-        let mut conn = reading_then_closed(b"HTTP/1.0 200 OK\r\n\r\nall of it");
-        conn.read_response_head().await.unwrap();
+        let mut conn = reading(b"HTTP/1.0 200 OK\r\n\r\nall of it", 1 << 16, true);
+        get(&mut conn).await.unwrap();
         assert!(!conn.reusable());
         assert_eq!(conn.read_body(100).await.unwrap(), b"all of it");
         assert!(!conn.reusable());
     }
 
     #[tokio::test]
-    async fn truncated_and_oversized_messages_are_refused() {
-        let mut conn = reading_then_closed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort");
-        conn.read_response_head().await.unwrap();
+    async fn truncated_oversized_and_out_of_order_messages_are_refused() {
+        let mut conn = reading(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            64,
+            true,
+        );
+        get(&mut conn).await.unwrap();
         assert!(matches!(conn.read_body(100).await, Err(Error::Closed)));
-
-        let mut conn = reading(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
-        conn.read_response_head().await.unwrap();
-        assert!(matches!(conn.read_body(9).await, Err(Error::TooLarge(_))));
         assert!(!conn.reusable());
 
-        let mut conn =
-            reading(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        let ten = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+        let mut conn = reading(ten, 64, false);
+        get(&mut conn).await.unwrap();
         assert!(matches!(
-            conn.read_response_head().await,
-            Err(Error::Malformed(_))
+            conn.read_body(9).await,
+            Err(Error::TooLarge("body"))
         ));
+        assert!(!conn.reusable());
 
         let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
         head.extend(std::iter::repeat_n(b'a', MAX_HEAD));
-        let mut conn = reading(&head);
-        assert!(matches!(
-            conn.read_response_head().await,
-            Err(Error::TooLarge(_))
-        ));
+        let mut conn = reading(&head, 1 << 16, false);
+        assert!(matches!(get(&mut conn).await, Err(Error::TooLarge("head"))));
 
-        let mut conn = reading(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
-        conn.read_response_head().await.unwrap();
+        let mut trailer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ".to_vec();
+        trailer.extend(std::iter::repeat_n(b'a', MAX_LINE));
+        let mut conn = reading(&trailer, 1 << 16, false);
+        get(&mut conn).await.unwrap();
         assert!(matches!(
             conn.read_body(100).await,
-            Err(Error::Malformed(_))
+            Err(Error::TooLarge("chunk line"))
+        ));
+
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let mut conn = reading(chunked, 64, false);
+        get(&mut conn).await.unwrap();
+        assert!(matches!(conn.read_body(100).await, Err(Error::Protocol(_))));
+
+        // A response head with no request sent, a response with no request read.
+        let mut conn = reading(ten, 64, false);
+        assert!(matches!(
+            conn.read_response_head().await,
+            Err(Error::Misuse(_))
+        ));
+        assert!(matches!(
+            conn.send_response(200, &[]).await,
+            Err(Error::Misuse(_))
         ));
     }
 
+    /// What a fresh connection writes for one request.
+    async fn request_bytes(
+        method: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<String, Error> {
+        let mut conn = Conn::new(join(empty(), Vec::new()));
+        conn.send_request(method, "/acs?x=1", headers, body).await?;
+        Ok(written::<Empty>(conn))
+    }
+
     #[tokio::test]
-    async fn requests_and_responses_are_written_as_rfc_9112_frames_them() {
-        let (client, mut server) = duplex(1 << 16);
-        let mut conn = Conn::new(client);
-        conn.send_request("POST", "/acs", &[("Host", "acs:7547")], b"")
-            .await
-            .unwrap();
-        conn.send_request("GET", "/f", &[("Host", "h")], b"")
-            .await
-            .unwrap();
-        assert!(
-            conn.send_request("GET", "/", &[("X", "a\r\nInjected: 1")], b"")
-                .await
-                .is_err()
-        );
-        drop(conn);
-        let mut written = String::new();
-        server.read_to_string(&mut written).await.unwrap();
+    async fn requests_are_written_with_the_framing_of_their_body() {
+        let host = [("Host", "acs:7547")];
         assert_eq!(
-            written,
-            "POST /acs HTTP/1.1\r\nHost: acs:7547\r\nContent-Length: 0\r\n\r\n\
-             GET /f HTTP/1.1\r\nHost: h\r\n\r\n"
+            request_bytes("POST", &host, b"").await.unwrap(),
+            "POST /acs?x=1 HTTP/1.1\r\nhost: acs:7547\r\ncontent-length: 0\r\n\r\n"
         );
+        assert_eq!(
+            request_bytes("POST", &host, b"<soap/>").await.unwrap(),
+            "POST /acs?x=1 HTTP/1.1\r\nhost: acs:7547\r\ncontent-length: 7\r\n\r\n<soap/>"
+        );
+        assert_eq!(
+            request_bytes("GET", &host, b"").await.unwrap(),
+            "GET /acs?x=1 HTTP/1.1\r\nhost: acs:7547\r\n\r\n"
+        );
+        let injected = [("X", "a\r\nInjected: 1")];
+        assert!(matches!(
+            request_bytes("GET", &injected, b"").await,
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[tokio::test]
     async fn a_server_reads_requests_until_the_client_closes() {
-        let mut conn = reading_then_closed(
-            b"GET /cr?x=1 HTTP/1.1\r\nHost: cpe\r\n\r\n\
-              GET /cr HTTP/1.1\r\nAuthorization: Digest x\r\nConnection: close\r\n\r\n",
-        );
-        let head = conn.read_request_head().await.unwrap().unwrap();
-        assert_eq!(
-            (head.method.as_str(), head.target.as_str()),
-            ("GET", "/cr?x=1")
-        );
-        assert!(conn.reusable());
-        let head = conn.read_request_head().await.unwrap().unwrap();
-        assert_eq!(head.headers[0].1, "Digest x");
-        assert!(!conn.reusable());
-        assert!(conn.read_request_head().await.unwrap().is_none());
+        let input = b"GET /cr?x=1 HTTP/1.1\r\nHost: cpe\r\n\r\n\
+              POST /cr HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabc\r\n0\r\n\r\n\
+              GET /cr HTTP/1.1\r\nAuthorization: Digest x\r\nConnection: close\r\n\r\n";
+        for capacity in [1, 1 << 16] {
+            let mut conn = reading(input, capacity, true);
+            let head = conn.read_request_head().await.unwrap().unwrap();
+            assert_eq!(
+                (head.method.as_str(), head.target.as_str()),
+                ("GET", "/cr?x=1")
+            );
+            assert_eq!(conn.read_body(10).await.unwrap(), b"");
+            conn.send_response(204, &[]).await.unwrap();
+            assert!(conn.reusable());
 
-        let (client, mut server) = duplex(1 << 16);
-        let mut conn = Conn::new(client);
-        conn.keep_alive = false;
-        conn.send_response(401, &[("WWW-Authenticate", "Digest realm=\"r\"")])
-            .await
-            .unwrap();
-        drop(conn);
-        let mut written = String::new();
-        server.read_to_string(&mut written).await.unwrap();
-        assert_eq!(
-            written,
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\"\r\n\
-             Connection: close\r\nContent-Length: 0\r\n\r\n"
-        );
+            let head = conn.read_request_head().await.unwrap().unwrap();
+            assert_eq!(head.method, "POST");
+            assert_eq!(conn.read_body(10).await.unwrap(), b"abc");
+            conn.send_response(200, &[]).await.unwrap();
+            assert!(conn.reusable());
+
+            let head = conn.read_request_head().await.unwrap().unwrap();
+            assert_eq!(head.headers[0], ("authorization".into(), "Digest x".into()));
+            conn.send_response(401, &[("WWW-Authenticate", "Digest realm=\"r\"")])
+                .await
+                .unwrap();
+            assert!(!conn.reusable());
+            assert!(conn.read_request_head().await.unwrap().is_none());
+            assert_eq!(
+                written(conn),
+                "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n\
+                 HTTP/1.1 100 Continue\r\n\r\n\
+                 HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n\
+                 HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Digest realm=\"r\"\r\n\
+                 content-length: 0\r\n\r\n"
+            );
+        }
     }
 }
