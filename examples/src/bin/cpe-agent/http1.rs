@@ -322,7 +322,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(crate) async fn read_chunk(&mut self) -> Result<Option<Vec<u8>>, Error> {
         match self.take() {
             Exchange::Response(mut call) => {
-                if let Some(data) = self.body_data(&mut call).await? {
+                // A close-delimited body can always proceed: it ends with the stream only.
+                let until_close = call.body_mode() == BodyMode::CloseDelimited;
+                let data = self
+                    .body_data(until_close, |input, output| {
+                        let ended = !until_close && call.can_proceed();
+                        (!ended).then(|| call.read(input, output)).transpose()
+                    })
+                    .await?;
+                if let Some(data) = data {
                     self.exchange = Exchange::Response(call);
                     return Ok(Some(data));
                 }
@@ -335,7 +343,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Ok(None)
             }
             Exchange::Request(mut reply) => {
-                if let Some(data) = self.body_data(&mut reply).await? {
+                // ureq-proto frames request bodies by length or chunks, not by the stream's end.
+                let data = self
+                    .body_data(false, |input, output| {
+                        (!reply.is_ended())
+                            .then(|| reply.read(input, output))
+                            .transpose()
+                    })
+                    .await?;
+                if let Some(data) = data {
                     self.exchange = Exchange::Request(reply);
                     return Ok(Some(data));
                 }
@@ -363,14 +379,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(body)
     }
 
-    /// The next data `body` decodes from the stream, `None` once it is complete (only then).
-    async fn body_data(&mut self, body: &mut impl BodyDecoder) -> Result<Option<Vec<u8>>, Error> {
+    /// The next data of a body from the stream, `None` once it is complete: `decode` decodes
+    /// input into output (the bytes used of each), `None` once the body is complete; a body
+    /// `until_close` also ends with the stream.
+    async fn body_data(
+        &mut self,
+        until_close: bool,
+        mut decode: impl FnMut(&[u8], &mut [u8]) -> Result<Option<(usize, usize)>, ureq_proto::Error>,
+    ) -> Result<Option<Vec<u8>>, Error> {
         loop {
-            if body.ended() {
-                return Ok(None);
-            }
             let mut data = vec![0; self.buffer.len()];
-            let (used, written) = body.decode(&self.buffer, &mut data)?;
+            let Some((used, written)) = decode(&self.buffer, &mut data)? else {
+                return Ok(None);
+            };
             self.buffer.drain(..used.min(self.buffer.len()));
             if written > 0 {
                 data.truncate(written);
@@ -384,7 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Err(Error::TooLarge("chunk line"));
             }
             if self.fill().await? == 0 {
-                return if body.until_close() {
+                return if until_close {
                     Ok(None)
                 } else {
                     Err(Error::Closed)
@@ -408,58 +429,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn fill(&mut self) -> Result<usize, Error> {
         self.buffer.reserve(READ_SIZE);
         Ok(self.io.read_buf(&mut self.buffer).await?)
-    }
-}
-
-/// A body ureq-proto decodes: a response's or a request's.
-trait BodyDecoder {
-    /// Decodes `input` into `output`: the bytes used of each.
-    fn decode(
-        &mut self,
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<(usize, usize), ureq_proto::Error>;
-    /// Whether the body is complete.
-    fn ended(&self) -> bool;
-    /// Whether the body ends when the peer closes the connection.
-    fn until_close(&self) -> bool;
-}
-
-impl BodyDecoder for Call<ResponseBody> {
-    fn decode(
-        &mut self,
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<(usize, usize), ureq_proto::Error> {
-        self.read(input, output)
-    }
-
-    fn ended(&self) -> bool {
-        // A close-delimited body can always proceed: it ends at the end of the stream only.
-        !self.until_close() && self.can_proceed()
-    }
-
-    fn until_close(&self) -> bool {
-        self.body_mode() == BodyMode::CloseDelimited
-    }
-}
-
-impl BodyDecoder for Reply<RequestBody> {
-    fn decode(
-        &mut self,
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<(usize, usize), ureq_proto::Error> {
-        self.read(input, output)
-    }
-
-    fn ended(&self) -> bool {
-        self.is_ended()
-    }
-
-    fn until_close(&self) -> bool {
-        // ureq-proto frames request bodies by length or chunks, never by the stream's end.
-        false
     }
 }
 
