@@ -26,8 +26,6 @@
 //! TR-069 §3.6.1 and Appendix II text itself was not at hand, so the fault for a duplicate
 //! alias in AddObject (9003) and the Inform keeping numbers are our reading.
 
-use std::collections::BTreeMap;
-
 use hal::engine::{
     AddRequest, EngineRequest, EngineResult, GetInstancesRequest, GetInstancesResponse,
     ObjectCreation, ParamSetting,
@@ -44,8 +42,10 @@ pub const MAX_AUTO_CREATED: u32 = 16;
 /// The rows that have an Alias, as read for one ACS request.
 #[derive(Debug, Default)]
 pub(crate) struct AliasMap {
-    /// Row path (instance numbers, trailing dot) → its Alias.
-    rows: BTreeMap<String, String>,
+    /// (row path with instance numbers and trailing dot, its Alias); a list rather than a
+    /// map, which would cost the agent binary more than the scans cost time for the few
+    /// hundred rows of a CPE.
+    rows: Vec<(String, String)>,
 }
 
 /// An alias that names no row.
@@ -76,9 +76,8 @@ impl AliasMap {
     /// The row of `table` whose Alias is `alias`.
     fn row(&self, table: &str, alias: &str) -> Option<&str> {
         self.rows
-            .range(table.to_owned()..)
-            .take_while(|(row, _)| row.starts_with(table))
-            .find(|(row, a)| *a == alias && is_row_of(row, table))
+            .iter()
+            .find(|(row, a)| a == alias && is_row_of(row, table))
             .map(|(row, _)| row.as_str())
     }
 
@@ -120,7 +119,8 @@ impl AliasMap {
             }
             numeric.push('.');
             let number = !piece.is_empty() && piece.bytes().all(|b| b.is_ascii_digit());
-            match self.rows.get(&numeric).filter(|_| number) {
+            let row_alias = self.rows.iter().find(|(row, _)| *row == numeric);
+            match row_alias.filter(|_| number).map(|(_, alias)| alias) {
                 Some(alias) => {
                     out.push('[');
                     out.push_str(alias);
