@@ -398,7 +398,7 @@ impl Session {
     ) -> Self {
         let mut state = persisted.unwrap_or_default();
         state.after_reboot();
-        let dropped_on_restore = state.bound(&config.limits, MAX_INFORM_EVENTS);
+        let dropped_on_restore = state.bound(&config.limits);
         let (lw_changed, lw_dropped) = lightweight::restore_queue(
             std::mem::take(&mut state.lightweight_changed),
             config.limits.max_changed_parameters,

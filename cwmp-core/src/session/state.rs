@@ -427,6 +427,15 @@ impl PersistedState {
         }
         let key = if multiple { command_key } else { "" };
         self.events.push(PendingEvent::new(code, key));
+        // Held to an Inform's worth, the oldest `M …` or vendor event going first: each of
+        // the fifteen numbered codes of TR-069 is pending at most once, so they always fit,
+        // while the others come once per command key or vendor code.
+        if self.events.len() > super::MAX_INFORM_EVENTS {
+            let oldest = self.events.iter().position(|e| {
+                e.event_code().is_multiple() || matches!(e.event_code(), EventCode::Other(_))
+            });
+            self.events.remove(oldest.unwrap_or(0));
+        }
         true
     }
 
@@ -444,14 +453,18 @@ impl PersistedState {
     /// Holds restored lists to the bounds a running session keeps them in, and returns how
     /// many entries it dropped. A state this session saved is within them; one read back from
     /// a file that was garbled yet still parses, or written for larger limits, must not make
-    /// the session hold more than a network peer could. What a running session refuses once
-    /// full (events, attributes, scheduled informs, transfers, ChangeDUStates,
+    /// the session hold more than a network peer could. Events are held as running holds
+    /// them (each once, the oldest `M …` or vendor events dropped first). What a running
+    /// session refuses once full (attributes, scheduled informs, transfers, ChangeDUStates,
     /// RequestDownloads) keeps its oldest entries; what it drops the oldest of (autonomous
     /// reports) keeps its newest. TransferCompletes share the transfers' slots and go first,
     /// so that a result is kept before a transfer still queued.
-    pub(crate) fn bound(&mut self, limits: &SessionLimits, max_events: usize) -> usize {
+    pub(crate) fn bound(&mut self, limits: &SessionLimits) -> usize {
         let before = self.entries();
-        self.events.truncate(max_events);
+        // Each event once and at most an Inform's worth, as `add_event` keeps them.
+        for event in std::mem::take(&mut self.events) {
+            self.add_event(&event.event_code(), &event.command_key);
+        }
         while self.attributes.len() > limits.max_attributes {
             self.attributes.pop_last();
         }
@@ -546,6 +559,27 @@ mod tests {
         state.after_reboot();
         let codes: Vec<&str> = state.events.iter().map(|e| e.code.as_str()).collect();
         assert_eq!(codes, ["0 BOOTSTRAP", "2 PERIODIC", "M Reboot", "M Reboot"]);
+    }
+
+    #[test]
+    fn pending_events_are_held_to_an_inform_dropping_the_oldest_method_events() {
+        let mut state = PersistedState::default();
+        assert!(state.add_event(&EventCode::Boot, ""));
+        for n in 0..100 {
+            assert!(state.add_event(&EventCode::MReboot, &format!("k{n}")));
+        }
+        assert!(state.add_event(&EventCode::Other("X 00D09E Vendor".into()), ""));
+        assert!(state.add_event(&EventCode::Periodic, ""));
+        assert_eq!(state.events.len(), 64);
+        assert!(state.has_event(&EventCode::Boot) && state.has_event(&EventCode::Periodic));
+        let keys: Vec<&str> = state
+            .events
+            .iter()
+            .filter(|e| e.code == "M Reboot")
+            .map(|e| e.command_key.as_str())
+            .collect();
+        assert_eq!(keys.len(), 61);
+        assert_eq!(keys.first(), Some(&"k39"), "the oldest went first");
     }
 
     #[test]
