@@ -171,20 +171,15 @@ impl CwmpDriver {
         let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
         let mut session = Session::new(config, settings, persisted, Instant::now());
-        let dropped = session.dropped_on_restore();
-        if dropped > 0 {
+        let (beyond_limits, unknown_names) =
+            (session.dropped_on_restore(), session.dropped_changes());
+        if beyond_limits > 0 || unknown_names > 0 {
             tracing::warn!(
-                dropped,
-                "the saved CWMP state held more than the session's limits allow (garbled, or \
-                 written for larger limits); the entries beyond are dropped"
-            );
-        }
-        let dropped = session.dropped_changes();
-        if dropped > 0 {
-            tracing::warn!(
-                dropped,
-                "the saved CWMP state queued names that are no parameter of the model for \
-                 lightweight notifications; they are dropped"
+                beyond_limits,
+                unknown_names,
+                "the saved CWMP state held entries beyond the session's limits (garbled, or \
+                 written for larger limits) or queued names that are no parameter of the model \
+                 for lightweight notifications; they are dropped"
             );
         }
         // The notices pending now (this boot's `Booted` among them) go in before anything

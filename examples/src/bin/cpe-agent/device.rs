@@ -87,16 +87,12 @@ pub(crate) async fn boot(
         EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;
-    if !boot.discarded.is_empty() {
+    if !boot.discarded.is_empty() || !boot.trimmed.is_empty() {
         tracing::error!(
-            sections = ?boot.discarded,
-            "flash sections unreadable (cut short or garbled), started without them"
-        );
-    }
-    if !boot.trimmed.is_empty() {
-        tracing::warn!(
-            sections = ?boot.trimmed,
-            "flash sections held more than the engine's limits, their oldest entries dropped"
+            discarded = ?boot.discarded,
+            trimmed = ?boot.trimmed,
+            "flash sections unreadable (cut short or garbled) were started without; those \
+             holding more than the engine's limits lost their oldest entries"
         );
     }
     sim.attach(engine.sink());
