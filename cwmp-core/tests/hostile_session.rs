@@ -323,12 +323,31 @@ async fn hostile_http_answers_end_the_session_with_the_right_failure() {
     assert!(snapshot(&cpe) == before, "no session changed the store");
 }
 
+/// A session started from `state`, and the state it would save at once.
+fn restore(
+    state: cwmp_core::session::PersistedState,
+) -> (
+    cwmp_core::session::Session,
+    cwmp_core::session::PersistedState,
+) {
+    use cwmp_core::session::{ServerSettings, Session};
+
+    let session = Session::new(
+        SessionConfig::default(),
+        ServerSettings::default(),
+        Some(state),
+        support::origin(),
+    );
+    let kept = session.persisted_state();
+    (session, kept)
+}
+
 /// A saved state that parses yet holds more than a running session ever does (a state file
 /// garbled by hand or by the flash, or written for larger limits) is held to the session's
 /// limits when restored, keeping the oldest entries of what running refuses once full.
 #[test]
 fn a_restored_state_is_held_to_the_session_limits() {
-    use cwmp_core::session::{PersistedState, ServerSettings, Session};
+    use cwmp_core::session::PersistedState;
     use serde_json::json;
 
     let limits = SessionConfig::default().limits;
@@ -350,13 +369,7 @@ fn a_restored_state_is_held_to_the_session_limits() {
     let state: PersistedState = serde_json::from_value(text).unwrap();
     assert_eq!(state.attributes.len(), attributes, "the file parses whole");
 
-    let session = Session::new(
-        SessionConfig::default(),
-        ServerSettings::default(),
-        Some(state),
-        support::origin(),
-    );
-    let kept = session.persisted_state();
+    let (session, kept) = restore(state);
     assert_eq!(kept.events.len(), 64);
     // `M …` events go oldest first, as while running.
     assert_eq!(kept.events[0].command_key, format!("k{}", events - 64));
@@ -380,7 +393,7 @@ fn a_restored_state_is_held_to_the_session_limits() {
 /// save.
 #[test]
 fn a_restored_state_holds_the_cpe_reports_to_their_bounds() {
-    use cwmp_core::session::{PersistedState, ServerSettings, Session};
+    use cwmp_core::session::PersistedState;
     use serde_json::{Value, json};
 
     let limits = SessionConfig::default().limits;
@@ -414,13 +427,7 @@ fn a_restored_state_holds_the_cpe_reports_to_their_bounds() {
     let state: PersistedState = serde_json::from_value(text).unwrap();
     assert_eq!(state.du_changes.len(), n, "the file parses whole");
 
-    let session = Session::new(
-        SessionConfig::default(),
-        ServerSettings::default(),
-        Some(state),
-        support::origin(),
-    );
-    let kept = session.persisted_state();
+    let (session, kept) = restore(state);
     let max = limits.max_transfers;
     assert_eq!(kept.transfer_completes.len(), max);
     assert_eq!(kept.transfer_completes[0].command_key, "c0");
