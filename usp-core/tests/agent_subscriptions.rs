@@ -822,36 +822,14 @@ async fn periodic_event_only_for_its_subscribers() {
 
 /// Adds a bulk data profile as the controller and configures it for `Push!`.
 async fn push_profile(h: &mut Harness) -> String {
-    let add = ReqType::Add(usp::Add {
-        allow_partial: false,
-        create_objs: vec![usp::add::CreateObject {
-            obj_path: "Device.BulkData.Profile.".into(),
-            param_settings: [
-                ("Protocol", "USPEventNotif"),
-                ("EncodingType", "JSON"),
-                ("Enable", "true"),
-            ]
-            .iter()
-            .map(|(p, v)| usp::add::CreateParamSetting {
-                param: (*p).into(),
-                value: (*v).into(),
-                required: true,
-            })
-            .collect(),
-        }],
-    });
-    let reply = h.request("bd-add", add).await;
-    let resp = harness::add_resp(&reply);
-    let Some(usp::add_resp::created_object_result::operation_status::OperStatus::OperSuccess(s)) =
-        &resp.created_obj_results[0]
-            .oper_status
-            .as_ref()
-            .unwrap()
-            .oper_status
-    else {
-        panic!("{resp:?}")
-    };
-    let row = s.instantiated_path.clone();
+    let settings = [
+        ("Protocol", "USPEventNotif"),
+        ("EncodingType", "JSON"),
+        ("Enable", "true"),
+    ];
+    let row = h
+        .add_object("bd-add", "Device.BulkData.Profile.", &settings)
+        .await;
     h.engine
         .device_update(|txn| {
             txn.add(

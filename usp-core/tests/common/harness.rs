@@ -259,10 +259,22 @@ impl Harness {
             ("Enable", "true"),
         ];
         params.extend_from_slice(extra);
+        let table = "Device.LocalAgent.Subscription.";
+        self.add_object(&format!("sub-{id}"), table, &params).await
+    }
+
+    /// Adds a row of `table` with required `params` as the controller (message `msg_id`) and
+    /// returns its path.
+    pub async fn add_object(
+        &mut self,
+        msg_id: &str,
+        table: &str,
+        params: &[(&str, &str)],
+    ) -> String {
         let add = ReqType::Add(usp::Add {
             allow_partial: false,
             create_objs: vec![usp::add::CreateObject {
-                obj_path: "Device.LocalAgent.Subscription.".into(),
+                obj_path: table.into(),
                 param_settings: params
                     .iter()
                     .map(|(p, v)| usp::add::CreateParamSetting {
@@ -273,7 +285,7 @@ impl Harness {
                     .collect(),
             }],
         });
-        let reply = self.request(&format!("sub-{id}"), add).await;
+        let reply = self.request(msg_id, add).await;
         let resp = add_resp(&reply);
         match &resp.created_obj_results[0]
             .oper_status
@@ -284,7 +296,7 @@ impl Harness {
             Some(
                 usp::add_resp::created_object_result::operation_status::OperStatus::OperSuccess(s),
             ) => s.instantiated_path.clone(),
-            other => panic!("subscription not created: {other:?}"),
+            other => panic!("{table} row not created: {other:?}"),
         }
     }
 
