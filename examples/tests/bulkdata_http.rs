@@ -1,8 +1,8 @@
 //! End to end: a bulk data profile configured by a USP controller over WebSocket sends its
 //! reports to a collector (a hyper server on a free loopback port) with the method, headers
 //! and Request-URI parameters the profile asks for; a refused report is retained and sent
-//! with the next one, and a failed attempt is retried with the same body. Every wait is
-//! bounded.
+//! with the next one, a failed attempt is retried with the same body, and
+//! `ForceCollection()` reports at once. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,6 +22,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rusp_lib::usp_builder::OperateBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -212,6 +213,19 @@ async fn scenario() {
     let retried = next(&mut reports, 200).await;
     assert_eq!(failed.reports().len(), 1, "{}", failed.body);
     assert_eq!(retried.body, failed.body, "the same report, retried");
+
+    // ForceCollection() reports at once, also for a disabled profile.
+    set_ok(&mut ctrl, &profile, "Enable", "false").await;
+    let operate = OperateBuilder::new(format!("{profile}ForceCollection()"))
+        .with_command_key("force".to_owned())
+        .with_send_resp(true)
+        .build()
+        .unwrap();
+    let body = ctrl.request(operate).await;
+    let result = &body["Response"]["OperateResp"]["operation_results"][0];
+    assert!(result["req_output_args"].is_object(), "{body}");
+    let forced = next(&mut reports, 200).await;
+    assert_eq!(forced.reports().len(), 1, "{}", forced.body);
 
     drop(ctrl);
     agent.stop().await;

@@ -396,8 +396,9 @@ pub fn upkeep(store: &Store) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Reads one profile row.
-fn profile(store: &Store, path: String, limits: &Limits) -> Result<Profile, BulkDataError> {
+/// Reads profile row `path` (`Device.BulkData.Profile.{i}.`) whatever its `Enable`, as
+/// `ForceCollection()` needs it.
+pub fn profile(store: &Store, path: String, limits: &Limits) -> Result<Profile, BulkDataError> {
     let transport = match text(store, &path, "Protocol").as_str() {
         "HTTP" => Transport::Http(http_settings(store, &path)),
         "USPEventNotif" => Transport::UspEventNotif,

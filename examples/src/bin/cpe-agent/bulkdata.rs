@@ -11,18 +11,23 @@
 //!   device's sink; the USP agent notifies the owner's subscriptions (NotifRetry is theirs).
 //!
 //! The profiles are read again whenever the store changes; a profile whose
-//! `ReportingInterval` or `TimeReference` changed starts a new interval at once. Reports are
-//! read with the rights of the profile's `Controller` (the agent's own when it has none).
-//! Retained reports live in memory: `PersistAcrossReboot` is not honoured yet.
+//! `ReportingInterval` or `TimeReference` changed starts a new interval at once.
+//! `Profile.{i}.ForceCollection()` ([`ForceCollection`], wrapping the device's commands) makes
+//! a report at once, enabled or not, leaving the schedule as it is. Reports are read with the
+//! rights of the profile's `Controller` (the agent's own when it has none). Retained reports
+//! live in memory: `PersistAcrossReboot` is not honoured yet.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use hal::bulkdata::{self, Limits, Method, Profile, Retained, Stamp, Transport};
 use hal::engine::DeviceUpdate;
+use hal::feed::{CallId, CommandReporter};
 use hal::retry::Rng;
-use hal::{Engine, Principal};
+use hal::traits::{CommandCall, Commands, Invoked};
+use hal::{Engine, HalError, Principal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tr181_model::value::DateTime;
@@ -43,15 +48,70 @@ struct Running {
     retained: Arc<Mutex<Retained>>,
 }
 
-/// The bulk data task: runs until `shutdown`, re-reading the profiles on every `events`.
+/// How many `ForceCollection()` calls may wait for the task.
+const FORCED_QUEUE: usize = 16;
+
+/// The device's commands plus `Device.BulkData.Profile.{i}.ForceCollection()`, which hands
+/// the profile to the bulk data task.
+pub(crate) struct ForceCollection {
+    inner: Arc<dyn Commands>,
+    forced: mpsc::Sender<String>,
+}
+
+impl ForceCollection {
+    /// Wraps `inner`; the receiver goes to [`serve`].
+    pub(crate) fn new(inner: Arc<dyn Commands>) -> (Self, mpsc::Receiver<String>) {
+        let (forced, rx) = mpsc::channel(FORCED_QUEUE);
+        (Self { inner, forced }, rx)
+    }
+}
+
+#[async_trait]
+impl Commands for ForceCollection {
+    async fn invoke(
+        &self,
+        call: &CommandCall,
+        reporter: CommandReporter,
+    ) -> Result<Invoked, HalError> {
+        let profile = call
+            .path
+            .strip_suffix("ForceCollection()")
+            .filter(|row| row.starts_with(bulkdata::PROFILES));
+        let Some(profile) = profile else {
+            return self.inner.invoke(call, reporter).await;
+        };
+        self.forced
+            .try_send(profile.to_owned())
+            .map_err(|_| HalError::Failed {
+                path: call.path.clone(),
+                reason: "too many collections waiting".into(),
+            })?;
+        Ok(Invoked::Done(Vec::new()))
+    }
+
+    async fn cancel(&self, call: CallId) -> Result<(), HalError> {
+        self.inner.cancel(call).await
+    }
+}
+
+/// The bulk data task: runs until `shutdown`, re-reading the profiles on every `events` and
+/// reporting at once for each profile `forced` names.
 pub(crate) async fn serve(
     engine: Arc<Engine>,
     agent: String,
     trust: Option<Trust>,
     mut events: mpsc::Receiver<DeviceEvent>,
+    mut forced: mpsc::Receiver<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let booted = Instant::now();
+    let stamp = move |wall: Option<i64>| {
+        let uptime = Instant::now().saturating_duration_since(booted).as_millis();
+        Stamp::new(
+            wall.map(|w| w / 1000),
+            u64::try_from(uptime).unwrap_or(u64::MAX),
+        )
+    };
     let limits = Limits::DEFAULT;
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     refresh(&engine, &limits, &mut running).await;
@@ -71,17 +131,28 @@ pub(crate) async fn serve(
                 }
                 refresh(&engine, &limits, &mut running).await;
             }
+            Some(row) = forced.recv() => {
+                let wall = wall_micros();
+                if let Some(run) = running.get(&row) {
+                    report(&engine, &agent, &trust, run, stamp(wall), &limits).await;
+                    continue;
+                }
+                // A disabled profile: read as it is, with nothing retained.
+                match engine.read(|store| bulkdata::profile(store, row, &limits)) {
+                    Ok(profile) => {
+                        let next = Instant::now() + profile.next_report(wall);
+                        let run = Running { profile, next, retained: Arc::default() };
+                        report(&engine, &agent, &trust, &run, stamp(wall), &limits).await;
+                    }
+                    Err(error) => tracing::warn!(%error, "ForceCollection() made no report"),
+                }
+            }
             () = due => {
                 let now = Instant::now();
                 for run in running.values_mut().filter(|r| r.next <= now) {
                     let wall = wall_micros();
                     run.next = now + run.profile.next_report(wall);
-                    let uptime = now.saturating_duration_since(booted).as_millis();
-                    let stamp = Stamp::new(
-                        wall.map(|w| w / 1000),
-                        u64::try_from(uptime).unwrap_or(u64::MAX),
-                    );
-                    report(&engine, &agent, &trust, run, stamp, &limits).await;
+                    report(&engine, &agent, &trust, run, stamp(wall), &limits).await;
                 }
             }
         }

@@ -17,6 +17,7 @@ use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
 use usp_core::agent::ControllerTrust;
 
+use crate::bulkdata::ForceCollection;
 use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
 use crate::mtp::text;
@@ -49,6 +50,8 @@ pub(crate) struct Device {
     pub(crate) downloads: Arc<Downloads>,
     /// The MQTT clients' counts, live as `Device.MQTT.Client.{i}.Stats.`.
     pub(crate) mqtt_stats: Arc<MqttStats>,
+    /// The bulk data profiles `ForceCollection()` was called on, for the bulk data task.
+    pub(crate) force_collection: mpsc::Receiver<String>,
 }
 
 /// The wall clock, if the system has one past the epoch.
@@ -77,6 +80,8 @@ pub(crate) async fn boot(
     let mut hal = sim.hal();
     let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir, trust));
     hal.lifecycle = downloads.clone();
+    let (commands, force_collection) = ForceCollection::new(hal.commands.clone());
+    hal.commands = Arc::new(commands);
     let mqtt_stats = Arc::new(MqttStats::default());
     hal.parameters = Arc::new(StatsParameters::new(hal.parameters, mqtt_stats.clone()));
     // USP controllers get what ControllerTrust gives them (`controller_trust.rs` has the
@@ -108,6 +113,7 @@ pub(crate) async fn boot(
         boot,
         downloads,
         mqtt_stats,
+        force_collection,
     })
 }
 

@@ -220,6 +220,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         endpoint_id.clone(),
         trust.clone(),
         bulk_device_rx,
+        device.force_collection,
         shutdown.clone(),
     ));
     let mut drivers = vec![usp_device_tx, mtp_device_tx, bulk_device_tx];
