@@ -62,7 +62,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The ACS client, after its POST.
-    let request = Request::post("http://acs.example.net/cwmp").body(()).expect("a request");
+    let request = Request::post("http://acs.example.net/cwmp")
+        .body(())
+        .expect("a request");
     let Ok(call) = Call::new(request) else { return };
     let mut call = call.proceed();
     let mut out = vec![0; 1024];
@@ -78,7 +80,9 @@ fuzz_target!(|data: &[u8]| {
     loop {
         match call.try_response(input, false) {
             Ok((used, Some(_))) => {
-                input = data.get(head.len() - input.len() + used..).unwrap_or_default();
+                input = data
+                    .get(head.len() - input.len() + used..)
+                    .unwrap_or_default();
                 break;
             }
             Ok((used, None)) if used > 0 => input = input.get(used..).unwrap_or_default(),
