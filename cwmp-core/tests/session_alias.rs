@@ -11,7 +11,8 @@ use cwmp_core::codec::{
     AddObject, Body, DeleteObject, GetParameterNames, GetParameterValues, ParameterValue,
     SetParameterValues, ValueType,
 };
-use cwmp_core::session::{Input, SessionConfig};
+use cwmp_core::session::alias::MAX_AUTO_CREATED;
+use cwmp_core::session::{EngineRequest, Input, SessionConfig};
 use support::{Cpe, ScriptedAcs, device_sets, spv};
 
 const MAPPING: &str = "Device.NAT.PortMapping.";
@@ -270,6 +271,153 @@ async fn auto_create_instances_creates_the_rows_named() {
     assert_eq!(got[0].1, "uplink");
     assert_eq!(got[1].1, "true");
     assert!(got[0].0.starts_with("Device.Bridging.Bridge."), "{got:?}");
+}
+
+/// A SetParameterValues of string `(name, value)` pairs.
+fn spv_all(list: &[(&str, &str)]) -> Body {
+    Body::SetParameterValues(SetParameterValues {
+        parameter_list: list
+            .iter()
+            .map(|(name, value)| ParameterValue::new(*name, *value, ValueType::String))
+            .collect(),
+        parameter_key: "auto".into(),
+    })
+}
+
+/// Every name under `paths` (GetParameterNames, all levels), one session each.
+async fn all_names(cpe: &mut Cpe, acs: &mut ScriptedAcs, paths: &[&str]) -> Vec<String> {
+    let requests = paths
+        .iter()
+        .map(|path| {
+            Body::GetParameterNames(GetParameterNames {
+                parameter_path: (*path).into(),
+                next_level: false,
+            })
+        })
+        .collect();
+    let mut names = Vec::new();
+    for answer in session(cpe, acs, requests).await {
+        let Body::GetParameterNamesResponse(response) = answer else {
+            panic!("{answer:?}");
+        };
+        names.extend(response.parameter_list.into_iter().map(|p| p.name));
+    }
+    names
+}
+
+/// A CPE with `AutoCreateInstances` on.
+async fn auto_creating_cpe() -> (Cpe, ScriptedAcs) {
+    let (mut cpe, mut acs) = cpe().await;
+    let answers = session(
+        &mut cpe,
+        &mut acs,
+        vec![server_flag("AutoCreateInstances", "true")],
+    )
+    .await;
+    assert!(matches!(answers[0], Body::SetParameterValuesResponse(_)));
+    (cpe, acs)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn auto_created_rows_cost_one_read_of_the_model() {
+    let (mut cpe, mut acs) = auto_creating_cpe().await;
+    let aliases = ["a1", "a2", "a3", "a4", "a5", "a6"];
+    let names: Vec<String> = aliases
+        .iter()
+        .map(|a| format!("{MAPPING}[{a}].Description"))
+        .collect();
+    let list: Vec<(&str, &str)> = names
+        .iter()
+        .zip(aliases)
+        .map(|(n, a)| (n.as_str(), a))
+        .collect();
+    cpe.requests.clear();
+    let answers = session(&mut cpe, &mut acs, vec![spv_all(&list)]).await;
+    assert!(
+        matches!(answers[0], Body::SetParameterValuesResponse(_)),
+        "{:?}",
+        answers[0]
+    );
+    let reads = cpe
+        .requests
+        .iter()
+        .filter(|r| matches!(r, EngineRequest::GetInstances(_)))
+        .count();
+    let adds = cpe
+        .requests
+        .iter()
+        .filter(|r| matches!(r, EngineRequest::Add(_)))
+        .count();
+    assert_eq!(
+        (reads, adds),
+        (1, aliases.len()),
+        "one read of the rows, one Add per row"
+    );
+
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let answers = session(&mut cpe, &mut acs, vec![gpv(&names)]).await;
+    let got: Vec<String> = values(&answers[0]).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(got, aliases);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn failed_set_deletes_the_rows_it_created() {
+    let (mut cpe, mut acs) = auto_creating_cpe().await;
+    let tables = [MAPPING, "Device.Bridging."];
+    let before = all_names(&mut cpe, &mut acs, &tables).await;
+
+    // Two mappings and a bridge with a port are created, then a value fails to set.
+    cpe.requests.clear();
+    let answers = session(
+        &mut cpe,
+        &mut acs,
+        vec![spv_all(&[
+            ("Device.NAT.PortMapping.[ssh].Description", "ssh"),
+            ("Device.Bridging.Bridge.[br-x].Port.[up].Enable", "true"),
+            ("Device.NAT.PortMapping.[dns].Description", "dns"),
+            ("Device.NAT.PortMapping.[dns].ExternalPort", "not a number"),
+        ])],
+    )
+    .await;
+    let (code, params) = fault_code(&answers[0]);
+    assert_eq!(code, 9003);
+    assert_eq!(params.len(), 1, "{params:?}");
+    assert_eq!(params[0].1, 9007, "{params:?}");
+    let deletes: Vec<&EngineRequest> = cpe
+        .requests
+        .iter()
+        .filter(|r| matches!(r, EngineRequest::Delete(_) | EngineRequest::Add(_)))
+        .collect();
+    assert_eq!(deletes.len(), 5, "four Adds, then one Delete: {deletes:?}");
+    assert!(matches!(deletes[4], EngineRequest::Delete(_)));
+    assert_eq!(all_names(&mut cpe, &mut acs, &tables).await, before);
+
+    // The limit on rows to create: the rows created up to it are deleted again.
+    let names: Vec<String> = (0..=MAX_AUTO_CREATED)
+        .map(|i| format!("{MAPPING}[m{i}].Description"))
+        .collect();
+    let list: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+    let answers = session(&mut cpe, &mut acs, vec![spv_all(&list)]).await;
+    assert_eq!(fault_code(&answers[0]).0, 9004);
+    assert_eq!(all_names(&mut cpe, &mut acs, &tables).await, before);
+
+    // A row whose creation fails (Hosts.Host is a table only the device adds to) after one
+    // that was created: the created one goes too.
+    let host = "Device.Hosts.Host.[h1].Active";
+    let answers = session(
+        &mut cpe,
+        &mut acs,
+        vec![spv_all(&[
+            ("Device.NAT.PortMapping.[ok].Description", "ok"),
+            (host, "true"),
+        ])],
+    )
+    .await;
+    let (code, params) = fault_code(&answers[0]);
+    assert_eq!(code, 9003, "{:?}", answers[0]);
+    assert_eq!(params.len(), 1, "{params:?}");
+    assert_eq!(params[0].0, host);
+    assert_eq!(all_names(&mut cpe, &mut acs, &tables).await, before);
 }
 
 #[tokio::test(flavor = "current_thread")]

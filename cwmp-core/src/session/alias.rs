@@ -16,10 +16,14 @@
 //! | `[...]` that is no valid Alias (TR-181 rules, [`tr181_model::path::is_alias`]) | the engine's 9005 for a malformed name |
 //!
 //! An ACS request that needs aliases first reads every row's unique keys from the engine
-//! (`GetInstances` of `Device.`, one read), then runs with instance numbers. AddObject
-//! `Table.[alias].` creates the row with that `Alias`. Rows auto-created for a
-//! SetParameterValues stay when the values then fail to set (the write itself is still all or
-//! nothing). The Inform's names keep instance numbers.
+//! (`GetInstances` of `Device.`, one read for the whole request), then runs with instance
+//! numbers. AddObject `Table.[alias].` creates the row with that `Alias`. Each row
+//! `AutoCreateInstances` creates is one `Add`, and joins the aliases already read from the
+//! `Add`'s answer. When the SetParameterValues then fails (any fault, its values or the
+//! creation of a later row), the rows it created are deleted again, innermost first, before
+//! the fault is answered: a failed SetParameterValues leaves the model as it was. (A session
+//! that ends before the answer, e.g. the ACS gone, leaves the rows created so far.) The
+//! Inform's names keep instance numbers.
 //!
 //! Sources: the TR-181 descriptions of `AliasBasedAddressing`, `InstanceMode` and
 //! `AutoCreateInstances`, the `Alias` data type, and FACTS §11 for the fault codes; the
@@ -27,17 +31,18 @@
 //! alias in AddObject (9003) and the Inform keeping numbers are our reading.
 
 use hal::engine::{
-    AddRequest, EngineRequest, EngineResult, GetInstancesRequest, GetInstancesResponse,
-    ObjectCreation, ParamSetting,
+    AddRequest, DeleteRequest, EngineRequest, EngineResult, GetInstancesRequest,
+    GetInstancesResponse, ObjectCreation, ParamSetting,
 };
 use tr181_model::path::instance_alias;
+use tr181_model::value::Value;
 
 use super::rpc::{engine_fault, invalid_arguments};
 use super::{Pending, Phase, Session, SessionError, fault_body};
-use crate::codec::{Body, Envelope, SetParameterValuesFault};
+use crate::codec::{Body, CwmpNamespace, Envelope, SetParameterValuesFault};
 
 /// Most rows one SetParameterValues may create with `AutoCreateInstances`.
-pub const MAX_AUTO_CREATED: u32 = 16;
+pub const MAX_AUTO_CREATED: usize = 16;
 
 /// The rows that have an Alias, as read for one ACS request.
 #[derive(Debug, Default)]
@@ -64,11 +69,7 @@ impl AliasMap {
             .into_iter()
             .filter_map(|r| r.outcome.ok())
             .flatten()
-            .filter_map(|info| {
-                let (_, alias) = info.keys.iter().find(|(name, _)| *name == "Alias")?;
-                let alias = alias.canonical_text();
-                (!alias.is_empty()).then_some((info.path, alias))
-            })
+            .filter_map(|info| Some((info.path, alias_key(&info.keys)?)))
             .collect();
         Self { rows }
     }
@@ -134,6 +135,12 @@ impl AliasMap {
     }
 }
 
+/// The non-empty `Alias` among a row's unique keys.
+fn alias_key(keys: &[(&str, Value)]) -> Option<String> {
+    let (_, alias) = keys.iter().find(|(name, _)| *name == "Alias")?;
+    Some(alias.canonical_text()).filter(|alias| !alias.is_empty())
+}
+
 /// Whether `row` is `table` plus one instance number and a dot.
 fn is_row_of(row: &str, table: &str) -> bool {
     row.strip_prefix(table)
@@ -193,8 +200,32 @@ pub(crate) fn alias_response(body: &mut Body, map: &AliasMap) {
 #[derive(Debug)]
 pub(crate) struct AliasStep {
     envelope: Envelope,
-    /// Rows created so far for it.
-    created: u32,
+    /// The rows' aliases: read once, then kept up to date with the rows created for it.
+    map: AliasMap,
+    /// The rows auto-created for it, outer rows first.
+    created: Vec<String>,
+    /// The parameter whose alias names the row being created (for its fault).
+    creating: String,
+}
+
+/// What [`Session::run_rpc`] gets from alias resolution besides the resolved names.
+#[derive(Debug, Default)]
+pub(crate) struct Resolution {
+    /// The rows' aliases, when the response's names go in alias form.
+    pub(crate) aliases: Option<AliasMap>,
+    /// The Alias of the row AddObject adds.
+    pub(crate) new_alias: Option<String>,
+    /// The rows auto-created for a SetParameterValues, outer rows first: deleted again when
+    /// it fails.
+    pub(crate) created: Vec<String>,
+}
+
+/// A fault waiting for the rows auto-created for its SetParameterValues to be deleted.
+#[derive(Debug)]
+pub(crate) struct Undo {
+    namespace: CwmpNamespace,
+    id: Option<String>,
+    fault: Body,
 }
 
 /// SetParameterValues fault 9003 with one `fault_code` entry for `name`.
@@ -212,62 +243,121 @@ impl Session {
         if self.settings.alias_based_addressing
             && needs_aliases(&mut envelope.body, self.settings.instance_alias_mode)
         {
-            self.read_aliases(AliasStep {
-                envelope,
-                created: 0,
-            });
+            self.phase = Phase::Executing;
+            self.engine_request(
+                EngineRequest::GetInstances(GetInstancesRequest::new(["Device."], false)),
+                Pending::Aliases(Box::new(AliasStep {
+                    envelope,
+                    map: AliasMap::default(),
+                    created: Vec::new(),
+                    creating: String::new(),
+                })),
+            );
         } else {
-            self.run_rpc(envelope, None, None);
+            self.run_rpc(envelope, Resolution::default());
         }
     }
 
-    fn read_aliases(&mut self, step: AliasStep) {
-        self.phase = Phase::Executing;
+    /// Answers `body`; when it is a fault and the request auto-created rows, first deletes
+    /// them, innermost first, so that a failed SetParameterValues leaves the model as it
+    /// was (TR-069: all or nothing).
+    pub(super) fn answer_undoing(
+        &mut self,
+        namespace: CwmpNamespace,
+        id: Option<String>,
+        body: Body,
+        created: Vec<String>,
+    ) {
+        if created.is_empty() || !matches!(body, Body::Fault(_)) {
+            return self.answer(namespace, id, body);
+        }
         self.engine_request(
-            EngineRequest::GetInstances(GetInstancesRequest::new(["Device."], false)),
-            Pending::Aliases(Box::new(step)),
+            EngineRequest::Delete(DeleteRequest::new(created.into_iter().rev())),
+            Pending::Undo(Box::new(Undo {
+                namespace,
+                id,
+                fault: body,
+            })),
         );
     }
 
-    /// The rows' aliases (or an auto-created row) are in: resolve and run the request.
+    /// The auto-created rows are deleted (or could not be: nothing more to try): answer the
+    /// fault.
+    pub(super) fn on_undone(
+        &mut self,
+        undo: Undo,
+        result: EngineResult,
+    ) -> Result<(), SessionError> {
+        if self.phase == Phase::Executing {
+            self.answer(undo.namespace, undo.id, undo.fault);
+        }
+        match result {
+            EngineResult::Delete(_) => Ok(()),
+            _ => Err(SessionError::MismatchedResult),
+        }
+    }
+
+    /// The rows' aliases, or a row auto-created, are in: resolve and run the request.
     pub(super) fn on_alias_step(
         &mut self,
-        step: AliasStep,
+        mut step: AliasStep,
         result: EngineResult,
     ) -> Result<(), SessionError> {
         if self.phase != Phase::Executing {
             return Ok(());
         }
-        let AliasStep {
-            mut envelope,
-            created,
-        } = step;
-        let (namespace, id) = (envelope.namespace, envelope.header.id.clone());
-        let map = match result {
-            EngineResult::GetInstances(Ok(response)) => AliasMap::from_instances(response),
-            EngineResult::Add(Ok(_)) => {
-                self.read_aliases(AliasStep { envelope, created });
-                return Ok(());
+        let (namespace, id) = (step.envelope.namespace, step.envelope.header.id.clone());
+        let added = match result {
+            EngineResult::GetInstances(Ok(response)) => {
+                step.map = AliasMap::from_instances(response);
+                None
             }
+            EngineResult::Add(Ok(response)) => response.results.into_iter().next(),
             EngineResult::GetInstances(Err(error)) => {
                 self.answer(namespace, id, engine_fault(&error));
                 return Ok(());
             }
             EngineResult::Add(Err(failure)) => {
-                let name = request_names(&mut envelope.body)
-                    .first()
-                    .map(|n| (**n).clone())
-                    .unwrap_or_default();
                 let code = u32::from(failure.error.cwmp_fault());
                 let text = crate::error::shorten(&failure.error.to_string());
-                self.answer(namespace, id, set_fault(name, code, &text));
+                let fault = set_fault(step.creating, code, &text);
+                self.answer_undoing(namespace, id, fault, step.created);
                 return Ok(());
             }
             _ => {
-                self.answer(namespace, id, fault_body(9002, Some("internal error")));
+                let fault = fault_body(9002, Some("internal error"));
+                self.answer_undoing(namespace, id, fault, step.created);
                 return Err(SessionError::MismatchedResult);
             }
         };
+        if let Some(added) = added {
+            match added.outcome {
+                Ok(row) => {
+                    if let Some(alias) = alias_key(&row.unique_keys) {
+                        step.map.rows.push((row.path.clone(), alias));
+                    }
+                    step.created.push(row.path);
+                }
+                Err(failure) => {
+                    self.answer_undoing(namespace, id, engine_fault(&failure.error), step.created);
+                    return Ok(());
+                }
+            }
+        }
+        self.resolve_step(step);
+        Ok(())
+    }
+
+    /// Resolves the request's aliases with the map: runs it, creates the next row it names,
+    /// or answers its fault.
+    fn resolve_step(&mut self, step: AliasStep) {
+        let AliasStep {
+            mut envelope,
+            map,
+            created,
+            ..
+        } = step;
+        let (namespace, id) = (envelope.namespace, envelope.header.id.clone());
         let mut new_alias = None;
         if let Body::AddObject(request) = &mut envelope.body {
             if let Some((table, alias)) = split_new_alias(&request.object_name) {
@@ -275,7 +365,7 @@ impl Session {
                 if taken.is_some() {
                     let fault = fault_body(9003, Some("a row of this table has this alias"));
                     self.answer(namespace, id, fault);
-                    return Ok(());
+                    return;
                 }
                 request.object_name = table;
                 new_alias = Some(alias);
@@ -293,12 +383,16 @@ impl Session {
         }
         let Some((name, missing)) = missing else {
             let aliases = self.settings.instance_alias_mode.then_some(map);
-            self.run_rpc(envelope, aliases, new_alias);
-            return Ok(());
+            let resolution = Resolution {
+                aliases,
+                new_alias,
+                created,
+            };
+            return self.run_rpc(envelope, resolution);
         };
         let is_set = matches!(envelope.body, Body::SetParameterValues(_));
         let body = if is_set && self.settings.auto_create_instances {
-            if created >= MAX_AUTO_CREATED {
+            if created.len() >= MAX_AUTO_CREATED {
                 fault_body(9004, Some("too many rows to create"))
             } else {
                 let row = ObjectCreation::new(
@@ -309,18 +403,19 @@ impl Session {
                     EngineRequest::Add(AddRequest::new(vec![row])),
                     Pending::Aliases(Box::new(AliasStep {
                         envelope,
-                        created: created.saturating_add(1),
+                        map,
+                        created,
+                        creating: name,
                     })),
                 );
-                return Ok(());
+                return;
             }
         } else if is_set {
             set_fault(name, 9005, "no instance has this alias")
         } else {
             fault_body(9005, Some("no instance has this alias"))
         };
-        self.answer(namespace, id, body);
-        Ok(())
+        self.answer_undoing(namespace, id, body, created);
     }
 }
 

@@ -311,6 +311,8 @@ enum Pending {
     Rpc(rpc::PendingRpc),
     /// An ACS RPC waiting for the rows' aliases, or for a row it auto-creates.
     Aliases(Box<alias::AliasStep>),
+    /// A SetParameterValues fault waiting for the rows auto-created for it to be deleted.
+    Undo(Box<alias::Undo>),
     /// A scheduled download starting (by command key).
     ScheduledTransfer(String),
     /// A step of a ChangeDUState.
@@ -602,6 +604,7 @@ impl Session {
             Pending::InformSecond(first) => self.on_inform_values(Some(first), result),
             Pending::Rpc(rpc) => self.finish_rpc(rpc, result),
             Pending::Aliases(step) => self.on_alias_step(*step, result),
+            Pending::Undo(undo) => self.on_undone(*undo, result),
             Pending::ScheduledTransfer(key) => self.on_scheduled_transfer(&key, result),
             Pending::Du(step) => self.on_du_step(step, result),
             Pending::Lightweight(sent) => self.on_lightweight_values(&sent, result),
@@ -1662,6 +1665,7 @@ impl Session {
                     | Pending::InformSecond(_)
                     | Pending::Rpc(_)
                     | Pending::Aliases(_)
+                    | Pending::Undo(_)
             )
         });
         if !was_session {

@@ -33,7 +33,7 @@ use hal::engine::{
 use hal::transfer::{Direction, FileTransfer, FileType};
 use tr181_model::schema::ActiveNotify;
 
-use super::alias::{AliasMap, alias_response};
+use super::alias::{AliasMap, Resolution, alias_response};
 use super::state::{ParameterAttributes, TransferOrigin, TransferRecord, notification_to_u8};
 use super::{
     EngineRequest, EngineResult, PARAMETER_KEY, Pending, PendingTransferComplete, Phase, Session,
@@ -83,7 +83,8 @@ pub(crate) struct PendingRpc {
 #[derive(Debug)]
 enum Work {
     GetValues,
-    SetValues,
+    /// With the rows auto-created for it (deleted again when it fails).
+    SetValues(Vec<String>),
     Names,
     GetAttributes,
     SetAttributes(Vec<SetParameterAttributesStruct>),
@@ -98,14 +99,15 @@ pub(super) fn engine_fault(error: &EngineError) -> Body {
 }
 
 impl Session {
-    /// Starts answering an ACS request whose names hold instance numbers only; `aliases`
-    /// renames the names of its response, `new_alias` is the Alias of the row AddObject adds.
-    pub(super) fn run_rpc(
-        &mut self,
-        envelope: Envelope,
-        aliases: Option<AliasMap>,
-        new_alias: Option<String>,
-    ) {
+    /// Starts answering an ACS request whose names hold instance numbers only, with what
+    /// alias resolution found on the way (`Resolution::default()` when there were no
+    /// aliases).
+    pub(super) fn run_rpc(&mut self, envelope: Envelope, resolution: Resolution) {
+        let Resolution {
+            aliases,
+            new_alias,
+            created,
+        } = resolution;
         let Envelope {
             namespace,
             header,
@@ -131,17 +133,14 @@ impl Session {
                     req.parameter_list.iter().map(|p| p.name.as_str()).collect();
                 names.sort_unstable();
                 if names.windows(2).any(|w| w.first() == w.get(1)) {
-                    return self.answer(
-                        namespace,
-                        id,
-                        fault_body(9003, Some("duplicate parameter")),
-                    );
+                    let fault = fault_body(9003, Some("duplicate parameter"));
+                    return self.answer_undoing(namespace, id, fault, created);
                 }
                 let request = SetRequest::from_parameters(
                     req.parameter_list.into_iter().map(|p| (p.name, p.value)),
                 )
                 .with_agent_write(PARAMETER_KEY, parameter_key(&req.parameter_key));
-                (EngineRequest::Set(request), Work::SetValues)
+                (EngineRequest::Set(request), Work::SetValues(created))
             }
             Body::GetParameterNames(req) => (
                 EngineRequest::GetNames(GetNamesRequest::new(req.parameter_path, req.next_level)),
@@ -365,9 +364,13 @@ impl Session {
         let PendingRpc {
             id,
             namespace,
-            work,
+            mut work,
             aliases,
         } = rpc;
+        let created = match &mut work {
+            Work::SetValues(created) => std::mem::take(created),
+            _ => Vec::new(),
+        };
         let mut mismatched = false;
         let mut body = match (work, result) {
             (Work::GetValues, EngineResult::Get(result)) => match result {
@@ -379,7 +382,7 @@ impl Session {
                 },
                 Err(error) => engine_fault(&error),
             },
-            (Work::SetValues, EngineResult::Set(result)) => match result {
+            (Work::SetValues(_), EngineResult::Set(result)) => match result {
                 Ok(response) => Body::SetParameterValuesResponse(SetParameterValuesResponse {
                     status: if response.reboot_required {
                         Status::Pending
@@ -471,7 +474,7 @@ impl Session {
         if let Some(aliases) = &aliases {
             alias_response(&mut body, aliases);
         }
-        self.answer(namespace, id, body);
+        self.answer_undoing(namespace, id, body, created);
         if mismatched {
             Err(SessionError::MismatchedResult)
         } else {

@@ -20,8 +20,8 @@ use cwmp_core::codec::{
 };
 use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 use cwmp_core::session::{
-    Datagram, Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings,
-    Session, SessionConfig,
+    Datagram, EngineRequest, Event, HttpRequest, HttpResponse, Input, Output, PersistedState,
+    ServerSettings, Session, SessionConfig,
 };
 use hal::engine::AllowAll;
 use hal::sim::SimDevice;
@@ -319,6 +319,8 @@ pub struct Cpe {
     pub saved: Option<PersistedState>,
     /// Every datagram the session sent (UDP lightweight notifications), with when.
     pub datagrams: Vec<(Duration, Datagram)>,
+    /// Every engine request the session handed out, in order.
+    pub requests: Vec<EngineRequest>,
     pub steps: usize,
 }
 
@@ -380,6 +382,7 @@ impl Cpe {
             events: Vec::new(),
             saved: None,
             datagrams: Vec::new(),
+            requests: Vec::new(),
             steps: 0,
         };
         cpe.seq = cpe.engine.last_seq();
@@ -470,6 +473,7 @@ impl Cpe {
                     request,
                 } => {
                     let result = request.execute(&self.engine, &principal).await;
+                    self.requests.push(request);
                     self.session.respond(id, result).unwrap();
                     self.sync().await;
                 }
