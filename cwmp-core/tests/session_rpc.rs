@@ -138,6 +138,56 @@ async fn values_names_objects_and_parameter_key() {
     assert_eq!(fault_code(&m[9]), Some(9000));
 }
 
+/// AddObject and SetParameterValues beyond the bulk data capabilities the device advertises
+/// (`Device.BulkData.MaxNumberOfProfiles`, `MaxNumberOfParameterReferences`,
+/// `MinReportingInterval`) fault with 9004 and 9007.
+#[tokio::test(flavor = "current_thread")]
+async fn bulk_data_capabilities_bound_add_object_and_set() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    cpe.engine
+        .device_update(|txn| {
+            txn.set("Device.BulkData.MaxNumberOfProfiles", "1")?;
+            txn.set("Device.BulkData.MaxNumberOfParameterReferences", "1")?;
+            txn.set("Device.BulkData.MinReportingInterval", "300")
+        })
+        .await
+        .unwrap();
+    let add = |object: &str| {
+        Body::AddObject(AddObject {
+            object_name: object.into(),
+            parameter_key: String::new(),
+        })
+    };
+    let mut acs = ScriptedAcs::new();
+    acs.push(add("Device.BulkData.Profile."));
+    acs.push(add("Device.BulkData.Profile."));
+    acs.push(add("Device.BulkData.Profile.1.Parameter."));
+    acs.push(add("Device.BulkData.Profile.1.Parameter."));
+    acs.push(spv("Device.BulkData.Profile.1.ReportingInterval", "60", ""));
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    let m = acs.cpe_messages();
+    assert_eq!(m.len(), 5, "{m:#?}");
+    assert!(matches!(m[0], Body::AddObjectResponse(_)), "{:?}", m[0]);
+    assert_eq!(fault_code(&m[1]), Some(9004), "MaxNumberOfProfiles");
+    assert!(matches!(m[2], Body::AddObjectResponse(_)), "{:?}", m[2]);
+    assert_eq!(
+        fault_code(&m[3]),
+        Some(9004),
+        "MaxNumberOfParameterReferences"
+    );
+    let Body::Fault(fault) = &m[4] else {
+        panic!("{:?}", m[4])
+    };
+    let detail = fault.detail.as_ref().unwrap();
+    assert_eq!(detail.fault_code, 9003);
+    assert_eq!(detail.set_parameter_values_fault[0].fault_code, 9007);
+    assert_eq!(
+        stored(&cpe, "Device.BulkData.Profile.1.ReportingInterval"),
+        "86400"
+    );
+    assert_eq!(stored(&cpe, "Device.BulkData.ProfileNumberOfEntries"), "1");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn attributes_are_kept_by_the_session() {
     let mut cpe = Cpe::boot(SessionConfig::default()).await;

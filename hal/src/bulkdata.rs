@@ -50,6 +50,14 @@
 //! `MaxNumberOfParameterReferences`, ...). A breach is [`BulkDataError`], never a silent
 //! truncation, except that the oldest retained reports are dropped to make room for the
 //! current one, as `NumberOfRetainedFailedReports` requires.
+//!
+//! The engine holds controllers' writes to the capabilities the store advertises, whatever
+//! the device: an Add or Set under `Device.BulkData.` that leaves more profile rows than
+//! `MaxNumberOfProfiles` fails as a full table (CWMP 9004, USP 7017), one that leaves the
+//! references of all profiles naming more parameters than `MaxNumberOfParameterReferences`
+//! (wildcards and partial paths expanded, each row at least one) fails with CWMP 9004 /
+//! USP 7005, and a `ReportingInterval` below `MinReportingInterval` is an invalid value
+//! (9007 / 7012). -1 (and a `MinReportingInterval` of 0) is no limit.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -57,8 +65,9 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
+use tr181_model::path::Path;
 use tr181_model::schema::Protocol;
-use tr181_model::store::Store;
+use tr181_model::store::{Resolved, Store};
 use tr181_model::value::{DateTime, Value};
 
 use crate::engine::{Engine, GetRequest, Principal};
@@ -329,6 +338,102 @@ impl Profile {
         let phase = wall.saturating_sub(reference).rem_euclid(period);
         Duration::from_micros(u64::try_from(period.saturating_sub(phase)).unwrap_or(0))
     }
+}
+
+/// `Device.BulkData.` capability `name` (`MaxNumberOfProfiles`, ...) as a bound; `None` for
+/// -1, "no limit".
+fn capability(store: &Store, name: &str) -> Option<usize> {
+    let value = text(store, "Device.BulkData.", name).parse::<i64>().ok()?;
+    usize::try_from(value).ok()
+}
+
+/// Refuses a write of `path` (already staged in `store`) that sets a profile's
+/// `ReportingInterval` below `MinReportingInterval`, as the description allows the CPE to:
+/// [`HalError::InvalidValue`](crate::HalError::InvalidValue), CWMP 9007, USP 7012. Other
+/// paths pass.
+pub(crate) fn check_param(store: &Store, path: &str) -> Result<(), EngineError> {
+    let is_interval = path
+        .strip_prefix(PROFILES)
+        .and_then(|rest| rest.strip_suffix(".ReportingInterval"))
+        .is_some_and(|row| !row.is_empty() && row.bytes().all(|b| b.is_ascii_digit()));
+    let minimum = capability(store, "MinReportingInterval").filter(|m| *m > 0);
+    let Some(minimum) = minimum.filter(|_| is_interval) else {
+        return Ok(());
+    };
+    let interval = text(store, "", path).parse::<usize>().unwrap_or(0);
+    if interval >= minimum {
+        return Ok(());
+    }
+    Err(crate::HalError::InvalidValue {
+        path: path.to_string(),
+        reason: std::format!("below MinReportingInterval ({minimum} s)"),
+    }
+    .into())
+}
+
+/// Checks the staged `store` against the capabilities the device advertises, after a write
+/// under `Device.BulkData.`: at most `MaxNumberOfProfiles` profile rows (else
+/// [`tr181_model::Error::TableFull`], CWMP 9004, USP 7017 "Object could not be created"),
+/// and at most `MaxNumberOfParameterReferences` parameters named by the `Reference`s of every
+/// profile's rows, a wildcard or partial path counting what it expands to now and every row
+/// at least one (else [`EngineError::LimitExceeded`], CWMP 9004, USP 7005). -1 is no limit.
+pub(crate) fn check_capabilities(store: &Store) -> Result<(), EngineError> {
+    let profiles = rows(store, PROFILES);
+    if let Some(max) = capability(store, "MaxNumberOfProfiles") {
+        if profiles.len() > max {
+            return Err(tr181_model::Error::TableFull {
+                path: PROFILES.to_string(),
+            }
+            .into());
+        }
+    }
+    let Some(max) = capability(store, "MaxNumberOfParameterReferences") else {
+        return Ok(());
+    };
+    let mut count = 0usize;
+    for profile in &profiles {
+        for row in rows(store, &std::format!("{profile}Parameter.")) {
+            let reference = text(store, &row, "Reference");
+            // Counting stops past the bound: a reference to `Device.` costs no more.
+            let left = max.saturating_sub(count).saturating_add(1);
+            count = count.saturating_add(expansion(store, &reference, left).max(1));
+            if count > max {
+                return Err(EngineError::LimitExceeded {
+                    what: "Device.BulkData.MaxNumberOfParameterReferences",
+                    limit: max,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many parameters `reference` names in `store` now, counting up to `bound` (none when
+/// empty, which would parse as `Device.`).
+fn expansion(store: &Store, reference: &str, bound: usize) -> usize {
+    if reference.is_empty() {
+        return 0;
+    }
+    let Ok(path) = Path::parse(reference, store.limits()) else {
+        return 0;
+    };
+    let Ok(found) = store.resolve(&path, Protocol::Usp) else {
+        return 0;
+    };
+    let mut count = 0usize;
+    for item in &found {
+        if count >= bound {
+            break;
+        }
+        count = count.saturating_add(match item {
+            Resolved::Parameter { .. } => 1,
+            Resolved::Object { .. } | Resolved::Table { .. } => store
+                .parameters(&found.path(item), Protocol::Usp, None)
+                .map_or(0, |params| params.len()),
+            _ => 0,
+        });
+    }
+    count
 }
 
 /// Text of parameter `name` of object `object`, empty when unset.

@@ -255,3 +255,89 @@ async fn protocols_and_encodings_not_advertised_are_refused() {
         "{profiles:?}"
     );
 }
+
+#[tokio::test]
+async fn adds_and_sets_beyond_the_advertised_capabilities_are_refused() {
+    let engine = setup().await;
+    let codes =
+        |failure: &hal::engine::Failure| (failure.error.cwmp_fault(), failure.error.usp_error());
+    // MaxNumberOfProfiles (16): the 17th row is refused as a full table.
+    let mut rows = Vec::new();
+    for _ in 0..16 {
+        rows.push(add_profile(&engine, &[], &[]).await);
+    }
+    let add = add_one("Device.BulkData.Profile.", Vec::new());
+    let refused = engine.add(&usp(), &add).await.unwrap_err();
+    assert_eq!(codes(&refused), (9004, 7017), "{refused:?}");
+    assert_eq!(
+        engine
+            .read(|s| bulkdata::profiles(s, &Limits::DEFAULT))
+            .len(),
+        0
+    );
+    assert_eq!(
+        stored(&engine, "Device.BulkData.ProfileNumberOfEntries"),
+        "16"
+    );
+
+    // MaxNumberOfParameterReferences, across profiles and counting what partial paths
+    // expand to: 3 here, so two parameters and then a partial path do not fit.
+    let lower = DeviceUpdate::setting(vec![
+        (
+            "Device.BulkData.MaxNumberOfParameterReferences".to_string(),
+            "3".to_string(),
+        ),
+        (
+            "Device.BulkData.MinReportingInterval".to_string(),
+            "60".to_string(),
+        ),
+    ]);
+    engine.device_update(|txn| lower.apply(txn)).await.unwrap();
+    let reference = |row: &str, reference: &str| {
+        let params = vec![ParamSetting::new("Reference", reference)];
+        add_one(&format!("{row}Parameter."), params)
+    };
+    let serial = reference(&rows[0], "Device.DeviceInfo.SerialNumber");
+    engine.add(&usp(), &serial).await.unwrap();
+    let model = reference(&rows[1], "Device.DeviceInfo.ModelName");
+    engine.add(&usp(), &model).await.unwrap();
+    let time = reference(&rows[1], "Device.Time.");
+    let refused = engine.add(&usp(), &time).await.unwrap_err();
+    assert_eq!(codes(&refused), (9004, 7005), "{refused:?}");
+    // A Set that makes a reference expand beyond the bound is refused the same way.
+    let widen = set_one(
+        &format!("{}Parameter.1.", rows[0]),
+        vec![ParamSetting::new("Reference", "Device.DeviceInfo.")],
+    );
+    let refused = engine.set(&usp(), &widen).await.unwrap_err();
+    assert_eq!(codes(&refused), (9004, 7005), "{refused:?}");
+    // The one that still fits goes in.
+    let third = reference(&rows[2], "Device.DeviceInfo.Manufacturer");
+    engine.add(&usp(), &third).await.unwrap();
+
+    // MinReportingInterval (60): a shorter ReportingInterval is an invalid value, set alone
+    // or with the row that has it.
+    let short = set_one(&rows[0], vec![ParamSetting::new("ReportingInterval", "30")]);
+    let refused = engine.set(&usp(), &short).await.unwrap_err();
+    assert_eq!(codes(&refused), (9007, 7012), "{refused:?}");
+    assert_eq!(
+        stored(&engine, &format!("{}ReportingInterval", rows[0])),
+        "86400"
+    );
+    let long = set_one(&rows[0], vec![ParamSetting::new("ReportingInterval", "60")]);
+    engine.set(&usp(), &long).await.unwrap();
+    engine
+        .delete(
+            &usp(),
+            &hal::engine::DeleteRequest::new(vec![rows[15].clone()]),
+        )
+        .await
+        .unwrap();
+    let add = add_one(
+        "Device.BulkData.Profile.",
+        vec![ParamSetting::new("ReportingInterval", "59")],
+    );
+    let refused = engine.add(&usp(), &add).await.unwrap_err();
+    assert_eq!(refused.error.usp_error(), 7021, "{refused:?}");
+    assert_eq!(refused.param_errors[0].error.usp_error(), 7012);
+}

@@ -395,6 +395,45 @@ async fn add_returns_unique_keys_and_error_codes() {
     }
 }
 
+/// Adds and Sets beyond the bulk data capabilities the device advertises
+/// (`Device.BulkData.MaxNumberOfProfiles`, `MaxNumberOfParameterReferences`,
+/// `MinReportingInterval`) are refused with their codes.
+#[tokio::test]
+async fn add_and_set_beyond_the_bulk_data_capabilities_fail() {
+    let mut h = Harness::new().await;
+    h.engine
+        .device_update(|txn| {
+            txn.set("Device.BulkData.MaxNumberOfProfiles", "1")?;
+            txn.set("Device.BulkData.MaxNumberOfParameterReferences", "1")?;
+            txn.set("Device.BulkData.MinReportingInterval", "300")
+        })
+        .await
+        .unwrap();
+    let profile = h
+        .add_object("bd1", "Device.BulkData.Profile.", &[("Alias", "one")])
+        .await;
+    let e = error(
+        &h.request("bd2", add_one("Device.BulkData.Profile.", &[]))
+            .await,
+    );
+    assert_eq!(e.err_code, 7017, "MaxNumberOfProfiles: {e:?}");
+
+    let parameters = format!("{profile}Parameter.");
+    let serial = [("Reference", "Device.DeviceInfo.SerialNumber")];
+    h.add_object("bd3", &parameters, &serial).await;
+    let e = error(&h.request("bd4", add_one(&parameters, &serial)).await);
+    assert_eq!(e.err_code, 7005, "MaxNumberOfParameterReferences: {e:?}");
+
+    let short = set_one(&profile, "ReportingInterval", "60", false);
+    let e = error(&h.request("bd5", short).await);
+    assert_eq!(e.err_code, 7012, "MinReportingInterval: {e:?}");
+    assert_eq!(
+        e.param_errs[0].param_path,
+        format!("{profile}ReportingInterval")
+    );
+    assert_eq!(h.value(&format!("{profile}ReportingInterval")), "86400");
+}
+
 #[tokio::test]
 async fn delete_reports_affected_and_unaffected_paths() {
     use delete_resp::deleted_object_result::operation_status::OperStatus;

@@ -287,6 +287,19 @@ fn agent_write_error(_: &tr181_model::Error) -> &'static str {
     "an agent write (e.g. ParameterKey) was refused by the model"
 }
 
+/// The deferred checks of staged writes to `paths`: the store's unique keys, and the bulk
+/// data capabilities when a path is under `Device.BulkData.`.
+fn check_staged<'p>(
+    txn: &Transaction<'_>,
+    mut paths: impl Iterator<Item = &'p str>,
+) -> Result<(), EngineError> {
+    txn.check()?;
+    if paths.any(|path| path.starts_with("Device.BulkData.")) {
+        crate::bulkdata::check_capabilities(txn)?;
+    }
+    Ok(())
+}
+
 /// The failure of a table hook for `row`, reported against the row.
 fn row_failure(row: &str, error: HalError) -> Failure {
     Failure {
@@ -384,8 +397,8 @@ impl Engine {
             let savepoint = txn.savepoint();
             let mut outcome = op.stage_item(self, txn, principal, requested, &refused.rows);
             if W::checks_keys() && op.allow_partial() && outcome.is_ok() {
-                if let Err(error) = txn.check() {
-                    outcome = Err(W::check_failure(requested, error.into()));
+                if let Err(error) = check_staged(txn, core::iter::once(W::path_of(requested))) {
+                    outcome = Err(W::check_failure(requested, error));
                 }
             }
             match &outcome {
@@ -405,7 +418,8 @@ impl Engine {
                 return Err(failure);
             }
             if W::checks_keys() {
-                txn.check().map_err(|e| Failure::new(e.into()))?;
+                let paths = op.requested().iter().map(W::path_of);
+                check_staged(txn, paths).map_err(Failure::new)?;
             }
         }
         Ok(outcomes)
@@ -630,6 +644,7 @@ impl Engine {
         )?;
         let old = txn.value(full)?.clone();
         txn.set(full, text)?;
+        crate::bulkdata::check_param(txn, full)?;
         let new = txn.value(full)?.clone();
         let reads_secured = parameter.syntax().secured() && self.reads_secured(txn, principal);
         let shown = shown(parameter, new.clone(), reads_secured);
@@ -719,7 +734,8 @@ impl Engine {
                 .permissions(txn, principal, &full, Target::Parameter)
                 .write;
             let result = require(writable, &full)
-                .and_then(|()| txn.set(&full, &param.value).map_err(EngineError::from));
+                .and_then(|()| txn.set(&full, &param.value).map_err(EngineError::from))
+                .and_then(|()| crate::bulkdata::check_param(txn, &full));
             if let Err(error) = result {
                 txn.rollback_to(savepoint);
                 let error = ParamError::new(full, error);
