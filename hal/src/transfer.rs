@@ -1,6 +1,8 @@
 //! The file-transfer description that CWMP `Download`/`Upload` and USP
-//! `Device.DeviceInfo.FirmwareImage.{i}.Download()` (and the vendor-log/config `Upload()`
-//! commands) all map to, and the result reported when a transfer ends.
+//! `Device.DeviceInfo.FirmwareImage.{i}.Download()` all map to, and the result reported when
+//! a transfer ends. USP `VendorConfigFile.{i}.Backup()` and `VendorLogFile.{i}.Upload()` are
+//! uploads ([`FileTransfer::upload`]) of [`FileType::VendorConfiguration`] and
+//! [`FileType::VendorLog`] with their `URL`, `Username` and `Password` only.
 //!
 //! | [`FileTransfer`] field | CWMP `Download` argument | USP `FirmwareImage.{i}.Download()` input |
 //! |---|---|---|
@@ -228,7 +230,8 @@ impl TransferFault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TransferId(pub u32);
 
-/// How a transfer ended: CWMP `TransferComplete`, or the completion of a USP `Download()`.
+/// How a transfer ended: CWMP `TransferComplete`, or the completion of a USP `Download()`,
+/// `Backup()` or `Upload()`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TransferResult {

@@ -755,6 +755,60 @@ async fn firmware_download_and_activate_through_operate_and_cwmp() {
     assert_eq!(error.cwmp_fault(), 9013);
 }
 
+/// USP `VendorConfigFile.{i}.Backup()` and `VendorLogFile.{i}.Upload()` are uploads through
+/// `Lifecycle::transfer`, completed as the operation's OperationComplete.
+#[tokio::test]
+async fn vendor_file_backup_and_upload_are_upload_transfers() {
+    let (sim, engine) = setup().await;
+    engine
+        .device_update(|txn| {
+            txn.add("Device.DeviceInfo.VendorConfigFile.", &[("Name", "config")])?;
+            txn.add("Device.DeviceInfo.VendorLogFile.", &[("Name", "log")])
+        })
+        .await
+        .unwrap();
+    for (command, url) in [
+        (
+            "Device.DeviceInfo.VendorConfigFile.1.Backup()",
+            "https://files.example.net/config",
+        ),
+        (
+            "Device.DeviceInfo.VendorLogFile.1.Upload()",
+            "https://fail.example.net/log",
+        ),
+    ] {
+        let request = OperateRequest::new(command, "up-1")
+            .with_arg("URL", url)
+            .with_arg("Username", "cpe")
+            .with_arg("Password", "secret");
+        let started = operate_one(&engine, &usp(), request).await;
+        assert!(matches!(started, OperateOutcome::Started { .. }));
+        let running = engine.running_transfers();
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].1, hal::transfer::Direction::Upload);
+        run_jobs(&sim, &engine).await;
+        let done = pending(&engine, |n| match n {
+            Notice::OperationComplete(c) if c.command == command => Some(c),
+            _ => None,
+        });
+        assert_eq!(done.command_key, "up-1");
+        // The simulated device fails URLs with "fail" in them.
+        assert_eq!(done.result.is_ok(), !url.contains("fail"), "{done:?}");
+    }
+    assert_eq!(
+        sim.hardware().transfers,
+        ["https://files.example.net/config"]
+    );
+
+    // Without its mandatory URL, Backup() is refused before any transfer starts.
+    let request = OperateRequest::new("Device.DeviceInfo.VendorConfigFile.1.Backup()", "")
+        .with_arg("Username", "")
+        .with_arg("Password", "");
+    let outcome = operate_one(&engine, &usp(), request).await;
+    assert!(matches!(outcome, OperateOutcome::Failed(_)), "{outcome:?}");
+    assert!(engine.running_transfers().is_empty());
+}
+
 #[tokio::test]
 async fn discovered_rows_follow_the_hardware() {
     let (sim, engine) = setup().await;

@@ -10,6 +10,8 @@
 //! | `Device.FactoryReset()` | `Lifecycle::factory_reset` (also CWMP FactoryReset) |
 //! | `Device.DeviceInfo.FirmwareImage.{i}.Download()` | `Lifecycle::transfer` (also CWMP Download/Upload: [`Engine::transfer`]) |
 //! | `Device.DeviceInfo.FirmwareImage.{i}.Activate()` | `Lifecycle::activate` |
+//! | `Device.DeviceInfo.VendorConfigFile.{i}.Backup()` | `Lifecycle::transfer` (an upload, also CWMP Upload) |
+//! | `Device.DeviceInfo.VendorLogFile.{i}.Upload()` | `Lifecycle::transfer` (an upload, also CWMP Upload) |
 //! | `Device.LocalAgent.Request.{i}.Cancel()` | `Commands::cancel` |
 //! | `Device.LocalAgent.Controller.{i}.SendOnBoardRequest()` | none: the USP agent's own command |
 //! | `Device.LocalAgent.Controller.{i}.E2ESession.Reset()` | none: the USP agent's own command |
@@ -144,8 +146,10 @@ impl Engine {
                 self.factory_reset(principal).await?;
                 Ok(OperateOutcome::Done(Vec::new()))
             }
-            "Device.DeviceInfo.FirmwareImage.{i}.Download()" => {
-                self.operate_download(principal, request, path, &input)
+            "Device.DeviceInfo.FirmwareImage.{i}.Download()"
+            | "Device.DeviceInfo.VendorConfigFile.{i}.Backup()"
+            | "Device.DeviceInfo.VendorLogFile.{i}.Upload()" => {
+                self.operate_transfer(principal, request, path, &input)
                     .await
             }
             "Device.DeviceInfo.FirmwareImage.{i}.Activate()" => {
@@ -365,33 +369,46 @@ impl Engine {
         Ok(())
     }
 
-    async fn operate_download(
+    /// `FirmwareImage.{i}.Download()`, `VendorConfigFile.{i}.Backup()` (an upload of the
+    /// configuration) and `VendorLogFile.{i}.Upload()` (an upload of the log): a transfer
+    /// whose end completes the operation. The uploads' file is the device's to pick: the
+    /// instance number is not passed on.
+    async fn operate_transfer(
         &self,
         principal: &Principal,
         request: &OperateRequest,
         path: &str,
         input: &[(String, Value)],
     ) -> Result<OperateOutcome, EngineError> {
-        let mut transfer = FileTransfer::download(
-            FileType::FirmwareImage,
-            arg_text(input, "URL").unwrap_or_default(),
-        );
+        let url = arg_text(input, "URL").unwrap_or_default();
+        let mut transfer = match schema_path_of(path).as_str() {
+            "Device.DeviceInfo.VendorConfigFile.{i}.Backup()" => {
+                FileTransfer::upload(FileType::VendorConfiguration, url)
+            }
+            "Device.DeviceInfo.VendorLogFile.{i}.Upload()" => {
+                FileTransfer::upload(FileType::VendorLog, url)
+            }
+            _ => {
+                let mut transfer = FileTransfer::download(FileType::FirmwareImage, url);
+                transfer.file_size = arg_text(input, "FileSize").and_then(|s| s.parse().ok());
+                transfer.checksum = match (
+                    arg_text(input, "CheckSumAlgorithm"),
+                    arg_text(input, "CheckSum"),
+                ) {
+                    (Some(algorithm), Some(value)) if !value.is_empty() => {
+                        Some(Checksum::new(algorithm, value))
+                    }
+                    _ => None,
+                };
+                transfer.firmware_image = instance_before_command(path);
+                transfer.auto_activate = input
+                    .iter()
+                    .any(|(n, v)| n == "AutoActivate" && *v == Value::Boolean(true));
+                transfer
+            }
+        };
         transfer.username = arg_text(input, "Username").unwrap_or_default();
         transfer.password = arg_text(input, "Password").unwrap_or_default();
-        transfer.file_size = arg_text(input, "FileSize").and_then(|s| s.parse().ok());
-        transfer.checksum = match (
-            arg_text(input, "CheckSumAlgorithm"),
-            arg_text(input, "CheckSum"),
-        ) {
-            (Some(algorithm), Some(value)) if !value.is_empty() => {
-                Some(Checksum::new(algorithm, value))
-            }
-            _ => None,
-        };
-        transfer.firmware_image = instance_before_command(path);
-        transfer.auto_activate = input
-            .iter()
-            .any(|(n, v)| n == "AutoActivate" && *v == Value::Boolean(true));
         transfer.command_key = request.command_key.clone();
         let row = self.begin_call(principal, request, path).await?;
         let (call, request_row) = row;
