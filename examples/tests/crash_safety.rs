@@ -13,6 +13,9 @@
 //! The engine persists a transfer before the driver journals it. A crash between the two is
 //! replayed by killing the agent mid-transfer and deleting the journal: restarted, the agent
 //! still sends the TransferComplete (9017), from the transfer the engine holds as running.
+//!
+//! An Upload cut short the same way (the server reads the PUT and never answers) is reported
+//! once after the restart, with fault 9011 ("Upload failure").
 //! Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
@@ -33,6 +36,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use common::files::{upload, upload_pending, upload_server};
 use common::{Acs, AgentProcess, WAIT, codes, download, download_pending, transfer_complete};
 
 /// The served file.
@@ -199,6 +203,45 @@ async fn a_transfer_the_journal_never_saw_is_still_reported() {
 
     let mut agent = start_agent(state.path(), &acs.url).await;
     interrupted_download_reported(&mut acs).await;
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    agent.wait_line("CWMP session ended").await;
+    agent.stop().await;
+    nothing_left(&mut acs, state.path()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_upload_cut_by_sigkill_is_reported_once_as_9011() {
+    let mut acs = Acs::start().await;
+    let (server, mut requests) = upload_server().await;
+    let state = tempfile::tempdir().unwrap();
+    let url = format!("{server}/stall/config.json");
+    acs.push(upload(&url, "crash-up", "1 Vendor Configuration File"));
+    let mut agent = start_agent(state.path(), &acs.url).await;
+    acs.next_inform().await;
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    upload_pending(&mut acs).await;
+    let request = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("the agent sends the file")
+        .unwrap();
+    assert!(
+        request.line.starts_with("PUT /stall/config.json "),
+        "{request:?}"
+    );
+    agent.wait_line("CWMP session ended").await;
+    agent.kill();
+
+    let mut agent = start_agent(state.path(), &acs.url).await;
+    let inform = acs.next_inform().await;
+    assert!(
+        event_key(&inform, "7 TRANSFER COMPLETE").is_some(),
+        "{inform:?}"
+    );
+    assert_eq!(event_key(&inform, "M Upload"), Some("crash-up"));
+    let complete = transfer_complete(&mut acs).await;
+    assert_eq!(complete.command_key, "crash-up");
+    assert_eq!(complete.fault_struct.fault_code, 9011, "{complete:?}");
+    assert_ne!(complete.start_time, UNKNOWN_TIME, "{complete:?}");
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     agent.wait_line("CWMP session ended").await;
     agent.stop().await;

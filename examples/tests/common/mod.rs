@@ -2,11 +2,13 @@
 //! directory, free ports, its log lines), a USP controller built with rusp-lib over
 //! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto), STOMP ([`stomp`]:
 //! usp-core's STOMP client through a real RabbitMQ) or a Unix domain socket ([`uds`]), over plain TCP or TLS ([`tls`]), the USP requests
-//! every MTP test walks through ([`scenario`]), and a scripted CWMP ACS (a hyper server on a
-//! free loopback port). Every wait is bounded by [`WAIT`].
+//! every MTP test walks through ([`scenario`]), a scripted CWMP ACS (a hyper server on a
+//! free loopback port) and a file server uploads go to ([`files`]). Every wait is bounded by
+//! [`WAIT`].
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
+pub(crate) mod files;
 pub(crate) mod mqtt;
 pub(crate) mod scenario;
 pub(crate) mod stomp;

@@ -1,5 +1,5 @@
 //! The simulated device and its engine: persistence in the state directory, real downloads
-//! ([`Downloads`]), the hardware tick, and the fan-out of device inputs (changes, events,
+//! and uploads ([`Downloads`]), the hardware tick, and the fan-out of device inputs (changes, events,
 //! command completions) to the protocol drivers.
 
 use std::collections::BTreeMap;
@@ -46,7 +46,7 @@ pub(crate) struct Device {
     pub(crate) engine: Arc<Engine>,
     /// How this boot happened.
     pub(crate) boot: BootInfo,
-    /// The downloads, journalled.
+    /// The downloads and uploads, journalled.
     pub(crate) downloads: Arc<Downloads>,
     /// The MQTT clients' counts, live as `Device.MQTT.Client.{i}.Stats.`.
     pub(crate) mqtt_stats: Arc<MqttStats>,
@@ -78,7 +78,12 @@ pub(crate) async fn boot(
     let sim = SimDevice::with_dir(serial, state_dir.join(FLASH_DIR))?;
     sim.set_time(wall_clock());
     let mut hal = sim.hal();
-    let downloads = Arc::new(Downloads::new(hal.lifecycle.clone(), state_dir, trust));
+    let downloads = Arc::new(Downloads::new(
+        hal.lifecycle.clone(),
+        hal.storage.clone(),
+        state_dir,
+        trust,
+    ));
     hal.lifecycle = downloads.clone();
     let (commands, force_collection) = ForceCollection::new(hal.commands.clone());
     hal.commands = Arc::new(commands);

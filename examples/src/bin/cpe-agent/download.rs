@@ -1,4 +1,4 @@
-//! Real file downloads for the simulated device, crash-safe.
+//! Real file transfers for the simulated device, crash-safe.
 //!
 //! [`Downloads`] wraps the simulated device's [`Lifecycle`]: a `Download` of an `http://` or
 //! `https://` URL (CWMP Download, USP `FirmwareImage.{i}.Download()`) is fetched for real
@@ -8,20 +8,30 @@
 //! refused, or a TLS URL with no CA file configured, fails the download with fault 9012
 //! (TR-069: "File transfer server authentication failure"), as does an HTTP 401 or 403.
 //!
+//! An `Upload` (CWMP Upload, USP `VendorConfigFile.{i}.Backup()` and
+//! `VendorLogFile.{i}.Upload()`) is sent the same way, by HTTP PUT (TR-069 3.4.3), with the
+//! same trust, credentials and timeouts. The agent has one file of each kind, declared in its
+//! factory defaults as `VendorConfigFile.1` and `VendorLogFile.1` ([`UploadFile`]): the
+//! configuration is the engine's persisted store section (the JSON the agent restores its
+//! data model from at boot), the log the agent's recent log lines ([`crate::log::recent`]).
+//! Every upload failure other than 9012 and 9013 is fault 9011 ("Upload failure"). Both
+//! directions wait `DelaySeconds` before they start.
+//!
 //! Every transfer is written to a journal (`<state_dir>/downloads.json`, temporary file +
-//! rename) before it starts, and its outcome before it is reported. After a crash,
-//! [`Downloads::recover`] reports each journalled transfer again: with its recorded outcome,
-//! or, when it was cut short, with fault 9017 (TR-069: "Download failure: unable to complete
-//! download"). The engine ignores reports of transfers it has already finished, so a report
-//! is only dropped from the journal once the engine has persisted the result
-//! ([`Downloads::reported`] before `Engine::handle_device_inputs`, [`Downloads::forget`]
-//! after): nothing is lost between the two.
+//! rename) when it is asked for, its start time when it starts, and its outcome before it is
+//! reported. After a crash, [`Downloads::recover`] reports each journalled transfer again:
+//! with its recorded outcome, or, when it was cut short, with fault 9017 (TR-069: "Download
+//! failure: unable to complete download"), 9011 for an upload. The engine ignores reports of
+//! transfers it has already finished, so a report is only dropped from the journal once the
+//! engine has persisted the result ([`Downloads::reported`] before
+//! `Engine::handle_device_inputs`, [`Downloads::forget`] after): nothing is lost between the
+//! two.
 //!
 //! The engine persists a transfer before it asks for it here, so a crash between the two
 //! leaves a transfer the engine holds as running and the journal never saw. `recover` reports
-//! those too (`Engine::running_transfers`), as it does the simulated device's transfers
-//! (uploads), whose jobs die with the process: 9017, or 9011 for an upload. The engine
-//! forgets them only once it has persisted the result, so a crash during recovery repeats it.
+//! those too (`Engine::running_transfers`), as it does the simulated device's transfers,
+//! whose jobs die with the process: 9017, or 9011 for an upload. The engine forgets them only
+//! once it has persisted the result, so a crash during recovery repeats it.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,8 +42,8 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use hal::HalError;
 use hal::feed::{DeviceSink, TransferReporter};
-use hal::traits::{BootReport, Lifecycle};
-use hal::transfer::{Direction, FileTransfer, TransferFault, TransferId};
+use hal::traits::{BootReport, Lifecycle, Section, Storage};
+use hal::transfer::{Direction, FileTransfer, FileType, TransferFault, TransferId};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
 use tr181_model::store::Transaction;
@@ -41,7 +51,8 @@ use tr181_model::value::DateTime;
 
 use crate::device::wall_clock;
 use crate::http1::Conn;
-use crate::tls::{self, ConnectError, Trust};
+use crate::log::RECENT_BYTES;
+use crate::tls::{self, ConnectError, Io, Trust};
 
 /// The journal file in the state directory.
 const JOURNAL_FILE: &str = "downloads.json";
@@ -49,24 +60,28 @@ const JOURNAL_FILE: &str = "downloads.json";
 const DOWNLOAD_DIR: &str = "downloads";
 /// Largest file fetched when the request gives no `FileSize`.
 const MAX_DOWNLOAD: u64 = 64 * 1024 * 1024;
-/// A server silent for this long fails the download (9017).
+/// A server silent for this long fails the download (9017) or the upload (9011).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// `Device.DeviceInfo.VendorConfigFile.1.Name`: what a configuration upload sends.
+const CONFIG_FILE: &str = "cpe-agent-store.json";
+/// `Device.DeviceInfo.VendorLogFile.1.Name`: what a log upload sends.
+const LOG_FILE: &str = "cpe-agent.log";
 
 /// A failed transfer: the fault and its message.
 type Failure = (TransferFault, String);
 
-/// One journalled download.
+/// One journalled transfer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Entry {
     /// The engine's transfer id.
     id: u32,
-    /// When it started (Unix seconds), if the clock was set.
+    /// When it started (Unix seconds), if it did and the clock was set.
     start: Option<i64>,
     /// The outcome once known: `None` inside means success.
     outcome: Option<Option<Failure>>,
 }
 
-/// The journal: downloads started whose result the engine may not have persisted yet.
+/// The journal: transfers asked for whose result the engine may not have persisted yet.
 #[derive(Debug, Default)]
 struct Journal {
     path: PathBuf,
@@ -74,6 +89,14 @@ struct Journal {
 }
 
 impl Journal {
+    /// Records `update` on transfer `id`'s entry, and saves.
+    fn update(&mut self, id: u32, update: impl FnOnce(&mut Entry)) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.id == id) {
+            update(entry);
+        }
+        self.save();
+    }
+
     fn save(&self) {
         let write = || -> std::io::Result<()> {
             let json = serde_json::to_vec(&self.entries).map_err(std::io::Error::other)?;
@@ -96,12 +119,19 @@ pub(crate) struct Downloads {
     journal: Arc<Mutex<Journal>>,
     /// The CA certificates `https://` servers are checked against.
     trust: Option<Trust>,
+    /// The flash the configuration upload reads the persisted store from.
+    storage: Arc<dyn Storage>,
 }
 
 impl Downloads {
     /// Wraps `inner`, with the journal and the files in `state_dir`, checking `https://`
-    /// servers against `trust`.
-    pub(crate) fn new(inner: Arc<dyn Lifecycle>, state_dir: &Path, trust: Option<Trust>) -> Self {
+    /// servers against `trust`; configuration uploads send the store `storage` holds.
+    pub(crate) fn new(
+        inner: Arc<dyn Lifecycle>,
+        storage: Arc<dyn Storage>,
+        state_dir: &Path,
+        trust: Option<Trust>,
+    ) -> Self {
         let path = state_dir.join(JOURNAL_FILE);
         let entries = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
@@ -115,6 +145,7 @@ impl Downloads {
             dir: state_dir.join(DOWNLOAD_DIR),
             journal: Arc::new(Mutex::new(Journal { path, entries })),
             trust,
+            storage,
         }
     }
 
@@ -122,29 +153,42 @@ impl Downloads {
         self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reports to the engine through `sink` every journalled download (its recorded outcome,
-    /// or 9017 when the previous run ended during the transfer) and every other transfer of
-    /// `running` (the engine's running transfers at start: 9017, or 9011 for an upload).
-    /// Returns how many.
+    /// Reports to the engine through `sink` every journalled transfer (its recorded outcome,
+    /// or 9017 (9011 for an upload) when the previous run ended during the transfer) and every
+    /// other transfer of `running` (the engine's running transfers at start: 9017, or 9011
+    /// for an upload). Returns how many.
     ///
-    /// Journalled downloads the engine does not run are forgotten: the engine persisted their
+    /// Journalled transfers the engine does not run are forgotten: the engine persisted their
     /// result before the previous run ended (or the journal is garbled) and would ignore a
     /// report. So the journal holds at most the engine's running transfers, whatever the file.
     pub(crate) fn recover(&self, sink: &DeviceSink, running: &[(TransferId, Direction)]) -> usize {
-        let interrupted = |fault| {
+        let interrupted = |direction| {
+            let fault = match direction {
+                Direction::Download => TransferFault::Incomplete,
+                Direction::Upload => TransferFault::Failure,
+            };
             (
                 fault,
                 "the transfer was interrupted by a restart".to_owned(),
             )
         };
+        let direction = |id: u32| {
+            running
+                .iter()
+                .find(|(running, _)| running.0 == id)
+                .map(|(_, direction)| *direction)
+        };
         let mut journal = self.journal();
-        journal
-            .entries
-            .retain(|e| running.iter().any(|(id, _)| id.0 == e.id));
+        journal.entries.retain(|e| direction(e.id).is_some());
         for entry in &mut journal.entries {
             let outcome = entry.outcome.clone().unwrap_or_else(|| {
-                tracing::warn!(id = entry.id, "a download was interrupted by a restart");
-                Some(interrupted(TransferFault::Incomplete))
+                let direction = direction(entry.id).unwrap_or(Direction::Download);
+                tracing::warn!(
+                    id = entry.id,
+                    ?direction,
+                    "a transfer was interrupted by a restart"
+                );
+                Some(interrupted(direction))
             });
             entry.outcome = Some(outcome.clone());
             sink.transfer_reporter(TransferId(entry.id))
@@ -161,19 +205,15 @@ impl Downloads {
                 ?direction,
                 "a transfer was interrupted by a restart"
             );
-            let fault = match direction {
-                Direction::Download => TransferFault::Incomplete,
-                Direction::Upload => TransferFault::Failure,
-            };
             // The engine has the start time it recorded.
             sink.transfer_reporter(*id)
-                .complete(None, Err(interrupted(fault)));
+                .complete(None, Err(interrupted(*direction)));
             unjournalled += 1;
         }
         journal.entries.len().saturating_add(unjournalled)
     }
 
-    /// The downloads reported so far (call before `Engine::handle_device_inputs`).
+    /// The transfers reported so far (call before `Engine::handle_device_inputs`).
     pub(crate) fn reported(&self) -> Vec<u32> {
         self.journal()
             .entries
@@ -197,7 +237,28 @@ impl Downloads {
 #[async_trait]
 impl Lifecycle for Downloads {
     fn factory_defaults(&self, txn: &mut Transaction<'_>) -> Result<(), tr181_model::Error> {
-        self.inner.factory_defaults(txn)
+        self.inner.factory_defaults(txn)?;
+        // The files uploads send ([`UploadFile`]).
+        txn.add(
+            "Device.DeviceInfo.VendorConfigFile.",
+            &[
+                ("Name", CONFIG_FILE),
+                (
+                    "Description",
+                    "the persisted data model, as restored at boot",
+                ),
+                ("UseForBackupRestore", "true"),
+            ],
+        )?;
+        txn.add(
+            "Device.DeviceInfo.VendorLogFile.",
+            &[
+                ("Name", LOG_FILE),
+                ("MaximumSize", &RECENT_BYTES.to_string()),
+                ("Persistent", "false"),
+            ],
+        )?;
+        Ok(())
     }
 
     fn boot_report(&self) -> BootReport {
@@ -218,24 +279,32 @@ impl Lifecycle for Downloads {
         transfer: &FileTransfer,
         reporter: TransferReporter,
     ) -> Result<(), HalError> {
-        if transfer.direction != Direction::Download {
-            return self.inner.transfer(id, transfer, reporter).await;
-        }
+        let upload = match transfer.direction {
+            Direction::Download => None,
+            Direction::Upload => Some(UploadFile::of(&transfer.file_type).ok_or_else(|| {
+                HalError::InvalidArguments {
+                    path: "Upload".into(),
+                    reason: format!(
+                        "no {:?} file to upload",
+                        transfer.file_type.to_cwmp(Direction::Upload)
+                    ),
+                }
+            })?),
+        };
         if !transfer.url.starts_with("http://") && !transfer.url.starts_with("https://") {
             return Err(HalError::Transfer {
                 fault: TransferFault::UnsupportedProtocol,
                 reason: format!(
-                    "only http:// and https:// downloads are supported: {}",
+                    "only http:// and https:// transfers are supported: {}",
                     transfer.url
                 ),
             });
         }
-        let start = wall_clock().and_then(|time| time.unix_seconds());
         {
             let mut journal = self.journal();
             journal.entries.push(Entry {
                 id: id.0,
-                start,
+                start: None,
                 outcome: None,
             });
             journal.save();
@@ -246,26 +315,24 @@ impl Lifecycle for Downloads {
         };
         let path = self.dir.join(name);
         let (transfer, journal) = (transfer.clone(), self.journal.clone());
-        let trust = self.trust.clone();
+        let (trust, storage) = (self.trust.clone(), self.storage.clone());
         tokio::spawn(async move {
-            tracing::info!(id = id.0, url = %transfer.url, "download started");
-            let result = fetch(&transfer, trust.as_ref(), &path).await;
+            tokio::time::sleep(Duration::from_secs(transfer.delay_seconds.into())).await;
+            let start = wall_clock().and_then(|time| time.unix_seconds());
+            let lock = || journal.lock().unwrap_or_else(PoisonError::into_inner);
+            lock().update(id.0, |entry| entry.start = start);
+            let what = upload.map_or("download", |_| "upload");
+            tracing::info!(id = id.0, url = %transfer.url, "{what} started");
+            let result = match upload {
+                None => fetch(&transfer, trust.as_ref(), &path).await,
+                Some(file) => send(file, &*storage, &transfer, trust.as_ref()).await,
+            };
             match &result {
-                Ok(size) => {
-                    tracing::info!(id = id.0, size, path = %path.display(), "download done")
-                }
-                Err((fault, reason)) => {
-                    tracing::warn!(id = id.0, ?fault, reason, "download failed")
-                }
+                Ok(size) => tracing::info!(id = id.0, size, "{what} done"),
+                Err((fault, reason)) => tracing::warn!(id = id.0, ?fault, reason, "{what} failed"),
             }
             let outcome = result.err();
-            {
-                let mut journal = journal.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(entry) = journal.entries.iter_mut().find(|e| e.id == id.0) {
-                    entry.outcome = Some(outcome.clone());
-                }
-                journal.save();
-            }
+            lock().update(id.0, |entry| entry.outcome = Some(outcome.clone()));
             reporter.complete(unix_time(start), outcome.map_or(Ok(()), Err));
         });
         Ok(())
@@ -280,13 +347,73 @@ fn unix_time(seconds: Option<i64>) -> Option<DateTime> {
     seconds.and_then(DateTime::from_unix_seconds)
 }
 
-/// GETs `transfer.url` into `path` (through `path.part`), checking an `https://` server
-/// against `trust`; returns the size.
-async fn fetch(
+/// The file an upload sends; see the [module docs](self).
+#[derive(Clone, Copy, Debug)]
+enum UploadFile {
+    /// `VendorConfigFile.1`: the persisted store section.
+    Configuration,
+    /// `VendorLogFile.1`: the recent log lines.
+    Log,
+}
+
+impl UploadFile {
+    /// The file of an upload of `file_type`: `1 Vendor Configuration File`,
+    /// `2 Vendor Log File`, or their `3 ...`/`4 ... <instance>` forms (the agent has one of
+    /// each); `None` for any other type.
+    fn of(file_type: &FileType) -> Option<Self> {
+        match file_type {
+            FileType::VendorConfiguration => Some(Self::Configuration),
+            FileType::VendorLog => Some(Self::Log),
+            FileType::Other(text) if text.starts_with("3 Vendor Configuration File") => {
+                Some(Self::Configuration)
+            }
+            FileType::Other(text) if text.starts_with("4 Vendor Log File") => Some(Self::Log),
+            _ => None,
+        }
+    }
+}
+
+/// PUTs `file` to `transfer.url`, checking an `https://` server against `trust`; returns the
+/// size. Every failure but 9012 and 9013 is 9011 (TR-069's upload faults).
+async fn send(
+    file: UploadFile,
+    storage: &dyn Storage,
     transfer: &FileTransfer,
     trust: Option<&Trust>,
-    path: &Path,
 ) -> Result<u64, Failure> {
+    let (body, content_type) = match file {
+        UploadFile::Configuration => {
+            let store = storage
+                .load(Section::Store)
+                .await
+                .map_err(|e| (TransferFault::Internal, e.to_string()))?;
+            (store.unwrap_or_default(), "application/json")
+        }
+        UploadFile::Log => (crate::log::recent(), "text/plain; charset=utf-8"),
+    };
+    let sent = async {
+        let (_, status) = request(transfer, trust, "PUT", content_type, &body).await?;
+        if !status.is_success() {
+            return Err((TransferFault::AccessFile, status.to_string()));
+        }
+        Ok(u64::try_from(body.len()).unwrap_or(u64::MAX))
+    };
+    sent.await.map_err(|(fault, reason)| match fault {
+        TransferFault::Authentication | TransferFault::Internal => (fault, reason),
+        _ => (TransferFault::Failure, reason),
+    })
+}
+
+/// Sends `method` with `body` (of `content_type`, when not empty) to `transfer.url`, with its
+/// Basic credentials when given, checking an `https://` server against `trust`, and reads the
+/// response head: the connection (its body next) and the status. HTTP 401 and 403 are 9012.
+async fn request(
+    transfer: &FileTransfer,
+    trust: Option<&Trust>,
+    method: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(Conn<Box<dyn Io>>, StatusCode), Failure> {
     let failure = |fault: TransferFault| move |e: &dyn std::fmt::Display| (fault, e.to_string());
     let uri: Uri = transfer
         .url
@@ -319,10 +446,14 @@ async fn fetch(
     });
     let mut headers = vec![("Host", authority.as_str())];
     headers.extend(authorization.as_deref().map(|a| ("Authorization", a)));
-    conn.send_request("GET", target, &headers, &[])
-        .await
-        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
-    let head = tokio::time::timeout(IDLE_TIMEOUT, conn.read_response_head())
+    if !body.is_empty() {
+        headers.push(("Content-Type", content_type));
+    }
+    let exchange = async {
+        conn.send_request(method, target, &headers, body).await?;
+        conn.read_response_head().await
+    };
+    let head = tokio::time::timeout(IDLE_TIMEOUT, exchange)
         .await
         .map_err(|_| {
             (
@@ -332,12 +463,23 @@ async fn fetch(
         })?
         .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
     let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    match status {
-        StatusCode::OK => {}
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err((TransferFault::Authentication, status.to_string()));
-        }
-        status => return Err((TransferFault::AccessFile, status.to_string())),
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        return Err((TransferFault::Authentication, status.to_string()));
+    }
+    Ok((conn, status))
+}
+
+/// GETs `transfer.url` into `path` (through `path.part`), checking an `https://` server
+/// against `trust`; returns the size.
+async fn fetch(
+    transfer: &FileTransfer,
+    trust: Option<&Trust>,
+    path: &Path,
+) -> Result<u64, Failure> {
+    let failure = |fault: TransferFault| move |e: &dyn std::fmt::Display| (fault, e.to_string());
+    let (mut conn, status) = request(transfer, trust, "GET", "", &[]).await?;
+    if status != StatusCode::OK {
+        return Err((TransferFault::AccessFile, status.to_string()));
     }
     let limit = transfer
         .file_size
@@ -397,7 +539,8 @@ mod tests {
         let sim = SimDevice::new("SIM0042");
         let engine = Engine::new(sim.hal(), Arc::new(AllowAll), EngineConfig::default());
         engine.start().await.unwrap();
-        let downloads = Downloads::new(sim.hal().lifecycle, state.path(), None);
+        let hal = sim.hal();
+        let downloads = Downloads::new(hal.lifecycle, hal.storage, state.path(), None);
         let running = [
             (TransferId(7), Direction::Download),
             (TransferId(20_000), Direction::Upload),

@@ -7,15 +7,75 @@
 //! directives, each a level (`info`), a target (`cpe_agent`: every level) or both
 //! (`cpe_agent::mqtt=debug`); the longest target that prefixes an event's target decides,
 //! and an event no directive covers is left out.
+//!
+//! The last [`RECENT_BYTES`] of lines written (whole lines, without colours) are also kept in
+//! memory, for the vendor log file an upload sends ([`recent`]).
 
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tr181_model::value::DateTime;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Metadata, Subscriber, span};
+
+/// Most bytes of recent log lines kept for an upload (`Device.DeviceInfo.VendorLogFile.1.`,
+/// whose `MaximumSize` it is): the last hundreds of lines.
+pub(crate) const RECENT_BYTES: usize = 64 * 1024;
+
+/// The recent lines of the process.
+static RECENT: Mutex<Recent> = Mutex::new(Recent {
+    lines: VecDeque::new(),
+    bytes: 0,
+});
+
+/// Log lines, oldest first, at most [`RECENT_BYTES`] of them in all.
+struct Recent {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// Adds `line`, dropping the oldest lines beyond the bound.
+    fn push(&mut self, line: String) {
+        self.bytes = self.bytes.saturating_add(line.len());
+        self.lines.push_back(line);
+        while self.bytes > RECENT_BYTES {
+            let Some(oldest) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(oldest.len());
+        }
+    }
+
+    fn text(&self) -> Vec<u8> {
+        let mut text = Vec::with_capacity(self.bytes);
+        for line in &self.lines {
+            text.extend_from_slice(line.as_bytes());
+        }
+        text
+    }
+}
+
+/// The recent log lines, oldest first: at most [`RECENT_BYTES`], without colours.
+pub(crate) fn recent() -> Vec<u8> {
+    RECENT.lock().unwrap_or_else(PoisonError::into_inner).text()
+}
+
+/// `line` without its ANSI colour escapes (`ESC [ ... m`).
+fn without_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some((before, escape)) = rest.split_once('\x1b') {
+        plain.push_str(before);
+        rest = escape.split_once('m').map_or("", |(_, after)| after);
+    }
+    plain.push_str(rest);
+    plain
+}
 
 /// The subscriber; see the [module docs](self).
 pub(crate) struct Logger {
@@ -108,6 +168,15 @@ impl Subscriber for Logger {
         });
         line.push('\n');
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        let plain = if self.ansi {
+            without_colours(&line)
+        } else {
+            line
+        };
+        RECENT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(plain);
     }
 
     fn enter(&self, _: &span::Id) {}
@@ -187,6 +256,26 @@ mod tests {
             !Logger::new("", false)
                 .unwrap()
                 .enabled(&event("x", Level::ERROR))
+        );
+    }
+
+    #[test]
+    fn recent_lines_are_bounded_whole_and_without_colours() {
+        let mut recent = Recent {
+            lines: VecDeque::new(),
+            bytes: 0,
+        };
+        let line = |n: usize| format!("{n:0>99}\n");
+        for n in 0..2000 {
+            recent.push(line(n));
+        }
+        let text = String::from_utf8(recent.text()).unwrap();
+        assert!(text.len() <= RECENT_BYTES && text.len() > RECENT_BYTES - 100);
+        assert!(text.starts_with(&line(2000 - text.len() / 100)));
+        assert!(text.ends_with(&line(1999)));
+        assert_eq!(
+            without_colours("\x1b[2mT\x1b[0m \x1b[32m INFO\x1b[0m x: \"m\"\n"),
+            "T  INFO x: \"m\"\n"
         );
     }
 
