@@ -5,7 +5,7 @@
 //! one: `--flag VALUE`, `--flag=VALUE`, `-c FILE`, `-cFILE`; usage errors go to standard error
 //! with exit status 2.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,6 +42,8 @@ pub(crate) struct Cli {
     pub(crate) acs_password: Option<String>,
     /// `--ca-file`.
     pub(crate) ca_file: Option<PathBuf>,
+    /// `--cr-listen`.
+    pub(crate) cr_listen: Option<IpAddr>,
     /// `--cr-port`.
     pub(crate) cr_port: Option<u16>,
     /// `--cr-path`.
@@ -134,8 +136,11 @@ Options:
       --ca-file <FILE>
           PEM file of the CA certificates trusted by every TLS client (an `https://` ACS and
           downloads, `wss://` controllers, MQTT over TLS)
+      --cr-listen <ADDR>
+          Address of the CWMP connection-request server and UDP socket (default 127.0.0.1;
+          0.0.0.0 or :: for every interface)
       --cr-port <PORT>
-          Loopback port of the CWMP connection-request server (0 picks a free port)
+          Port of the CWMP connection-request server (0 picks a free port)
       --cr-path <PATH>
           Path of the connection-request URL (`/` for ACSs that sign Digest for `/` only)
       --acs-basic-over-http
@@ -148,7 +153,7 @@ Options:
       --periodic-inform-interval <SECONDS>
           Seconds between periodic Informs (0 keeps the device's setting)
       --udp-cr-port <PORT>
-          Loopback port of the UDP connection-request socket (0 picks a free port)
+          Port of the UDP connection-request socket (0 picks a free port)
       --no-udp-cr
           Do not listen for UDP connection requests
       --no-cwmp
@@ -192,6 +197,7 @@ impl Cli {
                 Long("acs-username") => cli.acs_username = Some(parser.value()?.string()?),
                 Long("acs-password") => cli.acs_password = Some(parser.value()?.string()?),
                 Long("ca-file") => cli.ca_file = Some(parser.value()?.into()),
+                Long("cr-listen") => cli.cr_listen = Some(parser.value()?.parse()?),
                 Long("cr-port") => cli.cr_port = Some(parser.value()?.parse()?),
                 Long("cr-path") => cli.cr_path = Some(parser.value()?.string()?),
                 Long("acs-basic-over-http") => cli.acs_basic_over_http = true,
@@ -283,7 +289,7 @@ mod tests {
             .filter(|(before, _)| before.is_empty() || before.ends_with(", "))
             .map(|(_, flag)| flag.split(' ').next().unwrap_or_default())
             .collect();
-        assert_eq!(listed.len(), 25, "{listed:?}");
+        assert_eq!(listed.len(), 26, "{listed:?}");
         for flag in listed {
             let arg = format!("--{flag}");
             let mut args = vec!["cpe-agent", arg.as_str()];

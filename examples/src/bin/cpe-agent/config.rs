@@ -7,7 +7,7 @@
 
 pub(crate) mod file;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::cli::Cli;
@@ -180,7 +180,12 @@ pub(crate) struct CwmpConfig {
     pub(crate) username: String,
     /// `Device.ManagementServer.Password`.
     pub(crate) password: String,
-    /// Loopback port of the connection-request server (0: a free port).
+    /// The address the connection-request server and the UDP connection-request (and STUN)
+    /// socket bind: loopback by default, so that nothing outside the host reaches them
+    /// unless asked. An unspecified address (`0.0.0.0`, `::`) binds every interface; the
+    /// URLs published then carry the agent's address on the route to the ACS.
+    pub(crate) listen: IpAddr,
+    /// Port of the connection-request server (0: a free port).
     pub(crate) connection_request_port: u16,
     /// Path of the connection-request URL. Digest binds the `uri` it signs to this path; some
     /// ACSs (acsrs) always sign `/`, so they need `/` here.
@@ -191,8 +196,8 @@ pub(crate) struct CwmpConfig {
     /// Listen for UDP connection requests (TR-069 Annex G) and publish the address as
     /// `Device.ManagementServer.UDPConnectionRequestAddress`.
     pub(crate) udp_connection_requests: bool,
-    /// Loopback port of the UDP connection-request socket (0: a free port; unset: the
-    /// same number as `connection_request_port`).
+    /// Port of the UDP connection-request socket (0: a free port; unset: the same number
+    /// as `connection_request_port`).
     pub(crate) udp_connection_request_port: Option<u16>,
     /// `Device.ManagementServer.ConnectionRequestUsername`.
     pub(crate) connection_request_username: String,
@@ -210,6 +215,7 @@ impl Default for CwmpConfig {
             acs_url: String::new(),
             username: String::new(),
             password: String::new(),
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
             connection_request_port: 7547,
             connection_request_path: "/cwmp-cr".into(),
             basic_over_plain_http: false,
@@ -307,6 +313,9 @@ impl Config {
                 key.clone_from(value);
             }
         }
+        if let Some(listen) = cli.cr_listen {
+            cwmp.listen = listen;
+        }
         if let Some(port) = cli.cr_port {
             cwmp.connection_request_port = port;
         }
@@ -378,10 +387,14 @@ mod tests {
             "0",
             "--cr-username",
             "cr",
+            "--cr-listen",
+            "::",
         ])
         .unwrap();
+        assert!(config.cwmp.listen.is_loopback(), "loopback by default");
         config.apply(&cli);
         assert!(config.cwmp.active());
+        assert_eq!(config.cwmp.listen, IpAddr::from([0_u16; 8]));
         assert_eq!(config.cwmp.connection_request_port, 0);
         assert_eq!(config.cwmp.connection_request_username, "cr");
         config.apply(&Cli::try_parse_from(["cpe-agent", "--no-cwmp"]).unwrap());

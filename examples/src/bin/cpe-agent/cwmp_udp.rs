@@ -15,7 +15,7 @@
 //! The other direction, UDP lightweight notifications (TR-069 Annex M), is
 //! [`send_lightweight`]: each datagram the session makes goes from a fresh ephemeral socket.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,18 +42,23 @@ const MS: &str = "Device.ManagementServer.";
 /// The UDP connection-request socket, bound.
 pub(crate) struct UdpConnReqListener {
     socket: UdpSocket,
+    /// The socket's port at the address the ACS reaches: the `UDPConnectionRequestAddress`
+    /// without STUN.
+    published: SocketAddr,
 }
 
 impl UdpConnReqListener {
-    /// Binds `127.0.0.1:port`.
-    pub(crate) async fn bind(port: u16) -> std::io::Result<Self> {
-        let socket = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-        Ok(Self { socket })
+    /// Binds `listen`; the ACS reaches the socket at `host` (see
+    /// [`reachable_address`](crate::cwmp::reachable_address)).
+    pub(crate) async fn bind(listen: SocketAddr, host: IpAddr) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(listen).await?;
+        let published = SocketAddr::new(host, socket.local_addr()?.port());
+        Ok(Self { socket, published })
     }
 
-    /// The `UDPConnectionRequestAddress` of this socket (`host:port`).
-    pub(crate) fn address(&self) -> std::io::Result<String> {
-        Ok(self.socket.local_addr()?.to_string())
+    /// The `UDPConnectionRequestAddress` of this socket without STUN (`host:port`).
+    pub(crate) fn address(&self) -> String {
+        self.published.to_string()
     }
 
     /// Validates datagrams until `shutdown`; each accepted one goes to `accepted`. Runs the
@@ -66,13 +71,7 @@ impl UdpConnReqListener {
         mut device: mpsc::Receiver<DeviceEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let local = match self.socket.local_addr() {
-            Ok(local) => local,
-            Err(error) => {
-                tracing::error!(%error, "UDP connection-request socket unusable");
-                return;
-            }
-        };
+        let local = self.published;
         let credentials = cr_credentials(&engine);
         let mut task = Task {
             validator: new_validator(&credentials),
@@ -116,7 +115,8 @@ impl UdpConnReqListener {
 /// The running socket.
 struct Task {
     socket: UdpSocket,
-    /// The socket's own address: the `UDPConnectionRequestAddress` without STUN.
+    /// The socket's address as the ACS reaches it: the `UDPConnectionRequestAddress`
+    /// without STUN.
     local: SocketAddr,
     engine: Arc<Engine>,
     accepted: mpsc::Sender<()>,

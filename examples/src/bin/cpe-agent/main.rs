@@ -49,6 +49,7 @@ mod usp;
 mod ws;
 mod x509;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,20 +227,22 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     let mut drivers = vec![usp_device_tx, mtp_device_tx, bulk_device_tx];
 
     if config.cwmp.active() {
-        let port = config.cwmp.connection_request_port;
-        let listener = cwmp::ConnReqListener::bind(port, &config.cwmp.connection_request_path)
+        let listen = SocketAddr::new(config.cwmp.listen, config.cwmp.connection_request_port);
+        let listener = cwmp::ConnReqListener::bind(listen, &config.cwmp.connection_request_path)
             .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-        let cr_url = listener.url()?;
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let host = cwmp::reachable_address(config.cwmp.listen, &config.cwmp.acs_url).await;
+        let cr_url = listener.url(host)?;
         let udp = if config.cwmp.udp_connection_requests {
             let port = config
                 .cwmp
                 .udp_connection_request_port
                 .unwrap_or(config.cwmp.connection_request_port);
-            let udp = cwmp_udp::UdpConnReqListener::bind(port)
+            let listen = SocketAddr::new(config.cwmp.listen, port);
+            let udp = cwmp_udp::UdpConnReqListener::bind(listen, host)
                 .await
-                .map_err(|e| format!("cannot listen on UDP 127.0.0.1:{port}: {e}"))?;
-            let address = udp.address()?;
+                .map_err(|e| format!("cannot listen on UDP {listen}: {e}"))?;
+            let address = udp.address();
             Some((udp, address))
         } else {
             None

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -175,6 +175,13 @@ impl FromToml for PathBuf {
 
 impl FromToml for SocketAddr {
     const EXPECTED: &'static str = "an address and port, as \"127.0.0.1:7550\"";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        value.as_str()?.parse().ok()
+    }
+}
+
+impl FromToml for IpAddr {
+    const EXPECTED: &'static str = "an IP address, as \"127.0.0.1\" or \"::\"";
     fn from_toml(value: &DeValue<'_>) -> Option<Self> {
         value.as_str()?.parse().ok()
     }
@@ -342,6 +349,7 @@ section!(CwmpConfig {
     acs_url,
     username,
     password,
+    listen,
     connection_request_port,
     connection_request_path,
     basic_over_plain_http,
@@ -385,7 +393,7 @@ mod tests {
              [usp.mqtt.controllers]\n\"c::2\" = \"usp/c2\"\n\
              [usp.uds]\nlisten = \"/l\"\nconnect = \"/c\"\n\
              [cwmp]\nenabled = false\nacs_url = \"http://a/\"\nusername = \"au\"\n\
-             password = \"ap\"\nconnection_request_port = 0x10\n\
+             password = \"ap\"\nlisten = \"0.0.0.0\"\nconnection_request_port = 0x10\n\
              connection_request_path = \"/\"\nbasic_over_plain_http = true\n\
              udp_connection_requests = false\nudp_connection_request_port = 17\n\
              connection_request_username = \"cu\"\nconnection_request_password = \"cp\"\n\
@@ -451,6 +459,7 @@ mod tests {
             acs_url: "http://a/".into(),
             username: "au".into(),
             password: "ap".into(),
+            listen: IpAddr::from([0, 0, 0, 0]),
             connection_request_port: 16,
             connection_request_path: "/".into(),
             basic_over_plain_http: true,
@@ -499,6 +508,10 @@ mod tests {
         assert_eq!(
             refusal("[usp]\ncontrollers = [\"a\", 1]\n"),
             "line 2, column 15: `controllers` must be an array of strings"
+        );
+        assert_eq!(
+            refusal("[cwmp]\nlisten = \"127.0.0.1:7547\"\n"),
+            "line 2, column 10: `listen` must be an IP address, as \"127.0.0.1\" or \"::\""
         );
         assert_eq!(
             refusal("[usp.websocket]\nlisten = \"localhost\"\n"),
