@@ -26,7 +26,7 @@ use rusp_lib::usp_builder::OperateBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use common::{AgentProcess, Controller, WAIT, add, added_path, set};
+use common::{AgentProcess, Controller, WAIT, add, added_path, set_ok};
 
 /// A report as the collector received it.
 #[derive(Debug)]
@@ -106,14 +106,6 @@ async fn next(reports: &mut mpsc::UnboundedReceiver<Exchange>, status: u16) -> R
         .unwrap();
     answer.send(status).unwrap();
     received
-}
-
-async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
-    let body = ctrl.request(set(object, name, value)).await;
-    assert!(
-        body["Response"]["SetResp"].is_object(),
-        "{object}{name}: {body}"
-    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -62,7 +62,7 @@ use common::tls::{
 };
 use common::{
     Acs, AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, download, download_pending,
-    get, get_params, set,
+    get, get_params, set, set_ok,
 };
 use rusp_lib::usp_builder::OperateBuilder;
 
@@ -412,12 +412,6 @@ async fn refused(attempt: impl Future<Output = Result<Controller, String>>, what
         Ok(_) => panic!("{what}"),
         Err(error) => assert!(error.contains("alert"), "the agent's TLS alert: {error}"),
     }
-}
-
-/// `ctrl` sets `name` of `object` to `value`, which must succeed.
-async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
-    let body = ctrl.request(set(object, name, value)).await;
-    assert!(body["Response"]["SetResp"].is_object(), "{body}");
 }
 
 /// A Controller that trusts the agent's CA `ca`, presenting `<name>cert.pem` of `dir`.

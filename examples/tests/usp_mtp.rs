@@ -48,8 +48,8 @@ use common::mqtt::{
 };
 use common::uds::{UdsLink, handshake};
 use common::{
-    AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set, value,
-    wait_value,
+    AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, free_port, get, set, set_ok,
+    value, wait_value,
 };
 
 /// The factory WebSocket server row.
@@ -62,13 +62,6 @@ const CLIENT: &str = "Device.MQTT.Client.1.";
 fn port_of(url: &str) -> u16 {
     let rest = url.strip_prefix("ws://127.0.0.1:").unwrap();
     rest.split('/').next().unwrap().parse().unwrap()
-}
-
-/// Sets `name` of `object` and checks the SetResp says it was done.
-async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
-    let body = ctrl.request(set(object, name, value)).await;
-    let status = &body["Response"]["SetResp"]["updated_obj_results"][0]["oper_status"];
-    assert!(status["oper_success"].is_object(), "{body}");
 }
 
 /// Sets each of `values` (name, value) of `object` in turn, checking each SetResp.

@@ -9,7 +9,10 @@
 //! a broker played by the test: the STOMP frame's headers (the Endpoint ID's colons escaped),
 //! CONNECTED's `subscribe-dest` honoured (`DestinationFromServer`), a `reply-to-dest` with an
 //! escaped colon answered, a frame that cannot be parsed ending the connection, and an
-//! `ERROR` answer showing as `Error_AuthenticationFailure`. Every wait is bounded.
+//! `ERROR` answer showing as `Error_AuthenticationFailure`. With two RabbitMQ nodes, a second
+//! connection a controller adds: each broker reaches the agent, a Record is answered on the
+//! connection it came in on, and disabling one connection leaves the other serving. Every
+//! wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,7 +25,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusp_lib::usp_decoder::{try_decode_msg, try_decode_record};
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
@@ -33,7 +36,8 @@ use usp_core::mtp::stomp::frame::{Command, Decoded, Frame, FrameLimits, decode_f
 
 use common::stomp::{RabbitMq, StompLink, agent_config};
 use common::{
-    AGENT, AgentProcess, CTRL, Controller, Link, WAIT, get, get_params, record, value, wait_value,
+    AGENT, AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, get, get_params, record,
+    set_ok, value, wait_value,
 };
 
 const AGENT_DEST: &str = "/queue/usp-agent-sim0001";
@@ -41,6 +45,8 @@ const CTRL_DEST: &str = "/queue/usp-controller-e2e";
 /// The rows the configuration seeds (the WebSocket server's MTP row is the first).
 const CONNECTION: &str = "Device.STOMP.Connection.1.";
 const MTP: &str = "Device.LocalAgent.MTP.2.";
+/// The controller behind the second broker.
+const CTRL_B: &str = "proto::controller-b";
 
 async fn controller(port: u16) -> Controller {
     let link = StompLink::connect(port, CTRL_DEST, AGENT_DEST).await;
@@ -289,4 +295,118 @@ async fn scripted_broker() {
     let refused = "Error_AuthenticationFailure";
     wait_value(&mut ws, &format!("{CONNECTION}Status"), refused).await;
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_connections_to_two_brokers() {
+    common::within(Duration::from_secs(240), two_brokers()).await;
+}
+
+async fn two_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("broker-a"), dir.path().join("broker-b"));
+    std::fs::create_dir(&a_dir).unwrap();
+    std::fs::create_dir(&b_dir).unwrap();
+    let (broker_a, broker_b) = tokio::join!(RabbitMq::start(&a_dir), RabbitMq::start(&b_dir));
+    let mut ctrl_a = controller(broker_a.port).await;
+    let config = agent_config(dir.path(), broker_a.port, AGENT_DEST, CTRL_DEST);
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    agent.wait_line("USP STOMP MTP connected").await;
+    ctrl_a.await_connect_record().await;
+
+    // Over the agent's WebSocket MTP, the controller adds a connection to broker B (another
+    // host name: Host, Username and VirtualHost are the rows' unique key), an agent MTP row
+    // on it, and a second controller behind broker B.
+    let mut ws = Controller::connect(&agent.url).await;
+    let port_b = broker_b.port.to_string();
+    let connection = [
+        ("Host", "localhost"),
+        ("Port", port_b.as_str()),
+        ("Username", "guest"),
+        ("Password", "guest"),
+        ("VirtualHost", "/"),
+        ("EnableEncryption", "false"),
+        ("ServerRetryInitialInterval", "1"),
+        ("ServerRetryMaxInterval", "2"),
+    ];
+    let connection = added_path(
+        &ws.request(add("Device.STOMP.Connection.", &connection))
+            .await,
+    );
+    let reference = connection.trim_end_matches('.');
+    let agent_dest_b = "/queue/usp-agent-b";
+    let ctrl_dest_b = "/queue/usp-controller-b";
+    let stomp_row = [("Protocol", "STOMP"), ("Enable", "false")];
+    let mtp = added_path(&ws.request(add("Device.LocalAgent.MTP.", &stomp_row)).await);
+    let controller_b = [
+        ("EndpointID", CTRL_B),
+        ("Enable", "true"),
+        ("AssignedRole", "Device.LocalAgent.ControllerTrust.Role.1"),
+    ];
+    let row = added_path(
+        &ws.request(add("Device.LocalAgent.Controller.", &controller_b))
+            .await,
+    );
+    let ctrl_mtp = added_path(&ws.request(add(&format!("{row}MTP."), &stomp_row)).await);
+    for (row, destination) in [(&mtp, agent_dest_b), (&ctrl_mtp, ctrl_dest_b)] {
+        // The agent creates the rows' STOMP. objects once it sees them.
+        wait_object(&mut ws, &format!("{row}STOMP.")).await;
+        set_ok(&mut ws, row, "STOMP.Reference", reference).await;
+        set_ok(&mut ws, row, "STOMP.Destination", destination).await;
+    }
+    let mut ctrl_b = Controller::over(Link::Stomp(Box::new(
+        StompLink::connect(broker_b.port, ctrl_dest_b, agent_dest_b).await,
+    )));
+    ctrl_b.id = CTRL_B.to_owned();
+    for row in [&connection, &mtp, &ctrl_mtp] {
+        set_ok(&mut ws, row, "Enable", "true").await;
+    }
+    // Greeted on broker B; a Record through B is answered through B, and A still serves.
+    ctrl_b.await_connect_record().await;
+    answers(&mut ctrl_b).await;
+    let (_, reply_to) = link(&mut ctrl_b).received.last().unwrap();
+    assert_eq!(reply_to.as_deref(), Some(agent_dest_b));
+    answers(&mut ctrl_a).await;
+    for row in [CONNECTION, &connection] {
+        wait_value(&mut ws, &format!("{row}Status"), "Enabled").await;
+    }
+    for row in [MTP, &mtp] {
+        assert_eq!(value(&mut ws, &format!("{row}Status")).await, "Up");
+    }
+
+    // Connection B disabled: its MTP row goes Down, connection A keeps serving.
+    set_ok(&mut ws, &connection, "Enable", "false").await;
+    wait_value(&mut ws, &format!("{connection}Status"), "Disabled").await;
+    wait_value(&mut ws, &format!("{mtp}Status"), "Down").await;
+    answers(&mut ctrl_a).await;
+    assert_eq!(
+        value(&mut ws, &format!("{CONNECTION}Status")).await,
+        "Enabled"
+    );
+    assert_eq!(value(&mut ws, &format!("{MTP}Status")).await, "Up");
+    assert_eq!(ctrl_a.connect_records, 1, "connection A was not restarted");
+    agent.stop().await;
+}
+
+/// `ctrl` gets an answer to a Get of the serial number.
+async fn answers(ctrl: &mut Controller) {
+    let body = ctrl.request(get(&["Device.DeviceInfo.SerialNumber"])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+}
+
+/// Waits until the agent has created `object` (the protocol object of a row a controller
+/// added).
+async fn wait_object(ctrl: &mut Controller, object: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = ctrl.request(get(&[object])).await;
+        let result = &body["Response"]["GetResp"]["req_path_results"][0];
+        let found = result["resolved_path_results"].as_array();
+        if result["err_code"] == 0 && found.is_some_and(|found| !found.is_empty()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{object} not created: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -616,6 +616,13 @@ pub(crate) fn set(object: &str, name: &str, value: &str) -> Body {
         .unwrap()
 }
 
+/// Sets `name` of `object` and checks the SetResp says it was done.
+pub(crate) async fn set_ok(ctrl: &mut Controller, object: &str, name: &str, value: &str) {
+    let body = ctrl.request(set(object, name, value)).await;
+    let status = &body["Response"]["SetResp"]["updated_obj_results"][0]["oper_status"];
+    assert!(status["oper_success"].is_object(), "{object}{name}: {body}");
+}
+
 /// A USP Add of one row of `table` with required `params`.
 pub(crate) fn add(table: &str, params: &[(&str, &str)]) -> Body {
     AddBuilder::new()

@@ -5,8 +5,8 @@
 //!
 //! The configuration file and flags are the factory defaults: [`seed`] writes them into the
 //! rows of a fresh store (first start, factory reset). From then on the rows are the truth, as
-//! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row,
-//! writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
+//! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row
+//! (per STOMP connection: see [`desired`]), writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
 //! `Connecting`, `Error_BrokerUnreachable`, ...; the STOMP connection's `Enabled`,
 //! `Connecting`, `ServerNotPresent`, ...) and, whenever the store changes, restarts
 //! exactly the MTPs whose rows changed, except an MQTT MTP whose CONNECT stays the same,
@@ -40,7 +40,7 @@ use crate::mqtt::{
     MqttConfig, MqttMtp, Retain, RowSettings, Subscription, UserProperty, Version, Will,
 };
 use crate::mqtt_stats::{ClientStats, MqttStats};
-use crate::stomp::{StompConfig, StompMtp};
+use crate::stomp::{self, StompConfig, StompMtp};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp};
 use crate::ws::WsClientConfig;
@@ -130,10 +130,19 @@ fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
 
 /// Every agent MTP row and every controller MTP row the agent connects out on, with what
 /// it asks for; `base` supplies what the model has no place for.
+///
+/// STOMP: one connection per enabled `Device.STOMP.Connection.{i}.` that an enabled agent
+/// MTP row or controller MTP row references, each keyed by the agent MTP row it serves (a
+/// second agent row on the same connection is `Error`: the client subscribes to one
+/// destination), or by its own row when only controllers' rows name it (the agent then
+/// listens at the broker's `subscribe-dest`). A controller MTP row with an empty `Reference`
+/// uses the connection of the first agent STOMP row that runs.
 fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
     let mut wanted = BTreeMap::new();
     let mut mqtt_row = None;
-    let mut stomp_row = None;
+    // STOMP connection row → the row its task is keyed by, and the first one.
+    let mut stomp = BTreeMap::new();
+    let mut first_stomp = None;
     for row in rows(store, AGENT_MTPS) {
         let want = if flag(store, &format!("{row}Enable")) {
             agent_mtp(store, &row, base)
@@ -149,17 +158,35 @@ fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
                 (config.controllers, config.row.retain) = mqtt_controllers(store, &row);
                 Wanted::Run(Spec::Mqtt(config, client))
             }
-            Wanted::Run(Spec::Stomp(..)) if stomp_row.is_some() => {
-                Wanted::Broken("only one STOMP MTP runs at a time".into())
+            Wanted::Run(Spec::Stomp(_, connection)) if stomp.contains_key(&connection) => {
+                let other = stomp.get(&connection).cloned().unwrap_or_default();
+                Wanted::Broken(format!("{connection} already serves {other}"))
             }
-            Wanted::Run(Spec::Stomp(mut config, connection)) => {
-                stomp_row = Some(row.clone());
-                config.controllers = stomp_controllers(store, &connection);
+            Wanted::Run(Spec::Stomp(config, connection)) => {
+                stomp.insert(connection.clone(), row.clone());
+                first_stomp.get_or_insert_with(|| connection.clone());
                 Wanted::Run(Spec::Stomp(config, connection))
             }
             other => other,
         };
         wanted.insert(row, want);
+    }
+    for (_, row) in controller_mtps(store, "STOMP") {
+        let Some(connection) = stomp_connection(store, &row, None) else {
+            continue;
+        };
+        if stomp.contains_key(&connection) || !flag(store, &format!("{connection}Enable")) {
+            continue;
+        }
+        stomp.insert(connection.clone(), connection.clone());
+        let config = stomp_config(store, &connection, String::new());
+        let spec = Spec::Stomp(config, connection.clone());
+        wanted.insert(connection, Wanted::Run(spec));
+    }
+    for want in wanted.values_mut() {
+        if let Wanted::Run(Spec::Stomp(config, connection)) = want {
+            config.controllers = stomp_controllers(store, connection, first_stomp.as_deref());
+        }
     }
     for (controller, row) in controller_mtps(store, "WebSocket") {
         let host = text(store, &format!("{row}WebSocket.Host"));
@@ -279,25 +306,11 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
             if !flag(store, &format!("{connection}Enable")) {
                 return Wanted::Off;
             }
-            let param = |name: &str| format!("{connection}{name}");
-            let config = StompConfig {
-                enable: true,
-                host: text(store, &param("Host")),
-                port: number(store, &param("Port")),
-                tls: flag(store, &param("EnableEncryption")),
-                username: text(store, &param("Username")),
-                password: text(store, &param("Password")),
-                virtual_host: text(store, &param("VirtualHost")),
-                destination: text(store, &format!("{row}STOMP.Destination")),
-                heartbeats: flag(store, &param("EnableHeartbeats")),
-                outgoing_heartbeat_ms: number(store, &param("OutgoingHeartbeat")),
-                incoming_heartbeat_ms: number(store, &param("IncomingHeartbeat")),
-                retry_initial_s: number(store, &param("ServerRetryInitialInterval")),
-                retry_multiplier: number(store, &param("ServerRetryIntervalMultiplier")),
-                retry_max_s: number(store, &param("ServerRetryMaxInterval")),
-                controllers: BTreeMap::new(),
-            };
-            Wanted::Run(Spec::Stomp(config, connection))
+            let destination = text(store, &format!("{row}STOMP.Destination"));
+            Wanted::Run(Spec::Stomp(
+                stomp_config(store, &connection, destination),
+                connection,
+            ))
         }
         "UDS" => {
             let reference = format!("{row}UDS.UnixDomainSocketRef");
@@ -312,6 +325,29 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
             }
         }
         other => Wanted::Broken(format!("protocol {other:?} unsupported")),
+    }
+}
+
+/// The STOMP connection row `connection` with the agent's `destination` (its controllers
+/// are filled in by [`desired`]).
+fn stomp_config(store: &Store, connection: &str, destination: String) -> StompConfig {
+    let param = |name: &str| format!("{connection}{name}");
+    StompConfig {
+        enable: true,
+        host: text(store, &param("Host")),
+        port: number(store, &param("Port")),
+        tls: flag(store, &param("EnableEncryption")),
+        username: text(store, &param("Username")),
+        password: text(store, &param("Password")),
+        virtual_host: text(store, &param("VirtualHost")),
+        destination,
+        heartbeats: flag(store, &param("EnableHeartbeats")),
+        outgoing_heartbeat_ms: number(store, &param("OutgoingHeartbeat")),
+        incoming_heartbeat_ms: number(store, &param("IncomingHeartbeat")),
+        retry_initial_s: number(store, &param("ServerRetryInitialInterval")),
+        retry_multiplier: number(store, &param("ServerRetryIntervalMultiplier")),
+        retry_max_s: number(store, &param("ServerRetryMaxInterval")),
+        controllers: BTreeMap::new(),
     }
 }
 
@@ -426,15 +462,28 @@ fn mqtt_controllers(
     (topics, retains)
 }
 
+/// The STOMP connection row the controller MTP row `row` uses: the one its `Reference`
+/// names, `default` when that is empty.
+fn stomp_connection(store: &Store, row: &str, default: Option<&str>) -> Option<String> {
+    let reference = format!("{row}STOMP.Reference");
+    if text(store, &reference).is_empty() {
+        default.map(str::to_owned)
+    } else {
+        referenced(store, &reference, STOMP_CONNECTIONS)
+    }
+}
+
 /// Controller Endpoint ID → its STOMP destination, for the STOMP connection `connection`
-/// (controller rows whose `Reference` is empty or names it, and that have a destination).
-fn stomp_controllers(store: &Store, connection: &str) -> BTreeMap<String, String> {
+/// (controller rows that use it, `default` being the connection of an empty `Reference`, and
+/// that have a destination).
+fn stomp_controllers(
+    store: &Store,
+    connection: &str,
+    default: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut destinations = BTreeMap::new();
     for (id, row) in controller_mtps(store, "STOMP") {
-        let reference = text(store, &format!("{row}STOMP.Reference"));
-        if !reference.is_empty()
-            && connection.trim_end_matches('.') != reference.trim_end_matches('.')
-        {
+        if stomp_connection(store, &row, default).as_deref() != Some(connection) {
             continue;
         }
         let destination = text(store, &format!("{row}STOMP.Destination"));
@@ -446,9 +495,14 @@ fn stomp_controllers(store: &Store, connection: &str) -> BTreeMap<String, String
 }
 
 /// Each controller the rows route with where its notifications go before it has sent
-/// anything: its MQTT topic or STOMP destination, else the connection named by its Endpoint ID.
+/// anything: its MQTT topic or STOMP destination (on its connection), else the connection
+/// named by its Endpoint ID.
 pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(String, Mtp)> {
-    let wanted = engine.read(|store| desired(store, base));
+    routes(&engine.read(|store| desired(store, base)))
+}
+
+/// [`controller_routes`] of the MTPs `wanted`.
+fn routes(wanted: &BTreeMap<String, Wanted>) -> Vec<(String, Mtp)> {
     let mut routes = BTreeMap::new();
     for want in wanted.values() {
         match want {
@@ -463,9 +517,10 @@ pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(Strin
                     routes.insert(controller.clone(), Mtp::new(MtpKind::Mqtt, topic.clone()));
                 }
             }
-            Wanted::Run(Spec::Stomp(config, _)) => {
+            Wanted::Run(Spec::Stomp(config, connection)) => {
                 for (controller, destination) in &config.controllers {
-                    let mtp = Mtp::new(MtpKind::Stomp, destination.clone());
+                    let address = stomp::address(connection, destination);
+                    let mtp = Mtp::new(MtpKind::Stomp, address);
                     routes.insert(controller.clone(), mtp);
                 }
             }
@@ -1099,6 +1154,13 @@ impl Supervisor {
                 let _ = running.stop.send(true);
             }
         }
+        // A STOMP connection that runs for other rows keeps its status.
+        let serving: Vec<String> = (wanted.values())
+            .filter_map(|want| match want {
+                Wanted::Run(Spec::Stomp(_, connection)) => Some(connection.clone()),
+                _ => None,
+            })
+            .collect();
         for (row, want) in wanted {
             match want {
                 Wanted::Run(spec) => {
@@ -1107,7 +1169,8 @@ impl Supervisor {
                     }
                 }
                 Wanted::Off => {
-                    let report = self.report(&row, client_of(&self.engine, &row));
+                    let client = client_of(&self.engine, &row).filter(|c| !serving.contains(c));
+                    let report = self.report(&row, client);
                     report.mtp("Down").await;
                     if let Some(client) = &report.client {
                         let table = format!("{client}Subscription.");
@@ -1216,8 +1279,10 @@ impl Supervisor {
                 );
                 let (agent, network) = (self.agent.clone(), self.network.clone());
                 let trust = self.trust.as_ref();
-                let config = config.clone();
-                match StompMtp::new(config, &eid, agent, network, stopped, trust, report.clone()) {
+                let (config, report_to) = (config.clone(), report.clone());
+                match StompMtp::new(
+                    config, connection, &eid, agent, network, stopped, trust, report_to,
+                ) {
                     Ok(mtp) => {
                         let status = report.stomp_values(StompStatus::Connecting, None);
                         (status, Some(Box::pin(mtp.run())))
@@ -1298,13 +1363,20 @@ mod tests {
 
     /// The MTPs of `usp`, seeded into the simulated device's factory store and read back.
     fn round_trip(usp: &UspConfig) -> BTreeMap<String, Wanted> {
+        desired(&seeded(usp, |_| ()).0, usp)
+    }
+
+    /// The simulated device's factory store with the MTPs of `usp` seeded, and what `more`
+    /// returns, having changed it in the same transaction.
+    fn seeded<T>(usp: &UspConfig, more: impl FnOnce(&mut Transaction<'_>) -> T) -> (Store, T) {
         let sim = hal::sim::SimDevice::new("SIM0001");
         let mut store = Store::new();
         let mut txn = store.transaction(tr181_model::store::Origin::Device);
         sim.hal().lifecycle.factory_defaults(&mut txn).unwrap();
         seed(&mut txn, usp).unwrap();
+        let more = more(&mut txn);
         txn.commit().unwrap();
-        desired(&store, usp)
+        (store, more)
     }
 
     #[test]
@@ -1368,11 +1440,6 @@ mod tests {
         )
         .unwrap()
         .usp;
-        let sim = hal::sim::SimDevice::new("SIM0001");
-        let mut store = Store::new();
-        let mut txn = store.transaction(tr181_model::store::Origin::Device);
-        sim.hal().lifecycle.factory_defaults(&mut txn).unwrap();
-        seed(&mut txn, &usp).unwrap();
         let ws = "Device.LocalAgent.Controller.2.MTP.1.";
         let rows = [
             ("Device.STOMP.Connection.1.ServerRetryInitialInterval", "10"),
@@ -1396,10 +1463,11 @@ mod tests {
                 "3000",
             ),
         ];
-        for (path, value) in rows {
-            txn.set(path, value).unwrap();
-        }
-        txn.commit().unwrap();
+        let (store, ()) = seeded(&usp, |txn| {
+            for (path, value) in rows {
+                txn.set(path, value).unwrap();
+            }
+        });
         let wanted = desired(&store, &usp);
         let backoff = |row: &str| match wanted.get(row) {
             Some(Wanted::Run(Spec::Stomp(config, _))) => config.backoff(),
@@ -1434,6 +1502,123 @@ mod tests {
         for (row, attempt, random, wait) in waits {
             let got = backoff(row).wait(attempt, random);
             assert_eq!(got, Duration::from_millis(wait), "{row} {attempt} {random}");
+        }
+    }
+
+    #[test]
+    fn one_stomp_connection_per_connection_row_in_use() {
+        let usp = crate::config::file::parse(
+            "[usp.stomp]\nenable = true\ndestination = \"/queue/a\"\n\
+             [usp.stomp.controllers]\n\"self::controller\" = \"/queue/ctrl-a\"\n",
+        )
+        .unwrap()
+        .usp;
+        let (store, (second, third)) = seeded(&usp, |txn| {
+            let stomp_mtp = |txn: &mut Transaction<'_>, table: &str, values: &[(&str, &str)]| {
+                add_mtp(txn, table, true, "STOMP", values).unwrap()
+            };
+            // A second broker with its agent row (Device.LocalAgent.MTP.3.) and a controller.
+            let second = add_row(
+                txn,
+                STOMP_CONNECTIONS,
+                &[("Enable", "true"), ("Host", "broker-b")],
+            )
+            .unwrap();
+            let second_ref = second.trim_end_matches('.');
+            let values = [("Reference", second_ref), ("Destination", "/queue/b")];
+            stomp_mtp(txn, AGENT_MTPS, &values);
+            // A second agent row on the first connection (MTP.4.), which subscribes once.
+            let first_ref = "Device.STOMP.Connection.1";
+            let values = [("Reference", first_ref), ("Destination", "/queue/c")];
+            stomp_mtp(txn, AGENT_MTPS, &values);
+            let b = controller_row(txn, "proto::b").unwrap();
+            let values = [("Reference", second_ref), ("Destination", "/queue/ctrl-b")];
+            stomp_mtp(txn, &format!("{b}MTP."), &values);
+            // A third broker that only a controller's row names, and a row naming none.
+            let third = add_row(
+                txn,
+                STOMP_CONNECTIONS,
+                &[("Enable", "true"), ("Host", "broker-c")],
+            )
+            .unwrap();
+            let c = controller_row(txn, "proto::c").unwrap();
+            let values = [
+                ("Reference", third.trim_end_matches('.')),
+                ("Destination", "/queue/ctrl-c"),
+            ];
+            stomp_mtp(txn, &format!("{c}MTP."), &values);
+            let d = controller_row(txn, "proto::d").unwrap();
+            stomp_mtp(
+                txn,
+                &format!("{d}MTP."),
+                &[("Destination", "/queue/ctrl-d")],
+            );
+            (second, third)
+        });
+
+        let wanted = desired(&store, &usp);
+        let stomp = |row: &str| match wanted.get(row) {
+            Some(Wanted::Run(Spec::Stomp(config, connection))) => (
+                config.host.clone(),
+                config.destination.clone(),
+                connection.clone(),
+                config.controllers.clone(),
+            ),
+            other => panic!("{row}: {other:?}"),
+        };
+        let controllers = |pairs: &[(&str, &str)]| {
+            (pairs.iter())
+                .map(|(id, to)| ((*id).to_owned(), (*to).to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let first = "Device.STOMP.Connection.1.".to_owned();
+        assert_eq!(
+            stomp("Device.LocalAgent.MTP.2."),
+            (
+                "127.0.0.1".into(),
+                "/queue/a".into(),
+                first.clone(),
+                controllers(&[
+                    ("proto::d", "/queue/ctrl-d"),
+                    ("self::controller", "/queue/ctrl-a")
+                ]),
+            )
+        );
+        assert_eq!(
+            stomp("Device.LocalAgent.MTP.3."),
+            (
+                "broker-b".into(),
+                "/queue/b".into(),
+                second.clone(),
+                controllers(&[("proto::b", "/queue/ctrl-b")]),
+            )
+        );
+        let row = wanted.get("Device.LocalAgent.MTP.4.");
+        assert!(
+            matches!(row, Some(Wanted::Broken(why)) if why.contains("MTP.2.")),
+            "{row:?}"
+        );
+        assert_eq!(
+            stomp(&third),
+            (
+                "broker-c".into(),
+                String::new(),
+                third.clone(),
+                controllers(&[("proto::c", "/queue/ctrl-c")]),
+            )
+        );
+
+        // Each controller is routed on its own connection; the driver's link is the row.
+        let routes: BTreeMap<_, _> = routes(&wanted).into_iter().collect();
+        for (controller, connection, destination) in [
+            ("self::controller", &first, "/queue/ctrl-a"),
+            ("proto::b", &second, "/queue/ctrl-b"),
+            ("proto::c", &third, "/queue/ctrl-c"),
+        ] {
+            let mtp = &routes[controller];
+            assert_eq!(mtp.kind, MtpKind::Stomp);
+            let split = stomp::split_address(&mtp.reply_to);
+            assert_eq!(split, (connection.as_str(), destination), "{controller}");
         }
     }
 

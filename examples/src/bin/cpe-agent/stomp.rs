@@ -15,10 +15,14 @@
 //! `Status` and `LastChangeDate` of the connection row, the MTP row's `Status` and
 //! `STOMP.DestinationFromServer` are live ([`Report::stomp`]). Any change of the rows restarts
 //! the MTP (STOMP has no way to change a subscription's settings on an open connection that
-//! the agent would need). One STOMP MTP runs at a time.
+//! the agent would need).
 //!
-//! All Records of the MTP share one link of the driver ([`LINK`]); the destination travels
-//! with each [`Outbound`] Record.
+//! Each enabled connection row in use runs its own task, with its own reconnect waits and
+//! status (controllers behind different brokers). The Records of one connection share one
+//! link of the driver, keyed by the connection's row; the [`Mtp::reply_to`] of a Record is
+//! the row and the destination together ([`address`]), so that an answer goes back on the
+//! connection its request came in on, and a controller's notifications on the connection its
+//! MTP row names.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,8 +40,18 @@ use crate::mtp::{Report, StompStatus};
 use crate::tls::{self, Trust};
 use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn, sleep_until};
 
-/// The driver's link key for every Record sent over STOMP.
-pub(crate) const LINK: &str = "stomp";
+/// The driver's return address ([`Mtp::reply_to`]) of `destination` on the connection of
+/// row `connection` (`Device.STOMP.Connection.{i}.`, the key of its link): the row, a space
+/// (which no path holds), the destination.
+pub(crate) fn address(connection: &str, destination: &str) -> String {
+    format!("{connection} {destination}")
+}
+
+/// The connection row (the link key) and the destination of an [`address`].
+pub(crate) fn split_address(reply_to: &str) -> (&str, &str) {
+    reply_to.split_once(' ').unwrap_or((reply_to, ""))
+}
+
 /// Records queued for the broker before the driver drops them.
 const SEND_QUEUE: usize = 256;
 /// Bytes read at a time.
@@ -156,6 +170,8 @@ enum Ended {
 /// The STOMP MTP task; see the [module docs](self).
 pub(crate) struct StompMtp {
     config: StompConfig,
+    /// The connection row, the key of the driver's link.
+    connection: String,
     broker: Uri,
     endpoint_id: String,
     agent: mpsc::Sender<MtpInput>,
@@ -167,10 +183,13 @@ pub(crate) struct StompMtp {
 }
 
 impl StompMtp {
-    /// The task for `config` as agent `endpoint_id`, checking a TLS broker against `trust`
-    /// (required when `config.tls` is on), reporting its state to `report`.
+    /// The task for `config` (of the connection row `connection`) as agent `endpoint_id`,
+    /// checking a TLS broker against `trust` (required when `config.tls` is on), reporting its
+    /// state to `report`.
+    #[allow(clippy::too_many_arguments)] // Each is a distinct piece of the task's context.
     pub(crate) fn new(
         config: StompConfig,
+        connection: &str,
         endpoint_id: &str,
         agent: mpsc::Sender<MtpInput>,
         network: NetworkUp,
@@ -189,6 +208,7 @@ impl StompMtp {
         Ok(Self {
             broker: config.url()?,
             config,
+            connection: connection.to_owned(),
             endpoint_id: endpoint_id.to_owned(),
             agent,
             network,
@@ -207,25 +227,25 @@ impl StompMtp {
             match ended {
                 Ended::Shutdown => break,
                 Ended::Misconfigured(reason) => {
-                    tracing::error!(reason, "USP STOMP MTP disabled");
+                    tracing::error!(connection = %self.connection, reason, "USP STOMP MTP disabled");
                     self.report.stomp(StompStatus::Misconfigured, None).await;
                     return;
                 }
                 Ended::Lost(reason, status) => {
-                    tracing::warn!(reason, "USP STOMP connection lost");
+                    tracing::warn!(connection = %self.connection, reason, "USP STOMP connection lost");
                     self.report.stomp(status, None).await;
                 }
             }
             attempt = if was_up { 1 } else { attempt.saturating_add(1) };
             let wait = self.config.backoff().wait(attempt, tls::random_seed());
-            tracing::info!(attempt, ?wait, "STOMP reconnect scheduled");
+            tracing::info!(connection = %self.connection, attempt, ?wait, "STOMP reconnect scheduled");
             match self.network.wait(wait, &mut self.shutdown).await {
                 Waited::Shutdown => break,
                 Waited::NetworkUp => attempt = 0,
                 Waited::Elapsed => {}
             }
         }
-        tracing::info!("STOMP MTP stopped");
+        tracing::info!(connection = %self.connection, "STOMP MTP stopped");
     }
 
     /// One connection, from the TCP connect to its end; true with it when `CONNECTED` came.
@@ -260,6 +280,7 @@ impl StompMtp {
                         server,
                     } => {
                         tracing::info!(
+                            connection = %self.connection,
                             server = server.as_deref().unwrap_or_default(),
                             "USP STOMP MTP connected, subscribed to {destination}"
                         );
@@ -267,7 +288,7 @@ impl StompMtp {
                         let info = Some(from_server.as_deref().unwrap_or_default());
                         self.report.stomp(StompStatus::Connected, info).await;
                         let connected = MtpInput::Connected {
-                            key: LINK.into(),
+                            key: self.connection.clone(),
                             conn,
                             tx: tx.clone(),
                         };
@@ -277,6 +298,11 @@ impl StompMtp {
                         up = true;
                     }
                     Event::Record { body, reply_to } => {
+                        // Without a reply-to-dest the agent answers at the destination (and
+                        // on the connection) of the controller's MTP row.
+                        let reply_to = (reply_to.as_deref())
+                            .filter(|to| !to.is_empty())
+                            .map(|to| address(&self.connection, to));
                         let mtp = Mtp::new(MtpKind::Stomp, reply_to.unwrap_or_default());
                         let bytes = Bytes::from(body);
                         if self
@@ -345,7 +371,7 @@ impl StompMtp {
         };
         if up {
             let closed = MtpInput::Closed {
-                key: LINK.into(),
+                key: self.connection.clone(),
                 conn,
             };
             let _ = self.agent.send(closed).await;
@@ -368,11 +394,12 @@ impl StompMtp {
 
 /// Queues a Record of the driver for its destination.
 fn send(client: &mut Client, outbound: &Outbound) {
-    if outbound.reply_to.is_empty() {
+    let (_, destination) = split_address(&outbound.reply_to);
+    if destination.is_empty() {
         tracing::warn!("USP Record without a STOMP destination dropped");
         return;
     }
-    if let Err(error) = client.send_record(Instant::now(), &outbound.reply_to, &outbound.bytes) {
+    if let Err(error) = client.send_record(Instant::now(), destination, &outbound.bytes) {
         tracing::warn!(%error, "USP Record not sent over STOMP");
     }
 }
@@ -393,4 +420,18 @@ fn ended(error: ClientError, up: bool) -> Ended {
         _ => StompStatus::Error,
     };
     Ended::Lost(error.to_string(), status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_names_its_connection_and_any_destination() {
+        let row = "Device.STOMP.Connection.2.";
+        for destination in ["/queue/a", "/queue/with space: and\\colon", ""] {
+            let reply_to = address(row, destination);
+            assert_eq!(split_address(&reply_to), (row, destination), "{reply_to:?}");
+        }
+    }
 }

@@ -6,10 +6,10 @@
 //! known by a key: for connection-oriented MTPs (WebSocket, UDS) the controller's Endpoint ID
 //! when the connection named it, which is also the `reply_to` of the agent's [`Mtp`], so a
 //! controller that reconnects gets its notifications on the new connection; for MQTT the one
-//! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic, and likewise for STOMP
-//! ([`stomp::LINK`]), the `reply_to` being a destination. Records for a link that is
-//! down wait in a small outbox. Each MTP task sends its own Connect Record (R-MTP.6) before it
-//! reports [`MtpInput::Connected`].
+//! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic; for STOMP each broker
+//! connection's row, the `reply_to` being that row and a destination ([`stomp::address`]).
+//! Records for a link that is down wait in a small outbox. Each MTP task sends its own
+//! Connect Record (R-MTP.6) before it reports [`MtpInput::Connected`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -87,7 +87,7 @@ struct Link {
 fn link_key(mtp: &Mtp) -> &str {
     match mtp.kind {
         MtpKind::Mqtt => mqtt::LINK,
-        MtpKind::Stomp => stomp::LINK,
+        MtpKind::Stomp => stomp::split_address(&mtp.reply_to).0,
         _ => &mtp.reply_to,
     }
 }
