@@ -3,8 +3,8 @@
 //! an invalid Record with its USP error), what it prints encodes back to the same bytes for
 //! every request kind, `cwmp check`
 //! accepts an envelope our codec wrote and refuses broken ones with a CWMP fault code, and
-//! `usp request` gets an answer from a running agent over WebSocket and over MQTT (through a
-//! real mosquitto).
+//! `usp request` gets an answer from a running agent over WebSocket, over MQTT (through a
+//! real mosquitto) and over STOMP (through a real RabbitMQ).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,6 +26,7 @@ use cwmp_core::codec::{Body, CwmpNamespace, Envelope};
 use serde_json::Value;
 
 use common::mqtt::{Mosquitto, agent_config};
+use common::stomp::RabbitMq;
 use common::{AGENT, AgentProcess, gpv};
 
 /// FACTS.md §9: a Get of `Device.DeviceInfo.` with max_depth 1, msg_id `probe-1`, to
@@ -211,20 +212,58 @@ async fn request_the_agent() {
         .map(str::to_owned)
         .into();
     for via in [ws, mqtt] {
-        let output = tokio::task::spawn_blocking(move || {
-            let mut args = vec!["usp", "request"];
-            args.extend(via.iter().map(String::as_str));
-            args.extend(["get", "Device.DeviceInfo.SerialNumber"]);
-            tool(&args, b"")
-        })
-        .await
-        .unwrap();
-        let answer = json(&output);
-        let result = &answer["payload"]["Body"]["Response"]["GetResp"]["req_path_results"][0];
-        assert_eq!(
-            result["resolved_path_results"][0]["result_params"]["SerialNumber"], "SIM0001",
-            "{answer}"
-        );
+        request_serial_number(via).await;
     }
+    agent.stop().await;
+}
+
+/// Runs `cpe-tool usp request` with the `via` flags for the agent's serial number and checks
+/// the answer.
+async fn request_serial_number(via: Vec<String>) {
+    let output = tokio::task::spawn_blocking(move || {
+        let mut args = vec!["usp", "request"];
+        args.extend(via.iter().map(String::as_str));
+        args.extend(["get", "Device.DeviceInfo.SerialNumber"]);
+        tool(&args, b"")
+    })
+    .await
+    .unwrap();
+    let answer = json(&output);
+    let result = &answer["payload"]["Body"]["Response"]["GetResp"]["req_path_results"][0];
+    assert_eq!(
+        result["resolved_path_results"][0]["result_params"]["SerialNumber"], "SIM0001",
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn usp_request_gets_an_answer_over_stomp() {
+    common::within(Duration::from_secs(180), request_over_stomp()).await;
+}
+
+/// `cpe-tool` as a controller on a STOMP broker: its Record goes to the agent's destination
+/// with its own as `reply-to-dest`, where the answer comes.
+async fn request_over_stomp() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = dir.path().join("broker");
+    std::fs::create_dir(&broker_dir).unwrap();
+    let broker = RabbitMq::start(&broker_dir).await;
+    let agent_dest = "/queue/usp-agent-tool";
+    let config = common::stomp::agent_config(dir.path(), broker.port, agent_dest, "/queue/ctrl");
+    let state = dir.path().join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    agent.wait_line("USP STOMP MTP connected").await;
+    let address = format!("127.0.0.1:{}", broker.port);
+    let flags = [
+        "--stomp",
+        &address,
+        "--agent-dest",
+        agent_dest,
+        "--stomp-login",
+        "guest:guest",
+        "--virtual-host",
+        "/",
+    ];
+    request_serial_number(flags.map(str::to_owned).into()).await;
     agent.stop().await;
 }

@@ -7,6 +7,7 @@
 //! cpe-tool usp encode request.json > rec.bin  # a request described in JSON, as a Record
 //! cpe-tool usp request --url ws://127.0.0.1:7550/usp get Device.DeviceInfo.
 //! cpe-tool usp request --mqtt 127.0.0.1:1883 --agent-topic usp/agent get Device.DeviceInfo.
+//! cpe-tool usp request --stomp 127.0.0.1:61613 --agent-dest /queue/agent get Device.DeviceInfo.
 //! cpe-tool cwmp check envelope.xml            # decode and show a CWMP envelope
 //! ```
 //!

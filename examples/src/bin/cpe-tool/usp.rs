@@ -1,13 +1,14 @@
 //! `cpe-tool usp`: USP Records. `decode` checks a binary Record with the usp-core codec (its
 //! limits included) and shows it as JSON with the Msg inside decoded (rusp-lib's JSON form);
 //! `encode` builds a Record from a JSON request description; `request` sends a request built
-//! from flags to an agent over WebSocket or MQTT 5 and prints the answer as JSON.
+//! from flags to an agent over WebSocket, MQTT 5 or STOMP 1.2 (usp-core's sans-IO STOMP
+//! client, the agent's own) and prints the answer as JSON.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -15,11 +16,13 @@ use rumqttc::v5;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use serde::Deserialize;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::CONTENT_TYPE;
+use usp_core::mtp::stomp::client::{Client, ClientConfig, Event};
 use usp_core::mtp::websocket::{EID_PARAM, SUBPROTOCOL, eid_query_value};
 use usp_core::usp::request::ReqType;
 use usp_core::usp::{self, add, set};
@@ -42,9 +45,9 @@ pub(crate) enum UspCommand {
         /// The JSON file (`-` for standard input).
         file: PathBuf,
     },
-    /// Send a request to an agent (its WebSocket server, or its topic on an MQTT broker) and
-    /// print its answer as JSON.
-    Request(RequestArgs),
+    /// Send a request to an agent (its WebSocket server, its topic on an MQTT broker or its
+    /// destination on a STOMP broker) and print its answer as JSON.
+    Request(Box<RequestArgs>),
 }
 
 /// `cpe-tool usp request`.
@@ -71,8 +74,31 @@ pub(crate) struct RequestArgs {
     /// With `--mqtt`: the topic the answer comes back on (the Response Topic).
     #[arg(long, default_value = "cpe-tool/reply")]
     reply_topic: String,
+    #[command(flatten)]
+    stomp: StompArgs,
     #[command(subcommand)]
     request: RequestFlags,
+}
+
+/// `cpe-tool usp request --stomp`.
+#[derive(Args)]
+struct StompArgs {
+    /// Go through this STOMP broker (`HOST:PORT`, STOMP 1.2) instead of WebSocket.
+    #[arg(long = "stomp", value_name = "HOST:PORT", conflicts_with = "mqtt")]
+    broker: Option<String>,
+    /// With `--stomp`: the agent's destination.
+    #[arg(long, default_value = "")]
+    agent_dest: String,
+    /// With `--stomp`: the destination the answer comes back to (subscribed to, and sent as
+    /// `reply-to-dest`).
+    #[arg(long, default_value = "/queue/cpe-tool-reply")]
+    reply_dest: String,
+    /// With `--stomp`: `login` and `passcode`; none sends no credentials.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    stomp_login: Option<String>,
+    /// With `--stomp`: the virtual host (the STOMP frame's `host`); empty leaves it out.
+    #[arg(long, default_value = "")]
+    virtual_host: String,
 }
 
 /// A request given as flags; `NAME=VALUE` pairs for parameters and arguments.
@@ -182,7 +208,7 @@ pub(crate) fn run(command: UspCommand) -> ExitCode {
     let result = match command {
         UspCommand::Decode { file } => decode(&file),
         UspCommand::Encode { file } => encode(&file),
-        UspCommand::Request(args) => request(args),
+        UspCommand::Request(args) => request(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -584,12 +610,15 @@ fn request(args: RequestArgs) -> Result<(), String> {
     let answer = runtime
         .block_on(async {
             let exchange = async {
-                match &args.mqtt {
-                    Some(broker) => {
+                match (&args.mqtt, &args.stomp.broker) {
+                    (Some(broker), _) => {
                         let topics = (args.agent_topic.as_str(), args.reply_topic.as_str());
                         exchange_mqtt(broker, topics, bytes, msg_id).await
                     }
-                    None => exchange_ws(&args.url, &args.from, bytes, msg_id).await,
+                    (None, Some(broker)) => {
+                        exchange_stomp(broker, &args.stomp, &args.from, bytes, msg_id).await
+                    }
+                    (None, None) => exchange_ws(&args.url, &args.from, bytes, msg_id).await,
                 }
             };
             tokio::time::timeout(Duration::from_secs(args.timeout), exchange).await
@@ -618,10 +647,7 @@ async fn exchange_mqtt(
     if agent_topic.is_empty() {
         return Err("--mqtt needs --agent-topic".into());
     }
-    let (host, port) = broker
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
-        .ok_or_else(|| format!("expected HOST:PORT, got {broker:?}"))?;
+    let (host, port) = host_port(broker)?;
     let mut options = v5::MqttOptions::new(format!("cpe-tool-{}", std::process::id()), host, port);
     let max = Limits::default().max_record_bytes.saturating_add(4096);
     options.set_max_packet_size(u32::try_from(max).ok());
@@ -657,6 +683,84 @@ async fn exchange_mqtt(
                 return Ok(publish.payload.to_vec());
             }
             _ => {}
+        }
+    }
+}
+
+/// The host and port of a broker given as `HOST:PORT`.
+fn host_port(broker: &str) -> Result<(&str, u16), String> {
+    broker
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("expected HOST:PORT, got {broker:?}"))
+}
+
+/// Sends `record` to the agent's destination through `broker` as controller `from`
+/// (usp-core's STOMP client: subscribed to the reply destination, which goes with the Record
+/// as `reply-to-dest`) and returns the Record that answers `msg_id`.
+#[allow(clippy::disallowed_methods)] // The driver gives the sans-IO client the time.
+async fn exchange_stomp(
+    broker: &str,
+    args: &StompArgs,
+    from: &str,
+    record: Vec<u8>,
+    msg_id: &str,
+) -> Result<Vec<u8>, String> {
+    if args.agent_dest.is_empty() {
+        return Err("--stomp needs --agent-dest".into());
+    }
+    let (host, port) = host_port(broker)?;
+    let mut stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("cannot connect to {broker}: {e}"))?;
+    let login = args.stomp_login.as_deref().unwrap_or_default();
+    let (user, password) = login.split_once(':').unwrap_or((login, ""));
+    let config = ClientConfig::new(from, args.reply_dest.as_str())
+        .with_virtual_host(args.virtual_host.as_str())
+        .with_credentials(user, password);
+    let mut client = Client::new(config, Instant::now());
+    let mut record = Some(record);
+    let (mut out, mut chunk) = (Vec::new(), vec![0; 16 * 1024]);
+    loop {
+        while let Some(event) = client.poll_event() {
+            match event {
+                Event::Connected { .. } => {
+                    if let Some(record) = record.take() {
+                        client
+                            .send_record(Instant::now(), &args.agent_dest, &record)
+                            .map_err(|e| format!("STOMP: {e}"))?;
+                    }
+                }
+                Event::Record { body, .. } if answers(&body, msg_id) => {
+                    client.disconnect(Instant::now());
+                    if client.poll_transmit(&mut out) {
+                        let _ = stream.write_all(&out).await;
+                    }
+                    return Ok(body);
+                }
+                _ => {}
+            }
+        }
+        if client.poll_transmit(&mut out) {
+            stream.write_all(&out).await.map_err(|e| e.to_string())?;
+            out.clear();
+        }
+        let timer = client.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            read = stream.read(&mut chunk) => {
+                let n = read.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("the broker closed the connection without an answer".into());
+                }
+                let bytes = chunk.get(..n).unwrap_or_default();
+                client.handle_input(Instant::now(), bytes).map_err(|e| format!("STOMP: {e}"))?;
+            }
+            () = async {
+                match timer {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => client.handle_timeout(Instant::now()).map_err(|e| format!("STOMP: {e}"))?,
         }
     }
 }
