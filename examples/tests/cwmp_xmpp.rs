@@ -9,8 +9,9 @@
 //! `connectionRequest` IQs: good credentials get an empty result and a session with
 //! `6 CONNECTION REQUEST`, wrong ones `not-authorized`, a sender outside
 //! `ConnReqAllowedJabberIDs` `service-unavailable`, neither a session. With STARTTLS required
-//! by the server (its certificate from a CA made here) the row shows `TLSEstablished`; over
-//! plain TCP, a server restart is followed by a reconnection and `Status` `Enabled` again.
+//! by the server (its certificate from a CA made here) the row shows `TLSEstablished` and both
+//! clients authenticate with SCRAM-SHA-1 (hashed accounts); over plain TCP with SCRAM-SHA-256,
+//! a server restart is followed by a reconnection and `Status` `Enabled` again.
 //! Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
@@ -58,7 +59,9 @@ struct Prosody {
 impl Prosody {
     /// Writes the configuration into `dir`, registers the users `cpe` and `acs`, and starts
     /// the server. `require_tls`: STARTTLS is mandatory (the certificate `xmppcert.pem` of
-    /// `dir`), else plain streams may authenticate.
+    /// `dir`) and the accounts are stored hashed, for SCRAM-SHA-1 alone (and PLAIN, which
+    /// the clients do not choose); else plain streams may authenticate and the passwords are
+    /// stored as they are, for SCRAM-SHA-256 too.
     async fn start(dir: &Path, require_tls: bool) -> Self {
         let port = free_port();
         let data = dir.join("prosody-data");
@@ -89,7 +92,7 @@ http_ports = {{ }}
 https_ports = {{ }}
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix" }}
 modules_disabled = {{ "s2s"; "offline" }}
-authentication = "internal_plain"
+authentication = "{authentication}"
 c2s_require_encryption = {require_tls}
 allow_unencrypted_plain_auth = {plain}
 {tls}
@@ -97,6 +100,11 @@ VirtualHost "{DOMAIN}"
 "#,
                 pid = dir.join("prosody.pid"),
                 plain = !require_tls,
+                authentication = if require_tls {
+                    "internal_hashed"
+                } else {
+                    "internal_plain"
+                },
             ),
         )
         .unwrap();
@@ -192,7 +200,8 @@ impl Peer {
         let stream: Box<dyn Io> = Box::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
         let mut peer = Self {
             stream,
-            client: XmppClient::new(config),
+            // The test's nonce need not be random: the server's half is.
+            client: XmppClient::new(config, [0x5a; 18]),
             jid: String::new(),
         };
         loop {
@@ -426,10 +435,12 @@ async fn starttls_connection_requests_and_refusals() {
         let ca = dir.path().join("ca.pem");
         let (mut agent, up) = bootstrap(&mut acs, &state, Some(&ca)).await;
         assert!(up.contains("tls=true"), "{up}");
+        assert!(up.contains("mechanism=SCRAM-SHA-1"), "{up}");
 
         let tls = connector(&ca);
         let mut peer = Peer::connect(prosody.port, "acs", Some(&tls)).await;
         assert_eq!(peer.jid, "acs@localhost/acs");
+        assert_eq!(peer.client.mechanism(), Some("SCRAM-SHA-1"));
         let sessions = acs.connections.load(Ordering::SeqCst);
         // Wrong credentials, then a sender that is not allowed (the right credentials).
         let reply = peer.connection_request("bad1", CR_USER, "guess").await;
@@ -459,6 +470,7 @@ async fn plain_stream_survives_a_server_restart() {
         let state = dir.path().join("state");
         let (mut agent, up) = bootstrap(&mut acs, &state, None).await;
         assert!(up.contains("tls=false"), "{up}");
+        assert!(up.contains("mechanism=SCRAM-SHA-256"), "{up}");
 
         prosody.stop().await;
         agent.wait_line("XMPP connection: ").await;
@@ -467,6 +479,7 @@ async fn plain_stream_survives_a_server_restart() {
         // The same JID again: no new VALUE CHANGE, the next session is the request's.
 
         let mut peer = Peer::connect(prosody.port, "acs", None).await;
+        assert_eq!(peer.client.mechanism(), Some("SCRAM-SHA-256"));
         connection_request_session(&mut acs, &mut peer, "after-restart", false).await;
         agent.wait_line("CWMP session ended").await;
         agent.stop().await;

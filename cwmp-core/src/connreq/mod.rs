@@ -15,10 +15,13 @@
 //! * [`xmpp`]: XMPP connection requests (Annex K): the `connectionRequest` IQ stanza, the
 //!   allowed-JID and credential checks, and the result or error reply.
 //! * [`xmpp_client`]: the XMPP client stream those requests arrive on (RFC 6120: STARTTLS,
-//!   SASL `PLAIN`, resource binding, keep-alives) and the TR-181 reconnection waits.
+//!   SASL SCRAM or `PLAIN`, resource binding, keep-alives), the TR-181 reconnection waits and
+//!   the server table's order (`Priority`, `Weight`).
+//! * [`scram`]: the SASL SCRAM-SHA-1 and SCRAM-SHA-256 client (RFC 5802, RFC 7677), which
+//!   checks the server's signature.
 //!
 //! Secrets are compared in constant time (`subtle`); hashes come from `md-5`, `sha2` and
-//! `hmac` + `sha1`. Nothing here reads a clock: every call takes `now`.
+//! `hmac` + `sha1`, SCRAM's `Hi()` from `pbkdf2`. Nothing here reads a clock: every call takes `now`.
 //!
 //! ```
 //! use std::time::Instant;
@@ -33,6 +36,7 @@
 //! assert!(first.headers[0].1.starts_with("Digest "));
 //! ```
 
+pub mod scram;
 pub mod stun;
 pub mod udp;
 pub mod xmpp;

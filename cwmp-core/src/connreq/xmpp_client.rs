@@ -2,7 +2,9 @@
 //!
 //! [`XmppClient`] runs one client-to-server stream: the stream header, STARTTLS (the driver
 //! runs the TLS handshake when [`XmppEvent::StartTls`] says so, then calls
-//! [`XmppClient::handle_tls_established`]), SASL `PLAIN`, resource binding, the initial
+//! [`XmppClient::handle_tls_established`]), SASL (`SCRAM-SHA-256`, then `SCRAM-SHA-1`, then
+//! `PLAIN`, the first the server offers; [`scram`](super::scram) checks that a SCRAM server
+//! knows the password), resource binding, the initial
 //! presence, and whitespace keep-alives (RFC 6120 §4.6.1). Once bound it hands each
 //! `connectionRequest` IQ to the driver ([`XmppEvent::ConnectionRequest`], for
 //! [`XmppConnReqValidator`](super::xmpp::XmppConnReqValidator)), answers XEP-0199 pings, and
@@ -26,9 +28,9 @@
 //! [`Limits`] (stanza bytes, nesting depth, attributes), comments, processing instructions and
 //! DOCTYPEs are refused (RFC 6120 §11.1), and a breach is a typed [`XmppClientError`].
 //!
-//! Not in scope: SCRAM (the server's TLS protects `PLAIN`), stream management, DNS SRV
-//! lookups (the driver resolves the server), and the legacy session IQ (RFC 3921), which
-//! RFC 6120 servers no longer require.
+//! Not in scope: the channel-binding `-PLUS` SCRAM variants, stream management, DNS SRV
+//! lookups (the driver resolves the server; [`server_order`] orders a server table), and the
+//! legacy session IQ (RFC 3921), which RFC 6120 servers no longer require.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -39,6 +41,7 @@ use quick_xml::escape::escape;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
+use super::scram::{ScramClient, ScramError, ScramHash};
 use super::xmpp::{MAX_CREDENTIAL_CHARS, XMPP_CONN_REQ_NS, XmppConnReq};
 
 const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
@@ -61,6 +64,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most attributes on one element. Default 16.
     pub max_attributes: usize,
+    /// Most SCRAM iterations a server may ask for (each costs two HMACs). Default 100 000.
+    pub max_scram_iterations: u32,
 }
 
 impl Default for Limits {
@@ -69,6 +74,7 @@ impl Default for Limits {
             max_stanza_bytes: 64 * 1024,
             max_depth: 16,
             max_attributes: 16,
+            max_scram_iterations: 100_000,
         }
     }
 }
@@ -169,9 +175,14 @@ pub enum XmppClientError {
     /// Not well-formed, not UTF-8, or text between stanzas.
     #[error("malformed stream: {0}")]
     Malformed(String),
-    /// The server offers no SASL mechanism this client has (`PLAIN`).
-    #[error("the server offers no PLAIN authentication")]
+    /// The server offers no SASL mechanism this client has (`SCRAM-SHA-256`, `SCRAM-SHA-1`,
+    /// `PLAIN`).
+    #[error("the server offers no SCRAM or PLAIN authentication")]
     NoMechanism,
+    /// The SCRAM exchange failed: a malformed message, or a server that does not prove it
+    /// knows the password.
+    #[error("SCRAM: {0}")]
+    Scram(#[from] ScramError),
     /// The server closed the stream with a stream error.
     #[error("stream error from the server: {condition}")]
     StreamError {
@@ -273,7 +284,7 @@ enum State {
     Proceed,
     /// `proceed` received: the driver runs the TLS handshake.
     TlsSwitch,
-    /// `auth` sent.
+    /// `auth` sent: challenges and responses until `success`.
     Auth,
     /// The bind IQ sent.
     Bind,
@@ -290,6 +301,12 @@ pub struct XmppClient {
     state: State,
     framer: Framer,
     tls: bool,
+    /// The SCRAM client nonce (the driver's random bytes in base64).
+    nonce: String,
+    /// The SASL mechanism chosen.
+    mechanism: Option<&'static str>,
+    /// The SCRAM exchange, while it runs.
+    scram: Option<ScramClient>,
     authenticated: bool,
     jid: Option<String>,
     transmit: VecDeque<Vec<u8>>,
@@ -300,14 +317,18 @@ pub struct XmppClient {
 
 impl XmppClient {
     /// A client on a fresh TCP connection: the stream header is the first transmit.
+    /// `random`: fresh random bytes from the driver's RNG, the SCRAM client nonce.
     #[must_use]
-    pub fn new(config: XmppClientConfig) -> Self {
+    pub fn new(config: XmppClientConfig, random: [u8; 18]) -> Self {
         let framer = Framer::new(config.limits);
         let mut client = Self {
             config,
             state: State::Header,
             framer,
             tls: false,
+            nonce: base64::engine::general_purpose::STANDARD.encode(random),
+            mechanism: None,
+            scram: None,
             authenticated: false,
             jid: None,
             transmit: VecDeque::new(),
@@ -323,6 +344,13 @@ impl XmppClient {
     #[must_use]
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// The SASL mechanism the stream authenticated with (`SCRAM-SHA-256`, `SCRAM-SHA-1` or
+    /// `PLAIN`), once it has.
+    #[must_use]
+    pub fn mechanism(&self) -> Option<&'static str> {
+        self.mechanism.filter(|_| self.authenticated)
     }
 
     /// The bound full JID, once [`XmppEvent::Bound`] came.
@@ -494,7 +522,14 @@ impl XmppClient {
             State::Proceed if stanza.is("failure", TLS_NS) => {
                 Err(XmppClientError::Unexpected("STARTTLS failure".into()))
             }
+            State::Auth if stanza.is("challenge", SASL_NS) => self.handle_challenge(stanza),
             State::Auth if stanza.is("success", SASL_NS) => {
+                // SCRAM: the server-final message, unless a challenge carried it. Without
+                // it the server did not prove itself: fail closed.
+                if let Some(scram) = self.scram.as_mut().filter(|scram| !scram.is_done()) {
+                    scram.handle_server_final(&sasl_data(stanza)?)?;
+                }
+                self.scram = None;
                 self.authenticated = true;
                 self.restart();
                 Ok(())
@@ -538,19 +573,37 @@ impl XmppClient {
             }
         }
         if !self.authenticated {
-            let plain = features.child("mechanisms", SASL_NS).is_some_and(|m| {
-                m.children
-                    .iter()
-                    .any(|c| c.name == "mechanism" && c.text.trim() == "PLAIN")
-            });
-            if !plain {
-                return Err(XmppClientError::NoMechanism);
-            }
-            let credentials = format!("\0{}\0{}", self.config.username, self.config.password);
-            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            let offered = |name: &str| {
+                features.child("mechanisms", SASL_NS).is_some_and(|m| {
+                    m.children
+                        .iter()
+                        .any(|c| c.name == "mechanism" && c.text.trim() == name)
+                })
+            };
+            let scram = [ScramHash::Sha256, ScramHash::Sha1]
+                .into_iter()
+                .find(|hash| offered(hash.mechanism()));
+            let config = &self.config;
+            let (mechanism, initial) = match scram {
+                Some(hash) => {
+                    let scram =
+                        ScramClient::new(hash, &config.username, &config.password, &self.nonce);
+                    let first = scram.client_first();
+                    self.scram = Some(scram);
+                    (hash.mechanism(), first)
+                }
+                None if offered("PLAIN") => (
+                    "PLAIN",
+                    format!("\0{}\0{}", config.username, config.password),
+                ),
+                None => return Err(XmppClientError::NoMechanism),
+            };
+            let encoded = base64::engine::general_purpose::STANDARD.encode(initial);
             self.transmit.push_back(
-                format!("<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{encoded}</auth>").into_bytes(),
+                format!("<auth xmlns='{SASL_NS}' mechanism='{mechanism}'>{encoded}</auth>")
+                    .into_bytes(),
             );
+            self.mechanism = Some(mechanism);
             self.state = State::Auth;
             return Ok(());
         }
@@ -569,6 +622,28 @@ impl XmppClient {
             false,
         );
         self.state = State::Bind;
+        Ok(())
+    }
+
+    /// A SASL `challenge`: the SCRAM server-first message, answered with the client-final one;
+    /// or the server-final message (RFC 6120 §6.4.6 allows it here), checked and answered
+    /// with an empty response.
+    fn handle_challenge(&mut self, challenge: &Element) -> Result<(), XmppClientError> {
+        let data = sasl_data(challenge)?;
+        let max_iterations = self.config.limits.max_scram_iterations;
+        let scram = self
+            .scram
+            .as_mut()
+            .ok_or_else(|| XmppClientError::Unexpected("challenge".into()))?;
+        let response = if scram.awaits_server_first() {
+            scram.handle_server_first(&data, max_iterations)?
+        } else {
+            scram.handle_server_final(&data)?;
+            String::new()
+        };
+        let encoded = base64::engine::general_purpose::STANDARD.encode(response);
+        self.transmit
+            .push_back(format!("<response xmlns='{SASL_NS}'>{encoded}</response>").into_bytes());
         Ok(())
     }
 
@@ -644,6 +719,17 @@ impl XmppClient {
         }
         self.send(reply, condition.is_some());
     }
+}
+
+/// The data of a SASL element: base64 text, `=` for empty (RFC 6120 §6.4.2).
+fn sasl_data(element: &Element) -> Result<Vec<u8>, XmppClientError> {
+    let text = element.text.trim();
+    if text == "=" {
+        return Ok(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| XmppClientError::Malformed(format!("SASL data: {e}")))
 }
 
 /// The request of a `connectionRequest` IQ `get`, if it is complete and within bounds.
@@ -727,6 +813,34 @@ impl ReconnectPolicy {
 
 /// XMPP's `ServerRetryIntervalMultiplier` sets no retry count where the bound stops growing.
 const GROWTH: hal::retry::Growth = hal::retry::Growth::Unlimited;
+
+/// The order to try the servers of a `Connection.{i}.Server.` table in: lowest `Priority`
+/// first, and within one priority by `Weight` as RFC 2782 selects (each pick draws a number
+/// between 0 and the sum of the remaining weights with `random`, the driver's RNG, and takes
+/// the first server whose running sum of weights reaches it; weight 0 comes first, with a
+/// small chance when others weigh more). `servers`: `(Priority, Weight, server)`; a
+/// `Weight` of -1 ("vendor specific") is best given as 0, RFC 2782's "no preference".
+pub fn server_order<T>(servers: Vec<(u32, u16, T)>, mut random: impl FnMut() -> u64) -> Vec<T> {
+    let mut rest = servers;
+    // Stable: equal rows keep the table's order.
+    rest.sort_by_key(|(priority, weight, _)| (*priority, *weight != 0));
+    let mut ordered = Vec::with_capacity(rest.len());
+    while let Some(&(priority, ..)) = rest.first() {
+        let group = rest.iter().take_while(|(p, ..)| *p == priority);
+        let total: u64 = group.clone().map(|(_, weight, _)| u64::from(*weight)).sum();
+        let pick = random() % total.saturating_add(1);
+        let mut running = 0_u64;
+        let index = group
+            .map(|(_, weight, _)| {
+                running = running.saturating_add(u64::from(*weight));
+                running
+            })
+            .position(|sum| sum >= pick)
+            .unwrap_or(0);
+        ordered.push(rest.remove(index).2);
+    }
+    ordered
+}
 
 /// One unit of the stream.
 #[derive(Debug)]
@@ -1070,6 +1184,12 @@ mod tests {
     const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
         xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.com' version='1.0'>";
 
+    /// The random bytes whose base64 is RFC 5802 §5's client nonce `fyko+d2lbbFgONRv9qkxdawL`.
+    const RANDOM: [u8; 18] = [
+        0x7f, 0x29, 0x28, 0xf9, 0xdd, 0xa5, 0x6d, 0xb1, 0x60, 0x38, 0xd4, 0x6f, 0xf6, 0xa9, 0x31,
+        0x75, 0xac, 0x0b,
+    ];
+
     /// A virtual clock's origin (the client never reads the clock itself).
     #[allow(clippy::disallowed_methods)]
     fn start() -> Instant {
@@ -1092,10 +1212,14 @@ mod tests {
         std::iter::from_fn(|| client.poll_event()).collect()
     }
 
-    /// Runs the negotiation after TLS (or without it) up to `Bound`.
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    /// Runs the negotiation after TLS (or without it) up to `Bound`, with PLAIN.
     fn authenticate_and_bind(client: &mut XmppClient, now: Instant) {
         let features = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
-            <mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>\
+            <mechanism>DIGEST-MD5</mechanism><mechanism>PLAIN</mechanism></mechanisms>\
             </stream:features>";
         client
             .handle_data(now, format!("{HEADER}{features}").as_bytes())
@@ -1105,10 +1229,17 @@ mod tests {
             sent(client),
             "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGNwZQBzZWNyZXQ=</auth>"
         );
+        assert_eq!(client.mechanism(), None);
         client
             .handle_data(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
             .unwrap();
+        assert_eq!(client.mechanism(), Some("PLAIN"));
         assert!(sent(client).contains("<stream:stream "));
+        bind(client, now);
+    }
+
+    /// The stream restarted after authentication: binds the resource.
+    fn bind(client: &mut XmppClient, now: Instant) {
         client
             .handle_data(
                 now,
@@ -1143,7 +1274,7 @@ mod tests {
     #[test]
     fn starttls_then_plain_then_bind() {
         let now = start();
-        let mut client = XmppClient::new(config().with_tls(false, true));
+        let mut client = XmppClient::new(config().with_tls(false, true), RANDOM);
         let header = sent(&mut client);
         assert!(header.starts_with("<?xml version='1.0'?><stream:stream "));
         assert!(header.contains(" to='example.com' version='1.0'>"));
@@ -1178,7 +1309,7 @@ mod tests {
             "{HEADER}<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>\
              <required/></starttls></stream:features>"
         );
-        let mut client = XmppClient::new(config());
+        let mut client = XmppClient::new(config(), RANDOM);
         assert_eq!(
             client.handle_data(now, required.as_bytes()),
             Err(XmppClientError::TlsUnavailable)
@@ -1187,7 +1318,7 @@ mod tests {
             "{HEADER}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
              <mechanism>PLAIN</mechanism></mechanisms></stream:features>"
         );
-        let mut client = XmppClient::new(config().with_tls(true, true));
+        let mut client = XmppClient::new(config().with_tls(true, true), RANDOM);
         assert_eq!(
             client.handle_data(now, plain_only.as_bytes()),
             Err(XmppClientError::TlsNotOffered)
@@ -1197,7 +1328,7 @@ mod tests {
             "<stream:features>",
             "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
         );
-        let mut client = XmppClient::new(config().with_tls(false, true));
+        let mut client = XmppClient::new(config().with_tls(false, true), RANDOM);
         sent(&mut client);
         client.handle_data(now, optional.as_bytes()).unwrap();
         assert!(sent(&mut client).starts_with("<auth "));
@@ -1207,7 +1338,7 @@ mod tests {
     fn plain_stream_with_requests_pings_and_keepalives() {
         let t0 = start();
         let keepalive = Duration::from_secs(300);
-        let mut client = XmppClient::new(config().with_keepalive(Some(keepalive)));
+        let mut client = XmppClient::new(config().with_keepalive(Some(keepalive)), RANDOM);
         sent(&mut client);
         assert_eq!(client.poll_timeout(), None);
         authenticate_and_bind(&mut client, t0);
@@ -1297,7 +1428,7 @@ mod tests {
     #[test]
     fn failures() {
         let now = start();
-        let mut client = XmppClient::new(config());
+        let mut client = XmppClient::new(config(), RANDOM);
         let features = format!(
             "{HEADER}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
              <mechanism>PLAIN</mechanism></mechanisms></stream:features>"
@@ -1313,13 +1444,13 @@ mod tests {
                 condition: "not-authorized".into()
             })
         );
-        let mut client = XmppClient::new(config());
-        let scram_only = features.replace("PLAIN", "SCRAM-SHA-1");
+        let mut client = XmppClient::new(config(), RANDOM);
+        let unknown_only = features.replace("PLAIN", "DIGEST-MD5");
         assert_eq!(
-            client.handle_data(now, scram_only.as_bytes()),
+            client.handle_data(now, unknown_only.as_bytes()),
             Err(XmppClientError::NoMechanism)
         );
-        let mut client = XmppClient::new(config());
+        let mut client = XmppClient::new(config(), RANDOM);
         assert_eq!(
             client.handle_data(
                 now,
@@ -1333,11 +1464,202 @@ mod tests {
                 condition: "system-shutdown".into()
             })
         );
-        let mut client = XmppClient::new(config());
+        let mut client = XmppClient::new(config(), RANDOM);
         assert!(matches!(
             client.handle_data(now, HEADER.replace("'1.0'>", "'0.9'>").as_bytes()),
             Err(XmppClientError::Unexpected(_))
         ));
+    }
+
+    /// RFC 5802 §5's exchange as an XMPP server sends it (user `user`, password `pencil`).
+    const SERVER_FIRST: &str =
+        "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096";
+    const CLIENT_FINAL: &str =
+        "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=";
+    const SERVER_FINAL: &str = "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=";
+
+    /// A client for `user`/`pencil` that chose SCRAM-SHA-1 and answered the server-first
+    /// message.
+    fn scram_client(now: Instant) -> XmppClient {
+        let config = XmppClientConfig::new("user", "pencil", "example.com", "cwmp");
+        let mut client = XmppClient::new(config, RANDOM);
+        sent(&mut client);
+        let features = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+            <mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms>\
+            </stream:features>";
+        client
+            .handle_data(now, format!("{HEADER}{features}").as_bytes())
+            .unwrap();
+        assert_eq!(
+            sent(&mut client),
+            format!(
+                "<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-1'>{}</auth>",
+                b64("n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
+            )
+        );
+        let challenge = format!(
+            "<challenge xmlns='{SASL_NS}'>{}</challenge>",
+            b64(SERVER_FIRST)
+        );
+        client.handle_data(now, challenge.as_bytes()).unwrap();
+        assert_eq!(
+            sent(&mut client),
+            format!(
+                "<response xmlns='{SASL_NS}'>{}</response>",
+                b64(CLIENT_FINAL)
+            )
+        );
+        client
+    }
+
+    #[test]
+    fn scram_sha1_preferred_to_plain_and_the_server_checked() {
+        let now = start();
+        let mut client = scram_client(now);
+        let success = format!("<success xmlns='{SASL_NS}'>{}</success>", b64(SERVER_FINAL));
+        client.handle_data(now, success.as_bytes()).unwrap();
+        assert_eq!(client.mechanism(), Some("SCRAM-SHA-1"));
+        assert!(sent(&mut client).contains("<stream:stream "));
+        bind(&mut client, now);
+
+        // The server-final message in a challenge: checked, an empty response, then success.
+        let mut client = scram_client(now);
+        let challenge = format!(
+            "<challenge xmlns='{SASL_NS}'>{}</challenge>",
+            b64(SERVER_FINAL)
+        );
+        client.handle_data(now, challenge.as_bytes()).unwrap();
+        assert_eq!(
+            sent(&mut client),
+            format!("<response xmlns='{SASL_NS}'></response>")
+        );
+        client
+            .handle_data(
+                now,
+                format!("<success xmlns='{SASL_NS}'>=</success>").as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(client.mechanism(), Some("SCRAM-SHA-1"));
+    }
+
+    #[test]
+    fn scram_sha256_preferred_to_sha1() {
+        let mut client = XmppClient::new(config(), RANDOM);
+        sent(&mut client);
+        let features = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+            <mechanism>SCRAM-SHA-1</mechanism><mechanism>SCRAM-SHA-256</mechanism>\
+            <mechanism>PLAIN</mechanism></mechanisms></stream:features>";
+        client
+            .handle_data(start(), format!("{HEADER}{features}").as_bytes())
+            .unwrap();
+        assert_eq!(
+            sent(&mut client),
+            format!(
+                "<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-256'>{}</auth>",
+                b64("n,,n=cpe,r=fyko+d2lbbFgONRv9qkxdawL")
+            )
+        );
+    }
+
+    #[test]
+    fn a_server_that_does_not_prove_itself_is_refused() {
+        let now = start();
+        let wrong = SERVER_FINAL.replace("rmF9", "rmF8");
+        for success in [
+            format!("<success xmlns='{SASL_NS}'>{}</success>", b64(&wrong)),
+            format!("<success xmlns='{SASL_NS}'/>"),
+            format!("<success xmlns='{SASL_NS}'>=</success>"),
+            format!("<challenge xmlns='{SASL_NS}'>{}</challenge>", b64(&wrong)),
+        ] {
+            let mut client = scram_client(now);
+            assert_eq!(
+                client.handle_data(now, success.as_bytes()),
+                Err(XmppClientError::Scram(ScramError::ServerSignature)),
+                "{success}"
+            );
+            // Neither a new stream nor an empty response: nothing goes out.
+            assert_eq!(sent(&mut client), "");
+            assert_eq!(client.mechanism(), None);
+        }
+        // An iteration count above the limit: no hashing at all.
+        let mut client = XmppClient::new(
+            XmppClientConfig::new("user", "pencil", "example.com", "cwmp"),
+            RANDOM,
+        );
+        let features = format!(
+            "{HEADER}<stream:features><mechanisms xmlns='{SASL_NS}'>\
+             <mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>"
+        );
+        client.handle_data(now, features.as_bytes()).unwrap();
+        sent(&mut client);
+        let greedy = SERVER_FIRST.replace("i=4096", "i=100001");
+        let challenge = format!("<challenge xmlns='{SASL_NS}'>{}</challenge>", b64(&greedy));
+        assert_eq!(
+            client.handle_data(now, challenge.as_bytes()),
+            Err(XmppClientError::Scram(ScramError::Iterations {
+                got: 100_001,
+                max: 100_000
+            }))
+        );
+        // A challenge to PLAIN, and SASL data that is not base64.
+        let mut client = XmppClient::new(config(), RANDOM);
+        client
+            .handle_data(now, features.replace("SCRAM-SHA-1", "PLAIN").as_bytes())
+            .unwrap();
+        assert_eq!(
+            client.handle_data(now, format!("<challenge xmlns='{SASL_NS}'/>").as_bytes()),
+            Err(XmppClientError::Unexpected("challenge".into()))
+        );
+        let mut client = scram_client(now);
+        assert!(matches!(
+            client.handle_data(
+                now,
+                format!("<success xmlns='{SASL_NS}'>%%</success>").as_bytes()
+            ),
+            Err(XmppClientError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn server_tables_follow_priority_then_weight() {
+        // Priority 20: a (weight 0), b (30), c (10); priority 10: d (0), e (0).
+        let table = || {
+            vec![
+                (20, 0, 'a'),
+                (20, 30, 'b'),
+                (10, 0, 'd'),
+                (20, 10, 'c'),
+                (10, 0, 'e'),
+            ]
+        };
+        // The draws: 0 → the first with a running sum ≥ 0 (d), 0 → e; priority 20 sorted
+        // a (0), b (30), c (40): 1 → b, then of a (0), c (10): 5 → c, then a.
+        let mut draws = [0_u64, 0, 1, 5, 0].into_iter();
+        let order = server_order(table(), || draws.next().unwrap());
+        assert_eq!(order, ['d', 'e', 'b', 'c', 'a']);
+        // Drawn modulo the remaining sum plus one: 40 → c, whose running sum alone reaches
+        // it; then 31 % 31 = 0 → a, weight 0, then b.
+        let mut draws = [7, 9, 40, 31, 0].into_iter();
+        assert_eq!(
+            server_order(table(), || draws.next().unwrap()),
+            ['d', 'e', 'c', 'a', 'b']
+        );
+        // Over many seeded draws, b (30) comes first three times as often as c (10).
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut firsts = [0_u32; 3];
+        for _ in 0..4000 {
+            let order = server_order(vec![(1, 30, 0), (1, 10, 1), (1, 0, 2)], || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            });
+            firsts[order[0]] += 1;
+        }
+        assert!((2800..3200).contains(&firsts[0]), "{firsts:?}");
+        assert!((850..1150).contains(&firsts[1]), "{firsts:?}");
+        assert!(firsts[2] < 400, "{firsts:?}");
+        assert!(server_order(Vec::<(u32, u16, ())>::new(), || 0).is_empty());
     }
 
     #[test]
@@ -1389,7 +1711,7 @@ mod tests {
             ),
         ];
         for (data, expected) in cases {
-            let mut client = XmppClient::new(config());
+            let mut client = XmppClient::new(config(), RANDOM);
             assert_eq!(
                 client.handle_data(now, data.as_bytes()),
                 Err(expected),
@@ -1402,10 +1724,10 @@ mod tests {
             format!("{HEADER}<x>\u{0}\u{ff}</x>").replace('\u{ff}', "\u{fffd}"),
             "<iq/>".to_owned(),
         ] {
-            let mut client = XmppClient::new(config());
+            let mut client = XmppClient::new(config(), RANDOM);
             assert!(client.handle_data(now, data.as_bytes()).is_err(), "{data}");
         }
-        let mut client = XmppClient::new(config());
+        let mut client = XmppClient::new(config(), RANDOM);
         let mut data = HEADER.as_bytes().to_vec();
         data.extend_from_slice(b"<x>\xff</x>");
         assert!(matches!(

@@ -9,18 +9,23 @@
 //! the CWMP driver like an HTTP one.
 //!
 //! The server: `ServerConnectAlgorithm` `ServerTable` takes the enabled `Server.{i}.` rows,
-//! lowest `Priority` first (`Weight` is not used); `DNS` (and `DNS-SRV`, for which the agent
-//! has no SRV resolver: RFC 6120 §3.2.2's fallback) connects to `Domain` on port 5222. A
+//! lowest `Priority` first and by `Weight` within one priority ([`server_order`], RFC 2782,
+//! drawn again on every pass over the table); `DNS` (and `DNS-SRV`, for which the agent has
+//! no SRV resolver: RFC 6120 §3.2.2's fallback) connects to `Domain` on port 5222. A
 //! connection that fails or drops is tried again after the `ServerRetry*` waits
 //! ([`ReconnectPolicy`]), `ServerConnectAttempts` times per server before the next one. The
 //! row is read again whenever the store changes: a changed setting restarts the connection.
+//! SASL is SCRAM (with a fresh nonce from the crypto provider's RNG) when the server offers
+//! it, else PLAIN.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cwmp_core::connreq::scram::ScramError;
 use cwmp_core::connreq::xmpp::{XmppConnReq, XmppConnReqConfig, XmppConnReqValidator, XmppOutcome};
 use cwmp_core::connreq::xmpp_client::{
     ReconnectPolicy, XmppClient, XmppClientConfig, XmppClientError, XmppEvent, XmppStats,
+    server_order,
 };
 use hal::Engine;
 use rustls::pki_types::ServerName;
@@ -54,8 +59,8 @@ struct Settings {
     /// The row, with its trailing dot.
     row: String,
     client: XmppClientConfig,
-    /// The servers to try, in order.
-    servers: Vec<(String, u16)>,
+    /// The servers to try: `(Priority, Weight, (host, port))`, ordered by [`server_order`].
+    servers: Vec<(u32, u16, (String, u16))>,
     attempts: u32,
     policy: ReconnectPolicy,
 }
@@ -83,9 +88,10 @@ impl Failure {
     /// The row's `Status` after it.
     fn status(&self) -> &'static str {
         match self {
-            Self::Stream(XmppClientError::AuthenticationFailed { .. }) => {
-                "Error_AuthenticationFailure"
-            }
+            Self::Stream(
+                XmppClientError::AuthenticationFailed { .. }
+                | XmppClientError::Scram(ScramError::Server(_) | ScramError::ServerSignature),
+            ) => "Error_AuthenticationFailure",
             Self::Stream(
                 XmppClientError::NoMechanism
                 | XmppClientError::TlsNotOffered
@@ -155,16 +161,22 @@ async fn keep_connected(
     accepted: &mpsc::Sender<()>,
     settings: &Settings,
 ) {
-    let Some(servers) = (!settings.servers.is_empty()).then_some(&settings.servers) else {
+    if settings.servers.is_empty() {
         // No server row enabled, or no `Domain`.
         publish_status(engine, &settings.row, "Error_Misconfigured").await;
         return std::future::pending().await;
-    };
+    }
     let attempts = settings.attempts.max(1);
     let mut retry: u32 = 0;
     let mut progress = Progress::default();
+    let mut servers = Vec::new();
     loop {
-        let index = usize::try_from(retry / attempts).unwrap_or(0) % servers.len();
+        let turn = usize::try_from(retry / attempts).unwrap_or(0);
+        let index = turn % settings.servers.len();
+        if index == 0 && (servers.is_empty() || retry % attempts == 0) {
+            // A pass over the table starts: the weights draw its order.
+            servers = server_order(settings.servers.clone(), tls::random_seed);
+        }
         let Some((host, port)) = servers.get(index) else {
             return;
         };
@@ -208,7 +220,7 @@ async fn connect(
         };
     let _ = tcp.set_nodelay(true);
     let mut link = Link::Plain(tcp);
-    let mut client = XmppClient::new(settings.client.clone());
+    let mut client = XmppClient::new(settings.client.clone(), tls::random_bytes());
     let base = progress.stats;
     let mut buffer = vec![0_u8; READ_BUFFER];
     let negotiation = tokio::time::Instant::now() + NEGOTIATION_TIMEOUT;
@@ -234,7 +246,9 @@ async fn connect(
                     client.handle_tls_established();
                 }
                 XmppEvent::Bound { jid } => {
-                    tracing::info!(row = %settings.row, %jid, tls = client.is_tls(), "XMPP connection up");
+                    let mechanism = client.mechanism().unwrap_or_default();
+                    let tls = client.is_tls();
+                    tracing::info!(row = %settings.row, %jid, tls, %mechanism, "XMPP connection up");
                     let update = Update {
                         status: Some("Enabled"),
                         bound: Some((&jid, client.is_tls())),
@@ -378,7 +392,7 @@ fn read_settings(store: &Store, tls_available: bool) -> Option<Settings> {
     } else if client.domain.is_empty() {
         Vec::new()
     } else {
-        vec![(client.domain.clone(), XMPP_PORT)]
+        vec![(0, 0, (client.domain.clone(), XMPP_PORT))]
     };
     Some(Settings {
         servers,
@@ -393,14 +407,14 @@ fn read_settings(store: &Store, tls_available: bool) -> Option<Settings> {
     })
 }
 
-/// The enabled `Server.{i}.` rows of `row`, lowest `Priority` first.
-fn server_table(store: &Store, row: &str) -> Vec<(String, u16)> {
+/// The enabled `Server.{i}.` rows of `row`: `(Priority, Weight, (host, port))`, a `Weight`
+/// of -1 (vendor specific) as 0, RFC 2782's "no preference".
+fn server_table(store: &Store, row: &str) -> Vec<(u32, u16, (String, u16))> {
     let table = format!("{row}Server.");
     let rows = store
         .instances(&table, tr181_model::schema::Protocol::Cwmp, true)
         .unwrap_or_default();
-    let mut servers: Vec<(u32, String, u16)> = rows
-        .into_iter()
+    rows.into_iter()
         .filter(|server| text(store, &format!("{}Enable", server.path)) == "true")
         .filter_map(|server| {
             let field = |name: &str| text(store, &format!("{}{name}", server.path));
@@ -409,13 +423,10 @@ fn server_table(store: &Store, row: &str) -> Vec<(String, u16)> {
                 Ok(0) | Err(_) => XMPP_PORT,
                 Ok(port) => port,
             };
-            (!address.is_empty()).then(|| (field("Priority").parse().unwrap_or(0), address, port))
+            let priority = field("Priority").parse().unwrap_or(0);
+            let weight = field("Weight").parse().unwrap_or(0);
+            (!address.is_empty()).then_some((priority, weight, (address, port)))
         })
-        .collect();
-    servers.sort_by_key(|(priority, ..)| *priority);
-    servers
-        .into_iter()
-        .map(|(_, address, port)| (address, port))
         .collect()
 }
 
@@ -489,12 +500,91 @@ async fn publish(engine: &Engine, row: &str, update: Update<'_>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reconnect_waits_follow_the_row() {
+    /// A store with the connection row of `values` (and of `servers`, its `Server.` rows),
+    /// referenced by `ConnReqXMPPConnection`.
+    fn store_with(values: &[(&str, &str)], servers: &[&[(&str, &str)]]) -> Store {
         let sim = hal::sim::SimDevice::new("SIM0001");
         let mut store = Store::new();
         let mut txn = store.transaction(tr181_model::store::Origin::Device);
         sim.hal().lifecycle.factory_defaults(&mut txn).unwrap();
+        let number = txn.add(CONNECTIONS, values).unwrap();
+        let row = format!("{CONNECTIONS}{number}");
+        for server in servers {
+            txn.add(&format!("{row}.Server."), server).unwrap();
+        }
+        txn.set(&format!("{MS}ConnReqXMPPConnection"), &row)
+            .unwrap();
+        txn.commit().unwrap();
+        store
+    }
+
+    #[test]
+    fn the_server_table_keeps_priorities_and_weights() {
+        let store = store_with(
+            &[
+                ("Enable", "true"),
+                ("ServerConnectAlgorithm", "ServerTable"),
+            ],
+            &[
+                &[
+                    ("Enable", "true"),
+                    ("ServerAddress", "a.example"),
+                    ("Priority", "20"),
+                    ("Weight", "60"),
+                ],
+                &[
+                    ("Enable", "true"),
+                    ("ServerAddress", "b.example"),
+                    ("Port", "5333"),
+                ],
+                &[("Enable", "false"), ("ServerAddress", "off.example")],
+                &[("Enable", "true"), ("Priority", "1")],
+                &[
+                    ("Enable", "true"),
+                    ("ServerAddress", "c.example"),
+                    ("Priority", "20"),
+                    ("Weight", "-1"),
+                ],
+            ],
+        );
+        let settings = read_settings(&store, false).unwrap();
+        let server = |host: &str, port| (host.to_owned(), port);
+        // Disabled rows and rows without an address left out; -1 is weight 0.
+        assert_eq!(
+            settings.servers,
+            [
+                (20, 60, server("a.example", 5222)),
+                (0, 0, server("b.example", 5333)),
+                (20, 0, server("c.example", 5222)),
+            ]
+        );
+        // Priority 0 first; then within 20, c (weight 0) only on a draw of 0.
+        let order = |draw: u64| server_order(settings.servers.clone(), move || draw);
+        assert_eq!(
+            order(0),
+            [
+                server("b.example", 5333),
+                server("c.example", 5222),
+                server("a.example", 5222)
+            ]
+        );
+        assert_eq!(
+            order(1),
+            [
+                server("b.example", 5333),
+                server("a.example", 5222),
+                server("c.example", 5222)
+            ]
+        );
+        let dns = store_with(&[("Enable", "true"), ("Domain", "example.com")], &[]);
+        assert_eq!(
+            read_settings(&dns, false).unwrap().servers,
+            [(0, 0, server("example.com", XMPP_PORT))]
+        );
+    }
+
+    #[test]
+    fn reconnect_waits_follow_the_row() {
         let values = [
             ("Enable", "true"),
             ("Domain", "example.com"),
@@ -502,11 +592,7 @@ mod tests {
             ("ServerRetryIntervalMultiplier", "3000"),
             ("ServerRetryMaxInterval", "300000"),
         ];
-        let number = txn.add(CONNECTIONS, &values).unwrap();
-        let row = format!("{CONNECTIONS}{number}");
-        txn.set(&format!("{MS}ConnReqXMPPConnection"), &row)
-            .unwrap();
-        txn.commit().unwrap();
+        let store = store_with(&values, &[]);
         let policy = read_settings(&store, false).unwrap().policy;
         // A random wait in [0, 10·3^(n−1)] s, the bound growing past the tenth retry up to
         // ServerRetryMaxInterval, which a drawn wait above it waits.

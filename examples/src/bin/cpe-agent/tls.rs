@@ -634,13 +634,22 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// provider: routers of one fleet boot at the same moment with the same process ids, so a
 /// seed from the clock would give them the same retry times and guessable nonces.
 pub(crate) fn random_seed() -> u64 {
-    let mut bytes = [0; 8];
+    u64::from_le_bytes(random_bytes())
+}
+
+/// `N` random bytes (a SCRAM nonce), from the same source as [`random_seed`].
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0; N];
     if provider().secure_random.fill(&mut bytes).is_err() {
         tracing::error!("no random source: seeding from the clock");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        return now.map_or(0, |since| since.as_nanos() as u64);
+        let nanos = now.map_or(0, |since| since.as_nanos() as u64).to_le_bytes();
+        bytes
+            .iter_mut()
+            .zip(nanos.iter().cycle())
+            .for_each(|(byte, n)| *byte = *n);
     }
-    u64::from_le_bytes(bytes)
+    bytes
 }
 
 #[cfg(test)]
