@@ -2,7 +2,8 @@
 //! reports to a collector (a hyper server on a free loopback port) with the method, headers
 //! and Request-URI parameters the profile asks for; a refused report is retained and sent
 //! with the next one, a failed attempt is retried with the same body, and
-//! `ForceCollection()` reports at once. Every wait is bounded.
+//! `ForceCollection()` reports at once; a collector that demands HTTP Digest authentication
+//! gets the profile's credentials. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,7 +17,8 @@
 mod common;
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
@@ -27,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use common::{AgentProcess, Controller, WAIT, add, added_path, set_ok};
+use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 
 /// A report as the collector received it.
 #[derive(Debug)]
@@ -55,21 +58,44 @@ impl Received {
 type Exchange = (Received, oneshot::Sender<u16>);
 
 /// The collector: hands each request to the test, which picks the status of the answer.
-async fn collector() -> (String, mpsc::UnboundedReceiver<Exchange>) {
+/// With `digest`, it first demands HTTP Digest authentication: a request without valid
+/// credentials is answered 401 with a challenge and not handed on.
+async fn collector(digest: Option<DigestConfig>) -> (String, mpsc::UnboundedReceiver<Exchange>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/bulk", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::unbounded_channel();
+    let digest = digest.map(|config| Arc::new(Mutex::new(DigestServer::new(config, 7))));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let tx = tx.clone();
+            let digest = digest.clone();
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let tx = tx.clone();
+                let digest = digest.clone();
                 async move {
                     let (parts, body) = request.into_parts();
                     let body = body.collect().await.unwrap().to_bytes();
+                    if let Some(server) = digest {
+                        let mut server = server.lock().unwrap();
+                        let authorization = parts
+                            .headers
+                            .get("Authorization")
+                            .map_or("", |v| v.to_str().unwrap());
+                        let target = parts.uri.path_and_query().unwrap().as_str();
+                        let now = Instant::now();
+                        let verdict =
+                            server.verify(now, parts.method.as_str(), target, authorization);
+                        if verdict != DigestVerdict::Valid {
+                            let mut response = Response::builder().status(401);
+                            for challenge in server.challenge(now, false) {
+                                response = response.header("WWW-Authenticate", challenge);
+                            }
+                            return Ok(response.body(Full::new(Bytes::new())).unwrap());
+                        }
+                    }
                     let received = Received {
                         method: parts.method.to_string(),
                         uri: parts.uri.to_string(),
@@ -114,7 +140,7 @@ async fn reports_reach_the_collector_retained_and_retried() {
 }
 
 async fn scenario() {
-    let (url, mut reports) = collector().await;
+    let (url, mut reports) = collector(None).await;
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
@@ -218,6 +244,62 @@ async fn scenario() {
     assert!(result["req_output_args"].is_object(), "{body}");
     let forced = next(&mut reports, 200).await;
     assert_eq!(forced.reports().len(), 1, "{}", forced.body);
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_collector_demanding_digest_gets_the_profile_credentials() {
+    common::within(Duration::from_secs(60), digest_scenario()).await;
+}
+
+async fn digest_scenario() {
+    let (url, mut reports) = collector(Some(DigestConfig::new("cpe", "s3cret"))).await;
+    let state = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let body = ctrl
+        .request(add(
+            "Device.BulkData.Profile.",
+            &[
+                ("Protocol", "HTTP"),
+                ("EncodingType", "JSON"),
+                ("ReportingInterval", "1"),
+            ],
+        ))
+        .await;
+    let profile = added_path(&body);
+    let body = ctrl
+        .request(add(
+            &format!("{profile}Parameter."),
+            &[("Reference", "Device.DeviceInfo.SerialNumber")],
+        ))
+        .await;
+    added_path(&body);
+    let http = format!("{profile}HTTP.");
+    set_ok(&mut ctrl, &http, "URL", &format!("{url}?zone=1")).await;
+    set_ok(&mut ctrl, &http, "Method", "PUT").await;
+    set_ok(&mut ctrl, &http, "Username", "cpe").await;
+    set_ok(&mut ctrl, &http, "Password", "s3cret").await;
+    set_ok(&mut ctrl, &profile, "Enable", "true").await;
+
+    // Only a request with valid Digest credentials (method, URI with its query, SHA-256
+    // picked over MD5) gets through the collector.
+    let report = next(&mut reports, 200).await;
+    assert_eq!(report.method, "PUT");
+    let authorization = report.header("Authorization").unwrap();
+    assert!(authorization.starts_with("Digest "), "{authorization}");
+    assert!(
+        authorization.contains("algorithm=SHA-256"),
+        "{authorization}"
+    );
+    assert!(
+        authorization.contains(r#"uri="/bulk?zone=1""#),
+        "{authorization}"
+    );
+    let [one] = report.reports().try_into().unwrap();
+    assert_eq!(one["Device"]["DeviceInfo"]["SerialNumber"], "SIM0001");
 
     drop(ctrl);
     agent.stop().await;

@@ -137,9 +137,16 @@ impl CookieJar {
     }
 }
 
-/// How the session answers the ACS's challenge.
+/// The client side of HTTP authentication: answers a server's 401 challenge with the
+/// `Authorization` of the following requests. The session uses it for the ACS; drivers use
+/// it for the other servers the device authenticates to with a user name and password (bulk
+/// data collectors), so that there is one implementation.
 #[derive(Clone, Debug)]
-pub(crate) enum ClientAuth {
+pub struct ClientAuth(Scheme);
+
+/// The scheme picked and its state.
+#[derive(Clone, Debug)]
+enum Scheme {
     Basic,
     Digest {
         algorithm: DigestAlgorithm,
@@ -153,21 +160,22 @@ pub(crate) enum ClientAuth {
 
 /// Why a challenge could not be answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ChallengeError {
-    /// No `WWW-Authenticate` the session can answer.
+#[non_exhaustive]
+pub enum ChallengeError {
+    /// No `WWW-Authenticate` value names a scheme and algorithm this client answers.
     Unsupported,
-    /// Only Basic, and the URL is not `https`.
+    /// Only Basic, which was not allowed (the URL is not `https`).
     BasicOverPlainHttp,
 }
 
 impl ClientAuth {
-    /// Picks the strongest challenge of a 401 response: Digest (SHA-256 before MD5, `qop=auth`
-    /// or none), else Basic when `basic_allowed`.
-    pub(crate) fn from_challenges<'a>(
+    /// Picks the strongest challenge of a 401 response's `WWW-Authenticate` values: Digest
+    /// (RFC 7616: SHA-256 before MD5, `qop=auth` or none), else Basic when `basic_allowed`.
+    pub fn from_challenges<'a>(
         challenges: impl Iterator<Item = &'a str>,
         basic_allowed: bool,
     ) -> Result<Self, ChallengeError> {
-        let mut best: Option<Self> = None;
+        let mut best: Option<Scheme> = None;
         let mut saw_basic = false;
         for value in challenges {
             if value.len() > auth::MAX_HEADER_BYTES {
@@ -209,7 +217,7 @@ impl ClientAuth {
             let (Some(realm), Some(nonce)) = (params.get("realm"), params.get("nonce")) else {
                 continue;
             };
-            let candidate = Self::Digest {
+            let candidate = Scheme::Digest {
                 algorithm,
                 realm: realm.to_owned(),
                 nonce: nonce.to_owned(),
@@ -220,7 +228,7 @@ impl ClientAuth {
             let better = match (&best, algorithm) {
                 (None, _) => true,
                 (
-                    Some(Self::Digest { algorithm: a, .. }),
+                    Some(Scheme::Digest { algorithm: a, .. }),
                     DigestAlgorithm::Sha256 | DigestAlgorithm::Sha256Sess,
                 ) => {
                     matches!(a, DigestAlgorithm::Md5 | DigestAlgorithm::Md5Sess)
@@ -232,24 +240,26 @@ impl ClientAuth {
             }
         }
         match (best, saw_basic) {
-            (Some(found), _) => Ok(found),
-            (None, true) if basic_allowed => Ok(Self::Basic),
+            (Some(found), _) => Ok(Self(found)),
+            (None, true) if basic_allowed => Ok(Self(Scheme::Basic)),
             (None, true) => Err(ChallengeError::BasicOverPlainHttp),
             (None, false) => Err(ChallengeError::Unsupported),
         }
     }
 
-    /// The `Authorization` value for the next request (advancing the nonce count).
-    pub(crate) fn authorization(
+    /// The `Authorization` value for the next request, a `method` to request target `uri`
+    /// (advancing the nonce count); `cnonce` is the client nonce, fresh random hex.
+    pub fn authorization(
         &mut self,
+        method: &str,
         username: &str,
         password: &str,
         uri: &str,
         cnonce: &str,
     ) -> String {
-        match self {
-            Self::Basic => auth::basic_credentials(username, password),
-            Self::Digest {
+        match &mut self.0 {
+            Scheme::Basic => auth::basic_credentials(username, password),
+            Scheme::Digest {
                 algorithm,
                 realm,
                 nonce,
@@ -264,7 +274,7 @@ impl ClientAuth {
                     username,
                     realm,
                     password,
-                    method: "POST",
+                    method,
                     uri,
                     nonce,
                     qop_auth: qop_auth.then_some((nc_text.as_str(), cnonce)),
@@ -360,11 +370,11 @@ mod tests {
             r#"Basic realm="acs""#,
         ];
         let mut auth = ClientAuth::from_challenges(challenges.into_iter(), false).unwrap();
-        let first = auth.authorization("u", "p", "/cwmp", "c0ffee");
+        let first = auth.authorization("POST", "u", "p", "/cwmp", "c0ffee");
         assert!(first.contains("algorithm=SHA-256"));
         assert!(first.contains("nc=00000001"));
         assert!(first.contains(r#"opaque="o""#));
-        let second = auth.authorization("u", "p", "/cwmp", "c0ffee");
+        let second = auth.authorization("POST", "u", "p", "/cwmp", "c0ffee");
         assert!(second.contains("nc=00000002"));
     }
 
@@ -377,7 +387,7 @@ mod tests {
         );
         assert!(matches!(
             ClientAuth::from_challenges(basic.into_iter(), true),
-            Ok(ClientAuth::Basic)
+            Ok(ClientAuth(Scheme::Basic))
         ));
         assert_eq!(
             ClientAuth::from_challenges([r#"Negotiate abc"#].into_iter(), true).unwrap_err(),

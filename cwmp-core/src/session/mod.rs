@@ -100,7 +100,7 @@ use tr181_model::value::{DateTime, xsd_type};
 
 pub use config::{ServerSettings, SessionConfig, SessionLimits};
 pub use engine::{EngineRequest, EngineResult, RequestId};
-pub use http::{HttpRequest, HttpResponse};
+pub use http::{ChallengeError, ClientAuth, HttpRequest, HttpResponse};
 pub use lightweight::Datagram;
 pub use retry::retry_window;
 pub use state::{
@@ -114,7 +114,7 @@ use crate::codec::{
     TransferComplete, UNKNOWN_TIME, ValueType,
 };
 use crate::error::DecodeError;
-use http::{ChallengeError, ClientAuth, CookieJar};
+use http::CookieJar;
 use retry::{Rng, random_hex};
 
 /// The object of `InformParameter.{i}` rows.
@@ -1257,6 +1257,7 @@ impl Session {
         if let Some(auth) = exchange.auth.as_mut() {
             let target = http::request_target(&exchange.url).to_owned();
             let value = auth.authorization(
+                "POST",
                 &self.settings.username,
                 &self.settings.password,
                 &target,

@@ -3,8 +3,9 @@
 //!
 //! - `HTTP` (TR-069 Annex N, TR-369 Annex A.1): a POST (or PUT, per `HTTP.Method`) of the
 //!   report to `HTTP.URL` with its `RequestURIParameter` query, the headers `Content-Type`,
-//!   `BBF-Report-Format` and, with `UseDateHeader`, `Date`; Basic credentials when
-//!   `HTTP.Username` is set. A 2xx answer delivers it; anything else fails it, retried per
+//!   `BBF-Report-Format` and, with `UseDateHeader`, `Date`; when the collector answers 401
+//!   and `HTTP.Username` is set, the request again with the answer to its challenge (Digest,
+//!   RFC 7616 / 2617; Basic only over `https://`). A 2xx answer delivers it; anything else fails it, retried per
 //!   `RetryEnable` / `RetryMinimumWaitInterval` / `RetryIntervalMultiplier` until the next
 //!   report is due, then kept for the next interval per `NumberOfRetainedFailedReports`.
 //! - `USPEventNotif`: the report is the `Data` of the profile's `Push!` event, raised on the
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cwmp_core::session::ClientAuth;
 use hal::bulkdata::{self, Limits, Method, Profile, Retained, Stamp, Transport};
 use hal::engine::DeviceUpdate;
 use hal::feed::{CallId, CommandReporter};
@@ -30,6 +32,7 @@ use hal::traits::{CommandCall, Commands, Invoked};
 use hal::{Engine, HalError, Principal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::value::DateTime;
 
 use crate::acs_client::AcsClient;
@@ -302,9 +305,10 @@ impl Delivery {
             return false;
         };
         let mut rng = Rng::new(tls::random_seed());
+        let mut auth = None;
         let mut retry = 0;
         loop {
-            match self.attempt(http).await {
+            match self.attempt(http, &mut auth, &mut rng).await {
                 Ok(()) => return true,
                 Err(error) => tracing::info!(%error, url = %self.url, "bulk data POST failed"),
             }
@@ -316,39 +320,72 @@ impl Delivery {
         }
     }
 
-    async fn attempt(&self, http: &bulkdata::HttpSettings) -> Result<(), String> {
-        let mut headers = vec![
-            (
-                "Content-Type".to_owned(),
-                self.profile.content_type().to_owned(),
-            ),
-            (
-                "BBF-Report-Format".to_owned(),
-                self.profile.report_format().to_owned(),
-            ),
-        ];
-        if let Some(now) = wall_clock().filter(|_| http.use_date_header) {
-            headers.push(("Date".to_owned(), http_date(&now)));
-        }
-        if !http.username.is_empty() {
-            use base64::Engine as _;
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", http.username, http.password));
-            headers.push(("Authorization".to_owned(), format!("Basic {token}")));
-        }
+    /// One attempt: the request, and when the collector answers 401 and the profile has a
+    /// `Username`, the request again with the answer to its challenge (the session's
+    /// [`ClientAuth`]: Digest, or Basic over `https://` only, as for the ACS). `auth` keeps
+    /// the challenge for the retries.
+    async fn attempt(
+        &self,
+        http: &bulkdata::HttpSettings,
+        auth: &mut Option<ClientAuth>,
+        rng: &mut Rng,
+    ) -> Result<(), String> {
         let method = match http.method {
             Method::Put => "PUT",
             _ => "POST",
         };
+        let target = self
+            .url
+            .parse::<Uri>()
+            .ok()
+            .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_owned()))
+            .unwrap_or_else(|| "/".to_owned());
         let mut client = AcsClient::new(self.trust.clone());
-        let exchange = client.send(method, &self.url, &headers, self.body.as_bytes());
-        let (status, _, _) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
-            .await
-            .map_err(|_| "the collector did not answer".to_owned())??;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(format!("the collector answered {status}"))
+        let mut challenged = false;
+        loop {
+            let mut headers = vec![
+                (
+                    "Content-Type".to_owned(),
+                    self.profile.content_type().to_owned(),
+                ),
+                (
+                    "BBF-Report-Format".to_owned(),
+                    self.profile.report_format().to_owned(),
+                ),
+            ];
+            if let Some(now) = wall_clock().filter(|_| http.use_date_header) {
+                headers.push(("Date".to_owned(), http_date(&now)));
+            }
+            if let Some(auth) = auth.as_mut() {
+                let cnonce = format!("{:016x}", rng.next_u64());
+                let value =
+                    auth.authorization(method, &http.username, &http.password, &target, &cnonce);
+                headers.push(("Authorization".to_owned(), value));
+            }
+            let exchange = client.send(method, &self.url, &headers, self.body.as_bytes());
+            let (status, answer, _) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
+                .await
+                .map_err(|_| "the collector did not answer".to_owned())??;
+            if status == 401 && !http.username.is_empty() && !challenged {
+                challenged = true;
+                let challenges = answer
+                    .iter()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("WWW-Authenticate"))
+                    .map(|(_, value)| value.as_str());
+                let https = self
+                    .url
+                    .get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+                let picked = ClientAuth::from_challenges(challenges, https)
+                    .map_err(|e| format!("cannot answer the collector's challenge: {e:?}"))?;
+                *auth = Some(picked);
+                continue;
+            }
+            return if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("the collector answered {status}"))
+            };
         }
     }
 }
