@@ -27,8 +27,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let base = BASES[usize::from(selector) % BASES.len()];
-    let list = (selector & 0x80 != 0).then_some(ListFacet::new(0, Some(8), Some(256)));
-    let syntax = list.map_or(Syntax::of(base), |list| Syntax::of(base).with_list(list));
+    // Up to 8 items, as many list parameters of the model have.
+    let list = (selector & 0x80 != 0).then_some(ListFacet::new(0, Some(8), None));
+    let syntax = match list {
+        Some(list) => Syntax::of(base)
+            .with_list(list)
+            .expect("the model has lists of up to 8 items"),
+        None => Syntax::of(base),
+    };
     if let Ok(value) = Value::parse(text, &syntax) {
         let _ = validate(&value, &syntax);
         let canonical = value.canonical_text();

@@ -1322,7 +1322,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::schema::ListFacet;
+    use crate::schema::{ListFacet, Rare};
 
     fn parse(text: &str) -> Result<Path, Error> {
         text.parse()
@@ -1897,11 +1897,15 @@ mod tests {
     /// A syntax of `base`, a list when `list`.
     fn syntax((base, list): (BaseType, bool)) -> Syntax {
         Syntax {
-            list: list.then_some(ListFacet {
-                min_items: 0,
-                max_items: None,
-                max_length: None,
-            }),
+            list: if list {
+                Rare::of(ListFacet {
+                    min_items: 0,
+                    max_items: None,
+                    max_length: None,
+                })
+            } else {
+                Rare::NONE
+            },
             ..Syntax::of(base)
         }
     }

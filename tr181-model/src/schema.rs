@@ -15,8 +15,8 @@ use core::cmp::Ordering;
 use std::string::String;
 
 use crate::generated::{
-    DATA_TYPES, DEFAULT_VALUES, GROUPS, LISTS, PATTERNS, RANGES, REFERENCES, SIZES, STRINGS,
-    SYNTAXES, UNITS,
+    DATA_TYPES, DEFAULT_VALUES, GROUPS, LIST_FACETS, LISTS, PATTERNS, RANGES, REFERENCES, SIZES,
+    STRINGS, SYNTAXES, UNITS,
 };
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
@@ -559,9 +559,9 @@ impl<T> Facets<T> {
     }
 }
 
-/// A field that few syntaxes set (data type, units, default, patterns, reference): one more
-/// than the index of its value in a side table, 0 for none, so that each of the 1,381
-/// syntaxes holds 2 bytes instead of the value.
+/// A field that few syntaxes set (list facet, data type, units, default, patterns,
+/// reference): one more than the index of its value in a side table, 0 for none, so that each
+/// of the 1,381 syntaxes holds 2 bytes instead of the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Rare<T: 'static> {
     /// One more than the index in the side table (the `PhantomData` says which), 0 for none.
@@ -628,7 +628,7 @@ fn syntax_at(index: u16) -> &'static Syntax {
 pub struct Syntax {
     pub(crate) base: BaseType,
     pub(crate) data_type: Rare<Str>,
-    pub(crate) list: Option<ListFacet>,
+    pub(crate) list: Rare<ListFacet>,
     pub(crate) sizes: Facets<SizeFacet>,
     pub(crate) ranges: Facets<RangeFacet>,
     pub(crate) enumerations: StrList,
@@ -648,7 +648,7 @@ impl Syntax {
         Self {
             base,
             data_type: Rare::NONE,
-            list: None,
+            list: Rare::NONE,
             sizes: Facets::EMPTY,
             ranges: Facets::EMPTY,
             enumerations: StrList::EMPTY,
@@ -662,12 +662,16 @@ impl Syntax {
         }
     }
 
-    /// This syntax as a comma-separated list of its values.
-    pub const fn with_list(self, list: ListFacet) -> Self {
-        Self {
-            list: Some(list),
+    /// This syntax as a comma-separated list of its values, with the facets `list` of a list
+    /// parameter of the model (the tables hold each distinct one once); `None` for facets no
+    /// parameter has.
+    pub fn with_list(self, list: ListFacet) -> Option<Self> {
+        let index = LIST_FACETS.iter().position(|facet| *facet == list)?;
+        let number = u16::try_from(index.checked_add(1)?).ok()?;
+        Some(Self {
+            list: Rare::new(number),
             ..self
-        }
+        })
     }
 
     /// The TR-106 primitive type (of each item, for lists).
@@ -681,8 +685,8 @@ impl Syntax {
     }
 
     /// Set when the value is a comma-separated list.
-    pub const fn list(&self) -> Option<ListFacet> {
-        self.list
+    pub fn list(&self) -> Option<ListFacet> {
+        self.list.get(&LIST_FACETS)
     }
 
     /// Size limits; a value must satisfy one of them when any are given.

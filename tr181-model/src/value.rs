@@ -1273,7 +1273,7 @@ mod tests {
         max_length: Option<u32>,
     ) -> Syntax {
         Syntax {
-            list: Some(ListFacet {
+            list: Rare::of(ListFacet {
                 min_items,
                 max_items,
                 max_length,

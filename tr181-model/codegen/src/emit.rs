@@ -61,7 +61,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
         "//! The generated schema tables, one module per top-level object group.\n\n\
          use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, ParameterFlags,\n    Protocols, Rare, Span, Status, Str, StrList, Syntax, Version,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
-         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{\n    DATA_TYPES, DEFAULT_VALUES, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES, UNITS,\n};\n",
+         pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{\n    DATA_TYPES, DEFAULT_VALUES, LIST_FACETS, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES,\n    UNITS,\n};\n",
     );
     let mut group_list = String::new();
     let mut key_exports = String::new();
@@ -788,6 +788,7 @@ impl Interner {
             ("SIZES", "SizeFacet", &side.sizes),
             ("RANGES", "RangeFacet", &side.ranges),
             ("REFERENCES", "Reference", &side.references),
+            ("LIST_FACETS", "ListFacet", &side.lists),
             ("DATA_TYPES", "Str", &side.data_types),
             ("UNITS", "Str", &side.units),
             ("DEFAULT_VALUES", "DefaultValue", &side.defaults),
@@ -834,6 +835,7 @@ impl Interner {
 /// The tables beside the syntaxes: facets by range, the rarely set fields by number.
 #[derive(Default)]
 struct SideTables {
+    lists: FacetTable,
     sizes: FacetTable,
     ranges: FacetTable,
     references: FacetTable,
@@ -903,11 +905,11 @@ fn render_syntax(
         );
     }
     if let Some(l) = &s.list {
-        let _ = write!(
-            out,
-            "list: Some(ListFacet {{ min_items: {}, max_items: {:?}, max_length: {:?} }}),",
+        let facet = format!(
+            "ListFacet {{ min_items: {}, max_items: {:?}, max_length: {:?} }}",
             l.min_items, l.max_items, l.max_length
         );
+        let _ = write!(out, "list: {},", side.lists.number(facet)?);
     }
     if !s.sizes.is_empty() {
         let facets = s.sizes.iter().map(|z| {

@@ -11,7 +11,7 @@ mod syntax;
 
 pub(crate) use strings::{LISTS, STRINGS};
 pub(crate) use syntax::{
-    DATA_TYPES, DEFAULT_VALUES, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES, UNITS,
+    DATA_TYPES, DEFAULT_VALUES, LIST_FACETS, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES, UNITS,
 };
 #[cfg(feature = "atm")]
 mod atm;

@@ -201,11 +201,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 30
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(3),
         default: r(2),
         ..SYNTAX
@@ -226,11 +222,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 33
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(256),
-        }),
+        list: r(2),
         patterns: r(2),
         ..SYNTAX
     },
@@ -367,11 +359,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 54
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 8,
-            max_items: Some(8),
-            max_length: None,
-        }),
+        list: r(3),
         ranges: f(2, 1),
         default: r(9),
         ..SYNTAX
@@ -391,11 +379,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 57
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 4,
-            max_items: Some(4),
-            max_length: None,
-        }),
+        list: r(4),
         sizes: f(5, 1),
         patterns: r(3),
         ..SYNTAX
@@ -403,11 +387,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 58
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 4,
-            max_items: Some(4),
-            max_length: None,
-        }),
+        list: r(4),
         sizes: f(6, 1),
         patterns: r(4),
         ..SYNTAX
@@ -524,11 +504,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 74
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(512),
-        }),
+        list: r(5),
         default: r(2),
         ..SYNTAX
     },
@@ -571,11 +547,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 80
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(256),
-        }),
+        list: r(2),
         default: r(2),
         ..SYNTAX
     },
@@ -603,11 +575,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 84
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(9),
         default: r(2),
@@ -630,22 +598,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 87
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(373, 4),
         ..SYNTAX
     },
     // 88
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(377, 2),
         ..SYNTAX
     },
@@ -658,22 +618,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 90
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(379, 4),
         ..SYNTAX
     },
     // 91
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(383, 3),
         ..SYNTAX
     },
@@ -796,11 +748,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 110
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(395, 3),
         ..SYNTAX
     },
@@ -814,11 +762,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 112
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(398, 2),
         ..SYNTAX
     },
@@ -878,11 +822,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 121
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(10000),
-            max_length: None,
-        }),
+        list: r(7),
         ..SYNTAX
     },
     // 122
@@ -926,21 +866,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 128
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ..SYNTAX
     },
     // 129
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(4, 1),
         ..SYNTAX
     },
@@ -966,11 +898,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 133
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(3),
         ..SYNTAX
     },
@@ -1004,11 +932,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 138
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(20),
         ..SYNTAX
     },
@@ -1021,11 +945,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 140
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(412, 8),
         ..SYNTAX
     },
@@ -1113,11 +1033,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 154
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(26),
         ..SYNTAX
     },
@@ -1154,11 +1070,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 160
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(32),
         ..SYNTAX
     },
@@ -1206,11 +1118,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(10),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(256),
-        }),
+        list: r(2),
         sizes: f(15, 1),
         patterns: r(8),
         default: r(2),
@@ -1335,11 +1243,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(10),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(4),
-            max_length: None,
-        }),
+        list: r(8),
         sizes: f(15, 1),
         patterns: r(8),
         ..SYNTAX
@@ -1356,11 +1260,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(10),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(32),
-            max_length: None,
-        }),
+        list: r(9),
         sizes: f(15, 1),
         patterns: r(8),
         default: r(2),
@@ -1370,11 +1270,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(10),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(15, 1),
         patterns: r(8),
         default: r(2),
@@ -1416,11 +1312,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 193
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ..SYNTAX
     },
     // 194
@@ -1553,11 +1445,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 213
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(8),
-            max_length: None,
-        }),
+        list: r(10),
         reference: r(39),
         default: r(2),
         ..SYNTAX
@@ -1565,11 +1453,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 214
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(8),
-            max_length: None,
-        }),
+        list: r(10),
         reference: r(39),
         ..SYNTAX
     },
@@ -1605,21 +1489,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 219
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(256),
-        }),
+        list: r(2),
         ..SYNTAX
     },
     // 220
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(478, 4),
         ..SYNTAX
     },
@@ -1640,11 +1516,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(7),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(10),
-            max_length: None,
-        }),
+        list: r(11),
         sizes: f(7, 1),
         ..SYNTAX
     },
@@ -1676,11 +1548,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 228
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(41),
         default: r(2),
@@ -1689,11 +1557,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 229
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(36),
         ..SYNTAX
     },
@@ -1738,11 +1602,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 236
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(26),
         ..SYNTAX
@@ -1776,11 +1636,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 241
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(11, 1),
         ..SYNTAX
     },
@@ -1800,11 +1656,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 244
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(42),
         ..SYNTAX
     },
@@ -1882,11 +1734,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 256
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(535, 2),
         ..SYNTAX
     },
@@ -2003,11 +1851,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 273
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(43),
         ..SYNTAX
     },
@@ -2066,11 +1910,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 282
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(588, 3),
         ..SYNTAX
     },
@@ -2083,11 +1923,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 284
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(591, 4),
         ..SYNTAX
     },
@@ -2107,11 +1943,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 287
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(597, 4),
         ..SYNTAX
     },
@@ -2131,11 +1963,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 290
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(601, 5),
         ..SYNTAX
     },
@@ -2161,52 +1989,32 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 294
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(61430),
-        }),
+        list: r(12),
         ..SYNTAX
     },
     // 295
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(61430),
-        }),
+        list: r(12),
         ..SYNTAX
     },
     // 296
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(2559),
-        }),
+        list: r(13),
         ..SYNTAX
     },
     // 297
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(24),
-        }),
+        list: r(14),
         ..SYNTAX
     },
     // 298
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: r(23),
-        list: Some(ListFacet {
-            min_items: 1,
-            max_items: Some(48),
-            max_length: None,
-        }),
+        list: r(15),
         ..SYNTAX
     },
     // 299
@@ -2227,21 +2035,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: r(24),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(8191),
-            max_length: None,
-        }),
+        list: r(16),
         ..SYNTAX
     },
     // 302
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 1,
-            max_items: Some(2),
-            max_length: None,
-        }),
+        list: r(17),
         units: r(22),
         ..SYNTAX
     },
@@ -2289,21 +2089,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::Int,
         data_type: r(25),
-        list: Some(ListFacet {
-            min_items: 1,
-            max_items: Some(4096),
-            max_length: None,
-        }),
+        list: r(18),
         ..SYNTAX
     },
     // 310
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(4096),
-            max_length: None,
-        }),
+        list: r(19),
         ..SYNTAX
     },
     // 311
@@ -2322,11 +2114,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 313
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(624, 9),
         ..SYNTAX
     },
@@ -2425,11 +2213,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 329
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(53, 2),
         units: r(21),
         ..SYNTAX
@@ -2505,31 +2289,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 341
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(35),
-        }),
+        list: r(20),
         ..SYNTAX
     },
     // 342
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(2047),
-        }),
+        list: r(21),
         ..SYNTAX
     },
     // 343
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(2047),
-        }),
+        list: r(21),
         ..SYNTAX
     },
     // 344
@@ -2560,11 +2332,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 348
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(64),
-        }),
+        list: r(22),
         ..SYNTAX
     },
     // 349
@@ -2709,11 +2477,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 371
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(703, 4),
         ..SYNTAX
     },
@@ -2797,11 +2561,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 384
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         ..SYNTAX
     },
     // 385
@@ -2845,11 +2605,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 391
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(747, 2),
         ..SYNTAX
     },
@@ -2868,11 +2624,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 394
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(55),
         ..SYNTAX
     },
@@ -2899,11 +2651,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 398
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         default: r(2),
         ..SYNTAX
     },
@@ -2929,11 +2677,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 402
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(56),
         default: r(2),
         ..SYNTAX
@@ -2978,11 +2722,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 409
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(57),
         ..SYNTAX
@@ -3043,33 +2783,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 418
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(784, 5),
         ..SYNTAX
     },
     // 419
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(789, 3),
         ..SYNTAX
     },
     // 420
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(792, 3),
         ..SYNTAX
     },
@@ -3167,22 +2895,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 435
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(809, 2),
         ..SYNTAX
     },
     // 436
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(4610),
-        }),
+        list: r(23),
         ..SYNTAX
     },
     // 437
@@ -3267,11 +2987,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 450
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(854, 4),
         ..SYNTAX
     },
@@ -3306,11 +3022,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 455
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(62),
         default: r(2),
         ..SYNTAX
@@ -3332,22 +3044,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 458
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(8),
-            max_length: None,
-        }),
+        list: r(10),
         ranges: f(4, 1),
         ..SYNTAX
     },
     // 459
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(4, 1),
         ..SYNTAX
     },
@@ -3389,11 +3093,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 465
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(3),
         ..SYNTAX
     },
@@ -3421,11 +3121,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 469
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(12, 1),
         default: r(76),
         ..SYNTAX
@@ -3433,11 +3129,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 470
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(65),
         default: r(2),
         ..SYNTAX
@@ -3446,11 +3138,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(8),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(10, 1),
         ..SYNTAX
     },
@@ -3478,11 +3166,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 475
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(11, 1),
         default: r(76),
         ..SYNTAX
@@ -3491,11 +3175,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(8),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(10, 1),
         default: r(2),
         ..SYNTAX
@@ -3517,11 +3197,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(7),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(7, 1),
         default: r(2),
         ..SYNTAX
@@ -3530,11 +3206,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(11),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(17, 1),
         patterns: r(9),
         default: r(2),
@@ -3583,11 +3255,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 487
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(4),
-            max_length: None,
-        }),
+        list: r(8),
         sizes: f(2, 1),
         ..SYNTAX
     },
@@ -3639,11 +3307,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 495
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         units: r(21),
         ..SYNTAX
     },
@@ -3663,11 +3327,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: r(28),
-        list: Some(ListFacet {
-            min_items: 2,
-            max_items: Some(32),
-            max_length: None,
-        }),
+        list: r(24),
         ..SYNTAX
     },
     // 499
@@ -3679,11 +3339,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 500
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         sizes: f(0, 1),
         ..SYNTAX
     },
@@ -3729,11 +3385,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 507
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(926, 2),
         ..SYNTAX
     },
@@ -3816,11 +3468,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 520
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(71),
         ..SYNTAX
     },
@@ -3833,22 +3481,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 522
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(973, 2),
         ..SYNTAX
     },
     // 523
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(975, 4),
         ..SYNTAX
     },
@@ -3905,11 +3545,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(11),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(16),
-            max_length: None,
-        }),
+        list: r(25),
         sizes: f(17, 1),
         patterns: r(9),
         ..SYNTAX
@@ -3917,11 +3553,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 532
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(1155),
-            max_length: None,
-        }),
+        list: r(26),
         units: r(25),
         ..SYNTAX
     },
@@ -3935,11 +3567,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 534
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(985, 7),
         ..SYNTAX
     },
@@ -3960,11 +3588,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 537
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(2),
-            max_length: None,
-        }),
+        list: r(27),
         reference: r(73),
         ..SYNTAX
     },
@@ -3983,22 +3607,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 540
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(74),
         ..SYNTAX
     },
     // 541
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         enumerations: l(1007, 3),
         ..SYNTAX
     },
@@ -4011,11 +3627,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 543
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(74),
         default: r(2),
@@ -4099,11 +3711,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 556
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(76),
         ..SYNTAX
@@ -4137,11 +3745,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(11),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         sizes: f(17, 1),
         patterns: r(9),
         ..SYNTAX
@@ -4155,22 +3759,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 563
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         enumerations: l(1061, 3),
         ..SYNTAX
     },
     // 564
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1064, 2),
         ..SYNTAX
     },
@@ -4221,22 +3817,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 572
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1083, 2),
         ..SYNTAX
     },
     // 573
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1085, 5),
         ..SYNTAX
     },
@@ -4364,11 +3952,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 593
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(100),
-            max_length: None,
-        }),
+        list: r(28),
         sizes: f(2, 1),
         ..SYNTAX
     },
@@ -4470,11 +4054,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 609
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(10),
-            max_length: None,
-        }),
+        list: r(11),
         sizes: f(2, 1),
         ..SYNTAX
     },
@@ -4512,11 +4092,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 615
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 1,
-            max_items: Some(3),
-            max_length: None,
-        }),
+        list: r(29),
         units: r(2),
         ..SYNTAX
     },
@@ -4689,11 +4265,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 640
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(255),
-        }),
+        list: r(30),
         ..SYNTAX
     },
     // 641
@@ -4719,55 +4291,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 644
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1290, 24),
         ..SYNTAX
     },
     // 645
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1314, 16),
         ..SYNTAX
     },
     // 646
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1330, 8),
         ..SYNTAX
     },
     // 647
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1338, 17),
         ..SYNTAX
     },
     // 648
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1355, 15),
         ..SYNTAX
     },
@@ -4817,11 +4369,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 656
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(83),
         default: r(2),
         ..SYNTAX
@@ -4841,55 +4389,35 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 659
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(84),
         ..SYNTAX
     },
     // 660
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(85),
         ..SYNTAX
     },
     // 661
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(86),
         ..SYNTAX
     },
     // 662
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(83),
         ..SYNTAX
     },
     // 663
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(87),
         ..SYNTAX
     },
@@ -4903,22 +4431,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 665
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(4),
-            max_length: None,
-        }),
+        list: r(8),
         sizes: f(4, 1),
         ..SYNTAX
     },
     // 666
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(88),
         ..SYNTAX
     },
@@ -5010,21 +4530,13 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 680
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 2,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(31),
         ..SYNTAX
     },
     // 681
     Syntax {
         base: BaseType::Decimal,
-        list: Some(ListFacet {
-            min_items: 2,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(31),
         ..SYNTAX
     },
     // 682
@@ -5103,11 +4615,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 693
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         sizes: f(2, 1),
         reference: r(26),
         ..SYNTAX
@@ -5135,11 +4643,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(11),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(255),
-            max_length: None,
-        }),
+        list: r(32),
         sizes: f(17, 1),
         patterns: r(9),
         ..SYNTAX
@@ -5186,33 +4690,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 704
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(93),
         ..SYNTAX
     },
     // 705
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(94),
         ..SYNTAX
     },
     // 706
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(95),
         ..SYNTAX
     },
@@ -5264,11 +4756,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 714
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         ..SYNTAX
     },
@@ -5288,11 +4776,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 717
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(676, 5),
         ..SYNTAX
     },
@@ -5305,22 +4789,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 719
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 1,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(33),
         enumerations: l(1558, 4),
         ..SYNTAX
     },
     // 720
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1562, 5),
         ..SYNTAX
     },
@@ -5371,11 +4847,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 728
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(97),
         ..SYNTAX
     },
@@ -5389,11 +4861,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 730
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(98),
         ..SYNTAX
     },
@@ -5496,11 +4964,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 745
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(1),
-            max_length: None,
-        }),
+        list: r(34),
         reference: r(97),
         ..SYNTAX
     },
@@ -5616,11 +5080,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 763
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(16),
-            max_length: None,
-        }),
+        list: r(25),
         ..SYNTAX
     },
     // 764
@@ -5808,33 +5268,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 790
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1643, 3),
         ..SYNTAX
     },
     // 791
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1646, 4),
         ..SYNTAX
     },
     // 792
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(53, 1),
         default: r(2),
         ..SYNTAX
@@ -5888,11 +5336,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 800
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1655, 11),
         ..SYNTAX
     },
@@ -5912,11 +5356,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 803
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(32),
-            max_length: None,
-        }),
+        list: r(9),
         sizes: f(2, 1),
         ..SYNTAX
     },
@@ -5950,22 +5390,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 808
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1669, 1),
         ..SYNTAX
     },
     // 809
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(114),
         ..SYNTAX
     },
@@ -5979,22 +5411,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 811
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1670, 3),
         ..SYNTAX
     },
     // 812
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         patterns: r(17),
         ..SYNTAX
     },
@@ -6007,22 +5431,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 814
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1681, 19),
         ..SYNTAX
     },
     // 815
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1700, 3),
         ..SYNTAX
     },
@@ -6035,33 +5451,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 817
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1707, 4),
         ..SYNTAX
     },
     // 818
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(32),
-            max_length: None,
-        }),
+        list: r(9),
         reference: r(26),
         ..SYNTAX
     },
     // 819
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(115),
         ..SYNTAX
     },
@@ -6075,11 +5479,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 821
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(26),
         ..SYNTAX
     },
@@ -6109,11 +5509,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(35),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1712, 8),
         ..SYNTAX
     },
@@ -6305,11 +5701,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(41),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1747, 8),
         ..SYNTAX
     },
@@ -6317,11 +5709,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(41),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1747, 8),
         default: r(125),
         ..SYNTAX
@@ -6419,11 +5807,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(11),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(17, 1),
         patterns: r(9),
         ..SYNTAX
@@ -6488,22 +5872,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 879
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(132, 1),
         ..SYNTAX
     },
     // 880
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         default: r(2),
         ..SYNTAX
@@ -6577,22 +5953,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 890
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(135, 1),
         ..SYNTAX
     },
     // 891
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(4, 1),
         ..SYNTAX
     },
@@ -6606,22 +5974,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(7),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(7, 1),
         ..SYNTAX
     },
     // 894
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1824, 11),
         ..SYNTAX
     },
@@ -6724,11 +6084,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 910
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1866, 5),
         ..SYNTAX
     },
@@ -6779,11 +6135,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(10),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(2),
-            max_length: None,
-        }),
+        list: r(27),
         sizes: f(15, 1),
         patterns: r(8),
         default: r(2),
@@ -6814,11 +6166,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 922
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         units: r(1),
         default: r(2),
         ..SYNTAX
@@ -6840,22 +6188,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 925
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         units: r(1),
         ..SYNTAX
     },
     // 926
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(139, 1),
         ..SYNTAX
     },
@@ -6890,11 +6230,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 931
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(139, 1),
         default: r(2),
         ..SYNTAX
@@ -6993,11 +6329,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 945
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1933, 3),
         ..SYNTAX
     },
@@ -7137,11 +6469,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::String,
         data_type: r(12),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(7, 1),
         default: r(2),
         ..SYNTAX
@@ -7156,44 +6484,28 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 966
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1969, 2),
         ..SYNTAX
     },
     // 967
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1971, 2),
         ..SYNTAX
     },
     // 968
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1973, 2),
         ..SYNTAX
     },
     // 969
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(1975, 2),
         ..SYNTAX
     },
@@ -7218,22 +6530,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 973
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(124),
         ..SYNTAX
     },
     // 974
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(125),
         ..SYNTAX
     },
@@ -7496,11 +6800,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1014
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(78),
         ..SYNTAX
     },
@@ -7557,11 +6857,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1023
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2059, 3),
         ..SYNTAX
     },
@@ -7677,11 +6973,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1041
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(135),
         ..SYNTAX
     },
@@ -7700,11 +6992,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1044
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(137),
         ..SYNTAX
     },
@@ -7717,22 +7005,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1046
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(138),
         ..SYNTAX
     },
     // 1047
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(49),
         ..SYNTAX
     },
@@ -7769,11 +7049,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1052
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(139),
         ..SYNTAX
     },
@@ -7786,11 +7062,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1054
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(141),
         ..SYNTAX
     },
@@ -7834,22 +7106,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1061
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(144),
         ..SYNTAX
     },
     // 1062
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(145),
         ..SYNTAX
     },
@@ -7894,22 +7158,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1069
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(146),
         ..SYNTAX
     },
     // 1070
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(147),
         default: r(2),
@@ -7918,11 +7174,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1071
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(148),
         default: r(2),
@@ -7958,11 +7210,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1076
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2132, 25),
         default: r(148),
         ..SYNTAX
@@ -8036,11 +7284,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1087
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2176, 5),
         ..SYNTAX
     },
@@ -8072,11 +7316,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1092
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2190, 8),
         ..SYNTAX
     },
@@ -8090,11 +7330,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1094
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(145, 1),
         units: r(50),
         ..SYNTAX
@@ -8235,11 +7471,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1116
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(1536),
-            max_length: None,
-        }),
+        list: r(35),
         units: r(25),
         ..SYNTAX
     },
@@ -8303,11 +7535,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1126
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(1024),
-            max_length: None,
-        }),
+        list: r(36),
         sizes: f(2, 1),
         reference: r(26),
         ..SYNTAX
@@ -8437,22 +7665,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1146
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(160),
         ..SYNTAX
     },
     // 1147
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(161),
         ..SYNTAX
     },
@@ -8472,11 +7692,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1150
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(1),
-            max_length: None,
-        }),
+        list: r(34),
         reference: r(160),
         ..SYNTAX
     },
@@ -8489,31 +7705,19 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1152
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: Some(1024),
-            max_length: None,
-        }),
+        list: r(36),
         ..SYNTAX
     },
     // 1153
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 1,
-            max_items: Some(1024),
-            max_length: None,
-        }),
+        list: r(37),
         ..SYNTAX
     },
     // 1154
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(142),
         ..SYNTAX
     },
@@ -8551,22 +7755,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1160
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         default: r(157),
         ..SYNTAX
     },
     // 1161
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(139),
         default: r(2),
@@ -8612,11 +7808,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1168
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2299, 41),
         ..SYNTAX
     },
@@ -8636,11 +7828,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1171
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(165),
         default: r(2),
         ..SYNTAX
@@ -8648,22 +7836,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1172
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(166),
         ..SYNTAX
     },
     // 1173
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(131),
         default: r(2),
         ..SYNTAX
@@ -8707,11 +7887,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1179
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2358, 3),
         ..SYNTAX
     },
@@ -8731,11 +7907,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1182
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2367, 3),
         ..SYNTAX
     },
@@ -8778,11 +7950,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1189
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2383, 2),
         ..SYNTAX
     },
@@ -8814,11 +7982,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1194
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(151),
         ..SYNTAX
     },
@@ -8837,11 +8001,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1197
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2410, 7),
         ..SYNTAX
     },
@@ -8869,11 +8029,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1201
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2424, 4),
         ..SYNTAX
     },
@@ -8881,11 +8037,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     Syntax {
         base: BaseType::UnsignedInt,
         data_type: r(51),
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ..SYNTAX
     },
     // 1203
@@ -8903,11 +8055,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1205
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2439, 4),
         ..SYNTAX
     },
@@ -8978,22 +8126,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1216
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(74, 1),
         ..SYNTAX
     },
     // 1217
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2472, 2),
         ..SYNTAX
     },
@@ -9020,11 +8160,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1221
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2477, 13),
         ..SYNTAX
     },
@@ -9057,22 +8193,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1226
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         reference: r(172),
         ..SYNTAX
     },
     // 1227
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2493, 13),
         ..SYNTAX
     },
@@ -9154,11 +8282,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1240
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2525, 7),
         ..SYNTAX
     },
@@ -9171,22 +8295,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1242
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2535, 12),
         ..SYNTAX
     },
     // 1243
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2547, 2),
         ..SYNTAX
     },
@@ -9266,11 +8382,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1256
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(114, 1),
         ..SYNTAX
     },
@@ -9301,11 +8413,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1261
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(120, 1),
         ..SYNTAX
     },
@@ -9425,11 +8533,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1280
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         units: r(48),
         ..SYNTAX
     },
@@ -9492,11 +8596,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1290
     Syntax {
         base: BaseType::Base64,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ..SYNTAX
     },
     // 1291
@@ -9574,11 +8674,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1303
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         ..SYNTAX
     },
     // 1304
@@ -9615,11 +8711,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1309
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2684, 13),
         ..SYNTAX
     },
@@ -9741,33 +8833,21 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1328
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2394, 3),
         ..SYNTAX
     },
     // 1329
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2736, 8),
         ..SYNTAX
     },
     // 1330
     Syntax {
         base: BaseType::Int,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(64),
-        }),
+        list: r(22),
         ranges: f(145, 1),
         units: r(50),
         ..SYNTAX
@@ -9788,11 +8868,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1333
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2751, 4),
         ..SYNTAX
     },
@@ -9912,11 +8988,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1352
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: Some(1024),
-        }),
+        list: r(1),
         reference: r(178),
         ..SYNTAX
     },
@@ -9935,11 +9007,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1355
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(179),
         ..SYNTAX
@@ -9983,11 +9051,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1361
     Syntax {
         base: BaseType::UnsignedInt,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         ranges: f(27, 1),
         ..SYNTAX
     },
@@ -10000,11 +9064,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1363
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         sizes: f(2, 1),
         reference: r(180),
         ..SYNTAX
@@ -10030,22 +9090,14 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1367
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2820, 2),
         ..SYNTAX
     },
     // 1368
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2822, 3),
         ..SYNTAX
     },
@@ -10058,11 +9110,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1370
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2828, 5),
         ..SYNTAX
     },
@@ -10083,11 +9131,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1373
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2833, 6),
         ..SYNTAX
     },
@@ -10107,11 +9151,7 @@ pub(crate) static SYNTAXES: [Syntax; 1381] = [
     // 1376
     Syntax {
         base: BaseType::String,
-        list: Some(ListFacet {
-            min_items: 0,
-            max_items: None,
-            max_length: None,
-        }),
+        list: r(6),
         enumerations: l(2845, 3),
         ..SYNTAX
     },
@@ -12274,6 +11314,195 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_type: TargetType::Row,
         target_parents: l(2811, 1),
     }),
+];
+
+/// The `ListFacet`s that every `Syntax` indexes.
+pub(crate) static LIST_FACETS: [ListFacet; 37] = [
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(1024),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(256),
+    },
+    ListFacet {
+        min_items: 8,
+        max_items: Some(8),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 4,
+        max_items: Some(4),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(512),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(10000),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(4),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(32),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(8),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(10),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(61430),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(2559),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(24),
+    },
+    ListFacet {
+        min_items: 1,
+        max_items: Some(48),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(8191),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 1,
+        max_items: Some(2),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 1,
+        max_items: Some(4096),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(4096),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(35),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(2047),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(64),
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(4610),
+    },
+    ListFacet {
+        min_items: 2,
+        max_items: Some(32),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(16),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(1155),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(2),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(100),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 1,
+        max_items: Some(3),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: None,
+        max_length: Some(255),
+    },
+    ListFacet {
+        min_items: 2,
+        max_items: None,
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(255),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 1,
+        max_items: None,
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(1),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(1536),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 0,
+        max_items: Some(1024),
+        max_length: None,
+    },
+    ListFacet {
+        min_items: 1,
+        max_items: Some(1024),
+        max_length: None,
+    },
 ];
 
 /// The `Str`s that every `Syntax` indexes.
