@@ -433,3 +433,55 @@ async fn responses_over_the_size_limit_are_fault_9004() {
     );
     assert!(matches!(&m[2], Body::GetParameterValuesResponse(r) if r.parameter_list.len() == 1));
 }
+
+/// `Device.BulkData.Protocols` serves both protocols: the ACS sees the CWMP values and not
+/// `USPEventNotif`, a USP value (`usp-core/tests/agent_messages.rs` has the USP side), and
+/// may not choose it for a profile.
+#[tokio::test(flavor = "current_thread")]
+async fn shared_lists_show_only_cwmp_values() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    support::device_sets(
+        &mut cpe,
+        "Device.BulkData.Protocols",
+        "HTTP,MQTT,USPEventNotif",
+    )
+    .await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(gpv(&["Device.BulkData.Protocols"]));
+    acs.push(gpv(&["Device.BulkData."]));
+    acs.push(Body::AddObject(AddObject {
+        object_name: "Device.BulkData.Profile.".into(),
+        parameter_key: String::new(),
+    }));
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    let answers = acs.cpe_messages();
+    for answer in &answers[..2] {
+        let Body::GetParameterValuesResponse(r) = answer else {
+            panic!("{answer:?}");
+        };
+        let protocols = r
+            .parameter_list
+            .iter()
+            .find(|p| p.name == "Device.BulkData.Protocols")
+            .unwrap();
+        assert_eq!(protocols.value, "HTTP,MQTT");
+    }
+    let Body::AddObjectResponse(added) = &answers[2] else {
+        panic!("{:?}", answers[2]);
+    };
+    let protocol = format!("Device.BulkData.Profile.{}.Protocol", added.instance_number);
+    acs.push(spv(&protocol, "USPEventNotif", "p1"));
+    acs.push(spv(&protocol, "HTTP", "p2"));
+    cpe.session
+        .handle_input(cwmp_core::session::Input::ConnectionRequest)
+        .unwrap();
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+    let answers = acs.cpe_messages();
+    let Body::Fault(fault) = &answers[3] else {
+        panic!("{:?}", answers[3]);
+    };
+    let detail = fault.detail.as_ref().unwrap();
+    assert_eq!(detail.set_parameter_values_fault[0].fault_code, 9007);
+    assert!(matches!(answers[4], Body::SetParameterValuesResponse(_)));
+    assert_eq!(stored(&cpe, &protocol), "HTTP");
+}

@@ -864,6 +864,24 @@ fn instance_segment<'p>(
 /// The longest Alias value TR-181 allows (its `Alias` data type: `string(:64)`).
 pub const MAX_ALIAS_LEN: usize = 64;
 
+/// The schema path of an instance path, to look up in [`crate::schema`]: every instance
+/// number becomes `{i}` (`Device.WiFi.SSID.1.Enable` → `Device.WiFi.SSID.{i}.Enable`).
+#[must_use]
+pub fn schema_path_of(path: &str) -> String {
+    let mut out = String::with_capacity(path.len().saturating_add(8));
+    for (index, segment) in path.split('.').enumerate() {
+        if index > 0 {
+            out.push('.');
+        }
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str("{i}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
 /// The alias of an instance-alias segment (`[cpe-ssid1]`), or `None` when `segment` is not
 /// one: the form CWMP's alias-based addressing (TR-069 §3.6.1, Appendix II) puts where an
 /// instance number goes. The text between the brackets must be a valid [`is_alias`] value.
@@ -1330,6 +1348,15 @@ mod tests {
 
     fn name(n: &str) -> Segment {
         Segment::Name(n.to_owned())
+    }
+
+    #[test]
+    fn schema_paths_of_instances() {
+        assert_eq!(
+            schema_path_of("Device.WiFi.AccessPoint.1.AssociatedDevice.12.SignalStrength"),
+            "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.SignalStrength"
+        );
+        assert_eq!(schema_path_of("Device.Reboot()"), "Device.Reboot()");
     }
 
     #[test]

@@ -12,12 +12,14 @@
 //! (`Device.WiFi.` → `WiFi`), then the object, then the item within the object.
 
 use core::cmp::Ordering;
-use std::string::String;
+use std::string::{String, ToString};
 
 use crate::generated::{
     DATA_TYPES, DEFAULT_VALUES, GROUPS, LIST_FACETS, LISTS, PATTERNS, RANGES, REFERENCES, SIZES,
     STRINGS, SYNTAXES, UNITS,
 };
+use crate::path::schema_path_of;
+use crate::value::Value;
 
 /// A management protocol, i.e. a variant of the `Device:2` model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1156,6 +1158,47 @@ pub fn event(path: &str, protocol: Protocol) -> Option<&'static Event> {
     object(object_path, protocol)?.event(name, protocol)
 }
 
+/// The value `value` of the parameter at instance path `path` (`parameter`, its definition in
+/// `protocol`'s model) as `protocol`'s controllers see it: a list without the items that only
+/// the other model variant's enumeration has (`USPEventNotif` in `Device.BulkData.Protocols`
+/// is no CWMP value; the device's value serves both). `None` when it shows as it is, which
+/// the definition alone decides for every parameter but a list whose enumeration differs
+/// between the variants. Vendor values (`X_…`), in neither enumeration, stay.
+pub fn variant_value(
+    path: &str,
+    parameter: &Parameter,
+    value: &Value,
+    protocol: Protocol,
+) -> Option<Value> {
+    let Value::List(items) = value else {
+        return None;
+    };
+    let own = parameter.syntax().enumerations();
+    if parameter.protocols() == Protocols::BOTH || own.is_empty() {
+        return None;
+    }
+    let other = match protocol {
+        Protocol::Cwmp => Protocol::Usp,
+        Protocol::Usp => Protocol::Cwmp,
+    };
+    let theirs = self::parameter(&schema_path_of(path), other)?
+        .syntax()
+        .enumerations();
+    let foreign = |item: &Value| {
+        let text = item.to_string();
+        theirs.contains(&text) && !own.contains(&text)
+    };
+    items.iter().any(foreign).then(|| {
+        Value::List(
+            items
+                .iter()
+                .filter(|item| !foreign(item))
+                .cloned()
+                .collect(),
+        )
+    })
+}
+
 /// Every object of `protocol`'s model (of the enabled feature groups), in path order.
 pub fn objects(protocol: Protocol) -> impl Iterator<Item = &'static Object> {
     GROUPS
@@ -1259,5 +1302,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[cfg(feature = "bulkdata")]
+    #[test]
+    fn lists_show_only_their_variants_values() {
+        let path = "Device.BulkData.Protocols";
+        let list = |items: &[&str]| {
+            Value::List(items.iter().map(|i| Value::String((*i).into())).collect())
+        };
+        // `Streaming` is a CWMP value (deleted from the USP model), `USPEventNotif` a USP one.
+        let stored = list(&["HTTP", "Streaming", "USPEventNotif", "X_EXAMPLE_Push"]);
+        let view = |protocol| {
+            let parameter = parameter(path, protocol).unwrap_or_else(|| panic!("{protocol:?}"));
+            variant_value(path, parameter, &stored, protocol)
+        };
+        assert_eq!(
+            view(Protocol::Cwmp),
+            Some(list(&["HTTP", "Streaming", "X_EXAMPLE_Push"]))
+        );
+        assert_eq!(
+            view(Protocol::Usp),
+            Some(list(&["HTTP", "USPEventNotif", "X_EXAMPLE_Push"]))
+        );
+        let common = list(&["HTTP", "MQTT"]);
+        let usp = parameter(path, Protocol::Usp).unwrap_or_else(|| panic!("USP"));
+        assert_eq!(variant_value(path, usp, &common, Protocol::Usp), None);
+        // A parameter both variants define alike is never looked up again.
+        let both = parameter("Device.DeviceInfo.SoftwareVersion", Protocol::Cwmp);
+        let both = both.unwrap_or_else(|| panic!("SoftwareVersion"));
+        assert_eq!(variant_value(path, both, &stored, Protocol::Cwmp), None);
     }
 }

@@ -823,3 +823,20 @@ async fn duplicate_msg_id_in_flight_is_ignored() {
         }
     )));
 }
+
+/// `Device.BulkData.Protocols` serves both protocols: a USP controller sees `USPEventNotif`,
+/// which an ACS does not (`cwmp-core/tests/session_rpc.rs`). (The values only the CWMP model
+/// has, `Streaming` and `File`, are left out for USP the same way: `tr181_model::schema`'s
+/// unit test; the device cannot store them, as its writes follow the USP model.)
+#[tokio::test]
+async fn get_shows_the_usp_values_of_a_shared_list() {
+    let mut h = Harness::new().await;
+    h.device_set("Device.BulkData.Protocols", "HTTP,MQTT,USPEventNotif")
+        .await;
+    let r = get_resp(
+        &h.request("g1", get(&["Device.BulkData.Protocols"], 0))
+            .await,
+    );
+    let result = &r.req_path_results[0].resolved_path_results[0];
+    assert_eq!(result.result_params["Protocols"], "HTTP,MQTT,USPEventNotif");
+}

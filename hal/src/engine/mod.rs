@@ -74,6 +74,7 @@ use std::vec::Vec;
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
 use tr181_model::path::Path;
+pub(crate) use tr181_model::path::schema_path_of;
 use tr181_model::schema::{Parameter, Protocol, Protocols};
 use tr181_model::store::{ChangeRecord, Origin, Resolved, Store, Transaction};
 use tr181_model::value::{DateTime, Value};
@@ -263,22 +264,6 @@ impl std::fmt::Debug for Engine {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// The schema path of an instance path: every instance number becomes `{i}`.
-pub(crate) fn schema_path_of(path: &str) -> String {
-    let mut out = String::with_capacity(path.len().saturating_add(8));
-    for (index, segment) in path.split('.').enumerate() {
-        if index > 0 {
-            out.push('.');
-        }
-        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str("{i}");
-        } else {
-            out.push_str(segment);
-        }
-    }
-    out
 }
 
 /// The object part of a parameter path (up to and including the last dot).
@@ -855,12 +840,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_paths_of_instances() {
-        assert_eq!(
-            schema_path_of("Device.WiFi.AccessPoint.1.AssociatedDevice.12.SignalStrength"),
-            "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.SignalStrength"
-        );
-        assert_eq!(schema_path_of("Device.Reboot()"), "Device.Reboot()");
+    fn object_paths_of_parameters() {
         assert_eq!(object_of("Device.DeviceInfo.UpTime"), "Device.DeviceInfo.");
         assert_eq!(object_of("Device."), "Device.");
     }

@@ -206,7 +206,9 @@ impl Engine {
                 if let Some((path, parameter, value)) = response.param_mut(index)
                     && let Ok(stored) = store.value(path)
                 {
-                    *value = shown(parameter, stored.clone(), reads_secured);
+                    let stored = schema::variant_value(path, parameter, stored, principal.protocol)
+                        .unwrap_or_else(|| stored.clone());
+                    *value = shown(parameter, stored, reads_secured);
                 }
             }
         }
@@ -259,7 +261,8 @@ impl Engine {
                     |value| shown(parameter, value.clone(), reads_secured),
                 )
             } else {
-                value.clone()
+                schema::variant_value(full, parameter, value, principal.protocol)
+                    .unwrap_or_else(|| value.clone())
             };
             let index = response.push(value, parameter, new_object);
             if is_live {

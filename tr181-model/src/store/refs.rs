@@ -7,8 +7,8 @@ use std::vec::Vec;
 use super::tree::{self, Place, Step, View};
 use super::{Resolved, Store};
 use crate::error::{Error, ValueRule};
-use crate::path::{InstancePath, Path, Segment};
-use crate::schema::{Parameter, PathReference, Protocol, RefType, Reference, TargetType};
+use crate::path::{InstancePath, Path, Segment, schema_path_of};
+use crate::schema::{self, Parameter, PathReference, Protocol, RefType, Reference, TargetType};
 use crate::value::Value;
 
 fn invalid(path: &str) -> Error {
@@ -55,11 +55,15 @@ impl Store {
                 }
             }
             Some(Reference::Enumeration(reference)) => {
-                let Some(allowed) = self.enumeration_target(object, reference.target_param())
+                let Some((target, allowed)) =
+                    self.enumeration_target(object, reference.target_param())
                 else {
                     return Ok(value);
                 };
-                let allowed: Vec<String> = match allowed {
+                // Only the items `protocol`'s controllers are shown may be chosen.
+                let shown = schema::parameter(&schema_path_of(&target), protocol)
+                    .and_then(|p| schema::variant_value(&target, p, allowed, protocol));
+                let allowed: Vec<String> = match shown.as_ref().unwrap_or(allowed) {
                     Value::List(items) => items.iter().map(ToString::to_string).collect(),
                     other => other
                         .to_string()
@@ -166,10 +170,11 @@ impl Store {
             .is_ok_and(|(place, _)| matches!(place, Place::Param(..)))
     }
 
-    /// The current value of an `enumerationRef` target, relative to the object at `object`:
+    /// The path and current value of an `enumerationRef` target, relative to the object at
+    /// `object`:
     /// `Name` (same object), `#.Name` (one `#` per level up), `.X.Name` (from `Device.`) or an
     /// absolute path.
-    fn enumeration_target(&self, object: &[Step], target: &str) -> Option<&Value> {
+    fn enumeration_target(&self, object: &[Step], target: &str) -> Option<(String, &Value)> {
         let mut route = object.to_vec();
         let path = if target.starts_with("Device.") {
             target.to_owned()
@@ -193,6 +198,7 @@ impl Store {
             path.push_str(rest);
             path
         };
-        self.value(&path).ok()
+        let value = self.value(&path).ok()?;
+        Some((path, value))
     }
 }
