@@ -143,9 +143,14 @@ async fn interrupted_download_reported(acs: &mut Acs) {
     assert_ne!(complete.start_time, UNKNOWN_TIME, "{complete:?}");
 }
 
-/// Restarted once more, the agent informs `1 BOOT` only: nothing lost, nothing repeated.
-async fn nothing_left(acs: &mut Acs, state: &Path) {
-    let agent = start_agent(state, &acs.url).await;
+/// Restarted once more, on the connection-request port of `cr_url` (the last run's: another
+/// would be a `4 VALUE CHANGE`), the agent informs `1 BOOT` only: nothing lost, nothing
+/// repeated.
+async fn nothing_left(acs: &mut Acs, state: &Path, cr_url: &str) {
+    let port = common::port_of(cr_url).to_string();
+    let args = ["--acs-url", &acs.url, "--cr-port", &port];
+    let agent = AgentProcess::start(state, &args).await;
+    assert_eq!(agent.cr_url, cr_url);
     let inform = acs.next_inform().await;
     assert_eq!(codes(&inform), ["1 BOOT"]);
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
@@ -188,8 +193,9 @@ async fn a_download_cut_by_sigkill_is_still_reported() {
         "{}",
         stored.display()
     );
+    let cr_url = agent.cr_url.clone();
     agent.stop().await;
-    nothing_left(&mut acs, state.path()).await;
+    nothing_left(&mut acs, state.path(), &cr_url).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -205,8 +211,9 @@ async fn a_transfer_the_journal_never_saw_is_still_reported() {
     interrupted_download_reported(&mut acs).await;
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     agent.wait_line("CWMP session ended").await;
+    let cr_url = agent.cr_url.clone();
     agent.stop().await;
-    nothing_left(&mut acs, state.path()).await;
+    nothing_left(&mut acs, state.path(), &cr_url).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -244,6 +251,7 @@ async fn an_upload_cut_by_sigkill_is_reported_once_as_9011() {
     assert_ne!(complete.start_time, UNKNOWN_TIME, "{complete:?}");
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     agent.wait_line("CWMP session ended").await;
+    let cr_url = agent.cr_url.clone();
     agent.stop().await;
-    nothing_left(&mut acs, state.path()).await;
+    nothing_left(&mut acs, state.path(), &cr_url).await;
 }

@@ -203,14 +203,26 @@ async fn acs_manages_the_agent_and_wakes_it_with_a_connection_request() {
     }
     agent.wait_line("CWMP session ended").await;
     assert_eq!(acs.connections.load(Ordering::SeqCst), 2);
+    let old_url = agent.cr_url.clone();
     agent.stop().await;
+    // The old port is held meanwhile, so that the restart listens on another one.
+    let _held = tokio::net::TcpListener::bind(("127.0.0.1", common::port_of(&old_url)))
+        .await
+        .unwrap();
 
-    // A restart on the same state: 1 BOOT, but no second bootstrap (cwmp.json was loaded).
+    // A restart on the same state: 1 BOOT, but no second bootstrap (cwmp.json was loaded);
+    // the new connection-request URL is a value change (active notification by default).
     let mut agent = start_agent(dir.path(), &acs.url).await;
     let inform = acs.next_inform().await;
     let events = codes(&inform);
     assert!(events.contains(&"1 BOOT".to_owned()), "{events:?}");
     assert!(!events.contains(&"0 BOOTSTRAP".to_owned()), "{events:?}");
+    assert!(events.contains(&"4 VALUE CHANGE".to_owned()), "{events:?}");
+    assert_ne!(agent.cr_url, old_url);
+    assert_eq!(
+        param(&inform.parameter_list, CR_URL),
+        Some(agent.cr_url.as_str())
+    );
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     agent.wait_line("CWMP session ended").await;
     agent.stop().await;

@@ -80,6 +80,12 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// The port of `http://host:port/path`.
+pub(crate) fn port_of(url: &str) -> u16 {
+    let rest = url.rsplit(':').next().unwrap();
+    rest.split('/').next().unwrap().parse().unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The agent process
 

@@ -49,12 +49,19 @@ const MS: &str = "Device.ManagementServer.";
 /// Writes the configured `Device.ManagementServer.` values, the connection-request URL
 /// `cr_url` and the UDP connection-request address `udp_address` (empty: none) on the
 /// device (as the device, like the USP side's own parameters).
+///
+/// Returns the change-log position before these writes, from which [`CwmpDriver::new`]
+/// passes them to the session: a value that differs from the persisted one (a new
+/// `ConnectionRequestURL` after a restart on another port) is then a value change like any
+/// other, `4 VALUE CHANGE` in the first Inform for the parameters with active notification
+/// (`ConnectionRequestURL` has it by default, TR-181 `forceDefaultEnabled`).
 pub(crate) async fn configure_device(
     engine: &Engine,
     config: &CwmpConfig,
     cr_url: &str,
     udp_address: &str,
-) -> Result<(), hal::EngineError> {
+) -> Result<u64, hal::EngineError> {
+    let since = engine.last_seq();
     let config = config.clone();
     let cr_url = cr_url.to_owned();
     let udp_address = udp_address.to_owned();
@@ -101,7 +108,8 @@ pub(crate) async fn configure_device(
             )?;
             txn.set(&format!("{MS}ConnectionRequestURL"), &cr_url)
         })
-        .await
+        .await?;
+    Ok(since)
 }
 
 /// Loads the persisted session state; a missing file is a fresh start (`0 BOOTSTRAP`), an
@@ -157,13 +165,15 @@ pub(crate) struct CwmpDriver {
 
 impl CwmpDriver {
     /// A driver for `engine`'s device, restoring the state saved in `state_dir`, checking an
-    /// `https://` ACS against `trust`.
+    /// `https://` ACS against `trust`; the changes logged after `since` (those of
+    /// [`configure_device`]) go to the session before anything else.
     pub(crate) fn new(
         engine: Arc<Engine>,
         wake: Arc<Notify>,
         state_dir: &Path,
         cwmp: &CwmpConfig,
         trust: Option<Trust>,
+        since: u64,
     ) -> Self {
         let client = AcsClient::new(trust);
         let persisted = load_state(state_dir);
@@ -194,12 +204,11 @@ impl CwmpDriver {
                 tracing::warn!(%error, "CWMP session refused a notice");
             }
         }
-        let seq = engine.last_seq();
         let mut driver = Self {
             wake,
             session,
             engine,
-            seq,
+            seq: since,
             state_path: state_dir.join(STATE_FILE),
             saved: None,
             timeout: None,
@@ -210,6 +219,7 @@ impl CwmpDriver {
         if let Some(time) = wall_clock() {
             driver.input(Input::WallClock(time));
         }
+        driver.sync_changes();
         driver
     }
 

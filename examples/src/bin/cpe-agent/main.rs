@@ -248,7 +248,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
             None
         };
         let udp_address = udp.as_ref().map_or("", |(_, address)| address.as_str());
-        cwmp::configure_device(&engine, &config.cwmp, &cr_url, udp_address).await?;
+        let since = cwmp::configure_device(&engine, &config.cwmp, &cr_url, udp_address).await?;
         let (cwmp_device_tx, cwmp_device_rx) = mpsc::channel(256);
         let (cr_tx, cr_rx) = mpsc::channel(cwmp::cr_queue());
         let driver = cwmp::CwmpDriver::new(
@@ -257,6 +257,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
             &config.state_dir,
             &config.cwmp,
             trust.clone(),
+            since,
         );
         tasks.spawn(driver.run(cwmp_device_rx, cr_rx, shutdown.clone()));
         if let Some((udp, address)) = udp {
