@@ -4,7 +4,8 @@
 //! vendor configuration file and of the vendor log file to a file server of the test (raw
 //! TCP on a free loopback port), and two that fail: one to a server answering 500 (fault
 //! 9011, "Upload failure") and one to a server answering 401 (9012). Each is answered as
-//! pending; the server must receive the files by HTTP PUT with the Upload's Basic
+//! pending; an `ftp://` URL is refused at once with 9013 and a file type the agent has not
+//! with 9003; the server must receive the files by HTTP PUT with the Upload's Basic
 //! credentials: the configuration is the agent's persisted data model (JSON naming the
 //! device's serial number and `VendorConfigFile.1`), the log its recent log lines. Every
 //! TransferComplete comes with its fault and real start and complete times.
@@ -69,12 +70,32 @@ async fn scenario() {
     for (key, path, file_type, _) in uploads {
         acs.push(upload(&format!("{server}{path}"), key, file_type));
     }
+    // Refused at once: a URL of no protocol the agent has, a file it does not have.
+    let refused = [
+        (
+            upload("ftp://127.0.0.1/x", "ftp", "2 Vendor Log File"),
+            9013,
+        ),
+        (
+            upload(&format!("{server}/ok/x"), "x", "X 00D09E Dump"),
+            9003,
+        ),
+    ];
+    for (request, _) in &refused {
+        acs.push(request.clone());
+    }
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &["--acs-url", &acs.url, "--cr-port", "0"]).await;
     acs.next_inform().await;
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     for _ in uploads {
         upload_pending(&mut acs).await;
+    }
+    for (_, code) in refused {
+        match acs.next_post().await.map(|e| e.body) {
+            Some(Body::Fault(fault)) => assert_eq!(fault.code(), Some(code), "{fault:?}"),
+            other => panic!("expected a Fault {code}, got {other:?}"),
+        }
     }
 
     let mut received = BTreeMap::new();
