@@ -13,7 +13,9 @@
 //! agent's PLAINTEXT SetResp and its TLS Records before the handshake by the signature method,
 //! checked here with ring and x509-cert against the agent's certificate; the controller's TLS
 //! Records before the handshake too, which the agent checks (a refused signature would fail
-//! the handshake).
+//! the handshake). The Connect Records are signed by the same rule: over `ws://` and MQTT
+//! (through mosquitto), and over `wss://` when the controller's certificate names no Endpoint
+//! ID; not when it names the controller (the MTP then protects them).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -41,8 +43,9 @@ use usp_core::usp_record::session_context_record::PayloadSarState;
 use usp_core::usp_record::{Record, SessionContextRecord};
 use usp_core::{Limits, Msg};
 
-use common::tls::{make_certificates, make_leaf};
-use common::{AGENT, AgentProcess, CTRL, Controller, WAIT, s, within};
+use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
+use common::tls::{connector_as, make_certificates, make_leaf};
+use common::{AGENT, AgentProcess, CTRL, Controller, Link, WAIT, s, within};
 use x509_cert::der::Decode as _;
 
 /// Whether the agent signed `record` by the signature method (R-E2E.31): its `sender_cert`
@@ -292,6 +295,102 @@ async fn the_agent_runs_the_tls_session_the_controller_row_asks_for() {
         };
         let result = &resp.req_path_results[0].resolved_path_results[0];
         assert_eq!(result.result_params["SerialNumber"], "SIM0001");
+        agent.stop().await;
+    })
+    .await;
+}
+
+/// The agent's `[tls]` identity (`cert.pem`, `key.pem`, `ca.pem` of `dir`) as configuration.
+fn tls_section(dir: &std::path::Path) -> String {
+    let path = |name: &str| dir.join(name).display().to_string();
+    format!(
+        "[tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        path("ca.pem"),
+        path("cert.pem"),
+        path("key.pem")
+    )
+}
+
+/// The Connect Record an MTP sends first (R-MTP.6), of type `kind` (`WebsocketConnect`…).
+async fn connect_record(ctrl: &mut Controller, kind: fn(&RecordType) -> bool) -> Record {
+    let record = next_record(ctrl).await;
+    assert!(record.record_type.as_ref().is_some_and(kind), "{record:?}");
+    record
+}
+
+#[tokio::test]
+async fn connect_records_are_signed_where_the_mtp_does_not_protect_them() {
+    within(Duration::from_secs(60), async {
+        // R-E2E.29: neither ws:// nor a broker protects the Records, so the Connect Records
+        // the WebSocket server and the MQTT client send are signed by the signature method.
+        let dir = tempfile::tempdir().unwrap();
+        make_certificates(dir.path(), "", true);
+        let broker = Mosquitto::start(dir.path()).await;
+        let link = MqttLink::connect(broker.port, Version::V5, "ctrl", "usp/agent", "usp/ctrl");
+        let mut mqtt = Controller::over(Link::Mqtt(link.await));
+        let config = agent_config(dir.path(), broker.port, "5.0", "usp/agent", "usp/ctrl");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&tls_section(dir.path()));
+        std::fs::write(&config, text).unwrap();
+        let state = dir.path().join("state");
+        let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+        let mqtt_connect = |t: &RecordType| matches!(t, RecordType::MqttConnect(_));
+        let record = connect_record(&mut mqtt, mqtt_connect).await;
+        assert!(signed_by_agent(&record, dir.path()), "MqttConnect signed");
+        let mut ws = Controller::connect(&agent.url).await;
+        let ws_connect = |t: &RecordType| matches!(t, RecordType::WebsocketConnect(_));
+        let record = connect_record(&mut ws, ws_connect).await;
+        assert!(
+            signed_by_agent(&record, dir.path()),
+            "WebSocketConnect signed"
+        );
+        let mut tampered = record;
+        tampered.to_id = "os::someone-else".into();
+        assert!(!signed_by_agent(&tampered, dir.path()));
+        agent.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_records_go_unsigned_where_the_mtp_protects_them() {
+    within(Duration::from_secs(60), async {
+        // R-E2E.28: a wss:// connection whose client certificate names the controller
+        // protects its Records, so its WebSocketConnect Record is not signed; one whose
+        // certificate names no Endpoint ID does not, so it is.
+        let dir = tempfile::tempdir().unwrap();
+        make_certificates(dir.path(), "", true);
+        make_leaf(
+            dir.path(),
+            "",
+            "ctrl-",
+            &format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{CTRL}"),
+        );
+        make_leaf(dir.path(), "", "anon-", "IP:127.0.0.1");
+        let config = dir.path().join("agent.toml");
+        let cert = |name: &str| dir.path().join(name).display().to_string();
+        let wss = format!(
+            "[usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert("cert.pem"),
+            cert("key.pem")
+        );
+        std::fs::write(&config, tls_section(dir.path()) + &wss).unwrap();
+        let state = dir.path().join("state");
+        let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+        assert!(agent.url.starts_with("wss://"), "{}", agent.url);
+        let ca = dir.path().join("ca.pem");
+        let ws_connect = |t: &RecordType| matches!(t, RecordType::WebsocketConnect(_));
+        for (name, signed) in [("ctrl-", false), ("anon-", true)] {
+            let tls = connector_as(&ca, Some((dir.path(), name)));
+            let mut ctrl = Controller::connect_with(&agent.url, Some(&tls)).await;
+            let record = connect_record(&mut ctrl, ws_connect).await;
+            if signed {
+                assert!(signed_by_agent(&record, dir.path()), "{name}: signed");
+            } else {
+                assert!(record.mac_signature.is_empty(), "{name}: {record:?}");
+                assert!(record.sender_cert.is_empty(), "{name}: {record:?}");
+            }
+        }
         agent.stop().await;
     })
     .await;

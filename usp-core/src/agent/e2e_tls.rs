@@ -43,7 +43,8 @@
 //!   `sender_cert`: the sender's PEM certificate, set before signing. The agent signs its
 //!   PLAINTEXT Records and its TLS Records sent before the handshake is done, unless the
 //!   MTP protects them (R-E2E.28: an encrypted MTP whose peer certificate names the
-//!   controller; see `Agent::record_signer`). It checks the signature of every such Record that
+//!   controller; see [`Mtp::protects`]); so are the Connect Records a driver's MTP sends
+//!   ([`E2eTls::sign_unprotected`]). It checks the signature of every such Record that
 //!   carries one ([`E2eTls::verify_signature`]; a TLS Record's before its TLS records reach
 //!   rustls, so that a Record that fails leaves the TLS session as it was).
 
@@ -69,6 +70,7 @@ use rustls::{
 use sha2::Sha256;
 use tr181_model::value::DateTime;
 
+use super::Mtp;
 use super::session::Failure;
 use crate::codec::integrity_input;
 use crate::usp_record::Record;
@@ -209,6 +211,14 @@ impl E2eTls {
                 false
             }
         }
+    }
+
+    /// Signs `record`, which the driver sends to its `to_id` on `mtp` itself (an MTP's Connect
+    /// Record, R-MTP.6), by the signature method unless `mtp` protects it
+    /// ([`Mtp::protects`]): the rule the agent follows for its own Records (R-E2E.28/29).
+    /// Whether it was signed.
+    pub fn sign_unprotected(&self, mtp: &Mtp, record: &mut Record) -> bool {
+        !mtp.protects(&record.to_id) && self.sign_record(record)
     }
 
     /// The most the signature method adds to a Record: the `sender_cert` and the longest

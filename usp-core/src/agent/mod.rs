@@ -203,6 +203,17 @@ impl Mtp {
             .as_ref()
             .is_none_or(|ids| ids.iter().any(|id| id == endpoint_id))
     }
+
+    /// Whether this MTP protects the Records it carries to `controller` (TR-369 R-E2E.28):
+    /// it authenticated `controller` by certificate, an encrypted MTP whose peer is the
+    /// controller. A broker's never does (no broker is taken for a Trusted Broker), nor one
+    /// that authenticated nobody. The agent signs what it does not protect (R-E2E.29).
+    #[must_use]
+    pub fn protects(&self, controller: &str) -> bool {
+        self.authenticated
+            .as_ref()
+            .is_some_and(|ids| ids.iter().any(|id| id == controller))
+    }
 }
 
 /// A controller the agent accepts Records from.

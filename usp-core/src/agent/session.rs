@@ -755,16 +755,10 @@ impl Agent {
 
     /// R-E2E.28/29: the E2E TLS settings to sign the agent's Records to `controller` with
     /// by the signature method, if it does: when it has a P-256 key and the MTP does not
-    /// protect them. The MTP protects them when it authenticated `controller` by certificate
-    /// ([`Mtp::authenticated`](super::Mtp::authenticated): an encrypted MTP whose peer is the
-    /// controller); a broker's never does (no broker is taken for a Trusted Broker).
+    /// protect them ([`Mtp::protects`](super::Mtp::protects)).
     #[cfg(feature = "e2e-tls")]
     pub(crate) fn record_signer(&self, controller: &str) -> Option<&E2eTls> {
-        let protected = self
-            .routes
-            .get(controller)
-            .and_then(|mtp| mtp.authenticated.as_ref())
-            .is_some_and(|ids| ids.iter().any(|id| id == controller));
+        let protected = (self.routes.get(controller)).is_some_and(|mtp| mtp.protects(controller));
         self.e2e_tls
             .as_ref()
             .filter(|tls| !protected && tls.signature_len().is_some())

@@ -77,7 +77,7 @@ use rumqttc::v5::mqttbytes::v5::{
 };
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
-use usp_core::agent::{Mtp, MtpKind};
+use usp_core::agent::{E2eTls, Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::{
     self as facts, CONTENT_TYPE, USER_PROPERTY_ENDPOINT_ID, USER_PROPERTY_SUBSCRIBE_TOPIC,
@@ -90,7 +90,7 @@ use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
 use crate::mtp::{MqttStatus, Report, unsubscribed};
 use crate::tls::{self, Trust};
-use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn};
+use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
 /// The driver's link key for every Record sent over MQTT.
 pub(crate) const LINK: &str = "mqtt";
@@ -369,6 +369,8 @@ pub(crate) struct MqttMtp {
     /// The rows' settings as they change while the CONNECT stays the same.
     updates: watch::Receiver<MqttConfig>,
     endpoint_id: String,
+    /// The agent's E2E key, signing the MqttConnect Records ([`encode_own`]).
+    signer: Option<E2eTls>,
     agent: mpsc::Sender<MtpInput>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
@@ -510,6 +512,7 @@ impl MqttMtp {
             config: first,
             updates: config,
             endpoint_id: endpoint_id.to_owned(),
+            signer: trust.and_then(Trust::e2e_tls),
             agent,
             network,
             shutdown,
@@ -853,8 +856,9 @@ impl MqttMtp {
             }
             let record = RecordBuilder::new(controller.clone(), self.endpoint_id.clone())
                 .mqtt_connect(version.usp(), &session.own_topic);
-            let mut bytes = Vec::new();
-            codec::encode_record(&record, &mut bytes);
+            // A broker's connection never protects it.
+            let mtp = Mtp::new(MtpKind::Mqtt, topic.clone());
+            let bytes = encode_own(self.signer.as_ref(), &mtp, record);
             let greeting = Outbound {
                 reply_to: topic.clone(),
                 bytes,

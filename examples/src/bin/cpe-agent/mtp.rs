@@ -1312,7 +1312,8 @@ impl Supervisor {
                 (Vec::new(), Some(Box::pin(client.run())))
             }
             Spec::UdsListen(path) => {
-                match uds::UdsServer::bind(path, &eid, self.agent.clone(), stopped) {
+                let signer = self.trust.as_ref().and_then(Trust::e2e_tls);
+                match uds::UdsServer::bind(path, &eid, signer, self.agent.clone(), stopped) {
                     Ok(server) => {
                         tracing::info!("USP agent {eid} listening on the Unix socket {path}");
                         (report.mtp_values("Up"), Some(Box::pin(server.serve())))
@@ -1329,6 +1330,7 @@ impl Supervisor {
                 let task = uds::connect_loop(
                     path.clone(),
                     eid.clone(),
+                    self.trust.as_ref().and_then(Trust::e2e_tls),
                     self.agent.clone(),
                     self.network.clone(),
                     stopped,

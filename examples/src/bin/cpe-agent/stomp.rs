@@ -31,14 +31,16 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::http::Uri;
-use usp_core::agent::{Mtp, MtpKind};
-use usp_core::codec::{self, RecordBuilder};
+use usp_core::agent::{E2eTls, Mtp, MtpKind};
+use usp_core::codec::RecordBuilder;
 use usp_core::mtp::stomp::client::{Client, ClientConfig, ClientError, Event};
 use usp_core::usp_record::stomp_connect_record::StompVersion;
 
 use crate::mtp::{Report, StompStatus};
 use crate::tls::{self, Trust};
-use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn, sleep_until};
+use crate::usp::{
+    Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn, sleep_until,
+};
 
 /// The driver's return address ([`Mtp::reply_to`]) of `destination` on the connection of
 /// row `connection` (`Device.STOMP.Connection.{i}.`, the key of its link): the row, a space
@@ -174,6 +176,8 @@ pub(crate) struct StompMtp {
     connection: String,
     broker: Uri,
     endpoint_id: String,
+    /// The agent's E2E key, signing the STOMPConnect Records ([`encode_own`]).
+    signer: Option<E2eTls>,
     agent: mpsc::Sender<MtpInput>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
@@ -210,6 +214,7 @@ impl StompMtp {
             config,
             connection: connection.to_owned(),
             endpoint_id: endpoint_id.to_owned(),
+            signer: trust.and_then(Trust::e2e_tls),
             agent,
             network,
             shutdown,
@@ -385,8 +390,9 @@ impl StompMtp {
         for (controller, to) in &self.config.controllers {
             let record = RecordBuilder::new(controller.as_str(), self.endpoint_id.as_str())
                 .stomp_connect(StompVersion::V12, destination);
-            let mut bytes = Vec::new();
-            codec::encode_record(&record, &mut bytes);
+            // A broker's connection never protects it.
+            let mtp = Mtp::new(MtpKind::Stomp, to.clone());
+            let bytes = encode_own(self.signer.as_ref(), &mtp, record);
             let _ = client.send_record(Instant::now(), to, &bytes);
         }
     }

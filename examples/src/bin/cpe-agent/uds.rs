@@ -15,14 +15,14 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
-use usp_core::agent::{Mtp, MtpKind};
-use usp_core::codec::{self, RecordBuilder};
+use usp_core::agent::{E2eTls, Mtp, MtpKind};
+use usp_core::codec::RecordBuilder;
 use usp_core::mtp::uds::{
     self as framing, Decoded, HANDSHAKE_TIMEOUT, RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN, TlvType,
 };
 
 use crate::mtp::Report;
-use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, next_conn};
+use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
@@ -54,6 +54,8 @@ enum Ended {
 #[derive(Clone)]
 struct Endpoint {
     endpoint_id: String,
+    /// The agent's E2E key, signing the UDSConnect Record ([`encode_own`]).
+    signer: Option<E2eTls>,
     agent: mpsc::Sender<MtpInput>,
     shutdown: watch::Receiver<bool>,
 }
@@ -70,6 +72,7 @@ impl UdsServer {
     pub(crate) fn bind(
         path: &str,
         endpoint_id: &str,
+        signer: Option<E2eTls>,
         agent: mpsc::Sender<MtpInput>,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
@@ -83,6 +86,7 @@ impl UdsServer {
             path,
             endpoint: Endpoint {
                 endpoint_id: endpoint_id.to_owned(),
+                signer,
                 agent,
                 shutdown,
             },
@@ -121,6 +125,7 @@ impl UdsServer {
 pub(crate) async fn connect_loop(
     path: String,
     endpoint_id: String,
+    signer: Option<E2eTls>,
     agent: mpsc::Sender<MtpInput>,
     mut network: NetworkUp,
     mut shutdown: watch::Receiver<bool>,
@@ -128,6 +133,7 @@ pub(crate) async fn connect_loop(
 ) {
     let endpoint = Endpoint {
         endpoint_id,
+        signer,
         agent,
         shutdown: shutdown.clone(),
     };
@@ -287,8 +293,8 @@ impl Endpoint {
             return Ended::Closed;
         }
         let connect = RecordBuilder::new(peer.clone(), self.endpoint_id.clone()).uds_connect();
-        let mut record = Vec::new();
-        codec::encode_record(&connect, &mut record);
+        let mtp = Mtp::new(MtpKind::Uds, peer.clone());
+        let record = encode_own(self.signer.as_ref(), &mtp, connect);
         if !write_frame(&mut writer, |out| framing::encode_record(&record, out)).await {
             return Ended::Closed;
         }
@@ -310,7 +316,7 @@ impl Endpoint {
                 incoming = reader.next() => match incoming {
                     Ok(Some(Incoming::Record(bytes))) => {
                         let record = MtpInput::Record {
-                            mtp: Mtp::new(MtpKind::Uds, peer.clone()),
+                            mtp: mtp.clone(),
                             bytes: bytes.into(),
                         };
                         if self.agent.send(record).await.is_err() {

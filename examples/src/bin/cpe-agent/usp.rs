@@ -9,7 +9,8 @@
 //! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic; for STOMP each broker
 //! connection's row, the `reply_to` being that row and a destination ([`stomp::address`]).
 //! Records for a link that is down wait in a small outbox. Each MTP task sends its own
-//! Connect Record (R-MTP.6) before it reports [`MtpInput::Connected`].
+//! Connect Record (R-MTP.6; signed as the agent's Records are, [`encode_own`]) before it
+//! reports [`MtpInput::Connected`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
     Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, Mtp, MtpKind, Output,
 };
+use usp_core::usp_record::Record;
 
 use crate::config::UspConfig;
 use crate::device::{self, DeviceEvent, wall_clock};
@@ -411,6 +413,19 @@ impl NetworkUp {
 pub(crate) fn next_conn() -> u64 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     u64::from(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(1))
+}
+
+/// `record`, a Record an MTP sends itself (its Connect Record, R-MTP.6), encoded for `mtp`:
+/// signed with the agent's E2E key (`signer`, [`tls::Trust::e2e_tls`]) where the MTP does not
+/// protect it, as the agent signs its own Records (TR-369 R-E2E.28/29).
+pub(crate) fn encode_own(signer: Option<&E2eTls>, mtp: &Mtp, record: Record) -> Vec<u8> {
+    let mut record = record;
+    if let Some(signer) = signer {
+        signer.sign_unprotected(mtp, &mut record);
+    }
+    let mut bytes = Vec::new();
+    usp_core::codec::encode_record(&record, &mut bytes);
+    bytes
 }
 
 /// The reconnect back-off of an MTP client, in the shape the TR-181 text of its row gives

@@ -34,8 +34,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use usp_core::Limits;
-use usp_core::agent::MtpKind;
-use usp_core::codec::{self, RecordBuilder};
+use usp_core::agent::{E2eTls, MtpKind};
+use usp_core::codec::RecordBuilder;
 use usp_core::mtp::websocket::{
     CLOSE_UNPARSABLE_RECORD, EID_PARAM, SUBPROTOCOL, eid_query_value, extension_eid,
     extension_header, offers_subprotocol,
@@ -43,7 +43,7 @@ use usp_core::mtp::websocket::{
 
 use crate::config;
 use crate::tls::{self, Io, PeerIds, Trust};
-use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, next_conn};
+use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
 /// Records queued for one connection before the driver drops them.
 const SEND_QUEUE: usize = 256;
@@ -59,6 +59,8 @@ pub(crate) struct WsServer {
     ping: Option<Duration>,
     /// The TLS settings of a `wss://` server, and the CAs its clients' certificates chain to.
     tls: Option<(TlsAcceptor, Trust)>,
+    /// The agent's E2E key, signing the Connect Records ([`encode_own`]).
+    signer: Option<E2eTls>,
 }
 
 impl WsServer {
@@ -92,6 +94,7 @@ impl WsServer {
             path: config.path.clone(),
             ping: (config.ping_interval_s > 0).then(|| Duration::from_secs(config.ping_interval_s)),
             tls,
+            signer: trust.and_then(Trust::e2e_tls),
         })
     }
 
@@ -131,6 +134,7 @@ impl WsServer {
             };
             let session = Session {
                 endpoint_id: self.endpoint_id.clone(),
+                signer: self.signer.clone(),
                 ping: self.ping,
                 agent: agent.clone(),
                 shutdown: shutdown.clone(),
@@ -149,6 +153,8 @@ impl WsServer {
 /// What a USP session on a WebSocket needs besides the socket.
 struct Session {
     endpoint_id: String,
+    /// The agent's E2E key, signing the Connect Record ([`encode_own`]).
+    signer: Option<E2eTls>,
     ping: Option<Duration>,
     agent: mpsc::Sender<MtpInput>,
     shutdown: watch::Receiver<bool>,
@@ -347,8 +353,7 @@ impl Session {
         let (mut sink, mut stream) = ws.split();
         if let Some(eid) = eid {
             let connect = RecordBuilder::new(eid, self.endpoint_id.clone()).websocket_connect();
-            let mut bytes = Vec::new();
-            codec::encode_record(&connect, &mut bytes);
+            let bytes = encode_own(self.signer.as_ref(), &mtp, connect);
             if sink
                 .send(Message::Binary(Bytes::from(bytes)))
                 .await
@@ -498,6 +503,7 @@ impl WsClient {
         shutdown: watch::Receiver<bool>,
         trust: Option<Trust>,
     ) -> Self {
+        let signer = trust.as_ref().and_then(Trust::e2e_tls);
         Self {
             trust,
             controller: controller.to_owned(),
@@ -506,6 +512,7 @@ impl WsClient {
             backoff: config.backoff(),
             session: Session {
                 endpoint_id: endpoint_id.to_owned(),
+                signer,
                 ping: (config.ping_interval_s > 0)
                     .then(|| Duration::from_secs(config.ping_interval_s)),
                 agent,
