@@ -393,6 +393,62 @@ async fn a_cut_or_garbled_flash_section_boots_without_it() {
     let _ = std::fs::remove_dir_all(&path);
 }
 
+/// A section that reads but holds one entry of the wrong JSON type (a number where a value's
+/// text is stored, a damaged notice, a damaged transfer) loses that entry only: the others
+/// are kept, and the count is named in [`BootInfo::malformed`].
+#[tokio::test]
+async fn one_malformed_entry_of_a_flash_section_is_dropped_alone() {
+    use serde_json::{Value, json};
+
+    let path = std::env::temp_dir().join(format!("hal-malformed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    let saved = used_flash(&path).await;
+    let section = |s: Section| -> Value {
+        let bytes = &saved.iter().find(|(n, _)| *n == s).unwrap().1;
+        serde_json::from_slice(bytes).unwrap()
+    };
+    let mut store = section(Section::Store);
+    store["objects"]["Device.WiFi.SSID.1."]["Enable"] = json!(1);
+    let mut events = section(Section::Events);
+    let pending = events["pending"].as_array_mut().unwrap();
+    let good = pending.len();
+    pending.insert(0, json!([0, {"Event": 7}]));
+    let mut transfers = section(Section::Transfers);
+    let running = transfers["running"].as_array_mut().unwrap();
+    running.push(json!({"id": "two", "direction": []}));
+    for (s, doc) in [
+        (Section::Store, &store),
+        (Section::Events, &events),
+        (Section::Transfers, &transfers),
+    ] {
+        std::fs::write(path.join(s.name()), serde_json::to_vec(doc).unwrap()).unwrap();
+    }
+
+    let sim = SimDevice::with_dir("SIM0667", &path).unwrap();
+    let (engine, info) = start(&sim, Arc::new(AllowAll)).await;
+    assert_eq!(info.discarded, []);
+    assert!(!info.bootstrap);
+    assert_eq!(
+        info.malformed,
+        [
+            (Section::Store, 1),
+            (Section::Events, 1),
+            (Section::Transfers, 1)
+        ]
+    );
+    assert_eq!(stored(&engine, "Device.WiFi.SSID.1.SSID"), "Kept");
+    // The good notices, and this boot's.
+    assert_eq!(engine.pending_notices().len(), good + 1);
+    assert!(
+        engine
+            .pending_notices()
+            .iter()
+            .any(|(_, n)| matches!(n, Notice::Event { .. }))
+    );
+    assert_eq!(engine.running_transfers().len(), 1);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
 /// A section that reads but holds more than the engine keeps while running (a garbled file
 /// that still parses, or one written for larger limits) is cut to the engine's bounds as
 /// running would cut it, keeping the newest notices and transfers, and named in

@@ -72,6 +72,7 @@
 mod error;
 mod generated;
 pub mod key;
+pub mod lenient;
 mod limits;
 pub mod path;
 pub mod schema;

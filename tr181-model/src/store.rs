@@ -76,8 +76,9 @@
 //! Loading is lenient so that a configuration survives a firmware update with a changed model:
 //! objects and parameters that the schema no longer has are dropped, values that no longer
 //! parse or validate keep their default, next instance numbers are raised above every loaded
-//! row, and `*NumberOfEntries` are recomputed. A document of another format version is an
-//! error.
+//! row, and `*NumberOfEntries` are recomputed. A value, object or counter of the wrong JSON type
+//! (a damaged entry) is dropped alone and counted (`Store::malformed_on_load`). A document of
+//! another format version is an error.
 
 use core::ops::Range;
 use std::borrow::Cow;
@@ -251,6 +252,8 @@ pub struct Store {
     root: Node,
     log: ChangeLog,
     limits: Limits,
+    /// Entries of the loaded document of the wrong JSON type, dropped.
+    malformed: usize,
 }
 
 impl PartialEq for Store {
@@ -273,7 +276,16 @@ impl Store {
             root: Node::new(tree::Shape::root()),
             log: ChangeLog::new(),
             limits: Limits::DEFAULT,
+            malformed: 0,
         }
+    }
+
+    /// How many entries of the document this store was loaded from (its `Deserialize`) were
+    /// dropped as malformed: a value, an object or a counter of the wrong JSON type (a number
+    /// where a value's text is stored). Each costs itself only; the rest loads. 0 for a
+    /// store not loaded.
+    pub fn malformed_on_load(&self) -> usize {
+        self.malformed
     }
 
     /// The limits applied to paths and values.

@@ -73,6 +73,7 @@ use std::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
+use tr181_model::lenient::{Lenient, keep_read};
 use tr181_model::path::Path;
 pub(crate) use tr181_model::path::schema_path_of;
 use tr181_model::schema::{Parameter, Protocol, Protocols};
@@ -168,7 +169,7 @@ struct BootIntent {
 }
 
 /// The [`Section::Events`] document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize)]
 struct EventsDoc {
     next_id: u64,
     pending: Vec<(NoticeId, Notice)>,
@@ -176,6 +177,28 @@ struct EventsDoc {
     #[serde(default)]
     acknowledged: Vec<(NoticeId, Vec<ProtocolName>)>,
     boot: Option<BootIntent>,
+}
+
+/// [`EventsDoc`] as read: each entry on its own ([`Lenient`]).
+#[derive(Deserialize)]
+struct EventsRead {
+    next_id: u64,
+    pending: Vec<Lenient<(NoticeId, Notice)>>,
+    #[serde(default)]
+    acknowledged: Vec<Lenient<(NoticeId, Vec<ProtocolName>)>>,
+    boot: Option<BootIntent>,
+}
+
+impl EventsRead {
+    /// The document, without its malformed entries (counted in `malformed`).
+    fn keep_read(self, malformed: &mut usize) -> EventsDoc {
+        EventsDoc {
+            next_id: self.next_id,
+            pending: keep_read(self.pending, malformed),
+            acknowledged: keep_read(self.acknowledged, malformed),
+            boot: self.boot,
+        }
+    }
 }
 
 /// A [`Protocol`] in the events file.
@@ -222,10 +245,17 @@ struct RunningTransfer {
 }
 
 /// The [`Section::Transfers`] document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize)]
 struct TransfersDoc {
     next_id: u32,
     running: Vec<RunningTransfer>,
+}
+
+/// [`TransfersDoc`] as read: each transfer on its own ([`Lenient`]).
+#[derive(Deserialize)]
+struct TransfersRead {
+    next_id: u32,
+    running: Vec<Lenient<RunningTransfer>>,
 }
 
 /// An asynchronous command in progress (not persisted: a reboot ends it).
@@ -355,16 +385,36 @@ impl Engine {
     /// a corrupt flash does not brick the management plane. One that reads but holds more
     /// notices or transfers than [`EngineConfig`] lets the engine keep while running is cut
     /// to those bounds, keeping the newest (the oldest are what running drops), and named in
-    /// [`BootInfo::trimmed`].
+    /// [`BootInfo::trimmed`]. One that reads but holds entries of the wrong JSON type (a
+    /// stored value, a notice, a transfer) loses those alone, counted in
+    /// [`BootInfo::malformed`].
     pub async fn start(&self) -> Result<BootInfo, EngineError> {
         let _gate = self.gate.enter().await;
         let storage = &self.hal.storage;
         let mut discarded = Vec::new();
         let loaded: Option<Store> = read_section(&mut discarded, Section::Store, storage).await?;
-        let events: Option<EventsDoc> =
+        let events: Option<EventsRead> =
             read_section(&mut discarded, Section::Events, storage).await?;
-        let transfers: Option<TransfersDoc> =
+        let transfers: Option<TransfersRead> =
             read_section(&mut discarded, Section::Transfers, storage).await?;
+        let mut malformed = Vec::new();
+        let mut count = |section, n: usize| {
+            if n > 0 {
+                malformed.push((section, n));
+            }
+        };
+        count(
+            Section::Store,
+            loaded.as_ref().map_or(0, Store::malformed_on_load),
+        );
+        let (mut in_events, mut in_transfers) = (0, 0);
+        let events = events.map(|doc| doc.keep_read(&mut in_events));
+        let transfers = transfers.map(|doc| TransfersDoc {
+            next_id: doc.next_id,
+            running: keep_read(doc.running, &mut in_transfers),
+        });
+        count(Section::Events, in_events);
+        count(Section::Transfers, in_transfers);
         let bootstrap = loaded.is_none();
         let mut store = match loaded {
             Some(store) => store,
@@ -403,6 +453,7 @@ impl Engine {
             firmware_updated: report.firmware_updated,
             discarded,
             trimmed,
+            malformed,
         };
         {
             let mut state = self.state();

@@ -44,6 +44,11 @@ pub struct BootInfo {
     /// as running would have: the oldest notices and transfers went. Said at this boot only.
     #[serde(skip)]
     pub trimmed: Vec<Section>,
+    /// Persisted sections that read but held entries of the wrong JSON type (a number where
+    /// a value's text is stored, a damaged notice or transfer), with how many were dropped;
+    /// every other entry was kept. Said at this boot only.
+    #[serde(skip)]
+    pub malformed: Vec<(Section, usize)>,
 }
 
 /// Why a command failed, kept in a form that survives a reboot.

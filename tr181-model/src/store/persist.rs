@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::tree::{self, Child, Node, Shape, Step, View};
 use super::{ChangeLog, Store};
+use crate::lenient::Lenient;
 use crate::limits::Limits;
 use crate::path::{InstancePath, InstanceSegment};
 use crate::value::{Value, validate};
@@ -30,15 +31,16 @@ use crate::value::{Value, validate};
 const FORMAT: u32 = 1;
 
 /// The document as read; writing streams the same shape straight from the tree (see
-/// `Serialize for Store`).
+/// `Serialize for Store`). Each counter, object and value is read on its own ([`Lenient`]):
+/// one of another JSON type is dropped and counted ([`Store::malformed_on_load`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Document {
     format: u32,
     #[serde(default)]
-    next_instance: BTreeMap<String, u32>,
+    next_instance: BTreeMap<String, Lenient<u32>>,
     #[serde(default)]
-    objects: BTreeMap<String, BTreeMap<String, String>>,
+    objects: BTreeMap<String, Lenient<BTreeMap<String, Lenient<String>>>>,
 }
 
 /// Writes the document while walking the tree, in tree order, without building it in memory
@@ -140,16 +142,21 @@ impl<'de> Deserialize<'de> for Store {
                 doc.format
             )));
         }
-        Ok(load(&doc))
+        Ok(load(doc))
     }
 }
 
-/// Builds a store from a document, dropping what the schema does not know.
-fn load(doc: &Document) -> Store {
+/// Builds a store from a document, dropping what the schema does not know and what is
+/// malformed.
+fn load(doc: Document) -> Store {
     let mut root = Node::new(Shape::root());
     let limits = Limits::DEFAULT;
-    for (path, params) in &doc.objects {
-        let Ok(addr) = InstancePath::split(path, &limits) else {
+    let mut malformed = 0;
+    for (path, params) in doc.objects {
+        let Some(params) = params.keep(&mut malformed) else {
+            continue;
+        };
+        let Ok(addr) = InstancePath::split(&path, &limits) else {
             continue;
         };
         if addr.item.is_some() {
@@ -159,28 +166,34 @@ fn load(doc: &Document) -> Store {
             continue;
         };
         for (name, text) in params {
-            let Some(parameter) = node.def().param(name, View::Any) else {
+            let Some(text) = text.keep(&mut malformed) else {
+                continue;
+            };
+            let Some(parameter) = node.def().param(&name, View::Any) else {
                 continue;
             };
             let Some(slot) = node.param_mut(name.as_str()) else {
                 continue;
             };
-            if let Ok(value) = Value::parse(text, parameter.syntax()) {
+            if let Ok(value) = Value::parse(&text, parameter.syntax()) {
                 if validate(&value, parameter.syntax()).is_ok() {
                     *slot = value;
                 }
             }
         }
     }
-    for (path, next) in &doc.next_instance {
-        let Ok(addr) = InstancePath::split(path, &limits) else {
+    for (path, next) in doc.next_instance {
+        let Some(next) = next.keep(&mut malformed) else {
             continue;
         };
-        let Ok((tree::Place::Table(_), route)) = tree::walk(&root, path, &addr, View::Any) else {
+        let Ok(addr) = InstancePath::split(&path, &limits) else {
+            continue;
+        };
+        let Ok((tree::Place::Table(_), route)) = tree::walk(&root, &path, &addr, View::Any) else {
             continue;
         };
         if let Some(table) = tree::table_at_mut(&mut root, &route) {
-            table.next = table.next.max(*next);
+            table.next = table.next.max(next);
         }
     }
     root.recount();
@@ -188,6 +201,7 @@ fn load(doc: &Document) -> Store {
         root,
         log: ChangeLog::new(),
         limits,
+        malformed,
     }
 }
 

@@ -1385,6 +1385,33 @@ fn load_drops_what_the_schema_does_not_know() {
 }
 
 #[test]
+fn one_entry_of_the_wrong_json_type_drops_alone() {
+    // A number where a value's text is stored, a list where an object's values are, a text
+    // where a counter is: each is dropped and counted; everything beside it loads.
+    let json = r#"{
+        "format": 1,
+        "next_instance": { "Device.WiFi.SSID.": "9", "Device.NAT.PortMapping.": 7 },
+        "objects": {
+            "Device.WiFi.SSID.4.": { "SSID": "kept", "Enable": 1, "Alias": "cpe-4" },
+            "Device.WiFi.SSID.5.": ["SSID", "lost"],
+            "Device.WiFi.SSID.6.": { "SSID": "six" }
+        }
+    }"#;
+    let mut store: Store = serde_json::from_str(json).unwrap();
+    assert_eq!(store.malformed_on_load(), 3);
+    assert_eq!(text(&store, "Device.WiFi.SSID.4.SSID"), "kept");
+    assert_eq!(text(&store, "Device.WiFi.SSID.4.Alias"), "cpe-4");
+    assert_eq!(text(&store, "Device.WiFi.SSID.4.Enable"), "false");
+    assert_eq!(text(&store, "Device.WiFi.SSID.6.SSID"), "six");
+    assert!(store.value("Device.WiFi.SSID.5.SSID").is_err());
+    assert_eq!(text(&store, "Device.WiFi.SSIDNumberOfEntries"), "2");
+    // The bad counter is dropped (the rows raise it), the good one kept.
+    assert_eq!(add(&mut store, USP, "Device.WiFi.SSID.", &[]), 7);
+    assert_eq!(add(&mut store, USP, "Device.NAT.PortMapping.", &[]), 7);
+    assert_eq!(Store::new().malformed_on_load(), 0);
+}
+
+#[test]
 fn optional_objects_are_created_by_the_device() {
     let mut store = Store::new();
     let mtp = add(

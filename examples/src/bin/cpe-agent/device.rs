@@ -105,6 +105,12 @@ pub(crate) async fn boot(
              holding more than the engine's limits lost their oldest entries"
         );
     }
+    if !boot.malformed.is_empty() {
+        tracing::warn!(
+            malformed = ?boot.malformed,
+            "flash sections held entries of the wrong type: those were dropped, the rest kept"
+        );
+    }
     sim.attach(engine.sink());
     // Transfers of the previous run that the engine may not have heard the end of.
     if downloads.recover(&engine.sink(), &engine.running_transfers()) > 0 {

@@ -46,6 +46,7 @@ use hal::traits::{BootReport, Lifecycle, Section, Storage};
 use hal::transfer::{Direction, FileTransfer, FileType, TransferFault, TransferId};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
+use tr181_model::lenient::{Lenient, keep_read};
 use tr181_model::store::Transaction;
 use tr181_model::value::DateTime;
 
@@ -79,6 +80,21 @@ struct Entry {
     start: Option<i64>,
     /// The outcome once known: `None` inside means success.
     outcome: Option<Option<Failure>>,
+}
+
+/// The journal's entries, each read on its own: one of the wrong JSON type is dropped (and
+/// logged), the others kept.
+fn read_journal(bytes: &[u8]) -> serde_json::Result<Vec<Entry>> {
+    let read: Vec<Lenient<Entry>> = serde_json::from_slice(bytes)?;
+    let mut malformed = 0;
+    let entries = keep_read(read, &mut malformed);
+    if malformed > 0 {
+        tracing::warn!(
+            malformed,
+            "download journal entries of the wrong type dropped"
+        );
+    }
+    Ok(entries)
 }
 
 /// The journal: transfers asked for whose result the engine may not have persisted yet.
@@ -134,7 +150,7 @@ impl Downloads {
     ) -> Self {
         let path = state_dir.join(JOURNAL_FILE);
         let entries = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            Ok(bytes) => read_journal(&bytes).unwrap_or_else(|error| {
                 tracing::warn!(%error, path = %path.display(), "invalid download journal");
                 Vec::new()
             }),
@@ -521,6 +537,17 @@ mod tests {
     use hal::{Engine, EngineConfig};
 
     use super::*;
+
+    /// One entry of the wrong JSON type costs itself only: the journal's other entries
+    /// are read.
+    #[test]
+    fn a_malformed_journal_entry_is_dropped_alone() {
+        let text = br#"[{"id":7,"start":null,"outcome":null},{"id":"8","start":null},
+            {"id":9,"start":1700000000,"outcome":{"Some":1}},{"id":10,"start":5}]"#;
+        let ids: Vec<u32> = read_journal(text).unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [7, 10]);
+        assert!(read_journal(b"[{\"id\":7,").is_err());
+    }
 
     /// A journal far longer than the engine's running transfers (garbled, or left over)
     /// keeps, and reports, only the downloads the engine still runs.
