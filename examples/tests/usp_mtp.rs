@@ -464,6 +464,9 @@ async fn kept_session() {
     };
     let found = msg["Body"]["Response"]["GetResp"]["req_path_results"][0].to_string();
     assert!(found.contains("agent-kept"), "{msg}");
+    // Restarted, the agent knew what the kept session held (its state directory): no
+    // SUBSCRIBE, and the kept subscription still brings it requests.
+    assert_eq!(value(&mut on_broker, &subscribe_sent).await, "0");
     agent.stop().await;
 }
 

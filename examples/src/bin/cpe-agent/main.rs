@@ -213,7 +213,8 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         network,
         ws_listen,
     )
-    .with_mqtt_stats(device.mqtt_stats.clone());
+    .with_mqtt_stats(device.mqtt_stats.clone())
+    .with_state_dir(&config.state_dir);
     tasks.spawn(supervisor.run(mtp_device_rx, shutdown.clone()));
     let (bulk_device_tx, bulk_device_rx) = mpsc::channel(16);
     tasks.spawn(bulkdata::serve(

@@ -23,6 +23,11 @@
 //! With `tls` on, the connection runs over TLS (rumqttc's rustls support, on the agent's
 //! rustls settings), the broker checked against the agent's CA certificates ([`Trust`]).
 //!
+//! `CleanSession`/`CleanStart` false: when the broker kept the session (CONNACK Session
+//! Present), the agent subscribes only to the filters it lacks, as TR-181 asks, whether the
+//! connection was lost or the agent restarted: the filters granted are saved in
+//! `<state_dir>/mqtt-session.json` for the broker and client id they were granted by.
+//!
 //! # Following the rows
 //!
 //! The MTP follows a change of its rows on the open connection when the CONNECT stays the
@@ -53,10 +58,6 @@
 //!   agent's reply-to topic may depend on it.
 //! - `MessageRetryTime`: MQTT 3.1 only, which the agent does not speak (rumqttc resends on
 //!   reconnect).
-//! - `CleanSession`/`CleanStart` false: when the broker kept the session of the connection
-//!   lost, the agent subscribes only to the filters it was not granted there, as TR-181 asks;
-//!   but after a restart of the agent it subscribes to all (it does not know what a kept
-//!   session holds, and a SUBSCRIBE of a held filter only replaces it).
 //! - `UserProperty.{i}.` rows naming packets other than CONNECT and PUBLISH: rumqttc sends
 //!   DISCONNECT, PUBACK, PUBREC and PUBREL without properties.
 //!
@@ -66,6 +67,7 @@
 //! with each [`Outbound`] Record.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,7 +77,9 @@ use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, LastWill, LastWillProperties, Packet, PublishProperties,
     SubscribeReasonCode, UnsubAckReason,
 };
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
+use tr181_model::lenient::{Lenient, keep_read};
 use usp_core::Limits;
 use usp_core::agent::{E2eTls, Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
@@ -378,6 +382,43 @@ pub(crate) struct MqttMtp {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Where the connection's state goes (the MTP's and the MQTT client's `Status`).
     report: Report,
+    /// Where the filters a kept session holds are saved for the next start
+    /// ([`Self::with_session_file`]); `None` keeps them in memory only.
+    session_file: Option<PathBuf>,
+}
+
+/// The session file's document: the topic filters the broker's session of `client_id` at
+/// `broker` holds (topic, QoS, whether the agent was leaving it; see [`Filters::saved`]).
+#[derive(Serialize)]
+struct SavedSession<'a> {
+    broker: &'a str,
+    client_id: &'a str,
+    filters: Vec<(String, u8, bool)>,
+}
+
+/// [`SavedSession`] as read: each filter on its own ([`Lenient`]).
+#[derive(Deserialize)]
+struct ReadSession {
+    broker: String,
+    client_id: String,
+    filters: Vec<Lenient<(String, u8, bool)>>,
+}
+
+/// The filters a session file (`bytes`) saved for `broker` and `client_id`, and how many of
+/// its entries were malformed (dropped); `None` when it was saved for another broker or
+/// client id.
+fn read_session(
+    bytes: &[u8],
+    broker: &str,
+    client_id: &str,
+) -> serde_json::Result<Option<(Filters, usize)>> {
+    let read: ReadSession = serde_json::from_slice(bytes)?;
+    if read.broker != broker || read.client_id != client_id {
+        return Ok(None);
+    }
+    let mut malformed = 0;
+    let filters = keep_read(read.filters, &mut malformed);
+    Ok(Some((Filters::from_saved(filters), malformed)))
 }
 
 /// A rumqttc client of either version.
@@ -518,7 +559,66 @@ impl MqttMtp {
             shutdown,
             tls,
             report,
+            session_file: None,
         })
+    }
+
+    /// Saves the topic filters a kept session holds in `path`, and reads them from there at
+    /// start: after a restart, a broker that kept the session (`CleanSession`/`CleanStart`
+    /// false, CONNACK Session Present) gets a SUBSCRIBE only for what it lacks.
+    pub(crate) fn with_session_file(mut self, path: Option<PathBuf>) -> Self {
+        self.session_file = path;
+        self
+    }
+
+    /// The broker, as the session file names it.
+    fn broker(&self) -> String {
+        format!("{}:{}", self.config.host, self.config.port)
+    }
+
+    /// The filters the broker's session of `client_id` held when the agent last saved them
+    /// (before a restart); `None` when none were saved for that broker and client id.
+    /// Filters of the wrong type are dropped and logged; the others kept.
+    fn saved_session(&self, client_id: &str) -> Option<Filters> {
+        let bytes = std::fs::read(self.session_file.as_ref()?).ok()?;
+        match read_session(&bytes, &self.broker(), client_id) {
+            Ok(Some((filters, malformed))) => {
+                if malformed > 0 {
+                    tracing::warn!(
+                        malformed,
+                        "MQTT session file entries of the wrong type dropped"
+                    );
+                }
+                Some(filters)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "invalid MQTT session file: every filter subscribed");
+                None
+            }
+        }
+    }
+
+    /// Saves what the broker's session of `client_id` holds of `filters` (see
+    /// [`Self::with_session_file`]).
+    fn save_session(&self, client_id: &str, filters: &Filters) {
+        let Some(path) = &self.session_file else {
+            return;
+        };
+        let broker = self.broker();
+        let saved = SavedSession {
+            broker: &broker,
+            client_id,
+            filters: filters.saved(),
+        };
+        let temporary = path.with_extension("json.tmp");
+        let written = serde_json::to_vec(&saved)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&temporary, json))
+            .and_then(|()| std::fs::rename(&temporary, path));
+        if let Err(error) = written {
+            tracing::warn!(%error, path = %path.display(), "cannot save the MQTT session");
+        }
     }
 
     /// Connects, serves and reconnects until shutdown (or until the MTP has no topic).
@@ -531,8 +631,9 @@ impl MqttMtp {
         'versions: loop {
             let (client, mut events) = self.client(version, &client_id);
             let mut session: Option<Session> = None;
-            // What the broker holds if it kept the session of the connection lost.
-            let mut kept: Option<Filters> = None;
+            // What the broker holds if it kept the session of the connection lost (or, at
+            // start, of the agent's previous run).
+            let mut kept: Option<Filters> = self.saved_session(&client_id);
             loop {
                 let polled = tokio::select! {
                     _ = self.shutdown.changed() => {
@@ -627,6 +728,7 @@ impl MqttMtp {
                             if !left.is_empty() {
                                 tracing::info!(filters = ?left, "MQTT topic filters unsubscribed");
                             }
+                            self.save_session(&client_id, &session.filters);
                             self.report_subscriptions(&session.filters).await;
                         }
                     }
@@ -1327,6 +1429,28 @@ fn refuses_v5(error: &v5::ConnectionError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_file_keeps_its_good_filters_for_its_broker_and_client_only() {
+        let saved = SavedSession {
+            broker: "b:1883",
+            client_id: "agent",
+            filters: vec![("usp/agent".into(), 1, false), ("old/#".into(), 0, true)],
+        };
+        let json = serde_json::to_vec(&saved).unwrap();
+        let (filters, malformed) = read_session(&json, "b:1883", "agent").unwrap().unwrap();
+        assert_eq!(filters.saved(), saved.filters);
+        assert_eq!(malformed, 0);
+        assert!(read_session(&json, "b:1884", "agent").unwrap().is_none());
+        assert!(read_session(&json, "b:1883", "other").unwrap().is_none());
+        // One filter of the wrong type (a QoS as text, a topic as a number) drops alone.
+        let damaged = br#"{"broker":"b:1883","client_id":"agent","filters":
+            [["usp/agent",1,false],["x","1",false],[7,1,false],["old/#",0,true]]}"#;
+        let (filters, malformed) = read_session(damaged, "b:1883", "agent").unwrap().unwrap();
+        assert_eq!(filters.saved(), saved.filters);
+        assert_eq!(malformed, 2);
+        assert!(read_session(b"{\"broker\":", "b:1883", "agent").is_err());
+    }
 
     #[test]
     fn version_refusals_are_recognised() {

@@ -143,6 +143,42 @@ impl Filters {
         self
     }
 
+    /// What a kept session holds of these filters, to save for the agent's next start
+    /// ([`Self::from_saved`]): each filter the broker may hold, with its QoS, and whether the
+    /// agent was leaving it. Those never granted are left out (a SUBSCRIBE of them again
+    /// only replaces them).
+    pub(crate) fn saved(&self) -> Vec<(String, u8, bool)> {
+        let filters = self.filters.iter();
+        filters
+            .filter_map(|(topic, f)| match f.state {
+                State::Subscribed => Some((topic.clone(), f.qos, false)),
+                State::Unsubscribing | State::UnsubscribeFailed => {
+                    Some((topic.clone(), f.qos, true))
+                }
+                State::Subscribing | State::Refused | State::Unsubscribed => None,
+            })
+            .collect()
+    }
+
+    /// The filters a kept session holds, as [`Self::saved`] saved them: as [`Self::kept`]
+    /// would have left them.
+    pub(crate) fn from_saved(saved: Vec<(String, u8, bool)>) -> Self {
+        let filters = (saved.into_iter())
+            .map(|(topic, qos, leaving)| {
+                let state = if leaving {
+                    State::UnsubscribeFailed
+                } else {
+                    State::Subscribed
+                };
+                (topic, Filter { qos, state })
+            })
+            .collect();
+        Self {
+            filters,
+            ..Self::default()
+        }
+    }
+
     /// The SUBSCRIBE (`subscribe`) or UNSUBSCRIBE of `filters` was handed to rumqttc
     /// (`queued`), or rumqttc refused it.
     pub(crate) fn requested(&mut self, subscribe: bool, filters: Vec<String>, queued: bool) {

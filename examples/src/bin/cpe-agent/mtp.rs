@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ use crate::{uds, ws};
 
 /// How long stopping an MTP waits for the USP driver to queue the responses due.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
+/// The MQTT client's kept session, in the state directory.
+const MQTT_SESSION_FILE: &str = "mqtt-session.json";
 const AGENT_MTPS: &str = "Device.LocalAgent.MTP.";
 const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
 const MQTT_CLIENTS: &str = "Device.MQTT.Client.";
@@ -1056,6 +1059,8 @@ pub(crate) struct Supervisor {
     tasks: JoinSet<()>,
     /// The MQTT clients' counts.
     mqtt_stats: Arc<MqttStats>,
+    /// Where the MQTT client saves what a kept session holds ([`Self::with_state_dir`]).
+    mqtt_session: Option<PathBuf>,
 }
 
 impl Supervisor {
@@ -1082,12 +1087,20 @@ impl Supervisor {
             running: BTreeMap::new(),
             tasks: JoinSet::new(),
             mqtt_stats: Arc::default(),
+            mqtt_session: None,
         }
     }
 
     /// Counts the MQTT clients' packets into `stats` (served as their rows' `Stats.`).
     pub(crate) fn with_mqtt_stats(mut self, stats: Arc<MqttStats>) -> Self {
         self.mqtt_stats = stats;
+        self
+    }
+
+    /// Keeps the MTPs' state across restarts in `state_dir`: the topic filters a broker's
+    /// kept session holds ([`MqttMtp::with_session_file`]).
+    pub(crate) fn with_state_dir(mut self, state_dir: &Path) -> Self {
+        self.mqtt_session = Some(state_dir.join(MQTT_SESSION_FILE));
         self
     }
 
@@ -1257,6 +1270,7 @@ impl Supervisor {
                 mqtt = Some(follow);
                 match MqttMtp::new(rows, &eid, agent, network, stopped, trust, report.clone()) {
                     Ok(mtp) => {
+                        let mtp = mtp.with_session_file(self.mqtt_session.clone());
                         // Subscribed again only once the SUBACK comes. (Written here, not as
                         // the previous task stops, which may be after this one subscribed.)
                         let rows = config.row.subscriptions.iter().map(|s| s.row.clone());
