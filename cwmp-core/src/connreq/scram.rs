@@ -311,42 +311,35 @@ mod tests {
         "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
     const SHA256_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 
+    /// RFC 5802 §5 and RFC 7677 §3, message by message.
     #[test]
-    fn rfc5802_sha1_example() {
-        let mut scram = ScramClient::new(
-            ScramHash::Sha1,
-            "user",
-            "pencil",
-            "fyko+d2lbbFgONRv9qkxdawL",
-        );
-        assert_eq!(scram.client_first(), "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
-        let last = scram
-            .handle_server_first(SHA1_FIRST.as_bytes(), 4096)
-            .unwrap();
-        assert_eq!(
-            last,
-            "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
-        );
-        assert!(!scram.is_done());
-        scram.handle_server_final(SHA1_FINAL.as_bytes()).unwrap();
-        assert!(scram.is_done());
-    }
-
-    #[test]
-    fn rfc7677_sha256_example() {
-        let mut scram =
-            ScramClient::new(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
-        assert_eq!(scram.client_first(), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
-        let last = scram
-            .handle_server_first(SHA256_FIRST.as_bytes(), 4096)
-            .unwrap();
-        assert_eq!(
-            last,
-            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
-             p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-        );
-        scram.handle_server_final(SHA256_FINAL.as_bytes()).unwrap();
-        assert!(scram.is_done());
+    fn rfc_examples() {
+        let examples = [
+            (
+                ScramHash::Sha1,
+                "fyko+d2lbbFgONRv9qkxdawL",
+                SHA1_FIRST,
+                "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+                SHA1_FINAL,
+            ),
+            (
+                ScramHash::Sha256,
+                "rOprNGfwEbeRWgbNEkqO",
+                SHA256_FIRST,
+                "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                 p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+                SHA256_FINAL,
+            ),
+        ];
+        for (hash, nonce, server_first, client_final, server_final) in examples {
+            let mut scram = ScramClient::new(hash, "user", "pencil", nonce);
+            assert_eq!(scram.client_first(), format!("n,,n=user,r={nonce}"));
+            let last = scram.handle_server_first(server_first.as_bytes(), 4096);
+            assert_eq!(last.as_deref(), Ok(client_final));
+            assert!(!scram.is_done());
+            scram.handle_server_final(server_final.as_bytes()).unwrap();
+            assert!(scram.is_done());
+        }
     }
 
     fn after_first() -> ScramClient {

@@ -1216,6 +1216,11 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(text)
     }
 
+    /// A SASL element carrying `data` in base64.
+    fn sasl(name: &str, data: &str) -> String {
+        format!("<{name} xmlns='{SASL_NS}'>{}</{name}>", b64(data))
+    }
+
     /// Runs the negotiation after TLS (or without it) up to `Bound`, with PLAIN.
     fn authenticate_and_bind(client: &mut XmppClient, now: Instant) {
         let features = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
@@ -1497,18 +1502,9 @@ mod tests {
                 b64("n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
             )
         );
-        let challenge = format!(
-            "<challenge xmlns='{SASL_NS}'>{}</challenge>",
-            b64(SERVER_FIRST)
-        );
+        let challenge = sasl("challenge", SERVER_FIRST);
         client.handle_data(now, challenge.as_bytes()).unwrap();
-        assert_eq!(
-            sent(&mut client),
-            format!(
-                "<response xmlns='{SASL_NS}'>{}</response>",
-                b64(CLIENT_FINAL)
-            )
-        );
+        assert_eq!(sent(&mut client), sasl("response", CLIENT_FINAL));
         client
     }
 
@@ -1516,7 +1512,7 @@ mod tests {
     fn scram_sha1_preferred_to_plain_and_the_server_checked() {
         let now = start();
         let mut client = scram_client(now);
-        let success = format!("<success xmlns='{SASL_NS}'>{}</success>", b64(SERVER_FINAL));
+        let success = sasl("success", SERVER_FINAL);
         client.handle_data(now, success.as_bytes()).unwrap();
         assert_eq!(client.mechanism(), Some("SCRAM-SHA-1"));
         assert!(sent(&mut client).contains("<stream:stream "));
@@ -1524,10 +1520,7 @@ mod tests {
 
         // The server-final message in a challenge: checked, an empty response, then success.
         let mut client = scram_client(now);
-        let challenge = format!(
-            "<challenge xmlns='{SASL_NS}'>{}</challenge>",
-            b64(SERVER_FINAL)
-        );
+        let challenge = sasl("challenge", SERVER_FINAL);
         client.handle_data(now, challenge.as_bytes()).unwrap();
         assert_eq!(
             sent(&mut client),
@@ -1566,10 +1559,10 @@ mod tests {
         let now = start();
         let wrong = SERVER_FINAL.replace("rmF9", "rmF8");
         for success in [
-            format!("<success xmlns='{SASL_NS}'>{}</success>", b64(&wrong)),
+            sasl("success", &wrong),
             format!("<success xmlns='{SASL_NS}'/>"),
             format!("<success xmlns='{SASL_NS}'>=</success>"),
-            format!("<challenge xmlns='{SASL_NS}'>{}</challenge>", b64(&wrong)),
+            sasl("challenge", &wrong),
         ] {
             let mut client = scram_client(now);
             assert_eq!(
@@ -1593,7 +1586,7 @@ mod tests {
         client.handle_data(now, features.as_bytes()).unwrap();
         sent(&mut client);
         let greedy = SERVER_FIRST.replace("i=4096", "i=100001");
-        let challenge = format!("<challenge xmlns='{SASL_NS}'>{}</challenge>", b64(&greedy));
+        let challenge = sasl("challenge", &greedy);
         assert_eq!(
             client.handle_data(now, challenge.as_bytes()),
             Err(XmppClientError::Scram(ScramError::Iterations {
