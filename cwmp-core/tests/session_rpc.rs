@@ -74,9 +74,16 @@ async fn values_names_objects_and_parameter_key() {
     acs.push(Body::Unknown {
         name: "X_ACME_Frobnicate".into(),
     });
+    // An RPC only a CPE sends, which the CPE reads as an unknown one.
+    acs.push(Body::Kicked(cwmp_core::codec::Kicked {
+        command: "x".into(),
+        referer: "y".into(),
+        arg: String::new(),
+        next: "z".into(),
+    }));
     cpe.run(&mut acs, Duration::from_secs(5)).await;
     let m = acs.cpe_messages();
-    assert_eq!(m.len(), 10, "{m:#?}");
+    assert_eq!(m.len(), 11, "{m:#?}");
 
     let Body::GetParameterValuesResponse(values) = &m[0] else {
         panic!("{:?}", m[0])
@@ -136,6 +143,7 @@ async fn values_names_objects_and_parameter_key() {
     assert_eq!(stored(&cpe, "Device.ManagementServer.ParameterKey"), "pk-3");
     assert_eq!(fault_code(&m[8]), Some(9000));
     assert_eq!(fault_code(&m[9]), Some(9000));
+    assert_eq!(fault_code(&m[10]), Some(9000));
 }
 
 /// AddObject and SetParameterValues beyond the bulk data capabilities the device advertises

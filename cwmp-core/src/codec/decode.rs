@@ -803,8 +803,11 @@ fn plain_attribute(list: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     Some((key, quoted.get(..end)?, quoted.get(end.checked_add(1)?..)?))
 }
 
-/// Entry point: bounds, UTF-8, then the envelope.
-pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<crate::codec::Envelope, DecodeError> {
+/// Entry point: bounds, UTF-8, then the envelope (as a CPE reads it when `CPE`).
+pub(crate) fn decode<const CPE: bool>(
+    input: &[u8],
+    limits: &Limits,
+) -> Result<crate::codec::Envelope, DecodeError> {
     let fail = |kind| DecodeError::new(kind, None, String::new(), 0);
     if input.len() > limits.max_body_bytes {
         return Err(fail(CodecError::LimitExceeded {
@@ -826,7 +829,7 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<crate::codec::Enve
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new(text, limits);
-    match crate::codec::envelope::read_envelope(&mut parser) {
+    match crate::codec::envelope::read_envelope::<CPE>(&mut parser) {
         Ok(env) => Ok(env),
         Err(f) => Err(f.into_decode_error(parser.id.take().map(Cow::into_owned))),
     }

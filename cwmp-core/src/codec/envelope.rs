@@ -73,7 +73,20 @@ impl Envelope {
     /// A [`DecodeError`], whose [`cpe_fault`](DecodeError::cpe_fault) /
     /// [`acs_fault`](DecodeError::acs_fault) give the CWMP fault to answer with.
     pub fn decode(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
-        crate::codec::decode::decode(input, limits)
+        crate::codec::decode::decode::<false>(input, limits)
+    }
+
+    /// Decodes an envelope as a CPE reads it: as [`decode`](Self::decode), except that an RPC
+    /// only a CPE sends (`Inform`, `TransferComplete`, the responses to the ACS's methods, …)
+    /// is skipped like an unknown one and comes back as [`Body::Unknown`], which a CPE
+    /// answers as any method it does not have (fault 9000). A CPE's program then holds no
+    /// reader for those RPCs.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode).
+    pub fn decode_for_cpe(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        crate::codec::decode::decode::<true>(input, limits)
     }
 
     /// Appends the envelope as XML to `out`. On error nothing is appended.
@@ -287,6 +300,39 @@ macro_rules! body {
         enum Rpc { $( $dv, )* $( $uv, )* }
 
         impl Rpc {
+            /// The RPCs only a CPE sends, which a CPE never reads.
+            const fn sent_by_cpe_only(self) -> bool {
+                matches!(
+                    self,
+                    Self::AddObjectResponse
+                        | Self::AutonomousDuStateChangeComplete
+                        | Self::AutonomousTransferComplete
+                        | Self::CancelTransferResponse
+                        | Self::ChangeDuStateResponse
+                        | Self::DeleteObjectResponse
+                        | Self::DownloadResponse
+                        | Self::DuStateChangeComplete
+                        | Self::FactoryResetResponse
+                        | Self::GetAllQueuedTransfersResponse
+                        | Self::GetOptionsResponse
+                        | Self::GetParameterAttributesResponse
+                        | Self::GetParameterNamesResponse
+                        | Self::GetParameterValuesResponse
+                        | Self::GetQueuedTransfersResponse
+                        | Self::Inform
+                        | Self::Kicked
+                        | Self::RebootResponse
+                        | Self::RequestDownload
+                        | Self::ScheduleDownloadResponse
+                        | Self::ScheduleInformResponse
+                        | Self::SetParameterAttributesResponse
+                        | Self::SetParameterValuesResponse
+                        | Self::SetVouchersResponse
+                        | Self::TransferComplete
+                        | Self::UploadResponse
+                )
+            }
+
             fn from_local(local: &[u8]) -> Option<Self> {
                 $( if local == $dn.as_bytes() { return Some(Self::$dv); } )*
                 $( if local == $un.as_bytes() { return Some(Self::$uv); } )*
@@ -306,13 +352,21 @@ macro_rules! body {
                 }
             }
 
-            /// Reads a known RPC element.
-            fn read_rpc<'a>(p: &mut Parser<'a>, el: El<'a>, rpc: Rpc) -> Result<Self, Fail> {
+            /// Reads a known RPC element; when `CPE`, one only a CPE sends as an unknown one
+            /// (the guards are constants, so that the CPE's reader holds none of their code).
+            fn read_rpc<'a, const CPE: bool>(
+                p: &mut Parser<'a>,
+                el: El<'a>,
+                rpc: Rpc,
+            ) -> Result<Self, Fail> {
                 match rpc {
-                    $( Rpc::$dv => <$dt>::read_children(p, el)
+                    $( Rpc::$dv if !(CPE && Rpc::$dv.sent_by_cpe_only()) => <$dt>::read_children(p, el)
                         .map(Self::$dv)
                         .map_err(|e| e.at($dn)), )*
-                    $( Rpc::$uv => p.skip(el).map(|()| Self::$uv), )*
+                    $( Rpc::$uv if !(CPE && Rpc::$uv.sent_by_cpe_only()) => {
+                        p.skip(el).map(|()| Self::$uv)
+                    } )*
+                    _ => read_unknown(p, el),
                 }
             }
 
@@ -499,18 +553,20 @@ const SOAP_ENV_DECLS: &str = concat!(
     " xmlns:cwmp=\""
 );
 
-pub(crate) fn read_envelope(p: &mut Parser<'_>) -> Result<Envelope, Fail> {
+/// Reads the envelope; `CPE`: as a CPE reads it ([`Envelope::decode_for_cpe`]).
+pub(crate) fn read_envelope<const CPE: bool>(p: &mut Parser<'_>) -> Result<Envelope, Fail> {
     let root = p.root()?;
     if p.ns(&root) != Ns::SoapEnv || root.local() != b"Envelope" {
         return Err(p.fail(CodecError::NotEnvelope));
     }
     let declared = p.declared_cwmp_namespace();
-    let envelope = read_envelope_children(p, root, declared).map_err(|e| e.at("Envelope"))?;
+    let envelope =
+        read_envelope_children::<CPE>(p, root, declared).map_err(|e| e.at("Envelope"))?;
     p.finish()?;
     Ok(envelope)
 }
 
-fn read_envelope_children<'a>(
+fn read_envelope_children<'a, const CPE: bool>(
     p: &mut Parser<'a>,
     root: El<'a>,
     declared: Option<CwmpNamespace>,
@@ -529,7 +585,7 @@ fn read_envelope_children<'a>(
                 if body.is_some() {
                     return Err(p.fail(CodecError::DuplicateElement { name: "Body" }));
                 }
-                body = Some(read_body(p, child).map_err(|e| e.at("Body"))?);
+                body = Some(read_body::<CPE>(p, child).map_err(|e| e.at("Body"))?);
             } else {
                 p.skip(child)?;
             }
@@ -667,7 +723,10 @@ fn read_header_entry<'a>(
     result.map_err(|e: Fail| e.at(name))
 }
 
-fn read_body<'a>(p: &mut Parser<'a>, el: El<'a>) -> Result<(Body, Option<CwmpNamespace>), Fail> {
+fn read_body<'a, const CPE: bool>(
+    p: &mut Parser<'a>,
+    el: El<'a>,
+) -> Result<(Body, Option<CwmpNamespace>), Fail> {
     if el.is_empty() {
         return Err(p.fail(CodecError::EmptyBody));
     }
@@ -683,12 +742,8 @@ fn read_body<'a>(p: &mut Parser<'a>, el: El<'a>) -> Result<(Body, Option<CwmpNam
                 _ => None,
             };
             match cwmp.and_then(|_| Rpc::from_local(first.local())) {
-                Some(rpc) => (Body::read_rpc(p, first, rpc)?, cwmp),
-                None => {
-                    let name = String::from_utf8_lossy(first.local()).into_owned();
-                    p.skip(first)?;
-                    (Body::Unknown { name }, cwmp)
-                }
+                Some(rpc) => (Body::read_rpc::<CPE>(p, first, rpc)?, cwmp),
+                None => (read_unknown(p, first)?, cwmp),
             }
         }
     };
@@ -698,6 +753,13 @@ fn read_body<'a>(p: &mut Parser<'a>, el: El<'a>) -> Result<(Body, Option<CwmpNam
         }));
     }
     Ok(result)
+}
+
+/// Skips an RPC element this reader does not know, keeping its name.
+fn read_unknown<'a>(p: &mut Parser<'a>, el: El<'a>) -> Result<Body, Fail> {
+    let name = String::from_utf8_lossy(el.local()).into_owned();
+    p.skip(el)?;
+    Ok(Body::Unknown { name })
 }
 
 fn read_fault<'a>(p: &mut Parser<'a>, el: El<'a>) -> Result<(Fault, Option<CwmpNamespace>), Fail> {

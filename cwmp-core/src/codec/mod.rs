@@ -3,6 +3,8 @@
 //! * [`Envelope::decode`] (or [`decode()`]) turns the bytes of an HTTP body into an
 //!   [`Envelope`]; [`Envelope::encode`] (or [`encode()`]) appends one to a caller's `Vec<u8>`.
 //!   Neither does I/O, reads a clock or keeps state between calls.
+//!   [`Envelope::decode_for_cpe`] reads as a CPE does: the RPCs only a CPE sends come back as
+//!   [`Body::Unknown`], so that a CPE's program links no reader for them.
 //! * [`Body`] has one variant per RPC request and response of both directions (CPE methods and
 //!   ACS methods), plus [`Body::Fault`] and [`Body::Unknown`]; the argument structs are in this
 //!   module, named after the XSD elements.

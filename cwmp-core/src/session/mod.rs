@@ -1357,7 +1357,7 @@ impl Session {
                 if response.status == 204 || body.iter().all(u8::is_ascii_whitespace) {
                     self.on_empty_response();
                 } else {
-                    match Envelope::decode(body, &limits.codec) {
+                    match Envelope::decode_for_cpe(body, &limits.codec) {
                         Ok(envelope) => self.on_envelope(envelope),
                         Err(error) => self.on_bad_envelope(error),
                     }
