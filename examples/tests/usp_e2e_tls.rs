@@ -217,17 +217,7 @@ async fn the_agent_runs_the_tls_session_the_controller_row_asks_for() {
             "URI:urn:bbf:usp:id:self::controller",
         );
         let config = dir.path().join("agent.toml");
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        std::fs::write(
-            &config,
-            format!(
-                "[tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-                path("ca.pem"),
-                path("cert.pem"),
-                path("key.pem")
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, tls_section(dir.path())).unwrap();
         let state = dir.path().join("state");
         let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
         let mut ctrl = Controller::connect(&agent.url).await;

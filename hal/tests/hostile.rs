@@ -339,6 +339,12 @@ async fn used_flash(dir: &std::path::Path) -> Vec<(Section, Vec<u8>)> {
         .collect()
 }
 
+/// Section `s` of what [`used_flash`] saved, as JSON.
+fn section_json(saved: &[(Section, Vec<u8>)], s: Section) -> serde_json::Value {
+    let bytes = &saved.iter().find(|(n, _)| *n == s).unwrap().1;
+    serde_json::from_slice(bytes).unwrap()
+}
+
 /// A power cut or a worn flash leaves a section cut short or garbled: the device still boots,
 /// without that section only, and says which one ([`BootInfo::discarded`]); a store that does
 /// not read is the factory store (a bootstrap). The next boot finds nothing to discard.
@@ -398,15 +404,12 @@ async fn a_cut_or_garbled_flash_section_boots_without_it() {
 /// are kept, and the count is named in [`BootInfo::malformed`].
 #[tokio::test]
 async fn one_malformed_entry_of_a_flash_section_is_dropped_alone() {
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     let path = std::env::temp_dir().join(format!("hal-malformed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&path);
     let saved = used_flash(&path).await;
-    let section = |s: Section| -> Value {
-        let bytes = &saved.iter().find(|(n, _)| *n == s).unwrap().1;
-        serde_json::from_slice(bytes).unwrap()
-    };
+    let section = |s: Section| section_json(&saved, s);
     let mut store = section(Section::Store);
     store["objects"]["Device.WiFi.SSID.1."]["Enable"] = json!(1);
     let mut events = section(Section::Events);
@@ -456,15 +459,12 @@ async fn one_malformed_entry_of_a_flash_section_is_dropped_alone() {
 /// A running engine refuses a transfer beyond its bound as resources exceeded.
 #[tokio::test]
 async fn an_oversized_flash_section_is_held_to_the_engine_bounds() {
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     let path = std::env::temp_dir().join(format!("hal-oversized-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&path);
     let saved = used_flash(&path).await;
-    let section = |s: Section| -> Value {
-        let bytes = &saved.iter().find(|(n, _)| *n == s).unwrap().1;
-        serde_json::from_slice(bytes).unwrap()
-    };
+    let section = |s: Section| section_json(&saved, s);
     let mut events = section(Section::Events);
     let event = events["pending"]
         .as_array()
