@@ -27,7 +27,20 @@ fn device_info_software_version_is_a_forced_inform_string() {
 #[test]
 fn table_entries_stay_small() {
     assert!(size_of::<schema::Parameter>() <= 16);
-    assert!(size_of::<schema::Syntax>() <= 48);
+    assert!(size_of::<schema::Syntax>() <= 28);
+}
+
+/// A list syntax points into the model's table of list facets, so only those can be given.
+#[test]
+fn with_list_takes_the_facets_of_the_models_lists() {
+    let facet = schema::ListFacet::new(0, Some(8), None);
+    let list = schema::Syntax::of(BaseType::UnsignedInt)
+        .with_list(facet)
+        .unwrap();
+    assert_eq!(list.list(), Some(facet));
+    assert_eq!(list.base(), BaseType::UnsignedInt);
+    let foreign = schema::ListFacet::new(3, Some(5), Some(7));
+    assert_eq!(schema::Syntax::of(BaseType::Int).with_list(foreign), None);
 }
 
 #[test]
