@@ -6,7 +6,7 @@
 //! 9011, "Upload failure") and one to a server answering 401 (9012). Each is answered as
 //! pending; an `ftp://` URL is refused at once with 9013 and a file type the agent has not
 //! with 9003; the server must receive the files by HTTP PUT with the Upload's Basic
-//! credentials: the configuration is the agent's persisted data model (JSON naming the
+//! credentials, or with Digest ones where it answers them with a Digest challenge: the configuration is the agent's persisted data model (JSON naming the
 //! device's serial number and `VendorConfigFile.1`), the log its recent log lines. Every
 //! TransferComplete comes with its fault and real start and complete times.
 //!
@@ -60,6 +60,12 @@ async fn scenario() {
         ),
         ("log", "/ok/agent.log", "2 Vendor Log File", 0),
         (
+            "digest",
+            "/digest/config.json",
+            "1 Vendor Configuration File",
+            0,
+        ),
+        (
             "fail",
             "/fail/config.json",
             "1 Vendor Configuration File",
@@ -107,11 +113,14 @@ async fn scenario() {
     let basic = base64::engine::general_purpose::STANDARD.encode("up:secret");
     for (path, request) in &received {
         assert!(request.line.starts_with("PUT "), "{path}: {request:?}");
-        assert_eq!(
-            request.header("authorization"),
-            Some(format!("Basic {basic}").as_str()),
-            "{path}"
-        );
+        let authorization = request.header("authorization").unwrap();
+        if path.starts_with("/digest/") {
+            // Answered to the server's challenge (the server let only valid ones through).
+            assert!(authorization.starts_with("Digest "), "{authorization}");
+            assert!(authorization.contains("username=\"up\""), "{authorization}");
+        } else {
+            assert_eq!(authorization, format!("Basic {basic}"), "{path}");
+        }
     }
     let config = &received["/ok/config.json"];
     assert_eq!(config.header("content-type"), Some("application/json"));
@@ -123,6 +132,7 @@ async fn scenario() {
     assert!(log.contains("CWMP client informing the ACS at "), "{log}");
     assert!(!log.contains('\x1b'), "no colours: {log}");
     assert_eq!(received["/fail/config.json"].body, config.body);
+    assert_eq!(received["/digest/config.json"].body, config.body);
 
     // The TransferCompletes, in one session or more.
     let mut completes = BTreeMap::new();

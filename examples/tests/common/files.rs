@@ -1,9 +1,14 @@
 //! A file server for uploads, on raw TCP: it reads each request (head and `Content-Length`
 //! body), reports it, and answers by the target's first segment: `/fail/...` 500,
-//! `/auth/...` 401, `/stall/...` never (the connection stays open), anything else 201.
+//! `/auth/...` 401, `/stall/...` never (the connection stays open), `/digest/...` 401 with a
+//! Digest challenge until a request carries valid Digest credentials for `up`/`secret` (only
+//! that one is reported), anything else 201.
 //! Also the ACS's Upload and the check of its response.
 
+use std::time::Instant;
+
 use cwmp_core::codec::{Body as CwmpBody, Status, Upload};
+use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -36,14 +41,29 @@ pub(crate) async fn upload_server() -> (String, mpsc::UnboundedReceiver<Received
     let (tx, requests) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut stalled = Vec::new();
+        let mut digest = DigestServer::new(DigestConfig::new("up", "secret"), 3);
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
             let Some(received) = read_request(&mut stream).await else {
                 continue;
             };
             let target = received.line.split(' ').nth(1).unwrap_or("").to_owned();
+            let route = target.split('/').nth(1);
+            if route == Some("digest") {
+                let (now, method) = (Instant::now(), received.line.split(' ').next().unwrap());
+                let authorization = received.header("authorization").unwrap_or("");
+                if digest.verify(now, method, &target, authorization) != DigestVerdict::Valid {
+                    let mut answer = "HTTP/1.1 401 Unauthorized\r\n".to_owned();
+                    for challenge in digest.challenge(now, false) {
+                        answer.push_str(&format!("WWW-Authenticate: {challenge}\r\n"));
+                    }
+                    answer.push_str("Content-Length: 0\r\n\r\n");
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    continue;
+                }
+            }
             let _ = tx.send(received);
-            let status = match target.split('/').nth(1) {
+            let status = match route {
                 Some("stall") => {
                     stalled.push(stream);
                     continue;

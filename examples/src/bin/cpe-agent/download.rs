@@ -2,8 +2,9 @@
 //!
 //! [`Downloads`] wraps the simulated device's [`Lifecycle`]: a `Download` of an `http://` or
 //! `https://` URL (CWMP Download, USP `FirmwareImage.{i}.Download()`) is fetched for real
-//! (HTTP/1.1, Basic credentials when given, a size bound, an idle timeout) into
-//! `<state_dir>/downloads/`; everything else goes to the simulated device. `https://` servers
+//! (HTTP/1.1, Basic credentials when given, Digest when the server challenges for it, a size
+//! bound, an idle timeout) into `<state_dir>/downloads/`; everything else goes to the
+//! simulated device. `https://` servers
 //! are checked against the agent's CA certificates ([`Trust`]); a server whose certificate is
 //! refused, or a TLS URL with no CA file configured, fails the download with fault 9012
 //! (TR-069: "File transfer server authentication failure"), as does an HTTP 401 or 403.
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use cwmp_core::session::ClientAuth;
 use hal::HalError;
 use hal::feed::{DeviceSink, TransferReporter};
 use hal::traits::{BootReport, Lifecycle, Section, Storage};
@@ -51,7 +53,7 @@ use tr181_model::store::Transaction;
 use tr181_model::value::DateTime;
 
 use crate::device::wall_clock;
-use crate::http1::Conn;
+use crate::http1::{Conn, ResponseHead};
 use crate::log::RECENT_BYTES;
 use crate::tls::{self, ConnectError, Io, Trust};
 
@@ -420,9 +422,12 @@ async fn send(
     })
 }
 
-/// Sends `method` with `body` (of `content_type`, when not empty) to `transfer.url`, with its
-/// Basic credentials when given, checking an `https://` server against `trust`, and reads the
-/// response head: the connection (its body next) and the status. HTTP 401 and 403 are 9012.
+/// Sends `method` with `body` (of `content_type`, when not empty) to `transfer.url`, checking
+/// an `https://` server against `trust`, and reads the response head: the connection (its body
+/// next) and the status. Credentials, when given, go as Basic; a server that answers 401 with
+/// a Digest challenge gets the request once more, on a new connection, with the answer to it
+/// (TR-069 asks for both schemes on file transfers; cwmp-core's [`ClientAuth`], as for the
+/// ACS). HTTP 401 and 403 are then 9012.
 async fn request(
     transfer: &FileTransfer,
     trust: Option<&Trust>,
@@ -430,16 +435,66 @@ async fn request(
     content_type: &str,
     body: &[u8],
 ) -> Result<(Conn<Box<dyn Io>>, StatusCode), Failure> {
-    let failure = |fault: TransferFault| move |e: &dyn std::fmt::Display| (fault, e.to_string());
     let uri: Uri = transfer
         .url
         .parse()
-        .map_err(|e| failure(TransferFault::AccessFile)(&e))?;
+        .map_err(|e| (TransferFault::AccessFile, format!("{e}")))?;
     let authority = uri
         .authority()
         .ok_or_else(|| (TransferFault::AccessFile, "the URL has no host".to_owned()))?
         .to_string();
-    let connect = tokio::time::timeout(IDLE_TIMEOUT, tls::connect(&uri, trust))
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut authorization = (!transfer.username.is_empty()).then(|| {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", transfer.username, transfer.password));
+        format!("Basic {token}")
+    });
+    let mut digest: Option<ClientAuth> = None;
+    loop {
+        let mut headers = vec![("Host", authority.as_str())];
+        headers.extend(authorization.as_deref().map(|a| ("Authorization", a)));
+        if !body.is_empty() {
+            headers.push(("Content-Type", content_type));
+        }
+        let (conn, head) = exchange(&uri, trust, method, target, &headers, body).await?;
+        let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if status == StatusCode::UNAUTHORIZED && authorization.is_some() && digest.is_none() {
+            let challenges = head
+                .headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("WWW-Authenticate"))
+                .map(|(_, value)| value.as_str());
+            // Basic was sent already: only a Digest challenge is worth another request.
+            if let Ok(mut auth) = ClientAuth::from_challenges(challenges, false) {
+                let cnonce = format!("{:016x}", u64::from_le_bytes(tls::random_bytes()));
+                authorization = Some(auth.authorization(
+                    method,
+                    &transfer.username,
+                    &transfer.password,
+                    target,
+                    &cnonce,
+                ));
+                digest = Some(auth);
+                continue;
+            }
+        }
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err((TransferFault::Authentication, status.to_string()));
+        }
+        return Ok((conn, status));
+    }
+}
+
+/// One exchange on a new connection to `uri`: the request, and the response head.
+async fn exchange(
+    uri: &Uri,
+    trust: Option<&Trust>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(Conn<Box<dyn Io>>, ResponseHead), Failure> {
+    let connect = tokio::time::timeout(IDLE_TIMEOUT, tls::connect(uri, trust))
         .await
         .map_err(|_| {
             let silent = "the server went silent during the connection".to_owned();
@@ -454,22 +509,11 @@ async fn request(
         (fault, error.to_string())
     })?;
     let mut conn = Conn::new(io);
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let authorization = (!transfer.username.is_empty()).then(|| {
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", transfer.username, transfer.password));
-        format!("Basic {token}")
-    });
-    let mut headers = vec![("Host", authority.as_str())];
-    headers.extend(authorization.as_deref().map(|a| ("Authorization", a)));
-    if !body.is_empty() {
-        headers.push(("Content-Type", content_type));
-    }
-    let exchange = async {
-        conn.send_request(method, target, &headers, body).await?;
+    let sent = async {
+        conn.send_request(method, target, headers, body).await?;
         conn.read_response_head().await
     };
-    let head = tokio::time::timeout(IDLE_TIMEOUT, exchange)
+    let head = tokio::time::timeout(IDLE_TIMEOUT, sent)
         .await
         .map_err(|_| {
             (
@@ -477,12 +521,8 @@ async fn request(
                 "the server went silent".into(),
             )
         })?
-        .map_err(|e| failure(TransferFault::ContactServer)(&e))?;
-    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-        return Err((TransferFault::Authentication, status.to_string()));
-    }
-    Ok((conn, status))
+        .map_err(|e| (TransferFault::ContactServer, e.to_string()))?;
+    Ok((conn, head))
 }
 
 /// GETs `transfer.url` into `path` (through `path.part`), checking an `https://` server
