@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use hal::Principal;
 use hal::engine::{BootInfo, GetRequest, Notice, NoticeId};
 use hal::sim::SimDevice;
-use hal::traits::Section;
+use hal::traits::{Clock, Section};
 use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::{Protocol, Protocols};
@@ -63,6 +63,17 @@ pub(crate) fn wall_clock() -> Option<DateTime> {
     DateTime::from_unix_seconds(i64::try_from(seconds).ok()?)
 }
 
+/// The engine's clock: the host's wall clock, read when asked. The simulated device's own
+/// clock follows it once per tick only, so the engine's times (a transfer's CompleteTime)
+/// could otherwise come before those the agent reads itself (its StartTime).
+struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> Option<DateTime> {
+        wall_clock()
+    }
+}
+
 /// Boots the simulated device with its state in `state_dir` (created if missing), its
 /// downloads checking `https://` servers against `trust`. Each of `stacks` must acknowledge a
 /// notice (a boot, a transfer result) before the engine forgets it.
@@ -78,6 +89,7 @@ pub(crate) async fn boot(
     let sim = SimDevice::with_dir(serial, state_dir.join(FLASH_DIR))?;
     sim.set_time(wall_clock());
     let mut hal = sim.hal();
+    hal.clock = Arc::new(WallClock);
     let downloads = Arc::new(Downloads::new(
         hal.lifecycle.clone(),
         hal.storage.clone(),
