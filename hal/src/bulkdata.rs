@@ -2,7 +2,9 @@
 //! what they collect, the report texts, when they are due and which failed reports are kept.
 //!
 //! Delivery belongs to the drivers: HTTP (TR-069 Annex N, TR-369 Annex A.1; [`Report`] gives
-//! the body and the `Content-Type` and `BBF-Report-Format` header values), or the USP
+//! the body and the `Content-Type` and `BBF-Report-Format` header values), an MQTT PUBLISH
+//! on the client row `MQTT.Reference` names ([`MqttSettings`]; TR-369 Annex A, "MQTT Bulk Data
+//! Collection": in MQTT 5 the `Content-Type` value is the Content Type property), or the USP
 //! `Device.BulkData.Profile.{i}.Push!` event with the report as its `Data` argument. This
 //! module reads no clock: the collection time and the wall clock come in as arguments.
 //!
@@ -176,6 +178,9 @@ pub enum BulkDataError {
 pub enum Transport {
     /// `HTTP`: the driver sends the report to `Profile.{i}.HTTP.URL`.
     Http(HttpSettings),
+    /// `MQTT`: the driver PUBLISHes the report on the connection of the client row
+    /// `Profile.{i}.MQTT.Reference` names.
+    Mqtt(MqttSettings),
     /// `USPEventNotif`: the report is the `Data` of a `Push!` event.
     UspEventNotif,
 }
@@ -222,6 +227,20 @@ impl HttpSettings {
         let minimum_ms = u64::from(minimum).saturating_mul(1000);
         Some(crate::retry::wait_ms(minimum_ms, multiplier, retry, random))
     }
+}
+
+/// `Profile.{i}.MQTT.`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MqttSettings {
+    /// `Reference`: the `Device.MQTT.Client.{i}.` row, with its trailing dot; empty when unset.
+    pub client: String,
+    /// `PublishTopic`.
+    pub topic: String,
+    /// `PublishQoS` (0–2); the driver lowers it to the broker's Maximum QoS (MQTT 5).
+    pub qos: u8,
+    /// `PublishRetain`; the driver clears it when the broker said Retain Available 0.
+    pub retain: bool,
 }
 
 /// The timestamp form (`ReportTimestamp`, `RowTimestamp`).
@@ -506,6 +525,7 @@ pub fn upkeep(store: &Store) -> Vec<(String, String)> {
 pub fn profile(store: &Store, path: String, limits: &Limits) -> Result<Profile, BulkDataError> {
     let transport = match text(store, &path, "Protocol").as_str() {
         "HTTP" => Transport::Http(http_settings(store, &path)),
+        "MQTT" => Transport::Mqtt(mqtt_settings(store, &path)),
         "USPEventNotif" => Transport::UspEventNotif,
         other => {
             return Err(BulkDataError::Protocol {
@@ -578,6 +598,25 @@ fn http_settings(store: &Store, profile: &str) -> HttpSettings {
         retry,
         uri_parameters,
         persist_across_reboot: text(store, &http, "PersistAcrossReboot") == "true",
+    }
+}
+
+fn mqtt_settings(store: &Store, profile: &str) -> MqttSettings {
+    let mqtt = std::format!("{profile}MQTT.");
+    let reference = text(store, &mqtt, "Reference");
+    let client = reference.trim_end_matches('.');
+    MqttSettings {
+        client: if client.is_empty() {
+            String::new()
+        } else {
+            std::format!("{client}.")
+        },
+        topic: text(store, &mqtt, "PublishTopic"),
+        qos: text(store, &mqtt, "PublishQoS")
+            .parse::<u8>()
+            .unwrap_or(0)
+            .min(2),
+        retain: text(store, &mqtt, "PublishRetain") == "true",
     }
 }
 

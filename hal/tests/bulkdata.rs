@@ -66,7 +66,7 @@ async fn the_simulated_device_advertises_what_is_supported() {
     let engine = setup().await;
     for (name, value) in [
         ("Status", "Enabled"),
-        ("Protocols", "HTTP,USPEventNotif"),
+        ("Protocols", "HTTP,MQTT,USPEventNotif"),
         ("EncodingTypes", "CSV,JSON"),
         ("ParameterWildCardSupported", "true"),
         ("MaxNumberOfProfiles", "16"),
@@ -237,11 +237,58 @@ async fn http_profiles_read_their_settings_and_query() {
 }
 
 #[tokio::test]
+async fn mqtt_profiles_reference_an_existing_client_row() {
+    let engine = setup().await;
+    let principal = usp();
+    let added = engine
+        .add(&principal, &add_one("Device.MQTT.Client.", Vec::new()))
+        .await
+        .unwrap();
+    let client = added.results[0].outcome.as_ref().unwrap().path.clone();
+    let row = add_profile(
+        &engine,
+        &[
+            ("Enable", "true"),
+            ("Protocol", "MQTT"),
+            ("EncodingType", "JSON"),
+            ("MQTT.PublishTopic", "bulk/sim0001"),
+            ("MQTT.PublishQoS", "2"),
+            ("MQTT.PublishRetain", "true"),
+        ],
+        &[("Device.DeviceInfo.SerialNumber", "", false)],
+    )
+    .await;
+    // `MQTT.Reference` is a strong reference to a `Device.MQTT.Client.{i}.` row: another
+    // table's row or a missing client row is an invalid value (7012).
+    let mqtt = format!("{row}MQTT.");
+    for wrong in ["Device.DeviceInfo.", "Device.MQTT.Client.99"] {
+        let set = set_one(&mqtt, vec![ParamSetting::new("Reference", wrong)]);
+        let refused = engine.set(&principal, &set).await.unwrap_err();
+        assert_eq!(refused.error.usp_error(), 7012, "{wrong}: {refused:?}");
+    }
+    let reference = client.trim_end_matches('.');
+    let set = set_one(&mqtt, vec![ParamSetting::new("Reference", reference)]);
+    engine.set(&principal, &set).await.unwrap();
+    let profiles = engine.read(|s| bulkdata::profiles(s, &Limits::DEFAULT));
+    let Ok(profile) = &profiles[0] else {
+        panic!("{profiles:?}")
+    };
+    let Transport::Mqtt(settings) = &profile.transport else {
+        panic!("{profile:?}")
+    };
+    assert_eq!(settings.client, client, "with its trailing dot");
+    assert_eq!(settings.topic, "bulk/sim0001");
+    assert_eq!(settings.qos, 2);
+    assert!(settings.retain);
+    assert_eq!(profile.content_type(), "application/json; charset=UTF-8");
+}
+
+#[tokio::test]
 async fn protocols_and_encodings_not_advertised_are_refused() {
     let engine = setup().await;
     let row = add_profile(&engine, &[], &[]).await;
     // `Protocol` and `EncodingType` take their values from the capability lists.
-    for (name, value) in [("Protocol", "MQTT"), ("EncodingType", "XML")] {
+    for (name, value) in [("Protocol", "Streaming"), ("EncodingType", "XML")] {
         let set = set_one(&row, vec![ParamSetting::new(name, value)]);
         let refused = engine.set(&usp(), &set).await.unwrap_err();
         assert_eq!(refused.error.usp_error(), 7012, "{name}: {refused:?}");

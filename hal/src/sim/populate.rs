@@ -290,7 +290,7 @@ pub(crate) fn factory_defaults(txn: &mut Transaction<'_>, serial: &str) -> Resul
     for (name, value) in [
         ("Enable", "true".to_string()),
         ("Status", "Enabled".to_string()),
-        ("Protocols", "HTTP,USPEventNotif".to_string()),
+        ("Protocols", "HTTP,MQTT,USPEventNotif".to_string()),
         ("EncodingTypes", "CSV,JSON".to_string()),
         ("ParameterWildCardSupported", "true".to_string()),
         ("MinReportingInterval", limits.min_interval.to_string()),
