@@ -28,7 +28,7 @@ use rusp_lib::usp_builder::OperateBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use common::{AgentProcess, Controller, WAIT, add, added_path, set_ok};
+use common::{AgentProcess, Controller, WAIT, add, add_bulk_profile, added_path, set_ok};
 use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 
 /// A report as the collector received it.
@@ -145,35 +145,20 @@ async fn scenario() {
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
 
-    let body = ctrl
-        .request(add(
-            "Device.BulkData.Profile.",
-            &[
-                ("Protocol", "HTTP"),
-                ("EncodingType", "JSON"),
-                ("ReportingInterval", "2"),
-                ("NumberOfRetainedFailedReports", "3"),
-            ],
-        ))
-        .await;
-    let profile = added_path(&body);
-    let body = ctrl
-        .request(add(
-            &format!("{profile}Parameter."),
-            &[("Reference", "Device.DeviceInfo.SerialNumber")],
-        ))
-        .await;
-    added_path(&body);
-    let body = ctrl
-        .request(add(
-            &format!("{profile}Parameter."),
-            &[
-                ("Reference", "Device.Ethernet.Interface.*.Name"),
-                ("Name", "Eth"),
-            ],
-        ))
-        .await;
-    added_path(&body);
+    let profile = add_bulk_profile(
+        &mut ctrl,
+        &[
+            ("Protocol", "HTTP"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "2"),
+            ("NumberOfRetainedFailedReports", "3"),
+        ],
+        &[
+            ("Device.DeviceInfo.SerialNumber", ""),
+            ("Device.Ethernet.Interface.*.Name", "Eth"),
+        ],
+    )
+    .await;
     let body = ctrl
         .request(add(
             &format!("{profile}HTTP.RequestURIParameter."),
@@ -259,24 +244,16 @@ async fn digest_scenario() {
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
-    let body = ctrl
-        .request(add(
-            "Device.BulkData.Profile.",
-            &[
-                ("Protocol", "HTTP"),
-                ("EncodingType", "JSON"),
-                ("ReportingInterval", "1"),
-            ],
-        ))
-        .await;
-    let profile = added_path(&body);
-    let body = ctrl
-        .request(add(
-            &format!("{profile}Parameter."),
-            &[("Reference", "Device.DeviceInfo.SerialNumber")],
-        ))
-        .await;
-    added_path(&body);
+    let profile = add_bulk_profile(
+        &mut ctrl,
+        &[
+            ("Protocol", "HTTP"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "1"),
+        ],
+        &[("Device.DeviceInfo.SerialNumber", "")],
+    )
+    .await;
     let http = format!("{profile}HTTP.");
     set_ok(&mut ctrl, &http, "URL", &format!("{url}?zone=1")).await;
     set_ok(&mut ctrl, &http, "Method", "PUT").await;

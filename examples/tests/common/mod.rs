@@ -649,6 +649,27 @@ pub(crate) fn added_path(body: &Value) -> String {
         .to_owned()
 }
 
+/// Adds a `Device.BulkData.Profile.` row with `settings` and one `Parameter.` row per
+/// `(Reference, Name)` of `parameters`; returns the profile's path.
+pub(crate) async fn add_bulk_profile(
+    ctrl: &mut Controller,
+    settings: &[(&str, &str)],
+    parameters: &[(&str, &str)],
+) -> String {
+    let body = ctrl
+        .request(add("Device.BulkData.Profile.", settings))
+        .await;
+    let profile = added_path(&body);
+    for (reference, name) in parameters {
+        let table = format!("{profile}Parameter.");
+        let body = ctrl
+            .request(add(&table, &[("Reference", reference), ("Name", name)]))
+            .await;
+        added_path(&body);
+    }
+    profile
+}
+
 // ---------------------------------------------------------------------------------------------
 // The scripted ACS
 

@@ -48,7 +48,13 @@ impl Mosquitto {
     /// Starts mosquitto on loopback `port` (configuration in `dir`) and waits until it
     /// accepts connections.
     pub(crate) async fn start_on(dir: &Path, port: u16) -> Self {
-        Self::start_with(dir, port, None).await
+        Self::start_with(dir, port, None, "").await
+    }
+
+    /// Starts mosquitto on a free loopback port with `options` (lines of `mosquitto.conf`
+    /// for its listener, such as `max_qos 1`) and waits until it accepts connections.
+    pub(crate) async fn start_with_options(dir: &Path, options: &str) -> Self {
+        Self::start_with(dir, free_port(), None, options).await
     }
 
     /// Starts mosquitto with a plain listener on a free loopback port and a TLS listener
@@ -69,18 +75,19 @@ impl Mosquitto {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
         }
         let tls_port = free_port();
-        let broker = Self::start_with(dir, free_port(), Some((tls_port, certs))).await;
+        let broker = Self::start_with(dir, free_port(), Some((tls_port, certs)), "").await;
         (broker, tls_port)
     }
 
-    /// Starts mosquitto on loopback `port`, and on `tls` (a port and the directory of the
-    /// server certificate) if given, and waits until it accepts connections on every port.
-    async fn start_with(dir: &Path, port: u16, tls: Option<(u16, &Path)>) -> Self {
+    /// Starts mosquitto on loopback `port` with `options` for that listener, and on `tls` (a
+    /// port and the directory of the server certificate) if given, and waits until it accepts
+    /// connections on every port.
+    async fn start_with(dir: &Path, port: u16, tls: Option<(u16, &Path)>, options: &str) -> Self {
         let binary = mosquitto_binary();
         let conf = dir.join("mosquitto.conf");
         let mut text = format!(
             "allow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n\
-             log_type warning\nlistener {port} 127.0.0.1\n"
+             log_type warning\nlistener {port} 127.0.0.1\n{options}"
         );
         let mut ports = vec![port];
         if let Some((tls_port, certs)) = tls {
@@ -222,12 +229,8 @@ impl MqttLink {
         let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
         let client = match version {
             Version::V5 => {
-                let mut options = v5::MqttOptions::new(client_id, "127.0.0.1", port);
-                options.set_max_packet_size(Some(2 * 1024 * 1024));
-                let (client, events) = v5::AsyncClient::new(options, 64);
-                client.subscribe(own_topic, QoS::AtLeastOnce).await.unwrap();
-                tokio::spawn(pump(Events::V5(Box::new(events)), tx, subscribed_tx));
-                Client::V5(client)
+                let filter = (own_topic, QoS::AtLeastOnce);
+                Client::V5(subscribe_v5(port, client_id, filter, tx, subscribed_tx).await)
             }
             Version::V311 => {
                 let mut options = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
@@ -300,6 +303,56 @@ impl MqttLink {
         let payload = received.payload.clone();
         self.received.push(received);
         Some(payload)
+    }
+}
+
+/// Connects an MQTT 5 client to the broker on `port` as `client_id` and subscribes to
+/// `filter` at its QoS; the event loop [`pump`]s into `tx` and `subscribed`.
+async fn subscribe_v5(
+    port: u16,
+    client_id: &str,
+    (filter, qos): (&str, QoS),
+    tx: mpsc::UnboundedSender<Received>,
+    subscribed: tokio::sync::oneshot::Sender<()>,
+) -> v5::AsyncClient {
+    let mut options = v5::MqttOptions::new(client_id, "127.0.0.1", port);
+    options.set_max_packet_size(Some(2 * 1024 * 1024));
+    let (client, events) = v5::AsyncClient::new(options, 64);
+    client.subscribe(filter, qos).await.unwrap();
+    tokio::spawn(pump(Events::V5(Box::new(events)), tx, subscribed));
+    client
+}
+
+/// An MQTT 5 client subscribed to one topic filter at QoS 2, as a bulk data collector is.
+pub(crate) struct Subscriber {
+    _client: v5::AsyncClient,
+    rx: mpsc::UnboundedReceiver<Received>,
+}
+
+impl Subscriber {
+    /// Connects to the broker on `port` as `client_id`, subscribes to `filter` and waits for
+    /// the SUBACK.
+    pub(crate) async fn connect(port: u16, client_id: &str, filter: &str) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+        let filter = (filter, QoS::ExactlyOnce);
+        let client = subscribe_v5(port, client_id, filter, tx, subscribed_tx).await;
+        tokio::time::timeout(WAIT, subscribed)
+            .await
+            .expect("SUBACK in time")
+            .unwrap();
+        Self {
+            _client: client,
+            rx,
+        }
+    }
+
+    /// The next PUBLISH received, within [`WAIT`].
+    pub(crate) async fn next(&mut self) -> Received {
+        tokio::time::timeout(WAIT, self.rx.recv())
+            .await
+            .expect("a PUBLISH in time")
+            .expect("the subscriber's link is up")
     }
 }
 

@@ -8,6 +8,15 @@
 //!   RFC 7616 / 2617; Basic only over `https://`). A 2xx answer delivers it; anything else fails it, retried per
 //!   `RetryEnable` / `RetryMinimumWaitInterval` / `RetryIntervalMultiplier` until the next
 //!   report is due, then kept for the next interval per `NumberOfRetainedFailedReports`.
+//! - `MQTT` (TR-369 Annex A, "MQTT Bulk Data Collection"): a PUBLISH of the report to
+//!   `MQTT.PublishTopic` on the open connection of the `Device.MQTT.Client.{i}.` row that
+//!   `MQTT.Reference` names, which the client row's USP MTP keeps ([`Connections`]: no second
+//!   connection to the broker), at `PublishQoS` lowered to the broker's Maximum QoS, retained
+//!   per `PublishRetain` unless the broker said Retain Available 0, with the `Content-Type`
+//!   value as the MQTT 5 Content Type (R-BULK.8a). Queued on the open connection, it is
+//!   delivered; retries are the MQTT client's. A client row that is not connected (its MTP
+//!   disabled, the broker away, or no row referenced) or a `PublishTopic` that is no topic
+//!   name fails the report, kept for the next interval per `NumberOfRetainedFailedReports`.
 //! - `USPEventNotif`: the report is the `Data` of the profile's `Push!` event, raised on the
 //!   device's sink; the USP agent notifies the owner's subscriptions (NotifRetry is theirs).
 //!
@@ -19,12 +28,13 @@
 //! live in memory: `PersistAcrossReboot` is not honoured yet.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cwmp_core::session::ClientAuth;
-use hal::bulkdata::{self, Limits, Method, Profile, Retained, Stamp, Transport};
+use hal::bulkdata::{self, Collection, Limits, Method, Profile, Retained, Stamp, Transport};
 use hal::engine::DeviceUpdate;
 use hal::feed::{CallId, CommandReporter};
 use hal::retry::Rng;
@@ -37,6 +47,7 @@ use tr181_model::value::DateTime;
 
 use crate::acs_client::AcsClient;
 use crate::device::{DeviceEvent, wall_clock};
+use crate::mqtt::Connections;
 use crate::tls::{self, Trust};
 
 /// Longest one HTTP attempt may take.
@@ -97,12 +108,19 @@ impl Commands for ForceCollection {
     }
 }
 
+/// How reports leave the agent: the TLS trust for HTTP, the MQTT clients' connections.
+struct Senders {
+    trust: Option<Trust>,
+    mqtt: Connections,
+}
+
 /// The bulk data task: runs until `shutdown`, re-reading the profiles on every `events` and
 /// reporting at once for each profile `forced` names.
 pub(crate) async fn serve(
     engine: Arc<Engine>,
     agent: String,
     trust: Option<Trust>,
+    mqtt: Connections,
     mut events: mpsc::Receiver<DeviceEvent>,
     mut forced: mpsc::Receiver<String>,
     mut shutdown: watch::Receiver<bool>,
@@ -116,6 +134,7 @@ pub(crate) async fn serve(
         )
     };
     let limits = Limits::DEFAULT;
+    let senders = Senders { trust, mqtt };
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     refresh(&engine, &limits, &mut running).await;
     loop {
@@ -137,7 +156,7 @@ pub(crate) async fn serve(
             Some(row) = forced.recv() => {
                 let wall = wall_micros();
                 if let Some(run) = running.get(&row) {
-                    report(&engine, &agent, &trust, run, stamp(wall), &limits).await;
+                    report(&engine, &agent, &senders, run, stamp(wall), &limits).await;
                     continue;
                 }
                 // A disabled profile: read as it is, with nothing retained.
@@ -145,7 +164,7 @@ pub(crate) async fn serve(
                     Ok(profile) => {
                         let next = Instant::now() + profile.next_report(wall);
                         let run = Running { profile, next, retained: Arc::default() };
-                        report(&engine, &agent, &trust, &run, stamp(wall), &limits).await;
+                        report(&engine, &agent, &senders, &run, stamp(wall), &limits).await;
                     }
                     Err(error) => tracing::warn!(%error, "ForceCollection() made no report"),
                 }
@@ -155,7 +174,7 @@ pub(crate) async fn serve(
                 for run in running.values_mut().filter(|r| r.next <= now) {
                     let wall = wall_micros();
                     run.next = now + run.profile.next_report(wall);
-                    report(&engine, &agent, &trust, run, stamp(wall), &limits).await;
+                    report(&engine, &agent, &senders, run, stamp(wall), &limits).await;
                 }
             }
         }
@@ -211,7 +230,7 @@ async fn refresh(engine: &Engine, limits: &Limits, running: &mut BTreeMap<String
 async fn report(
     engine: &Arc<Engine>,
     agent: &str,
-    trust: &Option<Trust>,
+    senders: &Senders,
     run: &Running,
     stamp: Stamp,
     limits: &Limits,
@@ -259,26 +278,53 @@ async fn report(
                 profile: profile.clone(),
                 url: with_query(&http.url, &query),
                 body: report.body,
-                trust: trust.clone(),
+                trust: senders.trust.clone(),
             };
-            let retained = run.retained.clone();
-            let deadline = run.next;
-            tokio::spawn(async move {
-                let sent = tokio::time::timeout_at(deadline, delivery.send()).await;
-                let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
-                if matches!(sent, Ok(true)) {
-                    retained.delivered();
-                } else {
-                    tracing::warn!(
-                        profile = %delivery.profile.path,
-                        "bulk data report not delivered: kept for the next interval"
-                    );
-                    retained.failed_with(&delivery.profile, collected);
+            deliver(run, collected, async move { delivery.send().await });
+        }
+        Transport::Mqtt(mqtt) => {
+            let (connections, mqtt) = (senders.mqtt.clone(), mqtt.clone());
+            let content_type = profile.content_type();
+            let body = report.body.into_bytes();
+            deliver(run, collected, async move {
+                let (client, topic) = (&mqtt.client, &mqtt.topic);
+                let published = connections
+                    .publish(client, topic, body, mqtt.qos, mqtt.retain, content_type)
+                    .await;
+                if let Err(error) = &published {
+                    tracing::info!(%error, topic, "bulk data PUBLISH failed");
                 }
+                published.is_ok()
             });
         }
         _ => {}
     }
+}
+
+/// Sends a report of `run` in the background (`send` tells whether it was delivered),
+/// bounded by the next report's time: delivered, the retained reports went with it; failed,
+/// `collected` is kept for the next interval.
+fn deliver(
+    run: &Running,
+    collected: Collection,
+    send: impl Future<Output = bool> + Send + 'static,
+) {
+    let retained = run.retained.clone();
+    let deadline = run.next;
+    let profile = run.profile.clone();
+    tokio::spawn(async move {
+        let sent = tokio::time::timeout_at(deadline, send).await;
+        let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(sent, Ok(true)) {
+            retained.delivered();
+        } else {
+            tracing::warn!(
+                profile = %profile.path,
+                "bulk data report not delivered: kept for the next interval"
+            );
+            retained.failed_with(&profile, collected);
+        }
+    });
 }
 
 /// `url` with the Request-URI parameters `query` (`?a=b&...`) appended.

@@ -16,8 +16,8 @@
 //! [`mqtt_filters`], its topic filters), [`uds`] (the Unix domain socket MTP) and [`cwmp`]
 //! (the CWMP session's
 //! drive loop and the connection-request server), [`acs_client`] (its HTTP/HTTPS client, on
-//! [`http1`], also the bulk data reports'), [`bulkdata`] (bulk data profiles: HTTP reports and
-//! USP `Push!`) and
+//! [`http1`], also the bulk data reports'), [`bulkdata`] (bulk data profiles: HTTP and MQTT
+//! reports and USP `Push!`) and
 //! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
 //! requests), [`log`] (the log lines), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
@@ -204,6 +204,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     #[cfg(unix)]
     tasks.spawn(network_up_on_sigusr1(engine.clone(), shutdown.clone()));
     let (mtp_device_tx, mtp_device_rx) = mpsc::channel(16);
+    let mqtt_connections = mqtt::Connections::default();
     let supervisor = mtp::Supervisor::new(
         engine.clone(),
         config.usp.clone(),
@@ -214,6 +215,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         ws_listen,
     )
     .with_mqtt_stats(device.mqtt_stats.clone())
+    .with_mqtt_connections(mqtt_connections.clone())
     .with_state_dir(&config.state_dir);
     tasks.spawn(supervisor.run(mtp_device_rx, shutdown.clone()));
     let (bulk_device_tx, bulk_device_rx) = mpsc::channel(16);
@@ -221,6 +223,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         engine.clone(),
         endpoint_id.clone(),
         trust.clone(),
+        mqtt_connections,
         bulk_device_rx,
         device.force_collection,
         shutdown.clone(),

@@ -63,12 +63,16 @@
 //!
 //! `Name` is a label; `Stats.` are live values ([`crate::mqtt_stats`]).
 //!
+//! The client row's open connection also carries the agent's other PUBLISHes, the bulk data
+//! reports of profiles whose `MQTT.Reference` names the row ([`Connections`]): one broker
+//! connection per client row.
+//!
 //! All Records of the MTP share one link of the driver ([`LINK`]); the reply-to topic travels
 //! with each [`Outbound`] Record.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -385,6 +389,8 @@ pub(crate) struct MqttMtp {
     /// Where the filters a kept session holds are saved for the next start
     /// ([`Self::with_session_file`]); `None` keeps them in memory only.
     session_file: Option<PathBuf>,
+    /// Where the open connection is listed under its client row ([`Self::with_connections`]).
+    connections: Option<(Connections, String)>,
 }
 
 /// The session file's document: the topic filters the broker's session of `client_id` at
@@ -503,6 +509,8 @@ struct Session {
     publishing: watch::Sender<Arc<Publishing>>,
     /// The topic filters held at the broker.
     filters: Filters,
+    /// The connection as [`Connections`] lists it, for as long as the session lives.
+    _listed: Option<Listed>,
 }
 
 /// How the agent's PUBLISHes are sent.
@@ -515,6 +523,95 @@ struct Publishing {
     user_properties: Vec<(String, String)>,
     /// The controllers whose Records are retained (none when the broker keeps none).
     retain: Vec<(String, Retain)>,
+}
+
+/// The MQTT clients' open connections by `Device.MQTT.Client.{i}.` row: where the agent's
+/// other PUBLISHes go (bulk data reports, [`crate::bulkdata`]), so that a client row keeps
+/// one broker connection, its MTP's. A row is listed from its CONNACK until the connection
+/// is lost or the MTP stops.
+#[derive(Clone, Default)]
+pub(crate) struct Connections(Arc<Mutex<BTreeMap<String, Open>>>);
+
+/// A client row's open connection, as [`Connections`] lists it.
+#[derive(Clone)]
+struct Open {
+    conn: u64,
+    client: Client,
+    /// The broker's Maximum QoS (MQTT 5).
+    max_qos: Option<u8>,
+    /// Whether the broker keeps retained messages (MQTT 5 Retain Available).
+    retain_available: bool,
+    /// The row's PUBLISH settings, as they change.
+    publishing: watch::Receiver<Arc<Publishing>>,
+}
+
+/// A connection's place in [`Connections`], given up when this drops (with its [`Session`]).
+struct Listed {
+    connections: Connections,
+    row: String,
+    conn: u64,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let mut open = self.connections.lock();
+        // A newer connection of the row (its MTP restarted) stays listed.
+        if open.get(&self.row).is_some_and(|o| o.conn == self.conn) {
+            open.remove(&self.row);
+        }
+    }
+}
+
+impl Connections {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Open>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lists `open` as client row `row`'s connection until the returned [`Listed`] drops.
+    fn list(&self, row: &str, open: Open) -> Listed {
+        let conn = open.conn;
+        self.lock().insert(row.to_owned(), open);
+        Listed {
+            connections: self.clone(),
+            row: row.to_owned(),
+            conn,
+        }
+    }
+
+    /// PUBLISHes `payload` to `topic` on client row `row`'s open connection (TR-181
+    /// `BulkData.Profile.{i}.MQTT.`): at `qos` lowered to the broker's Maximum QoS, with the
+    /// RETAIN flag when `retain` unless the broker keeps no retained messages, and in MQTT 5
+    /// with the Content Type `content_type` and the row's Message Expiry Interval and PUBLISH
+    /// User Properties. Once queued on an open connection the PUBLISH is the client's to
+    /// deliver (rumqttc sends what is unacknowledged again after a reconnect), as TR-369
+    /// leaves retries to the MQTT client. An error when the row has no open connection or
+    /// `topic` is no topic name.
+    pub(crate) async fn publish(
+        &self,
+        row: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
+        content_type: &str,
+    ) -> Result<(), String> {
+        if !facts::is_valid_reply_topic(topic) {
+            return Err(format!("{topic:?} is no topic name to publish to"));
+        }
+        let Some(open) = self.lock().get(row).cloned() else {
+            return Err(format!("the MQTT client {row:?} is not connected"));
+        };
+        let properties = PublishProperties {
+            content_type: Some(content_type.to_owned()),
+            ..open.publishing.borrow().properties()
+        };
+        let qos = qos.min(open.max_qos.unwrap_or(2));
+        let retain = retain && open.retain_available;
+        let topic = topic.to_owned();
+        open.client
+            .send(topic, payload, qos, retain, properties)
+            .await
+    }
 }
 
 impl MqttMtp {
@@ -560,7 +657,15 @@ impl MqttMtp {
             tls,
             report,
             session_file: None,
+            connections: None,
         })
+    }
+
+    /// Lists the open connection in `connections` as client row `row`'s, for the other
+    /// PUBLISHes the agent makes on it.
+    pub(crate) fn with_connections(mut self, connections: Connections, row: String) -> Self {
+        self.connections = Some((connections, row));
+        self
     }
 
     /// Saves the topic filters a kept session holds in `path`, and reads them from there at
@@ -697,6 +802,16 @@ impl MqttMtp {
                         let conn = next_conn();
                         let publishing = self.publishing(max_qos, retain_available);
                         let (publishing, published) = watch::channel(Arc::new(publishing));
+                        let listed = self.connections.as_ref().map(|(connections, row)| {
+                            let open = Open {
+                                conn,
+                                client: client.clone(),
+                                max_qos,
+                                retain_available,
+                                publishing: published.clone(),
+                            };
+                            connections.list(row, open)
+                        });
                         let (records, forwarder) = self.forwarder(&client, &own_topic, published);
                         let mut new = Session {
                             conn,
@@ -708,6 +823,7 @@ impl MqttMtp {
                             records,
                             publishing,
                             filters,
+                            _listed: listed,
                         };
                         // Subscribed before the greetings go out: a controller that has one
                         // can send requests.
@@ -1120,26 +1236,35 @@ impl Client {
         how: &Publishing,
     ) -> Result<(), String> {
         let retain = how.retains(&bytes);
+        let topic = match self {
+            Self::V311(_) => facts::v311_publish_topic(topic, reply_to),
+            Self::V5(_) => topic.to_owned(),
+        };
+        let properties = PublishProperties {
+            response_topic: Some(reply_to.to_owned()),
+            content_type: Some(CONTENT_TYPE.to_owned()),
+            ..how.properties()
+        };
+        self.send(topic, bytes, how.qos, retain, properties).await
+    }
+
+    /// PUBLISHes `payload` to `topic`; `properties` go only into an MQTT 5 PUBLISH.
+    async fn send(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
+        properties: PublishProperties,
+    ) -> Result<(), String> {
         match self {
-            Self::V311(c) => c
-                .publish(
-                    facts::v311_publish_topic(topic, reply_to),
-                    qos_v311(how.qos),
-                    retain,
-                    bytes,
-                )
-                .await
-                .map_err(|e| e.to_string()),
+            Self::V311(c) => {
+                (c.publish(topic, qos_v311(qos), retain, payload).await).map_err(|e| e.to_string())
+            }
             Self::V5(c) => {
-                let properties = PublishProperties {
-                    response_topic: Some(reply_to.to_owned()),
-                    content_type: Some(CONTENT_TYPE.to_owned()),
-                    message_expiry_interval: (how.expiry_s > 0).then_some(how.expiry_s),
-                    user_properties: how.user_properties.clone(),
-                    ..PublishProperties::default()
-                };
-                c.publish_with_properties(topic, qos_v5(how.qos), retain, bytes, properties)
-                    .await
+                let qos = qos_v5(qos);
+                (c.publish_with_properties(topic, qos, retain, payload, properties)
+                    .await)
                     .map_err(|e| e.to_string())
             }
         }
@@ -1282,6 +1407,16 @@ const fn outgoing(packet: &rumqttc::Outgoing) -> Event {
 }
 
 impl Publishing {
+    /// The PUBLISH properties every PUBLISH of the client row carries (MQTT 5): the Message
+    /// Expiry Interval and the `UserProperty.{i}.` rows for PUBLISH.
+    fn properties(&self) -> PublishProperties {
+        PublishProperties {
+            message_expiry_interval: (self.expiry_s > 0).then_some(self.expiry_s),
+            user_properties: self.user_properties.clone(),
+            ..PublishProperties::default()
+        }
+    }
+
     /// Whether `record` goes out with the RETAIN flag: a Response or Error, or a Notify, in a
     /// `no_session_context` Record for a controller whose MTP row asks for it.
     fn retains(&self, record: &[u8]) -> bool {

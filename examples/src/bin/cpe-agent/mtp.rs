@@ -38,7 +38,8 @@ use usp_core::agent::{Mtp, MtpKind};
 use crate::config::{UspConfig, WebSocketConfig};
 use crate::device::{DeviceEvent, wall_clock};
 use crate::mqtt::{
-    MqttConfig, MqttMtp, Retain, RowSettings, Subscription, UserProperty, Version, Will,
+    Connections, MqttConfig, MqttMtp, Retain, RowSettings, Subscription, UserProperty, Version,
+    Will,
 };
 use crate::mqtt_stats::{ClientStats, MqttStats};
 use crate::stomp::{self, StompConfig, StompMtp};
@@ -1061,6 +1062,8 @@ pub(crate) struct Supervisor {
     mqtt_stats: Arc<MqttStats>,
     /// Where the MQTT client saves what a kept session holds ([`Self::with_state_dir`]).
     mqtt_session: Option<PathBuf>,
+    /// The MQTT clients' open connections, by client row.
+    mqtt_connections: Connections,
 }
 
 impl Supervisor {
@@ -1088,7 +1091,15 @@ impl Supervisor {
             tasks: JoinSet::new(),
             mqtt_stats: Arc::default(),
             mqtt_session: None,
+            mqtt_connections: Connections::default(),
         }
+    }
+
+    /// Lists the MQTT clients' open connections in `connections`, for the bulk data reports
+    /// PUBLISHed on them.
+    pub(crate) fn with_mqtt_connections(mut self, connections: Connections) -> Self {
+        self.mqtt_connections = connections;
+        self
     }
 
     /// Counts the MQTT clients' packets into `stats` (served as their rows' `Stats.`).
@@ -1270,7 +1281,9 @@ impl Supervisor {
                 mqtt = Some(follow);
                 match MqttMtp::new(rows, &eid, agent, network, stopped, trust, report.clone()) {
                     Ok(mtp) => {
-                        let mtp = mtp.with_session_file(self.mqtt_session.clone());
+                        let mtp = mtp
+                            .with_session_file(self.mqtt_session.clone())
+                            .with_connections(self.mqtt_connections.clone(), client.clone());
                         // Subscribed again only once the SUBACK comes. (Written here, not as
                         // the previous task stops, which may be after this one subscribed.)
                         let rows = config.row.subscriptions.iter().map(|s| s.row.clone());

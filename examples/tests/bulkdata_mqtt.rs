@@ -1,0 +1,157 @@
+//! End to end: bulk data profiles with `Protocol` `MQTT`, configured by a USP controller over
+//! WebSocket, PUBLISH their reports through a real mosquitto broker (started by the test on a
+//! free loopback port; `.ci/peers` installs it) on the connection of the MQTT client row the
+//! agent's USP MTP runs; a collector (a rumqttc client subscribed at QoS 2) receives them.
+//! A profile whose `MQTT.Reference` names no client fails its reports and keeps them for the
+//! next one; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
+//! Available. Every wait is bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    // The test bounds its waits on the real clock, as the agent it drives does.
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::mqtt::{Mosquitto, Received, Subscriber, agent_config};
+use common::{AgentProcess, Controller, add_bulk_profile, set_ok, wait_value};
+
+const AGENT_TOPIC: &str = "usp/agent/sim0001";
+const CTRL_TOPIC: &str = "usp/controller/e2e";
+/// The client row the agent's MQTT MTP runs on (seeded from `[usp.mqtt]`).
+const CLIENT: &str = "Device.MQTT.Client.1.";
+const TOPIC: &str = "bulk/sim0001";
+
+/// The agent, its MQTT MTP connected to the broker on `port`, and a controller over
+/// WebSocket.
+async fn agent(dir: &Path, port: u16) -> (AgentProcess, Controller) {
+    let config = agent_config(dir, port, "5.0", AGENT_TOPIC, CTRL_TOPIC);
+    let state = dir.join("state");
+    let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
+    agent.wait_line("USP MQTT MTP connected").await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    wait_value(&mut ctrl, &format!("{CLIENT}Status"), "Connected").await;
+    (agent, ctrl)
+}
+
+/// Adds an MQTT profile reporting the serial number each second to [`TOPIC`] with QoS 2
+/// and the RETAIN flag, its `MQTT.Reference` `reference`, and enables it.
+async fn mqtt_profile(ctrl: &mut Controller, reference: &str) -> String {
+    let profile = add_bulk_profile(
+        ctrl,
+        &[
+            ("Protocol", "MQTT"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "1"),
+            ("NumberOfRetainedFailedReports", "3"),
+        ],
+        &[("Device.DeviceInfo.SerialNumber", "")],
+    )
+    .await;
+    let mqtt = format!("{profile}MQTT.");
+    set_ok(ctrl, &mqtt, "Reference", reference).await;
+    set_ok(ctrl, &mqtt, "PublishTopic", TOPIC).await;
+    set_ok(ctrl, &mqtt, "PublishQoS", "2").await;
+    set_ok(ctrl, &mqtt, "PublishRetain", "true").await;
+    let json = format!("{profile}JSONEncoding.");
+    set_ok(ctrl, &json, "ReportFormat", "NameValuePair").await;
+    set_ok(ctrl, &profile, "Enable", "true").await;
+    profile
+}
+
+/// The collections in a JSON report.
+fn reports(publish: &Received) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+    json["Report"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reports_go_out_on_the_client_rows_connection() {
+    common::within(Duration::from_secs(90), published()).await;
+}
+
+async fn published() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
+    let (mut agent, mut ctrl) = agent(dir.path(), broker.port).await;
+    assert_eq!(
+        common::value(&mut ctrl, "Device.BulkData.Protocols").await,
+        "HTTP,MQTT,USPEventNotif"
+    );
+
+    // No client referenced: the reports fail, and are kept.
+    let profile = mqtt_profile(&mut ctrl, "").await;
+    agent
+        .wait_line("bulk data report not delivered: kept for the next interval")
+        .await;
+
+    // The MTP's client row: the next report carries the failed ones before it.
+    set_ok(&mut ctrl, &format!("{profile}MQTT."), "Reference", CLIENT).await;
+    let publish = collector.next().await;
+    assert_eq!(publish.topic, TOPIC);
+    assert_eq!(publish.qos, 2, "PublishQoS");
+    assert_eq!(
+        publish.content_type.as_deref(),
+        Some("application/json; charset=UTF-8"),
+        "the Content Type property (R-BULK.8a)"
+    );
+    let collections = reports(&publish);
+    assert!(
+        collections.len() >= 2,
+        "retained ones first: {collections:?}"
+    );
+    for collection in &collections {
+        assert_eq!(collection["Device.DeviceInfo.SerialNumber"], "SIM0001");
+    }
+    let times: Vec<i64> = (collections.iter())
+        .map(|c| c["CollectionTime"].as_i64().unwrap())
+        .collect();
+    assert!(times.is_sorted(), "oldest first: {times:?}");
+
+    // Delivered: the next report carries only its own collection.
+    let next = collector.next().await;
+    assert_eq!(reports(&next).len(), 1, "{:?}", reports(&next));
+
+    // PublishRetain: the broker keeps the last report for a collector that comes later.
+    let mut late = Subscriber::connect(broker.port, "late-collector", TOPIC).await;
+    let kept = late.next().await;
+    assert!(kept.retain, "a retained report");
+    assert_eq!(reports(&kept).len(), 1);
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reports_hold_to_the_brokers_maximum_qos_and_retain_available() {
+    common::within(Duration::from_secs(60), limited()).await;
+}
+
+async fn limited() {
+    let dir = tempfile::tempdir().unwrap();
+    // A broker that disconnects a client publishing above QoS 1 or with the RETAIN flag.
+    let options = "max_qos 1\nretain_available false\n";
+    let broker = Mosquitto::start_with_options(dir.path(), options).await;
+    let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
+    let (agent, mut ctrl) = agent(dir.path(), broker.port).await;
+
+    mqtt_profile(&mut ctrl, CLIENT).await;
+    for _ in 0..2 {
+        let publish = collector.next().await;
+        assert_eq!(publish.topic, TOPIC);
+        assert_eq!(publish.qos, 1, "lowered to the broker's Maximum QoS");
+        assert_eq!(reports(&publish).len(), 1, "none failed");
+    }
+    wait_value(&mut ctrl, &format!("{CLIENT}Status"), "Connected").await;
+
+    drop(ctrl);
+    agent.stop().await;
+}
