@@ -29,6 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -280,49 +281,50 @@ async fn report(
                 body: report.body,
                 trust: senders.trust.clone(),
             };
-            deliver(run, collected, async move { delivery.send().await });
+            deliver(
+                run,
+                collected,
+                Box::pin(async move { delivery.send().await }),
+            );
         }
         Transport::Mqtt(mqtt) => {
             let (connections, mqtt) = (senders.mqtt.clone(), mqtt.clone());
             let content_type = profile.content_type();
             let body = report.body.into_bytes();
-            deliver(run, collected, async move {
+            let publish = async move {
                 let (client, topic) = (&mqtt.client, &mqtt.topic);
-                let published = connections
-                    .publish(client, topic, body, mqtt.qos, mqtt.retain, content_type)
-                    .await;
-                if let Err(error) = &published {
-                    tracing::info!(%error, topic, "bulk data PUBLISH failed");
-                }
-                published.is_ok()
-            });
+                (connections.publish(client, topic, body, mqtt.qos, mqtt.retain, content_type))
+                    .await
+            };
+            deliver(run, collected, Box::pin(publish));
         }
         _ => {}
     }
 }
 
-/// Sends a report of `run` in the background (`send` tells whether it was delivered),
-/// bounded by the next report's time: delivered, the retained reports went with it; failed,
-/// `collected` is kept for the next interval.
-fn deliver(
-    run: &Running,
-    collected: Collection,
-    send: impl Future<Output = bool> + Send + 'static,
-) {
+/// A report on its way: delivered, or why not.
+type Sending = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Sends a report of `run` in the background, bounded by the next report's time: delivered,
+/// the retained reports went with it; failed, `collected` is kept for the next interval.
+/// (One task type for every protocol: each spawned type weighs on the router build.)
+fn deliver(run: &Running, collected: Collection, send: Sending) {
     let retained = run.retained.clone();
     let deadline = run.next;
     let profile = run.profile.clone();
     tokio::spawn(async move {
         let sent = tokio::time::timeout_at(deadline, send).await;
         let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(sent, Ok(true)) {
-            retained.delivered();
-        } else {
-            tracing::warn!(
-                profile = %profile.path,
-                "bulk data report not delivered: kept for the next interval"
-            );
-            retained.failed_with(&profile, collected);
+        match sent.unwrap_or_else(|_| Err("the next report is due".to_owned())) {
+            Ok(()) => retained.delivered(),
+            Err(error) => {
+                tracing::warn!(
+                    profile = %profile.path,
+                    error,
+                    "bulk data report not delivered: kept for the next interval"
+                );
+                retained.failed_with(&profile, collected);
+            }
         }
     });
 }
@@ -344,24 +346,25 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// Sends it, retrying per the profile; whether it was delivered (the caller bounds the
-    /// whole by the next report's time).
-    async fn send(&self) -> bool {
+    /// Sends it, retrying per the profile; the last attempt's error when none went through
+    /// (the caller bounds the whole by the next report's time).
+    async fn send(&self) -> Result<(), String> {
         let Transport::Http(http) = &self.profile.transport else {
-            return false;
+            return Err("not an HTTP profile".to_owned());
         };
         let mut rng = Rng::new(tls::random_seed());
         let mut auth = None;
         let mut retry = 0;
         loop {
-            match self.attempt(http, &mut auth, &mut rng).await {
-                Ok(()) => return true,
-                Err(error) => tracing::info!(%error, url = %self.url, "bulk data POST failed"),
-            }
+            let error = match self.attempt(http, &mut auth, &mut rng).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
             retry += 1;
             let Some(wait) = http.retry_wait_ms(retry, rng.next_u64()) else {
-                return false;
+                return Err(error);
             };
+            tracing::info!(%error, url = %self.url, "bulk data POST failed");
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
     }

@@ -530,7 +530,7 @@ struct Publishing {
 /// one broker connection, its MTP's. A row is listed from its CONNACK until the connection
 /// is lost or the MTP stops.
 #[derive(Clone, Default)]
-pub(crate) struct Connections(Arc<Mutex<BTreeMap<String, Open>>>);
+pub(crate) struct Connections(Arc<Mutex<Vec<(String, Open)>>>);
 
 /// A client row's open connection, as [`Connections`] lists it.
 #[derive(Clone)]
@@ -554,23 +554,23 @@ struct Listed {
 
 impl Drop for Listed {
     fn drop(&mut self) {
-        let mut open = self.connections.lock();
         // A newer connection of the row (its MTP restarted) stays listed.
-        if open.get(&self.row).is_some_and(|o| o.conn == self.conn) {
-            open.remove(&self.row);
-        }
+        (self.connections.lock()).retain(|(row, open)| *row != self.row || open.conn != self.conn);
     }
 }
 
 impl Connections {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Open>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(String, Open)>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Lists `open` as client row `row`'s connection until the returned [`Listed`] drops.
     fn list(&self, row: &str, open: Open) -> Listed {
         let conn = open.conn;
-        self.lock().insert(row.to_owned(), open);
+        let mut listed = self.lock();
+        listed.retain(|(listed, _)| listed != row);
+        listed.push((row.to_owned(), open));
+        drop(listed);
         Listed {
             connections: self.clone(),
             row: row.to_owned(),
@@ -598,7 +598,12 @@ impl Connections {
         if !facts::is_valid_reply_topic(topic) {
             return Err(format!("{topic:?} is no topic name to publish to"));
         }
-        let Some(open) = self.lock().get(row).cloned() else {
+        let open = self
+            .lock()
+            .iter()
+            .find(|(listed, _)| listed == row)
+            .cloned();
+        let Some((_, open)) = open else {
             return Err(format!("the MQTT client {row:?} is not connected"));
         };
         let properties = PublishProperties {
