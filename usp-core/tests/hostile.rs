@@ -520,6 +520,75 @@ fn deep_nesting_hits_prosts_recursion_limit_not_the_stack() {
     assert!(codec::decode_msg(&nested, &limits).is_err());
 }
 
+/// The agent's decoder reads every request, NotifyResp and Error as the full types do, to the
+/// same values and back to the same bytes, and every other response as its type only.
+#[test]
+fn inbound_decodes_the_samples_as_the_full_types_do() {
+    let limits = Limits::default();
+    let mut unread = Vec::new();
+    for (name, msg) in common::samples() {
+        let bytes = encode_msg(&msg);
+        let inbound = codec::decode_inbound_msg(&bytes, &limits).unwrap();
+        assert_eq!(inbound.header, msg.header, "{name}");
+        match codec::msg_from_inbound(inbound.clone()) {
+            Some(read) => {
+                assert_eq!(read, msg, "{name}");
+                assert_eq!(inbound.encode_to_vec(), bytes, "{name}");
+            }
+            None => unread.push(name),
+        }
+    }
+    assert_eq!(
+        unread,
+        [
+            "get_resp",
+            "set_resp",
+            "add_resp",
+            "delete_resp",
+            "operate_resp",
+            "get_supported_dm_resp",
+            "get_instances_resp",
+            "get_supported_protocol_resp",
+            "register_resp",
+            "deregister_resp",
+        ]
+    );
+}
+
+/// What breaks a rule in a request or an Error breaks it for the agent's decoder too.
+#[test]
+fn inbound_keeps_the_limits_and_rules() {
+    let limits = Limits::default();
+    let many = vec!["Device.".to_owned(); limits.max_repeated + 1];
+    let mut mismatched = common::sample("notify_resp");
+    mismatched.header.as_mut().unwrap().msg_type = usp::header::MsgType::GetResp as i32;
+    let mut empty = common::sample("get");
+    empty.body = Some(usp::Body {
+        msg_body: Some(usp::body::MsgBody::Request(usp::Request { req_type: None })),
+    });
+    for msg in [
+        codec::request_msg(
+            "big",
+            ReqType::Get(usp::Get {
+                param_paths: many,
+                max_depth: 0,
+            }),
+        ),
+        mismatched,
+        empty,
+    ] {
+        let bytes = encode_msg(&msg);
+        let full = codec::decode_msg(&bytes, &limits).unwrap_err();
+        assert_eq!(codec::decode_inbound_msg(&bytes, &limits), Err(full));
+    }
+    let tight = limits.with_max_msg_bytes(8);
+    let bytes = encode_msg(&common::sample("get"));
+    assert_eq!(
+        codec::decode_inbound_msg(&bytes, &tight).unwrap_err(),
+        codec::decode_msg(&bytes, &tight).unwrap_err()
+    );
+}
+
 fn valid_inputs() -> Vec<Vec<u8>> {
     let mut inputs: Vec<Vec<u8>> = common::samples()
         .iter()
@@ -542,6 +611,38 @@ proptest! {
         }
         let _ = codec::decode_msg(&bytes, &limits);
         let _ = usp_core::mtp::uds::decode_frame(&bytes, 1024);
+    }
+
+    /// Whatever the full decoder accepts the agent's accepts, with the same values (or, for a
+    /// response it does not read, the same header); what the agent's refuses, so does the
+    /// full one.
+    #[test]
+    fn mutated_msgs_decode_inbound_as_in_full(
+        which in 0..29_usize,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+    ) {
+        let samples = common::samples();
+        let mut bytes = encode_msg(&samples[which % samples.len()].1);
+        for (at, value) in flips {
+            let len = bytes.len();
+            bytes[at % len] = value;
+        }
+        let limits = Limits::default();
+        let full = codec::decode_msg(&bytes, &limits);
+        match codec::decode_inbound_msg(&bytes, &limits) {
+            Ok(inbound) => {
+                if let Ok(full) = full {
+                    prop_assert_eq!(&inbound.header, &full.header);
+                    if let Some(read) = codec::msg_from_inbound(inbound) {
+                        prop_assert_eq!(read, full);
+                    }
+                }
+            }
+            Err(e) => {
+                prop_assert!((7000..8000).contains(&e.usp_error()));
+                prop_assert!(full.is_err());
+            }
+        }
     }
 
     #[test]

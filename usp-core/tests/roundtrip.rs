@@ -1,5 +1,6 @@
 //! Property tests: decode(encode(x)) == x for Records of every type and for several Msg kinds,
-//! encoding is deterministic, and rusp-lib reads the same values back.
+//! encoding is deterministic, rusp-lib reads the same values back, and the agent's decoder
+//! (`usp_inbound`) reads the same values as the full one.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -335,6 +336,22 @@ proptest! {
         let decoded = codec::decode_record(&bytes, &limits).unwrap();
         prop_assert_eq!(&decoded, &record);
         prop_assert_eq!(codec::msg_from_no_session(&decoded, &limits).unwrap(), Some(msg));
+    }
+
+    /// The agent's decoder reads requests and Errors to the same values as the full one, and
+    /// a GetResp as its type only.
+    #[test]
+    fn msgs_decode_inbound_to_the_same_values(msg in msg()) {
+        let mut bytes = Vec::new();
+        codec::encode_msg(&msg, &mut bytes);
+        let inbound = codec::decode_inbound_msg(&bytes, &Limits::default()).unwrap();
+        prop_assert_eq!(&inbound.header, &msg.header);
+        let is_get_resp = matches!(
+            msg.body.as_ref().and_then(|b| b.msg_body.as_ref()),
+            Some(usp::body::MsgBody::Response(_))
+        );
+        let expected = if is_get_resp { None } else { Some(msg) };
+        prop_assert_eq!(codec::msg_from_inbound(inbound), expected);
     }
 
     /// rusp-lib (another codec) decodes what we encode, and its re-encoding decodes with ours

@@ -7,8 +7,9 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 
 use super::error::{DecodeError, InvalidMsg, InvalidRecord, Limit, LimitExceeded};
-use super::{Limits, msg_type_of};
+use super::{Limits, request_type, response_type};
 use crate::usp::{self, body::MsgBody, header::MsgType, request::ReqType, response::RespType};
+use crate::usp_inbound;
 use crate::usp_record::{self, Record, record::RecordType};
 
 type Result = core::result::Result<(), DecodeError>;
@@ -164,14 +165,47 @@ pub(super) fn record(record: &Record, limits: &Limits) -> Result {
 
 /// Checks a decoded Msg.
 pub(super) fn msg(msg: &usp::Msg, limits: &Limits) -> Result {
+    let body = msg.body.as_ref().map(|body| body.msg_body.as_ref());
+    checked_msg(msg.header.as_ref(), body, limits, |c, body| match body {
+        MsgBody::Request(req) => request(c, req),
+        MsgBody::Response(resp) => {
+            let resp = oneof("Response.resp_type", resp.resp_type.as_ref())?;
+            response(c, resp)?;
+            Ok(response_type(resp))
+        }
+        MsgBody::Error(err) => error(c, err),
+    })
+}
+
+/// Checks a decoded inbound Msg: as [`msg`], but for an unread response, only its type.
+pub(super) fn inbound_msg(msg: &usp_inbound::Msg, limits: &Limits) -> Result {
+    use usp_inbound::body::MsgBody as InboundBody;
+
+    let body = msg.body.as_ref().map(|body| body.msg_body.as_ref());
+    checked_msg(msg.header.as_ref(), body, limits, |c, body| match body {
+        InboundBody::Request(req) => request(c, req),
+        // NotifyResp has nothing to check.
+        InboundBody::Response(resp) => Ok(inbound_response_type(oneof(
+            "Response.resp_type",
+            resp.resp_type.as_ref(),
+        )?)),
+        InboundBody::Error(err) => error(c, err),
+    })
+}
+
+/// What every Msg must be: a header with an id and a defined type, a body holding a member
+/// that passes `check_body`, which returns the member's type, the header's.
+fn checked_msg<B>(
+    header: Option<&usp::Header>,
+    body: Option<Option<&B>>,
+    limits: &Limits,
+    check_body: impl FnOnce(&Checker<'_>, &B) -> core::result::Result<MsgType, DecodeError>,
+) -> Result {
     let c = Checker {
         limits,
         in_record: false,
     };
-    let header = msg
-        .header
-        .as_ref()
-        .ok_or(DecodeError::MsgInvalid(InvalidMsg::MissingHeader))?;
+    let header = header.ok_or(DecodeError::MsgInvalid(InvalidMsg::MissingHeader))?;
     if header.msg_id.is_empty() {
         return Err(DecodeError::MsgInvalid(InvalidMsg::MissingMsgId));
     }
@@ -180,37 +214,26 @@ pub(super) fn msg(msg: &usp::Msg, limits: &Limits) -> Result {
             msg_type: header.msg_type,
         });
     }
-    let body = msg
-        .body
-        .as_ref()
-        .ok_or(DecodeError::MsgInvalid(InvalidMsg::MissingBody))?;
-    let msg_body = oneof("Body.msg_body", body.msg_body.as_ref())?;
-    match msg_body {
-        MsgBody::Request(req) => request(&c, oneof("Request.req_type", req.req_type.as_ref())?)?,
-        MsgBody::Response(resp) => {
-            response(&c, oneof("Response.resp_type", resp.resp_type.as_ref())?)?;
-        }
-        MsgBody::Error(err) => error(&c, err)?,
-    }
-    // Both `oneof`s are set by now, so the body has a type.
-    if let Some(body_type) = msg_type_of(msg_body) {
-        if body_type as i32 != header.msg_type {
-            return Err(DecodeError::MsgInvalid(InvalidMsg::MsgTypeMismatch {
-                msg_type: header.msg_type,
-                body: body_type,
-            }));
-        }
+    let body = body.ok_or(DecodeError::MsgInvalid(InvalidMsg::MissingBody))?;
+    let body_type = check_body(&c, oneof("Body.msg_body", body)?)?;
+    if body_type as i32 != header.msg_type {
+        return Err(DecodeError::MsgInvalid(InvalidMsg::MsgTypeMismatch {
+            msg_type: header.msg_type,
+            body: body_type,
+        }));
     }
     Ok(())
 }
 
-fn error(c: &Checker<'_>, err: &usp::Error) -> Result {
+fn error(c: &Checker<'_>, err: &usp::Error) -> core::result::Result<MsgType, DecodeError> {
     c.each("Error.param_errs", &err.param_errs, |e| {
         c.path("ParamError.param_path", &e.param_path)
-    })
+    })?;
+    Ok(MsgType::Error)
 }
 
-fn request(c: &Checker<'_>, req: &ReqType) -> Result {
+fn request(c: &Checker<'_>, req: &usp::Request) -> core::result::Result<MsgType, DecodeError> {
+    let req = oneof("Request.req_type", req.req_type.as_ref())?;
     match req {
         ReqType::Get(get) => c.paths("Get.param_paths", &get.param_paths),
         ReqType::GetSupportedDm(gsdm) => c.paths("GetSupportedDM.obj_paths", &gsdm.obj_paths),
@@ -238,6 +261,26 @@ fn request(c: &Checker<'_>, req: &ReqType) -> Result {
             c.path("RegistrationPath.path", &p.path)
         }),
         ReqType::Deregister(dereg) => c.paths("Deregister.paths", &dereg.paths),
+    }?;
+    Ok(request_type(req))
+}
+
+/// The type of a response of the inbound types, whether read or not.
+const fn inbound_response_type(resp: &usp_inbound::response::RespType) -> MsgType {
+    use usp_inbound::response::RespType as Inbound;
+
+    match resp {
+        Inbound::GetResp(_) => MsgType::GetResp,
+        Inbound::GetSupportedDmResp(_) => MsgType::GetSupportedDmResp,
+        Inbound::GetInstancesResp(_) => MsgType::GetInstancesResp,
+        Inbound::SetResp(_) => MsgType::SetResp,
+        Inbound::AddResp(_) => MsgType::AddResp,
+        Inbound::DeleteResp(_) => MsgType::DeleteResp,
+        Inbound::OperateResp(_) => MsgType::OperateResp,
+        Inbound::NotifyResp(_) => MsgType::NotifyResp,
+        Inbound::GetSupportedProtocolResp(_) => MsgType::GetSupportedProtoResp,
+        Inbound::RegisterResp(_) => MsgType::RegisterResp,
+        Inbound::DeregisterResp(_) => MsgType::DeregisterResp,
     }
 }
 

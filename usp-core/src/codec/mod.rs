@@ -41,6 +41,7 @@ pub use record::{DEFAULT_RECORD_VERSION, RecordBuilder, integrity_input};
 use crate::usp::{
     self, Body, Header, Msg, body::MsgBody, header::MsgType, request::ReqType, response::RespType,
 };
+use crate::usp_inbound;
 use crate::usp_record::{Record, record::RecordType};
 
 /// Decodes a Record from untrusted bytes (one WebSocket message, MQTT payload, STOMP body or
@@ -100,6 +101,29 @@ fn decode_record_from(bytes: impl Buf, limits: &Limits) -> Result<Record, Decode
 /// [`DecodeError::MsgUnsupported`], [`DecodeError::MsgInvalid`] or
 /// [`DecodeError::LimitExceeded`].
 pub fn decode_msg(bytes: &[u8], limits: &Limits) -> Result<Msg, DecodeError> {
+    decode_checked(bytes, limits, check::msg)
+}
+
+/// Decodes a Msg sent to an agent from untrusted bytes (a Record payload) into the
+/// [`usp_inbound`] types, as [`decode_msg`] does with the same [`Limits`] and rules, except that
+/// a response other than NotifyResp is neither decoded nor checked beyond its type: it becomes
+/// an [`Unread`](usp_inbound::Unread). [`msg_from_inbound`] turns the rest into a [`Msg`].
+///
+/// This is the agent's decoder: a binary that decodes no other Msg links no decoder for the
+/// responses only a controller receives.
+///
+/// # Errors
+///
+/// As [`decode_msg`]. Whatever [`decode_msg`] accepts, this accepts.
+pub fn decode_inbound_msg(bytes: &[u8], limits: &Limits) -> Result<usp_inbound::Msg, DecodeError> {
+    decode_checked(bytes, limits, check::inbound_msg)
+}
+
+fn decode_checked<M: prost::Message + Default>(
+    bytes: &[u8],
+    limits: &Limits,
+    check: fn(&M, &Limits) -> Result<(), DecodeError>,
+) -> Result<M, DecodeError> {
     if bytes.len() > limits.max_msg_bytes {
         return Err(DecodeError::MsgTooLarge {
             len: bytes.len(),
@@ -107,19 +131,52 @@ pub fn decode_msg(bytes: &[u8], limits: &Limits) -> Result<Msg, DecodeError> {
         });
     }
     let msg = parse_msg(bytes).map_err(|e| DecodeError::MsgUnparsable(ProtobufError::new(e)))?;
-    check::msg(&msg, limits)?;
+    check(&msg, limits)?;
     Ok(msg)
 }
 
-/// prost's parse of a Msg, unchecked: the one way the crate parses Msgs. prost's decoding code
-/// is generic over the buffer type, so `Msg::decode(bytes)` (which merges from a `&mut &[u8]`)
-/// next to `merge(bytes)` (from a `&[u8]`) would link the decoding of every USP message twice,
-/// about 80 KB of the agent's code.
-pub(crate) fn parse_msg(bytes: &[u8]) -> Result<Msg, prost::DecodeError> {
+/// prost's parse of a Msg ([`Msg`] or [`usp_inbound::Msg`]), unchecked: the one way the crate
+/// parses Msgs. prost's decoding code is generic over the buffer type, so `Msg::decode(bytes)`
+/// (which merges from a `&mut &[u8]`) next to `merge(bytes)` (from a `&[u8]`) would link the
+/// decoding of every USP message twice, about 80 KB of the agent's code.
+pub(crate) fn parse_msg<M: prost::Message + Default>(
+    bytes: &[u8],
+) -> Result<M, prost::DecodeError> {
     // Merging into a value on this frame, as `decode_record_from` does.
-    let mut msg = Msg::default();
+    let mut msg = M::default();
     msg.merge(bytes)?;
     Ok(msg)
+}
+
+/// The [`Msg`] an inbound one holds, its parts moved, not copied; `None` when its body is a
+/// response the inbound types leave [`Unread`](usp_inbound::Unread).
+#[must_use]
+pub fn msg_from_inbound(msg: usp_inbound::Msg) -> Option<Msg> {
+    use usp_inbound::{body::MsgBody as InboundBody, response::RespType as InboundResp};
+
+    let msg_body = |body: usp_inbound::Body| match body.msg_body {
+        None => Some(None),
+        Some(InboundBody::Request(request)) => Some(Some(MsgBody::Request(request))),
+        Some(InboundBody::Error(error)) => Some(Some(MsgBody::Error(error))),
+        Some(InboundBody::Response(response)) => {
+            let resp_type = match response.resp_type {
+                None => None,
+                Some(InboundResp::NotifyResp(resp)) => Some(RespType::NotifyResp(resp)),
+                Some(_) => return None,
+            };
+            Some(Some(MsgBody::Response(usp::Response { resp_type })))
+        }
+    };
+    let body = match msg.body {
+        None => None,
+        Some(body) => Some(Body {
+            msg_body: msg_body(body)?,
+        }),
+    };
+    Some(Msg {
+        header: msg.header,
+        body,
+    })
 }
 
 /// Decodes the Msg carried by a `no_session_context` Record.
