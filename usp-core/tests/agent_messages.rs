@@ -713,6 +713,76 @@ async fn undecodable_and_unsupported_messages() {
     assert_eq!(e.err_code, 7005);
 }
 
+/// A response other than NotifyResp, or an Error, sent to the agent is ignored and nothing goes
+/// back (R-MTP.5). The agent reads no such response's content (`usp_inbound`), so one over
+/// the limits (the SetResp) is ignored as unexpected too, not as undecodable.
+#[tokio::test]
+async fn responses_and_errors_are_ignored() {
+    let mut h = Harness::new().await;
+    let get_resp = || {
+        RespType::GetResp(usp::GetResp {
+            req_path_results: vec![usp::get_resp::RequestedPathResult {
+                requested_path: "Device.DeviceInfo.".into(),
+                ..Default::default()
+            }],
+        })
+    };
+    let oversized = usp::SetResp {
+        updated_obj_results: vec![Default::default(); 5000],
+    };
+    let msgs = [
+        codec::response_msg("r1", get_resp()),
+        codec::response_msg("r2", RespType::SetResp(oversized)),
+        codec::response_msg(
+            "r3",
+            RespType::GetSupportedProtocolResp(usp::GetSupportedProtocolResp {
+                agent_supported_protocol_versions: "1.4".into(),
+            }),
+        ),
+        codec::error_msg(
+            "r4",
+            usp::Error {
+                err_code: 7000,
+                err_msg: "no".into(),
+                param_errs: vec![],
+            },
+        ),
+    ];
+    for msg in msgs {
+        let mut payload = Vec::new();
+        codec::encode_msg(&msg, &mut payload);
+        let sent = h.sent.len();
+        h.feed(&harness::record_with_payload(payload)).await;
+        assert_eq!(h.sent.len(), sent, "{msg:?}");
+        assert!(
+            matches!(
+                h.events.last(),
+                Some(AgentEvent::RecordIgnored {
+                    reason: IgnoreReason::Unexpected,
+                    ..
+                })
+            ),
+            "{msg:?}: {:?}",
+            h.events.last()
+        );
+    }
+    // A response whose type is not its header's: unreadable, ignored all the same.
+    let mut msg = codec::response_msg("r5", get_resp());
+    msg.header.as_mut().unwrap().msg_type = usp::header::MsgType::SetResp as i32;
+    let mut payload = Vec::new();
+    codec::encode_msg(&msg, &mut payload);
+    let sent = h.sent.len();
+    h.feed(&harness::record_with_payload(payload)).await;
+    assert_eq!(h.sent.len(), sent);
+    assert!(matches!(
+        h.events.last(),
+        Some(AgentEvent::RecordIgnored {
+            reason: IgnoreReason::MsgUndecodable(7004),
+            ..
+        })
+    ));
+}
+
 #[tokio::test]
 async fn record_checks() {
     let mut h = Harness::new().await;

@@ -115,7 +115,8 @@ use self::messages::{Plan, Reply};
 use self::session::{E2eConfig, Integrity, Session};
 use self::subscriptions::{Rng, Subscription, Unacknowledged};
 use crate::codec::{self, RecordBuilder};
-use crate::usp::{self, body::MsgBody, response::RespType};
+use crate::usp::{self, response::RespType};
+use crate::usp_inbound::{self, body::MsgBody};
 use crate::usp_record::record::{PayloadSecurity, RecordType};
 use crate::{Limits, Msg};
 
@@ -1013,7 +1014,7 @@ impl Agent {
 
     /// A Msg from `from`, `in_session` when it came in a session context.
     fn handle_payload(&mut self, from: &str, payload: &[u8], in_session: bool) {
-        let msg = match codec::decode_msg(payload, &self.config.limits) {
+        let msg = match codec::decode_inbound_msg(payload, &self.config.limits) {
             Ok(msg) => msg,
             Err(error) => {
                 let code = error.usp_error();
@@ -1028,14 +1029,14 @@ impl Agent {
                 return;
             }
         };
-        let Msg { header, body } = msg;
+        let usp_inbound::Msg { header, body } = msg;
         let msg_id = header.map(|h| h.msg_id).unwrap_or_default();
         match body.and_then(|b| b.msg_body) {
             Some(MsgBody::Request(usp::Request {
                 req_type: Some(request),
             })) => self.handle_request(from, &msg_id, request, in_session),
-            Some(MsgBody::Response(usp::Response {
-                resp_type: Some(RespType::NotifyResp(_)),
+            Some(MsgBody::Response(usp_inbound::Response {
+                resp_type: Some(usp_inbound::response::RespType::NotifyResp(_)),
             })) => self.notify_acknowledged(from, &msg_id),
             _ => self.ignore(Some(from.into()), IgnoreReason::Unexpected),
         }
@@ -1268,7 +1269,7 @@ fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
     if record_error {
         return None;
     }
-    let msg = codec::parse_msg(payload).ok()?;
+    let msg: usp_inbound::Msg = codec::parse_msg(payload).ok()?;
     let id = msg.header?.msg_id;
     let answered = matches!(
         msg.body.and_then(|b| b.msg_body),

@@ -123,7 +123,11 @@ impl Agent {
         let mut restored = Vec::new();
         let mut dropped = skip;
         for notify in saved.notifies.into_iter().skip(skip) {
-            let Ok(msg) = codec::decode_msg(&notify.msg, limits) else {
+            // The agent's decoder: a Notify is a request, which it reads.
+            let Some(msg) = codec::decode_inbound_msg(&notify.msg, limits)
+                .ok()
+                .and_then(codec::msg_from_inbound)
+            else {
                 dropped = dropped.saturating_add(1);
                 continue;
             };

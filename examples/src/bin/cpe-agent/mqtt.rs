@@ -90,9 +90,10 @@ use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::{
     self as facts, CONTENT_TYPE, USER_PROPERTY_ENDPOINT_ID, USER_PROPERTY_SUBSCRIBE_TOPIC,
 };
-use usp_core::usp::body::MsgBody;
 use usp_core::usp::request::ReqType;
+use usp_core::usp_inbound::body::MsgBody;
 use usp_core::usp_record::mqtt_connect_record::MqttVersion;
+use usp_core::usp_record::record::RecordType;
 
 use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
@@ -1436,7 +1437,12 @@ impl Publishing {
         let Some((_, retain)) = self.retain.iter().find(|(to, _)| *to == record.to_id) else {
             return false;
         };
-        let Ok(Some(msg)) = codec::msg_from_no_session(&record, &limits) else {
+        let Some(RecordType::NoSessionContext(no_session)) = &record.record_type else {
+            return false;
+        };
+        // The agent's Msg decoder, which reads a response's type only: none of the response
+        // decoders in the binary.
+        let Ok(msg) = codec::decode_inbound_msg(&no_session.payload, &limits) else {
             return false;
         };
         match msg.body.and_then(|body| body.msg_body) {
