@@ -7,6 +7,8 @@
 //! around it). Ours also runs the USP checks on decode, rusp-lib's `try_decode_*` does not.
 //! Ours decodes the Record from `Bytes`, as the reference agent's WebSocket and MQTT clients
 //! deliver it (the payload becomes a slice); `decode/ours from &[u8]` is the copying entry point.
+//! `decode/ours inbound` decodes the Msg as the agent does (`codec::decode_inbound_msg`), which
+//! reads a GetResp's type only.
 //!
 //! Run with `cargo bench -p usp-core --bench codec`; BENCHMARKS.md has the results.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,6 +23,8 @@ use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::usp::get_resp::{RequestedPathResult, ResolvedPathResult};
 use usp_core::usp::{Get, GetResp, request::ReqType, response::RespType};
+use usp_core::usp_inbound;
+use usp_core::usp_record::record::RecordType;
 use usp_core::{Limits, Msg, Record};
 
 const OBJECTS: u32 = 100;
@@ -90,6 +94,16 @@ fn ours_decode(bytes: Bytes, limits: &Limits) -> (Record, Msg) {
     with_msg(record, limits)
 }
 
+/// Ours as the agent decodes: the Record from `Bytes`, then the Msg into `usp_inbound`.
+fn ours_decode_inbound(bytes: Bytes, limits: &Limits) -> (Record, usp_inbound::Msg) {
+    let record = codec::decode_record_bytes(bytes, limits).unwrap();
+    let Some(RecordType::NoSessionContext(no_session)) = &record.record_type else {
+        panic!("not a no-session Record");
+    };
+    let msg = codec::decode_inbound_msg(&no_session.payload, limits).unwrap();
+    (record, msg)
+}
+
 /// Ours from a borrowed slice, which copies the payload.
 fn ours_decode_slice(bytes: &[u8], limits: &Limits) -> (Record, Msg) {
     let record = codec::decode_record(bytes, limits).unwrap();
@@ -149,6 +163,9 @@ fn compare(c: &mut Criterion, name: &str, msg: &Msg) {
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("decode/ours", |b| {
         b.iter(|| ours_decode(black_box(shared.clone()), &limits))
+    });
+    group.bench_function("decode/ours inbound", |b| {
+        b.iter(|| ours_decode_inbound(black_box(shared.clone()), &limits))
     });
     group.bench_function("decode/ours from &[u8]", |b| {
         b.iter(|| ours_decode_slice(black_box(&bytes), &limits))
