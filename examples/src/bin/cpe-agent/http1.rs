@@ -92,6 +92,16 @@ pub(crate) struct ResponseHead {
     pub(crate) headers: Headers,
 }
 
+impl ResponseHead {
+    /// The first value of header field `name` (in lower case).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// The head of a request.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
