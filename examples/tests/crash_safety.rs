@@ -1,18 +1,23 @@
 //! Crash safety: the `cpe-agent` process is killed (SIGKILL) in the middle of a Download and
-//! restarted on the same state directory; the ACS still gets the TransferComplete.
+//! restarted on the same state directory; the download resumes and the ACS gets its
+//! TransferComplete. Downloads cut short by the line resume too.
 //!
 //! The scripted ACS sends a Download (CommandKey `crash-1`) of a file the test serves over
-//! HTTP: the server sends the headers and the first KiB, then stalls. Once those bytes are
-//! out, the agent is killed. Restarted, it informs with `1 BOOT`, `7 TRANSFER COMPLETE` and
-//! `M Download` (`crash-1`), then sends TransferComplete for `crash-1` with fault 9017
-//! (TR-069: "Download failure: unable to complete download"). In that session the ACS sends
-//! a second Download (`crash-2`), which the server now serves whole: its TransferComplete has
-//! fault 0 and the file on disk is the one served. A last restart brings only `1 BOOT`:
-//! nothing was lost and nothing is repeated.
+//! HTTP with an `ETag`: the server sends the headers and the first half, then stalls. Once
+//! the agent has journalled that half, it is killed. Restarted, it asks for the rest
+//! (`Range: bytes=<half>-`, `If-Range` with the `ETag`), which the server sends (206), and
+//! reports `crash-1` with fault 0 and the first attempt's StartTime; the file on disk is the
+//! one served. A last restart brings only `1 BOOT`: nothing was lost and nothing is
+//! repeated.
+//!
+//! A server that closes the connection halfway is asked for the rest the same way, in the
+//! same run; one that answers that with the whole file (200: it ignores ranges, or its
+//! `ETag` changed) has its whole file stored.
 //!
 //! The engine persists a transfer before the driver journals it. A crash between the two is
 //! replayed by killing the agent mid-transfer and deleting the journal: restarted, the agent
-//! still sends the TransferComplete (9017), from the transfer the engine holds as running.
+//! sends the TransferComplete (9017, TR-069: "Download failure: unable to complete
+//! download"), from the transfer the engine holds as running.
 //!
 //! An Upload cut short the same way (the server reads the PUT and never answers) is reported
 //! once after the restart, with fault 9011 ("Upload failure").
@@ -31,10 +36,11 @@ mod common;
 
 use std::path::Path;
 
-use cwmp_core::codec::{Inform, UNKNOWN_TIME};
+use cwmp_core::codec::{Inform, TransferComplete, UNKNOWN_TIME};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tr181_model::value::DateTime;
 
 use common::files::{upload, upload_pending, upload_server};
 use common::{Acs, AgentProcess, WAIT, codes, download, download_pending, transfer_complete};
@@ -46,12 +52,33 @@ fn content() -> Vec<u8> {
     (0..SIZE).map(|i| (i % 251) as u8).collect()
 }
 
-/// An HTTP file server: the first GET gets the headers and 1 KiB, then nothing more (the
-/// connection stays open); later GETs get the whole file. Each request line is reported.
-async fn file_server() -> (String, mpsc::UnboundedReceiver<String>) {
+/// Half the served file: where the first response is cut.
+const HALF: usize = SIZE as usize / 2;
+
+/// How the first response is cut after its first half.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// The connection is closed.
+    Close,
+    /// The connection stays open, with nothing more.
+    Stall,
+}
+
+/// An HTTP file server with entity tags and ranges: the first GET gets `first` (`ETag:
+/// "v1"`), headers and first half only, then `cut`. Later GETs get `later` (`ETag: "v1"`
+/// when it is `first`, else `"v2"`): the rest of it (206) when they ask for a range with an
+/// `If-Range` of its tag and the server `ranges`, else the whole (200). Each request head is
+/// reported, header names in lower case.
+async fn file_server(
+    first: Vec<u8>,
+    later: Vec<u8>,
+    cut: Cut,
+    ranges: bool,
+) -> (String, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/fw.bin", listener.local_addr().unwrap());
     let (tx, requests) = mpsc::unbounded_channel();
+    let later_tag = if later == first { "\"v1\"" } else { "\"v2\"" };
     tokio::spawn(async move {
         let mut stalled = Vec::new();
         for n in 0.. {
@@ -64,22 +91,74 @@ async fn file_server() -> (String, mpsc::UnboundedReceiver<String>) {
                 }
                 head.push(byte[0]);
             }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let file = content();
-            let body = if n == 0 { &file[..1024] } else { &file[..] };
-            stream
-                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes())
-                .await
-                .unwrap();
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let field = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            let (status, tag, body, range) = if n == 0 {
+                ("200 OK", "\"v1\"", &first[..HALF], String::new())
+            } else {
+                let from = field("range:")
+                    .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+                    .filter(|_| ranges && field("if-range:").as_deref() == Some(later_tag));
+                match from {
+                    Some(from) => (
+                        "206 Partial Content",
+                        later_tag,
+                        &later[from..],
+                        format!("Content-Range: bytes {from}-{}/{SIZE}\r\n", SIZE - 1),
+                    ),
+                    None => ("200 OK", later_tag, &later[..], String::new()),
+                }
+            };
+            let length = if n == 0 { SIZE as usize } else { body.len() };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nETag: {tag}\r\n{range}Content-Length: {length}\r\n\r\n"
+            );
+            stream.write_all(answer.as_bytes()).await.unwrap();
             stream.write_all(body).await.unwrap();
             stream.flush().await.unwrap();
             let _ = tx.send(head);
-            if n == 0 {
-                stalled.push(stream);
+            match (n, cut) {
+                (0, Cut::Stall) => stalled.push(stream),
+                _ => drop(stream),
             }
         }
     });
     (url, requests)
+}
+
+/// The next request head the file server got.
+async fn next_request(requests: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("the agent fetches the file")
+        .unwrap()
+}
+
+/// The ACS's next TransferComplete, after the Informs of sessions without one.
+async fn next_transfer_complete(acs: &mut Acs) -> TransferComplete {
+    loop {
+        let inform = acs.next_inform().await;
+        if event_key(&inform, "7 TRANSFER COMPLETE").is_some() {
+            let complete = transfer_complete(acs).await;
+            assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+            return complete;
+        }
+        assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    }
+}
+
+/// The downloaded file in `state`.
+fn stored(state: &Path) -> Vec<u8> {
+    let stored = std::fs::read_dir(state.join("downloads"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "bin"))
+        .expect("the downloaded file");
+    std::fs::read(stored).unwrap()
 }
 
 async fn start_agent(state_dir: &Path, acs_url: &str) -> AgentProcess {
@@ -96,13 +175,14 @@ fn event_key<'a>(inform: &'a Inform, code: &str) -> Option<&'a str> {
 }
 
 /// Runs the bootstrap session, whose Download `crash-1` of `url` is answered "pending", and
-/// kills the agent once the transfer is under way (its first KiB sent).
+/// kills the agent once it has journalled the first half of the file; the journalled
+/// start (Unix seconds).
 async fn kill_mid_download(
     acs: &mut Acs,
     url: &str,
     requests: &mut mpsc::UnboundedReceiver<String>,
     state: &Path,
-) {
+) -> i64 {
     // Queued before the agent starts, so that the CPE's empty POST finds it.
     acs.push(download(url, "crash-1", SIZE));
     let mut agent = start_agent(state, &acs.url).await;
@@ -110,13 +190,21 @@ async fn kill_mid_download(
     assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     download_pending(acs).await;
-    let request = tokio::time::timeout(WAIT, requests.recv())
-        .await
-        .expect("the agent fetches the file")
-        .unwrap();
-    assert!(request.starts_with("GET /fw.bin HTTP/1.1\r\n"), "{request}");
+    let request = next_request(requests).await;
+    assert!(request.starts_with("get /fw.bin http/1.1\r\n"), "{request}");
     agent.wait_line("download started").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let start = loop {
+        let journal = std::fs::read(state.join("downloads.json")).unwrap_or_default();
+        let journal: serde_json::Value = serde_json::from_slice(&journal).unwrap_or_default();
+        if journal[0]["resume"]["written"] == HALF {
+            break journal[0]["start"].as_i64().expect("a start time");
+        }
+        assert!(std::time::Instant::now() < deadline, "{journal}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     agent.kill();
+    start
 }
 
 /// The restarted agent's first session must report `crash-1` with 9017: `1 BOOT`,
@@ -158,50 +246,84 @@ async fn nothing_left(acs: &mut Acs, state: &Path, cr_url: &str) {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_download_cut_by_sigkill_is_still_reported() {
+async fn a_download_cut_by_sigkill_resumes_after_the_restart() {
     let mut acs = Acs::start().await;
-    let (url, mut requests) = file_server().await;
+    let (url, mut requests) = file_server(content(), content(), Cut::Stall, true).await;
     let state = tempfile::tempdir().unwrap();
-    kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
-    // For the next session, after the TransferComplete: a Download that goes through.
-    acs.push(download(&url, "crash-2", SIZE));
+    let start = kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
 
-    // Restarted: the interrupted transfer is reported, with its CommandKey and 9017.
+    // Restarted: the rest is asked for, and the download reported done, as first started.
     let mut agent = start_agent(state.path(), &acs.url).await;
-    interrupted_download_reported(&mut acs).await;
-
-    // The second Download, in the same session, goes through whole.
-    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    download_pending(&mut acs).await;
-    agent.wait_line("CWMP session ended").await;
-    let inform = acs.next_inform().await;
-    assert_eq!(event_key(&inform, "M Download"), Some("crash-2"));
-    assert!(event_key(&inform, "7 TRANSFER COMPLETE").is_some());
-    let complete = transfer_complete(&mut acs).await;
-    assert_eq!(complete.command_key, "crash-2");
-    assert_eq!(complete.fault_struct.fault_code, 0, "{complete:?}");
-    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    agent.wait_line("CWMP session ended").await;
-    let stored = std::fs::read_dir(state.path().join("downloads"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.extension().is_some_and(|e| e == "bin"))
-        .expect("the downloaded file");
-    assert_eq!(
-        std::fs::read(&stored).unwrap(),
-        content(),
-        "{}",
-        stored.display()
+    let request = next_request(&mut requests).await;
+    assert!(
+        request.contains(&format!("\r\nrange: bytes={HALF}-\r\n")),
+        "{request}"
     );
+    assert!(request.contains("\r\nif-range: \"v1\"\r\n"), "{request}");
+    let complete = next_transfer_complete(&mut acs).await;
+    assert_eq!(complete.command_key, "crash-1");
+    assert_eq!(complete.fault_struct.fault_code, 0, "{complete:?}");
+    let started = DateTime::parse(&complete.start_time).and_then(|t| t.unix_seconds());
+    assert_eq!(started, Some(start), "{complete:?}");
+    assert_eq!(stored(state.path()), content());
+    agent.wait_line("CWMP session ended").await;
     let cr_url = agent.cr_url.clone();
     agent.stop().await;
     nothing_left(&mut acs, state.path(), &cr_url).await;
 }
 
+/// A Download of a file whose server closes the first connection halfway, then answers
+/// with `later`, in part if it `ranges`: the requests after the first, and the file stored.
+async fn download_cut_by_the_server(later: Vec<u8>, ranges: bool) -> (Vec<String>, Vec<u8>) {
+    let mut acs = Acs::start().await;
+    let (url, mut requests) = file_server(content(), later, Cut::Close, ranges).await;
+    let state = tempfile::tempdir().unwrap();
+    acs.push(download(&url, "cut", SIZE));
+    let agent = start_agent(state.path(), &acs.url).await;
+    acs.next_inform().await;
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    download_pending(&mut acs).await;
+    let complete = next_transfer_complete(&mut acs).await;
+    assert_eq!(complete.fault_struct.fault_code, 0, "{complete:?}");
+    agent.stop().await;
+    next_request(&mut requests).await;
+    let mut later = Vec::new();
+    while let Ok(request) = requests.try_recv() {
+        later.push(request);
+    }
+    (later, stored(state.path()))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_dropped_halfway_is_resumed_with_a_range() {
+    let (requests, file) = download_cut_by_the_server(content(), true).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].contains(&format!("\r\nrange: bytes={HALF}-\r\n")));
+    assert!(requests[0].contains("\r\nif-range: \"v1\"\r\n"));
+    assert_eq!(file, content());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_ignoring_the_range_gets_the_whole_file_stored() {
+    let (requests, file) = download_cut_by_the_server(content(), false).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].contains("\r\nrange: "), "{requests:?}");
+    assert_eq!(file, content());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_changed_etag_starts_the_file_over() {
+    let changed: Vec<u8> = content().iter().map(|b| !b).collect();
+    let (requests, file) = download_cut_by_the_server(changed.clone(), true).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].contains("\r\nif-range: \"v1\"\r\n"));
+    assert_eq!(file, changed);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_transfer_the_journal_never_saw_is_still_reported() {
     let mut acs = Acs::start().await;
-    let (url, mut requests) = file_server().await;
+    let (url, mut requests) = file_server(content(), content(), Cut::Stall, true).await;
     let state = tempfile::tempdir().unwrap();
     kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
     // What a crash after the engine saved the transfer, before the journal write, leaves.

@@ -20,9 +20,29 @@
 //!
 //! Every transfer is written to a journal (`<state_dir>/downloads.json`, temporary file +
 //! rename) when it is asked for, its start time when it starts, and its outcome before it is
-//! reported. After a crash, [`Downloads::recover`] reports each journalled transfer again:
-//! with its recorded outcome, or, when it was cut short, with fault 9017 (TR-069: "Download
-//! failure: unable to complete download"), 9011 for an upload. The engine ignores reports of
+//! reported.
+//!
+//! Downloads resume ([`Resume`], RFC 9110 §14.2 `Range` and §13.1.5 `If-Range`). From the
+//! first GET on, the journal entry holds the request, the bytes of the partial file
+//! (`<file>.part`, synced before they are counted), the size the server gave and its strong
+//! validator; it is rewritten at most every [`PROGRESS_INTERVAL`] while the body comes, when
+//! the line goes quiet and before a retry. A piece cut short (the connection dropped, the
+//! server silent or unreachable) is followed by up to [`RETRIES`] more, after
+//! [`hal::retry`] waits, and a download the process died during is started again by
+//! [`Downloads::recover`] with its first start time; each asks for the rest with
+//! `Range: bytes=N-` and `If-Range`. A 206 whose `Content-Range` starts at byte N and agrees
+//! with the size known continues the file; a 200 starts it over; a 416 or another
+//! `Content-Range` starts it over on the next GET. With no strong `ETag` the rest is
+//! never asked for. The size bound and the server's size hold across the pieces, `FileSize`
+//! is checked on the whole file. A journal entry whose partial file is shorter than it says,
+//! or beyond the size it or `FileSize` allows, starts over; a new transfer replaces any
+//! entry of its id, so it never takes another's partial file. Uploads are not resumed or
+//! retried: an HTTP PUT cannot resume in general.
+//!
+//! After a crash, [`Downloads::recover`] reports each other journalled transfer again:
+//! with its recorded outcome, or, when it was cut short before its download started, with
+//! fault 9017 (TR-069: "Download failure: unable to complete download"), 9011 for an
+//! upload. The engine ignores reports of
 //! transfers it has already finished, so a report is only dropped from the journal once the
 //! engine has persisted the result ([`Downloads::reported`] before
 //! `Engine::handle_device_inputs`, [`Downloads::forget`] after): nothing is lost between the
@@ -34,7 +54,7 @@
 //! whose jobs die with the process: 9017, or 9011 for an upload. The engine forgets them only
 //! once it has persisted the result, so a crash during recovery repeats it.
 
-use std::io::Write as _;
+use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -44,9 +64,11 @@ use base64::Engine as _;
 use cwmp_core::session::ClientAuth;
 use hal::HalError;
 use hal::feed::{DeviceSink, TransferReporter};
+use hal::retry::Rng;
 use hal::traits::{BootReport, Lifecycle, Section, Storage};
 use hal::transfer::{Direction, FileTransfer, FileType, TransferFault, TransferId};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
 use tr181_model::lenient::{Lenient, keep_read};
 use tr181_model::store::Transaction;
@@ -65,6 +87,14 @@ const DOWNLOAD_DIR: &str = "downloads";
 const MAX_DOWNLOAD: u64 = 64 * 1024 * 1024;
 /// A server silent for this long fails the download (9017) or the upload (9011).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pieces a download may take after its first, each asking for the rest of the file once the
+/// connection dropped or the server went silent.
+const RETRIES: u32 = 4;
+/// The shortest wait before such a piece, in milliseconds; the window doubles with each
+/// ([`hal::retry::wait_ms`]).
+const RETRY_WAIT_MS: u64 = 1000;
+/// A download's progress is journalled at most this often (flash wears).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 /// `Device.DeviceInfo.VendorConfigFile.1.Name`: what a configuration upload sends.
 const CONFIG_FILE: &str = "cpe-agent-store.json";
 /// `Device.DeviceInfo.VendorLogFile.1.Name`: what a log upload sends.
@@ -82,6 +112,64 @@ struct Entry {
     start: Option<i64>,
     /// The outcome once known: `None` inside means success.
     outcome: Option<Option<Failure>>,
+    /// A download under way: how far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume: Option<Resume>,
+}
+
+/// How far a download got, in its journal entry: what asking for the rest needs (RFC 9110
+/// §14.2 `Range`, §13.1.5 `If-Range`). The partial file holds `written` bytes, synced before
+/// this was saved. It keeps the request's fields that fetching reads, not the whole
+/// [`FileTransfer`] (whose serde code would weigh on the router build).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Resume {
+    /// The request's `URL`, `Username`, `Password`, `FileSize` and `TargetFileName`.
+    url: String,
+    username: String,
+    password: String,
+    file_size: Option<u64>,
+    target_file_name: String,
+    /// Bytes written to the partial file.
+    written: u64,
+    /// The whole file's size, when the server said (`Content-Length` of a 200, or
+    /// `Content-Range` of a 206).
+    total: Option<u64>,
+    /// The strong validator of the bytes written, for `If-Range`: a strong `ETag`. Without
+    /// one the rest is never asked for: the file starts over. (A `Last-Modified` date can be
+    /// strong too, RFC 9110 §8.8.2.2, but reading HTTP dates costs the router build 5.7 KB.)
+    validator: Option<String>,
+}
+
+impl Resume {
+    /// A download of `transfer` from its first byte.
+    fn new(transfer: &FileTransfer) -> Self {
+        Self {
+            url: transfer.url.clone(),
+            username: transfer.username.clone(),
+            password: transfer.password.clone(),
+            file_size: transfer.file_size,
+            target_file_name: transfer.target_file_name.clone(),
+            written: 0,
+            total: None,
+            validator: None,
+        }
+    }
+
+    /// The download again, with the fields fetching reads (its file type is not one).
+    fn transfer(&self) -> FileTransfer {
+        let mut transfer = FileTransfer::download(FileType::Other(String::new()), &self.url);
+        transfer.username.clone_from(&self.username);
+        transfer.password.clone_from(&self.password);
+        transfer.file_size = self.file_size;
+        transfer.target_file_name.clone_from(&self.target_file_name);
+        transfer
+    }
+
+    /// The `Range` and `If-Range` values asking for the rest, if it may be asked for.
+    fn range(&self) -> Option<(String, &str)> {
+        let validator = self.validator.as_deref().filter(|_| self.written > 0)?;
+        Some((format!("bytes={}-", self.written), validator))
+    }
 }
 
 /// The journal's entries, each read on its own: one of the wrong JSON type is dropped (and
@@ -171,10 +259,11 @@ impl Downloads {
         self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reports to the engine through `sink` every journalled transfer (its recorded outcome,
-    /// or 9017 (9011 for an upload) when the previous run ended during the transfer) and every
-    /// other transfer of `running` (the engine's running transfers at start: 9017, or 9011
-    /// for an upload). Returns how many.
+    /// Resumes every journalled download the previous run ended during (once its GETs
+    /// began), and reports to the engine through `sink` every other journalled transfer (its
+    /// recorded outcome, or 9017 (9011 for an upload) when the previous run ended during the
+    /// transfer) and every other transfer of `running` (the engine's running transfers at
+    /// start: 9017, or 9011 for an upload). Returns how many were reported.
     ///
     /// Journalled transfers the engine does not run are forgotten: the engine persisted their
     /// result before the previous run ended (or the journal is garbled) and would ignore a
@@ -198,7 +287,15 @@ impl Downloads {
         };
         let mut journal = self.journal();
         journal.entries.retain(|e| direction(e.id).is_some());
+        let mut resumed = Vec::new();
         for entry in &mut journal.entries {
+            if let (None, Some(Direction::Download), Some(resume)) =
+                (&entry.outcome, direction(entry.id), &entry.resume)
+            {
+                tracing::info!(id = entry.id, "download resumed after a restart");
+                resumed.push((TransferId(entry.id), entry.start, resume.clone()));
+                continue;
+            }
             let outcome = entry.outcome.clone().unwrap_or_else(|| {
                 let direction = direction(entry.id).unwrap_or(Direction::Download);
                 tracing::warn!(
@@ -228,7 +325,14 @@ impl Downloads {
                 .complete(None, Err(interrupted(*direction)));
             unjournalled += 1;
         }
-        journal.entries.len().saturating_add(unjournalled)
+        let reported = journal.entries.len().saturating_sub(resumed.len());
+        drop(journal);
+        for (id, start, resume) in resumed {
+            let transfer = resume.transfer();
+            let reporter = sink.transfer_reporter(id);
+            self.spawn(id, transfer, None, Some((start, resume)), reporter);
+        }
+        reported.saturating_add(unjournalled)
     }
 
     /// The transfers reported so far (call before `Engine::handle_device_inputs`).
@@ -320,29 +424,60 @@ impl Lifecycle for Downloads {
         }
         {
             let mut journal = self.journal();
+            // A transfer of an id the journal holds is a new one: it starts afresh.
+            journal.entries.retain(|e| e.id != id.0);
             journal.entries.push(Entry {
                 id: id.0,
                 start: None,
                 outcome: None,
+                resume: None,
             });
             journal.save();
         }
+        self.spawn(id, transfer.clone(), upload, None, reporter);
+        Ok(())
+    }
+
+    async fn activate(&self, image: u32) -> Result<(), HalError> {
+        self.inner.activate(image).await
+    }
+}
+
+impl Downloads {
+    /// Runs transfer `id` in a task of its own, which journals and reports its outcome:
+    /// `upload` sends that file; else the download starts after its delay, or, `resumed`
+    /// after a restart, goes on from where its journal entry says with the start time it
+    /// had.
+    fn spawn(
+        &self,
+        id: TransferId,
+        transfer: FileTransfer,
+        upload: Option<UploadFile>,
+        resumed: Option<(Option<i64>, Resume)>,
+        reporter: TransferReporter,
+    ) {
         let name = match transfer.target_file_name.rsplit('/').next() {
             Some(name) if !name.is_empty() && name != ".." => format!("{}-{name}", id.0),
             _ => format!("{}.bin", id.0),
         };
         let path = self.dir.join(name);
-        let (transfer, journal) = (transfer.clone(), self.journal.clone());
+        let journal = self.journal.clone();
         let (trust, storage) = (self.trust.clone(), self.storage.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(transfer.delay_seconds.into())).await;
-            let start = wall_clock().and_then(|time| time.unix_seconds());
             let lock = || journal.lock().unwrap_or_else(PoisonError::into_inner);
-            lock().update(id.0, |entry| entry.start = start);
             let what = upload.map_or("download", |_| "upload");
-            tracing::info!(id = id.0, url = %transfer.url, "{what} started");
+            let (start, resume) = match resumed {
+                Some((start, resume)) => (start, resume),
+                None => {
+                    tokio::time::sleep(Duration::from_secs(transfer.delay_seconds.into())).await;
+                    let start = wall_clock().and_then(|time| time.unix_seconds());
+                    lock().update(id.0, |entry| entry.start = start);
+                    tracing::info!(id = id.0, url = %transfer.url, "{what} started");
+                    (start, Resume::new(&transfer))
+                }
+            };
             let result = match upload {
-                None => fetch(&transfer, trust.as_ref(), &path).await,
+                None => fetch(id.0, &journal, trust.as_ref(), &path, resume).await,
                 Some(file) => send(file, &*storage, &transfer, trust.as_ref()).await,
             };
             match &result {
@@ -353,11 +488,6 @@ impl Lifecycle for Downloads {
             lock().update(id.0, |entry| entry.outcome = Some(outcome.clone()));
             reporter.complete(unix_time(start), outcome.map_or(Ok(()), Err));
         });
-        Ok(())
-    }
-
-    async fn activate(&self, image: u32) -> Result<(), HalError> {
-        self.inner.activate(image).await
     }
 }
 
@@ -410,9 +540,11 @@ async fn send(
         UploadFile::Log => (crate::log::recent(), "text/plain; charset=utf-8"),
     };
     let sent = async {
-        let (_, status) = request(transfer, trust, "PUT", content_type, &body).await?;
-        if !status.is_success() {
-            return Err((TransferFault::AccessFile, status.to_string()));
+        let headers = [("Content-Type", content_type)];
+        let headers = if body.is_empty() { &[][..] } else { &headers };
+        let (_, head) = request(transfer, trust, "PUT", headers, &body).await?;
+        if !status(&head).is_success() {
+            return Err((TransferFault::AccessFile, status(&head).to_string()));
         }
         Ok(u64::try_from(body.len()).unwrap_or(u64::MAX))
     };
@@ -422,9 +554,9 @@ async fn send(
     })
 }
 
-/// Sends `method` with `body` (of `content_type`, when not empty) to `transfer.url`, checking
-/// an `https://` server against `trust`, and reads the response head: the connection (its body
-/// next) and the status. Credentials, when given, go as Basic; a server that answers 401 with
+/// Sends `method` with `headers` and `body` to `transfer.url`, checking an `https://` server
+/// against `trust`, and reads the response head: the connection (its body next) and the head.
+/// Credentials, when given, go as Basic; a server that answers 401 with
 /// a Digest challenge gets the request once more, on a new connection, with the answer to it
 /// (TR-069 asks for both schemes on file transfers; cwmp-core's [`ClientAuth`], as for the
 /// ACS). HTTP 401 and 403 are then 9012.
@@ -432,9 +564,9 @@ async fn request(
     transfer: &FileTransfer,
     trust: Option<&Trust>,
     method: &str,
-    content_type: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
-) -> Result<(Conn<Box<dyn Io>>, StatusCode), Failure> {
+) -> Result<(Conn<Box<dyn Io>>, ResponseHead), Failure> {
     let uri: Uri = transfer
         .url
         .parse()
@@ -451,13 +583,11 @@ async fn request(
     });
     let mut digest: Option<ClientAuth> = None;
     loop {
-        let mut headers = vec![("Host", authority.as_str())];
-        headers.extend(authorization.as_deref().map(|a| ("Authorization", a)));
-        if !body.is_empty() {
-            headers.push(("Content-Type", content_type));
-        }
-        let (conn, head) = exchange(&uri, trust, method, target, &headers, body).await?;
-        let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut all = vec![("Host", authority.as_str())];
+        all.extend(authorization.as_deref().map(|a| ("Authorization", a)));
+        all.extend_from_slice(headers);
+        let (conn, head) = exchange(&uri, trust, method, target, &all, body).await?;
+        let status = status(&head);
         if status == StatusCode::UNAUTHORIZED && authorization.is_some() && digest.is_none() {
             let challenges = head
                 .headers
@@ -481,8 +611,13 @@ async fn request(
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             return Err((TransferFault::Authentication, status.to_string()));
         }
-        return Ok((conn, status));
+        return Ok((conn, head));
     }
+}
+
+/// The status of `head` (502 Bad Gateway if it is no status code).
+fn status(head: &ResponseHead) -> StatusCode {
+    StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY)
 }
 
 /// One exchange on a new connection to `uri`: the request, and the response head.
@@ -525,49 +660,268 @@ async fn exchange(
     Ok((conn, head))
 }
 
-/// GETs `transfer.url` into `path` (through `path.part`), checking an `https://` server
-/// against `trust`; returns the size.
+/// GETs `resume.url` into `path` (through `path.part`), checking an `https://`
+/// server against `trust`, from where `resume` says; returns the size. A piece cut short
+/// (the connection dropped, the server went silent or could not be reached) is followed by
+/// up to [`RETRIES`] more, each asking for the rest.
 async fn fetch(
-    transfer: &FileTransfer,
+    id: u32,
+    journal: &Mutex<Journal>,
     trust: Option<&Trust>,
     path: &Path,
+    resume: Resume,
 ) -> Result<u64, Failure> {
-    let failure = |fault: TransferFault| move |e: &dyn std::fmt::Display| (fault, e.to_string());
-    let (mut conn, status) = request(transfer, trust, "GET", "", &[]).await?;
-    if status != StatusCode::OK {
-        return Err((TransferFault::AccessFile, status.to_string()));
-    }
-    let limit = transfer
-        .file_size
-        .filter(|n| *n > 0)
-        .unwrap_or(MAX_DOWNLOAD);
     let parent = path.parent().unwrap_or(path);
-    std::fs::create_dir_all(parent).map_err(|e| failure(TransferFault::Internal)(&e))?;
-    let partial = path.with_extension("part");
-    let mut file =
-        std::fs::File::create(&partial).map_err(|e| failure(TransferFault::Internal)(&e))?;
-    let mut size: u64 = 0;
+    std::fs::create_dir_all(parent).map_err(internal)?;
+    let mut partial =
+        Partial::open(path.with_extension("part"), resume, id, journal).map_err(internal)?;
+    // From now on a restart resumes the download.
+    partial.save()?;
+    let mut rng = Rng::new(tls::random_seed());
+    let mut retry = 0;
     loop {
-        let data = tokio::time::timeout(IDLE_TIMEOUT, conn.read_chunk())
-            .await
-            .map_err(|_| (TransferFault::Incomplete, "the server went silent".into()))?;
-        let Some(data) = data.map_err(|e| failure(TransferFault::Incomplete)(&e))? else {
+        match fetch_piece(trust, &mut partial).await {
+            Ok(()) => return partial.finish(path),
+            Err((TransferFault::ContactServer | TransferFault::Incomplete, reason))
+                if retry < RETRIES =>
+            {
+                retry += 1;
+                partial.save()?;
+                let wait = hal::retry::wait_ms(RETRY_WAIT_MS, 2000, retry, rng.next_u64());
+                tracing::info!(id, reason, "download cut short; asking for the rest");
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            Err(failure) => return Err(failure),
+        }
+    }
+}
+
+/// 9002, for a local file that cannot be written.
+fn internal(error: std::io::Error) -> Failure {
+    (TransferFault::Internal, error.to_string())
+}
+
+/// One GET into `partial`: of the rest of the file when it may be asked for, else (or when
+/// the server answers with the whole file) of all of it.
+async fn fetch_piece(trust: Option<&Trust>, partial: &mut Partial<'_>) -> Result<(), Failure> {
+    let range = partial.resume.range();
+    let headers: Vec<(&str, &str)> = range
+        .iter()
+        .flat_map(|(bytes, validator)| [("Range", bytes.as_str()), ("If-Range", *validator)])
+        .collect();
+    let transfer = partial.resume.transfer();
+    let (mut conn, head) = request(&transfer, trust, "GET", &headers, &[]).await?;
+    let resuming = range.is_some();
+    match status(&head) {
+        StatusCode::OK => {
+            let total = head.header("content-length").and_then(|n| n.parse().ok());
+            partial.restart(total, validator(&head))?;
+        }
+        StatusCode::PARTIAL_CONTENT if resuming => {
+            partial.resume_at(head.header("content-range"))?;
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE if resuming => {
+            partial.restart(None, None)?;
+            return Err((
+                TransferFault::Incomplete,
+                "the rest was refused (416)".into(),
+            ));
+        }
+        status => return Err((TransferFault::AccessFile, status.to_string())),
+    }
+    loop {
+        let chunk = {
+            let read = tokio::time::timeout(IDLE_TIMEOUT, conn.read_chunk());
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    chunk = &mut read => break chunk,
+                    // A quiet line: what came is journalled.
+                    () = tokio::time::sleep(PROGRESS_INTERVAL), if partial.unsaved => {
+                        partial.save()?;
+                    }
+                }
+            }
+        };
+        let chunk = chunk
+            .map_err(|_| (TransferFault::Incomplete, "the server went silent".into()))?
+            .map_err(|e| (TransferFault::Incomplete, e.to_string()))?;
+        let Some(data) = chunk else {
             break;
         };
-        size = size.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
-        if size > limit {
-            return Err((TransferFault::Failure, format!("larger than {limit} bytes")));
+        partial.write(&data)?;
+    }
+    match partial.resume.total {
+        Some(total) if partial.resume.written < total => Err((
+            TransferFault::Incomplete,
+            format!("got {} of {total} bytes", partial.resume.written),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The validator `If-Range` may carry for the body of `head` (RFC 9110 §13.1.5): a strong
+/// `ETag`.
+fn validator(head: &ResponseHead) -> Option<String> {
+    let tag = head.header("etag").filter(|tag| tag.starts_with('"'))?;
+    Some(tag.to_owned())
+}
+
+/// A 206's `Content-Range` (RFC 9110 §14.4): `bytes first-last/complete`, the complete
+/// length `None` when `*`.
+fn content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let (range, complete) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let complete = match complete {
+        "*" => None,
+        length => Some(length.parse().ok()?),
+    };
+    Some((first.parse().ok()?, last.parse().ok()?, complete))
+}
+
+/// A download's partial file and how far it got ([`Resume`]), journalled at most every
+/// [`PROGRESS_INTERVAL`] while bytes come, when the line goes quiet and before a retry; the
+/// file is synced first, so the journal never counts bytes the flash may not hold.
+struct Partial<'a> {
+    file: std::fs::File,
+    path: PathBuf,
+    resume: Resume,
+    /// The largest file accepted: the request's `FileSize`, else [`MAX_DOWNLOAD`].
+    limit: u64,
+    id: u32,
+    journal: &'a Mutex<Journal>,
+    /// When the progress was last journalled, and whether bytes came since.
+    saved: Instant,
+    unsaved: bool,
+}
+
+impl<'a> Partial<'a> {
+    /// Opens `path` for `resume`: cut back to the bytes it says were written, or emptied
+    /// when those are beyond the transfer's limits or more than the file holds.
+    fn open(
+        path: PathBuf,
+        resume: Resume,
+        id: u32,
+        journal: &'a Mutex<Journal>,
+    ) -> std::io::Result<Self> {
+        let limit = resume.file_size.filter(|n| *n > 0).unwrap_or(MAX_DOWNLOAD);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        let fits = resume.written <= resume.total.unwrap_or(limit).min(limit)
+            && resume.written <= file.metadata()?.len();
+        let written = if fits { resume.written } else { 0 };
+        file.set_len(written)?;
+        file.seek(SeekFrom::Start(written))?;
+        let resume = if fits {
+            resume
+        } else {
+            Resume::new(&resume.transfer())
+        };
+        Ok(Self {
+            file,
+            path,
+            resume,
+            limit,
+            id,
+            journal,
+            saved: Instant::now(),
+            unsaved: false,
+        })
+    }
+
+    /// Empties the file for a whole body of `total` bytes (if known), whose validator is
+    /// `validator`, and journals that.
+    fn restart(&mut self, total: Option<u64>, validator: Option<String>) -> Result<(), Failure> {
+        if total.is_some_and(|total| total > self.limit) {
+            return Err(self.too_large());
         }
-        file.write_all(&data)
-            .map_err(|e| failure(TransferFault::Internal)(&e))?;
+        self.file.set_len(0).map_err(internal)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(internal)?;
+        self.resume.written = 0;
+        self.resume.total = total;
+        self.resume.validator = validator;
+        self.save()
     }
-    if transfer.file_size.is_some_and(|n| n > 0 && n != size) {
-        return Err((TransferFault::Incomplete, format!("got {size} bytes")));
+
+    /// Takes the `Content-Range` of a 206: it must start at the first byte not written and
+    /// agree with the size known. Else the file starts over (with a failure, to retry).
+    fn resume_at(&mut self, range: Option<&str>) -> Result<(), Failure> {
+        let written = self.resume.written;
+        match range.and_then(content_range) {
+            Some((first, last, complete))
+                if first == written
+                    && last >= first
+                    && complete.is_none_or(|length| {
+                        length > last && self.resume.total.is_none_or(|total| total == length)
+                    }) =>
+            {
+                if complete.is_some_and(|length| length > self.limit) {
+                    return Err(self.too_large());
+                }
+                self.resume.total = complete.or(self.resume.total);
+                Ok(())
+            }
+            _ => {
+                self.restart(None, None)?;
+                let reason = format!("206 with Content-Range {range:?} for bytes {written}-");
+                Err((TransferFault::Incomplete, reason))
+            }
+        }
     }
-    file.sync_all()
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(|e| failure(TransferFault::Internal)(&e))?;
-    Ok(size)
+
+    /// Appends `data`, refused beyond the size the server gave or the limit.
+    fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
+        let written = u64::try_from(data.len())
+            .ok()
+            .and_then(|n| self.resume.written.checked_add(n))
+            .filter(|n| *n <= self.limit)
+            .ok_or_else(|| self.too_large())?;
+        if self.resume.total.is_some_and(|total| written > total) {
+            return Err((TransferFault::Failure, "more than the server said".into()));
+        }
+        self.file.write_all(data).map_err(internal)?;
+        self.resume.written = written;
+        self.unsaved = true;
+        if self.saved.elapsed() >= PROGRESS_INTERVAL {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the file and journals how far it got.
+    fn save(&mut self) -> Result<(), Failure> {
+        self.file.sync_data().map_err(internal)?;
+        let resume = self.resume.clone();
+        self.journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .update(self.id, |entry| entry.resume = Some(resume));
+        self.saved = Instant::now();
+        self.unsaved = false;
+        Ok(())
+    }
+
+    /// Checks the whole file against the request's `FileSize` and moves it to `path`; its
+    /// size.
+    fn finish(self, path: &Path) -> Result<u64, Failure> {
+        let size = self.resume.written;
+        if self.resume.file_size.is_some_and(|n| n > 0 && n != size) {
+            return Err((TransferFault::Incomplete, format!("got {size} bytes")));
+        }
+        self.file.sync_all().map_err(internal)?;
+        std::fs::rename(&self.path, path).map_err(internal)?;
+        Ok(size)
+    }
+
+    fn too_large(&self) -> Failure {
+        (
+            TransferFault::Failure,
+            format!("larger than {} bytes", self.limit),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -577,6 +931,83 @@ mod tests {
     use hal::{Engine, EngineConfig};
 
     use super::*;
+
+    fn head(fields: &[(&str, &str)]) -> ResponseHead {
+        let headers = fields.iter().map(|(n, v)| ((*n).into(), (*v).into()));
+        ResponseHead {
+            status: 200,
+            headers: headers.collect(),
+        }
+    }
+
+    /// RFC 9110 §13.1.5: `If-Range` carries a strong validator only.
+    #[test]
+    fn only_strong_entity_tags_are_kept_for_if_range() {
+        let modified = ("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT");
+        let strong = validator(&head(&[("etag", "\"a\""), modified]));
+        assert_eq!(strong.as_deref(), Some("\"a\""));
+        assert_eq!(validator(&head(&[("etag", "W/\"a\""), modified])), None);
+        assert_eq!(validator(&head(&[modified])), None);
+    }
+
+    #[test]
+    fn content_ranges_are_read_per_rfc_9110() {
+        assert_eq!(content_range("bytes 5-9/10"), Some((5, 9, Some(10))));
+        assert_eq!(content_range("bytes 5-9/*"), Some((5, 9, None)));
+        for bad in [
+            "bytes */10",
+            "items 5-9/10",
+            "bytes 5-9",
+            "bytes 5-x/10",
+            "",
+        ] {
+            assert_eq!(content_range(bad), None, "{bad}");
+        }
+    }
+
+    /// A partial file resumes from what the journal says only when that fits the transfer's
+    /// limits and the file: else it starts over; a 206 for other bytes starts it over too.
+    #[test]
+    fn a_partial_file_resumes_only_where_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-fw.part");
+        let journal = Mutex::new(Journal::default());
+        let mut transfer = FileTransfer::download(FileType::FirmwareImage, "http://h/fw");
+        transfer.file_size = Some(10);
+        let resume = |written, total| Resume {
+            written,
+            total,
+            validator: Some("\"a\"".into()),
+            ..Resume::new(&transfer)
+        };
+        let open = |resume| Partial::open(path.clone(), resume, 1, &journal).unwrap();
+        std::fs::write(&path, b"0123456").unwrap();
+        let partial = open(resume(4, Some(10)));
+        assert_eq!(partial.resume.range().unwrap().0, "bytes=4-");
+        assert_eq!(std::fs::read(&path).unwrap(), b"0123");
+        drop(partial);
+        // More than the file holds, more than FileSize, more than the server said.
+        let cases: [(&[u8], u64, Option<u64>); 3] = [
+            (b"0123", 5, Some(10)),
+            (b"0123456789ab", 11, None),
+            (b"0123456789ab", 3, Some(2)),
+        ];
+        for (file, written, total) in cases {
+            std::fs::write(&path, file).unwrap();
+            let partial = open(resume(written, total));
+            assert!(partial.resume.range().is_none());
+            assert_eq!(std::fs::read(&path).unwrap(), b"", "{written}");
+        }
+        std::fs::write(&path, b"0123").unwrap();
+        let mut partial = open(resume(4, Some(10)));
+        assert!(partial.resume_at(Some("bytes 4-9/11")).is_err());
+        assert_eq!((partial.resume.written, partial.resume.total), (0, None));
+        let mut partial = open(resume(0, None));
+        partial.write(b"0123").unwrap();
+        partial.resume.validator = Some("\"a\"".into());
+        assert!(partial.resume_at(Some("bytes 4-9/10")).is_ok());
+        assert!(partial.write(b"4567890").is_err());
+    }
 
     /// One entry of the wrong JSON type costs itself only: the journal's other entries
     /// are read.
@@ -599,6 +1030,7 @@ mod tests {
                 id,
                 start: None,
                 outcome: Some(None),
+                resume: None,
             })
             .collect();
         let path = state.path().join(JOURNAL_FILE);
