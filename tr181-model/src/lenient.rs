@@ -6,22 +6,36 @@
 //! through [`Lenient`], each entry stands alone: the malformed ones are skipped and counted,
 //! the others kept. The store (`Store`'s `Deserialize`) and the persisted sections and files
 //! of the other crates read their lists this way.
+//!
+//! An entry is first taken as raw JSON text (serde_json's [`RawValue`], which only checks
+//! that it is JSON), then read on its own. Reading it in place cannot skip it once its
+//! reader has failed half-way, and serde's untagged enums, which can, buffer each entry in
+//! a generic tree that costs a second copy of every entry type's reader in the binary.
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 /// One entry of a persisted list or map: [`Lenient::Read`] when it has the expected shape,
-/// else [`Lenient::Malformed`] (whatever it held is skipped). It relies on serde's buffering
-/// of untagged enums, so it needs a self-describing format (the JSON the sections are
-/// written in).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// else [`Lenient::Malformed`]. Its `Deserialize` works with serde_json's deserializers
+/// only (the JSON the sections are written in, or a `serde_json::Value`); an entry that is
+/// not JSON at all still fails the document.
+#[derive(Debug)]
 #[allow(clippy::exhaustive_enums)] // Complete by definition: an entry reads or it does not.
 pub enum Lenient<T> {
     /// The entry as expected.
     Read(T),
     /// An entry of another shape, skipped.
-    Malformed(IgnoredAny),
+    Malformed,
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        // `from_slice`, like the readers of the persisted files, so that each entry type
+        // has one reader in the binary.
+        Ok(serde_json::from_slice(raw.get().as_bytes()).map_or(Self::Malformed, Self::Read))
+    }
 }
 
 impl<T> Lenient<T> {
@@ -29,7 +43,7 @@ impl<T> Lenient<T> {
     pub fn keep(self, malformed: &mut usize) -> Option<T> {
         match self {
             Self::Read(entry) => Some(entry),
-            Self::Malformed(_) => {
+            Self::Malformed => {
                 *malformed = malformed.saturating_add(1);
                 None
             }
@@ -88,6 +102,22 @@ mod tests {
         assert_eq!(
             kept.keys().map(String::as_str).collect::<Vec<_>>(),
             ["a", "c"]
+        );
+        assert_eq!(malformed, 2);
+    }
+
+    #[test]
+    fn entries_of_a_json_value_stand_alone_too() {
+        let value = serde_json::json!([{"name": "a", "count": 1}, {"name": "b"}, "c"]);
+        let entries: Vec<Lenient<Entry>> = serde_json::from_value(value).unwrap();
+        let mut malformed = 0;
+        let kept: Vec<Entry> = keep_read(entries, &mut malformed);
+        assert_eq!(
+            kept,
+            [Entry {
+                name: "a".into(),
+                count: 1
+            }]
         );
         assert_eq!(malformed, 2);
     }
