@@ -16,6 +16,8 @@
 //!   Retained (failed reports, bounded) ──▶ Retained::report(profile, &current) ──▶ Report
 //!                                                                   │
 //!                  delivered: Retained::delivered    failed: Retained::failed(current)
+//!
+//!   saved(profiles' Retained) ──▶ Section::BulkData ──▶ restore(bytes, profiles) (next boot)
 //! ```
 //!
 //! # Report formats
@@ -53,6 +55,18 @@
 //! truncation, except that the oldest retained reports are dropped to make room for the
 //! current one, as `NumberOfRetainedFailedReports` requires.
 //!
+//! # Persistence
+//!
+//! The retained reports of a profile with `HTTP.PersistAcrossReboot` survive a reboot: the
+//! driver saves them with [`saved`] in [`Section::BulkData`](crate::traits::Section::BulkData)
+//! whenever [`Retained::revision`] moves (or such a profile goes away), and reads them back
+//! with [`restore`], so that they go out with the first report after the reboot. They are
+//! kept as collections (each parameter's name, type and canonical text), not as report
+//! texts, so that they join the next report by the rules of its encoding as the retained
+//! reports in memory do. Both directions hold the section to [`Limits::max_saved_bytes`] and
+//! each profile to its `NumberOfRetainedFailedReports`; a saved report of the wrong shape is
+//! dropped alone.
+//!
 //! The engine holds controllers' writes to the capabilities the store advertises, whatever
 //! the device: an Add or Set under `Device.BulkData.` that leaves more profile rows than
 //! `MaxNumberOfProfiles` fails as a full table (CWMP 9004, USP 7017), one that leaves the
@@ -61,16 +75,17 @@
 //! USP 7005, and a `ReportingInterval` below `MinReportingInterval` is an invalid value
 //! (9007 / 7012). -1 (and a `MinReportingInterval` of 0) is no limit.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
+use tr181_model::lenient::{Lenient, keep_read};
 use tr181_model::path::Path;
-use tr181_model::schema::Protocol;
+use tr181_model::schema::{BaseType, Protocol};
 use tr181_model::store::{Resolved, Store};
-use tr181_model::value::{DateTime, Value};
+use tr181_model::value::{DateTime, Value, xsd_type_of};
 
 use crate::engine::{Engine, GetRequest, Principal};
 use crate::error::EngineError;
@@ -97,6 +112,9 @@ pub struct Limits {
     /// Shortest `ReportingInterval` honoured, in seconds (`MinReportingInterval`); a shorter
     /// one runs at this interval. Default 1.
     pub min_interval: u32,
+    /// Largest [`Section::BulkData`](crate::traits::Section::BulkData): [`saved`] keeps each
+    /// profile's newest reports within it, [`restore`] reads no larger one. Default 1 MiB.
+    pub max_saved_bytes: usize,
 }
 
 impl Limits {
@@ -107,6 +125,7 @@ impl Limits {
         max_retained: 8,
         max_report_bytes: 256 * 1024,
         min_interval: 1,
+        max_saved_bytes: 1024 * 1024,
     };
 
     /// These limits with at most `max` parameters per report.
@@ -151,6 +170,13 @@ pub enum BulkDataError {
         profile: String,
         /// The value.
         protocol: String,
+    },
+    /// The saved retained reports cannot be read: not JSON of their shape (cut short,
+    /// garbled), or larger than [`Limits::max_saved_bytes`].
+    #[error("saved bulk data reports unreadable: {reason}")]
+    Saved {
+        /// Why.
+        reason: String,
     },
     /// The report alone is larger than [`Limits::max_report_bytes`].
     #[error("{profile}: the report is {size} bytes, above the limit of {limit}")]
@@ -281,6 +307,21 @@ pub enum Encoding {
     },
 }
 
+impl Encoding {
+    /// The `BBF-Report-Format` header value, which also tells the encodings apart on
+    /// [`restore`].
+    fn report_format(&self) -> &'static str {
+        match self {
+            Self::Csv { per_row: true, .. } => "ParameterPerRow",
+            Self::Csv { .. } => "ParameterPerColumn",
+            Self::Json {
+                hierarchy: true, ..
+            } => "ObjectHierarchy",
+            Self::Json { .. } => "NameValuePair",
+        }
+    }
+}
+
 /// One `Profile.{i}.Parameter.{i}.` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -325,14 +366,12 @@ impl Profile {
 
     /// The `BBF-Report-Format` header value.
     pub fn report_format(&self) -> &'static str {
-        match &self.encoding {
-            Encoding::Csv { per_row: true, .. } => "ParameterPerRow",
-            Encoding::Csv { .. } => "ParameterPerColumn",
-            Encoding::Json {
-                hierarchy: true, ..
-            } => "ObjectHierarchy",
-            Encoding::Json { .. } => "NameValuePair",
-        }
+        self.encoding.report_format()
+    }
+
+    /// Whether its failed reports survive a reboot (`HTTP.PersistAcrossReboot`).
+    pub fn persists(&self) -> bool {
+        matches!(&self.transport, Transport::Http(http) if http.persist_across_reboot)
     }
 
     /// The `Content-Type` header value.
@@ -911,6 +950,8 @@ pub struct Retained {
     failed: VecDeque<Collection>,
     /// The encoding the retained reports were made for.
     encoding: Option<Encoding>,
+    /// Counts the changes of `failed`.
+    revision: u64,
 }
 
 impl Retained {
@@ -924,11 +965,24 @@ impl Retained {
         self.failed.iter()
     }
 
+    /// Moves whenever the retained reports change: what tells the driver to save them
+    /// again ([`saved`]).
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    fn changed(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
+    }
+
     /// Forgets the retained reports when `profile`'s encoding is not the one they were kept
     /// for.
     fn follow(&mut self, profile: &Profile) {
         if self.encoding.as_ref() != Some(&profile.encoding) {
-            self.failed.clear();
+            if !self.failed.is_empty() {
+                self.failed.clear();
+                self.changed();
+            }
             self.encoding = Some(profile.encoding.clone());
         }
     }
@@ -962,12 +1016,16 @@ impl Retained {
                     limit: limits.max_report_bytes,
                 });
             }
+            self.changed();
         }
     }
 
     /// The report went through: the retained ones with it.
     pub fn delivered(&mut self) {
-        self.failed.clear();
+        if !self.failed.is_empty() {
+            self.failed.clear();
+            self.changed();
+        }
     }
 
     /// The report failed: keep `current` for the next interval, and at most the profile's
@@ -978,7 +1036,185 @@ impl Retained {
         while self.failed.len() > profile.retained {
             self.failed.pop_front();
         }
+        self.changed();
     }
+}
+
+/// A collection as [`saved`] writes it: the wall clock and the time since boot in
+/// milliseconds, then each parameter's name, type name and canonical text.
+type SavedCollection<S> = (Option<i64>, u64, Vec<(S, S, String)>);
+
+/// The saved section as [`restore`] reads it: per profile row, the encoding's
+/// `BBF-Report-Format` and the collections, oldest first, each entry on its own.
+type SavedDoc = BTreeMap<String, Lenient<(String, Vec<Lenient<SavedCollection<String>>>)>>;
+
+/// The retained reports of the `profiles` that persist them ([`Profile::persists`]) as
+/// [`Section::BulkData`](crate::traits::Section::BulkData) holds them (JSON, see
+/// [`SavedDoc`]); `None` when there are none, and the section is to be removed. Each
+/// profile's newest reports are kept while the whole fits [`Limits::max_saved_bytes`].
+pub fn saved<'a>(
+    profiles: impl IntoIterator<Item = (&'a Profile, &'a Retained)>,
+    limits: &Limits,
+) -> Option<Vec<u8>> {
+    // The braces of the document.
+    let mut budget = limits.max_saved_bytes.saturating_sub(2);
+    let mut doc: BTreeMap<&str, (&str, Vec<SavedCollection<&str>>)> = BTreeMap::new();
+    for (profile, retained) in profiles {
+        let Some(encoding) = retained.encoding.as_ref().filter(|_| profile.persists()) else {
+            continue;
+        };
+        let format = encoding.report_format();
+        // `"path":["format",[` and `]]`.
+        let header = json_size(&(&profile.path, format)).saturating_add(4);
+        let Some(mut left) = budget.checked_sub(header) else {
+            break;
+        };
+        let mut kept = Vec::new();
+        for collection in retained.failed.iter().rev() {
+            let entry: SavedCollection<&str> = (
+                collection.stamp.unix_millis,
+                collection.stamp.uptime_millis,
+                collection
+                    .samples
+                    .iter()
+                    .map(|s| (s.name.as_str(), s.kind, s.value.canonical_text()))
+                    .collect(),
+            );
+            // The entry and its comma.
+            let Some(rest) = left.checked_sub(json_size(&entry).saturating_add(1)) else {
+                break;
+            };
+            left = rest;
+            kept.push(entry);
+        }
+        if !kept.is_empty() {
+            kept.reverse();
+            budget = left;
+            doc.insert(&profile.path, (format, kept));
+        }
+    }
+    if doc.is_empty() {
+        return None;
+    }
+    serde_json::to_vec(&doc).ok()
+}
+
+/// The length of `value` as JSON.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |json| json.len())
+}
+
+/// What [`restore`] read back.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Restored {
+    /// The retained reports, by profile row.
+    pub retained: BTreeMap<String, Retained>,
+    /// Saved profiles or reports of the wrong shape, dropped.
+    pub malformed: usize,
+}
+
+/// The base types a sample's type name comes from.
+const BASE_TYPES: [BaseType; 10] = [
+    BaseType::String,
+    BaseType::Boolean,
+    BaseType::Int,
+    BaseType::UnsignedInt,
+    BaseType::Long,
+    BaseType::UnsignedLong,
+    BaseType::DateTime,
+    BaseType::Base64,
+    BaseType::HexBinary,
+    BaseType::Decimal,
+];
+
+/// A sample's type name (`unsignedInt`): the XSD name without its prefix.
+fn kind_of(base: BaseType) -> &'static str {
+    let name = xsd_type_of(base);
+    name.strip_prefix("xsd:").unwrap_or(name)
+}
+
+/// Reads the reports [`saved`] wrote (`bytes`) back for `profiles`: each profile that
+/// persists them gets those made in its current encoding, at most its
+/// `NumberOfRetainedFailedReports` newest; the reports of other profiles are forgotten. A
+/// profile entry or a report of the wrong shape (a parameter of an unknown type or whose
+/// text does not parse as it included) is dropped alone and counted. A section that is no
+/// such JSON document, or larger than [`Limits::max_saved_bytes`], is
+/// [`BulkDataError::Saved`].
+pub fn restore<'a>(
+    bytes: &[u8],
+    profiles: impl IntoIterator<Item = &'a Profile>,
+    limits: &Limits,
+) -> Result<Restored, BulkDataError> {
+    if bytes.len() > limits.max_saved_bytes {
+        return Err(BulkDataError::Saved {
+            reason: std::format!(
+                "{} bytes, above the limit of {}",
+                bytes.len(),
+                limits.max_saved_bytes
+            ),
+        });
+    }
+    let doc: SavedDoc = serde_json::from_slice(bytes).map_err(|e| BulkDataError::Saved {
+        reason: e.to_string(),
+    })?;
+    let mut malformed = 0;
+    let mut saved: BTreeMap<String, _> = doc
+        .into_iter()
+        .filter_map(|(path, entry)| Some((path, entry.keep(&mut malformed)?)))
+        .collect();
+    let mut retained = BTreeMap::new();
+    for profile in profiles {
+        let Some((format, collections)) = saved.remove(&profile.path) else {
+            continue;
+        };
+        if !profile.persists() || format != profile.report_format() {
+            continue;
+        }
+        let collections: Vec<SavedCollection<String>> = keep_read(collections, &mut malformed);
+        let mut failed: VecDeque<Collection> = collections
+            .into_iter()
+            .filter_map(|entry| {
+                let collection = restored_collection(entry);
+                malformed += usize::from(collection.is_none());
+                collection
+            })
+            .collect();
+        while failed.len() > profile.retained {
+            failed.pop_front();
+        }
+        if !failed.is_empty() {
+            let kept = Retained {
+                failed,
+                encoding: Some(profile.encoding.clone()),
+                revision: 0,
+            };
+            retained.insert(profile.path.clone(), kept);
+        }
+    }
+    Ok(Restored {
+        retained,
+        malformed,
+    })
+}
+
+/// A saved collection as it was, `None` when a parameter's type is unknown or its text does
+/// not parse as one of that type.
+fn restored_collection(
+    (unix_millis, uptime_millis, samples): SavedCollection<String>,
+) -> Option<Collection> {
+    let samples = samples
+        .into_iter()
+        .map(|(name, kind, text)| {
+            let base = BASE_TYPES.into_iter().find(|base| kind_of(*base) == kind)?;
+            let value = Value::parse_scalar(&text, base).ok()?;
+            Some(Sample::new(name, value, kind_of(base)))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Collection::new(
+        Stamp::new(unix_millis, uptime_millis),
+        samples,
+    ))
 }
 
 /// Encodes collections (oldest first) in `encoding`.
@@ -1512,9 +1748,8 @@ mod tests {
         assert_eq!(retained.failed().len(), 0);
     }
 
-    #[test]
-    fn retry_waits_follow_the_profile_parameters() {
-        let mut http = HttpSettings {
+    fn http_settings(persist_across_reboot: bool) -> HttpSettings {
+        HttpSettings {
             url: "http://collector.example/".into(),
             username: String::new(),
             password: String::new(),
@@ -1522,8 +1757,174 @@ mod tests {
             use_date_header: true,
             retry: Some((5, 2000)),
             uri_parameters: Vec::new(),
-            persist_across_reboot: false,
+            persist_across_reboot,
+        }
+    }
+
+    /// An HTTP profile with `PersistAcrossReboot`, keeping 2 failed reports.
+    fn persisting(encoding: Encoding) -> Profile {
+        Profile {
+            transport: Transport::Http(http_settings(true)),
+            ..profile(encoding, 60, None)
+        }
+    }
+
+    /// `profile`'s retained reports after `failures` failed reports of `collection`, each
+    /// collected a second after the one before.
+    fn failing(profile: &Profile, collection: &Collection, failures: u64) -> Retained {
+        let mut retained = Retained::new();
+        for n in 0..failures {
+            let mut current = collection.clone();
+            current.stamp.uptime_millis += n * 1000;
+            retained.failed_with(profile, current);
+        }
+        retained
+    }
+
+    #[test]
+    fn persisted_reports_restore_as_they_were_and_join_the_next_report() {
+        let (first, second) = collections();
+        let mut mixed = first.clone();
+        mixed.samples.extend([
+            sample("Flag", Value::Boolean(true), "boolean"),
+            sample("Delta", Value::Int(-3), "int"),
+            sample("At", Value::DateTime(DateTime::UNKNOWN), "dateTime"),
+            sample("Blob", Value::Base64(vec![1, 2, 255]), "base64Binary"),
+            sample("Names", Value::String("a,b".into()), "string"),
+        ]);
+        let limits = Limits::DEFAULT;
+        for encoding in [
+            json_encoding(true, Timestamp::UnixEpoch),
+            json_encoding(false, Timestamp::Iso8601),
+            csv_encoding(true, Timestamp::UnixEpoch),
+            csv_encoding(false, Timestamp::None),
+        ] {
+            let profile = persisting(encoding);
+            let mut retained = failing(&profile, &mixed, 3);
+            assert_eq!(retained.failed().len(), 2);
+            let bytes = saved([(&profile, &retained)], &limits).unwrap();
+            let restored = restore(&bytes, [&profile], &limits).unwrap();
+            assert_eq!(restored.malformed, 0);
+            let mut again = restored.retained[&profile.path].clone();
+            assert!(again.failed().eq(retained.failed()), "the same collections");
+            // The next report holds them as it would have without the reboot.
+            assert_eq!(
+                again.report(&profile, &second, &limits).unwrap(),
+                retained.report(&profile, &second, &limits).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn only_persisting_profiles_in_their_encoding_are_saved_and_restored() {
+        let (first, _) = collections();
+        let limits = Limits::DEFAULT;
+        let json = persisting(json_encoding(false, Timestamp::None));
+        let retained = failing(&json, &first, 2);
+        // Not persisting: nothing to save (the section is removed), nothing restored.
+        let mut volatile = json.clone();
+        volatile.transport = Transport::Http(http_settings(false));
+        assert_eq!(saved([(&volatile, &retained)], &limits), None);
+        assert_eq!(saved([(&json, &Retained::new())], &limits), None);
+        let bytes = saved([(&json, &retained)], &limits).unwrap();
+        let restored = restore(&bytes, [&volatile], &limits).unwrap();
+        assert!(restored.retained.is_empty());
+        // Another row, or another encoding since: forgotten, not malformed.
+        let mut other = json.clone();
+        other.path = "Device.BulkData.Profile.2.".into();
+        let mut csv = json.clone();
+        csv.encoding = csv_encoding(true, Timestamp::None);
+        let restored = restore(&bytes, [&other, &csv], &limits).unwrap();
+        assert_eq!(restored, Restored::default());
+        // At most NumberOfRetainedFailedReports, the newest.
+        let mut one = json.clone();
+        one.retained = 1;
+        let restored = restore(&bytes, [&one], &limits).unwrap();
+        let kept = &restored.retained[&json.path];
+        assert!(kept.failed().eq(retained.failed().skip(1)));
+    }
+
+    #[test]
+    fn saved_reports_stay_within_the_byte_bound() {
+        let (first, _) = collections();
+        let json = persisting(json_encoding(false, Timestamp::None));
+        let mut other = json.clone();
+        other.path = "Device.BulkData.Profile.2.".into();
+        let retained = failing(&json, &first, 2);
+        let all = saved([(&json, &retained), (&other, &retained)], &Limits::DEFAULT).unwrap();
+        // Room for three of the four reports: the second profile keeps its newest only.
+        let small = Limits {
+            max_saved_bytes: all.len() - 1,
+            ..Limits::DEFAULT
         };
+        let bytes = saved([(&json, &retained), (&other, &retained)], &small).unwrap();
+        assert!(bytes.len() <= small.max_saved_bytes);
+        let restored = restore(&bytes, [&json, &other], &small).unwrap();
+        assert_eq!(restored.retained[&json.path].failed().len(), 2);
+        let newest = restored.retained[&other.path].failed().collect::<Vec<_>>();
+        assert_eq!(newest, [retained.failed().last().unwrap()]);
+        // A larger section, or one cut short, is not read.
+        assert!(matches!(
+            restore(&all, [&json], &small),
+            Err(BulkDataError::Saved { .. })
+        ));
+        assert!(matches!(
+            restore(&all[..all.len() / 2], [&json], &Limits::DEFAULT),
+            Err(BulkDataError::Saved { .. })
+        ));
+    }
+
+    #[test]
+    fn a_malformed_saved_entry_drops_itself_only() {
+        let (first, _) = collections();
+        let json = persisting(json_encoding(false, Timestamp::None));
+        let mut other = json.clone();
+        other.path = "Device.BulkData.Profile.2.".into();
+        let mut third = json.clone();
+        third.path = "Device.BulkData.Profile.3.".into();
+        let retained = failing(&json, &first, 2);
+        let bytes = saved([(&json, &retained), (&other, &retained)], &Limits::DEFAULT).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        // The first profile: its oldest report a number, a value of its newest's unknown type.
+        doc[&json.path][1][0] = 7.into();
+        let newest = &mut doc[&json.path][1][1][2][0][1];
+        *newest = "float".into();
+        // The second: whole; the third: not a [format, reports] pair.
+        doc[&third.path] = "garbled".into();
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        let restored = restore(&bytes, [&json, &other, &third], &Limits::DEFAULT).unwrap();
+        assert_eq!(restored.malformed, 3);
+        assert!(!restored.retained.contains_key(&json.path));
+        assert!(!restored.retained.contains_key(&third.path));
+        let kept = &restored.retained[&other.path];
+        assert!(kept.failed().eq(retained.failed()));
+    }
+
+    #[test]
+    fn the_revision_moves_with_the_retained_reports() {
+        let (first, second) = collections();
+        let json = persisting(json_encoding(false, Timestamp::None));
+        let mut retained = Retained::new();
+        retained.delivered();
+        assert_eq!(retained.revision(), 0, "nothing to forget");
+        retained.failed_with(&json, first);
+        let failed = retained.revision();
+        assert_ne!(failed, 0);
+        retained.report(&json, &second, &Limits::DEFAULT).unwrap();
+        assert_eq!(
+            retained.revision(),
+            failed,
+            "a report alone changes nothing"
+        );
+        let mut csv = json.clone();
+        csv.encoding = csv_encoding(true, Timestamp::None);
+        retained.report(&csv, &second, &Limits::DEFAULT).unwrap();
+        assert_ne!(retained.revision(), failed, "dropped for the new encoding");
+    }
+
+    #[test]
+    fn retry_waits_follow_the_profile_parameters() {
+        let mut http = http_settings(false);
         assert_eq!(http.retry_wait_ms(1, 0), Some(5_000));
         assert_eq!(http.retry_wait_ms(2, 10_000), Some(20_000));
         http.retry = None;

@@ -7,7 +7,7 @@
 //! | [`Tables`] | rows added / deleted by a controller (may refuse); rows that appear on their own | accept, nothing discovered |
 //! | [`Commands`] | every TR-181 command other than the lifecycle ones | [`HalError::Unsupported`] |
 //! | [`Lifecycle`] | factory defaults, boot report, reboot, factory reset, file transfers, firmware activation | required |
-//! | [`Storage`] | the persisted store, pending events, transfers and subscriptions | required ([`MemoryStorage`] for tests) |
+//! | [`Storage`] | the persisted store, pending events, transfers, subscriptions and retained bulk data reports | required ([`MemoryStorage`] for tests) |
 //! | [`Clock`] | wall-clock time, `None` before NTP sync | [`NoHardware`]: always `None` |
 //!
 //! Events, the value-change feed, command progress and completion, transfer completion and the
@@ -396,15 +396,19 @@ pub enum Section {
     /// The protocol crates' own state (CWMP notification attributes, USP subscription
     /// bookkeeping), opaque to the engine.
     Subscriptions,
+    /// The failed bulk data reports of the profiles with `HTTP.PersistAcrossReboot`
+    /// ([`bulkdata::saved`](crate::bulkdata::saved)): JSON.
+    BulkData,
 }
 
 impl Section {
     /// Every section.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Store,
         Self::Events,
         Self::Transfers,
         Self::Subscriptions,
+        Self::BulkData,
     ];
 
     /// A stable name for file names and keys.
@@ -414,6 +418,7 @@ impl Section {
             Self::Events => "events",
             Self::Transfers => "transfers",
             Self::Subscriptions => "subscriptions",
+            Self::BulkData => "bulkdata",
         }
     }
 }

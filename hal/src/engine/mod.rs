@@ -554,6 +554,22 @@ impl Engine {
         Ok(self.hal.storage.load(Section::Subscriptions).await?)
     }
 
+    /// Saves the bulk data driver's retained reports ([`Section::BulkData`], written by
+    /// [`bulkdata::saved`](crate::bulkdata::saved)); `None` removes them.
+    pub async fn save_bulk_data(&self, data: Option<&[u8]>) -> Result<(), EngineError> {
+        match data {
+            Some(data) => self.hal.storage.save(Section::BulkData, data).await?,
+            None => self.hal.storage.remove(Section::BulkData).await?,
+        }
+        Ok(())
+    }
+
+    /// Loads the bulk data driver's retained reports, for
+    /// [`bulkdata::restore`](crate::bulkdata::restore).
+    pub async fn load_bulk_data(&self) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.hal.storage.load(Section::BulkData).await?)
+    }
+
     // -----------------------------------------------------------------------------------------
     // Reading the store, the change log and notices
 

@@ -512,9 +512,9 @@ impl Engine {
     }
 
     /// Resets the device to factory defaults (CWMP FactoryReset, USP `Device.FactoryReset()`):
-    /// removes the persisted store and subscriptions, records the cause, then asks the
-    /// hardware. The next [`start`](Engine::start) builds the factory store and reports a
-    /// bootstrap. The principal needs `execute` on `Device.FactoryReset()`.
+    /// removes the persisted store, subscriptions and retained bulk data reports, records the
+    /// cause, then asks the hardware. The next [`start`](Engine::start) builds the factory
+    /// store and reports a bootstrap. The principal needs `execute` on `Device.FactoryReset()`.
     pub async fn factory_reset(&self, principal: &Principal) -> Result<(), EngineError> {
         self.require_started()?;
         self.may_execute(principal, "Device.FactoryReset()")?;
@@ -523,6 +523,7 @@ impl Engine {
             let _gate = self.gate.enter().await;
             self.hal.storage.remove(Section::Store).await?;
             self.hal.storage.remove(Section::Subscriptions).await?;
+            self.hal.storage.remove(Section::BulkData).await?;
         }
         if let Err(error) = self.hal.lifecycle.factory_reset().await {
             self.cancel_boot_intent().await;
