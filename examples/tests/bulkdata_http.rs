@@ -3,7 +3,8 @@
 //! and Request-URI parameters the profile asks for; a refused report is retained and sent
 //! with the next one, a failed attempt is retried with the same body, and
 //! `ForceCollection()` reports at once; a collector that demands HTTP Digest authentication
-//! gets the profile's credentials. Every wait is bounded.
+//! gets the profile's credentials; with `PersistAcrossReboot`, a refused report survives a
+//! power cut and goes out once, with the first report after it. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -279,5 +280,57 @@ async fn digest_scenario() {
     assert_eq!(one["Device"]["DeviceInfo"]["SerialNumber"], "SIM0001");
 
     drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_persisted_report_survives_a_power_cut() {
+    common::within(Duration::from_secs(90), persist_scenario()).await;
+}
+
+async fn persist_scenario() {
+    let (url, mut reports) = collector(None).await;
+    let state = tempfile::tempdir().unwrap();
+    let saved = state.path().join("device/bulkdata");
+    let mut agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let profile = add_bulk_profile(
+        &mut ctrl,
+        &[
+            ("Protocol", "HTTP"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "2"),
+            ("NumberOfRetainedFailedReports", "2"),
+        ],
+        &[("Device.DeviceInfo.SerialNumber", "")],
+    )
+    .await;
+    let http = format!("{profile}HTTP.");
+    set_ok(&mut ctrl, &http, "URL", &url).await;
+    set_ok(&mut ctrl, &http, "PersistAcrossReboot", "true").await;
+    let json = format!("{profile}JSONEncoding.");
+    set_ok(&mut ctrl, &json, "ReportFormat", "NameValuePair").await;
+    set_ok(&mut ctrl, &profile, "Enable", "true").await;
+
+    // Refused, retained, saved; then the power goes.
+    let [refused] = next(&mut reports, 503).await.reports().try_into().unwrap();
+    agent.wait_line("bulk data reports saved profiles=1").await;
+    assert!(saved.exists());
+    drop(ctrl);
+    agent.kill();
+
+    // After the restart the refused report goes first in the next one, and once only: the
+    // flash forgets it once delivered.
+    let mut agent = AgentProcess::start(state.path(), &[]).await;
+    let after = next(&mut reports, 200).await;
+    let both = after.reports();
+    assert_eq!(both.len(), 2, "{}", after.body);
+    assert_eq!(both[0], refused);
+    assert_eq!(both[1]["Device.DeviceInfo.SerialNumber"], "SIM0001");
+    assert!(both[1]["CollectionTime"].as_i64() > refused["CollectionTime"].as_i64());
+    agent.wait_line("bulk data reports saved profiles=0").await;
+    assert!(!saved.exists());
+    let alone = next(&mut reports, 200).await;
+    assert_eq!(alone.reports().len(), 1, "{}", alone.body);
     agent.stop().await;
 }

@@ -24,13 +24,19 @@
 //! `ReportingInterval` or `TimeReference` changed starts a new interval at once.
 //! `Profile.{i}.ForceCollection()` ([`ForceCollection`], wrapping the device's commands) makes
 //! a report at once, enabled or not, leaving the schedule as it is. Reports are read with the
-//! rights of the profile's `Controller` (the agent's own when it has none). Retained reports
-//! live in memory: `PersistAcrossReboot` is not honoured yet.
+//! rights of the profile's `Controller` (the agent's own when it has none).
+//!
+//! The retained reports of the profiles with `HTTP.PersistAcrossReboot` are saved in the
+//! device's flash ([`Section::BulkData`](hal::traits::Section::BulkData), through
+//! [`bulkdata::saved`]) whenever they change or such a profile goes away (deleted, disabled,
+//! `PersistAcrossReboot` false), and restored at start ([`bulkdata::restore`]): they go out
+//! with the first report after the restart. A crash between a delivery and the save after it
+//! sends them once more.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,7 +47,7 @@ use hal::feed::{CallId, CommandReporter};
 use hal::retry::Rng;
 use hal::traits::{CommandCall, Commands, Invoked};
 use hal::{Engine, HalError, Principal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::value::DateTime;
@@ -62,6 +68,21 @@ struct Running {
     /// Its failed reports, shared with a delivery in progress.
     retained: Arc<Mutex<Retained>>,
 }
+
+impl Running {
+    fn retained(&self) -> MutexGuard<'_, Retained> {
+        self.retained.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The running profiles, by row.
+type Profiles = BTreeMap<String, Running>;
+
+/// The revision of each profile that persists its retained reports and retains some.
+type Revisions = Vec<(String, u64)>;
+
+/// The [`Revisions`] the flash holds; `None` when unknown (at start, after a failed save).
+type Saved = Option<Revisions>;
 
 /// How many `ForceCollection()` calls may wait for the task.
 const FORCED_QUEUE: usize = 16;
@@ -113,6 +134,8 @@ impl Commands for ForceCollection {
 struct Senders {
     trust: Option<Trust>,
     mqtt: Connections,
+    /// Told when a delivery ends: its retained reports may have changed.
+    delivered: Arc<Notify>,
 }
 
 /// The bulk data task: runs until `shutdown`, re-reading the profiles on every `events` and
@@ -135,10 +158,17 @@ pub(crate) async fn serve(
         )
     };
     let limits = Limits::DEFAULT;
-    let senders = Senders { trust, mqtt };
-    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let delivered = Arc::default();
+    let senders = Senders {
+        trust,
+        mqtt,
+        delivered,
+    };
+    let mut running = Profiles::new();
     refresh(&engine, &limits, &mut running).await;
+    let mut saved = restore(&engine, &limits, &running).await;
     loop {
+        save(&engine, &limits, &running, &mut saved).await;
         let next = running.values().map(|r| r.next).min();
         let due = async {
             match next {
@@ -148,6 +178,7 @@ pub(crate) async fn serve(
         };
         tokio::select! {
             _ = shutdown.changed() => return,
+            () = senders.delivered.notified() => {}
             event = events.recv() => {
                 if event.is_none() {
                     return;
@@ -187,9 +218,79 @@ fn wall_micros() -> Option<i64> {
     wall_clock().and_then(|t| t.unix_micros())
 }
 
+/// Restores the retained reports the flash holds into the `running` profiles that persist
+/// them; what the flash holds now is unknown.
+async fn restore(engine: &Engine, limits: &Limits, running: &Profiles) -> Saved {
+    let bytes = match engine.load_bulk_data().await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Some(Vec::new()),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the retained bulk data reports");
+            return None;
+        }
+    };
+    let profiles = running.values().map(|run| &run.profile);
+    match bulkdata::restore(&bytes, profiles, limits) {
+        Ok(restored) => {
+            if restored.malformed > 0 {
+                tracing::warn!(
+                    malformed = restored.malformed,
+                    "saved bulk data reports of the wrong shape dropped"
+                );
+            }
+            for (path, retained) in restored.retained {
+                if let Some(run) = running.get(&path) {
+                    *run.retained() = retained;
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "saved bulk data reports dropped"),
+    }
+    None
+}
+
+/// Saves the retained reports of the profiles that persist them when they changed since
+/// `saved`, removing the section when none are left.
+async fn save(engine: &Engine, limits: &Limits, running: &Profiles, saved: &mut Saved) {
+    let Some((now, bytes)) = changed(limits, running, saved.as_deref()) else {
+        return;
+    };
+    match engine.save_bulk_data(bytes.as_deref()).await {
+        Ok(()) => {
+            tracing::info!(profiles = now.len(), "retained bulk data reports saved");
+            *saved = Some(now);
+        }
+        Err(error) => tracing::warn!(%error, "cannot save the retained bulk data reports"),
+    }
+}
+
+/// What to save when the retained reports of the profiles that persist them are not those
+/// `saved`: their revisions and the section ([`bulkdata::saved`]).
+fn changed(
+    limits: &Limits,
+    running: &Profiles,
+    saved: Option<&[(String, u64)]>,
+) -> Option<(Revisions, Option<Vec<u8>>)> {
+    let persisting: Vec<_> = running
+        .values()
+        .filter(|run| run.profile.persists())
+        .map(|run| (&run.profile, run.retained()))
+        .collect();
+    let now: Revisions = persisting
+        .iter()
+        .filter(|(_, retained)| retained.failed().len() > 0)
+        .map(|(profile, retained)| (profile.path.clone(), retained.revision()))
+        .collect();
+    if saved == Some(now.as_slice()) {
+        return None;
+    }
+    let bytes = bulkdata::saved(persisting.iter().map(|(p, r)| (*p, &**r)), limits);
+    Some((now, bytes))
+}
+
 /// Writes the device-maintained values and re-reads the profiles, keeping the schedule and
 /// the retained reports of those whose timing did not change.
-async fn refresh(engine: &Engine, limits: &Limits, running: &mut BTreeMap<String, Running>) {
+async fn refresh(engine: &Engine, limits: &Limits, running: &mut Profiles) {
     let sets = engine.read(bulkdata::upkeep);
     if !sets.is_empty() {
         let update = DeviceUpdate::setting(sets);
@@ -250,11 +351,7 @@ async fn report(
             return;
         }
     };
-    let report = run
-        .retained
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .report(profile, &collected, limits);
+    let report = run.retained().report(profile, &collected, limits);
     let report = match report {
         Ok(report) => report,
         Err(error) => {
@@ -282,6 +379,7 @@ async fn report(
                 trust: senders.trust.clone(),
             };
             deliver(
+                senders,
                 run,
                 collected,
                 Box::pin(async move { delivery.send().await }),
@@ -296,7 +394,7 @@ async fn report(
                 (connections.publish(client, topic, body, mqtt.qos, mqtt.retain, content_type))
                     .await
             };
-            deliver(run, collected, Box::pin(publish));
+            deliver(senders, run, collected, Box::pin(publish));
         }
         _ => {}
     }
@@ -307,8 +405,10 @@ type Sending = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// Sends a report of `run` in the background, bounded by the next report's time: delivered,
 /// the retained reports went with it; failed, `collected` is kept for the next interval.
+/// Either way the task is told, to save what persists.
 /// (One task type for every protocol: each spawned type weighs on the router build.)
-fn deliver(run: &Running, collected: Collection, send: Sending) {
+fn deliver(senders: &Senders, run: &Running, collected: Collection, send: Sending) {
+    let delivered = senders.delivered.clone();
     let retained = run.retained.clone();
     let deadline = run.next;
     let profile = run.profile.clone();
@@ -326,6 +426,8 @@ fn deliver(run: &Running, collected: Collection, send: Sending) {
                 retained.failed_with(&profile, collected);
             }
         }
+        drop(retained);
+        delivered.notify_one();
     });
 }
 
