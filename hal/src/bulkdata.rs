@@ -81,7 +81,8 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
-use tr181_model::lenient::{Lenient, keep_read};
+use serde_json::Value as Json;
+
 use tr181_model::path::Path;
 use tr181_model::schema::{BaseType, Protocol};
 use tr181_model::store::{Resolved, Store};
@@ -1040,46 +1041,46 @@ impl Retained {
     }
 }
 
-/// A collection as [`saved`] writes it: the wall clock and the time since boot in
-/// milliseconds, then each parameter's name, type name and canonical text.
-type SavedCollection<S> = (Option<i64>, u64, Vec<(S, S, String)>);
-
-/// The saved section as [`restore`] reads it: per profile row, the encoding's
-/// `BBF-Report-Format` and the collections, oldest first, each entry on its own.
-type SavedDoc = BTreeMap<String, Lenient<(String, Vec<Lenient<SavedCollection<String>>>)>>;
-
 /// The retained reports of the `profiles` that persist them ([`Profile::persists`]) as
-/// [`Section::BulkData`](crate::traits::Section::BulkData) holds them (JSON, see
-/// [`SavedDoc`]); `None` when there are none, and the section is to be removed. Each
-/// profile's newest reports are kept while the whole fits [`Limits::max_saved_bytes`].
+/// [`Section::BulkData`](crate::traits::Section::BulkData) holds them; `None` when there are
+/// none, and the section is to be removed. The section is a JSON object from each profile
+/// row to `[format, [collection, ...]]`: the `BBF-Report-Format` of the encoding they were
+/// made in, and the collections oldest first, each `[unix_millis or null, uptime_millis,
+/// [[name, type, text], ...]]`. Each profile's newest reports are kept while the whole fits
+/// [`Limits::max_saved_bytes`].
 pub fn saved<'a>(
     profiles: impl IntoIterator<Item = (&'a Profile, &'a Retained)>,
     limits: &Limits,
 ) -> Option<Vec<u8>> {
     // The braces of the document.
     let mut budget = limits.max_saved_bytes.saturating_sub(2);
-    let mut doc: BTreeMap<&str, (&str, Vec<SavedCollection<&str>>)> = BTreeMap::new();
+    let mut doc = serde_json::Map::new();
     for (profile, retained) in profiles {
         let Some(encoding) = retained.encoding.as_ref().filter(|_| profile.persists()) else {
             continue;
         };
-        let format = encoding.report_format();
-        // `"path":["format",[` and `]]`.
-        let header = json_size(&(&profile.path, format)).saturating_add(4);
+        let format = Json::from(encoding.report_format());
+        // `"path":["format",[` and `]],`.
+        let header = json_size(&Json::from(profile.path.as_str()))
+            .saturating_add(json_size(&format))
+            .saturating_add(7);
         let Some(mut left) = budget.checked_sub(header) else {
             break;
         };
         let mut kept = Vec::new();
         for collection in retained.failed.iter().rev() {
-            let entry: SavedCollection<&str> = (
-                collection.stamp.unix_millis,
-                collection.stamp.uptime_millis,
-                collection
-                    .samples
-                    .iter()
-                    .map(|s| (s.name.as_str(), s.kind, s.value.canonical_text()))
-                    .collect(),
-            );
+            let samples = collection.samples.iter().map(|s| {
+                Json::from(vec![
+                    Json::from(s.name.as_str()),
+                    Json::from(s.kind),
+                    Json::from(s.value.canonical_text()),
+                ])
+            });
+            let entry = Json::from(vec![
+                collection.stamp.unix_millis.map_or(Json::Null, Json::from),
+                Json::from(collection.stamp.uptime_millis),
+                Json::Array(samples.collect()),
+            ]);
             // The entry and its comma.
             let Some(rest) = left.checked_sub(json_size(&entry).saturating_add(1)) else {
                 break;
@@ -1090,18 +1091,18 @@ pub fn saved<'a>(
         if !kept.is_empty() {
             kept.reverse();
             budget = left;
-            doc.insert(&profile.path, (format, kept));
+            doc.insert(
+                profile.path.clone(),
+                Json::from(vec![format, Json::Array(kept)]),
+            );
         }
     }
-    if doc.is_empty() {
-        return None;
-    }
-    serde_json::to_vec(&doc).ok()
+    (!doc.is_empty()).then(|| Json::Object(doc).to_string().into_bytes())
 }
 
-/// The length of `value` as JSON.
-fn json_size(value: &impl serde::Serialize) -> usize {
-    serde_json::to_vec(value).map_or(usize::MAX, |json| json.len())
+/// The length of `value` as JSON text.
+fn json_size(value: &Json) -> usize {
+    value.to_string().len()
 }
 
 /// What [`restore`] read back.
@@ -1110,7 +1111,7 @@ fn json_size(value: &impl serde::Serialize) -> usize {
 pub struct Restored {
     /// The retained reports, by profile row.
     pub retained: BTreeMap<String, Retained>,
-    /// Saved profiles or reports of the wrong shape, dropped.
+    /// Saved profile entries or reports of the wrong shape, dropped.
     pub malformed: usize,
 }
 
@@ -1137,46 +1138,47 @@ fn kind_of(base: BaseType) -> &'static str {
 /// Reads the reports [`saved`] wrote (`bytes`) back for `profiles`: each profile that
 /// persists them gets those made in its current encoding, at most its
 /// `NumberOfRetainedFailedReports` newest; the reports of other profiles are forgotten. A
-/// profile entry or a report of the wrong shape (a parameter of an unknown type or whose
-/// text does not parse as it included) is dropped alone and counted. A section that is no
-/// such JSON document, or larger than [`Limits::max_saved_bytes`], is
+/// profile's entry or a report of the wrong shape (one of its parameters of an unknown type,
+/// or with a text that does not parse as its type, included) is dropped alone and counted.
+/// A section that is no JSON object, or larger than [`Limits::max_saved_bytes`], is
 /// [`BulkDataError::Saved`].
 pub fn restore<'a>(
     bytes: &[u8],
     profiles: impl IntoIterator<Item = &'a Profile>,
     limits: &Limits,
 ) -> Result<Restored, BulkDataError> {
+    let unreadable = |reason: String| BulkDataError::Saved { reason };
     if bytes.len() > limits.max_saved_bytes {
-        return Err(BulkDataError::Saved {
-            reason: std::format!(
-                "{} bytes, above the limit of {}",
-                bytes.len(),
-                limits.max_saved_bytes
-            ),
-        });
+        return Err(unreadable(std::format!(
+            "{} bytes, above the limit of {}",
+            bytes.len(),
+            limits.max_saved_bytes
+        )));
     }
-    let doc: SavedDoc = serde_json::from_slice(bytes).map_err(|e| BulkDataError::Saved {
-        reason: e.to_string(),
-    })?;
-    let mut malformed = 0;
-    let mut saved: BTreeMap<String, _> = doc
-        .into_iter()
-        .filter_map(|(path, entry)| Some((path, entry.keep(&mut malformed)?)))
-        .collect();
+    let doc: Json = serde_json::from_slice(bytes).map_err(|e| unreadable(e.to_string()))?;
+    let Json::Object(doc) = doc else {
+        return Err(unreadable("not a JSON object".to_string()));
+    };
+    let mut malformed = 0usize;
     let mut retained = BTreeMap::new();
     for profile in profiles {
-        let Some((format, collections)) = saved.remove(&profile.path) else {
+        let Some(entry) = doc.get(&profile.path) else {
+            continue;
+        };
+        let Some([Json::String(format), Json::Array(collections)]) =
+            entry.as_array().map(Vec::as_slice)
+        else {
+            malformed = malformed.saturating_add(1);
             continue;
         };
         if !profile.persists() || format != profile.report_format() {
             continue;
         }
-        let collections: Vec<SavedCollection<String>> = keep_read(collections, &mut malformed);
         let mut failed: VecDeque<Collection> = collections
-            .into_iter()
+            .iter()
             .filter_map(|entry| {
                 let collection = restored_collection(entry);
-                malformed += usize::from(collection.is_none());
+                malformed = malformed.saturating_add(usize::from(collection.is_none()));
                 collection
             })
             .collect();
@@ -1198,23 +1200,31 @@ pub fn restore<'a>(
     })
 }
 
-/// A saved collection as it was, `None` when a parameter's type is unknown or its text does
-/// not parse as one of that type.
-fn restored_collection(
-    (unix_millis, uptime_millis, samples): SavedCollection<String>,
-) -> Option<Collection> {
+/// A saved collection as it was, `None` when it is not of its shape, or a parameter's type
+/// is unknown or its text does not parse as one of that type.
+fn restored_collection(saved: &Json) -> Option<Collection> {
+    let [unix_millis, uptime_millis, Json::Array(samples)] = saved.as_array()?.as_slice() else {
+        return None;
+    };
+    let unix_millis = match unix_millis {
+        Json::Null => None,
+        millis => Some(millis.as_i64()?),
+    };
     let samples = samples
-        .into_iter()
-        .map(|(name, kind, text)| {
+        .iter()
+        .map(|sample| {
+            let [Json::String(name), Json::String(kind), Json::String(text)] =
+                sample.as_array()?.as_slice()
+            else {
+                return None;
+            };
             let base = BASE_TYPES.into_iter().find(|base| kind_of(*base) == kind)?;
-            let value = Value::parse_scalar(&text, base).ok()?;
-            Some(Sample::new(name, value, kind_of(base)))
+            let value = Value::parse_scalar(text, base).ok()?;
+            Some(Sample::new(name.clone(), value, kind_of(base)))
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(Collection::new(
-        Stamp::new(unix_millis, uptime_millis),
-        samples,
-    ))
+    let stamp = Stamp::new(unix_millis, uptime_millis.as_u64()?);
+    Some(Collection::new(stamp, samples))
 }
 
 /// Encodes collections (oldest first) in `encoding`.
@@ -1450,7 +1460,7 @@ fn json_value(out: &mut String, value: &Value) {
 }
 
 fn json_string(out: &mut String, text: &str) {
-    out.push_str(&serde_json::Value::from(text).to_string());
+    out.push_str(&Json::from(text).to_string());
 }
 
 #[cfg(test)]

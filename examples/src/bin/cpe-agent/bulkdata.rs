@@ -225,7 +225,7 @@ async fn restore(engine: &Engine, limits: &Limits, running: &Profiles) -> Saved 
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Some(Vec::new()),
         Err(error) => {
-            tracing::warn!(%error, "cannot read the retained bulk data reports");
+            tracing::warn!(%error, "saved bulk data reports dropped");
             return None;
         }
     };
@@ -233,10 +233,8 @@ async fn restore(engine: &Engine, limits: &Limits, running: &Profiles) -> Saved 
     match bulkdata::restore(&bytes, profiles, limits) {
         Ok(restored) => {
             if restored.malformed > 0 {
-                tracing::warn!(
-                    malformed = restored.malformed,
-                    "saved bulk data reports of the wrong shape dropped"
-                );
+                let error = format!("{} entries of the wrong shape", restored.malformed);
+                tracing::warn!(%error, "saved bulk data reports dropped");
             }
             for (path, retained) in restored.retained {
                 if let Some(run) = running.get(&path) {
@@ -256,10 +254,7 @@ async fn save(engine: &Engine, limits: &Limits, running: &Profiles, saved: &mut 
         return;
     };
     match engine.save_bulk_data(bytes.as_deref()).await {
-        Ok(()) => {
-            tracing::info!(profiles = now.len(), "retained bulk data reports saved");
-            *saved = Some(now);
-        }
+        Ok(()) => *saved = Some(now),
         Err(error) => tracing::warn!(%error, "cannot save the retained bulk data reports"),
     }
 }
