@@ -153,6 +153,7 @@ impl Case {
     fn restart(&mut self, restored: Option<PersistedState>) {
         self.engine = Engine::new(self.sim.hal(), Arc::new(AllowAll), EngineConfig::default());
         block_on(self.engine.start()).expect("the simulated device reboots");
+        common::restore_bulk_data(&self.engine);
         self.sim.attach(self.engine.sink());
         let settings = self.engine.read(ServerSettings::from_store);
         self.session = Session::new(self.config.clone(), settings, restored, self.now);

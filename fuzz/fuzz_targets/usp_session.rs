@@ -267,6 +267,7 @@ impl Case {
         let trust = Arc::new(ControllerTrust::new(AGENT));
         let engine = Engine::new(sim.hal(), trust.clone(), EngineConfig::default());
         block_on(engine.start()).expect("the simulated device boots");
+        common::restore_bulk_data(&engine);
         sim.attach(engine.sink());
         seed_trust(&engine);
         let mut agent = Agent::new(config())

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
+use hal::bulkdata::{self, Limits, Profile};
 use hal::engine::SetRequest;
 use hal::sim::{Client, SimDevice};
 use hal::traits::Section;
@@ -275,6 +276,40 @@ pub fn garble_section(sim: &Arc<SimDevice>, r: &mut Reader<'_>) {
         .unwrap_or_default();
     let bytes = r.garble(bytes);
     block_on(storage.save(section, &bytes)).expect("the simulated flash writes");
+}
+
+/// Restores the retained bulk data reports the flash holds (garbled or not) for the store's
+/// profiles, as the agent does at boot: no panic, no profile over its
+/// `NumberOfRetainedFailedReports` or without `PersistAcrossReboot`, and what is restored
+/// saves and restores back the same.
+pub fn restore_bulk_data(engine: &Engine) {
+    let limits = Limits::DEFAULT;
+    let Some(bytes) = block_on(engine.load_bulk_data()).expect("the simulated flash reads")
+    else {
+        return;
+    };
+    let profiles: Vec<Profile> = engine
+        .read(|store| bulkdata::profiles(store, &limits))
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let Ok(restored) = bulkdata::restore(&bytes, &profiles, &limits) else {
+        return;
+    };
+    for (path, retained) in &restored.retained {
+        let profile = profiles.iter().find(|p| &p.path == path);
+        let profile = profile.expect("restored for a running profile only");
+        assert!(profile.persists() && retained.failed().len() <= profile.retained);
+    }
+    let kept = profiles
+        .iter()
+        .filter_map(|p| Some((p, restored.retained.get(&p.path)?)));
+    let again = bulkdata::saved(kept, &limits).unwrap_or_default();
+    let back = bulkdata::restore(&again, &profiles, &limits);
+    match back {
+        Ok(back) => assert_eq!(back.retained, restored.retained),
+        Err(_) => assert!(restored.retained.is_empty(), "nothing saved: nothing restored"),
+    }
 }
 
 /// The schema path of an instance path: instance numbers become `{i}`.
