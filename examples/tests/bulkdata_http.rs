@@ -301,7 +301,7 @@ async fn persist_scenario() {
     let (url, mut reports) = collector(None).await;
     let state = tempfile::tempdir().unwrap();
     let saved = state.path().join("device/bulkdata");
-    let mut agent = AgentProcess::start(state.path(), &[]).await;
+    let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
     let profile = add_bulk_profile(
         &mut ctrl,
@@ -329,7 +329,7 @@ async fn persist_scenario() {
 
     // After the restart the refused report goes first in the next one, and once only: the
     // flash forgets it once delivered.
-    let mut agent = AgentProcess::start(state.path(), &[]).await;
+    let agent = AgentProcess::start(state.path(), &[]).await;
     let after = next(&mut reports, 200).await;
     let both = after.reports();
     assert_eq!(both.len(), 2, "{}", after.body);

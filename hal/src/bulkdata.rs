@@ -1794,7 +1794,7 @@ mod tests {
     #[test]
     fn persisted_reports_restore_as_they_were_and_join_the_next_report() {
         let (first, second) = collections();
-        let mut mixed = first.clone();
+        let mut mixed = first;
         mixed.samples.extend([
             sample("Flag", Value::Boolean(true), "boolean"),
             sample("Delta", Value::Int(-3), "int"),
