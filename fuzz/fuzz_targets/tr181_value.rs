@@ -6,19 +6,6 @@ use libfuzzer_sys::fuzz_target;
 use tr181_model::schema::{BaseType, ListFacet, Syntax};
 use tr181_model::value::{Value, validate};
 
-const BASES: [BaseType; 10] = [
-    BaseType::String,
-    BaseType::Boolean,
-    BaseType::Int,
-    BaseType::UnsignedInt,
-    BaseType::Long,
-    BaseType::UnsignedLong,
-    BaseType::DateTime,
-    BaseType::Base64,
-    BaseType::HexBinary,
-    BaseType::Decimal,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
@@ -26,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let base = BASES[usize::from(selector) % BASES.len()];
+    let base = BaseType::ALL[usize::from(selector) % BaseType::ALL.len()];
     // Up to 8 items, as many list parameters of the model have.
     let list = (selector & 0x80 != 0).then_some(ListFacet::new(0, Some(8), None));
     let syntax = match list {

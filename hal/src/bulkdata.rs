@@ -66,6 +66,8 @@
 //! reports in memory do. Both directions hold the section to [`Limits::max_saved_bytes`] and
 //! each profile to its `NumberOfRetainedFailedReports`; a saved report of the wrong shape is
 //! dropped alone.
+//! TR-181 puts `PersistAcrossReboot` under `HTTP.` only: the failed reports of an `MQTT` or
+//! `USPEventNotif` profile are not persisted.
 //!
 //! The engine holds controllers' writes to the capabilities the store advertises, whatever
 //! the device: an Add or Set under `Device.BulkData.` that leaves more profile rows than
@@ -1115,20 +1117,6 @@ pub struct Restored {
     pub malformed: usize,
 }
 
-/// The base types a sample's type name comes from.
-const BASE_TYPES: [BaseType; 10] = [
-    BaseType::String,
-    BaseType::Boolean,
-    BaseType::Int,
-    BaseType::UnsignedInt,
-    BaseType::Long,
-    BaseType::UnsignedLong,
-    BaseType::DateTime,
-    BaseType::Base64,
-    BaseType::HexBinary,
-    BaseType::Decimal,
-];
-
 /// A sample's type name (`unsignedInt`): the XSD name without its prefix.
 fn kind_of(base: BaseType) -> &'static str {
     let name = xsd_type_of(base);
@@ -1218,7 +1206,9 @@ fn restored_collection(saved: &Json) -> Option<Collection> {
             else {
                 return None;
             };
-            let base = BASE_TYPES.into_iter().find(|base| kind_of(*base) == kind)?;
+            let base = BaseType::ALL
+                .into_iter()
+                .find(|base| kind_of(*base) == kind)?;
             let value = Value::parse_scalar(text, base).ok()?;
             Some(Sample::new(name.clone(), value, kind_of(base)))
         })

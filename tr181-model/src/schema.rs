@@ -114,6 +114,22 @@ pub enum BaseType {
     Decimal,
 }
 
+impl BaseType {
+    /// Every base type, in the order above: for walking them all (type names, fuzzing).
+    pub const ALL: [Self; 10] = [
+        Self::String,
+        Self::Boolean,
+        Self::Int,
+        Self::UnsignedInt,
+        Self::Long,
+        Self::UnsignedLong,
+        Self::DateTime,
+        Self::Base64,
+        Self::HexBinary,
+        Self::Decimal,
+    ];
+}
+
 /// Size limits of a string, base64 or hexBinary value (or of each list item).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SizeFacet {
