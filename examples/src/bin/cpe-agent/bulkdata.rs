@@ -31,7 +31,8 @@
 //! [`bulkdata::saved`]) whenever they change or such a profile goes away (deleted, disabled,
 //! `PersistAcrossReboot` false), and restored at start ([`bulkdata::restore`]): they go out
 //! with the first report after the restart. A crash between a delivery and the save after it
-//! sends them once more.
+//! sends them once more. `MQTT` profiles keep theirs in memory only: TR-181 gives
+//! `PersistAcrossReboot` to `HTTP.` alone.
 
 use std::collections::BTreeMap;
 use std::future::Future;
