@@ -19,6 +19,7 @@
 //! | `Operate(r)` | `engine.operate(&principal, &r)` | ChangeDUState, USP Operate |
 //! | `Reboot { command_key }` | `engine.reboot(&principal, &command_key)` | Reboot, after the session |
 //! | `Set(r)` | `engine.set(&principal, &r)` | SetParameterValues, USP Set |
+//! | `StartDiagnostics` | `engine.start_diagnostics()` | after a session whose SetParameterValues requested a test |
 //! | `Supported(r)` | `engine.get_supported(&principal, &r)` | USP GetSupportedDM |
 //! | `Transfer(t)` | `engine.transfer(&principal, t)` | Download, Upload, ScheduleDownload |
 
@@ -139,6 +140,8 @@ pub enum EngineRequest {
     },
     /// [`Engine::set`].
     Set(SetRequest),
+    /// [`Engine::start_diagnostics`].
+    StartDiagnostics,
     /// [`Engine::get_supported`].
     Supported(SupportedRequest),
     /// [`Engine::transfer`].
@@ -171,6 +174,8 @@ pub enum EngineResult {
     Reboot(Result<(), EngineError>),
     /// For [`EngineRequest::Set`].
     Set(Result<SetResponse, Failure>),
+    /// For [`EngineRequest::StartDiagnostics`]: how many tests started.
+    StartDiagnostics(Result<usize, EngineError>),
     /// For [`EngineRequest::Supported`].
     Supported(Result<SupportedResponse, EngineError>),
     /// For [`EngineRequest::Transfer`].
@@ -201,6 +206,9 @@ impl EngineRequest {
                 EngineResult::Reboot(engine.reboot(principal, command_key).await)
             }
             Self::Set(r) => EngineResult::Set(engine.set(principal, r).await),
+            Self::StartDiagnostics => {
+                EngineResult::StartDiagnostics(engine.start_diagnostics().await)
+            }
             Self::Supported(r) => EngineResult::Supported(engine.get_supported(principal, r)),
             Self::Transfer(t) => {
                 EngineResult::Transfer(engine.transfer(principal, (**t).clone()).await)

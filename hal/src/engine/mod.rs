@@ -46,6 +46,10 @@
 //! [`Notice::OperationComplete`]. Notices are drained with [`Engine::poll_notice`] and stay
 //! pending (and persisted) until [`Engine::acknowledge`]d.
 //!
+//! A CWMP ACS runs the same commands through the diagnostics objects of the CWMP model
+//! (`DiagnosticsState` `Requested`), which [`diagnostics`] bridges to them; their end is a
+//! [`Notice::DiagnosticsComplete`].
+//!
 //! # Persistence
 //!
 //! The store is saved (JSON, [`Section::Store`]) after every committed controller change;
@@ -56,6 +60,7 @@
 //! ([`BootInfo::discarded`]).
 
 pub mod access;
+pub mod diagnostics;
 pub mod driver;
 mod gate;
 pub mod notice;
@@ -275,6 +280,8 @@ struct State {
     transfers: TransfersDoc,
     calls: BTreeMap<CallId, RunningCall>,
     next_call: u32,
+    /// Diagnostic tests requested or running, by object instance.
+    diagnostics: BTreeMap<String, diagnostics::Diagnostic>,
 }
 
 /// The protocol-neutral request executor; see the [module docs](self).
@@ -422,6 +429,7 @@ impl Engine {
         };
         store.set_limits(self.config.limits);
         clear_requests(&mut store);
+        diagnostics::reset_states(&mut store);
         *self.store() = store;
 
         let mut events = events.unwrap_or_default();
@@ -468,6 +476,7 @@ impl Engine {
             state.boot = None;
             state.transfers = transfers;
             state.calls.clear();
+            state.diagnostics.clear();
             state.notices.push(Notice::Booted(info.clone()));
             state.started = true;
         }
@@ -667,6 +676,7 @@ impl Engine {
         let count = inputs.len();
         let mut events_changed = false;
         let mut transfers_changed = false;
+        let mut store_changed = false;
         for input in inputs {
             match input {
                 DeviceInput::ValueChanged { object, values } => {
@@ -690,8 +700,14 @@ impl Engine {
                     self.push_notice(Notice::Progress { call, percent });
                 }
                 DeviceInput::CommandDone { call, result } => {
-                    let result = result.map_err(EngineError::Hal);
-                    events_changed |= self.finish_call(call, result);
+                    if let Some(instance) = self.take_diagnostic(call) {
+                        self.finish_diagnostic(instance, result);
+                        events_changed = true;
+                        store_changed = true;
+                    } else {
+                        let result = result.map_err(EngineError::Hal);
+                        events_changed |= self.finish_call(call, result);
+                    }
                 }
                 DeviceInput::TransferDone {
                     id,
@@ -707,6 +723,9 @@ impl Engine {
                     self.push_notice(Notice::NetworkUp);
                 }
             }
+        }
+        if store_changed {
+            self.save_store().await?;
         }
         if events_changed {
             self.save_events().await?;

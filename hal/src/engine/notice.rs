@@ -107,6 +107,12 @@ pub enum Notice {
     /// A transfer started through CWMP `Download`/`Upload` ended (CWMP TransferComplete).
     /// Persistent.
     TransferComplete(TransferResult),
+    /// A diagnostic test an ACS requested through its CWMP object ended (CWMP
+    /// `8 DIAGNOSTICS COMPLETE`); its results are in the object. Persistent.
+    DiagnosticsComplete {
+        /// The diagnostics object instance (`Device.IP.Diagnostics.IPPing.`).
+        object: String,
+    },
     /// An asynchronous command made progress. Transient: gone once polled.
     Progress {
         /// The invocation.

@@ -505,6 +505,9 @@ pub struct SetResponse {
     pub results: Vec<PathResult<Vec<UpdatedInstance>>>,
     /// Some change takes effect only after a reboot (CWMP Status 1).
     pub reboot_required: bool,
+    /// A diagnostic test waits to be started ([`Engine::start_diagnostics`](super::Engine::start_diagnostics),
+    /// once the CWMP session that requested it has ended).
+    pub diagnostics_requested: bool,
 }
 
 /// A row an Add created (USP `CreatedObjectResult.OperationSuccess`).

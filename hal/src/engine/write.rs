@@ -14,6 +14,7 @@ use std::vec::Vec;
 use tr181_model::store::{Origin, Resolved, Savepoint, Store, Transaction};
 use tr181_model::value::Value;
 
+use super::diagnostics::{self, DiagnosticWrite};
 use super::request::WriteRequest;
 use super::{
     AddRequest, AddResponse, AddedInstance, DeleteRequest, DeleteResponse, Deleted, Engine,
@@ -21,6 +22,7 @@ use super::{
     SetResponse, Target, UpdatedInstance, object_of, parse_path, require, shown,
 };
 use crate::error::{EngineError, HalError};
+use crate::feed::CallId;
 use crate::traits::{Applied, ApplyError, ParamChange};
 
 /// Per requested item: what staging gave.
@@ -39,6 +41,8 @@ struct StagedInstance {
     updated: Vec<(String, Value)>,
     param_errors: Vec<ParamError>,
     batches: Batches,
+    /// What the Set does to the instance's diagnostic test, if it is a diagnostics object.
+    diagnostic: Option<DiagnosticWrite>,
 }
 
 /// One row an Add staged.
@@ -167,6 +171,13 @@ trait WriteOp: WriteRequest + Sync {
     fn refused_row(outcome: &mut Result<Self::Item, Failure>, row: &str, failure: Failure) {
         let _ = row;
         *outcome = Err(failure);
+    }
+
+    /// Records what a committed item means beyond the store (the diagnostic tests a Set
+    /// requested or ended); returns the running commands it ended, to cancel on the hardware.
+    fn committed(engine: &Engine, item: &Self::Item) -> Vec<CallId> {
+        let _ = (engine, item);
+        Vec::new()
     }
 
     /// The path an item was requested with.
@@ -367,6 +378,15 @@ impl Engine {
             self.undo(&done.steps).await;
             return Err(failure);
         }
+        let ended: Vec<CallId> = outcomes
+            .iter()
+            .flatten()
+            .flat_map(|item| W::committed(self, item))
+            .collect();
+        for call in ended {
+            // A test that finished meanwhile has nothing to cancel; its result is ignored.
+            let _ = self.hal.commands.cancel(call).await;
+        }
         // The change is in effect; a failed save is retried by the next one.
         let _ = self.save_store().await;
 
@@ -532,12 +552,17 @@ impl Engine {
     /// hardware — nothing is applied anywhere and `Err` lists every failure. With it, each
     /// requested object succeeds or fails on its own. A failed non-required parameter only adds
     /// a parameter error. A search path is one unit (R-SET.2a).
+    ///
+    /// A Set on a CWMP diagnostics object follows the `DiagnosticsState` rules (see
+    /// [`diagnostics`]).
     pub async fn set(
         &self,
         principal: &Principal,
         request: &SetRequest,
     ) -> Result<SetResponse, Failure> {
-        self.three_phase(principal, request).await
+        let mut response = self.three_phase(principal, request).await?;
+        response.diagnostics_requested = self.diagnostics_waiting();
+        Ok(response)
     }
 
     fn stage_object(
@@ -579,6 +604,7 @@ impl Engine {
                 updated: Vec::new(),
                 param_errors: Vec::new(),
                 batches: Vec::new(),
+                diagnostic: None,
             };
             for param in &object.params {
                 let full = std::format!("{}{}", instance.path, param.name);
@@ -604,6 +630,14 @@ impl Engine {
                         }
                     }
                 }
+            }
+            let written: Vec<&str> = instance.updated.iter().map(|(n, _)| n.as_str()).collect();
+            match Self::stage_diagnostic(txn, &instance.path, &written) {
+                Ok(diagnostic) => instance.diagnostic = diagnostic,
+                Err(error) => required.push(ParamError::new(
+                    std::format!("{}DiagnosticsState", instance.path),
+                    error,
+                )),
             }
             instances.push(instance);
         }
@@ -643,6 +677,7 @@ impl Engine {
             full,
         )?;
         let old = txn.value(full)?.clone();
+        diagnostics::check_state_write(full, parameter.name(), text)?;
         txn.set(full, text)?;
         crate::bulkdata::check_param(txn, full)?;
         let new = txn.value(full)?.clone();
@@ -899,6 +934,14 @@ impl WriteOp for SetRequest {
         std::vec![(Unit::Item, steps)]
     }
 
+    fn committed(engine: &Engine, instances: &Vec<StagedInstance>) -> Vec<CallId> {
+        engine.diagnostics_written(
+            instances
+                .iter()
+                .filter_map(|i| Some((i.path.clone(), i.diagnostic?))),
+        )
+    }
+
     fn path_of(object: &ObjectSettings) -> &str {
         &object.path
     }
@@ -921,6 +964,7 @@ impl WriteOp for SetRequest {
         SetResponse {
             results,
             reboot_required,
+            diagnostics_requested: false,
         }
     }
 }

@@ -1,0 +1,476 @@
+//! CWMP diagnostics run on the HAL commands USP controllers operate.
+//!
+//! A vendor implements a diagnostic once, as a command
+//! ([`Commands::invoke`](crate::traits::Commands::invoke): `Device.IP.Diagnostics.IPPing()`).
+//! The CWMP variant of TR-181 has no commands: there the same test is an object with a
+//! writable `DiagnosticsState`, the inputs as writable parameters and the results as
+//! read-only ones. The engine bridges the two, driven by the schema: a CWMP object `X.` with a
+//! `DiagnosticsState` parameter is bridged when the USP model has the command `X()`. Its
+//! writable parameters that the command has as input arguments (by name) are the inputs; the
+//! output arguments go to the read-only parameters of the same name, and the output `Status`
+//! becomes `DiagnosticsState` (`Complete`, `Error_...`).
+//!
+//! # The `DiagnosticsState` rules (TR-106 data type `DiagnosticsState`)
+//!
+//! | Set (committed, atomically with the rest of the request) | Effect |
+//! |---|---|
+//! | `DiagnosticsState` to `Requested` | the test starts at [`Engine::start_diagnostics`] with the inputs as they are then, replacing one running (the inputs' values are checked when set, as parameters of the object) |
+//! | `DiagnosticsState` to `Canceled` (where the enumeration has it) | the test is cancelled ([`Commands::cancel`](crate::traits::Commands::cancel)), the state becomes `None` |
+//! | `DiagnosticsState` to anything else | refused (9007): only `Requested` and `Canceled` may be written |
+//! | any other writable parameter of the object | a test requested or running is cancelled; the state becomes `None` |
+//!
+//! TR-106 says the CPE *should wait until after completion of the communication session
+//! with the ACS* before starting the test: a Set only marks it requested
+//! ([`SetResponse::diagnostics_requested`](super::SetResponse::diagnostics_requested)), and the
+//! CWMP session asks the engine to start what is requested once it has ended
+//! ([`EngineRequest::StartDiagnostics`](super::EngineRequest::StartDiagnostics)).
+//!
+//! When the command completes, its outputs are written (a command the hardware fails or
+//! refuses leaves `Error_Internal`, or the object's nearest error value) and a persistent
+//! [`Notice::DiagnosticsComplete`] is queued, from which
+//! the CWMP session makes the event `8 DIAGNOSTICS COMPLETE` (a cancelled test gives none).
+//! The session acknowledges the notice at the InformResponse to the Inform that carried the
+//! event, so it survives a restart like the others until the ACS has it. TR-069 drops a
+//! pending `8 DIAGNOSTICS COMPLETE` at a reboot because a CPE need not keep results across
+//! one; this engine does (they are in the persisted store), so the ACS still learns of them.
+//! A restart ends running tests (commands are not persisted): [`Engine::start`] sets the
+//! `DiagnosticsState` still `Requested` to `None`, as TR-106 asks of a CPE that has no
+//! results after a reboot (and those never set, which the factory store leaves empty).
+
+//! # What is bridged
+//!
+//! Every pair the schema has (the test `bridged_pairs` lists them): the IP diagnostics
+//! `IPPing`, `TraceRoute`, `DownloadDiagnostics`, `UploadDiagnostics`, `UDPEchoDiagnostics`,
+//! `ServerSelectionDiagnostics`, `DNS.Diagnostics.NSLookupDiagnostics`,
+//! `SelfTestDiagnostics`, `PacketCaptureDiagnostics`, `Users.CheckCredentialsDiagnostics`,
+//! `WiFi.NeighboringWiFiDiagnostic`, and the DSL, ATM, HPNA, G.hn and UPA ones. Not bridged,
+//! as the USP model has no command of their name: `IP.Diagnostics.IPLayerCapacityMetrics.`
+//! (USP `IPLayerCapacity()`), `WiFi.CCAMeasurementDiagnostic.` and
+//! `WiFi.RemoteMeasurementDiagnostic.` (commands of other objects with other arguments), and
+//! `MoCA.Interface.{i}.Aca.` (its `Aca()` does not resolve in the generated USP model).
+//!
+//! Outputs that are rows (TraceRoute's `RouteHops.{i}.`, NSLookup's `Result.{i}.`, the
+//! throughput tests' `IncrementalResult.{i}.`) become rows of the object's table of that name
+//! (one level of rows; the previous test's rows go). Input arguments the CWMP object does not
+//! have (USP-only options) are not passed, so the command's default applies.
+
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use tr181_model::ValueRule;
+use tr181_model::path::{Path, schema_path_of};
+use tr181_model::schema::{self, Access, Command, Object, Protocol};
+use tr181_model::store::{Origin, Store, Transaction};
+use tr181_model::value::Value;
+
+use super::notice::Notice;
+use super::{Engine, EngineError};
+use crate::error::HalError;
+use crate::feed::CallId;
+use crate::traits::{CommandCall, Invoked};
+
+/// The parameter that drives a diagnostics object.
+const STATE: &str = "DiagnosticsState";
+
+/// The values of [`STATE`] a controller may write.
+const REQUESTED: &str = "Requested";
+const CANCELED: &str = "Canceled";
+
+/// A CWMP diagnostics object and the USP command that runs its test.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bridge {
+    /// The CWMP object (`Device.IP.Diagnostics.IPPing.`).
+    object: &'static Object,
+    /// The USP command (`Device.IP.Diagnostics.IPPing()`).
+    command: &'static Command,
+}
+
+impl Bridge {
+    /// The bridge of the object instance `instance` (`Device.IP.Diagnostics.IPPing.`), if its
+    /// object is a diagnostics object whose command the USP model has.
+    pub(crate) fn of(instance: &str) -> Option<Self> {
+        Self::of_schema(&schema_path_of(instance))
+    }
+
+    fn of_schema(path: &str) -> Option<Self> {
+        let object = schema::object(path, Protocol::Cwmp)?;
+        object.parameter(STATE, Protocol::Cwmp)?;
+        let command = schema::command(&command_of(path)?, Protocol::Usp)?;
+        Some(Self { object, command })
+    }
+
+    /// The command's input arguments from the object's current values in `store`. A value
+    /// the argument refuses is left out, so that the command's default applies: the object's
+    /// inputs hold such values only where the ACS never set them (a parameter without a
+    /// default in the CWMP model, `ProtocolVersion` empty rather than `Any`), since what the
+    /// ACS sets is checked against the same restrictions.
+    fn input(self, store: &Store, instance: &str) -> Result<Vec<(String, Value)>, EngineError> {
+        let mut input = Vec::new();
+        for arg in self.command.input() {
+            let name = arg.name();
+            let writable = self
+                .object
+                .parameter(name, Protocol::Cwmp)
+                .is_some_and(|p| p.access() == Access::ReadWrite);
+            if !writable {
+                continue;
+            }
+            let path = std::format!("{instance}{name}");
+            let text = store.value(&path)?.canonical_text();
+            if let Ok(value) = Value::parse_for(&text, arg, &path, store.limits()) {
+                input.push((name.to_string(), value));
+            }
+        }
+        Ok(input)
+    }
+
+    /// Writes a completed test's outputs to `instance` as the device: `Status` to
+    /// `DiagnosticsState`, every other output to the parameter of that name, the outputs of a
+    /// row (`RouteHops.2.Host`) to that row, which replaces the previous test's rows. A value
+    /// the model refuses (the hardware's bug) is left out; a `Status` it refuses becomes the
+    /// object's generic error value.
+    fn write_results(
+        self,
+        txn: &mut Transaction<'_>,
+        instance: &str,
+        result: Result<Vec<(String, Value)>, HalError>,
+    ) {
+        for table in self.output_tables() {
+            let table = std::format!("{instance}{table}");
+            let rows = txn
+                .instances(&table, Protocol::Cwmp, true)
+                .unwrap_or_default();
+            for row in rows {
+                let _ = txn.delete(&row.path);
+            }
+        }
+        let state = std::format!("{instance}{STATE}");
+        let mut status_written = false;
+        let mut rows: Vec<String> = Vec::new();
+        // A failed command has no outputs: its state becomes the error value below.
+        for (name, value) in result.unwrap_or_default() {
+            if name == "Status" {
+                status_written = txn.set_value(&state, value).is_ok();
+                continue;
+            }
+            if let Some((table, number)) = row_of(&name) {
+                let row = std::format!("{instance}{table}{number}.");
+                if !rows.contains(&row) {
+                    let table = std::format!("{instance}{table}");
+                    if txn.add_numbered(&table, number, &[]).is_err() {
+                        continue;
+                    }
+                    rows.push(row);
+                }
+            } else if self.object.parameter(&name, Protocol::Cwmp).is_none() {
+                continue;
+            }
+            let _ = txn.set_value(&std::format!("{instance}{name}"), value);
+        }
+        if !status_written {
+            let values = self
+                .object
+                .parameter(STATE, Protocol::Cwmp)
+                .map(|p| p.syntax().enumerations());
+            let error = ["Error_Internal", "Error_Other", "Error"]
+                .into_iter()
+                .find(|e| values.is_some_and(|v| v.contains(e)))
+                .unwrap_or("None");
+            let _ = txn.set(&state, error);
+        }
+    }
+
+    /// The tables among the command's outputs (`RouteHops.`), relative to the object.
+    fn output_tables(self) -> Vec<&'static str> {
+        let mut tables: Vec<&'static str> = self
+            .command
+            .output()
+            .iter()
+            .filter_map(|arg| {
+                let name = arg.name();
+                name.get(..name.find("{i}.")?)
+            })
+            .collect();
+        tables.dedup();
+        tables
+    }
+}
+
+/// The table (`RouteHops.`) and row number of a row's output (`RouteHops.2.Host`); `None`
+/// for an output of the object itself.
+fn row_of(name: &str) -> Option<(&str, u32)> {
+    let (table, rest) = name.split_once('.')?;
+    let (number, _) = rest.split_once('.')?;
+    let table = name.get(..=table.len())?;
+    Some((table, number.parse().ok()?))
+}
+
+/// The command path of object path `object` (`X.` gives `X()`), for an object that is no
+/// table row.
+fn command_of(object: &str) -> Option<String> {
+    let base = object.strip_suffix('.')?;
+    (!base.ends_with("{i}")).then(|| std::format!("{base}()"))
+}
+
+/// Every diagnostics object of the CWMP model the engine bridges, in path order.
+pub(crate) fn bridges() -> impl Iterator<Item = Bridge> {
+    schema::objects(Protocol::Cwmp).filter_map(|object| Bridge::of_schema(object.path()))
+}
+
+/// Whether `text` may be written to a `DiagnosticsState` parameter (TR-106: only `Requested`
+/// and `Canceled`; the enumeration then says whether `Canceled` is supported). `Err` is the
+/// model's invalid-value error (9007).
+pub(crate) fn check_state_write(path: &str, name: &str, text: &str) -> Result<(), EngineError> {
+    if name == STATE && text != REQUESTED && text != CANCELED {
+        return Err(tr181_model::Error::InvalidValue {
+            path: path.into(),
+            rule: ValueRule::Enumeration,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// What a Set did to a diagnostics object, acted on once it is committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DiagnosticWrite {
+    /// The test was cancelled (`Canceled`, or an input written): drop it.
+    Cancel,
+    /// `Requested`: start the test (again) after the session.
+    Request,
+}
+
+/// A test the engine knows of (not persisted: a restart ends it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Diagnostic {
+    /// Requested, waiting for [`Engine::start_diagnostics`].
+    Requested,
+    /// Running as HAL command invocation `CallId`.
+    Running(CallId),
+}
+
+impl Engine {
+    /// Applies the `DiagnosticsState` rules to the Set of `written` (relative names) on
+    /// object instance `instance`, in the Set's transaction; `None` when the object is no
+    /// [`Bridge`] or the Set leaves its test alone.
+    pub(crate) fn stage_diagnostic(
+        txn: &mut Transaction<'_>,
+        instance: &str,
+        written: &[&str],
+    ) -> Result<Option<DiagnosticWrite>, EngineError> {
+        if written.is_empty() {
+            return Ok(None);
+        }
+        if Bridge::of(instance).is_none() {
+            return Ok(None);
+        }
+        let state = std::format!("{instance}{STATE}");
+        let requested = written.contains(&STATE);
+        if requested && txn.value(&state)?.canonical_text() == REQUESTED {
+            return Ok(Some(DiagnosticWrite::Request));
+        }
+        if txn.value(&state)?.canonical_text() != "None" {
+            txn.set(&state, "None")?;
+        }
+        Ok(Some(DiagnosticWrite::Cancel))
+    }
+
+    /// Records committed diagnostics writes; returns the running tests they end, for the
+    /// caller to cancel on the hardware.
+    pub(crate) fn diagnostics_written(
+        &self,
+        writes: impl Iterator<Item = (String, DiagnosticWrite)>,
+    ) -> Vec<CallId> {
+        let mut state = self.state();
+        let mut ended = Vec::new();
+        for (instance, write) in writes {
+            let before = match write {
+                DiagnosticWrite::Request => {
+                    state.diagnostics.insert(instance, Diagnostic::Requested)
+                }
+                DiagnosticWrite::Cancel => state.diagnostics.remove(&instance),
+            };
+            if let Some(Diagnostic::Running(call)) = before {
+                ended.push(call);
+            }
+        }
+        ended
+    }
+
+    /// Whether a diagnostic test waits for [`start_diagnostics`](Self::start_diagnostics).
+    pub(crate) fn diagnostics_waiting(&self) -> bool {
+        self.state()
+            .diagnostics
+            .values()
+            .any(|d| *d == Diagnostic::Requested)
+    }
+
+    /// Starts every diagnostic test a CWMP Set requested (see the
+    /// [module docs](self)): the HAL command runs with the object's current inputs. A
+    /// command the hardware refuses completes the test at once with an error state. Returns
+    /// how many tests started.
+    pub async fn start_diagnostics(&self) -> Result<usize, EngineError> {
+        self.require_started()?;
+        let _gate = self.gate.enter().await;
+        let requested: Vec<String> = self
+            .state()
+            .diagnostics
+            .iter()
+            .filter(|(_, d)| **d == Diagnostic::Requested)
+            .map(|(instance, _)| instance.clone())
+            .collect();
+        let mut finished = false;
+        for instance in &requested {
+            let (Some(bridge), Some(path)) = (Bridge::of(instance), command_of(instance)) else {
+                self.state().diagnostics.remove(instance);
+                continue;
+            };
+            let call = {
+                let mut state = self.state();
+                state.next_call = state.next_call.saturating_add(1);
+                let call = CallId(state.next_call);
+                state
+                    .diagnostics
+                    .insert(instance.clone(), Diagnostic::Running(call));
+                call
+            };
+            let input = bridge.input(&self.store(), instance);
+            let invoked = match input {
+                Ok(input) => {
+                    let invocation = CommandCall {
+                        id: call,
+                        path,
+                        command: bridge.command,
+                        input,
+                        command_key: String::new(),
+                    };
+                    let reporter = self.sink.command_reporter(call);
+                    self.hal.commands.invoke(&invocation, reporter).await
+                }
+                Err(error) => Err(HalError::Failed {
+                    path,
+                    reason: error.to_string(),
+                }),
+            };
+            let result = match invoked {
+                Ok(Invoked::Running) => continue,
+                Ok(Invoked::Done(output)) => Ok(output),
+                Err(error) => Err(error),
+            };
+            if let Some(instance) = self.take_diagnostic(call) {
+                self.finish_diagnostic(instance, result);
+                finished = true;
+            }
+        }
+        if finished {
+            self.save_store().await?;
+            self.save_events().await?;
+        }
+        Ok(requested.len())
+    }
+
+    /// The object instance whose test runs as `call`, which that test then no longer is.
+    pub(crate) fn take_diagnostic(&self, call: CallId) -> Option<String> {
+        let mut state = self.state();
+        let instance = state
+            .diagnostics
+            .iter()
+            .find(|(_, d)| **d == Diagnostic::Running(call))
+            .map(|(instance, _)| instance.clone())?;
+        state.diagnostics.remove(&instance);
+        Some(instance)
+    }
+
+    /// Ends the test of `instance`: writes its results and queues
+    /// [`Notice::DiagnosticsComplete`]. The caller saves the store and the events.
+    pub(crate) fn finish_diagnostic(
+        &self,
+        instance: String,
+        result: Result<Vec<(String, Value)>, HalError>,
+    ) {
+        if let Some(bridge) = Bridge::of(&instance) {
+            let mut store = self.store();
+            let mut txn = store.transaction(Origin::Device);
+            bridge.write_results(&mut txn, &instance, result);
+            let _ = txn.commit();
+        }
+        self.push_notice(Notice::DiagnosticsComplete { object: instance });
+    }
+}
+
+/// Sets every `DiagnosticsState` still `Requested` to `None` (a restart ended the tests), and
+/// those never set (empty in a factory store, as the CWMP model gives them no default).
+pub(crate) fn reset_states(store: &mut Store) {
+    let mut stale = Vec::new();
+    for bridge in bridges() {
+        let pattern = std::format!("{}{STATE}", bridge.object.path()).replace("{i}", "*");
+        let Ok(path) = Path::parse(&pattern, store.limits()) else {
+            continue;
+        };
+        let Ok(found) = store.resolve(&path, Protocol::Cwmp) else {
+            continue;
+        };
+        for item in &found {
+            let path = found.path(item);
+            let text = store.value(&path).map(Value::canonical_text);
+            if text.is_ok_and(|t| t == REQUESTED || t.is_empty()) {
+                stale.push(path);
+            }
+        }
+    }
+    if stale.is_empty() {
+        return;
+    }
+    let mut txn = store.transaction(Origin::Device);
+    for path in &stale {
+        let _ = txn.set(path, "None");
+    }
+    let _ = txn.commit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridged_pairs() {
+        let bridged: Vec<&str> = bridges().map(|b| b.object.path()).collect();
+        assert_eq!(
+            bridged,
+            [
+                "Device.ATM.Diagnostics.F5Loopback.",
+                "Device.DNS.Diagnostics.NSLookupDiagnostics.",
+                "Device.DSL.Diagnostics.ADSLLineTest.",
+                "Device.DSL.Diagnostics.SELTP.",
+                "Device.DSL.Diagnostics.SELTQLN.",
+                "Device.DSL.Diagnostics.SELTUER.",
+                "Device.Ghn.Diagnostics.PHYThroughput.",
+                "Device.Ghn.Diagnostics.PerformanceMonitoring.",
+                "Device.HPNA.Diagnostics.PHYThroughput.",
+                "Device.HPNA.Diagnostics.PerformanceMonitoring.",
+                "Device.IP.Diagnostics.DownloadDiagnostics.",
+                "Device.IP.Diagnostics.IPPing.",
+                "Device.IP.Diagnostics.ServerSelectionDiagnostics.",
+                "Device.IP.Diagnostics.TraceRoute.",
+                "Device.IP.Diagnostics.UDPEchoDiagnostics.",
+                "Device.IP.Diagnostics.UploadDiagnostics.",
+                "Device.PacketCaptureDiagnostics.",
+                "Device.SelfTestDiagnostics.",
+                "Device.UPA.Diagnostics.InterfaceMeasurement.",
+                "Device.Users.CheckCredentialsDiagnostics.",
+                "Device.WiFi.NeighboringWiFiDiagnostic.",
+            ]
+        );
+        // CWMP diagnostics objects without a USP command of their name.
+        for object in [
+            "Device.IP.Diagnostics.IPLayerCapacityMetrics.",
+            "Device.MoCA.Interface.{i}.Aca.",
+            "Device.WiFi.CCAMeasurementDiagnostic.",
+            "Device.WiFi.RemoteMeasurementDiagnostic.",
+        ] {
+            let cwmp = schema::object(object, Protocol::Cwmp).unwrap();
+            assert!(cwmp.parameter(STATE, Protocol::Cwmp).is_some(), "{object}");
+            assert!(Bridge::of_schema(object).is_none(), "{object}");
+        }
+    }
+}
