@@ -339,7 +339,7 @@ struct Exchange {
     body: Vec<u8>,
     sent_events: Vec<PendingEvent>,
     sent_changed: Vec<String>,
-    sent_boot_notices: Vec<NoticeId>,
+    sent_inform_notices: Vec<NoticeId>,
     tried: Vec<(String, Option<u64>)>,
     /// DU reports the ACS refused in this session.
     refused: Vec<Sent>,
@@ -370,7 +370,9 @@ pub struct Session {
     other_failed: bool,
     scheduled_informs: Vec<(Instant, String)>,
     download_due: Vec<(Instant, String)>,
-    boot_notices: Vec<NoticeId>,
+    /// Notices whose event the next Inform carries (`1 BOOT`, `8 DIAGNOSTICS COMPLETE`),
+    /// acknowledged to the engine at its InformResponse.
+    inform_notices: Vec<NoticeId>,
     changed: VecDeque<String>,
     dropped_changes: u32,
     dropped_on_restore: usize,
@@ -439,7 +441,7 @@ impl Session {
             other_failed: false,
             scheduled_informs,
             download_due,
-            boot_notices: Vec::new(),
+            inform_notices: Vec::new(),
             changed: VecDeque::new(),
             dropped_changes: lw_dropped,
             dropped_on_restore,
@@ -765,10 +767,10 @@ impl Session {
         }
         match notice {
             Notice::Booted(info) => {
-                if self.boot_notices.contains(&id) {
+                if self.inform_notices.contains(&id) {
                     return;
                 }
-                self.boot_notices.push(id);
+                self.inform_notices.push(id);
                 self.on_boot_du();
                 if info.bootstrap {
                     self.state.bootstrapped = false;
@@ -784,6 +786,12 @@ impl Session {
                 }
                 self.dirty = true;
             }
+            Notice::DiagnosticsComplete { .. } if !self.inform_notices.contains(&id) => {
+                self.inform_notices.push(id);
+                self.state.add_event(&EventCode::DiagnosticsComplete, "");
+                self.dirty = true;
+            }
+            Notice::DiagnosticsComplete { .. } => {}
             Notice::TransferComplete(result) => {
                 if self
                     .state
@@ -980,7 +988,7 @@ impl Session {
             body: Vec::new(),
             sent_events: Vec::new(),
             sent_changed: Vec::new(),
-            sent_boot_notices: Vec::new(),
+            sent_inform_notices: Vec::new(),
             tried: Vec::new(),
             refused: Vec::new(),
             bootstrap: false,
@@ -1189,7 +1197,7 @@ impl Session {
         if versions.contains(&CwmpVersion::V1_4) {
             envelope.header.supported_cwmp_versions = Some(versions.clone());
         }
-        let boot_notices = self.boot_notices.clone();
+        let inform_notices = self.inform_notices.clone();
         if let Some(exchange) = self.exchange.as_mut() {
             exchange.sent_events = events
                 .iter()
@@ -1200,7 +1208,7 @@ impl Session {
                 .iter()
                 .any(|(e, _)| e.event_code() == EventCode::Bootstrap);
             exchange.sent_changed = changed;
-            exchange.sent_boot_notices = boot_notices;
+            exchange.sent_inform_notices = inform_notices;
         }
         self.outputs.push_back(Output::Event(Event::SessionStarted {
             events: wire_events,
@@ -1497,15 +1505,15 @@ impl Session {
         exchange.hold = envelope.header.hold_requests == Some(true);
         let sent_events = std::mem::take(&mut exchange.sent_events);
         let sent_changed = std::mem::take(&mut exchange.sent_changed);
-        let boot_notices = std::mem::take(&mut exchange.sent_boot_notices);
+        let inform_notices = std::mem::take(&mut exchange.sent_inform_notices);
         if exchange.bootstrap {
             self.state.bootstrapped = true;
         }
         self.state.events.retain(|e| !sent_events.contains(e));
         self.changed.retain(|p| !sent_changed.contains(p));
         self.state.retry_count = 0;
-        self.boot_notices.retain(|n| !boot_notices.contains(n));
-        for notice in boot_notices {
+        self.inform_notices.retain(|n| !inform_notices.contains(n));
+        for notice in inform_notices {
             self.engine_request(EngineRequest::Acknowledge(notice), Pending::Background);
         }
         self.dirty = true;

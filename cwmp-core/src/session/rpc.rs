@@ -383,13 +383,23 @@ impl Session {
                 Err(error) => engine_fault(&error),
             },
             (Work::SetValues(_), EngineResult::Set(result)) => match result {
-                Ok(response) => Body::SetParameterValuesResponse(SetParameterValuesResponse {
-                    status: if response.reboot_required {
-                        Status::Pending
-                    } else {
-                        Status::Applied
-                    },
-                }),
+                Ok(response) => {
+                    // TR-106 DiagnosticsState: the test starts after the session.
+                    if response.diagnostics_requested
+                        && !self
+                            .after_session
+                            .contains(&EngineRequest::StartDiagnostics)
+                    {
+                        self.after_session.push(EngineRequest::StartDiagnostics);
+                    }
+                    Body::SetParameterValuesResponse(SetParameterValuesResponse {
+                        status: if response.reboot_required {
+                            Status::Pending
+                        } else {
+                            Status::Applied
+                        },
+                    })
+                }
                 Err(failure) => set_fault(&failure),
             },
             (Work::Names, EngineResult::GetNames(result)) => match result {
