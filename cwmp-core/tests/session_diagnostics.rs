@@ -91,7 +91,7 @@ async fn a_requested_ping_runs_after_the_session_and_is_reported_with_event_8() 
         !cpe.engine
             .pending_notices()
             .iter()
-            .any(|(_, n)| matches!(n, Notice::DiagnosticsComplete { .. })),
+            .any(|(_, n)| matches!(n, Notice::DiagnosticsComplete(_))),
         "acknowledged at the InformResponse"
     );
     assert_eq!(

@@ -69,7 +69,7 @@ fn completed(notices: &[Notice]) -> Vec<String> {
     notices
         .iter()
         .filter_map(|n| match n {
-            Notice::DiagnosticsComplete { object } => Some(object.clone()),
+            Notice::DiagnosticsComplete(object) => Some(object.clone()),
             _ => None,
         })
         .collect()
@@ -108,7 +108,7 @@ async fn a_requested_ping_runs_after_the_session_and_fills_the_object() {
         engine
             .pending_notices()
             .iter()
-            .any(|(_, n)| matches!(n, Notice::DiagnosticsComplete { .. })),
+            .any(|(_, n)| matches!(n, Notice::DiagnosticsComplete(_))),
         "kept until acknowledged"
     );
 

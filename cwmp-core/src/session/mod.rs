@@ -786,12 +786,12 @@ impl Session {
                 }
                 self.dirty = true;
             }
-            Notice::DiagnosticsComplete { .. } if !self.inform_notices.contains(&id) => {
+            Notice::DiagnosticsComplete(_) if !self.inform_notices.contains(&id) => {
                 self.inform_notices.push(id);
                 self.state.add_event(&EventCode::DiagnosticsComplete, "");
                 self.dirty = true;
             }
-            Notice::DiagnosticsComplete { .. } => {}
+            Notice::DiagnosticsComplete(_) => {}
             Notice::TransferComplete(result) => {
                 if self
                     .state

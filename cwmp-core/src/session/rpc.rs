@@ -385,11 +385,12 @@ impl Session {
             (Work::SetValues(_), EngineResult::Set(result)) => match result {
                 Ok(response) => {
                     // TR-106 DiagnosticsState: the test starts after the session.
-                    if response.diagnostics_requested
-                        && !self
-                            .after_session
-                            .contains(&EngineRequest::StartDiagnostics)
-                    {
+                    // `matches!`, not `==`: `PartialEq` of every request costs router bytes.
+                    let queued = self
+                        .after_session
+                        .iter()
+                        .any(|r| matches!(r, EngineRequest::StartDiagnostics));
+                    if response.diagnostics_requested && !queued {
                         self.after_session.push(EngineRequest::StartDiagnostics);
                     }
                     Body::SetParameterValuesResponse(SetParameterValuesResponse {

@@ -275,14 +275,13 @@ impl Engine {
         Ok(Some(DiagnosticWrite::Cancel))
     }
 
-    /// Records committed diagnostics writes; returns the running tests they end, for the
-    /// caller to cancel on the hardware.
+    /// Records committed diagnostics writes; the running tests they end wait for
+    /// [`cancel_ended_diagnostics`](Self::cancel_ended_diagnostics).
     pub(crate) fn diagnostics_written(
         &self,
         writes: impl Iterator<Item = (String, DiagnosticWrite)>,
-    ) -> Vec<CallId> {
+    ) {
         let mut state = self.state();
-        let mut ended = Vec::new();
         for (instance, write) in writes {
             let before = match write {
                 DiagnosticWrite::Request => {
@@ -291,10 +290,18 @@ impl Engine {
                 DiagnosticWrite::Cancel => state.diagnostics.remove(&instance),
             };
             if let Some(Diagnostic::Running(call)) = before {
-                ended.push(call);
+                state.ended_diagnostics.push(call);
             }
         }
-        ended
+    }
+
+    /// Cancels on the hardware the running tests a Set ended. A test that finished meanwhile
+    /// has nothing to cancel; its completion is ignored, as it is no test any more.
+    pub(crate) async fn cancel_ended_diagnostics(&self) {
+        let ended = std::mem::take(&mut self.state().ended_diagnostics);
+        for call in ended {
+            let _ = self.hal.commands.cancel(call).await;
+        }
     }
 
     /// Whether a diagnostic test waits for [`start_diagnostics`](Self::start_diagnostics).
@@ -394,7 +401,7 @@ impl Engine {
             bridge.write_results(&mut txn, &instance, result);
             let _ = txn.commit();
         }
-        self.push_notice(Notice::DiagnosticsComplete { object: instance });
+        self.push_notice(Notice::DiagnosticsComplete(instance));
     }
 }
 

@@ -282,6 +282,8 @@ struct State {
     next_call: u32,
     /// Diagnostic tests requested or running, by object instance.
     diagnostics: BTreeMap<String, diagnostics::Diagnostic>,
+    /// Running tests a committed Set ended, to cancel on the hardware.
+    ended_diagnostics: Vec<CallId>,
 }
 
 /// The protocol-neutral request executor; see the [module docs](self).

@@ -22,7 +22,6 @@ use super::{
     SetResponse, Target, UpdatedInstance, object_of, parse_path, require, shown,
 };
 use crate::error::{EngineError, HalError};
-use crate::feed::CallId;
 use crate::traits::{Applied, ApplyError, ParamChange};
 
 /// Per requested item: what staging gave.
@@ -174,10 +173,9 @@ trait WriteOp: WriteRequest + Sync {
     }
 
     /// Records what a committed item means beyond the store (the diagnostic tests a Set
-    /// requested or ended); returns the running commands it ended, to cancel on the hardware.
-    fn committed(engine: &Engine, item: &Self::Item) -> Vec<CallId> {
+    /// requested or ended).
+    fn committed(engine: &Engine, item: &Self::Item) {
         let _ = (engine, item);
-        Vec::new()
     }
 
     /// The path an item was requested with.
@@ -378,14 +376,8 @@ impl Engine {
             self.undo(&done.steps).await;
             return Err(failure);
         }
-        let ended: Vec<CallId> = outcomes
-            .iter()
-            .flatten()
-            .flat_map(|item| W::committed(self, item))
-            .collect();
-        for call in ended {
-            // A test that finished meanwhile has nothing to cancel; its result is ignored.
-            let _ = self.hal.commands.cancel(call).await;
+        for item in outcomes.iter().flatten() {
+            W::committed(self, item);
         }
         // The change is in effect; a failed save is retried by the next one.
         let _ = self.save_store().await;
@@ -561,6 +553,7 @@ impl Engine {
         request: &SetRequest,
     ) -> Result<SetResponse, Failure> {
         let mut response = self.three_phase(principal, request).await?;
+        self.cancel_ended_diagnostics().await;
         response.diagnostics_requested = self.diagnostics_waiting();
         Ok(response)
     }
@@ -934,7 +927,7 @@ impl WriteOp for SetRequest {
         std::vec![(Unit::Item, steps)]
     }
 
-    fn committed(engine: &Engine, instances: &Vec<StagedInstance>) -> Vec<CallId> {
+    fn committed(engine: &Engine, instances: &Vec<StagedInstance>) {
         engine.diagnostics_written(
             instances
                 .iter()
