@@ -240,6 +240,39 @@ pub(crate) enum DiagnosticWrite {
     Request,
 }
 
+/// The tests the engine knows of, by object instance: a few at most, so a `Vec` (a `BTreeMap`
+/// of its own costs the router build several KB).
+#[derive(Debug, Default)]
+pub(crate) struct Tests(Vec<(String, Diagnostic)>);
+
+impl Tests {
+    /// Sets the test of `instance`; returns the one it replaces.
+    fn insert(&mut self, instance: String, test: Diagnostic) -> Option<Diagnostic> {
+        match self.0.iter_mut().find(|(i, _)| *i == instance) {
+            Some((_, old)) => Some(core::mem::replace(old, test)),
+            None => {
+                self.0.push((instance, test));
+                None
+            }
+        }
+    }
+
+    /// Forgets the test of `instance`; returns it.
+    fn remove(&mut self, instance: &str) -> Option<Diagnostic> {
+        let index = self.0.iter().position(|(i, _)| i == instance)?;
+        Some(self.0.swap_remove(index).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(String, Diagnostic)> {
+        self.0.iter()
+    }
+
+    /// Forgets every test (a restart ended them).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// A test the engine knows of (not persisted: a restart ends it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Diagnostic {
@@ -308,8 +341,8 @@ impl Engine {
     pub(crate) fn diagnostics_waiting(&self) -> bool {
         self.state()
             .diagnostics
-            .values()
-            .any(|d| *d == Diagnostic::Requested)
+            .iter()
+            .any(|(_, d)| *d == Diagnostic::Requested)
     }
 
     /// Starts every diagnostic test a CWMP Set requested (see the
@@ -323,7 +356,7 @@ impl Engine {
             .state()
             .diagnostics
             .iter()
-            .filter(|(_, d)| **d == Diagnostic::Requested)
+            .filter(|(_, d)| *d == Diagnostic::Requested)
             .map(|(instance, _)| instance.clone())
             .collect();
         let mut finished = false;
@@ -382,7 +415,7 @@ impl Engine {
         let instance = state
             .diagnostics
             .iter()
-            .find(|(_, d)| **d == Diagnostic::Running(call))
+            .find(|(_, d)| *d == Diagnostic::Running(call))
             .map(|(instance, _)| instance.clone())?;
         state.diagnostics.remove(&instance);
         Some(instance)

@@ -281,7 +281,7 @@ struct State {
     calls: BTreeMap<CallId, RunningCall>,
     next_call: u32,
     /// Diagnostic tests requested or running, by object instance.
-    diagnostics: BTreeMap<String, diagnostics::Diagnostic>,
+    diagnostics: diagnostics::Tests,
     /// Running tests a committed Set ended, to cancel on the hardware.
     ended_diagnostics: Vec<CallId>,
 }
