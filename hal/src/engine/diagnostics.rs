@@ -50,8 +50,10 @@
 //! `MoCA.Interface.{i}.Aca.` (its `Aca()` does not resolve in the generated USP model).
 //!
 //! Outputs that are rows (TraceRoute's `RouteHops.{i}.`, NSLookup's `Result.{i}.`, the
-//! throughput tests' `IncrementalResult.{i}.`) become rows of the object's table of that name
-//! (one level of rows; the previous test's rows go). Input arguments the CWMP object does not
+//! throughput tests' `IncrementalResult.{i}.` and `PerConnectionResult.{i}.`, the neighbour
+//! scan's `Result.{i}.`) are not written: the router build had no room left for them (the
+//! commit tagged `diagnostics-with-rows` writes them as rows); such a test completes with
+//! its `DiagnosticsState` and its other results. Input arguments the CWMP object does not
 //! have (USP-only options) are not passed, so the command's default applies.
 
 use std::string::{String, ToString};
@@ -125,47 +127,24 @@ impl Bridge {
     }
 
     /// Writes a completed test's outputs to `instance` as the device: `Status` to
-    /// `DiagnosticsState`, every other output to the parameter of that name, the outputs of a
-    /// row (`RouteHops.2.Host`) to that row, which replaces the previous test's rows. A value
-    /// the model refuses (the hardware's bug) is left out; a `Status` it refuses becomes the
-    /// object's generic error value.
+    /// `DiagnosticsState`, every other output to the parameter of that name. A value the model
+    /// refuses (the hardware's bug) is left out; a `Status` it refuses becomes the object's
+    /// generic error value.
     fn write_results(
         self,
         txn: &mut Transaction<'_>,
         instance: &str,
         result: Result<Vec<(String, Value)>, HalError>,
     ) {
-        for table in self.output_tables() {
-            let table = std::format!("{instance}{table}");
-            let rows = txn
-                .instances(&table, Protocol::Cwmp, true)
-                .unwrap_or_default();
-            for row in rows {
-                let _ = txn.delete(&row.path);
-            }
-        }
         let state = std::format!("{instance}{STATE}");
         let mut status_written = false;
-        let mut rows: Vec<String> = Vec::new();
         // A failed command has no outputs: its state becomes the error value below.
         for (name, value) in result.unwrap_or_default() {
             if name == "Status" {
                 status_written = txn.set_value(&state, value).is_ok();
-                continue;
+            } else if self.object.parameter(&name, Protocol::Cwmp).is_some() {
+                let _ = txn.set_value(&std::format!("{instance}{name}"), value);
             }
-            if let Some((table, number)) = row_of(&name) {
-                let row = std::format!("{instance}{table}{number}.");
-                if !rows.contains(&row) {
-                    let table = std::format!("{instance}{table}");
-                    if txn.add_numbered(&table, number, &[]).is_err() {
-                        continue;
-                    }
-                    rows.push(row);
-                }
-            } else if self.object.parameter(&name, Protocol::Cwmp).is_none() {
-                continue;
-            }
-            let _ = txn.set_value(&std::format!("{instance}{name}"), value);
         }
         if !status_written {
             let values = self
@@ -179,30 +158,6 @@ impl Bridge {
             let _ = txn.set(&state, error);
         }
     }
-
-    /// The tables among the command's outputs (`RouteHops.`), relative to the object.
-    fn output_tables(self) -> Vec<&'static str> {
-        let mut tables: Vec<&'static str> = self
-            .command
-            .output()
-            .iter()
-            .filter_map(|arg| {
-                let name = arg.name();
-                name.get(..name.find("{i}.")?)
-            })
-            .collect();
-        tables.dedup();
-        tables
-    }
-}
-
-/// The table (`RouteHops.`) and row number of a row's output (`RouteHops.2.Host`); `None`
-/// for an output of the object itself.
-fn row_of(name: &str) -> Option<(&str, u32)> {
-    let (table, rest) = name.split_once('.')?;
-    let (number, _) = rest.split_once('.')?;
-    let table = name.get(..=table.len())?;
-    Some((table, number.parse().ok()?))
 }
 
 /// The command path of object path `object` (`X.` gives `X()`), for an object that is no
@@ -347,8 +302,8 @@ impl Engine {
 
     /// Starts every diagnostic test a CWMP Set requested (see the
     /// [module docs](self)): the HAL command runs with the object's current inputs. A
-    /// command the hardware refuses completes the test at once with an error state. Returns
-    /// how many tests started.
+    /// command the hardware refuses completes the test with an error state at the next
+    /// [`handle_device_inputs`](Self::handle_device_inputs). Returns how many tests started.
     pub async fn start_diagnostics(&self) -> Result<usize, EngineError> {
         self.require_started()?;
         let _gate = self.gate.enter().await;
@@ -359,7 +314,6 @@ impl Engine {
             .filter(|(_, d)| *d == Diagnostic::Requested)
             .map(|(instance, _)| instance.clone())
             .collect();
-        let mut finished = false;
         for instance in &requested {
             let (Some(bridge), Some(path)) = (Bridge::of(instance), command_of(instance)) else {
                 self.state().diagnostics.remove(instance);
@@ -392,19 +346,14 @@ impl Engine {
                     reason: error.to_string(),
                 }),
             };
-            let result = match invoked {
-                Ok(Invoked::Running) => continue,
-                Ok(Invoked::Done(output)) => Ok(output),
-                Err(error) => Err(error),
-            };
-            if let Some(instance) = self.take_diagnostic(call) {
-                self.finish_diagnostic(instance, result);
-                finished = true;
+            // A test that ended at once (or could not start) completes as any other, through
+            // the device inputs, which write and persist its results.
+            let reporter = self.sink.command_reporter(call);
+            match invoked {
+                Ok(Invoked::Running) => {}
+                Ok(Invoked::Done(output)) => reporter.complete(Ok(output)),
+                Err(error) => reporter.complete(Err(error)),
             }
-        }
-        if finished {
-            self.save_store().await?;
-            self.save_events().await?;
         }
         Ok(requested.len())
     }

@@ -11,8 +11,7 @@
 //! - **Discovery**: `Hosts.Host`, `WiFi.AccessPoint.{i}.AssociatedDevice` and
 //!   `DHCPv4.Server.Pool.{i}.Client` follow the simulated clients
 //!   ([`SimDevice::connect_client`]).
-//! - **Commands**: `IP.Diagnostics.IPPing()`, `IP.Diagnostics.TraceRoute()` (`MaxHopCount`
-//!   hops, at most three) and `SelfTestDiagnostics()` run asynchronously
+//! - **Commands**: `IP.Diagnostics.IPPing()` and `SelfTestDiagnostics()` run asynchronously
 //!   and finish when the test calls [`SimDevice::run_jobs`]; the `Reset()` commands of
 //!   interfaces are synchronous; reboot, factory reset, download and activate are recorded.
 //! - **Software modules**: `SoftwareModules.InstallDU()`, `DeploymentUnit.{i}.Update()` and
@@ -404,30 +403,6 @@ fn command_output(call: &CommandCall) -> Vec<(String, Value)> {
                 ("MaximumResponseTime".into(), Value::UnsignedInt(17)),
             ]
         }
-        "Device.IP.Diagnostics.TraceRoute()" => {
-            let hops = match call.arg("MaxHopCount") {
-                Some(Value::UnsignedInt(n)) => (*n).clamp(1, 3),
-                _ => 3,
-            };
-            let mut out = std::vec![
-                ("Status".into(), Value::String("Complete".into())),
-                ("IPAddressUsed".into(), Value::String("203.0.113.7".into())),
-                ("ResponseTime".into(), Value::UnsignedInt(21)),
-            ];
-            for hop in 1..=hops {
-                let row = |name: &str| std::format!("RouteHops.{hop}.{name}");
-                out.push((
-                    row("Host"),
-                    Value::String(std::format!("hop{hop}.example.net")),
-                ));
-                out.push((
-                    row("HostAddress"),
-                    Value::String(std::format!("198.51.100.{hop}")),
-                ));
-                out.push((row("ErrorCode"), Value::UnsignedInt(0)));
-            }
-            out
-        }
         "Device.SelfTestDiagnostics()" => std::vec![
             ("Status".into(), Value::String("Complete".into())),
             ("Results".into(), Value::String("all tests passed".into())),
@@ -590,9 +565,7 @@ impl Commands for SimDevice {
         self.fault(HalCall::Invoke).await?;
         let schema = schema_path_of(&call.path);
         match schema.as_str() {
-            "Device.IP.Diagnostics.IPPing()"
-            | "Device.IP.Diagnostics.TraceRoute()"
-            | "Device.SelfTestDiagnostics()" => {
+            "Device.IP.Diagnostics.IPPing()" | "Device.SelfTestDiagnostics()" => {
                 reporter.progress(0);
                 self.inner().jobs.push_back(Job::Command {
                     call: call.clone(),
