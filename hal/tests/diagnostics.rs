@@ -14,12 +14,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{acs, operate_one, pending, poll_all, run_jobs, start, stored, usp};
+use common::{acs, operate_one, pending, poll_all, refuse_next, run_jobs, start, stored, usp};
 use hal::Engine;
 use hal::engine::{
     AllowAll, Notice, ObjectSettings, OperateOutcome, OperateRequest, ParamSetting, SetRequest,
 };
-use hal::sim::SimDevice;
+use hal::sim::{HalCall, SimDevice};
 
 const PING: &str = "Device.IP.Diagnostics.IPPing.";
 
@@ -283,4 +283,19 @@ async fn a_completion_waits_for_its_acknowledgement_across_a_restart() {
     let (engine, _) = start(&sim, Arc::new(AllowAll)).await;
     assert_eq!(completed(&poll_all(&engine)), [PING]);
     assert_eq!(state(&engine, PING), "Complete", "the results are kept");
+}
+
+#[tokio::test]
+async fn a_command_the_device_refuses_completes_with_an_error_state() {
+    let (sim, engine) = setup().await;
+    sim.inject(refuse_next(
+        HalCall::Invoke,
+        "Device.IP.Diagnostics.IPPing()",
+        "no route",
+    ));
+    start_ping(&engine, "192.0.2.1").await;
+    assert_eq!(sim.pending_jobs(), 0);
+    engine.handle_device_inputs().await.unwrap();
+    assert_eq!(state(&engine, PING), "Error_Internal");
+    assert_eq!(completed(&poll_all(&engine)), [PING]);
 }
