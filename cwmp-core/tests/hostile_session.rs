@@ -446,3 +446,82 @@ fn a_restored_state_holds_the_cpe_reports_to_their_bounds() {
     let dropped = (n - max) + n + (n - max) + operations_dropped + 2 * (n - 64) + (n - 16);
     assert_eq!(session.dropped_on_restore(), dropped);
 }
+
+/// A saved state with entries of the wrong JSON type among good ones (an event whose code is
+/// a number, a TransferComplete without its fault code, and a number where an entry of each
+/// list or attribute is stored: a power cut or a worn flash) loses those entries alone: the
+/// good ones beside them are restored as if the bad ones had never been there, and the bad
+/// ones are counted.
+#[test]
+fn a_wrong_type_entry_in_a_restored_state_costs_itself_only() {
+    use cwmp_core::session::PersistedState;
+    use serde_json::{Value, json};
+
+    let result = json!({"uuid": "u", "deployment_unit_ref": "", "version": "", "current_state": "Installed",
+        "resolved": true, "execution_unit_ref_list": "", "start_time": "", "complete_time": "",
+        "fault_code": 0, "fault_string": "", "operation": "Install"});
+    let good = json!({
+        "events": [{"code": "M Reboot", "command_key": "kept"}],
+        "retry_count": 2, "bootstrapped": true, "acs_url": "",
+        "attributes": {"Device.DeviceInfo.SoftwareVersion": {"notification": 2, "access_list": []}},
+        "scheduled_informs": [{"command_key": "s", "remaining_secs": 60}],
+        "transfers": [{"command_key": "t", "origin": "Upload", "file_type": "", "file_size": 0,
+            "target_file_name": "", "transfer_id": 3, "start_in_secs": null, "url": "",
+            "username": "", "password": ""}],
+        "transfer_completes": [{"notice": null, "transfer_id": 1, "command_key": "c",
+            "origin": "Download", "fault_code": 0, "fault_string": "", "start_time": "",
+            "complete_time": ""}],
+        "du_changes": [{"id": 1, "command_key": "d", "notices": [], "operations": [{"kind": "Install",
+            "uuid": "u", "version": "", "url": "", "username": "", "password": "",
+            "execution_env_ref": "", "running": null, "event": null, "result": result}]}],
+        "last_du_change": 1,
+        "autonomous_du_changes": [{"notice": 4, "result": result}],
+        "autonomous_transfers": [{"id": 1, "announce_url": "", "transfer_url": "",
+            "is_download": true, "file_type": "", "file_size": 0, "target_file_name": "",
+            "fault_code": 0, "fault_string": "", "start_time": "", "complete_time": ""}],
+        "request_downloads": [{"id": 2, "file_type": "1 Firmware Upgrade Image", "args": []}],
+        "last_request": 2,
+        "lightweight_changed": ["Device.DeviceInfo.UpTime"],
+        "lightweight_due": false,
+    });
+    let mut garbled = good.clone();
+    garbled["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"code": 5, "command_key": ""}));
+    let mut incomplete = good["transfer_completes"][0].clone();
+    incomplete.as_object_mut().unwrap().remove("fault_code");
+    garbled["transfer_completes"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, incomplete);
+    let mut lists = 0;
+    for field in garbled.as_object_mut().unwrap().values_mut() {
+        match field {
+            Value::Array(list) => list.insert(0, json!(7)),
+            Value::Object(map) => {
+                map.insert("Device.DeviceInfo.UpTime".into(), json!(7));
+            }
+            _ => continue,
+        }
+        lists += 1;
+    }
+    assert_eq!(lists, 10, "every list and the attributes");
+
+    let (_, expected) = restore(serde_json::from_value(good).unwrap());
+    let saved = serde_json::to_value(&expected).unwrap();
+    let restored = saved.as_object().unwrap().values();
+    assert!(
+        restored
+            .filter(|v| v.is_array())
+            .all(|v| v.as_array().unwrap().len() == 1),
+        "the good state restores one entry of each list: {saved}"
+    );
+    let text = serde_json::to_vec(&garbled).unwrap();
+    let state: PersistedState = serde_json::from_slice(&text).unwrap();
+    assert_eq!(state.malformed_on_load(), lists + 2);
+    let (session, kept) = restore(state);
+    assert_eq!(kept, expected);
+    assert_eq!(session.malformed_on_restore(), lists + 2);
+    assert_eq!(session.dropped_on_restore(), 0);
+}

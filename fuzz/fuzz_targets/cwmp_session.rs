@@ -123,19 +123,20 @@ impl Case {
     }
 
     /// A power cycle that garbles the session's saved state or a section of the device's
-    /// flash first ([`Reader::garble`]), or repeats every list of the saved state up to 255
-    /// times: a state that no longer reads is a fresh start, as the agent does with it; what
-    /// still reads is taken, held to the session's bounds ([`Self::check_state`]).
+    /// flash first ([`Reader::garble`]), repeats every list of the saved state up to 255
+    /// times, or puts an entry of the wrong JSON type into every list (which must cost only
+    /// that entry): a state that no longer reads is a fresh start, as the agent does with it;
+    /// what still reads is taken, held to the session's bounds ([`Self::check_state`]).
     fn garbled_power_cycle(&mut self, r: &mut Reader<'_>) {
         let state = self.session.persisted_state();
         let json = serde_json::to_vec(&state).expect("the state serialises");
-        let restored = match r.byte() % 3 {
+        let restored = match r.byte() % 4 {
             0 => serde_json::from_slice(&r.garble(json)).ok(),
             1 => {
                 common::garble_section(&self.sim, r);
                 serde_json::from_slice(&json).ok()
             }
-            _ => {
+            2 => {
                 let mut value = serde_json::to_value(&state).expect("the state serialises");
                 let times = usize::from(r.byte());
                 if let Some(fields) = value.as_object_mut() {
@@ -145,6 +146,30 @@ impl Case {
                     }
                 }
                 Some(serde_json::from_value(value).expect("repeated lists still read"))
+            }
+            _ => {
+                let mut value = serde_json::to_value(&state).expect("the state serialises");
+                let mut lists = 0;
+                if let Some(fields) = value.as_object_mut() {
+                    for list in fields.values_mut().filter_map(|v| v.as_array_mut()) {
+                        let at = usize::from(r.byte()) % (list.len() + 1);
+                        list.insert(at, wrong_type(r));
+                        lists += 1;
+                    }
+                }
+                let read: PersistedState =
+                    serde_json::from_value(value).expect("wrong-type entries cost themselves");
+                assert_eq!(
+                    read.malformed_on_load(),
+                    lists,
+                    "each wrong-type entry counted"
+                );
+                assert_eq!(
+                    serde_json::to_value(&read).ok(),
+                    serde_json::to_value(&state).ok(),
+                    "every good entry kept"
+                );
+                Some(read)
             }
         };
         self.restart(restored);
@@ -415,6 +440,15 @@ impl Case {
         self.input(Input::HttpResponse(HttpResponse::new(
             status, &headers, body,
         )));
+    }
+}
+
+/// A JSON value no entry of a saved list reads as.
+fn wrong_type(r: &mut Reader<'_>) -> serde_json::Value {
+    match r.byte() % 3 {
+        0 => serde_json::Value::from(r.u32()),
+        1 => serde_json::Value::Bool(r.bool()),
+        _ => serde_json::Value::Array(Vec::new()),
     }
 }
 

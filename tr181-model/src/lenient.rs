@@ -62,6 +62,22 @@ pub fn keep_read<T, C: FromIterator<T>>(
         .collect()
 }
 
+/// The well-formed entries of the map `entries`, with their keys; `malformed` counts the
+/// others. They are added one by one (`Extend`): a `BTreeMap` collected instead would sort
+/// them first, with a sort of its own in the binary for each entry type.
+pub fn keep_read_values<K, V, C: Default + Extend<(K, V)>>(
+    entries: impl IntoIterator<Item = (K, Lenient<V>)>,
+    malformed: &mut usize,
+) -> C {
+    let mut kept = C::default();
+    kept.extend(
+        entries
+            .into_iter()
+            .filter_map(|(key, entry)| Some((key, entry.keep(malformed)?))),
+    );
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -95,10 +111,7 @@ mod tests {
         let text = r#"{"a":"x","b":3,"c":"z","d":null}"#;
         let map: BTreeMap<String, Lenient<String>> = serde_json::from_str(text).unwrap();
         let mut malformed = 0;
-        let kept: BTreeMap<String, String> = map
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.keep(&mut malformed)?)))
-            .collect();
+        let kept: BTreeMap<String, String> = keep_read_values(map, &mut malformed);
         assert_eq!(
             kept.keys().map(String::as_str).collect::<Vec<_>>(),
             ["a", "c"]

@@ -73,8 +73,10 @@
 //! [`Session::persisted_state`] is a serde value ([`PersistedState`]): pending events with the
 //! retention rules of TR-069 (see [`state`]), RetryCount, parameter attributes, scheduled
 //! informs, queued transfers, unacknowledged TransferCompletes and the parameters waiting for
-//! a UDP lightweight notification. The driver saves it at each [`Event::StateChanged`] and
-//! passes it to [`Session::new`] after a restart.
+//! a UDP lightweight notification. The driver saves it as JSON at each
+//! [`Event::StateChanged`] and passes it to [`Session::new`] after a restart; each entry of its
+//! lists is read on its own, so one damaged entry costs only itself
+//! ([`Session::malformed_on_restore`]).
 
 pub mod alias;
 mod config;
@@ -376,6 +378,7 @@ pub struct Session {
     changed: VecDeque<String>,
     dropped_changes: u32,
     dropped_on_restore: usize,
+    malformed_on_restore: usize,
     /// Parameters waiting for the next lightweight notification.
     lw_changed: VecDeque<String>,
     /// An active lightweight change waits to be sent.
@@ -401,6 +404,7 @@ impl Session {
         now: Instant,
     ) -> Self {
         let mut state = persisted.unwrap_or_default();
+        let malformed_on_restore = std::mem::take(&mut state.malformed);
         state.after_reboot();
         let dropped_on_restore = state.bound(&config.limits);
         let (lw_changed, lw_dropped) = lightweight::restore_queue(
@@ -445,6 +449,7 @@ impl Session {
             changed: VecDeque::new(),
             dropped_changes: lw_dropped,
             dropped_on_restore,
+            malformed_on_restore,
             lw_changed,
             lw_due,
             lw_in_flight: false,
@@ -516,6 +521,13 @@ impl Session {
     #[must_use]
     pub fn dropped_on_restore(&self) -> usize {
         self.dropped_on_restore
+    }
+
+    /// How many entries of the state given to [`Session::new`] had been dropped when it was
+    /// read, being of the wrong JSON type ([`PersistedState::malformed_on_load`]).
+    #[must_use]
+    pub fn malformed_on_restore(&self) -> usize {
+        self.malformed_on_restore
     }
 
     /// Feeds one input; then drain [`poll_output`](Self::poll_output).

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use tr181_model::lenient::{Lenient, keep_read, keep_read_values};
 
 use super::SessionLimits;
 use crate::codec::{EventCode, Notification};
@@ -358,13 +359,21 @@ pub struct PendingRequestDownload {
     pub args: Vec<(String, String)>,
 }
 
-/// Everything a session keeps across sessions and reboots. The driver stores it (serde, any
-/// format) whenever [`Event::StateChanged`](super::Event::StateChanged) comes out, and hands
-/// it back to [`Session::new`](super::Session::new) after a restart, which then applies the
-/// reboot rules of the [module table](self) and holds every list to the bound a running
+/// Everything a session keeps across sessions and reboots. The driver stores it as JSON
+/// (serde_json) whenever [`Event::StateChanged`](super::Event::StateChanged) comes out, and
+/// hands it back to [`Session::new`](super::Session::new) after a restart, which then applies
+/// the reboot rules of the [module table](self) and holds every list to the bound a running
 /// session keeps it in ([`Session::dropped_on_restore`](super::Session::dropped_on_restore)
 /// counts what that drops).
+///
+/// Each entry of its lists and of `attributes` is read on its own
+/// ([`tr181_model::lenient`]): one of the wrong JSON type (an event code that is a number, a
+/// TransferComplete without its fault code) is dropped alone, counted in
+/// [`malformed_on_load`](Self::malformed_on_load) and then in
+/// [`Session::malformed_on_restore`](super::Session::malformed_on_restore). A document that
+/// is not JSON, or whose other fields have the wrong type, still fails to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StateRead")]
 #[non_exhaustive]
 pub struct PersistedState {
     /// Pending Inform events.
@@ -410,9 +419,74 @@ pub struct PersistedState {
     /// goes at once after a restart instead of at the next trigger.
     #[serde(default)]
     pub lightweight_due: bool,
+    /// Entries dropped on reading, being of the wrong JSON type.
+    #[serde(skip)]
+    pub(super) malformed: usize,
+}
+
+/// [`PersistedState`] as read: each entry of a list or of `attributes` on its own
+/// ([`Lenient`]).
+#[derive(Deserialize)]
+struct StateRead {
+    events: Vec<Lenient<PendingEvent>>,
+    retry_count: u32,
+    bootstrapped: bool,
+    acs_url: String,
+    attributes: BTreeMap<String, Lenient<ParameterAttributes>>,
+    scheduled_informs: Vec<Lenient<ScheduledInform>>,
+    transfers: Vec<Lenient<TransferRecord>>,
+    transfer_completes: Vec<Lenient<PendingTransferComplete>>,
+    #[serde(default)]
+    du_changes: Vec<Lenient<PendingDuChange>>,
+    #[serde(default)]
+    last_du_change: u64,
+    #[serde(default)]
+    autonomous_du_changes: Vec<Lenient<PendingAutonomousDuChange>>,
+    #[serde(default)]
+    autonomous_transfers: Vec<Lenient<PendingAutonomousTransfer>>,
+    #[serde(default)]
+    request_downloads: Vec<Lenient<PendingRequestDownload>>,
+    #[serde(default)]
+    last_request: u64,
+    #[serde(default)]
+    lightweight_changed: Vec<Lenient<String>>,
+    #[serde(default)]
+    lightweight_due: bool,
+}
+
+impl From<StateRead> for PersistedState {
+    fn from(read: StateRead) -> Self {
+        let mut malformed = 0;
+        Self {
+            events: keep_read(read.events, &mut malformed),
+            retry_count: read.retry_count,
+            bootstrapped: read.bootstrapped,
+            acs_url: read.acs_url,
+            attributes: keep_read_values(read.attributes, &mut malformed),
+            scheduled_informs: keep_read(read.scheduled_informs, &mut malformed),
+            transfers: keep_read(read.transfers, &mut malformed),
+            transfer_completes: keep_read(read.transfer_completes, &mut malformed),
+            du_changes: keep_read(read.du_changes, &mut malformed),
+            last_du_change: read.last_du_change,
+            autonomous_du_changes: keep_read(read.autonomous_du_changes, &mut malformed),
+            autonomous_transfers: keep_read(read.autonomous_transfers, &mut malformed),
+            request_downloads: keep_read(read.request_downloads, &mut malformed),
+            last_request: read.last_request,
+            lightweight_changed: keep_read(read.lightweight_changed, &mut malformed),
+            lightweight_due: read.lightweight_due,
+            malformed,
+        }
+    }
 }
 
 impl PersistedState {
+    /// How many entries of the document this state was read from were dropped as malformed
+    /// (of the wrong JSON type); 0 for a state not read.
+    #[must_use]
+    pub fn malformed_on_load(&self) -> usize {
+        self.malformed
+    }
+
     /// Adds an event unless the same code (numbered codes) or the same code and command key
     /// (`M …` codes) is pending already. Returns whether it was added.
     pub(crate) fn add_event(&mut self, code: &EventCode, command_key: &str) -> bool {
