@@ -11,7 +11,8 @@
 //! (`0 BOOTSTRAP`), a cut `cwmp.json` is a fresh CWMP session (`0 BOOTSTRAP`) with the cut
 //! file kept as `cwmp.json.invalid`, a cut `subscriptions` section drops the saved Notify, a
 //! cut events, transfers or journal file is started without (and logged); whatever the other
-//! files held is still there. Every wait is bounded.
+//! files held is still there. A `cwmp.json` that reads but holds entries of the wrong JSON
+//! type loses those alone. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,7 +29,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Acs, AgentProcess, Controller, add, added_path, codes, get, get_params, set};
+use common::{
+    Acs, AgentProcess, Controller, add, added_path, codes, get, get_params, set, transfer_complete,
+};
+use serde_json::json;
 
 /// The SSID the first run sets.
 const KEPT: &str = "Kept-SSID";
@@ -175,4 +179,61 @@ async fn cut_files() {
             agent.stop().await;
         }
     }
+}
+
+/// A `cwmp.json` holding entries of the wrong JSON type among good ones (a pending event whose
+/// code is a number, a TransferComplete without its fault code: a power cut or a worn flash)
+/// loses those alone: the agent restarts bootstrapped, with the good pending event and
+/// TransferComplete, and logs how many entries it dropped.
+#[tokio::test(flavor = "current_thread")]
+async fn a_wrong_type_entry_in_cwmp_json_costs_itself_only() {
+    common::within(Duration::from_secs(120), wrong_type_entries()).await;
+}
+
+async fn wrong_type_entries() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    let mut acs = Acs::start().await;
+    let mut agent = AgentProcess::start(dir, &agent_args(&acs)).await;
+    assert!(
+        session(&mut acs, &mut agent)
+            .await
+            .contains(&"0 BOOTSTRAP".to_owned())
+    );
+    agent.stop().await;
+
+    let path = dir.join("cwmp.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let complete = json!({"notice": null, "transfer_id": null, "command_key": "kept-result",
+        "origin": "Download", "fault_code": 0, "fault_string": "",
+        "start_time": "0001-01-01T00:00:00Z", "complete_time": "0001-01-01T00:00:00Z"});
+    let mut incomplete = complete.clone();
+    incomplete.as_object_mut().unwrap().remove("fault_code");
+    saved["events"] =
+        json!([{"code": 7, "command_key": ""}, {"code": "M Reboot", "command_key": "kept"}]);
+    saved["transfer_completes"] = json!([incomplete, complete]);
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+
+    let mut agent = AgentProcess::start(dir, &agent_args(&acs)).await;
+    let warning = agent.skipped_line("the saved CWMP state held");
+    assert!(
+        warning.is_some_and(|line| line.contains("malformed=2")),
+        "{warning:?}"
+    );
+    let inform = acs.next_inform().await;
+    let codes = codes(&inform);
+    for code in ["1 BOOT", "M Reboot", "7 TRANSFER COMPLETE", "M Download"] {
+        assert!(codes.contains(&code.to_owned()), "{code} in {codes:?}");
+    }
+    assert!(!codes.contains(&"0 BOOTSTRAP".to_owned()), "{codes:?}");
+    assert!(inform.event.iter().any(|e| e.command_key == "kept"));
+    assert_eq!(transfer_complete(&mut acs).await.command_key, "kept-result");
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    agent.wait_line("CWMP session ended").await;
+    assert!(
+        !dir.join("cwmp.json.invalid").exists(),
+        "nothing moved aside"
+    );
+    agent.stop().await;
 }

@@ -93,6 +93,8 @@ pub(crate) fn port_of(url: &str) -> u16 {
 pub(crate) struct AgentProcess {
     child: Child,
     lines: std_mpsc::Receiver<String>,
+    /// The lines [`Self::wait_line`] skipped, for [`Self::skipped_line`].
+    skipped: Vec<String>,
     /// The USP WebSocket server's URL.
     pub(crate) url: String,
     /// The connection-request URL, when CWMP runs (`--acs-url` among the arguments).
@@ -135,6 +137,7 @@ impl AgentProcess {
         let mut agent = Self {
             child,
             lines,
+            skipped: Vec::new(),
             url: String::new(),
             cr_url: String::new(),
         };
@@ -167,7 +170,7 @@ impl AgentProcess {
         loop {
             match self.lines.try_recv() {
                 Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+                Ok(line) => self.skipped.push(line),
                 Err(std_mpsc::TryRecvError::Empty) => {
                     assert!(
                         std::time::Instant::now() < deadline,
@@ -178,6 +181,15 @@ impl AgentProcess {
                 Err(error) => panic!("no log line with {needle:?}: {error}"),
             }
         }
+    }
+
+    /// A log line containing `needle` that [`Self::wait_line`] skipped (logged before the
+    /// line it waited for, such as what the agent says while it starts).
+    pub(crate) fn skipped_line(&self, needle: &str) -> Option<&str> {
+        self.skipped
+            .iter()
+            .find(|line| line.contains(needle))
+            .map(String::as_str)
     }
 
     /// SIGKILL: the process dies at once, saving nothing.

@@ -182,15 +182,19 @@ impl CwmpDriver {
         let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
         let mut session = Session::new(config, settings, persisted, Instant::now());
-        let (beyond_limits, unknown_names) =
-            (session.dropped_on_restore(), session.dropped_changes());
-        if beyond_limits > 0 || unknown_names > 0 {
+        let (malformed, beyond_limits, unknown_names) = (
+            session.malformed_on_restore(),
+            session.dropped_on_restore(),
+            session.dropped_changes(),
+        );
+        if malformed > 0 || beyond_limits > 0 || unknown_names > 0 {
             tracing::warn!(
+                malformed,
                 beyond_limits,
                 unknown_names,
-                "the saved CWMP state held entries beyond the session's limits (garbled, or \
-                 written for larger limits) or queued names that are no parameter of the model \
-                 for lightweight notifications; they are dropped"
+                "the saved CWMP state held entries of the wrong JSON type, entries beyond the \
+                 session's limits (garbled, or written for larger limits) or queued names that \
+                 are no parameter of the model for lightweight notifications; they are dropped"
             );
         }
         // The notices pending now (this boot's `Booted` among them) go in before anything
