@@ -51,10 +51,10 @@
 //!
 //! Outputs that are rows (TraceRoute's `RouteHops.{i}.`, NSLookup's `Result.{i}.`, the
 //! throughput tests' `IncrementalResult.{i}.` and `PerConnectionResult.{i}.`, the neighbour
-//! scan's `Result.{i}.`) are not written: the router build had no room left for them (the
-//! commit tagged `diagnostics-with-rows` writes them as rows); such a test completes with
-//! its `DiagnosticsState` and its other results. Input arguments the CWMP object does not
-//! have (USP-only options) are not passed, so the command's default applies.
+//! scan's `Result.{i}.`) are not written: the router build had no room left for them (about
+//! 6 KB); such a test completes with its `DiagnosticsState` and its other results. Input
+//! arguments the CWMP object does not have (USP-only options) are not passed, so the
+//! command's default applies.
 
 use std::string::{String, ToString};
 use std::vec::Vec;
