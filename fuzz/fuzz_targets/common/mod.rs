@@ -284,8 +284,7 @@ pub fn garble_section(sim: &Arc<SimDevice>, r: &mut Reader<'_>) {
 /// saves and restores back the same.
 pub fn restore_bulk_data(engine: &Engine) {
     let limits = Limits::DEFAULT;
-    let Some(bytes) = block_on(engine.load_bulk_data()).expect("the simulated flash reads")
-    else {
+    let Some(bytes) = block_on(engine.load_bulk_data()).expect("the simulated flash reads") else {
         return;
     };
     let profiles: Vec<Profile> = engine
@@ -308,7 +307,10 @@ pub fn restore_bulk_data(engine: &Engine) {
     let back = bulkdata::restore(&again, &profiles, &limits);
     match back {
         Ok(back) => assert_eq!(back.retained, restored.retained),
-        Err(_) => assert!(restored.retained.is_empty(), "nothing saved: nothing restored"),
+        Err(_) => assert!(
+            restored.retained.is_empty(),
+            "nothing saved: nothing restored"
+        ),
     }
 }
 
