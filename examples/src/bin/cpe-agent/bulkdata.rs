@@ -10,12 +10,12 @@
 //!   report is due, then kept for the next interval per `NumberOfRetainedFailedReports`.
 //! - `MQTT` (TR-369 Annex A, "MQTT Bulk Data Collection"): a PUBLISH of the report to
 //!   `MQTT.PublishTopic` on the open connection of the `Device.MQTT.Client.{i}.` row that
-//!   `MQTT.Reference` names, which the client row's USP MTP keeps ([`Connections`]: no second
-//!   connection to the broker), at `PublishQoS` lowered to the broker's Maximum QoS, retained
+//!   `MQTT.Reference` names, which the client row's task keeps whether or not a USP MTP runs
+//!   on it ([`Connections`]: no second connection to the broker), at `PublishQoS` lowered to the broker's Maximum QoS, retained
 //!   per `PublishRetain` unless the broker said Retain Available 0, with the `Content-Type`
 //!   value as the MQTT 5 Content Type (R-BULK.8a). Queued on the open connection, it is
-//!   delivered; retries are the MQTT client's. A client row that is not connected (its MTP
-//!   disabled, the broker away, or no row referenced) or a `PublishTopic` that is no topic
+//!   delivered; retries are the MQTT client's. A client row that is not connected (disabled,
+//!   the broker away, or no row referenced) or a `PublishTopic` that is no topic
 //!   name fails the report, kept for the next interval per `NumberOfRetainedFailedReports`.
 //! - `USPEventNotif`: the report is the `Data` of the profile's `Push!` event, raised on the
 //!   device's sink; the USP agent notifies the owner's subscriptions (NotifRetry is theirs).

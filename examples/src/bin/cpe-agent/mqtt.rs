@@ -1,7 +1,9 @@
-//! The USP MQTT client MTP (TR-369 "MQTT Binding") on rumqttc: MQTT 5, or 3.1.1 when
-//! configured or when the broker refuses MQTT 5.
+//! The MQTT clients (`Device.MQTT.Client.{i}.`) and the USP MQTT MTP (TR-369 "MQTT
+//! Binding") on rumqttc: MQTT 5, or 3.1.1 when configured or when the broker refuses MQTT 5.
 //!
-//! The agent connects to one broker, subscribes to its own topic (the CONNACK's Response
+//! Each enabled client row is a connection of its own ([`crate::mtp`] runs one task per
+//! row). On the client row an agent MTP row references, the USP MTP runs: the agent
+//! subscribes to its own topic (the CONNACK's Response
 //! Information in MQTT 5, else `topic` from the configuration; with neither the MTP is
 //! disabled, R-MQTT.16/17), publishes an `mqtt_connect` Record to every configured controller
 //! topic, and answers each request on the topic the request named: the Response Topic
@@ -63,12 +65,17 @@
 //!
 //! `Name` is a label; `Stats.` are live values ([`crate::mqtt_stats`]).
 //!
+//! A client row no agent MTP row references connects all the same, as TR-181's `Enable`
+//! asks, and subscribes to its `Subscription.{i}.` rows only (no own topic, no greetings);
+//! what is PUBLISHed to it reaches no USP agent and is dropped.
+//!
 //! The client row's open connection also carries the agent's other PUBLISHes, the bulk data
 //! reports of profiles whose `MQTT.Reference` names the row ([`Connections`]): one broker
 //! connection per client row.
 //!
-//! All Records of the MTP share one link of the driver ([`LINK`]); the reply-to topic travels
-//! with each [`Outbound`] Record.
+//! The Records of one client row's MTP share one link of the driver, keyed by the row; the
+//! [`Mtp::reply_to`] of a Record is the row and the reply-to topic together
+//! ([`address`]), so that an answer goes back on the connection its request came in on.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -97,12 +104,10 @@ use usp_core::usp_record::record::RecordType;
 
 use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
-use crate::mtp::{MqttStatus, Report, unsubscribed};
+use crate::mtp::{MqttStatus, Report, address, split_address, unsubscribed};
 use crate::tls::{self, Trust};
 use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
-/// The driver's link key for every Record sent over MQTT.
-pub(crate) const LINK: &str = "mqtt";
 /// Records queued for the broker before the driver drops them.
 const SEND_QUEUE: usize = 256;
 /// rumqttc's request channel.
@@ -372,15 +377,19 @@ impl Version {
     }
 }
 
-/// The MQTT MTP task; see the [module docs](self).
+/// An MQTT client row's task, with the USP MTP when an agent MTP row runs on it; see the
+/// [module docs](self).
 pub(crate) struct MqttMtp {
     config: MqttConfig,
+    /// The client row (`Device.MQTT.Client.{i}.`), the key of the driver's link.
+    client: String,
     /// The rows' settings as they change while the CONNECT stays the same.
     updates: watch::Receiver<MqttConfig>,
     endpoint_id: String,
     /// The agent's E2E key, signing the MqttConnect Records ([`encode_own`]).
     signer: Option<E2eTls>,
-    agent: mpsc::Sender<MtpInput>,
+    /// The USP driver, when an agent MTP row runs on the client row.
+    agent: Option<mpsc::Sender<MtpInput>>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
     /// The TLS client settings, when `config.tls` is on.
@@ -391,7 +400,7 @@ pub(crate) struct MqttMtp {
     /// ([`Self::with_session_file`]); `None` keeps them in memory only.
     session_file: Option<PathBuf>,
     /// Where the open connection is listed under its client row ([`Self::with_connections`]).
-    connections: Option<(Connections, String)>,
+    connections: Option<Connections>,
 }
 
 /// The session file's document: the topic filters the broker's session of `client_id` at
@@ -495,6 +504,7 @@ enum Failure {
 /// The connection's state once CONNACK came.
 struct Session {
     conn: u64,
+    /// The agent's own topic; empty when no USP MTP runs on the client.
     own_topic: String,
     /// The topics the broker named in CONNACK, subscribed to with the rows'.
     extra_topics: Vec<String>,
@@ -528,8 +538,8 @@ struct Publishing {
 
 /// The MQTT clients' open connections by `Device.MQTT.Client.{i}.` row: where the agent's
 /// other PUBLISHes go (bulk data reports, [`crate::bulkdata`]), so that a client row keeps
-/// one broker connection, its MTP's. A row is listed from its CONNACK until the connection
-/// is lost or the MTP stops.
+/// one broker connection. A row is listed from its CONNACK until the connection is lost or
+/// the row's task stops.
 #[derive(Clone, Default)]
 pub(crate) struct Connections(Arc<Mutex<Vec<(String, Open)>>>);
 
@@ -621,13 +631,16 @@ impl Connections {
 }
 
 impl MqttMtp {
-    /// The task for `config` (followed as it changes, see [`MqttConfig::same_connection`]),
-    /// as agent `endpoint_id`, checking a TLS broker against `trust` (required when
+    /// The task of client row `client` for `config` (followed as it changes, see
+    /// [`MqttConfig::same_connection`]), as agent `endpoint_id`, running the USP MTP for the
+    /// driver `agent` if given, checking a TLS broker against `trust` (required when
     /// `config.tls` is on), reporting its state to `report`.
+    #[allow(clippy::too_many_arguments)] // Each is a distinct piece of the task's context.
     pub(crate) fn new(
         mut config: watch::Receiver<MqttConfig>,
+        client: &str,
         endpoint_id: &str,
-        agent: mpsc::Sender<MtpInput>,
+        agent: Option<mpsc::Sender<MtpInput>>,
         network: NetworkUp,
         shutdown: watch::Receiver<bool>,
         trust: Option<&Trust>,
@@ -654,6 +667,7 @@ impl MqttMtp {
         };
         Ok(Self {
             config: first,
+            client: client.to_owned(),
             updates: config,
             endpoint_id: endpoint_id.to_owned(),
             signer: trust.and_then(Trust::e2e_tls),
@@ -667,10 +681,10 @@ impl MqttMtp {
         })
     }
 
-    /// Lists the open connection in `connections` as client row `row`'s, for the other
+    /// Lists the open connection in `connections` as its client row's, for the other
     /// PUBLISHes the agent makes on it.
-    pub(crate) fn with_connections(mut self, connections: Connections, row: String) -> Self {
-        self.connections = Some((connections, row));
+    pub(crate) fn with_connections(mut self, connections: Connections) -> Self {
+        self.connections = Some(connections);
         self
     }
 
@@ -789,11 +803,16 @@ impl MqttMtp {
                             client_id = id;
                         }
                         let configured = Some(self.config.topic.as_str());
-                        let Some(own_topic) =
+                        // No own topic (nor the broker's topics, which are USP's) without
+                        // the MTP.
+                        let own_topic = if self.agent.is_some() {
                             facts::own_reply_topic(response_information.as_deref(), configured)
                                 .filter(|t| facts::is_valid_reply_topic(t))
                                 .map(str::to_owned)
-                        else {
+                        } else {
+                            Some(String::new())
+                        };
+                        let Some(own_topic) = own_topic else {
                             tracing::error!(
                                 "MQTT MTP disabled: no topic to subscribe to (set \
                                  MQTT.ResponseTopicConfigured, or [usp.mqtt] topic)"
@@ -808,7 +827,7 @@ impl MqttMtp {
                         let conn = next_conn();
                         let publishing = self.publishing(max_qos, retain_available);
                         let (publishing, published) = watch::channel(Arc::new(publishing));
-                        let listed = self.connections.as_ref().map(|(connections, row)| {
+                        let listed = self.connections.as_ref().map(|connections| {
                             let open = Open {
                                 conn,
                                 client: client.clone(),
@@ -816,13 +835,17 @@ impl MqttMtp {
                                 retain_available,
                                 publishing: published.clone(),
                             };
-                            connections.list(row, open)
+                            connections.list(&self.client, open)
                         });
                         let (records, forwarder) = self.forwarder(&client, &own_topic, published);
                         let mut new = Session {
                             conn,
+                            extra_topics: if own_topic.is_empty() {
+                                Vec::new()
+                            } else {
+                                subscribe_topics
+                            },
                             own_topic,
-                            extra_topics: subscribe_topics,
                             max_qos,
                             retain_available,
                             forwarder,
@@ -1067,12 +1090,14 @@ impl MqttMtp {
         previous: Option<&BTreeMap<String, String>>,
     ) -> bool {
         if previous.is_none() {
-            tracing::info!(
-                broker = %format_args!("{}:{}", self.config.host, self.config.port),
-                version = ?version,
-                topic = session.own_topic,
+            let broker = format!("{}:{}", self.config.host, self.config.port);
+            let connected = if self.agent.is_some() {
                 "USP MQTT MTP connected"
-            );
+            } else {
+                "MQTT client connected"
+            };
+            let (client, topic) = (&self.client, &session.own_topic);
+            tracing::info!(client, broker, ?version, topic, "{connected}");
         }
         for (controller, topic) in &self.config.controllers {
             if previous.is_some_and(|p| p.get(controller) == Some(topic)) {
@@ -1084,26 +1109,26 @@ impl MqttMtp {
             let mtp = Mtp::new(MtpKind::Mqtt, topic.clone());
             let bytes = encode_own(self.signer.as_ref(), &mtp, record);
             let greeting = Outbound {
-                reply_to: topic.clone(),
+                reply_to: address(&self.client, topic),
                 bytes,
             };
             if session.records.try_send(greeting).is_err() {
                 tracing::warn!(controller, "send queue full, MqttConnect Record dropped");
             }
         }
-        if previous.is_some() {
+        let (None, Some(agent)) = (previous, &self.agent) else {
             return true;
-        }
+        };
         let connected = MtpInput::Connected {
-            key: LINK.to_owned(),
+            key: self.client.clone(),
             conn: session.conn,
             tx: session.records.clone(),
         };
-        self.agent.send(connected).await.is_ok()
+        agent.send(connected).await.is_ok()
     }
 
-    /// A PUBLISH from the broker: a Record for the driver, with its reply-to topic. False when
-    /// the driver is gone.
+    /// A PUBLISH from the broker: a Record for the driver, with its reply-to topic (dropped
+    /// when no agent MTP row runs on the client). False when the driver is gone.
     async fn received(
         &self,
         version: Version,
@@ -1112,6 +1137,10 @@ impl MqttMtp {
         response_topic: Option<String>,
         content_type: Option<String>,
     ) -> bool {
+        let Some(agent) = &self.agent else {
+            tracing::debug!(topic, "MQTT PUBLISH on a client no USP MTP runs on ignored");
+            return true;
+        };
         if let Some(content_type) = content_type.filter(|t| !facts::is_usp_content_type(t)) {
             tracing::debug!(topic, content_type, "MQTT PUBLISH that is not USP ignored");
             return true;
@@ -1119,12 +1148,13 @@ impl MqttMtp {
         // Without a reply-to topic, the agent answers on the sender's configured topic.
         let reply_to = facts::reply_topic(version.usp(), topic, response_topic.as_deref())
             .filter(|t| facts::is_valid_reply_topic(t))
+            .map(|t| address(&self.client, &t))
             .unwrap_or_default();
         let record = MtpInput::Record {
             mtp: Mtp::new(MtpKind::Mqtt, reply_to),
             bytes: payload,
         };
-        self.agent.send(record).await.is_ok()
+        agent.send(record).await.is_ok()
     }
 
     /// The connection failed or was lost; returns the filters a broker keeping the session
@@ -1145,11 +1175,13 @@ impl MqttMtp {
             return None;
         };
         tracing::warn!(reason, topic = own_topic, "USP MQTT connection lost");
-        let closed = MtpInput::Closed {
-            key: LINK.to_owned(),
-            conn,
-        };
-        let _ = self.agent.send(closed).await;
+        if let Some(agent) = &self.agent {
+            let closed = MtpInput::Closed {
+                key: self.client.clone(),
+                conn,
+            };
+            let _ = agent.send(closed).await;
+        }
         let rows = self.config.row.subscriptions.iter().map(|s| s.row.clone());
         self.report.write(unsubscribed(rows)).await;
         Some(filters.kept())
@@ -1186,9 +1218,10 @@ async fn forward(
             }
         };
         let Outbound { reply_to, bytes } = outbound;
+        let (_, topic) = split_address(&reply_to);
         let how = publishing.borrow().clone();
-        if let Err(error) = client.publish(&reply_to, bytes, &own_topic, &how).await {
-            tracing::warn!(%error, topic = reply_to, "USP Record not published");
+        if let Err(error) = client.publish(topic, bytes, &own_topic, &how).await {
+            tracing::warn!(%error, topic, "USP Record not published");
             stats.publish_error();
         }
     }

@@ -250,7 +250,8 @@ impl Filters {
 
 /// The topic filters the agent wants, each with its QoS: the enabled rows of `subscriptions`
 /// (the highest QoS when rows share a filter), the filter of `own_topic` unless a row covers
-/// it ([`own_filter`]), and `extra` (the CONNACK's topics).
+/// it ([`own_filter`]) or it is empty (no USP MTP on the client), and `extra` (the CONNACK's
+/// topics).
 pub(crate) fn wanted(
     version: Version,
     own_topic: &str,
@@ -268,7 +269,8 @@ pub(crate) fn wanted(
     for row in &rows {
         want(&row.topic, row.qos);
     }
-    if let Some(own) = own_filter(version, own_topic, &rows) {
+    let own = own_filter(version, own_topic, &rows).filter(|_| !own_topic.is_empty());
+    if let Some(own) = own {
         want(&own, OWN_QOS);
     }
     for topic in extra {

@@ -6,7 +6,7 @@
 //! The configuration file and flags are the factory defaults: [`seed`] writes them into the
 //! rows of a fresh store (first start, factory reset). From then on the rows are the truth, as
 //! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row
-//! (per STOMP connection: see [`desired`]), writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
+//! (per MQTT client and STOMP connection: see [`desired`]), writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
 //! `Connecting`, `Error_BrokerUnreachable`, ...; the STOMP connection's `Enabled`,
 //! `Connecting`, `ServerNotPresent`, ...) and, whenever the store changes, restarts
 //! exactly the MTPs whose rows changed, except an MQTT MTP whose CONNECT stays the same,
@@ -42,7 +42,7 @@ use crate::mqtt::{
     Will,
 };
 use crate::mqtt_stats::{ClientStats, MqttStats};
-use crate::stomp::{self, StompConfig, StompMtp};
+use crate::stomp::{StompConfig, StompMtp};
 use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp};
 use crate::ws::WsClientConfig;
@@ -50,8 +50,6 @@ use crate::{uds, ws};
 
 /// How long stopping an MTP waits for the USP driver to queue the responses due.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
-/// The MQTT client's kept session, in the state directory.
-const MQTT_SESSION_FILE: &str = "mqtt-session.json";
 const AGENT_MTPS: &str = "Device.LocalAgent.MTP.";
 const CONTROLLERS: &str = "Device.LocalAgent.Controller.";
 const MQTT_CLIENTS: &str = "Device.MQTT.Client.";
@@ -80,6 +78,16 @@ pub(crate) enum Spec {
     UdsListen(String),
     /// A controller's Unix domain socket the agent connects to.
     UdsConnect(String),
+}
+
+impl Spec {
+    /// The broker connection row it runs on: an MQTT client or a STOMP connection row.
+    fn connection(&self) -> Option<&str> {
+        match self {
+            Self::Mqtt(_, connection) | Self::Stomp(_, connection) => Some(connection),
+            _ => None,
+        }
+    }
 }
 
 /// What a row asks for.
@@ -125,6 +133,19 @@ fn rows(store: &Store, table: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The driver's return address ([`Mtp::reply_to`]) of `destination` (a topic or a STOMP
+/// destination) on the broker connection of row `connection` (`Device.MQTT.Client.{i}.`,
+/// `Device.STOMP.Connection.{i}.`: the key of its link): the row, a space (which no path
+/// holds), the destination.
+pub(crate) fn address(connection: &str, destination: &str) -> String {
+    format!("{connection} {destination}")
+}
+
+/// The connection row (the link key) and the destination of an [`address`].
+pub(crate) fn split_address(reply_to: &str) -> (&str, &str) {
+    reply_to.split_once(' ').unwrap_or((reply_to, ""))
+}
+
 /// A reference parameter's target row in `table`, with its trailing dot.
 fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
     let target = text(store, reference);
@@ -135,6 +156,12 @@ fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
 /// Every agent MTP row and every controller MTP row the agent connects out on, with what
 /// it asks for; `base` supplies what the model has no place for.
 ///
+/// MQTT: one connection per enabled `Device.MQTT.Client.{i}.`, keyed by the agent MTP row
+/// that references it (a second agent row on the same client row is `Error`: the client
+/// subscribes to one own topic and greets that row's controllers), or by its own row when
+/// no enabled agent row does: TR-181's `Enable` asks an enabled client to connect and
+/// subscribe to its `Subscription.{i}.` rows, and bulk data profiles PUBLISH on it.
+///
 /// STOMP: one connection per enabled `Device.STOMP.Connection.{i}.` that an enabled agent
 /// MTP row or controller MTP row references, each keyed by the agent MTP row it serves (a
 /// second agent row on the same connection is `Error`: the client subscribes to one
@@ -143,9 +170,8 @@ fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
 /// uses the connection of the first agent STOMP row that runs.
 fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
     let mut wanted = BTreeMap::new();
-    let mut mqtt_row = None;
-    // STOMP connection row → the row its task is keyed by, and the first one.
-    let mut stomp = BTreeMap::new();
+    // MQTT client or STOMP connection row → the row its task is keyed by.
+    let mut served = BTreeMap::new();
     let mut first_stomp = None;
     for row in rows(store, AGENT_MTPS) {
         let want = if flag(store, &format!("{row}Enable")) {
@@ -154,23 +180,19 @@ fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
             Wanted::Off
         };
         let want = match want {
-            Wanted::Run(Spec::Mqtt(..)) if mqtt_row.is_some() => {
-                Wanted::Broken("only one MQTT MTP runs at a time".into())
-            }
-            Wanted::Run(Spec::Mqtt(mut config, client)) => {
-                mqtt_row = Some(row.clone());
-                (config.controllers, config.row.retain) = mqtt_controllers(store, &row);
-                Wanted::Run(Spec::Mqtt(config, client))
-            }
-            Wanted::Run(Spec::Stomp(_, connection)) if stomp.contains_key(&connection) => {
-                let other = stomp.get(&connection).cloned().unwrap_or_default();
-                Wanted::Broken(format!("{connection} already serves {other}"))
-            }
-            Wanted::Run(Spec::Stomp(config, connection)) => {
-                stomp.insert(connection.clone(), row.clone());
-                first_stomp.get_or_insert_with(|| connection.clone());
-                Wanted::Run(Spec::Stomp(config, connection))
-            }
+            Wanted::Run(spec) => match spec.connection() {
+                Some(connection) => match served.get(connection) {
+                    Some(other) => Wanted::Broken(format!("{connection} already serves {other}")),
+                    None => {
+                        served.insert(connection.to_owned(), row.clone());
+                        if let Spec::Stomp(..) = spec {
+                            first_stomp.get_or_insert_with(|| connection.to_owned());
+                        }
+                        Wanted::Run(spec)
+                    }
+                },
+                None => Wanted::Run(spec),
+            },
             other => other,
         };
         wanted.insert(row, want);
@@ -179,13 +201,27 @@ fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
         let Some(connection) = stomp_connection(store, &row, None) else {
             continue;
         };
-        if stomp.contains_key(&connection) || !flag(store, &format!("{connection}Enable")) {
+        if served.contains_key(&connection) || !flag(store, &format!("{connection}Enable")) {
             continue;
         }
-        stomp.insert(connection.clone(), connection.clone());
+        served.insert(connection.clone(), connection.clone());
         let config = stomp_config(store, &connection, String::new());
         let spec = Spec::Stomp(config, connection.clone());
         wanted.insert(connection, Wanted::Run(spec));
+    }
+    for client in rows(store, MQTT_CLIENTS) {
+        if served.contains_key(&client) {
+            continue;
+        }
+        let want = if flag(store, &format!("{client}Enable")) {
+            match mqtt_config(store, &client, None) {
+                Ok(config) => Wanted::Run(Spec::Mqtt(config, client.clone())),
+                Err(why) => Wanted::Broken(why),
+            }
+        } else {
+            Wanted::Off
+        };
+        wanted.insert(client, want);
     }
     for want in wanted.values_mut() {
         if let Wanted::Run(Spec::Stomp(config, connection)) = want {
@@ -266,41 +302,10 @@ fn agent_mtp(store: &Store, row: &str, base: &UspConfig) -> Wanted {
             if !flag(store, &format!("{client}Enable")) {
                 return Wanted::Off;
             }
-            let version = match text(store, &format!("{client}ProtocolVersion")).as_str() {
-                "5.0" => Version::V5,
-                "3.1.1" => Version::V311,
-                other => {
-                    return Wanted::Broken(format!("MQTT ProtocolVersion {other:?} unsupported"));
-                }
-            };
-            let tls = match text(store, &format!("{client}TransportProtocol")).as_str() {
-                "TCP/IP" => false,
-                "TLS" => true,
-                other => {
-                    return Wanted::Broken(format!("MQTT TransportProtocol {other:?} unsupported"));
-                }
-            };
-            let config = MqttConfig {
-                enable: true,
-                host: text(store, &format!("{client}BrokerAddress")),
-                port: number(store, &format!("{client}BrokerPort")),
-                tls,
-                version,
-                client_id: text(store, &format!("{client}ClientID")),
-                username: text(store, &format!("{client}Username")),
-                password: text(store, &format!("{client}Password")),
-                topic: text(store, &format!("{row}MQTT.ResponseTopicConfigured")),
-                keep_alive_s: number(store, &format!("{client}KeepAliveTime")),
-                connect_retry_s: number(store, &format!("{client}ConnectRetryTime")),
-                connect_retry_multiplier: number(
-                    store,
-                    &format!("{client}ConnectRetryIntervalMultiplier"),
-                ),
-                connect_retry_max_s: number(store, &format!("{client}ConnectRetryMaxInterval")),
-                controllers: BTreeMap::new(),
-                row: Box::new(mqtt_row(store, row, &client)),
-            };
-            Wanted::Run(Spec::Mqtt(config, client))
+            match mqtt_config(store, &client, Some(row)) {
+                Ok(config) => Wanted::Run(Spec::Mqtt(config, client)),
+                Err(why) => Wanted::Broken(why),
+            }
         }
         "STOMP" => {
             let reference = format!("{row}STOMP.Reference");
@@ -355,9 +360,53 @@ fn stomp_config(store: &Store, connection: &str, destination: String) -> StompCo
     }
 }
 
-/// What the MQTT client row `client` and the agent MTP row `row` hold beyond the
+/// The connection of the enabled MQTT client row `client`, serving the agent MTP row `row`
+/// when one references it (its own topic, its `PublishQoS` and its controllers); why not when
+/// the row asks for what the agent cannot do.
+fn mqtt_config(store: &Store, client: &str, row: Option<&str>) -> Result<MqttConfig, String> {
+    let param = |name: &str| format!("{client}{name}");
+    let version = match text(store, &param("ProtocolVersion")).as_str() {
+        "5.0" => Version::V5,
+        "3.1.1" => Version::V311,
+        other => return Err(format!("MQTT ProtocolVersion {other:?} unsupported")),
+    };
+    let tls = match text(store, &param("TransportProtocol")).as_str() {
+        "TCP/IP" => false,
+        "TLS" => true,
+        other => return Err(format!("MQTT TransportProtocol {other:?} unsupported")),
+    };
+    let mut settings = mqtt_row(store, row, client);
+    let (controllers, topic) = match row {
+        Some(row) => {
+            let (controllers, retain) = mqtt_controllers(store, row);
+            settings.retain = retain;
+            let topic = text(store, &format!("{row}MQTT.ResponseTopicConfigured"));
+            (controllers, topic)
+        }
+        None => (BTreeMap::new(), String::new()),
+    };
+    Ok(MqttConfig {
+        enable: true,
+        host: text(store, &param("BrokerAddress")),
+        port: number(store, &param("BrokerPort")),
+        tls,
+        version,
+        client_id: text(store, &param("ClientID")),
+        username: text(store, &param("Username")),
+        password: text(store, &param("Password")),
+        topic,
+        keep_alive_s: number(store, &param("KeepAliveTime")),
+        connect_retry_s: number(store, &param("ConnectRetryTime")),
+        connect_retry_multiplier: number(store, &param("ConnectRetryIntervalMultiplier")),
+        connect_retry_max_s: number(store, &param("ConnectRetryMaxInterval")),
+        controllers,
+        row: Box::new(settings),
+    })
+}
+
+/// What the MQTT client row `client` and the agent MTP row `row` (if any) hold beyond the
 /// configuration file's keys.
-fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
+fn mqtt_row(store: &Store, row: Option<&str>, client: &str) -> RowSettings {
     let param = |name: &str| format!("{client}{name}");
     let subscriptions = rows(store, &param("Subscription."))
         .into_iter()
@@ -383,7 +432,8 @@ fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
         })
         .collect();
     RowSettings {
-        publish_qos: number(store, &format!("{row}MQTT.PublishQoS")),
+        // No USP Record goes out without an agent row (bulk data profiles have their own).
+        publish_qos: row.map_or(0, |row| number(store, &format!("{row}MQTT.PublishQoS"))),
         clean_session: flag(store, &param("CleanSession")),
         clean_start: flag(store, &param("CleanStart")),
         session_expiry_s: number(store, &param("SessionExpiryInterval")),
@@ -405,7 +455,7 @@ fn mqtt_row(store: &Store, row: &str, client: &str) -> RowSettings {
         },
         subscriptions,
         user_properties,
-        // The controllers' rows: see `desired`.
+        // The controllers' rows: see `mqtt_config`.
         retain: Vec::new(),
         alpn: text(store, &param("ALPN"))
             .split(',')
@@ -516,22 +566,30 @@ fn routes(wanted: &BTreeMap<String, Wanted>) -> Vec<(String, Mtp)> {
                     Mtp::new(MtpKind::WebSocket, controller.clone()),
                 );
             }
-            Wanted::Run(Spec::Mqtt(config, _)) => {
-                for (controller, topic) in &config.controllers {
-                    routes.insert(controller.clone(), Mtp::new(MtpKind::Mqtt, topic.clone()));
-                }
+            Wanted::Run(Spec::Mqtt(MqttConfig { controllers, .. }, connection)) => {
+                routed(&mut routes, MtpKind::Mqtt, controllers, connection);
             }
-            Wanted::Run(Spec::Stomp(config, connection)) => {
-                for (controller, destination) in &config.controllers {
-                    let address = stomp::address(connection, destination);
-                    let mtp = Mtp::new(MtpKind::Stomp, address);
-                    routes.insert(controller.clone(), mtp);
-                }
+            Wanted::Run(Spec::Stomp(StompConfig { controllers, .. }, connection)) => {
+                routed(&mut routes, MtpKind::Stomp, controllers, connection);
             }
             _ => {}
         }
     }
     routes.into_iter().collect()
+}
+
+/// Routes each of `controllers` (Endpoint ID → topic or destination) over the broker
+/// connection of row `connection`.
+fn routed(
+    routes: &mut BTreeMap<String, Mtp>,
+    kind: MtpKind,
+    controllers: &BTreeMap<String, String>,
+    connection: &str,
+) {
+    for (controller, destination) in controllers {
+        let mtp = Mtp::new(kind, address(connection, destination));
+        routes.insert(controller.clone(), mtp);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -846,7 +904,8 @@ pub(crate) async fn apply_overrides(
 #[derive(Clone)]
 pub(crate) struct Report {
     engine: Arc<Engine>,
-    /// The agent MTP row (`Status`), empty for a controller's MTP row (which has none).
+    /// The agent MTP row (`Status`), empty for a controller's MTP row (which has none) and for
+    /// a connection no agent MTP row runs on.
     row: String,
     /// The MQTT client row (`Status`, `ResponseInformation`), for the MQTT MTP; the STOMP
     /// connection row (`Status`, `LastChangeDate`), for the STOMP MTP.
@@ -936,13 +995,15 @@ impl Report {
             MqttStatus::Refused => ("Error", "Error"),
             MqttStatus::Misconfigured => ("Error_Misconfigured", "Error"),
         };
-        let mut values = vec![(format!("{}Status", self.row), mtp_status.to_owned())];
+        let mut values = self.mtp_values(mtp_status);
         if let Some(client) = &self.client {
             values.push((format!("{client}Status"), client_status.to_owned()));
             if status == MqttStatus::Connected {
                 let info = response_information.unwrap_or_default().to_owned();
                 values.push((format!("{client}ResponseInformation"), info.clone()));
-                values.push((format!("{}MQTT.ResponseTopicDiscovered", self.row), info));
+                if !self.row.is_empty() {
+                    values.push((format!("{}MQTT.ResponseTopicDiscovered", self.row), info));
+                }
             }
         }
         values
@@ -1060,8 +1121,8 @@ pub(crate) struct Supervisor {
     tasks: JoinSet<()>,
     /// The MQTT clients' counts.
     mqtt_stats: Arc<MqttStats>,
-    /// Where the MQTT client saves what a kept session holds ([`Self::with_state_dir`]).
-    mqtt_session: Option<PathBuf>,
+    /// Where the MQTT clients save what their kept sessions hold ([`Self::with_state_dir`]).
+    state_dir: Option<PathBuf>,
     /// The MQTT clients' open connections, by client row.
     mqtt_connections: Connections,
 }
@@ -1090,7 +1151,7 @@ impl Supervisor {
             running: BTreeMap::new(),
             tasks: JoinSet::new(),
             mqtt_stats: Arc::default(),
-            mqtt_session: None,
+            state_dir: None,
             mqtt_connections: Connections::default(),
         }
     }
@@ -1109,10 +1170,21 @@ impl Supervisor {
     }
 
     /// Keeps the MTPs' state across restarts in `state_dir`: the topic filters a broker's
-    /// kept session holds ([`MqttMtp::with_session_file`]).
+    /// kept session holds ([`MqttMtp::with_session_file`]), in `mqtt-session-{i}.json` for
+    /// `Device.MQTT.Client.{i}.`.
     pub(crate) fn with_state_dir(mut self, state_dir: &Path) -> Self {
-        self.mqtt_session = Some(state_dir.join(MQTT_SESSION_FILE));
+        self.state_dir = Some(state_dir.to_owned());
         self
+    }
+
+    /// The file keeping the kept session of the MQTT client row `client`, if any.
+    fn mqtt_session_file(&self, client: &str) -> Option<PathBuf> {
+        let number = client.trim_end_matches('.').rsplit('.').next()?;
+        Some(
+            self.state_dir
+                .as_ref()?
+                .join(format!("mqtt-session-{number}.json")),
+        )
     }
 
     /// Starts the MTPs of the rows, then follows the store's changes until `shutdown`.
@@ -1178,10 +1250,10 @@ impl Supervisor {
                 let _ = running.stop.send(true);
             }
         }
-        // A STOMP connection that runs for other rows keeps its status.
+        // A connection that runs for other rows (or its own) keeps its status.
         let serving: Vec<String> = (wanted.values())
             .filter_map(|want| match want {
-                Wanted::Run(Spec::Stomp(_, connection)) => Some(connection.clone()),
+                Wanted::Run(spec) => spec.connection().map(str::to_owned),
                 _ => None,
             })
             .collect();
@@ -1205,7 +1277,13 @@ impl Supervisor {
                     }
                 }
                 Wanted::Broken(why) => {
-                    if self.report(&row, None).mtp("Error").await {
+                    // An agent row's `Status`, or an MQTT client row's (keyed by itself).
+                    let client = row.starts_with(MQTT_CLIENTS).then(|| row.clone());
+                    let report = self.report(&row, client);
+                    if report
+                        .write(report.mqtt_values(MqttStatus::Misconfigured, None))
+                        .await
+                    {
                         tracing::error!(row, why, "USP MTP misconfigured");
                     }
                 }
@@ -1271,19 +1349,23 @@ impl Supervisor {
                 report.client = Some(client.clone());
                 report.stats = self.mqtt_stats.client(client);
                 tracing::info!(
-                    "USP agent {eid} connecting to the MQTT broker {}:{}",
+                    "{client} connecting to the MQTT broker {}:{}",
                     config.host,
                     config.port
                 );
-                let agent = self.agent.clone();
+                // The USP driver, when an agent MTP row runs on the client.
+                let agent = (!report.row.is_empty()).then(|| self.agent.clone());
                 let (network, trust) = (self.network.clone(), self.trust.as_ref());
                 let (follow, rows) = watch::channel(config.clone());
                 mqtt = Some(follow);
-                match MqttMtp::new(rows, &eid, agent, network, stopped, trust, report.clone()) {
+                let report_to = report.clone();
+                match MqttMtp::new(
+                    rows, client, &eid, agent, network, stopped, trust, report_to,
+                ) {
                     Ok(mtp) => {
                         let mtp = mtp
-                            .with_session_file(self.mqtt_session.clone())
-                            .with_connections(self.mqtt_connections.clone(), client.clone());
+                            .with_session_file(self.mqtt_session_file(client))
+                            .with_connections(self.mqtt_connections.clone());
                         // Subscribed again only once the SUBACK comes. (Written here, not as
                         // the previous task stops, which may be after this one subscribed.)
                         let rows = config.row.subscriptions.iter().map(|s| s.row.clone());
@@ -1374,9 +1456,12 @@ impl Supervisor {
     }
 }
 
-/// The MQTT client row an MQTT agent MTP row references, or the STOMP connection row of a
-/// STOMP one.
+/// The MQTT client row an MQTT agent MTP row references (an MQTT client row is its own),
+/// or the STOMP connection row of a STOMP one.
 fn client_of(engine: &Engine, row: &str) -> Option<String> {
+    if row.starts_with(MQTT_CLIENTS) {
+        return Some(row.to_owned());
+    }
     engine.read(
         |store| match text(store, &format!("{row}Protocol")).as_str() {
             "MQTT" => referenced(store, &format!("{row}MQTT.Reference"), MQTT_CLIENTS),
@@ -1638,16 +1723,130 @@ mod tests {
         );
 
         // Each controller is routed on its own connection; the driver's link is the row.
-        let routes: BTreeMap<_, _> = routes(&wanted).into_iter().collect();
-        for (controller, connection, destination) in [
-            ("self::controller", &first, "/queue/ctrl-a"),
+        let expected = [
+            ("self::controller", first.as_str(), "/queue/ctrl-a"),
             ("proto::b", &second, "/queue/ctrl-b"),
             ("proto::c", &third, "/queue/ctrl-c"),
-        ] {
-            let mtp = &routes[controller];
-            assert_eq!(mtp.kind, MtpKind::Stomp);
-            let split = stomp::split_address(&mtp.reply_to);
-            assert_eq!(split, (connection.as_str(), destination), "{controller}");
+        ];
+        assert_routed(&wanted, MtpKind::Stomp, &expected);
+    }
+
+    /// Checks that the MTPs `wanted` route each controller of `expected` (Endpoint ID,
+    /// connection row, destination) over `kind` on that connection.
+    fn assert_routed(
+        wanted: &BTreeMap<String, Wanted>,
+        kind: MtpKind,
+        expected: &[(&str, &str, &str)],
+    ) {
+        let routes: BTreeMap<_, _> = routes(wanted).into_iter().collect();
+        for (controller, connection, destination) in expected {
+            let mtp = &routes[*controller];
+            assert_eq!(mtp.kind, kind);
+            let split = split_address(&mtp.reply_to);
+            assert_eq!(split, (*connection, *destination), "{controller}");
+        }
+    }
+
+    #[test]
+    fn one_mqtt_connection_per_enabled_client_row() {
+        let usp = crate::config::file::parse(
+            "[usp.mqtt]\nenable = true\ntopic = \"usp/a\"\n\
+             [usp.mqtt.controllers]\n\"self::controller\" = \"usp/ctrl-a\"\n",
+        )
+        .unwrap()
+        .usp;
+        let (store, (second, idle, off)) = seeded(&usp, |txn| {
+            let client = |txn: &mut Transaction<'_>, id: &str| {
+                let values = [
+                    ("Enable", "true"),
+                    ("Name", id),
+                    ("BrokerAddress", "broker-b"),
+                    ("ProtocolVersion", "5.0"),
+                    ("TransportProtocol", "TCP/IP"),
+                    ("ClientID", id),
+                ];
+                add_row(txn, MQTT_CLIENTS, &values).unwrap()
+            };
+            let mqtt_mtp = |txn: &mut Transaction<'_>, client: &str, topic: &str| {
+                let values = [
+                    ("Reference", client.trim_end_matches('.')),
+                    ("ResponseTopicConfigured", topic),
+                ];
+                add_mtp(txn, AGENT_MTPS, true, "MQTT", &values).unwrap()
+            };
+            // A second client with its agent row (MTP.3.) and a controller of that row.
+            let second = client(txn, "b");
+            mqtt_mtp(txn, &second, "usp/b");
+            let b = controller_row(txn, "proto::b").unwrap();
+            let values = [
+                ("Topic", "usp/ctrl-b"),
+                ("AgentMTPReference", "Device.LocalAgent.MTP.3"),
+            ];
+            add_mtp(txn, &format!("{b}MTP."), true, "MQTT", &values).unwrap();
+            // A second agent row on the first client (MTP.4.), which has one own topic.
+            mqtt_mtp(txn, "Device.MQTT.Client.1.", "usp/c");
+            // A client no agent row uses, and a disabled one.
+            let idle = client(txn, "idle");
+            let off = add_row(txn, MQTT_CLIENTS, &[("Enable", "false"), ("Name", "off")]);
+            let off = off.unwrap();
+            (second, idle, off)
+        });
+
+        let wanted = desired(&store, &usp);
+        let mqtt = |row: &str| match wanted.get(row) {
+            Some(Wanted::Run(Spec::Mqtt(config, client))) => (
+                client.clone(),
+                config.client_id.clone(),
+                config.topic.clone(),
+                config.controllers.clone(),
+            ),
+            other => panic!("{row}: {other:?}"),
+        };
+        let first = "Device.MQTT.Client.1.".to_owned();
+        let controllers = |id: &str, topic: &str| BTreeMap::from([(id.into(), topic.into())]);
+        assert_eq!(
+            mqtt("Device.LocalAgent.MTP.2."),
+            (
+                first.clone(),
+                String::new(),
+                "usp/a".into(),
+                controllers("self::controller", "usp/ctrl-a"),
+            )
+        );
+        assert_eq!(
+            mqtt("Device.LocalAgent.MTP.3."),
+            (
+                second.clone(),
+                "b".into(),
+                "usp/b".into(),
+                controllers("proto::b", "usp/ctrl-b"),
+            )
+        );
+        let row = wanted.get("Device.LocalAgent.MTP.4.");
+        assert!(
+            matches!(row, Some(Wanted::Broken(why)) if why.contains("MTP.2.")),
+            "{row:?}"
+        );
+        // Unused, the client connects all the same, keyed by its own row, without a topic.
+        let unused = (idle.clone(), "idle".into(), String::new(), BTreeMap::new());
+        assert_eq!(mqtt(&idle), unused);
+        assert_eq!(wanted.get(&off), Some(&Wanted::Off));
+        assert!(!wanted.contains_key(&first) && !wanted.contains_key(&second));
+
+        // Each controller is routed on its own client row's connection (the driver's link).
+        let expected = [
+            ("self::controller", first.as_str(), "usp/ctrl-a"),
+            ("proto::b", &second, "usp/ctrl-b"),
+        ];
+        assert_routed(&wanted, MtpKind::Mqtt, &expected);
+    }
+
+    #[test]
+    fn an_address_names_its_connection_and_any_destination() {
+        let row = "Device.STOMP.Connection.2.";
+        for destination in ["/queue/a", "/queue/with space: and\\colon", ""] {
+            let reply_to = address(row, destination);
+            assert_eq!(split_address(&reply_to), (row, destination), "{reply_to:?}");
         }
     }
 

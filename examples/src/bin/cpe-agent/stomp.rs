@@ -36,23 +36,11 @@ use usp_core::codec::RecordBuilder;
 use usp_core::mtp::stomp::client::{Client, ClientConfig, ClientError, Event};
 use usp_core::usp_record::stomp_connect_record::StompVersion;
 
-use crate::mtp::{Report, StompStatus};
+use crate::mtp::{Report, StompStatus, address, split_address};
 use crate::tls::{self, Trust};
 use crate::usp::{
     Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn, sleep_until,
 };
-
-/// The driver's return address ([`Mtp::reply_to`]) of `destination` on the connection of
-/// row `connection` (`Device.STOMP.Connection.{i}.`, the key of its link): the row, a space
-/// (which no path holds), the destination.
-pub(crate) fn address(connection: &str, destination: &str) -> String {
-    format!("{connection} {destination}")
-}
-
-/// The connection row (the link key) and the destination of an [`address`].
-pub(crate) fn split_address(reply_to: &str) -> (&str, &str) {
-    reply_to.split_once(' ').unwrap_or((reply_to, ""))
-}
 
 /// Records queued for the broker before the driver drops them.
 const SEND_QUEUE: usize = 256;
@@ -426,18 +414,4 @@ fn ended(error: ClientError, up: bool) -> Ended {
         _ => StompStatus::Error,
     };
     Ended::Lost(error.to_string(), status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_address_names_its_connection_and_any_destination() {
-        let row = "Device.STOMP.Connection.2.";
-        for destination in ["/queue/a", "/queue/with space: and\\colon", ""] {
-            let reply_to = address(row, destination);
-            assert_eq!(split_address(&reply_to), (row, destination), "{reply_to:?}");
-        }
-    }
 }

@@ -5,9 +5,10 @@
 //! through [`MtpInput`]s and receives [`Outbound`] Records on an `mpsc` channel. A link is
 //! known by a key: for connection-oriented MTPs (WebSocket, UDS) the controller's Endpoint ID
 //! when the connection named it, which is also the `reply_to` of the agent's [`Mtp`], so a
-//! controller that reconnects gets its notifications on the new connection; for MQTT the one
-//! broker connection ([`mqtt::LINK`]), the `reply_to` being a topic; for STOMP each broker
-//! connection's row, the `reply_to` being that row and a destination ([`stomp::address`]).
+//! controller that reconnects gets its notifications on the new connection; for MQTT and
+//! STOMP each broker connection's row (`Device.MQTT.Client.{i}.`,
+//! `Device.STOMP.Connection.{i}.`), the `reply_to` being that row and a topic or destination
+//! ([`mtp::address`]).
 //! Records for a link that is down wait in a small outbox. Each MTP task sends its own
 //! Connect Record (R-MTP.6; signed as the agent's Records are, [`encode_own`]) before it
 //! reports [`MtpInput::Connected`].
@@ -28,7 +29,7 @@ use usp_core::usp_record::Record;
 
 use crate::config::UspConfig;
 use crate::device::{self, DeviceEvent, wall_clock};
-use crate::{mqtt, mtp, stomp, tls};
+use crate::{mtp, tls};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -63,8 +64,9 @@ pub(crate) enum MtpInput {
     Flush(oneshot::Sender<()>),
     /// A Record arrived.
     Record {
-        /// The MTP, whose `reply_to` is where answers go (the link key of a connection, or an
-        /// MQTT topic), with the Endpoint IDs the connection authenticated.
+        /// The MTP, whose `reply_to` is where answers go (the link key of a connection, or a
+        /// broker connection's [`mtp::address`]), with the Endpoint IDs the connection
+        /// authenticated.
         mtp: Mtp,
         /// The Record, as the MTP client delivered it (the agent slices the Msg out of it).
         bytes: Bytes,
@@ -74,7 +76,8 @@ pub(crate) enum MtpInput {
 /// A Record for an MTP task to send.
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    /// The [`Mtp::reply_to`] it goes to (a connection's own key, or an MQTT topic).
+    /// The [`Mtp::reply_to`] it goes to (a connection's own key, or a broker connection's
+    /// [`mtp::address`]).
     pub(crate) reply_to: String,
     /// The encoded Record.
     pub(crate) bytes: Vec<u8>,
@@ -88,8 +91,7 @@ struct Link {
 /// The link that carries Records for `mtp`.
 fn link_key(mtp: &Mtp) -> &str {
     match mtp.kind {
-        MtpKind::Mqtt => mqtt::LINK,
-        MtpKind::Stomp => stomp::split_address(&mtp.reply_to).0,
+        MtpKind::Mqtt | MtpKind::Stomp => mtp::split_address(&mtp.reply_to).0,
         _ => &mtp.reply_to,
     }
 }
