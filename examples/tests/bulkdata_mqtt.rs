@@ -1,7 +1,8 @@
 //! End to end: bulk data profiles with `Protocol` `MQTT`, configured by a USP controller over
 //! WebSocket, PUBLISH their reports through a real mosquitto broker (started by the test on a
-//! free loopback port; `.ci/peers` installs it) on the connection of the MQTT client row the
-//! agent's USP MTP runs; a collector (a rumqttc client subscribed at QoS 2) receives them.
+//! free loopback port; `.ci/peers` installs it) on the connection of the MQTT client row they
+//! reference, the one the agent's USP MTP runs on or one a controller added that no MTP
+//! uses; a collector (a rumqttc client subscribed at QoS 2) receives them.
 //! A profile whose `MQTT.Reference` names no client fails its reports and keeps them for the
 //! next one; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
 //! Available. Every wait is bounded.
@@ -21,7 +22,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::mqtt::{Mosquitto, Received, Subscriber, agent_config};
-use common::{AgentProcess, Controller, add_bulk_profile, set_ok, wait_value};
+use common::{
+    AgentProcess, Controller, add, add_bulk_profile, added_path, set_ok, value, wait_value,
+};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
 const CTRL_TOPIC: &str = "usp/controller/e2e";
@@ -83,7 +86,7 @@ async fn published() {
     let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
     let (mut agent, mut ctrl) = agent(dir.path(), broker.port).await;
     assert_eq!(
-        common::value(&mut ctrl, "Device.BulkData.Protocols").await,
+        value(&mut ctrl, "Device.BulkData.Protocols").await,
         "HTTP,MQTT,USPEventNotif"
     );
 
@@ -151,6 +154,46 @@ async fn limited() {
         assert_eq!(reports(&publish).len(), 1, "none failed");
     }
     wait_value(&mut ctrl, &format!("{CLIENT}Status"), "Connected").await;
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_row_no_mtp_uses_connects_for_the_reports() {
+    common::within(Duration::from_secs(60), client_without_mtp()).await;
+}
+
+async fn client_without_mtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
+    // No MQTT in the configuration: the agent's only MTP is its WebSocket server.
+    let agent = AgentProcess::start(&dir.path().join("state"), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let port = broker.port.to_string();
+    let client = [
+        ("Name", "collector-link"),
+        ("Enable", "true"),
+        ("BrokerAddress", "127.0.0.1"),
+        ("BrokerPort", port.as_str()),
+        ("ProtocolVersion", "5.0"),
+        ("TransportProtocol", "TCP/IP"),
+        ("ClientID", "sim0001-bulk"),
+    ];
+    let body = ctrl.request(add("Device.MQTT.Client.", &client)).await;
+    let client = added_path(&body);
+    wait_value(&mut ctrl, &format!("{client}Status"), "Connected").await;
+    let mtp = value(&mut ctrl, "Device.LocalAgent.MTPNumberOfEntries").await;
+    assert_eq!(mtp, "1", "no agent MTP row references the client row");
+
+    mqtt_profile(&mut ctrl, &client).await;
+    let publish = collector.next().await;
+    assert_eq!(publish.topic, TOPIC);
+    assert_eq!(publish.qos, 2, "PublishQoS");
+    for collection in reports(&publish) {
+        assert_eq!(collection["Device.DeviceInfo.SerialNumber"], "SIM0001");
+    }
 
     drop(ctrl);
     agent.stop().await;

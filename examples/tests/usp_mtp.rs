@@ -21,7 +21,9 @@
 //! row's `PublishRetainResponse` or `PublishRetainNotify` has the broker keep the agent's last
 //! Response or Notify for a subscriber that comes later. A controller's MTP row moves the
 //! agent's WebSocket client to another server, and a controller row disabled at run time is
-//! refused from its next Record on. Every wait is bounded.
+//! refused from its next Record on. Two agent MQTT MTP rows on two client rows (two
+//! mosquittos) answer each its controller through its own connection, and disabling one
+//! leaves the other. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -254,7 +256,19 @@ async fn mqtt_agent(version: Version) -> MqttAgent {
     }
 }
 
-async fn broker_change() {
+/// Two mosquittos, a controller on the first (topic `usp/ctrl`), and the agent connected to
+/// it over MQTT 5 (topic `usp/agent`) with a controller on its WebSocket server.
+struct TwoBrokers {
+    /// The brokers' and the agent's files, deleted on drop.
+    _dir: tempfile::TempDir,
+    first: Mosquitto,
+    second: Mosquitto,
+    on_first: Controller,
+    agent: AgentProcess,
+    ws: Controller,
+}
+
+async fn two_brokers() -> TwoBrokers {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
@@ -265,8 +279,26 @@ async fn broker_change() {
     let state = dir.path().join("state");
     let agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     on_first.await_connect_record().await;
+    let ws = connect_ws(&agent.url).await;
+    TwoBrokers {
+        _dir: dir,
+        first,
+        second,
+        on_first,
+        agent,
+        ws,
+    }
+}
 
-    let mut ws = connect_ws(&agent.url).await;
+async fn broker_change() {
+    let TwoBrokers {
+        _dir,
+        first,
+        second,
+        mut on_first,
+        agent,
+        mut ws,
+    } = two_brokers().await;
     assert_eq!(value(&mut ws, &format!("{SECOND}Protocol")).await, "MQTT");
     assert_eq!(
         value(&mut ws, &format!("{SECOND}MQTT.Reference")).await,
@@ -317,6 +349,88 @@ async fn broker_change() {
     // Disabled.
     set_ok(&mut ws, CLIENT, "Enable", "false").await;
     wait_value(&mut ws, &format!("{CLIENT}Status"), "Disabled").await;
+    drop(ws);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_mqtt_mtps_answer_through_their_own_connections() {
+    common::within(Duration::from_secs(120), two_mqtt_mtps()).await;
+}
+
+/// Waits until the agent has created `object`, the protocol object of a row just added.
+async fn created(ctrl: &mut Controller, object: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let body = ctrl.request(get(&[object])).await;
+        if body["Response"]["GetResp"]["req_path_results"][0]["err_code"] == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {object}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The SSID `ctrl` reads through its link.
+async fn ssid(ctrl: &mut Controller) -> String {
+    value(ctrl, "Device.WiFi.SSID.1.SSID").await
+}
+
+async fn two_mqtt_mtps() {
+    let TwoBrokers {
+        _dir,
+        first: _first,
+        second,
+        mut on_first,
+        agent,
+        mut ws,
+    } = two_brokers().await;
+
+    // A client row on the second broker, and an agent MTP row on it with its own topic.
+    let port = second.port.to_string();
+    let client = [
+        ("Name", "second"),
+        ("Enable", "true"),
+        ("BrokerAddress", "127.0.0.1"),
+        ("BrokerPort", port.as_str()),
+        ("ProtocolVersion", "5.0"),
+        ("TransportProtocol", "TCP/IP"),
+        ("ClientID", "agent-b"),
+    ];
+    let client = added_path(&ws.request(add("Device.MQTT.Client.", &client)).await);
+    let body = ws
+        .request(add("Device.LocalAgent.MTP.", &[("Protocol", "MQTT")]))
+        .await;
+    let row = added_path(&body);
+    let mqtt = format!("{row}MQTT.");
+    created(&mut ws, &mqtt).await;
+    let values = [
+        ("Reference", client.trim_end_matches('.')),
+        ("ResponseTopicConfigured", "usp/agent-b"),
+    ];
+    set_each(&mut ws, &mqtt, &values).await;
+    set_ok(&mut ws, &row, "Enable", "true").await;
+    wait_value(&mut ws, &format!("{row}Status"), "Up").await;
+    wait_value(&mut ws, &format!("{SECOND}Status"), "Up").await;
+
+    // Each controller reaches the agent through its own broker only.
+    let link = MqttLink::connect(
+        second.port,
+        Version::V5,
+        "ctrl-b",
+        "usp/agent-b",
+        "usp/ctrl-b",
+    );
+    let mut on_second = Controller::over(Link::Mqtt(link.await));
+    assert_eq!(ssid(&mut on_second).await, ssid(&mut ws).await);
+    assert_eq!(ssid(&mut on_first).await, ssid(&mut ws).await);
+
+    // The first MTP disabled: its client row stays connected, and the second MTP serves on.
+    set_ok(&mut ws, SECOND, "Enable", "false").await;
+    wait_value(&mut ws, &format!("{SECOND}Status"), "Down").await;
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Connected").await;
+    assert_eq!(value(&mut ws, &format!("{row}Status")).await, "Up");
+    assert_eq!(ssid(&mut on_second).await, ssid(&mut ws).await);
     drop(ws);
     agent.stop().await;
 }
