@@ -43,11 +43,15 @@
 //! `IPPing`, `TraceRoute`, `DownloadDiagnostics`, `UploadDiagnostics`, `UDPEchoDiagnostics`,
 //! `ServerSelectionDiagnostics`, `DNS.Diagnostics.NSLookupDiagnostics`,
 //! `SelfTestDiagnostics`, `PacketCaptureDiagnostics`, `Users.CheckCredentialsDiagnostics`,
-//! `WiFi.NeighboringWiFiDiagnostic`, and the DSL, ATM, HPNA, G.hn and UPA ones. Not bridged,
-//! as the USP model has no command of their name: `IP.Diagnostics.IPLayerCapacityMetrics.`
-//! (USP `IPLayerCapacity()`), `WiFi.CCAMeasurementDiagnostic.` and
-//! `WiFi.RemoteMeasurementDiagnostic.` (commands of other objects with other arguments), and
-//! `MoCA.Interface.{i}.Aca.` (its `Aca()` does not resolve in the generated USP model).
+//! `WiFi.NeighboringWiFiDiagnostic`, the DSL, ATM, HPNA, G.hn and UPA ones, and
+//! `MoCA.Interface.{i}.Aca.`, whose command is the object's own (`Aca.Aca()`, not `Aca()`)
+//! and reports `success`, `fail` and `failBADCHANNEL` where the object has `Complete`,
+//! `Error` and `Error_BadChannel`. Not bridged, as their USP command is not the same test:
+//! `IP.Diagnostics.IPLayerCapacityMetrics.` (USP `IP.Diagnostics.IPLayerCapacity()` reads
+//! the key table `IP.Diagnostics.IPLayerCapacityAuthCode.{i}.`, the CWMP object has its own
+//! below it), `WiFi.CCAMeasurementDiagnostic.` and `WiFi.RemoteMeasurementDiagnostic.` (the
+//! USP commands are a radio's, `Radio.{i}.InitiateCCAMeasurement()`, and the CWMP objects
+//! do not say which radio).
 //!
 //! Outputs that are rows (TraceRoute's `RouteHops.{i}.`, NSLookup's `Result.{i}.`, the
 //! throughput tests' `IncrementalResult.{i}.` and `PerConnectionResult.{i}.`, the neighbour
@@ -61,7 +65,7 @@ use std::vec::Vec;
 
 use tr181_model::ValueRule;
 use tr181_model::path::{Path, schema_path_of};
-use tr181_model::schema::{self, Access, Command, Object, Protocol};
+use tr181_model::schema::{self, Access, Command, Object, Protocol, StrList};
 use tr181_model::store::{Origin, Store, Transaction};
 use tr181_model::value::Value;
 
@@ -85,6 +89,9 @@ pub(crate) struct Bridge {
     object: &'static Object,
     /// The USP command (`Device.IP.Diagnostics.IPPing()`).
     command: &'static Command,
+    /// Whether the command is the object's own (MoCA's `Aca.Aca()`) rather than its
+    /// parent's (`IPPing()`).
+    own: bool,
 }
 
 impl Bridge {
@@ -94,11 +101,28 @@ impl Bridge {
         Self::of_schema(&schema_path_of(instance))
     }
 
+    /// The bridge of schema object path `path`: its command is `X()` for object `X.`, or
+    /// `X.X()` (MoCA's `Aca.Aca()`); a table row (`X.{i}.`) has none.
     fn of_schema(path: &str) -> Option<Self> {
         let object = schema::object(path, Protocol::Cwmp)?;
         object.parameter(STATE, Protocol::Cwmp)?;
-        let command = schema::command(&command_of(path)?, Protocol::Usp)?;
-        Some(Self { object, command })
+        let base = path.strip_suffix('.')?;
+        let (_, name) = base.rsplit_once('.')?;
+        if name == "{i}" {
+            return None;
+        }
+        let (command, own) = match schema::command(&std::format!("{base}()"), Protocol::Usp) {
+            Some(command) => (command, false),
+            None => (
+                schema::command(&std::format!("{path}{name}()"), Protocol::Usp)?,
+                true,
+            ),
+        };
+        Some(Self {
+            object,
+            command,
+            own,
+        })
     }
 
     /// The command's input arguments from the object's current values in `store`. A value
@@ -126,45 +150,66 @@ impl Bridge {
         Ok(input)
     }
 
+    /// The command path of object instance `instance` of this bridge.
+    fn command_path(self, instance: &str) -> Option<String> {
+        Some(if self.own {
+            std::format!("{instance}{}", self.command.name())
+        } else {
+            std::format!("{}()", instance.strip_suffix('.')?)
+        })
+    }
+
     /// Writes a completed test's outputs to `instance` as the device: `Status` to
-    /// `DiagnosticsState`, every other output to the parameter of that name. A value the model
-    /// refuses (the hardware's bug) is left out; a `Status` it refuses becomes the object's
-    /// generic error value.
+    /// `DiagnosticsState` ([`state_of`]), every other output to the parameter of that name. A
+    /// value the model refuses (the hardware's bug) is left out; a `Status` it has no value
+    /// for becomes the object's generic error value.
     fn write_results(
         self,
         txn: &mut Transaction<'_>,
         instance: &str,
         result: Result<Vec<(String, Value)>, HalError>,
     ) {
-        let state = std::format!("{instance}{STATE}");
-        let mut status_written = false;
+        let mut status = String::new();
         // A failed command has no outputs: its state becomes the error value below.
         for (name, value) in result.unwrap_or_default() {
             if name == "Status" {
-                status_written = txn.set_value(&state, value).is_ok();
-            } else if self.object.parameter(&name, Protocol::Cwmp).is_some() {
+                status = value.canonical_text();
+                continue;
+            }
+            if self.object.parameter(&name, Protocol::Cwmp).is_some() {
                 let _ = txn.set_value(&std::format!("{instance}{name}"), value);
             }
         }
-        if !status_written {
-            let values = self
-                .object
-                .parameter(STATE, Protocol::Cwmp)
-                .map(|p| p.syntax().enumerations());
-            let error = ["Error_Internal", "Error_Other", "Error"]
-                .into_iter()
-                .find(|e| values.is_some_and(|v| v.contains(e)))
-                .unwrap_or("None");
-            let _ = txn.set(&state, error);
-        }
+        let Some(parameter) = self.object.parameter(STATE, Protocol::Cwmp) else {
+            return;
+        };
+        let values = parameter.syntax().enumerations();
+        let state = state_of(&status, values)
+            .or_else(|| {
+                ["Error_Internal", "Error_Other", "Error"]
+                    .into_iter()
+                    .find(|e| values.contains(e))
+            })
+            .unwrap_or("None");
+        let _ = txn.set(&std::format!("{instance}{STATE}"), state);
     }
 }
 
-/// The command path of object path `object` (`X.` gives `X()`), for an object that is no
-/// table row.
-fn command_of(object: &str) -> Option<String> {
-    let base = object.strip_suffix('.')?;
-    (!base.ends_with("{i}")).then(|| std::format!("{base}()"))
+/// The `DiagnosticsState` value (of `values`) of the command's `Status` `status`: the same
+/// value, or the object's name for it where the command names it otherwise: MoCA's `Aca()`
+/// (`success` is `Complete`, `fail` `Error`, `failBADCHANNEL` `Error_BadChannel`) and
+/// `CheckCredentialsDiagnostics()` (`Credentials_Bad_Requested_Password_Incorrect` is
+/// `Credentials_Bad_Password_Incorrect`).
+fn state_of(status: &str, values: StrList) -> Option<&'static str> {
+    let failure = status.strip_prefix("fail");
+    let unrequested = status.replacen("_Requested", "", 1);
+    values.into_iter().find(|value| {
+        *value == unrequested
+            || (status == "success" && *value == "Complete")
+            || failure
+                .zip(value.strip_prefix("Error"))
+                .is_some_and(|(f, e)| e.trim_start_matches('_').eq_ignore_ascii_case(f))
+    })
 }
 
 /// Every diagnostics object of the CWMP model the engine bridges, in path order.
@@ -315,7 +360,9 @@ impl Engine {
             .map(|(instance, _)| instance.clone())
             .collect();
         for instance in &requested {
-            let (Some(bridge), Some(path)) = (Bridge::of(instance), command_of(instance)) else {
+            let Some((bridge, path)) =
+                Bridge::of(instance).and_then(|b| Some((b, b.command_path(instance)?)))
+            else {
                 self.state().diagnostics.remove(instance);
                 continue;
             };
@@ -443,6 +490,7 @@ mod tests {
                 "Device.IP.Diagnostics.TraceRoute.",
                 "Device.IP.Diagnostics.UDPEchoDiagnostics.",
                 "Device.IP.Diagnostics.UploadDiagnostics.",
+                "Device.MoCA.Interface.{i}.Aca.",
                 "Device.PacketCaptureDiagnostics.",
                 "Device.SelfTestDiagnostics.",
                 "Device.UPA.Diagnostics.InterfaceMeasurement.",
@@ -450,10 +498,9 @@ mod tests {
                 "Device.WiFi.NeighboringWiFiDiagnostic.",
             ]
         );
-        // CWMP diagnostics objects without a USP command of their name.
+        // CWMP diagnostics objects whose USP command is another test (see the module docs).
         for object in [
             "Device.IP.Diagnostics.IPLayerCapacityMetrics.",
-            "Device.MoCA.Interface.{i}.Aca.",
             "Device.WiFi.CCAMeasurementDiagnostic.",
             "Device.WiFi.RemoteMeasurementDiagnostic.",
         ] {
@@ -461,5 +508,79 @@ mod tests {
             assert!(cwmp.parameter(STATE, Protocol::Cwmp).is_some(), "{object}");
             assert!(Bridge::of_schema(object).is_none(), "{object}");
         }
+    }
+
+    /// Every `Status` a bridged command may report gives a `DiagnosticsState` of its own, but
+    /// errors the object has no name for (`Error_Invalid_Input` becomes `Error`) and MoCA's
+    /// `inPROGRESS` ("not used").
+    #[test]
+    fn every_status_has_its_state() {
+        let mut missing = Vec::new();
+        for bridge in bridges() {
+            let states = bridge
+                .object
+                .parameter(STATE, Protocol::Cwmp)
+                .unwrap()
+                .syntax()
+                .enumerations();
+            let status = bridge
+                .command
+                .output()
+                .iter()
+                .find(|a| a.name() == "Status");
+            for value in status.unwrap().syntax().enumerations() {
+                let generic = value.starts_with("Error_") || value == "inPROGRESS";
+                if !generic && state_of(value, states).is_none() {
+                    missing.push((bridge.object.path(), value));
+                }
+            }
+        }
+        assert_eq!(missing, []);
+    }
+
+    /// MoCA's `Aca.Aca()`: its instance's command path and its `Status` in CWMP's words.
+    #[test]
+    fn moca_aca_reports_in_the_cwmp_names() {
+        let object = "Device.MoCA.Interface.1.Aca.";
+        let bridge = Bridge::of(object).unwrap();
+        assert_eq!(
+            bridge.command_path(object).unwrap(),
+            "Device.MoCA.Interface.1.Aca.Aca()"
+        );
+        let ping = Bridge::of("Device.IP.Diagnostics.IPPing.").unwrap();
+        assert_eq!(
+            ping.command_path("Device.IP.Diagnostics.IPPing.").unwrap(),
+            "Device.IP.Diagnostics.IPPing()"
+        );
+
+        let mut store = Store::new();
+        let mut txn = store.transaction(Origin::Device);
+        txn.add_numbered("Device.MoCA.Interface.", 1, &[]).unwrap();
+        txn.commit().unwrap();
+        let run = |store: &mut Store, status: &str| {
+            let mut txn = store.transaction(Origin::Device);
+            let output = std::vec![
+                ("Status".to_string(), Value::String(status.into())),
+                ("TotalRxPower".to_string(), Value::Int(-40)),
+            ];
+            bridge.write_results(&mut txn, object, Ok(output));
+            txn.commit().unwrap();
+            store
+                .value(&std::format!("{object}{STATE}"))
+                .unwrap()
+                .canonical_text()
+        };
+        assert_eq!(run(&mut store, "success"), "Complete");
+        assert_eq!(
+            store
+                .value(&std::format!("{object}TotalRxPower"))
+                .unwrap()
+                .canonical_text(),
+            "-40"
+        );
+        assert_eq!(run(&mut store, "failBADCHANNEL"), "Error_BadChannel");
+        assert_eq!(run(&mut store, "failNOEVMPROBE"), "Error_NoEvmProbe");
+        assert_eq!(run(&mut store, "fail"), "Error");
+        assert_eq!(run(&mut store, "inPROGRESS"), "Error");
     }
 }
