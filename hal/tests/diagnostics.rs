@@ -14,10 +14,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{acs, operate_one, pending, poll_all, refuse_next, run_jobs, start, stored, usp};
+use common::{
+    acs, operate_one, pending, poll_all, refuse_next, run_jobs, start, stored, text, usp,
+};
 use hal::Engine;
 use hal::engine::{
-    AllowAll, Notice, ObjectSettings, OperateOutcome, OperateRequest, ParamSetting, SetRequest,
+    AllowAll, GetRequest, Notice, ObjectSettings, OperateOutcome, OperateRequest, ParamSetting,
+    SetRequest,
 };
 use hal::sim::{HalCall, SimDevice};
 
@@ -298,4 +301,66 @@ async fn a_command_the_device_refuses_completes_with_an_error_state() {
     engine.handle_device_inputs().await.unwrap();
     assert_eq!(state(&engine, PING), "Error_Internal");
     assert_eq!(completed(&poll_all(&engine)), [PING]);
+}
+
+/// The `HostAddress` of every `RouteHops` row an ACS's GetParameterValues of `object` gives,
+/// by path.
+async fn hops(engine: &Engine, object: &str) -> Vec<(String, String)> {
+    let got = engine
+        .get(&acs(), &GetRequest::new([format!("{object}RouteHops.")]))
+        .await
+        .unwrap();
+    got.params()
+        .filter(|p| p.name() == "HostAddress")
+        .map(|p| (p.path().to_string(), text(p.value())))
+        .collect()
+}
+
+#[tokio::test]
+async fn trace_route_hops_become_rows_that_the_next_run_replaces() {
+    let (sim, engine) = setup().await;
+    let object = "Device.IP.Diagnostics.TraceRoute.";
+    let trace = |hops: &str| {
+        spv(
+            object,
+            &[
+                ("Host", "192.0.2.1"),
+                ("MaxHopCount", hops),
+                ("DiagnosticsState", "Requested"),
+            ],
+        )
+    };
+    let entries = format!("{object}RouteHopsNumberOfEntries");
+    engine.set(&acs(), &trace("3")).await.unwrap();
+    engine.start_diagnostics().await.unwrap();
+    run_jobs(&sim, &engine).await;
+    assert_eq!(state(&engine, object), "Complete");
+    assert_eq!(stored(&engine, &format!("{object}ResponseTime")), "21");
+    assert_eq!(stored(&engine, &entries), "3");
+    let hop = |n: u32| {
+        (
+            format!("{object}RouteHops.{n}.HostAddress"),
+            format!("198.51.100.{n}"),
+        )
+    };
+    assert_eq!(hops(&engine, object).await, [hop(1), hop(2), hop(3)]);
+
+    engine.set(&acs(), &trace("1")).await.unwrap();
+    engine.start_diagnostics().await.unwrap();
+    run_jobs(&sim, &engine).await;
+    assert_eq!(stored(&engine, &entries), "1");
+    assert_eq!(hops(&engine, object).await, [hop(1)]);
+
+    // A test that fails has no rows either.
+    sim.inject(refuse_next(
+        HalCall::Invoke,
+        "Device.IP.Diagnostics.TraceRoute()",
+        "no route",
+    ));
+    engine.set(&acs(), &trace("2")).await.unwrap();
+    engine.start_diagnostics().await.unwrap();
+    engine.handle_device_inputs().await.unwrap();
+    assert_eq!(state(&engine, object), "Error_Internal");
+    assert_eq!(stored(&engine, &entries), "0");
+    assert_eq!(hops(&engine, object).await, []);
 }

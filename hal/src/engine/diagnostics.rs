@@ -54,11 +54,10 @@
 //! do not say which radio).
 //!
 //! Outputs that are rows (TraceRoute's `RouteHops.{i}.`, NSLookup's `Result.{i}.`, the
-//! throughput tests' `IncrementalResult.{i}.` and `PerConnectionResult.{i}.`, the neighbour
-//! scan's `Result.{i}.`) are not written: the router build had no room left for them (about
-//! 6 KB); such a test completes with its `DiagnosticsState` and its other results. Input
-//! arguments the CWMP object does not have (USP-only options) are not passed, so the
-//! command's default applies.
+//! throughput tests' `IncrementalResult.{i}.`) become rows of the object's table of that name
+//! (one level of rows, numbered as the device numbers them); they replace the previous
+//! test's rows, and the table's `NumberOfEntries` follows. Input arguments the CWMP object
+//! does not have (USP-only options) are not passed, so the command's default applies.
 
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -160,7 +159,10 @@ impl Bridge {
     }
 
     /// Writes a completed test's outputs to `instance` as the device: `Status` to
-    /// `DiagnosticsState` ([`state_of`]), every other output to the parameter of that name. A
+    /// `DiagnosticsState` ([`state_of`]), every other output to the parameter of that name,
+    /// the outputs of a row (`RouteHops.2.Host`) to that row. The previous test's rows go
+    /// first, also when this one has none (TR-181: a new test clears the previous results);
+    /// every row below a diagnostics object is a result (the test `rows_are_outputs`). A
     /// value the model refuses (the hardware's bug) is left out; a `Status` it has no value
     /// for becomes the object's generic error value.
     fn write_results(
@@ -169,6 +171,10 @@ impl Bridge {
         instance: &str,
         result: Result<Vec<(String, Value)>, HalError>,
     ) {
+        let rows = txn.instances(instance, Protocol::Cwmp, true);
+        for row in rows.unwrap_or_default() {
+            let _ = txn.delete(&row.path);
+        }
         let mut status = String::new();
         // A failed command has no outputs: its state becomes the error value below.
         for (name, value) in result.unwrap_or_default() {
@@ -176,9 +182,13 @@ impl Bridge {
                 status = value.canonical_text();
                 continue;
             }
-            if self.object.parameter(&name, Protocol::Cwmp).is_some() {
-                let _ = txn.set_value(&std::format!("{instance}{name}"), value);
+            if let Some((table, number)) = row_of(&name) {
+                // The row's first output adds it; the others find it there.
+                let _ = txn.add_numbered(&std::format!("{instance}{table}"), number, &[]);
+            } else if self.object.parameter(&name, Protocol::Cwmp).is_none() {
+                continue;
             }
+            let _ = txn.set_value(&std::format!("{instance}{name}"), value);
         }
         let Some(parameter) = self.object.parameter(STATE, Protocol::Cwmp) else {
             return;
@@ -210,6 +220,14 @@ fn state_of(status: &str, values: StrList) -> Option<&'static str> {
                 .zip(value.strip_prefix("Error"))
                 .is_some_and(|(f, e)| e.trim_start_matches('_').eq_ignore_ascii_case(f))
     })
+}
+
+/// The table (`RouteHops.`) and row number of a row's output (`RouteHops.2.Host`); `None`
+/// for an output of the object itself.
+fn row_of(name: &str) -> Option<(&str, u32)> {
+    let (table, rest) = name.split_once('.')?;
+    let (number, _) = rest.split_once('.')?;
+    Some((name.get(..=table.len())?, number.parse().ok()?))
 }
 
 /// Every diagnostics object of the CWMP model the engine bridges, in path order.
@@ -507,6 +525,29 @@ mod tests {
             let cwmp = schema::object(object, Protocol::Cwmp).unwrap();
             assert!(cwmp.parameter(STATE, Protocol::Cwmp).is_some(), "{object}");
             assert!(Bridge::of_schema(object).is_none(), "{object}");
+        }
+    }
+
+    /// Every table below a bridged object holds the command's outputs, so that the rows a
+    /// test's results replace are results, never inputs.
+    #[test]
+    fn rows_are_outputs() {
+        for bridge in bridges() {
+            let object = bridge.object.path();
+            let tables = schema::objects(Protocol::Cwmp)
+                .map(Object::path)
+                .filter(|p| p.len() > object.len() && p.starts_with(object));
+            for table in tables {
+                let relative = &table[object.len()..];
+                assert!(
+                    bridge
+                        .command
+                        .output()
+                        .iter()
+                        .any(|arg| arg.name().starts_with(relative)),
+                    "{table}"
+                );
+            }
         }
     }
 

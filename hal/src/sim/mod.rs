@@ -11,7 +11,8 @@
 //! - **Discovery**: `Hosts.Host`, `WiFi.AccessPoint.{i}.AssociatedDevice` and
 //!   `DHCPv4.Server.Pool.{i}.Client` follow the simulated clients
 //!   ([`SimDevice::connect_client`]).
-//! - **Commands**: `IP.Diagnostics.IPPing()` and `SelfTestDiagnostics()` run asynchronously
+//! - **Commands**: `IP.Diagnostics.IPPing()`, `IP.Diagnostics.TraceRoute()` (`MaxHopCount`
+//!   hops, at most three) and `SelfTestDiagnostics()` run asynchronously
 //!   and finish when the test calls [`SimDevice::run_jobs`]; the `Reset()` commands of
 //!   interfaces are synchronous; reboot, factory reset, download and activate are recorded.
 //! - **Software modules**: `SoftwareModules.InstallDU()`, `DeploymentUnit.{i}.Update()` and
@@ -403,6 +404,23 @@ fn command_output(call: &CommandCall) -> Vec<(String, Value)> {
                 ("MaximumResponseTime".into(), Value::UnsignedInt(17)),
             ]
         }
+        "Device.IP.Diagnostics.TraceRoute()" => {
+            let hops = match call.arg("MaxHopCount") {
+                Some(Value::UnsignedInt(n)) => (*n).clamp(1, 3),
+                _ => 3,
+            };
+            let mut out = std::vec![
+                ("Status".into(), Value::String("Complete".into())),
+                ("ResponseTime".into(), Value::UnsignedInt(21)),
+            ];
+            for hop in 1..=hops {
+                out.push((
+                    std::format!("RouteHops.{hop}.HostAddress"),
+                    Value::String(std::format!("198.51.100.{hop}")),
+                ));
+            }
+            out
+        }
         "Device.SelfTestDiagnostics()" => std::vec![
             ("Status".into(), Value::String("Complete".into())),
             ("Results".into(), Value::String("all tests passed".into())),
@@ -565,7 +583,9 @@ impl Commands for SimDevice {
         self.fault(HalCall::Invoke).await?;
         let schema = schema_path_of(&call.path);
         match schema.as_str() {
-            "Device.IP.Diagnostics.IPPing()" | "Device.SelfTestDiagnostics()" => {
+            "Device.IP.Diagnostics.IPPing()"
+            | "Device.IP.Diagnostics.TraceRoute()"
+            | "Device.SelfTestDiagnostics()" => {
                 reporter.progress(0);
                 self.inner().jobs.push_back(Job::Command {
                     call: call.clone(),
