@@ -83,8 +83,9 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
-use serde_json::Value as Json;
+use serde::{Serialize, Serializer};
 
+use tr181_model::lenient::Lenient;
 use tr181_model::path::Path;
 use tr181_model::schema::{BaseType, Protocol};
 use tr181_model::store::{Resolved, Store};
@@ -1056,33 +1057,22 @@ pub fn saved<'a>(
 ) -> Option<Vec<u8>> {
     // The braces of the document.
     let mut budget = limits.max_saved_bytes.saturating_sub(2);
-    let mut doc = serde_json::Map::new();
+    let mut doc = Vec::new();
     for (profile, retained) in profiles {
         let Some(encoding) = retained.encoding.as_ref().filter(|_| profile.persists()) else {
             continue;
         };
-        let format = Json::from(encoding.report_format());
+        let format = encoding.report_format();
         // `"path":["format",[` and `]],`.
-        let header = json_size(&Json::from(profile.path.as_str()))
-            .saturating_add(json_size(&format))
+        let header = json_size(profile.path.as_str())
+            .saturating_add(json_size(format))
             .saturating_add(7);
         let Some(mut left) = budget.checked_sub(header) else {
             break;
         };
         let mut kept = Vec::new();
         for collection in retained.failed.iter().rev() {
-            let samples = collection.samples.iter().map(|s| {
-                Json::from(vec![
-                    Json::from(s.name.as_str()),
-                    Json::from(s.kind),
-                    Json::from(s.value.canonical_text()),
-                ])
-            });
-            let entry = Json::from(vec![
-                collection.stamp.unix_millis.map_or(Json::Null, Json::from),
-                Json::from(collection.stamp.uptime_millis),
-                Json::Array(samples.collect()),
-            ]);
+            let entry = SavedCollection(collection);
             // The entry and its comma.
             let Some(rest) = left.checked_sub(json_size(&entry).saturating_add(1)) else {
                 break;
@@ -1093,19 +1083,51 @@ pub fn saved<'a>(
         if !kept.is_empty() {
             kept.reverse();
             budget = left;
-            doc.insert(
-                profile.path.clone(),
-                Json::from(vec![format, Json::Array(kept)]),
-            );
+            doc.push((profile.path.as_str(), (format, kept)));
         }
     }
-    (!doc.is_empty()).then(|| Json::Object(doc).to_string().into_bytes())
+    // Strings and numbers only: writing them cannot fail.
+    (!doc.is_empty())
+        .then(|| serde_json::to_vec(&SavedProfiles(doc)).ok())
+        .flatten()
 }
 
 /// The length of `value` as JSON text.
-fn json_size(value: &Json) -> usize {
-    value.to_string().len()
+fn json_size<T: Serialize + ?Sized>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |text| text.len())
 }
+
+/// [`Section::BulkData`](crate::traits::Section::BulkData) as [`saved`] writes it: each
+/// profile row with its report format and collections. Written with the serde_json writer
+/// the other sections use, and read back in tuples ([`SavedEntry`]), rather than through a
+/// `serde_json::Value` tree, whose reader and writer nothing else in an agent links.
+struct SavedProfiles<'a>(Vec<(&'a str, (&'static str, Vec<SavedCollection<'a>>))>);
+
+impl Serialize for SavedProfiles<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(path, entry)| (path, entry)))
+    }
+}
+
+/// A collection as saved: `[unix_millis or null, uptime_millis, [[name, type, text], ...]]`.
+struct SavedCollection<'a>(&'a Collection);
+
+impl Serialize for SavedCollection<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Collection { stamp, samples } = self.0;
+        let samples: Vec<_> = samples
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind, s.value.canonical_text()))
+            .collect();
+        (stamp.unix_millis, stamp.uptime_millis, samples).serialize(serializer)
+    }
+}
+
+/// A profile's entry as read: its report format and collections, each read on its own.
+type SavedEntry = (String, Vec<Lenient<ReadCollection>>);
+
+/// A collection as read: see [`SavedCollection`].
+type ReadCollection = (Option<i64>, u64, Vec<(String, String, String)>);
 
 /// What [`restore`] read back.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -1143,19 +1165,15 @@ pub fn restore<'a>(
             limits.max_saved_bytes
         )));
     }
-    let doc: Json = serde_json::from_slice(bytes).map_err(|e| unreadable(e.to_string()))?;
-    let Json::Object(doc) = doc else {
-        return Err(unreadable("not a JSON object".to_string()));
-    };
+    let doc: BTreeMap<String, Lenient<SavedEntry>> =
+        serde_json::from_slice(bytes).map_err(|e| unreadable(e.to_string()))?;
     let mut malformed = 0usize;
     let mut retained = BTreeMap::new();
     for profile in profiles {
         let Some(entry) = doc.get(&profile.path) else {
             continue;
         };
-        let Some([Json::String(format), Json::Array(collections)]) =
-            entry.as_array().map(Vec::as_slice)
-        else {
+        let Lenient::Read((format, collections)) = entry else {
             malformed = malformed.saturating_add(1);
             continue;
         };
@@ -1165,7 +1183,10 @@ pub fn restore<'a>(
         let mut failed: VecDeque<Collection> = collections
             .iter()
             .filter_map(|entry| {
-                let collection = restored_collection(entry);
+                let collection = match entry {
+                    Lenient::Read(read) => restored_collection(read),
+                    Lenient::Malformed => None,
+                };
                 malformed = malformed.saturating_add(usize::from(collection.is_none()));
                 collection
             })
@@ -1188,24 +1209,14 @@ pub fn restore<'a>(
     })
 }
 
-/// A saved collection as it was, `None` when it is not of its shape, or a parameter's type
-/// is unknown or its text does not parse as one of that type.
-fn restored_collection(saved: &Json) -> Option<Collection> {
-    let [unix_millis, uptime_millis, Json::Array(samples)] = saved.as_array()?.as_slice() else {
-        return None;
-    };
-    let unix_millis = match unix_millis {
-        Json::Null => None,
-        millis => Some(millis.as_i64()?),
-    };
+/// A saved collection as it was, `None` when a parameter's type is unknown or its text does
+/// not parse as one of that type.
+fn restored_collection(
+    (unix_millis, uptime_millis, samples): &ReadCollection,
+) -> Option<Collection> {
     let samples = samples
         .iter()
-        .map(|sample| {
-            let [Json::String(name), Json::String(kind), Json::String(text)] =
-                sample.as_array()?.as_slice()
-            else {
-                return None;
-            };
+        .map(|(name, kind, text)| {
             let base = BaseType::ALL
                 .into_iter()
                 .find(|base| kind_of(*base) == kind)?;
@@ -1213,8 +1224,10 @@ fn restored_collection(saved: &Json) -> Option<Collection> {
             Some(Sample::new(name.clone(), value, kind_of(base)))
         })
         .collect::<Option<Vec<_>>>()?;
-    let stamp = Stamp::new(unix_millis, uptime_millis.as_u64()?);
-    Some(Collection::new(stamp, samples))
+    Some(Collection::new(
+        Stamp::new(*unix_millis, *uptime_millis),
+        samples,
+    ))
 }
 
 /// Encodes collections (oldest first) in `encoding`.
@@ -1450,7 +1463,10 @@ fn json_value(out: &mut String, value: &Value) {
 }
 
 fn json_string(out: &mut String, text: &str) {
-    out.push_str(&Json::from(text).to_string());
+    // Writing a string cannot fail.
+    if let Ok(text) = serde_json::to_string(text) {
+        out.push_str(&text);
+    }
 }
 
 #[cfg(test)]
