@@ -88,6 +88,9 @@ pub(crate) struct DeviceConfig {
     /// How often the simulated hardware ticks (uptime, wall clock, finishing asynchronous
     /// commands such as `IPPing()`), in milliseconds.
     pub(crate) tick_ms: u64,
+    /// How much longer than it would every command of the simulated hardware takes, in
+    /// milliseconds: a slow device (a synchronous `Reset()` answers that much later).
+    pub(crate) command_delay_ms: u64,
 }
 
 impl Default for DeviceConfig {
@@ -95,6 +98,7 @@ impl Default for DeviceConfig {
         Self {
             serial: "SIM0001".into(),
             tick_ms: 1000,
+            command_delay_ms: 0,
         }
     }
 }

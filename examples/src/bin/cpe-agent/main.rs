@@ -54,6 +54,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hal::sim::{Fault, HalCall};
 use tokio::sync::{Notify, mpsc, watch};
 use tr181_model::schema::Protocols;
 
@@ -135,6 +136,12 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         bootstrap = device.boot.bootstrap,
         "simulated device booted"
     );
+    if config.device.command_delay_ms > 0 {
+        let delay = Duration::from_millis(config.device.command_delay_ms);
+        device
+            .sim
+            .inject(Fault::delay(HalCall::Invoke, 1, delay).persistent());
+    }
     let engine = device.engine.clone();
 
     if !config.usp.endpoint_id.is_empty() {

@@ -291,7 +291,11 @@ macro_rules! section {
 }
 
 section!(Config { state_dir, log } sections { device, usp, cwmp, tls });
-section!(DeviceConfig { serial, tick_ms });
+section!(DeviceConfig {
+    serial,
+    tick_ms,
+    command_delay_ms
+});
 section!(
     UspConfig { endpoint_id, controllers, accept_unknown_controllers }
     sections { websocket, websocket_client, mqtt, stomp, uds }
@@ -379,7 +383,7 @@ mod tests {
     fn every_key_of_every_section_is_read() {
         let config = parse(
             "state_dir = \"/s\"\nlog = \"debug\"\n\
-             [device]\nserial = \"X1\"\ntick_ms = 10\n\
+             [device]\nserial = \"X1\"\ntick_ms = 10\ncommand_delay_ms = 3\n\
              [usp]\nendpoint_id = \"os::a\"\ncontrollers = [\"c::1\", \"c::2\"]\n\
              accept_unknown_controllers = true\n\
              [usp.websocket]\nenable = false\nlisten = \"127.0.0.1:9\"\npath = \"/p\"\n\
@@ -407,6 +411,7 @@ mod tests {
             device: DeviceConfig {
                 serial: "X1".into(),
                 tick_ms: 10,
+                command_delay_ms: 3,
             },
             tls: TlsConfig {
                 ca_file: Some("ca.pem".into()),
