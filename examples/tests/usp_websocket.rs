@@ -5,7 +5,8 @@
 //! It does Get, Set, Add, Delete, GetSupportedDM, GetInstances and an asynchronous Operate
 //! with its OperationComplete notification, then stops the agent with SIGTERM, starts it
 //! again on the same state directory and checks what survived, among it a NotifRetry Notify
-//! left unanswered. Every wait is bounded.
+//! left unanswered. A slow synchronous Operate of one controller holds up neither another
+//! controller nor the answers' order. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,12 +22,12 @@ mod common;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use rusp_lib::usp_builder::DeleteBuilder;
+use rusp_lib::usp_builder::{DeleteBuilder, OperateBuilder};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use common::{AgentProcess, CTRL, Controller, WAIT, add, added_path, get, get_params, set};
+use common::{AgentProcess, CTRL, Controller, WAIT, add, added_path, get, get_params, s, set};
 
 #[tokio::test(flavor = "current_thread")]
 async fn controller_manages_the_agent_over_websocket_across_a_restart() {
@@ -243,4 +244,77 @@ async fn factory_roles_again() {
         .await;
     assert_eq!(get_params(&body)["Name"], "Full Access", "{body}");
     agent.stop().await;
+}
+
+/// While controller A's synchronous Operate runs on a slow device, controller B's Get is
+/// answered; A's own Get, sent after its Operate, is answered after it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_operate_holds_up_only_its_own_controller() {
+    common::within(Duration::from_secs(60), slow_operate()).await;
+}
+
+async fn slow_operate() {
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("slow.toml");
+    // Every command of the simulated hardware takes 3 s more.
+    std::fs::write(&config, "[device]\ncommand_delay_ms = 3000\n").unwrap();
+    let mut agent = AgentProcess::start(
+        state.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--controller",
+            "proto::b",
+            "--log",
+            "info,cpe_agent=debug",
+        ],
+    )
+    .await;
+    let mut a = Controller::connect(&agent.url).await;
+    let mut b = Controller::try_connect_as(&agent.url, None, "proto::b")
+        .await
+        .unwrap();
+    let reset = OperateBuilder::new(s("Device.IP.Interface.1.Reset()"))
+        .with_command_key(s("slow"))
+        .with_send_resp(true)
+        .build()
+        .unwrap();
+    a.send("a-operate", reset).await;
+    a.send("a-get", get(&["Device.DeviceInfo.SerialNumber"]))
+        .await;
+    // B asks once the agent has A's Operate.
+    agent.wait_line("USP Record received").await;
+    b.send("b-get", get(&["Device.DeviceInfo.SerialNumber"]))
+        .await;
+
+    let (first, msg) = tokio::select! {
+        msg = response(&mut a) => ("a", msg),
+        msg = response(&mut b) => ("b", msg),
+    };
+    assert_eq!(first, "b", "B answered first: {msg}");
+    assert_eq!(msg["Header"]["msg_id"], "b-get", "{msg}");
+    assert_eq!(get_params(&msg["Body"])["SerialNumber"], "SIM0001", "{msg}");
+    let msg = response(&mut a).await;
+    assert_eq!(msg["Header"]["msg_id"], "a-operate", "{msg}");
+    let result = &msg["Body"]["Response"]["OperateResp"]["operation_results"][0];
+    assert_eq!(
+        result["executed_command"], "Device.IP.Interface.1.Reset()",
+        "{msg}"
+    );
+    assert!(result["req_output_args"].is_object(), "{msg}");
+    let msg = response(&mut a).await;
+    assert_eq!(msg["Header"]["msg_id"], "a-get", "{msg}");
+    drop((a, b));
+    agent.stop().await;
+}
+
+/// The next Msg of `ctrl` that is not a Notify (a controller not yet onboarded gets an
+/// OnBoardRequest first).
+async fn response(ctrl: &mut Controller) -> serde_json::Value {
+    loop {
+        let msg = ctrl.recv().await;
+        if !msg["Body"]["Request"]["Notify"].is_object() {
+            return msg;
+        }
+    }
 }

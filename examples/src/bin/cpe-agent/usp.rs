@@ -12,18 +12,39 @@
 //! Records for a link that is down wait in a small outbox. Each MTP task sends its own
 //! Connect Record (R-MTP.6; signed as the agent's Records are, [`encode_own`]) before it
 //! reports [`MtpInput::Connected`].
+//!
+//! The agent's engine requests run beside the driver's inputs ([`Requests`]): a controller's
+//! slow synchronous Operate (a firmware check, a speed test) holds up that controller's later
+//! requests only, while other controllers, the MTPs, device events and timers are served.
+//! Each principal (a controller, or the agent itself) has a lane whose requests run one at a
+//! time in the order the agent emitted them, so a controller's requests are answered in the
+//! order it sent them; lanes run concurrently, at most [`MAX_RUNNING`] requests at once, and a
+//! controller's request never passes an earlier one of the agent's own (quick store updates
+//! it may depend on: the rows of a controller trusted on first use, the `Recipient` of a
+//! subscription it just added). The engine keeps writes atomic among concurrent requests
+//! (its write gate), and every finished request passes the new change-log records to the
+//! agent in log order; a request's response may then follow a Notify of its own change when
+//! another request finished between its commit and its end.
+//!
+//! At shutdown the driver takes no more inputs and lets the requests the agent asked for run
+//! for up to [`REQUESTS_GRACE`], sending their answers; what still runs then is dropped at
+//! its next `.await` (a write cut short never reaches the store, which it changes only in its
+//! last, synchronous step; the hardware may keep what the HAL had applied).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hal::Engine;
+use futures_util::future::{BoxFuture, FutureExt as _};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use hal::engine::Notice;
+use hal::{Engine, Principal};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
-    Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, Mtp, MtpKind, Output,
+    Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, EngineRequest, EngineResult, Mtp,
+    MtpKind, Output, RequestId,
 };
 use usp_core::usp_record::Record;
 
@@ -37,6 +58,11 @@ const OUTBOX_RECORDS: usize = 64;
 const OUTBOX_CONTROLLERS: usize = 64;
 /// Most outputs handled in one drain before the driver looks at its inputs again.
 const DRAIN_BOUND: usize = 10_000;
+/// Most engine requests running at once; the others wait in their lane.
+const MAX_RUNNING: usize = 8;
+/// How long the requests running at shutdown get to finish: less than the grace the process
+/// gives its tasks ([`crate::SHUTDOWN_GRACE`]), so that the driver says what it abandons.
+const REQUESTS_GRACE: Duration = Duration::from_secs(4);
 
 /// What an MTP connection tells the driver.
 #[derive(Debug)]
@@ -58,9 +84,9 @@ pub(crate) enum MtpInput {
         /// The connection's number.
         conn: u64,
     },
-    /// Answered once the agent has queued every Record due so far (the response to the
-    /// request it is running included) for its link: an MTP is stopped only after this, so
-    /// that its connection sends them first.
+    /// Answered once the agent has queued every Record due so far (the responses of the
+    /// requests finished so far included; one still running answers later) for its link: an
+    /// MTP is stopped only after this, so that its connection sends them first.
     Flush(oneshot::Sender<()>),
     /// A Record arrived.
     Record {
@@ -100,6 +126,8 @@ fn link_key(mtp: &Mtp) -> &str {
 pub(crate) struct UspDriver {
     agent: Agent,
     engine: Arc<Engine>,
+    /// The agent's engine requests, waiting and running.
+    requests: Requests,
     /// Wakes the device task, which fans changes out to every driver.
     wake: Arc<Notify>,
     seq: u64,
@@ -144,6 +172,7 @@ impl UspDriver {
         Self {
             wake,
             agent,
+            requests: Requests::new(engine.clone(), endpoint_id),
             engine,
             seq,
             links: BTreeMap::new(),
@@ -188,9 +217,11 @@ impl UspDriver {
                 _ = shutdown.changed() => break,
                 Some(input) = mtp.recv() => self.handle_mtp(input),
                 Some(event) = device.recv() => self.handle_device(event),
+                Some(finished) = self.requests.running.next() => self.finish(finished),
                 () = sleep_until(timer) => self.agent.handle_timeout(Instant::now()),
             }
         }
+        self.finish_requests().await;
         let unanswered = self.outbox.values().map(VecDeque::len).sum::<usize>();
         if unanswered > 0 {
             tracing::info!(
@@ -198,6 +229,32 @@ impl UspDriver {
                 "USP Records not delivered at shutdown"
             );
         }
+    }
+
+    /// Runs the requests the agent asked for until none is left or [`REQUESTS_GRACE`] has
+    /// passed, taking no other input; drops the rest.
+    async fn finish_requests(&mut self) {
+        let deadline = tokio::time::Instant::now() + REQUESTS_GRACE;
+        loop {
+            self.drive().await;
+            let next = tokio::time::timeout_at(deadline, self.requests.running.next()).await;
+            let Ok(Some(finished)) = next else { break };
+            self.finish(finished);
+        }
+        if !self.requests.is_empty() {
+            tracing::warn!("USP engine requests abandoned at shutdown");
+        }
+    }
+
+    /// Gives the agent the result of a finished request.
+    fn finish(&mut self, finished: Finished) {
+        self.requests.finished(&finished);
+        // The other stack learns of this request's changes from the device task.
+        self.wake.notify_one();
+        if let Err(error) = self.agent.respond(finished.id, finished.result) {
+            tracing::error!(%error, "the agent refused an engine result");
+        }
+        self.sync_changes();
     }
 
     /// Hands the Notifies saved by [`Self::save_notifications`] back to the agent, which
@@ -214,8 +271,9 @@ impl UspDriver {
         }
     }
 
-    /// Keeps the unanswered NotifRetry Notifies beside the store, for the next start.
-    async fn save_notifications(&self) {
+    /// Keeps the unanswered NotifRetry Notifies beside the store, for the next start. (`&mut`:
+    /// the driver is `Send` but not `Sync`, its running requests being neither.)
+    async fn save_notifications(&mut self) {
         let bytes = self.agent.save_notifications(Instant::now());
         if let Err(error) = self.engine.save_subscriptions(&bytes).await {
             tracing::warn!(%error, "cannot save the unanswered USP Notifies");
@@ -242,7 +300,7 @@ impl UspDriver {
                 }
             }
             MtpInput::Flush(done) => {
-                // Every output of the requests run so far went out in `drive`.
+                // Every output of the requests finished so far went out in `drive`.
                 let _ = done.send(());
             }
             MtpInput::Record { mtp, bytes } => {
@@ -280,23 +338,25 @@ impl UspDriver {
             .read(|store| agent.handle_changes(Instant::now(), &changes, store));
     }
 
-    /// Drains the agent's outputs, running engine requests as they come.
+    /// Drains the agent's outputs, then starts the engine requests whose turn has come.
     async fn drive(&mut self) {
+        self.drain().await;
+        self.requests.start_ready();
+    }
+
+    /// Drains the agent's outputs, queueing engine requests in their lane.
+    async fn drain(&mut self) {
         for _ in 0..DRAIN_BOUND {
             match self.agent.poll_output() {
                 Output::EngineRequest {
                     id,
                     principal,
                     request,
-                } => {
-                    let result = request.execute(&self.engine, &principal).await;
-                    // The other stack learns of this request's changes from the device task.
-                    self.wake.notify_one();
-                    if let Err(error) = self.agent.respond(id, result) {
-                        tracing::error!(%error, "the agent refused an engine result");
-                    }
-                    self.sync_changes();
-                }
+                } => self.requests.waiting.push_back(Waiting {
+                    id,
+                    principal,
+                    request,
+                }),
                 Output::Transmit { mtp, to, bytes } => self.transmit(&mtp, &to, bytes),
                 Output::Event(AgentEvent::NotificationsChanged) => {
                     self.save_notifications().await;
@@ -349,6 +409,98 @@ impl UspDriver {
                     "controller not connected, USP Record queued"
                 );
             }
+        }
+    }
+}
+
+/// An engine request of the agent, waiting for its turn.
+struct Waiting {
+    id: RequestId,
+    principal: Principal,
+    request: EngineRequest,
+}
+
+/// An engine request that ran.
+struct Finished {
+    id: RequestId,
+    /// Its lane, the principal's id.
+    lane: String,
+    result: EngineResult,
+}
+
+/// The agent's engine requests, in lanes; see the [module docs](self).
+struct Requests {
+    engine: Arc<Engine>,
+    /// The agent's Endpoint ID: the lane of its own requests.
+    own: String,
+    /// In the order the agent emitted them.
+    waiting: VecDeque<Waiting>,
+    /// The lanes with a request running.
+    busy: BTreeSet<String>,
+    /// The agent's own request running, if any.
+    own_running: Option<RequestId>,
+    running: FuturesUnordered<BoxFuture<'static, Finished>>,
+}
+
+impl Requests {
+    fn new(engine: Arc<Engine>, own: &str) -> Self {
+        Self {
+            engine,
+            own: own.to_owned(),
+            waiting: VecDeque::new(),
+            busy: BTreeSet::new(),
+            own_running: None,
+            running: FuturesUnordered::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty() && self.running.is_empty()
+    }
+
+    /// Starts, in the order emitted, each waiting request whose lane is free and that no
+    /// earlier request of its lane (or of the agent's own, for a controller's) waits for.
+    fn start_ready(&mut self) {
+        let mut blocked = self.busy.clone();
+        // The agent's own request that a later controller request waits for.
+        let mut barrier = self.own_running;
+        for next in core::mem::take(&mut self.waiting) {
+            let own = next.principal.id == self.own;
+            let behind_own = !own && barrier.is_some_and(|first| first < next.id);
+            if own {
+                barrier.get_or_insert(next.id);
+            }
+            let lane = next.principal.id.clone();
+            let ready = self.running.len() < MAX_RUNNING && !behind_own && !blocked.contains(&lane);
+            blocked.insert(lane.clone());
+            if !ready {
+                self.waiting.push_back(next);
+                continue;
+            }
+            if own {
+                self.own_running = Some(next.id);
+            }
+            self.busy.insert(lane.clone());
+            let engine = self.engine.clone();
+            self.running.push(
+                async move {
+                    let result = next.request.execute(&engine, &next.principal).await;
+                    Finished {
+                        id: next.id,
+                        lane,
+                        result,
+                    }
+                }
+                .boxed(),
+            );
+        }
+    }
+
+    /// Frees the lane of a finished request.
+    fn finished(&mut self, finished: &Finished) {
+        self.busy.remove(&finished.lane);
+        if self.own_running == Some(finished.id) {
+            self.own_running = None;
         }
     }
 }
@@ -489,5 +641,83 @@ pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hal::engine::{AllowAll, GetRequest};
+    use hal::sim::SimDevice;
+    use hal::{Engine, EngineConfig};
+
+    use super::*;
+
+    const OWN: &str = "os::agent";
+
+    fn requests() -> Requests {
+        let sim = SimDevice::new("SIM0042");
+        let engine = Engine::new(sim.hal(), Arc::new(AllowAll), EngineConfig::default());
+        Requests::new(Arc::new(engine), OWN)
+    }
+
+    fn queue(requests: &mut Requests, id: u64, lane: &str) {
+        requests.waiting.push_back(Waiting {
+            id: RequestId(id),
+            principal: Principal::controller(lane, Vec::new()),
+            request: EngineRequest::Get(GetRequest::new(["Device.DeviceInfo."])),
+        });
+    }
+
+    fn waiting(requests: &Requests) -> Vec<u64> {
+        requests.waiting.iter().map(|w| w.id.0).collect()
+    }
+
+    fn finish(requests: &mut Requests, id: u64, lane: &str) {
+        requests.finished(&Finished {
+            id: RequestId(id),
+            lane: lane.into(),
+            result: EngineResult::DeviceUpdate(Ok(())),
+        });
+    }
+
+    #[test]
+    fn a_lane_runs_in_order_and_never_passes_an_earlier_request_of_the_agents_own() {
+        let mut requests = requests();
+        for (id, lane) in [
+            (1, "a"),
+            (2, "a"),
+            (3, "b"),
+            (4, OWN),
+            (5, "c"),
+            (6, OWN),
+            (7, "b"),
+        ] {
+            queue(&mut requests, id, lane);
+        }
+        requests.start_ready();
+        // a's second waits for a's first, c's for the agent's request before it, the agent's
+        // second for its first, b's second for b's first.
+        assert_eq!(waiting(&requests), [2, 5, 6, 7]);
+        finish(&mut requests, 4, OWN);
+        finish(&mut requests, 3, "b");
+        requests.start_ready();
+        // The agent's second (6) now runs: b's second comes after it.
+        assert_eq!(waiting(&requests), [2, 7]);
+        finish(&mut requests, 6, OWN);
+        finish(&mut requests, 1, "a");
+        requests.start_ready();
+        assert!(requests.waiting.is_empty());
+    }
+
+    #[test]
+    fn at_most_max_running_requests_run() {
+        let mut requests = requests();
+        let lanes: Vec<String> = (0..=MAX_RUNNING).map(|n| format!("c{n}")).collect();
+        for (id, lane) in (1..).zip(&lanes) {
+            queue(&mut requests, id, lane);
+        }
+        requests.start_ready();
+        assert_eq!(requests.running.len(), MAX_RUNNING);
+        assert_eq!(requests.waiting.len(), 1);
     }
 }
