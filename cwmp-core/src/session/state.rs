@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tr181_model::lenient::{Lenient, keep_read, keep_read_values};
+use tr181_model::lenient::{Entries, Lenient, keep_read, keep_read_values};
 
 use super::SessionLimits;
 use crate::codec::{EventCode, Notification};
@@ -432,7 +432,7 @@ struct StateRead {
     retry_count: u32,
     bootstrapped: bool,
     acs_url: String,
-    attributes: BTreeMap<String, Lenient<ParameterAttributes>>,
+    attributes: Entries<String, Lenient<ParameterAttributes>>,
     scheduled_informs: Vec<Lenient<ScheduledInform>>,
     transfers: Vec<Lenient<TransferRecord>>,
     transfer_completes: Vec<Lenient<PendingTransferComplete>>,

@@ -13,7 +13,6 @@
 //! `next_instance` holds every table whose counter has moved; `objects` every object instance
 //! with its parameter values in canonical text. See the [store docs](super) for the load rules.
 
-use std::collections::BTreeMap;
 use std::string::String;
 
 use serde::de::Error as _;
@@ -22,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::tree::{self, Child, Node, Shape, Step, View};
 use super::{ChangeLog, Store};
-use crate::lenient::Lenient;
+use crate::lenient::{Entries, Lenient};
 use crate::limits::Limits;
 use crate::path::{InstancePath, InstanceSegment};
 use crate::value::{Value, validate};
@@ -38,9 +37,9 @@ const FORMAT: u32 = 1;
 struct Document {
     format: u32,
     #[serde(default)]
-    next_instance: BTreeMap<String, Lenient<u32>>,
+    next_instance: Entries<String, Lenient<u32>>,
     #[serde(default)]
-    objects: BTreeMap<String, Lenient<BTreeMap<String, Lenient<String>>>>,
+    objects: Entries<String, Lenient<Entries<String, Lenient<String>>>>,
 }
 
 /// Writes the document while walking the tree, in tree order, without building it in memory
