@@ -112,14 +112,18 @@ pub enum Notice {
     /// instance named (`Device.IP.Diagnostics.IPPing.`). Persistent. (A newtype variant: a
     /// struct variant's serde code costs the router build more.)
     DiagnosticsComplete(String),
-    /// An asynchronous command made progress. Transient: gone once polled.
+    /// An asynchronous command made progress. Transient: gone once polled, never saved, so
+    /// without serde code in the binary.
+    #[serde(skip)]
     Progress {
         /// The invocation.
         call: CallId,
         /// Percent done.
         percent: u8,
     },
-    /// A management interface came up; reconnect backoff may restart. Transient.
+    /// A management interface came up; reconnect backoff may restart. Transient, never
+    /// saved.
+    #[serde(skip)]
     NetworkUp,
 }
 
