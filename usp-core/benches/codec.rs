@@ -10,6 +10,8 @@
 //! `decode/ours inbound` decodes the Msg as the agent does (`codec::decode_inbound_msg`), which
 //! reads a GetResp's type only.
 //!
+//! The measured functions are never inlined, so that callgrind can count them by name.
+//!
 //! Run with `cargo bench -p usp-core --bench codec`; BENCHMARKS.md has the results.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -89,12 +91,14 @@ fn wire(msg: &Msg) -> Vec<u8> {
 }
 
 /// Ours: bounded Record decode from `Bytes`, then the Msg inside, with the USP checks.
+#[inline(never)]
 fn ours_decode(bytes: Bytes, limits: &Limits) -> (Record, Msg) {
     let record = codec::decode_record_bytes(bytes, limits).unwrap();
     with_msg(record, limits)
 }
 
 /// Ours as the agent decodes: the Record from `Bytes`, then the Msg into `usp_inbound`.
+#[inline(never)]
 fn ours_decode_inbound(bytes: Bytes, limits: &Limits) -> (Record, usp_inbound::Msg) {
     let record = codec::decode_record_bytes(bytes, limits).unwrap();
     let Some(RecordType::NoSessionContext(no_session)) = &record.record_type else {
@@ -105,6 +109,7 @@ fn ours_decode_inbound(bytes: Bytes, limits: &Limits) -> (Record, usp_inbound::M
 }
 
 /// Ours from a borrowed slice, which copies the payload.
+#[inline(never)]
 fn ours_decode_slice(bytes: &[u8], limits: &Limits) -> (Record, Msg) {
     let record = codec::decode_record(bytes, limits).unwrap();
     with_msg(record, limits)
@@ -125,6 +130,7 @@ fn ours_encode(builder: &RecordBuilder, msg: &Msg) -> Vec<u8> {
     out
 }
 
+#[inline(never)]
 fn rusp_decode(bytes: &[u8]) -> (rusp_lib::usp_record::Record, rusp_lib::usp::Msg) {
     let record = try_decode_record(bytes).unwrap();
     let OneOfrecord_type::no_session_context(inner) = &record.record_type else {
