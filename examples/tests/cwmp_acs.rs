@@ -7,7 +7,8 @@
 //! sends a Digest-authenticated connection request (the Digest response computed here with
 //! `md-5`) and checks that a session with `6 CONNECTION REQUEST` follows, and that the value
 //! set in the first session is still there. Finally the agent is restarted on the same state
-//! directory: the saved `cwmp.json` means no second `0 BOOTSTRAP`. Every wait is bounded.
+//! directory: the saved `cwmp.json` means no second `0 BOOTSTRAP`. A POST the ACS holds
+//! unanswered does not hold up the agent's shutdown. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,6 +23,7 @@ mod common;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use cwmp_core::codec::{Body, Status};
 use md5::{Digest as _, Md5};
@@ -226,4 +228,29 @@ async fn acs_manages_the_agent_and_wakes_it_with_a_connection_request() {
     assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
     agent.wait_line("CWMP session ended").await;
     agent.stop().await;
+}
+
+/// SIGINT while the ACS holds the CPE's empty POST unanswered: the agent stops before the ACS
+/// answers, every task within the shutdown grace.
+#[tokio::test(flavor = "current_thread")]
+async fn a_post_in_flight_does_not_hold_up_the_shutdown() {
+    common::within(Duration::from_secs(60), held_post()).await;
+}
+
+async fn held_post() {
+    let state = tempfile::tempdir().unwrap();
+    let mut acs = Acs::start().await;
+    let release = acs.hold_next_empty_post();
+    let mut agent = start_agent(state.path(), &acs.url).await;
+    acs.next_inform().await;
+    assert!(
+        acs.next_post().await.is_none(),
+        "the CPE's empty POST, held"
+    );
+    agent.signal("INT");
+    agent.wait_line("state saved, stopped").await;
+    let late = agent.skipped_line("did not stop");
+    assert!(late.is_none(), "{late:?}");
+    // The ACS never answered.
+    drop(release);
 }

@@ -6,9 +6,14 @@
 //! sends the session's UDP lightweight notifications, a fourth XMPP ones
 //! ([`crate::cwmp_xmpp`]).
 //!
-//! The HTTP exchange is awaited inside the drive loop: while a POST is in flight, device
-//! events and connection requests wait in their channels (each exchange is bounded by the
-//! session timeout).
+//! The POST in flight is polled beside the other inputs, so device events and connection
+//! requests reach the session while the ACS thinks, and a shutdown does not wait for the
+//! ACS. The session sends one POST at a time (the next after the answer to the last) and
+//! bounds each by its session timeout: when that passes it ends the session, and the driver
+//! drops the POST with its connection. Device notices wait for the session's end, as they
+//! did before: the session would report a TransferComplete in the session under way, whose
+//! Inform did not announce it (`7 TRANSFER COMPLETE` comes in a later session's Inform).
+//! Engine requests are still awaited in the drive loop.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,15 +26,16 @@ use cwmp_core::session::{
     Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings, Session,
     SessionConfig,
 };
+use futures_util::future::BoxFuture;
 use hal::Engine;
-use hal::engine::NoticeId;
+use hal::engine::{Notice, NoticeId};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::store::Change;
 
-use crate::acs_client::AcsClient;
+use crate::acs_client::{AcsClient, HttpAnswer};
 use crate::config::CwmpConfig;
 use crate::device::{DeviceEvent, wall_clock};
 use crate::http1::{self, Conn, RequestHead};
@@ -157,8 +163,15 @@ pub(crate) struct CwmpDriver {
     state_path: PathBuf,
     saved: Option<String>,
     timeout: Option<Instant>,
-    http_timeout: Duration,
+    /// The client for the next POST (the one in flight holds the session's connection).
     client: AcsClient,
+    /// For a new client when the POST in flight is dropped.
+    trust: Option<Trust>,
+    /// The POST in flight, if any: a session is under way.
+    in_flight: Option<BoxFuture<'static, Posted>>,
+    /// Device notices that came during a session, for after it (at most the engine's
+    /// pending notices).
+    deferred: Vec<(NoticeId, Notice)>,
     /// Notices given to the session at start, which the device task delivers again.
     early_notices: BTreeSet<NoticeId>,
 }
@@ -175,11 +188,10 @@ impl CwmpDriver {
         trust: Option<Trust>,
         since: u64,
     ) -> Self {
-        let client = AcsClient::new(trust);
+        let client = AcsClient::new(trust.clone());
         let persisted = load_state(state_dir);
         let mut config = SessionConfig::default().with_rng_seed(tls::random_seed());
         config.basic_over_plain_http = cwmp.basic_over_plain_http;
-        let http_timeout = config.session_timeout;
         let settings = engine.read(ServerSettings::from_store);
         let mut session = Session::new(config, settings, persisted, Instant::now());
         let (malformed, beyond_limits, unknown_names) = (
@@ -216,8 +228,10 @@ impl CwmpDriver {
             state_path: state_dir.join(STATE_FILE),
             saved: None,
             timeout: None,
-            http_timeout,
             client,
+            trust,
+            in_flight: None,
+            deferred: Vec::new(),
             early_notices,
         };
         if let Some(time) = wall_clock() {
@@ -237,9 +251,16 @@ impl CwmpDriver {
     ) {
         loop {
             self.drive().await;
+            if self.in_flight.is_none() && !self.deferred.is_empty() {
+                for (id, notice) in std::mem::take(&mut self.deferred) {
+                    self.input(Input::Notice(id, notice));
+                }
+                continue;
+            }
             let timer = self.timeout.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = shutdown.changed() => break,
+                posted = answer(&mut self.in_flight) => self.handle_answer(posted),
                 Some(event) = device.recv() => self.handle_device(event),
                 Some(()) = connection_requests.recv() => {
                     tracing::info!("CWMP connection request accepted");
@@ -270,7 +291,11 @@ impl CwmpDriver {
         }
         self.sync_changes();
         if let DeviceEvent::Notice(id, notice) = event {
-            if !self.early_notices.remove(&id) {
+            if self.early_notices.remove(&id) {
+                // Given to the session at start.
+            } else if self.in_flight.is_some() {
+                self.deferred.push((id, notice));
+            } else {
                 self.input(Input::Notice(id, notice));
             }
         }
@@ -305,7 +330,7 @@ impl CwmpDriver {
                     // Download is now a queued transfer) is saved before anything else is
                     // sent: a crash after this point must not repeat or lose it.
                     self.save();
-                    self.transmit(&request).await;
+                    self.transmit(request);
                 }
                 Output::EngineRequest {
                     id,
@@ -340,7 +365,9 @@ impl CwmpDriver {
                 tracing::info!(events = ?codes, "CWMP session started");
             }
             Event::SessionEnded(end) => {
-                // TR-069 §3.2.1: the CPE closes the connection at the end of the session.
+                // TR-069 §3.2.1: the CPE closes the connection at the end of the session; a
+                // POST still in flight (the session timed out) goes with its connection.
+                self.in_flight = None;
                 self.client.close();
                 match end.failure {
                     None => tracing::info!("CWMP session ended"),
@@ -386,12 +413,27 @@ impl CwmpDriver {
         }
     }
 
-    /// POSTs `request` and feeds the answer (or the failure) to the session.
-    async fn transmit(&mut self, request: &HttpRequest) {
+    /// Starts POSTing `request` on the session's connection.
+    fn transmit(&mut self, request: HttpRequest) {
         tracing::debug!(url = %request.url, bytes = request.body.len(), "CWMP POST");
-        let answer = tokio::time::timeout(self.http_timeout, self.client.post(request)).await;
-        match answer {
-            Ok(Ok((status, headers, body))) => {
+        let fresh = AcsClient::new(self.trust.clone());
+        let mut client = std::mem::replace(&mut self.client, fresh);
+        self.in_flight = Some(Box::pin(async move {
+            let answer = client.post(&request).await;
+            Posted {
+                client,
+                url: request.url,
+                answer,
+            }
+        }));
+    }
+
+    /// Feeds the answer to the POST (or its failure) to the session.
+    fn handle_answer(&mut self, posted: Posted) {
+        self.in_flight = None;
+        self.client = posted.client;
+        match posted.answer {
+            Ok((status, headers, body)) => {
                 tracing::debug!(status, bytes = body.len(), "CWMP response");
                 let headers: Vec<(&str, &str)> = headers
                     .iter()
@@ -401,17 +443,27 @@ impl CwmpDriver {
                     status, &headers, &body,
                 )));
             }
-            Ok(Err(error)) => {
-                tracing::warn!(url = %request.url, %error, "CWMP POST failed");
-                self.client.close();
-                self.input(Input::HttpFailed);
-            }
-            Err(_) => {
-                tracing::warn!(url = %request.url, "CWMP POST timed out");
+            Err(error) => {
+                tracing::warn!(url = %posted.url, %error, "CWMP POST failed");
                 self.client.close();
                 self.input(Input::HttpFailed);
             }
         }
+    }
+}
+
+/// A POST done: the client that made it, to reuse its connection, and the answer.
+struct Posted {
+    client: AcsClient,
+    url: String,
+    answer: Result<HttpAnswer, String>,
+}
+
+/// The answer to the POST in flight; never, without one.
+async fn answer(in_flight: &mut Option<BoxFuture<'static, Posted>>) -> Posted {
+    match in_flight {
+        Some(post) => post.await,
+        None => std::future::pending().await,
     }
 }
 
