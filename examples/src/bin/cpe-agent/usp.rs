@@ -26,19 +26,20 @@
 //! agent in log order; a request's response may then follow a Notify of its own change when
 //! another request finished between its commit and its end.
 //!
-//! At shutdown the driver takes no more inputs and lets the requests the agent asked for run
-//! for up to [`REQUESTS_GRACE`], sending their answers; what still runs then is dropped at
-//! its next `.await` (a write cut short never reaches the store, which it changes only in its
+//! At shutdown the driver takes no more inputs and lets the requests the agent asked for run,
+//! sending their answers, within the grace the process gives its tasks
+//! ([`crate::SHUTDOWN_GRACE`]); what still runs then is dropped at its next `.await` when the
+//! task is aborted (a write cut short never reaches the store, which it changes only in its
 //! last, synchronous step; the hardware may keep what the HAL had applied).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt as _};
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use hal::engine::Notice;
 use hal::{Engine, Principal};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -60,9 +61,6 @@ const OUTBOX_CONTROLLERS: usize = 64;
 const DRAIN_BOUND: usize = 10_000;
 /// Most engine requests running at once; the others wait in their lane.
 const MAX_RUNNING: usize = 8;
-/// How long the requests running at shutdown get to finish: less than the grace the process
-/// gives its tasks ([`crate::SHUTDOWN_GRACE`]), so that the driver says what it abandons.
-const REQUESTS_GRACE: Duration = Duration::from_secs(4);
 
 /// What an MTP connection tells the driver.
 #[derive(Debug)]
@@ -217,7 +215,7 @@ impl UspDriver {
                 _ = shutdown.changed() => break,
                 Some(input) = mtp.recv() => self.handle_mtp(input),
                 Some(event) = device.recv() => self.handle_device(event),
-                Some(finished) = self.requests.running.next() => self.finish(finished),
+                finished = self.requests.next_finished() => self.finish(finished),
                 () = sleep_until(timer) => self.agent.handle_timeout(Instant::now()),
             }
         }
@@ -231,18 +229,16 @@ impl UspDriver {
         }
     }
 
-    /// Runs the requests the agent asked for until none is left or [`REQUESTS_GRACE`] has
-    /// passed, taking no other input; drops the rest.
+    /// Runs the requests the agent asked for until none is left, taking no other input (see
+    /// the [module docs](self) for what a shutdown grace that ends first drops).
     async fn finish_requests(&mut self) {
-        let deadline = tokio::time::Instant::now() + REQUESTS_GRACE;
         loop {
             self.drive().await;
-            let next = tokio::time::timeout_at(deadline, self.requests.running.next()).await;
-            let Ok(Some(finished)) = next else { break };
+            if self.requests.is_empty() {
+                return;
+            }
+            let finished = self.requests.next_finished().await;
             self.finish(finished);
-        }
-        if !self.requests.is_empty() {
-            tracing::warn!("USP engine requests abandoned at shutdown");
         }
     }
 
@@ -439,7 +435,8 @@ struct Requests {
     busy: BTreeSet<String>,
     /// The agent's own request running, if any.
     own_running: Option<RequestId>,
-    running: FuturesUnordered<BoxFuture<'static, Finished>>,
+    /// At most [`MAX_RUNNING`].
+    running: Vec<BoxFuture<'static, Finished>>,
 }
 
 impl Requests {
@@ -450,7 +447,7 @@ impl Requests {
             waiting: VecDeque::new(),
             busy: BTreeSet::new(),
             own_running: None,
-            running: FuturesUnordered::new(),
+            running: Vec::new(),
         }
     }
 
@@ -494,6 +491,28 @@ impl Requests {
                 .boxed(),
             );
         }
+    }
+
+    /// The next request to finish; never, while none runs. Each wake-up polls every running
+    /// request: there are at most [`MAX_RUNNING`], and this costs the router build less than
+    /// `FuturesUnordered`.
+    async fn next_finished(&mut self) -> Finished {
+        std::future::poll_fn(|cx| {
+            let done = self
+                .running
+                .iter_mut()
+                .enumerate()
+                .find_map(|(at, request)| match request.as_mut().poll(cx) {
+                    Poll::Ready(finished) => Some((at, finished)),
+                    Poll::Pending => None,
+                });
+            let Some((at, finished)) = done else {
+                return Poll::Pending;
+            };
+            drop(self.running.swap_remove(at));
+            Poll::Ready(finished)
+        })
+        .await
     }
 
     /// Frees the lane of a finished request.
