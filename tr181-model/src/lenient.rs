@@ -16,7 +16,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::vec::Vec;
 
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -102,15 +102,56 @@ impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for EntriesVisi
     }
 }
 
-/// The well-formed entries of `entries`, in their order; `malformed` counts the others.
-pub fn keep_read<T, C: FromIterator<T>>(
-    entries: impl IntoIterator<Item = Lenient<T>>,
-    malformed: &mut usize,
-) -> C {
-    entries
-        .into_iter()
-        .filter_map(|entry| entry.keep(malformed))
-        .collect()
+/// A persisted list read one entry at a time ([`Lenient`]) straight into the entries of the
+/// expected shape, in their order, counting the others ([`keep_read`]). A `Vec<Lenient<T>>`
+/// filtered afterwards costs a second vector type and its collecting code in the binary for
+/// each entry type.
+#[derive(Debug)]
+pub struct LenientList<T> {
+    kept: Vec<T>,
+    malformed: usize,
+}
+
+impl<T> Default for LenientList<T> {
+    fn default() -> Self {
+        Self {
+            kept: Vec::new(),
+            malformed: 0,
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for LenientList<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(ListVisitor(PhantomData))
+    }
+}
+
+/// Reads a list into a [`LenientList`].
+struct ListVisitor<T>(PhantomData<T>);
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for ListVisitor<T> {
+    type Value = LenientList<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut list = LenientList::default();
+        while let Some(entry) = seq.next_element::<Lenient<T>>()? {
+            if let Some(entry) = entry.keep(&mut list.malformed) {
+                list.kept.push(entry);
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// The well-formed entries of `list`, in their order; `malformed` counts the others.
+pub fn keep_read<T>(list: LenientList<T>, malformed: &mut usize) -> Vec<T> {
+    *malformed = malformed.saturating_add(list.malformed);
+    list.kept
 }
 
 /// The well-formed entries of the map `entries`, with their keys; `malformed` counts the
@@ -149,7 +190,7 @@ mod tests {
     fn one_malformed_entry_costs_itself_only() {
         let text = r#"[{"name":"a","count":1},{"name":2,"count":1},{"name":"c"},
             {"name":"d","count":4294967296},7,{"name":"e","count":5}]"#;
-        let entries: Vec<Lenient<Entry>> = serde_json::from_str(text).unwrap();
+        let entries: LenientList<Entry> = serde_json::from_str(text).unwrap();
         let mut malformed = 0;
         let kept: Vec<Entry> = keep_read(entries, &mut malformed);
         let names: Vec<&str> = kept.iter().map(|e| e.name.as_str()).collect();
@@ -173,7 +214,7 @@ mod tests {
     #[test]
     fn entries_of_a_json_value_stand_alone_too() {
         let value = serde_json::json!([{"name": "a", "count": 1}, {"name": "b"}, "c"]);
-        let entries: Vec<Lenient<Entry>> = serde_json::from_value(value).unwrap();
+        let entries: LenientList<Entry> = serde_json::from_value(value).unwrap();
         let mut malformed = 0;
         let kept: Vec<Entry> = keep_read(entries, &mut malformed);
         assert_eq!(
@@ -188,6 +229,6 @@ mod tests {
 
     #[test]
     fn a_document_that_is_not_json_still_fails() {
-        assert!(serde_json::from_str::<Vec<Lenient<Entry>>>(r#"[{"name":"a""#).is_err());
+        assert!(serde_json::from_str::<LenientList<Entry>>(r#"[{"name":"a""#).is_err());
     }
 }

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tr181_model::lenient::{Entries, Lenient, keep_read, keep_read_values};
+use tr181_model::lenient::{Entries, Lenient, LenientList, keep_read, keep_read_values};
 
 use super::SessionLimits;
 use crate::codec::{EventCode, Notification};
@@ -428,28 +428,28 @@ pub struct PersistedState {
 /// ([`Lenient`]).
 #[derive(Deserialize)]
 struct StateRead {
-    events: Vec<Lenient<PendingEvent>>,
+    events: LenientList<PendingEvent>,
     retry_count: u32,
     bootstrapped: bool,
     acs_url: String,
     attributes: Entries<String, Lenient<ParameterAttributes>>,
-    scheduled_informs: Vec<Lenient<ScheduledInform>>,
-    transfers: Vec<Lenient<TransferRecord>>,
-    transfer_completes: Vec<Lenient<PendingTransferComplete>>,
+    scheduled_informs: LenientList<ScheduledInform>,
+    transfers: LenientList<TransferRecord>,
+    transfer_completes: LenientList<PendingTransferComplete>,
     #[serde(default)]
-    du_changes: Vec<Lenient<PendingDuChange>>,
+    du_changes: LenientList<PendingDuChange>,
     #[serde(default)]
     last_du_change: u64,
     #[serde(default)]
-    autonomous_du_changes: Vec<Lenient<PendingAutonomousDuChange>>,
+    autonomous_du_changes: LenientList<PendingAutonomousDuChange>,
     #[serde(default)]
-    autonomous_transfers: Vec<Lenient<PendingAutonomousTransfer>>,
+    autonomous_transfers: LenientList<PendingAutonomousTransfer>,
     #[serde(default)]
-    request_downloads: Vec<Lenient<PendingRequestDownload>>,
+    request_downloads: LenientList<PendingRequestDownload>,
     #[serde(default)]
     last_request: u64,
     #[serde(default)]
-    lightweight_changed: Vec<Lenient<String>>,
+    lightweight_changed: LenientList<String>,
     #[serde(default)]
     lightweight_due: bool,
 }

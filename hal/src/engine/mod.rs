@@ -78,7 +78,7 @@ use std::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
-use tr181_model::lenient::{Lenient, keep_read};
+use tr181_model::lenient::{LenientList, keep_read};
 use tr181_model::path::Path;
 pub(crate) use tr181_model::path::schema_path_of;
 use tr181_model::schema::{Parameter, Protocol, Protocols};
@@ -184,13 +184,13 @@ struct EventsDoc {
     boot: Option<BootIntent>,
 }
 
-/// [`EventsDoc`] as read: each entry on its own ([`Lenient`]).
+/// [`EventsDoc`] as read: each entry on its own ([`LenientList`]).
 #[derive(Deserialize)]
 struct EventsRead {
     next_id: u64,
-    pending: Vec<Lenient<(NoticeId, Notice)>>,
+    pending: LenientList<(NoticeId, Notice)>,
     #[serde(default)]
-    acknowledged: Vec<Lenient<(NoticeId, Vec<ProtocolName>)>>,
+    acknowledged: LenientList<(NoticeId, Vec<ProtocolName>)>,
     boot: Option<BootIntent>,
 }
 
@@ -256,11 +256,11 @@ struct TransfersDoc {
     running: Vec<RunningTransfer>,
 }
 
-/// [`TransfersDoc`] as read: each transfer on its own ([`Lenient`]).
+/// [`TransfersDoc`] as read: each transfer on its own ([`LenientList`]).
 #[derive(Deserialize)]
 struct TransfersRead {
     next_id: u32,
-    running: Vec<Lenient<RunningTransfer>>,
+    running: LenientList<RunningTransfer>,
 }
 
 /// An asynchronous command in progress (not persisted: a reboot ends it).

@@ -70,7 +70,7 @@ use hal::transfer::{Direction, FileTransfer, FileType, TransferFault, TransferId
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
-use tr181_model::lenient::{Lenient, keep_read};
+use tr181_model::lenient::{LenientList, keep_read};
 use tr181_model::store::Transaction;
 use tr181_model::value::DateTime;
 
@@ -175,7 +175,7 @@ impl Resume {
 /// The journal's entries, each read on its own: one of the wrong JSON type is dropped (and
 /// logged), the others kept.
 fn read_journal(bytes: &[u8]) -> serde_json::Result<Vec<Entry>> {
-    let read: Vec<Lenient<Entry>> = serde_json::from_slice(bytes)?;
+    let read: LenientList<Entry> = serde_json::from_slice(bytes)?;
     let mut malformed = 0;
     let entries = keep_read(read, &mut malformed);
     if malformed > 0 {

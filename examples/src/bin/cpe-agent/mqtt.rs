@@ -90,7 +90,7 @@ use rumqttc::v5::mqttbytes::v5::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
-use tr181_model::lenient::{Lenient, keep_read};
+use tr181_model::lenient::{LenientList, keep_read};
 use usp_core::Limits;
 use usp_core::agent::{E2eTls, Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
@@ -412,12 +412,12 @@ struct SavedSession<'a> {
     filters: Vec<(String, u8, bool)>,
 }
 
-/// [`SavedSession`] as read: each filter on its own ([`Lenient`]).
+/// [`SavedSession`] as read: each filter on its own ([`LenientList`]).
 #[derive(Deserialize)]
 struct ReadSession {
     broker: String,
     client_id: String,
-    filters: Vec<Lenient<(String, u8, bool)>>,
+    filters: LenientList<(String, u8, bool)>,
 }
 
 /// The filters a session file (`bytes`) saved for `broker` and `client_id`, and how many of
