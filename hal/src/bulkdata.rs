@@ -85,7 +85,7 @@ use std::vec::Vec;
 
 use serde::{Serialize, Serializer};
 
-use tr181_model::lenient::Lenient;
+use tr181_model::lenient::{Entries, Lenient, LenientList, keep_read};
 use tr181_model::path::Path;
 use tr181_model::schema::{BaseType, Protocol};
 use tr181_model::store::{Resolved, Store};
@@ -1124,7 +1124,7 @@ impl Serialize for SavedCollection<'_> {
 }
 
 /// A profile's entry as read: its report format and collections, each read on its own.
-type SavedEntry = (String, Vec<Lenient<ReadCollection>>);
+type SavedEntry = (String, LenientList<ReadCollection>);
 
 /// A collection as read: see [`SavedCollection`].
 type ReadCollection = (Option<i64>, u64, Vec<(String, String, String)>);
@@ -1165,28 +1165,26 @@ pub fn restore<'a>(
             limits.max_saved_bytes
         )));
     }
-    let doc: BTreeMap<String, Lenient<SavedEntry>> =
+    let Entries(mut doc): Entries<String, Lenient<SavedEntry>> =
         serde_json::from_slice(bytes).map_err(|e| unreadable(e.to_string()))?;
     let mut malformed = 0usize;
     let mut retained = BTreeMap::new();
     for profile in profiles {
-        let Some(entry) = doc.get(&profile.path) else {
+        // The last entry of the row, as a map keeps it; taken, as the rows are distinct.
+        let Some(at) = doc.iter().rposition(|(path, _)| *path == profile.path) else {
             continue;
         };
-        let Lenient::Read((format, collections)) = entry else {
+        let (_, Lenient::Read((format, collections))) = doc.swap_remove(at) else {
             malformed = malformed.saturating_add(1);
             continue;
         };
         if !profile.persists() || format != profile.report_format() {
             continue;
         }
-        let mut failed: VecDeque<Collection> = collections
+        let mut failed: VecDeque<Collection> = keep_read(collections, &mut malformed)
             .iter()
-            .filter_map(|entry| {
-                let collection = match entry {
-                    Lenient::Read(read) => restored_collection(read),
-                    Lenient::Malformed => None,
-                };
+            .filter_map(|read| {
+                let collection = restored_collection(read);
                 malformed = malformed.saturating_add(usize::from(collection.is_none()));
                 collection
             })
