@@ -12,7 +12,9 @@
 //!
 //! A server that closes the connection halfway is asked for the rest the same way, in the
 //! same run; one that answers that with the whole file (200: it ignores ranges, or its
-//! `ETag` changed) has its whole file stored.
+//! `ETag` changed) has its whole file stored. A server with no `ETag` is asked for the rest
+//! with its `Last-Modified` date in `If-Range` when its `Date` is a second later or more
+//! (RFC 9110 §8.8.2.2: a strong validator), and not at all when it is the same second.
 //!
 //! The engine persists a transfer before the driver journals it. A crash between the two is
 //! replayed by killing the agent mid-transfer and deleting the journal: restarted, the agent
@@ -64,14 +66,26 @@ enum Cut {
     Stall,
 }
 
-/// An HTTP file server with entity tags and ranges: the first GET gets `first` (`ETag:
-/// "v1"`), headers and first half only, then `cut`. Later GETs get `later` (`ETag: "v1"`
-/// when it is `first`, else `"v2"`): the rest of it (206) when they ask for a range with an
-/// `If-Range` of its tag and the server `ranges`, else the whole (200). Each request head is
-/// reported, header names in lower case.
+/// How the file server tells which version of its file it sends.
+#[derive(Clone, Copy)]
+enum Version {
+    /// `ETag: "v1"`, and `"v2"` for a later file that differs from the first.
+    ETag,
+    /// No `ETag`: `Last-Modified: MODIFIED` and this `Date` (for a file that does not change).
+    Modified(&'static str),
+}
+
+/// The file's `Last-Modified` date for [`Version::Modified`].
+const MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+/// An HTTP file server with ranges: the first GET gets `first` (with `version`), headers
+/// and first half only, then `cut`. Later GETs get `later`: the rest of it (206) when they
+/// ask for a range with an `If-Range` of its version's validator and the server `ranges`,
+/// else the whole (200). Each request head is reported, header names in lower case.
 async fn file_server(
     first: Vec<u8>,
     later: Vec<u8>,
+    version: Version,
     cut: Cut,
     ranges: bool,
 ) -> (String, mpsc::UnboundedReceiver<String>) {
@@ -79,6 +93,17 @@ async fn file_server(
     let url = format!("http://{}/fw.bin", listener.local_addr().unwrap());
     let (tx, requests) = mpsc::unbounded_channel();
     let later_tag = if later == first { "\"v1\"" } else { "\"v2\"" };
+    let (first_version, later_version, later_validator) = match version {
+        Version::ETag => (
+            "ETag: \"v1\"".to_owned(),
+            format!("ETag: {later_tag}"),
+            later_tag.to_owned(),
+        ),
+        Version::Modified(date) => {
+            let fields = format!("Last-Modified: {MODIFIED}\r\nDate: {date}");
+            (fields.clone(), fields, MODIFIED.to_ascii_lowercase())
+        }
+    };
     tokio::spawn(async move {
         let mut stalled = Vec::new();
         for n in 0.. {
@@ -97,25 +122,27 @@ async fn file_server(
                     .find_map(|l| l.strip_prefix(name))
                     .map(|v| v.trim().to_owned())
             };
-            let (status, tag, body, range) = if n == 0 {
-                ("200 OK", "\"v1\"", &first[..HALF], String::new())
+            let (status, version, body, range) = if n == 0 {
+                ("200 OK", &first_version, &first[..HALF], String::new())
             } else {
                 let from = field("range:")
                     .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
-                    .filter(|_| ranges && field("if-range:").as_deref() == Some(later_tag));
+                    .filter(|_| {
+                        ranges && field("if-range:").as_deref() == Some(later_validator.as_str())
+                    });
                 match from {
                     Some(from) => (
                         "206 Partial Content",
-                        later_tag,
+                        &later_version,
                         &later[from..],
                         format!("Content-Range: bytes {from}-{}/{SIZE}\r\n", SIZE - 1),
                     ),
-                    None => ("200 OK", later_tag, &later[..], String::new()),
+                    None => ("200 OK", &later_version, &later[..], String::new()),
                 }
             };
             let length = if n == 0 { SIZE as usize } else { body.len() };
             let answer = format!(
-                "HTTP/1.1 {status}\r\nETag: {tag}\r\n{range}Content-Length: {length}\r\n\r\n"
+                "HTTP/1.1 {status}\r\n{version}\r\n{range}Content-Length: {length}\r\n\r\n"
             );
             stream.write_all(answer.as_bytes()).await.unwrap();
             stream.write_all(body).await.unwrap();
@@ -248,7 +275,8 @@ async fn nothing_left(acs: &mut Acs, state: &Path, cr_url: &str) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_download_cut_by_sigkill_resumes_after_the_restart() {
     let mut acs = Acs::start().await;
-    let (url, mut requests) = file_server(content(), content(), Cut::Stall, true).await;
+    let (url, mut requests) =
+        file_server(content(), content(), Version::ETag, Cut::Stall, true).await;
     let state = tempfile::tempdir().unwrap();
     let start = kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
 
@@ -272,11 +300,16 @@ async fn a_download_cut_by_sigkill_resumes_after_the_restart() {
     nothing_left(&mut acs, state.path(), &cr_url).await;
 }
 
-/// A Download of a file whose server closes the first connection halfway, then answers
-/// with `later`, in part if it `ranges`: the requests after the first, and the file stored.
-async fn download_cut_by_the_server(later: Vec<u8>, ranges: bool) -> (Vec<String>, Vec<u8>) {
+/// A Download of a file whose server (giving `version`) closes the first connection
+/// halfway, then answers with `later`, in part if it `ranges`: the requests after the first,
+/// and the file stored.
+async fn download_cut_by_the_server(
+    later: Vec<u8>,
+    version: Version,
+    ranges: bool,
+) -> (Vec<String>, Vec<u8>) {
     let mut acs = Acs::start().await;
-    let (url, mut requests) = file_server(content(), later, Cut::Close, ranges).await;
+    let (url, mut requests) = file_server(content(), later, version, Cut::Close, ranges).await;
     let state = tempfile::tempdir().unwrap();
     acs.push(download(&url, "cut", SIZE));
     let agent = start_agent(state.path(), &acs.url).await;
@@ -296,7 +329,7 @@ async fn download_cut_by_the_server(later: Vec<u8>, ranges: bool) -> (Vec<String
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_connection_dropped_halfway_is_resumed_with_a_range() {
-    let (requests, file) = download_cut_by_the_server(content(), true).await;
+    let (requests, file) = download_cut_by_the_server(content(), Version::ETag, true).await;
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert!(requests[0].contains(&format!("\r\nrange: bytes={HALF}-\r\n")));
     assert!(requests[0].contains("\r\nif-range: \"v1\"\r\n"));
@@ -305,7 +338,7 @@ async fn a_connection_dropped_halfway_is_resumed_with_a_range() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_server_ignoring_the_range_gets_the_whole_file_stored() {
-    let (requests, file) = download_cut_by_the_server(content(), false).await;
+    let (requests, file) = download_cut_by_the_server(content(), Version::ETag, false).await;
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert!(requests[0].contains("\r\nrange: "), "{requests:?}");
     assert_eq!(file, content());
@@ -314,16 +347,41 @@ async fn a_server_ignoring_the_range_gets_the_whole_file_stored() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_changed_etag_starts_the_file_over() {
     let changed: Vec<u8> = content().iter().map(|b| !b).collect();
-    let (requests, file) = download_cut_by_the_server(changed.clone(), true).await;
+    let (requests, file) = download_cut_by_the_server(changed.clone(), Version::ETag, true).await;
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert!(requests[0].contains("\r\nif-range: \"v1\"\r\n"));
     assert_eq!(file, changed);
 }
 
+/// RFC 9110 §8.8.2.2: with no `ETag`, a `Last-Modified` date a second before the response's
+/// `Date` is a strong validator; `If-Range` carries it as the server sent it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_strong_last_modified_date_is_resumed_with_a_range() {
+    let date = Version::Modified("Sun, 06 Nov 1994 08:49:38 GMT");
+    let (requests, file) = download_cut_by_the_server(content(), date, true).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].contains(&format!("\r\nrange: bytes={HALF}-\r\n")));
+    let if_range = format!("\r\nif-range: {}\r\n", MODIFIED.to_ascii_lowercase());
+    assert!(requests[0].contains(&if_range), "{requests:?}");
+    assert_eq!(file, content());
+}
+
+/// A `Last-Modified` date no earlier than the second of the response's `Date` is weak: the
+/// file may change again within that second, so the rest is not asked for.
+#[tokio::test(flavor = "current_thread")]
+async fn a_weak_last_modified_date_starts_the_file_over() {
+    let (requests, file) =
+        download_cut_by_the_server(content(), Version::Modified(MODIFIED), true).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(!requests[0].contains("range:"), "{requests:?}");
+    assert_eq!(file, content());
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_transfer_the_journal_never_saw_is_still_reported() {
     let mut acs = Acs::start().await;
-    let (url, mut requests) = file_server(content(), content(), Cut::Stall, true).await;
+    let (url, mut requests) =
+        file_server(content(), content(), Version::ETag, Cut::Stall, true).await;
     let state = tempfile::tempdir().unwrap();
     kill_mid_download(&mut acs, &url, &mut requests, state.path()).await;
     // What a crash after the engine saved the transfer, before the journal write, leaves.
