@@ -7,7 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use cwmp_core::codec::{Body, Download, Reboot, Status, TransferState, UNKNOWN_TIME, Upload};
+use cwmp_core::codec::{
+    Body, Download, GetParameterValues, Reboot, Status, TransferState, UNKNOWN_TIME, Upload,
+};
 use cwmp_core::session::SessionConfig;
 use hal::engine::Notice;
 use support::{Cpe, ScriptedAcs, codes};
@@ -103,6 +105,48 @@ async fn download_then_transfer_complete_in_a_later_session() {
     let saved = cpe.saved.clone().unwrap();
     assert!(saved.transfer_completes.is_empty());
     assert!(saved.transfers.is_empty());
+}
+
+/// A transfer that ends while the session that asked for it goes on is reported in a later
+/// session, whose Inform carries `7 TRANSFER COMPLETE` (TR-069 A.3.3.2), not in the same one.
+#[tokio::test(flavor = "current_thread")]
+async fn a_transfer_ending_during_the_session_is_reported_in_the_next() {
+    let mut cpe = Cpe::boot(SessionConfig::default()).await;
+    let mut acs = ScriptedAcs::new();
+    acs.push(download("dl-1", "https://fw.example.net/a.bin"));
+    acs.push(Body::GetParameterValues(GetParameterValues {
+        parameter_names: vec!["Device.DeviceInfo.SerialNumber".into()],
+    }));
+    let sim = cpe.sim.clone();
+    acs.on_message = Some(Box::new(move |body| {
+        if matches!(body, Body::DownloadResponse(_)) {
+            // The download finishes before the ACS's next request.
+            assert_eq!(sim.run_jobs(), 1);
+        }
+    }));
+    cpe.run(&mut acs, Duration::from_secs(5)).await;
+
+    let informs = acs.informs();
+    assert_eq!(
+        informs.len(),
+        2,
+        "a second session for the TransferComplete"
+    );
+    assert_eq!(
+        codes(&informs[1].1),
+        ["7 TRANSFER COMPLETE", "M Download:dl-1"]
+    );
+    let order: Vec<&str> = acs
+        .received
+        .iter()
+        .filter_map(|r| match r.envelope.as_ref().map(|e| &e.body) {
+            Some(Body::Inform(_)) => Some("Inform"),
+            Some(Body::TransferComplete(_)) => Some("TransferComplete"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["Inform", "Inform", "TransferComplete"]);
+    assert_eq!(pending_engine_transfer_completes(&cpe), 0);
 }
 
 #[tokio::test(flavor = "current_thread")]

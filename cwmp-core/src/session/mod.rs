@@ -21,7 +21,9 @@
 //!      earlier when another input arrives.
 //!
 //! Besides, the driver feeds [`Input::Notice`] for each [`hal::engine::Notice`] the engine
-//! reports (boot, transfer complete), [`Input::Changes`] with the engine's change log
+//! reports (boot, transfer complete; one that comes after a session's Inform is kept for after
+//! the session, as its report belongs in a later one whose Inform carries its event),
+//! [`Input::Changes`] with the engine's change log
 //! ([`hal::Engine::changes_since`]) for value-change notification, [`Input::Settings`] when
 //! `Device.ManagementServer.` changed, [`Input::WallClock`] once the wall clock is known, and
 //! [`Input::ConnectionRequest`] for each connection request the
@@ -375,6 +377,11 @@ pub struct Session {
     /// Notices whose event the next Inform carries (`1 BOOT`, `8 DIAGNOSTICS COMPLETE`),
     /// acknowledged to the engine at its InformResponse.
     inform_notices: Vec<NoticeId>,
+    /// Persistent notices that came after a session's Inform: handled once it is over, so that the
+    /// report they queue (TransferComplete, DUStateChangeComplete) goes out in a session whose
+    /// Inform carries their event (TR-069 A.3.3.2), not in the one under way. At most the
+    /// engine's pending notices: each id once.
+    deferred_notices: Vec<(NoticeId, Notice)>,
     changed: VecDeque<String>,
     dropped_changes: u32,
     dropped_on_restore: usize,
@@ -446,6 +453,7 @@ impl Session {
             scheduled_informs,
             download_due,
             inform_notices: Vec::new(),
+            deferred_notices: Vec::new(),
             changed: VecDeque::new(),
             dropped_changes: lw_dropped,
             dropped_on_restore,
@@ -569,7 +577,13 @@ impl Session {
                 Ok(())
             }
             Input::Notice(id, notice) => {
-                self.handle_notice(id, notice);
+                // Before the Inform is built, its events can still take the notice's.
+                let informed = self.exchange.is_some() && self.phase != Phase::Collecting;
+                if !informed || !notice.is_persistent() {
+                    self.handle_notice(id, notice);
+                } else if self.deferred_notices.iter().all(|(i, _)| *i != id) {
+                    self.deferred_notices.push((id, notice));
+                }
                 Ok(())
             }
             Input::Changes(records) => {
@@ -975,6 +989,11 @@ impl Session {
     }
 
     fn maybe_start(&mut self) {
+        if self.exchange.is_none() {
+            for (id, notice) in std::mem::take(&mut self.deferred_notices) {
+                self.handle_notice(id, notice);
+            }
+        }
         if !self.should_start() {
             return;
         }

@@ -94,6 +94,9 @@ impl Reply {
     }
 }
 
+/// What [`ScriptedAcs::on_message`] calls.
+pub type OnMessage = Box<dyn FnMut(&Body)>;
+
 /// A scripted ACS: answers Informs (optionally failing some), serves a queue of requests,
 /// answers TransferComplete, and records everything.
 pub struct ScriptedAcs {
@@ -119,6 +122,9 @@ pub struct ScriptedAcs {
     pub fault_transfer_completes: u32,
     /// How long each answer takes to arrive (the CPE's clock moves on meanwhile).
     pub latency: Duration,
+    /// Called with each CPE message (not the Informs) as it arrives, before the answer: what
+    /// happens on the device while the session goes on.
+    pub on_message: Option<OnMessage>,
     redirected: bool,
     in_hold: bool,
     ids: u32,
@@ -138,6 +144,7 @@ impl Default for ScriptedAcs {
             cookie: false,
             fault_transfer_completes: 0,
             latency: Duration::ZERO,
+            on_message: None,
             redirected: false,
             in_hold: false,
             ids: 0,
@@ -220,6 +227,11 @@ impl ScriptedAcs {
             request: request.clone(),
             envelope: envelope.clone(),
         });
+        if let (Some(hook), Some(envelope)) = (self.on_message.as_mut(), envelope.as_ref()) {
+            if !matches!(envelope.body, Body::Inform(_)) {
+                hook(&envelope.body);
+            }
+        }
         let Some(envelope) = envelope else {
             if self.cookie {
                 assert_eq!(

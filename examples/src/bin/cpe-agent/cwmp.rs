@@ -10,9 +10,9 @@
 //! requests reach the session while the ACS thinks, and a shutdown does not wait for the
 //! ACS. The session sends one POST at a time (the next after the answer to the last) and
 //! bounds each by its session timeout: when that passes it ends the session, and the driver
-//! drops the POST with its connection. Device notices wait for the session's end, as they
-//! did before: the session would report a TransferComplete in the session under way, whose
-//! Inform did not announce it (`7 TRANSFER COMPLETE` comes in a later session's Inform).
+//! drops the POST with its connection. Device notices go to the session as they come: one
+//! that comes after the Inform (a TransferComplete) waits in the session for a later one,
+//! whose Inform announces it (`7 TRANSFER COMPLETE`).
 //! Engine requests are still awaited in the drive loop.
 
 use std::collections::BTreeSet;
@@ -28,7 +28,7 @@ use cwmp_core::session::{
 };
 use futures_util::future::BoxFuture;
 use hal::Engine;
-use hal::engine::{Notice, NoticeId};
+use hal::engine::NoticeId;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
@@ -169,9 +169,6 @@ pub(crate) struct CwmpDriver {
     trust: Option<Trust>,
     /// The POST in flight, if any: a session is under way.
     in_flight: Option<BoxFuture<'static, Posted>>,
-    /// Device notices that came during a session, for after it (at most the engine's
-    /// pending notices).
-    deferred: Vec<(NoticeId, Notice)>,
     /// Notices given to the session at start, which the device task delivers again.
     early_notices: BTreeSet<NoticeId>,
 }
@@ -231,7 +228,6 @@ impl CwmpDriver {
             client,
             trust,
             in_flight: None,
-            deferred: Vec::new(),
             early_notices,
         };
         if let Some(time) = wall_clock() {
@@ -251,12 +247,6 @@ impl CwmpDriver {
     ) {
         loop {
             self.drive().await;
-            if self.in_flight.is_none() && !self.deferred.is_empty() {
-                for (id, notice) in std::mem::take(&mut self.deferred) {
-                    self.input(Input::Notice(id, notice));
-                }
-                continue;
-            }
             let timer = self.timeout.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -291,11 +281,8 @@ impl CwmpDriver {
         }
         self.sync_changes();
         if let DeviceEvent::Notice(id, notice) = event {
-            if self.early_notices.remove(&id) {
-                // Given to the session at start.
-            } else if self.in_flight.is_some() {
-                self.deferred.push((id, notice));
-            } else {
+            // The session keeps one that comes after its Inform for after the session.
+            if !self.early_notices.remove(&id) {
                 self.input(Input::Notice(id, notice));
             }
         }
