@@ -89,6 +89,41 @@ impl Store {
         }
     }
 
+    /// The absolute path `item` with instance numbers: as it is when it has them, or the one
+    /// existing object or parameter it names by unique key (`Device.Hosts.Host.[PhysAddress==
+    /// "AA:BB:CC:00:00:01"]`, TR-369 R-ARC.11); `None` for a relative path, a wildcard or
+    /// search, or a key that names nothing. Controllers' references go through it; a device
+    /// that knows a row by its key rather than its number uses it too.
+    pub fn numbered_reference(&self, item: &str, protocol: Protocol) -> Option<String> {
+        let parsed = Path::parse_reference(item, &self.limits).ok()?;
+        if !parsed.is_absolute() {
+            return None;
+        }
+        if parsed.is_plain() {
+            return Some(item.to_owned());
+        }
+        let key_addressed = parsed.segments.iter().all(|s| match s {
+            Segment::Name(_) | Segment::Instance(_) => true,
+            Segment::Filter(filter) => filter.is_key_form(),
+            Segment::Placeholder | Segment::Wildcard | Segment::Follow(_) => false,
+        });
+        if !key_addressed {
+            return None;
+        }
+        let found = self.resolve(&parsed, protocol).ok()?;
+        let [only] = found.items() else {
+            return None;
+        };
+        let mut text = match only {
+            Resolved::Object { .. } | Resolved::Parameter { .. } => found.path(only),
+            _ => return None,
+        };
+        if !item.ends_with('.') && text.ends_with('.') {
+            text.pop();
+        }
+        Some(text)
+    }
+
     /// One item of a path reference, normalised; `None` if it is not acceptable.
     fn path_item(
         &self,
@@ -99,34 +134,7 @@ impl Store {
         if item.is_empty() {
             return Some(String::new());
         }
-        let parsed = Path::parse_reference(item, &self.limits).ok()?;
-        if !parsed.is_absolute() {
-            return None;
-        }
-        let key_addressed = parsed.segments.iter().all(|s| match s {
-            Segment::Name(_) | Segment::Instance(_) => true,
-            Segment::Filter(filter) => filter.is_key_form(),
-            Segment::Placeholder | Segment::Wildcard | Segment::Follow(_) => false,
-        });
-        let item = if parsed.is_plain() {
-            item.to_owned()
-        } else if !key_addressed {
-            return None;
-        } else {
-            // Key addressing: exactly one existing item, written with instance numbers.
-            let found = self.resolve(&parsed, protocol).ok()?;
-            let [only] = found.items() else {
-                return None;
-            };
-            let mut text = match only {
-                Resolved::Object { .. } | Resolved::Parameter { .. } => found.path(only),
-                _ => return None,
-            };
-            if !item.ends_with('.') && text.ends_with('.') {
-                text.pop();
-            }
-            text
-        };
+        let item = self.numbered_reference(item, protocol)?;
         let parsed = Path::parse_reference(&item, &self.limits).ok()?;
         let schema = parsed.into_object()?.schema_path()?;
         let absolute: Vec<&str> = reference
