@@ -152,6 +152,12 @@ pub struct DiscoveredRow {
     /// unique key and number new ones from the store's counter.
     pub number: Option<u32>,
     /// Parameter values by name (relative to the row; `Stats.BytesSent` for a child object).
+    /// A path reference may name a row of a discovered table by its unique key, since the
+    /// device does not know the number the store gave it: the `Host` of a
+    /// `ManagementServer.ManageableDevice` row (learnt from DHCP option 125) as
+    /// `Device.Hosts.Host.[PhysAddress=="AA:BB:CC:00:00:01"]`. The engine writes the row's
+    /// number instead, or leaves the item out while no such row exists (so report the
+    /// referenced table's change first).
     pub values: Vec<(String, Value)>,
 }
 

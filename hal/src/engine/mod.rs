@@ -692,7 +692,15 @@ impl Engine {
                     let _ = txn.commit();
                 }
                 DeviceInput::TableChanged { table } => {
-                    self.discover_table(&table, Protocol::Usp).await;
+                    // In the model that has the table: `ManagementServer.ManageableDevice`
+                    // is CWMP's only.
+                    let row = std::format!("{}{{i}}.", schema_path_of(&table));
+                    let protocol = if tr181_model::schema::object(&row, Protocol::Usp).is_some() {
+                        Protocol::Usp
+                    } else {
+                        Protocol::Cwmp
+                    };
+                    self.discover_table(&table, protocol).await;
                 }
                 DeviceInput::Event { path, args } => {
                     self.push_notice(Notice::Event { path, args });

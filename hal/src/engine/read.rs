@@ -575,21 +575,51 @@ fn key_text<N: AsRef<str>>(name: Option<&str>, values: &[(N, Value)]) -> Option<
         .map(|(_, v)| v.canonical_text())
 }
 
+/// Rewrites the items of a path-reference `value` of parameter `schema_path` that name their
+/// target by unique key (`Device.Hosts.Host.[PhysAddress=="AA:BB:CC:00:00:01"]`: a device
+/// knows a LAN host by its MAC, not by the number the store gave its row) to instance numbers;
+/// an item that names no existing row is left out (an empty single value).
+fn number_references(store: &Store, schema_path: &str, value: &mut Value, protocol: Protocol) {
+    let keyed = |item: &Value| matches!(item, Value::String(text) if text.contains('['));
+    let has_keys = match &*value {
+        Value::List(items) => items.iter().any(keyed),
+        single => keyed(single),
+    };
+    let is_path_reference = has_keys
+        && schema::parameter(schema_path, protocol)
+            .and_then(|p| p.syntax().reference())
+            .is_some_and(|r| matches!(r, schema::Reference::Path(_)));
+    if !is_path_reference {
+        return;
+    }
+    let numbered = |item: &str| store.numbered_reference(item, protocol);
+    match value {
+        Value::List(items) => items.retain_mut(|item| match item {
+            Value::String(text) if text.contains('[') => {
+                numbered(text).map(|number| *text = number).is_some()
+            }
+            _ => true,
+        }),
+        Value::String(item) => *item = numbered(item).unwrap_or_default(),
+        _ => {}
+    }
+}
+
 /// Makes the rows of `table` match `rows`: matched by instance number when the device gives
 /// one, else by the table's unique key (its first key not made only of `Alias`).
-fn reconcile(store: &mut Store, table: &str, protocol: Protocol, rows: Vec<DiscoveredRow>) {
+fn reconcile(store: &mut Store, table: &str, protocol: Protocol, mut rows: Vec<DiscoveredRow>) {
     let Ok(existing) = store.instances(table, protocol, true) else {
         return;
     };
-    let key: Vec<&'static str> =
-        schema::object(&std::format!("{}{{i}}.", schema_path_of(table)), protocol)
-            .and_then(|o| {
-                o.unique_keys()
-                    .iter()
-                    .find(|k| k.parameters().iter().any(|p| p != "Alias"))
-            })
-            .map(|k| k.parameters().iter().collect())
-            .unwrap_or_default();
+    let row_schema = std::format!("{}{{i}}.", schema_path_of(table));
+    let key: Vec<&'static str> = schema::object(&row_schema, protocol)
+        .and_then(|o| {
+            o.unique_keys()
+                .iter()
+                .find(|k| k.parameters().iter().any(|p| p != "Alias"))
+        })
+        .map(|k| k.parameters().iter().collect())
+        .unwrap_or_default();
     let number_of =
         |path: &str| -> Option<u32> { path.strip_prefix(table)?.strip_suffix('.')?.parse().ok() };
     let matches = |info: &InstanceInfo, row: &DiscoveredRow| {
@@ -610,6 +640,9 @@ fn reconcile(store: &mut Store, table: &str, protocol: Protocol, rows: Vec<Disco
         if let Some(text) = key_text(first_key, &info.keys) {
             by_key.entry(text).or_default().push(info);
         }
+    }
+    for (name, value) in rows.iter_mut().flat_map(|row| row.values.iter_mut()) {
+        number_references(store, &std::format!("{row_schema}{name}"), value, protocol);
     }
     let mut txn = store.transaction(Origin::Device);
     let mut kept: BTreeSet<u32> = BTreeSet::new();
