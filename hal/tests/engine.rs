@@ -21,7 +21,7 @@ use hal::engine::{
     GetRequest, Notice, ObjectCreation, ObjectSettings, OperateOutcome, OperateRequest,
     ParamSetting, PathRule, PathRules, Permissions, SetRequest, SupportedRequest, Target,
 };
-use hal::sim::{Client, Fault, HalCall, SimDevice};
+use hal::sim::{Client, DeviceIdentity, Fault, HalCall, SimDevice};
 use hal::{Engine, EngineConfig, EngineError, HalError, Principal};
 use tr181_model::store::{Change, Origin};
 use tr181_model::value::{DateTime, Value};
@@ -857,6 +857,48 @@ async fn discovered_rows_follow_the_hardware() {
         rows[0].path, "Device.Hosts.Host.2.",
         "numbers are kept, never reused"
     );
+}
+
+#[tokio::test]
+async fn manageable_devices_follow_the_clients_that_gave_option_125() {
+    let (sim, engine) = setup().await;
+    let table = "Device.ManagementServer.ManageableDevice.";
+    let count = "Device.ManagementServer.ManageableDeviceNumberOfEntries";
+    sim.connect_client(Client::wired("AA:BB:CC:00:00:01", "192.168.1.100", "pc"));
+    let stb = Client::wired("AA:BB:CC:00:00:02", "192.168.1.101", "stb")
+        .with_identity(DeviceIdentity::new("00D09F", "STB0001", "STB"));
+    sim.connect_client(stb.clone());
+    let read = |name: &'static str| {
+        let engine = &engine;
+        async move {
+            let got = engine.get(&acs(), &GetRequest::new([table])).await.unwrap();
+            got.value(&format!("{table}1.{name}")).map(text)
+        }
+    };
+
+    // A read of the table alone discovers it before its Hosts rows exist: the key names no
+    // row yet, so `Host` is empty rather than wrong.
+    assert_eq!(read("Host").await.as_deref(), Some(""));
+
+    // The sink's inputs: Hosts first, then the table again, now with the reference.
+    engine.handle_device_inputs().await.unwrap();
+    assert_eq!(
+        stored(&engine, count),
+        "1",
+        "only the client with option 125"
+    );
+    assert_eq!(read("ManufacturerOUI").await.as_deref(), Some("00D09F"));
+    assert_eq!(read("SerialNumber").await.as_deref(), Some("STB0001"));
+    assert_eq!(read("ProductClass").await.as_deref(), Some("STB"));
+    assert_eq!(read("Host").await.as_deref(), Some("Device.Hosts.Host.2"));
+    assert_eq!(stored(&engine, "Device.Hosts.Host.2.PhysAddress"), stb.mac);
+
+    // The row goes with the client; USP has no such table.
+    sim.disconnect_client(&stb.mac);
+    engine.handle_device_inputs().await.unwrap();
+    assert_eq!(stored(&engine, count), "0");
+    let got = engine.get(&usp(), &GetRequest::new([table])).await.unwrap();
+    assert!(got.first_error().is_some());
 }
 
 #[tokio::test]

@@ -10,7 +10,10 @@
 //!   and `Time.Enable` is true, `Disabled` while it is false.
 //! - **Discovery**: `Hosts.Host`, `WiFi.AccessPoint.{i}.AssociatedDevice` and
 //!   `DHCPv4.Server.Pool.{i}.Client` follow the simulated clients
-//!   ([`SimDevice::connect_client`]).
+//!   ([`SimDevice::connect_client`]); so does `ManagementServer.ManageableDevice` (TR-069
+//!   Annex F device-gateway association), whose rows are the clients that gave their identity
+//!   in DHCP option 125 ([`Client::with_identity`]), each naming its `Hosts.Host` row by MAC
+//!   (`Device.Hosts.Host.[PhysAddress=="…"]`, which the engine turns into the row's number).
 //! - **Commands**: `IP.Diagnostics.IPPing()`, `IP.Diagnostics.TraceRoute()` (`MaxHopCount`
 //!   hops, at most three) and `SelfTestDiagnostics()` run asynchronously
 //!   and finish when the test calls [`SimDevice::run_jobs`]; the `Reset()` commands of
@@ -67,6 +70,7 @@ const LIVE: &[(&str, &str)] = &[
 const DISCOVERED: &[&str] = &[
     "Device.DHCPv4.Server.Pool.{i}.Client.{i}.",
     "Device.Hosts.Host.{i}.",
+    "Device.ManagementServer.ManageableDevice.{i}.",
     "Device.SoftwareModules.DeploymentUnit.{i}.",
     "Device.SoftwareModules.ExecutionUnit.{i}.",
     "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.",
@@ -89,6 +93,33 @@ pub struct Client {
     pub access_point: Option<u32>,
     /// Signal strength in dBm (Wi-Fi clients).
     pub signal: i32,
+    /// What it told the DHCP server about itself in option 125, if it did.
+    pub identity: Option<DeviceIdentity>,
+}
+
+/// A LAN device's identity from DHCP option 125 (V-I Vendor-Specific Information,
+/// enterprise 3561, sub-options 1–3 or 4–6 of TR-069 Annex F): it is manageable by an ACS
+/// itself, and the gateway lists it in `Device.ManagementServer.ManageableDevice.{i}.`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceIdentity {
+    /// `ManufacturerOUI`: six upper-case hexadecimal digits.
+    pub oui: String,
+    /// `SerialNumber`.
+    pub serial_number: String,
+    /// `ProductClass` (empty when the device gave none).
+    pub product_class: String,
+}
+
+impl DeviceIdentity {
+    /// An identity.
+    pub fn new(oui: &str, serial_number: &str, product_class: &str) -> Self {
+        Self {
+            oui: oui.into(),
+            serial_number: serial_number.into(),
+            product_class: product_class.into(),
+        }
+    }
 }
 
 impl Client {
@@ -100,7 +131,15 @@ impl Client {
             hostname: hostname.into(),
             access_point: Some(access_point),
             signal: -55,
+            identity: None,
         }
+    }
+
+    /// The same client, having given `identity` in DHCP option 125.
+    #[must_use]
+    pub fn with_identity(mut self, identity: DeviceIdentity) -> Self {
+        self.identity = Some(identity);
+        self
     }
 
     /// A wired client.
@@ -383,6 +422,8 @@ fn notify_tables(sink: Option<&DeviceSink>) {
         sink.table_changed("Device.WiFi.AccessPoint.1.AssociatedDevice.");
         sink.table_changed("Device.WiFi.AccessPoint.2.AssociatedDevice.");
         sink.table_changed("Device.DHCPv4.Server.Pool.1.Client.");
+        // After `Hosts.Host`: its rows name theirs.
+        sink.table_changed("Device.ManagementServer.ManageableDevice.");
     }
 }
 
@@ -557,6 +598,19 @@ impl Tables for SimDevice {
                     })
                     .collect()
             }
+            "Device.ManagementServer.ManageableDevice." => clients
+                .iter()
+                .filter_map(|c| {
+                    let id = c.identity.as_ref()?;
+                    let host = std::format!("Device.Hosts.Host.[PhysAddress==\"{}\"]", c.mac);
+                    Some(DiscoveredRow::new(std::vec![
+                        ("ManufacturerOUI".into(), text(&id.oui)),
+                        ("SerialNumber".into(), text(&id.serial_number)),
+                        ("ProductClass".into(), text(&id.product_class)),
+                        ("Host".into(), Value::List(std::vec![text(&host)])),
+                    ]))
+                })
+                .collect(),
             software::DU_TABLE | software::EU_TABLE => inner.software.rows(schema.as_str()),
             "Device.DHCPv4.Server.Pool.{i}.Client." => clients
                 .iter()

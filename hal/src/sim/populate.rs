@@ -13,7 +13,7 @@
 //! | `Time` | one NTP client and the time zone |
 //! | `QoS` | one classification (DSCP 46 for SIP) |
 //! | `BulkData` | enabled, the capabilities of [`bulkdata`](crate::bulkdata) (HTTP and USP `Push!`, CSV and JSON), no profile |
-//! | `Hosts`, associated Wi-Fi devices, DHCP clients | discovered at run time from the simulated clients |
+//! | `Hosts`, associated Wi-Fi devices, DHCP clients, `ManagementServer.ManageableDevice` | discovered at run time from the simulated clients |
 //!
 //! TR-104 `Device.Services.VoiceService.` is not part of TR-181 2.19 (our schema has only the
 //! empty `Device.Services.` object), so the simulated device has no voice service rather than
