@@ -11,7 +11,9 @@
 //!   rules, forced and `InformParameter` parameters, HoldRequests, the empty POST and the 204
 //!   end, cookies, redirects, HTTP Basic/Digest towards the ACS, retries with the randomised
 //!   exponential wait, periodic and scheduled informs, heartbeats (Annex O, `14 HEARTBEAT`
-//!   alone in its session, [`session::heartbeat`]), value-change notification, and every
+//!   alone in its session, [`session::heartbeat`]), value-change notification (that of
+//!   `ManageableDeviceNumberOfEntries` spaced by `ManageableDeviceNotificationLimit`,
+//!   [`session::manageable`]), and every
 //!   CPE RPC executed through the protocol-neutral [`hal::Engine`] (which the driver calls),
 //!   ChangeDUState included, with DUStateChangeComplete and AutonomousDUStateChangeComplete
 //!   kept until the ACS acknowledges them, as are the CPE's AutonomousTransferComplete and

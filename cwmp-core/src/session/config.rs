@@ -176,6 +176,9 @@ pub struct ServerSettings {
     /// `DefaultActiveNotificationThrottle`, seconds: the least time between the end of a
     /// session and a session started only for an active notification.
     pub default_active_notification_throttle: u32,
+    /// `ManageableDeviceNotificationLimit`, seconds: the least time between active
+    /// notifications of `ManageableDeviceNumberOfEntries` ([`manageable`](super::manageable)).
+    pub manageable_device_notification_limit: u32,
     /// `LightweightNotificationProtocolsSupported` contains `UDP`: SetParameterAttributes
     /// accepts the lightweight notification values 3–6.
     pub lightweight_udp_supported: bool,
@@ -227,6 +230,10 @@ impl std::fmt::Debug for ServerSettings {
                 "default_active_notification_throttle",
                 &self.default_active_notification_throttle,
             )
+            .field(
+                "manageable_device_notification_limit",
+                &self.manageable_device_notification_limit,
+            )
             .field("lightweight_udp_supported", &self.lightweight_udp_supported)
             .field("lightweight_udp_used", &self.lightweight_udp_used)
             .field(
@@ -259,6 +266,7 @@ impl Default for ServerSettings {
             retry_minimum_wait_interval: 5,
             retry_interval_multiplier: 2000,
             default_active_notification_throttle: 0,
+            manageable_device_notification_limit: 0,
             lightweight_udp_supported: false,
             lightweight_udp_used: false,
             lightweight_trigger_interval: 0,
@@ -369,6 +377,9 @@ impl ServerSettings {
         }
         if let Some(n) = number("DefaultActiveNotificationThrottle") {
             settings.default_active_notification_throttle = n;
+        }
+        if let Some(n) = number("ManageableDeviceNotificationLimit") {
+            settings.manageable_device_notification_limit = n;
         }
         let has_udp =
             |name: &str| text(name).is_some_and(|list| list.split(',').any(|p| p.trim() == "UDP"));

@@ -87,6 +87,7 @@ mod engine;
 pub mod heartbeat;
 pub(crate) mod http;
 pub mod lightweight;
+pub mod manageable;
 mod requests;
 pub(crate) mod retry;
 mod rpc;
@@ -394,6 +395,10 @@ pub struct Session {
     lw_in_flight: bool,
     /// When pending passive lightweight notifications go next.
     lw_trigger_at: Option<Instant>,
+    /// When an Inform last carried `ManageableDeviceNumberOfEntries` ([`manageable`]).
+    manageable_notified_at: Option<Instant>,
+    /// When its held active notification is due.
+    manageable_held_until: Option<Instant>,
     after_session: Vec<EngineRequest>,
     last_session_end: Option<Instant>,
     forced: Vec<String>,
@@ -462,6 +467,8 @@ impl Session {
             lw_due,
             lw_in_flight: false,
             lw_trigger_at: None,
+            manageable_notified_at: None,
+            manageable_held_until: None,
             after_session: Vec::new(),
             last_session_end: None,
             dirty: false,
@@ -679,6 +686,9 @@ impl Session {
         if self.heartbeat_at.is_some_and(|t| t <= now) {
             self.on_heartbeat_timer();
         }
+        if self.manageable_held_until.is_some_and(|t| t <= now) {
+            self.on_manageable_timer();
+        }
         let mut due = Vec::new();
         self.scheduled_informs.retain(|(at, key)| {
             if *at <= now {
@@ -718,6 +728,7 @@ impl Session {
         deadlines.extend(self.periodic_at);
         deadlines.extend(self.lw_trigger_at);
         deadlines.extend(self.heartbeat_at);
+        deadlines.extend(self.manageable_held_until);
         deadlines.extend(self.scheduled_informs.iter().map(|(t, _)| *t));
         deadlines.extend(self.download_due.iter().map(|(t, _)| *t));
         if self.phase == Phase::Idle {
@@ -895,7 +906,9 @@ impl Session {
                         self.config.limits.max_changed_parameters,
                         &mut self.dropped_changes,
                     );
-                    if active {
+                    if active
+                        && !(path.as_str() == manageable::COUNT && self.hold_manageable_change())
+                    {
                         self.state.add_event(&EventCode::ValueChange, "");
                     }
                 }
@@ -930,6 +943,8 @@ impl Session {
         let heartbeat_changed = settings.heartbeat_enable != self.settings.heartbeat_enable
             || settings.heartbeat_interval != self.settings.heartbeat_interval
             || settings.heartbeat_time != self.settings.heartbeat_time;
+        let manageable_changed = settings.manageable_device_notification_limit
+            != self.settings.manageable_device_notification_limit;
         self.settings = settings;
         self.check_bootstrap();
         if periodic_changed {
@@ -940,6 +955,9 @@ impl Session {
         }
         if heartbeat_changed {
             self.on_heartbeat_settings();
+        }
+        if manageable_changed {
+            self.on_manageable_settings();
         }
     }
 
@@ -1542,6 +1560,7 @@ impl Session {
         }
         self.state.events.retain(|e| !sent_events.contains(e));
         self.changed.retain(|p| !sent_changed.contains(p));
+        self.on_manageable_informed(&sent_changed);
         self.state.retry_count = 0;
         self.inform_notices.retain(|n| !inform_notices.contains(n));
         for notice in inform_notices {
