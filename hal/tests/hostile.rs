@@ -222,6 +222,28 @@ async fn usp_path_syntax_from_an_acs_is_an_invalid_name() {
             .await
             .unwrap_err();
         invalid(&names, path);
+        // A read that takes instance wildcards (TR-069 Amendment 6) takes only those.
+        let read = engine
+            .get(
+                &acs(),
+                &GetRequest::new([path]).with_instance_wildcards(true),
+            )
+            .await
+            .unwrap();
+        let read = &read.results().next().unwrap().outcome;
+        let names = engine
+            .get_names(
+                &acs(),
+                &GetNamesRequest::new(path, false).with_instance_wildcards(true),
+            )
+            .await;
+        if path.contains('*') {
+            assert!(read.is_ok(), "{path}: {read:?}");
+            assert!(!names.unwrap().is_empty(), "{path}");
+        } else {
+            invalid(&read.as_ref().unwrap_err().error, path);
+            invalid(&names.unwrap_err(), path);
+        }
     }
     let failure = engine
         .set(

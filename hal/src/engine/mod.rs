@@ -79,8 +79,8 @@ use std::vec::Vec;
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
 use tr181_model::lenient::{LenientList, keep_read};
-use tr181_model::path::Path;
 pub(crate) use tr181_model::path::schema_path_of;
+use tr181_model::path::{Path, Segment};
 use tr181_model::schema::{Parameter, Protocol, Protocols};
 use tr181_model::store::{ChangeRecord, Origin, Resolved, Store, Transaction};
 use tr181_model::value::{DateTime, Value};
@@ -838,13 +838,31 @@ impl Engine {
 
 /// Parses a path a principal sent, in its protocol's syntax. USP paths may hold wildcards,
 /// search expressions and reference follows; a CWMP ACS names items by name and instance
-/// number only, so for it such a path is
+/// number only (reads aside, see [`parse_read_path`]), so for it such a path is
 /// [`InvalidPath`](tr181_model::Error::InvalidPath) (CWMP 9005; the hostile-input suites found
 /// that a search matching nothing was answered as success, and that a wildcard write would
-/// have set every row). Every request path goes through here, once.
+/// have set every row). Every request path goes through here or [`parse_read_path`], once.
 fn parse_path(path: &str, protocol: Protocol, limits: &Limits) -> Result<Path, EngineError> {
+    parse_read_path(path, protocol, false, limits)
+}
+
+/// [`parse_path`] for a read whose CWMP names may also hold instance wildcards when
+/// `instance_wildcards` (`*` in place of an instance number: TR-069 Amendment 6, for
+/// GetParameterValues, GetParameterNames and GetParameterAttributes on a CPE that supports
+/// them); search expressions and reference follows stay USP-only.
+fn parse_read_path(
+    path: &str,
+    protocol: Protocol,
+    instance_wildcards: bool,
+    limits: &Limits,
+) -> Result<Path, EngineError> {
     let parsed = Path::parse(path, limits)?;
-    if protocol == Protocol::Cwmp && !parsed.is_plain() {
+    let cwmp_name = |segment: &Segment| match segment {
+        Segment::Name(_) | Segment::Instance(_) => true,
+        Segment::Wildcard => instance_wildcards,
+        _ => false,
+    };
+    if protocol == Protocol::Cwmp && !parsed.segments.iter().all(cwmp_name) {
         return Err(tr181_model::Error::InvalidPath {
             path: path.into(),
             position: path.find(['*', '[', '+', '#']).unwrap_or(0),

@@ -15,7 +15,7 @@ use super::response::GetBuilder;
 use super::{
     Engine, Failure, GetInstancesRequest, GetInstancesResponse, GetNamesRequest, GetRequest,
     GetResponse, PathResult, Principal, SupportedRequest, SupportedResponse, Target, parse_path,
-    schema_path_of, shown,
+    parse_read_path, schema_path_of, shown,
 };
 use crate::error::EngineError;
 use crate::traits::{DiscoveredRow, Parameters};
@@ -111,7 +111,8 @@ impl Engine {
         let store = self.store();
         let mut live = LiveParams::default();
         for path in paths {
-            let Ok(parsed) = parse_path(path, protocol, store.limits()) else {
+            // Only a refresh: the read itself decides whether its paths may hold wildcards.
+            let Ok(parsed) = parse_read_path(path, protocol, true, store.limits()) else {
                 continue;
             };
             let Ok(found) = store.resolve(&parsed, protocol) else {
@@ -187,7 +188,7 @@ impl Engine {
                     &store,
                     principal,
                     path,
-                    request.max_depth,
+                    request,
                     reads_secured,
                     &mut live,
                     &mut response,
@@ -222,18 +223,20 @@ impl Engine {
         store: &Store,
         principal: &Principal,
         path: &str,
-        max_depth: Option<u32>,
+        request: &GetRequest,
         reads_secured: bool,
         live: &mut LiveParams,
         response: &mut GetBuilder,
     ) -> Result<(), EngineError> {
-        let parsed = parse_path(path, principal.protocol, store.limits())?;
+        let wildcards = request.instance_wildcards;
+        let parsed = parse_read_path(path, principal.protocol, wildcards, store.limits())?;
         let direct = parsed.is_plain() && !parsed.is_object();
         let found = store.resolve(&parsed, principal.protocol)?;
         if !parsed.is_object() {
             // Every item of a parameter path is one parameter.
             response.reserve(found.len());
         }
+        let max_depth = request.max_depth;
         each_param(store, &found, principal.protocol, max_depth, |found| {
             let Addressed {
                 object,
@@ -275,8 +278,9 @@ impl Engine {
     /// Reads parameter and object names with their writability (CWMP GetParameterNames).
     ///
     /// The empty path means `Device.`. `next_level` on a parameter path is
-    /// [`EngineError::InvalidArguments`] (CWMP 9003). Items the principal may not read are
-    /// left out.
+    /// [`EngineError::InvalidArguments`] (CWMP 9003). A path with instance wildcards gives the
+    /// names of each object or parameter it matches in turn (none when it matches nothing).
+    /// Items the principal may not read are left out.
     pub async fn get_names(
         &self,
         principal: &Principal,
@@ -289,7 +293,8 @@ impl Engine {
         };
         let _gate = self.enter_read(principal.protocol, &[path], None).await?;
         let store = self.store();
-        let parsed = parse_path(path, principal.protocol, store.limits())?;
+        let wildcards = request.instance_wildcards;
+        let parsed = parse_read_path(path, principal.protocol, wildcards, store.limits())?;
         if request.next_level && !parsed.is_object() {
             return Err(EngineError::InvalidArguments {
                 path: path.into(),
@@ -297,7 +302,17 @@ impl Engine {
                 command: false,
             });
         }
-        let names = store.names(path, principal.protocol, request.next_level)?;
+        let names = if parsed.is_plain() {
+            store.names(path, principal.protocol, request.next_level)?
+        } else {
+            let found = store.resolve(&parsed, principal.protocol)?;
+            let mut names = Vec::new();
+            for item in &found {
+                let item = found.path(item);
+                names.extend(store.names(&item, principal.protocol, request.next_level)?);
+            }
+            names
+        };
         Ok(names
             .into_iter()
             .filter(|n| {

@@ -26,6 +26,10 @@ pub struct GetRequest {
     /// USP `max_depth`: `None` (or USP 0) for the whole subtree; see
     /// [`Store::parameters`](tr181_model::store::Store::parameters) for how depth counts.
     pub max_depth: Option<u32>,
+    /// Whether a CWMP name may hold instance wildcards (`*` in place of an instance number),
+    /// as TR-069 lets GetParameterValues and GetParameterAttributes use them on a CPE that
+    /// supports them. USP paths always may.
+    pub instance_wildcards: bool,
 }
 
 impl GetRequest {
@@ -34,7 +38,14 @@ impl GetRequest {
         Self {
             paths: paths.into_iter().map(Into::into).collect(),
             max_depth: None,
+            instance_wildcards: false,
         }
+    }
+
+    /// Lets CWMP names hold instance wildcards (see [`GetRequest::instance_wildcards`]).
+    pub fn with_instance_wildcards(mut self, allowed: bool) -> Self {
+        self.instance_wildcards = allowed;
+        self
     }
 
     /// Limits the depth (USP `max_depth`; 0 means unlimited).
@@ -50,8 +61,11 @@ impl GetRequest {
 pub struct GetNamesRequest {
     /// A parameter path or a partial (object) path; empty means `Device.`.
     pub path: String,
-    /// Only the items one level below `path`.
+    /// Only the items one level below `path` (below each object a wildcard matches).
     pub next_level: bool,
+    /// Whether the CWMP name may hold instance wildcards (see
+    /// [`GetRequest::instance_wildcards`]).
+    pub instance_wildcards: bool,
 }
 
 impl GetNamesRequest {
@@ -60,7 +74,14 @@ impl GetNamesRequest {
         Self {
             path: path.into(),
             next_level,
+            instance_wildcards: false,
         }
+    }
+
+    /// Lets the CWMP name hold instance wildcards (see [`GetRequest::instance_wildcards`]).
+    pub fn with_instance_wildcards(mut self, allowed: bool) -> Self {
+        self.instance_wildcards = allowed;
+        self
     }
 }
 
