@@ -8,20 +8,13 @@ mod support;
 use std::time::Duration;
 
 use cwmp_core::codec::{
-    AddObject, Body, DeleteObject, GetParameterNames, GetParameterValues, ParameterValue,
-    SetParameterValues, ValueType,
+    AddObject, Body, DeleteObject, GetParameterNames, ParameterValue, SetParameterValues, ValueType,
 };
 use cwmp_core::session::alias::MAX_AUTO_CREATED;
-use cwmp_core::session::{EngineRequest, Input, SessionConfig};
-use support::{Cpe, ScriptedAcs, device_sets, spv};
+use cwmp_core::session::{EngineRequest, SessionConfig};
+use support::{Cpe, ScriptedAcs, device_sets, fault_code, gpv, session, spv, values};
 
 const MAPPING: &str = "Device.NAT.PortMapping.";
-
-fn gpv(names: &[&str]) -> Body {
-    Body::GetParameterValues(GetParameterValues {
-        parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
-    })
-}
 
 fn add(name: &str) -> Body {
     Body::AddObject(AddObject {
@@ -53,41 +46,6 @@ async fn cpe() -> (Cpe, ScriptedAcs) {
     let mut acs = ScriptedAcs::new();
     cpe.run(&mut acs, Duration::from_secs(5)).await;
     (cpe, acs)
-}
-
-/// Runs one session with `requests` and returns the CPE's answers to them.
-async fn session(cpe: &mut Cpe, acs: &mut ScriptedAcs, requests: Vec<Body>) -> Vec<Body> {
-    let before = acs.cpe_messages().len();
-    for request in requests {
-        acs.push(request);
-    }
-    cpe.session.handle_input(Input::ConnectionRequest).unwrap();
-    cpe.run(acs, Duration::from_secs(5)).await;
-    acs.cpe_messages()[before..].to_vec()
-}
-
-fn fault_code(body: &Body) -> (u32, Vec<(String, u32)>) {
-    let Body::Fault(fault) = body else {
-        panic!("expected a fault, got {body:?}");
-    };
-    let detail = fault.detail.as_ref().unwrap();
-    let params = detail
-        .set_parameter_values_fault
-        .iter()
-        .map(|f| (f.parameter_name.clone(), f.fault_code))
-        .collect();
-    (detail.fault_code, params)
-}
-
-fn values(body: &Body) -> Vec<(String, String)> {
-    let Body::GetParameterValuesResponse(response) = body else {
-        panic!("expected GetParameterValuesResponse, got {body:?}");
-    };
-    response
-        .parameter_list
-        .iter()
-        .map(|p| (p.name.clone(), p.value.clone()))
-        .collect()
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -9,7 +9,8 @@
 //! on one kept-alive connection (acsrs keeps the CWMP session open while that connection
 //! lives): GetParameterValues (which makes acsrs send a Digest connection request, signed
 //! for the uri `/`, so the agent serves its connection requests on `/`), a Fault,
-//! SetParameterValues (read back over USP, from the device itself), AddObject,
+//! SetParameterValues (read back over USP, from the device itself), a GetParameterValues
+//! of an instance wildcard, AddObject,
 //! DeleteObject and GetParameterNames. A second management connection needs a second
 //! connection request, in which acsrs sets a heartbeat policy (Annex O): the heartbeat falls
 //! due during that session and its own session, `14 HEARTBEAT` alone, follows. The TLS test runs the bootstrap and a connection-request session
@@ -352,6 +353,11 @@ async fn acsrs_manages_the_agent_over_http() {
         api.values(&[SSID]).await,
         [(SSID.into(), "set-by-acsrs".into())]
     );
+    // An instance wildcard (TR-069 Amendment 6) reads the column of every row at once.
+    let column = api.values(&["Device.WiFi.SSID.*.SSID"]).await;
+    assert_eq!(column.len(), 2, "{column:?}");
+    assert_eq!(column[0], (SSID.into(), "set-by-acsrs".into()));
+    assert_eq!(column[1].0, "Device.WiFi.SSID.2.SSID");
     let mut usp = Controller::connect(&agent.url).await;
     let body = usp.request(get(&[SSID])).await;
     assert_eq!(get_params(&body)["SSID"], "set-by-acsrs", "{body}");

@@ -14,6 +14,7 @@
 //! | AddObject `Table.[alias].` with an alias a row of that table has already | 9003 |
 //! | more than [`MAX_AUTO_CREATED`] rows to create for one SetParameterValues | 9004 |
 //! | `[...]` that is no valid Alias (TR-181 rules, [`tr181_model::path::is_alias`]) | the engine's 9005 for a malformed name |
+//! | an `[alias]` after an instance wildcard `*` (`Table.*.Sub.[alias].`): each row would need its own lookup | 9005 |
 //!
 //! An ACS request that needs aliases first reads every row's unique keys from the engine
 //! (`GetInstances` of `Device.`, one read for the whole request), then runs with instance

@@ -209,6 +209,10 @@ pub struct ServerSettings {
     pub instance_alias_mode: bool,
     /// `AutoCreateInstances`: SetParameterValues creates the rows its aliases name.
     pub auto_create_instances: bool,
+    /// `InstanceWildcardsSupported`: the names of GetParameterValues, GetParameterNames and
+    /// GetParameterAttributes may hold `*` in place of instance numbers (TR-069 Amendment 6);
+    /// without it such a name is fault 9005.
+    pub instance_wildcards_supported: bool,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -249,6 +253,10 @@ impl std::fmt::Debug for ServerSettings {
             .field("alias_based_addressing", &self.alias_based_addressing)
             .field("instance_alias_mode", &self.instance_alias_mode)
             .field("auto_create_instances", &self.auto_create_instances)
+            .field(
+                "instance_wildcards_supported",
+                &self.instance_wildcards_supported,
+            )
             .finish()
     }
 }
@@ -279,6 +287,7 @@ impl Default for ServerSettings {
             alias_based_addressing: false,
             instance_alias_mode: false,
             auto_create_instances: false,
+            instance_wildcards_supported: false,
         }
     }
 }
@@ -415,6 +424,7 @@ impl ServerSettings {
         settings.alias_based_addressing = flag("AliasBasedAddressing");
         settings.instance_alias_mode = text("InstanceMode").is_some_and(|m| m == "InstanceAlias");
         settings.auto_create_instances = flag("AutoCreateInstances");
+        settings.instance_wildcards_supported = flag("InstanceWildcardsSupported");
         settings
     }
 

@@ -4,10 +4,10 @@
 //! | RPC | Engine request | Notes |
 //! |---|---|---|
 //! | GetRPCMethods | — | the methods below |
-//! | GetParameterValues | `Get` | first failing path → its fault (9005 unknown name) |
+//! | GetParameterValues | `Get` | first failing path → its fault (9005 unknown name); instance wildcards (below) |
 //! | SetParameterValues | `Set` (all-or-nothing, `ParameterKey` as agent write) | status 1 when a reboot is needed; fault 9003 with one `SetParameterValuesFault` per parameter |
-//! | GetParameterNames | `GetNames` | `NextLevel` on a parameter → 9003 |
-//! | GetParameterAttributes | `Get` (to expand partial paths) | attributes from the session state |
+//! | GetParameterNames | `GetNames` | `NextLevel` on a parameter → 9003; instance wildcards (below) |
+//! | GetParameterAttributes | `Get` (to expand partial paths) | attributes from the session state; instance wildcards (below) |
 //! | SetParameterAttributes | `Get` | atomic; 9009 for active notification (2, 5, 6) on a `canDeny` parameter, turning off a `forceEnabled` one, or lightweight values 3–6 unless `LightweightNotificationProtocolsSupported` has `UDP` (then sent as [UDP lightweight notifications](super::lightweight)) |
 //! | AddObject / DeleteObject | `Add` / `Delete` (`ParameterKey` as agent write) | status 0 |
 //! | Reboot / FactoryReset | `Reboot` / `FactoryReset` after the session | |
@@ -18,6 +18,17 @@
 //! | GetQueuedTransfers / GetAllQueuedTransfers | — | from the session state |
 //! | ChangeDUState | `Get`, then `Operate` per operation, in the background | operations run in the background; DUStateChangeComplete later |
 //! | anything else | — | 9000 |
+//!
+//! Instance wildcards (TR-069 Amendment 6, §3.6.2): when `Device.ManagementServer.`
+//! `InstanceWildcardsSupported` is true ([`ServerSettings`](super::ServerSettings)), a name of
+//! GetParameterValues, GetParameterNames or GetParameterAttributes may hold `*` as a whole
+//! segment in place of an instance number (`Device.Hosts.Host.*.IPAddress`,
+//! `Device.WiFi.AccessPoint.*.AssociatedDevice.*.`, also after an `[alias]`): the engine
+//! resolves it as it does a USP wildcard. The response lists what it matches, nothing when it
+//! matches no row; GetParameterNames gives the names of each match in turn, `NextLevel`
+//! applying to each. Every other RPC, and these when the parameter is false, answer such a
+//! name as an invalid one (9005; SetParameterValues: 9003 with a 9005 entry for it), as they
+//! do search expressions and reference follows. An `[alias]` after a `*` names no row (9005).
 //!
 //! Any response that encodes to more than
 //! [`SessionLimits::max_response_bytes`](super::SessionLimits::max_response_bytes) is
@@ -115,6 +126,8 @@ impl Session {
         } = envelope;
         let id = header.id;
         let parameter_key = |key: &str| key.to_owned();
+        // TR-069 Amendment 6: instance wildcards in GPV, GPN and GPA only.
+        let wildcards = self.settings.instance_wildcards_supported;
         let (request, work) = match body {
             Body::GetRpcMethods => {
                 let list = METHODS.iter().map(|m| (*m).to_owned()).collect();
@@ -125,7 +138,9 @@ impl Session {
                 );
             }
             Body::GetParameterValues(req) => (
-                EngineRequest::Get(GetRequest::new(req.parameter_names)),
+                EngineRequest::Get(
+                    GetRequest::new(req.parameter_names).with_instance_wildcards(wildcards),
+                ),
                 Work::GetValues,
             ),
             Body::SetParameterValues(req) => {
@@ -143,11 +158,16 @@ impl Session {
                 (EngineRequest::Set(request), Work::SetValues(created))
             }
             Body::GetParameterNames(req) => (
-                EngineRequest::GetNames(GetNamesRequest::new(req.parameter_path, req.next_level)),
+                EngineRequest::GetNames(
+                    GetNamesRequest::new(req.parameter_path, req.next_level)
+                        .with_instance_wildcards(wildcards),
+                ),
                 Work::Names,
             ),
             Body::GetParameterAttributes(req) => (
-                EngineRequest::Get(GetRequest::new(req.parameter_names)),
+                EngineRequest::Get(
+                    GetRequest::new(req.parameter_names).with_instance_wildcards(wildcards),
+                ),
                 Work::GetAttributes,
             ),
             Body::SetParameterAttributes(req) => {

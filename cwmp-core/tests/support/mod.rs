@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cwmp_core::codec::{
-    Body, CwmpNamespace, Envelope, InformResponse, Limits, Notification, ParameterValue,
-    SetParameterAttributesStruct, SetParameterValues, ValueType,
+    Body, CwmpNamespace, Envelope, GetParameterValues, InformResponse, Limits, Notification,
+    ParameterValue, SetParameterAttributesStruct, SetParameterValues, ValueType,
 };
 use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 use cwmp_core::session::{
@@ -363,6 +363,50 @@ pub fn spv(name: &str, value: &str, key: &str) -> Body {
         parameter_list: vec![ParameterValue::new(name, value, ValueType::String)],
         parameter_key: key.into(),
     })
+}
+
+/// A GetParameterValues of `names`.
+pub fn gpv(names: &[&str]) -> Body {
+    Body::GetParameterValues(GetParameterValues {
+        parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
+    })
+}
+
+/// Runs one session with `requests` and returns the CPE's answers to them.
+pub async fn session(cpe: &mut Cpe, acs: &mut ScriptedAcs, requests: Vec<Body>) -> Vec<Body> {
+    let before = acs.cpe_messages().len();
+    for request in requests {
+        acs.push(request);
+    }
+    cpe.session.handle_input(Input::ConnectionRequest).unwrap();
+    cpe.run(acs, Duration::from_secs(5)).await;
+    acs.cpe_messages()[before..].to_vec()
+}
+
+/// The fault code of `body` and its SetParameterValuesFault entries.
+pub fn fault_code(body: &Body) -> (u32, Vec<(String, u32)>) {
+    let Body::Fault(fault) = body else {
+        panic!("expected a fault, got {body:?}");
+    };
+    let detail = fault.detail.as_ref().unwrap();
+    let params = detail
+        .set_parameter_values_fault
+        .iter()
+        .map(|f| (f.parameter_name.clone(), f.fault_code))
+        .collect();
+    (detail.fault_code, params)
+}
+
+/// The name-value pairs of a GetParameterValuesResponse.
+pub fn values(body: &Body) -> Vec<(String, String)> {
+    let Body::GetParameterValuesResponse(response) = body else {
+        panic!("expected GetParameterValuesResponse, got {body:?}");
+    };
+    response
+        .parameter_list
+        .iter()
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect()
 }
 
 impl Cpe {

@@ -3,7 +3,7 @@
 //! | Area | Rows |
 //! |---|---|
 //! | `DeviceInfo` | identity, two firmware banks (`FirmwareImage.1` active, `.2` spare) |
-//! | `ManagementServer` | ACS URL, periodic inform, UDP lightweight notifications supported |
+//! | `ManagementServer` | ACS URL, periodic inform, UDP lightweight notifications and instance wildcards supported |
 //! | `LocalAgent` | Endpoint ID, one controller |
 //! | `Ethernet` | `Interface.1` (WAN), `Interface.2` (LAN) and their links |
 //! | `IP` | `Interface.1` (WAN, DHCP), `Interface.2` (LAN, 192.168.1.1/24) |
@@ -94,6 +94,13 @@ pub(crate) fn factory_defaults(txn: &mut Transaction<'_>, serial: &str) -> Resul
         txn,
         "Device.ManagementServer.LightweightNotificationProtocolsSupported",
         "UDP",
+    )?;
+    // GetParameterValues, GetParameterNames and GetParameterAttributes take `*` in place of
+    // instance numbers (TR-069 Amendment 6).
+    set(
+        txn,
+        "Device.ManagementServer.InstanceWildcardsSupported",
+        "true",
     )?;
     set(
         txn,
