@@ -27,18 +27,18 @@
 //! (`<file>.part`, synced before they are counted), the size the server gave and its strong
 //! validator; it is rewritten at most every [`PROGRESS_INTERVAL`] while the body comes, when
 //! the line goes quiet and before a retry. A piece cut short (the connection dropped, the
-//! server silent or unreachable) is followed by up to [`RETRIES`] more, after
-//! [`hal::retry`] waits, and a download the process died during is started again by
-//! [`Downloads::recover`] with its first start time; each asks for the rest with
-//! `Range: bytes=N-` and `If-Range`. A 206 whose `Content-Range` starts at byte N and agrees
-//! with the size known continues the file; a 200 starts it over; a 416 or another
-//! `Content-Range` starts it over on the next GET. The validator is a strong `ETag`, or,
-//! from a server that gives no `ETag`, a `Last-Modified` date a second or more before the
-//! response's `Date` (RFC 9110 §8.8.2.2); with neither the rest is never asked for. The size bound and the server's size hold across the pieces, `FileSize`
-//! is checked on the whole file. A journal entry whose partial file is shorter than it says,
-//! or beyond the size it or `FileSize` allows, starts over; a new transfer replaces any
-//! entry of its id, so it never takes another's partial file. Uploads are not resumed or
-//! retried: an HTTP PUT cannot resume in general.
+//! server silent or unreachable) is followed by up to [`RETRIES`] more, after [`hal::retry`]
+//! waits, and a download the process died during is started again by [`Downloads::recover`]
+//! with its first start time; each asks for the rest with `Range: bytes=N-` and `If-Range`. A
+//! 206 whose `Content-Range` starts at byte N and agrees with the size known continues the
+//! file; a 200 starts it over; a 416 or another `Content-Range` starts it over on the next
+//! GET. The validator is a strong `ETag`, or, from a server that gives no `ETag`, a
+//! `Last-Modified` date a second or more before the response's `Date` (RFC 9110 §8.8.2.2);
+//! with neither the rest is never asked for. The size bound and the server's size hold across
+//! the pieces, `FileSize` is checked on the whole file. A journal entry whose partial file is
+//! shorter than it says, or beyond the size it or `FileSize` allows, starts over; a new
+//! transfer replaces any entry of its id, so it never takes another's partial file. Uploads
+//! are not resumed or retried: an HTTP PUT cannot resume in general.
 //!
 //! After a crash, [`Downloads::recover`] reports each other journalled transfer again:
 //! with its recorded outcome, or, when it was cut short before its download started, with

@@ -5,16 +5,16 @@
 //!
 //! The configuration file and flags are the factory defaults: [`seed`] writes them into the
 //! rows of a fresh store (first start, factory reset). From then on the rows are the truth, as
-//! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row
-//! (per MQTT client and STOMP connection: see [`desired`]), writes each row's `Status` (`Up`, `Down`, `Error`; the MQTT client's `Connected`,
-//! `Connecting`, `Error_BrokerUnreachable`, ...; the STOMP connection's `Enabled`,
-//! `Connecting`, `ServerNotPresent`, ...) and, whenever the store changes, restarts
-//! exactly the MTPs whose rows changed, except an MQTT MTP whose CONNECT stays the same,
-//! which follows the change on its connection ([`crate::mqtt`], "Following the rows").
-//! Before it stops one it waits until the USP driver has
-//! queued the responses due ([`MtpInput::Flush`]), and a stopping connection sends what is
-//! queued before it closes, so a controller moving the agent's port (or broker) gets its
-//! SetResp over the old connection first.
+//! a controller (or an obuspa user) expects: [`Supervisor`] runs one task per enabled row (per
+//! MQTT client and STOMP connection: see [`desired`]), writes each row's `Status` (`Up`,
+//! `Down`, `Error`; the MQTT client's `Connected`, `Connecting`, `Error_BrokerUnreachable`,
+//! ...; the STOMP connection's `Enabled`, `Connecting`, `ServerNotPresent`, ...) and, whenever
+//! the store changes, restarts exactly the MTPs whose rows changed, except an MQTT MTP whose
+//! CONNECT stays the same, which follows the change on its connection ([`crate::mqtt`],
+//! "Following the rows"). Before it stops one it waits until the USP driver has queued the
+//! responses due ([`MtpInput::Flush`]), and a stopping connection sends what is queued before
+//! it closes, so a controller moving the agent's port (or broker) gets its SetResp over the
+//! old connection first.
 //!
 //! Settings the model has no place for stay in the configuration file: the server's listening
 //! address (the model has interfaces, the agent binds the address of `[usp.websocket]
