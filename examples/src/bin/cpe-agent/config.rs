@@ -91,6 +91,9 @@ pub(crate) struct DeviceConfig {
     /// How much longer than it would every command of the simulated hardware takes, in
     /// milliseconds: a slow device (a synchronous `Reset()` answers that much later).
     pub(crate) command_delay_ms: u64,
+    /// How much longer each parameter value the simulated hardware applies takes, in
+    /// milliseconds: a slow write (a SetParameterValues answers that much later per value).
+    pub(crate) apply_delay_ms: u64,
 }
 
 impl Default for DeviceConfig {
@@ -99,6 +102,7 @@ impl Default for DeviceConfig {
             serial: "SIM0001".into(),
             tick_ms: 1000,
             command_delay_ms: 0,
+            apply_delay_ms: 0,
         }
     }
 }

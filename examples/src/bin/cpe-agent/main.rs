@@ -136,11 +136,15 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         bootstrap = device.boot.bootstrap,
         "simulated device booted"
     );
-    if config.device.command_delay_ms > 0 {
-        let delay = Duration::from_millis(config.device.command_delay_ms);
-        device
-            .sim
-            .inject(Fault::delay(HalCall::Invoke, 1, delay).persistent());
+    // A slow device: every command, every value applied takes that much longer.
+    for (call, delay_ms) in [
+        (HalCall::Invoke, config.device.command_delay_ms),
+        (HalCall::Apply, config.device.apply_delay_ms),
+    ] {
+        if delay_ms > 0 {
+            let delay = Duration::from_millis(delay_ms);
+            device.sim.inject(Fault::delay(call, 1, delay).persistent());
+        }
     }
     let engine = device.engine.clone();
 

@@ -294,7 +294,8 @@ section!(Config { state_dir, log } sections { device, usp, cwmp, tls });
 section!(DeviceConfig {
     serial,
     tick_ms,
-    command_delay_ms
+    command_delay_ms,
+    apply_delay_ms
 });
 section!(
     UspConfig { endpoint_id, controllers, accept_unknown_controllers }
@@ -384,6 +385,7 @@ mod tests {
         let config = parse(
             "state_dir = \"/s\"\nlog = \"debug\"\n\
              [device]\nserial = \"X1\"\ntick_ms = 10\ncommand_delay_ms = 3\n\
+             apply_delay_ms = 4\n\
              [usp]\nendpoint_id = \"os::a\"\ncontrollers = [\"c::1\", \"c::2\"]\n\
              accept_unknown_controllers = true\n\
              [usp.websocket]\nenable = false\nlisten = \"127.0.0.1:9\"\npath = \"/p\"\n\
@@ -412,6 +414,7 @@ mod tests {
                 serial: "X1".into(),
                 tick_ms: 10,
                 command_delay_ms: 3,
+                apply_delay_ms: 4,
             },
             tls: TlsConfig {
                 ca_file: Some("ca.pem".into()),
