@@ -7,8 +7,9 @@
 //! sends a Digest-authenticated connection request (the Digest response computed here with
 //! `md-5`) and checks that a session with `6 CONNECTION REQUEST` follows, and that the value
 //! set in the first session is still there. Finally the agent is restarted on the same state
-//! directory: the saved `cwmp.json` means no second `0 BOOTSTRAP`. A POST the ACS holds
-//! unanswered does not hold up the agent's shutdown. Every wait is bounded.
+//! directory: the saved `cwmp.json` means no second `0 BOOTSTRAP`. Neither a POST the ACS holds
+//! unanswered nor a SetParameterValues the hardware is slow to apply holds up the agent's
+//! shutdown. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,7 +26,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cwmp_core::codec::{Body, Status};
+use cwmp_core::codec::{Body, ParameterValue, SetParameterValues, Status, ValueType};
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -36,8 +37,8 @@ const CR_USER: &str = "cr-user";
 const CR_PASS: &str = "cr-pass";
 
 /// The agent on `state_dir`, informing the ACS at `acs_url`, with connection requests on a
-/// free port.
-async fn start_agent(state_dir: &Path, acs_url: &str) -> AgentProcess {
+/// free port, and `extra` arguments.
+async fn start_agent(state_dir: &Path, acs_url: &str, extra: &[&str]) -> AgentProcess {
     AgentProcess::start(
         state_dir,
         &[
@@ -49,7 +50,10 @@ async fn start_agent(state_dir: &Path, acs_url: &str) -> AgentProcess {
             CR_USER,
             "--cr-password",
             CR_PASS,
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     )
     .await
 }
@@ -113,6 +117,24 @@ async fn http_get(url: &str, authorization: Option<&str>) -> (u16, Vec<(String, 
 
 const SSID: &str = "Device.WiFi.SSID.1.SSID";
 const CR_URL: &str = "Device.ManagementServer.ConnectionRequestURL";
+const PROVISIONING_CODE: &str = "Device.DeviceInfo.ProvisioningCode";
+const PARAMETER_KEY: &str = "Device.ManagementServer.ParameterKey";
+
+/// The `MD5` Digest challenge among the `WWW-Authenticate` fields of `headers`.
+fn md5_challenge(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .filter(|(n, _)| n == "www-authenticate")
+        .map(|(_, v)| v.clone())
+        .find(|v| v.contains("algorithm=MD5"))
+        .expect("an MD5 Digest challenge")
+}
+
+/// The path of the connection-request URL `cr_url`.
+fn cr_path(cr_url: &str) -> &str {
+    let path = cr_url.split("127.0.0.1:").nth(1).unwrap();
+    &path[path.find('/').unwrap()..]
+}
 
 #[tokio::test(flavor = "current_thread")]
 async fn acs_manages_the_agent_and_wakes_it_with_a_connection_request() {
@@ -120,7 +142,7 @@ async fn acs_manages_the_agent_and_wakes_it_with_a_connection_request() {
     let mut acs = Acs::start().await;
     acs.push(gpv(&["Device.DeviceInfo.SerialNumber", CR_URL]));
     acs.push(spv(SSID, "FromTheACS", "pk-1"));
-    let mut agent = start_agent(dir.path(), &acs.url).await;
+    let mut agent = start_agent(dir.path(), &acs.url, &[]).await;
 
     // Session 1: bootstrap, GetParameterValues, SetParameterValues, 204.
     let inform = acs.next_inform().await;
@@ -166,24 +188,12 @@ async fn acs_manages_the_agent_and_wakes_it_with_a_connection_request() {
     // A connection request: challenged, a wrong password refused, the right one accepted.
     let (status, headers) = http_get(&agent.cr_url, None).await;
     assert_eq!(status, 401);
-    let challenge = headers
-        .iter()
-        .filter(|(n, _)| n == "www-authenticate")
-        .map(|(_, v)| v.clone())
-        .find(|v| v.contains("algorithm=MD5"))
-        .expect("an MD5 Digest challenge");
-    let path = agent.cr_url.split("127.0.0.1:").nth(1).unwrap();
-    let path = &path[path.find('/').unwrap()..];
-    let wrong = digest_authorization(&challenge, CR_USER, "guess", path);
+    let path = cr_path(&agent.cr_url);
+    let wrong = digest_authorization(&md5_challenge(&headers), CR_USER, "guess", path);
     assert_eq!(http_get(&agent.cr_url, Some(&wrong)).await.0, 401);
     let (status, headers) = http_get(&agent.cr_url, None).await;
     assert_eq!(status, 401);
-    let challenge = headers
-        .iter()
-        .filter(|(n, _)| n == "www-authenticate")
-        .map(|(_, v)| v.clone())
-        .find(|v| v.contains("algorithm=MD5"))
-        .unwrap();
+    let challenge = md5_challenge(&headers);
     acs.push(gpv(&[SSID]));
     let good = digest_authorization(&challenge, CR_USER, CR_PASS, path);
     assert_eq!(http_get(&agent.cr_url, Some(&good)).await.0, 200);
@@ -214,7 +224,7 @@ async fn acs_manages_the_agent_and_wakes_it_with_a_connection_request() {
 
     // A restart on the same state: 1 BOOT, but no second bootstrap (cwmp.json was loaded);
     // the new connection-request URL is a value change (active notification by default).
-    let mut agent = start_agent(dir.path(), &acs.url).await;
+    let mut agent = start_agent(dir.path(), &acs.url, &[]).await;
     let inform = acs.next_inform().await;
     let events = codes(&inform);
     assert!(events.contains(&"1 BOOT".to_owned()), "{events:?}");
@@ -241,7 +251,7 @@ async fn held_post() {
     let state = tempfile::tempdir().unwrap();
     let mut acs = Acs::start().await;
     let release = acs.hold_next_empty_post();
-    let mut agent = start_agent(state.path(), &acs.url).await;
+    let mut agent = start_agent(state.path(), &acs.url, &[]).await;
     acs.next_inform().await;
     assert!(
         acs.next_post().await.is_none(),
@@ -253,4 +263,81 @@ async fn held_post() {
     assert!(late.is_none(), "{late:?}");
     // The ACS never answered.
     drop(release);
+}
+
+/// SIGINT while the hardware applies a SetParameterValues of two values (each takes a minute):
+/// a connection request meanwhile is answered and reaches the session (its event is in the
+/// saved state); the agent stops within the shutdown grace, dropping the Set before it
+/// completes; the Set is then in nothing the agent saved (all or nothing: here nothing), and
+/// the ACS never had a SetParameterValuesResponse.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_set_does_not_hold_up_the_shutdown() {
+    common::within(Duration::from_secs(90), slow_set()).await;
+}
+
+async fn slow_set() {
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("slow.toml");
+    std::fs::write(&config, "[device]\napply_delay_ms = 60000\n").unwrap();
+    let mut acs = Acs::start().await;
+    acs.push(Body::SetParameterValues(SetParameterValues {
+        parameter_list: vec![
+            ParameterValue::new(SSID, "Slow", ValueType::String),
+            ParameterValue::new(PROVISIONING_CODE, "slow", ValueType::String),
+        ],
+        parameter_key: "pk-slow".into(),
+    }));
+    let slow = [
+        "--config",
+        config.to_str().unwrap(),
+        "--log",
+        "info,cpe_agent::cwmp=debug",
+    ];
+    let mut agent = start_agent(state.path(), &acs.url, &slow).await;
+    let inform = acs.next_inform().await;
+    let before = |name| param(&inform.parameter_list, name).map(str::to_owned);
+    let (code, key) = (before(PROVISIONING_CODE), before(PARAMETER_KEY));
+    assert!(code.is_some() && key.is_some(), "{inform:?}");
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    // The InformResponse, then the answer to the empty POST: the Set, now running.
+    agent.wait_line("CWMP response").await;
+    agent.wait_line("CWMP response").await;
+
+    let (status, headers) = http_get(&agent.cr_url, None).await;
+    assert_eq!(status, 401);
+    let path = cr_path(&agent.cr_url);
+    let good = digest_authorization(&md5_challenge(&headers), CR_USER, CR_PASS, path);
+    assert_eq!(http_get(&agent.cr_url, Some(&good)).await.0, 200);
+    agent.wait_line("CWMP connection request accepted").await;
+
+    agent.signal("INT");
+    agent
+        .wait_line("engine request still running at shutdown is dropped")
+        .await;
+    agent.wait_line("state saved, stopped").await;
+    let late = agent.skipped_line("did not stop");
+    assert!(late.is_none(), "{late:?}");
+    let saved = std::fs::read_to_string(state.path().join("cwmp.json")).unwrap();
+    assert!(saved.contains("6 CONNECTION REQUEST"), "{saved}");
+    drop(agent);
+
+    // Restarted at normal speed: the first POST is an Inform (no SetParameterValuesResponse
+    // came before it), whose values are the old ones, as is the SSID.
+    acs.push(gpv(&[SSID]));
+    let agent = start_agent(state.path(), &acs.url, &[]).await;
+    let inform = acs.next_inform().await;
+    assert_eq!(
+        param(&inform.parameter_list, PROVISIONING_CODE),
+        code.as_deref()
+    );
+    assert_eq!(param(&inform.parameter_list, PARAMETER_KEY), key.as_deref());
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    match acs.next_post().await.map(|e| e.body) {
+        Some(Body::GetParameterValuesResponse(r)) => {
+            let ssid = param(&r.parameter_list, SSID);
+            assert!(ssid.is_some_and(|ssid| ssid != "Slow"), "{ssid:?}");
+        }
+        other => panic!("expected GetParameterValuesResponse, got {other:?}"),
+    }
+    agent.stop().await;
 }

@@ -13,9 +13,24 @@
 //! drops the POST with its connection. Device notices go to the session as they come: one
 //! that comes after the Inform (a TransferComplete) waits in the session for a later one,
 //! whose Inform announces it (`7 TRANSFER COMPLETE`).
-//! Engine requests are still awaited in the drive loop.
+//!
+//! The session's engine requests run beside the other inputs too: a slow HAL call (a
+//! SetParameterValues the hardware takes long to apply) holds up neither device events nor
+//! connection requests (answered by the server's task, and now taken by the session at once)
+//! nor a shutdown. They run one at a time, in the order the session emitted them, each result
+//! handed back before the next starts, as the session's one-RPC-at-a-time exchange expects;
+//! what comes meanwhile the session takes in any phase (a notice after the Inform waits in
+//! it, see above).
+//!
+//! At shutdown the driver takes no more inputs and lets the session's requests run for at
+//! most [`SHUTDOWN_REQUESTS`], feeding their results to the session (so that the state it
+//! saves matches the engine's: an acknowledged notice, say), but posts nothing more. A request
+//! still running then (that slow Set) is dropped at its `.await`: the engine changes its
+//! store only in the last, synchronous step of a write, so the Set is in the store entirely
+//! (and saved at exit) or not at all; the hardware may keep what the HAL had applied. The ACS,
+//! left without a response, reads the outcome from `ParameterKey` in the next session.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,12 +38,12 @@ use std::time::{Duration, Instant};
 
 use cwmp_core::connreq::{ConnReqConfig, ConnReqRequest, ConnReqResponse, ConnReqServer};
 use cwmp_core::session::{
-    Event, HttpRequest, HttpResponse, Input, Output, PersistedState, ServerSettings, Session,
-    SessionConfig,
+    EngineRequest, EngineResult, Event, HttpRequest, HttpResponse, Input, Output, PersistedState,
+    RequestId, ServerSettings, Session, SessionConfig,
 };
 use futures_util::future::BoxFuture;
-use hal::Engine;
 use hal::engine::NoticeId;
+use hal::{Engine, Principal};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
@@ -40,6 +55,7 @@ use crate::config::CwmpConfig;
 use crate::device::{DeviceEvent, wall_clock};
 use crate::http1::{self, Conn, RequestHead};
 use crate::tls::{self, Trust};
+use crate::usp::sleep_until;
 
 /// The file in the state directory that holds the session's persisted state.
 pub(crate) const STATE_FILE: &str = "cwmp.json";
@@ -49,6 +65,9 @@ const DRAIN_BOUND: usize = 10_000;
 const CR_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connection requests accepted but not yet given to the session.
 const CR_QUEUE: usize = 8;
+/// How long the session's engine requests may still run at shutdown (see the
+/// [module docs](self)): the quick ones finish, a slow write is dropped.
+const SHUTDOWN_REQUESTS: Duration = Duration::from_secs(1);
 
 const MS: &str = "Device.ManagementServer.";
 
@@ -169,6 +188,10 @@ pub(crate) struct CwmpDriver {
     trust: Option<Trust>,
     /// The POST in flight, if any: a session is under way.
     in_flight: Option<BoxFuture<'static, Posted>>,
+    /// The session's engine requests not started yet, in the order it emitted them.
+    requests: VecDeque<(RequestId, Principal, EngineRequest)>,
+    /// The one running, if any.
+    running: Option<BoxFuture<'static, (RequestId, EngineResult)>>,
     /// Notices given to the session at start, which the device task delivers again.
     early_notices: BTreeSet<NoticeId>,
 }
@@ -228,6 +251,8 @@ impl CwmpDriver {
             client,
             trust,
             in_flight: None,
+            requests: VecDeque::new(),
+            running: None,
             early_notices,
         };
         if let Some(time) = wall_clock() {
@@ -246,11 +271,12 @@ impl CwmpDriver {
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
-            self.drive().await;
+            self.drive();
             let timer = self.timeout.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = shutdown.changed() => break,
-                posted = answer(&mut self.in_flight) => self.handle_answer(posted),
+                posted = output_of(&mut self.in_flight) => self.handle_answer(posted),
+                (id, result) = output_of(&mut self.running) => self.finish(id, result),
                 Some(event) = device.recv() => self.handle_device(event),
                 Some(()) = connection_requests.recv() => {
                     tracing::info!("CWMP connection request accepted");
@@ -259,7 +285,34 @@ impl CwmpDriver {
                 () = sleep_until(timer) => self.input(Input::Timeout(Instant::now())),
             }
         }
+        let finishing = async {
+            loop {
+                self.drive();
+                let (id, result) = match &mut self.running {
+                    Some(running) => running.await,
+                    None => return,
+                };
+                self.finish(id, result);
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_REQUESTS, finishing)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a CWMP engine request still running at shutdown is dropped");
+        }
         self.save();
+    }
+
+    /// Gives the session the result of its request `id`.
+    fn finish(&mut self, id: RequestId, result: EngineResult) {
+        self.running = None;
+        // The other stack learns of this request's changes from the device task.
+        self.wake.notify_one();
+        if let Err(error) = self.session.respond(id, result) {
+            tracing::error!(%error, "the CWMP session refused an engine result");
+        }
+        self.sync_changes();
     }
 
     /// Moves the session's time to now, then feeds `input`.
@@ -308,8 +361,22 @@ impl CwmpDriver {
         }
     }
 
-    /// Drains the session's outputs: POSTs, engine requests and events.
-    async fn drive(&mut self) {
+    /// Drains the session's outputs, then starts its next engine request when none runs.
+    fn drive(&mut self) {
+        self.drain();
+        if self.running.is_some() {
+            return;
+        }
+        if let Some((id, principal, request)) = self.requests.pop_front() {
+            let engine = self.engine.clone();
+            self.running = Some(Box::pin(async move {
+                (id, request.execute(&engine, &principal).await)
+            }));
+        }
+    }
+
+    /// Drains the session's outputs: POSTs, engine requests (queued) and events.
+    fn drain(&mut self) {
         for _ in 0..DRAIN_BOUND {
             match self.session.poll_output() {
                 Output::Transmit(request) => {
@@ -323,15 +390,7 @@ impl CwmpDriver {
                     id,
                     principal,
                     request,
-                } => {
-                    let result = request.execute(&self.engine, &principal).await;
-                    // The other stack learns of this request's changes from the device task.
-                    self.wake.notify_one();
-                    if let Err(error) = self.session.respond(id, result) {
-                        tracing::error!(%error, "the CWMP session refused an engine result");
-                    }
-                    self.sync_changes();
-                }
+                } => self.requests.push_back((id, principal, request)),
                 Output::Event(event) => self.handle_event(event),
                 Output::Datagram(datagram) => crate::cwmp_udp::send_lightweight(datagram),
                 Output::Timeout(at) => {
@@ -446,18 +505,11 @@ struct Posted {
     answer: Result<HttpAnswer, String>,
 }
 
-/// The answer to the POST in flight; never, without one.
-async fn answer(in_flight: &mut Option<BoxFuture<'static, Posted>>) -> Posted {
-    match in_flight {
-        Some(post) => post.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sleeps until `at`, or forever without a deadline.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// The output of the future in `slot` (the POST in flight, the engine request running);
+/// never, without one.
+async fn output_of<T>(slot: &mut Option<BoxFuture<'static, T>>) -> T {
+    match slot {
+        Some(future) => future.await,
         None => std::future::pending().await,
     }
 }
