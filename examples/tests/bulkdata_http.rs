@@ -3,8 +3,10 @@
 //! and Request-URI parameters the profile asks for; a refused report is retained and sent
 //! with the next one, a failed attempt is retried with the same body, and
 //! `ForceCollection()` reports at once; a collector that demands HTTP Digest authentication
-//! gets the profile's credentials; with `PersistAcrossReboot`, a refused report survives a
-//! power cut and goes out once, with the first report after it. Every wait is bounded.
+//! gets the profile's credentials; a 307 or 308 answer moves the report, with its body, to
+//! the `Location` (credentials only to the collector's origin), a 302 or a redirect loop
+//! fails it; with `PersistAcrossReboot`, a refused report survives a power cut and goes out
+//! once, with the first report after it. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -55,8 +57,8 @@ impl Received {
     }
 }
 
-/// A received report and the status to answer it with.
-type Exchange = (Received, oneshot::Sender<u16>);
+/// A received report and the status and header fields to answer it with.
+type Exchange = (Received, oneshot::Sender<(u16, Vec<(String, String)>)>);
 
 /// The collector: hands each request to the test, which picks the status of the answer.
 /// With `digest`, it first demands HTTP Digest authentication: a request without valid
@@ -109,10 +111,12 @@ async fn collector(digest: Option<DigestConfig>) -> (String, mpsc::UnboundedRece
                     };
                     let (answer, status) = oneshot::channel();
                     let _ = tx.send((received, answer));
-                    let response = Response::builder()
-                        .status(status.await.unwrap_or(500))
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
+                    let (status, fields) = status.await.unwrap_or((500, Vec::new()));
+                    let mut response = Response::builder().status(status);
+                    for (name, value) in fields {
+                        response = response.header(name, value);
+                    }
+                    let response = response.body(Full::new(Bytes::new())).unwrap();
                     Ok::<_, Infallible>(response)
                 }
             });
@@ -136,11 +140,21 @@ async fn wait_until(done: impl Fn() -> bool) {
 
 /// The next report, answered with `status`.
 async fn next(reports: &mut mpsc::UnboundedReceiver<Exchange>, status: u16) -> Received {
+    answered(reports, status, None).await
+}
+
+/// The next report, answered with `status` and, if given, the header field `(name, value)`.
+async fn answered(
+    reports: &mut mpsc::UnboundedReceiver<Exchange>,
+    status: u16,
+    field: Option<(&str, &str)>,
+) -> Received {
     let (received, answer) = tokio::time::timeout(WAIT, reports.recv())
         .await
         .expect("no report in time")
         .unwrap();
-    answer.send(status).unwrap();
+    let fields = field.map(|(name, value)| (name.to_owned(), value.to_owned()));
+    answer.send((status, fields.into_iter().collect())).unwrap();
     received
 }
 
@@ -287,6 +301,96 @@ async fn digest_scenario() {
     );
     let [one] = report.reports().try_into().unwrap();
     assert_eq!(one["Device"]["DeviceInfo"]["SerialNumber"], "SIM0001");
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn redirects_move_the_report_within_bounds() {
+    common::within(Duration::from_secs(90), redirect_scenario()).await;
+}
+
+async fn redirect_scenario() {
+    let (url, mut reports) = collector(Some(DigestConfig::new("cpe", "s3cret"))).await;
+    // Another origin (another port), which the profile's credentials must not reach.
+    let (elsewhere, mut moved) = collector(None).await;
+    let state = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    let profile = add_bulk_profile(
+        &mut ctrl,
+        &[
+            ("Protocol", "HTTP"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "2"),
+            ("NumberOfRetainedFailedReports", "5"),
+        ],
+        &[("Device.DeviceInfo.SerialNumber", "")],
+    )
+    .await;
+    let http = format!("{profile}HTTP.");
+    set_ok(&mut ctrl, &http, "URL", &url).await;
+    set_ok(&mut ctrl, &http, "Username", "cpe").await;
+    set_ok(&mut ctrl, &http, "Password", "s3cret").await;
+    let json = format!("{profile}JSONEncoding.");
+    set_ok(&mut ctrl, &json, "ReportFormat", "NameValuePair").await;
+    set_ok(&mut ctrl, &profile, "Enable", "true").await;
+
+    // A 307 with a relative Location: the same method and body to the URL it resolves to,
+    // with the credentials (the same origin; the collector checks them for the new URI).
+    let first = answered(&mut reports, 307, Some(("Location", "moved?x=1"))).await;
+    assert_eq!(first.uri, "/bulk");
+    let again = next(&mut reports, 200).await;
+    assert_eq!(
+        (again.method.as_str(), again.uri.as_str()),
+        ("POST", "/moved?x=1")
+    );
+    assert_eq!(again.body, first.body, "the same report");
+    assert_eq!(again.reports().len(), 1, "{}", again.body);
+
+    // A 308 to another origin: the same report there, without credentials; its 401 fails
+    // the attempt (the challenge is not answered) and the report is retained.
+    let location = format!("{elsewhere}/in");
+    let second = answered(&mut reports, 308, Some(("Location", &location))).await;
+    let challenge = r#"Digest realm="other", nonce="abc", qop="auth", algorithm=MD5"#;
+    let there = answered(&mut moved, 401, Some(("WWW-Authenticate", challenge))).await;
+    assert_eq!(
+        (there.method.as_str(), there.uri.as_str()),
+        ("POST", "/bulk/in")
+    );
+    assert_eq!(there.body, second.body);
+    assert_eq!(
+        there.header("Authorization"),
+        None,
+        "no credentials to another origin"
+    );
+
+    // A 302 fails the attempt: nothing follows it (no GET), the next report carries the
+    // retained ones.
+    let third = answered(&mut reports, 302, Some(("Location", "/moved"))).await;
+    assert_eq!(third.reports().len(), 2, "{}", third.body);
+    let fourth = next(&mut reports, 200).await;
+    assert_eq!(
+        (fourth.method.as_str(), fourth.uri.as_str()),
+        ("POST", "/bulk")
+    );
+    assert_eq!(fourth.reports().len(), 3, "{}", fourth.body);
+    assert!(
+        moved.try_recv().is_err(),
+        "nothing more went to the other origin"
+    );
+
+    // A redirect loop is followed five times, then the attempt fails.
+    let looped = answered(&mut reports, 307, Some(("Location", "/loop"))).await;
+    assert_eq!(looped.reports().len(), 1, "{}", looped.body);
+    for _ in 0..5 {
+        let hop = answered(&mut reports, 307, Some(("Location", "/loop"))).await;
+        assert_eq!((hop.uri.as_str(), &hop.body), ("/loop", &looped.body));
+    }
+    let after = next(&mut reports, 200).await;
+    assert_eq!(after.uri, "/bulk", "the next report, not a sixth redirect");
+    assert_eq!(after.reports().len(), 2, "{}", after.body);
 
     drop(ctrl);
     agent.stop().await;

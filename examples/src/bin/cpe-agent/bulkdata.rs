@@ -5,7 +5,10 @@
 //!   report to `HTTP.URL` with its `RequestURIParameter` query, the headers `Content-Type`,
 //!   `BBF-Report-Format` and, with `UseDateHeader`, `Date`; when the collector answers 401
 //!   and `HTTP.Username` is set, the request again with the answer to its challenge (Digest,
-//!   RFC 7616 / 2617; Basic only over `https://`). A 2xx answer delivers it; anything else fails it, retried per
+//!   RFC 7616 / 2617; Basic only over `https://`, and only to the origin of `HTTP.URL`). A
+//!   307 or 308 answer sends it again to the `Location` (at most 5 times, never from
+//!   `https://` to `http://`); a 2xx answer delivers it; anything else fails it (a 301, 302
+//!   or 303 too: see `Delivery::attempt`), retried per
 //!   `RetryEnable` / `RetryMinimumWaitInterval` / `RetryIntervalMultiplier` until the next
 //!   report is due, then kept for the next interval per `NumberOfRetainedFailedReports`.
 //! - `MQTT` (TR-369 Annex A, "MQTT Bulk Data Collection"): a PUBLISH of the report to
@@ -60,6 +63,8 @@ use crate::tls::{self, Trust};
 
 /// Longest one HTTP attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most redirects one HTTP attempt follows (as the CWMP session towards the ACS).
+const MAX_REDIRECTS: usize = 5;
 
 /// A running profile.
 struct Running {
@@ -471,6 +476,15 @@ impl Delivery {
     /// `Username`, the request again with the answer to its challenge (the session's
     /// [`ClientAuth`]: Digest, or Basic over `https://` only, as for the ACS). `auth` keeps
     /// the challenge for the retries.
+    ///
+    /// Redirects (RFC 9110 §15.4): a 307 or 308 is followed, at most [`MAX_REDIRECTS`] times,
+    /// with the same method and body to its `Location` (resolved against the request's URL),
+    /// but not from `https://` to `http://`. The credentials go to the origin of `HTTP.URL`
+    /// only: elsewhere a 401 fails the attempt. Any other 3xx fails it: after a 301 or 302 a
+    /// client may change a POST into a GET, and after a 303 it is meant to GET another
+    /// resource, neither of which delivers a report; so the collector's intent is unknown and
+    /// the report is retained rather than counted delivered (a collector that moved answers
+    /// 307 or 308, which exist for this).
     async fn attempt(
         &self,
         http: &bulkdata::HttpSettings,
@@ -481,15 +495,13 @@ impl Delivery {
             Method::Put => "PUT",
             _ => "POST",
         };
-        let target = self
-            .url
-            .parse::<Uri>()
-            .ok()
-            .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_owned()))
-            .unwrap_or_else(|| "/".to_owned());
+        let home = origin(&self.url);
+        let mut url = self.url.clone();
         let mut client = AcsClient::new(self.trust.clone());
         let mut challenged = false;
+        let mut redirects = 0;
         loop {
+            let at_home = home.is_some() && origin(&url) == home;
             let mut headers = vec![
                 (
                     "Content-Type".to_owned(),
@@ -503,38 +515,130 @@ impl Delivery {
             if let Some(now) = wall_clock().filter(|_| http.use_date_header) {
                 headers.push(("Date".to_owned(), http_date(&now)));
             }
-            if let Some(auth) = auth.as_mut() {
+            if let Some(auth) = auth.as_mut().filter(|_| at_home) {
+                let target = (url.parse::<Uri>().ok())
+                    .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_owned()))
+                    .unwrap_or_else(|| "/".to_owned());
                 let cnonce = format!("{:016x}", rng.next_u64());
                 let value =
                     auth.authorization(method, &http.username, &http.password, &target, &cnonce);
                 headers.push(("Authorization".to_owned(), value));
             }
-            let exchange = client.send(method, &self.url, &headers, self.body.as_bytes());
+            let exchange = client.send(method, &url, &headers, self.body.as_bytes());
             let (status, answer, _) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
                 .await
                 .map_err(|_| "the collector did not answer".to_owned())??;
-            if status == 401 && !http.username.is_empty() && !challenged {
-                challenged = true;
-                let challenges = answer
-                    .iter()
-                    .filter(|(name, _)| name.eq_ignore_ascii_case("WWW-Authenticate"))
-                    .map(|(_, value)| value.as_str());
-                let https = self
-                    .url
-                    .get(..8)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-                let picked = ClientAuth::from_challenges(challenges, https)
-                    .map_err(|e| format!("cannot answer the collector's challenge: {e:?}"))?;
-                *auth = Some(picked);
-                continue;
-            }
-            return if (200..300).contains(&status) {
-                Ok(())
-            } else {
-                Err(format!("the collector answered {status}"))
+            let field = |wanted: &'static str| {
+                (answer.iter())
+                    .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
+                    .map(|(_, value)| value.as_str())
             };
+            match status {
+                401 if at_home && !http.username.is_empty() && !challenged => {
+                    challenged = true;
+                    let picked =
+                        ClientAuth::from_challenges(field("WWW-Authenticate"), is_https(&url))
+                            .map_err(|e| {
+                                format!("cannot answer the collector's challenge: {e:?}")
+                            })?;
+                    *auth = Some(picked);
+                }
+                200..=299 => return Ok(()),
+                307 | 308 if redirects < MAX_REDIRECTS => {
+                    let next = (field("Location").next())
+                        .and_then(|location| resolve(&url, location.trim()))
+                        .filter(|next| is_https(next) || !is_https(&url))
+                        .ok_or_else(|| {
+                            format!("the collector answered {status} to no usable Location")
+                        })?;
+                    redirects += 1;
+                    challenged = false;
+                    url = next;
+                }
+                _ => return Err(format!("the collector answered {status}")),
+            }
         }
     }
+}
+
+/// Whether `url` is an `https://` one.
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// The origin (scheme and authority, compared without regard to case) of `url`.
+fn origin(url: &str) -> Option<(String, String)> {
+    let uri = url.parse::<Uri>().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    Some((scheme, uri.authority()?.as_str().to_ascii_lowercase()))
+}
+
+/// The `http://` or `https://` URL a `Location` value `reference` names, resolved against
+/// the request's `base` (RFC 9110 §10.2.2, RFC 3986 §5.2.2), without a fragment; `None` for
+/// another scheme. (Neither `http` nor ureq-proto, whose resolution is private, resolves
+/// references; the `url` crate would bring IDNA tables to the router build.)
+fn resolve(base: &str, reference: &str) -> Option<String> {
+    let reference = reference.split('#').next().unwrap_or_default();
+    let scheme_end = reference.find(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)));
+    let rest = scheme_end
+        .filter(|end| *end > 0)
+        .and_then(|end| reference.get(end..));
+    if rest.is_some_and(|rest| rest.starts_with(':')) {
+        let lower = reference.to_ascii_lowercase();
+        let http = lower.starts_with("http://") || lower.starts_with("https://");
+        return http.then(|| reference.to_owned());
+    }
+    let (scheme, rest) = base.split('#').next()?.split_once("://")?;
+    if let Some(network_path) = reference.strip_prefix("//") {
+        return Some(format!("{scheme}://{network_path}"));
+    }
+    let (authority, base_path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let (base_path, base_query) = match base_path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (base_path, None),
+    };
+    let (path, query) = match reference.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (reference, None),
+    };
+    let (path, query) = if path.is_empty() {
+        (base_path.to_owned(), query.or(base_query))
+    } else if path.starts_with('/') {
+        (remove_dot_segments(path), query)
+    } else {
+        // RFC 3986 §5.2.3: the base path up to its last `/`, or `/` when it is empty.
+        let directory = (base_path.rfind('/'))
+            .and_then(|end| base_path.get(..=end))
+            .unwrap_or("/");
+        (remove_dot_segments(&format!("{directory}{path}")), query)
+    };
+    let path = if path.is_empty() { "/" } else { &path };
+    Some(match query {
+        Some(query) => format!("{scheme}://{authority}{path}?{query}"),
+        None => format!("{scheme}://{authority}{path}"),
+    })
+}
+
+/// `path` (absolute) without its `.` and `..` segments (RFC 3986 §5.2.4).
+fn remove_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = path.split('/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
+            "." | ".." => {
+                if segment == ".." {
+                    kept.pop();
+                }
+                if last {
+                    kept.push("");
+                }
+            }
+            _ => kept.push(segment),
+        }
+    }
+    format!("/{}", kept.join("/"))
 }
 
 /// `time` as an HTTP date (RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -569,6 +673,61 @@ mod tests {
         assert_eq!(http_date(&time), "Sun, 06 Nov 1994 08:49:37 GMT");
         let time = DateTime::parse("2026-11-26T00:00:00.25Z").unwrap();
         assert_eq!(http_date(&time), "Thu, 26 Nov 2026 00:00:00 GMT");
+    }
+
+    #[test]
+    fn locations_resolve_as_rfc_3986_says() {
+        // RFC 3986 §5.4.1 and §5.4.2, on the base of §5.4 (only HTTP URLs are kept).
+        let base = "http://a/b/c/d;p?q";
+        for (reference, resolved) in [
+            ("g:h", None),
+            ("g", Some("http://a/b/c/g")),
+            ("./g", Some("http://a/b/c/g")),
+            ("g/", Some("http://a/b/c/g/")),
+            ("/g", Some("http://a/g")),
+            ("//g", Some("http://g")),
+            ("?y", Some("http://a/b/c/d;p?y")),
+            ("g?y", Some("http://a/b/c/g?y")),
+            ("#s", Some("http://a/b/c/d;p?q")),
+            ("g#s", Some("http://a/b/c/g")),
+            (";x", Some("http://a/b/c/;x")),
+            ("", Some("http://a/b/c/d;p?q")),
+            (".", Some("http://a/b/c/")),
+            ("./", Some("http://a/b/c/")),
+            ("..", Some("http://a/b/")),
+            ("../", Some("http://a/b/")),
+            ("../g", Some("http://a/b/g")),
+            ("../..", Some("http://a/")),
+            ("../../", Some("http://a/")),
+            ("../../g", Some("http://a/g")),
+            ("../../../g", Some("http://a/g")),
+            ("/./g", Some("http://a/g")),
+            ("/../g", Some("http://a/g")),
+            ("g.", Some("http://a/b/c/g.")),
+            ("..g", Some("http://a/b/c/..g")),
+            ("./../g", Some("http://a/b/g")),
+            ("./g/.", Some("http://a/b/c/g/")),
+            ("g/./h", Some("http://a/b/c/g/h")),
+            ("g/../h", Some("http://a/b/c/h")),
+            ("g;x=1/../y", Some("http://a/b/c/y")),
+            ("g?y/./x", Some("http://a/b/c/g?y/./x")),
+            ("HTTPS://c:8443/x", Some("HTTPS://c:8443/x")),
+            ("ftp://c/x", None),
+        ] {
+            assert_eq!(resolve(base, reference).as_deref(), resolved, "{reference}");
+        }
+        assert_eq!(resolve("http://a", "g").as_deref(), Some("http://a/g"));
+        assert_eq!(resolve("http://a?q", "").as_deref(), Some("http://a/?q"));
+    }
+
+    #[test]
+    fn credentials_stay_with_their_origin() {
+        let home = origin("http://Collector:8080/bulk");
+        assert!(home.is_some());
+        assert_eq!(origin("HTTP://collector:8080/other?x"), home);
+        assert_ne!(origin("http://collector:8081/bulk"), home);
+        assert_ne!(origin("https://collector:8080/bulk"), home);
+        assert_eq!(origin("not a url"), None);
     }
 
     #[test]
