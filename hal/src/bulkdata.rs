@@ -1024,10 +1024,13 @@ impl Retained {
         }
     }
 
-    /// The report went through: the retained ones with it.
-    pub fn delivered(&mut self) {
-        if !self.failed.is_empty() {
-            self.failed.clear();
+    /// A report went through: the retained ones it `carried` (those [`Self::failed`] held
+    /// when it was made) with it; those kept since, when another report failed while it was
+    /// on its way, stay.
+    pub fn delivered(&mut self, carried: &[Collection]) {
+        let before = self.failed.len();
+        self.failed.retain(|failed| !carried.contains(failed));
+        if self.failed.len() != before {
             self.changed();
         }
     }
@@ -1758,7 +1761,12 @@ mod tests {
             1
         );
         retained.failed_with(&json, first);
-        retained.delivered();
+        let carried: Vec<Collection> = retained.failed().cloned().collect();
+        // One that failed while the report carrying `first` was on its way stays.
+        retained.failed_with(&json, second.clone());
+        retained.delivered(&carried);
+        assert!(retained.failed().eq([&second]));
+        retained.delivered(&[second]);
         assert_eq!(retained.failed().len(), 0);
     }
 
@@ -1919,7 +1927,7 @@ mod tests {
         let (first, second) = collections();
         let json = persisting(json_encoding(false, Timestamp::None));
         let mut retained = Retained::new();
-        retained.delivered();
+        retained.delivered(&[]);
         assert_eq!(retained.revision(), 0, "nothing to forget");
         retained.failed_with(&json, first);
         let failed = retained.revision();

@@ -352,7 +352,11 @@ async fn report(
             return;
         }
     };
-    let report = run.retained().report(profile, &collected, limits);
+    let (report, carried) = {
+        let mut retained = run.retained();
+        let report = retained.report(profile, &collected, limits);
+        (report, retained.failed().cloned().collect())
+    };
     let report = match report {
         Ok(report) => report,
         Err(error) => {
@@ -382,7 +386,7 @@ async fn report(
             deliver(
                 senders,
                 run,
-                collected,
+                (collected, carried),
                 Box::pin(async move { delivery.send().await }),
             );
         }
@@ -395,7 +399,7 @@ async fn report(
                 (connections.publish(client, topic, body, mqtt.qos, mqtt.retain, content_type))
                     .await
             };
-            deliver(senders, run, collected, Box::pin(publish));
+            deliver(senders, run, (collected, carried), Box::pin(publish));
         }
         _ => {}
     }
@@ -405,10 +409,16 @@ async fn report(
 type Sending = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// Sends a report of `run` in the background, bounded by the next report's time: delivered,
-/// the retained reports went with it; failed, `collected` is kept for the next interval.
-/// Either way the task is told, to save what persists.
+/// the retained reports it `carried` went with it; failed, `collected` is kept for the next
+/// interval. Either way the task is told, to save what persists. (A report made meanwhile
+/// does not carry this one's `collected`: it goes with the one after.)
 /// (One task type for every protocol: each spawned type weighs on the router build.)
-fn deliver(senders: &Senders, run: &Running, collected: Collection, send: Sending) {
+fn deliver(
+    senders: &Senders,
+    run: &Running,
+    (collected, carried): (Collection, Vec<Collection>),
+    send: Sending,
+) {
     let delivered = senders.delivered.clone();
     let retained = run.retained.clone();
     let deadline = run.next;
@@ -417,7 +427,7 @@ fn deliver(senders: &Senders, run: &Running, collected: Collection, send: Sendin
         let sent = tokio::time::timeout_at(deadline, send).await;
         let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
         match sent.unwrap_or_else(|_| Err("the next report is due".to_owned())) {
-            Ok(()) => retained.delivered(),
+            Ok(()) => retained.delivered(&carried),
             Err(error) => {
                 tracing::warn!(
                     profile = %profile.path,
