@@ -4,7 +4,8 @@
 //! reference, the one the agent's USP MTP runs on or one a controller added that no MTP
 //! uses; a collector (a rumqttc client subscribed at QoS 2) receives them.
 //! A profile whose `MQTT.Reference` names no client fails its reports and keeps them for the
-//! next one; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
+//! next one, as it does those the broker did not acknowledge (PUBCOMP) before the next report
+//! was due; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
 //! Available. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
@@ -128,6 +129,45 @@ async fn published() {
     let kept = late.next().await;
     assert!(kept.retain, "a retained report");
     assert_eq!(reports(&kept).len(), 1);
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_report_the_broker_did_not_acknowledge_is_retained() {
+    common::within(Duration::from_secs(90), unacknowledged()).await;
+}
+
+async fn unacknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
+    let (mut agent, mut ctrl) = agent(dir.path(), broker.port).await;
+    mqtt_profile(&mut ctrl, CLIENT).await;
+    let first = collector.next().await;
+    assert_eq!(reports(&first).len(), 1, "acknowledged, nothing retained");
+
+    // The broker freezes with the connection open (for less than the keep-alive time): the
+    // PUBLISH written meanwhile gets no PUBCOMP before the next report is due, so it is not
+    // counted delivered.
+    broker.pause();
+    let line = agent
+        .wait_line("bulk data report not delivered: kept for the next interval")
+        .await;
+    broker.resume();
+    assert!(line.contains("the next report is due"), "{line}");
+
+    // It went out again with a later report, which carries it before its own collection;
+    // once one is acknowledged, the reports carry their own collection only again.
+    let mut retained = false;
+    loop {
+        let count = reports(&collector.next().await).len();
+        retained |= count >= 2;
+        if retained && count == 1 {
+            break;
+        }
+    }
 
     drop(ctrl);
     agent.stop().await;

@@ -16,10 +16,14 @@
 //!   `MQTT.Reference` names, which the client row's task keeps whether or not a USP MTP runs
 //!   on it ([`Connections`]: no second connection to the broker), at `PublishQoS` lowered to the broker's Maximum QoS, retained
 //!   per `PublishRetain` unless the broker said Retain Available 0, with the `Content-Type`
-//!   value as the MQTT 5 Content Type (R-BULK.8a). Queued on the open connection, it is
-//!   delivered; retries are the MQTT client's. A client row that is not connected (disabled,
-//!   the broker away, or no row referenced) or a `PublishTopic` that is no topic
-//!   name fails the report, kept for the next interval per `NumberOfRetainedFailedReports`.
+//!   value as the MQTT 5 Content Type (R-BULK.8a). It is delivered once the broker
+//!   acknowledges it: its PUBACK at QoS 1, its PUBCOMP at QoS 2; at QoS 0, which has no
+//!   acknowledgement, once written to the connection. A client row that is not connected
+//!   (disabled, the broker away, or no row referenced), a `PublishTopic` that is no topic
+//!   name, a refusal (an MQTT 5 reason code), a connection lost before the acknowledgement
+//!   (the MQTT client does not send the report again on its next connection) or no
+//!   acknowledgement by the next report's time fails the report, kept for the next interval
+//!   per `NumberOfRetainedFailedReports`.
 //! - `USPEventNotif`: the report is the `Data` of the profile's `Push!` event, raised on the
 //!   device's sink; the USP agent notifies the owner's subscriptions (NotifRetry is theirs).
 //!

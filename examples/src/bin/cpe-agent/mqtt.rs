@@ -71,7 +71,9 @@
 //!
 //! The client row's open connection also carries the agent's other PUBLISHes, the bulk data
 //! reports of profiles whose `MQTT.Reference` names the row ([`Connections`]): one broker
-//! connection per client row.
+//! connection per client row. A report counts as delivered once the broker acknowledged it
+//! (PUBACK, PUBCOMP; QoS 0 once written), matched to its packet id ([`Unacked`]); one the
+//! connection was lost before is failed and taken out of what rumqttc sends again.
 //!
 //! The Records of one client row's MTP share one link of the driver, keyed by the row; the
 //! [`Mtp::reply_to`] of a Record is the row and the reply-to topic together
@@ -85,11 +87,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::v5;
 use rumqttc::v5::mqttbytes::v5::{
-    ConnectReturnCode, LastWill, LastWillProperties, Packet, PublishProperties,
-    SubscribeReasonCode, UnsubAckReason,
+    ConnectReturnCode, LastWill, LastWillProperties, Packet, PubAckReason, PubCompReason,
+    PubRecReason, PublishProperties, SubscribeReasonCode, UnsubAckReason,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tr181_model::lenient::{LenientList, keep_read};
 use usp_core::Limits;
 use usp_core::agent::{E2eTls, Mtp, MtpKind};
@@ -110,6 +112,8 @@ use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, nex
 
 /// Records queued for the broker before the driver drops them.
 const SEND_QUEUE: usize = 256;
+/// Bulk data reports waiting for a client row's task to queue them (their senders wait).
+const REPORT_QUEUE: usize = 16;
 /// rumqttc's request channel.
 const REQUEST_QUEUE: usize = 64;
 /// Room for the MQTT fixed header, topic and properties around a Record of the USP limit.
@@ -468,6 +472,15 @@ enum Event {
     /// A SUBACK or an UNSUBACK for this packet id: per topic filter, whether the broker did it
     /// (`None`: all, a 3.1.1 UNSUBACK having no codes).
     Acked(u16, Option<Vec<bool>>),
+    /// rumqttc wrote a PUBLISH with this packet id (0 at QoS 0), or, `collided`, holds it
+    /// until the PUBLISH that has the id is acknowledged (then it is written, reported again).
+    Published {
+        pkid: u16,
+        collided: bool,
+    },
+    /// The broker's last word on the PUBLISH with this packet id: a PUBACK (QoS 1), a PUBCOMP
+    /// (QoS 2), or an MQTT 5 PUBREC refusing it; whether it took it.
+    Delivered(u16, bool),
     Publish {
         topic: String,
         payload: Bytes,
@@ -520,8 +533,87 @@ struct Session {
     publishing: watch::Sender<Arc<Publishing>>,
     /// The topic filters held at the broker.
     filters: Filters,
+    /// The bulk data reports [`Connections::publish`] hands this connection.
+    reports: mpsc::Receiver<BulkReport>,
+    /// Those queued, until the broker acknowledges them.
+    unacked: Vec<Unacked>,
     /// The connection as [`Connections`] lists it, for as long as the session lives.
     _listed: Option<Listed>,
+}
+
+/// A bulk data report for a client row's connection ([`Connections::publish`]), and where
+/// to say whether the broker took it.
+struct BulkReport {
+    topic: String,
+    payload: Bytes,
+    qos: u8,
+    retain: bool,
+    properties: PublishProperties,
+    delivered: oneshot::Sender<Result<(), String>>,
+}
+
+/// A queued bulk data report the broker has not acknowledged yet. rumqttc names a PUBLISH
+/// only by the packet id it gives it when it writes it ([`Event::Published`]); a report is
+/// queued in the event loop's own queue (`pending`, which it takes from before its request
+/// channel), so the next PUBLISH written once the report has left that queue is the report.
+struct Unacked {
+    payload: Bytes,
+    /// Its packet id once written (or held, `collided`).
+    pkid: Option<u16>,
+    collided: bool,
+    delivered: oneshot::Sender<Result<(), String>>,
+}
+
+impl Session {
+    /// Queues `report` on the connection.
+    fn queue(&mut self, report: BulkReport, events: &mut Events) {
+        // A report whose sender stopped waiting (the next one came) needs no answer.
+        self.unacked
+            .retain(|unacked| !unacked.delivered.is_closed());
+        events.queue(&report);
+        self.unacked.push(Unacked {
+            payload: report.payload,
+            pkid: None,
+            collided: false,
+            delivered: report.delivered,
+        });
+    }
+
+    /// rumqttc wrote (or, `collided`, held) a PUBLISH with `pkid`: a report's when the report
+    /// has left the event loop's queue or was held with that id; at QoS 0 (`pkid` 0, no
+    /// acknowledgement) the report is delivered once written.
+    fn published(&mut self, pkid: u16, collided: bool, events: &Events) {
+        let held = |u: &Unacked| u.collided && u.pkid == Some(pkid);
+        if let Some(unacked) = self.unacked.iter_mut().find(|u| !collided && held(u)) {
+            unacked.collided = false;
+            return;
+        }
+        let written = |u: &Unacked| u.pkid.is_none() && !events.queued(&u.payload);
+        let Some(index) = self.unacked.iter().position(written) else {
+            return;
+        };
+        if pkid == 0 {
+            let unacked = self.unacked.swap_remove(index);
+            let _ = unacked.delivered.send(Ok(()));
+        } else if let Some(unacked) = self.unacked.get_mut(index) {
+            unacked.pkid = Some(pkid);
+            unacked.collided = collided;
+        }
+    }
+
+    /// The broker acknowledged (`taken`) or refused the PUBLISH with `pkid`.
+    fn delivered(&mut self, pkid: u16, taken: bool) {
+        let sent = |u: &Unacked| !u.collided && u.pkid == Some(pkid);
+        if let Some(index) = self.unacked.iter().position(sent) {
+            let unacked = self.unacked.swap_remove(index);
+            let outcome = if taken {
+                Ok(())
+            } else {
+                Err("the broker refused the report".to_owned())
+            };
+            let _ = unacked.delivered.send(outcome);
+        }
+    }
 }
 
 /// How the agent's PUBLISHes are sent.
@@ -547,7 +639,8 @@ pub(crate) struct Connections(Arc<Mutex<Vec<(String, Open)>>>);
 #[derive(Clone)]
 struct Open {
     conn: u64,
-    client: Client,
+    /// Where the row's task takes the reports.
+    reports: mpsc::Sender<BulkReport>,
     /// The broker's Maximum QoS (MQTT 5).
     max_qos: Option<u8>,
     /// Whether the broker keeps retained messages (MQTT 5 Retain Available).
@@ -593,10 +686,12 @@ impl Connections {
     /// `BulkData.Profile.{i}.MQTT.`): at `qos` lowered to the broker's Maximum QoS, with the
     /// RETAIN flag when `retain` unless the broker keeps no retained messages, and in MQTT 5
     /// with the Content Type `content_type` and the row's Message Expiry Interval and PUBLISH
-    /// User Properties. Once queued on an open connection the PUBLISH is the client's to
-    /// deliver (rumqttc sends what is unacknowledged again after a reconnect), as TR-369
-    /// leaves retries to the MQTT client. An error when the row has no open connection or
-    /// `topic` is no topic name.
+    /// User Properties. Returns once the broker acknowledged it: its PUBACK at QoS 1, its
+    /// PUBCOMP at QoS 2; at QoS 0, which has none, once written to the connection. An error
+    /// when the row has no open connection, `topic` is no topic name, the broker refused it
+    /// (an MQTT 5 reason code), or the connection was lost before the acknowledgement: the
+    /// report failed (it is not sent again on the next connection; the caller retains it).
+    /// The caller bounds the wait.
     pub(crate) async fn publish(
         &self,
         row: &str,
@@ -621,12 +716,18 @@ impl Connections {
             content_type: Some(content_type.to_owned()),
             ..open.publishing.borrow().properties()
         };
-        let qos = qos.min(open.max_qos.unwrap_or(2));
-        let retain = retain && open.retain_available;
-        let topic = topic.to_owned();
-        open.client
-            .send(topic, payload, qos, retain, properties)
-            .await
+        let (delivered, outcome) = oneshot::channel();
+        let report = BulkReport {
+            topic: topic.to_owned(),
+            payload: payload.into(),
+            qos: qos.min(open.max_qos.unwrap_or(2)),
+            retain: retain && open.retain_available,
+            properties,
+            delivered,
+        };
+        let lost = || "the connection was lost before the broker acknowledged the report";
+        open.reports.send(report).await.map_err(|_| lost())?;
+        outcome.await.unwrap_or_else(|_| Err(lost().to_owned()))
     }
 }
 
@@ -777,12 +878,18 @@ impl MqttMtp {
                         }
                         continue;
                     }
+                    Some(report) = next_report(&mut session) => {
+                        if let Some(session) = &mut session {
+                            session.queue(report, &mut events);
+                        }
+                        continue;
+                    }
                     polled = events.poll(&self.report.stats) => polled,
                 };
                 if polled.is_err() {
                     self.report.stats.connection_error();
-                    // Sent again on the next CONNACK, to filters known then.
-                    events.drop_subscriptions();
+                    let unacked = session.as_ref().map_or(&[][..], |s| &s.unacked);
+                    events.forget(unacked);
                 }
                 match polled {
                     Ok(Event::ConnAck {
@@ -827,10 +934,11 @@ impl MqttMtp {
                         let conn = next_conn();
                         let publishing = self.publishing(max_qos, retain_available);
                         let (publishing, published) = watch::channel(Arc::new(publishing));
+                        let (reports, received) = mpsc::channel(REPORT_QUEUE);
                         let listed = self.connections.as_ref().map(|connections| {
                             let open = Open {
                                 conn,
-                                client: client.clone(),
+                                reports,
                                 max_qos,
                                 retain_available,
                                 publishing: published.clone(),
@@ -852,6 +960,8 @@ impl MqttMtp {
                             records,
                             publishing,
                             filters,
+                            reports: received,
+                            unacked: Vec::new(),
                             _listed: listed,
                         };
                         // Subscribed before the greetings go out: a controller that has one
@@ -865,6 +975,16 @@ impl MqttMtp {
                     Ok(Event::Sent(pkid)) => {
                         if let Some(session) = &mut session {
                             session.filters.sent(pkid);
+                        }
+                    }
+                    Ok(Event::Published { pkid, collided }) => {
+                        if let Some(session) = &mut session {
+                            session.published(pkid, collided, &events);
+                        }
+                    }
+                    Ok(Event::Delivered(pkid, taken)) => {
+                        if let Some(session) = &mut session {
+                            session.delivered(pkid, taken);
                         }
                     }
                     Ok(Event::Acked(pkid, results)) => {
@@ -1334,6 +1454,10 @@ impl Events {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::UnsubAck(unsuback))) => {
                     Ok(Event::Acked(unsuback.pkid, None))
                 }
+                Ok(rumqttc::Event::Incoming(
+                    rumqttc::Packet::PubAck(rumqttc::PubAck { pkid })
+                    | rumqttc::Packet::PubComp(rumqttc::PubComp { pkid }),
+                )) => Ok(Event::Delivered(pkid, true)),
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish))) => {
                     Ok(Event::Publish {
                         topic: publish.topic,
@@ -1383,6 +1507,25 @@ impl Events {
                     });
                     Ok(Event::Acked(unsuback.pkid, Some(done.collect())))
                 }
+                Ok(v5::Event::Incoming(Packet::PubAck(ack))) => Ok(Event::Delivered(
+                    ack.pkid,
+                    matches!(
+                        ack.reason,
+                        PubAckReason::Success | PubAckReason::NoMatchingSubscribers
+                    ),
+                )),
+                Ok(v5::Event::Incoming(Packet::PubRec(rec)))
+                    if !matches!(
+                        rec.reason,
+                        PubRecReason::Success | PubRecReason::NoMatchingSubscribers
+                    ) =>
+                {
+                    Ok(Event::Delivered(rec.pkid, false))
+                }
+                Ok(v5::Event::Incoming(Packet::PubComp(comp))) => Ok(Event::Delivered(
+                    comp.pkid,
+                    comp.reason == PubCompReason::Success,
+                )),
                 Ok(v5::Event::Incoming(Packet::Publish(publish))) => {
                     let properties = publish.properties.unwrap_or_default();
                     Ok(Event::Publish {
@@ -1414,34 +1557,82 @@ impl Events {
         }
     }
 
-    /// Forgets the SUBSCRIBEs and UNSUBSCRIBEs rumqttc keeps to send on the next connection:
-    /// the agent subscribes anew after each CONNACK, and their packet ids would be taken for
-    /// those of its new requests.
-    fn drop_subscriptions(&mut self) {
+    /// Forgets what rumqttc keeps to send on the next connection that the agent does not
+    /// want sent again: the SUBSCRIBEs and UNSUBSCRIBEs (the agent subscribes anew after each
+    /// CONNACK, and their packet ids would be taken for those of its new requests) and the
+    /// `unacked` bulk data reports (they failed, and go with the next report).
+    fn forget(&mut self, unacked: &[Unacked]) {
+        let report = |payload: &Bytes| unacked.iter().any(|u| u.payload == *payload);
         match self {
-            Self::V311(events) => events.pending.retain(|request| {
-                !matches!(
-                    request,
-                    rumqttc::Request::Subscribe(_) | rumqttc::Request::Unsubscribe(_)
-                )
+            Self::V311(events) => events.pending.retain(|request| match request {
+                rumqttc::Request::Subscribe(_) | rumqttc::Request::Unsubscribe(_) => false,
+                rumqttc::Request::Publish(publish) => !report(&publish.payload),
+                _ => true,
             }),
-            Self::V5(events) => events.pending.retain(|request| {
-                !matches!(
-                    request,
-                    v5::Request::Subscribe(_) | v5::Request::Unsubscribe(_)
-                )
+            Self::V5(events) => events.pending.retain(|request| match request {
+                v5::Request::Subscribe(_) | v5::Request::Unsubscribe(_) => false,
+                v5::Request::Publish(publish) => !report(&publish.payload),
+                _ => true,
             }),
+        }
+    }
+
+    /// Queues a bulk data report in the event loop's own queue, whose PUBLISHes it writes
+    /// before taking requests from its channel ([`Unacked`]).
+    fn queue(&mut self, report: &BulkReport) {
+        let (topic, payload) = (report.topic.as_str(), report.payload.clone());
+        match self {
+            Self::V311(events) => {
+                let mut publish =
+                    rumqttc::Publish::from_bytes(topic, qos_v311(report.qos), payload);
+                publish.retain = report.retain;
+                events.pending.push_back(rumqttc::Request::Publish(publish));
+            }
+            Self::V5(events) => {
+                let properties = Some(report.properties.clone());
+                let mut publish =
+                    v5::mqttbytes::v5::Publish::new(topic, qos_v5(report.qos), payload, properties);
+                publish.retain = report.retain;
+                events.pending.push_back(v5::Request::Publish(publish));
+            }
+        }
+    }
+
+    /// Whether a PUBLISH of `payload` is still in the event loop's own queue.
+    fn queued(&self, payload: &Bytes) -> bool {
+        match self {
+            Self::V311(events) => (events.pending.iter())
+                .any(|r| matches!(r, rumqttc::Request::Publish(p) if p.payload == *payload)),
+            Self::V5(events) => (events.pending.iter())
+                .any(|r| matches!(r, v5::Request::Publish(p) if p.payload == *payload)),
         }
     }
 }
 
-/// A packet rumqttc sent: the packet id of a SUBSCRIBE or an UNSUBSCRIBE.
+/// A packet rumqttc sent: the packet id of a SUBSCRIBE or an UNSUBSCRIBE, or of a PUBLISH
+/// (written, or held until the id is free).
 const fn outgoing(packet: &rumqttc::Outgoing) -> Event {
-    match packet {
+    match *packet {
         rumqttc::Outgoing::Subscribe(pkid) | rumqttc::Outgoing::Unsubscribe(pkid) => {
-            Event::Sent(*pkid)
+            Event::Sent(pkid)
         }
+        rumqttc::Outgoing::Publish(pkid) => Event::Published {
+            pkid,
+            collided: false,
+        },
+        rumqttc::Outgoing::AwaitAck(pkid) => Event::Published {
+            pkid,
+            collided: true,
+        },
         _ => Event::Other,
+    }
+}
+
+/// The bulk data report the client row's connection is handed next; never, without one.
+async fn next_report(session: &mut Option<Session>) -> Option<BulkReport> {
+    match session {
+        Some(session) => session.reports.recv().await,
+        None => std::future::pending().await,
     }
 }
 
