@@ -158,6 +158,30 @@ async fn answered(
     received
 }
 
+/// Adds and enables a profile reporting the serial number every 2 s to `url` in JSON
+/// `NameValuePair`, retaining `retained` failed reports, with the `HTTP.` parameters `http`.
+async fn serial_profile(ctrl: &mut Controller, retained: &str, url: &str, http: &[(&str, &str)]) {
+    let profile = add_bulk_profile(
+        ctrl,
+        &[
+            ("Protocol", "HTTP"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "2"),
+            ("NumberOfRetainedFailedReports", retained),
+        ],
+        &[("Device.DeviceInfo.SerialNumber", "")],
+    )
+    .await;
+    let object = format!("{profile}HTTP.");
+    set_ok(ctrl, &object, "URL", url).await;
+    for (name, value) in http {
+        set_ok(ctrl, &object, name, value).await;
+    }
+    let json = format!("{profile}JSONEncoding.");
+    set_ok(ctrl, &json, "ReportFormat", "NameValuePair").await;
+    set_ok(ctrl, &profile, "Enable", "true").await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn reports_reach_the_collector_retained_and_retried() {
     common::within(Duration::from_secs(120), scenario()).await;
@@ -318,24 +342,8 @@ async fn redirect_scenario() {
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
-    let profile = add_bulk_profile(
-        &mut ctrl,
-        &[
-            ("Protocol", "HTTP"),
-            ("EncodingType", "JSON"),
-            ("ReportingInterval", "2"),
-            ("NumberOfRetainedFailedReports", "5"),
-        ],
-        &[("Device.DeviceInfo.SerialNumber", "")],
-    )
-    .await;
-    let http = format!("{profile}HTTP.");
-    set_ok(&mut ctrl, &http, "URL", &url).await;
-    set_ok(&mut ctrl, &http, "Username", "cpe").await;
-    set_ok(&mut ctrl, &http, "Password", "s3cret").await;
-    let json = format!("{profile}JSONEncoding.");
-    set_ok(&mut ctrl, &json, "ReportFormat", "NameValuePair").await;
-    set_ok(&mut ctrl, &profile, "Enable", "true").await;
+    let credentials = [("Username", "cpe"), ("Password", "s3cret")];
+    serial_profile(&mut ctrl, "5", &url, &credentials).await;
 
     // A 307 with a relative Location: the same method and body to the URL it resolves to,
     // with the credentials (the same origin; the collector checks them for the new URI).
@@ -407,23 +415,7 @@ async fn persist_scenario() {
     let saved = state.path().join("device/bulkdata");
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
-    let profile = add_bulk_profile(
-        &mut ctrl,
-        &[
-            ("Protocol", "HTTP"),
-            ("EncodingType", "JSON"),
-            ("ReportingInterval", "2"),
-            ("NumberOfRetainedFailedReports", "2"),
-        ],
-        &[("Device.DeviceInfo.SerialNumber", "")],
-    )
-    .await;
-    let http = format!("{profile}HTTP.");
-    set_ok(&mut ctrl, &http, "URL", &url).await;
-    set_ok(&mut ctrl, &http, "PersistAcrossReboot", "true").await;
-    let json = format!("{profile}JSONEncoding.");
-    set_ok(&mut ctrl, &json, "ReportFormat", "NameValuePair").await;
-    set_ok(&mut ctrl, &profile, "Enable", "true").await;
+    serial_profile(&mut ctrl, "2", &url, &[("PersistAcrossReboot", "true")]).await;
 
     // Refused, retained, saved; then the power goes.
     let [refused] = next(&mut reports, 503).await.reports().try_into().unwrap();

@@ -5,7 +5,7 @@
 //! uses; a collector (a rumqttc client subscribed at QoS 2) receives them.
 //! A profile whose `MQTT.Reference` names no client fails its reports and keeps them for the
 //! next one, as it does those the broker did not acknowledge (PUBCOMP) before the next report
-//! was due; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
+//! was due or before the connection was lost; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
 //! Available. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
@@ -21,6 +21,8 @@ mod common;
 
 use std::path::Path;
 use std::time::Duration;
+
+use rusp_lib::usp_builder::OperateBuilder;
 
 use common::mqtt::{Mosquitto, Received, Subscriber, agent_config};
 use common::{
@@ -45,15 +47,15 @@ async fn agent(dir: &Path, port: u16) -> (AgentProcess, Controller) {
     (agent, ctrl)
 }
 
-/// Adds an MQTT profile reporting the serial number each second to [`TOPIC`] with QoS 2
-/// and the RETAIN flag, its `MQTT.Reference` `reference`, and enables it.
-async fn mqtt_profile(ctrl: &mut Controller, reference: &str) -> String {
+/// Adds an MQTT profile reporting the serial number every `interval` seconds to [`TOPIC`]
+/// with QoS 2 and the RETAIN flag, its `MQTT.Reference` `reference`, and enables it.
+async fn mqtt_profile(ctrl: &mut Controller, reference: &str, interval: &str) -> String {
     let profile = add_bulk_profile(
         ctrl,
         &[
             ("Protocol", "MQTT"),
             ("EncodingType", "JSON"),
-            ("ReportingInterval", "1"),
+            ("ReportingInterval", interval),
             ("NumberOfRetainedFailedReports", "3"),
         ],
         &[("Device.DeviceInfo.SerialNumber", "")],
@@ -92,7 +94,7 @@ async fn published() {
     );
 
     // No client referenced: the reports fail, and are kept.
-    let profile = mqtt_profile(&mut ctrl, "").await;
+    let profile = mqtt_profile(&mut ctrl, "", "1").await;
     agent
         .wait_line("bulk data report not delivered: kept for the next interval")
         .await;
@@ -144,7 +146,7 @@ async fn unacknowledged() {
     let broker = Mosquitto::start(dir.path()).await;
     let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
     let (mut agent, mut ctrl) = agent(dir.path(), broker.port).await;
-    mqtt_profile(&mut ctrl, CLIENT).await;
+    mqtt_profile(&mut ctrl, CLIENT, "1").await;
     let first = collector.next().await;
     assert_eq!(reports(&first).len(), 1, "acknowledged, nothing retained");
 
@@ -174,6 +176,59 @@ async fn unacknowledged() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_report_the_connection_lost_before_its_acknowledgement_is_retained() {
+    common::within(Duration::from_secs(90), lost_before_ack()).await;
+}
+
+/// Makes a report of `profile` at once (`ForceCollection()`).
+async fn force(ctrl: &mut Controller, profile: &str) {
+    let operate = OperateBuilder::new(format!("{profile}ForceCollection()"))
+        .with_command_key("force".to_owned())
+        .with_send_resp(true)
+        .build()
+        .unwrap();
+    let body = ctrl.request(operate).await;
+    let result = &body["Response"]["OperateResp"]["operation_results"][0];
+    assert!(result["req_output_args"].is_object(), "{body}");
+}
+
+async fn lost_before_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let port = broker.port;
+    let (mut agent, mut ctrl) = agent(dir.path(), port).await;
+    // Reports only when forced (the next scheduled one is an hour away).
+    let profile = mqtt_profile(&mut ctrl, CLIENT, "3600").await;
+
+    // A report written to a frozen broker, which then goes away: the connection is lost
+    // before its PUBCOMP, so the report failed (and is not sent on the next connection).
+    broker.pause();
+    force(&mut ctrl, &profile).await;
+    // Time to write it (not asserted: what follows holds either way).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(broker);
+    let line = agent
+        .wait_line("bulk data report not delivered: kept for the next interval")
+        .await;
+    assert!(line.contains("connection was lost"), "{line}");
+
+    // The broker back: the next report carries the lost one first.
+    let broker = Mosquitto::start_on(dir.path(), port).await;
+    let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
+    agent.wait_line("USP MQTT MTP connected").await;
+    force(&mut ctrl, &profile).await;
+    let publish = collector.next().await;
+    assert_eq!(
+        reports(&publish).len(),
+        2,
+        "the lost report, then the new one"
+    );
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn reports_hold_to_the_brokers_maximum_qos_and_retain_available() {
     common::within(Duration::from_secs(60), limited()).await;
 }
@@ -186,7 +241,7 @@ async fn limited() {
     let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
     let (agent, mut ctrl) = agent(dir.path(), broker.port).await;
 
-    mqtt_profile(&mut ctrl, CLIENT).await;
+    mqtt_profile(&mut ctrl, CLIENT, "1").await;
     for _ in 0..2 {
         let publish = collector.next().await;
         assert_eq!(publish.topic, TOPIC);
@@ -227,7 +282,7 @@ async fn client_without_mtp() {
     let mtp = value(&mut ctrl, "Device.LocalAgent.MTPNumberOfEntries").await;
     assert_eq!(mtp, "1", "no agent MTP row references the client row");
 
-    mqtt_profile(&mut ctrl, &client).await;
+    mqtt_profile(&mut ctrl, &client, "1").await;
     let publish = collector.next().await;
     assert_eq!(publish.topic, TOPIC);
     assert_eq!(publish.qos, 2, "PublishQoS");
