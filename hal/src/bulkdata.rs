@@ -945,6 +945,8 @@ pub struct Report {
     pub body: String,
     /// How many collections it holds (retained failed ones and the current one).
     pub collections: usize,
+    /// Where the retained ones it holds end, for [`Retained::delivered`].
+    pub carried: u64,
 }
 
 /// A profile's failed reports kept for the next interval, bounded; dropped when the
@@ -956,6 +958,9 @@ pub struct Retained {
     encoding: Option<Encoding>,
     /// Counts the changes of `failed`.
     revision: u64,
+    /// How many retained reports were forgotten (delivered, or dropped), ever: the place of
+    /// the oldest of `failed` among all the profile's retained reports.
+    forgotten: u64,
 }
 
 impl Retained {
@@ -979,12 +984,19 @@ impl Retained {
         self.revision = self.revision.wrapping_add(1);
     }
 
+    /// Forgets the oldest retained report; false when there is none.
+    fn forget_oldest(&mut self) -> bool {
+        let forgot = self.failed.pop_front().is_some();
+        self.forgotten = self.forgotten.saturating_add(u64::from(forgot));
+        forgot
+    }
+
     /// Forgets the retained reports when `profile`'s encoding is not the one they were kept
     /// for.
     fn follow(&mut self, profile: &Profile) {
         if self.encoding.as_ref() != Some(&profile.encoding) {
             if !self.failed.is_empty() {
-                self.failed.clear();
+                while self.forget_oldest() {}
                 self.changed();
             }
             self.encoding = Some(profile.encoding.clone());
@@ -1008,12 +1020,14 @@ impl Retained {
                 .collect();
             let body = encode(&profile.encoding, &all);
             if body.len() <= limits.max_report_bytes {
+                let held = u64::try_from(self.failed.len()).unwrap_or(u64::MAX);
                 return Ok(Report {
                     body,
                     collections: all.len(),
+                    carried: self.forgotten.saturating_add(held),
                 });
             }
-            if self.failed.pop_front().is_none() {
+            if !self.forget_oldest() {
                 return Err(BulkDataError::ReportTooLarge {
                     profile: profile.path.clone(),
                     size: body.len(),
@@ -1024,13 +1038,12 @@ impl Retained {
         }
     }
 
-    /// A report went through: the retained ones it `carried` (those [`Self::failed`] held
-    /// when it was made) with it; those kept since, when another report failed while it was
-    /// on its way, stay.
-    pub fn delivered(&mut self, carried: &[Collection]) {
-        let before = self.failed.len();
-        self.failed.retain(|failed| !carried.contains(failed));
-        if self.failed.len() != before {
+    /// A report went through: the retained ones it carried ([`Report::carried`]) with it;
+    /// those kept since, when another report failed while it was on its way, stay.
+    pub fn delivered(&mut self, carried: u64) {
+        let before = self.forgotten;
+        while self.forgotten < carried && self.forget_oldest() {}
+        if self.forgotten != before {
             self.changed();
         }
     }
@@ -1040,9 +1053,7 @@ impl Retained {
     pub fn failed_with(&mut self, profile: &Profile, current: Collection) {
         self.follow(profile);
         self.failed.push_back(current);
-        while self.failed.len() > profile.retained {
-            self.failed.pop_front();
-        }
+        while self.failed.len() > profile.retained && self.forget_oldest() {}
         self.changed();
     }
 }
@@ -1200,6 +1211,7 @@ pub fn restore<'a>(
                 failed,
                 encoding: Some(profile.encoding.clone()),
                 revision: 0,
+                forgotten: 0,
             };
             retained.insert(profile.path.clone(), kept);
         }
@@ -1761,12 +1773,13 @@ mod tests {
             1
         );
         retained.failed_with(&json, first);
-        let carried: Vec<Collection> = retained.failed().cloned().collect();
+        let carried = retained.report(&json, &second, &limits).unwrap().carried;
         // One that failed while the report carrying `first` was on its way stays.
         retained.failed_with(&json, second.clone());
-        retained.delivered(&carried);
+        retained.delivered(carried);
         assert!(retained.failed().eq([&second]));
-        retained.delivered(&[second]);
+        let carried = retained.report(&json, &second, &limits).unwrap().carried;
+        retained.delivered(carried);
         assert_eq!(retained.failed().len(), 0);
     }
 
@@ -1830,10 +1843,10 @@ mod tests {
             let mut again = restored.retained[&profile.path].clone();
             assert!(again.failed().eq(retained.failed()), "the same collections");
             // The next report holds them as it would have without the reboot.
-            assert_eq!(
-                again.report(&profile, &second, &limits).unwrap(),
-                retained.report(&profile, &second, &limits).unwrap()
-            );
+            let after = again.report(&profile, &second, &limits).unwrap();
+            let before = retained.report(&profile, &second, &limits).unwrap();
+            assert_eq!(after.body, before.body);
+            assert_eq!(after.collections, before.collections);
         }
     }
 
@@ -1927,7 +1940,7 @@ mod tests {
         let (first, second) = collections();
         let json = persisting(json_encoding(false, Timestamp::None));
         let mut retained = Retained::new();
-        retained.delivered(&[]);
+        retained.delivered(u64::MAX);
         assert_eq!(retained.revision(), 0, "nothing to forget");
         retained.failed_with(&json, first);
         let failed = retained.revision();

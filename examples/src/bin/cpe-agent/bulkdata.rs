@@ -356,11 +356,7 @@ async fn report(
             return;
         }
     };
-    let (report, carried) = {
-        let mut retained = run.retained();
-        let report = retained.report(profile, &collected, limits);
-        (report, retained.failed().cloned().collect())
-    };
+    let report = run.retained().report(profile, &collected, limits);
     let report = match report {
         Ok(report) => report,
         Err(error) => {
@@ -390,7 +386,7 @@ async fn report(
             deliver(
                 senders,
                 run,
-                (collected, carried),
+                (collected, report.carried),
                 Box::pin(async move { delivery.send().await }),
             );
         }
@@ -403,7 +399,7 @@ async fn report(
                 (connections.publish(client, topic, body, mqtt.qos, mqtt.retain, content_type))
                     .await
             };
-            deliver(senders, run, (collected, carried), Box::pin(publish));
+            deliver(senders, run, (collected, report.carried), Box::pin(publish));
         }
         _ => {}
     }
@@ -420,7 +416,7 @@ type Sending = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 fn deliver(
     senders: &Senders,
     run: &Running,
-    (collected, carried): (Collection, Vec<Collection>),
+    (collected, carried): (Collection, u64),
     send: Sending,
 ) {
     let delivered = senders.delivered.clone();
@@ -431,7 +427,7 @@ fn deliver(
         let sent = tokio::time::timeout_at(deadline, send).await;
         let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
         match sent.unwrap_or_else(|_| Err("the next report is due".to_owned())) {
-            Ok(()) => retained.delivered(&carried),
+            Ok(()) => retained.delivered(carried),
             Err(error) => {
                 tracing::warn!(
                     profile = %profile.path,
@@ -509,13 +505,12 @@ impl Delivery {
             Method::Put => "PUT",
             _ => "POST",
         };
-        let home = origin(&self.url);
         let mut url = self.url.clone();
         let mut client = AcsClient::new(self.trust.clone());
         let mut challenged = false;
         let mut redirects = 0;
         loop {
-            let at_home = home.is_some() && origin(&url) == home;
+            let at_home = same_origin(&url, &self.url);
             let mut headers = vec![
                 (
                     "Content-Type".to_owned(),
@@ -581,11 +576,15 @@ fn is_https(url: &str) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
-/// The origin (scheme and authority, compared without regard to case) of `url`.
-fn origin(url: &str) -> Option<(String, String)> {
-    let uri = url.parse::<Uri>().ok()?;
-    let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    Some((scheme, uri.authority()?.as_str().to_ascii_lowercase()))
+/// Whether URLs `a` and `b` have the same origin (scheme and authority, compared without
+/// regard to case).
+fn same_origin(a: &str, b: &str) -> bool {
+    match (a.parse::<Uri>(), b.parse::<Uri>()) {
+        (Ok(a), Ok(b)) => {
+            a.scheme().is_some() && a.scheme() == b.scheme() && a.authority() == b.authority()
+        }
+        _ => false,
+    }
 }
 
 /// The `http://` or `https://` URL a `Location` value `reference` names, resolved against
@@ -594,14 +593,13 @@ fn origin(url: &str) -> Option<(String, String)> {
 /// references; the `url` crate would bring IDNA tables to the router build.)
 fn resolve(base: &str, reference: &str) -> Option<String> {
     let reference = reference.split('#').next().unwrap_or_default();
-    let scheme_end = reference.find(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)));
-    let rest = scheme_end
-        .filter(|end| *end > 0)
-        .and_then(|end| reference.get(end..));
-    if rest.is_some_and(|rest| rest.starts_with(':')) {
-        let lower = reference.to_ascii_lowercase();
-        let http = lower.starts_with("http://") || lower.starts_with("https://");
-        return http.then(|| reference.to_owned());
+    // RFC 3986 §4.2: a relative reference has no `:` before its first `/` or `?`.
+    let scheme = reference.split_once(':').map(|(scheme, _)| scheme);
+    if scheme.is_some_and(|scheme| !scheme.is_empty() && !scheme.contains(['/', '?'])) {
+        let http = reference
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        return (http || is_https(reference)).then(|| reference.to_owned());
     }
     let (scheme, rest) = base.split('#').next()?.split_once("://")?;
     if let Some(network_path) = reference.strip_prefix("//") {
@@ -636,23 +634,24 @@ fn resolve(base: &str, reference: &str) -> Option<String> {
 
 /// `path` (absolute) without its `.` and `..` segments (RFC 3986 §5.2.4).
 fn remove_dot_segments(path: &str) -> String {
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept = String::new();
     let mut segments = path.split('/').skip(1).peekable();
     while let Some(segment) = segments.next() {
-        let last = segments.peek().is_none();
         match segment {
-            "." | ".." => {
-                if segment == ".." {
-                    kept.pop();
-                }
-                if last {
-                    kept.push("");
-                }
+            "." => {}
+            ".." => kept.truncate(kept.rfind('/').unwrap_or(0)),
+            _ => {
+                kept.push('/');
+                kept.push_str(segment);
+                continue;
             }
-            _ => kept.push(segment),
+        }
+        // A path ending in a dot segment ends with `/`.
+        if segments.peek().is_none() {
+            kept.push('/');
         }
     }
-    format!("/{}", kept.join("/"))
+    kept
 }
 
 /// `time` as an HTTP date (RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -736,12 +735,11 @@ mod tests {
 
     #[test]
     fn credentials_stay_with_their_origin() {
-        let home = origin("http://Collector:8080/bulk");
-        assert!(home.is_some());
-        assert_eq!(origin("HTTP://collector:8080/other?x"), home);
-        assert_ne!(origin("http://collector:8081/bulk"), home);
-        assert_ne!(origin("https://collector:8080/bulk"), home);
-        assert_eq!(origin("not a url"), None);
+        let home = "http://Collector:8080/bulk";
+        assert!(same_origin("HTTP://collector:8080/other?x", home));
+        assert!(!same_origin("http://collector:8081/bulk", home));
+        assert!(!same_origin("https://collector:8080/bulk", home));
+        assert!(!same_origin("/bulk", "/bulk"), "no origin");
     }
 
     #[test]

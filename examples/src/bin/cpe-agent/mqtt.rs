@@ -91,7 +91,7 @@ use rumqttc::v5::mqttbytes::v5::{
     PubRecReason, PublishProperties, SubscribeReasonCode, UnsubAckReason,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tr181_model::lenient::{LenientList, keep_read};
 use usp_core::Limits;
 use usp_core::agent::{E2eTls, Mtp, MtpKind};
@@ -112,8 +112,6 @@ use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, nex
 
 /// Records queued for the broker before the driver drops them.
 const SEND_QUEUE: usize = 256;
-/// Bulk data reports waiting for a client row's task to queue them (their senders wait).
-const REPORT_QUEUE: usize = 16;
 /// rumqttc's request channel.
 const REQUEST_QUEUE: usize = 64;
 /// Room for the MQTT fixed header, topic and properties around a Record of the USP limit.
@@ -534,22 +532,30 @@ struct Session {
     /// The topic filters held at the broker.
     filters: Filters,
     /// The bulk data reports [`Connections::publish`] hands this connection.
-    reports: mpsc::Receiver<BulkReport>,
+    reports: Arc<Reports>,
     /// Those queued, until the broker acknowledges them.
     unacked: Vec<Unacked>,
     /// The connection as [`Connections`] lists it, for as long as the session lives.
     _listed: Option<Listed>,
 }
 
+/// The bulk data reports handed to a client row's connection, until its task queues them.
+#[derive(Default)]
+struct Reports {
+    handed: Mutex<Vec<BulkReport>>,
+    /// Wakes the task.
+    wake: Notify,
+}
+
 /// A bulk data report for a client row's connection ([`Connections::publish`]), and where
-/// to say whether the broker took it.
+/// to say that the broker took it (dropped when it did not).
 struct BulkReport {
     topic: String,
     payload: Bytes,
     qos: u8,
     retain: bool,
     properties: PublishProperties,
-    delivered: oneshot::Sender<Result<(), String>>,
+    delivered: oneshot::Sender<()>,
 }
 
 /// A queued bulk data report the broker has not acknowledged yet. rumqttc names a PUBLISH
@@ -561,22 +567,18 @@ struct Unacked {
     /// Its packet id once written (or held, `collided`).
     pkid: Option<u16>,
     collided: bool,
-    delivered: oneshot::Sender<Result<(), String>>,
+    delivered: oneshot::Sender<()>,
 }
 
 impl Session {
-    /// Queues `report` on the connection.
-    fn queue(&mut self, report: BulkReport, events: &mut Events) {
+    /// Queues the reports handed to the connection.
+    fn queue(&mut self, events: &mut Events) {
         // A report whose sender stopped waiting (the next one came) needs no answer.
         self.unacked
             .retain(|unacked| !unacked.delivered.is_closed());
-        events.queue(&report);
-        self.unacked.push(Unacked {
-            payload: report.payload,
-            pkid: None,
-            collided: false,
-            delivered: report.delivered,
-        });
+        let handed = std::mem::take(&mut *lock(&self.reports.handed));
+        self.unacked
+            .extend(handed.into_iter().map(|report| events.queue(report)));
     }
 
     /// rumqttc wrote (or, `collided`, held) a PUBLISH with `pkid`: a report's when the report
@@ -593,8 +595,7 @@ impl Session {
             return;
         };
         if pkid == 0 {
-            let unacked = self.unacked.swap_remove(index);
-            let _ = unacked.delivered.send(Ok(()));
+            let _ = self.unacked.swap_remove(index).delivered.send(());
         } else if let Some(unacked) = self.unacked.get_mut(index) {
             unacked.pkid = Some(pkid);
             unacked.collided = collided;
@@ -606,12 +607,9 @@ impl Session {
         let sent = |u: &Unacked| !u.collided && u.pkid == Some(pkid);
         if let Some(index) = self.unacked.iter().position(sent) {
             let unacked = self.unacked.swap_remove(index);
-            let outcome = if taken {
-                Ok(())
-            } else {
-                Err("the broker refused the report".to_owned())
-            };
-            let _ = unacked.delivered.send(outcome);
+            if taken {
+                let _ = unacked.delivered.send(());
+            }
         }
     }
 }
@@ -640,7 +638,7 @@ pub(crate) struct Connections(Arc<Mutex<Vec<(String, Open)>>>);
 struct Open {
     conn: u64,
     /// Where the row's task takes the reports.
-    reports: mpsc::Sender<BulkReport>,
+    reports: Arc<Reports>,
     /// The broker's Maximum QoS (MQTT 5).
     max_qos: Option<u8>,
     /// Whether the broker keeps retained messages (MQTT 5 Retain Available).
@@ -717,17 +715,20 @@ impl Connections {
             ..open.publishing.borrow().properties()
         };
         let (delivered, outcome) = oneshot::channel();
-        let report = BulkReport {
+        lock(&open.reports.handed).push(BulkReport {
             topic: topic.to_owned(),
             payload: payload.into(),
             qos: qos.min(open.max_qos.unwrap_or(2)),
             retain: retain && open.retain_available,
             properties,
             delivered,
-        };
-        let lost = || "the connection was lost before the broker acknowledged the report";
-        open.reports.send(report).await.map_err(|_| lost())?;
-        outcome.await.unwrap_or_else(|_| Err(lost().to_owned()))
+        });
+        open.reports.wake.notify_one();
+        // Only the connection's session keeps the report: gone, it fails it.
+        drop(open);
+        outcome.await.map_err(|_| {
+            "not acknowledged: the broker refused it or the connection was lost".to_owned()
+        })
     }
 }
 
@@ -878,9 +879,9 @@ impl MqttMtp {
                         }
                         continue;
                     }
-                    Some(report) = next_report(&mut session) => {
+                    () = handed(session.as_ref()) => {
                         if let Some(session) = &mut session {
-                            session.queue(report, &mut events);
+                            session.queue(&mut events);
                         }
                         continue;
                     }
@@ -934,11 +935,11 @@ impl MqttMtp {
                         let conn = next_conn();
                         let publishing = self.publishing(max_qos, retain_available);
                         let (publishing, published) = watch::channel(Arc::new(publishing));
-                        let (reports, received) = mpsc::channel(REPORT_QUEUE);
+                        let reports = Arc::<Reports>::default();
                         let listed = self.connections.as_ref().map(|connections| {
                             let open = Open {
                                 conn,
-                                reports,
+                                reports: reports.clone(),
                                 max_qos,
                                 retain_available,
                                 publishing: published.clone(),
@@ -960,7 +961,7 @@ impl MqttMtp {
                             records,
                             publishing,
                             filters,
-                            reports: received,
+                            reports,
                             unacked: Vec::new(),
                             _listed: listed,
                         };
@@ -1579,22 +1580,35 @@ impl Events {
 
     /// Queues a bulk data report in the event loop's own queue, whose PUBLISHes it writes
     /// before taking requests from its channel ([`Unacked`]).
-    fn queue(&mut self, report: &BulkReport) {
-        let (topic, payload) = (report.topic.as_str(), report.payload.clone());
+    fn queue(&mut self, report: BulkReport) -> Unacked {
+        let BulkReport {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            delivered,
+        } = report;
+        let copy = payload.clone();
         match self {
             Self::V311(events) => {
-                let mut publish =
-                    rumqttc::Publish::from_bytes(topic, qos_v311(report.qos), payload);
-                publish.retain = report.retain;
+                let mut publish = rumqttc::Publish::from_bytes(topic, qos_v311(qos), copy);
+                publish.retain = retain;
                 events.pending.push_back(rumqttc::Request::Publish(publish));
             }
             Self::V5(events) => {
-                let properties = Some(report.properties.clone());
+                let properties = Some(properties);
                 let mut publish =
-                    v5::mqttbytes::v5::Publish::new(topic, qos_v5(report.qos), payload, properties);
-                publish.retain = report.retain;
+                    v5::mqttbytes::v5::Publish::new(topic, qos_v5(qos), copy, properties);
+                publish.retain = retain;
                 events.pending.push_back(v5::Request::Publish(publish));
             }
+        }
+        Unacked {
+            payload,
+            pkid: None,
+            collided: false,
+            delivered,
         }
     }
 
@@ -1628,12 +1642,17 @@ const fn outgoing(packet: &rumqttc::Outgoing) -> Event {
     }
 }
 
-/// The bulk data report the client row's connection is handed next; never, without one.
-async fn next_report(session: &mut Option<Session>) -> Option<BulkReport> {
+/// Returns when a bulk data report is handed to the connection; never, without one.
+async fn handed(session: Option<&Session>) {
     match session {
-        Some(session) => session.reports.recv().await,
+        Some(session) => session.reports.wake.notified().await,
         None => std::future::pending().await,
     }
+}
+
+/// `mutex` locked, whether or not a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Publishing {
