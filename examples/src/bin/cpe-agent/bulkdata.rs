@@ -542,8 +542,14 @@ impl Delivery {
                     .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
                     .map(|(_, value)| value.as_str())
             };
-            match status {
-                401 if at_home && !http.username.is_empty() && !challenged => {
+            // Where a 307 or 308 points, when it may be followed.
+            let moved = (matches!(status, 307 | 308) && redirects < MAX_REDIRECTS)
+                .then(|| field("Location").next())
+                .flatten()
+                .and_then(|location| resolve(&url, location.trim()))
+                .filter(|next| is_https(next) || !is_https(&url));
+            match (status, moved) {
+                (401, _) if at_home && !http.username.is_empty() && !challenged => {
                     challenged = true;
                     let picked =
                         ClientAuth::from_challenges(field("WWW-Authenticate"), is_https(&url))
@@ -552,14 +558,8 @@ impl Delivery {
                             })?;
                     *auth = Some(picked);
                 }
-                200..=299 => return Ok(()),
-                307 | 308 if redirects < MAX_REDIRECTS => {
-                    let next = (field("Location").next())
-                        .and_then(|location| resolve(&url, location.trim()))
-                        .filter(|next| is_https(next) || !is_https(&url))
-                        .ok_or_else(|| {
-                            format!("the collector answered {status} to no usable Location")
-                        })?;
+                (200..=299, _) => return Ok(()),
+                (_, Some(next)) => {
                     redirects += 1;
                     challenged = false;
                     url = next;
