@@ -27,7 +27,6 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rusp_lib::usp_builder::OperateBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -267,14 +266,7 @@ async fn scenario() {
 
     // ForceCollection() reports at once, also for a disabled profile.
     set_ok(&mut ctrl, &profile, "Enable", "false").await;
-    let operate = OperateBuilder::new(format!("{profile}ForceCollection()"))
-        .with_command_key("force".to_owned())
-        .with_send_resp(true)
-        .build()
-        .unwrap();
-    let body = ctrl.request(operate).await;
-    let result = &body["Response"]["OperateResp"]["operation_results"][0];
-    assert!(result["req_output_args"].is_object(), "{body}");
+    common::force_collection(&mut ctrl, &profile).await;
     let forced = next(&mut reports, 200).await;
     assert_eq!(forced.reports().len(), 1, "{}", forced.body);
 

@@ -22,8 +22,6 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use rusp_lib::usp_builder::OperateBuilder;
-
 use common::mqtt::{Mosquitto, Received, Subscriber, agent_config};
 use common::{
     AgentProcess, Controller, add, add_bulk_profile, added_path, set_ok, value, wait_value,
@@ -180,18 +178,6 @@ async fn a_report_the_connection_lost_before_its_acknowledgement_is_retained() {
     common::within(Duration::from_secs(90), lost_before_ack()).await;
 }
 
-/// Makes a report of `profile` at once (`ForceCollection()`).
-async fn force(ctrl: &mut Controller, profile: &str) {
-    let operate = OperateBuilder::new(format!("{profile}ForceCollection()"))
-        .with_command_key("force".to_owned())
-        .with_send_resp(true)
-        .build()
-        .unwrap();
-    let body = ctrl.request(operate).await;
-    let result = &body["Response"]["OperateResp"]["operation_results"][0];
-    assert!(result["req_output_args"].is_object(), "{body}");
-}
-
 async fn lost_before_ack() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path()).await;
@@ -203,7 +189,7 @@ async fn lost_before_ack() {
     // A report written to a frozen broker, which then goes away: the connection is lost
     // before its PUBCOMP, so the report failed (and is not sent on the next connection).
     broker.pause();
-    force(&mut ctrl, &profile).await;
+    common::force_collection(&mut ctrl, &profile).await;
     // Time to write it (not asserted: what follows holds either way).
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(broker);
@@ -216,7 +202,7 @@ async fn lost_before_ack() {
     let broker = Mosquitto::start_on(dir.path(), port).await;
     let mut collector = Subscriber::connect(broker.port, "collector", "bulk/#").await;
     agent.wait_line("USP MQTT MTP connected").await;
-    force(&mut ctrl, &profile).await;
+    common::force_collection(&mut ctrl, &profile).await;
     let publish = collector.next().await;
     assert_eq!(
         reports(&publish).len(),

@@ -37,8 +37,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rusp_lib::usp::Body;
 use rusp_lib::usp_builder::{
-    AddBuilder, CreateObjectBuilder, GetBuilder, MsgBuilder, NotifyRespBuilder, RecordBuilder,
-    SetBuilder, UpdateObjectBuilder,
+    AddBuilder, CreateObjectBuilder, GetBuilder, MsgBuilder, NotifyRespBuilder, OperateBuilder,
+    RecordBuilder, SetBuilder, UpdateObjectBuilder,
 };
 use rusp_lib::usp_decoder::{try_decode_msg, try_decode_record};
 use rusp_lib::usp_record::mod_Record::OneOfrecord_type;
@@ -659,6 +659,18 @@ pub(crate) fn added_path(body: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("Add failed: {body}"))
         .to_owned()
+}
+
+/// Makes a report of the bulk data `profile` at once (`ForceCollection()`).
+pub(crate) async fn force_collection(ctrl: &mut Controller, profile: &str) {
+    let operate = OperateBuilder::new(format!("{profile}ForceCollection()"))
+        .with_command_key("force".to_owned())
+        .with_send_resp(true)
+        .build()
+        .unwrap();
+    let body = ctrl.request(operate).await;
+    let result = &body["Response"]["OperateResp"]["operation_results"][0];
+    assert!(result["req_output_args"].is_object(), "{body}");
 }
 
 /// Adds a `Device.BulkData.Profile.` row with `settings` and one `Parameter.` row per
