@@ -720,7 +720,12 @@ pub(crate) struct Acs {
 
 impl Acs {
     pub(crate) async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// An ACS listening on `address` (`host:port`).
+    pub(crate) async fn start_on(address: &str) -> Self {
+        let listener = TcpListener::bind(address).await.unwrap();
         let url = format!("http://{}/acs", listener.local_addr().unwrap());
         let script = Arc::new(Mutex::new(Script::default()));
         let connections = Arc::new(AtomicUsize::new(0));

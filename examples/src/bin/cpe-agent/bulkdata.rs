@@ -50,7 +50,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cwmp_core::session::ClientAuth;
 use hal::bulkdata::{self, Collection, Limits, Method, Profile, Retained, Stamp, Transport};
-use hal::engine::DeviceUpdate;
 use hal::feed::{CallId, CommandReporter};
 use hal::retry::Rng;
 use hal::traits::{CommandCall, Commands, Invoked};
@@ -298,8 +297,7 @@ fn changed(
 async fn refresh(engine: &Engine, limits: &Limits, running: &mut Profiles) {
     let sets = engine.read(bulkdata::upkeep);
     if !sets.is_empty() {
-        let update = DeviceUpdate::setting(sets);
-        if let Err(error) = engine.device_update(|txn| update.apply(txn)).await {
+        if let Err(error) = crate::device::set_as_device(engine, sets).await {
             tracing::warn!(%error, "cannot update Device.BulkData.");
         }
     }

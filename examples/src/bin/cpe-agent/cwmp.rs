@@ -31,7 +31,7 @@
 //! left without a response, reads the outcome from `ParameterKey` in the next session.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,9 +45,8 @@ use futures_util::future::BoxFuture;
 use hal::engine::NoticeId;
 use hal::{Engine, Principal};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
-use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::store::Change;
 
 use crate::acs_client::{AcsClient, HttpAnswer};
@@ -514,45 +513,6 @@ async fn output_of<T>(slot: &mut Option<BoxFuture<'static, T>>) -> T {
     }
 }
 
-/// The address an ACS at `acs_url` reaches the agent at when its connection-request sockets
-/// bind `listen`: `listen` itself, or, when that is unspecified (every interface), the
-/// agent's address on the route to the ACS (the local address of a UDP socket connected
-/// towards it, which sends nothing); loopback when there is no route (with a warning). Read
-/// once at start: an ACS moved elsewhere later is not followed.
-pub(crate) async fn reachable_address(listen: IpAddr, acs_url: &str) -> IpAddr {
-    if !listen.is_unspecified() {
-        return listen;
-    }
-    let route = async {
-        let uri: Uri = acs_url.parse().ok()?;
-        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
-        let mut found = tokio::net::lookup_host((host, port)).await.ok()?;
-        // `0.0.0.0` serves IPv4 only; `::` both.
-        let to = found.find(|to| to.is_ipv4() || listen.is_ipv6())?;
-        let any: IpAddr = match to {
-            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-        };
-        let socket = UdpSocket::bind(SocketAddr::new(any, 0)).await.ok()?;
-        socket.connect(to).await.ok()?;
-        Some(socket.local_addr().ok()?.ip())
-    };
-    match tokio::time::timeout(Duration::from_secs(5), route).await {
-        Ok(Some(address)) => address,
-        _ => {
-            tracing::warn!(
-                acs_url,
-                "no route to the ACS: connection-request URLs name the loopback address"
-            );
-            match listen {
-                IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-                IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-            }
-        }
-    }
-}
-
 /// The connection-request server, bound.
 pub(crate) struct ConnReqListener {
     listener: TcpListener,
@@ -570,15 +530,11 @@ impl ConnReqListener {
         })
     }
 
-    /// The `ConnectionRequestURL` of this server, reached at `host` (see
-    /// [`reachable_address`]).
-    pub(crate) fn url(&self, host: IpAddr) -> std::io::Result<String> {
-        let port = self.listener.local_addr()?.port();
-        Ok(format!(
-            "http://{}{}",
-            SocketAddr::new(host, port),
-            self.path
-        ))
+    /// The port of this server and the path it serves, which make its
+    /// `ConnectionRequestURL` with the address the ACS reaches it at
+    /// ([`crate::cwmp_reach::cr_url`]).
+    pub(crate) fn port_and_path(&self) -> std::io::Result<(u16, String)> {
+        Ok((self.listener.local_addr()?.port(), self.path.to_string()))
     }
 
     /// Serves connection requests until `shutdown`; each accepted one goes to `accepted`.

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tr181_model::store::Store;
 
 use crate::cwmp::cr_credentials;
-use crate::device::DeviceEvent;
+use crate::device::{DeviceEvent, set_as_device};
 use crate::tls;
 use crate::usp::sleep_until;
 
@@ -49,7 +49,7 @@ pub(crate) struct UdpConnReqListener {
 
 impl UdpConnReqListener {
     /// Binds `listen`; the ACS reaches the socket at `host` (see
-    /// [`reachable_address`](crate::cwmp::reachable_address)).
+    /// [`reachable_address`](crate::cwmp_reach::reachable_address)).
     pub(crate) async fn bind(listen: SocketAddr, host: IpAddr) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(listen).await?;
         let published = SocketAddr::new(host, socket.local_addr()?.port());
@@ -63,12 +63,15 @@ impl UdpConnReqListener {
 
     /// Validates datagrams until `shutdown`; each accepted one goes to `accepted`. Runs the
     /// STUN client while `STUNEnable` is true, looking at the `STUN*` parameters again on
-    /// every [`DeviceEvent::Changed`] from `device`.
+    /// every [`DeviceEvent::Changed`] from `device`. A new address from `host` (the socket
+    /// bound to every interface, [`crate::cwmp_reach::follow`]) is published without STUN
+    /// and is the STUN client's local address.
     pub(crate) async fn serve(
         self,
         engine: Arc<Engine>,
         accepted: mpsc::Sender<()>,
         mut device: mpsc::Receiver<DeviceEvent>,
+        mut host: watch::Receiver<IpAddr>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let local = self.published;
@@ -82,7 +85,7 @@ impl UdpConnReqListener {
             accepted,
             stun: None,
         };
-        task.reconcile_stun().await;
+        task.reconcile_stun(false).await;
         let mut buffer = vec![0_u8; READ_BUFFER];
         loop {
             task.flush_stun().await;
@@ -91,8 +94,12 @@ impl UdpConnReqListener {
                 _ = shutdown.changed() => break,
                 Some(event) = device.recv() => {
                     if matches!(event, DeviceEvent::Changed) {
-                        task.reconcile_stun().await;
+                        task.reconcile_stun(false).await;
                     }
+                }
+                Ok(()) = host.changed() => {
+                    task.local.set_ip(*host.borrow_and_update());
+                    task.reconcile_stun(true).await;
                 }
                 received = task.socket.recv_from(&mut buffer) => match received {
                     Ok((length, from)) => {
@@ -183,8 +190,10 @@ impl Task {
         }
     }
 
-    /// Starts, reconfigures or stops the STUN client after the `STUN*` parameters.
-    async fn reconcile_stun(&mut self) {
+    /// Starts, reconfigures or stops the STUN client after the `STUN*` parameters; `moved`:
+    /// the socket is reached at a new address ([`Task::local`]), which is the STUN client's
+    /// local address then, or published as such without STUN.
+    async fn reconcile_stun(&mut self, moved: bool) {
         let (wanted, published) = self.engine.read(|store| {
             (
                 stun_settings(store),
@@ -193,12 +202,13 @@ impl Task {
         });
         let now = Instant::now();
         match (&mut self.stun, wanted) {
-            (Some(stun), Some(settings)) if stun.settings == settings => {}
+            (Some(stun), Some(settings)) if stun.settings == settings && !moved => {}
             (Some(stun), Some(settings)) => {
                 tracing::info!(
-                    "STUN settings changed: keep-alives to {}:{}",
+                    "STUN keep-alives to {}:{} from {} (settings changed or moved)",
                     settings.host,
-                    settings.port
+                    settings.port,
+                    self.local
                 );
                 let config = stun_config(&settings, self.local, published);
                 stun.client.reconfigure(config, now);
@@ -220,12 +230,15 @@ impl Task {
                     server,
                 });
             }
-            (Some(_), None) => {
-                tracing::info!("STUN off: publishing the socket's own address again");
-                self.stun = None;
+            (None, None) if !moved => {}
+            (stun, None) => {
+                *stun = None;
                 publish(&self.engine, self.local, false).await;
+                tracing::info!(
+                    "UDP connection requests reached at {} (no STUN)",
+                    self.local
+                );
             }
-            (None, None) => {}
         }
     }
 
@@ -395,16 +408,14 @@ async fn resolve_new(settings: &StunSettings, local: SocketAddr) -> Option<Socke
 
 /// Writes the mapping as the device's own values.
 async fn publish(engine: &Engine, address: SocketAddr, nat_detected: bool) {
-    let written = engine
-        .device_update(|txn| {
-            txn.set(
-                &format!("{MS}UDPConnectionRequestAddress"),
-                &address.to_string(),
-            )?;
-            txn.set(&format!("{MS}NATDetected"), &nat_detected.to_string())
-        })
-        .await;
-    if let Err(error) = written {
+    let values = vec![
+        (
+            format!("{MS}UDPConnectionRequestAddress"),
+            address.to_string(),
+        ),
+        (format!("{MS}NATDetected"), nat_detected.to_string()),
+    ];
+    if let Err(error) = set_as_device(engine, values).await {
         tracing::warn!(%error, "cannot publish the UDP connection-request address");
     }
 }

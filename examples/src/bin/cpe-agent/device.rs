@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hal::Principal;
-use hal::engine::{BootInfo, GetRequest, Notice, NoticeId};
+use hal::engine::{BootInfo, DeviceUpdate, GetRequest, Notice, NoticeId};
 use hal::sim::SimDevice;
 use hal::traits::{Clock, Section};
 use hal::{Engine, EngineConfig};
@@ -52,6 +52,16 @@ pub(crate) struct Device {
     pub(crate) mqtt_stats: Arc<MqttStats>,
     /// The bulk data profiles `ForceCollection()` was called on, for the bulk data task.
     pub(crate) force_collection: mpsc::Receiver<String>,
+}
+
+/// Sets `values` (full path, wire text) as the device in one transaction: the tasks that
+/// publish their own state share this one copy of the engine's generic update.
+pub(crate) async fn set_as_device(
+    engine: &Engine,
+    values: Vec<(String, String)>,
+) -> Result<(), hal::EngineError> {
+    let update = DeviceUpdate::setting(values);
+    engine.device_update(|txn| update.apply(txn)).await
 }
 
 /// The wall clock, if the system has one past the epoch.

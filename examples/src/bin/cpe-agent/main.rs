@@ -32,6 +32,7 @@ mod cli;
 mod config;
 mod controller_trust;
 mod cwmp;
+mod cwmp_reach;
 mod cwmp_udp;
 mod cwmp_xmpp;
 mod device;
@@ -246,8 +247,23 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         let listener = cwmp::ConnReqListener::bind(listen, &config.cwmp.connection_request_path)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let host = cwmp::reachable_address(config.cwmp.listen, &config.cwmp.acs_url).await;
-        let cr_url = listener.url(host)?;
+        let host = cwmp_reach::reachable_address(config.cwmp.listen, &config.cwmp.acs_url).await;
+        let (port, path) = listener.port_and_path()?;
+        let cr_url = cwmp_reach::cr_url(host, port, &path);
+        let (host_tx, host_rx) = watch::channel(host);
+        if config.cwmp.listen.is_unspecified() {
+            // Bound to every interface: the address on the route to the ACS is followed.
+            let (reach_device_tx, reach_device_rx) = mpsc::channel(16);
+            drivers.push(reach_device_tx);
+            tasks.spawn(cwmp_reach::follow(
+                engine.clone(),
+                config.cwmp.listen,
+                (port, path),
+                host_tx,
+                reach_device_rx,
+                shutdown.clone(),
+            ));
+        }
         let udp = if config.cwmp.udp_connection_requests {
             let port = config
                 .cwmp
@@ -283,6 +299,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
                 engine.clone(),
                 cr_tx.clone(),
                 udp_device_rx,
+                host_rx,
                 shutdown.clone(),
             ));
             tracing::info!("UDP connection requests (Annex G) validated on {address}");
