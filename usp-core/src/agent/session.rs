@@ -497,7 +497,7 @@ impl Agent {
             .filter(|(c, config)| {
                 config.mode == SessionMode::Require
                     && !self.sessions.contains_key(*c)
-                    && self.routes.contains_key(*c)
+                    && self.routes.contains_key(c)
             })
             .map(|(c, _)| c.clone())
             .collect();
