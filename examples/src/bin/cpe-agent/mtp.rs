@@ -550,21 +550,20 @@ fn stomp_controllers(
 
 /// Each controller the rows route with where its notifications go before it has sent
 /// anything: its MQTT topic or STOMP destination (on its connection), else the connection
-/// named by its Endpoint ID.
+/// named by its Endpoint ID. In the rows' order: of two routes for one controller, the later
+/// stands.
 pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(String, Mtp)> {
     routes(&engine.read(|store| desired(store, base)))
 }
 
 /// [`controller_routes`] of the MTPs `wanted`.
 fn routes(wanted: &BTreeMap<String, Wanted>) -> Vec<(String, Mtp)> {
-    let mut routes = BTreeMap::new();
+    let mut routes = Vec::new();
     for want in wanted.values() {
         match want {
             Wanted::Run(Spec::WsClient { controller, .. }) => {
-                routes.insert(
-                    controller.clone(),
-                    Mtp::new(MtpKind::WebSocket, controller.clone()),
-                );
+                let mtp = Mtp::new(MtpKind::WebSocket, controller.clone());
+                routes.push((controller.clone(), mtp));
             }
             Wanted::Run(Spec::Mqtt(MqttConfig { controllers, .. }, connection)) => {
                 routed(&mut routes, MtpKind::Mqtt, controllers, connection);
@@ -575,20 +574,20 @@ fn routes(wanted: &BTreeMap<String, Wanted>) -> Vec<(String, Mtp)> {
             _ => {}
         }
     }
-    routes.into_iter().collect()
+    routes
 }
 
 /// Routes each of `controllers` (Endpoint ID → topic or destination) over the broker
 /// connection of row `connection`.
 fn routed(
-    routes: &mut BTreeMap<String, Mtp>,
+    routes: &mut Vec<(String, Mtp)>,
     kind: MtpKind,
     controllers: &BTreeMap<String, String>,
     connection: &str,
 ) {
     for (controller, destination) in controllers {
         let mtp = Mtp::new(kind, address(connection, destination));
-        routes.insert(controller.clone(), mtp);
+        routes.push((controller.clone(), mtp));
     }
 }
 

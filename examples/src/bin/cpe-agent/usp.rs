@@ -528,7 +528,7 @@ impl Requests {
 /// rows, each with where its notifications go before it has sent anything: its MTP rows'
 /// route (an MQTT topic), else the connection named by its Endpoint ID.
 fn known_controllers(engine: &Engine, usp: &UspConfig) -> Vec<ControllerConfig> {
-    let mut all: BTreeMap<String, Mtp> = usp
+    let mut all: Vec<(String, Mtp)> = usp
         .controllers
         .iter()
         .cloned()
@@ -536,9 +536,24 @@ fn known_controllers(engine: &Engine, usp: &UspConfig) -> Vec<ControllerConfig> 
         .map(|c| (c.clone(), Mtp::new(MtpKind::WebSocket, c)))
         .collect();
     all.extend(mtp::controller_routes(engine, usp));
-    all.into_iter()
+    last_by_controller(all)
+        .into_iter()
         .map(|(controller, mtp)| ControllerConfig::new(controller).with_mtp(mtp))
         .collect()
+}
+
+/// `routes` by controller, the last of each controller's kept: what collecting them into a
+/// map gives, without the map's insertion code for this value type (issue #8).
+fn last_by_controller(mut routes: Vec<(String, Mtp)>) -> Vec<(String, Mtp)> {
+    routes.sort_by(|(a, _), (b, _)| a.cmp(b));
+    routes.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            core::mem::swap(later, kept);
+        }
+        same
+    });
+    routes
 }
 
 /// The device's network-up notices as the MTP tasks see them: a reconnect wait ends early
@@ -672,6 +687,22 @@ mod tests {
     use super::*;
 
     const OWN: &str = "os::agent";
+
+    #[test]
+    fn routes_by_controller_keep_the_last_of_each() {
+        let route = |c: &str, to: &str| (c.to_owned(), Mtp::new(MtpKind::WebSocket, to));
+        let routes = vec![
+            route("b", "1"),
+            route("a", "2"),
+            route("b", "3"),
+            route("a", "4"),
+            route("c", "5"),
+        ];
+        assert_eq!(
+            last_by_controller(routes),
+            [route("a", "4"), route("b", "3"), route("c", "5")]
+        );
+    }
 
     fn requests() -> Requests {
         let sim = SimDevice::new("SIM0042");
