@@ -19,10 +19,15 @@
 #   and resolve the trap's address from the kernel's log line or a core dump
 #   (`addr2line -e cpe-agent ADDRESS`), or run the same release build with messages:
 #   `RUSTFLAGS="-C panic=abort" examples/router-build.sh` (the last -C panic wins; about
-#   0.13 MB larger).
+#   0.13 MB larger);
+# - the agent's source directory left out of the file names compiled into it
+#   (`--remap-path-prefix`): `tracing` keeps each log call's file and line in the binary (its
+#   `event FILE:LINE` name and its file: about 190 strings that the log never prints), where
+#   `examples/src/bin/cpe-agent/mqtt.rs` becomes `mqtt.rs`, as it does in the unstripped
+#   binary's line tables (`addr2line` answers `mqtt.rs:1100`).
 #
-# Either of the last two alone leaves the agent above 4 MB; their sizes and CPU cost are in
-# BENCHMARKS.md ("Footprint of the reference agent").
+# Either of the outliner and immediate-abort alone leaves the agent above 4 MB; their sizes
+# and CPU cost are in BENCHMARKS.md ("Footprint of the reference agent").
 #
 # `-Z build-std` is unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain use it, as embedded
 # and router builds of Rust do; it needs the toolchain's rust-src component
@@ -47,7 +52,8 @@ fi
 # The caller's RUSTFLAGS come last, so that they can override these.
 RUSTC_BOOTSTRAP=1 \
     RUSTFLAGS="-Z unstable-options -C panic=immediate-abort \
-        -C llvm-args=-enable-machine-outliner=always ${RUSTFLAGS:-}" \
+        -C llvm-args=-enable-machine-outliner=always \
+        --remap-path-prefix=examples/src/bin/cpe-agent/= ${RUSTFLAGS:-}" \
     cargo build --profile router \
     -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size \
     --target "$target" -p examples --bin cpe-agent "$@"
