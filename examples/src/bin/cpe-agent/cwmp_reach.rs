@@ -102,7 +102,13 @@ pub(crate) async fn follow(
         tokio::select! {
             _ = shutdown.changed() => return,
             event = device.recv() => match event {
-                Some(DeviceEvent::Changed) if acs_url() != looked_at => looked_at = acs_url(),
+                Some(DeviceEvent::Changed) => {
+                    let now = acs_url();
+                    if now == looked_at {
+                        continue;
+                    }
+                    looked_at = now;
+                }
                 Some(_) => continue,
                 None => return,
             },
