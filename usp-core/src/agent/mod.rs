@@ -75,6 +75,7 @@
 //! `commands.rs`).
 
 mod access;
+mod by_name;
 mod commands;
 #[cfg(feature = "e2e-tls")]
 mod e2e_tls;
@@ -111,6 +112,7 @@ pub use subscriptions::RetryPolicy;
 pub use supported::DATA_MODEL_URI;
 pub use trust::{CertificateId, FINGERPRINT_ALIAS, MAX_FINGERPRINT};
 
+use self::by_name::ByName;
 use self::messages::{Plan, Reply};
 use self::session::{E2eConfig, Integrity, Session};
 use self::subscriptions::{Rng, Subscription, Unacknowledged};
@@ -530,7 +532,8 @@ pub struct Agent {
     pending: BTreeMap<RequestId, (Pending, ResultCheck)>,
     next_request: u64,
     next_msg: u64,
-    routes: Routes,
+    /// The return path of each controller heard from.
+    routes: ByName<Mtp>,
     subscriptions: Vec<Subscription>,
     last_seq: u64,
     unacknowledged: Vec<Unacknowledged>,
@@ -541,14 +544,14 @@ pub struct Agent {
     versions: String,
     /// The latest `now` given to the agent (answers from the engine carry none).
     now: Option<Instant>,
-    e2e: BTreeMap<String, E2eConfig>,
-    sessions: BTreeMap<String, Session>,
+    e2e: ByName<E2eConfig>,
+    sessions: ByName<Session>,
     /// The `E2ESession.Status` and `CurrentRetryCount` last written, per controller.
-    published: BTreeMap<String, (SessionStatus, u32)>,
+    published: ByName<(SessionStatus, u32)>,
     /// `Device.LocalAgent.Periodic!` schedules, per controller.
-    periodic: BTreeMap<String, periodic::Schedule>,
+    periodic: ByName<periodic::Schedule>,
     /// Onboarding procedures, per controller row.
-    onboarding: BTreeMap<String, onboard::Procedure>,
+    onboarding: ByName<onboard::Procedure>,
     /// ControllerTrust: challenges handed out, credentials, roles.
     trust: trust::Trust,
     /// The E2E TLS identity and trust store, without which `TLS12` Records get 7102.
@@ -570,7 +573,7 @@ impl Agent {
     /// A new agent. Feed it the engine's change log from `last_seq` on (see
     /// [`Agent::handle_changes`]) and its notices, starting with `Booted`.
     pub fn new(config: AgentConfig) -> Self {
-        let mut routes = Routes::default();
+        let mut routes = ByName::default();
         for controller in &config.controllers {
             if let Some(mtp) = &controller.mtp {
                 routes.insert_bounded(&controller.endpoint_id, mtp.clone(), usize::MAX);
@@ -593,11 +596,11 @@ impl Agent {
             wall: None,
             versions,
             now: None,
-            e2e: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            published: BTreeMap::new(),
-            periodic: BTreeMap::new(),
-            onboarding: BTreeMap::new(),
+            e2e: ByName::default(),
+            sessions: ByName::default(),
+            published: ByName::default(),
+            periodic: ByName::default(),
+            onboarding: ByName::default(),
             trust: trust::Trust::default(),
             #[cfg(feature = "e2e-tls")]
             e2e_tls: None,
@@ -1254,72 +1257,6 @@ fn param_text(store: &Store, object: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The return path of each controller heard from, sorted by controller and found by
-/// bisection: a `Vec` rather than a `BTreeMap<String, Mtp>`, whose insertion, removal and
-/// rebalancing code for this value type alone weighed about 10 KB of the router build (issue
-/// #8), for at most [`AgentConfig::max_routes`] entries.
-#[derive(Debug, Default)]
-struct Routes(Vec<(String, Mtp)>);
-
-impl Routes {
-    fn find(&self, controller: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(c, _)| c.as_str().cmp(controller))
-    }
-
-    fn get(&self, controller: &str) -> Option<&Mtp> {
-        let index = self.find(controller).ok()?;
-        self.0.get(index).map(|(_, mtp)| mtp)
-    }
-
-    fn contains_key(&self, controller: &str) -> bool {
-        self.find(controller).is_ok()
-    }
-
-    fn remove(&mut self, controller: &str) {
-        if let Ok(index) = self.find(controller) {
-            self.0.remove(index);
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&String, &Mtp)> {
-        self.0.iter().map(|(controller, mtp)| (controller, mtp))
-    }
-
-    /// As [`insert_bounded`] does for a map.
-    fn insert_bounded(&mut self, controller: &str, mtp: Mtp, max: usize) {
-        match self.find(controller) {
-            Ok(index) => {
-                if let Some(slot) = self.0.get_mut(index) {
-                    slot.1 = mtp;
-                }
-            }
-            Err(index) => {
-                let index = if self.0.len() >= max.max(1) {
-                    self.0.remove(0);
-                    index.saturating_sub(1)
-                } else {
-                    index
-                };
-                self.0.insert(index, (controller.into(), mtp));
-            }
-        }
-    }
-}
-
-/// Inserts into a per-controller map of at most `max` entries (at least 1), dropping the first
-/// controller by name to make room for a new one.
-fn insert_bounded<V>(map: &mut BTreeMap<String, V>, controller: &str, value: V, max: usize) {
-    // A known controller (every Record after the first) needs no new key allocated.
-    if let Some(slot) = map.get_mut(controller) {
-        *slot = value;
-        return;
-    }
-    if map.len() >= max.max(1) {
-        map.pop_first();
-    }
-    map.insert(controller.into(), value);
-}
-
 /// The `msg_id` of a Msg that failed validation, if it can be read and the Msg is not a
 /// response or an error (R-MTP.5: only requests are answered).
 fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
@@ -1361,38 +1298,6 @@ impl ResultCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_are_kept_by_controller_and_bounded_as_a_map_would_be() {
-        let mtp = |to: &str| Mtp::new(MtpKind::WebSocket, to);
-        let mut routes = Routes::default();
-        for (controller, to) in [("c", "1"), ("a", "2"), ("c", "3")] {
-            routes.insert_bounded(controller, mtp(to), 3);
-        }
-        let listed = |routes: &Routes| -> Vec<(String, String)> {
-            let kept = routes.iter();
-            kept.map(|(c, mtp)| (c.clone(), mtp.reply_to.clone()))
-                .collect()
-        };
-        let pair = |c: &str, to: &str| (String::from(c), String::from(to));
-        assert_eq!(listed(&routes), [pair("a", "2"), pair("c", "3")]);
-        // Full: the first controller by name makes room, whichever comes.
-        routes.insert_bounded("b", mtp("4"), 3);
-        routes.insert_bounded("0", mtp("5"), 3);
-        assert_eq!(
-            listed(&routes),
-            [pair("0", "5"), pair("b", "4"), pair("c", "3")]
-        );
-        routes.insert_bounded("d", mtp("6"), 3);
-        assert_eq!(
-            listed(&routes),
-            [pair("b", "4"), pair("c", "3"), pair("d", "6")]
-        );
-        assert_eq!(routes.get("c"), Some(&mtp("3")));
-        routes.remove("c");
-        assert!(!routes.contains_key("c") && routes.contains_key("b"));
-        assert_eq!(routes.get("c"), None);
-    }
 
     #[test]
     fn respond_checks_ids_and_kinds() {

@@ -155,7 +155,7 @@ impl Agent {
             };
             self.onboarding.insert(row, procedure);
         }
-        for ended in old.into_values() {
+        for (_, ended) in old {
             self.end_onboarding(ended);
         }
         for row in start {
@@ -267,10 +267,13 @@ impl Agent {
             paths.extend(IDENTITY.map(|name| format!("{DEVICE_INFO}{name}")));
             let request = EngineRequest::Get(GetRequest::new(paths));
             let principal = self.own_principal();
-            self.onboarding
-                .entry(row.clone())
-                .and_modify(|p| p.phase = Phase::Commanded)
-                .or_insert_with(|| Procedure::commanded(String::new()));
+            match self.onboarding.get_mut(&row) {
+                Some(procedure) => procedure.phase = Phase::Commanded,
+                None => {
+                    let procedure = Procedure::commanded(String::new());
+                    self.onboarding.insert(row.clone(), procedure);
+                }
+            }
             self.request(principal, Pending::OnBoard { row }, request);
         }
     }
@@ -303,12 +306,13 @@ impl Agent {
             let reason = "SendOnBoardRequest(): the controller has no EndpointID".into();
             return self.push_event(AgentEvent::InternalRequestFailed { reason });
         }
-        let procedure = self
-            .onboarding
-            .entry(row.to_string())
-            .or_insert_with(|| Procedure::commanded(String::new()));
-        procedure.controller = controller;
-        procedure.identity = identity;
+        let procedure = self.onboarding.remove(row);
+        let procedure = Procedure {
+            controller,
+            identity,
+            ..procedure.unwrap_or_else(|| Procedure::commanded(String::new()))
+        };
+        self.onboarding.insert(row.to_string(), procedure);
         self.send_onboarding(now, row, true);
     }
 }

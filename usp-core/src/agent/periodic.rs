@@ -13,7 +13,6 @@
 //! [`Agent::load_subscriptions`]), access control included, since `handle_timeout` has no
 //! store; so a change of rights takes effect from the next store input.
 
-use std::collections::BTreeMap;
 use std::string::{String, ToString};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
@@ -22,6 +21,7 @@ use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 use tr181_model::value::DateTime;
 
+use super::by_name::ByName;
 use super::subscriptions::{NotifType, Recipient};
 use super::{Agent, param_text};
 use crate::usp::notify;
@@ -43,38 +43,41 @@ pub(crate) struct Schedule {
 }
 
 /// A controller's `PeriodicNotifInterval` and `PeriodicNotifTime`, by Endpoint ID.
-fn settings(store: &Store) -> BTreeMap<String, (Duration, Option<i64>)> {
+fn settings(store: &Store) -> ByName<(Duration, Option<i64>)> {
     let rows = store
         .instances(super::session::CONTROLLERS, Protocol::Usp, true)
         .unwrap_or_default();
-    rows.into_iter()
-        .filter_map(|info| {
-            let row = info.path;
-            // 0 is outside the range (at least 1): no schedule rather than one every second.
-            let interval: u64 = param_text(store, &row, "PeriodicNotifInterval")
-                .parse()
-                .ok()
-                .filter(|&i| i > 0)?;
-            let reference = DateTime::parse(&param_text(store, &row, "PeriodicNotifTime"))
-                .and_then(|t| t.unix_micros());
-            Some((
-                param_text(store, &row, "EndpointID"),
-                (Duration::from_secs(interval), reference),
-            ))
-        })
-        .collect()
+    let mut settings = ByName::default();
+    for info in rows {
+        let row = info.path;
+        // 0 is outside the range (at least 1): no schedule rather than one every second.
+        let Some(interval) = param_text(store, &row, "PeriodicNotifInterval")
+            .parse::<u64>()
+            .ok()
+            .filter(|&i| i > 0)
+        else {
+            continue;
+        };
+        let reference = DateTime::parse(&param_text(store, &row, "PeriodicNotifTime"))
+            .and_then(|t| t.unix_micros());
+        let controller = param_text(store, &row, "EndpointID");
+        settings.insert(controller, (Duration::from_secs(interval), reference));
+    }
+    settings
 }
 
 impl Agent {
     /// Re-reads which controllers get `Periodic!`, at which interval and phase; keeps the
     /// running schedule of a controller whose interval and reference are unchanged.
     pub(crate) fn refresh_periodic(&mut self, now: Instant, store: &Store) {
-        let mut targets: BTreeMap<String, Vec<Recipient>> = BTreeMap::new();
+        let mut targets: ByName<Vec<Recipient>> = ByName::default();
         for target in self.targets(NotifType::Event, EVENT, store) {
-            targets
-                .entry(target.controller.clone())
-                .or_default()
-                .push(target);
+            match targets.get_mut(&target.controller) {
+                Some(list) => list.push(target),
+                None => {
+                    targets.insert(target.controller.clone(), std::vec![target]);
+                }
+            }
         }
         if targets.is_empty() {
             self.periodic.clear();

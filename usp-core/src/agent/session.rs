@@ -78,6 +78,7 @@ use prost::encoding::encoded_len_varint;
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 
+use super::by_name::ByName;
 #[cfg(feature = "e2e-tls")]
 use super::e2e_tls::{E2eTls, TlsLink};
 use super::engine::{DeviceUpdate, EngineRequest};
@@ -288,11 +289,11 @@ impl Integrity {
 }
 
 /// Reads every controller's E2E settings from the store, by Endpoint ID.
-pub(crate) fn load(store: &Store) -> BTreeMap<String, E2eConfig> {
+pub(crate) fn load(store: &Store) -> ByName<E2eConfig> {
     let Ok(rows) = store.instances(CONTROLLERS, Protocol::Usp, true) else {
-        return BTreeMap::new();
+        return ByName::default();
     };
-    let mut out = BTreeMap::new();
+    let mut out = ByName::default();
     for info in rows {
         let row = info.path;
         let endpoint = param_text(store, &row, "EndpointID");
@@ -496,7 +497,7 @@ impl Agent {
             .iter()
             .filter(|(c, config)| {
                 config.mode == SessionMode::Require
-                    && !self.sessions.contains_key(*c)
+                    && !self.sessions.contains_key(c)
                     && self.routes.contains_key(c)
             })
             .map(|(c, _)| c.clone())
@@ -841,7 +842,7 @@ impl Agent {
 
     fn insert_session(&mut self, controller: &str, session: Session) {
         let max = self.config.max_routes;
-        super::insert_bounded(&mut self.sessions, controller, session, max);
+        self.sessions.insert_bounded(controller, session, max);
     }
 
     /// Ends the session with `controller` with a Disconnect Record.
@@ -979,7 +980,7 @@ impl Agent {
     pub(crate) fn session_timers(&mut self, now: Instant) {
         let mut expired = Vec::new();
         let mut resend = Vec::new();
-        for (controller, session) in &mut self.sessions {
+        for (controller, session) in self.sessions.iter_mut() {
             let config = self.e2e.get(controller).cloned().unwrap_or_default();
             if session.expires(&config).is_some_and(|at| at <= now) {
                 expired.push(controller.clone());
@@ -1031,7 +1032,7 @@ impl Agent {
     /// changed since the last write.
     pub(crate) fn publish_sessions(&mut self) {
         let mut sets = Vec::new();
-        for (controller, config) in &self.e2e {
+        for (controller, config) in self.e2e.iter() {
             let Some(row) = &config.row else {
                 continue;
             };
