@@ -6,7 +6,9 @@
 //! gets the profile's credentials; a 307 or 308 answer moves the report, with its body, to
 //! the `Location` (credentials only to the collector's origin), a 302 or a redirect loop
 //! fails it; with `PersistAcrossReboot`, a refused report survives a power cut and goes out
-//! once, with the first report after it. Every wait is bounded.
+//! once, with the first report after it; with `HTTP.Compression` the collector gets the
+//! same reports gzip'd or zlib-wrapped (`Content-Encoding`), and `Compress`, which the agent
+//! does not advertise, is refused. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -30,7 +32,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use common::{AgentProcess, Controller, WAIT, add, add_bulk_profile, added_path, set_ok};
+use common::{AgentProcess, Controller, WAIT, add, add_bulk_profile, added_path, set, set_ok};
 use cwmp_core::connreq::{DigestConfig, DigestServer, DigestVerdict};
 
 /// A report as the collector received it.
@@ -39,7 +41,10 @@ struct Received {
     method: String,
     uri: String,
     headers: Vec<(String, String)>,
+    /// The body, decoded per its `Content-Encoding`.
     body: String,
+    /// The size of the body as sent.
+    sent: usize,
 }
 
 impl Received {
@@ -98,6 +103,7 @@ async fn collector(digest: Option<DigestConfig>) -> (String, mpsc::UnboundedRece
                             return Ok(response.body(Full::new(Bytes::new())).unwrap());
                         }
                     }
+                    let coding = parts.headers.get("Content-Encoding");
                     let received = Received {
                         method: parts.method.to_string(),
                         uri: parts.uri.to_string(),
@@ -106,7 +112,8 @@ async fn collector(digest: Option<DigestConfig>) -> (String, mpsc::UnboundedRece
                             .iter()
                             .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
                             .collect(),
-                        body: String::from_utf8(body.to_vec()).unwrap(),
+                        body: decoded(coding.map(|v| v.to_str().unwrap()), &body),
+                        sent: body.len(),
                     };
                     let (answer, status) = oneshot::channel();
                     let _ = tx.send((received, answer));
@@ -126,6 +133,21 @@ async fn collector(digest: Option<DigestConfig>) -> (String, mpsc::UnboundedRece
         }
     });
     (url, rx)
+}
+
+/// `body` decoded per its `Content-Encoding` as a collector does: flate2 checks the gzip
+/// trailer (CRC-32 and size) and the zlib one (Adler-32).
+fn decoded(coding: Option<&str>, body: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut text = String::new();
+    match coding {
+        None => return String::from_utf8(body.to_vec()).unwrap(),
+        Some("gzip") => flate2::read::GzDecoder::new(body).read_to_string(&mut text),
+        Some("deflate") => flate2::read::ZlibDecoder::new(body).read_to_string(&mut text),
+        Some(other) => panic!("Content-Encoding {other}"),
+    }
+    .unwrap();
+    text
 }
 
 /// Waits, bounded, until `done` holds.
@@ -428,4 +450,116 @@ async fn persist_scenario() {
     let alone = next(&mut reports, 200).await;
     assert_eq!(alone.reports().len(), 1, "{}", alone.body);
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn compressed_reports_decode_to_the_same_reports() {
+    common::within(Duration::from_secs(90), compression_scenario()).await;
+}
+
+async fn compression_scenario() {
+    let (url, mut reports) = collector(None).await;
+    let state = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(state.path(), &[]).await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    // Three profiles reporting Device.DeviceInfo. (a few KB of JSON) each to its own path:
+    // gzip, which keeps one failed report, deflate, and none.
+    let mut profiles = Vec::new();
+    for (compression, retained) in [("GZIP", "1"), ("Deflate", "0"), ("None", "0")] {
+        let profile = add_bulk_profile(
+            &mut ctrl,
+            &[
+                ("Protocol", "HTTP"),
+                ("EncodingType", "JSON"),
+                ("ReportingInterval", "1"),
+                ("NumberOfRetainedFailedReports", retained),
+            ],
+            &[("Device.DeviceInfo.", "")],
+        )
+        .await;
+        let http = format!("{profile}HTTP.");
+        let path = format!("{url}/{compression}");
+        set_ok(&mut ctrl, &http, "URL", &path).await;
+        set_ok(&mut ctrl, &http, "Compression", compression).await;
+        set_ok(&mut ctrl, &profile, "Enable", "true").await;
+        profiles.push(profile);
+    }
+
+    // The first GZIP report is refused, so that the second carries it.
+    let mut got: Vec<Received> = Vec::new();
+    let count = |got: &[Received], path: &str| got.iter().filter(|r| r.uri == path).count();
+    while count(&got, "/bulk/GZIP") < 2
+        || count(&got, "/bulk/Deflate") < 1
+        || count(&got, "/bulk/None") < 1
+    {
+        let (received, answer) = tokio::time::timeout(WAIT, reports.recv())
+            .await
+            .expect("no report in time")
+            .unwrap();
+        let first_gzip = received.uri == "/bulk/GZIP" && count(&got, "/bulk/GZIP") == 0;
+        let status = if first_gzip { 503 } else { 200 };
+        answer.send((status, Vec::new())).unwrap();
+        got.push(received);
+    }
+    let first = |path: &str| got.iter().find(|r| r.uri == path).unwrap();
+    let plain = first("/bulk/None");
+    assert_eq!(plain.header("Content-Encoding"), None);
+    assert_eq!(plain.sent, plain.body.len(), "sent as it is");
+    let [expected] = plain.reports().try_into().unwrap();
+    assert_eq!(expected["Device"]["DeviceInfo"]["SerialNumber"], "SIM0001");
+    // The same report: the same parameters (their values move with time: UpTime, ...).
+    let same = |report: &serde_json::Value| {
+        assert_eq!(leaves(report), leaves(&expected), "{report}");
+        assert_eq!(report["Device"]["DeviceInfo"]["SerialNumber"], "SIM0001");
+    };
+    for (path, coding) in [("/bulk/GZIP", "gzip"), ("/bulk/Deflate", "deflate")] {
+        let coded = first(path);
+        assert_eq!(coded.header("Content-Encoding"), Some(coding), "{path}");
+        assert_eq!(
+            coded.header("Content-Type"),
+            Some("application/json; charset=UTF-8")
+        );
+        let sizes = (coded.sent, coded.body.len());
+        assert!(sizes.0 * 2 < sizes.1, "{path}: {sizes:?} bytes");
+        let [report] = coded.reports().try_into().unwrap();
+        same(&report);
+    }
+    // The refused GZIP report goes out again inside the next one, compressed with it.
+    let refused = first("/bulk/GZIP").reports();
+    let next = got.iter().filter(|r| r.uri == "/bulk/GZIP").nth(1).unwrap();
+    assert_eq!(next.header("Content-Encoding"), Some("gzip"));
+    let both = next.reports();
+    assert_eq!(both.len(), 2, "{}", next.body);
+    assert_eq!(both[0], refused[0]);
+    same(&both[1]);
+
+    // The agent advertises GZIP and Deflate, not Compress: a Set of it is an invalid value.
+    let http = format!("{}HTTP.", profiles[0]);
+    let supported = format!("{http}CompressionsSupported");
+    common::wait_value(&mut ctrl, &supported, "GZIP,Deflate").await;
+    let body = ctrl.request(set(&http, "Compression", "Compress")).await;
+    assert_eq!(body["Error"]["err_code"], 7012, "{body}");
+    let param = &body["Error"]["param_errs"][0];
+    assert_eq!(param["param_path"], format!("{http}Compression"), "{body}");
+    assert_eq!(param["err_code"], 7012, "{body}");
+    let compression = common::value(&mut ctrl, &format!("{http}Compression")).await;
+    assert_eq!(compression, "GZIP");
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+/// The paths of the values in `json`, `/`-separated.
+fn leaves(json: &serde_json::Value) -> Vec<String> {
+    match json {
+        serde_json::Value::Object(members) => members
+            .iter()
+            .flat_map(|(name, value)| {
+                leaves(value)
+                    .into_iter()
+                    .map(move |l| format!("{name}/{l}"))
+            })
+            .collect(),
+        _ => vec![String::new()],
+    }
 }

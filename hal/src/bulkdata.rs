@@ -2,7 +2,8 @@
 //! what they collect, the report texts, when they are due and which failed reports are kept.
 //!
 //! Delivery belongs to the drivers: HTTP (TR-069 Annex N, TR-369 Annex A.1; [`Report`] gives
-//! the body and the `Content-Type` and `BBF-Report-Format` header values), an MQTT PUBLISH
+//! the body and the `Content-Type` and `BBF-Report-Format` header values, [`Compression`] the
+//! `Content-Encoding` the driver compresses it with), an MQTT PUBLISH
 //! on the client row `MQTT.Reference` names ([`MqttSettings`]; TR-369 Annex A, "MQTT Bulk Data
 //! Collection": in MQTT 5 the `Content-Type` value is the Content Type property), or the USP
 //! `Device.BulkData.Profile.{i}.Push!` event with the report as its `Data` argument. This
@@ -167,6 +168,15 @@ pub enum BulkDataError {
         /// Why.
         error: EngineError,
     },
+    /// The profile's `HTTP.Compression` is not one of [`COMPRESSIONS_SUPPORTED`] (set in
+    /// the Add that made the row, before the device filled `HTTP.CompressionsSupported`).
+    #[error("{profile}: unsupported compression {compression:?}")]
+    Compression {
+        /// The profile row.
+        profile: String,
+        /// The value.
+        compression: String,
+    },
     /// The profile's `Protocol` is not one this device supports.
     #[error("{profile}: unsupported protocol {protocol:?}")]
     Protocol {
@@ -225,6 +235,30 @@ pub enum Method {
     Put,
 }
 
+/// The content coding of an HTTP report (`Profile.{i}.HTTP.Compression`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// `None`: the report as it is.
+    None,
+    /// `GZIP`: the gzip format (RFC 1952).
+    Gzip,
+    /// `Deflate`: the zlib format (RFC 1950), which is what HTTP's `deflate` coding means
+    /// (RFC 9110 §8.4.1.2), not raw DEFLATE.
+    Deflate,
+}
+
+impl Compression {
+    /// The `Content-Encoding` header value, `None` for the report as it is.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::Gzip => Some("gzip"),
+            Self::Deflate => Some("deflate"),
+        }
+    }
+}
+
 /// `Profile.{i}.HTTP.`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -237,6 +271,8 @@ pub struct HttpSettings {
     pub password: String,
     /// `Method`.
     pub method: Method,
+    /// `Compression`.
+    pub compression: Compression,
     /// `UseDateHeader`.
     pub use_date_header: bool,
     /// `RetryMinimumWaitInterval` (seconds) and `RetryIntervalMultiplier` (thousandths) when
@@ -533,10 +569,17 @@ pub fn profiles(store: &Store, limits: &Limits) -> Vec<Result<Profile, BulkDataE
 /// The HTTP methods this module's drivers send with (`HTTP.MethodsSupported`).
 pub const METHODS_SUPPORTED: &str = "POST,PUT";
 
+/// The content codings this module's drivers send with (`HTTP.CompressionsSupported`):
+/// [`Compression`]. `Compress` (LZW, RFC 9110 §8.4.1.1) is not offered: it would take an
+/// encoder of its own for a coding few collectors decode, where gzip and deflate are everywhere.
+/// Once the device has filled the list, the store refuses any other `HTTP.Compression`
+/// (its `enumerationRef`: CWMP 9007, USP 7012).
+pub const COMPRESSIONS_SUPPORTED: &str = "GZIP,Deflate";
+
 /// The device-maintained values that differ from what the store holds: `Device.BulkData.Status`
-/// following `Enable`, and each profile's `HTTP.MethodsSupported` (no compression is
-/// supported, so `HTTP.CompressionsSupported` stays empty). The driver applies them as the
-/// device ([`DeviceUpdate::setting`](crate::engine::DeviceUpdate::setting)) after a change.
+/// following `Enable`, and each profile's `HTTP.MethodsSupported` and
+/// `HTTP.CompressionsSupported`. The driver applies them as the device
+/// ([`DeviceUpdate::setting`](crate::engine::DeviceUpdate::setting)) after a change.
 pub fn upkeep(store: &Store) -> Vec<(String, String)> {
     let status = if text(store, "Device.BulkData.", "Enable") == "true" {
         "Enabled"
@@ -545,11 +588,17 @@ pub fn upkeep(store: &Store) -> Vec<(String, String)> {
     };
     let wanted = rows(store, PROFILES)
         .into_iter()
-        .map(|row| {
-            (
-                std::format!("{row}HTTP.MethodsSupported"),
-                METHODS_SUPPORTED,
-            )
+        .flat_map(|row| {
+            [
+                (
+                    std::format!("{row}HTTP.MethodsSupported"),
+                    METHODS_SUPPORTED,
+                ),
+                (
+                    std::format!("{row}HTTP.CompressionsSupported"),
+                    COMPRESSIONS_SUPPORTED,
+                ),
+            ]
         })
         .chain(core::iter::once((
             "Device.BulkData.Status".to_string(),
@@ -567,7 +616,7 @@ pub fn upkeep(store: &Store) -> Vec<(String, String)> {
 /// `ForceCollection()` needs it.
 pub fn profile(store: &Store, path: String, limits: &Limits) -> Result<Profile, BulkDataError> {
     let transport = match text(store, &path, "Protocol").as_str() {
-        "HTTP" => Transport::Http(http_settings(store, &path)),
+        "HTTP" => Transport::Http(http_settings(store, &path)?),
         "MQTT" => Transport::Mqtt(mqtt_settings(store, &path)),
         "USPEventNotif" => Transport::UspEventNotif,
         other => {
@@ -612,8 +661,19 @@ pub fn profile(store: &Store, path: String, limits: &Limits) -> Result<Profile, 
     })
 }
 
-fn http_settings(store: &Store, profile: &str) -> HttpSettings {
+fn http_settings(store: &Store, profile: &str) -> Result<HttpSettings, BulkDataError> {
     let http = std::format!("{profile}HTTP.");
+    let compression = match text(store, &http, "Compression").as_str() {
+        "" | "None" => Compression::None,
+        "GZIP" => Compression::Gzip,
+        "Deflate" => Compression::Deflate,
+        other => {
+            return Err(BulkDataError::Compression {
+                profile: profile.to_string(),
+                compression: other.to_string(),
+            });
+        }
+    };
     let retry = (text(store, &http, "RetryEnable") == "true").then(|| {
         let minimum = text(store, &http, "RetryMinimumWaitInterval")
             .parse()
@@ -628,7 +688,7 @@ fn http_settings(store: &Store, profile: &str) -> HttpSettings {
         .map(|row| (text(store, &row, "Name"), text(store, &row, "Reference")))
         .filter(|(_, reference)| !reference.is_empty())
         .collect();
-    HttpSettings {
+    Ok(HttpSettings {
         url: text(store, &http, "URL"),
         username: text(store, &http, "Username"),
         password: text(store, &http, "Password"),
@@ -637,11 +697,12 @@ fn http_settings(store: &Store, profile: &str) -> HttpSettings {
         } else {
             Method::Post
         },
+        compression,
         use_date_header: text(store, &http, "UseDateHeader") != "false",
         retry,
         uri_parameters,
         persist_across_reboot: text(store, &http, "PersistAcrossReboot") == "true",
-    }
+    })
 }
 
 fn mqtt_settings(store: &Store, profile: &str) -> MqttSettings {
@@ -1789,6 +1850,7 @@ mod tests {
             username: String::new(),
             password: String::new(),
             method: Method::Post,
+            compression: Compression::None,
             use_date_header: true,
             retry: Some((5, 2000)),
             uri_parameters: Vec::new(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use common::{add_one, set_one, start, stored, usp};
 use hal::Engine;
-use hal::bulkdata::{self, BulkDataError, Limits, Retained, Stamp, Transport};
+use hal::bulkdata::{self, BulkDataError, Compression, Limits, Retained, Stamp, Transport};
 use hal::engine::{AllowAll, DeviceUpdate, ParamSetting};
 use hal::sim::SimDevice;
 
@@ -89,6 +89,10 @@ async fn the_simulated_device_advertises_what_is_supported() {
             (
                 format!("{row}HTTP.MethodsSupported"),
                 "POST,PUT".to_string()
+            ),
+            (
+                format!("{row}HTTP.CompressionsSupported"),
+                "GZIP,Deflate".to_string()
             ),
             ("Device.BulkData.Status".to_string(), "Disabled".to_string()),
         ]
@@ -301,6 +305,52 @@ async fn protocols_and_encodings_not_advertised_are_refused() {
         matches!(&profiles[..], [Err(BulkDataError::Protocol { protocol, .. })] if protocol.is_empty()),
         "{profiles:?}"
     );
+}
+
+#[tokio::test]
+async fn only_the_advertised_compressions_are_taken() {
+    let engine = setup().await;
+    let settings = [("Protocol", "HTTP"), ("EncodingType", "JSON")];
+    let row = add_profile(&engine, &settings, &[]).await;
+    let http = format!("{row}HTTP.");
+    let compression = |engine: &Engine| {
+        let profile = engine.read(|s| bulkdata::profile(s, row.clone(), &Limits::DEFAULT));
+        match profile {
+            Ok(profile) => match profile.transport {
+                Transport::Http(http) => Ok(http.compression),
+                other => panic!("{other:?}"),
+            },
+            Err(error) => Err(error),
+        }
+    };
+    assert_eq!(compression(&engine), Ok(Compression::None), "the default");
+    // Before the device fills HTTP.CompressionsSupported the store takes any value (as in
+    // the Add that makes the row); the profile does not run with one it cannot send.
+    let lzw = set_one(&http, vec![ParamSetting::new("Compression", "Compress")]);
+    engine.set(&usp(), &lzw).await.unwrap();
+    assert!(
+        matches!(compression(&engine), Err(BulkDataError::Compression { compression, .. }) if compression == "Compress"),
+    );
+    let update = DeviceUpdate::setting(engine.read(bulkdata::upkeep));
+    engine.device_update(|txn| update.apply(txn)).await.unwrap();
+    assert_eq!(
+        stored(&engine, &format!("{http}CompressionsSupported")),
+        "GZIP,Deflate"
+    );
+    // Then only the advertised ones and the null value "None".
+    for (value, expected) in [
+        ("GZIP", Compression::Gzip),
+        ("Deflate", Compression::Deflate),
+        ("None", Compression::None),
+    ] {
+        let set = set_one(&http, vec![ParamSetting::new("Compression", value)]);
+        engine.set(&usp(), &set).await.unwrap();
+        assert_eq!(compression(&engine), Ok(expected), "{value}");
+    }
+    let refused = engine.set(&usp(), &lzw).await.unwrap_err();
+    let codes = (refused.error.cwmp_fault(), refused.error.usp_error());
+    assert_eq!(codes, (9007, 7012), "{refused:?}");
+    assert_eq!(stored(&engine, &format!("{http}Compression")), "None");
 }
 
 #[tokio::test]

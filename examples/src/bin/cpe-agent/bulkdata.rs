@@ -3,7 +3,11 @@
 //!
 //! - `HTTP` (TR-069 Annex N, TR-369 Annex A.1): a POST (or PUT, per `HTTP.Method`) of the
 //!   report to `HTTP.URL` with its `RequestURIParameter` query, the headers `Content-Type`,
-//!   `BBF-Report-Format` and, with `UseDateHeader`, `Date`; when the collector answers 401
+//!   `BBF-Report-Format` and, with `UseDateHeader`, `Date`. The body is compressed per
+//!   `HTTP.Compression` ([`content_coding`]: `GZIP` with `Content-Encoding: gzip`,
+//!   `Deflate` with `Content-Encoding: deflate`) once, when the report is made: retained
+//!   reports are kept (and persisted) as collections, not bodies, and join the next report,
+//!   which is compressed as a whole. When the collector answers 401
 //!   and `HTTP.Username` is set, the request again with the answer to its challenge (Digest,
 //!   RFC 7616 / 2617; Basic only over `https://`, and only to the origin of `HTTP.URL`). A
 //!   307 or 308 answer sends it again to the `Location` (at most 5 times, never from
@@ -60,6 +64,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::value::DateTime;
 
 use crate::acs_client::AcsClient;
+use crate::content_coding;
 use crate::device::{DeviceEvent, wall_clock};
 use crate::mqtt::Connections;
 use crate::tls::{self, Trust};
@@ -378,7 +383,7 @@ async fn report(
             let delivery = Delivery {
                 profile: profile.clone(),
                 url: with_query(&http.url, &query),
-                body: report.body,
+                body: content_coding::encode(http.compression, report.body.into_bytes()),
                 trust: senders.trust.clone(),
             };
             deliver(
@@ -452,7 +457,8 @@ fn with_query(url: &str, query: &str) -> String {
 struct Delivery {
     profile: Profile,
     url: String,
-    body: String,
+    /// The report in the profile's `Compression`, coded once for every attempt.
+    body: Vec<u8>,
     trust: Option<Trust>,
 }
 
@@ -519,6 +525,9 @@ impl Delivery {
                     self.profile.report_format().to_owned(),
                 ),
             ];
+            if let Some(coding) = http.compression.content_encoding() {
+                headers.push(("Content-Encoding".to_owned(), coding.to_owned()));
+            }
             if let Some(now) = wall_clock().filter(|_| http.use_date_header) {
                 headers.push(("Date".to_owned(), http_date(&now)));
             }
@@ -531,7 +540,7 @@ impl Delivery {
                     auth.authorization(method, &http.username, &http.password, &target, &cnonce);
                 headers.push(("Authorization".to_owned(), value));
             }
-            let exchange = client.send(method, &url, &headers, self.body.as_bytes());
+            let exchange = client.send(method, &url, &headers, &self.body);
             let (status, answer, _) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
                 .await
                 .map_err(|_| "the collector did not answer".to_owned())??;

@@ -30,6 +30,7 @@ mod acs_client;
 mod bulkdata;
 mod cli;
 mod config;
+mod content_coding;
 mod controller_trust;
 mod cwmp;
 mod cwmp_reach;
