@@ -6,7 +6,8 @@
 //! A profile whose `MQTT.Reference` names no client fails its reports and keeps them for the
 //! next one, as it does those the broker did not acknowledge (PUBCOMP) before the next report
 //! was due or before the connection was lost; `PublishQoS` and `PublishRetain` hold to the broker's Maximum QoS and Retain
-//! Available. Every wait is bounded.
+//! Available. A connection whose socket fills (the broker frozen under large PUBLISHes)
+//! loses none of them and is not reconnected. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,6 +20,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,7 +38,19 @@ const TOPIC: &str = "bulk/sim0001";
 /// The agent, its MQTT MTP connected to the broker on `port`, and a controller over
 /// WebSocket.
 async fn agent(dir: &Path, port: u16) -> (AgentProcess, Controller) {
+    agent_keeping_alive(dir, port, 10).await
+}
+
+/// [`agent`], its MQTT keep-alive `keep_alive_s`.
+async fn agent_keeping_alive(
+    dir: &Path,
+    port: u16,
+    keep_alive_s: u16,
+) -> (AgentProcess, Controller) {
     let config = agent_config(dir, port, "5.0", AGENT_TOPIC, CTRL_TOPIC);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let keep_alive = format!("keep_alive_s = {keep_alive_s}");
+    std::fs::write(&config, text.replace("keep_alive_s = 10", &keep_alive)).unwrap();
     let state = dir.join("state");
     let mut agent = AgentProcess::start(&state, &["--config", config.to_str().unwrap()]).await;
     agent.wait_line("USP MQTT MTP connected").await;
@@ -278,4 +292,127 @@ async fn client_without_mtp() {
 
     drop(ctrl);
     agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_congested_connection_delivers_every_publish_without_reconnecting() {
+    common::within(Duration::from_secs(150), congested()).await;
+}
+
+/// Characters of each of the four PUBLISH User Properties: every PUBLISH of the client row
+/// then weighs some 240 KB.
+const BULKY: usize = 60_000;
+/// Profiles reporting every second.
+const PROFILES: usize = 8;
+
+async fn congested() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    // Every PUBLISH the agent makes, counted where the broker delivers it.
+    let mut collector = Subscriber::connect(broker.port, "collector", "#").await;
+    // A keep-alive longer than the broker stays frozen (a PINGRESP can only come after).
+    let (mut agent, mut ctrl) = agent_keeping_alive(dir.path(), broker.port, 60).await;
+    let bulky = "x".repeat(BULKY);
+    for i in 0..4 {
+        let name = format!("bulk{i}");
+        let row = [
+            ("Enable", "true"),
+            ("Name", name.as_str()),
+            ("Value", bulky.as_str()),
+            ("PacketType", "PUBLISH"),
+        ];
+        let table = format!("{CLIENT}UserProperty.");
+        added_path(&ctrl.request(add(&table, &row)).await);
+    }
+    // At QoS 0, which no in-flight window holds back: what the socket does not take waits.
+    let mut profiles = Vec::new();
+    for i in 0..PROFILES {
+        let settings = [
+            ("Protocol", "MQTT"),
+            ("EncodingType", "JSON"),
+            ("ReportingInterval", "1"),
+            ("NumberOfRetainedFailedReports", "0"),
+        ];
+        let serial = [("Device.DeviceInfo.SerialNumber", "")];
+        let profile = add_bulk_profile(&mut ctrl, &settings, &serial).await;
+        let mqtt = format!("{profile}MQTT.");
+        set_ok(&mut ctrl, &mqtt, "Reference", CLIENT).await;
+        set_ok(&mut ctrl, &mqtt, "PublishTopic", &format!("{TOPIC}/{i}")).await;
+        set_ok(&mut ctrl, &mqtt, "PublishQoS", "0").await;
+        let json = format!("{profile}JSONEncoding.");
+        set_ok(&mut ctrl, &json, "ReportFormat", "NameValuePair").await;
+        set_ok(&mut ctrl, &profile, "Enable", "true").await;
+        profiles.push(profile);
+    }
+    let mut order = Order::default();
+    // Every profile reports.
+    while order.last.len() < PROFILES {
+        order.check(collector.next().await);
+    }
+
+    // The broker freezes with the connection open: the agent's socket fills (some 4 MB of
+    // kernel buffers on loopback), then the reports wait, and those not written when the
+    // next one is due fail, as the agent logs; meanwhile more are handed to the connection.
+    broker.pause();
+    for _ in 0..2 * PROFILES {
+        agent
+            .wait_line("bulk data report not delivered: kept for the next interval")
+            .await;
+    }
+    broker.resume();
+    for profile in &profiles {
+        set_ok(&mut ctrl, profile, "Enable", "false").await;
+    }
+
+    // Every PUBLISH the agent wrote reaches the broker, in order: the collector's count
+    // comes to the agent's `PublishSent`, which then stays.
+    let sent_path = format!("{CLIENT}Stats.PublishSent");
+    let mut received: u64 = order.count;
+    loop {
+        let sent: u64 = value(&mut ctrl, &sent_path).await.parse().unwrap();
+        while received < sent {
+            let Some(publish) = collector.try_next().await else {
+                panic!("PUBLISHes lost: the agent wrote {sent}, the broker delivered {received}");
+            };
+            order.check(publish);
+            received += 1;
+        }
+        assert_eq!(received, sent, "more delivered than written");
+        if value(&mut ctrl, &sent_path).await.parse::<u64>().unwrap() == sent {
+            break;
+        }
+    }
+    let errors = value(&mut ctrl, &format!("{CLIENT}Stats.ConnectionErrors")).await;
+    assert_eq!(errors, "0", "the congested connection was not lost");
+    assert_eq!(
+        value(&mut ctrl, &format!("{CLIENT}Status")).await,
+        "Connected"
+    );
+
+    drop(ctrl);
+    agent.stop().await;
+}
+
+/// The reports received per topic: the collection time of the last, which each next one
+/// must not precede; and how many PUBLISHes came, reports or not.
+#[derive(Default)]
+struct Order {
+    last: BTreeMap<String, i64>,
+    count: u64,
+}
+
+impl Order {
+    fn check(&mut self, publish: Received) {
+        self.count += 1;
+        if !publish.topic.starts_with(TOPIC) {
+            return;
+        }
+        let collections = reports(&publish);
+        let time = collections.last().unwrap()["CollectionTime"]
+            .as_i64()
+            .unwrap();
+        let last = self.last.entry(publish.topic).or_insert(time);
+        assert!(time >= *last, "reports out of order: {time} after {last}");
+        *last = time;
+    }
 }

@@ -370,10 +370,13 @@ impl Subscriber {
 
     /// The next PUBLISH received, within [`WAIT`].
     pub(crate) async fn next(&mut self) -> Received {
-        tokio::time::timeout(WAIT, self.rx.recv())
-            .await
-            .expect("a PUBLISH in time")
-            .expect("the subscriber's link is up")
+        self.try_next().await.expect("a PUBLISH in time")
+    }
+
+    /// The next PUBLISH received, or `None` when none came within [`WAIT`].
+    pub(crate) async fn try_next(&mut self) -> Option<Received> {
+        let received = tokio::time::timeout(WAIT, self.rx.recv()).await.ok()?;
+        Some(received.expect("the subscriber's link is up"))
     }
 }
 

@@ -72,14 +72,40 @@
 //! The client row's open connection also carries the agent's other PUBLISHes, the bulk data
 //! reports of profiles whose `MQTT.Reference` names the row ([`Connections`]): one broker
 //! connection per client row. A report counts as delivered once the broker acknowledged it
-//! (PUBACK, PUBCOMP; QoS 0 once written), matched to its packet id ([`Unacked`]); one the
-//! connection was lost before is failed and taken out of what rumqttc sends again.
+//! (PUBACK, PUBCOMP; QoS 0 once written), matched to its packet id ([`Session::published`]);
+//! one the connection was lost before is failed and taken out of what rumqttc sends again.
 //!
 //! The Records of one client row's MTP share one link of the driver, keyed by the row; the
 //! [`Mtp::reply_to`] of a Record is the row and the reply-to topic together
 //! ([`address`]), so that an answer goes back on the connection its request came in on.
+//!
+//! # The event loop
+//!
+//! rumqttc 0.25's `EventLoop::poll` is not cancel safe for what it writes. It takes a
+//! request (from its own queue, `pending`, else from its request channel), gives it to its
+//! state (a packet id assigned, a QoS 1 or 2 PUBLISH kept to be sent again on the next
+//! connection, the `Outgoing` event queued), then feeds the packet to the connection's write
+//! buffer (tokio-util's `Framed`) and flushes. Feeding waits while that buffer holds 8 KiB or
+//! more not yet written, which is the case on a congested link: a poll dropped there drops
+//! the packet. It never reaches the broker and is not sent again on that connection (a QoS 1
+//! or 2 PUBLISH waits for an acknowledgement that cannot come, holding an in-flight slot);
+//! only a reconnect sends it. A poll dropped while flushing, or while waiting for bytes to
+//! read, loses nothing: whole packets stay in the buffers and the next poll goes on, so the
+//! broker never sees a packet cut short. A poll dropped while connecting drops that
+//! connection attempt.
+//!
+//! So the connection's task polls in one place ([`MqttMtp::next`]) and never drops the poll
+//! but at shutdown: the rows' changes, the driver's Records and the bulk data reports are
+//! handled beside it, and whatever they send goes through rumqttc's request channel, which
+//! the poll itself takes from, in order. At shutdown the Records queued and a DISCONNECT go
+//! out that way while the poll goes on, for at most [`DISCONNECT_GRACE`]. What rumqttc does
+//! inside one poll stays as it is: it races reading (which writes the PUBACK, PUBREC or
+//! PUBCOMP of a PUBLISH received) with taking a request and with the keep-alive, so one of
+//! those acknowledgements can be lost on a congested link in the same way; and in MQTT 3.1.1
+//! a flush that writes nothing for rumqttc's connection timeout (5 s) fails the connection,
+//! which is then retried (MQTT 5 waits).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -91,7 +117,8 @@ use rumqttc::v5::mqttbytes::v5::{
     PubRecReason, PublishProperties, SubscribeReasonCode, UnsubAckReason,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tr181_model::lenient::{LenientList, keep_read};
 use usp_core::Limits;
 use usp_core::agent::{E2eTls, Mtp, MtpKind};
@@ -114,6 +141,13 @@ use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, nex
 const SEND_QUEUE: usize = 256;
 /// rumqttc's request channel.
 const REQUEST_QUEUE: usize = 64;
+/// The PUBLISHes the connection hands rumqttc's request channel before it reports writing
+/// them: half the channel, the other half left to the SUBSCRIBEs, UNSUBSCRIBEs and the
+/// DISCONNECT, so that none is refused for want of room.
+const REQUESTED_PUBLISHES: usize = REQUEST_QUEUE / 2;
+/// Bulk data reports handed to a connection before its task takes them (the others wait,
+/// within their profile's bound).
+const REPORT_QUEUE: usize = 4;
 /// Room for the MQTT fixed header, topic and properties around a Record of the USP limit.
 const PACKET_OVERHEAD: usize = 4096;
 /// MQTT 5 refuses keep-alives below this in rumqttc.
@@ -403,6 +437,12 @@ pub(crate) struct MqttMtp {
     session_file: Option<PathBuf>,
     /// Where the open connection is listed under its client row ([`Self::with_connections`]).
     connections: Option<Connections>,
+    /// Until the supervisor lets go of the rows (it is stopping this MTP).
+    following: bool,
+    /// Once shutdown came, when the DISCONNECT has had its time.
+    stopping: Option<Instant>,
+    /// Whether the DISCONNECT was handed to rumqttc.
+    disconnecting: bool,
 }
 
 /// The session file's document: the topic filters the broker's session of `client_id` at
@@ -440,7 +480,6 @@ fn read_session(
 }
 
 /// A rumqttc client of either version.
-#[derive(Clone)]
 enum Client {
     V311(rumqttc::AsyncClient),
     V5(v5::AsyncClient),
@@ -470,11 +509,11 @@ enum Event {
     /// A SUBACK or an UNSUBACK for this packet id: per topic filter, whether the broker did it
     /// (`None`: all, a 3.1.1 UNSUBACK having no codes).
     Acked(u16, Option<Vec<bool>>),
-    /// rumqttc wrote a PUBLISH with this packet id (0 at QoS 0), or, `collided`, holds it
-    /// until the PUBLISH that has the id is acknowledged (then it is written, reported again).
+    /// rumqttc wrote a PUBLISH with this packet id (0 at QoS 0), or, `held`, holds it until
+    /// the PUBLISH that has the id is acknowledged (then it is written, reported again).
     Published {
         pkid: u16,
-        collided: bool,
+        held: bool,
     },
     /// The broker's last word on the PUBLISH with this packet id: a PUBACK (QoS 1), a PUBCOMP
     /// (QoS 2), or an MQTT 5 PUBREC refusing it; whether it took it.
@@ -523,28 +562,29 @@ struct Session {
     max_qos: Option<u8>,
     /// Whether the broker keeps retained messages.
     retain_available: bool,
-    /// The task publishing the driver's Records.
-    forwarder: tokio::task::JoinHandle<()>,
-    /// Where the forwarder takes its Records (for the greetings of controllers added later).
-    records: mpsc::Sender<Outbound>,
-    /// How the forwarder publishes them.
+    /// The driver's Records (and the greetings) for the broker.
+    records: mpsc::Receiver<Outbound>,
+    /// Where they are sent: the driver's link, and the greetings of controllers added later.
+    outbox: mpsc::Sender<Outbound>,
+    /// How the Records are published.
     publishing: watch::Sender<Arc<Publishing>>,
     /// The topic filters held at the broker.
     filters: Filters,
     /// The bulk data reports [`Connections::publish`] hands this connection.
-    reports: Arc<Reports>,
-    /// Those queued, until the broker acknowledges them.
+    reports: mpsc::Receiver<BulkReport>,
+    /// The PUBLISHes handed to rumqttc's request channel that it has not reported writing,
+    /// in order (the channel's): a bulk data report, or `None` for a Record.
+    requested: VecDeque<Option<HandedReport>>,
+    /// How many PUBLISHes rumqttc reports writing before those of `requested`: what it sends
+    /// again from the connection lost (or reported late, from before it was lost).
+    resent: usize,
+    /// The packet id of the PUBLISH rumqttc holds until the PUBLISH that has the id is
+    /// acknowledged (it is written, reported again, then).
+    held: Option<u16>,
+    /// The bulk data reports written, until the broker acknowledges them.
     unacked: Vec<Unacked>,
     /// The connection as [`Connections`] lists it, for as long as the session lives.
     _listed: Option<Listed>,
-}
-
-/// The bulk data reports handed to a client row's connection, until its task queues them.
-#[derive(Default)]
-struct Reports {
-    handed: Mutex<Vec<BulkReport>>,
-    /// Wakes the task.
-    wake: Notify,
 }
 
 /// A bulk data report for a client row's connection ([`Connections::publish`]), and where
@@ -558,59 +598,121 @@ struct BulkReport {
     delivered: oneshot::Sender<()>,
 }
 
-/// A queued bulk data report the broker has not acknowledged yet. rumqttc names a PUBLISH
-/// only by the packet id it gives it when it writes it ([`Event::Published`]); a report is
-/// queued in the event loop's own queue (`pending`, which it takes from before its request
-/// channel), so the next PUBLISH written once the report has left that queue is the report.
-struct Unacked {
+/// What the connection publishes next.
+enum Queued {
+    Record(Outbound),
+    Report(BulkReport),
+}
+
+/// A bulk data report handed to rumqttc: its payload (to know it again in what rumqttc
+/// keeps to send on the next connection), and where to say the broker took it.
+struct HandedReport {
     payload: Bytes,
-    /// Its packet id once written (or held, `collided`).
-    pkid: Option<u16>,
-    collided: bool,
     delivered: oneshot::Sender<()>,
 }
 
+/// A bulk data report written with packet id `pkid`, not yet acknowledged; `held` while
+/// rumqttc holds it until the PUBLISH that has the id is acknowledged.
+struct Unacked {
+    report: HandedReport,
+    pkid: u16,
+    held: bool,
+}
+
 impl Session {
-    /// Queues the reports handed to the connection.
-    fn queue(&mut self, events: &mut Events) {
-        // A report whose sender stopped waiting (the next one came) needs no answer.
-        self.unacked
-            .retain(|unacked| !unacked.delivered.is_closed());
-        let handed = std::mem::take(&mut *lock(&self.reports.handed));
-        self.unacked
-            .extend(handed.into_iter().map(|report| events.queue(report)));
+    /// The next Record or bulk data report to publish; once `stopping`, only the Records
+    /// already queued, then `None`.
+    async fn next(&mut self, stopping: bool) -> Option<Queued> {
+        if stopping {
+            return self.records.try_recv().ok().map(Queued::Record);
+        }
+        tokio::select! {
+            Some(record) = self.records.recv() => Some(Queued::Record(record)),
+            Some(report) = self.reports.recv() => Some(Queued::Report(report)),
+            else => std::future::pending().await,
+        }
     }
 
-    /// rumqttc wrote (or, `collided`, held) a PUBLISH with `pkid`: a report's when the report
-    /// has left the event loop's queue or was held with that id; at QoS 0 (`pkid` 0, no
-    /// acknowledgement) the report is delivered once written.
-    fn published(&mut self, pkid: u16, collided: bool, events: &Events) {
-        let held = |u: &Unacked| u.collided && u.pkid == Some(pkid);
-        if let Some(unacked) = self.unacked.iter_mut().find(|u| !collided && held(u)) {
-            unacked.collided = false;
+    /// Hands `queued` to rumqttc's request channel, which [`Events::poll`] takes from; a
+    /// Record that cannot be is counted a publish error, a report failed.
+    fn request(&mut self, client: &Client, queued: Queued, stats: &ClientStats) {
+        match queued {
+            Queued::Record(Outbound { reply_to, bytes }) => {
+                let (_, topic) = split_address(&reply_to);
+                let how = self.publishing.borrow().clone();
+                match client.publish(topic, bytes, &self.own_topic, &how) {
+                    Ok(()) => self.requested.push_back(None),
+                    Err(error) => {
+                        tracing::warn!(%error, topic, "USP Record not published");
+                        stats.publish_error();
+                    }
+                }
+            }
+            Queued::Report(BulkReport {
+                topic,
+                payload,
+                qos,
+                retain,
+                properties,
+                delivered,
+            }) => {
+                let report = HandedReport {
+                    payload: payload.clone(),
+                    delivered,
+                };
+                if client.send(topic, payload, qos, retain, properties).is_ok() {
+                    self.requested.push_back(Some(report));
+                }
+            }
+        }
+    }
+
+    /// rumqttc wrote (or, `held`, holds) a PUBLISH with `pkid`: the first of `requested`
+    /// once those it sends again are out. A report is delivered once written at QoS 0
+    /// (`pkid` 0, no acknowledgement), else waits for its acknowledgement.
+    fn published(&mut self, pkid: u16, held: bool) {
+        if !held && self.held == Some(pkid) {
+            // The PUBLISH held is written now.
+            self.held = None;
+            if let Some(unacked) = self.unacked.iter_mut().find(|u| u.held && u.pkid == pkid) {
+                unacked.held = false;
+            }
             return;
         }
-        let written = |u: &Unacked| u.pkid.is_none() && !events.queued(&u.payload);
-        let Some(index) = self.unacked.iter().position(written) else {
+        if held {
+            self.held = Some(pkid);
+        }
+        if self.resent > 0 {
+            self.resent -= 1;
+            return;
+        }
+        let Some(Some(report)) = self.requested.pop_front() else {
             return;
         };
+        // A report whose sender stopped waiting (the next one came) needs no answer.
+        self.unacked.retain(|u| !u.report.delivered.is_closed());
         if pkid == 0 {
-            let _ = self.unacked.swap_remove(index).delivered.send(());
-        } else if let Some(unacked) = self.unacked.get_mut(index) {
-            unacked.pkid = Some(pkid);
-            unacked.collided = collided;
+            let _ = report.delivered.send(());
+        } else {
+            self.unacked.push(Unacked { report, pkid, held });
         }
     }
 
     /// The broker acknowledged (`taken`) or refused the PUBLISH with `pkid`.
     fn delivered(&mut self, pkid: u16, taken: bool) {
-        let sent = |u: &Unacked| !u.collided && u.pkid == Some(pkid);
+        let sent = |u: &Unacked| !u.held && u.pkid == pkid;
         if let Some(index) = self.unacked.iter().position(sent) {
             let unacked = self.unacked.swap_remove(index);
             if taken {
-                let _ = unacked.delivered.send(());
+                let _ = unacked.report.delivered.send(());
             }
         }
+    }
+
+    /// The payloads of the reports not acknowledged: they fail with the connection.
+    fn failed(&self) -> impl Iterator<Item = &Bytes> {
+        let requested = self.requested.iter().flatten();
+        (requested.chain(self.unacked.iter().map(|u| &u.report))).map(|r| &r.payload)
     }
 }
 
@@ -638,7 +740,7 @@ pub(crate) struct Connections(Arc<Mutex<Vec<(String, Open)>>>);
 struct Open {
     conn: u64,
     /// Where the row's task takes the reports.
-    reports: Arc<Reports>,
+    reports: mpsc::Sender<BulkReport>,
     /// The broker's Maximum QoS (MQTT 5).
     max_qos: Option<u8>,
     /// Whether the broker keeps retained messages (MQTT 5 Retain Available).
@@ -715,16 +817,16 @@ impl Connections {
             ..open.publishing.borrow().properties()
         };
         let (delivered, outcome) = oneshot::channel();
-        lock(&open.reports.handed).push(BulkReport {
+        let report = BulkReport {
             topic: topic.to_owned(),
             payload: payload.into(),
             qos: qos.min(open.max_qos.unwrap_or(2)),
             retain: retain && open.retain_available,
             properties,
             delivered,
-        });
-        open.reports.wake.notify_one();
+        };
         // Only the connection's session keeps the report: gone, it fails it.
+        let _ = open.reports.send(report).await;
         drop(open);
         outcome.await.map_err(|_| {
             "not acknowledged: the broker refused it or the connection was lost".to_owned()
@@ -780,6 +882,9 @@ impl MqttMtp {
             report,
             session_file: None,
             connections: None,
+            following: true,
+            stopping: None,
+            disconnecting: false,
         })
     }
 
@@ -853,8 +958,6 @@ impl MqttMtp {
         let mut version = self.config.version;
         let mut client_id = self.config.client_id.clone();
         let mut attempt: u32 = 0;
-        // Until the supervisor lets go of the rows (it is stopping this MTP).
-        let mut following = true;
         'versions: loop {
             let (client, mut events) = self.client(version, &client_id);
             let mut session: Option<Session> = None;
@@ -862,35 +965,19 @@ impl MqttMtp {
             // start, of the agent's previous run).
             let mut kept: Option<Filters> = self.saved_session(&client_id);
             loop {
-                let polled = tokio::select! {
-                    _ = self.shutdown.changed() => {
-                        if let Some(session) = &mut session {
-                            // The forwarder publishes what the driver queued (the response
-                            // to the request that stopped this MTP) before the DISCONNECT.
-                            let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut session.forwarder).await;
-                        }
-                        disconnect(&client, &mut events, &self.report.stats, session.is_some()).await;
-                        break 'versions;
-                    }
-                    changed = self.updates.changed(), if following => {
-                        following = changed.is_ok();
-                        if following {
-                            self.follow(&client, version, session.as_mut()).await;
-                        }
-                        continue;
-                    }
-                    () = handed(session.as_ref()) => {
-                        if let Some(session) = &mut session {
-                            session.queue(&mut events);
-                        }
-                        continue;
-                    }
-                    polled = events.poll(&self.report.stats) => polled,
+                let Some(polled) = self.next(&client, version, &mut events, &mut session).await
+                else {
+                    break 'versions;
                 };
                 if polled.is_err() {
+                    if self.stopping.is_some() {
+                        // The broker closed the connection after the DISCONNECT.
+                        break 'versions;
+                    }
                     self.report.stats.connection_error();
-                    let unacked = session.as_ref().map_or(&[][..], |s| &s.unacked);
-                    events.forget(unacked);
+                    if let Some(session) = &session {
+                        events.forget(session.failed());
+                    }
                 }
                 match polled {
                     Ok(Event::ConnAck {
@@ -926,7 +1013,7 @@ impl MqttMtp {
                                  MQTT.ResponseTopicConfigured, or [usp.mqtt] topic)"
                             );
                             self.report.mqtt(MqttStatus::Misconfigured, None).await;
-                            disconnect(&client, &mut events, &self.report.stats, true).await;
+                            disconnect(&client, &mut events, &self.report.stats).await;
                             return;
                         };
                         self.report
@@ -935,18 +1022,18 @@ impl MqttMtp {
                         let conn = next_conn();
                         let publishing = self.publishing(max_qos, retain_available);
                         let (publishing, published) = watch::channel(Arc::new(publishing));
-                        let reports = Arc::<Reports>::default();
+                        let (handed, reports) = mpsc::channel(REPORT_QUEUE);
                         let listed = self.connections.as_ref().map(|connections| {
                             let open = Open {
                                 conn,
-                                reports: reports.clone(),
+                                reports: handed,
                                 max_qos,
                                 retain_available,
-                                publishing: published.clone(),
+                                publishing: published,
                             };
                             connections.list(&self.client, open)
                         });
-                        let (records, forwarder) = self.forwarder(&client, &own_topic, published);
+                        let (outbox, records) = mpsc::channel(SEND_QUEUE);
                         let mut new = Session {
                             conn,
                             extra_topics: if own_topic.is_empty() {
@@ -957,11 +1044,14 @@ impl MqttMtp {
                             own_topic,
                             max_qos,
                             retain_available,
-                            forwarder,
                             records,
+                            outbox,
                             publishing,
                             filters,
                             reports,
+                            requested: VecDeque::new(),
+                            resent: events.resent(),
+                            held: None,
                             unacked: Vec::new(),
                             _listed: listed,
                         };
@@ -978,9 +1068,9 @@ impl MqttMtp {
                             session.filters.sent(pkid);
                         }
                     }
-                    Ok(Event::Published { pkid, collided }) => {
+                    Ok(Event::Published { pkid, held }) => {
                         if let Some(session) = &mut session {
-                            session.published(pkid, collided, &events);
+                            session.published(pkid, held);
                         }
                     }
                     Ok(Event::Delivered(pkid, taken)) => {
@@ -1049,6 +1139,53 @@ impl MqttMtp {
             }
         }
         tracing::info!("MQTT MTP stopped");
+    }
+
+    /// Polls the event loop until it yields, meanwhile following the rows and handing
+    /// rumqttc what the session publishes through its request channel, which the poll takes
+    /// from: none of that drops the poll (see the [module docs](self#the-event-loop)). At
+    /// shutdown the Records queued go out, then a DISCONNECT, while the poll goes on; `None`
+    /// (the poll dropped) without a connection or after [`DISCONNECT_GRACE`].
+    async fn next(
+        &mut self,
+        client: &Client,
+        version: Version,
+        events: &mut Events,
+        session: &mut Option<Session>,
+    ) -> Option<Result<Event, Failure>> {
+        let stats = self.report.stats.clone();
+        let poll = events.poll(&stats);
+        tokio::pin!(poll);
+        loop {
+            let stopping = self.stopping.is_some();
+            let room = session
+                .as_ref()
+                .is_some_and(|s| s.requested.len() < REQUESTED_PUBLISHES);
+            let grace = tokio::time::sleep_until(self.stopping.unwrap_or_else(Instant::now));
+            tokio::select! {
+                _ = self.shutdown.changed(), if !stopping => {
+                    session.as_ref()?;
+                    self.stopping = Some(Instant::now() + DISCONNECT_GRACE);
+                }
+                () = grace, if stopping => return None,
+                changed = self.updates.changed(), if self.following && !stopping => {
+                    self.following = changed.is_ok();
+                    if self.following {
+                        self.follow(client, version, session.as_mut()).await;
+                    }
+                }
+                queued = next_queued(session.as_mut(), stopping), if room && !self.disconnecting => {
+                    match (queued, session.as_mut()) {
+                        (Some(queued), Some(session)) => session.request(client, queued, &stats),
+                        _ => {
+                            let _ = client.disconnect();
+                            self.disconnecting = true;
+                        }
+                    }
+                }
+                polled = &mut poll => return Some(polled),
+            }
+        }
     }
 
     /// Takes the rows' new settings on the open connection (their CONNECT is the same):
@@ -1180,27 +1317,6 @@ impl MqttMtp {
         }
     }
 
-    /// Starts the task that publishes the Records sent to the returned queue, as `publishing`
-    /// says. Everything is published by that task: this one must keep polling the event loop,
-    /// or a full request queue would never drain.
-    fn forwarder(
-        &self,
-        client: &Client,
-        own_topic: &str,
-        publishing: watch::Receiver<Arc<Publishing>>,
-    ) -> (mpsc::Sender<Outbound>, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        let forwarder = tokio::spawn(forward(
-            client.clone(),
-            rx,
-            own_topic.to_owned(),
-            publishing,
-            self.report.stats.clone(),
-            self.shutdown.clone(),
-        ));
-        (tx, forwarder)
-    }
-
     /// Greets the configured controllers with an `mqtt_connect` Record: after CONNACK
     /// (`previous` `None`) every one, and hands the driver the link; after a change of the
     /// rows those whose topic is not the same in `previous`. False when the driver is gone.
@@ -1233,7 +1349,7 @@ impl MqttMtp {
                 reply_to: address(&self.client, topic),
                 bytes,
             };
-            if session.records.try_send(greeting).is_err() {
+            if session.outbox.try_send(greeting).is_err() {
                 tracing::warn!(controller, "send queue full, MqttConnect Record dropped");
             }
         }
@@ -1243,7 +1359,7 @@ impl MqttMtp {
         let connected = MtpInput::Connected {
             key: self.client.clone(),
             conn: session.conn,
-            tx: session.records.clone(),
+            tx: session.outbox.clone(),
         };
         agent.send(connected).await.is_ok()
     }
@@ -1309,50 +1425,8 @@ impl MqttMtp {
     }
 }
 
-/// Publishes the driver's Records until the link is dropped, or until `stop`, after
-/// publishing those already queued.
-async fn forward(
-    client: Client,
-    mut rx: mpsc::Receiver<Outbound>,
-    own_topic: String,
-    publishing: watch::Receiver<Arc<Publishing>>,
-    stats: Arc<ClientStats>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut stopping = false;
-    loop {
-        let outbound = if stopping {
-            match rx.try_recv() {
-                Ok(outbound) => outbound,
-                Err(_) => return,
-            }
-        } else {
-            tokio::select! {
-                _ = stop.changed() => {
-                    stopping = true;
-                    continue;
-                }
-                outbound = rx.recv() => match outbound {
-                    Some(outbound) => outbound,
-                    None => return,
-                },
-            }
-        };
-        let Outbound { reply_to, bytes } = outbound;
-        let (_, topic) = split_address(&reply_to);
-        let how = publishing.borrow().clone();
-        if let Err(error) = client.publish(topic, bytes, &own_topic, &how).await {
-            tracing::warn!(%error, topic, "USP Record not published");
-            stats.publish_error();
-        }
-    }
-}
-
 /// Sends DISCONNECT and lets the event loop write it, within [`DISCONNECT_GRACE`].
-async fn disconnect(client: &Client, events: &mut Events, stats: &ClientStats, connected: bool) {
-    if !connected {
-        return;
-    }
+async fn disconnect(client: &Client, events: &mut Events, stats: &ClientStats) {
     let _ = client.disconnect();
     let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
         while events.poll(stats).await.is_ok() {}
@@ -1385,10 +1459,10 @@ impl Client {
         }
     }
 
-    /// PUBLISHes a Record to `topic` as `how` says, naming `reply_to` as where answers go:
-    /// the Response Topic and Content Type properties in MQTT 5, a `/reply-to=` suffix in
-    /// 3.1.1.
-    async fn publish(
+    /// Queues the PUBLISH of a Record to `topic` as `how` says, naming `reply_to` as where
+    /// answers go: the Response Topic and Content Type properties in MQTT 5, a `/reply-to=`
+    /// suffix in 3.1.1.
+    fn publish(
         &self,
         topic: &str,
         bytes: Vec<u8>,
@@ -1405,26 +1479,27 @@ impl Client {
             content_type: Some(CONTENT_TYPE.to_owned()),
             ..how.properties()
         };
-        self.send(topic, bytes, how.qos, retain, properties).await
+        self.send(topic, bytes.into(), how.qos, retain, properties)
     }
 
-    /// PUBLISHes `payload` to `topic`; `properties` go only into an MQTT 5 PUBLISH.
-    async fn send(
+    /// Queues the PUBLISH of `payload` to `topic`; `properties` go only into an MQTT 5
+    /// PUBLISH.
+    fn send(
         &self,
         topic: String,
-        payload: Vec<u8>,
+        payload: Bytes,
         qos: u8,
         retain: bool,
         properties: PublishProperties,
     ) -> Result<(), String> {
         match self {
             Self::V311(c) => {
-                (c.publish(topic, qos_v311(qos), retain, payload).await).map_err(|e| e.to_string())
+                let payload = Vec::from(payload);
+                (c.try_publish(topic, qos_v311(qos), retain, payload)).map_err(|e| e.to_string())
             }
             Self::V5(c) => {
                 let qos = qos_v5(qos);
-                (c.publish_with_properties(topic, qos, retain, payload, properties)
-                    .await)
+                (c.try_publish_with_properties(topic, qos, retain, payload, properties))
                     .map_err(|e| e.to_string())
             }
         }
@@ -1561,9 +1636,10 @@ impl Events {
     /// Forgets what rumqttc keeps to send on the next connection that the agent does not
     /// want sent again: the SUBSCRIBEs and UNSUBSCRIBEs (the agent subscribes anew after each
     /// CONNACK, and their packet ids would be taken for those of its new requests) and the
-    /// `unacked` bulk data reports (they failed, and go with the next report).
-    fn forget(&mut self, unacked: &[Unacked]) {
-        let report = |payload: &Bytes| unacked.iter().any(|u| u.payload == *payload);
+    /// bulk data reports of `failed` (they failed, and go with the next report).
+    fn forget<'a>(&mut self, failed: impl Iterator<Item = &'a Bytes>) {
+        let failed: Vec<&Bytes> = failed.collect();
+        let report = |payload: &Bytes| failed.contains(&payload);
         match self {
             Self::V311(events) => events.pending.retain(|request| match request {
                 rumqttc::Request::Subscribe(_) | rumqttc::Request::Unsubscribe(_) => false,
@@ -1578,47 +1654,32 @@ impl Events {
         }
     }
 
-    /// Queues a bulk data report in the event loop's own queue, whose PUBLISHes it writes
-    /// before taking requests from its channel ([`Unacked`]).
-    fn queue(&mut self, report: BulkReport) -> Unacked {
-        let BulkReport {
-            topic,
-            payload,
-            qos,
-            retain,
-            properties,
-            delivered,
-        } = report;
-        let copy = payload.clone();
+    /// How many PUBLISHes rumqttc, just connected, reports writing before those of the new
+    /// connection: those it sends again (its own queue, `pending`, goes before its request
+    /// channel), and those written before the connection was lost that it reports late (an
+    /// MQTT 3.1.1 event loop reports them after CONNACK).
+    fn resent(&self) -> usize {
+        let publish = |outgoing: &rumqttc::Outgoing| {
+            matches!(
+                outgoing,
+                rumqttc::Outgoing::Publish(_) | rumqttc::Outgoing::AwaitAck(_)
+            )
+        };
         match self {
             Self::V311(events) => {
-                let mut publish = rumqttc::Publish::from_bytes(topic, qos_v311(qos), copy);
-                publish.retain = retain;
-                events.pending.push_back(rumqttc::Request::Publish(publish));
+                let pending = events.pending.iter();
+                let reported = events.state.events.iter();
+                (pending.filter(|r| matches!(r, rumqttc::Request::Publish(_)))).count()
+                    + (reported.filter(|e| matches!(e, rumqttc::Event::Outgoing(o) if publish(o))))
+                        .count()
             }
             Self::V5(events) => {
-                let properties = Some(properties);
-                let mut publish =
-                    v5::mqttbytes::v5::Publish::new(topic, qos_v5(qos), copy, properties);
-                publish.retain = retain;
-                events.pending.push_back(v5::Request::Publish(publish));
+                let pending = events.pending.iter();
+                let reported = events.state.events.iter();
+                (pending.filter(|r| matches!(r, v5::Request::Publish(_)))).count()
+                    + (reported.filter(|e| matches!(e, v5::Event::Outgoing(o) if publish(o))))
+                        .count()
             }
-        }
-        Unacked {
-            payload,
-            pkid: None,
-            collided: false,
-            delivered,
-        }
-    }
-
-    /// Whether a PUBLISH of `payload` is still in the event loop's own queue.
-    fn queued(&self, payload: &Bytes) -> bool {
-        match self {
-            Self::V311(events) => (events.pending.iter())
-                .any(|r| matches!(r, rumqttc::Request::Publish(p) if p.payload == *payload)),
-            Self::V5(events) => (events.pending.iter())
-                .any(|r| matches!(r, v5::Request::Publish(p) if p.payload == *payload)),
         }
     }
 }
@@ -1630,29 +1691,18 @@ const fn outgoing(packet: &rumqttc::Outgoing) -> Event {
         rumqttc::Outgoing::Subscribe(pkid) | rumqttc::Outgoing::Unsubscribe(pkid) => {
             Event::Sent(pkid)
         }
-        rumqttc::Outgoing::Publish(pkid) => Event::Published {
-            pkid,
-            collided: false,
-        },
-        rumqttc::Outgoing::AwaitAck(pkid) => Event::Published {
-            pkid,
-            collided: true,
-        },
+        rumqttc::Outgoing::Publish(pkid) => Event::Published { pkid, held: false },
+        rumqttc::Outgoing::AwaitAck(pkid) => Event::Published { pkid, held: true },
         _ => Event::Other,
     }
 }
 
-/// Returns when a bulk data report is handed to the connection; never, without one.
-async fn handed(session: Option<&Session>) {
+/// The session's next Record or report ([`Session::next`]); never, without a session.
+async fn next_queued(session: Option<&mut Session>, stopping: bool) -> Option<Queued> {
     match session {
-        Some(session) => session.reports.wake.notified().await,
+        Some(session) => session.next(stopping).await,
         None => std::future::pending().await,
     }
-}
-
-/// `mutex` locked, whether or not a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Publishing {
