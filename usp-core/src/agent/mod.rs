@@ -75,7 +75,6 @@
 //! `commands.rs`).
 
 mod access;
-mod by_name;
 mod commands;
 #[cfg(feature = "e2e-tls")]
 mod e2e_tls;
@@ -89,7 +88,7 @@ mod subscriptions;
 mod supported;
 mod trust;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::format;
 use std::string::{String, ToString};
 use std::sync::Arc;
@@ -99,6 +98,7 @@ use std::vec::Vec;
 use bytes::Bytes;
 use hal::Principal;
 use hal::engine::{AccessControl, Notice, NoticeId};
+use litemap::LiteMap;
 use tr181_model::store::{ChangeRecord, Store};
 use tr181_model::value::{DateTime, Value};
 
@@ -112,7 +112,6 @@ pub use subscriptions::RetryPolicy;
 pub use supported::DATA_MODEL_URI;
 pub use trust::{CertificateId, FINGERPRINT_ALIAS, MAX_FINGERPRINT};
 
-use self::by_name::ByName;
 use self::messages::{Plan, Reply};
 use self::session::{E2eConfig, Integrity, Session};
 use self::subscriptions::{Rng, Subscription, Unacknowledged};
@@ -529,11 +528,11 @@ pub struct Agent {
     config: AgentConfig,
     access: Option<Arc<dyn AccessControl>>,
     outputs: VecDeque<Output>,
-    pending: BTreeMap<RequestId, (Pending, ResultCheck)>,
+    pending: LiteMap<RequestId, (Pending, ResultCheck)>,
     next_request: u64,
     next_msg: u64,
     /// The return path of each controller heard from.
-    routes: ByName<Mtp>,
+    routes: LiteMap<String, Mtp>,
     subscriptions: Vec<Subscription>,
     last_seq: u64,
     unacknowledged: Vec<Unacknowledged>,
@@ -544,14 +543,14 @@ pub struct Agent {
     versions: String,
     /// The latest `now` given to the agent (answers from the engine carry none).
     now: Option<Instant>,
-    e2e: ByName<E2eConfig>,
-    sessions: ByName<Session>,
+    e2e: LiteMap<String, E2eConfig>,
+    sessions: LiteMap<String, Session>,
     /// The `E2ESession.Status` and `CurrentRetryCount` last written, per controller.
-    published: ByName<(SessionStatus, u32)>,
+    published: LiteMap<String, (SessionStatus, u32)>,
     /// `Device.LocalAgent.Periodic!` schedules, per controller.
-    periodic: ByName<periodic::Schedule>,
+    periodic: LiteMap<String, periodic::Schedule>,
     /// Onboarding procedures, per controller row.
-    onboarding: ByName<onboard::Procedure>,
+    onboarding: LiteMap<String, onboard::Procedure>,
     /// ControllerTrust: challenges handed out, credentials, roles.
     trust: trust::Trust,
     /// The E2E TLS identity and trust store, without which `TLS12` Records get 7102.
@@ -573,10 +572,15 @@ impl Agent {
     /// A new agent. Feed it the engine's change log from `last_seq` on (see
     /// [`Agent::handle_changes`]) and its notices, starting with `Booted`.
     pub fn new(config: AgentConfig) -> Self {
-        let mut routes = ByName::default();
+        let mut routes = LiteMap::new();
         for controller in &config.controllers {
             if let Some(mtp) = &controller.mtp {
-                routes.insert_bounded(&controller.endpoint_id, mtp.clone(), usize::MAX);
+                insert_bounded(
+                    &mut routes,
+                    &controller.endpoint_id,
+                    mtp.clone(),
+                    usize::MAX,
+                );
             }
         }
         let versions = config.supported_versions.join(",");
@@ -585,7 +589,7 @@ impl Agent {
             config,
             access: None,
             outputs: VecDeque::new(),
-            pending: BTreeMap::new(),
+            pending: LiteMap::new(),
             next_request: 0,
             next_msg: 0,
             routes,
@@ -596,11 +600,11 @@ impl Agent {
             wall: None,
             versions,
             now: None,
-            e2e: ByName::default(),
-            sessions: ByName::default(),
-            published: ByName::default(),
-            periodic: ByName::default(),
-            onboarding: ByName::default(),
+            e2e: LiteMap::new(),
+            sessions: LiteMap::new(),
+            published: LiteMap::new(),
+            periodic: LiteMap::new(),
+            onboarding: LiteMap::new(),
             trust: trust::Trust::default(),
             #[cfg(feature = "e2e-tls")]
             e2e_tls: None,
@@ -1177,8 +1181,7 @@ impl Agent {
     }
 
     fn learn_route(&mut self, controller: &str, mtp: Mtp) {
-        self.routes
-            .insert_bounded(controller, mtp, self.config.max_routes);
+        insert_bounded(&mut self.routes, controller, mtp, self.config.max_routes);
     }
 
     fn builder(&self, to: &str) -> RecordBuilder {
@@ -1257,6 +1260,24 @@ fn param_text(store: &Store, object: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Inserts into a per-controller map of at most `max` entries (at least 1), dropping the first
+/// controller by name to make room for a new one. The agent's maps are `LiteMap`s (sorted
+/// `Vec`s), not `BTreeMap`s, whose code for each value type weighed 2–6 KB of the router
+/// build (issue #8), for maps bounded by [`AgentConfig`]'s limits.
+fn insert_bounded<V>(map: &mut LiteMap<String, V>, controller: &str, value: V, max: usize) {
+    // A known controller (every Record after the first) needs no new key allocated.
+    if let Some(slot) = map.get_mut(controller) {
+        *slot = value;
+        return;
+    }
+    if map.len() >= max.max(1) {
+        if let Some(first) = map.first().map(|(name, _)| name.clone()) {
+            map.remove(&first);
+        }
+    }
+    map.insert(controller.into(), value);
+}
+
 /// The `msg_id` of a Msg that failed validation, if it can be read and the Msg is not a
 /// response or an error (R-MTP.5: only requests are answered).
 fn readable_request_id(payload: &[u8], record_error: bool) -> Option<String> {
@@ -1298,6 +1319,32 @@ impl ResultCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_controller_maps_are_bounded_dropping_the_first_name() {
+        let mut map = LiteMap::new();
+        for (name, value) in [("c", 1), ("a", 2), ("c", 3)] {
+            insert_bounded(&mut map, name, value, 3);
+        }
+        let listed = |map: &LiteMap<String, u32>| -> Vec<(String, u32)> {
+            map.iter().map(|(name, v)| (name.clone(), *v)).collect()
+        };
+        let pairs = |list: &[(&str, u32)]| -> Vec<(String, u32)> {
+            list.iter()
+                .map(|(name, v)| (String::from(*name), *v))
+                .collect()
+        };
+        assert_eq!(listed(&map), pairs(&[("a", 2), ("c", 3)]));
+        // Full: the first controller by name makes room, whichever comes.
+        insert_bounded(&mut map, "b", 4, 3);
+        insert_bounded(&mut map, "0", 5, 3);
+        assert_eq!(listed(&map), pairs(&[("0", 5), ("b", 4), ("c", 3)]));
+        insert_bounded(&mut map, "d", 6, 3);
+        assert_eq!(listed(&map), pairs(&[("b", 4), ("c", 3), ("d", 6)]));
+        // A known controller is replaced in place, even when full.
+        insert_bounded(&mut map, "b", 7, 3);
+        assert_eq!(listed(&map), pairs(&[("b", 7), ("c", 3), ("d", 6)]));
+    }
 
     #[test]
     fn respond_checks_ids_and_kinds() {

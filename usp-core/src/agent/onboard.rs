@@ -213,7 +213,7 @@ impl Agent {
         let Some(now) = self.now else {
             return;
         };
-        for procedure in self.onboarding.values_mut() {
+        for (_, procedure) in self.onboarding.iter_mut() {
             if procedure.controller == controller
                 && matches!(&procedure.phase, Phase::Sent(m) if m == msg_id)
             {

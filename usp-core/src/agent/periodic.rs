@@ -17,11 +17,11 @@ use std::string::{String, ToString};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
+use litemap::LiteMap;
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 use tr181_model::value::DateTime;
 
-use super::by_name::ByName;
 use super::subscriptions::{NotifType, Recipient};
 use super::{Agent, param_text};
 use crate::usp::notify;
@@ -43,11 +43,11 @@ pub(crate) struct Schedule {
 }
 
 /// A controller's `PeriodicNotifInterval` and `PeriodicNotifTime`, by Endpoint ID.
-fn settings(store: &Store) -> ByName<(Duration, Option<i64>)> {
+fn settings(store: &Store) -> LiteMap<String, (Duration, Option<i64>)> {
     let rows = store
         .instances(super::session::CONTROLLERS, Protocol::Usp, true)
         .unwrap_or_default();
-    let mut settings = ByName::default();
+    let mut settings = LiteMap::new();
     for info in rows {
         let row = info.path;
         // 0 is outside the range (at least 1): no schedule rather than one every second.
@@ -70,14 +70,12 @@ impl Agent {
     /// Re-reads which controllers get `Periodic!`, at which interval and phase; keeps the
     /// running schedule of a controller whose interval and reference are unchanged.
     pub(crate) fn refresh_periodic(&mut self, now: Instant, store: &Store) {
-        let mut targets: ByName<Vec<Recipient>> = ByName::default();
+        let mut targets: LiteMap<String, Vec<Recipient>> = LiteMap::new();
         for target in self.targets(NotifType::Event, EVENT, store) {
-            match targets.get_mut(&target.controller) {
-                Some(list) => list.push(target),
-                None => {
-                    targets.insert(target.controller.clone(), std::vec![target]);
-                }
-            }
+            targets
+                .entry(target.controller.clone())
+                .or_default()
+                .push(target);
         }
         if targets.is_empty() {
             self.periodic.clear();
@@ -142,7 +140,7 @@ impl Agent {
     /// Sends the `Periodic!` events that are due.
     pub(crate) fn periodic_timers(&mut self, now: Instant) {
         let mut due = Vec::new();
-        for schedule in self.periodic.values_mut() {
+        for (_, schedule) in self.periodic.iter_mut() {
             if schedule.next > now {
                 continue;
             }

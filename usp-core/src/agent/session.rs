@@ -66,19 +66,18 @@
 //! context in any case (R-E2E.41). Without them no `mac_signature` is made or checked either
 //! (they hold the agent's key and the trust store a `sender_cert` must chain to).
 
-use std::collections::BTreeMap;
 use std::format;
 use std::string::{String, ToString};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use bytes::Bytes;
+use litemap::LiteMap;
 use prost::Message as _;
 use prost::encoding::encoded_len_varint;
 use tr181_model::schema::Protocol;
 use tr181_model::store::Store;
 
-use super::by_name::ByName;
 #[cfg(feature = "e2e-tls")]
 use super::e2e_tls::{E2eTls, TlsLink};
 use super::engine::{DeviceUpdate, EngineRequest};
@@ -190,11 +189,11 @@ pub(crate) struct Session {
     /// The `sequence_id` the agent expects next.
     expected: u64,
     /// Records received ahead of `expected`.
-    ahead: BTreeMap<u64, (SessionContextRecord, Integrity)>,
+    ahead: LiteMap<u64, (SessionContextRecord, Integrity)>,
     /// The payload being reassembled.
     reassembly: Option<Vec<u8>>,
     /// Sent Records not yet acknowledged.
-    kept: BTreeMap<u64, Kept>,
+    kept: LiteMap<u64, Kept>,
     last_activity: Instant,
     /// Agent-started sessions resend their Records until the peer answers (R-E2E.10/11).
     retry_attempt: u32,
@@ -212,9 +211,9 @@ impl Session {
             status,
             next_seq: 1,
             expected: 1,
-            ahead: BTreeMap::new(),
+            ahead: LiteMap::new(),
             reassembly: None,
-            kept: BTreeMap::new(),
+            kept: LiteMap::new(),
             last_activity: now,
             retry_attempt: 0,
             retry_at: None,
@@ -289,11 +288,11 @@ impl Integrity {
 }
 
 /// Reads every controller's E2E settings from the store, by Endpoint ID.
-pub(crate) fn load(store: &Store) -> ByName<E2eConfig> {
+pub(crate) fn load(store: &Store) -> LiteMap<String, E2eConfig> {
     let Ok(rows) = store.instances(CONTROLLERS, Protocol::Usp, true) else {
-        return ByName::default();
+        return LiteMap::new();
     };
-    let mut out = ByName::default();
+    let mut out = LiteMap::new();
     for info in rows {
         let row = info.path;
         let endpoint = param_text(store, &row, "EndpointID");
@@ -497,8 +496,8 @@ impl Agent {
             .iter()
             .filter(|(c, config)| {
                 config.mode == SessionMode::Require
-                    && !self.sessions.contains_key(c)
-                    && self.routes.contains_key(c)
+                    && !self.sessions.contains_key(*c)
+                    && self.routes.contains_key(*c)
             })
             .map(|(c, _)| c.clone())
             .collect();
@@ -842,7 +841,7 @@ impl Agent {
 
     fn insert_session(&mut self, controller: &str, session: Session) {
         let max = self.config.max_routes;
-        self.sessions.insert_bounded(controller, session, max);
+        super::insert_bounded(&mut self.sessions, controller, session, max);
     }
 
     /// Ends the session with `controller` with a Disconnect Record.
@@ -958,7 +957,9 @@ impl Agent {
             let mut bytes = Vec::new();
             codec::encode_record(&record, &mut bytes);
             if session.kept.len() >= max_kept {
-                session.kept.pop_first();
+                if let Some(&oldest) = session.kept.first().map(|(seq, _)| seq) {
+                    session.kept.remove(&oldest);
+                }
             }
             session.kept.insert(
                 seq,
