@@ -71,11 +71,11 @@ pub mod response;
 mod running;
 mod write;
 
-use std::collections::BTreeMap;
 use std::string::{String, ToString};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 use tr181_model::Limits;
 use tr181_model::lenient::{LenientList, keep_read};
@@ -278,7 +278,7 @@ struct State {
     notices: notice::Notices,
     boot: Option<BootIntent>,
     transfers: TransfersDoc,
-    calls: BTreeMap<CallId, RunningCall>,
+    calls: LiteMap<CallId, RunningCall>,
     next_call: u32,
     /// Diagnostic tests requested or running, by object instance.
     diagnostics: diagnostics::Tests,

@@ -4,10 +4,11 @@
 //! Value changes, object creation and deletion are not notices: they are in the store's change
 //! log ([`Engine::changes_since`](super::Engine::changes_since)).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::string::String;
 use std::vec::Vec;
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use tr181_model::schema::{Protocol, Protocols};
@@ -147,7 +148,7 @@ pub(crate) struct Notices {
     /// the first acknowledgement does (one protocol stack).
     pub(crate) consumers: Option<Protocols>,
     /// For notices some consumers acknowledged already: which ones.
-    pub(crate) acknowledged: BTreeMap<NoticeId, Vec<Protocol>>,
+    pub(crate) acknowledged: LiteMap<NoticeId, Vec<Protocol>>,
 }
 
 impl Notices {

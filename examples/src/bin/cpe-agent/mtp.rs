@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hal::Engine;
+use litemap::LiteMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::http::Uri;
@@ -168,8 +169,8 @@ fn referenced(store: &Store, reference: &str, table: &str) -> Option<String> {
 /// destination), or by its own row when only controllers' rows name it (the agent then
 /// listens at the broker's `subscribe-dest`). A controller MTP row with an empty `Reference`
 /// uses the connection of the first agent STOMP row that runs.
-fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
-    let mut wanted = BTreeMap::new();
+fn desired(store: &Store, base: &UspConfig) -> LiteMap<String, Wanted> {
+    let mut wanted: LiteMap<String, Wanted> = LiteMap::new();
     // MQTT client or STOMP connection row → the row its task is keyed by.
     let mut served = BTreeMap::new();
     let mut first_stomp = None;
@@ -223,7 +224,7 @@ fn desired(store: &Store, base: &UspConfig) -> BTreeMap<String, Wanted> {
         };
         wanted.insert(client, want);
     }
-    for want in wanted.values_mut() {
+    for (_, want) in wanted.iter_mut() {
         if let Wanted::Run(Spec::Stomp(config, connection)) = want {
             config.controllers = stomp_controllers(store, connection, first_stomp.as_deref());
         }
@@ -557,7 +558,7 @@ pub(crate) fn controller_routes(engine: &Engine, base: &UspConfig) -> Vec<(Strin
 }
 
 /// [`controller_routes`] of the MTPs `wanted`.
-fn routes(wanted: &BTreeMap<String, Wanted>) -> Vec<(String, Mtp)> {
+fn routes(wanted: &LiteMap<String, Wanted>) -> Vec<(String, Mtp)> {
     let mut routes = Vec::new();
     for want in wanted.values() {
         match want {
@@ -1116,7 +1117,7 @@ pub(crate) struct Supervisor {
     /// `--ws-listen` (or the factory listening address with port 0), for the first
     /// WebSocket server started.
     ws_listen: Option<SocketAddr>,
-    running: BTreeMap<String, Running>,
+    running: LiteMap<String, Running>,
     tasks: JoinSet<()>,
     /// The MQTT clients' counts.
     mqtt_stats: Arc<MqttStats>,
@@ -1147,7 +1148,7 @@ impl Supervisor {
             agent,
             network,
             ws_listen,
-            running: BTreeMap::new(),
+            running: LiteMap::new(),
             tasks: JoinSet::new(),
             mqtt_stats: Arc::default(),
             state_dir: None,
@@ -1475,7 +1476,7 @@ mod tests {
     use super::*;
 
     /// The MTPs of `usp`, seeded into the simulated device's factory store and read back.
-    fn round_trip(usp: &UspConfig) -> BTreeMap<String, Wanted> {
+    fn round_trip(usp: &UspConfig) -> LiteMap<String, Wanted> {
         desired(&seeded(usp, |_| ()).0, usp)
     }
 
@@ -1512,7 +1513,7 @@ mod tests {
             ..usp.mqtt.clone()
         };
         usp.websocket_client.controllers.clear();
-        let expected = BTreeMap::from([
+        let expected = LiteMap::from_iter([
             (
                 "Device.LocalAgent.MTP.1.".to_owned(),
                 Wanted::Run(Spec::WsServer(usp.websocket.clone())),
@@ -1733,7 +1734,7 @@ mod tests {
     /// Checks that the MTPs `wanted` route each controller of `expected` (Endpoint ID,
     /// connection row, destination) over `kind` on that connection.
     fn assert_routed(
-        wanted: &BTreeMap<String, Wanted>,
+        wanted: &LiteMap<String, Wanted>,
         kind: MtpKind,
         expected: &[(&str, &str, &str)],
     ) {

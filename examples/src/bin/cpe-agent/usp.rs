@@ -32,7 +32,7 @@
 //! task is aborted (a write cut short never reaches the store, which it changes only in its
 //! last, synchronous step; the hardware may keep what the HAL had applied).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::Poll;
@@ -42,6 +42,7 @@ use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt as _};
 use hal::engine::Notice;
 use hal::{Engine, Principal};
+use litemap::LiteMap;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
     Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, EngineRequest, EngineResult, Mtp,
@@ -129,8 +130,8 @@ pub(crate) struct UspDriver {
     /// Wakes the device task, which fans changes out to every driver.
     wake: Arc<Notify>,
     seq: u64,
-    links: BTreeMap<String, Link>,
-    outbox: BTreeMap<String, VecDeque<Outbound>>,
+    links: LiteMap<String, Link>,
+    outbox: LiteMap<String, VecDeque<Outbound>>,
     /// Counts the device's network-up notices, for the MTPs' reconnect waits.
     network: watch::Sender<u32>,
     timeout: Option<Instant>,
@@ -173,8 +174,8 @@ impl UspDriver {
             requests: Requests::new(engine.clone(), endpoint_id),
             engine,
             seq,
-            links: BTreeMap::new(),
-            outbox: BTreeMap::new(),
+            links: LiteMap::new(),
+            outbox: LiteMap::new(),
             network: watch::channel(0).0,
             timeout: None,
             usp: usp.clone(),
