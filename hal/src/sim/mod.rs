@@ -76,6 +76,10 @@ const DISCOVERED: &[&str] = &[
     "Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.",
 ];
 
+/// The simulated gateway's Wi-Fi access points are `Device.WiFi.AccessPoint.1.` to this one
+/// (a [`Client::wifi`] on another is a host with no `AssociatedDevice` row).
+pub const ACCESS_POINTS: u32 = 2;
+
 /// 2025-01-01T00:00:00Z.
 const START_TIME: i64 = 1_735_689_600;
 
@@ -419,8 +423,11 @@ impl SimDevice {
 fn notify_tables(sink: Option<&DeviceSink>) {
     if let Some(sink) = sink {
         sink.table_changed("Device.Hosts.Host.");
-        sink.table_changed("Device.WiFi.AccessPoint.1.AssociatedDevice.");
-        sink.table_changed("Device.WiFi.AccessPoint.2.AssociatedDevice.");
+        for ap in 1..=ACCESS_POINTS {
+            sink.table_changed(std::format!(
+                "Device.WiFi.AccessPoint.{ap}.AssociatedDevice."
+            ));
+        }
         sink.table_changed("Device.DHCPv4.Server.Pool.1.Client.");
         // After `Hosts.Host`: its rows name theirs.
         sink.table_changed("Device.ManagementServer.ManageableDevice.");
