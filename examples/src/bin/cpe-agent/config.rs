@@ -10,6 +10,8 @@ pub(crate) mod file;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use hal::sim::Client;
+
 use crate::cli::Cli;
 
 /// The example configuration file: every key with its default value.
@@ -94,7 +96,15 @@ pub(crate) struct DeviceConfig {
     /// How much longer each parameter value the simulated hardware applies takes, in
     /// milliseconds: a slow write (a SetParameterValues answers that much later per value).
     pub(crate) apply_delay_ms: u64,
+    /// `[[device.client]]`: the LAN clients, so that `Device.Hosts.Host`, the Wi-Fi
+    /// `AssociatedDevice` and DHCPv4 server client tables and (for those that gave DHCP
+    /// option 125) `Device.ManagementServer.ManageableDevice` have rows. The field is named
+    /// after the file's key.
+    pub(crate) client: Vec<Client>,
 }
+
+/// Most `[[device.client]]` entries (each is a row in several tables; `file.rs` says 32).
+pub(crate) const MAX_LAN_CLIENTS: usize = 32;
 
 impl Default for DeviceConfig {
     fn default() -> Self {
@@ -103,6 +113,7 @@ impl Default for DeviceConfig {
             tick_ms: 1000,
             command_delay_ms: 0,
             apply_delay_ms: 0,
+            client: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hal::Principal;
 use hal::engine::{BootInfo, DeviceUpdate, GetRequest, Notice, NoticeId};
-use hal::sim::SimDevice;
+use hal::sim::{Client, SimDevice};
 use hal::traits::{Clock, Section};
 use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
@@ -85,13 +85,14 @@ impl Clock for WallClock {
 }
 
 /// Boots the simulated device with its state in `state_dir` (created if missing), its
-/// downloads checking `https://` servers against `trust`. Each of `stacks` must acknowledge a
-/// notice (a boot, a transfer result) before the engine forgets it.
+/// downloads checking `https://` servers against `trust`, `clients` on its LAN. Each of `stacks` must acknowledge a notice (a boot, a transfer result) before
+/// the engine forgets it.
 pub(crate) async fn boot(
     state_dir: &Path,
     serial: &str,
     stacks: Protocols,
     trust: Option<Trust>,
+    clients: Vec<Client>,
 ) -> Result<Device, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(state_dir)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
@@ -134,8 +135,14 @@ pub(crate) async fn boot(
         );
     }
     sim.attach(engine.sink());
+    // The LAN clients are in the store before any session reads it.
+    let joined = !clients.is_empty();
+    for client in clients {
+        sim.connect_client(client);
+    }
     // Transfers of the previous run that the engine may not have heard the end of.
-    if downloads.recover(&engine.sink(), &engine.running_transfers()) > 0 {
+    let recovered = downloads.recover(&engine.sink(), &engine.running_transfers()) > 0;
+    if recovered || joined {
         let reported = downloads.reported();
         engine.handle_device_inputs().await?;
         downloads.forget(&reported);

@@ -117,7 +117,10 @@ fn init_logs(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    mut config: Config,
+    overrides: mtp::Overrides,
+) -> Result<(), Box<dyn std::error::Error>> {
     let stacks = if config.cwmp.active() {
         Protocols::BOTH
     } else {
@@ -129,6 +132,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         &config.device.serial,
         stacks,
         trust.clone(),
+        std::mem::take(&mut config.device.client),
     )
     .await?;
     tracing::info!(

@@ -19,10 +19,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
 
+use hal::sim::{ACCESS_POINTS, Client, DeviceIdentity};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+use tr181_model::schema::{self, Protocol};
+use tr181_model::value::Value;
 
-use super::{Config, CwmpConfig, DeviceConfig, TlsConfig, UspConfig, WebSocketConfig};
+use super::{
+    Config, CwmpConfig, DeviceConfig, MAX_LAN_CLIENTS, TlsConfig, UspConfig, WebSocketConfig,
+};
 use crate::mqtt::{MqttConfig, Version};
 use crate::stomp::StompConfig;
 use crate::uds::UdsConfig;
@@ -266,9 +271,14 @@ impl FromToml for BTreeMap<String, String> {
 }
 
 /// Implements [`Section`] for a configuration struct: each of `values` is a field read with
-/// [`FromToml`] under its own name, each of `sections` a nested section.
+/// [`FromToml`] under its own name, each of `sections` a nested section, each of `clients`
+/// an array of tables read by [`read_clients`].
 macro_rules! section {
-    ($type:ty { $($value:ident),* $(,)? } $(sections { $($section:ident),* $(,)? })?) => {
+    (
+        $type:ty { $($value:ident),* $(,)? }
+        $(sections { $($section:ident),* $(,)? })?
+        $(clients { $($clients:ident),* $(,)? })?
+    ) => {
         impl Section for $type {
             // A section without nested sections has no use for its path.
             #[allow(unused_variables)]
@@ -283,6 +293,9 @@ macro_rules! section {
                     $($(stringify!($section) => {
                         read_section(&join(path, key), value, &mut self.$section).map(|()| true)
                     })*)?
+                    $($(stringify!($clients) => {
+                        read_clients(&join(path, key), value, &mut self.$clients).map(|()| true)
+                    })*)?
                     _ => Ok(false),
                 }
             }
@@ -291,12 +304,114 @@ macro_rules! section {
 }
 
 section!(Config { state_dir, log } sections { device, usp, cwmp, tls });
-section!(DeviceConfig {
-    serial,
-    tick_ms,
-    command_delay_ms,
-    apply_delay_ms
-});
+section!(
+    DeviceConfig { serial, tick_ms, command_delay_ms, apply_delay_ms }
+    clients { client }
+);
+
+/// Reads the array of tables `[[device.client]]` into `into`: at most [`MAX_LAN_CLIENTS`],
+/// each whole and with a MAC of its own (the simulated gateway keeps one client per MAC).
+/// (The messages are fixed text: formatting costs the router build bytes.)
+fn read_clients(
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+    into: &mut Vec<Client>,
+) -> Result<(), Problem> {
+    let refuse = |span: Range<usize>, message: &str| Err(Problem::new(&span, message.into()));
+    let DeValue::Array(items) = value.get_ref() else {
+        return refuse(value.span(), "[[device.client]] must be an array of tables");
+    };
+    if items.len() > MAX_LAN_CLIENTS {
+        return refuse(value.span(), "at most 32 [[device.client]] entries");
+    }
+    for item in items {
+        let mut client = Client::wired("", "", "");
+        read_section(path, item, &mut client)?;
+        let wrong = if client.mac.is_empty() || client.ip.is_empty() {
+            "a [[device.client]] entry needs `mac` and `ip`"
+        } else if client
+            .identity
+            .as_ref()
+            .is_some_and(|id| id.oui.is_empty() || id.serial_number.is_empty())
+        {
+            "a [[device.client]] entry needs both `oui` and `serial_number` for an option-125 identity"
+        } else if into
+            .iter()
+            .any(|other| other.mac.eq_ignore_ascii_case(&client.mac))
+        {
+            "a [[device.client]] entry has the `mac` of an earlier client"
+        } else {
+            into.push(client);
+            continue;
+        };
+        return refuse(item.span(), wrong);
+    }
+    Ok(())
+}
+
+/// The option-125 identity of `client`, started empty.
+fn identity(client: &mut Client) -> &mut DeviceIdentity {
+    client
+        .identity
+        .get_or_insert_with(|| DeviceIdentity::new("", "", ""))
+}
+
+/// A client's texts are checked against the TR-181 parameters they become, so that the rows
+/// made of them are whole (a row's value the model refuses would be left out).
+impl Section for Client {
+    fn key(
+        &mut self,
+        _path: &str,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<bool, Problem> {
+        let client = self;
+        let (field, path) = match key {
+            "access_point" => {
+                set(&mut client.access_point, key, value)?;
+                if client
+                    .access_point
+                    .is_some_and(|ap| ap == 0 || ap > ACCESS_POINTS)
+                {
+                    let message = format!(
+                        "`access_point` must be from 1 to {ACCESS_POINTS} (unset: a wired client)"
+                    );
+                    return Err(Problem::new(&value.span(), message));
+                }
+                return Ok(true);
+            }
+            "mac" => (
+                &mut client.mac,
+                "Device.DHCPv4.Server.Pool.{i}.Client.{i}.Chaddr",
+            ),
+            "ip" => (
+                &mut client.ip,
+                "Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}.IPAddress",
+            ),
+            "hostname" => (&mut client.hostname, "Device.Hosts.Host.{i}.HostName"),
+            "oui" => (
+                &mut identity(client).oui,
+                "Device.ManagementServer.ManageableDevice.{i}.ManufacturerOUI",
+            ),
+            "serial_number" => (
+                &mut identity(client).serial_number,
+                "Device.ManagementServer.ManageableDevice.{i}.SerialNumber",
+            ),
+            "product_class" => (
+                &mut identity(client).product_class,
+                "Device.ManagementServer.ManageableDevice.{i}.ProductClass",
+            ),
+            _ => return Ok(false),
+        };
+        set(field, key, value)?;
+        // Without the parameter (a build leaving out its object) no row holds the text.
+        if let Some(parameter) = schema::parameter(path, Protocol::Cwmp) {
+            Value::parse_for(field, parameter, path, &tr181_model::Limits::default())
+                .map_err(|error| Problem::new(&value.span(), format!("`{key}`: {error}")))?;
+        }
+        Ok(true)
+    }
+}
 section!(
     UspConfig { endpoint_id, controllers, accept_unknown_controllers }
     sections { websocket, websocket_client, mqtt, stomp, uds }
@@ -386,6 +501,9 @@ mod tests {
             "state_dir = \"/s\"\nlog = \"debug\"\n\
              [device]\nserial = \"X1\"\ntick_ms = 10\ncommand_delay_ms = 3\n\
              apply_delay_ms = 4\n\
+             [[device.client]]\nmac = \"02:00:00:00:00:0a\"\nip = \"192.168.1.150\"\n\
+             hostname = \"tv\"\naccess_point = 2\noui = \"00D09F\"\n\
+             serial_number = \"TV1\"\nproduct_class = \"TV\"\n\
              [usp]\nendpoint_id = \"os::a\"\ncontrollers = [\"c::1\", \"c::2\"]\n\
              accept_unknown_controllers = true\n\
              [usp.websocket]\nenable = false\nlisten = \"127.0.0.1:9\"\npath = \"/p\"\n\
@@ -415,6 +533,10 @@ mod tests {
                 tick_ms: 10,
                 command_delay_ms: 3,
                 apply_delay_ms: 4,
+                client: vec![
+                    Client::wifi("02:00:00:00:00:0a", "192.168.1.150", "tv", 2)
+                        .with_identity(DeviceIdentity::new("00D09F", "TV1", "TV")),
+                ],
             },
             tls: TlsConfig {
                 ca_file: Some("ca.pem".into()),
@@ -534,6 +656,71 @@ mod tests {
             "line 2, column 11: `ca_file` must be a path (a string)"
         );
         assert!(refusal("[usp\n").starts_with("TOML parse error at line 1"));
+    }
+
+    #[test]
+    fn lan_clients_are_read_whole_or_refused_in_place() {
+        let config = parse("device.client = []\n").unwrap();
+        assert!(config.device.client.is_empty());
+        let config =
+            parse("[[device.client]]\nmac = \"02:00:00:00:00:01\"\nip = \"192.168.1.100\"\n")
+                .unwrap();
+        let wired = Client::wired("02:00:00:00:00:01", "192.168.1.100", "");
+        assert_eq!(config.device.client, [wired]);
+
+        let entry = |mac: &str, ip: &str, extra: &str| {
+            format!("[[device.client]]\nmac = \"{mac}\"\nip = \"{ip}\"\n{extra}")
+        };
+        let (mac, ip) = ("02:00:00:00:00:01", "192.168.1.100");
+        for (text, expected) in [
+            (
+                entry("02-00-00-00-00-01", ip, ""),
+                "line 2, column 7: `mac`: invalid value for \
+                 Device.DHCPv4.Server.Pool.{i}.Client.{i}.Chaddr: ",
+            ),
+            (
+                entry(mac, "192.168.1.300", ""),
+                "line 3, column 6: `ip`: invalid value for \
+                 Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}.IPAddress: ",
+            ),
+            (
+                entry(mac, ip, "access_point = 3\n"),
+                "line 4, column 16: `access_point` must be from 1 to 2 (unset: a wired client)",
+            ),
+            (
+                entry(mac, ip, "oui = \"00d09f\"\nserial_number = \"S1\"\n"),
+                "line 4, column 7: `oui`: invalid value for \
+                 Device.ManagementServer.ManageableDevice.{i}.ManufacturerOUI: ",
+            ),
+            (
+                entry(mac, ip, "") + &entry(&mac.to_lowercase(), "192.168.1.101", ""),
+                "line 4, column 1: a [[device.client]] entry has the `mac` of an earlier client",
+            ),
+            (
+                entry(mac, ip, "serial_number = \"S1\"\n"),
+                "line 1, column 1: a [[device.client]] entry needs both `oui` and \
+                 `serial_number` for an option-125 identity",
+            ),
+            (
+                entry(mac, ip, "max = 1\n"),
+                "line 4, column 1: unknown key `max` in [device.client]",
+            ),
+        ] {
+            let error = refusal(&text);
+            assert!(error.starts_with(expected), "{error}");
+        }
+        assert!(
+            refusal("[[device.client]]\nip = \"192.168.1.100\"\n")
+                .ends_with("needs `mac` and `ip`")
+        );
+        let too_many: String = (0..=MAX_LAN_CLIENTS)
+            .map(|n| entry(&format!("02:00:00:00:00:{n:02x}"), ip, ""))
+            .collect();
+        assert!(refusal(&too_many).ends_with("at most 32 [[device.client]] entries"));
+        assert!(
+            refusal("[device]\nclient = 1\n")
+                .ends_with("[[device.client]] must be an array of tables")
+        );
     }
 
     /// A file cut short anywhere (a write cut by a power loss) or with a byte changed reads
