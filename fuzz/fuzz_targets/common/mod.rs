@@ -11,7 +11,7 @@ use std::thread::{self, Thread};
 
 use hal::bulkdata::{self, Limits, Profile};
 use hal::engine::SetRequest;
-use hal::sim::{Client, SimDevice};
+use hal::sim::{Client, DeviceIdentity, SimDevice};
 use hal::traits::Section;
 use hal::{Engine, Principal};
 use libfuzzer_sys::arbitrary::Unstructured;
@@ -113,6 +113,10 @@ pub const PATHS: &[&str] = &[
     // Added later: at the end, so that the committed seeds keep their paths.
     "Device.ManagementServer.UDPLightweightNotificationPort",
     "Device.ManagementServer.LightweightNotificationTriggerTime",
+    "Device.ManagementServer.ManageableDevice.",
+    "Device.ManagementServer.ManageableDevice.1.Host",
+    "Device.ManagementServer.ManageableDeviceNumberOfEntries",
+    "Device.ManagementServer.ManageableDeviceNotificationLimit",
 ];
 
 /// Values that parse as the types of the paths above, and some that do not.
@@ -248,12 +252,27 @@ pub fn device_change(sim: &SimDevice, engine: &Engine, principal: &Principal, r:
         }
         1 => {
             let n = r.byte() % 8;
-            sim.connect_client(Client::wifi(
-                &format!("02:00:00:00:00:0{n}"),
-                &format!("192.168.1.{}", 100 + n),
-                "fuzz",
-                1,
-            ));
+            let (mac, ip) = (
+                format!("02:00:00:00:00:0{n}"),
+                format!("192.168.1.{}", 100 + n),
+            );
+            // Wired, or on access point 1, 2 or one the gateway does not have.
+            let mut client = match r.byte() % 4 {
+                0 => Client::wired(&mac, &ip, "fuzz"),
+                ap => Client::wifi(&mac, &ip, "fuzz", u32::from(ap)),
+            };
+            // Some give a DHCP option-125 identity (a ManageableDevice row): serial numbers
+            // that other clients may share, OUIs the model may refuse.
+            if r.bool() {
+                let oui = if r.bool() {
+                    "00D09F".to_owned()
+                } else {
+                    r.value()
+                };
+                let serial = format!("SN{}", r.byte() % 4);
+                client = client.with_identity(DeviceIdentity::new(&oui, &serial, &r.value()));
+            }
+            sim.connect_client(client);
         }
         2 => {
             let n = r.byte() % 8;
