@@ -5,8 +5,10 @@
 //! force-unwind-tables=no` cannot do on x86_64 (LLVM still writes them). The cost: a panic
 //! prints its message but no backtrace (`RUST_BACKTRACE`), and debuggers or `perf` need a
 //! build with them (any non-release build) to walk the stack. Relative relocations are
-//! packed (`DT_RELR`: glibc 2.36 or musl 1.2.4 at run time), and with LLD, the default
-//! linker on `x86_64-unknown-linux-gnu`, identical functions are folded into one.
+//! packed (`DT_RELR`: glibc 2.36 or musl 1.2.4 at run time), and with LLD (the default
+//! linker on `x86_64-unknown-linux-gnu`, and the one `router-build.sh` selects on every
+//! target) identical functions are folded into one. GNU ld 2.40, the linker of a plain cross
+//! build, ignores the packing option on AArch64 and ARM with a warning: `router-build.sh`.
 //! Debug and test builds, which unwind, are left as they are.
 
 use std::env;
@@ -23,7 +25,9 @@ fn main() {
         format!("-Wl,-T,{script}"),
         "-Wl,-z,pack-relative-relocs".to_owned(),
     ];
-    if var("TARGET") == "x86_64-unknown-linux-gnu" {
+    let lld = var("TARGET") == "x86_64-unknown-linux-gnu"
+        || var("CARGO_ENCODED_RUSTFLAGS").contains("linker-features=+lld");
+    if lld {
         args.push("-Wl,--icf=all".to_owned());
     }
     for arg in args {
