@@ -9,6 +9,10 @@
 //! Messages: a GetParameterValuesResponse with 1,000 parameters and a BOOT Inform with the
 //! usual inform parameters. The ratio of each pair, measured in the same run, is what
 //! BENCHMARKS.md reports. Run with `cargo bench -p cwmp-core --bench codec`.
+//!
+//! `cwmp worst case` times the decoder alone on the hostile suite's worst-case inputs
+//! (megabyte bodies of the cheapest-to-send, costliest-to-parse shapes): its throughput should
+//! stay of the order of the messages' above, which a quadratic step would not.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -20,6 +24,10 @@ use cwmp_core::codec::{
 };
 use quick_xml::events::Event as XmlEvent;
 use quick_xml::{Reader, Writer};
+
+#[allow(dead_code)] // The hostile suites use the rest.
+#[path = "../tests/attacks/mod.rs"]
+mod attacks;
 
 fn envelope(id: &str, body: Body) -> Envelope {
     let mut envelope = Envelope::new(CwmpNamespace::V1_2, body);
@@ -186,6 +194,14 @@ fn cwmp(c: &mut Criterion) {
         &get_parameter_values_response(),
     );
     compare(c, "Inform", &inform());
+    let mut group = c.benchmark_group("cwmp worst case");
+    for (name, input) in attacks::worst_cases("bench") {
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function(format!("decode/{name}"), |b| {
+            b.iter(|| Envelope::decode(black_box(input.as_bytes()), &Limits::default()))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, cwmp);

@@ -36,3 +36,32 @@ pub(crate) fn billion_laughs(id: &str) -> String {
         "<cwmp:Reboot><CommandKey>&lol9;</CommandKey></cwmp:Reboot>",
     )
 }
+
+/// The cheapest-to-send, costliest-to-parse shapes, each under a megabyte and named: a flat
+/// body of 250,000 empty elements, 140,000 empty comments, and 4,000 parameter names of ten
+/// escapes each. The hostile suite checks how each ends; the codec bench times them (a
+/// quadratic step would show there, not as a wall-clock assertion in a test).
+#[allow(dead_code)] // The codec suite and the codec bench use it, the session suite does not.
+pub(crate) fn worst_cases(id: &str) -> [(&'static str, String); 3] {
+    [
+        (
+            "250k empty elements",
+            envelope(
+                id,
+                &format!("<cwmp:X_Flat>{}</cwmp:X_Flat>", "<a/>".repeat(250_000)),
+            ),
+        ),
+        ("140k comments", envelope(id, &"<!---->".repeat(140_000))),
+        (
+            "4k names of escapes",
+            envelope(
+                id,
+                &format!(
+                    "<cwmp:GetParameterValues><ParameterNames>{}</ParameterNames></cwmp:GetParameterValues>",
+                    "<string>&amp;&amp;&amp;&amp;&amp;&amp;&amp;&amp;&amp;&amp;</string>"
+                        .repeat(4000)
+                ),
+            ),
+        ),
+    ]
+}
