@@ -103,7 +103,8 @@ pub(crate) struct DeviceConfig {
     pub(crate) client: Vec<Client>,
 }
 
-/// Most `[[device.client]]` entries (each is a row in several tables; `file.rs` says 32).
+/// Most `[[device.client]]` entries (each is a row in several tables; `file.rs`'s message
+/// says 32, and a compile-time check there keeps the two together).
 pub(crate) const MAX_LAN_CLIENTS: usize = 32;
 
 impl Default for DeviceConfig {

@@ -85,8 +85,9 @@ impl Clock for WallClock {
 }
 
 /// Boots the simulated device with its state in `state_dir` (created if missing), its
-/// downloads checking `https://` servers against `trust`, `clients` on its LAN. Each of `stacks` must acknowledge a notice (a boot, a transfer result) before
-/// the engine forgets it.
+/// downloads checking `https://` servers against `trust`, `clients` on its LAN. Each of
+/// `stacks` must acknowledge a notice (a boot, a transfer result) before the engine forgets
+/// it.
 pub(crate) async fn boot(
     state_dir: &Path,
     serial: &str,

@@ -321,6 +321,7 @@ fn read_clients(
     let DeValue::Array(items) = value.get_ref() else {
         return refuse(value.span(), "[[device.client]] must be an array of tables");
     };
+    const _: () = assert!(MAX_LAN_CLIENTS == 32, "the message below names the bound");
     if items.len() > MAX_LAN_CLIENTS {
         return refuse(value.span(), "at most 32 [[device.client]] entries");
     }
