@@ -85,8 +85,13 @@ struct Running {
 
 impl Running {
     fn retained(&self) -> MutexGuard<'_, Retained> {
-        self.retained.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.retained)
     }
+}
+
+/// The retained reports of a profile, locked (a panic elsewhere leaves them as they were).
+fn lock(retained: &Mutex<Retained>) -> MutexGuard<'_, Retained> {
+    retained.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The running profiles, by row.
@@ -359,20 +364,19 @@ async fn report(
             return;
         }
     };
-    let report = run.retained().report(profile, &collected, limits);
-    let report = match report {
-        Ok(report) => report,
+    let (collected, body, carried) = match make(run, collected, limits).await {
+        Ok(made) => made,
         Err(error) => {
             tracing::warn!(%error, "bulk data report not made");
             return;
         }
     };
-    match &profile.transport {
-        Transport::UspEventNotif => {
-            let args = vec![("Data".to_owned(), report.body)];
+    match (&profile.transport, body) {
+        (Transport::UspEventNotif, Body::Text(data)) => {
+            let args = vec![("Data".to_owned(), data)];
             engine.sink().event(profile.push_event(), args);
         }
-        Transport::Http(http) => {
+        (Transport::Http(http), Body::Coded(body)) => {
             let query = match bulkdata::request_query(engine, &principal, http).await {
                 Ok(query) => query,
                 Err(error) => {
@@ -383,29 +387,64 @@ async fn report(
             let delivery = Delivery {
                 profile: profile.clone(),
                 url: with_query(&http.url, &query),
-                body: content_coding::encode(http.compression, report.body.into_bytes()),
+                body,
                 trust: senders.trust.clone(),
             };
             deliver(
                 senders,
                 run,
-                (collected, report.carried),
+                (collected, carried),
                 Box::pin(async move { delivery.send().await }),
             );
         }
-        Transport::Mqtt(mqtt) => {
+        (Transport::Mqtt(mqtt), Body::Text(data)) => {
             let (connections, mqtt) = (senders.mqtt.clone(), mqtt.clone());
             let content_type = profile.content_type();
-            let body = report.body.into_bytes();
+            let body = data.into_bytes();
             let publish = async move {
                 let (client, topic) = (&mqtt.client, &mqtt.topic);
                 (connections.publish(client, topic, body, mqtt.qos, mqtt.retain, content_type))
                     .await
             };
-            deliver(senders, run, (collected, report.carried), Box::pin(publish));
+            deliver(senders, run, (collected, carried), Box::pin(publish));
         }
         _ => {}
     }
+}
+
+/// A made report's body as its transport takes it.
+enum Body {
+    /// `Push!`'s `Data`, or the MQTT payload: the report as encoded.
+    Text(String),
+    /// The HTTP body: the report in the profile's `Compression`.
+    Coded(Vec<u8>),
+}
+
+/// Makes the report of `run` with `collected` (and the retained reports before it), and for
+/// HTTP compresses it: both take milliseconds for a report of thousands of values, so they
+/// run on tokio's blocking pool rather than on the agent's one runtime thread, where every
+/// protocol waits while they run. Gives `collected` back with the body and
+/// [`Report::carried`](bulkdata::Report::carried).
+async fn make(
+    run: &Running,
+    collected: Collection,
+    limits: &Limits,
+) -> Result<(Collection, Body, u64), String> {
+    let (profile, retained, limits) = (run.profile.clone(), run.retained.clone(), *limits);
+    let work = move || {
+        let report = lock(&retained).report(&profile, &collected, &limits);
+        let report = report.map_err(|error| error.to_string())?;
+        let body = match &profile.transport {
+            Transport::Http(http) => Body::Coded(content_coding::encode(
+                http.compression,
+                report.body.into_bytes(),
+            )),
+            _ => Body::Text(report.body),
+        };
+        Ok((collected, body, report.carried))
+    };
+    let made = tokio::task::spawn_blocking(work).await;
+    made.map_err(|error| error.to_string())?
 }
 
 /// A report on its way: delivered, or why not.
@@ -428,7 +467,7 @@ fn deliver(
     let profile = run.profile.clone();
     tokio::spawn(async move {
         let sent = tokio::time::timeout_at(deadline, send).await;
-        let mut retained = retained.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut retained = lock(&retained);
         match sent.unwrap_or_else(|_| Err("the next report is due".to_owned())) {
             Ok(()) => retained.delivered(carried),
             Err(error) => {

@@ -15,7 +15,8 @@ use hal::bulkdata::Compression;
 /// 5.0-6.8 times smaller coded) it came within 0.6-2.3 % of level 6's size in half to two
 /// thirds of its time; level 1 was 2-4 times faster but 4-21 % larger, level 9 took 1.6-3.6
 /// times level 6 for under 2 %. The report is compressed once (its retries and redirects
-/// send the same bytes), on the agent's task: 3.5-5.3 ms for these on a loaded x86 core.
+/// send the same bytes), on tokio's blocking pool (`bulkdata::make`): 3.5-5.3 ms for these on a
+/// loaded x86 core, which the agent's one runtime thread does not wait for.
 const LEVEL: u8 = 4;
 
 /// The CRC-32 of gzip (RFC 1952 §2.3.1 and §8: ISO 3309, as in PNG); one 256-entry
