@@ -25,7 +25,7 @@ struct AcsConnection {
 
 /// The client; see the [module docs](self).
 pub(crate) struct AcsClient {
-    /// The CA certificates, when a CA file is configured (without one, `https://` fails).
+    /// The CA certificates, when there are any (without, `https://` fails).
     trust: Option<Trust>,
     connection: Option<AcsConnection>,
 }

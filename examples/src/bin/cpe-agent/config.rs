@@ -51,9 +51,12 @@ impl Default for Config {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct TlsConfig {
     /// PEM file of the trusted CA certificates, also those of the controllers' client
-    /// certificates on the `wss://` server (unset: none, so no TLS client connects and no
-    /// `wss://` server starts).
+    /// certificates on the `wss://` server (unset: the system's CA certificates for the
+    /// clients, and no `wss://` server).
     pub(crate) ca_file: Option<PathBuf>,
+    /// PEM file of the certificate revocation lists every certificate check reads (unset:
+    /// no revocation check).
+    pub(crate) crl_file: Option<PathBuf>,
     /// PEM file of the agent's client certificate chain, for servers that ask for one.
     pub(crate) cert_file: Option<PathBuf>,
     /// PEM file of the private key of `cert_file`.
@@ -61,7 +64,8 @@ pub(crate) struct TlsConfig {
 }
 
 impl TlsConfig {
-    /// The trust store of `ca_file` with the client certificate, if a CA file is configured.
+    /// The trust store of `ca_file` (else of the system's CA certificates; `None` when there
+    /// are none) with the CRLs and the client certificate.
     pub(crate) fn trust(&self) -> Result<Option<crate::tls::Trust>, String> {
         let identity = match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
@@ -72,13 +76,7 @@ impl TlsConfig {
                 );
             }
         };
-        match &self.ca_file {
-            Some(ca_file) => crate::tls::Trust::load(ca_file, identity).map(Some),
-            None if identity.is_some() => {
-                Err("[tls] cert_file needs a ca_file: no TLS client connects without one".into())
-            }
-            None => Ok(None),
-        }
+        crate::tls::Trust::load(self.ca_file.as_deref(), self.crl_file.as_deref(), identity)
     }
 }
 
@@ -427,10 +425,6 @@ mod tests {
     #[test]
     fn tls_settings_come_whole() {
         let mut config = Config::default();
-        assert!(
-            config.tls.trust().unwrap().is_none(),
-            "no CA file: no TLS client"
-        );
         config.apply(&Cli::try_parse_from(["cpe-agent", "--ca-file", "/no/such/ca.pem"]).unwrap());
         assert_eq!(config.tls.ca_file, Some(PathBuf::from("/no/such/ca.pem")));
         let error = config.tls.trust().err().unwrap();
@@ -439,10 +433,26 @@ mod tests {
             file::parse("[tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\n").unwrap();
         let error = half.tls.trust().err().unwrap();
         assert!(error.contains("both cert_file and key_file"), "{error}");
-        let no_ca: Config =
-            file::parse("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n").unwrap();
-        let error = no_ca.tls.trust().err().unwrap();
-        assert!(error.contains("needs a ca_file"), "{error}");
+    }
+
+    #[test]
+    fn a_crl_file_must_hold_crls() {
+        // Read before any CA certificate, whatever the system has.
+        let missing: Config = file::parse("[tls]\ncrl_file = \"/no/such/crl.pem\"\n").unwrap();
+        let error = missing.tls.trust().err().unwrap();
+        assert!(error.contains("CRL file /no/such/crl.pem"), "{error}");
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            &empty,
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let config = TlsConfig {
+            crl_file: Some(empty.path().to_owned()),
+            ..TlsConfig::default()
+        };
+        let error = config.trust().err().unwrap();
+        assert!(error.ends_with("no CRL in it"), "{error}");
     }
 
     #[test]

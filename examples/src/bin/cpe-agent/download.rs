@@ -6,8 +6,9 @@
 //! bound, an idle timeout) into `<state_dir>/downloads/`; everything else goes to the
 //! simulated device. `https://` servers
 //! are checked against the agent's CA certificates ([`Trust`]); a server whose certificate is
-//! refused, or a TLS URL with no CA file configured, fails the download with fault 9012
-//! (TR-069: "File transfer server authentication failure"), as does an HTTP 401 or 403.
+//! refused, or a TLS URL with no CA certificates to check it with, fails the download with
+//! fault 9012 (TR-069: "File transfer server authentication failure"), as does an HTTP 401
+//! or 403.
 //!
 //! An `Upload` (CWMP Upload, USP `VendorConfigFile.{i}.Backup()` and
 //! `VendorLogFile.{i}.Upload()`) is sent the same way, by HTTP PUT (TR-069 3.4.3), with the

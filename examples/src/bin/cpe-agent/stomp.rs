@@ -191,7 +191,8 @@ impl StompMtp {
     ) -> Result<Self, String> {
         if config.tls && trust.is_none() {
             return Err(
-                "STOMP EnableEncryption needs a CA file ([tls] ca_file or --ca-file)".into(),
+                "STOMP EnableEncryption needs CA certificates ([tls] ca_file or the system's)"
+                    .into(),
             );
         }
         if config.host.is_empty() {

@@ -1,11 +1,11 @@
 //! TLS for every connection of the agent, on rustls with the ring provider: one trust store
-//! ([`Trust`], the PEM file `[tls] ca_file`) for all its clients — the `https://` ACS,
-//! `https://` downloads, the `wss://` WebSocket client and MQTT over TLS — with the agent's
-//! client certificate for servers that ask for one (`[tls] cert_file` and `key_file`: an MQTT
+//! ([`Trust`]) for all its clients — the `https://` ACS, `https://` downloads and bulk data,
+//! the `wss://` WebSocket client, MQTT over TLS and XMPP STARTTLS — with the agent's client
+//! certificate for servers that ask for one (`[tls] cert_file` and `key_file`: an MQTT
 //! broker or a controller authenticating the agent), and the server certificate of the
-//! `wss://` WebSocket server ([`acceptor`]), which requires a client certificate of that
-//! same trust store (TR-369 R-MTP.1: the agent requires the controller's certificate), or
-//! one it trusts on first use (below).
+//! `wss://` WebSocket server ([`acceptor`]), which requires a client certificate of the CA
+//! file (TR-369 R-MTP.1: the agent requires the controller's certificate), or one it trusts
+//! on first use (below).
 //!
 //! The same client certificate and CAs are the USP agent's E2E session TLS settings
 //! ([`Trust::e2e_tls`]: TR-369 TLS payload security inside session contexts, whatever the MTP;
@@ -20,10 +20,28 @@
 //! validated it to the agent ([`PeerIds::mtp`]), whose `ControllerTrust.Credential.{i}.` rows
 //! give the controller its inherited roles.
 //!
-//! A router has no system trust store to speak of and an operator's servers are usually
-//! signed by the operator's own CA, so only the configured CA certificates are trusted. Server
-//! certificates are checked by rustls's WebPKI verifier: chain, validity, and the
+//! # Which CAs
+//!
+//! An operator's servers are often signed by the operator's own CA: the PEM file `[tls]
+//! ca_file`, when configured, is all the clients trust. Without it they trust the system's
+//! CA certificates, as the firmware's distribution ships them (an ACS on a public CA just
+//! works; `SSL_CERT_FILE` and `SSL_CERT_DIR` point elsewhere), read once at start. The
+//! system's CAs never authenticate controllers: a public CA says who holds a domain, not who
+//! may manage the device. So without a CA file the `wss://` server does not start
+//! ([`NO_CONTROLLER_CAS`]), there are no E2E session TLS settings and no certificate rows.
+//!
+//! Server certificates are checked by rustls's WebPKI verifier: chain, validity, and the
 //! `subjectAltName` against the host the URL names (which may be an IP address).
+//!
+//! # Revocation
+//!
+//! `[tls] crl_file` holds PEM certificate revocation lists (each signed by the CA whose
+//! certificates it lists, which must allow `cRLSign`). Every certificate of a peer's chain
+//! that a CRL of its issuer lists is refused, by the server and client checks alike (the
+//! `wss://` server refuses it even on first use). A certificate of a CA the file has no CRL
+//! of is not refused (its status is unknown), nor is one whose CRL is past its next update:
+//! the file is what the operator last published, and a router must not lock itself out when
+//! a refresh is late. (usp-core's E2E session TLS does not read the file.)
 //!
 //! # Before real time is known
 //!
@@ -69,7 +87,9 @@ use std::time::Duration;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime,
+};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
@@ -96,8 +116,8 @@ pub(crate) struct Trust {
     /// What the rows show of each CA certificate, with its trust anchor.
     cas: Arc<[Ca]>,
     /// The strict check of a controller's certificate (chain to the CA certificates),
-    /// without trust on first use.
-    controllers: Arc<dyn ClientCertVerifier>,
+    /// without trust on first use; `None` without a CA file.
+    controllers: Option<Arc<dyn ClientCertVerifier>>,
     /// What the checks read at each handshake.
     policy: Arc<Policy>,
     /// The USP agent's E2E session TLS settings: the client certificate and the CAs.
@@ -249,35 +269,58 @@ impl Ca {
 }
 
 impl Trust {
-    /// Trusts the certificates of the PEM file `ca_file` (at least one), presenting the
-    /// client certificate chain and private key of `identity` (PEM files) to servers that ask.
-    pub(crate) fn load(ca_file: &Path, identity: Option<(&Path, &Path)>) -> Result<Self, String> {
-        let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
-        let mut roots = RootCertStore::empty();
-        let mut cas = Vec::new();
-        for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
-            let cert = cert.map_err(|e| context(&e))?;
-            let anchor = webpki::anchor_from_trusted_cert(&cert)
-                .map_err(|e| context(&e))?
-                .to_owned();
-            let info = x509::parse(&cert);
-            if info.is_none() {
-                tracing::warn!(file = %ca_file.display(), "a CA certificate's fields are unreadable: no certificate rows for it");
+    /// Trusts the certificates of the PEM file `ca_file` (at least one), else the system's
+    /// ([`system_roots`]; `None` when it has none), checking revocation against the PEM CRLs
+    /// of `crl_file`, and presenting the client certificate chain and private key of
+    /// `identity` (PEM files) to servers that ask.
+    pub(crate) fn load(
+        ca_file: Option<&Path>,
+        crl_file: Option<&Path>,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<Option<Self>, String> {
+        let crls = crl_file.map(load_crls).transpose()?.unwrap_or_default();
+        let (roots, cas) = match ca_file {
+            Some(ca_file) => {
+                let (roots, cas) = load_cas(ca_file)?;
+                (roots, Some(cas))
             }
-            cas.push(Ca { anchor, info });
-            roots.add(cert).map_err(|e| context(&e))?;
-        }
-        if roots.is_empty() {
-            return Err(context(&"no certificate in it"));
-        }
+            None => match system_roots() {
+                Some(roots) => (roots, None),
+                None if identity.is_some() => {
+                    return Err(
+                        "[tls] cert_file: no CA certificates to check servers with, \
+                                neither a ca_file nor the system's"
+                            .into(),
+                    );
+                }
+                None => return Ok(None),
+            },
+        };
+        let revocation = |e: &dyn std::fmt::Display| match crl_file {
+            Some(crl_file) => format!("CRL file {}: {e}", crl_file.display()),
+            None => format!("certificate checks: {e}"),
+        };
         let roots = Arc::new(roots);
         let policy = Arc::new(Policy::default());
+        // A CRL file lists the revoked certificates of the CAs it has CRLs of: a certificate
+        // of another CA has an unknown status, which does not refuse it.
         let servers = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+            .with_crls(crls.iter().cloned())
+            .allow_unknown_revocation_status()
             .build()
-            .map_err(|e| format!("server certificate checks: {e}"))?;
-        let controllers = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
-            .build()
-            .map_err(|e| format!("client certificate checks: {e}"))?;
+            .map_err(|e| revocation(&e))?;
+        // Controllers are checked against the CA file only: a public CA says who owns a
+        // domain, not who may manage the device.
+        let controllers = cas
+            .is_some()
+            .then(|| {
+                WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+                    .with_crls(crls)
+                    .allow_unknown_revocation_status()
+                    .build()
+            })
+            .transpose()
+            .map_err(|e| revocation(&e))?;
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS settings: {e}"))?
@@ -290,26 +333,30 @@ impl Trust {
             None => (builder.with_no_client_auth(), None),
             Some((cert_file, key_file)) => {
                 let (chain, key) = load_identity(cert_file, key_file)?;
-                let e2e = match E2eTls::new(chain.clone(), key.clone_key(), roots) {
-                    Ok(e2e) => Some(e2e),
-                    Err(error) => {
-                        tracing::warn!(file = %cert_file.display(), "no USP E2E TLS: {error}");
-                        None
-                    }
+                let e2e = match cas {
+                    // E2E sessions authenticate controllers: the CA file's only, as above.
+                    Some(_) => E2eTls::new(chain.clone(), key.clone_key(), roots)
+                        .map_err(|e| e.to_string()),
+                    None => Err("it needs a [tls] ca_file".into()),
                 };
+                let e2e = e2e
+                    .inspect_err(|error| {
+                        tracing::warn!(file = %cert_file.display(), "no USP E2E TLS: {error}");
+                    })
+                    .ok();
                 let config = builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| format!("{}: {e}", cert_file.display()))?;
                 (config, e2e)
             }
         };
-        Ok(Self {
+        Ok(Some(Self {
             config: Arc::new(config),
-            cas: cas.into(),
+            cas: cas.unwrap_or_default().into(),
             controllers,
             policy,
             e2e,
-        })
+        }))
     }
 
     /// The USP agent's E2E session TLS settings (TR-369 TLS payload security): the client
@@ -391,7 +438,8 @@ pub(crate) enum ConnectError {
     Certificate(String),
     /// Any other TLS failure (no common version or cipher suite, an alert, a closed socket).
     Handshake(String),
-    /// A TLS URL, but no CA file configured to check the server with.
+    /// A TLS URL, but no CA certificates to check the server with (no CA file configured,
+    /// and none of the system's).
     NoTrust,
     /// No TCP connection.
     Tcp(std::io::Error),
@@ -405,7 +453,8 @@ impl std::fmt::Display for ConnectError {
             Self::Certificate(reason) => write!(f, "server certificate refused: {reason}"),
             Self::Handshake(reason) => write!(f, "TLS handshake failed: {reason}"),
             Self::NoTrust => f.write_str(
-                "a TLS URL needs a CA file to check the server with ([tls] ca_file or --ca-file)",
+                "a TLS URL needs CA certificates to check the server with: [tls] ca_file, \
+                 --ca-file, or the system's (none found)",
             ),
             Self::Tcp(error) => write!(f, "cannot connect: {error}"),
             Self::Url(url) => write!(f, "not an http(s):// or ws(s):// URL with a host: {url}"),
@@ -466,11 +515,12 @@ impl PeerIds {
         let time = trust
             .policy
             .time(end_entity, intermediates, UnixTime::now());
-        if trust
+        let strict = trust
             .controllers
-            .verify_client_cert(end_entity, intermediates, time)
-            .is_err()
-        {
+            .as_ref()
+            .ok_or(NO_CONTROLLER_CAS)?
+            .verify_client_cert(end_entity, intermediates, time);
+        if strict.is_err() {
             let info = x509::parse(end_entity).ok_or("peer certificate unreadable")?;
             peer.ca = None;
             let id = CertificateId::new(info.issuer, info.serial_number)
@@ -587,18 +637,23 @@ pub(crate) async fn connect_peer(
     Ok((Box::new(stream), peer))
 }
 
+/// Why the `wss://` server does not start without a CA file (see the [module docs](self)).
+pub(crate) const NO_CONTROLLER_CAS: &str = "a wss:// server needs [tls] ca_file to check the \
+     controllers' certificates with (never the system's CAs)";
+
 /// The TLS server settings of the certificate chain `cert_file` and its private key
-/// `key_file` (PEM files), requiring of every client a certificate that chains to `trust`
-/// (checked by rustls's WebPKI verifier: chain, validity, client-auth usage), or one trusted
-/// on first use (see the [module docs](self)).
+/// `key_file` (PEM files), requiring of every client a certificate that chains to the CA
+/// file of `trust` (checked by rustls's WebPKI verifier: chain, validity, client-auth usage,
+/// revocation), or one trusted on first use (see the [module docs](self)).
 pub(crate) fn acceptor(
     cert_file: &Path,
     key_file: &Path,
     trust: &Trust,
 ) -> Result<TlsAcceptor, String> {
+    let webpki = trust.controllers.clone().ok_or(NO_CONTROLLER_CAS)?;
     let (chain, key) = load_identity(cert_file, key_file)?;
     let verifier = Arc::new(ControllerCheck {
-        webpki: trust.controllers.clone(),
+        webpki,
         policy: trust.policy.clone(),
     });
     let config = ServerConfig::builder_with_provider(provider())
@@ -608,6 +663,64 @@ pub(crate) fn acceptor(
         .with_single_cert(chain, key)
         .map_err(|e| format!("{}: {e}", cert_file.display()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The trust store of the certificates of the PEM file `ca_file` (at least one), with what
+/// the rows show of each.
+fn load_cas(ca_file: &Path) -> Result<(RootCertStore, Vec<Ca>), String> {
+    let context = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca_file.display());
+    let mut roots = RootCertStore::empty();
+    let mut cas = Vec::new();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| context(&e))? {
+        let cert = cert.map_err(|e| context(&e))?;
+        let anchor = webpki::anchor_from_trusted_cert(&cert)
+            .map_err(|e| context(&e))?
+            .to_owned();
+        let info = x509::parse(&cert);
+        if info.is_none() {
+            tracing::warn!(file = %ca_file.display(), "a CA certificate's fields are unreadable: no certificate rows for it");
+        }
+        cas.push(Ca { anchor, info });
+        roots.add(cert).map_err(|e| context(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(context(&"no certificate in it"));
+    }
+    Ok((roots, cas))
+}
+
+/// The system's CA certificates, read when the agent starts by rustls-native-certs: those
+/// of `SSL_CERT_FILE` and `SSL_CERT_DIR` when either is set, else of the distribution's
+/// bundle (`/etc/ssl/certs/ca-certificates.crt` and the like, as openssl looks for it);
+/// `None` when there are none. An unreadable certificate is left out, and logged.
+fn system_roots() -> Option<RootCertStore> {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!("system CA certificates: {error}");
+    }
+    let mut roots = RootCertStore::empty();
+    let (trusted, unreadable) = roots.add_parsable_certificates(found.certs);
+    if unreadable > 0 {
+        tracing::warn!(unreadable, "system CA certificates left out");
+    }
+    tracing::info!(
+        trusted,
+        "no [tls] ca_file: the system's CA certificates are trusted"
+    );
+    (!roots.is_empty()).then_some(roots)
+}
+
+/// The certificate revocation lists of the PEM file `crl_file` (at least one).
+fn load_crls(crl_file: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let context = |e: &dyn std::fmt::Display| format!("CRL file {}: {e}", crl_file.display());
+    let crls = CertificateRevocationListDer::pem_file_iter(crl_file)
+        .map_err(|e| context(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| context(&e))?;
+    if crls.is_empty() {
+        return Err(context(&"no CRL in it"));
+    }
+    Ok(crls)
 }
 
 /// The certificate chain of the PEM file `cert_file` and the private key of `key_file`.

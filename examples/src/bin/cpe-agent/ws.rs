@@ -75,13 +75,7 @@ impl WsServer {
             (Some(cert), Some(key), Some(trust)) => {
                 Some((tls::acceptor(cert, key, trust)?, trust.clone()))
             }
-            (Some(_), Some(_), None) => {
-                return Err(
-                    "a wss:// server needs [tls] ca_file to check the controllers' \
-                            certificates with"
-                        .into(),
-                );
-            }
+            (Some(_), Some(_), None) => return Err(tls::NO_CONTROLLER_CAS.into()),
             (None, None, _) => None,
             _ => return Err("[usp.websocket] needs both cert_file and key_file for TLS".into()),
         };

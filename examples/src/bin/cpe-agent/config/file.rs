@@ -482,6 +482,7 @@ section!(CwmpConfig {
 });
 section!(TlsConfig {
     ca_file,
+    crl_file,
     cert_file,
     key_file
 });
@@ -523,7 +524,8 @@ mod tests {
              udp_connection_requests = false\nudp_connection_request_port = 17\n\
              connection_request_username = \"cu\"\nconnection_request_password = \"cp\"\n\
              periodic_inform_interval = 300\n\
-             [tls]\nca_file = \"ca.pem\"\ncert_file = \"a.pem\"\nkey_file = \"b.pem\"\n",
+             [tls]\nca_file = \"ca.pem\"\ncrl_file = \"crl.pem\"\ncert_file = \"a.pem\"\n\
+             key_file = \"b.pem\"\n",
         )
         .unwrap();
         let mut expected = Config {
@@ -541,6 +543,7 @@ mod tests {
             },
             tls: TlsConfig {
                 ca_file: Some("ca.pem".into()),
+                crl_file: Some("crl.pem".into()),
                 cert_file: Some("a.pem".into()),
                 key_file: Some("b.pem".into()),
             },
