@@ -1,7 +1,7 @@
 //! TLS end to end: the `cpe-agent` binary's TLS clients and server against peers on loopback,
 //! each test with its own CAs and server certificates for `IP:127.0.0.1` (made with the
 //! `openssl` command, [`common::tls`]). The agent trusts one CA file (`--ca-file`) for all its
-//! clients.
+//! clients, or the system's CA certificates without one.
 //!
 //! - `https://` downloads: the scripted ACS sends two Downloads, one from an HTTPS file server
 //!   signed by the trusted CA (TransferComplete with fault 0, the file on disk is the one
@@ -27,6 +27,12 @@
 //!   the `wss://` client connects to) are refused while `Device.Time.Status` is
 //!   `Synchronized`, accepted while the time client is off (`Device.Time.Enable` false:
 //!   `Disabled`); the controller's is refused again once it is back.
+//! - Without a CA file the clients trust the system's CA certificates (`SSL_CERT_FILE` only
+//!   here): the `wss://` client refuses a controller's server of a CA not among them, and
+//!   reaches it once its CA is.
+//! - Revocation (`[tls] crl_file`, a CRL made by `openssl ca`): the `wss://` client refuses a
+//!   server certificate the CRL lists and accepts another of the same CA; the `wss://` server
+//!   refuses a controller certificate it lists, by its CA or on first use.
 //! - MQTT over TLS through a real mosquitto with a TLS listener that requires a client
 //!   certificate of the trusted CA: an agent trusting another CA refuses the broker, the
 //!   broker refuses an agent without a client certificate (`[tls] cert_file`), and one with
@@ -57,7 +63,7 @@ use tokio_rustls::TlsAcceptor;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
 use common::tls::{
-    acceptor, acceptor_as, connector_as, make_certificates, make_expired_leaf, make_leaf,
+    acceptor, acceptor_as, connector_as, make_certificates, make_crl, make_expired_leaf, make_leaf,
     make_self_signed,
 };
 use common::{
@@ -210,16 +216,22 @@ async fn the_wss_server_authenticates_controllers_by_certificate() {
 /// Starts an agent whose `wss://` server presents `trusted/cert.pem` and trusts the CAs of
 /// `ca_file`, knowing [`CTRL`] and [`OTHER`].
 async fn wss_agent(dir: &Path, trusted: &Path, ca_file: &Path) -> AgentProcess {
-    wss_agent_with(dir, trusted, ca_file, "").await
+    wss_agent_with(dir, trusted, ca_file, "", "").await
 }
 
-/// [`wss_agent`] with the configuration `extra` besides.
-async fn wss_agent_with(dir: &Path, trusted: &Path, ca_file: &Path, extra: &str) -> AgentProcess {
+/// [`wss_agent`] with the `[tls]` keys `tls` and the configuration `extra` besides.
+async fn wss_agent_with(
+    dir: &Path,
+    trusted: &Path,
+    ca_file: &Path,
+    tls: &str,
+    extra: &str,
+) -> AgentProcess {
     let config = dir.join("cpe-agent.toml");
     std::fs::write(
         &config,
         format!(
-            "[tls]\nca_file = \"{}\"\n[usp]\ncontrollers = [\"{CTRL}\", \"{OTHER}\"]\n\
+            "[tls]\nca_file = \"{}\"\n{tls}[usp]\ncontrollers = [\"{CTRL}\", \"{OTHER}\"]\n\
              [usp.websocket]\ncert_file = \"{}\"\nkey_file = \"{}\"\n{extra}",
             ca_file.display(),
             trusted.join("cert.pem").display(),
@@ -615,24 +627,50 @@ async fn certificate_dates_count_only_once_real_time_is_known() {
     common::within(Duration::from_secs(90), real_time()).await;
 }
 
+/// Writes `<name>cert.pem` naming [`CTRL`] and `<name>other-cert.pem` naming [`OTHER`] (both
+/// for `IP:127.0.0.1` too) into `trusted` with `make` ([`make_leaf`] or the like).
+fn ctrl_and_other(trusted: &Path, name: &str, make: fn(&Path, &str, &str, &str)) {
+    for (name, eid) in [(name.to_owned(), CTRL), (format!("{name}other-"), OTHER)] {
+        let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{eid}");
+        make(trusted, "", &name, &san);
+    }
+}
+
+/// The `[usp.websocket_client]` configuration of an agent connecting to the controller
+/// `eid` on `listener`.
+fn ws_client_section(eid: &str, listener: &TcpListener) -> String {
+    let url = format!("wss://{}/usp-ctrl", listener.local_addr().unwrap());
+    format!(
+        "[usp.websocket_client]\nretry_min_wait_s = 1\n\
+         [usp.websocket_client.controllers]\n\"{eid}\" = \"{url}\"\n"
+    )
+}
+
+/// [`wss_agent_with`] the `[tls]` keys `tls`, its `wss://` client connecting to [`OTHER`] on
+/// the listener returned.
+async fn wss_agent_reaching_other(
+    dir: &Path,
+    trusted: &Path,
+    tls: &str,
+) -> (AgentProcess, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = ws_client_section(OTHER, &listener);
+    let ca = trusted.join("ca.pem");
+    (
+        wss_agent_with(dir, trusted, &ca, tls, &client).await,
+        listener,
+    )
+}
+
 async fn real_time() {
     let dir = tempfile::tempdir().unwrap();
     let (trusted, _) = certificates(dir.path());
-    for (name, eid) in [("expired-", CTRL), ("expired-other-", OTHER)] {
-        let san = format!("IP:127.0.0.1,URI:urn:bbf:usp:id:{eid}");
-        make_expired_leaf(&trusted, "", name, &san);
-    }
+    ctrl_and_other(&trusted, "expired-", make_expired_leaf);
     let ca = trusted.join("ca.pem");
     // The agent's wss client connects to OTHER's server, whose certificate expired.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let other_url = format!("wss://{}/usp-ctrl", listener.local_addr().unwrap());
-    let other_tls = acceptor_as(&trusted, "expired-other-");
-    let client = format!(
-        "[usp.websocket_client]\nretry_min_wait_s = 1\n\
-         [usp.websocket_client.controllers]\n\"{OTHER}\" = \"{other_url}\"\n"
-    );
     // The system clock makes the simulated device's Time.Status Synchronized from the start.
-    let mut agent = wss_agent_with(dir.path(), &trusted, &ca, &client).await;
+    let (mut agent, listener) = wss_agent_reaching_other(dir.path(), &trusted, "").await;
+    let other_tls = acceptor_as(&trusted, "expired-other-");
     let url = agent.url.clone();
     assert!(accept_tls(&listener, &other_tls).await.is_none());
     let line = agent
@@ -739,6 +777,98 @@ async fn wss_client() {
     let body = ctrl.request(get(&[SERIAL])).await;
     assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
     assert_eq!(ctrl.connect_records, 1, "a WebSocketConnect Record first");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_ca_file_the_clients_trust_the_systems_cas() {
+    common::within(Duration::from_secs(60), system_cas()).await;
+}
+
+/// The configuration of an agent with no CA file whose `wss://` client connects to [`CTRL`]
+/// on a new listener, and the listener.
+async fn ws_client_config(dir: &Path) -> (PathBuf, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = dir.join("cpe-agent.toml");
+    std::fs::write(&config, ws_client_section(CTRL, &listener)).unwrap();
+    (config, listener)
+}
+
+async fn system_cas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, rogue) = certificates(dir.path());
+    let server = acceptor_as(&trusted, "ctrl-");
+
+    // The system's CA certificates are another CA's: the controller's server is refused.
+    let (config, listener) = ws_client_config(dir.path()).await;
+    let args = ["--config", config.to_str().unwrap()];
+    let (state, system) = (dir.path().join("state-1"), rogue.join("rogue-ca.pem"));
+    let mut agent = AgentProcess::start_with_system_cas(&state, &system, &args).await;
+    assert!(accept_tls(&listener, &server).await.is_none());
+    let line = agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+    assert!(line.contains("server certificate refused"), "{line}");
+    agent.stop().await;
+
+    // Its CA among the system's, in SSL_CERT_FILE only: a USP session over TLS.
+    let (config, listener) = ws_client_config(dir.path()).await;
+    let args = ["--config", config.to_str().unwrap()];
+    let (state, system) = (dir.path().join("state-2"), trusted.join("ca.pem"));
+    let agent = AgentProcess::start_with_system_cas(&state, &system, &args).await;
+    let mut ctrl = accept_tls(&listener, &server)
+        .await
+        .expect("a USP session over TLS");
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn revoked_certificates_are_refused() {
+    common::within(Duration::from_secs(60), revocation()).await;
+}
+
+async fn revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, _) = certificates(dir.path());
+    ctrl_and_other(&trusted, "revoked-", make_leaf);
+    make_crl(&trusted, "", &["revoked-", "revoked-other-"]);
+    let ca = trusted.join("ca.pem");
+    let crl = format!("crl_file = \"{}\"\n", trusted.join("crl.pem").display());
+    let (mut agent, listener) = wss_agent_reaching_other(dir.path(), &trusted, &crl).await;
+    let url = agent.url.clone();
+
+    // A server presenting its revoked certificate is refused, then its other one accepted.
+    let revoked_server = acceptor_as(&trusted, "revoked-other-");
+    assert!(accept_tls(&listener, &revoked_server).await.is_none());
+    let line = agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+    assert!(line.contains("Revoked"), "{line}");
+    let mut other = accept_tls(&listener, &acceptor_as(&trusted, "other-"))
+        .await
+        .expect("a USP session with a certificate the CRL does not list");
+    other.id = OTHER.to_owned();
+    let body = other.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+
+    // The wss server refuses a revoked controller certificate, even on first use.
+    let revoked = || connect_as(&url, &ca, &trusted, "revoked-", CTRL);
+    refused(revoked(), "a revoked controller certificate accepted").await;
+    let mut ctrl = connect_as(&url, &ca, &trusted, "ctrl-", CTRL)
+        .await
+        .unwrap();
+    let trust = "Device.LocalAgent.ControllerTrust.";
+    set_ok(&mut ctrl, trust, "TOFUAllowed", "true").await;
+    agent
+        .wait_line("trust on first use of controller certificates allowed")
+        .await;
+    refused(
+        revoked(),
+        "a revoked controller certificate trusted on first use",
+    )
+    .await;
     agent.stop().await;
 }
 

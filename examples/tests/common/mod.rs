@@ -113,7 +113,30 @@ impl AgentProcess {
     /// Starts the agent on `state_dir` with `args` only (its WebSocket server where its
     /// `Device.LocalAgent.MTP.` rows say), and waits until it serves.
     pub(crate) async fn start_with(state_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cpe-agent"))
+        Self::start_in(state_dir, None, extra).await
+    }
+
+    /// [`Self::start`], the system's CA certificates being those of the PEM file
+    /// `system_cas` (`SSL_CERT_FILE`, without `SSL_CERT_DIR`).
+    pub(crate) async fn start_with_system_cas(
+        state_dir: &Path,
+        system_cas: &Path,
+        extra: &[&str],
+    ) -> Self {
+        let mut args = vec!["--ws-listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::start_in(state_dir, Some(system_cas), &args).await
+    }
+
+    /// [`Self::start_with`], with `system_cas` as the system's CA certificates if given.
+    async fn start_in(state_dir: &Path, system_cas: Option<&Path>, extra: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cpe-agent"));
+        if let Some(file) = system_cas {
+            command
+                .env("SSL_CERT_FILE", file)
+                .env_remove("SSL_CERT_DIR");
+        }
+        let mut child = command
             .arg("--state-dir")
             .arg(state_dir)
             .args(["--log", "info"])

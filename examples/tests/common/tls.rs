@@ -106,7 +106,7 @@ pub(crate) fn make_certificates(dir: &Path, prefix: &str, server: bool) {
     args.extend(EC_KEY);
     args.extend(["-keyout", &ca_key, "-out", &ca]);
     args.extend(["-addext", "basicConstraints=critical,CA:true"]);
-    args.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
     openssl(dir, &args);
     if server {
         make_leaf(dir, prefix, "", "IP:127.0.0.1");
@@ -163,6 +163,41 @@ pub(crate) fn make_expired_leaf(dir: &Path, prefix: &str, name: &str, san: &str)
     ]);
     args.extend(["-out", &cert, "-extfile", &ext]);
     openssl(dir, &args);
+}
+
+/// Writes `<prefix>crl.pem` into `dir`: a CRL of the CA `<prefix>ca.pem`
+/// ([`make_certificates`]) revoking the certificates `<name>cert.pem` of `revoked`.
+pub(crate) fn make_crl(dir: &Path, prefix: &str, revoked: &[&str]) {
+    let config = format!("{prefix}crl.cnf");
+    let (index, number) = (
+        format!("{prefix}crl-index.txt"),
+        format!("{prefix}crl-number.txt"),
+    );
+    std::fs::write(
+        dir.join(&config),
+        format!(
+            "[ca]\ndefault_ca = crl\n[crl]\ndatabase = {index}\ncrlnumber = {number}\n\
+             default_md = sha256\ndefault_crl_days = 2\ncertificate = {prefix}ca.pem\n\
+             private_key = {prefix}ca-key.pem\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join(&index), "").unwrap();
+    std::fs::write(dir.join(&number), "01\n").unwrap();
+    for name in revoked {
+        openssl(
+            dir,
+            &[
+                "ca",
+                "-config",
+                &config,
+                "-revoke",
+                &format!("{name}cert.pem"),
+            ],
+        );
+    }
+    let crl = format!("{prefix}crl.pem");
+    openssl(dir, &["ca", "-config", &config, "-gencrl", "-out", &crl]);
 }
 
 /// Writes `<name>key.pem` (a new P-256 key), its request and the extensions of a
