@@ -98,12 +98,36 @@ pub(crate) struct DeviceConfig {
     /// `AssociatedDevice` and DHCPv4 server client tables and (for those that gave DHCP
     /// option 125) `Device.ManagementServer.ManageableDevice` have rows. The field is named
     /// after the file's key.
-    pub(crate) client: Vec<Client>,
+    pub(crate) client: Vec<LanClient>,
 }
 
 /// Most `[[device.client]]` entries (each is a row in several tables; `file.rs`'s message
 /// says 32, and a compile-time check there keeps the two together).
 pub(crate) const MAX_LAN_CLIENTS: usize = 32;
+
+/// The latest `join_after_s` and `leave_after_s`, a day (`file.rs`'s message says 86400, and
+/// a compile-time check there keeps the two together).
+pub(crate) const MAX_CLIENT_DELAY_S: u32 = 86_400;
+
+/// A `[[device.client]]` entry: the client and when it is on the LAN, so that the data model
+/// moves while the ACS and controllers watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LanClient {
+    /// The client: MAC, IPv4 address, host name, access point, option-125 identity.
+    pub(crate) client: Client,
+    /// Seconds after the start when it joins; 0 (the default): at boot, before any session
+    /// reads the store.
+    pub(crate) join_after_s: u32,
+    /// Seconds after the start when it leaves, later than `join_after_s`; unset: it stays.
+    pub(crate) leave_after_s: Option<u32>,
+}
+
+impl LanClient {
+    /// Whether it joins or leaves after the start (the hardware tick's to do).
+    pub(crate) fn comes_or_goes(&self) -> bool {
+        self.join_after_s > 0 || self.leave_after_s.is_some()
+    }
+}
 
 impl Default for DeviceConfig {
     fn default() -> Self {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hal::Principal;
 use hal::engine::{BootInfo, DeviceUpdate, GetRequest, Notice, NoticeId};
-use hal::sim::{Client, SimDevice};
+use hal::sim::SimDevice;
 use hal::traits::{Clock, Section};
 use hal::{Engine, EngineConfig};
 use tokio::sync::{Notify, mpsc, watch};
@@ -18,6 +18,7 @@ use tr181_model::value::DateTime;
 use usp_core::agent::ControllerTrust;
 
 use crate::bulkdata::ForceCollection;
+use crate::config::LanClient;
 use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
 use crate::mtp::text;
@@ -85,15 +86,15 @@ impl Clock for WallClock {
 }
 
 /// Boots the simulated device with its state in `state_dir` (created if missing), its
-/// downloads checking `https://` servers against `trust`, `clients` on its LAN. Each of
-/// `stacks` must acknowledge a notice (a boot, a transfer result) before the engine forgets
-/// it.
+/// downloads checking `https://` servers against `trust`, those of `clients` that join at
+/// the start on its LAN. Each of `stacks` must acknowledge a notice (a boot, a transfer
+/// result) before the engine forgets it.
 pub(crate) async fn boot(
     state_dir: &Path,
     serial: &str,
     stacks: Protocols,
     trust: Option<Trust>,
-    clients: Vec<Client>,
+    clients: &[LanClient],
 ) -> Result<Device, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(state_dir)
         .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
@@ -136,10 +137,11 @@ pub(crate) async fn boot(
         );
     }
     sim.attach(engine.sink());
-    // The LAN clients are in the store before any session reads it.
-    let joined = !clients.is_empty();
-    for client in clients {
-        sim.connect_client(client);
+    // The LAN clients there from the start are in the store before any session reads it.
+    let mut joined = false;
+    for lan in clients.iter().filter(|lan| lan.join_after_s == 0) {
+        sim.connect_client(lan.client.clone());
+        joined = true;
     }
     // Transfers of the previous run that the engine may not have heard the end of.
     let recovered = downloads.recover(&engine.sink(), &engine.running_transfers()) > 0;
@@ -242,13 +244,15 @@ pub(crate) fn stored_controllers(engine: &Engine) -> Vec<String> {
     })
 }
 
-/// Runs the hardware until `shutdown`: every `tick` the simulated clock moves and finished
+/// Runs the hardware until `shutdown`: every `tick` the simulated clock moves, the LAN
+/// clients of `comings_and_goings` join and leave when their second has come, and finished
 /// asynchronous commands report; whenever the device's sink wakes, its inputs are applied and
 /// the resulting notices go to every driver in `drivers` (in order). `trust` follows the
 /// data model: real time every tick, trust on first use whenever the store changed.
 #[allow(clippy::too_many_arguments)] // Each is a distinct piece of the task's context.
 pub(crate) async fn run(
     device: Arc<SimDevice>,
+    comings_and_goings: Vec<LanClient>,
     downloads: Arc<Downloads>,
     engine: Arc<Engine>,
     tick: Duration,
@@ -276,6 +280,7 @@ pub(crate) async fn run(
                 let step = u32::try_from(elapsed.saturating_sub(advanced)).unwrap_or(u32::MAX);
                 if step > 0 {
                     device.advance(step);
+                    come_and_go(&device, &comings_and_goings, advanced, elapsed);
                     advanced = elapsed;
                 }
                 device.set_time(wall_clock());
@@ -319,9 +324,48 @@ pub(crate) async fn run(
     }
 }
 
+/// Connects the clients of `lan` that join, and disconnects those that leave, in the
+/// seconds `(from, to]` after the start; the device tells the engine, whose change log gives
+/// both stacks their notifications.
+fn come_and_go(device: &SimDevice, lan: &[LanClient], from: u64, to: u64) {
+    let within = |at: u32| from < u64::from(at) && u64::from(at) <= to;
+    for lan in lan {
+        let mac = &lan.client.mac;
+        if within(lan.join_after_s) {
+            tracing::info!(%mac, "LAN client joined");
+            device.connect_client(lan.client.clone());
+        }
+        if lan.leave_after_s.is_some_and(within) {
+            tracing::info!(%mac, "LAN client left");
+            device.disconnect_client(mac);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use hal::sim::Client;
+    use hal::traits::Tables;
+
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn lan_clients_come_and_go_in_their_second() {
+        let sim = SimDevice::new("S1");
+        let lan = [LanClient {
+            client: Client::wired("02:00:00:00:00:01", "192.168.1.100", "pc"),
+            join_after_s: 2,
+            leave_after_s: Some(4),
+        }];
+        for (from, to, hosts) in [(0, 1, 0), (1, 2, 1), (2, 3, 1), (3, 5, 0), (5, 6, 0)] {
+            come_and_go(&sim, &lan, from, to);
+            let rows = sim.discover("Device.Hosts.Host.").await.unwrap();
+            assert_eq!(rows.len(), hosts, "after ({from}, {to}]");
+        }
+        // A step over both (the agent stalled): joined and gone.
+        come_and_go(&sim, &lan, 0, 9);
+        assert!(sim.discover("Device.Hosts.Host.").await.unwrap().is_empty());
+    }
 
     #[test]
     fn the_flash_file_of_earlier_versions_is_taken_over() {

@@ -117,10 +117,7 @@ fn init_logs(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn run(
-    mut config: Config,
-    overrides: mtp::Overrides,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn std::error::Error>> {
     let stacks = if config.cwmp.active() {
         Protocols::BOTH
     } else {
@@ -132,7 +129,7 @@ async fn run(
         &config.device.serial,
         stacks,
         trust.clone(),
-        std::mem::take(&mut config.device.client),
+        &config.device.client,
     )
     .await?;
     tracing::info!(
@@ -331,8 +328,14 @@ async fn run(
         tracing::info!("CWMP (TR-069) is off: no ACS URL configured (--acs-url or [cwmp] acs_url)");
     }
 
+    let comings_and_goings = config
+        .device
+        .client
+        .iter()
+        .filter(|lan| lan.comes_or_goes());
     tasks.spawn(device::run(
         device.sim.clone(),
+        comings_and_goings.cloned().collect(),
         device.downloads.clone(),
         engine.clone(),
         Duration::from_millis(config.device.tick_ms),

@@ -26,7 +26,8 @@ use tr181_model::schema::{self, Protocol};
 use tr181_model::value::Value;
 
 use super::{
-    Config, CwmpConfig, DeviceConfig, MAX_LAN_CLIENTS, TlsConfig, UspConfig, WebSocketConfig,
+    Config, CwmpConfig, DeviceConfig, LanClient, MAX_CLIENT_DELAY_S, MAX_LAN_CLIENTS, TlsConfig,
+    UspConfig, WebSocketConfig,
 };
 use crate::mqtt::{MqttConfig, Version};
 use crate::stomp::StompConfig;
@@ -310,12 +311,13 @@ section!(
 );
 
 /// Reads the array of tables `[[device.client]]` into `into`: at most [`MAX_LAN_CLIENTS`],
-/// each whole and with a MAC of its own (the simulated gateway keeps one client per MAC).
-/// (The messages are fixed text: formatting costs the router build bytes.)
+/// each whole, leaving after it joins, and with a MAC of its own (the simulated gateway
+/// keeps one client per MAC). (The messages are fixed text: formatting costs the router build
+/// bytes.)
 fn read_clients(
     path: &str,
     value: &Spanned<DeValue<'_>>,
-    into: &mut Vec<Client>,
+    into: &mut Vec<LanClient>,
 ) -> Result<(), Problem> {
     let refuse = |span: Range<usize>, message: &str| Err(Problem::new(&span, message.into()));
     let DeValue::Array(items) = value.get_ref() else {
@@ -326,8 +328,13 @@ fn read_clients(
         return refuse(value.span(), "at most 32 [[device.client]] entries");
     }
     for item in items {
-        let mut client = Client::wired("", "", "");
-        read_section(path, item, &mut client)?;
+        let mut lan = LanClient {
+            client: Client::wired("", "", ""),
+            join_after_s: 0,
+            leave_after_s: None,
+        };
+        read_section(path, item, &mut lan)?;
+        let client = &lan.client;
         let wrong = if client.mac.is_empty() || client.ip.is_empty() {
             "a [[device.client]] entry needs `mac` and `ip`"
         } else if client
@@ -336,13 +343,15 @@ fn read_clients(
             .is_some_and(|id| id.oui.is_empty() || id.serial_number.is_empty())
         {
             "a [[device.client]] entry needs both `oui` and `serial_number` for an option-125 identity"
+        } else if lan.leave_after_s.is_some_and(|s| s <= lan.join_after_s) {
+            "a [[device.client]] entry must leave (`leave_after_s`) after it joins (`join_after_s`)"
         } else if into
             .iter()
-            .any(|other| other.mac.eq_ignore_ascii_case(&client.mac))
+            .any(|other| other.client.mac.eq_ignore_ascii_case(&client.mac))
         {
             "a [[device.client]] entry has the `mac` of an earlier client"
         } else {
-            into.push(client);
+            into.push(lan);
             continue;
         };
         return refuse(item.span(), wrong);
@@ -357,17 +366,39 @@ fn identity(client: &mut Client) -> &mut DeviceIdentity {
         .get_or_insert_with(|| DeviceIdentity::new("", "", ""))
 }
 
+/// Reads a client's `join_after_s` or `leave_after_s` into `field`: at most
+/// [`MAX_CLIENT_DELAY_S`].
+fn set_delay(field: &mut u32, key: &str, value: &Spanned<DeValue<'_>>) -> Result<bool, Problem> {
+    set(field, key, value)?;
+    const _: () = assert!(
+        MAX_CLIENT_DELAY_S == 86_400,
+        "the message below names the bound"
+    );
+    if *field > MAX_CLIENT_DELAY_S {
+        let message = "`join_after_s` and `leave_after_s` are at most 86400 (a day)";
+        return Err(Problem::new(&value.span(), message.into()));
+    }
+    Ok(true)
+}
+
 /// A client's texts are checked against the TR-181 parameters they become, so that the rows
 /// made of them are whole (a row's value the model refuses would be left out).
-impl Section for Client {
+impl Section for LanClient {
     fn key(
         &mut self,
         _path: &str,
         key: &str,
         value: &Spanned<DeValue<'_>>,
     ) -> Result<bool, Problem> {
-        let client = self;
+        let client = &mut self.client;
         let (field, path) = match key {
+            "join_after_s" => return set_delay(&mut self.join_after_s, key, value),
+            "leave_after_s" => {
+                let mut leave = 0;
+                set_delay(&mut leave, key, value)?;
+                self.leave_after_s = Some(leave);
+                return Ok(true);
+            }
             "access_point" => {
                 set(&mut client.access_point, key, value)?;
                 if client
@@ -505,7 +536,8 @@ mod tests {
              apply_delay_ms = 4\n\
              [[device.client]]\nmac = \"02:00:00:00:00:0a\"\nip = \"192.168.1.150\"\n\
              hostname = \"tv\"\naccess_point = 2\noui = \"00D09F\"\n\
-             serial_number = \"TV1\"\nproduct_class = \"TV\"\n\
+             serial_number = \"TV1\"\nproduct_class = \"TV\"\njoin_after_s = 5\n\
+             leave_after_s = 86400\n\
              [usp]\nendpoint_id = \"os::a\"\ncontrollers = [\"c::1\", \"c::2\"]\n\
              accept_unknown_controllers = true\n\
              [usp.websocket]\nenable = false\nlisten = \"127.0.0.1:9\"\npath = \"/p\"\n\
@@ -536,10 +568,12 @@ mod tests {
                 tick_ms: 10,
                 command_delay_ms: 3,
                 apply_delay_ms: 4,
-                client: vec![
-                    Client::wifi("02:00:00:00:00:0a", "192.168.1.150", "tv", 2)
+                client: vec![LanClient {
+                    client: Client::wifi("02:00:00:00:00:0a", "192.168.1.150", "tv", 2)
                         .with_identity(DeviceIdentity::new("00D09F", "TV1", "TV")),
-                ],
+                    join_after_s: 5,
+                    leave_after_s: Some(86_400),
+                }],
             },
             tls: TlsConfig {
                 ca_file: Some("ca.pem".into()),
@@ -669,7 +703,11 @@ mod tests {
         let config =
             parse("[[device.client]]\nmac = \"02:00:00:00:00:01\"\nip = \"192.168.1.100\"\n")
                 .unwrap();
-        let wired = Client::wired("02:00:00:00:00:01", "192.168.1.100", "");
+        let wired = LanClient {
+            client: Client::wired("02:00:00:00:00:01", "192.168.1.100", ""),
+            join_after_s: 0,
+            leave_after_s: None,
+        };
         assert_eq!(config.device.client, [wired]);
 
         let entry = |mac: &str, ip: &str, extra: &str| {
@@ -704,6 +742,23 @@ mod tests {
                 entry(mac, ip, "serial_number = \"S1\"\n"),
                 "line 1, column 1: a [[device.client]] entry needs both `oui` and \
                  `serial_number` for an option-125 identity",
+            ),
+            (
+                entry(mac, ip, "join_after_s = 4\nleave_after_s = 4\n"),
+                "line 1, column 1: a [[device.client]] entry must leave (`leave_after_s`) \
+                 after it joins (`join_after_s`)",
+            ),
+            (
+                entry(mac, ip, "leave_after_s = 0\n"),
+                "line 1, column 1: a [[device.client]] entry must leave",
+            ),
+            (
+                entry(mac, ip, "join_after_s = 86401\n"),
+                "line 4, column 16: `join_after_s` and `leave_after_s` are at most 86400 (a day)",
+            ),
+            (
+                entry(mac, ip, "leave_after_s = -1\n"),
+                "line 4, column 17: `leave_after_s` must be an integer from 0 to 4294967295",
             ),
             (
                 entry(mac, ip, "max = 1\n"),
