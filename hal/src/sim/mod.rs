@@ -305,7 +305,12 @@ impl SimDevice {
         notify_tables(sink.as_ref());
     }
 
-    /// A client leaves.
+    /// A client leaves: its rows go from every table. TR-181 makes keeping an inactive
+    /// `Hosts.Host` row (`Active` false) optional, asking for it only while the row has
+    /// `WANStats` of the past seven days, which this device does not collect; a
+    /// `ManagementServer.ManageableDevice` row stands for a LAN device that gave option 125
+    /// (TR-181's text; TR-069 Annex F's was not at hand), and the DHCP lease and the Wi-Fi
+    /// association end with the client.
     pub fn disconnect_client(&self, mac: &str) {
         let sink = {
             let mut inner = self.inner();
