@@ -1,9 +1,20 @@
 //! End to end: the LAN clients of `[[device.client]]` on the `cpe-agent` binary's simulated
-//! gateway, as a scripted ACS and a USP controller see them: a Wi-Fi client and a wired one
-//! that gave DHCP option 125. The ACS reads `Device.ManagementServer.ManageableDevice.` and
-//! gets one row, with the identity and `Host` naming the `Device.Hosts.Host.{i}` of its MAC
-//! (TR-069 Annex F); a USP Get sees both clients in `Device.Hosts.Host.`, the Wi-Fi one
-//! associated with its access point and both leased from the DHCPv4 pool.
+//! gateway, as a scripted ACS and a USP controller see them.
+//!
+//! - A Wi-Fi client and a wired one that gave DHCP option 125: the ACS reads
+//!   `Device.ManagementServer.ManageableDevice.` and gets one row, with the identity and
+//!   `Host` naming the `Device.Hosts.Host.{i}` of its MAC (TR-069 Annex F); a USP Get sees
+//!   both clients in `Device.Hosts.Host.`, the Wi-Fi one associated with its access point and
+//!   both leased from the DHCPv4 pool.
+//! - The wired one joining a second after the start (`join_after_s`), then, in the next run,
+//!   leaving a second after it (`leave_after_s`): the ACS, which turned on Active Notification
+//!   of `ManageableDeviceNumberOfEntries` in a first run (attributes are kept across
+//!   restarts), gets `4 VALUE CHANGE` with the count 1, then 0; a controller, subscribed in
+//!   that first run (`Persistent` subscriptions), gets `ObjectCreation` of the host's
+//!   `Device.Hosts.Host.{i}.`, then `ObjectDeletion` of that row, and `ValueChange` of
+//!   `Device.Hosts.HostNumberOfEntries` each time. The clients move on the agent's own timers,
+//!   so each run waits for what the peers are told, not for a time: a Notify sent before the
+//!   controller connects is queued for it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,13 +30,17 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use cwmp_core::codec::{Body as CwmpBody, ParameterValue};
+use cwmp_core::codec::{Body as CwmpBody, Notification, ParameterValue};
 use serde_json::Value;
 
-use common::{Acs, AgentProcess, Controller, get, gpv, param};
+use common::{
+    Acs, AgentProcess, Controller, add, added_path, codes, get, gpv, notifications, param,
+};
 
 const TABLE: &str = "Device.ManagementServer.ManageableDevice.";
 const COUNT: &str = "Device.ManagementServer.ManageableDeviceNumberOfEntries";
+const HOSTS: &str = "Device.Hosts.Host.";
+const HOST_COUNT: &str = "Device.Hosts.HostNumberOfEntries";
 const PHONE: &str = "02:00:00:00:00:0A";
 const STB: &str = "02:00:00:00:00:0B";
 
@@ -138,6 +153,116 @@ async fn configured_clients() {
     assert_eq!(macs(ap2, "MACAddress"), [PHONE]);
     let leases = usp_rows(&mut ctrl, "Device.DHCPv4.Server.Pool.1.Client.").await;
     assert_eq!(macs(leases, "Chaddr"), [PHONE, STB]);
+    drop(ctrl);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_joining_then_leaving_is_notified_to_the_acs_and_a_controller() {
+    common::within(Duration::from_secs(150), joining_then_leaving()).await;
+}
+
+/// The set-top box of [`CLIENTS`] alone, coming and going as `timing` (its keys) says.
+fn stb(timing: &str) -> String {
+    format!(
+        "[[device.client]]\nmac = \"{STB}\"\nip = \"192.168.1.151\"\nhostname = \"stb\"\n\
+         oui = \"00D09F\"\nserial_number = \"STB42\"\n{timing}"
+    )
+}
+
+/// Answers the CPE's sessions until an Inform carries `COUNT`: it must be `4 VALUE CHANGE`
+/// with `count`. (A boot session may carry other changes, such as a new
+/// `ConnectionRequestURL`.)
+async fn count_notified(acs: &mut Acs, count: &str) {
+    loop {
+        let Some(CwmpBody::Inform(inform)) = acs.next_post().await.map(|e| e.body) else {
+            continue;
+        };
+        if let Some(value) = param(&inform.parameter_list, COUNT) {
+            assert_eq!(value, count, "{inform:?}");
+            let events = codes(&inform);
+            assert!(events.contains(&"4 VALUE CHANGE".to_owned()), "{events:?}");
+            return;
+        }
+    }
+}
+
+async fn joining_then_leaving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acs = Acs::start().await;
+
+    // First run: the set-top box would come in a day. The ACS turns on Active Notification
+    // of the count, the controller subscribes to the hosts coming and going.
+    acs.push(notifications(&[(COUNT, Notification::Active)]));
+    acs.push(gpv(&[COUNT]));
+    let mut agent = start(dir.path(), &acs, &stb("join_after_s = 86400\n")).await;
+    acs.next_inform().await;
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    match acs.next_post().await.map(|e| e.body) {
+        Some(CwmpBody::SetParameterAttributesResponse) => {}
+        other => panic!("expected SetParameterAttributesResponse, got {other:?}"),
+    }
+    assert_eq!(param(&gpv_response(&mut acs).await, COUNT), Some("0"));
+    agent.wait_line("CWMP session ended").await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    for (id, kind, reference) in [
+        ("joined", "ObjectCreation", HOSTS),
+        ("left", "ObjectDeletion", HOSTS),
+        ("hosts", "ValueChange", HOST_COUNT),
+    ] {
+        let subscription = add(
+            "Device.LocalAgent.Subscription.",
+            &[
+                ("ID", id),
+                ("NotifType", kind),
+                ("ReferenceList", reference),
+                ("Persistent", "true"),
+                ("Enable", "true"),
+            ],
+        );
+        added_path(&ctrl.request(subscription).await);
+    }
+    assert!(usp_rows(&mut ctrl, HOSTS).await.is_empty());
+    drop(ctrl);
+    agent.stop().await;
+
+    // Second run: it joins a second after the start.
+    let agent = start(dir.path(), &acs, &stb("join_after_s = 1\n")).await;
+    count_notified(&mut acs, "1").await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    // (Its sub-objects, `IPv4Address.{i}.`, are created too.)
+    let created = ctrl
+        .notify(|n| {
+            n["subscription_id"] == "joined"
+                && n["obj_creation"]["unique_keys"]["PhysAddress"] == STB
+        })
+        .await;
+    let host = created["obj_creation"]["obj_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(host.starts_with(HOSTS), "{created}");
+    let hosts = ctrl.notify(|n| n["subscription_id"] == "hosts").await;
+    assert_eq!(hosts["value_change"]["param_path"], HOST_COUNT, "{hosts}");
+    assert_eq!(hosts["value_change"]["param_value"], "1", "{hosts}");
+    drop(ctrl);
+    agent.stop().await;
+
+    // Third run: there from the start, it leaves a second after.
+    let agent = start(dir.path(), &acs, &stb("leave_after_s = 1\n")).await;
+    count_notified(&mut acs, "0").await;
+    let mut ctrl = Controller::connect(&agent.url).await;
+    ctrl.notify(|n| {
+        n["subscription_id"] == "left" && n["obj_deletion"]["obj_path"] == host.as_str()
+    })
+    .await;
+    let hosts = ctrl
+        .notify(|n| n["subscription_id"] == "hosts" && n["value_change"]["param_value"] == "0")
+        .await;
+    assert_eq!(hosts["value_change"]["param_path"], HOST_COUNT, "{hosts}");
+    // The row is gone (TR-181 lets a gateway list hosts no longer there, `Active` false;
+    // this one does not), as its manageable device went (the count the ACS got).
+    assert!(usp_rows(&mut ctrl, HOSTS).await.is_empty());
     drop(ctrl);
     agent.stop().await;
 }
