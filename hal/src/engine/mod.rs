@@ -504,8 +504,8 @@ impl Engine {
         Ok(store)
     }
 
-    /// Streams the store to storage ([`Storage::save_with`](crate::traits::Storage::save_with)): its text, megabytes with many
-    /// rows, is not built in memory first. The store is locked while it is written.
+    /// Streams the store to storage ([`Storage::save_with`]): its text, megabytes with many rows,
+    /// is not built in memory first. The store is locked while it is written.
     async fn save_store(&self) -> Result<(), EngineError> {
         let write = |out: &mut dyn std::io::Write| {
             serde_json::to_writer(out, &*self.store()).map_err(std::io::Error::from)
