@@ -17,6 +17,8 @@
 //! * [`xmpp_client`]: the XMPP client stream those requests arrive on (RFC 6120: STARTTLS,
 //!   SASL SCRAM or `PLAIN`, resource binding, keep-alives), the TR-181 reconnection waits and
 //!   the server table's order (`Priority`, `Weight`).
+//! * [`xmpp_srv`]: the DNS SRV query for the XMPP client service and the checks on its answer
+//!   (RFC 6120 §3.2.1; `simple-dns`, bounded).
 //! * [`scram`]: the SASL SCRAM-SHA-1 and SCRAM-SHA-256 client (RFC 5802, RFC 7677), which
 //!   checks the server's signature.
 //!
@@ -41,6 +43,7 @@ pub mod stun;
 pub mod udp;
 pub mod xmpp;
 pub mod xmpp_client;
+pub mod xmpp_srv;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -28,9 +28,10 @@
 //! [`Limits`] (stanza bytes, nesting depth, attributes), comments, processing instructions and
 //! DOCTYPEs are refused (RFC 6120 §11.1), and a breach is a typed [`XmppClientError`].
 //!
-//! Not in scope: the channel-binding `-PLUS` SCRAM variants, stream management, DNS SRV
-//! lookups (the driver resolves the server; [`server_order`] orders a server table), and the
-//! legacy session IQ (RFC 3921), which RFC 6120 servers no longer require.
+//! Not in scope: the channel-binding `-PLUS` SCRAM variants, stream management, DNS lookups
+//! (the driver resolves the server, with [`xmpp_srv`](super::xmpp_srv) for SRV records;
+//! [`server_order`] orders a server table or the SRV targets), and the legacy session IQ
+//! (RFC 3921), which RFC 6120 servers no longer require.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
