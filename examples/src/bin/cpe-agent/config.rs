@@ -248,6 +248,9 @@ pub(crate) struct CwmpConfig {
     /// `Device.ManagementServer.PeriodicInformInterval` in seconds (with
     /// `PeriodicInformEnable` on).
     pub(crate) periodic_inform_interval: u32,
+    /// The nameserver of the XMPP connection's SRV lookup (`DNS-SRV`); unset: those of
+    /// `/etc/resolv.conf`.
+    pub(crate) dns_server: Option<SocketAddr>,
 }
 
 impl Default for CwmpConfig {
@@ -266,6 +269,7 @@ impl Default for CwmpConfig {
             connection_request_username: String::new(),
             connection_request_password: String::new(),
             periodic_inform_interval: 0,
+            dns_server: None,
         }
     }
 }

@@ -117,7 +117,8 @@ pub(crate) async fn configure_device(
             }
             txn.set(&format!("{MS}UDPConnectionRequestAddress"), &udp_address)?;
             // What this agent can do: HTTP always, UDP with STUN when the socket is open,
-            // XMPP (`crate::cwmp_xmpp`) with the server from `Domain` or the server table.
+            // XMPP (`crate::cwmp_xmpp`) with the server from `Domain` (its SRV records, or
+            // itself) or the server table.
             let methods = if udp_address.is_empty() {
                 "HTTP,XMPP"
             } else {
@@ -128,7 +129,7 @@ pub(crate) async fn configure_device(
             txn.set(&format!("{MS}AliasBasedAddressing"), "true")?;
             txn.set(
                 "Device.XMPP.SupportedServerConnectAlgorithms",
-                "DNS,ServerTable",
+                "DNS-SRV,DNS,ServerTable",
             )?;
             txn.set(&format!("{MS}ConnectionRequestURL"), &cr_url)
         })

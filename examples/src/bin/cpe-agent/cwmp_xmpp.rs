@@ -10,14 +10,20 @@
 //!
 //! The server: `ServerConnectAlgorithm` `ServerTable` takes the enabled `Server.{i}.` rows,
 //! lowest `Priority` first and by `Weight` within one priority ([`server_order`], RFC 2782,
-//! drawn again on every pass over the table); `DNS` (and `DNS-SRV`, for which the agent has
-//! no SRV resolver: RFC 6120 §3.2.2's fallback) connects to `Domain` on port 5222. A
-//! connection that fails or drops is tried again after the `ServerRetry*` waits
-//! ([`ReconnectPolicy`]), `ServerConnectAttempts` times per server before the next one. The
-//! row is read again whenever the store changes: a changed setting restarts the connection.
+//! drawn again on every pass over the table); `DNS-SRV` takes the targets of the SRV records
+//! of `_xmpp-client._tcp.<Domain>` ([`dns_srv`](crate::dns_srv), looked up again on every
+//! pass) in the same order, and follows RFC 6120 §3.2: no record, or no answer, falls back
+//! to `Domain` on port 5222 as `DNS` does, and a single `.` target (no XMPP service) is a
+//! failed pass (`ServerNotPresent`). The certificate is checked for `Domain` whatever the
+//! target (RFC 6120 §13.7.2.1). A connection that fails or drops is tried again after the
+//! `ServerRetry*` waits ([`ReconnectPolicy`]), `ServerConnectAttempts` times per server
+//! before the next one; after a connection that was up, the waits and the pass start over.
+//! The row is read again whenever the store changes: a changed setting restarts the
+//! connection.
 //! SASL is SCRAM (with a fresh nonce from the crypto provider's RNG) when the server offers
 //! it, else PLAIN.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +33,7 @@ use cwmp_core::connreq::xmpp_client::{
     ReconnectPolicy, XmppClient, XmppClientConfig, XmppClientError, XmppEvent, XmppStats,
     server_order,
 };
+use cwmp_core::connreq::xmpp_srv::SrvAnswer;
 use hal::Engine;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -37,6 +44,7 @@ use tr181_model::store::Store;
 
 use crate::cwmp::cr_credentials;
 use crate::device::{DeviceEvent, wall_clock};
+use crate::dns_srv::Resolver;
 use crate::mtp::text;
 use crate::tls::{self, Io, Trust};
 use crate::usp::sleep_until;
@@ -59,10 +67,21 @@ struct Settings {
     /// The row, with its trailing dot.
     row: String,
     client: XmppClientConfig,
-    /// The servers to try: `(Priority, Weight, (host, port))`, ordered by [`server_order`].
-    servers: Vec<(u32, u16, (String, u16))>,
+    servers: Servers,
     attempts: u32,
     policy: ReconnectPolicy,
+}
+
+/// A server: `(Priority, Weight, (host, port))`, ordered by [`server_order`].
+type Server = (u32, u16, (String, u16));
+
+/// Where the servers to try come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Servers {
+    /// `ServerTable` (the enabled rows) and `DNS` (`Domain`, port 5222); empty without either.
+    Listed(Vec<Server>),
+    /// `DNS-SRV`: the SRV records of `Domain`'s XMPP client service.
+    Srv(String),
 }
 
 /// What one connection leaves to the next.
@@ -117,6 +136,7 @@ impl std::fmt::Display for Failure {
 pub(crate) async fn serve(
     engine: Arc<Engine>,
     trust: Option<Trust>,
+    resolver: Resolver,
     accepted: mpsc::Sender<()>,
     mut device: mpsc::Receiver<DeviceEvent>,
     mut shutdown: watch::Receiver<bool>,
@@ -132,7 +152,9 @@ pub(crate) async fn serve(
         last_row = current.as_ref().map(|current| current.row.clone());
         let connection = async {
             match &current {
-                Some(current) => keep_connected(&engine, trust.as_ref(), &accepted, current).await,
+                Some(current) => {
+                    keep_connected(&engine, trust.as_ref(), &resolver, &accepted, current).await;
+                }
                 None => std::future::pending().await,
             }
         };
@@ -158,10 +180,11 @@ pub(crate) async fn serve(
 async fn keep_connected(
     engine: &Engine,
     trust: Option<&Trust>,
+    resolver: &Resolver,
     accepted: &mpsc::Sender<()>,
     settings: &Settings,
 ) {
-    if settings.servers.is_empty() {
+    if settings.servers == Servers::Listed(Vec::new()) {
         // No server row enabled, or no `Domain`.
         publish_status(engine, &settings.row, "Error_Misconfigured").await;
         return std::future::pending().await;
@@ -169,38 +192,74 @@ async fn keep_connected(
     let attempts = settings.attempts.max(1);
     let mut retry: u32 = 0;
     let mut progress = Progress::default();
-    let mut servers = Vec::new();
+    // The rest of this pass over the servers, and the attempts at the first of them.
+    let mut pass: VecDeque<(String, u16)> = VecDeque::new();
+    let mut tries = 0;
     loop {
-        let turn = usize::try_from(retry / attempts).unwrap_or(0);
-        let index = turn % settings.servers.len();
-        if index == 0 && (servers.is_empty() || retry % attempts == 0) {
-            // A pass over the table starts: the weights draw its order.
-            servers = server_order(settings.servers.clone(), tls::random_seed);
-        }
-        let Some((host, port)) = servers.get(index) else {
-            return;
+        let failure = match pass.front() {
+            Some((host, port)) => {
+                publish_status(engine, &settings.row, "Connecting").await;
+                let server = (host.as_str(), *port);
+                connect(engine, trust, accepted, settings, server, &mut progress).await
+            }
+            None => match servers(&settings.servers, resolver).await {
+                Ok(servers) => {
+                    (pass, tries) = (servers, 0);
+                    continue;
+                }
+                Err(failure) => failure,
+            },
         };
-        publish_status(engine, &settings.row, "Connecting").await;
-        progress.bound = false;
-        let server = (host.as_str(), *port);
-        let failure = connect(engine, trust, accepted, settings, server, &mut progress).await;
         publish_status(engine, &settings.row, failure.status()).await;
-        // After a connection that was up, the waits start from the first interval again.
-        retry = if progress.bound {
-            1
-        } else {
-            retry.saturating_add(1)
-        };
+        // After a connection that was up, the waits and the pass start from the first again.
+        let bound = std::mem::take(&mut progress.bound);
+        retry = if bound { 1 } else { retry.saturating_add(1) };
         let wait = settings.policy.wait(retry, tls::random_seed());
         tracing::warn!(
             row = %settings.row,
-            server = %host,
-            port,
+            server = ?pass.front(),
             retry,
             "XMPP connection: {failure}; again in {wait:?}"
         );
+        tries += 1;
+        if bound {
+            pass.clear();
+        } else if tries >= attempts {
+            pass.pop_front();
+            tries = 0;
+        }
         tokio::time::sleep(wait).await;
     }
+}
+
+/// The servers of a pass, in the order to try them (the weights drawn again, the SRV records
+/// looked up again); never empty.
+async fn servers(
+    servers: &Servers,
+    resolver: &Resolver,
+) -> Result<VecDeque<(String, u16)>, Failure> {
+    let listed = match servers {
+        Servers::Listed(listed) => listed.clone(),
+        Servers::Srv(domain) => match resolver.xmpp_client(domain).await {
+            Ok(SrvAnswer::Targets(targets)) => targets,
+            Ok(SrvAnswer::NotAvailable) => {
+                return Err(Failure::Unreachable(format!(
+                    "{domain} has no XMPP client service (SRV target \".\")"
+                )));
+            }
+            // RFC 6120 §3.2.2: no record, or no answer at all, falls back to the domain.
+            Ok(_) => vec![(0, 0, (domain.clone(), XMPP_PORT))],
+            Err(error) => {
+                tracing::warn!(%domain, "no SRV answer ({error}): trying the domain itself");
+                vec![(0, 0, (domain.clone(), XMPP_PORT))]
+            }
+        },
+    };
+    let ordered = server_order(listed, tls::random_seed);
+    if ordered.is_empty() {
+        return Err(Failure::Unreachable("no server to try".into()));
+    }
+    Ok(ordered.into())
 }
 
 /// One connection to `(host, port)`, until it fails; `progress` follows it.
@@ -387,12 +446,11 @@ fn read_settings(store: &Store, tls_available: bool) -> Option<Settings> {
     )
     .with_tls(get("UseTLS") == "true", tls_available)
     .with_keepalive(keepalive);
-    let servers = if get("ServerConnectAlgorithm") == "ServerTable" {
-        server_table(store, &row)
-    } else if client.domain.is_empty() {
-        Vec::new()
-    } else {
-        vec![(0, 0, (client.domain.clone(), XMPP_PORT))]
+    let servers = match get("ServerConnectAlgorithm").as_str() {
+        "ServerTable" => Servers::Listed(server_table(store, &row)),
+        _ if client.domain.is_empty() => Servers::Listed(Vec::new()),
+        "DNS-SRV" => Servers::Srv(client.domain.clone()),
+        _ => Servers::Listed(vec![(0, 0, (client.domain.clone(), XMPP_PORT))]),
     };
     Some(Settings {
         servers,
@@ -409,7 +467,7 @@ fn read_settings(store: &Store, tls_available: bool) -> Option<Settings> {
 
 /// The enabled `Server.{i}.` rows of `row`: `(Priority, Weight, (host, port))`, a `Weight`
 /// of -1 (vendor specific) as 0, RFC 2782's "no preference".
-fn server_table(store: &Store, row: &str) -> Vec<(u32, u16, (String, u16))> {
+fn server_table(store: &Store, row: &str) -> Vec<Server> {
     let table = format!("{row}Server.");
     let rows = store
         .instances(&table, tr181_model::schema::Protocol::Cwmp, true)
@@ -550,16 +608,14 @@ mod tests {
         let settings = read_settings(&store, false).unwrap();
         let server = |host: &str, port| (host.to_owned(), port);
         // Disabled rows and rows without an address left out; -1 is weight 0.
-        assert_eq!(
-            settings.servers,
-            [
-                (20, 60, server("a.example", 5222)),
-                (0, 0, server("b.example", 5333)),
-                (20, 0, server("c.example", 5222)),
-            ]
-        );
+        let table = vec![
+            (20, 60, server("a.example", 5222)),
+            (0, 0, server("b.example", 5333)),
+            (20, 0, server("c.example", 5222)),
+        ];
+        assert_eq!(settings.servers, Servers::Listed(table.clone()));
         // Priority 0 first; then within 20, c (weight 0) only on a draw of 0.
-        let order = |draw: u64| server_order(settings.servers.clone(), move || draw);
+        let order = |draw: u64| server_order(table.clone(), move || draw);
         assert_eq!(
             order(0),
             [
@@ -576,11 +632,24 @@ mod tests {
                 server("c.example", 5222)
             ]
         );
-        let dns = store_with(&[("Enable", "true"), ("Domain", "example.com")], &[]);
+        let servers = |algorithm: &str, domain: &str| {
+            let mut values = vec![("Enable", "true"), ("Domain", domain)];
+            if !algorithm.is_empty() {
+                values.push(("ServerConnectAlgorithm", algorithm));
+            }
+            read_settings(&store_with(&values, &[]), false)
+                .unwrap()
+                .servers
+        };
         assert_eq!(
-            read_settings(&dns, false).unwrap().servers,
-            [(0, 0, server("example.com", XMPP_PORT))]
+            servers("DNS", "example.com"),
+            Servers::Listed(vec![(0, 0, server("example.com", XMPP_PORT))])
         );
+        // DNS-SRV, the default.
+        let srv = Servers::Srv("example.com".into());
+        assert_eq!(servers("", "example.com"), srv);
+        assert_eq!(servers("DNS-SRV", "example.com"), srv);
+        assert_eq!(servers("DNS-SRV", ""), Servers::Listed(Vec::new()));
     }
 
     #[test]

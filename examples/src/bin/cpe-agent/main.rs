@@ -19,7 +19,7 @@
 //! [`http1`], also the bulk data reports'), [`bulkdata`] (bulk data profiles: HTTP and MQTT
 //! reports and USP `Push!`) and
 //! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
-//! requests), [`log`] (the log lines), [`tls`] (the TLS trust and server certificate
+//! requests, with [`dns_srv`], its SRV lookup), [`log`] (the log lines), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
@@ -37,6 +37,7 @@ mod cwmp_reach;
 mod cwmp_udp;
 mod cwmp_xmpp;
 mod device;
+mod dns_srv;
 mod download;
 mod http1;
 mod log;
@@ -312,6 +313,7 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
         tasks.spawn(cwmp_xmpp::serve(
             engine.clone(),
             trust.clone(),
+            dns_srv::Resolver::new(config.cwmp.dns_server),
             cr_tx.clone(),
             xmpp_device_rx,
             shutdown.clone(),

@@ -510,6 +510,7 @@ section!(CwmpConfig {
     connection_request_username,
     connection_request_password,
     periodic_inform_interval,
+    dns_server,
 });
 section!(TlsConfig {
     ca_file,
@@ -555,7 +556,7 @@ mod tests {
              connection_request_path = \"/\"\nbasic_over_plain_http = true\n\
              udp_connection_requests = false\nudp_connection_request_port = 17\n\
              connection_request_username = \"cu\"\nconnection_request_password = \"cp\"\n\
-             periodic_inform_interval = 300\n\
+             periodic_inform_interval = 300\ndns_server = \"[::1]:5353\"\n\
              [tls]\nca_file = \"ca.pem\"\ncrl_file = \"crl.pem\"\ncert_file = \"a.pem\"\n\
              key_file = \"b.pem\"\n",
         )
@@ -636,6 +637,7 @@ mod tests {
             connection_request_username: "cu".into(),
             connection_request_password: "cp".into(),
             periodic_inform_interval: 300,
+            dns_server: Some(SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 5353))),
         };
         assert_eq!(config, expected);
     }
