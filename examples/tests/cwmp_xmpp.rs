@@ -11,7 +11,10 @@
 //! `ConnReqAllowedJabberIDs` `service-unavailable`, neither a session. With STARTTLS required
 //! by the server (its certificate from a CA made here) the row shows `TLSEstablished` and both
 //! clients authenticate with SCRAM-SHA-1 (hashed accounts); over plain TCP with SCRAM-SHA-256,
-//! a server restart is followed by a reconnection and `Status` `Enabled` again.
+//! a server restart is followed by a reconnection and `Status` `Enabled` again. With
+//! `ServerConnectAlgorithm` `DNS-SRV` the agent asks the test's nameserver (`[cwmp]
+//! dns_server`, answering with simple-dns) for `_xmpp-client._tcp.localhost`, whose SRV
+//! records name a dead port first and prosody's port second: it tries them in that order.
 //! Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
@@ -27,7 +30,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cwmp_core::codec::{AddObject, Body, ParameterValue, SetParameterValues, Status, ValueType};
@@ -35,7 +39,7 @@ use cwmp_core::connreq::xmpp::XMPP_CONN_REQ_NS;
 use cwmp_core::connreq::xmpp_client::{XmppClient, XmppClientConfig, XmppEvent};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
 
 use common::tls::{Io, connector, make_certificates, make_leaf};
@@ -273,10 +277,18 @@ fn string(name: &str, value: &str) -> ParameterValue {
     ParameterValue::new(name, value, ValueType::String)
 }
 
+/// How the agent finds the XMPP server.
+enum Route {
+    /// `ServerTable`, its one row `127.0.0.1:port`.
+    Table(u16),
+    /// `DNS-SRV`, one attempt per target; the server row stays disabled.
+    Srv,
+}
+
 /// Queues the provisioning of the XMPP connection for the bootstrap session: the row with
-/// one server entry `127.0.0.1:port`, referenced by `ConnReqXMPPConnection`, with only the
-/// ACS's `acs@localhost/acs` allowed to send connection requests.
-fn provision(acs: &Acs, port: u16, use_tls: bool) {
+/// one server entry, the server found by `route`, referenced by `ConnReqXMPPConnection`,
+/// with only the ACS's `acs@localhost/acs` allowed to send connection requests.
+fn provision(acs: &Acs, route: Route, use_tls: bool) {
     acs.push(Body::AddObject(AddObject {
         object_name: "Device.XMPP.Connection.".into(),
         parameter_key: String::new(),
@@ -291,7 +303,6 @@ fn provision(acs: &Acs, port: u16, use_tls: bool) {
         string(&format!("{ROW}Password"), "cpe-pass"),
         string(&format!("{ROW}Domain"), DOMAIN),
         string(&format!("{ROW}Resource"), "cwmp"),
-        string(&format!("{ROW}ServerConnectAlgorithm"), "ServerTable"),
         string(&format!("{ROW}Server.1.ServerAddress"), "127.0.0.1"),
         string(
             &format!("{ms}ConnReqXMPPConnection"),
@@ -299,13 +310,30 @@ fn provision(acs: &Acs, port: u16, use_tls: bool) {
         ),
         string(&format!("{ms}ConnReqAllowedJabberIDs"), "acs@localhost/acs"),
     ];
+    let (algorithm, attempts) = match route {
+        Route::Table(port) => {
+            list.push(ParameterValue::new(
+                format!("{ROW}Server.1.Enable"),
+                "true",
+                ValueType::Boolean,
+            ));
+            let port = ParameterValue::new(
+                format!("{ROW}Server.1.Port"),
+                port.to_string(),
+                ValueType::UnsignedInt,
+            );
+            list.push(port);
+            ("ServerTable", "16")
+        }
+        Route::Srv => ("DNS-SRV", "1"),
+    };
+    list.push(string(&format!("{ROW}ServerConnectAlgorithm"), algorithm));
     for (name, value, kind) in [
         ("Enable", "true", ValueType::Boolean),
         ("UseTLS", &use_tls.to_string(), ValueType::Boolean),
         ("ServerRetryInitialInterval", "1", ValueType::UnsignedInt),
         ("ServerRetryMaxInterval", "2", ValueType::UnsignedInt),
-        ("Server.1.Enable", "true", ValueType::Boolean),
-        ("Server.1.Port", &port.to_string(), ValueType::UnsignedInt),
+        ("ServerConnectAttempts", attempts, ValueType::UnsignedInt),
     ] {
         list.push(ParameterValue::new(format!("{ROW}{name}"), value, kind));
     }
@@ -319,7 +347,12 @@ fn provision(acs: &Acs, port: u16, use_tls: bool) {
 /// agent connects, and publishes its JID in `ConnReqJabberID`, whose forced active
 /// notification starts a `4 VALUE CHANGE` session. Returns the agent and its "connection up"
 /// log line.
-async fn bootstrap(acs: &mut Acs, state: &Path, ca: Option<&Path>) -> (AgentProcess, String) {
+async fn bootstrap(
+    acs: &mut Acs,
+    state: &Path,
+    ca: Option<&Path>,
+    config: Option<&Path>,
+) -> (AgentProcess, String) {
     let mut args = vec![
         "--acs-url",
         &acs.url,
@@ -333,6 +366,10 @@ async fn bootstrap(acs: &mut Acs, state: &Path, ca: Option<&Path>) -> (AgentProc
     let ca = ca.map(|ca| ca.to_str().unwrap().to_owned());
     if let Some(ca) = &ca {
         args.extend(["--ca-file", ca]);
+    }
+    let config = config.map(|config| config.to_str().unwrap().to_owned());
+    if let Some(config) = &config {
+        args.extend(["--config", config]);
     }
     let mut agent = AgentProcess::start(state, &args).await;
     let inform = acs.next_inform().await;
@@ -430,10 +467,10 @@ async fn starttls_connection_requests_and_refusals() {
         make_leaf(dir.path(), "", "xmpp", "DNS:localhost");
         let prosody = Prosody::start(dir.path(), true).await;
         let mut acs = Acs::start().await;
-        provision(&acs, prosody.port, true);
+        provision(&acs, Route::Table(prosody.port), true);
         let state = dir.path().join("state");
         let ca = dir.path().join("ca.pem");
-        let (mut agent, up) = bootstrap(&mut acs, &state, Some(&ca)).await;
+        let (mut agent, up) = bootstrap(&mut acs, &state, Some(&ca), None).await;
         assert!(up.contains("tls=true"), "{up}");
         assert!(up.contains("mechanism=SCRAM-SHA-1"), "{up}");
 
@@ -466,9 +503,9 @@ async fn plain_stream_survives_a_server_restart() {
         let dir = tempfile::tempdir().unwrap();
         let mut prosody = Prosody::start(dir.path(), false).await;
         let mut acs = Acs::start().await;
-        provision(&acs, prosody.port, false);
+        provision(&acs, Route::Table(prosody.port), false);
         let state = dir.path().join("state");
-        let (mut agent, up) = bootstrap(&mut acs, &state, None).await;
+        let (mut agent, up) = bootstrap(&mut acs, &state, None, None).await;
         assert!(up.contains("tls=false"), "{up}");
         assert!(up.contains("mechanism=SCRAM-SHA-256"), "{up}");
 
@@ -481,6 +518,79 @@ async fn plain_stream_survives_a_server_restart() {
         let mut peer = Peer::connect(prosody.port, "acs", None).await;
         assert_eq!(peer.client.mechanism(), Some("SCRAM-SHA-256"));
         connection_request_session(&mut acs, &mut peer, "after-restart", false).await;
+        agent.wait_line("CWMP session ended").await;
+        agent.stop().await;
+    })
+    .await;
+}
+
+/// A nameserver on a loopback UDP port: the SRV records `records` (priority, port; target
+/// `localhost`) for `_xmpp-client._tcp.localhost`, "no such name" for any other question.
+/// Returns its address and the count of queries for the XMPP name.
+async fn nameserver(records: Vec<(u16, u16)>) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use simple_dns::rdata::{RData, SRV};
+    use simple_dns::{CLASS, Name, Packet, QTYPE, RCODE, ResourceRecord, TYPE};
+
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        let mut buffer = [0_u8; 512];
+        loop {
+            let (n, from) = socket.recv_from(&mut buffer).await.unwrap();
+            let query = Packet::parse(&buffer[..n]).unwrap();
+            let question = &query.questions[0];
+            let ours = question.qname.to_string() == "_xmpp-client._tcp.localhost"
+                && question.qtype == QTYPE::TYPE(TYPE::SRV);
+            let qname = question.qname.clone();
+            let mut reply = query.clone().into_reply();
+            if ours {
+                counter.fetch_add(1, Ordering::SeqCst);
+                for &(priority, port) in &records {
+                    let srv = SRV {
+                        priority,
+                        weight: 0,
+                        port,
+                        target: Name::new_unchecked("localhost"),
+                    };
+                    let record = ResourceRecord::new(qname.clone(), CLASS::IN, 60, RData::SRV(srv));
+                    reply.answers.push(record);
+                }
+            } else {
+                *reply.rcode_mut() = RCODE::NameError;
+            }
+            let bytes = reply.build_bytes_vec().unwrap();
+            socket.send_to(&bytes, from).await.unwrap();
+        }
+    });
+    (address, asked)
+}
+
+#[tokio::test]
+async fn dns_srv_targets_in_priority_order() {
+    within(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap();
+        let prosody = Prosody::start(dir.path(), false).await;
+        // Nothing listens on the first target: the agent goes on to the second.
+        let dead = free_port();
+        let (dns, asked) = nameserver(vec![(20, prosody.port), (10, dead)]).await;
+        let config = dir.path().join("cpe-agent.toml");
+        std::fs::write(&config, format!("[cwmp]\ndns_server = \"{dns}\"\n")).unwrap();
+        let mut acs = Acs::start().await;
+        provision(&acs, Route::Srv, false);
+        let state = dir.path().join("state");
+        let (mut agent, up) = bootstrap(&mut acs, &state, None, Some(&config)).await;
+        assert!(up.contains("tls=false"), "{up}");
+        assert!(asked.load(Ordering::SeqCst) >= 1);
+        let refused = agent.skipped_line("XMPP connection: ").unwrap();
+        assert!(
+            refused.contains(&format!("\"localhost\", {dead}")),
+            "the priority-10 target first: {refused}"
+        );
+
+        let mut peer = Peer::connect(prosody.port, "acs", None).await;
+        connection_request_session(&mut acs, &mut peer, "via-srv", false).await;
         agent.wait_line("CWMP session ended").await;
         agent.stop().await;
     })
