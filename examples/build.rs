@@ -29,6 +29,15 @@ fn main() {
         || var("CARGO_ENCODED_RUSTFLAGS").contains("linker-features=+lld");
     if lld {
         args.push("-Wl,--icf=all".to_owned());
+        // Debian's glibc for MIPS is built for kernels before 4.8, whose FPU emulator ran
+        // branch delay slots on the stack: its start files (`Scrt1.o`, `crti.o`, `crtn.o`) and
+        // `libc.so.6` ask for an executable stack. GNU ld obeys rustc's `-z noexecstack` (and
+        // the loader makes the stack executable anyway when it maps `libc.so.6`); LLD refuses
+        // to link such objects unless told, so say what the C library will do at run time.
+        if var("CARGO_CFG_TARGET_ARCH").starts_with("mips") && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        {
+            args.push("-Wl,-z,execstack".to_owned());
+        }
     }
     for arg in args {
         println!("cargo::rustc-link-arg-bin=cpe-agent={arg}");
