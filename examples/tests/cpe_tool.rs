@@ -26,7 +26,7 @@ use cwmp_core::codec::{Body, CwmpNamespace, Envelope};
 use serde_json::Value;
 
 use common::mqtt::{Mosquitto, agent_config};
-use common::stomp::RabbitMq;
+use common::rabbitmq::RabbitMq;
 use common::{AGENT, AgentProcess, gpv};
 
 /// FACTS.md §9: a Get of `Device.DeviceInfo.` with max_depth 1, msg_id `probe-1`, to

@@ -34,7 +34,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use usp_core::mtp::stomp::frame::{Command, Decoded, Frame, FrameLimits, decode_frame};
 
-use common::stomp::{RabbitMq, StompLink, agent_config};
+use common::rabbitmq::RabbitMq;
+use common::stomp::{StompLink, agent_config};
 use common::{
     AGENT, AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, get, get_params, record,
     set_ok, value, wait_value,

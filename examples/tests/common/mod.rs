@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests: the `cpe-agent` process (a temporary state
 //! directory, free ports, its log lines), a USP controller built with rusp-lib over
-//! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto), STOMP ([`stomp`]:
-//! usp-core's STOMP client through a real RabbitMQ) or a Unix domain socket ([`uds`]), over plain TCP or TLS ([`tls`]), the USP requests
+//! tokio-tungstenite, MQTT ([`mqtt`]: rumqttc through a real mosquitto, or RabbitMQ for MQTT
+//! over WebSockets), STOMP ([`stomp`]: usp-core's STOMP client through a real RabbitMQ,
+//! [`rabbitmq`]) or a Unix domain socket ([`uds`]), over plain TCP or TLS ([`tls`]), the USP requests
 //! every MTP test walks through ([`scenario`]), a scripted CWMP ACS (a hyper server on a
 //! free loopback port) and a file server uploads go to ([`files`]). Every wait is bounded by
 //! [`WAIT`].
@@ -10,6 +11,7 @@
 
 pub(crate) mod files;
 pub(crate) mod mqtt;
+pub(crate) mod rabbitmq;
 pub(crate) mod scenario;
 pub(crate) mod stomp;
 pub(crate) mod tls;
