@@ -8,7 +8,11 @@
 //! Content Type), then the broker is restarted and the agent reconnects by itself. Over MQTT
 //! 3.1.1 the reply-to topic travels in the topic name, and a PUBLISH naming none is answered on
 //! the controller's configured topic. A broker (played by the test) that
-//! refuses MQTT 5 gets a 3.1.1 CONNECT next. Every wait is bounded.
+//! refuses MQTT 5 gets a 3.1.1 CONNECT next. Through a real RabbitMQ (its Web MQTT plugin;
+//! MQTT 3.1.1 only) the agent connects over a WebSocket, `TransportProtocol` `WebSocket`
+//! (a Get answered, a bulk data report PUBLISHed on the same connection), and after a
+//! controller's Set over TLS, `WebSocketTLS`, reconnecting by itself after the broker's
+//! restart; the controller reaches the same broker over plain MQTT. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -30,7 +34,9 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect, received};
-use common::{AGENT, AgentProcess, Controller, Link, get, get_params, set};
+use common::rabbitmq::RabbitMq;
+use common::{AGENT, AgentProcess, Controller, Link, get, get_params, s, set, value, wait_value};
+use rusp_lib::usp_builder::{SetBuilder, UpdateObjectBuilder};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
 const CTRL_TOPIC: &str = "usp/controller/e2e";
@@ -194,5 +200,116 @@ async fn falls_back() {
     // Then MQTT 3.1.1 (protocol level 4).
     let (_stream, level, _) = read_connect(&listener).await;
     assert_eq!(level, 4);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_agent_reaches_rabbitmq_over_websockets() {
+    common::within(Duration::from_secs(240), over_websockets()).await;
+}
+
+async fn over_websockets() {
+    const CLIENT: &str = "Device.MQTT.Client.1.";
+    const SERIAL: &str = "Device.DeviceInfo.SerialNumber";
+    let dir = tempfile::tempdir().unwrap();
+    let (certs, broker_dir) = (dir.path().join("certs"), dir.path().join("broker"));
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::create_dir(&broker_dir).unwrap();
+    common::tls::make_certificates(&certs, "", true);
+    let (broker, web) = RabbitMq::start_web_mqtt(&broker_dir, &certs).await;
+    // The controller over plain MQTT; RabbitMQ 3.10 speaks 3.1.1 only.
+    let mut ctrl = controller(broker.port, Version::V311, "ws-controller").await;
+    // The agent over ws://127.0.0.1:<port>/ws: the path RabbitMQ serves, after the host.
+    let config = agent_config(dir.path(), web.ws_port, "3.1.1", AGENT_TOPIC, CTRL_TOPIC);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[usp.mqtt]\n",
+        "[usp.mqtt]\nwebsocket = true\nhost = \"127.0.0.1/ws\"\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let state = dir.path().join("state");
+    let ca = certs.join("ca.pem");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ];
+    let mut agent = AgentProcess::start(&state, &args).await;
+    let line = agent.wait_line("USP MQTT MTP connected").await;
+    assert!(line.contains(&web.ws_port.to_string()), "{line}");
+    ctrl.await_connect_record().await;
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    let mut ws = Controller::connect(&agent.url).await;
+    let transport = format!("{CLIENT}TransportProtocol");
+    assert_eq!(value(&mut ws, &transport).await, "WebSocket");
+    assert_eq!(
+        value(&mut ws, &format!("{CLIENT}Status")).await,
+        "Connected"
+    );
+    // A bulk data report goes out on the same connection.
+    let settings = [
+        ("Protocol", "MQTT"),
+        ("EncodingType", "JSON"),
+        ("ReportingInterval", "3600"),
+    ];
+    let serial = [(SERIAL, "")];
+    let profile = common::add_bulk_profile(&mut ws, &settings, &serial).await;
+    let mqtt = format!("{profile}MQTT.");
+    let bulk_topic = format!("{CTRL_TOPIC}/bulk");
+    common::set_ok(&mut ws, &mqtt, "Reference", CLIENT).await;
+    common::set_ok(&mut ws, &mqtt, "PublishTopic", &bulk_topic).await;
+    let json = format!("{profile}JSONEncoding.");
+    common::set_ok(&mut ws, &json, "ReportFormat", "NameValuePair").await;
+    common::set_ok(&mut ws, &profile, "Enable", "true").await;
+    common::force_collection(&mut ws, &profile).await;
+    let Link::Mqtt(link) = &mut ctrl.link else {
+        unreachable!()
+    };
+    let report = tokio::time::timeout(common::WAIT, link.next()).await;
+    let report = String::from_utf8(report.unwrap().unwrap()).unwrap();
+    assert!(report.contains("\"SIM0001\""), "{report}");
+    assert_eq!(received(&ctrl).last().unwrap().topic, bulk_topic);
+
+    // A controller moves the client row to the TLS listener: the agent reconnects over
+    // wss://, the broker checked against the agent's CA, and greets the controller again.
+    let port = web.wss_port.to_string();
+    let moved = SetBuilder::new()
+        .with_update_objs(vec![
+            UpdateObjectBuilder::new(s(CLIENT)).with_param_settings(vec![
+                (s("TransportProtocol"), s("WebSocketTLS"), true),
+                (s("BrokerPort"), port.clone(), true),
+            ]),
+        ])
+        .build()
+        .unwrap();
+    let body = ws.request(moved).await;
+    assert!(body["Response"]["SetResp"].is_object(), "{body}");
+    let line = agent.wait_line("USP MQTT MTP connected").await;
+    assert!(line.contains(&port), "{line}");
+    ctrl.await_connect_record().await;
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Connected").await;
+
+    // The broker goes away and comes back on the same ports: the agent reconnects through
+    // its relay by itself (the relay of the row's earlier settings, stopped since, left it
+    // listening).
+    drop(ctrl);
+    let stopped = broker.kill();
+    agent.wait_line("USP MQTT connection lost").await;
+    let broker = stopped.start().await;
+    let mut ctrl = controller(broker.port, Version::V311, "ws-controller-2").await;
+    let line = agent.wait_line("USP MQTT MTP connected").await;
+    assert!(line.contains(&port), "{line}");
+    ctrl.await_connect_record().await;
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+
+    // A ws:// URL for a WebSocketTLS row is misconfigured.
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    common::set_ok(&mut ws, CLIENT, "BrokerAddress", &url).await;
+    wait_value(&mut ws, &format!("{CLIENT}Status"), "Error_Misconfigured").await;
     agent.stop().await;
 }

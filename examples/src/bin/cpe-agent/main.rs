@@ -44,6 +44,7 @@ mod log;
 mod mqtt;
 mod mqtt_filters;
 mod mqtt_stats;
+mod mqtt_ws;
 mod mtp;
 mod stomp;
 mod tls;

@@ -25,6 +25,15 @@
 //! With `tls` on, the connection runs over TLS (rumqttc's rustls support, on the agent's
 //! rustls settings), the broker checked against the agent's CA certificates ([`Trust`]).
 //!
+//! With `websocket` on (`TransportProtocol` `WebSocket`, or `WebSocketTLS` with `tls`), MQTT
+//! runs over a WebSocket (subprotocol `mqtt` for both versions, through the agent's relay:
+//! [`crate::mqtt_ws`]) to `ws://host:BrokerPort/path` (`wss://` over TLS, with the same trust
+//! as `TLS`, without the row's `ALPN`). TR-181 has no parameter for the path: `BrokerAddress`
+//! names the host, optionally followed by the path (`broker.example.com/ws`), or is a
+//! `ws://`/`wss://` URL of the row's transport naming no other port than `BrokerPort`;
+//! without a path the agent asks for `/mqtt`, the path most brokers serve
+//! ([`websocket_url`]).
+//!
 //! `CleanSession`/`CleanStart` false: when the broker kept the session (CONNACK Session
 //! Present), the agent subscribes only to the filters it lacks, as TR-181 asks, whether the
 //! connection was lost or the agent restarted: the filters granted are saved in
@@ -49,9 +58,6 @@
 //!
 //! - `AuthenticationMethod` (MQTT 5 enhanced authentication): rumqttc has no AUTH exchange,
 //!   so the CONNECT carries no authentication method.
-//! - `TransportProtocol` `WebSocket` and `WebSocketTLS`: rumqttc is built without its
-//!   WebSocket transport (its dependencies would weigh on the router build); such a row is
-//!   `Error_Misconfigured`.
 //! - `Interface`: the connection leaves by the route the system picks. (`ALPN` is offered in
 //!   the TLS handshake; over TCP it has no use.)
 //! - `KeepAliveTime` below 5 s over MQTT 5 (0 included, no keep-alive) is sent as 5:
@@ -106,6 +112,7 @@
 //! which is then retried (MQTT 5 waits).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -119,6 +126,7 @@ use rumqttc::v5::mqttbytes::v5::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::lenient::{LenientList, keep_read};
 use usp_core::Limits;
 use usp_core::agent::{E2eTls, Mtp, MtpKind};
@@ -133,6 +141,7 @@ use usp_core::usp_record::record::RecordType;
 
 use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
+use crate::mqtt_ws::Relay;
 use crate::mtp::{MqttStatus, Report, address, split_address, unsubscribed};
 use crate::tls::{self, Trust};
 use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
@@ -166,8 +175,11 @@ pub(crate) struct MqttConfig {
     /// Broker port (`BrokerPort`).
     pub(crate) port: u16,
     /// MQTT over TLS, the broker checked against the agent's CA certificates
-    /// (`TransportProtocol` `TLS`).
+    /// (`TransportProtocol` `TLS`, or `WebSocketTLS` with `websocket`).
     pub(crate) tls: bool,
+    /// MQTT over a WebSocket (`TransportProtocol` `WebSocket`, or `WebSocketTLS` with `tls`);
+    /// `host` may carry the path (see the [module docs](self)).
+    pub(crate) websocket: bool,
     /// `"5.0"` or `"3.1.1"` (`ProtocolVersion`).
     pub(crate) version: Version,
     /// MQTT client identifier; empty lets an MQTT 5 broker assign one (kept for reconnects).
@@ -336,6 +348,7 @@ impl Default for MqttConfig {
             host: "127.0.0.1".into(),
             port: 1883,
             tls: false,
+            websocket: false,
             version: Version::V5,
             client_id: String::new(),
             username: String::new(),
@@ -352,6 +365,16 @@ impl Default for MqttConfig {
 }
 
 impl MqttConfig {
+    /// The client row's `TransportProtocol` for `tls` and `websocket`.
+    pub(crate) const fn transport_protocol(&self) -> &'static str {
+        match (self.tls, self.websocket) {
+            (false, false) => "TCP/IP",
+            (true, false) => "TLS",
+            (false, true) => "WebSocket",
+            (true, true) => "WebSocketTLS",
+        }
+    }
+
     /// The reconnect waits of the client row (`ConnectRetry*`).
     pub(crate) fn backoff(&self) -> Backoff {
         Backoff::Window {
@@ -428,8 +451,13 @@ pub(crate) struct MqttMtp {
     agent: Option<mpsc::Sender<MtpInput>>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
-    /// The TLS client settings, when `config.tls` is on.
+    /// The TLS client settings, when `config.tls` is on (used over TCP; over a WebSocket the
+    /// relay checks the broker against the same trust, in `websocket`).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// With `config.websocket`, the broker's URL, and the trust for `wss://`.
+    websocket: Option<(String, Option<Trust>)>,
+    /// Where the relay to the WebSocket listens ([`Self::with_relay_socket`]).
+    relay_socket: Option<PathBuf>,
     /// Where the connection's state goes (the MTP's and the MQTT client's `Status`).
     report: Report,
     /// Where the filters a kept session holds are saved for the next start
@@ -869,6 +897,12 @@ impl MqttMtp {
                 return Err("[usp.mqtt] tls needs a CA file ([tls] ca_file or --ca-file)".into());
             }
         };
+        let websocket = if first.websocket {
+            let url = websocket_url(&first.host, first.port, first.tls)?;
+            Some((url, trust.filter(|_| first.tls).cloned()))
+        } else {
+            None
+        };
         Ok(Self {
             config: first,
             client: client.to_owned(),
@@ -879,6 +913,8 @@ impl MqttMtp {
             network,
             shutdown,
             tls,
+            websocket,
+            relay_socket: None,
             report,
             session_file: None,
             connections: None,
@@ -903,9 +939,20 @@ impl MqttMtp {
         self
     }
 
-    /// The broker, as the session file names it.
+    /// Runs MQTT over WebSockets through a relay listening on the Unix socket `path` (in the
+    /// state directory; without one such a row is misconfigured).
+    pub(crate) fn with_relay_socket(mut self, path: Option<PathBuf>) -> Self {
+        self.relay_socket = path;
+        self
+    }
+
+    /// The broker, as the session file and the log name it: `host:port`, or the URL over
+    /// WebSockets.
     fn broker(&self) -> String {
-        format!("{}:{}", self.config.host, self.config.port)
+        match &self.websocket {
+            Some((url, _)) => url.clone(),
+            None => format!("{}:{}", self.config.host, self.config.port),
+        }
     }
 
     /// The filters the broker's session of `client_id` held when the agent last saved them
@@ -955,11 +1002,23 @@ impl MqttMtp {
 
     /// Connects, serves and reconnects until shutdown (or until the MTP has no topic).
     pub(crate) async fn run(mut self) {
+        let relay = match self.relay() {
+            Ok(relay) => relay,
+            Err(error) => {
+                tracing::error!(
+                    client = self.client,
+                    error,
+                    "MQTT over WebSockets not started"
+                );
+                self.report.mqtt(MqttStatus::Misconfigured, None).await;
+                return;
+            }
+        };
         let mut version = self.config.version;
         let mut client_id = self.config.client_id.clone();
         let mut attempt: u32 = 0;
         'versions: loop {
-            let (client, mut events) = self.client(version, &client_id);
+            let (client, mut events) = self.client(version, &client_id, relay.as_ref());
             let mut session: Option<Session> = None;
             // What the broker holds if it kept the session of the connection lost (or, at
             // start, of the agent's previous run).
@@ -1209,21 +1268,35 @@ impl MqttMtp {
             .await;
     }
 
-    /// Options and a fresh client for `version`.
-    fn client(&self, version: Version, client_id: &str) -> (Client, Events) {
+    /// The relay to the broker's WebSocket, with `config.websocket`; why not when it cannot
+    /// listen.
+    fn relay(&self) -> Result<Option<Relay>, String> {
+        let Some((url, trust)) = &self.websocket else {
+            return Ok(None);
+        };
+        let path = (self.relay_socket.clone())
+            .ok_or("MQTT over WebSockets needs a state directory for its relay's socket")?;
+        Relay::start(path, url.clone(), trust.clone(), max_packet()).map(Some)
+    }
+
+    /// Options and a fresh client for `version`, connecting through `relay` if given.
+    fn client(&self, version: Version, client_id: &str, relay: Option<&Relay>) -> (Client, Events) {
         let c = &self.config;
-        let max_packet = Limits::default()
-            .max_record_bytes
-            .saturating_add(PACKET_OVERHEAD);
-        let transport = match &self.tls {
-            Some(tls) => {
-                rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls.clone()))
+        let max_packet = max_packet();
+        let (transport, broker) = match (relay, &self.tls) {
+            (Some(relay), _) => {
+                let path = relay.path().to_string_lossy().into_owned();
+                (rumqttc::Transport::unix(), path)
             }
-            None => rumqttc::Transport::tcp(),
+            (None, Some(tls)) => {
+                let tls = rumqttc::TlsConfiguration::Rustls(tls.clone());
+                (rumqttc::Transport::tls_with_config(tls), c.host.clone())
+            }
+            (None, None) => (rumqttc::Transport::tcp(), c.host.clone()),
         };
         match version {
             Version::V5 => {
-                let mut options = v5::MqttOptions::new(client_id, c.host.clone(), c.port);
+                let mut options = v5::MqttOptions::new(client_id, broker, c.port);
                 v5_session(&mut options, &self.endpoint_id, &c.row, max_packet);
                 options
                     .set_keep_alive(Duration::from_secs(
@@ -1237,7 +1310,7 @@ impl MqttMtp {
                 (Client::V5(client), Events::V5(Box::new(events)))
             }
             Version::V311 => {
-                let mut options = rumqttc::MqttOptions::new(client_id, c.host.clone(), c.port);
+                let mut options = rumqttc::MqttOptions::new(client_id, broker, c.port);
                 let will = &c.row.will;
                 if will.enable {
                     let qos = qos_v311(will.qos);
@@ -1327,7 +1400,7 @@ impl MqttMtp {
         previous: Option<&BTreeMap<String, String>>,
     ) -> bool {
         if previous.is_none() {
-            let broker = format!("{}:{}", self.config.host, self.config.port);
+            let broker = self.broker();
             let connected = if self.agent.is_some() {
                 "USP MQTT MTP connected"
             } else {
@@ -1406,7 +1479,7 @@ impl MqttMtp {
         else {
             tracing::warn!(
                 reason,
-                broker = %format_args!("{}:{}", self.config.host, self.config.port),
+                broker = self.broker(),
                 "cannot connect to the MQTT broker"
             );
             return None;
@@ -1865,9 +1938,81 @@ fn refuses_v5(error: &v5::ConnectionError) -> bool {
     }
 }
 
+/// The largest MQTT packet either way: a USP Record of the limit, with room for the fixed
+/// header, topic and properties.
+fn max_packet() -> usize {
+    Limits::default()
+        .max_record_bytes
+        .saturating_add(PACKET_OVERHEAD)
+}
+
+/// The path asked for when `BrokerAddress` names none: the one most brokers serve MQTT
+/// over WebSockets on (mosquitto takes any; RabbitMQ's default is `/ws`).
+const WEBSOCKET_PATH: &str = "/mqtt";
+
+/// The URL of a client row's broker over WebSockets (see the [module docs](self)):
+/// `ws://` (`wss://` with `tls`), the host and path of `address` (`BrokerAddress`: a host,
+/// `host/path`, or a URL of that scheme), and `port` (`BrokerPort`). rumqttc takes the host
+/// and port from the URL, so one that does not parse, or names another port, is refused here
+/// (the row is misconfigured) rather than failing every connection attempt.
+fn websocket_url(address: &str, port: u16, tls: bool) -> Result<String, String> {
+    let scheme = if tls { "wss" } else { "ws" };
+    let misconfigured = |why: &str| Err(format!("MQTT BrokerAddress {address:?}: {why}"));
+    let rest = match address.split_once("://") {
+        Some((given, rest)) if given.eq_ignore_ascii_case(scheme) => rest,
+        Some(_) => return misconfigured(&format!("not a {scheme}:// URL (TransportProtocol)")),
+        None => address,
+    };
+    let (host, path) = rest
+        .find('/')
+        .map_or((rest, WEBSOCKET_PATH), |slash| rest.split_at(slash));
+    let url = if host.parse::<Ipv6Addr>().is_ok() {
+        format!("{scheme}://[{host}]:{port}{path}")
+    } else {
+        let host = host.strip_suffix(&format!(":{port}")).unwrap_or(host);
+        format!("{scheme}://{host}:{port}{path}")
+    };
+    match url.parse::<Uri>() {
+        Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) && uri.port_u16() == Some(port) => {
+            Ok(url)
+        }
+        Ok(_) => misconfigured("no host, or a port other than BrokerPort"),
+        Err(error) => misconfigured(&error.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_websocket_url_takes_the_host_and_path_of_the_broker_address() {
+        let url = |address, tls| websocket_url(address, 8080, tls);
+        let ok = |address, tls| url(address, tls).unwrap();
+        assert_eq!(ok("broker", false), "ws://broker:8080/mqtt");
+        assert_eq!(ok("10.0.0.1", true), "wss://10.0.0.1:8080/mqtt");
+        assert_eq!(ok("::1", false), "ws://[::1]:8080/mqtt");
+        assert_eq!(websocket_url("::1", 1, false).unwrap(), "ws://[::1]:1/mqtt");
+        assert_eq!(ok("[::1]/ws", false), "ws://[::1]:8080/ws");
+        assert_eq!(ok("broker/ws", false), "ws://broker:8080/ws");
+        assert_eq!(ok("ws://broker/a/b?x=1", false), "ws://broker:8080/a/b?x=1");
+        assert_eq!(ok("WSS://broker:8080/ws", true), "wss://broker:8080/ws");
+        // Another scheme than the transport's, another port than BrokerPort, no host, or
+        // something that is no host at all: misconfigured.
+        for (address, tls) in [
+            ("wss://broker/ws", false),
+            ("ws://broker/ws", true),
+            ("http://broker", false),
+            ("broker:1883", false),
+            ("ws://broker:1883/ws", false),
+            ("", false),
+            ("/ws", false),
+            ("bro ker", false),
+        ] {
+            let error = url(address, tls).unwrap_err();
+            assert!(error.contains("BrokerAddress"), "{address}: {error}");
+        }
+    }
 
     #[test]
     fn a_session_file_keeps_its_good_filters_for_its_broker_and_client_only() {

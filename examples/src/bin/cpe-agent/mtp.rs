@@ -371,9 +371,11 @@ fn mqtt_config(store: &Store, client: &str, row: Option<&str>) -> Result<MqttCon
         "3.1.1" => Version::V311,
         other => return Err(format!("MQTT ProtocolVersion {other:?} unsupported")),
     };
-    let tls = match text(store, &param("TransportProtocol")).as_str() {
-        "TCP/IP" => false,
-        "TLS" => true,
+    let (tls, websocket) = match text(store, &param("TransportProtocol")).as_str() {
+        "TCP/IP" => (false, false),
+        "TLS" => (true, false),
+        "WebSocket" => (false, true),
+        "WebSocketTLS" => (true, true),
         other => return Err(format!("MQTT TransportProtocol {other:?} unsupported")),
     };
     let mut settings = mqtt_row(store, row, client);
@@ -391,6 +393,7 @@ fn mqtt_config(store: &Store, client: &str, row: Option<&str>) -> Result<MqttCon
         host: text(store, &param("BrokerAddress")),
         port: number(store, &param("BrokerPort")),
         tls,
+        websocket,
         version,
         client_id: text(store, &param("ClientID")),
         username: text(store, &param("Username")),
@@ -640,7 +643,7 @@ pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr1
                 ("BrokerAddress", &mqtt.host),
                 ("BrokerPort", &mqtt.port.to_string()),
                 ("ProtocolVersion", version),
-                ("TransportProtocol", if mqtt.tls { "TLS" } else { "TCP/IP" }),
+                ("TransportProtocol", mqtt.transport_protocol()),
                 ("ClientID", &mqtt.client_id),
                 ("Username", &mqtt.username),
                 ("Password", &mqtt.password),
@@ -1179,11 +1182,22 @@ impl Supervisor {
 
     /// The file keeping the kept session of the MQTT client row `client`, if any.
     fn mqtt_session_file(&self, client: &str) -> Option<PathBuf> {
+        self.mqtt_client_file(client, "mqtt-session", "json")
+    }
+
+    /// The Unix socket of the relay to the WebSocket of the MQTT client row `client`, if any
+    /// ([`crate::mqtt_ws`]).
+    fn mqtt_relay_socket(&self, client: &str) -> Option<PathBuf> {
+        self.mqtt_client_file(client, "mqtt-ws", "sock")
+    }
+
+    /// `<state_dir>/<name>-{i}.<extension>` for the MQTT client row `client`, if any.
+    fn mqtt_client_file(&self, client: &str, name: &str, extension: &str) -> Option<PathBuf> {
         let number = client.trim_end_matches('.').rsplit('.').next()?;
         Some(
             self.state_dir
                 .as_ref()?
-                .join(format!("mqtt-session-{number}.json")),
+                .join(format!("{name}-{number}.{extension}")),
         )
     }
 
@@ -1349,9 +1363,10 @@ impl Supervisor {
                 report.client = Some(client.clone());
                 report.stats = self.mqtt_stats.client(client);
                 tracing::info!(
-                    "{client} connecting to the MQTT broker {}:{}",
+                    "{client} connecting to the MQTT broker {}:{} over {}",
                     config.host,
-                    config.port
+                    config.port,
+                    config.transport_protocol()
                 );
                 // The USP driver, when an agent MTP row runs on the client.
                 let agent = (!report.row.is_empty()).then(|| self.agent.clone());
@@ -1365,6 +1380,7 @@ impl Supervisor {
                     Ok(mtp) => {
                         let mtp = mtp
                             .with_session_file(self.mqtt_session_file(client))
+                            .with_relay_socket(self.mqtt_relay_socket(client))
                             .with_connections(self.mqtt_connections.clone());
                         // Subscribed again only once the SUBACK comes. (Written here, not as
                         // the previous task stops, which may be after this one subscribed.)
@@ -1499,6 +1515,7 @@ mod tests {
             "[usp.websocket]\nlisten = \"127.0.0.1:9000\"\n\
              [usp.websocket_client.controllers]\n\"proto::ws\" = \"ws://127.0.0.1:8181/usp\"\n\
              [usp.mqtt]\nenable = true\nport = 1999\nversion = \"3.1.1\"\ntopic = \"usp/agent\"\n\
+             tls = true\nwebsocket = true\n\
              [usp.mqtt.controllers]\n\"self::controller\" = \"usp/controller\"\n\
              [usp.stomp]\nenable = true\nport = 61614\nheartbeats = true\n\
              outgoing_heartbeat_ms = 500\ndestination = \"/queue/agent\"\n\

@@ -8,7 +8,7 @@
 //! be parsed gets an Error frame and closes the socket, a received Error frame closes it too.
 //! After the handshake the agent sends a UDSConnect Record; then one Record per frame.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -77,10 +77,7 @@ impl UdsServer {
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         let path = PathBuf::from(path);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| is_socket(&m)) {
-            std::fs::remove_file(&path)?;
-        }
-        let listener = UnixListener::bind(&path)?;
+        let listener = bind_replacing(&path)?;
         Ok(Self {
             listener,
             path,
@@ -359,6 +356,15 @@ async fn handshake<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Result<
             None => return Err("closed before the handshake".into()),
         }
     }
+}
+
+/// Listens on the Unix socket `path`, first removing a stale socket file a previous run left
+/// there (any other file stays, and the bind fails).
+pub(crate) fn bind_replacing(path: &Path) -> std::io::Result<UnixListener> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| is_socket(&m)) {
+        std::fs::remove_file(path)?;
+    }
+    UnixListener::bind(path)
 }
 
 fn is_socket(metadata: &std::fs::Metadata) -> bool {

@@ -467,6 +467,7 @@ section!(MqttConfig {
     host,
     port,
     tls,
+    websocket,
     version,
     client_id,
     username,
@@ -546,7 +547,7 @@ mod tests {
              [usp.websocket_client]\nretry_min_wait_s = 1\nretry_interval_multiplier = 3000\n\
              ping_interval_s = 0\ncontrollers = { \"c::1\" = \"ws://h:1/u\" }\n\
              [usp.mqtt]\nenable = true\nhost = \"b\"\nport = 8883\ntls = true\n\
-             version = \"3.1.1\"\nclient_id = \"i\"\nusername = \"u\"\npassword = \"p\"\n\
+             websocket = true\nversion = \"3.1.1\"\nclient_id = \"i\"\nusername = \"u\"\npassword = \"p\"\n\
              topic = \"t\"\nkeep_alive_s = 9\nconnect_retry_s = 2\n\
              connect_retry_multiplier = 1500\nconnect_retry_max_s = 60\n\
              [usp.mqtt.controllers]\n\"c::2\" = \"usp/c2\"\n\
@@ -607,6 +608,7 @@ mod tests {
             host: "b".into(),
             port: 8883,
             tls: true,
+            websocket: true,
             version: Version::V311,
             client_id: "i".into(),
             username: "u".into(),
