@@ -894,7 +894,11 @@ impl MqttMtp {
                 Some(Arc::new(config))
             }
             (true, None) => {
-                return Err("[usp.mqtt] tls needs a CA file ([tls] ca_file or --ca-file)".into());
+                return Err(
+                    "[usp.mqtt] tls needs CA certificates: [tls] ca_file, --ca-file, or \
+                            the system's (none found)"
+                        .into(),
+                );
             }
         };
         let websocket = if first.websocket {
