@@ -122,28 +122,44 @@ async fn relay(
         ));
     }
     let (mut sink, mut messages) = ws.split();
-    let mut read = BytesMut::new();
-    loop {
-        read.reserve(READ_CHUNK);
-        tokio::select! {
-            n = local.read_buf(&mut read) => match n {
-                Ok(0) | Err(_) => break,
+    let (mut from_client, mut to_client) = local.split();
+    // Each direction in its own loop: a broker slow to take what rumqttc writes never holds
+    // up what it sends, nor the other way round.
+    let upstream = async {
+        let mut read = BytesMut::new();
+        loop {
+            read.reserve(READ_CHUNK);
+            match from_client.read_buf(&mut read).await {
+                Ok(0) | Err(_) => return Ok(()),
                 Ok(_) => {
                     let bytes = read.split().freeze();
-                    sink.send(Message::Binary(bytes)).await.map_err(|e| e.to_string())?;
+                    sink.send(Message::Binary(bytes))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
-            },
-            message = messages.next() => match message {
+            }
+        }
+    };
+    let downstream = async {
+        loop {
+            match messages.next().await {
                 Some(Ok(Message::Binary(bytes))) => {
-                    local.write_all(&bytes).await.map_err(|e| e.to_string())?;
+                    to_client
+                        .write_all(&bytes)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Text(_))) => return Err("a text message from the broker".into()),
-                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
                 Some(Err(error)) => return Err(error.to_string()),
-            },
+            }
         }
-    }
+    };
+    let ended: Result<(), String> = tokio::select! {
+        ended = upstream => ended,
+        ended = downstream => ended,
+    };
     let _ = tokio::time::timeout(WS_TIMEOUT, sink.close()).await;
-    Ok(())
+    ended
 }
