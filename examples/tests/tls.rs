@@ -33,6 +33,16 @@
 //! - Revocation (`[tls] crl_file`, a CRL made by `openssl ca`): the `wss://` client refuses a
 //!   server certificate the CRL lists and accepts another of the same CA; the `wss://` server
 //!   refuses a controller certificate it lists, by its CA or on first use.
+//! - Renewal without a restart (`SIGHUP`, and a changed file): a controller and the server
+//!   of the controller the `wss://` client reaches are accepted; then the CRL file is
+//!   replaced by one listing their certificates, the CA file by one with a second CA and the
+//!   client certificate by a new one, and `SIGHUP` reloads them: the open `wss://` session
+//!   of the revoked controller is closed (1008), it is refused on its next connection (as
+//!   is the revoked server), another controller is accepted, the reconnecting client presents
+//!   the new certificate, and the certificate rows are the two CAs'. A bad CRL file then
+//!   keeps the trust as it was (a log line says why; the revoked controller still refused,
+//!   the other accepted), as does a CRL naming the CA but signed by another key. Last, a CRL file listing nothing, renamed into place without a
+//!   signal, is read on the next hardware tick: the controller is accepted again.
 //! - MQTT over TLS through a real mosquitto with a TLS listener that requires a client
 //!   certificate of the trusted CA: an agent trusting another CA refuses the broker, the
 //!   broker refuses an agent without a client certificate (`[tls] cert_file`), and one with
@@ -63,8 +73,8 @@ use tokio_rustls::TlsAcceptor;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config};
 use common::tls::{
-    acceptor, acceptor_as, connector_as, make_certificates, make_crl, make_expired_leaf, make_leaf,
-    make_self_signed,
+    acceptor, acceptor_as, acceptor_asking, connector_as, make_certificates, make_crl,
+    make_expired_leaf, make_leaf, make_self_signed,
 };
 use common::{
     Acs, AgentProcess, CTRL, Controller, Link, WAIT, add, added_path, download, download_pending,
@@ -869,6 +879,183 @@ async fn revocation() {
         "a revoked controller certificate trusted on first use",
     )
     .await;
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn certificates_and_crls_are_renewed_without_a_restart() {
+    common::within(Duration::from_secs(120), renewal()).await;
+}
+
+/// Puts `from` in the place of `to` as an operator should: written beside it, then renamed
+/// over it.
+fn replace(from: &Path, to: &Path) {
+    let beside = to.with_extension("new");
+    std::fs::copy(from, &beside).unwrap();
+    std::fs::rename(&beside, to).unwrap();
+}
+
+/// Accepts the agent's next `wss://` client connection with `tls`: the USP session and the
+/// client certificate the agent presented (DER); `None` when the handshake failed.
+async fn accept_seeing(listener: &TcpListener, tls: &TlsAcceptor) -> Option<(Controller, Vec<u8>)> {
+    let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the agent connects in time")
+        .unwrap();
+    let stream = tls.accept(stream).await.ok()?;
+    let presented = stream.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    let (ws, _) = common::accept_agent(Box::new(stream), true).await;
+    let mut other = Controller::over(Link::WebSocket(Box::new(ws?)));
+    other.id = OTHER.to_owned();
+    Some((other, presented))
+}
+
+/// The DER of the PEM certificate `file`.
+fn der(file: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::from_pem_file(file)
+        .unwrap()
+        .to_vec()
+}
+
+async fn renewal() {
+    use futures_util::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, rogue) = certificates(dir.path());
+    ctrl_and_other(&trusted, "late-", make_leaf);
+    for name in ["agent1-", "agent2-"] {
+        make_leaf(&trusted, "", name, "IP:127.0.0.1");
+    }
+    // The CRL listing the late- certificates, then the one in use, listing none.
+    make_crl(&trusted, "", &["late-", "late-other-"]);
+    let revoking = trusted.join("revoking-crl.pem");
+    std::fs::rename(trusted.join("crl.pem"), &revoking).unwrap();
+    make_crl(&trusted, "", &[]);
+    let listing_none = trusted.join("none-crl.pem");
+    std::fs::copy(trusted.join("crl.pem"), &listing_none).unwrap();
+    // The files the agent reads, in the state directory's parent.
+    let (cas, crl) = (dir.path().join("cas.pem"), dir.path().join("crl.pem"));
+    let (cert, key) = (
+        dir.path().join("agent-cert.pem"),
+        dir.path().join("agent-key.pem"),
+    );
+    std::fs::copy(trusted.join("ca.pem"), &cas).unwrap();
+    std::fs::copy(&listing_none, &crl).unwrap();
+    std::fs::copy(trusted.join("agent1-cert.pem"), &cert).unwrap();
+    std::fs::copy(trusted.join("agent1-key.pem"), &key).unwrap();
+    let tls = format!(
+        "crl_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        crl.display(),
+        cert.display(),
+        key.display()
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = ws_client_section(OTHER, &listener);
+    let mut agent = wss_agent_with(dir.path(), &trusted, &cas, &tls, &client).await;
+    let url = agent.url.clone();
+    let ca = trusted.join("ca.pem");
+    let late = || connect_as(&url, &ca, &trusted, "late-", CTRL);
+
+    // Before: all accepted; the agent presents its first client certificate.
+    let mut late_ctrl = late().await.expect("a certificate no CRL lists");
+    let body = late_ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+    let asking = |name| acceptor_asking(&trusted, name, &ca);
+    let (other, presented) = accept_seeing(&listener, &asking("late-other-"))
+        .await
+        .expect("a server certificate no CRL lists");
+    assert_eq!(presented, der(&trusted.join("agent1-cert.pem")));
+
+    // Renewed: a CRL listing the late- certificates, a second CA, a new client certificate.
+    let both = trusted.join("both-cas.pem");
+    let pems = [ca.clone(), rogue.join("rogue-ca.pem")].map(|f| std::fs::read(f).unwrap());
+    std::fs::write(&both, pems.concat()).unwrap();
+    replace(&both, &cas);
+    replace(&revoking, &crl);
+    replace(&trusted.join("agent2-cert.pem"), &cert);
+    replace(&trusted.join("agent2-key.pem"), &key);
+    agent.signal("HUP");
+    agent.wait_line("TLS trust reloaded (SIGHUP)").await;
+    // The client's session stays; it reconnects once the server closes it.
+    drop(other);
+
+    // The revoked controller's open session is closed; it is refused from now on.
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match late_ctrl.ws().next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+                Some(Ok(_)) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the revoked controller's session closed");
+    assert_eq!(u16::from(closed.unwrap().code), 1008);
+    agent.wait_line("its certificate revoked").await;
+    refused(late(), "a controller certificate revoked by a reload").await;
+    let mut ctrl = connect_as(&url, &ca, &trusted, "ctrl-", CTRL)
+        .await
+        .expect("a certificate the CRL does not list");
+    let rows = "Device.Security.CertificateNumberOfEntries";
+    let body = ctrl.request(get(&[rows])).await;
+    assert_eq!(
+        get_params(&body)["CertificateNumberOfEntries"],
+        "2",
+        "{body}"
+    );
+
+    // The wss:// client reconnects: the revoked server refused, the next one sees the new
+    // client certificate.
+    assert!(
+        accept_seeing(&listener, &asking("late-other-"))
+            .await
+            .is_none()
+    );
+    let line = agent
+        .wait_line("cannot connect to the controller's WebSocket server")
+        .await;
+    assert!(line.contains("Revoked"), "{line}");
+    let (_other, presented) = accept_seeing(&listener, &asking("other-"))
+        .await
+        .expect("a server certificate the CRL does not list");
+    assert_eq!(presented, der(&trusted.join("agent2-cert.pem")));
+
+    // A bad CRL file: the trust stays as it was.
+    let bad = trusted.join("bad-crl.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
+    replace(&bad, &crl);
+    agent.signal("HUP");
+    let line = agent.wait_line("TLS trust not reloaded (SIGHUP)").await;
+    assert!(line.contains("CRL file"), "{line}");
+    // A CRL naming the agent's CA as its issuer, signed by another key (a CA of the same
+    // name): taken, it would refuse every certificate of the CA.
+    let impostor = dir.path().join("impostor");
+    std::fs::create_dir_all(&impostor).unwrap();
+    make_certificates(&impostor, "", false);
+    make_crl(&impostor, "", &[]);
+    replace(&impostor.join("crl.pem"), &crl);
+    agent.signal("HUP");
+    let line = agent.wait_line("TLS trust not reloaded (SIGHUP)").await;
+    assert!(line.contains("not signed by the CA"), "{line}");
+    refused(late(), "a revoked controller accepted after a bad CRL file").await;
+    drop(ctrl);
+    let mut ctrl = connect_as(&url, &ca, &trusted, "ctrl-", CTRL)
+        .await
+        .expect("the trust kept");
+    let body = ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
+
+    // A changed file is read on the next hardware tick, without a signal.
+    replace(&listing_none, &crl);
+    agent.wait_line("TLS trust reloaded (a file changed)").await;
+    let mut late_ctrl = late().await.expect("no CRL lists it any more");
+    let body = late_ctrl.request(get(&[SERIAL])).await;
+    assert_eq!(get_params(&body)["SerialNumber"], "SIM0001", "{body}");
     agent.stop().await;
 }
 

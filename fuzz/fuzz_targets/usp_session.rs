@@ -177,7 +177,7 @@ fn e2e_tls() -> E2eTls {
     SETTINGS
         .get_or_init(|| {
             let (chain, key) = (cert(fixture!("agent.pem")), key(fixture!("agent-key.pem")));
-            E2eTls::new(chain, key, roots()).expect("the fixture identity")
+            E2eTls::new(chain, key, roots(), Vec::new()).expect("the fixture identity")
         })
         .clone()
 }

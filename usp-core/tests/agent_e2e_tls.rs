@@ -30,7 +30,7 @@ use harness::{AGENT, CTRL, Harness};
 use hmac::{Hmac, Mac as _};
 use prost::Message as _;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 use sha2::Sha256;
 use tr181_model::value::DateTime;
@@ -75,12 +75,33 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// clock.
 async fn tls_harness() -> Harness {
     let mut h = Harness::new().await;
-    let settings = E2eTls::new(chain("agent"), key("agent"), roots("ca")).unwrap();
+    let settings = E2eTls::new(chain("agent"), key("agent"), roots("ca"), Vec::new()).unwrap();
     let agent = std::mem::replace(&mut h.agent, Agent::new(harness::config()));
     h.agent = agent.with_e2e_tls(settings);
     h.agent
         .set_wall_clock(h.now, DateTime::from_unix_micros(WALL));
     h
+}
+
+/// The agent's E2E TLS settings (its `agent.pem`) trusting `ca.pem` and `crl-ca.pem`, which
+/// signed `revoked.pem` (naming the controller) and the CRL `revoked-crl.pem` listing it;
+/// with that CRL when `revoking`.
+fn crl_ca_settings(revoking: bool) -> E2eTls {
+    let mut roots = RootCertStore::empty();
+    for ca in ["ca.pem", "crl-ca.pem"] {
+        roots
+            .add(CertificateDer::from_pem_file(fixture(ca)).unwrap())
+            .unwrap();
+    }
+    let crls = revoking
+        .then(|| CertificateRevocationListDer::from_pem_file(fixture("revoked-crl.pem")).unwrap());
+    E2eTls::new(
+        chain("agent"),
+        key("agent"),
+        Arc::new(roots),
+        crls.into_iter().collect(),
+    )
+    .unwrap()
 }
 
 /// The controller as TLS client (it starts the session), presenting `identity`'s
@@ -492,19 +513,25 @@ async fn a_tampered_mac_signature_fails_the_record() {
     assert!(!restarted.is_empty() && restarted.iter().all(|id| *id != 80));
 }
 
+/// Asserts that the agent refuses the certificate of `identity` in session `session_id`: the
+/// session fails (7104) and no Msg goes out in the clear.
+async fn refuses_certificate(h: &mut Harness, identity: &str, session_id: u64) {
+    let mut peer = Peer::new(client(identity, false), session_id, h.sent.len());
+    // The client's side is done once it has the agent's flight; its certificate goes next.
+    peer.handshake(h).await;
+    peer.send(h, Some(&codec::request_msg("m", get("Device."))))
+        .await;
+    let failed = failures(h);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, 7104);
+    assert!(no_plaintext_msg(h, peer.read));
+}
+
 #[tokio::test]
 async fn a_certificate_of_another_ca_is_refused() {
     let mut h = tls_harness().await;
-    let mut peer = Peer::new(client("impostor", false), 81, h.sent.len());
-    // The client's side is done once it has the agent's flight; its certificate goes next.
-    peer.handshake(&mut h).await;
     // The controller's certificate, signed by a CA the agent does not trust.
-    peer.send(&mut h, Some(&codec::request_msg("m", get("Device."))))
-        .await;
-    let failed = failures(&h);
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].0, 7104);
-    assert!(no_plaintext_msg(&h, peer.read));
+    refuses_certificate(&mut h, "impostor", 81).await;
 }
 
 #[tokio::test]
@@ -791,4 +818,41 @@ async fn a_bad_signature_before_the_handshake_fails_the_record() {
             assert_ne!(c.session_id, 84);
         }
     }
+}
+
+#[tokio::test]
+async fn a_controller_certificate_a_crl_revokes_is_refused_from_the_next_session() {
+    let mut h = tls_harness().await;
+    h.agent.set_e2e_tls(Some(crl_ca_settings(false)));
+    let mut peer = Peer::new(client("revoked", false), 85, h.sent.len());
+    peer.handshake(&mut h).await;
+    let msgs = peer
+        .request(&mut h, "get-before", get("Device.DeviceInfo.SerialNumber"))
+        .await;
+    assert_eq!(msgs.len(), 1, "accepted before its CA's CRL is given");
+    assert!(failures(&h).is_empty(), "{:?}", failures(&h));
+
+    // The driver read its files again: the CRL lists the certificate.
+    h.agent.set_e2e_tls(Some(crl_ca_settings(true)));
+    refuses_certificate(&mut h, "revoked", 86).await;
+
+    // So is a PLAINTEXT Record it signs (the signature method checks sender_cert the same).
+    let msg = codec::request_msg("signed", get("Device.DeviceInfo.SerialNumber"));
+    let plain = RecordBuilder::new(AGENT, CTRL).no_session(&msg);
+    let before = h.sent.len();
+    h.feed(&harness::encode(&signed(
+        plain.clone(),
+        "revoked",
+        der("revoked"),
+    )))
+    .await;
+    assert_eq!(
+        h.sent.len(),
+        before,
+        "a revoked sender_cert is not answered"
+    );
+    h.agent.set_e2e_tls(Some(crl_ca_settings(false)));
+    h.feed(&harness::encode(&signed(plain, "revoked", der("revoked"))))
+        .await;
+    get_resp(&h.sent[before].msg().unwrap());
 }

@@ -37,6 +37,28 @@ pub(crate) fn acceptor_as(dir: &Path, name: &str) -> TlsAcceptor {
     TlsAcceptor::from(Arc::new(config))
 }
 
+/// [`acceptor_as`], asking the client for a certificate of the CA `ca` (which it may leave
+/// out), to see which one the client presents.
+pub(crate) fn acceptor_asking(dir: &Path, name: &str, ca: &Path) -> TlsAcceptor {
+    let (chain, key) = read_identity(dir, name);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca).unwrap())
+        .unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .allow_unauthenticated()
+            .build()
+            .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
 /// A TLS client trusting the CA certificate `ca`.
 pub(crate) fn connector(ca: &Path) -> TlsConnector {
     connector_as(ca, None)

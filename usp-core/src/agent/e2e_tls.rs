@@ -21,7 +21,7 @@
 //!   agent starts (`SessionMode` `Require`, a restart after a failure, `Reset()`) its client.
 //! - Mutual X.509 authentication naming the Endpoint ID in a `urn:bbf:usp:id:` subjectAltName
 //!   URI (R-E2E.43): both sides present a certificate chaining to the trust store the driver
-//!   gives; once the handshake is done, the peer's end-entity certificate must name the
+//!   gives, which none of the driver's CRLs revokes; once the handshake is done, the peer's end-entity certificate must name the
 //!   Record's `from_id`. As a TLS client the agent checks no host name (Endpoint IDs are not
 //!   DNS names) and sends no SNI.
 //! - No renegotiation (R-E2E.42): rustls never renegotiates, and answers a TLS 1.2
@@ -59,7 +59,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::Signer;
 use rustls::time_provider::TimeProvider;
@@ -96,15 +98,19 @@ pub enum E2eTlsError {
     /// the P-256 suites cannot use).
     #[error("E2E TLS settings: {0}")]
     Settings(#[from] rustls::Error),
-    /// The trust store cannot check peers (it is empty).
+    /// The trust store cannot check peers (it is empty), or a CRL does not parse.
     #[error("E2E TLS trust store: {0}")]
     Trust(#[from] rustls::server::VerifierBuilderError),
+    /// A certificate revocation list does not parse.
+    #[error("E2E TLS CRL: {0}")]
+    Crl(#[from] webpki::Error),
 }
 
-/// The agent's E2E TLS identity and trust: its certificate chain and key, and the CA
-/// certificates a controller's certificate must chain to. Usually the same as the MTP's
-/// (TR-369 does not ask for other ones). Given to the agent with
-/// [`Agent::with_e2e_tls`](super::Agent::with_e2e_tls).
+/// The agent's E2E TLS identity and trust: its certificate chain and key, the CA
+/// certificates a controller's certificate must chain to, and the CRLs that revoke
+/// certificates. Usually the same as the MTP's (TR-369 does not ask for other ones). Given to
+/// the agent with [`Agent::with_e2e_tls`](super::Agent::with_e2e_tls), and replaced with
+/// [`Agent::set_e2e_tls`](super::Agent::set_e2e_tls) when the driver reads its files again.
 #[derive(Clone, Debug)]
 pub struct E2eTls {
     server: Arc<ServerConfig>,
@@ -112,6 +118,8 @@ pub struct E2eTls {
     clock: Arc<WallClock>,
     /// The trust store, for `sender_cert` (the signature method).
     roots: Arc<RootCertStore>,
+    /// The CRLs, for `sender_cert`.
+    crls: Arc<[webpki::CertRevocationList<'static>]>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
     /// The agent's own signature method; `None` when its key is not a P-256 one.
     signer: Option<Arc<RecordSigner>>,
@@ -129,18 +137,27 @@ struct RecordSigner {
 
 impl E2eTls {
     /// Settings presenting `chain` (end entity first, a P-256 key's: the E2E suites are
-    /// ECDSA ones) with its private `key`, trusting the CA certificates of `roots`. The same
-    /// certificate and key sign the agent's Records where the signature method applies (see
-    /// the module docs); with a key of another type they go unsigned.
+    /// ECDSA ones) with its private `key`, trusting the CA certificates of `roots`, refusing
+    /// every certificate of a peer's chain that one of `crls` lists (DER certificate
+    /// revocation lists, each its issuer's; a certificate of a CA without one is not
+    /// refused, nor is one whose CRL is past its next update, as the driver's MTP checks do).
+    /// The same certificate and key sign the agent's Records where the signature method
+    /// applies (see the module docs); with a key of another type they go unsigned.
     ///
     /// # Errors
     ///
-    /// [`E2eTlsError`] when rustls refuses the key or the trust store.
+    /// [`E2eTlsError`] when rustls refuses the key or the trust store, or a CRL does not
+    /// parse.
     pub fn new(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
         roots: Arc<RootCertStore>,
+        crls: Vec<CertificateRevocationListDer<'static>>,
     ) -> Result<Self, E2eTlsError> {
+        let parsed = crls
+            .iter()
+            .map(|der| webpki::OwnedCertRevocationList::from_der(der).map(Into::into))
+            .collect::<Result<Vec<_>, _>>()?;
         let base = ring::default_provider();
         let algorithms = base.signature_verification_algorithms;
         let provider = Arc::new(CryptoProvider {
@@ -164,13 +181,19 @@ impl E2eTls {
         let clock = Arc::new(WallClock::default());
         let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
         let client_verifier =
-            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone()).build()?;
+            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+                .with_crls(crls.iter().cloned())
+                .allow_unknown_revocation_status()
+                .build()?;
         let mut server = ServerConfig::builder_with_details(provider.clone(), clock.clone())
             .with_protocol_versions(&versions)?
             .with_client_cert_verifier(client_verifier)
             .with_single_cert(chain.clone(), key.clone_key())?;
         let server_verifier =
-            WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone()).build()?;
+            WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+                .with_crls(crls)
+                .allow_unknown_revocation_status()
+                .build()?;
         let mut client = ClientConfig::builder_with_details(provider, clock.clone())
             .with_protocol_versions(&versions)?
             .dangerous()
@@ -187,6 +210,7 @@ impl E2eTls {
             client: Arc::new(client),
             clock,
             roots,
+            crls: parsed.into(),
             algorithms,
             signer,
         })
@@ -232,9 +256,9 @@ impl E2eTls {
     /// The signature method of `mac_signature` (R-E2E.31), for PLAINTEXT Records and TLS ones
     /// before the handshake: whether `signature` is an ECDSA P-256 SHA-256 signature (ASN.1
     /// DER) of `signed` by the key of `sender_cert` (DER, or PEM), a certificate that chains
-    /// to the trust store for client authentication at the wall clock and names `from` in a
-    /// `urn:bbf:usp:id:` URI (else anyone could sign with a certificate of their own). False
-    /// before the wall clock is known.
+    /// to the trust store for client authentication at the wall clock, that no CRL revokes,
+    /// and that names `from` in a `urn:bbf:usp:id:` URI (else anyone could sign with a
+    /// certificate of their own). False before the wall clock is known.
     pub(crate) fn verify_signature(
         &self,
         signed: &[u8],
@@ -258,8 +282,23 @@ impl E2eTls {
         };
         let usage = webpki::KeyUsage::client_auth();
         let roots = &self.roots.roots;
-        cert.verify_for_usage(self.algorithms.all, roots, &[], time, usage, None, None)
-            .is_ok()
+        let crls: Vec<_> = self.crls.iter().collect();
+        let revocation = webpki::RevocationOptionsBuilder::new(&crls)
+            .ok()
+            .map(|crls| {
+                crls.with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                    .build()
+            });
+        cert.verify_for_usage(
+            self.algorithms.all,
+            roots,
+            &[],
+            time,
+            usage,
+            revocation,
+            None,
+        )
+        .is_ok()
             && cert.valid_uri_names().any(|uri| names_endpoint(uri, from))
             && cert
                 .verify_signature(webpki::ring::ECDSA_P256_SHA256, signed, signature)

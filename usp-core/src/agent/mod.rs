@@ -623,6 +623,19 @@ impl Agent {
         self
     }
 
+    /// Replaces the E2E TLS settings (`None`: none from now on), as when the driver has read
+    /// its certificate, CA and CRL files again: the sessions that start from now on, and the
+    /// `mac_signature` checks from now on, use the new ones; a TLS session already
+    /// established keeps the handshake it made.
+    #[cfg(feature = "e2e-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "e2e-tls")))]
+    pub fn set_e2e_tls(&mut self, tls: Option<E2eTls>) {
+        if let (Some(tls), Some(now)) = (&tls, self.now) {
+            tls.set_time(self.wall_at(now));
+        }
+        self.e2e_tls = tls;
+    }
+
     /// Uses `access` (normally the one the engine has) to check the notify right of every
     /// notification. Without it every subscription is notified.
     #[must_use]

@@ -17,7 +17,8 @@
 //!   (`Controller.{i}.InheritedRole`), so changing the credential's `Role` changes what such
 //!   controllers may do.
 //!
-//! The certificate rows follow the CA file at every start: a row per readable CA certificate
+//! The certificate rows follow the CA file at every start and every reload of the trust
+//! (`tls.rs`): a row per readable CA certificate
 //! (identified by `Issuer` and `SerialNumber`) in each table, rows of certificates no longer
 //! in the file deleted (the `Device.LocalAgent.Certificate.{i}.` rows of controllers trusted
 //! on first use are kept). A CA added to the file later gets rows but no credential (an
@@ -51,8 +52,8 @@ pub(crate) fn sync_certificates(
 ) -> Result<(), Error> {
     let cas: Vec<_> = trust
         .map(Trust::cas)
-        .unwrap_or_default()
         .iter()
+        .flat_map(|cas| cas.iter())
         .filter_map(|ca| ca.info.clone())
         .collect();
     sync_cas(txn, &cas)

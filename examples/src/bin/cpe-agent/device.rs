@@ -244,11 +244,28 @@ pub(crate) fn stored_controllers(engine: &Engine) -> Vec<String> {
     })
 }
 
+/// Reads the files of `trust` again (`why`: what asked) and, when they are all good, makes
+/// the certificate rows those of the new CA file; else the trust stays as it was.
+pub(crate) async fn reload_trust(engine: &Engine, trust: &Trust, why: &str) {
+    if let Err(error) = trust.reload() {
+        tracing::warn!(error, "TLS trust not reloaded ({why}): kept as it was");
+        return;
+    }
+    tracing::info!("TLS trust reloaded ({why}): new connections use it");
+    let synced = engine
+        .device_update(|txn| crate::controller_trust::sync_certificates(txn, Some(trust)))
+        .await;
+    if let Err(error) = synced {
+        tracing::warn!(%error, "certificate rows not updated to the reloaded CA file");
+    }
+}
+
 /// Runs the hardware until `shutdown`: every `tick` the simulated clock moves, the LAN
 /// clients of `comings_and_goings` join and leave when their second has come, and finished
 /// asynchronous commands report; whenever the device's sink wakes, its inputs are applied and
 /// the resulting notices go to every driver in `drivers` (in order). `trust` follows the
-/// data model: real time every tick, trust on first use whenever the store changed.
+/// data model: real time every tick, trust on first use whenever the store changed; and its
+/// files: reloaded when one changed.
 #[allow(clippy::too_many_arguments)] // Each is a distinct piece of the task's context.
 pub(crate) async fn run(
     device: Arc<SimDevice>,
@@ -286,6 +303,9 @@ pub(crate) async fn run(
                 device.set_time(wall_clock());
                 if let Some(trust) = &trust {
                     follow_time(&engine, trust).await;
+                    if trust.files_changed() {
+                        reload_trust(&engine, trust, "a file changed").await;
+                    }
                 }
                 let finished = device.run_jobs();
                 if finished > 0 {

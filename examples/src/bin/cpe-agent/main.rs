@@ -207,18 +207,21 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     let (usp_device_tx, usp_device_rx) = mpsc::channel(256);
     let (mtp_tx, mtp_rx) = mpsc::channel(256);
     let wake = Arc::new(Notify::new());
-    let e2e_tls = trust.as_ref().and_then(tls::Trust::e2e_tls);
     let driver = usp::UspDriver::new(
         engine.clone(),
         wake.clone(),
         &endpoint_id,
         &config.usp,
-        e2e_tls,
+        trust.as_ref(),
     );
     let network = driver.network_up();
     tasks.spawn(driver.run(mtp_rx, usp_device_rx, shutdown.clone()));
     #[cfg(unix)]
-    tasks.spawn(network_up_on_sigusr1(engine.clone(), shutdown.clone()));
+    tasks.spawn(follow_signals(
+        engine.clone(),
+        trust.clone(),
+        shutdown.clone(),
+    ));
     let (mtp_device_tx, mtp_device_rx) = mpsc::channel(16);
     let mqtt_connections = mqtt::Connections::default();
     let supervisor = mtp::Supervisor::new(
@@ -366,13 +369,21 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
 
 /// SIGUSR1 tells the agent that the network came up (from a hotplug script, say): the device
 /// reports it, and the MTPs waiting to reconnect try again at once with their backoff reset.
+/// SIGHUP has it read its TLS files again (`tls.rs`, "Renewal").
 #[cfg(unix)]
-async fn network_up_on_sigusr1(engine: Arc<hal::Engine>, mut shutdown: watch::Receiver<bool>) {
+async fn follow_signals(
+    engine: Arc<hal::Engine>,
+    trust: Option<tls::Trust>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut usr1 = match signal(SignalKind::user_defined1()) {
-        Ok(usr1) => usr1,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGUSR1");
+    let (mut usr1, mut hup) = match (
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(usr1), Ok(hup)) => (usr1, hup),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(%error, "cannot watch SIGUSR1 and SIGHUP");
             return;
         }
     };
@@ -383,6 +394,10 @@ async fn network_up_on_sigusr1(engine: Arc<hal::Engine>, mut shutdown: watch::Re
                 tracing::info!("network up (SIGUSR1)");
                 engine.sink().network_up();
             }
+            Some(()) = hup.recv() => match &trust {
+                Some(trust) => device::reload_trust(&engine, trust, "SIGHUP").await,
+                None => tracing::info!("SIGHUP: no TLS trust to reload"),
+            },
         }
     }
 }

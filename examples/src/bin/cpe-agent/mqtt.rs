@@ -129,7 +129,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::lenient::{LenientList, keep_read};
 use usp_core::Limits;
-use usp_core::agent::{E2eTls, Mtp, MtpKind};
+use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
 use usp_core::mtp::mqtt::{
     self as facts, CONTENT_TYPE, USER_PROPERTY_ENDPOINT_ID, USER_PROPERTY_SUBSCRIBE_TOPIC,
@@ -143,7 +143,7 @@ use crate::mqtt_filters::{self, Filters};
 use crate::mqtt_stats::ClientStats;
 use crate::mqtt_ws::Relay;
 use crate::mtp::{MqttStatus, Report, address, split_address, unsubscribed};
-use crate::tls::{self, Trust};
+use crate::tls::{self, Reloads, Trust};
 use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
 /// Records queued for the broker before the driver drops them.
@@ -446,14 +446,15 @@ pub(crate) struct MqttMtp {
     updates: watch::Receiver<MqttConfig>,
     endpoint_id: String,
     /// The agent's E2E key, signing the MqttConnect Records ([`encode_own`]).
-    signer: Option<E2eTls>,
+    signer: Option<Trust>,
     /// The USP driver, when an agent MTP row runs on the client row.
     agent: Option<mpsc::Sender<MtpInput>>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
-    /// The TLS client settings, when `config.tls` is on (used over TCP; over a WebSocket the
-    /// relay checks the broker against the same trust, in `websocket`).
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The trust checking the broker, when `config.tls` is on (used over TCP; over a
+    /// WebSocket the relay checks the broker against the same trust, in `websocket`), and
+    /// what tells of its reloads, after which the next connection takes its new settings.
+    tls: Option<(Trust, Reloads)>,
     /// With `config.websocket`, the broker's URL, and the trust for `wss://`.
     websocket: Option<(String, Option<Trust>)>,
     /// Where the relay to the WebSocket listens ([`Self::with_relay_socket`]).
@@ -885,14 +886,7 @@ impl MqttMtp {
         }
         let tls = match (first.tls, trust) {
             (false, _) => None,
-            (true, Some(trust)) if first.row.alpn.is_empty() => Some(trust.client_config()),
-            (true, Some(trust)) => {
-                let mut config = (*trust.client_config()).clone();
-                config.alpn_protocols = (first.row.alpn.iter())
-                    .map(|p| p.as_bytes().to_vec())
-                    .collect();
-                Some(Arc::new(config))
-            }
+            (true, Some(trust)) => Some((trust.clone(), trust.reloads())),
             (true, None) => {
                 return Err(
                     "[usp.mqtt] tls needs CA certificates: [tls] ca_file, --ca-file, or \
@@ -912,7 +906,7 @@ impl MqttMtp {
             client: client.to_owned(),
             updates: config,
             endpoint_id: endpoint_id.to_owned(),
-            signer: trust.and_then(Trust::e2e_tls),
+            signer: trust.cloned(),
             agent,
             network,
             shutdown,
@@ -1040,6 +1034,14 @@ impl MqttMtp {
                     self.report.stats.connection_error();
                     if let Some(session) = &session {
                         events.forget(session.failed());
+                    }
+                    if self
+                        .tls
+                        .as_mut()
+                        .is_some_and(|(_, reloads)| reloads.happened())
+                    {
+                        // The next connection checks the broker with the reloaded trust.
+                        events.set_transport(self.transport(relay.as_ref()).0);
                     }
                 }
                 match polled {
@@ -1283,21 +1285,35 @@ impl MqttMtp {
         Relay::start(path, url.clone(), trust.clone(), max_packet()).map(Some)
     }
 
-    /// Options and a fresh client for `version`, connecting through `relay` if given.
-    fn client(&self, version: Version, client_id: &str, relay: Option<&Relay>) -> (Client, Events) {
+    /// The transport to the broker and the broker's address, through `relay` if given, over
+    /// TLS with the trust as last loaded when `config.tls` is on.
+    fn transport(&self, relay: Option<&Relay>) -> (rumqttc::Transport, String) {
         let c = &self.config;
-        let max_packet = max_packet();
-        let (transport, broker) = match (relay, &self.tls) {
+        match (relay, &self.tls) {
             (Some(relay), _) => {
                 let path = relay.path().to_string_lossy().into_owned();
                 (rumqttc::Transport::unix(), path)
             }
-            (None, Some(tls)) => {
-                let tls = rumqttc::TlsConfiguration::Rustls(tls.clone());
+            (None, Some((trust, _))) => {
+                let mut config = trust.client_config();
+                if !c.row.alpn.is_empty() {
+                    let mut with_alpn = (*config).clone();
+                    with_alpn.alpn_protocols =
+                        (c.row.alpn.iter()).map(|p| p.as_bytes().to_vec()).collect();
+                    config = Arc::new(with_alpn);
+                }
+                let tls = rumqttc::TlsConfiguration::Rustls(config);
                 (rumqttc::Transport::tls_with_config(tls), c.host.clone())
             }
             (None, None) => (rumqttc::Transport::tcp(), c.host.clone()),
-        };
+        }
+    }
+
+    /// Options and a fresh client for `version`, connecting through `relay` if given.
+    fn client(&self, version: Version, client_id: &str, relay: Option<&Relay>) -> (Client, Events) {
+        let c = &self.config;
+        let max_packet = max_packet();
+        let (transport, broker) = self.transport(relay);
         match version {
             Version::V5 => {
                 let mut options = v5::MqttOptions::new(client_id, broker, c.port);
@@ -1706,6 +1722,18 @@ impl Events {
             }
             Self::V5(events) => {
                 events.options.set_client_id(id.to_owned());
+            }
+        }
+    }
+
+    /// The transport of the next connections.
+    fn set_transport(&mut self, transport: rumqttc::Transport) {
+        match self {
+            Self::V311(events) => {
+                events.mqtt_options.set_transport(transport);
+            }
+            Self::V5(events) => {
+                events.options.set_transport(transport);
             }
         }
     }

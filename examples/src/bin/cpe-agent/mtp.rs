@@ -1437,7 +1437,7 @@ impl Supervisor {
                 (Vec::new(), Some(Box::pin(client.run())))
             }
             Spec::UdsListen(path) => {
-                let signer = self.trust.as_ref().and_then(Trust::e2e_tls);
+                let signer = self.trust.clone();
                 match uds::UdsServer::bind(path, &eid, signer, self.agent.clone(), stopped) {
                     Ok(server) => {
                         tracing::info!("USP agent {eid} listening on the Unix socket {path}");
@@ -1455,7 +1455,7 @@ impl Supervisor {
                 let task = uds::connect_loop(
                     path.clone(),
                     eid.clone(),
-                    self.trust.as_ref().and_then(Trust::e2e_tls),
+                    self.trust.clone(),
                     self.agent.clone(),
                     self.network.clone(),
                     stopped,

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::http::Uri;
-use usp_core::agent::{E2eTls, Mtp, MtpKind};
+use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::RecordBuilder;
 use usp_core::mtp::stomp::client::{Client, ClientConfig, ClientError, Event};
 use usp_core::usp_record::stomp_connect_record::StompVersion;
@@ -165,7 +165,7 @@ pub(crate) struct StompMtp {
     broker: Uri,
     endpoint_id: String,
     /// The agent's E2E key, signing the STOMPConnect Records ([`encode_own`]).
-    signer: Option<E2eTls>,
+    signer: Option<Trust>,
     agent: mpsc::Sender<MtpInput>,
     network: NetworkUp,
     shutdown: watch::Receiver<bool>,
@@ -203,7 +203,7 @@ impl StompMtp {
             config,
             connection: connection.to_owned(),
             endpoint_id: endpoint_id.to_owned(),
-            signer: trust.and_then(Trust::e2e_tls),
+            signer: trust.cloned(),
             agent,
             network,
             shutdown,

@@ -7,7 +7,7 @@
 //! file (TR-369 R-MTP.1: the agent requires the controller's certificate), or one it trusts
 //! on first use (below).
 //!
-//! The same client certificate and CAs are the USP agent's E2E session TLS settings
+//! The same client certificate, CAs and CRLs are the USP agent's E2E session TLS settings
 //! ([`Trust::e2e_tls`]: TR-369 TLS payload security inside session contexts, whatever the MTP;
 //! usp-core checks those certificates at the agent's wall clock).
 //!
@@ -25,7 +25,8 @@
 //! An operator's servers are often signed by the operator's own CA: the PEM file `[tls]
 //! ca_file`, when configured, is all the clients trust. Without it they trust the system's
 //! CA certificates, as the firmware's distribution ships them (an ACS on a public CA just
-//! works; `SSL_CERT_FILE` and `SSL_CERT_DIR` point elsewhere), read once at start. The
+//! works; `SSL_CERT_FILE` and `SSL_CERT_DIR` point elsewhere), read at start and at each
+//! reload (below). The
 //! system's CAs never authenticate controllers: a public CA says who holds a domain, not who
 //! may manage the device. So without a CA file the `wss://` server does not start
 //! ([`NO_CONTROLLER_CAS`]), there are no E2E session TLS settings and no certificate rows.
@@ -41,7 +42,34 @@
 //! `wss://` server refuses it even on first use). A certificate of a CA the file has no CRL
 //! of is not refused (its status is unknown), nor is one whose CRL is past its next update:
 //! the file is what the operator last published, and a router must not lock itself out when
-//! a refresh is late. (usp-core's E2E session TLS does not read the file.)
+//! a refresh is late. usp-core's E2E session TLS gets the same CRLs, and checks them the same
+//! way (handshakes and the `sender_cert` of signed Records).
+//!
+//! # Renewal
+//!
+//! Operators rotate the files (the CRL daily or weekly, the certificates before they
+//! expire), and a router should not reboot for it: the agent reads all of them again on
+//! `SIGHUP` ([`Trust::reload`]), and when one of them changed (modification time or length,
+//! looked at on every hardware tick, [`Trust::files_changed`]). Replace a file by renaming
+//! the new one over it, so that the agent never reads it half written. A reload is whole
+//! or nothing: an unreadable file, a bad PEM, a CA file without a certificate, a key that does
+//! not match its certificate, a CRL that does not parse or that is not signed by the CA of
+//! the CA file it names (which would refuse every certificate of that CA) keeps the trust as
+//! it was and logs why (the file is read again when it next changes, or on the next
+//! `SIGHUP`).
+//!
+//! A reload applies to every connection made from then on: the ACS client, downloads and
+//! uploads, bulk data, the `wss://` client, MQTT, STOMP and XMPP reconnections, and the
+//! `wss://` server's next handshakes (its own certificate files read again too), with a new
+//! TLS session cache, so that no session resumes under the old trust. Established connections
+//! keep the session they made, except the `wss://` server's: one whose controller
+//! certificate a reloaded CRL lists is closed (policy, 1008), as TR-369 wants a revoked
+//! controller gone, not merely kept from coming back. The USP agent's E2E sessions that start
+//! from then on use the new settings ([`Agent::set_e2e_tls`]); established ones keep their
+//! handshake. The `Device.Security.Certificate.{i}.` and `Device.LocalAgent.Certificate.{i}.`
+//! rows follow a changed CA file (`controller_trust.rs`).
+//!
+//! [`Agent::set_e2e_tls`]: usp_core::agent::Agent::set_e2e_tls
 //!
 //! # Before real time is known
 //!
@@ -79,10 +107,10 @@
 //! certificate presented as the controller's) is refused as before, and the agent's TLS
 //! clients never trust on first use.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -98,6 +126,7 @@ use rustls::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_tungstenite::tungstenite::http::Uri;
 use usp_core::agent::{CertificateId, E2eTls, Mtp, MtpKind};
@@ -109,18 +138,47 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// The CA certificates every TLS client of the agent trusts; see the [module docs](self).
+/// The CA certificates every TLS client of the agent trusts, with the CRLs and the client
+/// certificate, as last read from their files; see the [module docs](self). Clones share
+/// them, and a [`Trust::reload`] replaces them for all.
 #[derive(Clone)]
 pub(crate) struct Trust {
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a [`Trust`] share.
+struct Shared {
+    files: Files,
+    /// What the checks read at each handshake.
+    policy: Arc<Policy>,
+    /// The settings last read whole.
+    loaded: RwLock<Arc<Loaded>>,
+    /// Counts the reloads, for what applies the trust beyond a handshake.
+    reloads: watch::Sender<u64>,
+    /// The files' stamps when last looked at.
+    stamps: Mutex<Vec<Option<Stamp>>>,
+}
+
+/// The files the trust is read from.
+struct Files {
+    ca_file: Option<PathBuf>,
+    crl_file: Option<PathBuf>,
+    /// The client certificate chain and its private key.
+    identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// What tells that a file changed: its modification time and length.
+type Stamp = (Option<SystemTime>, u64);
+
+/// The settings of one reading of the files.
+struct Loaded {
     config: Arc<ClientConfig>,
     /// What the rows show of each CA certificate, with its trust anchor.
     cas: Arc<[Ca]>,
     /// The strict check of a controller's certificate (chain to the CA certificates),
     /// without trust on first use; `None` without a CA file.
     controllers: Option<Arc<dyn ClientCertVerifier>>,
-    /// What the checks read at each handshake.
-    policy: Arc<Policy>,
-    /// The USP agent's E2E session TLS settings: the client certificate and the CAs.
+    /// The USP agent's E2E session TLS settings: the client certificate, the CAs, the CRLs.
     e2e: Option<E2eTls>,
 }
 
@@ -278,6 +336,207 @@ impl Trust {
         crl_file: Option<&Path>,
         identity: Option<(&Path, &Path)>,
     ) -> Result<Option<Self>, String> {
+        let files = Files {
+            ca_file: ca_file.map(Path::to_owned),
+            crl_file: crl_file.map(Path::to_owned),
+            identity: identity.map(|(cert, key)| (cert.to_owned(), key.to_owned())),
+        };
+        let stamps = files.stamps();
+        let policy = Arc::new(Policy::default());
+        let Some(loaded) = Loaded::read(&files, &policy)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            shared: Arc::new(Shared {
+                files,
+                policy,
+                loaded: RwLock::new(Arc::new(loaded)),
+                reloads: watch::Sender::new(0),
+                stamps: Mutex::new(stamps),
+            }),
+        }))
+    }
+
+    /// Reads the files again and, when all of them are good, makes them the trust of every
+    /// connection from now on; when one is not, keeps the trust as it was and says why.
+    pub(crate) fn reload(&self) -> Result<(), String> {
+        let files = &self.shared.files;
+        let stamps = files.stamps();
+        let loaded = Loaded::read(files, &self.shared.policy)?
+            .ok_or("no CA certificates any more, neither a ca_file nor the system's")?;
+        *self
+            .shared
+            .loaded
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        *self
+            .shared
+            .stamps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = stamps;
+        self.shared
+            .reloads
+            .send_modify(|count| *count = count.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Whether a file of the trust changed since it was last read or looked at (each change
+    /// is told once, so that a bad file is not read again until it changes again).
+    pub(crate) fn files_changed(&self) -> bool {
+        let stamps = self.shared.files.stamps();
+        let mut seen = self
+            .shared
+            .stamps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let changed = *seen != stamps;
+        *seen = stamps;
+        changed
+    }
+
+    /// Tells of each [`Trust::reload`] from now on.
+    pub(crate) fn reloads(&self) -> Reloads {
+        Reloads(self.shared.reloads.subscribe())
+    }
+
+    /// The settings as last loaded.
+    fn loaded(&self) -> Arc<Loaded> {
+        self.shared
+            .loaded
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether a CRL now lists a certificate of the controller's `chain` (end entity first),
+    /// which the `wss://` server accepted before.
+    pub(crate) fn revokes(&self, chain: &[CertificateDer<'_>]) -> bool {
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return false;
+        };
+        matches!(
+            self.check_controller(end_entity, intermediates),
+            Some(Err(rustls::Error::InvalidCertificate(
+                CertificateError::Revoked
+            )))
+        )
+    }
+
+    /// The strict check of a controller's certificate `end_entity` (chain to the CA file,
+    /// without trust on first use) at the time [`Policy::time`] gives; `None` without a CA
+    /// file.
+    fn check_controller(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Option<Result<ClientCertVerified, rustls::Error>> {
+        let time = self
+            .shared
+            .policy
+            .time(end_entity, intermediates, UnixTime::now());
+        let controllers = self.loaded().controllers.clone()?;
+        Some(controllers.verify_client_cert(end_entity, intermediates, time))
+    }
+
+    /// The USP agent's E2E session TLS settings (TR-369 TLS payload security), as last
+    /// loaded: the client certificate `[tls] cert_file`, these CAs and CRLs; `None` without a
+    /// client certificate.
+    pub(crate) fn e2e_tls(&self) -> Option<E2eTls> {
+        self.loaded().e2e.clone()
+    }
+
+    /// Whether real time is known (`Device.Time.Status` is `Synchronized`): certificate dates
+    /// are checked from then on, ignored before (TR-369 R-MTP.2/3).
+    pub(crate) fn set_real_time(&self, known: bool) {
+        let before = self.shared.policy.real_time.swap(known, Ordering::Relaxed);
+        if before != known {
+            tracing::info!(
+                known,
+                "real time {}: certificate dates {}",
+                if known { "known" } else { "unknown" },
+                if known { "checked" } else { "ignored" }
+            );
+        }
+    }
+
+    /// Whether the `wss://` server trusts controllers' certificates of no known CA on first
+    /// use (`ControllerTrust.TOFUAllowed`), and the `TOFUInactivityTimer` in seconds.
+    pub(crate) fn set_tofu_allowed(&self, allowed: bool, inactivity_s: u32) {
+        let before = self
+            .shared
+            .policy
+            .tofu_allowed
+            .swap(allowed, Ordering::Relaxed);
+        if before != allowed {
+            tracing::info!(
+                "trust on first use of controller certificates {}",
+                if allowed { "allowed" } else { "refused" }
+            );
+        }
+        self.shared
+            .policy
+            .tofu_inactivity
+            .store(inactivity_s, Ordering::Relaxed);
+    }
+
+    /// How long a connection whose controller was trusted on first use may stay without a
+    /// USP Record before the agent closes it (`TOFUInactivityTimer`); `None`: no limit.
+    pub(crate) fn tofu_inactivity(&self) -> Option<Duration> {
+        let seconds = self.shared.policy.tofu_inactivity.load(Ordering::Relaxed);
+        (seconds > 0).then(|| Duration::from_secs(seconds.into()))
+    }
+
+    /// The CA certificates.
+    pub(crate) fn cas(&self) -> Arc<[Ca]> {
+        self.loaded().cas.clone()
+    }
+
+    /// The CA that validated the peer certificate `chain` (end entity first, as rustls
+    /// verified it): the one whose subject issued a certificate of the chain, the end entity
+    /// first. rustls's verifier does not say which anchor it ended at; building the path again
+    /// with webpki would cost the router build tens of kilobytes. Two CAs of one subject are
+    /// told apart by their order in the CA file only. `None` without a chain, or for a CA
+    /// whose fields are unreadable. webpki reads the chain (as it did to verify it): its
+    /// `issuer()` and the anchor's `subject` are both the Name without its outer SEQUENCE.
+    fn validating_ca(&self, chain: Option<&[CertificateDer<'_>]>) -> Option<CertificateId> {
+        let cas = self.cas();
+        chain?
+            .iter()
+            .filter_map(|cert| webpki::EndEntityCert::try_from(cert).ok())
+            .find_map(|cert| cas.iter().find(|ca| *ca.anchor.subject == *cert.issuer()))?
+            .id()
+    }
+
+    /// The rustls client settings (for clients that run the handshake themselves: rumqttc).
+    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
+        self.loaded().config.clone()
+    }
+}
+
+impl Files {
+    /// The stamps of the files, in their order (`None`: unreadable).
+    fn stamps(&self) -> Vec<Option<Stamp>> {
+        let identity = self.identity.iter().flat_map(|(cert, key)| [cert, key]);
+        self.ca_file
+            .iter()
+            .chain(&self.crl_file)
+            .chain(identity)
+            .map(|file| {
+                let meta = std::fs::metadata(file).ok()?;
+                Some((meta.modified().ok(), meta.len()))
+            })
+            .collect()
+    }
+}
+
+impl Loaded {
+    /// Reads the files: see [`Trust::load`].
+    fn read(files: &Files, policy: &Arc<Policy>) -> Result<Option<Self>, String> {
+        let (ca_file, crl_file) = (files.ca_file.as_deref(), files.crl_file.as_deref());
+        let identity = files
+            .identity
+            .as_ref()
+            .map(|(cert, key)| (cert.as_path(), key.as_path()));
         let crls = crl_file.map(load_crls).transpose()?.unwrap_or_default();
         let (roots, cas) = match ca_file {
             Some(ca_file) => {
@@ -296,12 +555,15 @@ impl Trust {
                 None => return Ok(None),
             },
         };
+        if let (Some(cas), Some(crl_file)) = (&cas, crl_file) {
+            check_crl_signatures(&crls, cas)
+                .map_err(|e| format!("CRL file {}: {e}", crl_file.display()))?;
+        }
         let revocation = |e: &dyn std::fmt::Display| match crl_file {
             Some(crl_file) => format!("CRL file {}: {e}", crl_file.display()),
             None => format!("certificate checks: {e}"),
         };
         let roots = Arc::new(roots);
-        let policy = Arc::new(Policy::default());
         // A CRL file lists the revoked certificates of the CAs it has CRLs of: a certificate
         // of another CA has an unknown status, which does not refuse it.
         let servers = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
@@ -315,7 +577,7 @@ impl Trust {
             .is_some()
             .then(|| {
                 WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
-                    .with_crls(crls)
+                    .with_crls(crls.iter().cloned())
                     .allow_unknown_revocation_status()
                     .build()
             })
@@ -335,7 +597,7 @@ impl Trust {
                 let (chain, key) = load_identity(cert_file, key_file)?;
                 let e2e = match cas {
                     // E2E sessions authenticate controllers: the CA file's only, as above.
-                    Some(_) => E2eTls::new(chain.clone(), key.clone_key(), roots)
+                    Some(_) => E2eTls::new(chain.clone(), key.clone_key(), roots, crls)
                         .map_err(|e| e.to_string()),
                     None => Err("it needs a [tls] ca_file".into()),
                 };
@@ -354,81 +616,31 @@ impl Trust {
             config: Arc::new(config),
             cas: cas.unwrap_or_default().into(),
             controllers,
-            policy,
             e2e,
         }))
     }
+}
 
-    /// The USP agent's E2E session TLS settings (TR-369 TLS payload security): the client
-    /// certificate `[tls] cert_file` and these CAs; `None` without a client certificate.
-    pub(crate) fn e2e_tls(&self) -> Option<E2eTls> {
-        self.e2e.clone()
-    }
+/// What tells of each [`Trust::reload`], for what applies the trust beyond a handshake.
+pub(crate) struct Reloads(watch::Receiver<u64>);
 
-    /// Whether real time is known (`Device.Time.Status` is `Synchronized`): certificate dates
-    /// are checked from then on, ignored before (TR-369 R-MTP.2/3).
-    pub(crate) fn set_real_time(&self, known: bool) {
-        let before = self.policy.real_time.swap(known, Ordering::Relaxed);
-        if before != known {
-            tracing::info!(
-                known,
-                "real time {}: certificate dates {}",
-                if known { "known" } else { "unknown" },
-                if known { "checked" } else { "ignored" }
-            );
-        }
+impl Reloads {
+    /// Whether the trust was reloaded since this was last asked.
+    pub(crate) fn happened(&mut self) -> bool {
+        let happened = self.0.has_changed().unwrap_or(false);
+        self.0.mark_unchanged();
+        happened
     }
+}
 
-    /// Whether the `wss://` server trusts controllers' certificates of no known CA on first
-    /// use (`ControllerTrust.TOFUAllowed`), and the `TOFUInactivityTimer` in seconds.
-    pub(crate) fn set_tofu_allowed(&self, allowed: bool, inactivity_s: u32) {
-        let before = self.policy.tofu_allowed.swap(allowed, Ordering::Relaxed);
-        if before != allowed {
-            tracing::info!(
-                "trust on first use of controller certificates {}",
-                if allowed { "allowed" } else { "refused" }
-            );
-        }
-        self.policy
-            .tofu_inactivity
-            .store(inactivity_s, Ordering::Relaxed);
+/// Returns at the next reload of the trust `reloads` follows; never without one.
+pub(crate) async fn next_reload(reloads: Option<&mut Reloads>) {
+    if let Some(Reloads(reloads)) = reloads
+        && reloads.changed().await.is_ok()
+    {
+        return;
     }
-
-    /// How long a connection whose controller was trusted on first use may stay without a
-    /// USP Record before the agent closes it (`TOFUInactivityTimer`); `None`: no limit.
-    pub(crate) fn tofu_inactivity(&self) -> Option<Duration> {
-        let seconds = self.policy.tofu_inactivity.load(Ordering::Relaxed);
-        (seconds > 0).then(|| Duration::from_secs(seconds.into()))
-    }
-
-    /// The CA certificates.
-    pub(crate) fn cas(&self) -> &[Ca] {
-        &self.cas
-    }
-
-    /// The CA that validated the peer certificate `chain` (end entity first, as rustls
-    /// verified it): the one whose subject issued a certificate of the chain, the end entity
-    /// first. rustls's verifier does not say which anchor it ended at; building the path again
-    /// with webpki would cost the router build tens of kilobytes. Two CAs of one subject are
-    /// told apart by their order in the CA file only. `None` without a chain, or for a CA
-    /// whose fields are unreadable. webpki reads the chain (as it did to verify it): its
-    /// `issuer()` and the anchor's `subject` are both the Name without its outer SEQUENCE.
-    fn validating_ca(&self, chain: Option<&[CertificateDer<'_>]>) -> Option<CertificateId> {
-        chain?
-            .iter()
-            .filter_map(|cert| webpki::EndEntityCert::try_from(cert).ok())
-            .find_map(|cert| {
-                self.cas
-                    .iter()
-                    .find(|ca| *ca.anchor.subject == *cert.issuer())
-            })?
-            .id()
-    }
-
-    /// The rustls client settings (for clients that run the handshake themselves: rumqttc).
-    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
-        self.config.clone()
-    }
+    std::future::pending().await
 }
 
 /// Why [`connect`] failed.
@@ -512,14 +724,9 @@ impl PeerIds {
         let Some((end_entity, intermediates)) = chain.and_then(<[_]>::split_first) else {
             return Ok(peer);
         };
-        let time = trust
-            .policy
-            .time(end_entity, intermediates, UnixTime::now());
         let strict = trust
-            .controllers
-            .as_ref()
-            .ok_or(NO_CONTROLLER_CAS)?
-            .verify_client_cert(end_entity, intermediates, time);
+            .check_controller(end_entity, intermediates)
+            .ok_or(NO_CONTROLLER_CAS)?;
         if strict.is_err() {
             let info = x509::parse(end_entity).ok_or("peer certificate unreadable")?;
             peer.ca = None;
@@ -617,7 +824,7 @@ pub(crate) async fn connect_peer(
     };
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| ConnectError::Handshake(format!("invalid server name {host:?}: {e}")))?;
-    let stream = TlsConnector::from(trust.config.clone())
+    let stream = TlsConnector::from(trust.client_config())
         .connect(name, stream)
         .await
         .map_err(|error| {
@@ -650,11 +857,15 @@ pub(crate) fn acceptor(
     key_file: &Path,
     trust: &Trust,
 ) -> Result<TlsAcceptor, String> {
-    let webpki = trust.controllers.clone().ok_or(NO_CONTROLLER_CAS)?;
+    let webpki = trust
+        .loaded()
+        .controllers
+        .clone()
+        .ok_or(NO_CONTROLLER_CAS)?;
     let (chain, key) = load_identity(cert_file, key_file)?;
     let verifier = Arc::new(ControllerCheck {
         webpki,
-        policy: trust.policy.clone(),
+        policy: trust.shared.policy.clone(),
     });
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -723,6 +934,32 @@ fn load_crls(crl_file: &Path) -> Result<Vec<CertificateRevocationListDer<'static
     Ok(crls)
 }
 
+/// Checks that each of `crls` whose issuer is one of `cas` is signed by that CA: webpki would
+/// refuse every certificate of the CA because of a CRL with a bad signature (a CRL of
+/// another issuer, an intermediate CA's, is checked when a chain through it is).
+fn check_crl_signatures(
+    crls: &[CertificateRevocationListDer<'_>],
+    cas: &[Ca],
+) -> Result<(), String> {
+    let algorithms = provider().signature_verification_algorithms.all;
+    for crl in crls {
+        let parsed = webpki::BorrowedCertRevocationList::from_der(crl)
+            .map(webpki::CertRevocationList::from)
+            .map_err(|e| e.to_string())?;
+        let issuers = cas
+            .iter()
+            .filter(|ca| *ca.anchor.subject == *parsed.issuer())
+            .collect::<Vec<_>>();
+        let signed = issuers
+            .iter()
+            .any(|ca| x509::signed_by(crl, &ca.anchor.subject_public_key_info, algorithms));
+        if !issuers.is_empty() && !signed {
+            return Err("a CRL is not signed by the CA it names as its issuer".into());
+        }
+    }
+    Ok(())
+}
+
 /// The certificate chain of the PEM file `cert_file` and the private key of `key_file`.
 fn load_identity(
     cert_file: &Path,
@@ -755,7 +992,7 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0; N];
     if provider().secure_random.fill(&mut bytes).is_err() {
         tracing::error!("no random source: seeding from the clock");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         let nanos = now.map_or(0, |since| since.as_nanos() as u64).to_le_bytes();
         bytes
             .iter_mut()

@@ -15,13 +15,14 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use usp_core::Limits;
-use usp_core::agent::{E2eTls, Mtp, MtpKind};
+use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::RecordBuilder;
 use usp_core::mtp::uds::{
     self as framing, Decoded, HANDSHAKE_TIMEOUT, RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN, TlvType,
 };
 
 use crate::mtp::Report;
+use crate::tls::Trust;
 use crate::usp::{MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
 /// Records queued for one connection before the driver drops them.
@@ -55,7 +56,7 @@ enum Ended {
 struct Endpoint {
     endpoint_id: String,
     /// The agent's E2E key, signing the UDSConnect Record ([`encode_own`]).
-    signer: Option<E2eTls>,
+    signer: Option<Trust>,
     agent: mpsc::Sender<MtpInput>,
     shutdown: watch::Receiver<bool>,
 }
@@ -72,7 +73,7 @@ impl UdsServer {
     pub(crate) fn bind(
         path: &str,
         endpoint_id: &str,
-        signer: Option<E2eTls>,
+        signer: Option<Trust>,
         agent: mpsc::Sender<MtpInput>,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
@@ -122,7 +123,7 @@ impl UdsServer {
 pub(crate) async fn connect_loop(
     path: String,
     endpoint_id: String,
-    signer: Option<E2eTls>,
+    signer: Option<Trust>,
     agent: mpsc::Sender<MtpInput>,
     mut network: NetworkUp,
     mut shutdown: watch::Receiver<bool>,

@@ -45,14 +45,15 @@ use hal::{Engine, Principal};
 use litemap::LiteMap;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use usp_core::agent::{
-    Agent, AgentConfig, AgentEvent, ControllerConfig, E2eTls, EngineRequest, EngineResult, Mtp,
-    MtpKind, Output, RequestId,
+    Agent, AgentConfig, AgentEvent, ControllerConfig, EngineRequest, EngineResult, Mtp, MtpKind,
+    Output, RequestId,
 };
 use usp_core::usp_record::Record;
 
 use crate::config::UspConfig;
 use crate::device::{self, DeviceEvent, wall_clock};
-use crate::{mtp, tls};
+use crate::mtp;
+use crate::tls::{self, Reloads, Trust};
 
 /// Most Records kept for a controller that is not connected; the oldest go first.
 const OUTBOX_RECORDS: usize = 64;
@@ -139,6 +140,8 @@ pub(crate) struct UspDriver {
     usp: UspConfig,
     /// The controllers the agent knows, as last given to it.
     controllers: Vec<ControllerConfig>,
+    /// The agent's trust, whose E2E session TLS settings the agent gets again at each reload.
+    trust: Option<(Trust, Reloads)>,
 }
 
 impl UspDriver {
@@ -149,7 +152,7 @@ impl UspDriver {
         wake: Arc<Notify>,
         endpoint_id: &str,
         usp: &UspConfig,
-        e2e_tls: Option<E2eTls>,
+        trust: Option<&Trust>,
     ) -> Self {
         let mut config = AgentConfig::new(endpoint_id)
             .with_unknown_controllers(usp.accept_unknown_controllers)
@@ -161,7 +164,7 @@ impl UspDriver {
             config = config.with_controller(controller.clone());
         }
         let mut agent = Agent::new(config);
-        if let Some(e2e_tls) = e2e_tls {
+        if let Some(e2e_tls) = trust.and_then(Trust::e2e_tls) {
             agent = agent.with_e2e_tls(e2e_tls);
         }
         let seq = engine.last_seq();
@@ -180,6 +183,7 @@ impl UspDriver {
             timeout: None,
             usp: usp.clone(),
             controllers,
+            trust: trust.map(|trust| (trust.clone(), trust.reloads())),
         }
     }
 
@@ -218,6 +222,10 @@ impl UspDriver {
                 Some(event) = device.recv() => self.handle_device(event),
                 finished = self.requests.next_finished() => self.finish(finished),
                 () = sleep_until(timer) => self.agent.handle_timeout(Instant::now()),
+                () = tls::next_reload(self.trust.as_mut().map(|(_, reloads)| reloads)) => {
+                    let e2e_tls = self.trust.as_ref().and_then(|(trust, _)| trust.e2e_tls());
+                    self.agent.set_e2e_tls(e2e_tls);
+                }
             }
         }
         self.finish_requests().await;
@@ -605,11 +613,11 @@ pub(crate) fn next_conn() -> u64 {
 }
 
 /// `record`, a Record an MTP sends itself (its Connect Record, R-MTP.6), encoded for `mtp`:
-/// signed with the agent's E2E key (`signer`, [`tls::Trust::e2e_tls`]) where the MTP does not
-/// protect it, as the agent signs its own Records (TR-369 R-E2E.28/29).
-pub(crate) fn encode_own(signer: Option<&E2eTls>, mtp: &Mtp, record: Record) -> Vec<u8> {
+/// signed with the agent's E2E key (of `signer`, [`tls::Trust::e2e_tls`], as last loaded)
+/// where the MTP does not protect it, as the agent signs its own Records (TR-369 R-E2E.28/29).
+pub(crate) fn encode_own(signer: Option<&Trust>, mtp: &Mtp, record: Record) -> Vec<u8> {
     let mut record = record;
-    if let Some(signer) = signer {
+    if let Some(signer) = signer.and_then(Trust::e2e_tls) {
         signer.sign_unprotected(mtp, &mut record);
     }
     let mut bytes = Vec::new();

@@ -20,12 +20,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -34,7 +36,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use usp_core::Limits;
-use usp_core::agent::{E2eTls, MtpKind};
+use usp_core::agent::MtpKind;
 use usp_core::codec::RecordBuilder;
 use usp_core::mtp::websocket::{
     CLOSE_UNPARSABLE_RECORD, EID_PARAM, SUBPROTOCOL, eid_query_value, extension_eid,
@@ -42,7 +44,7 @@ use usp_core::mtp::websocket::{
 };
 
 use crate::config;
-use crate::tls::{self, Io, PeerIds, Trust};
+use crate::tls::{self, Io, PeerIds, Reloads, Trust};
 use crate::usp::{Backoff, MtpInput, NetworkUp, Outbound, Waited, encode_own, next_conn};
 
 /// Records queued for one connection before the driver drops them.
@@ -57,10 +59,10 @@ pub(crate) struct WsServer {
     endpoint_id: String,
     path: String,
     ping: Option<Duration>,
-    /// The TLS settings of a `wss://` server, and the CAs its clients' certificates chain to.
-    tls: Option<(TlsAcceptor, Trust)>,
+    /// The TLS settings of a `wss://` server.
+    tls: Option<ServerTls>,
     /// The agent's E2E key, signing the Connect Records ([`encode_own`]).
-    signer: Option<E2eTls>,
+    signer: Option<Trust>,
 }
 
 impl WsServer {
@@ -72,9 +74,12 @@ impl WsServer {
         trust: Option<&Trust>,
     ) -> Result<Self, String> {
         let tls = match (&config.cert_file, &config.key_file, trust) {
-            (Some(cert), Some(key), Some(trust)) => {
-                Some((tls::acceptor(cert, key, trust)?, trust.clone()))
-            }
+            (Some(cert), Some(key), Some(trust)) => Some(ServerTls {
+                acceptor: tls::acceptor(cert, key, trust)?,
+                reloads: trust.reloads(),
+                files: (cert.clone(), key.clone()),
+                trust: trust.clone(),
+            }),
             (Some(_), Some(_), None) => return Err(tls::NO_CONTROLLER_CAS.into()),
             (None, None, _) => None,
             _ => return Err("[usp.websocket] needs both cert_file and key_file for TLS".into()),
@@ -88,7 +93,7 @@ impl WsServer {
             path: config.path.clone(),
             ping: (config.ping_interval_s > 0).then(|| Duration::from_secs(config.ping_interval_s)),
             tls,
-            signer: trust.and_then(Trust::e2e_tls),
+            signer: trust.cloned(),
         })
     }
 
@@ -108,7 +113,7 @@ impl WsServer {
 
     /// Accepts connections until `shutdown`.
     pub(crate) async fn serve(
-        self,
+        mut self,
         agent: mpsc::Sender<MtpInput>,
         shutdown: watch::Receiver<bool>,
     ) {
@@ -128,7 +133,7 @@ impl WsServer {
             };
             let session = Session {
                 endpoint_id: self.endpoint_id.clone(),
-                signer: self.signer.clone(),
+                trust: self.signer.clone(),
                 ping: self.ping,
                 agent: agent.clone(),
                 shutdown: shutdown.clone(),
@@ -138,17 +143,43 @@ impl WsServer {
                 stream,
                 peer,
                 self.path.clone(),
-                self.tls.clone(),
+                self.tls.as_mut().map(ServerTls::current),
             ));
         }
+    }
+}
+
+/// The TLS settings of the `wss://` server: those of its certificate files and the agent's
+/// trust, made again when the trust is reloaded (a certificate file that no longer reads
+/// keeps the settings as they were).
+struct ServerTls {
+    acceptor: TlsAcceptor,
+    reloads: Reloads,
+    /// The server's certificate chain and its private key.
+    files: (PathBuf, PathBuf),
+    trust: Trust,
+}
+
+impl ServerTls {
+    /// The settings for the next connection, after the latest reload of the trust.
+    fn current(&mut self) -> (TlsAcceptor, Trust) {
+        if self.reloads.happened() {
+            let (cert, key) = &self.files;
+            match tls::acceptor(cert, key, &self.trust) {
+                Ok(acceptor) => self.acceptor = acceptor,
+                Err(error) => tracing::warn!(error, "wss:// server keeps its TLS settings"),
+            }
+        }
+        (self.acceptor.clone(), self.trust.clone())
     }
 }
 
 /// What a USP session on a WebSocket needs besides the socket.
 struct Session {
     endpoint_id: String,
-    /// The agent's E2E key, signing the Connect Record ([`encode_own`]).
-    signer: Option<E2eTls>,
+    /// The agent's trust: its E2E key signs the Connect Record ([`encode_own`]), its CAs
+    /// check a `wss://` server.
+    trust: Option<Trust>,
     ping: Option<Duration>,
     agent: mpsc::Sender<MtpInput>,
     shutdown: watch::Receiver<bool>,
@@ -248,8 +279,8 @@ async fn accept(
     path: String,
     tls: Option<(TlsAcceptor, Trust)>,
 ) {
-    let (stream, ids, idle): (Box<dyn Io>, _, _) = match tls {
-        None => (Box::new(stream), PeerIds::default(), None),
+    let (stream, ids, idle, revocable): (Box<dyn Io>, _, _, _) = match tls {
+        None => (Box::new(stream), PeerIds::default(), None, None),
         Some((tls, trust)) => {
             let Some(stream) = bounded(&peer, "TLS", tls.accept(stream)).await else {
                 return;
@@ -261,7 +292,16 @@ async fn accept(
                     if ids.first_use() {
                         tracing::info!(%peer, "controller certificate trusted on first use");
                     }
-                    (Box::new(stream), ids, idle)
+                    let revocable = Revocable {
+                        reloads: trust.reloads(),
+                        chain: chain
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|c| c.clone().into_owned())
+                            .collect(),
+                        trust,
+                    };
+                    (Box::new(stream), ids, idle, Some(revocable))
                 }
                 Err(error) => {
                     tracing::info!(%peer, error, "TLS client refused");
@@ -296,7 +336,7 @@ async fn accept(
         "USP controller connected over WebSocket"
     );
     session
-        .run(ws, &peer.to_string(), eid.as_deref(), &ids, idle)
+        .run(ws, &peer.to_string(), eid.as_deref(), &ids, idle, revocable)
         .await;
 }
 
@@ -331,7 +371,8 @@ impl Session {
     /// Runs one USP session with controller `eid` (unnamed: a key of its own, no Connect
     /// Record) on an open WebSocket: the WebSocketConnect Record, the link to the driver, then
     /// Records both ways until either side closes, or until the controller has sent no Record
-    /// for `idle`. Records go to the agent with `ids`, the Endpoint IDs the connection
+    /// for `idle`, or until a reload of the trust revokes the controller's certificate
+    /// (`revocable`). Records go to the agent with `ids`, the Endpoint IDs the connection
     /// authenticated.
     async fn run(
         &self,
@@ -340,6 +381,7 @@ impl Session {
         eid: Option<&str>,
         ids: &PeerIds,
         idle: Option<Duration>,
+        mut revocable: Option<Revocable>,
     ) -> Ended {
         let conn = next_conn();
         let key = eid.map_or_else(|| format!("ws-{conn}"), str::to_owned);
@@ -347,7 +389,7 @@ impl Session {
         let (mut sink, mut stream) = ws.split();
         if let Some(eid) = eid {
             let connect = RecordBuilder::new(eid, self.endpoint_id.clone()).websocket_connect();
-            let bytes = encode_own(self.signer.as_ref(), &mtp, connect);
+            let bytes = encode_own(self.trust.as_ref(), &mtp, connect);
             if sink
                 .send(Message::Binary(Bytes::from(bytes)))
                 .await
@@ -418,6 +460,10 @@ impl Session {
                         break (Ended::Closed, "replaced");
                     }
                 },
+                () = revoked(&mut revocable) => {
+                    let _ = sink.send(close(CloseCode::Policy, "certificate revoked")).await;
+                    break (Ended::Closed, "its certificate revoked by a reloaded CRL");
+                }
                 () = &mut quiet, if idle.is_some() => {
                     let _ = sink.send(close(CloseCode::Policy, "TOFUInactivityTimer elapsed")).await;
                     break (Ended::Closed, "no Record within TOFUInactivityTimer");
@@ -432,6 +478,27 @@ impl Session {
         tracing::info!(peer, controller = %key, reason, "USP WebSocket connection closed");
         let _ = self.agent.send(MtpInput::Closed { key, conn }).await;
         ended
+    }
+}
+
+/// A controller's certificate chain that the `wss://` server accepted, checked again at each
+/// reload of the trust: a session stays open only while no CRL lists its certificate.
+struct Revocable {
+    trust: Trust,
+    chain: Vec<CertificateDer<'static>>,
+    reloads: Reloads,
+}
+
+/// Returns once a reload of the trust revokes the certificate of `revocable`; never without.
+async fn revoked(revocable: &mut Option<Revocable>) {
+    loop {
+        tls::next_reload(revocable.as_mut().map(|r| &mut r.reloads)).await;
+        if revocable
+            .as_ref()
+            .is_some_and(|r| r.trust.revokes(&r.chain))
+        {
+            return;
+        }
     }
 }
 
@@ -479,8 +546,6 @@ pub(crate) struct WsClient {
     backoff: Backoff,
     network: NetworkUp,
     session: Session,
-    /// The CA certificates a `wss://` server is checked against.
-    trust: Option<Trust>,
 }
 
 impl WsClient {
@@ -497,21 +562,19 @@ impl WsClient {
         shutdown: watch::Receiver<bool>,
         trust: Option<Trust>,
     ) -> Self {
-        let signer = trust.as_ref().and_then(Trust::e2e_tls);
         Self {
-            trust,
-            controller: controller.to_owned(),
-            network,
-            url: url.to_owned(),
-            backoff: config.backoff(),
             session: Session {
                 endpoint_id: endpoint_id.to_owned(),
-                signer,
+                trust,
                 ping: (config.ping_interval_s > 0)
                     .then(|| Duration::from_secs(config.ping_interval_s)),
                 agent,
                 shutdown,
             },
+            controller: controller.to_owned(),
+            network,
+            url: url.to_owned(),
+            backoff: config.backoff(),
         }
     }
 
@@ -521,7 +584,7 @@ impl WsClient {
         loop {
             let connected = tokio::select! {
                 _ = self.session.shutdown.changed() => return,
-                connected = connect(&self.url, &self.controller, &self.session.endpoint_id, self.trust.as_ref()) => connected,
+                connected = connect(&self.url, &self.controller, &self.session.endpoint_id, self.session.trust.as_ref()) => connected,
             };
             match connected {
                 Ok((ws, ids)) => {
@@ -533,7 +596,7 @@ impl WsClient {
                     );
                     let ended = self
                         .session
-                        .run(ws, &self.url, Some(&self.controller), &ids, None)
+                        .run(ws, &self.url, Some(&self.controller), &ids, None, None)
                         .await;
                     if ended == Ended::Shutdown {
                         return;

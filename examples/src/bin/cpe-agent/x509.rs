@@ -8,10 +8,12 @@
 
 use std::fmt::Write as _;
 
+use rustls::pki_types::SignatureVerificationAlgorithm;
 use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::der::asn1::{AnyRef, BitStringRef};
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Decode as _, Encode as _, Tag, Tagged as _};
+use x509_cert::der::{Decode, Encode as _, Reader as _, SliceReader, Tag, Tagged as _};
 use x509_cert::name::Name;
 
 /// The fields of one certificate, as the row's parameters hold them.
@@ -55,6 +57,36 @@ pub(crate) fn parse(der: &[u8]) -> Option<CertificateInfo> {
 pub(crate) fn not_before(der: &[u8]) -> Option<std::time::Duration> {
     let cert = Certificate::from_der(der).ok()?;
     Some(cert.tbs_certificate.validity.not_before.to_unix_duration())
+}
+
+/// Whether the signed object `signed` (DER, a SIGNED{} structure: a CRL) carries a valid
+/// signature by the key of `spki` (a SubjectPublicKeyInfo without its outer SEQUENCE, as a
+/// webpki trust anchor holds it) with one of `algorithms` (that key's and that signature's).
+pub(crate) fn signed_by(
+    signed: &[u8],
+    spki: &[u8],
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+) -> bool {
+    let parts = || -> x509_cert::der::Result<_> {
+        let mut outer = SliceReader::new(signed)?;
+        let (tbs, signature_alg, signature) = outer.sequence(|fields| {
+            let tbs = fields.tlv_bytes()?;
+            let alg = AnyRef::decode(fields)?.value();
+            Ok((tbs, alg, BitStringRef::decode(fields)?.raw_bytes()))
+        })?;
+        let mut key = SliceReader::new(spki)?;
+        let key_alg = AnyRef::decode(&mut key)?.value();
+        let key = BitStringRef::decode(&mut key)?.raw_bytes();
+        Ok((tbs, signature_alg, signature, key_alg, key))
+    };
+    let Ok((tbs, signature_alg, signature, key_alg, key)) = parts() else {
+        return false;
+    };
+    algorithms.iter().any(|algorithm| {
+        algorithm.signature_alg_id().as_ref() == signature_alg
+            && algorithm.public_key_alg_id().as_ref() == key_alg
+            && algorithm.verify_signature(key, tbs, signature).is_ok()
+    })
 }
 
 /// Upper-case hex of a serial number, without the sign byte DER adds before a high bit.
