@@ -1,18 +1,21 @@
 //! The simulated device and its engine: persistence in the state directory, real downloads
-//! and uploads ([`Downloads`]), the hardware tick, and the fan-out of device inputs (changes, events,
-//! command completions) to the protocol drivers.
+//! and uploads ([`Downloads`]), real diagnostics ([`AgentCommands`]), the hardware tick, and
+//! the fan-out of device inputs (changes, events, command completions) to the protocol
+//! drivers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hal::Principal;
+use async_trait::async_trait;
 use hal::engine::{BootInfo, DeviceUpdate, GetRequest, Notice, NoticeId};
+use hal::feed::{CallId, CommandReporter};
 use hal::sim::SimDevice;
-use hal::traits::{Clock, Section};
-use hal::{Engine, EngineConfig};
+use hal::traits::{Clock, CommandCall, Commands, Invoked, Section};
+use hal::{Engine, EngineConfig, HalError, Principal};
 use tokio::sync::{Notify, mpsc, watch};
+use tr181_model::path::schema_path_of;
 use tr181_model::schema::{Protocol, Protocols};
 use tr181_model::value::DateTime;
 use usp_core::agent::ControllerTrust;
@@ -22,6 +25,7 @@ use crate::config::LanClient;
 use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
 use crate::mtp::text;
+use crate::reachability::{self, Reachability};
 use crate::tls::Trust;
 
 /// The directory in the state directory that holds the device's flash, a file per section.
@@ -85,6 +89,35 @@ impl Clock for WallClock {
     }
 }
 
+/// The simulated device's commands, but for the diagnostics the agent runs itself.
+struct AgentCommands {
+    device: Arc<dyn Commands>,
+    reachability: Reachability,
+}
+
+#[async_trait]
+impl Commands for AgentCommands {
+    async fn invoke(
+        &self,
+        call: &CommandCall,
+        reporter: CommandReporter,
+    ) -> Result<Invoked, HalError> {
+        match schema_path_of(&call.path).as_str() {
+            reachability::IP_PING | reachability::UDP_ECHO | reachability::SERVER_SELECTION => {
+                self.reachability.invoke(call, reporter)
+            }
+            _ => self.device.invoke(call, reporter).await,
+        }
+    }
+
+    async fn cancel(&self, call: CallId) -> Result<(), HalError> {
+        if self.reachability.cancel(call) {
+            return Ok(());
+        }
+        self.device.cancel(call).await
+    }
+}
+
 /// Boots the simulated device with its state in `state_dir` (created if missing), its
 /// downloads checking `https://` servers against `trust`, those of `clients` that join at
 /// the start on its LAN. Each of `stacks` must acknowledge a notice (a boot, a transfer
@@ -110,7 +143,11 @@ pub(crate) async fn boot(
         trust,
     ));
     hal.lifecycle = downloads.clone();
-    let (commands, force_collection) = ForceCollection::new(hal.commands.clone());
+    let commands = AgentCommands {
+        device: hal.commands.clone(),
+        reachability: Reachability::default(),
+    };
+    let (commands, force_collection) = ForceCollection::new(Arc::new(commands));
     hal.commands = Arc::new(commands);
     let mqtt_stats = Arc::new(MqttStats::default());
     hal.parameters = Arc::new(StatsParameters::new(hal.parameters, mqtt_stats.clone()));
@@ -122,6 +159,7 @@ pub(crate) async fn boot(
         EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;
+    set_as_device(&engine, reachability::capabilities()).await?;
     if !boot.discarded.is_empty() || !boot.trimmed.is_empty() {
         tracing::error!(
             discarded = ?boot.discarded,

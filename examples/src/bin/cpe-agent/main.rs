@@ -46,6 +46,7 @@ mod mqtt_filters;
 mod mqtt_stats;
 mod mqtt_ws;
 mod mtp;
+mod reachability;
 mod stomp;
 mod tls;
 mod uds;
