@@ -1,8 +1,9 @@
 //! End to end: an ACS runs a diagnostic test on the `cpe-agent` binary the TR-069 way. In
 //! the bootstrap session it sets the IPPing inputs with `DiagnosticsState` `Requested`; the
-//! agent starts the simulated device's `IPPing()` command (the one USP controllers operate)
-//! once the session has ended, writes its outputs to `Device.IP.Diagnostics.IPPing.` and
-//! opens a session with `8 DIAGNOSTICS COMPLETE`, in which the ACS reads the results.
+//! agent starts its `IPPing()` command (the one USP controllers operate, which pings for real:
+//! here 127.0.0.1) once the session has ended, writes its outputs to
+//! `Device.IP.Diagnostics.IPPing.` and opens a session with `8 DIAGNOSTICS COMPLETE`, in which
+//! the ACS reads the results.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,8 +30,9 @@ async fn an_acs_requests_a_ping_and_reads_its_results_after_event_8() {
         |name: &str, value: &str, kind| ParameterValue::new(format!("{PING}{name}"), value, kind);
     acs.push(Body::SetParameterValues(SetParameterValues {
         parameter_list: vec![
-            ping("Host", "192.0.2.1", ValueType::String),
+            ping("Host", "127.0.0.1", ValueType::String),
             ping("NumberOfRepetitions", "3", ValueType::UnsignedInt),
+            ping("Timeout", "2000", ValueType::UnsignedInt),
             ping("DiagnosticsState", "Requested", ValueType::String),
         ],
         parameter_key: "diag-1".into(),
@@ -58,7 +60,7 @@ async fn an_acs_requests_a_ping_and_reads_its_results_after_event_8() {
     assert_eq!(value("DiagnosticsState").as_deref(), Some("Complete"));
     assert_eq!(value("SuccessCount").as_deref(), Some("3"));
     assert_eq!(value("FailureCount").as_deref(), Some("0"));
-    assert_eq!(value("IPAddressUsed").as_deref(), Some("203.0.113.7"));
+    assert_eq!(value("IPAddressUsed").as_deref(), Some("127.0.0.1"));
     agent.wait_line("CWMP session ended").await;
     agent.stop().await;
 }
