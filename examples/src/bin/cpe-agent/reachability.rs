@@ -34,9 +34,9 @@
 //! Not followed: `Interface` (the simulated device's IP interfaces are not the host's; the
 //! host's routing picks the interface and `IPAddressUsed` says which address it took).
 
-use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -86,7 +86,7 @@ pub(crate) fn capabilities() -> Vec<(String, String)> {
 /// The tests running, by call, each ended by its abort handle.
 #[derive(Default)]
 pub(crate) struct Reachability {
-    running: Arc<Mutex<BTreeMap<CallId, AbortHandle>>>,
+    running: Arc<Mutex<Vec<(CallId, AbortHandle)>>>,
 }
 
 impl Reachability {
@@ -102,35 +102,41 @@ impl Reachability {
         if running.len() >= MAX_RUNNING {
             return Err(HalError::Refused {
                 path: call.path.clone(),
-                reason: format!("{MAX_RUNNING} reachability tests are running"),
+                reason: "too many reachability tests running".into(),
             });
         }
         let id = call.id;
         let tests = self.running.clone();
         // The task reports only while it is still listed, so that a test cancelled as it ends
         // reports nothing; listing it before the task can look keeps the report.
-        let task = tokio::spawn(async move {
+        // Boxed as the MTP tasks are, so that the binary has one task type for both.
+        let task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let outputs = test.run().await;
-            if lock(&tests).remove(&id).is_some() {
+            if take(&tests, id).is_some() {
                 reporter.complete(Ok(outputs));
             }
         });
-        running.insert(id, task.abort_handle());
+        let task = tokio::spawn(task);
+        running.push((id, task.abort_handle()));
         Ok(Invoked::Running)
     }
 
     /// Stops test `call`; false when it is not one of these (running).
     pub(crate) fn cancel(&self, call: CallId) -> bool {
-        let task = lock(&self.running).remove(&call);
-        task.map(|task| task.abort()).is_some()
+        take(&self.running, call).map(|task| task.abort()).is_some()
     }
 }
 
 /// The running tests, locked (a panic elsewhere leaves them as they were).
-fn lock(
-    running: &Mutex<BTreeMap<CallId, AbortHandle>>,
-) -> MutexGuard<'_, BTreeMap<CallId, AbortHandle>> {
+fn lock(running: &Mutex<Vec<(CallId, AbortHandle)>>) -> MutexGuard<'_, Vec<(CallId, AbortHandle)>> {
     running.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes test `call` off the running ones: its abort handle, if it was there.
+fn take(running: &Mutex<Vec<(CallId, AbortHandle)>>, call: CallId) -> Option<AbortHandle> {
+    let mut running = lock(running);
+    let index = running.iter().position(|(id, _)| *id == call)?;
+    Some(running.swap_remove(index).1)
 }
 
 /// Which test, with what it reports.
@@ -243,10 +249,9 @@ impl Test {
     /// Runs the test: its output arguments.
     async fn run(self) -> Vec<(String, Value)> {
         let mut resolved = 0;
-        let mut fastest: Option<(&str, Series)> = None;
+        let mut fastest: Option<(&str, Summary, Series)> = None;
         for host in &self.hosts {
             let Some(peer) = resolve(host, self.ipv4).await else {
-                tracing::info!(%host, "diagnostics: the host does not resolve");
                 continue;
             };
             resolved += 1;
@@ -259,19 +264,18 @@ impl Test {
                 Err(NO_ROUTE) if self.kind != Kind::Ping => return status_only("Error_Other"),
                 Err(status) => return status_only(status),
             };
-            let faster = |best: &Series| {
-                series.successes() > 0
-                    && (best.successes() == 0 || series.summary().average < best.summary().average)
+            let summary = series.summary();
+            let faster = |best: &Summary| {
+                summary.successes > 0 && (best.successes == 0 || summary.average < best.average)
             };
-            if fastest.as_ref().is_none_or(|(_, best)| faster(best)) {
-                fastest = Some((host.as_str(), series));
+            if fastest.as_ref().is_none_or(|(_, best, _)| faster(best)) {
+                fastest = Some((host.as_str(), summary, series));
             }
         }
         if resolved == 0 {
             return status_only("Error_CannotResolveHostName");
         }
-        let (host, series) = fastest.unwrap_or_default();
-        let summary = series.summary();
+        let (host, summary, series) = fastest.unwrap_or_default();
         let mut out = status_only("Complete");
         out.push(("IPAddressUsed".into(), address_text(series.local)));
         let micros = [
@@ -280,11 +284,10 @@ impl Test {
             ("MaximumResponseTime", summary.maximum),
         ];
         if self.kind != Kind::Selection {
-            out.push((
-                "SuccessCount".into(),
-                Value::UnsignedInt(series.successes()),
-            ));
-            out.push(("FailureCount".into(), Value::UnsignedInt(series.failures())));
+            let sent = u32::try_from(series.samples.len()).unwrap_or(u32::MAX);
+            let failures = sent.saturating_sub(summary.successes);
+            out.push(("SuccessCount".into(), Value::UnsignedInt(summary.successes)));
+            out.push(("FailureCount".into(), Value::UnsignedInt(failures)));
         }
         for (name, time) in micros {
             match self.kind {
@@ -298,7 +301,7 @@ impl Test {
         }
         match self.kind {
             Kind::Selection => {
-                let host = if series.successes() == 0 { "" } else { host };
+                let host = if summary.successes == 0 { "" } else { host };
                 out.push(("FastestHost".into(), Value::String(host.into())));
             }
             Kind::UdpEcho {
@@ -386,39 +389,35 @@ struct Sample {
     plus: [u32; 4],
 }
 
-/// The response times of a series in µs, zero without replies.
+/// The replies of a series and their response times in µs, zero without replies.
 #[derive(Clone, Copy, Debug, Default)]
 struct Summary {
+    successes: u32,
     average: u32,
     minimum: u32,
     maximum: u32,
 }
 
 impl Series {
-    fn round_trips(&self) -> impl Iterator<Item = u32> + '_ {
-        let micros = |time: Duration| u32::try_from(time.as_micros()).unwrap_or(u32::MAX);
-        self.samples
-            .iter()
-            .filter_map(move |sample| sample.round_trip.map(micros))
-    }
-
-    fn successes(&self) -> u32 {
-        u32::try_from(self.round_trips().count()).unwrap_or(u32::MAX)
-    }
-
-    fn failures(&self) -> u32 {
-        let sent = u32::try_from(self.samples.len()).unwrap_or(u32::MAX);
-        sent.saturating_sub(self.successes())
-    }
-
     fn summary(&self) -> Summary {
-        let total: u64 = self.round_trips().map(u64::from).sum();
-        let average = total.checked_div(self.successes().into()).unwrap_or(0);
-        Summary {
-            average: u32::try_from(average).unwrap_or(u32::MAX),
-            minimum: self.round_trips().min().unwrap_or(0),
-            maximum: self.round_trips().max().unwrap_or(0),
+        let mut summary = Summary {
+            minimum: u32::MAX,
+            ..Summary::default()
+        };
+        let mut total: u64 = 0;
+        for time in self.samples.iter().filter_map(|sample| sample.round_trip) {
+            let micros = u32::try_from(time.as_micros()).unwrap_or(u32::MAX);
+            summary.successes += 1;
+            total += u64::from(micros);
+            summary.minimum = summary.minimum.min(micros);
+            summary.maximum = summary.maximum.max(micros);
         }
+        let average = total.checked_div(summary.successes.into()).unwrap_or(0);
+        summary.average = u32::try_from(average).unwrap_or(u32::MAX);
+        if summary.successes == 0 {
+            summary.minimum = 0;
+        }
+        summary
     }
 
     /// Appends `IndividualPacketResult.{i}.` for each echo, numbered by `TestGenSN`.
@@ -516,12 +515,9 @@ impl EchoSocket {
                 .map(|address| address.ip())
                 .ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
         };
-        let local = setup(&socket).map_err(|error| {
-            tracing::info!(%peer, %error, "diagnostics: the host cannot be reached");
-            match error.kind() {
-                io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => NO_ROUTE,
-                _ => "Error_Other",
-            }
+        let local = setup(&socket).map_err(|error| match error.kind() {
+            io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => NO_ROUTE,
+            _ => "Error_Other",
         })?;
         let socket = UdpSocket::from_std(socket.into()).map_err(|_| ERROR_INTERNAL)?;
         Ok(Self {
@@ -541,21 +537,12 @@ impl EchoSocket {
         deadline: Instant,
         buffer: &mut [u8],
     ) -> Option<[u32; 4]> {
-        if let Err(error) = self.socket.send(request).await {
-            tracing::debug!(%error, "diagnostics: echo not sent");
-            return None;
-        }
+        // An echo not sent (no route, too long) failed.
+        self.socket.send(request).await.ok()?;
         loop {
             let received = tokio::time::timeout_at(deadline, self.socket.recv_from(buffer));
-            let (length, from) = match received.await {
-                Err(_) => return None,
-                Ok(Err(error)) => {
-                    // An ICMP error for the echo (port unreachable): it failed.
-                    tracing::debug!(%error, "diagnostics: echo failed");
-                    return None;
-                }
-                Ok(Ok(received)) => received,
-            };
+            // An ICMP error for the echo (port unreachable) fails it too.
+            let (length, from) = received.await.ok()?.ok()?;
             let reply = buffer.get(..length).unwrap_or_default();
             if from.ip() != self.peer {
                 continue;
