@@ -25,14 +25,14 @@ use rusp_lib::usp_builder::OperateBuilder;
 use serde_json::Value;
 use tokio::net::UdpSocket;
 
-use common::{AgentProcess, Controller, add, s};
+use common::{AgentProcess, Controller, s};
 
 const PING: &str = "Device.IP.Diagnostics.IPPing()";
 const UDP_ECHO: &str = "Device.IP.Diagnostics.UDPEchoDiagnostics()";
 const SELECTION: &str = "Device.IP.Diagnostics.ServerSelectionDiagnostics()";
 
-/// Operates `command` with `args` and returns the output arguments of its OperationComplete.
-async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> Value {
+/// Operates `command` with `args`: the request's path (`Device.LocalAgent.Request.{i}.`).
+async fn start(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> String {
     let operate = OperateBuilder::new(s(command))
         .with_command_key(s(key))
         .with_send_resp(true)
@@ -41,7 +41,15 @@ async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str,
         .unwrap();
     let body = ctrl.request(operate).await;
     let result = &body["Response"]["OperateResp"]["operation_results"][0];
-    assert!(result["req_obj_path"].is_string(), "{body}");
+    result["req_obj_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
+
+/// Operates `command` with `args` and returns the output arguments of its OperationComplete.
+async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> Value {
+    start(ctrl, command, key, args).await;
     let done = ctrl
         .notify(|n| n["oper_complete"]["command_key"] == key)
         .await;
@@ -79,18 +87,7 @@ async fn agent_and_controller() -> (tempfile::TempDir, AgentProcess, Controller)
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
-    let body = ctrl
-        .request(add(
-            "Device.LocalAgent.Subscription.",
-            &[
-                ("ID", "reach"),
-                ("NotifType", "OperationComplete"),
-                ("ReferenceList", &[PING, UDP_ECHO, SELECTION].join(",")),
-                ("Enable", "true"),
-            ],
-        ))
-        .await;
-    assert!(body["Response"]["AddResp"].is_object(), "{body}");
+    common::subscribe_completions(&mut ctrl, "reach", &[PING, UDP_ECHO, SELECTION]).await;
     (state, agent, ctrl)
 }
 
@@ -244,28 +241,19 @@ async fn a_cancelled_ping_stops_at_once() {
     common::within(Duration::from_secs(60), async {
         let (_state, agent, mut ctrl) = agent_and_controller().await;
         // 100 echoes to an address that never answers, 5 s each: far beyond the bound.
-        let operate = OperateBuilder::new(s(PING))
-            .with_command_key(s("long"))
-            .with_send_resp(true)
-            .with_input_args(
-                [
-                    ("Host", "192.0.2.1"),
-                    ("ProtocolVersion", "IPv4"),
-                    ("NumberOfRepetitions", "100"),
-                    ("Timeout", "5000"),
-                    ("DataBlockSize", "56"),
-                ]
-                .iter()
-                .map(|(n, v)| (s(n), s(v)))
-                .collect(),
-            )
-            .build()
-            .unwrap();
-        let body = ctrl.request(operate).await;
-        let request = body["Response"]["OperateResp"]["operation_results"][0]["req_obj_path"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{body}"))
-            .to_owned();
+        let request = start(
+            &mut ctrl,
+            PING,
+            "long",
+            &[
+                ("Host", "192.0.2.1"),
+                ("ProtocolVersion", "IPv4"),
+                ("NumberOfRepetitions", "100"),
+                ("Timeout", "5000"),
+                ("DataBlockSize", "56"),
+            ],
+        )
+        .await;
         let cancel = OperateBuilder::new(format!("{request}Cancel()"))
             .with_command_key(s("cancel"))
             .with_send_resp(true)

@@ -34,7 +34,7 @@ use rusp_lib::usp_builder::OperateBuilder;
 use tokio::sync::mpsc;
 
 use common::files::{Received, upload, upload_pending, upload_server};
-use common::{Acs, AgentProcess, Controller, WAIT, add, added_path, s};
+use common::{Acs, AgentProcess, Controller, WAIT, s};
 
 async fn next_request(requests: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(WAIT, requests.recv())
@@ -169,18 +169,7 @@ async fn usp_scenario() {
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
-    let body = ctrl
-        .request(add(
-            "Device.LocalAgent.Subscription.",
-            &[
-                ("ID", "uploads"),
-                ("NotifType", "OperationComplete"),
-                ("ReferenceList", &format!("{BACKUP},{UPLOAD}")),
-                ("Enable", "true"),
-            ],
-        ))
-        .await;
-    added_path(&body);
+    common::subscribe_completions(&mut ctrl, "uploads", &[BACKUP, UPLOAD]).await;
     for (command, path) in [(BACKUP, "/ok/backup.json"), (UPLOAD, "/auth/agent.log")] {
         let operate = OperateBuilder::new(s(command))
             .with_command_key(s(path))

@@ -686,6 +686,22 @@ pub(crate) fn added_path(body: &Value) -> String {
         .to_owned()
 }
 
+/// Subscribes the controller, as subscription `id`, to the completions of `commands`.
+pub(crate) async fn subscribe_completions(ctrl: &mut Controller, id: &str, commands: &[&str]) {
+    let body = ctrl
+        .request(add(
+            "Device.LocalAgent.Subscription.",
+            &[
+                ("ID", id),
+                ("NotifType", "OperationComplete"),
+                ("ReferenceList", &commands.join(",")),
+                ("Enable", "true"),
+            ],
+        ))
+        .await;
+    added_path(&body);
+}
+
 /// Makes a report of the bulk data `profile` at once (`ForceCollection()`).
 pub(crate) async fn force_collection(ctrl: &mut Controller, profile: &str) {
     let operate = OperateBuilder::new(format!("{profile}ForceCollection()"))
