@@ -484,19 +484,22 @@ impl DefaultValue {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Str {
     /// `STRINGS[offset..offset + len]` (byte offsets on character boundaries). The offset is
-    /// kept as little-endian bytes so that a `Str` is 6 bytes aligned to 2, not 8 aligned to
-    /// 4: a parameter entry then fits in 16 bytes.
-    Blob { offset: [u8; 4], len: u16 },
+    /// kept as 3 little-endian bytes (the blob is under 16 MiB) and the length in one (every
+    /// name and path is under 256 bytes; the generator checks both), so that a `Str` is 4
+    /// bytes aligned to 1: a parameter entry then fits in 12 bytes.
+    Blob { offset: [u8; 3], len: u8 },
     /// A string written by a unit test.
     #[cfg(test)]
     Static(&'static str),
 }
 
 impl Str {
-    /// The blob range `offset..offset + len`.
-    pub(crate) const fn new(offset: u32, len: u16) -> Self {
+    /// The blob range `offset..offset + len`; `offset` must be under 2^24 (its top byte is
+    /// dropped).
+    pub(crate) const fn new(offset: u32, len: u8) -> Self {
+        let [low, middle, high, _] = offset.to_le_bytes();
         Self::Blob {
-            offset: offset.to_le_bytes(),
+            offset: [low, middle, high],
             len,
         }
     }
@@ -504,8 +507,12 @@ impl Str {
     /// The text (empty if the range is not in the blob, which the generator rules out).
     pub(crate) fn get(self) -> &'static str {
         match self {
-            Self::Blob { offset, len } => {
-                let start = usize::try_from(u32::from_le_bytes(offset)).unwrap_or(usize::MAX);
+            Self::Blob {
+                offset: [low, middle, high],
+                len,
+            } => {
+                let start = usize::try_from(u32::from_le_bytes([low, middle, high, 0]))
+                    .unwrap_or(usize::MAX);
                 let len = usize::from(len);
                 STRINGS.get(start..start.saturating_add(len)).unwrap_or("")
             }
@@ -772,9 +779,18 @@ pub enum ActiveNotify {
     CanDeny,
 }
 
-/// The accessors every item of the model has: `status`, `version` and `protocols`.
+/// The accessors every item of the model has: `status`, `version` and `protocols` (a
+/// parameter keeps its protocols among its flags, and has its own accessor for them).
 macro_rules! lifecycle_accessors {
     () => {
+        lifecycle_accessors!(status_and_version);
+
+        /// Model variants that have it.
+        pub const fn protocols(&self) -> Protocols {
+            self.protocols
+        }
+    };
+    (status_and_version) => {
         /// Lifecycle status.
         pub const fn status(&self) -> Status {
             self.status
@@ -783,11 +799,6 @@ macro_rules! lifecycle_accessors {
         /// Version that introduced it.
         pub const fn version(&self) -> Version {
             self.version
-        }
-
-        /// Model variants that have it.
-        pub const fn protocols(&self) -> Protocols {
-            self.protocols
         }
     };
 }
@@ -800,21 +811,22 @@ pub struct Parameter {
     pub(crate) syntax: u16,
     pub(crate) status: Status,
     pub(crate) version: Version,
-    pub(crate) protocols: Protocols,
     pub(crate) flags: ParameterFlags,
 }
 
-/// `forced_inform`, `active_notify` and `mandatory` of a parameter packed in one byte, so
-/// that the 9,012 parameter entries are 16 bytes each.
+/// `protocols`, `forced_inform`, `active_notify` and `mandatory` of a parameter packed in one
+/// byte, so that the 9,012 parameter entries are 12 bytes each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ParameterFlags(u8);
 
 impl ParameterFlags {
-    /// Not forced, normal active notification, not mandatory.
-    pub(crate) const NONE: Self = Self::new(false, ActiveNotify::Normal, false);
+    /// In both variants, not forced, normal active notification, not mandatory.
+    pub(crate) const NONE: Self = Self::new(Protocols::BOTH, false, ActiveNotify::Normal, false);
 
-    /// Bit 0: forced inform; bit 1: mandatory; bits 2 and 3: active notify.
+    /// Bit 0: forced inform; bit 1: mandatory; bits 2 and 3: active notify; bits 4 and 5:
+    /// the protocols.
     pub(crate) const fn new(
+        protocols: Protocols,
         forced_inform: bool,
         active_notify: ActiveNotify,
         mandatory: bool,
@@ -825,7 +837,7 @@ impl ParameterFlags {
             ActiveNotify::ForceDefaultEnabled => 2,
             ActiveNotify::CanDeny => 3,
         };
-        Self(forced_inform as u8 | (mandatory as u8) << 1 | notify << 2)
+        Self(forced_inform as u8 | (mandatory as u8) << 1 | notify << 2 | (protocols.0 & 3) << 4)
     }
 }
 
@@ -846,7 +858,12 @@ impl Parameter {
         syntax_at(self.syntax)
     }
 
-    lifecycle_accessors!();
+    lifecycle_accessors!(status_and_version);
+
+    /// Model variants that have it.
+    pub const fn protocols(&self) -> Protocols {
+        Protocols(self.flags.0 >> 4 & 3)
+    }
 
     /// CWMP: always sent in Inform.
     pub const fn forced_inform(&self) -> bool {
@@ -1077,7 +1094,7 @@ impl Object {
     /// The parameter `name` of this object in `protocol`'s model.
     pub fn parameter(&self, name: &str, protocol: Protocol) -> Option<&'static Parameter> {
         find_named(self.all_parameters(), name, protocol, |p| {
-            (p.name(), p.protocols)
+            (p.name(), p.protocols())
         })
     }
 
@@ -1099,7 +1116,7 @@ impl Object {
     pub fn parameters(&self, protocol: Protocol) -> impl Iterator<Item = &'static Parameter> {
         self.all_parameters()
             .iter()
-            .filter(move |p| p.protocols.contains(protocol))
+            .filter(move |p| p.protocols().contains(protocol))
     }
 
     /// The commands of this object in `protocol`'s model, sorted by name.
@@ -1287,37 +1304,52 @@ mod tests {
 
     #[test]
     fn parameter_flags_read_back_every_combination() {
-        for notify in [
-            ActiveNotify::Normal,
-            ActiveNotify::ForceEnabled,
-            ActiveNotify::ForceDefaultEnabled,
-            ActiveNotify::CanDeny,
-        ] {
-            for (forced, mandatory) in [(false, false), (false, true), (true, false), (true, true)]
-            {
-                let parameter = Parameter {
-                    name: Str::Static("X"),
-                    access: Access::ReadOnly,
-                    syntax: 0,
-                    status: Status::Current,
-                    version: Version {
-                        major: 2,
-                        minor: 0,
-                        patch: 0,
-                    },
-                    protocols: Protocols::BOTH,
-                    flags: ParameterFlags::new(forced, notify, mandatory),
-                };
-                assert_eq!(
-                    (
-                        parameter.forced_inform(),
-                        parameter.active_notify(),
-                        parameter.mandatory()
-                    ),
-                    (forced, notify, mandatory)
-                );
+        for protocols in [Protocols::CWMP, Protocols::USP, Protocols::BOTH] {
+            for notify in [
+                ActiveNotify::Normal,
+                ActiveNotify::ForceEnabled,
+                ActiveNotify::ForceDefaultEnabled,
+                ActiveNotify::CanDeny,
+            ] {
+                for (forced, mandatory) in
+                    [(false, false), (false, true), (true, false), (true, true)]
+                {
+                    let parameter = Parameter {
+                        name: Str::Static("X"),
+                        access: Access::ReadOnly,
+                        syntax: 0,
+                        status: Status::Current,
+                        version: Version {
+                            major: 2,
+                            minor: 0,
+                            patch: 0,
+                        },
+                        flags: ParameterFlags::new(protocols, forced, notify, mandatory),
+                    };
+                    assert_eq!(
+                        (
+                            parameter.protocols(),
+                            parameter.forced_inform(),
+                            parameter.active_notify(),
+                            parameter.mandatory()
+                        ),
+                        (protocols, forced, notify, mandatory)
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn blob_strings_read_back_three_byte_offsets() {
+        // An offset past 16 bits and a length of 255 survive the 4-byte packing; past the
+        // blob's end the text is empty rather than a panic.
+        let len = u8::try_from(STRINGS.len().min(255)).unwrap_or(0);
+        let start = STRINGS.len() - usize::from(len);
+        let offset = u32::try_from(start).unwrap_or(0);
+        assert!(offset > 0xFFFF);
+        assert_eq!(Str::new(offset, len).get(), &STRINGS[start..]);
+        assert_eq!(Str::new(0x00FF_FFFF, 1).get(), "");
     }
 
     #[cfg(feature = "bulkdata")]

@@ -108,7 +108,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
     );
     mod_rs.push_str(DEFAULTS);
     files.push(("syntax.rs".into(), syntaxes.render(&mut strings)?));
-    files.push(("strings.rs".into(), strings.render()));
+    files.push(("strings.rs".into(), strings.render()?));
     files.push(("mod.rs".into(), mod_rs));
     Ok(Output { files, features })
 }
@@ -119,7 +119,7 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
     Version { major, minor, patch }
 }
 
-const fn s(offset: u32, len: u16) -> Str {
+const fn s(offset: u32, len: u8) -> Str {
     Str::new(offset, len)
 }
 
@@ -147,7 +147,6 @@ const PARAM: Parameter = Parameter {
     syntax: 0,
     status: Status::Current,
     version: v(2, 0, 0),
-    protocols: Protocols::BOTH,
     flags: ParameterFlags::NONE,
 };
 
@@ -368,7 +367,10 @@ fn render_object(
         let span = span(&mut tables.unique_keys, keys)?;
         let _ = write!(out, "unique_keys: {span},");
     }
-    common_fields(&mut out, &info.status, info.version, object.protocols);
+    status_and_version(&mut out, &info.status, info.version);
+    if object.protocols != Protocols::Both {
+        let _ = write!(out, "protocols: {},", object.protocols.rust());
+    }
     let params = |args: Vec<(&str, Protocols, &Param)>,
                   tables: &mut GroupTables,
                   syntaxes: &mut Interner,
@@ -429,9 +431,9 @@ fn render_object(
     Ok(())
 }
 
-/// Status, version and protocols where they differ from the `OBJECT`/`PARAM` defaults;
-/// true when it wrote all three.
-fn common_fields(out: &mut String, status: &str, version: Version, protocols: Protocols) -> bool {
+/// Status and version where they differ from the `OBJECT`/`PARAM` defaults; true when it
+/// wrote both.
+fn status_and_version(out: &mut String, status: &str, version: Version) -> bool {
     let mut written = 0;
     if status != "current" {
         let _ = write!(out, "status: {},", status_rust(status));
@@ -445,11 +447,7 @@ fn common_fields(out: &mut String, status: &str, version: Version, protocols: Pr
         );
         written += 1;
     }
-    if protocols != Protocols::Both {
-        let _ = write!(out, "protocols: {},", protocols.rust());
-        written += 1;
-    }
-    written == 3
+    written == 2
 }
 
 /// Commands and events have no defaults constant: every field is written.
@@ -494,8 +492,11 @@ fn render_param(
     if param.access != "readOnly" {
         let _ = write!(out, "access: {},", access(&param.access));
     }
-    let common = common_fields(&mut out, &param.status, param.version, protocols);
-    let flags = param.forced_inform || param.active_notify != "normal" || param.mandatory;
+    let common = status_and_version(&mut out, &param.status, param.version);
+    let flags = protocols != Protocols::Both
+        || param.forced_inform
+        || param.active_notify != "normal"
+        || param.mandatory;
     if flags {
         let notify = match param.active_notify.as_str() {
             "normal" => "Normal",
@@ -505,8 +506,10 @@ fn render_param(
         };
         let _ = write!(
             out,
-            "flags: ParameterFlags::new({}, ActiveNotify::{notify}, {}),",
-            param.forced_inform, param.mandatory
+            "flags: ParameterFlags::new({}, {}, ActiveNotify::{notify}, {}),",
+            protocols.rust(),
+            param.forced_inform,
+            param.mandatory
         );
     }
     // With every field written, `..PARAM` would be a needless update.
@@ -719,7 +722,24 @@ impl Strings {
     }
 
     /// `strings.rs`: the blob as one `concat!` of lines of about 90 bytes, then the list table.
-    fn render(&self) -> String {
+    /// A `Str` holds a 3-byte offset and a 1-byte length: an error if either would not fit.
+    fn render(&self) -> Result<String, String> {
+        if self.blob.len() > 1 << 24 {
+            return Err(format!(
+                "the string blob ({} bytes) outgrows the 3-byte offsets of `Str`",
+                self.blob.len()
+            ));
+        }
+        if let Some(long) = self
+            .index
+            .keys()
+            .find(|text| text.len() > usize::from(u8::MAX))
+        {
+            return Err(format!(
+                "{long:?} ({} bytes) outgrows the 1-byte length of `Str`",
+                long.len()
+            ));
+        }
         let mut out = String::from(HEADER);
         out.push_str(
             "//! Every name and path of the tables, each once, in one string: the tables refer to\n\
@@ -749,7 +769,7 @@ impl Strings {
             let _ = writeln!(out, "    {entry},");
         }
         out.push_str("];\n");
-        out
+        Ok(out)
     }
 }
 

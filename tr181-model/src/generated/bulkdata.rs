@@ -86,14 +86,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(3501, 13), /* EncodingTypes */
             syntax: 87,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3501, 13), /* EncodingTypes */
             syntax: 88,
             version: v(2, 5, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -130,14 +130,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(3631, 9), /* Protocols */
             syntax: 90,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3631, 9), /* Protocols */
             syntax: 91,
             version: v(2, 5, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -159,7 +159,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -167,14 +167,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 93,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3685, 10), /* Controller */
             syntax: 94,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 96,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -204,7 +204,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -212,7 +212,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -254,7 +254,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -262,7 +262,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 101,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -270,7 +270,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 102,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3906, 4), /* Data */
             syntax: 3,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {

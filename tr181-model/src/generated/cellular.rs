@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -137,7 +137,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -201,7 +201,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -209,14 +209,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4724, 17), /* AvailableNetworks */
             syntax: 129,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -248,7 +248,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(851, 10), /* LastChange */
             syntax: 28,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -288,21 +288,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(4841, 4), /* RSRP */
             syntax: 137,
             version: v(2, 14, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(4845, 4), /* RSRQ */
             syntax: 137,
             version: v(2, 14, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(4849, 4), /* RSSI */
             syntax: 137,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -367,7 +367,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -375,7 +375,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -439,7 +439,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -447,7 +447,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -479,84 +479,84 @@ pub(crate) static GROUP: Group = Group {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 144,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -564,28 +564,28 @@ pub(crate) static GROUP: Group = Group {
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {

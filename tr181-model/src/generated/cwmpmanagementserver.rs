@@ -19,7 +19,7 @@ pub(crate) static GROUP: Group = Group {
         syntax: 120,
         access: Access::ReadWrite,
         version: v(2, 15, 0),
-        protocols: Protocols::USP,
+        flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
         ..PARAM
     }],
     commands: &[],

@@ -274,7 +274,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15458, 3), /* CID */
             syntax: 349,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -309,13 +309,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(15552, 12), /* FriendlyName */
             syntax: 335,
             access: Access::ReadWrite,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15564, 15), /* HardwareVersion */
             syntax: 31,
-            flags: ParameterFlags::new(true, ActiveNotify::Normal, false),
+            flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -351,7 +351,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15653, 30), /* MaxNumberOfActivateTimeWindows */
             syntax: 350,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -368,7 +368,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15703, 3), /* PEN */
             syntax: 351,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -387,7 +387,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15742, 16), /* ProvisioningCode */
             syntax: 31,
             access: Access::ReadWrite,
-            flags: ParameterFlags::new(true, ActiveNotify::ForceEnabled, false),
+            flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::ForceEnabled, false),
             ..PARAM
         },
         Parameter {
@@ -398,19 +398,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15770, 15), /* SoftwareVersion */
             syntax: 31,
-            flags: ParameterFlags::new(true, ActiveNotify::ForceEnabled, false),
+            flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::ForceEnabled, false),
             ..PARAM
         },
         Parameter {
             name: s(15785, 33), /* SupportedDataModelNumberOfEntries */
             syntax: 0,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15818, 6), /* UpTime */
             syntax: 28,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -429,7 +429,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -437,7 +437,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 11, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -457,7 +457,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -465,7 +465,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -503,89 +503,84 @@ pub(crate) static GROUP: Group = Group {
             name: s(16002, 18), /* TimeWindow.{i}.End */
             syntax: 28,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(16020, 25), /* TimeWindow.{i}.MaxRetries */
             syntax: 355,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16045, 19), /* TimeWindow.{i}.Mode */
             syntax: 356,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(16064, 20), /* TimeWindow.{i}.Start */
             syntax: 28,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(16084, 26), /* TimeWindow.{i}.UserMessage */
             syntax: 3,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16120, 12), /* AutoActivate */
             syntax: 16,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(16132, 8), /* CheckSum */
             syntax: 357,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16140, 17), /* CheckSumAlgorithm */
             syntax: 358,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16157, 8), /* FileSize */
             syntax: 0,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(282, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(290, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -638,7 +633,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -646,7 +641,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -689,24 +684,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(282, 8), /* Password */
             syntax: 6,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(290, 8), /* Username */
             syntax: 6,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -745,7 +737,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -753,7 +745,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -816,7 +808,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -824,14 +816,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 10,
             version: v(2, 17, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -849,14 +841,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(16711, 4), /* Free */
             syntax: 359,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(16715, 14), /* FreePersistent */
             syntax: 359,
             version: v(2, 15, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -940,7 +932,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16903, 14), /* MemUtilization */
             syntax: 369,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -964,7 +956,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -972,7 +964,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -992,7 +984,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9751, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 19, 0),
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1069,7 +1061,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1077,7 +1069,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1126,24 +1118,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(282, 8), /* Password */
             syntax: 6,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(290, 8), /* Username */
             syntax: 6,
             version: v(2, 17, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1155,7 +1144,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(17400, 8), /* CPUUsage */
             syntax: 369,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1168,7 +1157,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1176,7 +1165,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1286,20 +1275,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(17470, 14), /* CPUUtilization */
             syntax: 369,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(791, 4), /* Name */
             syntax: 6,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17629, 7), /* CPUTime */
             syntax: 21,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1320,13 +1309,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(16676, 4), /* Size */
             syntax: 359,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17643, 5), /* State */
             syntax: 378,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1334,7 +1323,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1342,7 +1331,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1355,49 +1344,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(15638, 15), /* ManufacturerOUI */
             syntax: 349,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15730, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17722, 13), /* ProxyProtocol */
             syntax: 380,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17761, 9), /* BootCount */
             syntax: 0,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17770, 13), /* ColdBootCount */
             syntax: 0,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17783, 23), /* CurrentVersionBootCount */
             syntax: 0,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1405,28 +1394,28 @@ pub(crate) static GROUP: Group = Group {
             syntax: 89,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17822, 21), /* RebootNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17843, 13), /* WarmBootCount */
             syntax: 0,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17856, 17), /* WatchdogBootCount */
             syntax: 0,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1434,35 +1423,35 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(176, 5), /* Cause */
             syntax: 15,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(506, 15), /* FirmwareUpdated */
             syntax: 16,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(181, 6), /* Reason */
             syntax: 381,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5130, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1470,32 +1459,32 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17973, 8), /* Features */
             syntax: 128,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17981, 3), /* URN */
             syntax: 6,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17969, 4), /* UUID */
             syntax: 382,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1508,7 +1497,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1516,7 +1505,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1539,7 +1528,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(9751, 10), /* LastUpdate */
             syntax: 10,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -1589,7 +1578,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(1229, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1605,21 +1594,21 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(6002, 5), /* Value */
             syntax: 383,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1652,76 +1641,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(282, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(290, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(16132, 8), /* CheckSum */
             syntax: 357,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16140, 17), /* CheckSumAlgorithm */
             syntax: 358,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16157, 8), /* FileSize */
             syntax: 0,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(282, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(18280, 14), /* TargetFileName */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(290, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -1729,7 +1712,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1737,7 +1720,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 1, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1762,24 +1745,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(282, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(4218, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(290, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
     ],

@@ -197,7 +197,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18621, 18), /* SCLNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -205,7 +205,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -213,21 +213,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18720, 30), /* AreaNwkInstanceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -235,56 +235,56 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18750, 27), /* SAFPolicySetNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6821, 6), /* Active */
             syntax: 16,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18830, 15), /* AreaNwkInstance */
             syntax: 392,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9747, 4), /* Host */
             syntax: 154,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18845, 24), /* ListOfDeviceApplications */
             syntax: 128,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18869, 21), /* ListOfDeviceNeighbors */
             syntax: 154,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18890, 23), /* PropertyNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -300,70 +300,70 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 393,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(791, 4), /* Name */
             syntax: 3,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6002, 5), /* Value */
             syntax: 3,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19048, 11), /* AreaNwkType */
             syntax: 3,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10211, 2), /* ID */
             syntax: 3,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19059, 13), /* ListOfDevices */
             syntax: 394,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18890, 23), /* PropertyNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(791, 4), /* Name */
             syntax: 3,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6002, 5), /* Value */
             syntax: 3,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -371,7 +371,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -379,7 +379,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -387,7 +387,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -395,7 +395,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 395,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -403,7 +403,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -411,7 +411,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -419,29 +419,28 @@ pub(crate) static GROUP: Group = Group {
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19379, 11), /* FinalStatus */
             syntax: 396,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19390, 8), /* Progress */
             syntax: 397,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19438, 24), /* ANPPolicyNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -449,7 +448,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -457,7 +456,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -465,7 +464,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -473,7 +472,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -481,14 +480,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19533, 26), /* BlockPeriodNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -496,14 +495,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19559, 30), /* RequestCategoryNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -511,7 +510,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -519,7 +518,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 400,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -527,7 +526,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -535,7 +534,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -543,7 +542,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -551,7 +550,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -559,21 +558,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19764, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19874, 26), /* AbsTimeSpanNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -581,7 +580,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -589,7 +588,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -597,7 +596,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -605,7 +604,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -613,7 +612,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -621,7 +620,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 103,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -629,7 +628,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 103,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -637,14 +636,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19559, 30), /* RequestCategoryNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -652,7 +651,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -660,7 +659,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -668,7 +667,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 401,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -676,7 +675,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -684,7 +683,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 402,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -692,7 +691,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -700,7 +699,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 170,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
     ],

@@ -28,99 +28,111 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15638, 15), /* ManufacturerOUI */
             syntax: 490,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
+            flags: ParameterFlags::new(
+                Protocols::CWMP,
+                false,
+                ActiveNotify::ForceDefaultEnabled,
+                false,
+            ),
             ..PARAM
         },
         Parameter {
             name: s(15730, 12), /* ProductClass */
             syntax: 31,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
+            flags: ParameterFlags::new(
+                Protocols::CWMP,
+                false,
+                ActiveNotify::ForceDefaultEnabled,
+                false,
+            ),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::ForceDefaultEnabled, false),
+            flags: ParameterFlags::new(
+                Protocols::CWMP,
+                false,
+                ActiveNotify::ForceDefaultEnabled,
+                false,
+            ),
             ..PARAM
         },
         Parameter {
             name: s(26665, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10555, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26675, 18), /* ManagementProtocol */
             syntax: 491,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15638, 15), /* ManufacturerOUI */
             syntax: 490,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15730, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15638, 15), /* ManufacturerOUI */
             syntax: 490,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15730, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26665, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10555, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
     ],

@@ -49,14 +49,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -84,7 +84,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -178,49 +178,49 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -251,25 +251,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -277,25 +277,25 @@ pub(crate) static GROUP: Group = Group {
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

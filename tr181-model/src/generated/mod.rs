@@ -1094,7 +1094,7 @@ const fn v(major: u8, minor: u8, patch: u8) -> Version {
     }
 }
 
-const fn s(offset: u32, len: u16) -> Str {
+const fn s(offset: u32, len: u8) -> Str {
     Str::new(offset, len)
 }
 
@@ -1122,7 +1122,6 @@ const PARAM: Parameter = Parameter {
     syntax: 0,
     status: Status::Current,
     version: v(2, 0, 0),
-    protocols: Protocols::BOTH,
     flags: ParameterFlags::NONE,
 };
 

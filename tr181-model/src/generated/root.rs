@@ -20,14 +20,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(7, 31), /* CollectionDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7, 31), /* CollectionDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -39,42 +39,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(67, 28), /* IoTCapabilityNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95, 19), /* NodeNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(114, 28), /* ProxiedDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(142, 20), /* RootDataModelVersion */
             syntax: 1,
             version: v(2, 4, 0),
-            flags: ParameterFlags::new(true, ActiveNotify::Normal, false),
+            flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(176, 5), /* Cause */
             syntax: 2,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(181, 6), /* Reason */
             syntax: 3,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -82,7 +82,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -90,7 +90,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -106,14 +106,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(256, 6), /* Format */
             syntax: 7,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -121,7 +121,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -137,7 +137,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -145,114 +145,112 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(298, 29), /* PacketCaptureResult.{i}.Count */
             syntax: 0,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(327, 31), /* PacketCaptureResult.{i}.EndTime */
             syntax: 10,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(358, 36), /* PacketCaptureResult.{i}.FileLocation */
             syntax: 5,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(394, 33), /* PacketCaptureResult.{i}.StartTime */
             syntax: 10,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 11,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(176, 5), /* Cause */
             syntax: 12,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(181, 6), /* Reason */
             syntax: 3,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(456, 12), /* DelaySeconds */
             syntax: 4,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(489, 7), /* Results */
             syntax: 13,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 14,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(176, 5), /* Cause */
             syntax: 15,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(496, 10), /* CommandKey */
             syntax: 3,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(506, 15), /* FirmwareUpdated */
             syntax: 16,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(521, 12), /* ParameterMap */
             syntax: 17,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(181, 6), /* Reason */
             syntax: 3,
             version: v(2, 18, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
     ],

@@ -74,14 +74,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(69228, 5), /* CADir */
             syntax: 3,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69241, 6), /* CAFile */
             syntax: 3,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {

@@ -18,15 +18,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(744, 16), /* DiagnosticsState */
             syntax: 1015,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(489, 7), /* Results */
             syntax: 13,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

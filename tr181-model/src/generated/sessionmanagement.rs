@@ -128,7 +128,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -186,7 +186,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -194,7 +194,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -268,7 +268,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -344,7 +344,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -352,7 +352,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -408,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -416,7 +416,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -460,7 +460,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -468,7 +468,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -500,7 +500,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -508,7 +508,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {

@@ -96,7 +96,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -104,7 +104,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -138,7 +138,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -146,7 +146,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -330,7 +330,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -338,7 +338,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {

@@ -19,14 +19,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(73130, 12), /* NetworkAware */
             syntax: 16,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73142, 10), /* TimerAware */
             syntax: 16,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
     ],

@@ -55,14 +55,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(68868, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68868, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -70,7 +70,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -78,7 +78,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -86,7 +86,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -94,7 +94,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -102,7 +102,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -110,14 +110,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68965, 14), /* LastChangeDate */
             syntax: 10,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -125,7 +125,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -133,7 +133,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -141,7 +141,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1010,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -149,7 +149,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1011,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -157,7 +157,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -165,14 +165,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 794,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 1012,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -180,7 +180,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -188,7 +188,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -204,7 +204,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -212,7 +212,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -220,7 +220,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -228,7 +228,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -236,14 +236,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68965, 14), /* LastChangeDate */
             syntax: 10,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -251,7 +251,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -259,7 +259,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -267,7 +267,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1010,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -275,7 +275,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1011,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -283,7 +283,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -291,14 +291,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 794,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 1012,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -306,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -314,7 +314,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
     ],

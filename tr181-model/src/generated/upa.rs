@@ -81,8 +81,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1114,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -90,8 +89,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -99,72 +97,68 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1115,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(75421, 12), /* Measurements */
             syntax: 1116,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75433, 6), /* RxGain */
             syntax: 1117,
             version: v(2, 12, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 1118,
             version: v(2, 13, 0),
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(744, 16), /* DiagnosticsState */
             syntax: 1119,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(262, 9), /* Interface */
             syntax: 1114,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(75421, 12), /* Measurements */
             syntax: 1116,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2535, 4), /* Port */
             syntax: 51,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(75433, 6), /* RxGain */
             syntax: 1117,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2207, 4), /* Type */
             syntax: 1115,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::Normal, true),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
@@ -182,14 +176,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -233,7 +227,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(851, 10), /* LastChange */
             syntax: 28,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -294,14 +288,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -387,14 +381,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(786, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            protocols: Protocols::USP,
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -410,73 +404,73 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(997, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1021, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1041, 13), /* BytesReceived */
             syntax: 38,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1054, 9), /* BytesSent */
             syntax: 38,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1072, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1094, 18), /* DiscardPacketsSent */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1112, 14), /* ErrorsReceived */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1126, 10), /* ErrorsSent */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1145, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1169, 20), /* MulticastPacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1189, 15), /* PacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1204, 11), /* PacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -484,25 +478,25 @@ pub(crate) static GROUP: Group = Group {
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1251, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1273, 18), /* UnicastPacketsSent */
             syntax: 37,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(1291, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],

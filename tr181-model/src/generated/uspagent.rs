@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1145,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -204,35 +204,35 @@ pub(crate) static GROUP: Group = Group {
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47670, 26), /* CertificateNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47696, 25), /* ControllerNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26665, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47721, 18), /* MTPNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -240,36 +240,35 @@ pub(crate) static GROUP: Group = Group {
             syntax: 716,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15770, 15), /* SoftwareVersion */
             syntax: 31,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47843, 30), /* SupportedFingerprintAlgorithms */
             syntax: 717,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18588, 18), /* SupportedProtocols */
             syntax: 719,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15818, 6), /* UpTime */
             syntax: 28,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
-            flags: ParameterFlags::new(false, ActiveNotify::CanDeny, false),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
@@ -277,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -285,21 +284,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48131, 6), /* Issuer */
             syntax: 6,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15758, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -307,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -315,7 +314,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -323,7 +322,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 729,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -331,7 +330,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1147,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -339,7 +338,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -347,21 +346,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48289, 13), /* InheritedRole */
             syntax: 1146,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47721, 18), /* MTPNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -369,7 +368,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -377,7 +376,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -385,7 +384,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 66,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -393,7 +392,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -401,7 +400,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -409,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -417,7 +416,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -425,7 +424,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -433,7 +432,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -441,7 +440,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 738,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -449,7 +448,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1148,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -457,7 +456,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -465,7 +464,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -473,14 +472,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48892, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -488,7 +487,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -496,21 +495,21 @@ pub(crate) static GROUP: Group = Group {
             syntax: 741,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48892, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48892, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -518,14 +517,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 742,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48588, 17), /* CurrentRetryCount */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -533,7 +532,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -541,7 +540,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -549,7 +548,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -557,7 +556,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -565,7 +564,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -573,7 +572,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -581,14 +580,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48892, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -596,28 +595,28 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1149,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49231, 24), /* ChallengeNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49255, 25), /* CredentialNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49280, 19), /* RoleNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -625,7 +624,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -633,7 +632,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -641,7 +640,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -649,7 +648,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1150,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -657,7 +656,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -665,7 +664,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -673,7 +672,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -681,7 +680,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 352,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -689,7 +688,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 747,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -697,7 +696,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 748,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -705,7 +704,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -713,7 +712,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -721,7 +720,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 749,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -729,7 +728,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 750,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -737,7 +736,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 751,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -745,7 +744,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -753,7 +752,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 752,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -761,7 +760,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1151,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -769,7 +768,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -777,7 +776,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -785,7 +784,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -793,7 +792,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -801,14 +800,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49637, 25), /* PermissionNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -816,7 +815,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -824,7 +823,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -832,7 +831,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -840,7 +839,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -848,7 +847,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -856,7 +855,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -864,7 +863,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -872,7 +871,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -880,7 +879,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -888,7 +887,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -896,7 +895,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -904,14 +903,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 755,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(427, 6), /* Status */
             syntax: 756,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -919,7 +918,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -927,7 +926,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 119,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -935,14 +934,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49852, 23), /* ResponseTopicDiscovered */
             syntax: 118,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -950,14 +949,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49907, 21), /* DestinationFromServer */
             syntax: 399,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -965,7 +964,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 741,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -973,7 +972,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 742,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -981,7 +980,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -989,7 +988,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 229,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -997,7 +996,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 757,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1005,7 +1004,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
@@ -1013,7 +1012,7 @@ pub(crate) static GROUP: Group = Group {
             syntax: 758,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
-            protocols: Protocols::CWMP,
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
     ],
